@@ -1,0 +1,4 @@
+//! Birthright core: offline capture, validation, signing and encrypted storage of birth
+//! registrations, plus the sync, ledger verification and credential logic devices run.
+pub mod codec;
+pub mod record;

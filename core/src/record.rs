@@ -1,0 +1,232 @@
+//! Enrolment record v1: the JSON interchange form a field worker's app fills in, and the
+//! signed record the core builds from it.
+//!
+//! The same Rust types serve both forms. In JSON, field names are used and unknown fields are
+//! an error. In CBOR (see [`crate::codec`]) struct fields are encoded as integer keys: the
+//! field's position in its struct, counting from 0 (documented in `docs/PROTOCOL.md`), so never
+//! reorder fields here without bumping [`SCHEMA_VERSION`].
+//!
+//! Every text field defaults to empty and every enum to `None` when absent from the JSON, so
+//! that validation ([`crate::validate`]) can report *all* missing fields at once, each with its
+//! path, instead of stopping at the first.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version of the record schema written into every record.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// What a field worker enters for one birth (biometric-free: no photo, fingerprint, iris or
+/// voice, ever).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrolmentInput {
+    /// The child being registered.
+    pub child: Child,
+    /// Where the birth took place.
+    pub place_of_birth: PlaceOfBirth,
+    /// The child's mother.
+    pub mother: Parent,
+    /// The child's father, when known and declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub father: Option<Parent>,
+    /// The person declaring the birth.
+    pub informant: Informant,
+    /// The people caring for the child (at least one).
+    pub caregivers: Vec<Caregiver>,
+    /// The informed consent of the declarant.
+    pub consent: Consent,
+    /// Free-text remarks from the field worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Country-specific form fields (bounded in count and size).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+/// The child being registered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Child {
+    /// Given name(s), as the family writes them (NFC-normalised, trimmed).
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// Sex recorded at birth.
+    pub sex: Option<Sex>,
+    /// `YYYY-MM-DD`, `YYYY-MM` or `YYYY`, matching [`Child::date_of_birth_precision`].
+    pub date_of_birth: String,
+    /// How precisely the date of birth is known.
+    pub date_of_birth_precision: Option<DatePrecision>,
+    /// Local time of birth, `HH:MM` (24 h), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_of_birth: Option<String>,
+    /// Number of children born in this delivery (1 = single birth, 2 = twins, ...).
+    pub plurality: u8,
+    /// Position of this child within a multiple birth (1-based).
+    pub birth_order: u8,
+}
+
+/// Sex recorded at birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    /// Female.
+    Female,
+    /// Male.
+    Male,
+    /// Not determined or not declared.
+    Unknown,
+}
+
+/// How precisely a date is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatePrecision {
+    /// Full date known: `YYYY-MM-DD`.
+    Day,
+    /// Only month known: `YYYY-MM`.
+    Month,
+    /// Only year known: `YYYY`.
+    Year,
+}
+
+/// Where the birth took place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaceOfBirth {
+    /// Kind of place.
+    pub kind: Option<PlaceKind>,
+    /// ISO 3166-2 subdivision code, e.g. `UA-46`.
+    pub admin_area: String,
+    /// Village, town or city.
+    pub locality: String,
+    /// Name of the health facility, when born in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facility: Option<String>,
+    /// WGS 84 latitude in degrees, when recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    /// WGS 84 longitude in degrees, when recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+}
+
+/// Kind of place of birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaceKind {
+    /// Hospital, clinic or maternity unit.
+    HealthFacility,
+    /// At home.
+    Home,
+    /// Anywhere else (in transit, in a camp, ...).
+    Other,
+}
+
+/// A parent of the child.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Parent {
+    /// Given name(s).
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// `YYYY-MM-DD`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    /// National identity document number, when the parent has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub national_id: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, e.g. `UA`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<String>,
+}
+
+/// The person declaring the birth.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Informant {
+    /// Given name(s).
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// Relationship to the child, e.g. `mother`, `grandmother`, `midwife`.
+    pub relationship: String,
+    /// Phone number in E.164 form, e.g. `+380501234567`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// A person caring for the child; the credential names them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Caregiver {
+    /// Given name(s).
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// Relationship to the child, e.g. `mother`, `father`, `aunt`.
+    pub relationship: String,
+    /// Phone number in E.164 form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// Informed consent to registration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Consent {
+    /// Whether consent was given; registration requires `true`.
+    pub given: bool,
+    /// Who gave it, by relationship to the child, e.g. `mother`.
+    pub by_relationship: String,
+}
+
+/// A validated, normalised record as signed by the device: the [`EnrolmentInput`] plus what the
+/// core adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Schema version, [`SCHEMA_VERSION`].
+    pub schema_version: u16,
+    /// Record id: a UUIDv7 chosen by the capturing device.
+    pub id: Uuid,
+    /// Capture time, seconds since the Unix epoch (UTC).
+    pub captured_at: i64,
+    /// The field worker's id, as enrolled.
+    pub worker_id: String,
+    /// Key id of the signing device ([`crate::keys::KeyId`]).
+    #[serde(with = "serde_bytes")]
+    pub device_kid: Vec<u8>,
+    /// Id of the earlier record this one corrects and supersedes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Uuid>,
+    /// The enrolment data, validated and normalised.
+    pub enrolment: EnrolmentInput,
+}
+
+impl EnrolmentInput {
+    /// Parses the JSON interchange form. Unknown fields are an error; missing fields are left
+    /// empty for [`crate::validate`] to report, all at once.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// The JSON interchange form.
+    pub fn to_json_pretty(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+impl Child {
+    /// The child's full name for display: given names then family name.
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.given_names, self.family_name)
+            .trim()
+            .to_string()
+    }
+}
