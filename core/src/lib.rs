@@ -1,4 +1,6 @@
 //! Birthright core: offline capture, validation, signing and encrypted storage of birth
 //! registrations, plus the sync, ledger verification and credential logic devices run.
 pub mod codec;
+pub mod cose;
+pub mod keys;
 pub mod record;
