@@ -4,3 +4,5 @@ pub mod codec;
 pub mod cose;
 pub mod keys;
 pub mod record;
+pub mod store;
+pub mod signed;

@@ -1,0 +1,86 @@
+//! Device store schema and its numbered migrations (`PRAGMA user_version`).
+//!
+//! `MIGRATIONS[i]` upgrades a database from version `i` to `i + 1`; a fresh database runs them
+//! all, so there is exactly one definition of every table. Add a migration, never edit one
+//! that has shipped.
+
+use rusqlite::Transaction;
+
+use super::StoreError;
+
+/// The schema version this code writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The migrations, in order.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: identity, records.
+    "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) STRICT;
+    CREATE TABLE records (
+        id             BLOB PRIMARY KEY CHECK (length(id) = 16),
+        seq            INTEGER NOT NULL UNIQUE,
+        captured_at    INTEGER NOT NULL,
+        status         TEXT NOT NULL
+                       CHECK (status IN ('pending', 'in_flight', 'acknowledged', 'rejected')),
+        supersedes     BLOB REFERENCES records(id),
+        superseded_by  BLOB REFERENCES records(id),
+        reject_code    TEXT,
+        reject_message TEXT,
+        leaf_index     INTEGER,
+        sealed_record  BLOB NOT NULL,
+        sealed_summary BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX records_by_status ON records(status, seq);",
+];
+
+/// Brings the schema to [`VERSION`] inside `tx`.
+pub fn migrate(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn schema_of(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_version_upgrades_to_the_fresh_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        let tx = fresh.transaction().unwrap();
+        migrate(&tx).unwrap();
+        tx.commit().unwrap();
+        for start in 1..=VERSION {
+            let mut old = Connection::open_in_memory().unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(start as usize).enumerate() {
+                old.execute_batch(sql).unwrap();
+                old.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+            }
+            let tx = old.transaction().unwrap();
+            migrate(&tx).unwrap();
+            tx.commit().unwrap();
+            assert_eq!(schema_of(&old), schema_of(&fresh), "upgrade from v{start}");
+            let v: i64 = old
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, VERSION);
+        }
+    }
+}
