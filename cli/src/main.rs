@@ -1,1 +1,113 @@
-fn main() {}
+//! `birthright`: one binary for the field device, the registry administrator and the demo.
+
+mod device_cmd;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// Birthright: offline-first birth registration.
+#[derive(Parser)]
+#[command(name = "birthright", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the device store is and how to unlock it.
+#[derive(clap::Args, Clone)]
+pub struct DeviceArgs {
+    /// Device data directory (holds device.db).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// File holding the 32-byte storage key as 64 hex characters. Default: the
+    /// BIRTHRIGHT_STORAGE_KEY environment variable, else DIR/storage.key.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Device set-up.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Capture a registration from its JSON form; prints the new record id.
+    Capture {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// The JSON form, or - for standard input.
+        #[arg(long, value_name = "FILE|-")]
+        json: String,
+    },
+    /// Correct a registration: a new signed record that supersedes record ID.
+    Correct {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Id of the record to correct.
+        id: String,
+        /// The corrected JSON form, or - for standard input.
+        #[arg(long, value_name = "FILE|-")]
+        json: String,
+    },
+    /// List registrations on this device.
+    List {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Only this status: pending, in_flight, acknowledged or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only children or mothers whose name contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one registration.
+    Show {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Record id.
+        id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Create this device's store and signing key.
+    Init {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// The field worker's id.
+        #[arg(long, default_value = "worker")]
+        worker: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Device(DeviceCommand::Init { device, worker }) => {
+            device_cmd::init(&device, &worker)
+        }
+        Command::Capture { device, json } => device_cmd::capture(&device, &json, None),
+        Command::Correct { device, id, json } => device_cmd::capture(&device, &json, Some(&id)),
+        Command::List {
+            device,
+            status,
+            search,
+            json,
+        } => device_cmd::list(&device, status.as_deref(), search, json),
+        Command::Show { device, id, json } => device_cmd::show(&device, &id, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

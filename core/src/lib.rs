@@ -2,7 +2,12 @@
 //! registrations, plus the sync, ledger verification and credential logic devices run.
 pub mod codec;
 pub mod cose;
+pub mod device;
 pub mod keys;
+pub mod ledger;
 pub mod record;
-pub mod store;
+pub mod registry_keys;
 pub mod signed;
+pub mod store;
+pub mod validate;
+pub mod wire;

@@ -154,7 +154,8 @@ mod tests {
         for i in 0..signed.bytes.len() {
             let mut tampered = signed.bytes.clone();
             tampered[i] = tampered[i].wrapping_add(1);
-            let result = SignedRecord::decode(&tampered).and_then(|s| s.verify(&key.verifying_key()));
+            let result =
+                SignedRecord::decode(&tampered).and_then(|s| s.verify(&key.verifying_key()));
             assert!(result.is_err(), "tampered byte {i} verified");
         }
     }

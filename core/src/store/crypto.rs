@@ -146,6 +146,9 @@ mod tests {
             "storage key must be 32 bytes (64 hex characters)"
         );
         assert!(StorageKey::from_hex(&"zz".repeat(32)).is_err());
-        assert_eq!(format!("{:?}", StorageKey::from_bytes([1; 32])), "StorageKey(..)");
+        assert_eq!(
+            format!("{:?}", StorageKey::from_bytes([1; 32])),
+            "StorageKey(..)"
+        );
     }
 }

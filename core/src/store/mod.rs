@@ -16,7 +16,9 @@ use std::{
 };
 
 pub use crypto::{BadStorageKey, StorageKey};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -32,7 +34,9 @@ pub enum StoreError {
     #[error("the device store is not a valid database or is damaged: {0}")]
     Corrupt(String),
     /// The database was written by a newer version of Birthright.
-    #[error("the device store has schema version {found}; this app supports up to {supported}: update the app")]
+    #[error(
+        "the device store has schema version {found}; this app supports up to {supported}: update the app"
+    )]
     SchemaTooNew {
         /// Version found in the file.
         found: i64,
@@ -93,7 +97,9 @@ impl FromStr for RecordStatus {
             .into_iter()
             .find(|status| status.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown status '{s}': expected pending, in_flight, acknowledged or rejected")
+                format!(
+                    "unknown status '{s}': expected pending, in_flight, acknowledged or rejected"
+                )
             })
     }
 }
@@ -242,7 +248,8 @@ impl Store {
         store.write(|tx| -> Result<(), StoreError> {
             schema::migrate(tx)?;
             if version == 0 {
-                let sealed = store.seal("meta", "value", META_CANARY.as_bytes(), CANARY_PLAINTEXT)?;
+                let sealed =
+                    store.seal("meta", "value", META_CANARY.as_bytes(), CANARY_PLAINTEXT)?;
                 tx.execute(
                     "INSERT INTO meta(key, value) VALUES (?1, ?2)",
                     params![META_CANARY, sealed],
@@ -312,7 +319,9 @@ impl Store {
     /// Reads a plaintext meta value.
     pub fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
             .optional()?)
     }
 
@@ -409,7 +418,8 @@ impl Store {
 
     /// Number of records in each status.
     pub fn counts(conn: &Connection) -> Result<Vec<(RecordStatus, u64)>, StoreError> {
-        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM records GROUP BY status")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT status, COUNT(*) FROM records GROUP BY status")?;
         let rows = stmt.query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })?;
@@ -428,7 +438,10 @@ fn check_canary(conn: &Connection, key: &StorageKey) -> Result<(), StoreError> {
     let sealed = Store::meta(conn, META_CANARY)
         .map_err(|e| StoreError::Corrupt(format!("canary unreadable: {e}")))?
         .ok_or_else(|| StoreError::Corrupt("the key check value is missing".into()))?;
-    match key.open(&crypto::context("meta", "value", META_CANARY.as_bytes()), &sealed) {
+    match key.open(
+        &crypto::context("meta", "value", META_CANARY.as_bytes()),
+        &sealed,
+    ) {
         Some(plain) if plain.as_slice() == CANARY_PLAINTEXT => Ok(()),
         _ => Err(StoreError::WrongStorageKey),
     }
@@ -477,8 +490,16 @@ mod tests {
     fn moved_ciphertext_does_not_decrypt() {
         let store = Store::open_in_memory(StorageKey::generate().unwrap()).unwrap();
         let sealed = store.seal("records", "sealed_record", b"a", b"x").unwrap();
-        assert!(store.unseal("records", "sealed_record", b"b", &sealed).is_err());
-        assert!(store.unseal("records", "sealed_summary", b"a", &sealed).is_err());
+        assert!(
+            store
+                .unseal("records", "sealed_record", b"b", &sealed)
+                .is_err()
+        );
+        assert!(
+            store
+                .unseal("records", "sealed_summary", b"a", &sealed)
+                .is_err()
+        );
     }
 
     #[test]

@@ -71,7 +71,8 @@ mod tests {
             let mut old = Connection::open_in_memory().unwrap();
             for (i, sql) in MIGRATIONS.iter().take(start as usize).enumerate() {
                 old.execute_batch(sql).unwrap();
-                old.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+                old.pragma_update(None, "user_version", i as i64 + 1)
+                    .unwrap();
             }
             let tx = old.transaction().unwrap();
             migrate(&tx).unwrap();

@@ -1,0 +1,328 @@
+//! Device-role commands: init, capture, correct, list, show.
+
+use std::{
+    fs,
+    io::{Read, Write},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, anyhow, bail};
+use birthright_core::{
+    device::{Device, DeviceError, ListFilter, RecordSummary, StoredRecord},
+    store::{RecordStatus, StorageKey},
+};
+use uuid::Uuid;
+
+use crate::DeviceArgs;
+
+/// Environment variable holding the storage key as 64 hex characters.
+pub const STORAGE_KEY_ENV: &str = "BIRTHRIGHT_STORAGE_KEY";
+
+fn db_path(data: &Path) -> PathBuf {
+    data.join("device.db")
+}
+
+fn default_key_file(data: &Path) -> PathBuf {
+    data.join("storage.key")
+}
+
+/// Reads the storage key: `--key-file`, else the environment, else DIR/storage.key.
+fn storage_key(args: &DeviceArgs) -> Result<StorageKey> {
+    if let Some(file) = &args.key_file {
+        return read_key_file(file);
+    }
+    if let Ok(hex) = std::env::var(STORAGE_KEY_ENV) {
+        return StorageKey::from_hex(&hex).map_err(|e| anyhow!("{STORAGE_KEY_ENV}: {e}"));
+    }
+    let file = default_key_file(&args.data);
+    if file.exists() {
+        return read_key_file(&file);
+    }
+    bail!(
+        "no storage key: set {STORAGE_KEY_ENV}, pass --key-file, or run `birthright device init --data {}` first",
+        args.data.display()
+    )
+}
+
+fn read_key_file(file: &Path) -> Result<StorageKey> {
+    let text = zeroize::Zeroizing::new(
+        fs::read_to_string(file).with_context(|| format!("reading key file {}", file.display()))?,
+    );
+    StorageKey::from_hex(&text).map_err(|e| anyhow!("key file {}: {e}", file.display()))
+}
+
+/// Writes a new key file readable only by its owner.
+fn create_key_file(file: &Path, key: &StorageKey) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(file)
+        .with_context(|| format!("creating key file {}", file.display()))?;
+    f.write_all(key.to_hex().as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Opens the device at `args.data`.
+pub fn open(args: &DeviceArgs) -> Result<Device> {
+    let path = db_path(&args.data);
+    if !path.exists() {
+        bail!(
+            "no device store in {}: run `birthright device init --data {}` first",
+            args.data.display(),
+            args.data.display()
+        );
+    }
+    Ok(Device::open(&path, storage_key(args)?)?)
+}
+
+/// `device init`.
+pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
+    fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
+    let key = if args.key_file.is_none() && std::env::var(STORAGE_KEY_ENV).is_err() {
+        let file = default_key_file(&args.data);
+        if file.exists() {
+            read_key_file(&file)?
+        } else {
+            let key = StorageKey::generate()?;
+            create_key_file(&file, &key)?;
+            eprintln!(
+                "created storage key file {} (mode 0600); on a real device the key lives in the \
+                 Android Keystore or iOS Keychain",
+                file.display()
+            );
+            key
+        }
+    } else {
+        storage_key(args)?
+    };
+    let device = Device::open(&db_path(&args.data), key)?;
+    let identity = device.init(worker)?;
+    println!("device key id {}", identity.key_id);
+    println!("worker id     {}", identity.worker_id);
+    Ok(())
+}
+
+fn read_json(source: &str) -> Result<String> {
+    if source == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        fs::read_to_string(source).with_context(|| format!("reading {source}"))
+    }
+}
+
+/// Turns validation errors into one line per field for the terminal.
+fn explain(e: DeviceError) -> anyhow::Error {
+    match e {
+        DeviceError::Validation(errors) => {
+            let mut text = format!("the registration has {} problem(s):", errors.0.len());
+            for field in &errors.0 {
+                text.push_str(&format!("\n  {}: {}", field.path, field.message));
+            }
+            anyhow!(text)
+        }
+        other => other.into(),
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id.trim()).map_err(|_| anyhow!("'{id}' is not a record id (a UUID)"))
+}
+
+/// `capture` and `correct`.
+pub fn capture(args: &DeviceArgs, json_source: &str, correct: Option<&str>) -> Result<()> {
+    let device = open(args)?;
+    let json = read_json(json_source)?;
+    let input = birthright_core::record::EnrolmentInput::from_json(&json)
+        .map_err(|e| anyhow!("the registration form is not valid: {e}"))?;
+    let summary = match correct {
+        None => device.capture(&input),
+        Some(id) => device.correct(&parse_id(id)?, &input),
+    }
+    .map_err(explain)?;
+    println!("{}", summary.id);
+    Ok(())
+}
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// `list`.
+pub fn list(
+    args: &DeviceArgs,
+    status: Option<&str>,
+    search: Option<String>,
+    json: bool,
+) -> Result<()> {
+    let status = status
+        .map(|s| s.parse::<RecordStatus>().map_err(|e| anyhow!(e)))
+        .transpose()?;
+    let device = open(args)?;
+    let records = device.list(&ListFilter {
+        status,
+        search,
+        ..ListFilter::default()
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+        return Ok(());
+    }
+    for r in &records {
+        println!("{}", list_line(r));
+    }
+    let counts = device.counts()?;
+    eprintln!(
+        "{} shown; on this device: {} pending, {} in flight, {} acknowledged, {} rejected",
+        records.len(),
+        counts.pending,
+        counts.in_flight,
+        counts.acknowledged,
+        counts.rejected
+    );
+    Ok(())
+}
+
+fn list_line(r: &RecordSummary) -> String {
+    let mut line = format!(
+        "{}  {:<12}  {}  {}  (born {})",
+        r.id,
+        r.status.as_str(),
+        when(r.captured_at),
+        r.child_name,
+        r.date_of_birth
+    );
+    if let Some(by) = r.superseded_by {
+        line.push_str(&format!("  [corrected by {by}]"));
+    }
+    if let Some(message) = &r.reject_message {
+        line.push_str(&format!("  [rejected: {message}]"));
+    }
+    line
+}
+
+/// `show`.
+pub fn show(args: &DeviceArgs, id: &str, json: bool) -> Result<()> {
+    let device = open(args)?;
+    let stored = device.get(&parse_id(id)?)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&show_json(&stored))?);
+    } else {
+        print!("{}", show_text(&stored));
+    }
+    Ok(())
+}
+
+fn show_json(stored: &StoredRecord) -> serde_json::Value {
+    let record = &stored.signed.record;
+    serde_json::json!({
+        "id": record.id,
+        "status": stored.summary.status.as_str(),
+        "captured_at": when(record.captured_at),
+        "worker_id": record.worker_id,
+        "device_kid": hex::encode(&record.device_kid),
+        "schema_version": record.schema_version,
+        "supersedes": record.supersedes,
+        "superseded_by": stored.summary.superseded_by,
+        "reject_code": stored.summary.reject_code,
+        "reject_message": stored.summary.reject_message,
+        "leaf_index": stored.summary.leaf_index,
+        "signed_record_bytes": stored.signed.bytes.len(),
+        "enrolment": record.enrolment,
+    })
+}
+
+fn show_text(stored: &StoredRecord) -> String {
+    let r = &stored.signed.record;
+    let e = &r.enrolment;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<16}{v}\n"));
+    line("record", r.id.to_string());
+    line("status", stored.summary.status.as_str().to_string());
+    if let Some(m) = &stored.summary.reject_message {
+        line("rejected", m.clone());
+    }
+    if let Some(i) = stored.summary.leaf_index {
+        line("ledger index", i.to_string());
+    }
+    line(
+        "captured",
+        format!(
+            "{} by {} on device {}",
+            when(r.captured_at),
+            r.worker_id,
+            hex::encode(&r.device_kid)
+        ),
+    );
+    if let Some(s) = r.supersedes {
+        line("corrects", s.to_string());
+    }
+    if let Some(s) = stored.summary.superseded_by {
+        line("corrected by", s.to_string());
+    }
+    line("child", e.child.display_name());
+    line(
+        "born",
+        format!(
+            "{}{} ({:?} precision), {:?}, {} of {}",
+            e.child.date_of_birth,
+            e.child
+                .time_of_birth
+                .as_deref()
+                .map(|t| format!(" {t}"))
+                .unwrap_or_default(),
+            e.child
+                .date_of_birth_precision
+                .unwrap_or(birthright_core::record::DatePrecision::Day),
+            e.child.sex.unwrap_or(birthright_core::record::Sex::Unknown),
+            e.child.birth_order,
+            e.child.plurality
+        ),
+    );
+    line(
+        "place",
+        format!(
+            "{}, {}{}",
+            e.place_of_birth.locality,
+            e.place_of_birth.admin_area,
+            e.place_of_birth
+                .facility
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
+        ),
+    );
+    line(
+        "mother",
+        format!("{} {}", e.mother.given_names, e.mother.family_name),
+    );
+    if let Some(f) = &e.father {
+        line("father", format!("{} {}", f.given_names, f.family_name));
+    }
+    line(
+        "informant",
+        format!(
+            "{} {} ({})",
+            e.informant.given_names, e.informant.family_name, e.informant.relationship
+        ),
+    );
+    for c in &e.caregivers {
+        line(
+            "caregiver",
+            format!("{} {} ({})", c.given_names, c.family_name, c.relationship),
+        );
+    }
+    line("consent", format!("given by {}", e.consent.by_relationship));
+    out
+}

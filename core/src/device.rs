@@ -1,0 +1,517 @@
+//! The device facade the apps (through the bindings) and the CLI use: open a store with the
+//! host's key, initialise an identity, capture and correct registrations, list and search them.
+//!
+//! Every method is blocking (SQLite, signing): call it off the UI thread. A [`Device`] is
+//! `Send + Sync`; calls from several threads are serialised on the store.
+
+use std::{
+    path::Path,
+    sync::{Arc, RwLock},
+};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    codec,
+    keys::{Ed25519Key, KeyId, RngError},
+    record::{EnrolmentInput, Record, SCHEMA_VERSION},
+    signed::{SignedRecord, SignedRecordError},
+    store::{RecordRow, RecordStatus, StorageKey, Store, StoreError},
+    validate::{self, ValidationErrors},
+};
+
+/// Meta key of the sealed Ed25519 secret of this device.
+const META_DEVICE_SECRET: &str = "device_secret";
+/// Meta key of the worker id.
+const META_WORKER_ID: &str = "worker_id";
+
+/// Longest worker id accepted.
+pub const MAX_WORKER_ID_LEN: usize = 64;
+
+/// What can go wrong on the device.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The enrolment has problems; every one is listed with its field path.
+    #[error("{0}")]
+    Validation(#[from] ValidationErrors),
+    /// The JSON form could not be read.
+    #[error("the registration form is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The storage key does not open this device's store.
+    #[error("wrong storage key: this device store was created with a different key")]
+    WrongStorageKey,
+    /// The device has no identity yet.
+    #[error("this device is not initialised: run device init first")]
+    NotInitialised,
+    /// The device already has an identity.
+    #[error("this device is already initialised (device key {0})")]
+    AlreadyInitialised(KeyId),
+    /// The worker id is empty, too long or has characters other than letters, digits, `.`, `_`, `-`.
+    #[error("worker id must be 1 to 64 letters, digits, '.', '_' or '-'")]
+    InvalidWorkerId,
+    /// No record with this id on this device.
+    #[error("no record {0} on this device")]
+    NotFound(Uuid),
+    /// The record was already corrected: correct the newest version instead.
+    #[error("record {id} was already corrected by {by}: correct that record instead")]
+    AlreadySuperseded {
+        /// The record asked for.
+        id: Uuid,
+        /// Its correction.
+        by: Uuid,
+    },
+    /// The stored data could not be read or written.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A stored record failed to decode: the store is damaged.
+    #[error("a stored record is damaged: {0}")]
+    Damaged(#[from] SignedRecordError),
+    /// No randomness from the OS.
+    #[error(transparent)]
+    Rng(#[from] RngError),
+}
+
+impl From<StoreError> for DeviceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::WrongStorageKey => DeviceError::WrongStorageKey,
+            other => DeviceError::Store(other),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DeviceError {
+    fn from(e: rusqlite::Error) -> Self {
+        DeviceError::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// The public identity of this device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// Key id of the device's signing key.
+    pub key_id: KeyId,
+    /// The Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// The field worker this device captures for.
+    pub worker_id: String,
+}
+
+/// A record as shown in lists: no more personal data than a worker needs to recognise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordSummary {
+    /// Record id.
+    pub id: Uuid,
+    /// Capture time, Unix seconds (UTC).
+    pub captured_at: i64,
+    /// Where the record is in its life cycle.
+    #[serde(serialize_with = "status_str")]
+    pub status: RecordStatus,
+    /// The child's name for display.
+    pub child_name: String,
+    /// The child's date of birth, as entered (`YYYY-MM-DD`, `YYYY-MM` or `YYYY`).
+    pub date_of_birth: String,
+    /// The mother's name for display.
+    pub mother_name: String,
+    /// The record this one corrects.
+    pub supersedes: Option<Uuid>,
+    /// The record that corrects this one (this one is then out of date).
+    pub superseded_by: Option<Uuid>,
+    /// Why the registry refused the record (machine-readable).
+    pub reject_code: Option<String>,
+    /// Why the registry refused the record (for the worker).
+    pub reject_message: Option<String>,
+    /// Position on the registry ledger, once acknowledged.
+    pub leaf_index: Option<u64>,
+}
+
+fn status_str<S: serde::Serializer>(status: &RecordStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
+}
+
+/// A full record with its signed form.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// Status and display fields.
+    pub summary: RecordSummary,
+    /// The signed record.
+    pub signed: SignedRecord,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only records in this status.
+    pub status: Option<RecordStatus>,
+    /// Only records whose child or mother name contains this text (case-insensitive).
+    pub search: Option<String>,
+    /// Leave out records that have been corrected by a newer one.
+    pub current_only: bool,
+    /// At most this many, oldest first.
+    pub limit: Option<usize>,
+}
+
+/// Number of records in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Waiting to be sent.
+    pub pending: u64,
+    /// Sent, answer not yet verified.
+    pub in_flight: u64,
+    /// On the ledger with a verified receipt.
+    pub acknowledged: u64,
+    /// Refused by the registry.
+    pub rejected: u64,
+}
+
+impl Counts {
+    /// All records.
+    pub fn total(&self) -> u64 {
+        self.pending + self.in_flight + self.acknowledged + self.rejected
+    }
+}
+
+/// Sealed per-record summary used for lists and name search, so a list does not decrypt and
+/// decode whole records.
+#[derive(Serialize, Deserialize)]
+struct SealedSummary {
+    child_name: String,
+    date_of_birth: String,
+    mother_name: String,
+}
+
+/// Lower-cased, NFC form used for name search.
+fn search_form(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfc().collect::<String>().to_lowercase()
+}
+
+struct Identity {
+    key: Ed25519Key,
+    worker_id: String,
+}
+
+/// A field device: its encrypted store and identity.
+pub struct Device {
+    store: Store,
+    identity: RwLock<Option<Arc<Identity>>>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Device(..)")
+    }
+}
+
+fn valid_worker_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_WORKER_ID_LEN
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+impl Device {
+    /// Opens the device store at `path` (created if missing) with the host's storage key.
+    pub fn open(path: &Path, storage_key: StorageKey) -> Result<Device, DeviceError> {
+        Self::from_store(Store::open(path, storage_key)?)
+    }
+
+    /// A device on an in-memory store (tests, benchmarks).
+    pub fn open_in_memory(storage_key: StorageKey) -> Result<Device, DeviceError> {
+        Self::from_store(Store::open_in_memory(storage_key)?)
+    }
+
+    fn from_store(store: Store) -> Result<Device, DeviceError> {
+        let identity = store.read(|conn| -> Result<_, DeviceError> {
+            let Some(secret) = store.secret_meta(conn, META_DEVICE_SECRET)? else {
+                return Ok(None);
+            };
+            let seed =
+                <[u8; 32]>::try_from(secret.as_slice()).map_err(|_| StoreError::Tampered {
+                    what: "device key".into(),
+                })?;
+            let worker_id = Store::meta(conn, META_WORKER_ID)?
+                .and_then(|v| String::from_utf8(v).ok())
+                .unwrap_or_default();
+            Ok(Some(Arc::new(Identity {
+                key: Ed25519Key::from_secret(&seed),
+                worker_id,
+            })))
+        })?;
+        Ok(Device {
+            store,
+            identity: RwLock::new(identity),
+        })
+    }
+
+    /// The underlying store, for the other device modules (sync, credentials).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Creates this device's identity: a new Ed25519 key from the OS RNG, sealed in the store.
+    pub fn init(&self, worker_id: &str) -> Result<DeviceIdentity, DeviceError> {
+        if !valid_worker_id(worker_id) {
+            return Err(DeviceError::InvalidWorkerId);
+        }
+        let mut slot = self.identity.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = slot.as_ref() {
+            return Err(DeviceError::AlreadyInitialised(existing.key.key_id()));
+        }
+        let key = Ed25519Key::generate()?;
+        self.store.write(|tx| -> Result<(), DeviceError> {
+            self.store
+                .set_secret_meta(tx, META_DEVICE_SECRET, key.secret_bytes().as_slice())?;
+            Store::set_meta(tx, META_WORKER_ID, worker_id.as_bytes())?;
+            Ok(())
+        })?;
+        let identity = Arc::new(Identity {
+            key,
+            worker_id: worker_id.to_string(),
+        });
+        *slot = Some(identity.clone());
+        Ok(describe(&identity))
+    }
+
+    /// Changes the worker id (e.g. to the one bound by the registry at enrolment).
+    pub fn set_worker_id(&self, worker_id: &str) -> Result<(), DeviceError> {
+        if !valid_worker_id(worker_id) {
+            return Err(DeviceError::InvalidWorkerId);
+        }
+        let mut slot = self.identity.write().unwrap_or_else(|e| e.into_inner());
+        let current = slot.as_ref().ok_or(DeviceError::NotInitialised)?;
+        self.store
+            .write(|tx| Store::set_meta(tx, META_WORKER_ID, worker_id.as_bytes()))?;
+        *slot = Some(Arc::new(Identity {
+            key: Ed25519Key::from_secret(&current.key.secret_bytes()),
+            worker_id: worker_id.to_string(),
+        }));
+        Ok(())
+    }
+
+    fn loaded_identity(&self) -> Result<Arc<Identity>, DeviceError> {
+        self.identity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(DeviceError::NotInitialised)
+    }
+
+    /// This device's public identity.
+    pub fn identity(&self) -> Result<DeviceIdentity, DeviceError> {
+        let identity = self.loaded_identity()?;
+        Ok(describe(&identity))
+    }
+
+    /// Signs `message` with the device key (for enrolment proofs and credentials).
+    pub fn sign_with_device_key(&self, message: &[u8]) -> Result<[u8; 64], DeviceError> {
+        Ok(self.loaded_identity()?.key.sign(message))
+    }
+
+    /// Runs `f` with the device's signing key.
+    pub fn with_device_key<T>(&self, f: impl FnOnce(&Ed25519Key) -> T) -> Result<T, DeviceError> {
+        Ok(f(&self.loaded_identity()?.key))
+    }
+
+    /// Validates, signs, encrypts and stores a new registration. Once this returns, the record
+    /// is durable (it survives a killed process or a power cut).
+    pub fn capture(&self, input: &EnrolmentInput) -> Result<RecordSummary, DeviceError> {
+        self.capture_at(input, OffsetDateTime::now_utc(), None)
+    }
+
+    /// Parses the JSON form and captures it.
+    pub fn capture_json(&self, json: &str) -> Result<RecordSummary, DeviceError> {
+        let input =
+            EnrolmentInput::from_json(json).map_err(|e| DeviceError::InvalidJson(e.to_string()))?;
+        self.capture(&input)
+    }
+
+    /// Records a correction of record `id`: a new signed record that supersedes it. The old
+    /// record is kept unchanged (nothing is edited in place or deleted).
+    pub fn correct(&self, id: &Uuid, input: &EnrolmentInput) -> Result<RecordSummary, DeviceError> {
+        self.capture_at(input, OffsetDateTime::now_utc(), Some(*id))
+    }
+
+    /// Captures with an explicit capture time (tests, benchmarks and imports).
+    pub fn capture_at(
+        &self,
+        input: &EnrolmentInput,
+        captured_at: OffsetDateTime,
+        supersedes: Option<Uuid>,
+    ) -> Result<RecordSummary, DeviceError> {
+        let identity = self.loaded_identity()?;
+        let enrolment = validate::validate(input, captured_at)?;
+        let record = Record {
+            schema_version: SCHEMA_VERSION,
+            id: Uuid::now_v7(),
+            captured_at: captured_at.unix_timestamp(),
+            worker_id: identity.worker_id.clone(),
+            device_kid: identity.key.key_id().0.to_vec(),
+            supersedes,
+            enrolment,
+        };
+        let signed = SignedRecord::sign(&record, &identity.key)?;
+        let summary_plain = SealedSummary {
+            child_name: record.enrolment.child.display_name(),
+            date_of_birth: record.enrolment.child.date_of_birth.clone(),
+            mother_name: format!(
+                "{} {}",
+                record.enrolment.mother.given_names, record.enrolment.mother.family_name
+            )
+            .trim()
+            .to_string(),
+        };
+        let row_id = record.id.as_bytes().to_vec();
+        let summary_bytes = zeroize::Zeroizing::new(
+            codec::to_vec(&summary_plain).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
+        let row = RecordRow {
+            id: record.id,
+            seq: 0,
+            captured_at: record.captured_at,
+            status: RecordStatus::Pending,
+            supersedes,
+            superseded_by: None,
+            reject_code: None,
+            reject_message: None,
+            leaf_index: None,
+            sealed_record: self
+                .store
+                .seal("records", "sealed_record", &row_id, &signed.bytes)?,
+            sealed_summary: self.store.seal(
+                "records",
+                "sealed_summary",
+                &row_id,
+                &summary_bytes,
+            )?,
+        };
+        let row = self.store.write(|tx| -> Result<RecordRow, DeviceError> {
+            if let Some(old) = &supersedes {
+                let existing = Store::record(tx, old)?.ok_or(DeviceError::NotFound(*old))?;
+                if let Some(by) = existing.superseded_by {
+                    return Err(DeviceError::AlreadySuperseded { id: *old, by });
+                }
+            }
+            let seq = Store::insert_record(tx, &row)?;
+            if let Some(old) = &supersedes {
+                Store::set_superseded_by(tx, old, &record.id)?;
+            }
+            Ok(RecordRow { seq, ..row })
+        })?;
+        Ok(summary_from(row, summary_plain))
+    }
+
+    fn summary(&self, row: RecordRow) -> Result<RecordSummary, DeviceError> {
+        let plain = self.store.unseal(
+            "records",
+            "sealed_summary",
+            row.id.as_bytes(),
+            &row.sealed_summary,
+        )?;
+        let summary: SealedSummary =
+            codec::from_slice(&plain, codec::MAX_RECORD_BYTES).map_err(|_| {
+                StoreError::Tampered {
+                    what: "record summary".into(),
+                }
+            })?;
+        Ok(summary_from(row, summary))
+    }
+
+    /// Decrypts and decodes the signed record in `row`.
+    pub fn signed_record(&self, row: &RecordRow) -> Result<SignedRecord, DeviceError> {
+        let plain = self.store.unseal(
+            "records",
+            "sealed_record",
+            row.id.as_bytes(),
+            &row.sealed_record,
+        )?;
+        Ok(SignedRecord::decode(&plain)?)
+    }
+
+    /// One record, in full.
+    pub fn get(&self, id: &Uuid) -> Result<StoredRecord, DeviceError> {
+        let row = self
+            .store
+            .read(|conn| Store::record(conn, id))?
+            .ok_or(DeviceError::NotFound(*id))?;
+        let signed = self.signed_record(&row)?;
+        Ok(StoredRecord {
+            summary: self.summary(row)?,
+            signed,
+        })
+    }
+
+    /// Records matching `filter`, oldest first. Name search decrypts each candidate's summary
+    /// on the device; names are never stored or indexed in plaintext.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<RecordSummary>, DeviceError> {
+        let rows = self
+            .store
+            .read(|conn| Store::records(conn, filter.status))?;
+        let needle = filter
+            .search
+            .as_deref()
+            .map(|s| search_form(s.trim()))
+            .filter(|s| !s.is_empty());
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        for row in rows {
+            if out.len() >= limit {
+                break;
+            }
+            if filter.current_only && row.superseded_by.is_some() {
+                continue;
+            }
+            let summary = self.summary(row)?;
+            if let Some(needle) = &needle {
+                let hit = search_form(&summary.child_name).contains(needle.as_str())
+                    || search_form(&summary.mother_name).contains(needle.as_str());
+                if !hit {
+                    continue;
+                }
+            }
+            out.push(summary);
+        }
+        Ok(out)
+    }
+
+    /// Number of records in each status.
+    pub fn counts(&self) -> Result<Counts, DeviceError> {
+        let mut counts = Counts::default();
+        for (status, n) in self.store.read(Store::counts)? {
+            match status {
+                RecordStatus::Pending => counts.pending = n,
+                RecordStatus::InFlight => counts.in_flight = n,
+                RecordStatus::Acknowledged => counts.acknowledged = n,
+                RecordStatus::Rejected => counts.rejected = n,
+            }
+        }
+        Ok(counts)
+    }
+}
+
+fn describe(identity: &Identity) -> DeviceIdentity {
+    DeviceIdentity {
+        key_id: identity.key.key_id(),
+        public_key: identity.key.public_bytes(),
+        worker_id: identity.worker_id.clone(),
+    }
+}
+
+fn summary_from(row: RecordRow, summary: SealedSummary) -> RecordSummary {
+    RecordSummary {
+        id: row.id,
+        captured_at: row.captured_at,
+        status: row.status,
+        child_name: summary.child_name,
+        date_of_birth: summary.date_of_birth,
+        mother_name: summary.mother_name,
+        supersedes: row.supersedes,
+        superseded_by: row.superseded_by,
+        reject_code: row.reject_code,
+        reject_message: row.reject_message,
+        leaf_index: row.leaf_index,
+    }
+}

@@ -1,0 +1,2 @@
+//! TEMP LOCAL
+pub type Hash = [u8; 32];

@@ -1,0 +1,401 @@
+//! What devices and verifiers pin about a registry (the trust bundle), and the registry-signed
+//! objects they check against it: device certificates and the revocation list.
+//!
+//! All three kinds of signed object are COSE_Sign1 messages under the registry's Ed25519 key,
+//! told apart by the protected `content type` header (label 3), so a signature on one kind can
+//! never be passed off as another.
+
+use std::collections::BTreeMap;
+
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::{
+    codec::{self, CodecError, Value},
+    cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE},
+    keys::{Ed25519Key, KeyId, verifying_key},
+};
+
+/// Format tag of a trust bundle.
+pub const TRUST_BUNDLE_FORMAT: &str = "birthright-trust/v1";
+/// The HPKE suite batches are sealed with (RFC 9180 ids 0x0020, 0x0001, 0x0003).
+pub const HPKE_SUITE: &str = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305";
+/// COSE content type of a device certificate.
+pub const CONTENT_TYPE_DEVICE_CERTIFICATE: &str = "application/birthright-device-certificate";
+/// COSE content type of a revocation list.
+pub const CONTENT_TYPE_REVOCATIONS: &str = "application/birthright-revocations";
+/// Largest certificate or revocation list accepted.
+pub const MAX_SIGNED_OBJECT_BYTES: usize = 1024 * 1024;
+
+/// A registry object that is malformed, not signed by the pinned registry, or not valid now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// The trust bundle is malformed.
+    #[error("trust bundle: {0}")]
+    BadBundle(String),
+    /// The COSE envelope is malformed or its signature does not verify.
+    #[error("{what}: {source}")]
+    Cose {
+        /// Which object.
+        what: &'static str,
+        /// What was wrong.
+        source: CoseError,
+    },
+    /// The payload is malformed.
+    #[error("{what}: {message}")]
+    Malformed {
+        /// Which object.
+        what: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The object was signed by a key other than the pinned registry key.
+    #[error("{0} was not signed by this registry")]
+    WrongIssuer(&'static str),
+    /// The object belongs to another registry origin.
+    #[error("{0} is for another registry")]
+    WrongOrigin(&'static str),
+    /// The certificate is not valid at the time asked about.
+    #[error("the device certificate is not valid at that time (valid {not_before} to {not_after})")]
+    NotValidAt {
+        /// Start of validity, Unix seconds.
+        not_before: i64,
+        /// End of validity, Unix seconds.
+        not_after: i64,
+    },
+}
+
+/// The public facts a device or verifier pins about a registry. Written by `registry init`,
+/// served at `GET /v1/trust`, JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustBundle {
+    /// Always [`TRUST_BUNDLE_FORMAT`].
+    pub format: String,
+    /// The registry's origin: the checkpoint origin line and signed-note key name.
+    pub origin: String,
+    /// The checkpoint verifier key in C2SP signed-note `vkey` form.
+    pub checkpoint_vkey: String,
+    /// The registry's Ed25519 public key (standard base64), which signs checkpoints,
+    /// certificates, revocation lists and credentials.
+    pub registry_public_key: String,
+    /// Key id (hex) of the registry's Ed25519 key.
+    pub registry_key_id: String,
+    /// The registry's X25519 public key for HPKE (standard base64).
+    pub hpke_public_key: String,
+    /// Key id (hex) of the HPKE key: first 8 bytes of SHA-256 of the public key.
+    pub hpke_key_id: String,
+    /// The HPKE suite, [`HPKE_SUITE`].
+    pub hpke_suite: String,
+}
+
+fn b64_32(what: &str, text: &str) -> Result<[u8; 32], TrustError> {
+    B64.decode(text)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| TrustError::BadBundle(format!("{what} must be 32 bytes in base64")))
+}
+
+impl TrustBundle {
+    /// Parses and checks a bundle from JSON (at most 16 KiB).
+    pub fn from_json(json: &[u8]) -> Result<TrustBundle, TrustError> {
+        if json.len() > 16 * 1024 {
+            return Err(TrustError::BadBundle("larger than 16 KiB".into()));
+        }
+        let bundle: TrustBundle =
+            serde_json::from_slice(json).map_err(|e| TrustError::BadBundle(e.to_string()))?;
+        if bundle.format != TRUST_BUNDLE_FORMAT {
+            return Err(TrustError::BadBundle(format!(
+                "unknown format '{}', expected {TRUST_BUNDLE_FORMAT}",
+                bundle.format
+            )));
+        }
+        if bundle.hpke_suite != HPKE_SUITE {
+            return Err(TrustError::BadBundle("unsupported HPKE suite".into()));
+        }
+        let key = bundle.registry_verifying_key()?;
+        if KeyId::of(&key.to_bytes()).to_hex() != bundle.registry_key_id {
+            return Err(TrustError::BadBundle(
+                "registry_key_id does not match the key".into(),
+            ));
+        }
+        let hpke = bundle.hpke_public_key()?;
+        if KeyId::of(&hpke).to_hex() != bundle.hpke_key_id {
+            return Err(TrustError::BadBundle(
+                "hpke_key_id does not match the key".into(),
+            ));
+        }
+        Ok(bundle)
+    }
+
+    /// The bundle as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The registry's Ed25519 public key.
+    pub fn registry_verifying_key(&self) -> Result<VerifyingKey, TrustError> {
+        let bytes = b64_32("registry_public_key", &self.registry_public_key)?;
+        verifying_key(&bytes)
+            .ok_or_else(|| TrustError::BadBundle("registry_public_key is not a valid key".into()))
+    }
+
+    /// The registry's Ed25519 key id.
+    pub fn registry_key_id(&self) -> Result<KeyId, TrustError> {
+        Ok(KeyId::of(&self.registry_verifying_key()?.to_bytes()))
+    }
+
+    /// The registry's X25519 public key.
+    pub fn hpke_public_key(&self) -> Result<[u8; 32], TrustError> {
+        b64_32("hpke_public_key", &self.hpke_public_key)
+    }
+}
+
+/// Signs a registry object of `content_type` with the registry key.
+fn sign_object<T: Serialize>(
+    registry: &Ed25519Key,
+    content_type: &str,
+    claims: &T,
+) -> Result<Vec<u8>, CodecError> {
+    let payload = codec::to_vec(claims)?;
+    let mut protected = BTreeMap::new();
+    protected.insert(HEADER_CONTENT_TYPE, Value::Text(content_type.into()));
+    Ok(cose::sign1(
+        &registry.key_id().0,
+        protected,
+        BTreeMap::new(),
+        &payload,
+        |m| registry.sign(m),
+    ))
+}
+
+/// Checks a registry object's envelope and signature against `registry_key` and decodes it.
+fn verify_object<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    registry_key: &VerifyingKey,
+    content_type: &str,
+    what: &'static str,
+) -> Result<T, TrustError> {
+    let cose = CoseSign1::parse(bytes, MAX_SIGNED_OBJECT_BYTES)
+        .map_err(|source| TrustError::Cose { what, source })?;
+    if cose.protected.get(&HEADER_CONTENT_TYPE) != Some(&Value::Text(content_type.into())) {
+        return Err(TrustError::Malformed {
+            what,
+            message: format!("content type is not {content_type}"),
+        });
+    }
+    if cose.kid() != Some(&KeyId::of(&registry_key.to_bytes()).0[..]) {
+        return Err(TrustError::WrongIssuer(what));
+    }
+    cose.verify(registry_key)
+        .map_err(|_| TrustError::WrongIssuer(what))?;
+    codec::from_slice(&cose.payload, MAX_SIGNED_OBJECT_BYTES).map_err(|e| TrustError::Malformed {
+        what,
+        message: e.to_string(),
+    })
+}
+
+/// What a device certificate says: this key belongs to a device enrolled by this registry, for
+/// this worker and region, in this time window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCertificate {
+    /// Certificate format version (1).
+    pub version: u8,
+    /// Origin of the issuing registry.
+    pub origin: String,
+    /// The device's Ed25519 public key.
+    pub device_public_key: ByteBuf,
+    /// The field worker the device was enrolled for.
+    pub worker_id: String,
+    /// The region (ISO 3166-2 or registry-defined code) the device works in.
+    pub region: String,
+    /// Start of validity, Unix seconds.
+    pub not_before: i64,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
+}
+
+impl DeviceCertificate {
+    /// The certified device's key id.
+    pub fn device_kid(&self) -> KeyId {
+        <[u8; 32]>::try_from(self.device_public_key.as_slice())
+            .map(|k| KeyId::of(&k))
+            .unwrap_or(KeyId([0; 8]))
+    }
+
+    /// The certified device's public key.
+    pub fn device_key(&self) -> Result<VerifyingKey, TrustError> {
+        verifying_key(&self.device_public_key).ok_or(TrustError::Malformed {
+            what: "device certificate",
+            message: "device public key is not a valid Ed25519 key".into(),
+        })
+    }
+
+    /// Signs this certificate with the registry key.
+    pub fn sign(&self, registry: &Ed25519Key) -> Result<Vec<u8>, CodecError> {
+        sign_object(registry, CONTENT_TYPE_DEVICE_CERTIFICATE, self)
+    }
+
+    /// Verifies a certificate against the pinned `trust` bundle and decodes it. Validity in
+    /// time is checked separately with [`Self::check_valid_at`].
+    pub fn verify(bytes: &[u8], trust: &TrustBundle) -> Result<DeviceCertificate, TrustError> {
+        let what = "device certificate";
+        let cert: DeviceCertificate = verify_object(
+            bytes,
+            &trust.registry_verifying_key()?,
+            CONTENT_TYPE_DEVICE_CERTIFICATE,
+            what,
+        )?;
+        if cert.origin != trust.origin {
+            return Err(TrustError::WrongOrigin(what));
+        }
+        cert.device_key()?;
+        Ok(cert)
+    }
+
+    /// Fails unless `at` (Unix seconds) is within the validity window.
+    pub fn check_valid_at(&self, at: i64) -> Result<(), TrustError> {
+        if at < self.not_before || at > self.not_after {
+            return Err(TrustError::NotValidAt {
+                not_before: self.not_before,
+                not_after: self.not_after,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One revoked device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Key id of the revoked device.
+    pub device_kid: ByteBuf,
+    /// From when its signatures are no longer trusted, Unix seconds: records it captured
+    /// after this time are rejected.
+    pub revoked_at: i64,
+    /// Why (for administrators; never personal data).
+    pub reason: String,
+}
+
+/// The registry-signed list of revoked devices, served at `GET /v1/revocations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationList {
+    /// Format version (1).
+    pub version: u8,
+    /// Origin of the issuing registry.
+    pub origin: String,
+    /// When the list was signed, Unix seconds (verifiers show its age).
+    pub issued_at: i64,
+    /// The revoked devices.
+    pub entries: Vec<Revocation>,
+}
+
+impl RevocationList {
+    /// Signs this list with the registry key.
+    pub fn sign(&self, registry: &Ed25519Key) -> Result<Vec<u8>, CodecError> {
+        sign_object(registry, CONTENT_TYPE_REVOCATIONS, self)
+    }
+
+    /// Verifies a list against the pinned bundle and decodes it.
+    pub fn verify(bytes: &[u8], trust: &TrustBundle) -> Result<RevocationList, TrustError> {
+        let what = "revocation list";
+        let list: RevocationList = verify_object(
+            bytes,
+            &trust.registry_verifying_key()?,
+            CONTENT_TYPE_REVOCATIONS,
+            what,
+        )?;
+        if list.origin != trust.origin {
+            return Err(TrustError::WrongOrigin(what));
+        }
+        Ok(list)
+    }
+
+    /// The revocation of device `kid`, if it is revoked.
+    pub fn find(&self, kid: &KeyId) -> Option<&Revocation> {
+        self.entries
+            .iter()
+            .find(|r| r.device_kid.as_slice() == kid.0)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A registry key and its bundle (no checkpoint key form needed here).
+    pub fn registry() -> (Ed25519Key, TrustBundle) {
+        let key = Ed25519Key::from_secret(&[42; 32]);
+        let hpke = [7u8; 32];
+        let bundle = TrustBundle {
+            format: TRUST_BUNDLE_FORMAT.into(),
+            origin: "registry.test/births".into(),
+            checkpoint_vkey: String::new(),
+            registry_public_key: B64.encode(key.public_bytes()),
+            registry_key_id: key.key_id().to_hex(),
+            hpke_public_key: B64.encode(hpke),
+            hpke_key_id: KeyId::of(&hpke).to_hex(),
+            hpke_suite: HPKE_SUITE.into(),
+        };
+        (key, bundle)
+    }
+
+    fn certificate(device: &Ed25519Key) -> DeviceCertificate {
+        DeviceCertificate {
+            version: 1,
+            origin: "registry.test/births".into(),
+            device_public_key: ByteBuf::from(device.public_bytes().to_vec()),
+            worker_id: "w-1".into(),
+            region: "UA-46".into(),
+            not_before: 100,
+            not_after: 200,
+        }
+    }
+
+    #[test]
+    fn bundle_round_trips_and_checks_key_ids() {
+        let (_, bundle) = registry();
+        let parsed = TrustBundle::from_json(bundle.to_json().as_bytes()).unwrap();
+        assert_eq!(parsed, bundle);
+        let mut bad = bundle.clone();
+        bad.registry_key_id = "0000000000000000".into();
+        assert!(TrustBundle::from_json(bad.to_json().as_bytes()).is_err());
+        assert!(TrustBundle::from_json(b"{\"format\":1}").is_err());
+    }
+
+    #[test]
+    fn certificate_verifies_only_under_the_pinned_registry() {
+        let (registry_key, bundle) = registry();
+        let device = Ed25519Key::generate().unwrap();
+        let cert = certificate(&device);
+        let bytes = cert.sign(&registry_key).unwrap();
+        let back = DeviceCertificate::verify(&bytes, &bundle).unwrap();
+        assert_eq!(back, cert);
+        assert_eq!(back.device_kid(), device.key_id());
+        back.check_valid_at(150).unwrap();
+        assert!(back.check_valid_at(201).is_err());
+        // Signed by someone else.
+        let forged = cert.sign(&Ed25519Key::generate().unwrap()).unwrap();
+        assert_eq!(
+            DeviceCertificate::verify(&forged, &bundle),
+            Err(TrustError::WrongIssuer("device certificate"))
+        );
+        // A revocation list is not a certificate, even from the same key.
+        let list = RevocationList {
+            version: 1,
+            origin: bundle.origin.clone(),
+            issued_at: 1,
+            entries: vec![],
+        };
+        let list_bytes = list.sign(&registry_key).unwrap();
+        assert!(DeviceCertificate::verify(&list_bytes, &bundle).is_err());
+        assert_eq!(RevocationList::verify(&list_bytes, &bundle).unwrap(), list);
+        for i in 0..bytes.len() {
+            let mut t = bytes.clone();
+            t[i] ^= 0x04;
+            assert!(DeviceCertificate::verify(&t, &bundle).is_err(), "byte {i}");
+        }
+    }
+}

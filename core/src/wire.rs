@@ -1,0 +1,531 @@
+//! The sync wire format between a device and the registry (`POST /v1/batches`), and the ledger
+//! leaf that commits to each accepted record. Byte-exact description: `docs/PROTOCOL.md`.
+//!
+//! A batch is CBOR, sealed with HPKE (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256),
+//! HKDF-SHA256, ChaCha20-Poly1305) to the registry's X25519 key. The answer is sealed back the
+//! way Oblivious HTTP (RFC 9458 §4.4) seals responses: with a key exported from the same HPKE
+//! context, so only the device that sent the batch can read it.
+
+use hkdf::Hkdf;
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::{
+    codec::{self, CodecError},
+    keys::{KeyId, os_random},
+    ledger::Hash,
+};
+
+type Kem = hpke::kem::X25519HkdfSha256;
+type Kdf = hpke::kdf::HkdfSha256;
+type Aead = hpke::aead::ChaCha20Poly1305;
+
+/// HPKE `info` for sealing batches.
+pub const HPKE_INFO: &[u8] = b"birthright/batch/v1";
+/// HPKE exporter context for the response key.
+pub const RESPONSE_EXPORT_CONTEXT: &[u8] = b"birthright/batch-response/v1";
+/// Wire format version of batches and responses.
+pub const WIRE_VERSION: u8 = 1;
+/// Largest sealed batch the registry accepts (also its HTTP body limit).
+pub const MAX_SEALED_BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// Most records in one batch.
+pub const MAX_RECORDS_PER_BATCH: usize = 1000;
+/// Largest sealed response a device accepts.
+pub const MAX_SEALED_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Length of the response nonce (max(Nn, Nk) of ChaCha20-Poly1305).
+pub const RESPONSE_NONCE_LEN: usize = 32;
+/// Domain tag of record commitments.
+pub const COMMITMENT_TAG: &[u8] = b"birthright/record-commitment/v1\0";
+/// Version byte that starts every ledger leaf.
+pub const LEAF_VERSION: u8 = 1;
+/// Length of a ledger leaf: version, commitment, device key id, sequencing time.
+pub const LEAF_LEN: usize = 1 + 32 + 8 + 8;
+
+/// A batch or response that cannot be sealed, opened or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// HPKE failed: wrong key, or the ciphertext was altered.
+    #[error("could not open the sealed message (wrong key or altered bytes)")]
+    Open,
+    /// HPKE failed to seal.
+    #[error("could not seal the message: {0}")]
+    Seal(String),
+    /// Bad CBOR or a wrong structure.
+    #[error("malformed message: {0}")]
+    Codec(#[from] CodecError),
+    /// A well-formed message that breaks a rule of the protocol.
+    #[error("invalid message: {0}")]
+    Invalid(String),
+}
+
+/// What a device sends: its records, signed, in one batch (sealed inside a [`SealedBatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// [`WIRE_VERSION`].
+    pub version: u8,
+    /// Random id chosen by the device; a retry resends the same batch with the same id.
+    pub batch_id: Uuid,
+    /// Key id of the sending device.
+    pub device_kid: ByteBuf,
+    /// The device certificate (COSE_Sign1 bytes), so the registry can check it directly.
+    pub certificate: Option<ByteBuf>,
+    /// Tree size of the last checkpoint the device verified (0 if none): the registry answers
+    /// with a consistency proof from it.
+    pub known_tree_size: u64,
+    /// The signed records (COSE_Sign1 bytes each), in capture order.
+    pub records: Vec<ByteBuf>,
+}
+
+/// The envelope actually posted: the [`Batch`] sealed with HPKE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedBatch {
+    /// [`WIRE_VERSION`].
+    pub version: u8,
+    /// Equal to the sealed batch's id (authenticated as AAD).
+    pub batch_id: Uuid,
+    /// Key id of the registry HPKE key it is sealed to.
+    pub recipient_kid: ByteBuf,
+    /// HPKE encapsulated key (32 bytes).
+    pub enc: ByteBuf,
+    /// HPKE ciphertext of the CBOR [`Batch`].
+    pub ciphertext: ByteBuf,
+}
+
+/// How the registry classified one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// New: stored and appended to the ledger.
+    Accepted,
+    /// Already on the ledger with identical bytes; the existing leaf is reported.
+    Duplicate,
+    /// Refused; see the rejection.
+    Rejected,
+}
+
+/// Why a record was refused. The `code` is one of [`REJECT_CODES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Machine-readable reason.
+    pub code: String,
+    /// Message a field worker's app can show.
+    pub message: String,
+}
+
+/// Reason codes the registry uses in [`Rejection::code`].
+pub const REJECT_CODES: &[&str] = &[
+    "malformed",
+    "bad_signature",
+    "unknown_device",
+    "revoked_device",
+    "device_mismatch",
+    "invalid_record",
+    "conflicting_record",
+];
+
+/// Where an accepted or duplicate record sits on the ledger, with what the device needs to
+/// check it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeafReceipt {
+    /// Leaf index.
+    pub index: u64,
+    /// The per-record salt of the commitment (kept off the ledger).
+    pub salt: ByteBuf,
+    /// When the registry sequenced the record, Unix seconds.
+    pub sequenced_at: i64,
+    /// Inclusion proof of the leaf in the response's checkpoint.
+    pub inclusion_proof: Vec<ByteBuf>,
+}
+
+/// The registry's answer for one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordResult {
+    /// The record's id.
+    pub record_id: Uuid,
+    /// Accepted, duplicate or rejected.
+    pub outcome: Outcome,
+    /// Ledger position and proof (accepted and duplicate).
+    pub leaf: Option<LeafReceipt>,
+    /// Why it was refused (rejected).
+    pub rejection: Option<Rejection>,
+    /// A registry-signed credential for the record (accepted and duplicate), if issued.
+    pub credential: Option<ByteBuf>,
+}
+
+/// The registry's answer to a batch (sealed back to the device).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// [`WIRE_VERSION`].
+    pub version: u8,
+    /// The batch answered.
+    pub batch_id: Uuid,
+    /// The signed checkpoint (C2SP signed note) that every inclusion proof is against.
+    pub checkpoint: String,
+    /// Echo of the batch's `known_tree_size`.
+    pub known_tree_size: u64,
+    /// Consistency proof from `known_tree_size` to the checkpoint's size.
+    pub consistency_proof: Vec<ByteBuf>,
+    /// One result per record, in the batch's order.
+    pub results: Vec<RecordResult>,
+}
+
+/// The key material needed to open the response to one sealed batch; kept (encrypted) with the
+/// batch so the answer to a retry after a restart can still be read.
+#[derive(Clone)]
+pub struct ResponseKey {
+    /// The HPKE-exported secret.
+    pub secret: Zeroizing<[u8; 32]>,
+    /// The HPKE encapsulated key of the batch.
+    pub enc: [u8; 32],
+}
+
+impl std::fmt::Debug for ResponseKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseKey(..)")
+    }
+}
+
+fn batch_aad(batch_id: &Uuid, recipient_kid: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HPKE_INFO.len() + 24);
+    aad.extend_from_slice(HPKE_INFO);
+    aad.extend_from_slice(batch_id.as_bytes());
+    aad.extend_from_slice(recipient_kid);
+    aad
+}
+
+/// Converts proof hashes from the wire.
+pub fn hashes(list: &[ByteBuf]) -> Result<Vec<Hash>, WireError> {
+    list.iter()
+        .map(|h| {
+            <[u8; 32]>::try_from(h.as_slice())
+                .map_err(|_| WireError::Invalid("a proof hash is not 32 bytes".into()))
+        })
+        .collect()
+}
+
+/// Converts proof hashes to the wire.
+pub fn hash_bufs(list: &[Hash]) -> Vec<ByteBuf> {
+    list.iter().map(|h| ByteBuf::from(h.to_vec())).collect()
+}
+
+impl Batch {
+    /// Seals this batch to the registry's X25519 public key; returns the CBOR
+    /// [`SealedBatch`] bytes and the key that opens the response.
+    pub fn seal(
+        &self,
+        registry_hpke_public: &[u8; 32],
+    ) -> Result<(Vec<u8>, ResponseKey), WireError> {
+        let plaintext = codec::to_vec(self)?;
+        let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry_hpke_public)
+            .map_err(|e| WireError::Seal(format!("registry key: {e}")))?;
+        let recipient_kid = KeyId::of(registry_hpke_public).0.to_vec();
+        let (enc, mut ctx) =
+            hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
+                .map_err(|e| WireError::Seal(e.to_string()))?;
+        let ciphertext = ctx
+            .seal(&plaintext, &batch_aad(&self.batch_id, &recipient_kid))
+            .map_err(|e| WireError::Seal(e.to_string()))?;
+        let mut secret = Zeroizing::new([0u8; 32]);
+        ctx.export(RESPONSE_EXPORT_CONTEXT, secret.as_mut())
+            .map_err(|e| WireError::Seal(e.to_string()))?;
+        let enc_bytes: [u8; 32] = enc
+            .to_bytes()
+            .as_slice()
+            .try_into()
+            .map_err(|_| WireError::Seal("unexpected encapsulated key length".into()))?;
+        let sealed = SealedBatch {
+            version: WIRE_VERSION,
+            batch_id: self.batch_id,
+            recipient_kid: ByteBuf::from(recipient_kid),
+            enc: ByteBuf::from(enc_bytes.to_vec()),
+            ciphertext: ByteBuf::from(ciphertext),
+        };
+        Ok((
+            codec::to_vec(&sealed)?,
+            ResponseKey {
+                secret,
+                enc: enc_bytes,
+            },
+        ))
+    }
+}
+
+/// The registry side: opens a sealed batch with the X25519 secret key. Checks sizes, the
+/// recipient key id, and that the inner batch id matches the envelope.
+pub fn open_batch(
+    sealed_bytes: &[u8],
+    hpke_secret: &[u8; 32],
+) -> Result<(Batch, ResponseKey), WireError> {
+    let sealed: SealedBatch = codec::from_slice(sealed_bytes, MAX_SEALED_BATCH_BYTES)?;
+    if sealed.version != WIRE_VERSION {
+        return Err(WireError::Invalid(format!(
+            "unsupported wire version {}",
+            sealed.version
+        )));
+    }
+    let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(hpke_secret)
+        .map_err(|_| WireError::Invalid("registry HPKE key is malformed".into()))?;
+    let public = <Kem as hpke::Kem>::sk_to_pk(&secret);
+    let public_bytes: [u8; 32] = public
+        .to_bytes()
+        .as_slice()
+        .try_into()
+        .map_err(|_| WireError::Open)?;
+    if sealed.recipient_kid.as_slice() != KeyId::of(&public_bytes).0 {
+        return Err(WireError::Invalid(
+            "batch is sealed to another registry key".into(),
+        ));
+    }
+    let enc_bytes: [u8; 32] = sealed
+        .enc
+        .as_slice()
+        .try_into()
+        .map_err(|_| WireError::Invalid("encapsulated key must be 32 bytes".into()))?;
+    let enc =
+        <Kem as hpke::Kem>::EncappedKey::from_bytes(&enc_bytes).map_err(|_| WireError::Open)?;
+    let mut ctx = hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, &secret, &enc, HPKE_INFO)
+        .map_err(|_| WireError::Open)?;
+    let plaintext = Zeroizing::new(
+        ctx.open(
+            &sealed.ciphertext,
+            &batch_aad(&sealed.batch_id, &sealed.recipient_kid),
+        )
+        .map_err(|_| WireError::Open)?,
+    );
+    let mut response_secret = Zeroizing::new([0u8; 32]);
+    ctx.export(RESPONSE_EXPORT_CONTEXT, response_secret.as_mut())
+        .map_err(|_| WireError::Open)?;
+    let batch: Batch = codec::from_slice(&plaintext, MAX_SEALED_BATCH_BYTES)?;
+    if batch.batch_id != sealed.batch_id {
+        return Err(WireError::Invalid(
+            "batch id differs from its envelope".into(),
+        ));
+    }
+    if batch.version != WIRE_VERSION {
+        return Err(WireError::Invalid(format!(
+            "unsupported batch version {}",
+            batch.version
+        )));
+    }
+    if batch.records.len() > MAX_RECORDS_PER_BATCH {
+        return Err(WireError::Invalid(format!(
+            "a batch holds at most {MAX_RECORDS_PER_BATCH} records"
+        )));
+    }
+    Ok((
+        batch,
+        ResponseKey {
+            secret: response_secret,
+            enc: enc_bytes,
+        },
+    ))
+}
+
+/// Derives the response AEAD key and nonce (RFC 9458 §4.4 with our exporter context).
+fn response_aead(key: &ResponseKey, response_nonce: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
+    let mut salt = Vec::with_capacity(64);
+    salt.extend_from_slice(&key.enc);
+    salt.extend_from_slice(response_nonce);
+    let hk = Hkdf::<Sha256>::new(Some(&salt), key.secret.as_ref());
+    let mut aead_key = Zeroizing::new([0u8; 32]);
+    let mut aead_nonce = [0u8; 12];
+    // Lengths of 32 and 12 bytes are far below HKDF-SHA256's limit: expansion cannot fail.
+    let _ = hk.expand(b"key", aead_key.as_mut());
+    let _ = hk.expand(b"nonce", &mut aead_nonce);
+    (aead_key, aead_nonce)
+}
+
+impl BatchResponse {
+    /// The registry side: seals this response for the device that sent the batch.
+    pub fn seal(&self, key: &ResponseKey) -> Result<Vec<u8>, WireError> {
+        use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
+        let plaintext = Zeroizing::new(codec::to_vec(self)?);
+        let mut nonce = [0u8; RESPONSE_NONCE_LEN];
+        os_random(&mut nonce).map_err(|e| WireError::Seal(e.to_string()))?;
+        let (aead_key, aead_nonce) = response_aead(key, &nonce);
+        let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
+        let ciphertext = cipher
+            .encrypt(
+                &chacha20poly1305::Nonce::from(aead_nonce),
+                plaintext.as_slice(),
+            )
+            .map_err(|e| WireError::Seal(e.to_string()))?;
+        let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    /// The device side: opens and decodes a sealed response.
+    pub fn open(sealed: &[u8], key: &ResponseKey) -> Result<BatchResponse, WireError> {
+        use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
+        if sealed.len() > MAX_SEALED_RESPONSE_BYTES {
+            return Err(WireError::Invalid("response too large".into()));
+        }
+        if sealed.len() < RESPONSE_NONCE_LEN + 16 {
+            return Err(WireError::Open);
+        }
+        let (nonce, ciphertext) = sealed.split_at(RESPONSE_NONCE_LEN);
+        let (aead_key, aead_nonce) = response_aead(key, nonce);
+        let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
+        let plaintext = Zeroizing::new(
+            cipher
+                .decrypt(&chacha20poly1305::Nonce::from(aead_nonce), ciphertext)
+                .map_err(|_| WireError::Open)?,
+        );
+        Ok(codec::from_slice(&plaintext, MAX_SEALED_RESPONSE_BYTES)?)
+    }
+}
+
+/// The commitment to one record that goes on the ledger: SHA-256 over [`COMMITMENT_TAG`], a
+/// 32-byte random salt kept off the ledger, and the signed record bytes. Without the salt and
+/// the record, the commitment reveals nothing about the child.
+pub fn record_commitment(salt: &[u8; 32], signed_record: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(COMMITMENT_TAG);
+    h.update(salt);
+    h.update(signed_record);
+    h.finalize().into()
+}
+
+/// One ledger leaf: what the Merkle tree hashes (with the RFC 6962 0x00 prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerLeaf {
+    /// [`record_commitment`] of the record.
+    pub commitment: Hash,
+    /// The signing device.
+    pub device_kid: KeyId,
+    /// When the registry sequenced it, Unix seconds.
+    pub sequenced_at: i64,
+}
+
+impl LedgerLeaf {
+    /// The [`LEAF_LEN`]-byte leaf data: `0x01 || commitment || device_kid || sequenced_at
+    /// (u64, big-endian)`.
+    pub fn to_bytes(&self) -> [u8; LEAF_LEN] {
+        let mut out = [0u8; LEAF_LEN];
+        out[0] = LEAF_VERSION;
+        out[1..33].copy_from_slice(&self.commitment);
+        out[33..41].copy_from_slice(&self.device_kid.0);
+        out[41..49].copy_from_slice(&(self.sequenced_at as u64).to_be_bytes());
+        out
+    }
+
+    /// Parses leaf data.
+    pub fn parse(bytes: &[u8]) -> Result<LedgerLeaf, WireError> {
+        if bytes.len() != LEAF_LEN || bytes[0] != LEAF_VERSION {
+            return Err(WireError::Invalid(format!(
+                "a ledger leaf is {LEAF_LEN} bytes starting with version {LEAF_VERSION}"
+            )));
+        }
+        let mut commitment = [0u8; 32];
+        commitment.copy_from_slice(&bytes[1..33]);
+        let mut kid = [0u8; 8];
+        kid.copy_from_slice(&bytes[33..41]);
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&bytes[41..49]);
+        Ok(LedgerLeaf {
+            commitment,
+            device_kid: KeyId(kid),
+            sequenced_at: u64::from_be_bytes(at) as i64,
+        })
+    }
+}
+
+/// Generates an HPKE X25519 key pair from the OS RNG: (secret, public).
+pub fn generate_hpke_keypair() -> Result<(Zeroizing<[u8; 32]>, [u8; 32]), WireError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    os_random(seed.as_mut()).map_err(|e| WireError::Seal(e.to_string()))?;
+    let (secret, public) = <Kem as hpke::Kem>::derive_keypair(seed.as_ref());
+    let mut secret_bytes = Zeroizing::new([0u8; 32]);
+    secret_bytes.copy_from_slice(secret.to_bytes().as_slice());
+    let mut public_bytes = [0u8; 32];
+    public_bytes.copy_from_slice(public.to_bytes().as_slice());
+    Ok((secret_bytes, public_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> Batch {
+        Batch {
+            version: WIRE_VERSION,
+            batch_id: Uuid::now_v7(),
+            device_kid: ByteBuf::from(vec![1; 8]),
+            certificate: None,
+            known_tree_size: 3,
+            records: vec![ByteBuf::from(b"record one".to_vec())],
+        }
+    }
+
+    #[test]
+    fn batch_and_response_round_trip() {
+        let (secret, public) = generate_hpke_keypair().unwrap();
+        let b = batch();
+        let (sealed, device_key) = b.seal(&public).unwrap();
+        let (opened, registry_key) = open_batch(&sealed, &secret).unwrap();
+        assert_eq!(opened, b);
+        assert_eq!(*device_key.secret, *registry_key.secret);
+        let response = BatchResponse {
+            version: WIRE_VERSION,
+            batch_id: b.batch_id,
+            checkpoint: "cp".into(),
+            known_tree_size: 3,
+            consistency_proof: vec![],
+            results: vec![],
+        };
+        let sealed_response = response.seal(&registry_key).unwrap();
+        assert_eq!(
+            BatchResponse::open(&sealed_response, &device_key).unwrap(),
+            response
+        );
+        // Another batch's key cannot read it.
+        let (_, other) = b.seal(&public).unwrap();
+        assert!(BatchResponse::open(&sealed_response, &other).is_err());
+    }
+
+    #[test]
+    fn sealed_batch_hides_content_and_resists_tampering() {
+        let (secret, public) = generate_hpke_keypair().unwrap();
+        let (sealed, _) = batch().seal(&public).unwrap();
+        assert!(!sealed.windows(10).any(|w| w == b"record one"));
+        for i in 0..sealed.len() {
+            let mut t = sealed.clone();
+            t[i] ^= 0x01;
+            assert!(open_batch(&t, &secret).is_err(), "byte {i}");
+        }
+        let (other_secret, _) = generate_hpke_keypair().unwrap();
+        assert!(open_batch(&sealed, &other_secret).is_err());
+    }
+
+    #[test]
+    fn leaf_round_trip() {
+        let leaf = LedgerLeaf {
+            commitment: record_commitment(&[1; 32], b"x"),
+            device_kid: KeyId([2; 8]),
+            sequenced_at: 1_780_000_000,
+        };
+        let bytes = leaf.to_bytes();
+        assert_eq!(bytes.len(), 49);
+        assert_eq!(LedgerLeaf::parse(&bytes).unwrap(), leaf);
+        assert!(LedgerLeaf::parse(&bytes[..48]).is_err());
+        assert_ne!(
+            record_commitment(&[1; 32], b"x"),
+            record_commitment(&[2; 32], b"x")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn open_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = open_batch(&bytes, &[5; 32]);
+            let key = ResponseKey { secret: Zeroizing::new([1; 32]), enc: [2; 32] };
+            let _ = BatchResponse::open(&bytes, &key);
+            let _ = LedgerLeaf::parse(&bytes);
+        }
+    }
+}
