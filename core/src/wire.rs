@@ -529,3 +529,49 @@ mod tests {
         }
     }
 }
+
+/// Domain tag of the enrolment proof of possession.
+pub const ENROL_PROOF_TAG: &[u8] = b"birthright/enrol/v1\0";
+
+/// A device asking to be enrolled (`POST /v1/enrol`, CBOR).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// [`WIRE_VERSION`].
+    pub version: u8,
+    /// The one-time enrolment token a supervisor gave the worker.
+    pub token: String,
+    /// The device's Ed25519 public key.
+    pub device_public_key: ByteBuf,
+    /// Ed25519 signature by the device key over [`enrol_proof_message`]: proves the device
+    /// holds the key it asks to have certified.
+    pub proof: ByteBuf,
+}
+
+/// The registry's answer to an enrolment (CBOR).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// The device certificate (COSE_Sign1 bytes).
+    pub certificate: ByteBuf,
+    /// The registry's trust bundle (JSON text), to be pinned by the device.
+    pub trust_bundle: String,
+}
+
+/// The message a device signs to prove possession of its key at enrolment:
+/// `ENROL_PROOF_TAG || u16be(len(token)) || token || public_key`.
+pub fn enrol_proof_message(token: &str, device_public_key: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(ENROL_PROOF_TAG.len() + 2 + token.len() + 32);
+    m.extend_from_slice(ENROL_PROOF_TAG);
+    m.extend_from_slice(&(token.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    m.extend_from_slice(token.as_bytes());
+    m.extend_from_slice(device_public_key);
+    m
+}
+
+/// The body of every error answer from the registry (JSON, or CBOR when the request was CBOR).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `token_used`, `body_too_large`, `rate_limited`.
+    pub code: String,
+    /// What was wrong, for people.
+    pub message: String,
+}
