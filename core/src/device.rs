@@ -17,15 +17,26 @@ use crate::{
     codec,
     keys::{Ed25519Key, KeyId, RngError},
     record::{EnrolmentInput, Record, SCHEMA_VERSION},
+    registry_keys::{DeviceCertificate, TrustBundle},
     signed::{SignedRecord, SignedRecordError},
     store::{RecordRow, RecordStatus, StorageKey, Store, StoreError},
     validate::{self, ValidationErrors},
+    wire,
 };
 
 /// Meta key of the sealed Ed25519 secret of this device.
 const META_DEVICE_SECRET: &str = "device_secret";
 /// Meta key of the worker id.
 const META_WORKER_ID: &str = "worker_id";
+
+/// Meta key of the pinned trust bundle (JSON).
+pub const META_TRUST_BUNDLE: &str = "trust_bundle";
+/// Meta key of this device's certificate (COSE_Sign1).
+pub const META_CERTIFICATE: &str = "device_certificate";
+/// Meta key of the cached revocation list (COSE_Sign1).
+pub const META_REVOCATIONS: &str = "revocations";
+/// Meta key of when the revocation list was fetched (Unix seconds, decimal text).
+pub const META_REVOCATIONS_FETCHED_AT: &str = "revocations_fetched_at";
 
 /// Longest worker id accepted.
 pub const MAX_WORKER_ID_LEN: usize = 64;
@@ -62,6 +73,12 @@ pub enum DeviceError {
         /// Its correction.
         by: Uuid,
     },
+    /// The device has not been enrolled with a registry yet.
+    #[error("this device is not enrolled with a registry: run device enrol first")]
+    NotEnrolled,
+    /// The registry's enrolment answer does not check out.
+    #[error("enrolment refused: {0}")]
+    Enrolment(String),
     /// The stored data could not be read or written.
     #[error(transparent)]
     Store(StoreError),
@@ -489,6 +506,119 @@ impl Device {
             }
         }
         Ok(counts)
+    }
+}
+
+impl Device {
+    /// The CBOR enrolment request for `token` (`POST /v1/enrol`), signed by the device key.
+    pub fn enrolment_request(&self, token: &str) -> Result<Vec<u8>, DeviceError> {
+        let identity = self.loaded_identity()?;
+        let public = identity.key.public_bytes();
+        let proof = identity
+            .key
+            .sign(&wire::enrol_proof_message(token.trim(), &public));
+        let request = wire::EnrolRequest {
+            version: wire::WIRE_VERSION,
+            token: token.trim().to_string(),
+            device_public_key: serde_bytes::ByteBuf::from(public.to_vec()),
+            proof: serde_bytes::ByteBuf::from(proof.to_vec()),
+        };
+        codec::to_vec(&request).map_err(|e| DeviceError::Enrolment(e.to_string()))
+    }
+
+    /// Checks the registry's enrolment answer and stores the certificate and trust bundle.
+    /// With `pinned`, the bundle in the answer must be exactly that one.
+    pub fn complete_enrolment(
+        &self,
+        response: &[u8],
+        pinned: Option<&TrustBundle>,
+    ) -> Result<DeviceCertificate, DeviceError> {
+        let response: wire::EnrolResponse = codec::from_slice(response, 1024 * 1024)
+            .map_err(|e| DeviceError::Enrolment(format!("malformed answer: {e}")))?;
+        let bundle = TrustBundle::from_json(response.trust_bundle.as_bytes())
+            .map_err(|e| DeviceError::Enrolment(e.to_string()))?;
+        if let Some(pinned) = pinned {
+            if pinned != &bundle {
+                return Err(DeviceError::Enrolment(
+                    "the registry's trust bundle differs from the pinned one".into(),
+                ));
+            }
+        }
+        let certificate = DeviceCertificate::verify(&response.certificate, &bundle)
+            .map_err(|e| DeviceError::Enrolment(e.to_string()))?;
+        let identity = self.loaded_identity()?;
+        if certificate.device_public_key.as_slice() != identity.key.public_bytes() {
+            return Err(DeviceError::Enrolment(
+                "the certificate is for another device key".into(),
+            ));
+        }
+        self.store.write(|tx| -> Result<(), DeviceError> {
+            Store::set_meta(tx, META_TRUST_BUNDLE, bundle.to_json().as_bytes())?;
+            Store::set_meta(tx, META_CERTIFICATE, &response.certificate)?;
+            Ok(())
+        })?;
+        if certificate.worker_id != identity.worker_id {
+            self.set_worker_id(&certificate.worker_id)?;
+        }
+        Ok(certificate)
+    }
+
+    /// The pinned trust bundle, once enrolled.
+    pub fn trust_bundle(&self) -> Result<Option<TrustBundle>, DeviceError> {
+        self.store
+            .read(|conn| Store::meta(conn, META_TRUST_BUNDLE))?
+            .map(|json| {
+                TrustBundle::from_json(&json).map_err(|_| {
+                    DeviceError::Store(StoreError::Tampered {
+                        what: "trust bundle".into(),
+                    })
+                })
+            })
+            .transpose()
+    }
+
+    /// This device's certificate (COSE_Sign1 bytes), once enrolled.
+    pub fn certificate(&self) -> Result<Option<Vec<u8>>, DeviceError> {
+        Ok(self
+            .store
+            .read(|conn| Store::meta(conn, META_CERTIFICATE))?)
+    }
+
+    /// The cached revocation list (COSE_Sign1 bytes) and when it was fetched (Unix seconds).
+    pub fn revocations(&self) -> Result<Option<(Vec<u8>, i64)>, DeviceError> {
+        self.store.read(|conn| -> Result<_, DeviceError> {
+            let Some(list) = Store::meta(conn, META_REVOCATIONS)? else {
+                return Ok(None);
+            };
+            let at = Store::meta(conn, META_REVOCATIONS_FETCHED_AT)?
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            Ok(Some((list, at)))
+        })
+    }
+
+    /// The registry-signed credential of record `id`, once the registry has issued it.
+    pub fn registered_credential(&self, id: &Uuid) -> Result<Option<Vec<u8>>, DeviceError> {
+        let sealed: Option<Vec<u8>> = self.store.read(|conn| -> Result<_, DeviceError> {
+            use rusqlite::OptionalExtension;
+            Ok(conn
+                .query_row(
+                    "SELECT sealed_credential FROM records WHERE id = ?1",
+                    [id.as_bytes().as_slice()],
+                    |row| row.get::<_, Option<Vec<u8>>>(0),
+                )
+                .optional()?
+                .ok_or(DeviceError::NotFound(*id))?)
+        })?;
+        sealed
+            .map(|sealed| {
+                self.store
+                    .unseal("records", "sealed_credential", id.as_bytes(), &sealed)
+                    .map(|plain| plain.to_vec())
+                    .map_err(DeviceError::from)
+            })
+            .transpose()
     }
 }
 

@@ -33,6 +33,22 @@ pub const MIGRATIONS: &[&str] = &[
         sealed_summary BLOB NOT NULL
     ) STRICT;
     CREATE INDEX records_by_status ON records(status, seq);",
+    // 2: sync. Batches are stored sealed (to the registry) before they are sent, so a retry
+    // resends identical bytes; receipts and registered credentials are kept per record.
+    "CREATE TABLE batches (
+        id                  BLOB PRIMARY KEY CHECK (length(id) = 16),
+        created_at          INTEGER NOT NULL,
+        known_tree_size     INTEGER NOT NULL,
+        record_count        INTEGER NOT NULL,
+        sealed_body         BLOB NOT NULL,
+        sealed_response_key BLOB NOT NULL,
+        attempts            INTEGER NOT NULL DEFAULT 0,
+        state               TEXT NOT NULL CHECK (state IN ('open', 'done'))
+    ) STRICT;
+    ALTER TABLE records ADD COLUMN batch_id BLOB REFERENCES batches(id);
+    ALTER TABLE records ADD COLUMN receipt BLOB;
+    ALTER TABLE records ADD COLUMN sealed_credential BLOB;
+    CREATE INDEX records_by_batch ON records(batch_id);",
 ];
 
 /// Brings the schema to [`VERSION`] inside `tx`.
