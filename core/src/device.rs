@@ -38,6 +38,9 @@ pub const META_REVOCATIONS: &str = "revocations";
 /// Meta key of when the revocation list was fetched (Unix seconds, decimal text).
 pub const META_REVOCATIONS_FETCHED_AT: &str = "revocations_fetched_at";
 
+/// Meta key of the registry base URL the device enrolled with.
+pub const META_REGISTRY_URL: &str = "registry_url";
+
 /// Longest worker id accepted.
 pub const MAX_WORKER_ID_LEN: usize = 64;
 
@@ -563,6 +566,21 @@ impl Device {
         Ok(certificate)
     }
 
+    /// Remembers the registry's base URL (where the device enrolled; sync's default).
+    pub fn set_registry_url(&self, url: &str) -> Result<(), DeviceError> {
+        Ok(self
+            .store
+            .write(|tx| Store::set_meta(tx, META_REGISTRY_URL, url.as_bytes()))?)
+    }
+
+    /// The registry's base URL, once enrolled.
+    pub fn registry_url(&self) -> Result<Option<String>, DeviceError> {
+        Ok(self
+            .store
+            .read(|conn| Store::meta(conn, META_REGISTRY_URL))?
+            .and_then(|v| String::from_utf8(v).ok()))
+    }
+
     /// The pinned trust bundle, once enrolled.
     pub fn trust_bundle(&self) -> Result<Option<TrustBundle>, DeviceError> {
         self.store
@@ -643,5 +661,200 @@ fn summary_from(row: RecordRow, summary: SealedSummary) -> RecordSummary {
         reject_code: row.reject_code,
         reject_message: row.reject_message,
         leaf_index: row.leaf_index,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLENA_JSON: &str = include_str!("../../docs/examples/olena.json");
+
+    fn olena() -> EnrolmentInput {
+        EnrolmentInput::from_json(OLENA_JSON).unwrap()
+    }
+
+    fn device() -> Device {
+        let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+        device.init("worker-7").unwrap();
+        device
+    }
+
+    #[test]
+    fn capture_get_list_counts() {
+        let device = device();
+        let summary = device.capture(&olena()).unwrap();
+        assert_eq!(summary.status, RecordStatus::Pending);
+        assert_eq!(summary.child_name, "Олена Коваленко");
+        let stored = device.get(&summary.id).unwrap();
+        assert_eq!(stored.summary, summary);
+        let record = &stored.signed.record;
+        assert_eq!(record.worker_id, "worker-7");
+        assert_eq!(record.device_kid, device.identity().unwrap().key_id.0);
+        assert_eq!(record.id.get_version_num(), 7);
+        stored
+            .signed
+            .verify(&crate::keys::verifying_key(&device.identity().unwrap().public_key).unwrap())
+            .unwrap();
+        assert_eq!(device.list(&ListFilter::default()).unwrap(), vec![summary]);
+        assert_eq!(device.counts().unwrap().pending, 1);
+        assert_eq!(device.counts().unwrap().total(), 1);
+    }
+
+    #[test]
+    fn search_is_case_insensitive_across_scripts() {
+        let device = device();
+        device.capture(&olena()).unwrap();
+        let mut other = olena();
+        other.child.given_names = "Ștefan".into();
+        other.child.family_name = "Țăran".into();
+        other.mother.family_name = "Țăran".into();
+        device.capture(&other).unwrap();
+        let find = |text: &str| {
+            device
+                .list(&ListFilter {
+                    search: Some(text.into()),
+                    ..ListFilter::default()
+                })
+                .unwrap()
+                .len()
+        };
+        assert_eq!(find("олена"), 1);
+        assert_eq!(find("КОВАЛЕН"), 1);
+        assert_eq!(
+            find("ştefan"),
+            0,
+            "cedilla s is a different letter from comma-below s"
+        );
+        assert_eq!(find("ștefan"), 1);
+        assert_eq!(find("țăran"), 1);
+        assert_eq!(find("nobody"), 0);
+        assert_eq!(find("  "), 2, "blank search lists everything");
+    }
+
+    #[test]
+    fn corrections_supersede_without_editing() {
+        let device = device();
+        let first = device.capture(&olena()).unwrap();
+        let mut fixed = olena();
+        fixed.child.given_names = "Олена Марія".into();
+        let second = device.correct(&first.id, &fixed).unwrap();
+        assert_eq!(second.supersedes, Some(first.id));
+        let old = device.get(&first.id).unwrap();
+        assert_eq!(old.summary.superseded_by, Some(second.id));
+        assert_eq!(old.signed.record.enrolment.child.given_names, "Олена");
+        assert!(matches!(
+            device.correct(&first.id, &fixed),
+            Err(DeviceError::AlreadySuperseded { id, by }) if id == first.id && by == second.id
+        ));
+        let missing = Uuid::now_v7();
+        assert!(
+            matches!(device.correct(&missing, &fixed), Err(DeviceError::NotFound(id)) if id == missing)
+        );
+        let current = device
+            .list(&ListFilter {
+                current_only: true,
+                ..ListFilter::default()
+            })
+            .unwrap();
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0].id, second.id);
+        assert_eq!(device.counts().unwrap().pending, 2);
+    }
+
+    #[test]
+    fn needs_an_identity_and_only_one() {
+        let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+        assert!(matches!(
+            device.capture(&olena()),
+            Err(DeviceError::NotInitialised)
+        ));
+        assert!(matches!(
+            device.init("bad id!"),
+            Err(DeviceError::InvalidWorkerId)
+        ));
+        let id = device.init("w").unwrap();
+        assert!(
+            matches!(device.init("w"), Err(DeviceError::AlreadyInitialised(k)) if k == id.key_id)
+        );
+    }
+
+    #[test]
+    fn invalid_input_is_refused_and_nothing_stored() {
+        let device = device();
+        let mut bad = olena();
+        bad.child.given_names = String::new();
+        let err = device.capture(&bad).unwrap_err();
+        let DeviceError::Validation(errors) = err else {
+            panic!("expected validation errors, got {err}");
+        };
+        assert!(errors.0.iter().any(|e| e.path == "child.given_names"));
+        assert_eq!(device.counts().unwrap().total(), 0);
+        assert!(matches!(
+            device.capture_json("{\"child\": {}, \"photo\": \"x\"}"),
+            Err(DeviceError::InvalidJson(m)) if m.contains("photo")
+        ));
+    }
+
+    #[test]
+    fn reopens_with_the_same_identity_and_refuses_a_wrong_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let key = StorageKey::generate().unwrap();
+        let (identity, id) = {
+            let device = Device::open(&path, key.clone()).unwrap();
+            let identity = device.init("w-1").unwrap();
+            (identity, device.capture(&olena()).unwrap().id)
+        };
+        let device = Device::open(&path, key).unwrap();
+        assert_eq!(device.identity().unwrap(), identity);
+        assert_eq!(
+            device.get(&id).unwrap().summary.child_name,
+            "Олена Коваленко"
+        );
+        drop(device);
+        let err = Device::open(&path, StorageKey::generate().unwrap()).unwrap_err();
+        assert!(matches!(err, DeviceError::WrongStorageKey));
+        assert_eq!(
+            err.to_string(),
+            "wrong storage key: this device store was created with a different key"
+        );
+    }
+
+    /// No name, date of birth, phone or national id of the child or parents may appear in
+    /// plaintext in the database file or its WAL.
+    #[test]
+    fn no_personal_data_in_plaintext_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let device = Device::open(&path, StorageKey::generate().unwrap()).unwrap();
+        device.init("w-1").unwrap();
+        let mut input = olena();
+        input.mother.national_id = Some("AB123456".into());
+        for _ in 0..20 {
+            device.capture(&input).unwrap();
+        }
+        let secrets: [&[u8]; 8] = [
+            "Олена".as_bytes(),
+            "Коваленко".as_bytes(),
+            "Ірина".as_bytes(),
+            "Андрій".as_bytes(),
+            "Зимна Вода".as_bytes(),
+            b"2026-03-14",
+            b"380501234567",
+            b"AB123456",
+        ];
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            files += 1;
+            for secret in secrets {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret),
+                    "plaintext found on disk"
+                );
+            }
+        }
+        assert!(files >= 2, "database and WAL checked");
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod crypto;
 pub mod schema;
+pub mod sync_rows;
 
 use std::{
     path::Path,
@@ -137,16 +138,16 @@ pub struct RecordRow {
     pub sealed_summary: Vec<u8>,
 }
 
-const RECORD_COLUMNS: &str = "id, seq, captured_at, status, supersedes, superseded_by, \
+pub(crate) const RECORD_COLUMNS: &str = "id, seq, captured_at, status, supersedes, superseded_by, \
      reject_code, reject_message, leaf_index, sealed_record, sealed_summary";
 
-fn uuid_from_blob(blob: Vec<u8>) -> rusqlite::Result<Uuid> {
+pub(crate) fn uuid_from_blob(blob: Vec<u8>) -> rusqlite::Result<Uuid> {
     Uuid::from_slice(&blob).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     })
 }
 
-fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
+pub(crate) fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
     let status: String = row.get(3)?;
     Ok(RecordRow {
         id: uuid_from_blob(row.get(0)?)?,

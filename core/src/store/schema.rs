@@ -48,7 +48,13 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE records ADD COLUMN batch_id BLOB REFERENCES batches(id);
     ALTER TABLE records ADD COLUMN receipt BLOB;
     ALTER TABLE records ADD COLUMN sealed_credential BLOB;
-    CREATE INDEX records_by_batch ON records(batch_id);",
+    CREATE INDEX records_by_batch ON records(batch_id);
+    CREATE TABLE checkpoints (
+        size        INTEGER PRIMARY KEY,
+        root_hash   BLOB NOT NULL CHECK (length(root_hash) = 32),
+        note        TEXT NOT NULL,
+        verified_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// Brings the schema to [`VERSION`] inside `tx`.
