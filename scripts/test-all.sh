@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test of Birthright on a fresh machine: formatting, lints, the Rust
+# test suites (unit, property, end-to-end against a real registry process), the Kotlin binding
+# tests on the host JVM, and the benchmark smoke run. Installs what it needs itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustfmt and clippy components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+if [ -x scripts/test-bindings.sh ]; then
+  step "Kotlin bindings on the host JVM"
+  scripts/test-bindings.sh
+fi
+
+if [ -d bench ]; then
+  step "benchmark smoke run (--quick)"
+  cargo run --release -p birthright-bench -- --quick --json target/bench-quick.json
+fi
+
+step "all checks passed"
