@@ -1,6 +1,8 @@
 //! `birthright`: one binary for the field device, the registry administrator and the demo.
 
 mod device_cmd;
+mod http;
+mod sync_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -63,6 +65,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send pending registrations to the registry and verify its receipts.
+    Sync {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Registry base URL (default: the one the device enrolled with).
+        #[arg(long, value_name = "URL")]
+        registry: Option<String>,
+        /// JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one registration.
     Show {
         #[command(flatten)]
@@ -85,6 +98,20 @@ enum DeviceCommand {
         #[arg(long, default_value = "worker")]
         worker: String,
     },
+    /// Enrol this device with a registry using a supervisor's one-time token.
+    Enrol {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Registry base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        registry: String,
+        /// The one-time enrolment token.
+        #[arg(long)]
+        token: String,
+        /// Trust bundle to pin; the registry's must match it exactly.
+        #[arg(long, value_name = "FILE")]
+        trust: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +120,17 @@ fn main() -> ExitCode {
         Command::Device(DeviceCommand::Init { device, worker }) => {
             device_cmd::init(&device, &worker)
         }
+        Command::Device(DeviceCommand::Enrol {
+            device,
+            registry,
+            token,
+            trust,
+        }) => sync_cmd::enrol(&device, &registry, &token, trust.as_deref()),
+        Command::Sync {
+            device,
+            registry,
+            json,
+        } => sync_cmd::sync(&device, registry.as_deref(), json),
         Command::Capture { device, json } => device_cmd::capture(&device, &json, None),
         Command::Correct { device, id, json } => device_cmd::capture(&device, &json, Some(&id)),
         Command::List {

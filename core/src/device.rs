@@ -618,17 +618,10 @@ impl Device {
 
     /// The registry-signed credential of record `id`, once the registry has issued it.
     pub fn registered_credential(&self, id: &Uuid) -> Result<Option<Vec<u8>>, DeviceError> {
-        let sealed: Option<Vec<u8>> = self.store.read(|conn| -> Result<_, DeviceError> {
-            use rusqlite::OptionalExtension;
-            Ok(conn
-                .query_row(
-                    "SELECT sealed_credential FROM records WHERE id = ?1",
-                    [id.as_bytes().as_slice()],
-                    |row| row.get::<_, Option<Vec<u8>>>(0),
-                )
-                .optional()?
-                .ok_or(DeviceError::NotFound(*id))?)
-        })?;
+        let sealed = self
+            .store
+            .read(|conn| Store::sealed_credential(conn, id))?
+            .ok_or(DeviceError::NotFound(*id))?;
         sealed
             .map(|sealed| {
                 self.store

@@ -9,5 +9,6 @@ pub mod record;
 pub mod registry_keys;
 pub mod signed;
 pub mod store;
+pub mod sync;
 pub mod validate;
 pub mod wire;

@@ -20,9 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     codec,
-    device::{
-        Device, DeviceError, META_REVOCATIONS, META_REVOCATIONS_FETCHED_AT,
-    },
+    device::{Device, DeviceError, META_REVOCATIONS, META_REVOCATIONS_FETCHED_AT},
     keys::KeyId,
     ledger::{
         Hash,
@@ -226,7 +224,12 @@ pub struct Receipt {
 impl Receipt {
     /// Checks this receipt for `signed_record` (its COSE bytes) from device `kid` against the
     /// registry in `trust`: checkpoint signature and inclusion proof.
-    pub fn verify(&self, signed_record: &[u8], kid: KeyId, trust: &TrustBundle) -> Result<Checkpoint, SyncError> {
+    pub fn verify(
+        &self,
+        signed_record: &[u8],
+        kid: KeyId,
+        trust: &TrustBundle,
+    ) -> Result<Checkpoint, SyncError> {
         let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey)
             .map_err(|e| SyncError::InvalidResponse(format!("trust bundle checkpoint key: {e}")))?;
         let checkpoint = verify_checkpoint(&verifier, &self.checkpoint, &trust.origin)
@@ -336,7 +339,9 @@ fn parse_consistency_json(body: &[u8]) -> Result<Vec<Hash>, SyncError> {
                 .decode(h)
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| SyncError::InvalidResponse("consistency proof hash is not 32 bytes".into()))
+                .ok_or_else(|| {
+                    SyncError::InvalidResponse("consistency proof hash is not 32 bytes".into())
+                })
         })
         .collect()
 }
@@ -444,7 +449,10 @@ impl<'d> SyncMachine<'d> {
     }
 
     /// Digests the outcome of the request last returned by [`Self::poll`].
-    pub fn handle(&mut self, outcome: Result<HttpResponse, TransportError>) -> Result<(), SyncError> {
+    pub fn handle(
+        &mut self,
+        outcome: Result<HttpResponse, TransportError>,
+    ) -> Result<(), SyncError> {
         let response = match outcome {
             Ok(r) if (200..300).contains(&r.status) => r,
             Ok(r) if r.status == 408 || r.status == 429 || r.status >= 500 => {
@@ -549,9 +557,7 @@ impl<'d> SyncMachine<'d> {
         let mut bytes = 0usize;
         let mut after = self.batched_up_to;
         'fill: while records.len() < self.config.max_batch_records {
-            let page = store.read(|c| {
-                Store::records_page(c, RecordStatus::Pending, after, 64)
-            })?;
+            let page = store.read(|c| Store::records_page(c, RecordStatus::Pending, after, 64))?;
             if page.is_empty() {
                 break;
             }
@@ -595,7 +601,12 @@ impl<'d> SyncMachine<'d> {
             id: batch.batch_id,
             known_tree_size,
             record_count: ids.len() as u64,
-            sealed_response_key: store.seal("batches", "sealed_response_key", batch.batch_id.as_bytes(), &key_bytes)?,
+            sealed_response_key: store.seal(
+                "batches",
+                "sealed_response_key",
+                batch.batch_id.as_bytes(),
+                &key_bytes,
+            )?,
             sealed_body,
             attempts: 0,
         };
@@ -637,8 +648,9 @@ impl<'d> SyncMachine<'d> {
                 "the answer is for another batch".into(),
             ));
         }
-        let checkpoint = verify_checkpoint(&self.verifier, &response.checkpoint, &self.trust.origin)
-            .map_err(|e| SyncError::InvalidResponse(format!("checkpoint: {e}")))?;
+        let checkpoint =
+            verify_checkpoint(&self.verifier, &response.checkpoint, &self.trust.origin)
+                .map_err(|e| SyncError::InvalidResponse(format!("checkpoint: {e}")))?;
         // History check 1: from the size the batch was sealed with.
         let store = self.device.store();
         let known = if batch.known_tree_size == 0 {
@@ -719,9 +731,11 @@ impl<'d> SyncMachine<'d> {
                         checkpoint: response.checkpoint.clone(),
                         inclusion_proof: leaf.inclusion_proof.clone(),
                     };
-                    receipt.verify(&signed.bytes, self.kid, &self.trust).map_err(|e| {
-                        SyncError::InvalidResponse(format!("record {}: {e}", result.record_id))
-                    })?;
+                    receipt
+                        .verify(&signed.bytes, self.kid, &self.trust)
+                        .map_err(|e| {
+                            SyncError::InvalidResponse(format!("record {}: {e}", result.record_id))
+                        })?;
                     let sealed_credential = result
                         .credential
                         .as_ref()
@@ -799,10 +813,12 @@ impl<'d> SyncMachine<'d> {
             .map_err(|e| SyncError::InvalidResponse(format!("checkpoint: {e}")))?;
         let latest = self.device.store().read(Store::latest_checkpoint)?;
         match latest {
-            Some(latest) if latest.size > checkpoint.size => Err(SyncError::LedgerInconsistent(format!(
-                "the registry's tree shrank from {} to {} leaves",
-                latest.size, checkpoint.size
-            ))),
+            Some(latest) if latest.size > checkpoint.size => {
+                Err(SyncError::LedgerInconsistent(format!(
+                    "the registry's tree shrank from {} to {} leaves",
+                    latest.size, checkpoint.size
+                )))
+            }
             Some(latest) if latest.size == checkpoint.size => {
                 if latest.root_hash != checkpoint.root_hash {
                     return Err(SyncError::LedgerInconsistent(format!(

@@ -275,4 +275,19 @@ impl Store {
             .optional()?
             .flatten())
     }
+
+    /// The sealed registered credential of record `id`: `None` if there is no such record,
+    /// `Some(None)` if it has no credential yet.
+    pub fn sealed_credential(
+        conn: &Connection,
+        id: &Uuid,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(conn
+            .query_row(
+                "SELECT sealed_credential FROM records WHERE id = ?1",
+                [id.as_bytes().as_slice()],
+                |row| row.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()?)
+    }
 }
