@@ -3,6 +3,7 @@
 pub mod codec;
 pub mod cose;
 pub mod device;
+pub mod fixtures;
 pub mod keys;
 pub mod ledger;
 pub mod record;

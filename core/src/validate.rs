@@ -1,22 +1,1015 @@
-//! TEMPORARY LOCAL PLACEHOLDER - never committed; replaced by the validate branch.
-use crate::record::EnrolmentInput;
+//! Validation and normalisation of an enrolment.
+//!
+//! [`validate`] returns either the normalised input (Unicode NFC, trimmed, inner whitespace
+//! collapsed, codes upper-cased, phones stripped of separators) or *every* problem found, each
+//! with its field path (`child.date_of_birth`, `caregivers[1].phone`) and a short message an
+//! app can show next to the field. Messages never repeat the value: it may be personal data.
+//! Normalising is idempotent, so the registry can re-run this and require a signed record to be
+//! already normal.
+
+use std::fmt;
+
+use time::{Date, Month, OffsetDateTime};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::record::{
+    Caregiver, Child, DatePrecision, EnrolmentInput, Informant, Parent, PlaceKind, PlaceOfBirth,
+};
+
+/// Longest name (given or family), in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Longest locality, facility or relationship, in characters.
+pub const MAX_TEXT_CHARS: usize = 100;
+/// Longest national id, in characters.
+pub const MAX_NATIONAL_ID_CHARS: usize = 32;
+/// Longest notes, in characters.
+pub const MAX_NOTES_CHARS: usize = 1000;
+/// Most caregivers.
+pub const MAX_CAREGIVERS: usize = 8;
+/// Most custom fields.
+pub const MAX_CUSTOM_FIELDS: usize = 32;
+/// Longest custom field key, in characters.
+pub const MAX_CUSTOM_KEY_CHARS: usize = 40;
+/// Longest custom field value, in characters.
+pub const MAX_CUSTOM_VALUE_CHARS: usize = 200;
+/// Most bytes of all custom keys and values together.
+pub const MAX_CUSTOM_TOTAL_BYTES: usize = 4096;
+/// How far back a birth may be registered, in years.
+pub const MAX_CHILD_AGE_YEARS: i32 = 18;
+
+/// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {
+    /// Where: `child.given_names`, `caregivers[0].phone`, `custom.village_code`.
     pub path: String,
+    /// What is wrong, for the person filling in the form.
     pub message: String,
 }
+
+/// All problems found in one enrolment (never empty).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} problem(s)", .0.len())]
 pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problem(s): ", self.0.len())?;
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.path, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// ISO 3166-1 alpha-2 codes assigned as of 2024 (249 codes).
+const ISO_3166_ALPHA2: &[&str] = &[
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// Whether `code` is an assigned ISO 3166-1 alpha-2 code.
+pub fn is_country_code(code: &str) -> bool {
+    ISO_3166_ALPHA2.binary_search(&code).is_ok()
+}
+
+/// NFC, trimmed, inner whitespace runs collapsed to one space.
+fn normalise_line(text: &str) -> String {
+    let nfc: String = text.nfc().collect();
+    nfc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// NFC and trimmed, keeping inner newlines (for notes); other whitespace runs on a line collapsed.
+fn normalise_block(text: &str) -> String {
+    let nfc: String = text.nfc().collect();
+    nfc.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A required or optional name.
+    fn name(&mut self, path: &str, value: &str) -> String {
+        let v = normalise_line(value);
+        if v.is_empty() {
+            self.err(path, "is required");
+        } else if v.chars().count() > MAX_NAME_CHARS {
+            self.err(path, format!("must be at most {MAX_NAME_CHARS} characters"));
+        } else if v.chars().any(char::is_control) {
+            self.err(path, "must not contain control characters");
+        } else if !v.chars().any(char::is_alphabetic) {
+            self.err(path, "must contain at least one letter");
+        }
+        v
+    }
+
+    /// A required or optional single-line text with a length limit.
+    fn text(&mut self, path: &str, value: &str, required: bool, max: usize) -> String {
+        let v = normalise_line(value);
+        if v.is_empty() {
+            if required {
+                self.err(path, "is required");
+            }
+        } else if v.chars().count() > max {
+            self.err(path, format!("must be at most {max} characters"));
+        } else if v.chars().any(char::is_control) {
+            self.err(path, "must not contain control characters");
+        }
+        v
+    }
+
+    fn optional_text(&mut self, path: &str, value: &Option<String>, max: usize) -> Option<String> {
+        value
+            .as_deref()
+            .map(|v| self.text(path, v, false, max))
+            .filter(|v| !v.is_empty())
+    }
+
+    fn phone(&mut self, path: &str, value: &Option<String>) -> Option<String> {
+        let raw = value.as_deref()?;
+        let v: String = raw
+            .nfc()
+            .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '(' | ')'))
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        let digits = v.strip_prefix('+').unwrap_or("");
+        if !(8..=15).contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            self.err(
+                path,
+                "must be a phone number in international format, e.g. +380501234567",
+            );
+        }
+        Some(v)
+    }
+
+    fn country(&mut self, path: &str, value: &Option<String>) -> Option<String> {
+        let v = normalise_line(value.as_deref()?).to_uppercase();
+        if v.is_empty() {
+            return None;
+        }
+        if !is_country_code(&v) {
+            self.err(
+                path,
+                "must be a two-letter ISO 3166-1 country code, e.g. UA",
+            );
+        }
+        Some(v)
+    }
+
+    fn parent(&mut self, prefix: &str, p: &Parent) -> Parent {
+        Parent {
+            given_names: self.name(&format!("{prefix}.given_names"), &p.given_names),
+            family_name: self.name(&format!("{prefix}.family_name"), &p.family_name),
+            date_of_birth: p.date_of_birth.as_deref().map(normalise_line).filter(|d| {
+                if d.is_empty() {
+                    return false;
+                }
+                if parse_day(d).is_none() {
+                    self.err(
+                        format!("{prefix}.date_of_birth"),
+                        "must be a date in the form YYYY-MM-DD",
+                    );
+                }
+                true
+            }),
+            national_id: self.optional_text(
+                &format!("{prefix}.national_id"),
+                &p.national_id,
+                MAX_NATIONAL_ID_CHARS,
+            ),
+            nationality: self.country(&format!("{prefix}.nationality"), &p.nationality),
+        }
+    }
+}
+
+fn parse_number(s: &str, len: usize) -> Option<u32> {
+    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Parses `YYYY-MM-DD` as a real calendar date.
+fn parse_day(s: &str) -> Option<Date> {
+    let mut parts = s.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let month = Month::try_from(parse_number(m, 2)? as u8).ok()?;
+    Date::from_calendar_date(parse_number(y, 4)? as i32, month, parse_number(d, 2)? as u8).ok()
+}
+
+/// The first and last day of a date of birth of the given precision.
+fn date_range(s: &str, precision: DatePrecision) -> Option<(Date, Date)> {
+    match precision {
+        DatePrecision::Day => parse_day(s).map(|d| (d, d)),
+        DatePrecision::Month => {
+            let (y, m) = s.split_once('-')?;
+            let year = parse_number(y, 4)? as i32;
+            let month = Month::try_from(parse_number(m, 2)? as u8).ok()?;
+            let first = Date::from_calendar_date(year, month, 1).ok()?;
+            let last = Date::from_calendar_date(year, month, month.length(year)).ok()?;
+            Some((first, last))
+        }
+        DatePrecision::Year => {
+            let year = parse_number(s, 4)? as i32;
+            Some((
+                Date::from_calendar_date(year, Month::January, 1).ok()?,
+                Date::from_calendar_date(year, Month::December, 31).ok()?,
+            ))
+        }
+    }
+}
+
+/// The same calendar day `years` earlier (29 February becomes 28 February).
+fn years_before(date: Date, years: i32) -> Date {
+    let year = date.year() - years;
+    Date::from_calendar_date(year, date.month(), date.day())
+        .or_else(|_| Date::from_calendar_date(year, date.month(), 28))
+        .unwrap_or(date)
+}
+
+/// Whole years from `born` to `at`.
+fn age_in_years(born: Date, at: Date) -> i32 {
+    let mut age = at.year() - born.year();
+    if (at.month() as u8, at.day()) < (born.month() as u8, born.day()) {
+        age -= 1;
+    }
+    age
+}
+
+fn valid_time(s: &str) -> bool {
+    let Some((h, m)) = s.split_once(':') else {
+        return false;
+    };
+    matches!((parse_number(h, 2), parse_number(m, 2)), (Some(h), Some(m)) if h < 24 && m < 60)
+}
+
+fn valid_admin_area(s: &str) -> bool {
+    let Some((country, sub)) = s.split_once('-') else {
+        return false;
+    };
+    is_country_code(country)
+        && (1..=3).contains(&sub.len())
+        && sub
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Validates and normalises an enrolment captured at `captured_at` (UTC). Returns the
+/// normalised input, or every problem found, in the order of the form's fields.
 pub fn validate(
     input: &EnrolmentInput,
-    _at: time::OffsetDateTime,
+    captured_at: OffsetDateTime,
 ) -> Result<EnrolmentInput, ValidationErrors> {
-    if input.child.given_names.is_empty() {
-        return Err(ValidationErrors(vec![FieldError {
-            path: "child.given_names".into(),
-            message: "is required".into(),
-        }]));
+    let mut c = Checker { errors: Vec::new() };
+    let today = captured_at.date();
+
+    // child
+    let ch = &input.child;
+    let child = Child {
+        given_names: c.name("child.given_names", &ch.given_names),
+        family_name: c.name("child.family_name", &ch.family_name),
+        sex: ch.sex,
+        date_of_birth: normalise_line(&ch.date_of_birth),
+        date_of_birth_precision: ch.date_of_birth_precision,
+        time_of_birth: ch
+            .time_of_birth
+            .as_deref()
+            .map(normalise_line)
+            .filter(|t| !t.is_empty()),
+        plurality: ch.plurality,
+        birth_order: ch.birth_order,
+    };
+    if child.sex.is_none() {
+        c.err("child.sex", "is required");
     }
-    Ok(input.clone())
+    let mut birth_range = None;
+    match (
+        child.date_of_birth.is_empty(),
+        child.date_of_birth_precision,
+    ) {
+        (true, _) => c.err("child.date_of_birth", "is required"),
+        (false, None) => {}
+        (false, Some(precision)) => match date_range(&child.date_of_birth, precision) {
+            None => c.err(
+                "child.date_of_birth",
+                match precision {
+                    DatePrecision::Day => "must be a date in the form YYYY-MM-DD",
+                    DatePrecision::Month => "must be a month in the form YYYY-MM",
+                    DatePrecision::Year => "must be a year in the form YYYY",
+                },
+            ),
+            Some((first, last)) => {
+                if first > today {
+                    c.err("child.date_of_birth", "must not be in the future");
+                } else if last < years_before(today, MAX_CHILD_AGE_YEARS) {
+                    c.err(
+                        "child.date_of_birth",
+                        format!(
+                            "must be within the last {MAX_CHILD_AGE_YEARS} years: older people are registered differently"
+                        ),
+                    );
+                } else {
+                    birth_range = Some((first, last));
+                }
+            }
+        },
+    }
+    if child.date_of_birth_precision.is_none() {
+        c.err("child.date_of_birth_precision", "is required");
+    }
+    if let Some(t) = &child.time_of_birth {
+        if child.date_of_birth_precision != Some(DatePrecision::Day) {
+            c.err(
+                "child.time_of_birth",
+                "can only be given when the exact day of birth is known",
+            );
+        } else if !valid_time(t) {
+            c.err(
+                "child.time_of_birth",
+                "must be a time in the form HH:MM (24-hour)",
+            );
+        }
+    }
+    if child.plurality == 0 {
+        c.err("child.plurality", "is required");
+    } else if child.plurality > 8 {
+        c.err("child.plurality", "must be between 1 and 8");
+    }
+    if child.birth_order == 0 {
+        c.err("child.birth_order", "is required");
+    } else if child.plurality > 0 && child.birth_order > child.plurality {
+        c.err(
+            "child.birth_order",
+            "must not be greater than the number of children born (plurality)",
+        );
+    }
+
+    // place of birth
+    let pb = &input.place_of_birth;
+    let admin_area = normalise_line(&pb.admin_area).to_uppercase();
+    let place = PlaceOfBirth {
+        kind: pb.kind,
+        admin_area,
+        locality: c.text(
+            "place_of_birth.locality",
+            &pb.locality,
+            true,
+            MAX_TEXT_CHARS,
+        ),
+        facility: c.optional_text("place_of_birth.facility", &pb.facility, MAX_TEXT_CHARS),
+        latitude: pb.latitude,
+        longitude: pb.longitude,
+    };
+    if place.kind.is_none() {
+        c.err("place_of_birth.kind", "is required");
+    }
+    if place.admin_area.is_empty() {
+        c.err("place_of_birth.admin_area", "is required");
+    } else if !valid_admin_area(&place.admin_area) {
+        c.err(
+            "place_of_birth.admin_area",
+            "must be an ISO 3166-2 code such as UA-46",
+        );
+    }
+    if place.facility.is_some() && place.kind == Some(PlaceKind::Home) {
+        c.err(
+            "place_of_birth.facility",
+            "only applies to births in a health facility",
+        );
+    }
+    match (place.latitude, place.longitude) {
+        (Some(lat), Some(lon)) => {
+            if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+                c.err("place_of_birth.latitude", "must be between -90 and 90");
+            }
+            if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+                c.err("place_of_birth.longitude", "must be between -180 and 180");
+            }
+        }
+        (Some(_), None) => c.err(
+            "place_of_birth.longitude",
+            "is required when a latitude is given",
+        ),
+        (None, Some(_)) => c.err(
+            "place_of_birth.latitude",
+            "is required when a longitude is given",
+        ),
+        (None, None) => {}
+    }
+
+    // parents
+    let mother = c.parent("mother", &input.mother);
+    let father = input.father.as_ref().map(|f| c.parent("father", f));
+    if let Some((first, last)) = birth_range {
+        for (path, parent, min, max) in [
+            ("mother.date_of_birth", Some(&mother), 10, 60),
+            ("father.date_of_birth", father.as_ref(), 12, 90),
+        ] {
+            let Some(born) = parent
+                .and_then(|p| p.date_of_birth.as_deref())
+                .and_then(parse_day)
+            else {
+                continue;
+            };
+            if born >= first {
+                c.err(path, "must be before the child's date of birth");
+                continue;
+            }
+            // Plausible if some day in the child's birth range gives an age within bounds.
+            let youngest = age_in_years(born, first);
+            let oldest = age_in_years(born, last);
+            if oldest < min || youngest > max {
+                c.err(
+                    path,
+                    format!(
+                        "gives an implausible age at the birth (expected {min} to {max} years)"
+                    ),
+                );
+            }
+        }
+    }
+
+    // informant
+    let inf = &input.informant;
+    let informant = Informant {
+        given_names: c.name("informant.given_names", &inf.given_names),
+        family_name: c.name("informant.family_name", &inf.family_name),
+        relationship: c.text(
+            "informant.relationship",
+            &inf.relationship,
+            true,
+            MAX_TEXT_CHARS,
+        ),
+        phone: c.phone("informant.phone", &inf.phone),
+    };
+
+    // caregivers
+    if input.caregivers.is_empty() {
+        c.err("caregivers", "at least one caregiver is required");
+    } else if input.caregivers.len() > MAX_CAREGIVERS {
+        c.err("caregivers", format!("at most {MAX_CAREGIVERS} caregivers"));
+    }
+    let caregivers: Vec<Caregiver> = input
+        .caregivers
+        .iter()
+        .enumerate()
+        .map(|(i, cg)| Caregiver {
+            given_names: c.name(&format!("caregivers[{i}].given_names"), &cg.given_names),
+            family_name: c.name(&format!("caregivers[{i}].family_name"), &cg.family_name),
+            relationship: c.text(
+                &format!("caregivers[{i}].relationship"),
+                &cg.relationship,
+                true,
+                MAX_TEXT_CHARS,
+            ),
+            phone: c.phone(&format!("caregivers[{i}].phone"), &cg.phone),
+        })
+        .collect();
+
+    // consent
+    let consent = crate::record::Consent {
+        given: input.consent.given,
+        by_relationship: c.text(
+            "consent.by_relationship",
+            &input.consent.by_relationship,
+            true,
+            MAX_TEXT_CHARS,
+        ),
+    };
+    if !consent.given {
+        c.err("consent.given", "consent must be given before registering");
+    }
+
+    // notes
+    let notes = input
+        .notes
+        .as_deref()
+        .map(normalise_block)
+        .filter(|n| !n.is_empty());
+    if let Some(n) = &notes {
+        if n.chars().count() > MAX_NOTES_CHARS {
+            c.err(
+                "notes",
+                format!("must be at most {MAX_NOTES_CHARS} characters"),
+            );
+        } else if n.chars().any(|ch| ch.is_control() && ch != '\n') {
+            c.err("notes", "must not contain control characters");
+        }
+    }
+
+    // custom
+    if input.custom.len() > MAX_CUSTOM_FIELDS {
+        c.err(
+            "custom",
+            format!("at most {MAX_CUSTOM_FIELDS} custom fields"),
+        );
+    }
+    let mut total = 0;
+    let mut custom = std::collections::BTreeMap::new();
+    for (key, value) in &input.custom {
+        let value = normalise_line(value);
+        total += key.len() + value.len();
+        let key_ok = (1..=MAX_CUSTOM_KEY_CHARS).contains(&key.chars().count())
+            && key.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+            });
+        // Keys are shown in paths: only show well-formed ones.
+        let path = if key_ok {
+            format!("custom.{key}")
+        } else {
+            "custom".to_string()
+        };
+        if !key_ok {
+            c.err(
+                &path,
+                format!(
+                    "keys must be 1 to {MAX_CUSTOM_KEY_CHARS} characters of a-z, 0-9, '_', '.', '-'"
+                ),
+            );
+        } else if value.chars().count() > MAX_CUSTOM_VALUE_CHARS {
+            c.err(
+                &path,
+                format!("must be at most {MAX_CUSTOM_VALUE_CHARS} characters"),
+            );
+        } else if value.chars().any(char::is_control) {
+            c.err(&path, "must not contain control characters");
+        }
+        custom.insert(key.clone(), value);
+    }
+    if total > MAX_CUSTOM_TOTAL_BYTES {
+        c.err(
+            "custom",
+            format!("custom fields must total at most {MAX_CUSTOM_TOTAL_BYTES} bytes"),
+        );
+    }
+
+    if !c.errors.is_empty() {
+        c.errors.sort_by_key(|e| field_order(&e.path));
+        return Err(ValidationErrors(c.errors));
+    }
+    Ok(EnrolmentInput {
+        child,
+        place_of_birth: place,
+        mother,
+        father,
+        informant,
+        caregivers,
+        consent,
+        notes,
+        custom,
+    })
+}
+
+/// Position of a path's top-level section in the form, for a stable, form-ordered report.
+fn field_order(path: &str) -> usize {
+    const SECTIONS: [&str; 9] = [
+        "child",
+        "place_of_birth",
+        "mother",
+        "father",
+        "informant",
+        "caregivers",
+        "consent",
+        "notes",
+        "custom",
+    ];
+    let head = path.split(['.', '[']).next().unwrap_or(path);
+    SECTIONS
+        .iter()
+        .position(|s| *s == head)
+        .unwrap_or(SECTIONS.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::fixtures::reference_input;
+
+    const AT: OffsetDateTime = datetime!(2026-03-20 10:00 UTC);
+
+    fn paths(input: &EnrolmentInput) -> Vec<String> {
+        match validate(input, AT) {
+            Ok(_) => vec![],
+            Err(e) => e.0.into_iter().map(|f| f.path).collect(),
+        }
+    }
+
+    #[test]
+    fn reference_input_is_valid() {
+        let normal = validate(&reference_input(), AT).unwrap();
+        assert_eq!(normal, reference_input());
+    }
+
+    #[test]
+    fn empty_input_reports_every_required_field_at_once() {
+        let errors = validate(&EnrolmentInput::default(), AT).unwrap_err();
+        let got: Vec<&str> = errors.0.iter().map(|e| e.path.as_str()).collect();
+        for expected in [
+            "child.given_names",
+            "child.family_name",
+            "child.sex",
+            "child.date_of_birth",
+            "child.date_of_birth_precision",
+            "child.plurality",
+            "child.birth_order",
+            "place_of_birth.kind",
+            "place_of_birth.admin_area",
+            "place_of_birth.locality",
+            "mother.given_names",
+            "mother.family_name",
+            "informant.given_names",
+            "informant.family_name",
+            "informant.relationship",
+            "caregivers",
+            "consent.given",
+            "consent.by_relationship",
+        ] {
+            assert!(got.contains(&expected), "missing {expected} in {got:?}");
+        }
+        assert!(errors.0.iter().all(|e| e.message == "is required"
+            || e.path == "caregivers"
+            || e.path == "consent.given"));
+        let text = errors.to_string();
+        assert!(text.starts_with(&format!(
+            "{} problem(s): child.given_names: is required",
+            errors.0.len()
+        )));
+    }
+
+    #[test]
+    fn table_of_rules() {
+        type Mutation = fn(&mut EnrolmentInput);
+        let cases: Vec<(&str, Mutation, &[&str])> = vec![
+            (
+                "future birth",
+                |i| i.child.date_of_birth = "2026-03-21".into(),
+                &["child.date_of_birth"],
+            ),
+            (
+                "birth today is fine",
+                |i| i.child.date_of_birth = "2026-03-20".into(),
+                &[],
+            ),
+            (
+                "not a date",
+                |i| i.child.date_of_birth = "2026-02-30".into(),
+                &["child.date_of_birth"],
+            ),
+            (
+                "18 years ago exactly",
+                |i| {
+                    i.child.date_of_birth = "2008-03-20".into();
+                    i.mother.date_of_birth = None;
+                },
+                &[],
+            ),
+            (
+                "more than 18 years",
+                |i| {
+                    i.child.date_of_birth = "2008-03-19".into();
+                    i.mother.date_of_birth = None;
+                },
+                &["child.date_of_birth"],
+            ),
+            (
+                "month precision",
+                |i| {
+                    i.child.date_of_birth = "2026-03".into();
+                    i.child.date_of_birth_precision = Some(DatePrecision::Month);
+                    i.child.time_of_birth = None;
+                },
+                &[],
+            ),
+            (
+                "month precision, day given",
+                |i| {
+                    i.child.date_of_birth_precision = Some(DatePrecision::Month);
+                    i.child.time_of_birth = None;
+                },
+                &["child.date_of_birth"],
+            ),
+            (
+                "year precision in future",
+                |i| {
+                    i.child.date_of_birth = "2027".into();
+                    i.child.date_of_birth_precision = Some(DatePrecision::Year);
+                    i.child.time_of_birth = None;
+                },
+                &["child.date_of_birth"],
+            ),
+            (
+                "year precision, 18 years back",
+                |i| {
+                    i.child.date_of_birth = "2008".into();
+                    i.child.date_of_birth_precision = Some(DatePrecision::Year);
+                    i.child.time_of_birth = None;
+                    i.mother.date_of_birth = None;
+                },
+                &[],
+            ),
+            (
+                "time with year precision",
+                |i| {
+                    i.child.date_of_birth = "2026".into();
+                    i.child.date_of_birth_precision = Some(DatePrecision::Year);
+                },
+                &["child.time_of_birth"],
+            ),
+            (
+                "bad time",
+                |i| i.child.time_of_birth = Some("24:00".into()),
+                &["child.time_of_birth"],
+            ),
+            (
+                "plurality zero",
+                |i| i.child.plurality = 0,
+                &["child.plurality"],
+            ),
+            (
+                "plurality nine",
+                |i| {
+                    i.child.plurality = 9;
+                },
+                &["child.plurality"],
+            ),
+            (
+                "twin two of two",
+                |i| {
+                    i.child.plurality = 2;
+                    i.child.birth_order = 2;
+                },
+                &[],
+            ),
+            (
+                "birth order beyond plurality",
+                |i| i.child.birth_order = 2,
+                &["child.birth_order"],
+            ),
+            (
+                "name without letters",
+                |i| i.child.given_names = "123".into(),
+                &["child.given_names"],
+            ),
+            (
+                "name too long",
+                |i| i.child.family_name = "а".repeat(101),
+                &["child.family_name"],
+            ),
+            (
+                "name of 100 is fine",
+                |i| i.child.family_name = "а".repeat(100),
+                &[],
+            ),
+            (
+                "admin area",
+                |i| i.place_of_birth.admin_area = "XX-1".into(),
+                &["place_of_birth.admin_area"],
+            ),
+            (
+                "admin area lower case is normalised",
+                |i| i.place_of_birth.admin_area = "ua-46".into(),
+                &[],
+            ),
+            (
+                "facility at home",
+                |i| i.place_of_birth.facility = Some("Clinic".into()),
+                &["place_of_birth.facility"],
+            ),
+            (
+                "latitude range",
+                |i| i.place_of_birth.latitude = Some(90.5),
+                &["place_of_birth.latitude"],
+            ),
+            (
+                "longitude without latitude",
+                |i| i.place_of_birth.latitude = None,
+                &["place_of_birth.latitude"],
+            ),
+            (
+                "NaN longitude",
+                |i| i.place_of_birth.longitude = Some(f64::NAN),
+                &["place_of_birth.longitude"],
+            ),
+            (
+                "mother too young",
+                |i| i.mother.date_of_birth = Some("2018-01-01".into()),
+                &["mother.date_of_birth"],
+            ),
+            (
+                "mother 10 is plausible",
+                |i| i.mother.date_of_birth = Some("2016-03-14".into()),
+                &[],
+            ),
+            (
+                "mother too old",
+                |i| i.mother.date_of_birth = Some("1960-01-01".into()),
+                &["mother.date_of_birth"],
+            ),
+            (
+                "mother born after child",
+                |i| i.mother.date_of_birth = Some("2026-03-15".into()),
+                &["mother.date_of_birth"],
+            ),
+            (
+                "mother dob format",
+                |i| i.mother.date_of_birth = Some("02/07/1998".into()),
+                &["mother.date_of_birth"],
+            ),
+            (
+                "nationality unassigned",
+                |i| i.mother.nationality = Some("XX".into()),
+                &["mother.nationality"],
+            ),
+            (
+                "nationality lower case",
+                |i| i.mother.nationality = Some("ua".into()),
+                &[],
+            ),
+            (
+                "father too young",
+                |i| {
+                    i.father.as_mut().unwrap().date_of_birth = Some("2016-01-01".into());
+                },
+                &["father.date_of_birth"],
+            ),
+            (
+                "phone with spaces",
+                |i| i.informant.phone = Some("+380 50 123-45-67".into()),
+                &[],
+            ),
+            (
+                "phone without plus",
+                |i| i.informant.phone = Some("0501234567".into()),
+                &["informant.phone"],
+            ),
+            (
+                "phone too short",
+                |i| i.informant.phone = Some("+1234567".into()),
+                &["informant.phone"],
+            ),
+            (
+                "caregiver phone",
+                |i| i.caregivers[1].phone = Some("+0123456789".into()),
+                &["caregivers[1].phone"],
+            ),
+            ("no caregivers", |i| i.caregivers.clear(), &["caregivers"]),
+            (
+                "nine caregivers",
+                |i| {
+                    let c = i.caregivers[0].clone();
+                    i.caregivers = vec![c; 9];
+                },
+                &["caregivers"],
+            ),
+            (
+                "caregiver without relationship",
+                |i| i.caregivers[0].relationship = " ".into(),
+                &["caregivers[0].relationship"],
+            ),
+            (
+                "no consent",
+                |i| i.consent.given = false,
+                &["consent.given"],
+            ),
+            (
+                "notes too long",
+                |i| i.notes = Some("x".repeat(1001)),
+                &["notes"],
+            ),
+            (
+                "custom key",
+                |i| {
+                    i.custom.insert("Bad Key".into(), "v".into());
+                },
+                &["custom"],
+            ),
+            (
+                "custom value",
+                |i| {
+                    i.custom.insert("village".into(), "v".repeat(201));
+                },
+                &["custom.village"],
+            ),
+            (
+                "custom count",
+                |i| {
+                    for n in 0..33 {
+                        i.custom.insert(format!("k{n}"), "v".into());
+                    }
+                },
+                &["custom"],
+            ),
+            (
+                "custom total",
+                |i| {
+                    for n in 0..30 {
+                        i.custom.insert(format!("k{n}"), "v".repeat(150));
+                    }
+                },
+                &["custom"],
+            ),
+            (
+                "two problems at once",
+                |i| {
+                    i.child.given_names.clear();
+                    i.caregivers[0].phone = Some("1".into());
+                },
+                &["child.given_names", "caregivers[0].phone"],
+            ),
+        ];
+        for (name, mutate, expected) in cases {
+            let mut input = reference_input();
+            mutate(&mut input);
+            assert_eq!(paths(&input), expected.to_vec(), "case: {name}");
+        }
+    }
+
+    #[test]
+    fn names_in_many_scripts_are_normalised() {
+        let mut input = reference_input();
+        input.child.given_names = "  Ștefan\t  Mihai ".into();
+        input.child.family_name = "Țăran".into();
+        input.mother.given_names = "فاطمة".into();
+        input.mother.family_name = "الزهراء".into();
+        // "e" followed by a combining acute accent (NFD) becomes the single "é" (NFC).
+        input.caregivers[0].given_names = "Rene\u{301}e".into();
+        input.place_of_birth.locality = "  Зимна   Вода ".into();
+        let normal = validate(&input, AT).unwrap();
+        assert_eq!(normal.child.given_names, "Ștefan Mihai");
+        assert_eq!(normal.child.family_name, "Țăran");
+        assert_eq!(normal.mother.given_names, "فاطمة");
+        assert_eq!(normal.caregivers[0].given_names, "Ren\u{e9}e");
+        assert_eq!(normal.place_of_birth.locality, "Зимна Вода");
+    }
+
+    #[test]
+    fn messages_never_contain_the_value() {
+        let mut input = reference_input();
+        input.informant.phone = Some("+0SECRET".into());
+        input.child.family_name = "9".repeat(120);
+        let errors = validate(&input, AT).unwrap_err();
+        for e in &errors.0 {
+            assert!(!e.message.contains("SECRET") && !e.message.contains("999"));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_normalising_is_idempotent(
+            given in "\\PC{0,120}", family in "\\PC{0,40}", dob in "\\PC{0,12}",
+            phone in "\\PC{0,20}", area in "\\PC{0,8}", notes in "(?s).{0,50}",
+            key in "\\PC{0,10}", lat in proptest::prelude::any::<f64>(),
+        ) {
+            let mut input = reference_input();
+            input.child.given_names = given;
+            input.caregivers[0].family_name = family;
+            input.mother.date_of_birth = Some(dob);
+            input.informant.phone = Some(phone);
+            input.place_of_birth.admin_area = area;
+            input.notes = Some(notes);
+            input.custom.insert(key, "value".into());
+            input.place_of_birth.latitude = Some(lat);
+            if let Ok(normal) = validate(&input, AT) {
+                proptest::prop_assert_eq!(validate(&normal, AT).unwrap(), normal);
+            }
+        }
+    }
 }
