@@ -2,6 +2,7 @@
 
 mod device_cmd;
 mod http;
+mod registry_cmd;
 mod sync_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -33,6 +34,9 @@ enum Command {
     /// Device set-up.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Registry administration.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Capture a registration from its JSON form; prints the new record id.
     Capture {
         #[command(flatten)]
@@ -114,6 +118,60 @@ enum DeviceCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Create a registry: keys, database and trust bundle.
+    Init {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The registry's origin, e.g. registry.example.org/births.
+        #[arg(long)]
+        origin: String,
+    },
+    /// Serve the registry's HTTP API.
+    Serve {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Create a one-time enrolment token for a field worker.
+    EnrolToken {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The field worker's id.
+        #[arg(long)]
+        worker: String,
+        /// The region the device will work in, e.g. UA-46.
+        #[arg(long)]
+        region: String,
+        /// How long the token stays valid: 30m, 12h, 7d.
+        #[arg(long, default_value = "7d")]
+        ttl: String,
+    },
+    /// List enrolled devices.
+    Devices {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Revoke a device: records it captures from now on are rejected.
+    Revoke {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The device's key id (16 hex digits).
+        device_kid: String,
+        /// Why (kept for administrators; no personal data).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -131,6 +189,24 @@ fn main() -> ExitCode {
             registry,
             json,
         } => sync_cmd::sync(&device, registry.as_deref(), json),
+        Command::Registry(RegistryCommand::Init { data, origin }) => {
+            registry_cmd::init(&data, &origin)
+        }
+        Command::Registry(RegistryCommand::Serve { data, listen }) => {
+            registry_cmd::serve(&data, &listen)
+        }
+        Command::Registry(RegistryCommand::EnrolToken {
+            data,
+            worker,
+            region,
+            ttl,
+        }) => registry_cmd::enrol_token(&data, &worker, &region, &ttl),
+        Command::Registry(RegistryCommand::Devices { data }) => registry_cmd::devices(&data),
+        Command::Registry(RegistryCommand::Revoke {
+            data,
+            device_kid,
+            reason,
+        }) => registry_cmd::revoke(&data, &device_kid, &reason),
         Command::Capture { device, json } => device_cmd::capture(&device, &json, None),
         Command::Correct { device, id, json } => device_cmd::capture(&device, &json, Some(&id)),
         Command::List {

@@ -575,3 +575,12 @@ pub struct ErrorBody {
     /// What was wrong, for people.
     pub message: String,
 }
+
+/// The X25519 public key of an HPKE secret key.
+pub fn hpke_public_key(secret: &[u8; 32]) -> Result<[u8; 32], WireError> {
+    let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret)
+        .map_err(|_| WireError::Invalid("HPKE secret key is malformed".into()))?;
+    let mut public = [0u8; 32];
+    public.copy_from_slice(<Kem as hpke::Kem>::sk_to_pk(&secret).to_bytes().as_slice());
+    Ok(public)
+}

@@ -1,0 +1,87 @@
+//! Registry administrator commands: init, serve, enrol-token, devices, revoke.
+
+use std::{io::Write, path::Path};
+
+use anyhow::{Result, anyhow};
+use birthright_core::keys::KeyId;
+use birthright_registry::{Registry, http, service::parse_ttl};
+
+/// `registry init`.
+pub fn init(data: &Path, origin: &str) -> Result<()> {
+    let (registry, trust) = Registry::init(data, origin)?;
+    println!(
+        "registry {} created in {}",
+        registry.trust_bundle().origin,
+        data.display()
+    );
+    println!("trust bundle: {}", trust.display());
+    Ok(())
+}
+
+/// `registry serve`: prints `listening on http://ADDR` once ready.
+pub fn serve(data: &Path, listen: &str) -> Result<()> {
+    let registry = Registry::open(data)?;
+    http::run(registry, listen, http::Limits::default(), |addr| {
+        println!("listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+    })
+    .map_err(|e| anyhow!("serving on {listen}: {e}"))
+}
+
+/// `registry enrol-token`.
+pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str) -> Result<()> {
+    let ttl_secs = parse_ttl(ttl)
+        .ok_or_else(|| anyhow!("--ttl must look like 30m, 12h or 7d, not '{ttl}'"))?;
+    let registry = Registry::open(data)?;
+    println!("{}", registry.create_token(worker, region, ttl_secs)?);
+    Ok(())
+}
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// `registry devices`.
+pub fn devices(data: &Path) -> Result<()> {
+    let registry = Registry::open(data)?;
+    let devices = registry.devices()?;
+    if devices.is_empty() {
+        println!("no devices enrolled");
+    }
+    for d in devices {
+        let state = match (&d.revoked_at, &d.revoke_reason) {
+            (Some(at), reason) => format!(
+                "revoked {} ({})",
+                when(*at),
+                reason.as_deref().unwrap_or("")
+            ),
+            (None, _) => "active".to_string(),
+        };
+        println!(
+            "{}  worker {:<16} region {:<8} enrolled {}  valid until {}  {}",
+            d.kid,
+            d.worker_id,
+            d.region,
+            when(d.enrolled_at),
+            when(d.not_after),
+            state
+        );
+    }
+    Ok(())
+}
+
+/// `registry revoke`.
+pub fn revoke(data: &Path, kid: &str, reason: &str) -> Result<()> {
+    let kid = KeyId::from_hex(kid)
+        .ok_or_else(|| anyhow!("'{kid}' is not a device key id (16 hex digits)"))?;
+    let registry = Registry::open(data)?;
+    registry.revoke(&kid, reason)?;
+    println!("device {kid} revoked: records it captures from now on are rejected");
+    Ok(())
+}

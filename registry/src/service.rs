@@ -1,0 +1,566 @@
+//! The registry's logic, independent of HTTP: enrolment, ingest of sealed batches, the
+//! ledger's read side and revocation. The HTTP layer ([`crate::http`]) only maps requests to
+//! these calls.
+
+use std::path::{Path, PathBuf};
+
+use birthright_core::{
+    codec,
+    keys::{KeyId, os_random, verifying_key},
+    ledger::{Hash, LedgerError, checkpoint::Checkpoint, checkpoint::sign_checkpoint},
+    registry_keys::{DeviceCertificate, RevocationList, TrustBundle},
+    signed::SignedRecord,
+    validate,
+    wire::{
+        self, Batch, BatchResponse, EnrolRequest, EnrolResponse, LeafReceipt, Outcome,
+        RecordResult, Rejection,
+    },
+};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    keys::{DB_FILE, KeysError, RegistryKeys, TRUST_FILE},
+    store::{
+        Candidate, DeviceRow, RegistryStore, Sequenced, SqliteStore, StoreError, TokenProblem,
+    },
+};
+
+/// Validity of a device certificate.
+pub const CERTIFICATE_LIFETIME_SECS: i64 = 365 * 24 * 3600;
+/// Most leaves served by one `leaves` call.
+pub const MAX_LEAVES_PER_CALL: u64 = 1000;
+
+/// A request the registry refuses, with the HTTP status, a machine-readable code and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    /// HTTP status.
+    pub status: u16,
+    /// Machine-readable code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+impl ServiceError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        // Storage errors never carry personal data (values are encrypted); still, keep it short.
+        ServiceError::new(500, "internal", format!("internal error: {e}"))
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::internal(e)
+    }
+}
+
+/// A problem opening or creating a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Key material.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// Database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A running registry: its keys and store.
+pub struct Registry {
+    keys: RegistryKeys,
+    store: Box<dyn RegistryStore>,
+    trust: TrustBundle,
+}
+
+/// A device as listed for administrators.
+pub type Device = DeviceRow;
+
+fn now_unix() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn reject(code: &str, message: impl Into<String>) -> Rejection {
+    Rejection {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// Parses a time-to-live like `30m`, `12h` or `7d` into seconds.
+pub fn parse_ttl(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+impl Registry {
+    /// Creates a registry in `dir` for `origin`: keys, database, trust bundle. Returns it and
+    /// the trust bundle's path.
+    pub fn init(dir: &Path, origin: &str) -> Result<(Registry, PathBuf), OpenError> {
+        let keys = RegistryKeys::create(dir, origin)?;
+        let store = SqliteStore::open(&dir.join(DB_FILE), keys.data_key.clone())?;
+        let registry = Registry::with_store(keys, Box::new(store));
+        registry.store.latest_checkpoint(&registry.signer())?;
+        Ok((registry, dir.join(TRUST_FILE)))
+    }
+
+    /// Opens the registry in `dir`.
+    pub fn open(dir: &Path) -> Result<Registry, OpenError> {
+        let keys = RegistryKeys::load(dir)?;
+        let store = SqliteStore::open(&dir.join(DB_FILE), keys.data_key.clone())?;
+        Ok(Registry::with_store(keys, Box::new(store)))
+    }
+
+    /// A registry over any store implementation.
+    pub fn with_store(keys: RegistryKeys, store: Box<dyn RegistryStore>) -> Registry {
+        let trust = keys.trust_bundle();
+        Registry { keys, store, trust }
+    }
+
+    /// The public trust bundle.
+    pub fn trust_bundle(&self) -> &TrustBundle {
+        &self.trust
+    }
+
+    fn signer(&self) -> impl Fn(u64, &Hash) -> Result<String, LedgerError> + '_ {
+        move |size, root| {
+            sign_checkpoint(
+                self.keys.note_signer(),
+                &Checkpoint {
+                    origin: self.keys.origin.clone(),
+                    size,
+                    root_hash: *root,
+                    extensions: vec![],
+                },
+            )
+        }
+    }
+
+    /// Creates a one-time enrolment token for `worker_id` in `region`, valid `ttl_secs`.
+    /// Only its SHA-256 is stored.
+    pub fn create_token(
+        &self,
+        worker_id: &str,
+        region: &str,
+        ttl_secs: i64,
+    ) -> Result<String, ServiceError> {
+        if worker_id.is_empty()
+            || worker_id.len() > birthright_core::device::MAX_WORKER_ID_LEN
+            || !worker_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(ServiceError::new(
+                400,
+                "bad_worker",
+                "worker id must be 1 to 64 letters, digits, '.', '_' or '-'",
+            ));
+        }
+        if region.is_empty() || region.len() > 16 || region.chars().any(char::is_whitespace) {
+            return Err(ServiceError::new(
+                400,
+                "bad_region",
+                "region must be a short code without spaces, e.g. UA-46",
+            ));
+        }
+        let mut bytes = [0u8; 16];
+        os_random(&mut bytes).map_err(ServiceError::internal)?;
+        let token = hex::encode(bytes);
+        let now = now_unix();
+        self.store.insert_token(
+            &Sha256::digest(token.as_bytes()).into(),
+            worker_id,
+            region,
+            now,
+            now + ttl_secs,
+        )?;
+        Ok(token)
+    }
+
+    /// Handles `POST /v1/enrol`: returns the CBOR `EnrolResponse`.
+    pub fn enrol(&self, body: &[u8]) -> Result<Vec<u8>, ServiceError> {
+        let request: EnrolRequest = codec::from_slice(body, 16 * 1024)
+            .map_err(|e| ServiceError::new(400, "malformed", format!("enrolment request: {e}")))?;
+        let public: [u8; 32] = request
+            .device_public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| {
+                ServiceError::new(400, "malformed", "device public key must be 32 bytes")
+            })?;
+        let key = verifying_key(&public).ok_or_else(|| {
+            ServiceError::new(
+                400,
+                "malformed",
+                "device public key is not a valid Ed25519 key",
+            )
+        })?;
+        let proof = ed25519_dalek::Signature::from_slice(&request.proof).map_err(|_| {
+            ServiceError::new(400, "malformed", "proof must be a 64-byte signature")
+        })?;
+        key.verify_strict(&wire::enrol_proof_message(&request.token, &public), &proof)
+            .map_err(|_| {
+                ServiceError::new(400, "bad_proof", "the proof of possession does not verify")
+            })?;
+        let now = now_unix();
+        let kid = KeyId::of(&public);
+        let outcome = self.store.enrol(
+            &Sha256::digest(request.token.as_bytes()).into(),
+            now,
+            &mut |worker, region| DeviceRow {
+                kid,
+                public_key: public,
+                worker_id: worker.into(),
+                region: region.into(),
+                enrolled_at: now,
+                not_before: now,
+                not_after: now + CERTIFICATE_LIFETIME_SECS,
+                revoked_at: None,
+                revoke_reason: None,
+            },
+        )?;
+        let device = outcome.map_err(|problem| match problem {
+            TokenProblem::Unknown => {
+                ServiceError::new(403, "token_unknown", "unknown enrolment token")
+            }
+            TokenProblem::Used => ServiceError::new(
+                409,
+                "token_used",
+                "this enrolment token has already been used",
+            ),
+            TokenProblem::Expired => ServiceError::new(
+                410,
+                "token_expired",
+                "this enrolment token has expired: ask your supervisor for a new one",
+            ),
+            TokenProblem::DeviceExists => {
+                ServiceError::new(409, "device_exists", "this device key is already enrolled")
+            }
+        })?;
+        let certificate = DeviceCertificate {
+            version: 1,
+            origin: self.keys.origin.clone(),
+            device_public_key: ByteBuf::from(public.to_vec()),
+            worker_id: device.worker_id,
+            region: device.region,
+            not_before: device.not_before,
+            not_after: device.not_after,
+        }
+        .sign(&self.keys.signing)
+        .map_err(ServiceError::internal)?;
+        codec::to_vec(&EnrolResponse {
+            certificate: ByteBuf::from(certificate),
+            trust_bundle: self.trust.to_json(),
+        })
+        .map_err(ServiceError::internal)
+    }
+
+    /// Handles `POST /v1/batches`: opens, verifies, validates, sequences and answers (sealed).
+    pub fn ingest(&self, body: &[u8]) -> Result<Vec<u8>, ServiceError> {
+        self.ingest_at(body, now_unix())
+    }
+
+    /// [`Self::ingest`] at an explicit time (tests, benchmarks).
+    pub fn ingest_at(&self, body: &[u8], now: i64) -> Result<Vec<u8>, ServiceError> {
+        let (batch, response_key) = wire::open_batch(body, &self.keys.hpke_secret)
+            .map_err(|e| ServiceError::new(400, "malformed_batch", e.to_string()))?;
+        let response = self.process(&batch, now)?;
+        response.seal(&response_key).map_err(ServiceError::internal)
+    }
+
+    fn process(&self, batch: &Batch, now: i64) -> Result<BatchResponse, ServiceError> {
+        let kid = KeyId::from_slice(&batch.device_kid).ok_or_else(|| {
+            ServiceError::new(400, "malformed_batch", "device key id must be 8 bytes")
+        })?;
+        let device = self.store.device(&kid)?.ok_or_else(|| {
+            ServiceError::new(
+                403,
+                "unknown_device",
+                format!("device {kid} is not enrolled with this registry"),
+            )
+        })?;
+        let size_now = self.store.tree_size()?;
+        if batch.known_tree_size > size_now {
+            return Err(ServiceError::new(
+                400,
+                "bad_tree_size",
+                format!(
+                    "known tree size {} is beyond the ledger's size {size_now}",
+                    batch.known_tree_size
+                ),
+            ));
+        }
+        let device_key = verifying_key(&device.public_key)
+            .ok_or_else(|| ServiceError::internal("stored device key is invalid"))?;
+        // Verify and validate outside the sequencer; only good records are sequenced.
+        let mut results: Vec<Option<RecordResult>> = Vec::with_capacity(batch.records.len());
+        let mut candidates = Vec::new();
+        let mut slots = Vec::new();
+        for (i, bytes) in batch.records.iter().enumerate() {
+            match self.check_record(bytes, &kid, &device, &device_key) {
+                Ok(candidate) => {
+                    results.push(None);
+                    slots.push(i);
+                    candidates.push(candidate);
+                }
+                Err((id, rejection)) => results.push(Some(RecordResult {
+                    record_id: id,
+                    outcome: Outcome::Rejected,
+                    leaf: None,
+                    rejection: Some(rejection),
+                    credential: None,
+                })),
+            }
+        }
+        let signer = self.signer();
+        let sequenced = self
+            .store
+            .sequence(&batch.batch_id, &candidates, now, &signer)?;
+        for ((slot, candidate), outcome) in slots.iter().zip(&candidates).zip(sequenced.results) {
+            let (kind, placement) = match outcome {
+                Sequenced::Accepted(p) => (Outcome::Accepted, p),
+                Sequenced::Duplicate(p) => (Outcome::Duplicate, p),
+                Sequenced::Conflict => {
+                    results[*slot] = Some(RecordResult {
+                        record_id: candidate.id,
+                        outcome: Outcome::Rejected,
+                        leaf: None,
+                        rejection: Some(reject(
+                            "conflicting_record",
+                            "another record with this id but different content is already registered",
+                        )),
+                        credential: None,
+                    });
+                    continue;
+                }
+            };
+            let proof = self
+                .store
+                .inclusion_proof(placement.index, sequenced.size)?;
+            results[*slot] = Some(RecordResult {
+                record_id: candidate.id,
+                outcome: kind,
+                leaf: Some(LeafReceipt {
+                    index: placement.index,
+                    salt: ByteBuf::from(placement.salt.to_vec()),
+                    sequenced_at: placement.sequenced_at,
+                    inclusion_proof: wire::hash_bufs(&proof),
+                }),
+                rejection: None,
+                credential: self.issue_registered_credential(candidate, placement.index, now),
+            });
+        }
+        let consistency = self
+            .store
+            .consistency_proof(batch.known_tree_size, sequenced.size)?;
+        Ok(BatchResponse {
+            version: wire::WIRE_VERSION,
+            batch_id: batch.batch_id,
+            checkpoint: sequenced.checkpoint,
+            known_tree_size: batch.known_tree_size,
+            consistency_proof: wire::hash_bufs(&consistency),
+            results: results.into_iter().flatten().collect(),
+        })
+    }
+
+    /// The registry-signed credential for an accepted record, returned in the sync answer.
+    /// Credentials are built by the credentials module (issue 5); until it lands, none is issued
+    /// and devices show their provisional credential.
+    fn issue_registered_credential(
+        &self,
+        _record: &Candidate,
+        _leaf_index: u64,
+        _now: i64,
+    ) -> Option<ByteBuf> {
+        None
+    }
+
+    /// Checks one signed record: decodes, verifies against the enrolled key, checks device
+    /// validity and revocation at capture time, re-validates. Returns the candidate to sequence
+    /// or the record id (nil if unreadable) with the reason it is rejected.
+    fn check_record(
+        &self,
+        bytes: &[u8],
+        kid: &KeyId,
+        device: &DeviceRow,
+        device_key: &ed25519_dalek::VerifyingKey,
+    ) -> Result<Candidate, (Uuid, Rejection)> {
+        let signed = SignedRecord::decode(bytes).map_err(|e| {
+            (
+                Uuid::nil(),
+                reject("malformed", format!("unreadable record: {e}")),
+            )
+        })?;
+        let id = signed.record.id;
+        if &signed.kid != kid {
+            return Err((
+                id,
+                reject(
+                    "device_mismatch",
+                    "the record was signed by another device than the batch's",
+                ),
+            ));
+        }
+        signed.verify(device_key).map_err(|_| {
+            (
+                id,
+                reject("bad_signature", "the record's signature does not verify"),
+            )
+        })?;
+        let captured_at = signed.record.captured_at;
+        if let Some(revoked_at) = device.revoked_at {
+            if captured_at >= revoked_at {
+                return Err((
+                    id,
+                    reject(
+                        "revoked_device",
+                        "the device was revoked before this record was captured",
+                    ),
+                ));
+            }
+        }
+        if captured_at < device.not_before || captured_at > device.not_after {
+            return Err((
+                id,
+                reject(
+                    "device_expired",
+                    "the device's certificate was not valid when this record was captured",
+                ),
+            ));
+        }
+        let at = OffsetDateTime::from_unix_timestamp(captured_at)
+            .map_err(|_| (id, reject("invalid_record", "capture time out of range")))?;
+        match validate::validate(&signed.record.enrolment, at) {
+            Ok(normal) if normal == signed.record.enrolment => {}
+            Ok(_) => {
+                return Err((
+                    id,
+                    reject("invalid_record", "the record is not in normalised form"),
+                ));
+            }
+            Err(errors) => return Err((id, reject("invalid_record", errors.to_string()))),
+        }
+        Ok(Candidate {
+            id,
+            kid: *kid,
+            supersedes: signed.record.supersedes,
+            bytes: signed.bytes,
+        })
+    }
+
+    /// The latest signed checkpoint (text).
+    pub fn checkpoint(&self) -> Result<String, ServiceError> {
+        Ok(self.store.latest_checkpoint(&self.signer())?.1)
+    }
+
+    /// The current tree size.
+    pub fn tree_size(&self) -> Result<u64, ServiceError> {
+        Ok(self.store.tree_size()?)
+    }
+
+    /// An inclusion proof for the auditors' API.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ServiceError> {
+        let current = self.store.tree_size()?;
+        if size > current || index >= size {
+            return Err(ServiceError::new(
+                400,
+                "bad_range",
+                format!("need index < size <= {current}"),
+            ));
+        }
+        Ok(self.store.inclusion_proof(index, size)?)
+    }
+
+    /// A consistency proof for the auditors' API.
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ServiceError> {
+        let current = self.store.tree_size()?;
+        if from > to || to > current {
+            return Err(ServiceError::new(
+                400,
+                "bad_range",
+                format!("need from <= to <= {current}"),
+            ));
+        }
+        Ok(self.store.consistency_proof(from, to)?)
+    }
+
+    /// Leaf data `[start, end)` (at most [`MAX_LEAVES_PER_CALL`]).
+    pub fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, ServiceError> {
+        let current = self.store.tree_size()?;
+        if start >= end || end > current {
+            return Err(ServiceError::new(
+                400,
+                "bad_range",
+                format!("need start < end <= {current}"),
+            ));
+        }
+        if end - start > MAX_LEAVES_PER_CALL {
+            return Err(ServiceError::new(
+                400,
+                "bad_range",
+                format!("at most {MAX_LEAVES_PER_CALL} leaves per call"),
+            ));
+        }
+        Ok(self.store.leaves(start, end)?)
+    }
+
+    /// The revocation list, signed now.
+    pub fn revocation_list(&self) -> Result<Vec<u8>, ServiceError> {
+        RevocationList {
+            version: 1,
+            origin: self.keys.origin.clone(),
+            issued_at: now_unix(),
+            entries: self.store.revocations()?,
+        }
+        .sign(&self.keys.signing)
+        .map_err(ServiceError::internal)
+    }
+
+    /// Revokes device `kid` from now on.
+    pub fn revoke(&self, kid: &KeyId, reason: &str) -> Result<(), ServiceError> {
+        self.revoke_at(kid, reason, now_unix())
+    }
+
+    /// Revokes device `kid` from `at`.
+    pub fn revoke_at(&self, kid: &KeyId, reason: &str, at: i64) -> Result<(), ServiceError> {
+        if self.store.revoke(kid, at, reason)? {
+            Ok(())
+        } else {
+            Err(ServiceError::new(
+                404,
+                "unknown_device",
+                format!("no device {kid}"),
+            ))
+        }
+    }
+
+    /// All enrolled devices.
+    pub fn devices(&self) -> Result<Vec<Device>, ServiceError> {
+        Ok(self.store.devices()?)
+    }
+
+    /// The decrypted signed record `id`, if stored (for registrars).
+    pub fn record_bytes(&self, id: &Uuid) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.store.record_bytes(id)?)
+    }
+}
