@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod keys;
+pub mod local;
 pub mod service;
 pub mod store;
 

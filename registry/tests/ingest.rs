@@ -1,0 +1,688 @@
+//! Registry and device together, in process and deterministic: enrolment, ingest, the ledger,
+//! and the device's sync against faults and a malicious or forked registry.
+
+use std::{
+    path::Path,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use birthright_core::{
+    codec,
+    device::{Device, ListFilter},
+    fixtures::{reference_input, sample_inputs},
+    ledger::{
+        checkpoint::verify_checkpoint,
+        merkle::{leaf_hash, verify_consistency, verify_inclusion},
+        note::NoteVerifier,
+    },
+    record::{Record, SCHEMA_VERSION},
+    signed::SignedRecord,
+    store::{RecordStatus, StorageKey},
+    sync::{
+        HttpRequest, HttpResponse, SyncConfig, SyncCounts, SyncError, SyncProgress, Transport,
+        TransportError,
+    },
+    wire::{self, Batch, BatchResponse, LedgerLeaf, Outcome},
+};
+use birthright_registry::{Registry, keys::RegistryKeys, local::LocalTransport};
+use serde_bytes::ByteBuf;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+struct NoProgress;
+impl SyncProgress for NoProgress {
+    fn on_progress(&self, _: &SyncCounts) {}
+}
+
+fn registry(dir: &Path) -> Arc<Registry> {
+    Arc::new(Registry::init(dir, "registry.test/births").unwrap().0)
+}
+
+fn enrolled_device(registry: &Registry, worker: &str) -> Device {
+    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    device.init(worker).unwrap();
+    let token = registry.create_token(worker, "UA-46", 3600).unwrap();
+    let answer = registry
+        .enrol(&device.enrolment_request(&token).unwrap())
+        .unwrap();
+    device
+        .complete_enrolment(&answer, Some(registry.trust_bundle()))
+        .unwrap();
+    device
+}
+
+fn config() -> SyncConfig {
+    SyncConfig {
+        max_batch_records: 3,
+        ..SyncConfig::default()
+    }
+}
+
+fn sync(
+    device: &Device,
+    transport: &dyn Transport,
+) -> Result<birthright_core::sync::SyncReport, SyncError> {
+    device.sync_with_sleep(transport, &NoProgress, config(), &mut |_| {})
+}
+
+fn capture_samples(device: &Device, n: usize, seed: u64) -> Vec<Uuid> {
+    let now = OffsetDateTime::now_utc();
+    sample_inputs(n, seed, now.date())
+        .iter()
+        .map(|input| device.capture(input).unwrap().id)
+        .collect()
+}
+
+/// Seals `records` from `device` into a batch as the device would.
+fn seal(
+    registry: &Registry,
+    device: &Device,
+    records: Vec<Vec<u8>>,
+    known: u64,
+) -> (Vec<u8>, wire::ResponseKey) {
+    let batch = Batch {
+        version: wire::WIRE_VERSION,
+        batch_id: Uuid::now_v7(),
+        device_kid: ByteBuf::from(device.identity().unwrap().key_id.0.to_vec()),
+        certificate: None,
+        known_tree_size: known,
+        records: records.into_iter().map(ByteBuf::from).collect(),
+    };
+    batch
+        .seal(&registry.trust_bundle().hpke_public_key().unwrap())
+        .unwrap()
+}
+
+#[test]
+fn enrolment_tokens_are_single_use_expiring_and_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    device.init("w-1").unwrap();
+    let token = registry.create_token("w-1", "UA-46", 3600).unwrap();
+    let request = device.enrolment_request(&token).unwrap();
+    registry.enrol(&request).unwrap();
+    let again = registry.enrol(&request).unwrap_err();
+    assert_eq!((again.status, again.code), (409, "token_used"));
+
+    let other = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    other.init("w-2").unwrap();
+    let unknown = registry
+        .enrol(
+            &other
+                .enrolment_request("00112233445566778899aabbccddeeff")
+                .unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!((unknown.status, unknown.code), (403, "token_unknown"));
+    let expired = registry.create_token("w-2", "UA-46", -1).unwrap();
+    let err = registry
+        .enrol(&other.enrolment_request(&expired).unwrap())
+        .unwrap_err();
+    assert_eq!((err.status, err.code), (410, "token_expired"));
+
+    // A proof made for another token does not verify.
+    let fresh = registry.create_token("w-2", "UA-46", 3600).unwrap();
+    let mut forged: birthright_core::wire::EnrolRequest =
+        codec::from_slice(&other.enrolment_request(&fresh).unwrap(), 4096).unwrap();
+    forged.token = registry.create_token("w-2", "UA-46", 3600).unwrap();
+    let err = registry
+        .enrol(&codec::to_vec(&forged).unwrap())
+        .unwrap_err();
+    assert_eq!(err.code, "bad_proof");
+    assert_eq!(registry.devices().unwrap().len(), 1);
+}
+
+#[test]
+fn happy_path_every_record_acknowledged_with_a_verifiable_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let ids = capture_samples(&device, 10, 1);
+    let transport = LocalTransport::new(registry.clone());
+    let report = sync(&device, &transport).unwrap();
+    assert_eq!(report.accepted, 10);
+    assert_eq!(report.batches, 4, "batches of at most 3 records");
+    assert_eq!(report.tree_size, 10);
+    assert_eq!(registry.tree_size().unwrap(), 10);
+    let trust = device.trust_bundle().unwrap().unwrap();
+    let kid = device.identity().unwrap().key_id;
+    let mut indices: Vec<u64> = Vec::new();
+    for id in &ids {
+        let stored = device.get(id).unwrap();
+        assert_eq!(stored.summary.status, RecordStatus::Acknowledged);
+        let receipt = device.receipt(id).unwrap().unwrap();
+        receipt.verify(&stored.signed.bytes, kid, &trust).unwrap();
+        // The same receipt does not verify for another record's bytes.
+        let other = device.get(&ids[(indices.len() + 1) % ids.len()]).unwrap();
+        assert!(receipt.verify(&other.signed.bytes, kid, &trust).is_err());
+        indices.push(receipt.leaf_index);
+        // The registry stored exactly these bytes.
+        assert_eq!(
+            registry.record_bytes(id).unwrap().unwrap(),
+            stored.signed.bytes
+        );
+    }
+    indices.sort();
+    assert_eq!(indices, (0..10).collect::<Vec<_>>());
+    // Auditors recompute the root from the served leaves.
+    let leaves = registry.leaves(0, 10).unwrap();
+    let hashes: Vec<_> = leaves.iter().map(|l| leaf_hash(l)).collect();
+    let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey).unwrap();
+    let cp = verify_checkpoint(&verifier, &registry.checkpoint().unwrap(), &trust.origin).unwrap();
+    assert_eq!(
+        birthright_core::ledger::merkle::root_from_leaf_hashes(&hashes),
+        cp.root_hash
+    );
+    for (i, l) in leaves.iter().enumerate() {
+        let leaf = LedgerLeaf::parse(l).unwrap();
+        assert_eq!(leaf.device_kid, kid);
+        let proof = registry.inclusion_proof(i as u64, 10).unwrap();
+        verify_inclusion(&hashes[i], i as u64, 10, &proof, &cp.root_hash).unwrap();
+    }
+    // A second sync has nothing to send and finds the same checkpoint.
+    let again = sync(&device, &transport).unwrap();
+    assert_eq!((again.accepted, again.batches, again.tree_size), (0, 0, 10));
+}
+
+#[test]
+fn one_bad_record_among_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let ids = capture_samples(&device, 3, 2);
+    let good: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| device.get(id).unwrap().signed.bytes)
+        .collect();
+    let mut bad_signature = good[1].clone();
+    let last = bad_signature.len() - 1;
+    bad_signature[last] ^= 1;
+    // A record that never went through validation, signed by the real device key.
+    let mut input = reference_input();
+    input.child.date_of_birth = "2099-01-01".into();
+    let unvalidated = Record {
+        schema_version: SCHEMA_VERSION,
+        id: Uuid::now_v7(),
+        captured_at: OffsetDateTime::now_utc().unix_timestamp(),
+        worker_id: "w-1".into(),
+        device_kid: device.identity().unwrap().key_id.0.to_vec(),
+        supersedes: None,
+        enrolment: input,
+    };
+    let invalid = device
+        .with_device_key(|k| SignedRecord::sign(&unvalidated, k).unwrap().bytes)
+        .unwrap();
+    // A record from another enrolled device, smuggled into this device's batch.
+    let other = enrolled_device(&registry, "w-2");
+    let foreign = {
+        let id = capture_samples(&other, 1, 3)[0];
+        other.get(&id).unwrap().signed.bytes
+    };
+    let records = vec![
+        good[0].clone(),
+        bad_signature,
+        invalid,
+        foreign,
+        good[2].clone(),
+        b"junk".to_vec(),
+    ];
+    let (sealed, key) = seal(&registry, &device, records, 0);
+    let answer = BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap();
+    let outcomes: Vec<(Outcome, Option<String>)> = answer
+        .results
+        .iter()
+        .map(|r| (r.outcome, r.rejection.as_ref().map(|x| x.code.clone())))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Outcome::Accepted, None),
+            (Outcome::Rejected, Some("bad_signature".into())),
+            (Outcome::Rejected, Some("invalid_record".into())),
+            (Outcome::Rejected, Some("device_mismatch".into())),
+            (Outcome::Accepted, None),
+            (Outcome::Rejected, Some("malformed".into())),
+        ]
+    );
+    let invalid_message = &answer.results[2].rejection.as_ref().unwrap().message;
+    assert!(
+        invalid_message.contains("child.date_of_birth"),
+        "{invalid_message}"
+    );
+    assert_eq!(registry.tree_size().unwrap(), 2);
+}
+
+#[test]
+fn a_resent_batch_never_adds_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let ids = capture_samples(&device, 3, 4);
+    let records: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| device.get(id).unwrap().signed.bytes)
+        .collect();
+    let (sealed, key) = seal(&registry, &device, records.clone(), 0);
+    let first = BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap();
+    let second = BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap();
+    assert_eq!(registry.tree_size().unwrap(), 3);
+    for (a, b) in first.results.iter().zip(&second.results) {
+        assert_eq!(a.outcome, Outcome::Accepted);
+        assert_eq!(b.outcome, Outcome::Duplicate);
+        assert_eq!(
+            a.leaf.as_ref().unwrap().index,
+            b.leaf.as_ref().unwrap().index
+        );
+        assert_eq!(a.leaf.as_ref().unwrap().salt, b.leaf.as_ref().unwrap().salt);
+    }
+    assert_eq!(
+        first.checkpoint, second.checkpoint,
+        "no new checkpoint for the same size"
+    );
+    // Same id, different bytes: a conflict, not a new leaf.
+    let mut record = device.get(&ids[0]).unwrap().signed.record;
+    record.worker_id = "someone-else".into();
+    let altered = device
+        .with_device_key(|k| SignedRecord::sign(&record, k).unwrap().bytes)
+        .unwrap();
+    let (sealed, key) = seal(&registry, &device, vec![altered], 3);
+    let third = BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap();
+    assert_eq!(
+        third.results[0].rejection.as_ref().unwrap().code,
+        "conflicting_record"
+    );
+    assert_eq!(registry.tree_size().unwrap(), 3);
+}
+
+#[test]
+fn a_revoked_device_keeps_earlier_records_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let now = OffsetDateTime::now_utc();
+    // Captured after enrolment, before the revocation: still valid.
+    let before = device
+        .capture_at(&reference_input(), now + Duration::from_secs(10), None)
+        .unwrap();
+    registry
+        .revoke_at(
+            &device.identity().unwrap().key_id,
+            "phone stolen",
+            now.unix_timestamp() + 20,
+        )
+        .unwrap();
+    let after = device
+        .capture_at(&reference_input(), now + Duration::from_secs(30), None)
+        .unwrap();
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert!(report.device_revoked);
+    assert_eq!(report.accepted, 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].code, "revoked_device");
+    assert_eq!(
+        device.get(&before.id).unwrap().summary.status,
+        RecordStatus::Acknowledged
+    );
+    let rejected = device.get(&after.id).unwrap().summary;
+    assert_eq!(rejected.status, RecordStatus::Rejected);
+    assert_eq!(rejected.reject_code.as_deref(), Some("revoked_device"));
+    // The revocation list says so, signed.
+    let list = birthright_core::registry_keys::RevocationList::verify(
+        &registry.revocation_list().unwrap(),
+        registry.trust_bundle(),
+    )
+    .unwrap();
+    assert_eq!(list.entries.len(), 1);
+    assert_eq!(list.entries[0].reason, "phone stolen");
+}
+
+#[test]
+fn a_restarted_registry_continues_the_same_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_size, old_note) = {
+        let registry = registry(dir.path());
+        let device = enrolled_device(&registry, "w-1");
+        capture_samples(&device, 5, 5);
+        sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+        (
+            registry.tree_size().unwrap(),
+            registry.checkpoint().unwrap(),
+        )
+    };
+    let registry = Arc::new(Registry::open(dir.path()).unwrap());
+    assert_eq!(registry.tree_size().unwrap(), old_size);
+    assert_eq!(
+        registry.checkpoint().unwrap(),
+        old_note,
+        "the same signed checkpoint"
+    );
+    let device = enrolled_device(&registry, "w-2");
+    capture_samples(&device, 4, 6);
+    sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    let trust = registry.trust_bundle().clone();
+    let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey).unwrap();
+    let old = verify_checkpoint(&verifier, &old_note, &trust.origin).unwrap();
+    let new = verify_checkpoint(&verifier, &registry.checkpoint().unwrap(), &trust.origin).unwrap();
+    assert_eq!(new.size, 9);
+    let proof = registry.consistency_proof(old.size, new.size).unwrap();
+    verify_consistency(old.size, new.size, &proof, &old.root_hash, &new.root_hash).unwrap();
+}
+
+#[test]
+fn concurrent_submitters_are_all_sequenced_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                let device = enrolled_device(&registry, &format!("w-{t}"));
+                let ids = capture_samples(&device, 12, 100 + t);
+                sync(&device, &LocalTransport::new(registry)).unwrap();
+                for id in ids {
+                    assert_eq!(
+                        device.get(&id).unwrap().summary.status,
+                        RecordStatus::Acknowledged
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(registry.tree_size().unwrap(), 48);
+    let leaves = registry.leaves(0, 48).unwrap();
+    let mut commitments: Vec<_> = leaves
+        .iter()
+        .map(|l| LedgerLeaf::parse(l).unwrap().commitment)
+        .collect();
+    commitments.sort();
+    commitments.dedup();
+    assert_eq!(commitments.len(), 48);
+}
+
+/// A transport that fails in the ways a 2G link does.
+struct Flaky {
+    inner: LocalTransport,
+    calls: AtomicUsize,
+    /// What happens on call n (0-based), cycling.
+    plan: Vec<Fault>,
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    Pass,
+    /// The request never reaches the registry.
+    DropRequest,
+    /// The registry commits, then the answer is lost.
+    DropResponse,
+    /// The request is delivered twice (a proxy retried it).
+    Duplicate,
+    /// 503 from an overloaded front end.
+    Unavailable,
+    /// 429 with Retry-After.
+    RateLimited,
+}
+
+impl Transport for Flaky {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let lost = || TransportError {
+            message: "connection reset by peer".into(),
+        };
+        match self.plan[n % self.plan.len()] {
+            Fault::Pass => self.inner.send(request),
+            Fault::DropRequest => Err(lost()),
+            Fault::DropResponse => {
+                self.inner.send(request)?;
+                Err(lost())
+            }
+            Fault::Duplicate => {
+                self.inner.send(request)?;
+                self.inner.send(request)
+            }
+            Fault::Unavailable => Ok(HttpResponse {
+                status: 503,
+                retry_after_secs: None,
+                body: b"{\"code\":\"unavailable\",\"message\":\"try later\"}".to_vec(),
+            }),
+            Fault::RateLimited => Ok(HttpResponse {
+                status: 429,
+                retry_after_secs: Some(2),
+                body: Vec::new(),
+            }),
+        }
+    }
+}
+
+#[test]
+fn faults_never_lose_or_duplicate_records() {
+    use Fault::*;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let ids = capture_samples(&device, 20, 7);
+    let flaky = Flaky {
+        inner: LocalTransport::new(registry.clone()),
+        calls: AtomicUsize::new(0),
+        plan: vec![
+            Pass,
+            DropResponse,
+            Pass,
+            Duplicate,
+            DropRequest,
+            Unavailable,
+            Pass,
+            RateLimited,
+            DropResponse,
+            Pass,
+        ],
+    };
+    let waits = Mutex::new(Vec::new());
+    let report = device
+        .sync_with_sleep(&flaky, &NoProgress, config(), &mut |d| {
+            waits.lock().unwrap().push(d)
+        })
+        .unwrap();
+    assert_eq!(
+        registry.tree_size().unwrap(),
+        20,
+        "each record exactly once on the ledger"
+    );
+    assert_eq!(report.accepted + report.duplicate, 20);
+    for id in &ids {
+        assert_eq!(
+            device.get(id).unwrap().summary.status,
+            RecordStatus::Acknowledged
+        );
+    }
+    let waits = waits.into_inner().unwrap();
+    assert!(!waits.is_empty(), "failures were retried after back-off");
+    assert!(
+        waits.iter().any(|w| *w >= Duration::from_secs(2)),
+        "Retry-After honoured"
+    );
+    assert!(waits.iter().all(|w| *w <= Duration::from_secs(60)));
+}
+
+#[test]
+fn an_unreachable_registry_stops_the_sync_and_the_next_one_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    capture_samples(&device, 5, 8);
+    // Every batch is committed by the registry but no answer comes back.
+    let black_hole = Flaky {
+        inner: LocalTransport::new(registry.clone()),
+        calls: AtomicUsize::new(0),
+        // The revocation list passes; then six attempts at the first batch all lose the answer.
+        plan: [vec![Fault::Pass], vec![Fault::DropResponse; 6]].concat(),
+    };
+    let err = sync(&device, &black_hole).unwrap_err();
+    assert!(matches!(err, SyncError::Unreachable { .. }), "{err}");
+    let counts = device.counts().unwrap();
+    assert_eq!((counts.in_flight, counts.acknowledged), (3, 0));
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(
+        report.duplicate, 3,
+        "the stored batch was resent and answered idempotently"
+    );
+    assert_eq!(report.accepted, 2);
+    assert_eq!(registry.tree_size().unwrap(), 5);
+    assert_eq!(device.counts().unwrap().acknowledged, 5);
+}
+
+/// A registry insider: opens each answer with the registry's own keys, alters it and reseals it.
+struct Malicious {
+    inner: LocalTransport,
+    hpke_secret: [u8; 32],
+    alter: fn(&mut BatchResponse),
+}
+
+impl Transport for Malicious {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let mut response = self.inner.send(request)?;
+        if request.path == "/v1/batches" && response.status == 200 {
+            let (_, key) = wire::open_batch(&request.body, &self.hpke_secret).unwrap();
+            let mut answer = BatchResponse::open(&response.body, &key).unwrap();
+            (self.alter)(&mut answer);
+            response.body = answer.seal(&key).unwrap();
+        }
+        Ok(response)
+    }
+}
+
+#[test]
+fn tampered_answers_are_refused_and_nothing_is_acknowledged() {
+    let alterations: Vec<(&str, fn(&mut BatchResponse))> = vec![
+        ("bad checkpoint signature", |a| {
+            let at = a.checkpoint.len() - 10;
+            let mut bytes = a.checkpoint.clone().into_bytes();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            a.checkpoint = String::from_utf8(bytes).unwrap();
+        }),
+        ("wrong inclusion proof", |a| {
+            let leaf = a.results[0].leaf.as_mut().unwrap();
+            if leaf.inclusion_proof.is_empty() {
+                leaf.index += 1;
+            } else {
+                leaf.inclusion_proof[0][0] ^= 1;
+            }
+        }),
+        ("wrong salt", |a| {
+            a.results[1].leaf.as_mut().unwrap().salt[0] ^= 1
+        }),
+        ("a result missing", |a| {
+            a.results.pop();
+        }),
+        ("claims accepted without a leaf", |a| {
+            a.results[0].leaf = None
+        }),
+    ];
+    for (name, alter) in alterations {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path());
+        let keys = RegistryKeys::load(dir.path()).unwrap();
+        let device = enrolled_device(&registry, "w-1");
+        capture_samples(&device, 3, 9);
+        let malicious = Malicious {
+            inner: LocalTransport::new(registry.clone()),
+            hpke_secret: *keys.hpke_secret,
+            alter,
+        };
+        let err = sync(&device, &malicious).unwrap_err();
+        assert!(
+            matches!(err, SyncError::InvalidResponse(_)),
+            "{name}: {err}"
+        );
+        assert_eq!(device.counts().unwrap().acknowledged, 0, "{name}");
+        assert_eq!(device.counts().unwrap().in_flight, 3, "{name}");
+    }
+}
+
+#[test]
+fn a_forked_ledger_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let honest = registry(dir.path());
+    let device = enrolled_device(&honest, "w-1");
+    let insider_device = enrolled_device(&honest, "w-2");
+    capture_samples(&device, 2, 10);
+    sync(&device, &LocalTransport::new(honest.clone())).unwrap();
+    // An insider copies the registry (same keys, same history so far) ...
+    let fork_dir = tempfile::tempdir().unwrap();
+    for file in ["registry.keys", "registry.db", "trust.json"] {
+        std::fs::copy(dir.path().join(file), fork_dir.path().join(file)).unwrap();
+    }
+    let _ = std::fs::copy(
+        dir.path().join("registry.db-wal"),
+        fork_dir.path().join("registry.db-wal"),
+    );
+    let fork = Arc::new(Registry::open(fork_dir.path()).unwrap());
+    // ... and the two histories diverge.
+    capture_samples(&insider_device, 1, 11);
+    sync(&insider_device, &LocalTransport::new(fork.clone())).unwrap();
+    capture_samples(&device, 1, 12);
+    sync(&device, &LocalTransport::new(honest.clone())).unwrap();
+    assert_eq!(
+        (honest.tree_size().unwrap(), fork.tree_size().unwrap()),
+        (3, 3)
+    );
+    // The device, which verified the honest size-3 tree, is then served the fork.
+    capture_samples(&device, 1, 13);
+    let err = sync(&device, &LocalTransport::new(fork)).unwrap_err();
+    assert!(matches!(err, SyncError::LedgerInconsistent(_)), "{err}");
+    let pending_or_in_flight = device.counts().unwrap();
+    assert_eq!(pending_or_in_flight.acknowledged, 3);
+    assert_eq!(
+        pending_or_in_flight.in_flight, 1,
+        "the new record is not marked acknowledged"
+    );
+}
+
+#[test]
+fn the_registry_database_holds_no_names_in_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    device.capture(&reference_input()).unwrap();
+    sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(
+        device.list(&ListFilter::default()).unwrap()[0].status,
+        RecordStatus::Acknowledged
+    );
+    let needles: [&[u8]; 5] = [
+        "Олена".as_bytes(),
+        "Коваленко".as_bytes(),
+        "Зимна Вода".as_bytes(),
+        b"2026-03-14",
+        b"380501234567",
+    ];
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("registry.db")
+        {
+            continue;
+        }
+        files += 1;
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(files >= 1);
+}
