@@ -560,7 +560,8 @@ impl Transport for Malicious {
 
 #[test]
 fn tampered_answers_are_refused_and_nothing_is_acknowledged() {
-    let alterations: Vec<(&str, fn(&mut BatchResponse))> = vec![
+    type Alteration = (&'static str, fn(&mut BatchResponse));
+    let alterations: Vec<Alteration> = vec![
         ("bad checkpoint signature", |a| {
             let at = a.checkpoint.len() - 10;
             let mut bytes = a.checkpoint.clone().into_bytes();
