@@ -1,5 +1,6 @@
 //! `birthright`: one binary for the field device, the registry administrator and the demo.
 
+mod demo;
 mod device_cmd;
 mod http;
 mod registry_cmd;
@@ -31,6 +32,12 @@ pub struct DeviceArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole job end to end on loopback, in a temporary directory.
+    Demo {
+        /// Keep the demo's data directory.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Device set-up.
     #[command(subcommand)]
     Device(DeviceCommand),
@@ -189,6 +196,7 @@ fn main() -> ExitCode {
             registry,
             json,
         } => sync_cmd::sync(&device, registry.as_deref(), json),
+        Command::Demo { keep } => demo::run(keep),
         Command::Registry(RegistryCommand::Init { data, origin }) => {
             registry_cmd::init(&data, &origin)
         }
