@@ -23,8 +23,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_birthright");
 const OLENA: &str = "../docs/examples/olena.json";
 
 fn run(args: &[&str]) -> Output {
-    let output = Command::new(BIN).args(args).output().unwrap();
-    output
+    Command::new(BIN).args(args).output().unwrap()
 }
 
 fn ok(args: &[&str]) -> String {
