@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{Context, Result, anyhow};
 use birthright_core::{
+    credential::{self, qr},
     device::{Device, ListFilter},
     fixtures::{reference_input, sample_inputs},
     ledger::{checkpoint::verify_checkpoint, note::NoteVerifier},
@@ -89,7 +90,9 @@ pub fn run(keep: bool) -> Result<()> {
     println!("   serving on   {url}");
 
     println!("\n2. A field worker's phone: a new device key, enrolled with a one-time token");
-    let device = Device::open(&device_dir.join("device.db"), StorageKey::generate()?)?;
+    let storage_key = StorageKey::generate()?;
+    crate::device_cmd::create_key_file(&device_dir.join("storage.key"), &storage_key)?;
+    let device = Device::open(&device_dir.join("device.db"), storage_key)?;
     let identity = device.init("oksana.m")?;
     let transport = UreqTransport::new(&url);
     let answer = transport
@@ -179,9 +182,35 @@ pub fn run(keep: bool) -> Result<()> {
         checkpoint.size
     );
 
+    println!("\n7. Олена's caregiver leaves with a QR credential signed by the registry");
+    let first = device
+        .list(&ListFilter::default())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("no records"))?;
+    let credential = device.credential(&first.id)?;
+    print!("{}", qr::to_terminal(&credential)?);
+    println!(
+        "   {:?} credential: {} bytes, {} characters, QR version {} at ECC M",
+        credential.kind,
+        credential.bytes.len(),
+        credential.text.len(),
+        qr::qr_version(&credential)?
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verification = credential::verify_text(&credential.text, &trust, None, now);
+    println!(
+        "   a border officer verifies it offline with the trust bundle: {:?}",
+        verification.verdict
+    );
+
     if keep {
         let kept = dir.keep();
         println!("\nkept the demo's data in {}", kept.display());
+        println!(
+            "(the registry is stopped; inspect the device with: birthright list --data {})",
+            kept.join("device").display()
+        );
     } else {
         println!("\nall good; demo data removed (run with --keep to inspect it)");
     }

@@ -52,7 +52,7 @@ fn read_key_file(file: &Path) -> Result<StorageKey> {
 }
 
 /// Writes a new key file readable only by its owner.
-fn create_key_file(file: &Path, key: &StorageKey) -> Result<()> {
+pub fn create_key_file(file: &Path, key: &StorageKey) -> Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -1,5 +1,6 @@
 //! `birthright`: one binary for the field device, the registry administrator and the demo.
 
+mod credential_cmd;
 mod demo;
 mod device_cmd;
 mod http;
@@ -84,6 +85,37 @@ enum Command {
         #[arg(long, value_name = "URL")]
         registry: Option<String>,
         /// JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a registration's caregiver credential (QR).
+    Credential {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Record id.
+        id: String,
+        /// text, png, svg or terminal.
+        #[arg(long, default_value = "terminal")]
+        format: String,
+        /// Write to this file (required for png).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Verify a caregiver credential offline against a registry's trust bundle.
+    Verify {
+        /// The registry's trust bundle (trust.json).
+        #[arg(long, value_name = "FILE")]
+        trust: PathBuf,
+        /// The credential text, BR1:...
+        #[arg(long)]
+        text: Option<String>,
+        /// A PNG or JPEG photo or screenshot of the QR code.
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
+        /// The registry's signed revocation list (from GET /v1/revocations).
+        #[arg(long, value_name = "FILE")]
+        revocations: Option<PathBuf>,
+        /// JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -197,6 +229,29 @@ fn main() -> ExitCode {
             json,
         } => sync_cmd::sync(&device, registry.as_deref(), json),
         Command::Demo { keep } => demo::run(keep),
+        Command::Credential {
+            device,
+            id,
+            format,
+            out,
+        } => credential_cmd::credential(&device, &id, &format, out.as_deref()),
+        Command::Verify {
+            trust,
+            text,
+            image,
+            revocations,
+            json,
+        } => match credential_cmd::verify(
+            &trust,
+            text.as_deref(),
+            image.as_deref(),
+            revocations.as_deref(),
+            json,
+        ) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(2),
+            Err(e) => Err(e),
+        },
         Command::Registry(RegistryCommand::Init { data, origin }) => {
             registry_cmd::init(&data, &origin)
         }

@@ -79,6 +79,9 @@ pub enum DeviceError {
     /// The device has not been enrolled with a registry yet.
     #[error("this device is not enrolled with a registry: run device enrol first")]
     NotEnrolled,
+    /// A credential could not be issued or read.
+    #[error("credential: {0}")]
+    Credential(String),
     /// The registry's enrolment answer does not check out.
     #[error("enrolment refused: {0}")]
     Enrolment(String),

@@ -2,6 +2,7 @@
 //! registrations, plus the sync, ledger verification and credential logic devices run.
 pub mod codec;
 pub mod cose;
+pub mod credential;
 pub mod device;
 pub mod fixtures;
 pub mod keys;

@@ -22,10 +22,12 @@ use crate::{
 pub const TRUST_BUNDLE_FORMAT: &str = "birthright-trust/v1";
 /// The HPKE suite batches are sealed with (RFC 9180 ids 0x0020, 0x0001, 0x0003).
 pub const HPKE_SUITE: &str = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305";
-/// COSE content type of a device certificate.
-pub const CONTENT_TYPE_DEVICE_CERTIFICATE: &str = "application/birthright-device-certificate";
-/// COSE content type of a revocation list.
-pub const CONTENT_TYPE_REVOCATIONS: &str = "application/birthright-revocations";
+/// COSE content type of a device certificate: a CoAP Content-Format number from the
+/// experimental range (RFC 7252 §12.3), three bytes instead of a media-type string, because a
+/// provisional credential carries the certificate inside a QR code.
+pub const CONTENT_TYPE_DEVICE_CERTIFICATE: u16 = 65000;
+/// COSE content type of a revocation list (experimental CoAP Content-Format).
+pub const CONTENT_TYPE_REVOCATIONS: u16 = 65001;
 /// Largest certificate or revocation list accepted.
 pub const MAX_SIGNED_OBJECT_BYTES: usize = 1024 * 1024;
 
@@ -156,12 +158,12 @@ impl TrustBundle {
 /// Signs a registry object of `content_type` with the registry key.
 fn sign_object<T: Serialize>(
     registry: &Ed25519Key,
-    content_type: &str,
+    content_type: u16,
     claims: &T,
 ) -> Result<Vec<u8>, CodecError> {
     let payload = codec::to_vec(claims)?;
     let mut protected = BTreeMap::new();
-    protected.insert(HEADER_CONTENT_TYPE, Value::Text(content_type.into()));
+    protected.insert(HEADER_CONTENT_TYPE, Value::Integer(content_type.into()));
     Ok(cose::sign1(
         &registry.key_id().0,
         protected,
@@ -175,12 +177,12 @@ fn sign_object<T: Serialize>(
 fn verify_object<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     registry_key: &VerifyingKey,
-    content_type: &str,
+    content_type: u16,
     what: &'static str,
 ) -> Result<T, TrustError> {
     let cose = CoseSign1::parse(bytes, MAX_SIGNED_OBJECT_BYTES)
         .map_err(|source| TrustError::Cose { what, source })?;
-    if cose.protected.get(&HEADER_CONTENT_TYPE) != Some(&Value::Text(content_type.into())) {
+    if cose.protected.get(&HEADER_CONTENT_TYPE) != Some(&Value::Integer(content_type.into())) {
         return Err(TrustError::Malformed {
             what,
             message: format!("content type is not {content_type}"),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use birthright_core::{
-    codec,
+    codec, credential,
     keys::{KeyId, os_random, verifying_key},
     ledger::{Hash, LedgerError, checkpoint::Checkpoint, checkpoint::sign_checkpoint},
     registry_keys::{DeviceCertificate, RevocationList, TrustBundle},
@@ -383,16 +383,20 @@ impl Registry {
         })
     }
 
-    /// The registry-signed credential for an accepted record, returned in the sync answer.
-    /// Credentials are built by the credentials module (issue 5); until it lands, none is issued
-    /// and devices show their provisional credential.
+    /// The registry-signed credential of an accepted (or duplicate) record, returned in the
+    /// sync answer so the device can give it to the caregiver.
     fn issue_registered_credential(
         &self,
-        _record: &Candidate,
-        _leaf_index: u64,
-        _now: i64,
+        candidate: &Candidate,
+        leaf_index: u64,
+        now: i64,
     ) -> Option<ByteBuf> {
-        None
+        // The candidate's bytes were decoded moments ago in `check_record`; should issuing
+        // fail, the record stays accepted and the device keeps its provisional credential.
+        let signed = SignedRecord::decode(&candidate.bytes).ok()?;
+        credential::issue_registered(&self.keys.signing, &signed.record, leaf_index, now)
+            .ok()
+            .map(|c| ByteBuf::from(c.bytes))
     }
 
     /// Checks one signed record: decodes, verifies against the enrolled key, checks device

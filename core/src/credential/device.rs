@@ -1,0 +1,26 @@
+//! Credentials on the device: the registered one once synced, else a provisional one.
+
+use uuid::Uuid;
+
+use super::{Credential, issue_provisional};
+use crate::device::{Device, DeviceError};
+
+impl Device {
+    /// The caregiver's credential for record `id`: the registry-signed one if the registry has
+    /// issued it, else a provisional one signed now by this device (deterministically: issued at
+    /// the capture time, so the same record always gives the same credential). Needs enrolment,
+    /// since a provisional credential carries the device certificate.
+    pub fn credential(&self, id: &Uuid) -> Result<Credential, DeviceError> {
+        if let Some(bytes) = self.registered_credential(id)? {
+            return Credential::from_bytes(bytes)
+                .map_err(|e| DeviceError::Credential(e.to_string()));
+        }
+        let stored = self.get(id)?;
+        let certificate = self.certificate()?.ok_or(DeviceError::NotEnrolled)?;
+        let record = &stored.signed.record;
+        self.with_device_key(|key| {
+            issue_provisional(key, &certificate, record, record.captured_at)
+        })?
+        .map_err(|e| DeviceError::Credential(e.to_string()))
+    }
+}

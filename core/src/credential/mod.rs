@@ -1,0 +1,612 @@
+//! Caregiver QR credentials: issued at capture (provisional, device-signed) or after the record
+//! is on the ledger (registered, registry-signed), verified offline with the trust bundle alone.
+//!
+//! Format (byte-exact in `docs/PROTOCOL.md`): a CWT (RFC 8392) in a COSE_Sign1 (EdDSA) →
+//! zlib only when it shrinks the bytes → base45 (RFC 9285) → `BR1:` + a flag character (`Z`
+//! compressed, `C` not) → a QR code in alphanumeric mode at ECC level M.
+
+pub mod base45;
+mod device;
+pub mod qr;
+
+use std::{collections::BTreeMap, io::Read};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    codec::{self, Value},
+    cose::{self, CoseSign1, HEADER_CONTENT_TYPE},
+    keys::{Ed25519Key, KeyId},
+    record::{DatePrecision, Record, Sex},
+    registry_keys::{DeviceCertificate, RevocationList, TrustBundle},
+};
+
+/// Text prefix: scheme and format version.
+pub const PREFIX: &str = "BR1:";
+/// Flag after the prefix: the bytes are zlib-compressed.
+pub const FLAG_ZLIB: char = 'Z';
+/// Flag after the prefix: the bytes are not compressed.
+pub const FLAG_RAW: char = 'C';
+/// CoAP Content-Format of a CWT (RFC 8392 §10.3), the COSE content type of credentials.
+pub const CONTENT_TYPE_CWT: u16 = 61;
+/// Unprotected COSE header (private use) carrying the device certificate of a provisional
+/// credential.
+pub const HEADER_DEVICE_CERTIFICATE: i64 = -65537;
+/// CWT `sub` (RFC 8392). (`iss` is not sent: the signer identifies the issuer, see
+/// [`verify_bytes`].)
+pub const CLAIM_SUB: i64 = 2;
+/// CWT `iat`.
+pub const CLAIM_IAT: i64 = 6;
+/// Private-use CWT claim holding the registration (a map, see [`Registration`]).
+pub const CLAIM_REGISTRATION: i64 = -65537;
+/// Largest credential text accepted (the QR alphanumeric maximum).
+pub const MAX_TEXT_CHARS: usize = 4296;
+/// Largest credential once decompressed; zlib output beyond this is refused.
+pub const MAX_DECOMPRESSED_BYTES: usize = 8 * 1024;
+
+/// A credential that cannot be issued, decoded or verified: each variant is a specific reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// The text does not start with `BR1:`.
+    #[error("not a Birthright credential (it must start with BR1:)")]
+    NotACredential,
+    /// A Birthright credential of another format version.
+    #[error("credential format version {0} is not supported by this app: update it")]
+    UnsupportedVersion(String),
+    /// The text is larger than any QR code holds.
+    #[error("credential text too long ({0} characters)")]
+    TooLong(usize),
+    /// The flag after the prefix is neither `Z` nor `C`.
+    #[error("unknown compression flag")]
+    BadFlag,
+    /// Base45 decoding failed.
+    #[error("damaged credential text: {0}")]
+    Base45(#[from] base45::Base45Error),
+    /// The compressed data is corrupt.
+    #[error("damaged compressed data")]
+    BadCompression,
+    /// Decompression would exceed the limit (a zlib bomb, or not ours).
+    #[error("decompressed credential exceeds {MAX_DECOMPRESSED_BYTES} bytes")]
+    TooLargeDecompressed,
+    /// Not a COSE_Sign1 CWT as expected.
+    #[error("malformed credential: {0}")]
+    Malformed(String),
+    /// The signature does not verify.
+    #[error("the signature does not verify: the credential is forged or altered")]
+    BadSignature,
+    /// Signed by a key this verifier does not trust.
+    #[error("signed by an unknown key (not this registry, no device certificate)")]
+    UnknownSigner,
+    /// The device certificate does not chain to the pinned registry.
+    #[error("the device certificate is not valid for this registry: {0}")]
+    BadCertificate(String),
+    /// The device was not certified when the credential was issued.
+    #[error("the device was not certified when the credential was issued")]
+    CertificateNotValidAtIssue,
+    /// The image holds no readable QR code.
+    #[error("no readable QR code in the image: {0}")]
+    NoQrCode(String),
+    /// The record cannot be put in a credential.
+    #[error("cannot issue a credential: {0}")]
+    Issue(String),
+}
+
+/// Which kind of credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// Device-signed at capture, carrying the device certificate.
+    Provisional,
+    /// Registry-signed after the record is on the ledger.
+    Registered,
+}
+
+/// A caregiver as shown on a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaregiverClaim {
+    /// Full name.
+    pub name: String,
+    /// Relationship to the child.
+    pub relationship: String,
+}
+
+/// What a credential says about the child (for display by the verifier).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Registration {
+    /// Record id.
+    pub record_id: Uuid,
+    /// Issuer: the origin of the registry the credential chains to (from the pinned trust
+    /// bundle: the signer is that registry, or a device it certified).
+    pub issuer: String,
+    /// When the credential was issued, Unix seconds.
+    pub issued_at: i64,
+    /// Child's given names.
+    pub given_names: String,
+    /// Child's family name.
+    pub family_name: String,
+    /// Date of birth as `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
+    pub date_of_birth: String,
+    /// Sex.
+    pub sex: String,
+    /// ISO 3166-2 area of birth.
+    pub admin_area: String,
+    /// Locality of birth.
+    pub locality: String,
+    /// Caregivers.
+    pub caregivers: Vec<CaregiverClaim>,
+    /// Ledger leaf index (registered credentials).
+    pub leaf_index: Option<u64>,
+}
+
+/// An issued credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Provisional or registered.
+    pub kind: CredentialKind,
+    /// The COSE_Sign1 bytes.
+    pub bytes: Vec<u8>,
+    /// The QR text, `BR1:` + flag + base45.
+    pub text: String,
+}
+
+/// The result of verifying a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum Verdict {
+    /// A registered credential signed by the pinned registry.
+    Valid,
+    /// A provisional credential from a device certified by the pinned registry.
+    ValidProvisional,
+    /// Issued by a device revoked at or before the time of issue.
+    Revoked(String),
+    /// Not acceptable, with the reason.
+    Invalid(String),
+}
+
+/// A verification outcome with what to display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The claims, when the credential could be decoded and its signature checked.
+    pub registration: Option<Registration>,
+    /// Key id of the signer (device or registry), hex.
+    pub signer: Option<String>,
+    /// Age of the revocation list used, seconds (None: no list was available).
+    pub revocation_list_age_secs: Option<i64>,
+}
+
+fn sex_code(sex: Option<Sex>) -> i128 {
+    match sex {
+        Some(Sex::Female) => 0,
+        Some(Sex::Male) => 1,
+        _ => 2,
+    }
+}
+
+/// `YYYYMMDD`, with `00` for the parts a coarser precision leaves out.
+fn date_code(date: &str, precision: Option<DatePrecision>) -> Result<i128, CredentialError> {
+    let digits: String = date.chars().filter(char::is_ascii_digit).collect();
+    let padded = match (precision, digits.len()) {
+        (Some(DatePrecision::Day) | None, 8) => digits,
+        (Some(DatePrecision::Month), 6) => format!("{digits}00"),
+        (Some(DatePrecision::Year), 4) => format!("{digits}0000"),
+        _ => {
+            return Err(CredentialError::Issue(
+                "date of birth is not in its precision's form".into(),
+            ));
+        }
+    };
+    padded
+        .parse()
+        .map_err(|_| CredentialError::Issue("date of birth is not numeric".into()))
+}
+
+fn date_text(code: i128) -> Result<String, CredentialError> {
+    let bad = || CredentialError::Malformed("date of birth".into());
+    if !(10_000_000..=99_999_999).contains(&code) {
+        return Err(bad());
+    }
+    let (y, m, d) = (code / 10_000, code / 100 % 100, code % 100);
+    Ok(match (m, d) {
+        (0, 0) => format!("{y:04}"),
+        (1..=12, 0) => format!("{y:04}-{m:02}"),
+        (1..=12, 1..=31) => format!("{y:04}-{m:02}-{d:02}"),
+        _ => return Err(bad()),
+    })
+}
+
+fn relationship_value(rel: &str) -> Value {
+    match rel {
+        "mother" => Value::Integer(0),
+        "father" => Value::Integer(1),
+        other => Value::Text(other.into()),
+    }
+}
+
+fn int_map(entries: Vec<(i64, Value)>) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::Integer(k.into()), v))
+            .collect(),
+    )
+}
+
+/// The CWT claims of `record`. `iss` is left out (RFC 8392 makes every claim optional): the
+/// COSE signer already names the issuer, the registry itself or a device whose certificate
+/// chains to it, and the 20 to 40 bytes of an origin are what keeps a registered credential
+/// within QR version 11.
+fn claims(
+    record: &Record,
+    issued_at: i64,
+    leaf_index: Option<u64>,
+) -> Result<Value, CredentialError> {
+    let e = &record.enrolment;
+    let family = &e.child.family_name;
+    let caregivers = e
+        .caregivers
+        .iter()
+        .map(|c| {
+            let mut item = vec![
+                Value::Text(c.given_names.clone()),
+                relationship_value(&c.relationship),
+            ];
+            // A caregiver's family name is left out when it is the child's (the usual case).
+            if &c.family_name != family {
+                item.push(Value::Text(c.family_name.clone()));
+            }
+            Value::Array(item)
+        })
+        .collect();
+    let mut registration = vec![
+        (0, Value::Text(e.child.given_names.clone())),
+        (1, Value::Text(family.clone())),
+        (
+            2,
+            Value::Integer(date_code(
+                &e.child.date_of_birth,
+                e.child.date_of_birth_precision,
+            )?),
+        ),
+        (3, Value::Integer(sex_code(e.child.sex))),
+        (4, Value::Text(e.place_of_birth.admin_area.clone())),
+        (5, Value::Text(e.place_of_birth.locality.clone())),
+        (6, Value::Array(caregivers)),
+    ];
+    if let Some(index) = leaf_index {
+        registration.push((7, Value::Integer(index.into())));
+    }
+    Ok(int_map(vec![
+        (
+            CLAIM_SUB,
+            Value::Text(URL_SAFE_NO_PAD.encode(record.id.as_bytes())),
+        ),
+        (CLAIM_IAT, Value::Integer(issued_at.into())),
+        (CLAIM_REGISTRATION, int_map(registration)),
+    ]))
+}
+
+fn encode_text(bytes: &[u8]) -> String {
+    use flate2::{Compression, write::ZlibEncoder};
+    use std::io::Write;
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
+    let compressed = encoder
+        .write_all(bytes)
+        .and_then(|_| encoder.finish())
+        .ok()
+        .filter(|c| c.len() < bytes.len());
+    match compressed {
+        Some(c) => format!("{PREFIX}{FLAG_ZLIB}{}", base45::encode(&c)),
+        None => format!("{PREFIX}{FLAG_RAW}{}", base45::encode(bytes)),
+    }
+}
+
+fn sign_credential(
+    key: &Ed25519Key,
+    unprotected: BTreeMap<i64, Value>,
+    claims: &Value,
+) -> Result<Vec<u8>, CredentialError> {
+    let payload = codec::value_to_vec(claims).map_err(|e| CredentialError::Issue(e.to_string()))?;
+    let mut protected = BTreeMap::new();
+    protected.insert(HEADER_CONTENT_TYPE, Value::Integer(CONTENT_TYPE_CWT.into()));
+    Ok(cose::sign1(
+        &key.key_id().0,
+        protected,
+        unprotected,
+        &payload,
+        |m| key.sign(m),
+    ))
+}
+
+/// Issues a provisional credential, signed by the capturing device with its certificate attached.
+pub fn issue_provisional(
+    device_key: &Ed25519Key,
+    device_certificate: &[u8],
+    record: &Record,
+    issued_at: i64,
+) -> Result<Credential, CredentialError> {
+    let mut unprotected = BTreeMap::new();
+    unprotected.insert(
+        HEADER_DEVICE_CERTIFICATE,
+        Value::Bytes(device_certificate.to_vec()),
+    );
+    let bytes = sign_credential(device_key, unprotected, &claims(record, issued_at, None)?)?;
+    Ok(Credential {
+        kind: CredentialKind::Provisional,
+        text: encode_text(&bytes),
+        bytes,
+    })
+}
+
+/// Issues a registered credential, signed by the registry, for a record at `leaf_index`.
+pub fn issue_registered(
+    registry_key: &Ed25519Key,
+    record: &Record,
+    leaf_index: u64,
+    issued_at: i64,
+) -> Result<Credential, CredentialError> {
+    let bytes = sign_credential(
+        registry_key,
+        BTreeMap::new(),
+        &claims(record, issued_at, Some(leaf_index))?,
+    )?;
+    Ok(Credential {
+        kind: CredentialKind::Registered,
+        text: encode_text(&bytes),
+        bytes,
+    })
+}
+
+impl Credential {
+    /// Rebuilds a credential from its COSE bytes (e.g. as stored on the device).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Credential, CredentialError> {
+        let cose = CoseSign1::parse(&bytes, MAX_DECOMPRESSED_BYTES)
+            .map_err(|e| CredentialError::Malformed(e.to_string()))?;
+        let kind = if cose.unprotected.contains_key(&HEADER_DEVICE_CERTIFICATE) {
+            CredentialKind::Provisional
+        } else {
+            CredentialKind::Registered
+        };
+        Ok(Credential {
+            kind,
+            text: encode_text(&bytes),
+            bytes,
+        })
+    }
+}
+
+/// Turns credential text back into COSE bytes: prefix, version, flag, size limits before and
+/// after decompression.
+pub fn decode_text(text: &str) -> Result<Vec<u8>, CredentialError> {
+    let text = text.trim();
+    if text.len() > MAX_TEXT_CHARS {
+        return Err(CredentialError::TooLong(text.len()));
+    }
+    let Some(rest) = text.strip_prefix(PREFIX) else {
+        if let Some(version) = text.strip_prefix("BR").and_then(|r| r.split_once(':')) {
+            return Err(CredentialError::UnsupportedVersion(
+                version.0.chars().take(8).collect(),
+            ));
+        }
+        return Err(CredentialError::NotACredential);
+    };
+    let mut chars = rest.chars();
+    let flag = chars.next().ok_or(CredentialError::BadFlag)?;
+    let data = base45::decode(chars.as_str())?;
+    match flag {
+        FLAG_RAW => Ok(data),
+        FLAG_ZLIB => {
+            let mut out = Vec::new();
+            flate2::read::ZlibDecoder::new(data.as_slice())
+                .take(MAX_DECOMPRESSED_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|_| CredentialError::BadCompression)?;
+            if out.len() > MAX_DECOMPRESSED_BYTES {
+                return Err(CredentialError::TooLargeDecompressed);
+            }
+            Ok(out)
+        }
+        _ => Err(CredentialError::BadFlag),
+    }
+}
+
+fn claim(map: &BTreeMap<Value, Value>, key: i64) -> Option<&Value> {
+    map.get(&Value::Integer(key.into()))
+}
+
+fn text(v: Option<&Value>, what: &str) -> Result<String, CredentialError> {
+    match v {
+        Some(Value::Text(t)) => Ok(t.clone()),
+        _ => Err(CredentialError::Malformed(format!("{what} missing"))),
+    }
+}
+
+fn int(v: Option<&Value>, what: &str) -> Result<i128, CredentialError> {
+    match v {
+        Some(Value::Integer(i)) => Ok(*i),
+        _ => Err(CredentialError::Malformed(format!("{what} missing"))),
+    }
+}
+
+fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, CredentialError> {
+    let Value::Map(claims) = codec::value_from_slice(payload, MAX_DECOMPRESSED_BYTES)
+        .map_err(|e| CredentialError::Malformed(e.to_string()))?
+    else {
+        return Err(CredentialError::Malformed("claims are not a map".into()));
+    };
+    let sub = text(claim(&claims, CLAIM_SUB), "sub")?;
+    let record_id = URL_SAFE_NO_PAD
+        .decode(&sub)
+        .ok()
+        .and_then(|b| Uuid::from_slice(&b).ok())
+        .ok_or_else(|| CredentialError::Malformed("sub is not a record id".into()))?;
+    let Some(Value::Map(r)) = claim(&claims, CLAIM_REGISTRATION) else {
+        return Err(CredentialError::Malformed(
+            "registration claim missing".into(),
+        ));
+    };
+    let family_name = text(claim(r, 1), "family name")?;
+    let Some(Value::Array(caregivers)) = claim(r, 6) else {
+        return Err(CredentialError::Malformed("caregivers missing".into()));
+    };
+    let caregivers = caregivers
+        .iter()
+        .map(|c| {
+            let Value::Array(parts) = c else {
+                return Err(CredentialError::Malformed("caregiver".into()));
+            };
+            let given = text(parts.first(), "caregiver name")?;
+            let relationship = match parts.get(1) {
+                Some(Value::Integer(0)) => "mother".to_string(),
+                Some(Value::Integer(1)) => "father".to_string(),
+                other => text(other, "caregiver relationship")?,
+            };
+            let family = match parts.get(2) {
+                None => family_name.clone(),
+                other => text(other, "caregiver family name")?,
+            };
+            Ok(CaregiverClaim {
+                name: format!("{given} {family}"),
+                relationship,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let leaf_index = match claim(r, 7) {
+        None => None,
+        v => Some(
+            u64::try_from(int(v, "leaf index")?)
+                .map_err(|_| CredentialError::Malformed("leaf index".into()))?,
+        ),
+    };
+    Ok(Registration {
+        record_id,
+        issuer: issuer.to_string(),
+        issued_at: i64::try_from(int(claim(&claims, CLAIM_IAT), "iat")?)
+            .map_err(|_| CredentialError::Malformed("iat".into()))?,
+        given_names: text(claim(r, 0), "given names")?,
+        family_name,
+        date_of_birth: date_text(int(claim(r, 2), "date of birth")?)?,
+        sex: match int(claim(r, 3), "sex")? {
+            0 => "female",
+            1 => "male",
+            _ => "unknown",
+        }
+        .into(),
+        admin_area: text(claim(r, 4), "admin area")?,
+        locality: text(claim(r, 5), "locality")?,
+        caregivers,
+        leaf_index,
+    })
+}
+
+/// Checks credential COSE bytes against the pinned `trust` bundle (and, when given, a verified
+/// revocation list, whose age is reported). Returns the verdict and the claims.
+pub fn verify_bytes(
+    bytes: &[u8],
+    trust: &TrustBundle,
+    revocations: Option<&RevocationList>,
+    now: i64,
+) -> Verification {
+    let age = revocations.map(|list| now - list.issued_at);
+    let invalid = |e: CredentialError, signer: Option<String>| Verification {
+        verdict: Verdict::Invalid(e.to_string()),
+        registration: None,
+        signer,
+        revocation_list_age_secs: age,
+    };
+    let cose = match CoseSign1::parse(bytes, MAX_DECOMPRESSED_BYTES) {
+        Ok(c) => c,
+        Err(e) => return invalid(CredentialError::Malformed(e.to_string()), None),
+    };
+    if cose.protected.get(&HEADER_CONTENT_TYPE) != Some(&Value::Integer(CONTENT_TYPE_CWT.into())) {
+        return invalid(CredentialError::Malformed("not a CWT".into()), None);
+    }
+    let signer = cose.kid().and_then(KeyId::from_slice);
+    let signer_hex = signer.map(|k| k.to_hex());
+    let Some(signer) = signer else {
+        return invalid(CredentialError::Malformed("no key id".into()), None);
+    };
+    let registry_key = match trust.registry_verifying_key() {
+        Ok(k) => k,
+        Err(e) => return invalid(CredentialError::BadCertificate(e.to_string()), signer_hex),
+    };
+    let certificate = match cose.unprotected.get(&HEADER_DEVICE_CERTIFICATE) {
+        None => None,
+        Some(Value::Bytes(cert)) => match DeviceCertificate::verify(cert, trust) {
+            Ok(c) => Some(c),
+            Err(e) => return invalid(CredentialError::BadCertificate(e.to_string()), signer_hex),
+        },
+        Some(_) => {
+            return invalid(
+                CredentialError::Malformed("device certificate".into()),
+                signer_hex,
+            );
+        }
+    };
+    let key = match &certificate {
+        None if signer == KeyId::of(&registry_key.to_bytes()) => registry_key,
+        None => return invalid(CredentialError::UnknownSigner, signer_hex),
+        Some(cert) if cert.device_kid() == signer => match cert.device_key() {
+            Ok(k) => k,
+            Err(e) => return invalid(CredentialError::BadCertificate(e.to_string()), signer_hex),
+        },
+        Some(_) => {
+            return invalid(
+                CredentialError::BadCertificate("it certifies another device key".into()),
+                signer_hex,
+            );
+        }
+    };
+    if cose.verify(&key).is_err() {
+        return invalid(CredentialError::BadSignature, signer_hex);
+    }
+    let registration = match parse_registration(&cose.payload, &trust.origin) {
+        Ok(r) => r,
+        Err(e) => return invalid(e, signer_hex),
+    };
+    let verdict = match &certificate {
+        None => Verdict::Valid,
+        Some(cert) => {
+            if cert.check_valid_at(registration.issued_at).is_err() {
+                return invalid(CredentialError::CertificateNotValidAtIssue, signer_hex);
+            }
+            match revocations.and_then(|list| list.find(&signer)) {
+                Some(r) if r.revoked_at <= registration.issued_at => Verdict::Revoked(format!(
+                    "device {signer} was revoked before this credential was issued ({})",
+                    r.reason
+                )),
+                _ => Verdict::ValidProvisional,
+            }
+        }
+    };
+    Verification {
+        verdict,
+        registration: Some(registration),
+        signer: signer_hex,
+        revocation_list_age_secs: age,
+    }
+}
+
+/// Verifies credential text (`BR1:…`).
+pub fn verify_text(
+    text: &str,
+    trust: &TrustBundle,
+    revocations: Option<&RevocationList>,
+    now: i64,
+) -> Verification {
+    match decode_text(text) {
+        Ok(bytes) => verify_bytes(&bytes, trust, revocations, now),
+        Err(e) => Verification {
+            verdict: Verdict::Invalid(e.to_string()),
+            registration: None,
+            signer: None,
+            revocation_list_age_secs: revocations.map(|list| now - list.issued_at),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,425 @@
+use serde_bytes::ByteBuf;
+
+use super::{qr::qr_version, *};
+use crate::{
+    fixtures::reference_input,
+    record::SCHEMA_VERSION,
+    registry_keys::{Revocation, tests::registry},
+};
+
+const NOW: i64 = 1_774_000_000;
+
+struct Setup {
+    registry_key: Ed25519Key,
+    trust: TrustBundle,
+    device_key: Ed25519Key,
+    certificate: Vec<u8>,
+    record: Record,
+}
+
+fn setup() -> Setup {
+    let (registry_key, trust) = registry();
+    let device_key = Ed25519Key::from_secret(&[77; 32]);
+    let certificate = DeviceCertificate {
+        version: 1,
+        origin: trust.origin.clone(),
+        device_public_key: ByteBuf::from(device_key.public_bytes().to_vec()),
+        worker_id: "oksana.m".into(),
+        region: "UA-46".into(),
+        not_before: NOW - 86_400,
+        not_after: NOW + 365 * 86_400,
+    }
+    .sign(&registry_key)
+    .unwrap();
+    let record = Record {
+        schema_version: SCHEMA_VERSION,
+        id: Uuid::from_u128(0x01a2_0bdf_bee1_72c5_a976_614a_60a4_9bec),
+        captured_at: NOW - 3600,
+        worker_id: "oksana.m".into(),
+        device_kid: device_key.key_id().0.to_vec(),
+        supersedes: None,
+        enrolment: reference_input(),
+    };
+    Setup {
+        registry_key,
+        trust,
+        device_key,
+        certificate,
+        record,
+    }
+}
+
+fn provisional(s: &Setup) -> Credential {
+    issue_provisional(
+        &s.device_key,
+        &s.certificate,
+        &s.record,
+        s.record.captured_at,
+    )
+    .unwrap()
+}
+
+fn registered(s: &Setup) -> Credential {
+    issue_registered(&s.registry_key, &s.record, 1234, NOW).unwrap()
+}
+
+/// A registered credential on a ledger of ten million records (a 4-byte leaf index).
+fn registered_at_scale(s: &Setup) -> Credential {
+    issue_registered(&s.registry_key, &s.record, 9_876_543, NOW).unwrap()
+}
+
+#[test]
+fn reference_credential_sizes_meet_the_targets() {
+    let s = setup();
+    for (credential, limit) in [
+        (registered(&s), 11),
+        (registered_at_scale(&s), 11),
+        (provisional(&s), 16),
+    ] {
+        let version = qr_version(&credential).unwrap();
+        println!(
+            "reference credential, {:?}: {} bytes COSE, {} characters ({}), QR version {} at ECC M (target <= {limit})",
+            credential.kind,
+            credential.bytes.len(),
+            credential.text.len(),
+            if credential.text.as_bytes()[4] == b'Z' {
+                "zlib"
+            } else {
+                "uncompressed"
+            },
+            version
+        );
+        assert!(
+            version <= limit,
+            "{:?} needs version {version}",
+            credential.kind
+        );
+    }
+}
+
+#[test]
+fn both_kinds_verify_with_their_claims() {
+    let s = setup();
+    let r = verify_text(&registered(&s).text, &s.trust, None, NOW);
+    assert_eq!(r.verdict, Verdict::Valid);
+    let claims = r.registration.unwrap();
+    assert_eq!(claims.given_names, "Олена");
+    assert_eq!(claims.family_name, "Коваленко");
+    assert_eq!(claims.date_of_birth, "2026-03-14");
+    assert_eq!(claims.sex, "female");
+    assert_eq!(
+        (claims.admin_area.as_str(), claims.locality.as_str()),
+        ("UA-46", "Зимна Вода")
+    );
+    assert_eq!(
+        claims.caregivers,
+        vec![
+            CaregiverClaim {
+                name: "Ірина Коваленко".into(),
+                relationship: "mother".into()
+            },
+            CaregiverClaim {
+                name: "Андрій Коваленко".into(),
+                relationship: "father".into()
+            },
+        ]
+    );
+    assert_eq!(claims.leaf_index, Some(1234));
+    assert_eq!(claims.record_id, s.record.id);
+    let p = verify_text(&provisional(&s).text, &s.trust, None, NOW);
+    assert_eq!(p.verdict, Verdict::ValidProvisional);
+    assert_eq!(p.registration.unwrap().leaf_index, None);
+    assert_eq!(p.signer, Some(s.device_key.key_id().to_hex()));
+}
+
+#[test]
+fn every_single_byte_tamper_fails() {
+    let s = setup();
+    for credential in [registered(&s), provisional(&s)] {
+        for i in 0..credential.bytes.len() {
+            let mut bytes = credential.bytes.clone();
+            bytes[i] ^= 0x01;
+            let v = verify_bytes(&bytes, &s.trust, None, NOW);
+            assert!(
+                matches!(v.verdict, Verdict::Invalid(_)),
+                "{:?} byte {i} still verified",
+                credential.kind
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_trust_bundle_fails() {
+    let s = setup();
+    let mut other = s.trust.clone();
+    let other_key = Ed25519Key::from_secret(&[1; 32]);
+    other.registry_public_key =
+        base64::engine::general_purpose::STANDARD.encode(other_key.public_bytes());
+    other.registry_key_id = other_key.key_id().to_hex();
+    for credential in [registered(&s), provisional(&s)] {
+        let v = verify_text(&credential.text, &other, None, NOW);
+        assert!(matches!(v.verdict, Verdict::Invalid(_)), "{:?}", v.verdict);
+    }
+    // A provisional credential whose certificate names another registry's origin.
+    let mut foreign_origin = s.trust.clone();
+    foreign_origin.origin = "elsewhere.test/births".into();
+    let v = verify_text(&provisional(&s).text, &foreign_origin, None, NOW);
+    assert!(matches!(v.verdict, Verdict::Invalid(_)));
+}
+
+#[test]
+fn a_revoked_device_gives_revoked_with_the_list_age() {
+    let s = setup();
+    let list = RevocationList {
+        version: 1,
+        origin: s.trust.origin.clone(),
+        issued_at: NOW - 7200,
+        entries: vec![Revocation {
+            device_kid: ByteBuf::from(s.device_key.key_id().0.to_vec()),
+            revoked_at: s.record.captured_at - 1,
+            reason: "phone stolen".into(),
+        }],
+    };
+    let v = verify_text(&provisional(&s).text, &s.trust, Some(&list), NOW);
+    assert!(
+        matches!(&v.verdict, Verdict::Revoked(m) if m.contains("phone stolen")),
+        "{:?}",
+        v.verdict
+    );
+    assert_eq!(v.revocation_list_age_secs, Some(7200));
+    // Revoked after issue: the credential stands.
+    let mut later = list.clone();
+    later.entries[0].revoked_at = s.record.captured_at + 10;
+    let v = verify_text(&provisional(&s).text, &s.trust, Some(&later), NOW);
+    assert_eq!(v.verdict, Verdict::ValidProvisional);
+    // Registered credentials are the registry's word, whatever became of the device.
+    assert_eq!(
+        verify_text(&registered(&s).text, &s.trust, Some(&list), NOW).verdict,
+        Verdict::Valid
+    );
+}
+
+#[test]
+fn issued_outside_the_certificate_is_invalid() {
+    let s = setup();
+    let late =
+        issue_provisional(&s.device_key, &s.certificate, &s.record, NOW + 400 * 86_400).unwrap();
+    let v = verify_text(&late.text, &s.trust, None, NOW);
+    assert_eq!(
+        v.verdict,
+        Verdict::Invalid(CredentialError::CertificateNotValidAtIssue.to_string())
+    );
+}
+
+#[test]
+fn a_zlib_bomb_is_refused_cheaply() {
+    use flate2::{Compression, write::ZlibEncoder};
+    use std::io::Write;
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
+    for _ in 0..100 {
+        encoder.write_all(&[0u8; 1024 * 1024]).unwrap();
+    }
+    let bomb = encoder.finish().unwrap();
+    assert!(
+        bomb.len() < 200 * 1024,
+        "100 MiB compresses to {} bytes",
+        bomb.len()
+    );
+    // Small enough to fit the text limit only if truncated; the decoder stops at the cap anyway.
+    let small_bomb = &bomb[..bomb.len().min(2800)];
+    let text = format!("{PREFIX}{FLAG_ZLIB}{}", base45::encode(small_bomb));
+    let started = std::time::Instant::now();
+    let err = decode_text(&text).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CredentialError::TooLargeDecompressed | CredentialError::BadCompression
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&[0u8; 64 * 1024]).unwrap();
+    let whole = encoder.finish().unwrap();
+    let text = format!("{PREFIX}{FLAG_ZLIB}{}", base45::encode(&whole));
+    assert_eq!(
+        decode_text(&text).unwrap_err(),
+        CredentialError::TooLargeDecompressed
+    );
+}
+
+#[test]
+fn clear_reasons_for_wrong_text() {
+    let s = setup();
+    assert_eq!(
+        decode_text("HC1:ABC").unwrap_err(),
+        CredentialError::NotACredential
+    );
+    assert_eq!(
+        decode_text("BR2:ZABC").unwrap_err(),
+        CredentialError::UnsupportedVersion("2".into())
+    );
+    assert_eq!(
+        decode_text("BR1:QABC").unwrap_err(),
+        CredentialError::BadFlag
+    );
+    assert!(matches!(
+        decode_text("BR1:Zab"),
+        Err(CredentialError::Base45(_))
+    ));
+    assert_eq!(
+        decode_text(&"A".repeat(5000)).unwrap_err(),
+        CredentialError::TooLong(5000)
+    );
+    // Whitespace around scanned text is tolerated.
+    let text = format!("  {}\n", registered(&s).text);
+    assert_eq!(
+        verify_text(&text, &s.trust, None, NOW).verdict,
+        Verdict::Valid
+    );
+}
+
+#[test]
+fn terminal_and_svg_renderings() {
+    let s = setup();
+    let credential = registered(&s);
+    let svg = qr::to_svg(&credential).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<path"));
+    let terminal = qr::to_terminal(&credential).unwrap();
+    let rows = terminal.lines().count();
+    let modules = 17 + 4 * qr_version(&credential).unwrap() as usize + 4;
+    assert_eq!(rows, modules.div_ceil(2));
+}
+
+proptest::proptest! {
+    #[test]
+    fn decoding_arbitrary_text_never_panics(body in "[0-9A-Z $%*+./:-]{0,300}", flag in "[CZX]") {
+        let s = setup();
+        let _ = verify_text(&format!("{PREFIX}{flag}{body}"), &s.trust, None, NOW);
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+        let s = setup();
+        let _ = verify_bytes(&bytes, &s.trust, None, NOW);
+        let _ = verify_text(&format!("{PREFIX}{FLAG_RAW}{}", base45::encode(&bytes)), &s.trust, None, NOW);
+        let _ = verify_text(&format!("{PREFIX}{FLAG_ZLIB}{}", base45::encode(&bytes)), &s.trust, None, NOW);
+    }
+}
+
+#[cfg(feature = "qr-image")]
+mod images {
+    use image::{GrayImage, Luma};
+
+    use super::*;
+
+    #[test]
+    fn png_round_trip_for_both_kinds() {
+        let s = setup();
+        for (credential, expected) in [
+            (registered(&s), Verdict::Valid),
+            (provisional(&s), Verdict::ValidProvisional),
+        ] {
+            let png = qr::to_png(&credential, 4).unwrap();
+            let text = qr::read_image(&png).unwrap();
+            assert_eq!(text, credential.text);
+            assert_eq!(verify_text(&text, &s.trust, None, NOW).verdict, expected);
+        }
+    }
+
+    /// Scaled, rotated a few degrees, slightly blurred, with noise: like a phone photo of paper.
+    fn photograph(clean: &GrayImage, degrees: f64, seed: u64) -> GrayImage {
+        let (w, h) = clean.dimensions();
+        let scale = 1.7;
+        // A canvas large enough for the rotated code and its quiet zone, as a photo has.
+        let (ow, oh) = (
+            (w as f64 * scale * 1.2) as u32 + 80,
+            (h as f64 * scale * 1.2) as u32 + 80,
+        );
+        let (sin, cos) = degrees.to_radians().sin_cos();
+        let (cx, cy) = (ow as f64 / 2.0, oh as f64 / 2.0);
+        let mut rotated = GrayImage::from_pixel(ow, oh, Luma([235]));
+        for y in 0..oh {
+            for x in 0..ow {
+                // Inverse-map each output pixel into the clean image, bilinear sampling.
+                let (dx, dy) = (x as f64 - cx, y as f64 - cy);
+                let sx = (cos * dx + sin * dy) / scale + w as f64 / 2.0;
+                let sy = (-sin * dx + cos * dy) / scale + h as f64 / 2.0;
+                if sx < 0.0 || sy < 0.0 || sx >= (w - 1) as f64 || sy >= (h - 1) as f64 {
+                    continue;
+                }
+                let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
+                let (fx, fy) = (sx - x0 as f64, sy - y0 as f64);
+                let p = |x, y| clean.get_pixel(x, y)[0] as f64;
+                let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                    + p(x0 + 1, y0) * fx * (1.0 - fy)
+                    + p(x0, y0 + 1) * (1.0 - fx) * fy
+                    + p(x0 + 1, y0 + 1) * fx * fy;
+                rotated.put_pixel(x, y, Luma([v as u8]));
+            }
+        }
+        let mut state = seed;
+        let mut noise = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % 41) as i32 - 20
+        };
+        let mut out = rotated.clone();
+        for y in 1..oh - 1 {
+            for x in 1..ow - 1 {
+                let mut sum = 0i32;
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)] {
+                    sum +=
+                        rotated.get_pixel((x as i32 + dx) as u32, (y as i32 + dy) as u32)[0] as i32;
+                }
+                let v = (sum / 5 + noise()).clamp(0, 255);
+                out.put_pixel(x, y, Luma([v as u8]));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_photo_like_image_still_decodes() {
+        let s = setup();
+        for credential in [registered(&s), provisional(&s)] {
+            let png = qr::to_png(&credential, 4).unwrap();
+            let clean = image::load_from_memory(&png).unwrap().to_luma8();
+            for (n, degrees) in [-4.0, -2.0, 3.0, 5.0].into_iter().enumerate() {
+                let photo = photograph(&clean, degrees, 42 + n as u64);
+                if let Ok(dir) = std::env::var("BIRTHRIGHT_SAVE_PHOTO") {
+                    photo
+                        .save(format!("{dir}/photo-{:?}-{n}.png", credential.kind))
+                        .unwrap();
+                }
+                // Saved as a JPEG at the quality a phone camera uses.
+                let mut jpeg = Vec::new();
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+                    .encode_image(&photo)
+                    .unwrap();
+                let text = qr::read_image(&jpeg)
+                    .unwrap_or_else(|e| panic!("{:?} at {degrees} degrees: {e}", credential.kind));
+                assert_eq!(text, credential.text);
+            }
+        }
+    }
+
+    #[test]
+    fn images_without_a_code_say_so() {
+        assert!(matches!(
+            qr::read_image(b"not an image"),
+            Err(CredentialError::NoQrCode(_))
+        ));
+        let blank = GrayImage::from_pixel(200, 200, Luma([255]));
+        let mut png = Vec::new();
+        image::DynamicImage::ImageLuma8(blank)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        assert!(matches!(
+            qr::read_image(&png),
+            Err(CredentialError::NoQrCode(_))
+        ));
+    }
+}
