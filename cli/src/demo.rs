@@ -17,7 +17,7 @@ use birthright_core::{
     fixtures::{reference_input, sample_inputs},
     ledger::{checkpoint::verify_checkpoint, note::NoteVerifier},
     store::StorageKey,
-    sync::{HttpRequest, Method, SyncConfig, SyncCounts, SyncProgress, Transport},
+    sync::{SyncConfig, SyncCounts, SyncProgress},
 };
 use birthright_registry::Registry;
 
@@ -95,23 +95,9 @@ pub fn run(keep: bool) -> Result<()> {
     let device = Device::open(&device_dir.join("device.db"), storage_key)?;
     let identity = device.init("oksana.m")?;
     let transport = UreqTransport::new(&url);
-    let answer = transport
-        .send(&HttpRequest {
-            method: Method::Post,
-            path: "/v1/enrol".into(),
-            content_type: Some("application/cbor".into()),
-            body: device.enrolment_request(&token)?,
-        })
-        .map_err(|e| anyhow!("enrolment: {e}"))?;
-    if answer.status != 200 {
-        return Err(anyhow!(
-            "enrolment refused: {}",
-            String::from_utf8_lossy(&answer.body)
-        ));
-    }
     let trust =
         birthright_core::registry_keys::TrustBundle::from_json(&std::fs::read(&trust_path)?)?;
-    let certificate = device.complete_enrolment(&answer.body, Some(&trust))?;
+    let certificate = device.enrol(&transport, &token, Some(&trust))?;
     println!(
         "   device {} enrolled for worker {} in {}",
         identity.key_id, certificate.worker_id, certificate.region

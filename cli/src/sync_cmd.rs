@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use birthright_core::{
     registry_keys::TrustBundle,
-    sync::{HttpRequest, Method, SyncConfig, SyncCounts, SyncProgress, SyncReport, Transport},
+    sync::{SyncConfig, SyncCounts, SyncError, SyncProgress, SyncReport},
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -22,25 +22,21 @@ pub fn enrol(args: &DeviceArgs, registry: &str, token: &str, trust: Option<&Path
             Ok(TrustBundle::from_json(&bytes)?)
         })
         .transpose()?;
-    let request = HttpRequest {
-        method: Method::Post,
-        path: "/v1/enrol".into(),
-        content_type: Some("application/cbor".into()),
-        body: device.enrolment_request(token)?,
-    };
-    let response = UreqTransport::new(registry)
-        .send(&request)
-        .map_err(|e| anyhow!("could not reach the registry at {registry}: {e}"))?;
-    if response.status != 200 {
-        let detail = serde_json::from_slice::<birthright_core::wire::ErrorBody>(&response.body)
-            .map(|e| format!("{} ({})", e.message, e.code))
-            .unwrap_or_else(|_| String::from_utf8_lossy(&response.body).into_owned());
-        bail!(
-            "the registry refused the enrolment (HTTP {}): {detail}",
-            response.status
-        );
-    }
-    let certificate = device.complete_enrolment(&response.body, pinned.as_ref())?;
+    let certificate = device
+        .enrol(&UreqTransport::new(registry), token, pinned.as_ref())
+        .map_err(|e| match e {
+            SyncError::Refused {
+                status,
+                code,
+                message,
+            } => {
+                anyhow!("the registry refused the enrolment (HTTP {status}): {message} ({code})")
+            }
+            SyncError::Unreachable { last_error, .. } => {
+                anyhow!("could not reach the registry at {registry}: {last_error}")
+            }
+            other => other.into(),
+        })?;
     device.set_registry_url(registry)?;
     let bundle = device
         .trust_bundle()?

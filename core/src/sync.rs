@@ -924,3 +924,37 @@ impl Device {
             .transpose()
     }
 }
+
+impl Device {
+    /// Enrols this device with the registry behind `transport` using a supervisor's one-time
+    /// `token`; with `pinned`, the registry's trust bundle must be exactly that one. Stores the
+    /// certificate and trust bundle. Blocking.
+    pub fn enrol(
+        &self,
+        transport: &dyn Transport,
+        token: &str,
+        pinned: Option<&TrustBundle>,
+    ) -> Result<crate::registry_keys::DeviceCertificate, SyncError> {
+        let request = HttpRequest {
+            method: Method::Post,
+            path: "/v1/enrol".into(),
+            content_type: Some("application/cbor".into()),
+            body: self.enrolment_request(token)?,
+        };
+        let response = transport
+            .send(&request)
+            .map_err(|e| SyncError::Unreachable {
+                attempts: 1,
+                last_error: e.message,
+            })?;
+        if response.status != 200 {
+            let (code, message) = error_body(&response.body);
+            return Err(SyncError::Refused {
+                status: response.status,
+                code,
+                message,
+            });
+        }
+        Ok(self.complete_enrolment(&response.body, pinned)?)
+    }
+}

@@ -1,0 +1,724 @@
+//! The records and enums that cross the FFI, with conversions from and to the core's types.
+
+use std::collections::HashMap;
+
+use birthright_core as core;
+
+/// One problem with one form field.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct FieldError {
+    /// Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`.
+    pub path: String,
+    /// What to show next to the field.
+    pub message: String,
+}
+
+/// Sex recorded at birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Sex {
+    /// Female.
+    Female,
+    /// Male.
+    Male,
+    /// Not determined or not declared.
+    Unknown,
+}
+
+/// How precisely the date of birth is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DatePrecision {
+    /// `YYYY-MM-DD`.
+    Day,
+    /// `YYYY-MM`.
+    Month,
+    /// `YYYY`.
+    Year,
+}
+
+/// Kind of place of birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PlaceKind {
+    /// Hospital, clinic, maternity unit.
+    HealthFacility,
+    /// At home.
+    Home,
+    /// Elsewhere.
+    Other,
+}
+
+/// The child.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Child {
+    /// Given names.
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// Sex.
+    pub sex: Option<Sex>,
+    /// Date of birth in the form its precision asks.
+    pub date_of_birth: String,
+    /// Precision of the date of birth.
+    pub date_of_birth_precision: Option<DatePrecision>,
+    /// `HH:MM`, when known.
+    pub time_of_birth: Option<String>,
+    /// Children born in this delivery.
+    pub plurality: u8,
+    /// Position in a multiple birth.
+    pub birth_order: u8,
+}
+
+/// The place of birth.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct PlaceOfBirth {
+    /// Kind of place.
+    pub kind: Option<PlaceKind>,
+    /// ISO 3166-2 code, e.g. `UA-46`.
+    pub admin_area: String,
+    /// Village or town.
+    pub locality: String,
+    /// Health facility name.
+    pub facility: Option<String>,
+    /// Latitude, degrees.
+    pub latitude: Option<f64>,
+    /// Longitude, degrees.
+    pub longitude: Option<f64>,
+}
+
+/// A parent.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Parent {
+    /// Given names.
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// `YYYY-MM-DD`, when known.
+    pub date_of_birth: Option<String>,
+    /// National id number.
+    pub national_id: Option<String>,
+    /// ISO 3166-1 alpha-2 nationality.
+    pub nationality: Option<String>,
+}
+
+/// The person declaring the birth.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Informant {
+    /// Given names.
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// Relationship to the child.
+    pub relationship: String,
+    /// E.164 phone number.
+    pub phone: Option<String>,
+}
+
+/// A caregiver, named on the credential.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Caregiver {
+    /// Given names.
+    pub given_names: String,
+    /// Family name.
+    pub family_name: String,
+    /// Relationship to the child.
+    pub relationship: String,
+    /// E.164 phone number.
+    pub phone: Option<String>,
+}
+
+/// Consent to registration.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Consent {
+    /// Whether consent was given.
+    pub given: bool,
+    /// Who gave it.
+    pub by_relationship: String,
+}
+
+/// A registration form (enrolment record v1; no biometrics).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct EnrolmentInput {
+    /// The child.
+    pub child: Child,
+    /// Where the birth took place.
+    pub place_of_birth: PlaceOfBirth,
+    /// The mother.
+    pub mother: Parent,
+    /// The father, when declared.
+    pub father: Option<Parent>,
+    /// The declarant.
+    pub informant: Informant,
+    /// Caregivers (at least one).
+    pub caregivers: Vec<Caregiver>,
+    /// Consent.
+    pub consent: Consent,
+    /// Remarks.
+    pub notes: Option<String>,
+    /// Country-specific fields.
+    pub custom: HashMap<String, String>,
+}
+
+/// Where a record is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RecordStatus {
+    /// Waiting to be sent.
+    Pending,
+    /// Sent, answer not yet verified.
+    InFlight,
+    /// On the ledger with a verified receipt.
+    Acknowledged,
+    /// Refused by the registry (see the reason).
+    Rejected,
+}
+
+/// A record as listed.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RecordSummary {
+    /// Record id (UUID).
+    pub id: String,
+    /// Capture time, Unix seconds.
+    pub captured_at: i64,
+    /// Status.
+    pub status: RecordStatus,
+    /// Child's name.
+    pub child_name: String,
+    /// Child's date of birth.
+    pub date_of_birth: String,
+    /// Mother's name.
+    pub mother_name: String,
+    /// The record this corrects.
+    pub supersedes: Option<String>,
+    /// The record that corrects this one.
+    pub superseded_by: Option<String>,
+    /// Rejection code.
+    pub reject_code: Option<String>,
+    /// Rejection reason for the worker.
+    pub reject_message: Option<String>,
+    /// Ledger index once acknowledged.
+    pub leaf_index: Option<u64>,
+}
+
+/// A record in full.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct StoredRecord {
+    /// Status and display fields.
+    pub summary: RecordSummary,
+    /// The registration as captured (normalised).
+    pub input: EnrolmentInput,
+    /// Worker who captured it.
+    pub worker_id: String,
+    /// The signed record (COSE_Sign1).
+    pub signed_bytes: Vec<u8>,
+}
+
+/// What to list.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<RecordStatus>,
+    /// Child or mother name contains this (case-insensitive).
+    pub search: Option<String>,
+    /// Leave out corrected records.
+    pub current_only: bool,
+    /// At most this many.
+    pub limit: Option<u32>,
+}
+
+/// Records per status.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Counts {
+    /// Pending.
+    pub pending: u64,
+    /// In flight.
+    pub in_flight: u64,
+    /// Acknowledged.
+    pub acknowledged: u64,
+    /// Rejected.
+    pub rejected: u64,
+}
+
+/// The device's public identity.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DeviceIdentity {
+    /// Key id, 16 hex digits.
+    pub key_id: String,
+    /// Ed25519 public key.
+    pub public_key: Vec<u8>,
+    /// Worker id.
+    pub worker_id: String,
+}
+
+/// The outcome of enrolment.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Enrolment {
+    /// Worker the registry bound the device to.
+    pub worker_id: String,
+    /// Region.
+    pub region: String,
+    /// Certificate expiry, Unix seconds.
+    pub valid_until: i64,
+    /// Registry origin.
+    pub registry_origin: String,
+}
+
+/// An HTTP request for the app's transport to perform against the registry base URL.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Path and query, e.g. `/v1/batches`.
+    pub path: String,
+    /// Content type of the body.
+    pub content_type: Option<String>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// The answer the app's transport received.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct HttpResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After` in seconds.
+    pub retry_after_secs: Option<u64>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// Tuning of a sync.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncOptions {
+    /// Most bytes of records per batch (default 32768).
+    pub max_batch_bytes: u32,
+    /// Most records per batch (default 100).
+    pub max_batch_records: u32,
+    /// Attempts of one request before giving up for now (default 6).
+    pub max_attempts: u32,
+    /// First back-off, milliseconds (default 500).
+    pub initial_backoff_ms: u64,
+    /// Longest back-off, milliseconds (default 60000).
+    pub max_backoff_ms: u64,
+}
+
+impl From<SyncOptions> for core::sync::SyncConfig {
+    fn from(o: SyncOptions) -> Self {
+        core::sync::SyncConfig {
+            max_batch_bytes: o.max_batch_bytes as usize,
+            max_batch_records: o.max_batch_records.max(1) as usize,
+            max_attempts: o.max_attempts.max(1),
+            initial_backoff: std::time::Duration::from_millis(o.initial_backoff_ms),
+            max_backoff: std::time::Duration::from_millis(o.max_backoff_ms),
+        }
+    }
+}
+
+/// Sync progress.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncCounts {
+    /// Records to send when the sync started.
+    pub queued: u64,
+    /// Sent so far.
+    pub sent: u64,
+    /// Acknowledged so far.
+    pub acknowledged: u64,
+    /// Rejected so far.
+    pub rejected: u64,
+}
+
+/// A record the registry refused.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RejectedRecord {
+    /// Record id.
+    pub id: String,
+    /// Reason code.
+    pub code: String,
+    /// Reason for the worker.
+    pub message: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncReport {
+    /// Batches sent.
+    pub batches: u64,
+    /// Newly accepted.
+    pub accepted: u64,
+    /// Already on the ledger.
+    pub duplicate: u64,
+    /// Refused, with reasons.
+    pub rejected: Vec<RejectedRecord>,
+    /// Verified ledger size.
+    pub tree_size: u64,
+    /// Verified checkpoint (signed note).
+    pub checkpoint: Option<String>,
+    /// Revocation list refreshed.
+    pub revocations_refreshed: bool,
+    /// This device is revoked.
+    pub device_revoked: bool,
+}
+
+/// A caregiver credential.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Credential {
+    /// `provisional` or `registered`.
+    pub kind: String,
+    /// The QR text (`BR1:…`); render it in alphanumeric mode at ECC M, or use `svg`.
+    pub text: String,
+    /// An SVG of the QR code.
+    pub svg: String,
+    /// QR version.
+    pub qr_version: u8,
+}
+
+/// A caregiver named on a credential.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CaregiverClaim {
+    /// Full name.
+    pub name: String,
+    /// Relationship.
+    pub relationship: String,
+}
+
+/// What a verified credential says.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CredentialClaims {
+    /// Record id.
+    pub record_id: String,
+    /// Issuing registry's origin.
+    pub issuer: String,
+    /// Issue time, Unix seconds.
+    pub issued_at: i64,
+    /// Child's given names.
+    pub given_names: String,
+    /// Child's family name.
+    pub family_name: String,
+    /// Date of birth.
+    pub date_of_birth: String,
+    /// Sex.
+    pub sex: String,
+    /// Area of birth.
+    pub admin_area: String,
+    /// Locality of birth.
+    pub locality: String,
+    /// Caregivers.
+    pub caregivers: Vec<CaregiverClaim>,
+    /// Ledger index (registered).
+    pub leaf_index: Option<u64>,
+}
+
+/// The verdict on a credential.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum VerificationStatus {
+    /// Registered and signed by the registry.
+    Valid,
+    /// Provisional, from a device the registry certified.
+    ValidProvisional,
+    /// Issued by a revoked device.
+    Revoked,
+    /// Not acceptable.
+    Invalid,
+}
+
+/// A credential verification.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Verification {
+    /// The verdict.
+    pub status: VerificationStatus,
+    /// Why it is revoked or invalid.
+    pub reason: Option<String>,
+    /// The claims, when the signature checked out.
+    pub claims: Option<CredentialClaims>,
+    /// Signer key id.
+    pub signer: Option<String>,
+    /// Age of the revocation list used, seconds.
+    pub revocation_list_age_secs: Option<i64>,
+}
+
+macro_rules! same_enum {
+    ($ffi:ident, $core:path, $($v:ident),+) => {
+        impl From<$ffi> for $core {
+            fn from(v: $ffi) -> Self {
+                match v { $($ffi::$v => <$core>::$v,)+ }
+            }
+        }
+        impl From<$core> for $ffi {
+            fn from(v: $core) -> Self {
+                match v { $(<$core>::$v => $ffi::$v,)+ }
+            }
+        }
+    };
+}
+
+same_enum!(Sex, core::record::Sex, Female, Male, Unknown);
+same_enum!(DatePrecision, core::record::DatePrecision, Day, Month, Year);
+same_enum!(
+    PlaceKind,
+    core::record::PlaceKind,
+    HealthFacility,
+    Home,
+    Other
+);
+same_enum!(
+    RecordStatus,
+    core::store::RecordStatus,
+    Pending,
+    InFlight,
+    Acknowledged,
+    Rejected
+);
+
+impl From<Parent> for core::record::Parent {
+    fn from(p: Parent) -> Self {
+        core::record::Parent {
+            given_names: p.given_names,
+            family_name: p.family_name,
+            date_of_birth: p.date_of_birth,
+            national_id: p.national_id,
+            nationality: p.nationality,
+        }
+    }
+}
+
+impl From<core::record::Parent> for Parent {
+    fn from(p: core::record::Parent) -> Self {
+        Parent {
+            given_names: p.given_names,
+            family_name: p.family_name,
+            date_of_birth: p.date_of_birth,
+            national_id: p.national_id,
+            nationality: p.nationality,
+        }
+    }
+}
+
+impl From<EnrolmentInput> for core::record::EnrolmentInput {
+    fn from(i: EnrolmentInput) -> Self {
+        core::record::EnrolmentInput {
+            child: core::record::Child {
+                given_names: i.child.given_names,
+                family_name: i.child.family_name,
+                sex: i.child.sex.map(Into::into),
+                date_of_birth: i.child.date_of_birth,
+                date_of_birth_precision: i.child.date_of_birth_precision.map(Into::into),
+                time_of_birth: i.child.time_of_birth,
+                plurality: i.child.plurality,
+                birth_order: i.child.birth_order,
+            },
+            place_of_birth: core::record::PlaceOfBirth {
+                kind: i.place_of_birth.kind.map(Into::into),
+                admin_area: i.place_of_birth.admin_area,
+                locality: i.place_of_birth.locality,
+                facility: i.place_of_birth.facility,
+                latitude: i.place_of_birth.latitude,
+                longitude: i.place_of_birth.longitude,
+            },
+            mother: i.mother.into(),
+            father: i.father.map(Into::into),
+            informant: core::record::Informant {
+                given_names: i.informant.given_names,
+                family_name: i.informant.family_name,
+                relationship: i.informant.relationship,
+                phone: i.informant.phone,
+            },
+            caregivers: i
+                .caregivers
+                .into_iter()
+                .map(|c| core::record::Caregiver {
+                    given_names: c.given_names,
+                    family_name: c.family_name,
+                    relationship: c.relationship,
+                    phone: c.phone,
+                })
+                .collect(),
+            consent: core::record::Consent {
+                given: i.consent.given,
+                by_relationship: i.consent.by_relationship,
+            },
+            notes: i.notes,
+            custom: i.custom.into_iter().collect(),
+        }
+    }
+}
+
+impl From<core::record::EnrolmentInput> for EnrolmentInput {
+    fn from(i: core::record::EnrolmentInput) -> Self {
+        EnrolmentInput {
+            child: Child {
+                given_names: i.child.given_names,
+                family_name: i.child.family_name,
+                sex: i.child.sex.map(Into::into),
+                date_of_birth: i.child.date_of_birth,
+                date_of_birth_precision: i.child.date_of_birth_precision.map(Into::into),
+                time_of_birth: i.child.time_of_birth,
+                plurality: i.child.plurality,
+                birth_order: i.child.birth_order,
+            },
+            place_of_birth: PlaceOfBirth {
+                kind: i.place_of_birth.kind.map(Into::into),
+                admin_area: i.place_of_birth.admin_area,
+                locality: i.place_of_birth.locality,
+                facility: i.place_of_birth.facility,
+                latitude: i.place_of_birth.latitude,
+                longitude: i.place_of_birth.longitude,
+            },
+            mother: i.mother.into(),
+            father: i.father.map(Into::into),
+            informant: Informant {
+                given_names: i.informant.given_names,
+                family_name: i.informant.family_name,
+                relationship: i.informant.relationship,
+                phone: i.informant.phone,
+            },
+            caregivers: i
+                .caregivers
+                .into_iter()
+                .map(|c| Caregiver {
+                    given_names: c.given_names,
+                    family_name: c.family_name,
+                    relationship: c.relationship,
+                    phone: c.phone,
+                })
+                .collect(),
+            consent: Consent {
+                given: i.consent.given,
+                by_relationship: i.consent.by_relationship,
+            },
+            notes: i.notes,
+            custom: i.custom.into_iter().collect(),
+        }
+    }
+}
+
+impl From<core::device::RecordSummary> for RecordSummary {
+    fn from(s: core::device::RecordSummary) -> Self {
+        RecordSummary {
+            id: s.id.to_string(),
+            captured_at: s.captured_at,
+            status: s.status.into(),
+            child_name: s.child_name,
+            date_of_birth: s.date_of_birth,
+            mother_name: s.mother_name,
+            supersedes: s.supersedes.map(|u| u.to_string()),
+            superseded_by: s.superseded_by.map(|u| u.to_string()),
+            reject_code: s.reject_code,
+            reject_message: s.reject_message,
+            leaf_index: s.leaf_index,
+        }
+    }
+}
+
+impl From<core::device::Counts> for Counts {
+    fn from(c: core::device::Counts) -> Self {
+        Counts {
+            pending: c.pending,
+            in_flight: c.in_flight,
+            acknowledged: c.acknowledged,
+            rejected: c.rejected,
+        }
+    }
+}
+
+impl From<core::device::DeviceIdentity> for DeviceIdentity {
+    fn from(i: core::device::DeviceIdentity) -> Self {
+        DeviceIdentity {
+            key_id: i.key_id.to_hex(),
+            public_key: i.public_key.to_vec(),
+            worker_id: i.worker_id,
+        }
+    }
+}
+
+impl From<core::sync::HttpRequest> for HttpRequest {
+    fn from(r: core::sync::HttpRequest) -> Self {
+        HttpRequest {
+            method: match r.method {
+                core::sync::Method::Get => "GET".into(),
+                core::sync::Method::Post => "POST".into(),
+            },
+            path: r.path,
+            content_type: r.content_type,
+            body: r.body,
+        }
+    }
+}
+
+impl From<HttpResponse> for core::sync::HttpResponse {
+    fn from(r: HttpResponse) -> Self {
+        core::sync::HttpResponse {
+            status: r.status,
+            retry_after_secs: r.retry_after_secs,
+            body: r.body,
+        }
+    }
+}
+
+impl From<core::sync::SyncCounts> for SyncCounts {
+    fn from(c: core::sync::SyncCounts) -> Self {
+        SyncCounts {
+            queued: c.queued,
+            sent: c.sent,
+            acknowledged: c.acknowledged,
+            rejected: c.rejected,
+        }
+    }
+}
+
+impl From<core::sync::SyncReport> for SyncReport {
+    fn from(r: core::sync::SyncReport) -> Self {
+        SyncReport {
+            batches: r.batches,
+            accepted: r.accepted,
+            duplicate: r.duplicate,
+            rejected: r
+                .rejected
+                .into_iter()
+                .map(|x| RejectedRecord {
+                    id: x.id.to_string(),
+                    code: x.code,
+                    message: x.message,
+                })
+                .collect(),
+            tree_size: r.tree_size,
+            checkpoint: r.checkpoint,
+            revocations_refreshed: r.revocations_refreshed,
+            device_revoked: r.device_revoked,
+        }
+    }
+}
+
+impl From<core::credential::Verification> for Verification {
+    fn from(v: core::credential::Verification) -> Self {
+        use core::credential::Verdict;
+        let (status, reason) = match v.verdict {
+            Verdict::Valid => (VerificationStatus::Valid, None),
+            Verdict::ValidProvisional => (VerificationStatus::ValidProvisional, None),
+            Verdict::Revoked(r) => (VerificationStatus::Revoked, Some(r)),
+            Verdict::Invalid(r) => (VerificationStatus::Invalid, Some(r)),
+        };
+        Verification {
+            status,
+            reason,
+            claims: v.registration.map(|r| CredentialClaims {
+                record_id: r.record_id.to_string(),
+                issuer: r.issuer,
+                issued_at: r.issued_at,
+                given_names: r.given_names,
+                family_name: r.family_name,
+                date_of_birth: r.date_of_birth,
+                sex: r.sex,
+                admin_area: r.admin_area,
+                locality: r.locality,
+                caregivers: r
+                    .caregivers
+                    .into_iter()
+                    .map(|c| CaregiverClaim {
+                        name: c.name,
+                        relationship: c.relationship,
+                    })
+                    .collect(),
+                leaf_index: r.leaf_index,
+            }),
+            signer: v.signer,
+            revocation_list_age_secs: v.revocation_list_age_secs,
+        }
+    }
+}

@@ -1,0 +1,212 @@
+// Host JVM tests of the generated Kotlin bindings against the real library and a real registry
+// process on loopback (started by scripts/test-bindings.sh, which passes its URL, a one-time
+// enrolment token and the trust bundle path in the environment).
+
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest as JHttpRequest
+import java.net.http.HttpResponse as JHttpResponse
+import java.nio.file.Files
+import java.security.SecureRandom
+import java.time.Duration
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
+import uniffi.birthright_ffi.*
+
+/** A Transport over java.net.http, as an app would write one over OkHttp or URLSession. */
+class JavaHttpTransport(private val baseUrl: String) : Transport {
+    private val client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
+
+    override fun send(request: HttpRequest): HttpResponse {
+        val builder = JHttpRequest.newBuilder(URI.create(baseUrl + request.path)).timeout(Duration.ofSeconds(60))
+        request.contentType?.let { builder.header("content-type", it) }
+        if (request.method == "POST") {
+            builder.POST(JHttpRequest.BodyPublishers.ofByteArray(request.body))
+        } else {
+            builder.GET()
+        }
+        try {
+            val response = client.send(builder.build(), JHttpResponse.BodyHandlers.ofByteArray())
+            val retryAfter = response.headers().firstValue("retry-after").map { it.trim().toULongOrNull() }.orElse(null)
+            return HttpResponse(response.statusCode().toUShort(), retryAfter, response.body())
+        } catch (e: java.io.IOException) {
+            throw TransportException.Failed(e.toString())
+        }
+    }
+}
+
+/** A transport whose code has a bug: it throws something the bindings do not declare. */
+class BrokenTransport : Transport {
+    override fun send(request: HttpRequest): HttpResponse = throw IllegalStateException("bug in the app's HTTP code")
+}
+
+class CountingProgress : SyncProgress {
+    val calls = AtomicInteger(0)
+    @Volatile var last: SyncCounts? = null
+    override fun onProgress(counts: SyncCounts) {
+        calls.incrementAndGet()
+        last = counts
+    }
+}
+
+var passed = 0
+var failed = 0
+
+fun test(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("ok      $name")
+    } catch (e: Throwable) {
+        failed++
+        println("FAILED  $name: $e")
+    }
+}
+
+fun check(condition: Boolean, message: () -> String) {
+    if (!condition) throw AssertionError(message())
+}
+
+fun newKey(): ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }
+
+fun fastOptions() = SyncOptions(32768u, 100u, 2u, 10uL, 50uL)
+
+fun main() {
+    val url = System.getenv("BIRTHRIGHT_REGISTRY_URL") ?: error("BIRTHRIGHT_REGISTRY_URL not set")
+    val token = System.getenv("BIRTHRIGHT_ENROL_TOKEN") ?: error("BIRTHRIGHT_ENROL_TOKEN not set")
+    val trust = String(Files.readAllBytes(java.nio.file.Path.of(System.getenv("BIRTHRIGHT_TRUST_BUNDLE"))))
+    val dir = Files.createTempDirectory("birthright-kotlin")
+    val path = dir.resolve("device.db").toString()
+    val key = newKey()
+    val device = Device.open(path, key)
+
+    test("open and init with a storage key") {
+        val identity = device.`init`("kotlin-worker")
+        check(identity.keyId.length == 16) { "key id ${identity.keyId}" }
+        check(device.identity().publicKey.size == 32) { "public key" }
+    }
+
+    test("a wrong storage key is a typed error with a clear message") {
+        try {
+            Device.open(path, newKey())
+            throw AssertionError("opened with the wrong key")
+        } catch (e: BirthrightException.WrongStorageKey) {
+            check(e.reason.contains("wrong storage key")) { e.reason }
+        }
+    }
+
+    test("a key of the wrong length is invalid input") {
+        try {
+            Device.open(dir.resolve("other.db").toString(), ByteArray(16))
+            throw AssertionError("accepted a 16-byte key")
+        } catch (e: BirthrightException.InvalidInput) {
+            check(e.reason.contains("32 bytes")) { e.reason }
+        }
+    }
+
+    var olenaId = ""
+    test("capture with Cyrillic names") {
+        val summary = device.capture(sampleEnrolment())
+        olenaId = summary.id
+        check(summary.childName == "Олена Коваленко") { summary.childName }
+        check(summary.status == RecordStatus.PENDING) { "${summary.status}" }
+        val stored = device.get(summary.id)
+        check(stored.input.placeOfBirth.locality == "Зимна Вода") { stored.input.placeOfBirth.locality }
+    }
+
+    test("capture a form built in Kotlin (Romanian diacritics, decomposed input normalised)") {
+        val sample = sampleEnrolment()
+        val input = sample.copy(
+            child = sample.child.copy(givenNames = "Ștefan", familyName = "Țăran", sex = Sex.MALE),
+            mother = sample.mother.copy(givenNames = "Rene\u0301e", familyName = "Țăran"),
+        )
+        val summary = device.capture(input)
+        check(summary.childName == "Ștefan Țăran") { summary.childName }
+        check(summary.motherName == "Renée Țăran") { "NFC: ${summary.motherName}" }
+    }
+
+    test("a validation error lists every field path") {
+        val sample = sampleEnrolment()
+        val bad = sample.copy(
+            child = sample.child.copy(givenNames = " ", dateOfBirth = "2099-01-01"),
+            caregivers = emptyList(),
+        )
+        try {
+            device.capture(bad)
+            throw AssertionError("invalid form accepted")
+        } catch (e: BirthrightException.Validation) {
+            val paths = e.errors.map { it.path }
+            check(paths.containsAll(listOf("child.given_names", "child.date_of_birth", "caregivers"))) { "$paths" }
+            check(e.reason.contains("child.date_of_birth: must not be in the future")) { e.reason }
+        }
+        check(device.counts().pending == 2uL) { "nothing stored: ${device.counts()}" }
+    }
+
+    test("list and search") {
+        check(device.list(ListFilter(null, null, false, null)).size == 2) { "list all" }
+        check(device.list(ListFilter(null, "олена", false, null)).map { it.id } == listOf(olenaId)) { "search Cyrillic" }
+        check(device.list(ListFilter(null, "ȚĂRAN", false, null)).size == 1) { "search Romanian" }
+        check(device.list(ListFilter(RecordStatus.ACKNOWLEDGED, null, false, null)).isEmpty()) { "by status" }
+    }
+
+    test("calls from many threads at once") {
+        val pool = Executors.newFixedThreadPool(4)
+        val futures = (1..8).map { pool.submit<String> { device.capture(sampleEnrolment()).id } }
+        val ids = futures.map { it.get(60, TimeUnit.SECONDS) }
+        pool.shutdown()
+        check(ids.toSet().size == 8) { "8 distinct records" }
+    }
+
+    val transport = JavaHttpTransport(url)
+    test("enrol through a Kotlin transport, pinning the trust bundle") {
+        val enrolment = device.enrol(transport, token, trust)
+        check(enrolment.workerId == "kotlin-worker") { enrolment.workerId }
+        check(device.trustBundle() != null) { "bundle stored" }
+    }
+
+    test("a full sync against the registry, with progress callbacks") {
+        val progress = CountingProgress()
+        val report = device.sync(transport, progress, null)
+        check(report.accepted == 10uL) { "accepted ${report.accepted}" }
+        check(report.treeSize >= 10uL) { "tree ${report.treeSize}" }
+        check(progress.calls.get() >= 2) { "progress called ${progress.calls.get()} times" }
+        check(progress.last?.acknowledged == 10uL) { "last progress ${progress.last}" }
+        check(device.counts().acknowledged == 10uL) { "${device.counts()}" }
+        val olena = device.get(olenaId).summary
+        check(olena.status == RecordStatus.ACKNOWLEDGED && olena.leafIndex != null) { "$olena" }
+    }
+
+    test("issue a credential and verify it offline") {
+        val credential = device.credential(olenaId)
+        check(credential.kind == "registered") { credential.kind }
+        check(credential.text.startsWith("BR1:")) { credential.text }
+        check(credential.qrVersion <= 11u.toUByte()) { "QR version ${credential.qrVersion}" }
+        check(credential.svg.startsWith("<svg")) { "svg" }
+        val verification = verifyCredential(credential.text, trust, device.revocationList(), System.currentTimeMillis() / 1000)
+        check(verification.status == VerificationStatus.VALID) { "${verification.status} ${verification.reason}" }
+        check(verification.claims?.givenNames == "Олена") { "${verification.claims}" }
+        check(verification.revocationListAgeSecs != null) { "revocation list used" }
+        val forged = credential.text.substring(0, 40) + (if (credential.text[40] == 'A') 'B' else 'A') + credential.text.substring(41)
+        val refused = verifyCredential(forged, trust, null, System.currentTimeMillis() / 1000)
+        check(refused.status == VerificationStatus.INVALID) { "forgery: ${refused.status}" }
+    }
+
+    test("an exception thrown inside the Kotlin transport is a sync error, not a crash") {
+        device.capture(sampleEnrolment())
+        try {
+            device.sync(BrokenTransport(), CountingProgress(), fastOptions())
+            throw AssertionError("sync succeeded without a network")
+        } catch (e: BirthrightException.Network) {
+            check(e.reason.contains("could not be reached")) { e.reason }
+            check(e.reason.contains("bug in the app's HTTP code")) { e.reason }
+        }
+        check(device.counts().pending + device.counts().inFlight == 1uL) { "nothing lost: ${device.counts()}" }
+        val report = device.sync(transport, CountingProgress(), null)
+        check(report.accepted == 1uL) { "resumed: ${report.accepted}" }
+    }
+
+    device.close()
+    println("$passed passed, $failed failed")
+    if (failed > 0) kotlin.system.exitProcess(1)
+}
