@@ -1,0 +1,61 @@
+import Birthright
+import XCTest
+
+final class BirthrightTests: XCTestCase {
+    private func newDevice() throws -> Device {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+        var key = Data(count: 32)
+        _ = key.withUnsafeMutableBytes { SecRandomCopyBytes(kSecRandomDefault, 32, $0.baseAddress!) }
+        return try Device.open(path: path, storageKey: key)
+    }
+
+    func testCaptureWithCyrillicNamesAndSearch() throws {
+        let device = try newDevice()
+        _ = try device.`init`(workerId: "swift-worker")
+        let summary = try device.capture(input: sampleEnrolment())
+        XCTAssertEqual(summary.childName, "Олена Коваленко")
+        XCTAssertEqual(summary.status, .pending)
+        let found = try device.list(filter: ListFilter(status: nil, search: "олена", currentOnly: false, limit: nil))
+        XCTAssertEqual(found.map(\.id), [summary.id])
+    }
+
+    func testValidationListsFieldPaths() throws {
+        let device = try newDevice()
+        _ = try device.`init`(workerId: "swift-worker")
+        var form = sampleEnrolment()
+        form.child.givenNames = ""
+        form.caregivers = []
+        XCTAssertThrowsError(try device.capture(input: form)) { error in
+            guard case let BirthrightError.Validation(reason, errors) = error else {
+                return XCTFail("expected a validation error, got \(error)")
+            }
+            XCTAssertTrue(errors.map(\.path).contains("child.given_names"))
+            XCTAssertTrue(errors.map(\.path).contains("caregivers"))
+            XCTAssertTrue(reason.contains("child.given_names: is required"))
+        }
+    }
+
+    func testWrongStorageKey() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+        _ = try Device.open(path: path, storageKey: Data(repeating: 1, count: 32))
+        XCTAssertThrowsError(try Device.open(path: path, storageKey: Data(repeating: 2, count: 32))) { error in
+            guard case BirthrightError.WrongStorageKey = error else {
+                return XCTFail("expected WrongStorageKey, got \(error)")
+            }
+        }
+    }
+
+    func testAFailingTransportIsASyncErrorNotACrash() throws {
+        final class Offline: Transport {
+            func send(request: HttpRequest) throws -> HttpResponse {
+                throw TransportError.Failed(reason: "no network")
+            }
+        }
+        final class Ignore: SyncProgress {
+            func onProgress(counts: SyncCounts) {}
+        }
+        let device = try newDevice()
+        _ = try device.`init`(workerId: "swift-worker")
+        XCTAssertThrowsError(try device.enrol(transport: Offline(), token: "t", pinnedTrustBundle: nil))
+    }
+}
