@@ -365,6 +365,48 @@ impl Device {
         captured_at: OffsetDateTime,
         supersedes: Option<Uuid>,
     ) -> Result<RecordSummary, DeviceError> {
+        let (row, summary) = self.prepare(input, captured_at, supersedes)?;
+        let row = self.store.write(|tx| Self::insert(tx, row))?;
+        Ok(summary_from(row, summary))
+    }
+
+    /// Captures many registrations in one transaction (an import of a paper register, say):
+    /// all are stored or, if any is invalid, none is; problems are reported with the form's
+    /// position in the path, e.g. `records[17].child.date_of_birth`.
+    pub fn capture_batch(
+        &self,
+        inputs: &[EnrolmentInput],
+        captured_at: OffsetDateTime,
+    ) -> Result<Vec<RecordSummary>, DeviceError> {
+        let mut prepared = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            match self.prepare(input, captured_at, None) {
+                Ok(p) => prepared.push(p),
+                Err(DeviceError::Validation(mut errors)) => {
+                    for e in &mut errors.0 {
+                        e.path = format!("records[{i}].{}", e.path);
+                    }
+                    return Err(DeviceError::Validation(errors));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        self.store
+            .write(|tx| -> Result<Vec<RecordSummary>, DeviceError> {
+                prepared
+                    .into_iter()
+                    .map(|(row, summary)| Ok(summary_from(Self::insert(tx, row)?, summary)))
+                    .collect()
+            })
+    }
+
+    /// Validates, signs and seals one registration: the row to insert and its summary.
+    fn prepare(
+        &self,
+        input: &EnrolmentInput,
+        captured_at: OffsetDateTime,
+        supersedes: Option<Uuid>,
+    ) -> Result<(RecordRow, SealedSummary), DeviceError> {
         let identity = self.loaded_identity()?;
         let enrolment = validate::validate(input, captured_at)?;
         let record = Record {
@@ -377,7 +419,7 @@ impl Device {
             enrolment,
         };
         let signed = SignedRecord::sign(&record, &identity.key)?;
-        let summary_plain = SealedSummary {
+        let summary = SealedSummary {
             child_name: record.enrolment.child.display_name(),
             date_of_birth: record.enrolment.child.date_of_birth.clone(),
             mother_name: format!(
@@ -389,7 +431,7 @@ impl Device {
         };
         let row_id = record.id.as_bytes().to_vec();
         let summary_bytes = zeroize::Zeroizing::new(
-            codec::to_vec(&summary_plain).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            codec::to_vec(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         );
         let row = RecordRow {
             id: record.id,
@@ -411,20 +453,22 @@ impl Device {
                 &summary_bytes,
             )?,
         };
-        let row = self.store.write(|tx| -> Result<RecordRow, DeviceError> {
-            if let Some(old) = &supersedes {
-                let existing = Store::record(tx, old)?.ok_or(DeviceError::NotFound(*old))?;
-                if let Some(by) = existing.superseded_by {
-                    return Err(DeviceError::AlreadySuperseded { id: *old, by });
-                }
+        Ok((row, summary))
+    }
+
+    /// Inserts a prepared row (marking the corrected record, if any) inside `tx`.
+    fn insert(tx: &rusqlite::Transaction<'_>, row: RecordRow) -> Result<RecordRow, DeviceError> {
+        if let Some(old) = &row.supersedes {
+            let existing = Store::record(tx, old)?.ok_or(DeviceError::NotFound(*old))?;
+            if let Some(by) = existing.superseded_by {
+                return Err(DeviceError::AlreadySuperseded { id: *old, by });
             }
-            let seq = Store::insert_record(tx, &row)?;
-            if let Some(old) = &supersedes {
-                Store::set_superseded_by(tx, old, &record.id)?;
-            }
-            Ok(RecordRow { seq, ..row })
-        })?;
-        Ok(summary_from(row, summary_plain))
+        }
+        let seq = Store::insert_record(tx, &row)?;
+        if let Some(old) = &row.supersedes {
+            Store::set_superseded_by(tx, old, &row.id)?;
+        }
+        Ok(RecordRow { seq, ..row })
     }
 
     fn summary(&self, row: RecordRow) -> Result<RecordSummary, DeviceError> {
@@ -756,6 +800,26 @@ mod tests {
         assert_eq!(current.len(), 1);
         assert_eq!(current[0].id, second.id);
         assert_eq!(device.counts().unwrap().pending, 2);
+    }
+
+    #[test]
+    fn a_batch_is_all_or_nothing() {
+        let device = device();
+        let now = OffsetDateTime::now_utc();
+        let mut inputs = vec![olena(), olena(), olena()];
+        let done = device.capture_batch(&inputs, now).unwrap();
+        assert_eq!(done.len(), 3);
+        inputs[1].child.date_of_birth = "2999-01-01".into();
+        let err = device.capture_batch(&inputs, now).unwrap_err();
+        let DeviceError::Validation(errors) = err else {
+            panic!("expected validation errors");
+        };
+        assert_eq!(errors.0[0].path, "records[1].child.date_of_birth");
+        assert_eq!(
+            device.counts().unwrap().pending,
+            3,
+            "nothing of the bad batch stored"
+        );
     }
 
     #[test]

@@ -562,11 +562,12 @@ impl<'d> SyncMachine<'d> {
                 break;
             }
             for row in page {
-                after = row.seq;
                 let signed = self.device.signed_record(&row)?;
                 if !records.is_empty() && bytes + signed.bytes.len() > self.config.max_batch_bytes {
+                    // This record opens the next batch: the cursor stays before it.
                     break 'fill;
                 }
+                after = row.seq;
                 bytes += signed.bytes.len();
                 ids.push(row.id);
                 records.push(ByteBuf::from(signed.bytes));

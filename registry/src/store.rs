@@ -369,6 +369,30 @@ impl SqliteStore {
         .transpose()
     }
 
+    /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
+    /// transaction, with their complete-subtree nodes, and returns the new size: for mirrors of
+    /// a ledger and for benchmarks. No record or checkpoint is written; the next checkpoint
+    /// request signs the new size.
+    pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let mut size = Self::size_in(tx)?;
+            let mut insert_node =
+                tx.prepare_cached("INSERT INTO nodes(level, idx, hash) VALUES (?1, ?2, ?3)")?;
+            let mut insert_leaf =
+                tx.prepare_cached("INSERT INTO leaves(idx, data) VALUES (?1, ?2)")?;
+            for leaf in leaves {
+                for (level, index, node) in
+                    tree::append_nodes(&TxNodes(tx), size, merkle::leaf_hash(leaf))?
+                {
+                    insert_node.execute(params![level, index as i64, node.as_slice()])?;
+                }
+                insert_leaf.execute(params![size as i64, leaf])?;
+                size += 1;
+            }
+            Ok(size)
+        })
+    }
+
     fn checkpoint_in(conn: &Connection, size: u64) -> Result<Option<String>, StoreError> {
         Ok(conn
             .query_row(

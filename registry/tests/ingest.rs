@@ -190,6 +190,36 @@ fn happy_path_every_record_acknowledged_with_a_verifiable_receipt() {
 }
 
 #[test]
+fn batches_cut_by_the_byte_budget_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let ids = capture_samples(&device, 25, 21);
+    // A few records per batch: every batch ends on the byte budget, never on the count (100).
+    let config = SyncConfig {
+        max_batch_bytes: 1500,
+        ..SyncConfig::default()
+    };
+    let report = device
+        .sync_with_sleep(
+            &LocalTransport::new(registry.clone()),
+            &NoProgress,
+            config,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(report.accepted, 25);
+    assert!(report.batches >= 5, "{} batches", report.batches);
+    for id in &ids {
+        assert_eq!(
+            device.get(id).unwrap().summary.status,
+            RecordStatus::Acknowledged
+        );
+    }
+    assert_eq!(device.counts().unwrap().pending, 0);
+}
+
+#[test]
 fn one_bad_record_among_good_ones() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
