@@ -19,14 +19,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
-if [ -x scripts/test-bindings.sh ]; then
-  step "Kotlin bindings on the host JVM"
-  scripts/test-bindings.sh
-fi
+step "Kotlin bindings on the host JVM (and the committed Swift bindings are current)"
+scripts/test-bindings.sh
 
-if [ -d bench ]; then
-  step "benchmark smoke run (--quick)"
-  cargo run --release -p birthright-bench -- --quick --json target/bench-quick.json
-fi
+step "release build of the FFI library (small-binary profile; the benchmark reports its size)"
+cargo build --release -p birthright-ffi
+
+step "benchmark smoke run (--quick)"
+cargo run --profile bench -p birthright-bench -- --quick --json target/bench-quick.json
 
 step "all checks passed"
