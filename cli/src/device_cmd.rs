@@ -149,7 +149,8 @@ pub fn capture(args: &DeviceArgs, json_source: &str, correct: Option<&str>) -> R
     Ok(())
 }
 
-fn when(unix: i64) -> String {
+/// A Unix time as RFC 3339 (UTC), or the number if it is out of range.
+pub fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {

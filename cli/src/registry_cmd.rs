@@ -6,6 +6,8 @@ use anyhow::{Result, anyhow};
 use birthright_core::keys::KeyId;
 use birthright_registry::{Registry, http, service::parse_ttl};
 
+use crate::device_cmd::when;
+
 /// `registry init`.
 pub fn init(data: &Path, origin: &str) -> Result<()> {
     let (registry, trust) = Registry::init(data, origin)?;
@@ -35,16 +37,6 @@ pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str) -> Result
     let registry = Registry::open(data)?;
     println!("{}", registry.create_token(worker, region, ttl_secs)?);
     Ok(())
-}
-
-fn when(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// `registry devices`.
