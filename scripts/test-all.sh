@@ -26,6 +26,6 @@ step "release build of the FFI library (small-binary profile; the benchmark repo
 cargo build --release -p birthright-ffi
 
 step "benchmark smoke run (--quick)"
-cargo run --profile bench -p birthright-bench -- --quick --json target/bench-quick.json
+cargo run --profile perf -p birthright-bench -- --quick --json target/bench-quick.json
 
 step "all checks passed"

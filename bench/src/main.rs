@@ -2,7 +2,7 @@
 //! same process and run, and their ratio: ratios hold on noisy machines where absolute numbers
 //! do not. `--quick` is the CI smoke run (under a minute); the full run takes a few minutes.
 //!
-//! `cargo run --profile bench -p birthright-bench -- [--quick] [--ledger-10m] [--json FILE]`
+//! `cargo run --profile perf -p birthright-bench -- [--quick] [--ledger-10m] [--json FILE]`
 
 use std::{
     path::Path,

@@ -32,6 +32,9 @@ pub const RESPONSE_EXPORT_CONTEXT: &[u8] = b"birthright/batch-response/v1";
 pub const WIRE_VERSION: u8 = 1;
 /// Largest sealed batch the registry accepts (also its HTTP body limit).
 pub const MAX_SEALED_BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// Largest batch plaintext once inflated: 1000 records of the largest size, with room to spare.
+/// Inflating stops here, so a compression bomb costs the registry nothing.
+pub const MAX_BATCH_PLAINTEXT_BYTES: usize = 18 * 1024 * 1024;
 /// Most records in one batch.
 pub const MAX_RECORDS_PER_BATCH: usize = 1000;
 /// Largest sealed response a device accepts.
@@ -91,8 +94,11 @@ pub struct SealedBatch {
     pub recipient_kid: ByteBuf,
     /// HPKE encapsulated key (32 bytes).
     pub enc: ByteBuf,
-    /// HPKE ciphertext of the CBOR [`Batch`].
+    /// HPKE ciphertext of the CBOR [`Batch`], zlib-compressed first when `compressed`.
     pub ciphertext: ByteBuf,
+    /// Whether the plaintext was zlib-compressed before sealing (done only when it shrinks:
+    /// records of one village repeat names and places). Authenticated as part of the AAD.
+    pub compressed: bool,
 }
 
 /// How the registry classified one record.
@@ -188,12 +194,40 @@ impl std::fmt::Debug for ResponseKey {
     }
 }
 
-fn batch_aad(batch_id: &Uuid, recipient_kid: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(HPKE_INFO.len() + 24);
+fn batch_aad(batch_id: &Uuid, recipient_kid: &[u8], compressed: bool) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HPKE_INFO.len() + 25);
     aad.extend_from_slice(HPKE_INFO);
     aad.extend_from_slice(batch_id.as_bytes());
     aad.extend_from_slice(recipient_kid);
+    aad.push(u8::from(compressed));
     aad
+}
+
+/// zlib of `bytes`, if that is shorter.
+fn compress_if_smaller(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(bytes)
+        .and_then(|_| encoder.finish())
+        .ok()
+        .filter(|c| c.len() < bytes.len())
+}
+
+/// Inflates at most `limit` bytes.
+fn inflate(bytes: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(bytes)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| WireError::Invalid("corrupt compressed batch".into()))?;
+    if out.len() > limit {
+        return Err(WireError::Invalid(format!(
+            "batch inflates beyond {limit} bytes"
+        )));
+    }
+    Ok(out)
 }
 
 /// Converts proof hashes from the wire.
@@ -218,7 +252,10 @@ impl Batch {
         &self,
         registry_hpke_public: &[u8; 32],
     ) -> Result<(Vec<u8>, ResponseKey), WireError> {
-        let plaintext = codec::to_vec(self)?;
+        let encoded = codec::to_vec(self)?;
+        let compressed = compress_if_smaller(&encoded);
+        let is_compressed = compressed.is_some();
+        let plaintext = compressed.unwrap_or(encoded);
         let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry_hpke_public)
             .map_err(|e| WireError::Seal(format!("registry key: {e}")))?;
         let recipient_kid = KeyId::of(registry_hpke_public).0.to_vec();
@@ -226,7 +263,7 @@ impl Batch {
             hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
                 .map_err(|e| WireError::Seal(e.to_string()))?;
         let ciphertext = ctx
-            .seal(&plaintext, &batch_aad(&self.batch_id, &recipient_kid))
+            .seal(&plaintext, &batch_aad(&self.batch_id, &recipient_kid, is_compressed))
             .map_err(|e| WireError::Seal(e.to_string()))?;
         let mut secret = Zeroizing::new([0u8; 32]);
         ctx.export(RESPONSE_EXPORT_CONTEXT, secret.as_mut())
@@ -242,6 +279,7 @@ impl Batch {
             recipient_kid: ByteBuf::from(recipient_kid),
             enc: ByteBuf::from(enc_bytes.to_vec()),
             ciphertext: ByteBuf::from(ciphertext),
+            compressed: is_compressed,
         };
         Ok((
             codec::to_vec(&sealed)?,
@@ -291,14 +329,19 @@ pub fn open_batch(
     let plaintext = Zeroizing::new(
         ctx.open(
             &sealed.ciphertext,
-            &batch_aad(&sealed.batch_id, &sealed.recipient_kid),
+            &batch_aad(&sealed.batch_id, &sealed.recipient_kid, sealed.compressed),
         )
         .map_err(|_| WireError::Open)?,
     );
+    let plaintext = if sealed.compressed {
+        Zeroizing::new(inflate(&plaintext, MAX_BATCH_PLAINTEXT_BYTES)?)
+    } else {
+        plaintext
+    };
     let mut response_secret = Zeroizing::new([0u8; 32]);
     ctx.export(RESPONSE_EXPORT_CONTEXT, response_secret.as_mut())
         .map_err(|_| WireError::Open)?;
-    let batch: Batch = codec::from_slice(&plaintext, MAX_SEALED_BATCH_BYTES)?;
+    let batch: Batch = codec::from_slice(&plaintext, MAX_BATCH_PLAINTEXT_BYTES)?;
     if batch.batch_id != sealed.batch_id {
         return Err(WireError::Invalid(
             "batch id differs from its envelope".into(),
@@ -500,6 +543,30 @@ mod tests {
         }
         let (other_secret, _) = generate_hpke_keypair().unwrap();
         assert!(open_batch(&sealed, &other_secret).is_err());
+    }
+
+    #[test]
+    fn repetitive_batches_are_compressed_and_bombs_refused() {
+        let (secret, public) = generate_hpke_keypair().unwrap();
+        let mut b = batch();
+        b.records = vec![ByteBuf::from("Коваленко, Зимна Вода, UA-46 ".repeat(20).into_bytes()); 10];
+        let (sealed, _) = b.seal(&public).unwrap();
+        let envelope: SealedBatch = codec::from_slice(&sealed, MAX_SEALED_BATCH_BYTES).unwrap();
+        assert!(envelope.compressed);
+        assert!(sealed.len() < 2000, "{} bytes for ~6 KB of records", sealed.len());
+        assert_eq!(open_batch(&sealed, &secret).unwrap().0, b);
+        // The flag is authenticated: flipping it breaks the seal.
+        let mut flipped = envelope.clone();
+        flipped.compressed = false;
+        assert!(open_batch(&codec::to_vec(&flipped).unwrap(), &secret).is_err());
+        // A bomb: a tiny ciphertext inflating to 40 MB is refused.
+        let bomb = {
+            use std::io::Write;
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(&vec![0u8; 40 * 1024 * 1024]).unwrap();
+            e.finish().unwrap()
+        };
+        assert!(matches!(inflate(&bomb, MAX_BATCH_PLAINTEXT_BYTES), Err(WireError::Invalid(_))));
     }
 
     #[test]
