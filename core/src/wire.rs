@@ -263,7 +263,10 @@ impl Batch {
             hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
                 .map_err(|e| WireError::Seal(e.to_string()))?;
         let ciphertext = ctx
-            .seal(&plaintext, &batch_aad(&self.batch_id, &recipient_kid, is_compressed))
+            .seal(
+                &plaintext,
+                &batch_aad(&self.batch_id, &recipient_kid, is_compressed),
+            )
             .map_err(|e| WireError::Seal(e.to_string()))?;
         let mut secret = Zeroizing::new([0u8; 32]);
         ctx.export(RESPONSE_EXPORT_CONTEXT, secret.as_mut())
@@ -549,11 +552,18 @@ mod tests {
     fn repetitive_batches_are_compressed_and_bombs_refused() {
         let (secret, public) = generate_hpke_keypair().unwrap();
         let mut b = batch();
-        b.records = vec![ByteBuf::from("Коваленко, Зимна Вода, UA-46 ".repeat(20).into_bytes()); 10];
+        b.records = vec![
+            ByteBuf::from("Коваленко, Зимна Вода, UA-46 ".repeat(20).into_bytes());
+            10
+        ];
         let (sealed, _) = b.seal(&public).unwrap();
         let envelope: SealedBatch = codec::from_slice(&sealed, MAX_SEALED_BATCH_BYTES).unwrap();
         assert!(envelope.compressed);
-        assert!(sealed.len() < 2000, "{} bytes for ~6 KB of records", sealed.len());
+        assert!(
+            sealed.len() < 2000,
+            "{} bytes for ~6 KB of records",
+            sealed.len()
+        );
         assert_eq!(open_batch(&sealed, &secret).unwrap().0, b);
         // The flag is authenticated: flipping it breaks the seal.
         let mut flipped = envelope.clone();
@@ -566,7 +576,10 @@ mod tests {
             e.write_all(&vec![0u8; 40 * 1024 * 1024]).unwrap();
             e.finish().unwrap()
         };
-        assert!(matches!(inflate(&bomb, MAX_BATCH_PLAINTEXT_BYTES), Err(WireError::Invalid(_))));
+        assert!(matches!(
+            inflate(&bomb, MAX_BATCH_PLAINTEXT_BYTES),
+            Err(WireError::Invalid(_))
+        ));
     }
 
     #[test]
