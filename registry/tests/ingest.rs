@@ -361,6 +361,17 @@ fn a_revoked_device_keeps_earlier_records_only() {
     let rejected = device.get(&after.id).unwrap().summary;
     assert_eq!(rejected.status, RecordStatus::Rejected);
     assert_eq!(rejected.reject_code.as_deref(), Some("revoked_device"));
+    // No credential for a rejected record; the accepted one has its registered credential.
+    let refused = device.credential(&after.id).unwrap_err().to_string();
+    assert!(refused.contains("rejected"), "{refused}");
+    assert!(device.credential(&before.id).is_ok());
+    // Nor for a corrected one: the correction's credential is the one to give.
+    let correction = device.correct(&before.id, &reference_input()).unwrap();
+    let superseded = device.credential(&before.id).unwrap_err().to_string();
+    assert!(
+        superseded.contains(&correction.id.to_string()),
+        "{superseded}"
+    );
     // The revocation list says so, signed.
     let list = birthright_core::registry_keys::RevocationList::verify(
         &registry.revocation_list().unwrap(),

@@ -9,13 +9,31 @@ impl Device {
     /// The caregiver's credential for record `id`: the registry-signed one if the registry has
     /// issued it, else a provisional one signed now by this device (deterministically: issued at
     /// the capture time, so the same record always gives the same credential). Needs enrolment,
-    /// since a provisional credential carries the device certificate.
+    /// since a provisional credential carries the device certificate. Refused for a record the
+    /// registry rejected or that was corrected since.
     pub fn credential(&self, id: &Uuid) -> Result<Credential, DeviceError> {
         if let Some(bytes) = self.registered_credential(id)? {
             return Credential::from_bytes(bytes)
                 .map_err(|e| DeviceError::Credential(e.to_string()));
         }
         let stored = self.get(id)?;
+        // A credential vouches for the registration: none for a record the registry refused,
+        // or for one that has been corrected since.
+        if let Some(by) = stored.summary.superseded_by {
+            return Err(DeviceError::Credential(format!(
+                "record {id} was corrected by {by}: issue the credential of that record"
+            )));
+        }
+        if stored.summary.status == crate::store::RecordStatus::Rejected {
+            return Err(DeviceError::Credential(format!(
+                "the registry rejected record {id} ({}): correct it first",
+                stored
+                    .summary
+                    .reject_message
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            )));
+        }
         let certificate = self.certificate()?.ok_or(DeviceError::NotEnrolled)?;
         let record = &stored.signed.record;
         self.with_device_key(|key| {
