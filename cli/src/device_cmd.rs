@@ -106,14 +106,20 @@ pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
     Ok(())
 }
 
+/// Reads a JSON form from a file or stdin (`-`), refusing more than the core accepts.
 fn read_json(source: &str) -> Result<String> {
-    if source == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        Ok(text)
+    let limit = birthright_core::record::MAX_JSON_BYTES as u64;
+    let mut text = String::new();
+    let read = if source == "-" {
+        std::io::stdin().take(limit + 1).read_to_string(&mut text)
     } else {
-        fs::read_to_string(source).with_context(|| format!("reading {source}"))
+        fs::File::open(source).and_then(|f| f.take(limit + 1).read_to_string(&mut text))
     }
+    .with_context(|| format!("reading {source}"))?;
+    if read as u64 > limit {
+        bail!("{source} is larger than the {limit} bytes a registration form may have");
+    }
+    Ok(text)
 }
 
 /// Turns validation errors into one line per field for the terminal.

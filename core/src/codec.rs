@@ -43,7 +43,9 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, 
             limit,
         });
     }
-    serde_cbor::from_slice(bytes).map_err(|e| CodecError::Malformed(e.to_string()))
+    // serde's messages quote the offending value, which may be personal data: left out.
+    serde_cbor::from_slice(bytes)
+        .map_err(|e| CodecError::Malformed(crate::redact::values(&e.to_string())))
 }
 
 /// A generic CBOR data item, for the structures (COSE, CWT) that are not Rust structs.

@@ -51,8 +51,8 @@ pub enum DeviceError {
     #[error("{0}")]
     Validation(#[from] ValidationErrors),
     /// The JSON form could not be read.
-    #[error("the registration form is not valid JSON: {0}")]
-    InvalidJson(String),
+    #[error("the registration form cannot be read: {0}")]
+    InvalidJson(#[from] crate::record::FormError),
     /// The storage key does not open this device's store.
     #[error("wrong storage key: this device store was created with a different key")]
     WrongStorageKey,
@@ -347,8 +347,7 @@ impl Device {
 
     /// Parses the JSON form and captures it.
     pub fn capture_json(&self, json: &str) -> Result<RecordSummary, DeviceError> {
-        let input =
-            EnrolmentInput::from_json(json).map_err(|e| DeviceError::InvalidJson(e.to_string()))?;
+        let input = EnrolmentInput::from_json(json)?;
         self.capture(&input)
     }
 
@@ -852,8 +851,33 @@ mod tests {
         assert_eq!(device.counts().unwrap().total(), 0);
         assert!(matches!(
             device.capture_json("{\"child\": {}, \"photo\": \"x\"}"),
-            Err(DeviceError::InvalidJson(m)) if m.contains("photo")
+            Err(DeviceError::InvalidJson(e)) if e.to_string().contains("photo")
         ));
+    }
+
+    #[test]
+    fn a_malformed_form_names_the_field_and_never_repeats_its_value() {
+        let device = device();
+        let wrong_type = r#"{"child": {"given_names": "Олена", "plurality": "Олена"}}"#;
+        let err = device.capture_json(wrong_type).unwrap_err().to_string();
+        assert!(err.contains("child.plurality"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+        assert!(!err.contains("Олена"), "{err}");
+        let bad_variant = r#"{"child": {"sex": "Олена"}}"#;
+        let err = device.capture_json(bad_variant).unwrap_err().to_string();
+        assert!(
+            err.contains("child.sex") && err.contains("`female`"),
+            "{err}"
+        );
+        assert!(!err.contains("Олена"), "{err}");
+        let too_big = format!(
+            r#"{{"notes": "{}"}}"#,
+            "x".repeat(crate::record::MAX_JSON_BYTES)
+        );
+        let err = device.capture_json(&too_big).unwrap_err().to_string();
+        assert!(err.contains("more than the"), "{err}");
+        assert!(device.capture_json("{} trailing").is_err());
+        assert_eq!(device.counts().unwrap().total(), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod keys;
 pub mod ledger;
 pub mod record;
+pub mod redact;
 pub mod registry_keys;
 pub mod signed;
 pub mod store;

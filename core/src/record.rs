@@ -18,6 +18,59 @@ use uuid::Uuid;
 /// Version of the record schema written into every record.
 pub const SCHEMA_VERSION: u16 = 1;
 
+/// Largest JSON form accepted (a complete, realistic one is under 2 KiB).
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// The JSON form could not be read: too large, not JSON, or a value of the wrong shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    /// The form is larger than [`MAX_JSON_BYTES`].
+    #[error("the form is {len} bytes, more than the {limit} accepted")]
+    TooLarge {
+        /// Size of the form.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The form is not JSON, or a field has the wrong type or is unknown.
+    #[error("{}{message} (line {line}, column {column})", field_prefix(path))]
+    Shape {
+        /// Path of the offending field (`child.plurality`), empty for the whole form.
+        path: String,
+        /// What is wrong, with any value from the form left out.
+        message: String,
+        /// Line of the problem in the JSON text (from 1).
+        line: usize,
+        /// Column of the problem (from 1).
+        column: usize,
+    },
+}
+
+fn field_prefix(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+impl FormError {
+    fn from_json_error(path: String, e: &serde_json::Error) -> FormError {
+        // serde_json appends " at line L column C"; the line and column are kept as fields.
+        let text = e.to_string();
+        let message = match text.rfind(" at line ") {
+            Some(cut) if e.line() > 0 => &text[..cut],
+            _ => text.as_str(),
+        };
+        FormError::Shape {
+            path: if path == "." { String::new() } else { path },
+            message: crate::redact::values(message),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
 /// What a field worker enters for one birth (biometric-free: no photo, fingerprint, iris or
 /// voice, ever).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -211,8 +264,23 @@ pub struct Record {
 impl EnrolmentInput {
     /// Parses the JSON interchange form. Unknown fields are an error; missing fields are left
     /// empty for [`crate::validate`] to report, all at once.
-    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(json)
+    /// Parses the JSON form (at most [`MAX_JSON_BYTES`]). A value of the wrong type or an
+    /// unknown field fails with the field's path; the message never repeats the value (it may
+    /// be a child's name).
+    pub fn from_json(json: &str) -> Result<Self, FormError> {
+        if json.len() > MAX_JSON_BYTES {
+            return Err(FormError::TooLarge {
+                len: json.len(),
+                limit: MAX_JSON_BYTES,
+            });
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let input: Self = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| FormError::from_json_error(e.path().to_string(), e.inner()))?;
+        deserializer
+            .end()
+            .map_err(|e| FormError::from_json_error(String::new(), &e))?;
+        Ok(input)
     }
 
     /// The JSON interchange form.

@@ -30,6 +30,9 @@ use crate::{
 
 /// Validity of a device certificate.
 pub const CERTIFICATE_LIFETIME_SECS: i64 = 365 * 24 * 3600;
+/// How far ahead of the registry's clock a record's capture time may be (phones' clocks drift;
+/// beyond this the record is refused as captured in the future).
+pub const MAX_CLOCK_AHEAD_SECS: i64 = 24 * 3600;
 /// Most leaves served by one `leaves` call.
 pub const MAX_LEAVES_PER_CALL: u64 = 1000;
 
@@ -317,7 +320,7 @@ impl Registry {
         let mut candidates = Vec::new();
         let mut slots = Vec::new();
         for (i, bytes) in batch.records.iter().enumerate() {
-            match self.check_record(bytes, &kid, &device, &device_key) {
+            match self.check_record(bytes, &kid, &device, &device_key, now)? {
                 Ok(candidate) => {
                     results.push(None);
                     slots.push(i);
@@ -408,68 +411,98 @@ impl Registry {
         kid: &KeyId,
         device: &DeviceRow,
         device_key: &ed25519_dalek::VerifyingKey,
-    ) -> Result<Candidate, (Uuid, Rejection)> {
-        let signed = SignedRecord::decode(bytes).map_err(|e| {
-            (
-                Uuid::nil(),
-                reject("malformed", format!("unreadable record: {e}")),
-            )
-        })?;
+        now: i64,
+    ) -> Result<Result<Candidate, (Uuid, Rejection)>, ServiceError> {
+        let signed = match SignedRecord::decode(bytes) {
+            Ok(signed) => signed,
+            Err(e) => {
+                let why = reject("malformed", format!("unreadable record: {e}"));
+                return Ok(Err((Uuid::nil(), why)));
+            }
+        };
         let id = signed.record.id;
         if &signed.kid != kid {
-            return Err((
+            return Ok(Err((
                 id,
                 reject(
                     "device_mismatch",
                     "the record was signed by another device than the batch's",
                 ),
-            ));
+            )));
         }
-        signed.verify(device_key).map_err(|_| {
-            (
+        if signed.verify(device_key).is_err() {
+            return Ok(Err((
                 id,
                 reject("bad_signature", "the record's signature does not verify"),
-            )
-        })?;
+            )));
+        }
         let captured_at = signed.record.captured_at;
+        if captured_at > now + MAX_CLOCK_AHEAD_SECS {
+            return Ok(Err((
+                id,
+                reject(
+                    "captured_in_future",
+                    "the record's capture time is ahead of the registry's clock: check the \
+                     device's date and time, then correct the record",
+                ),
+            )));
+        }
         if let Some(revoked_at) = device.revoked_at {
-            if captured_at >= revoked_at {
-                return Err((
+            // A revoked key may be in a thief's hands and can claim any capture time: once the
+            // revocation is in force nothing new from the device is taken, whatever its
+            // capture time says. Re-sends of records already on the ledger stay duplicates.
+            let in_force = now >= revoked_at || captured_at >= revoked_at;
+            if in_force && !self.already_registered(&id, &signed.bytes)? {
+                return Ok(Err((
                     id,
                     reject(
                         "revoked_device",
-                        "the device was revoked before this record was captured",
+                        "this device has been revoked; records it sends are no longer accepted",
                     ),
-                ));
+                )));
             }
         }
         if captured_at < device.not_before || captured_at > device.not_after {
-            return Err((
+            return Ok(Err((
                 id,
                 reject(
                     "device_expired",
                     "the device's certificate was not valid when this record was captured",
                 ),
-            ));
+            )));
         }
-        let at = OffsetDateTime::from_unix_timestamp(captured_at)
-            .map_err(|_| (id, reject("invalid_record", "capture time out of range")))?;
+        let Ok(at) = OffsetDateTime::from_unix_timestamp(captured_at) else {
+            return Ok(Err((
+                id,
+                reject("invalid_record", "capture time out of range"),
+            )));
+        };
         match validate::validate(&signed.record.enrolment, at) {
             Ok(normal) if normal == signed.record.enrolment => {}
             Ok(_) => {
-                return Err((
+                return Ok(Err((
                     id,
                     reject("invalid_record", "the record is not in normalised form"),
-                ));
+                )));
             }
-            Err(errors) => return Err((id, reject("invalid_record", errors.to_string()))),
+            Err(errors) => {
+                return Ok(Err((id, reject("invalid_record", errors.to_string()))));
+            }
         }
-        Ok(Candidate {
+        Ok(Ok(Candidate {
             id,
             kid: *kid,
             supersedes: signed.record.supersedes,
             bytes: signed.bytes,
-        })
+        }))
+    }
+
+    /// Whether record `id` is already stored with exactly these bytes (a re-send).
+    fn already_registered(&self, id: &Uuid, bytes: &[u8]) -> Result<bool, ServiceError> {
+        Ok(self
+            .store
+            .record_bytes(id)?
+            .is_some_and(|stored| stored == bytes))
     }
 
     /// The latest signed checkpoint (text).

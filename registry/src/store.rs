@@ -12,7 +12,7 @@ use std::{
 
 use birthright_core::{
     keys::{KeyId, os_random},
-    ledger::{Hash, LedgerError, merkle, tree},
+    ledger::{Hash, LedgerError, checkpoint::Checkpoint, merkle, tree},
     registry_keys::Revocation,
     store::StorageKey,
     wire::{LedgerLeaf, record_commitment},
@@ -40,6 +40,9 @@ pub enum StoreError {
     /// No randomness.
     #[error("random number generator failed: {0}")]
     Rng(String),
+    /// Signing the current tree would fork the ledger; nothing is signed.
+    #[error("refusing to sign a forked ledger: {0}")]
+    Fork(String),
 }
 
 /// Why an enrolment token was refused.
@@ -412,12 +415,53 @@ impl SqliteStore {
             return Ok(note);
         }
         let root = tree::root(&TxNodes(tx), size)?;
+        Self::check_extends_latest_checkpoint(tx, size, &root)?;
         let note = sign(size, &root)?;
         tx.execute(
             "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)",
             params![size as i64, note],
         )?;
         Ok(note)
+    }
+}
+
+impl SqliteStore {
+    /// Refuses to sign a tree that does not extend the latest signed checkpoint: a database
+    /// restored from an old backup, or damaged nodes, must stop the registry rather than make
+    /// it sign a fork. Verified with the same proof check devices run.
+    fn check_extends_latest_checkpoint(
+        tx: &Transaction<'_>,
+        size: u64,
+        root: &Hash,
+    ) -> Result<(), StoreError> {
+        let latest: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((signed_size, note)) = latest else {
+            return Ok(());
+        };
+        let signed_size = signed_size as u64;
+        let fork = |why: String| {
+            StoreError::Fork(format!(
+                "the ledger of size {size} {why} the checkpoint already signed at size {signed_size}"
+            ))
+        };
+        if signed_size > size {
+            return Err(fork("is smaller than".into()));
+        }
+        let body = note
+            .split_once("\n\n")
+            .map(|(body, _)| format!("{body}\n"))
+            .ok_or_else(|| StoreError::Damaged("stored checkpoint has no signature".into()))?;
+        let signed = Checkpoint::parse(&body)
+            .map_err(|e| StoreError::Damaged(format!("stored checkpoint: {e}")))?;
+        let proof = tree::consistency_proof(&TxNodes(tx), signed_size, size)?;
+        merkle::verify_consistency(signed_size, size, &proof, &signed.root_hash, root)
+            .map_err(|e| fork(format!("is not consistent with ({e})")))
     }
 }
 

@@ -383,6 +383,106 @@ fn a_revoked_device_keeps_earlier_records_only() {
 }
 
 #[test]
+fn a_revoked_key_cannot_backdate_records_and_resends_stay_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let now = OffsetDateTime::now_utc();
+    let synced = device.capture(&reference_input()).unwrap();
+    sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    let kid = device.identity().unwrap().key_id;
+    // The phone is stolen: revoked from now. The thief captures with a clock set back, so
+    // the record claims a time before the revocation.
+    registry.revoke(&kid, "phone stolen").unwrap();
+    let backdated = device
+        .capture_at(&reference_input(), now - Duration::from_secs(60), None)
+        .unwrap();
+    let bytes = |id: &Uuid| device.get(id).unwrap().signed.bytes;
+    let (sealed, key) = seal(
+        &registry,
+        &device,
+        vec![bytes(&backdated.id), bytes(&synced.id)],
+        1,
+    );
+    let answer = BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap();
+    assert_eq!(answer.results[0].outcome, Outcome::Rejected);
+    assert_eq!(
+        answer.results[0].rejection.as_ref().unwrap().code,
+        "revoked_device"
+    );
+    // The record already on the ledger is answered as a duplicate, with its leaf.
+    assert_eq!(answer.results[1].outcome, Outcome::Duplicate);
+    assert_eq!(answer.results[1].leaf.as_ref().unwrap().index, 0);
+    assert_eq!(registry.tree_size().unwrap(), 1);
+}
+
+#[test]
+fn a_record_captured_in_the_future_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let now = OffsetDateTime::now_utc();
+    // A clock a few minutes fast is tolerated; one two days ahead is not.
+    let slightly_fast = device
+        .capture_at(&reference_input(), now + Duration::from_secs(300), None)
+        .unwrap();
+    let far_ahead = device
+        .capture_at(
+            &reference_input(),
+            now + Duration::from_secs(2 * 86_400),
+            None,
+        )
+        .unwrap();
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].code, "captured_in_future");
+    assert_eq!(
+        device.get(&slightly_fast.id).unwrap().summary.status,
+        RecordStatus::Acknowledged
+    );
+    let refused = device.get(&far_ahead.id).unwrap().summary;
+    assert_eq!(refused.status, RecordStatus::Rejected);
+    assert!(
+        refused
+            .reject_message
+            .as_deref()
+            .is_some_and(|m| m.contains("clock")),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_damaged_ledger_is_never_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    capture_samples(&device, 3, 9);
+    sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(registry.tree_size().unwrap(), 3);
+    let signed = registry.checkpoint().unwrap();
+    // Damage the interior node over leaves 0 and 1 (as a bad restore or a disk fault would):
+    // the next tree would not extend the checkpoint already signed at size 3.
+    let db = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+    db.execute(
+        "UPDATE nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 0",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let more = capture_samples(&device, 1, 10);
+    let err = sync(&device, &LocalTransport::new(registry.clone())).unwrap_err();
+    assert!(!matches!(err, SyncError::LedgerInconsistent(_)), "{err}");
+    // Nothing was sequenced or signed, and the device keeps the record to send again.
+    assert_eq!(registry.tree_size().unwrap(), 3);
+    assert_eq!(registry.checkpoint().unwrap(), signed);
+    assert_ne!(
+        device.get(&more[0]).unwrap().summary.status,
+        RecordStatus::Acknowledged
+    );
+}
+
+#[test]
 fn a_restarted_registry_continues_the_same_tree() {
     let dir = tempfile::tempdir().unwrap();
     let (old_size, old_note) = {

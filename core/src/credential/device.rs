@@ -12,10 +12,6 @@ impl Device {
     /// since a provisional credential carries the device certificate. Refused for a record the
     /// registry rejected or that was corrected since.
     pub fn credential(&self, id: &Uuid) -> Result<Credential, DeviceError> {
-        if let Some(bytes) = self.registered_credential(id)? {
-            return Credential::from_bytes(bytes)
-                .map_err(|e| DeviceError::Credential(e.to_string()));
-        }
         let stored = self.get(id)?;
         // A credential vouches for the registration: none for a record the registry refused,
         // or for one that has been corrected since.
@@ -33,6 +29,10 @@ impl Device {
                     .as_deref()
                     .unwrap_or("no reason given")
             )));
+        }
+        if let Some(bytes) = self.registered_credential(id)? {
+            return Credential::from_bytes(bytes)
+                .map_err(|e| DeviceError::Credential(e.to_string()));
         }
         let certificate = self.certificate()?.ok_or(DeviceError::NotEnrolled)?;
         let record = &stored.signed.record;

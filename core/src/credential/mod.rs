@@ -159,7 +159,7 @@ pub enum Verdict {
     Valid,
     /// A provisional credential from a device certified by the pinned registry.
     ValidProvisional,
-    /// Issued by a device revoked at or before the time of issue.
+    /// A provisional credential of a device whose revocation is in force.
     Revoked(String),
     /// Not acceptable, with the reason.
     Invalid(String),
@@ -573,9 +573,13 @@ pub fn verify_bytes(
             if cert.check_valid_at(registration.issued_at).is_err() {
                 return invalid(CredentialError::CertificateNotValidAtIssue, signer_hex);
             }
+            // A revoked key may be in a thief's hands, and its holder can write any issue
+            // time: once a revocation is in force, no provisional credential of that device is
+            // trusted, whatever it claims. The registered credential is unaffected.
             match revocations.and_then(|list| list.find(&signer)) {
-                Some(r) if r.revoked_at <= registration.issued_at => Verdict::Revoked(format!(
-                    "device {signer} was revoked before this credential was issued ({})",
+                Some(r) if r.revoked_at <= now => Verdict::Revoked(format!(
+                    "device {signer} has been revoked ({}): its provisional credentials are no \
+                     longer trusted; ask for the registered credential",
                     r.reason
                 )),
                 _ => Verdict::ValidProvisional,

@@ -188,10 +188,16 @@ fn a_revoked_device_gives_revoked_with_the_list_age() {
         v.verdict
     );
     assert_eq!(v.revocation_list_age_secs, Some(7200));
-    // Revoked after issue: the credential stands.
+    // Revoked after the (claimed) issue time: a thief holding the key could backdate it, so
+    // the credential is refused all the same once the revocation is in force.
     let mut later = list.clone();
     later.entries[0].revoked_at = s.record.captured_at + 10;
     let v = verify_text(&provisional(&s).text, &s.trust, Some(&later), NOW);
+    assert!(matches!(v.verdict, Verdict::Revoked(_)), "{:?}", v.verdict);
+    // A revocation scheduled for later is not in force yet.
+    let mut scheduled = list.clone();
+    scheduled.entries[0].revoked_at = NOW + 3600;
+    let v = verify_text(&provisional(&s).text, &s.trust, Some(&scheduled), NOW);
     assert_eq!(v.verdict, Verdict::ValidProvisional);
     // Registered credentials are the registry's word, whatever became of the device.
     assert_eq!(
