@@ -1,5 +1,7 @@
 //! Offline-to-online sync, sans-IO (in the manner of quinn-proto): [`SyncMachine`] says which
-//! HTTP request to make next and digests each answer; it never touches a socket or a clock.
+//! HTTP request to make next and digests each answer; it never touches a socket or reads the
+//! clock (the driver passes the time in). Its state lives in the device store, which it reads
+//! and writes in transactions: that is what lets a sync killed at any point resume.
 //! [`Device::sync`] drives it with a host-supplied [`Transport`] (OkHttp on Android,
 //! URLSession on iOS, ureq in the CLI).
 //!
@@ -114,7 +116,8 @@ pub struct SyncConfig {
     pub max_attempts: u32,
     /// First back-off delay.
     pub initial_backoff: Duration,
-    /// Longest back-off delay (also caps `Retry-After`).
+    /// Longest back-off delay. A `Retry-After` longer than this ends the sync (to be called
+    /// again later) instead of being cut short.
     pub max_backoff: Duration,
 }
 
@@ -307,6 +310,8 @@ pub struct SyncMachine<'d> {
     report: SyncReport,
     /// Seq of the last record already put into a batch in this sync.
     batched_up_to: i64,
+    /// The batch whose records were last counted as sent (a resend is not counted again).
+    counted_batch: Option<Uuid>,
 }
 
 fn error_body(body: &[u8]) -> (String, String) {
@@ -344,6 +349,28 @@ fn parse_consistency_json(body: &[u8]) -> Result<Vec<Hash>, SyncError> {
                 })
         })
         .collect()
+}
+
+/// A registered credential in a batch answer must be the pinned registry's, for this record
+/// and its leaf, before the device stores it to hand to a caregiver.
+fn check_registered_credential(
+    bytes: &[u8],
+    record_id: &Uuid,
+    leaf_index: u64,
+    trust: &TrustBundle,
+    now: i64,
+) -> Result<(), SyncError> {
+    let verification = crate::credential::verify_bytes(bytes, trust, None, now);
+    let fits = |r: &crate::credential::Registration| {
+        &r.record_id == record_id && r.leaf_index == Some(leaf_index)
+    };
+    match (&verification.verdict, &verification.registration) {
+        (crate::credential::Verdict::Valid, Some(r)) if fits(r) => Ok(()),
+        (verdict, _) => Err(SyncError::InvalidResponse(format!(
+            "record {record_id}: the registered credential is not the registry's for this \
+             record and leaf ({verdict:?})"
+        ))),
+    }
 }
 
 fn check_consistency(
@@ -401,6 +428,7 @@ impl<'d> SyncMachine<'d> {
                 ..SyncReport::default()
             },
             batched_up_to: 0,
+            counted_batch: None,
         })
     }
 
@@ -426,12 +454,18 @@ impl<'d> SyncMachine<'d> {
                     self.phase = self.next_batch()?;
                     continue;
                 }
-                Phase::SendBatch { batch } => HttpRequest {
-                    method: Method::Post,
-                    path: "/v1/batches".into(),
-                    content_type: Some("application/cbor".into()),
-                    body: batch.sealed_body.clone(),
-                },
+                Phase::SendBatch { batch } => {
+                    if self.counted_batch != Some(batch.id) {
+                        self.counted_batch = Some(batch.id);
+                        self.counts.sent += batch.record_count;
+                    }
+                    HttpRequest {
+                        method: Method::Post,
+                        path: "/v1/batches".into(),
+                        content_type: Some("application/cbor".into()),
+                        body: batch.sealed_body.clone(),
+                    }
+                }
                 Phase::ExtraConsistency {
                     checkpoint, from, ..
                 }
@@ -525,9 +559,21 @@ impl<'d> SyncMachine<'d> {
             Err(_) => 1.0,
         };
         let jittered = base.mul_f64(fraction);
-        let wait = retry_after
-            .map(|ra| ra.min(self.config.max_backoff).max(jittered))
-            .unwrap_or(jittered);
+        let wait = match retry_after {
+            // Asked to come back later than this sync is willing to wait: stop now and let the
+            // next sync (a later call) try, rather than knock early.
+            Some(asked) if asked > self.config.max_backoff => {
+                return Err(SyncError::Unreachable {
+                    attempts: self.attempts,
+                    last_error: format!(
+                        "{error}; the registry asked to retry after {} s",
+                        asked.as_secs()
+                    ),
+                });
+            }
+            Some(asked) => asked.max(jittered),
+            None => jittered,
+        };
         self.wait = Some(wait);
         Ok(())
     }
@@ -582,7 +628,11 @@ impl<'d> SyncMachine<'d> {
         let known_tree_size = store.read(Store::latest_checkpoint)?.map_or(0, |c| c.size);
         let batch = Batch {
             version: wire::WIRE_VERSION,
-            batch_id: Uuid::now_v7(),
+            batch_id: Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                u64::try_from(self.now).unwrap_or(0),
+                0,
+            )),
             device_kid: ByteBuf::from(self.kid.0.to_vec()),
             certificate: Some(ByteBuf::from(self.certificate.clone())),
             known_tree_size,
@@ -737,6 +787,15 @@ impl<'d> SyncMachine<'d> {
                         .map_err(|e| {
                             SyncError::InvalidResponse(format!("record {}: {e}", result.record_id))
                         })?;
+                    if let Some(credential) = &result.credential {
+                        check_registered_credential(
+                            credential,
+                            &result.record_id,
+                            leaf.index,
+                            &self.trust,
+                            self.now,
+                        )?;
+                    }
                     let sealed_credential = result
                         .credential
                         .as_ref()
@@ -794,7 +853,6 @@ impl<'d> SyncMachine<'d> {
         self.report.duplicate += duplicate;
         self.report.rejected.extend(rejected.iter().cloned());
         self.note_checkpoint(&verified);
-        self.counts.sent += batch.record_count;
         self.counts.acknowledged += accepted + duplicate;
         self.counts.rejected += rejected.len() as u64;
         Ok(())
@@ -891,16 +949,21 @@ impl Device {
         sleep: &mut dyn FnMut(Duration),
     ) -> Result<SyncReport, SyncError> {
         let mut machine = SyncMachine::new(self, config, unix_now())?;
-        progress.on_progress(&machine.counts());
+        let mut reported = machine.counts();
+        progress.on_progress(&reported);
+        let mut report_change = |machine: &SyncMachine<'_>| {
+            if machine.counts() != reported {
+                reported = machine.counts();
+                progress.on_progress(&reported);
+            }
+        };
         loop {
             match machine.poll()? {
                 Step::Send(request) => {
+                    report_change(&machine);
                     let outcome = transport.send(&request);
-                    let before = machine.counts();
                     machine.handle(outcome)?;
-                    if machine.counts() != before {
-                        progress.on_progress(&machine.counts());
-                    }
+                    report_change(&machine);
                 }
                 Step::Wait(duration) => {
                     sleep(duration);

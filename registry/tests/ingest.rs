@@ -652,6 +652,80 @@ fn faults_never_lose_or_duplicate_records() {
     assert!(waits.iter().all(|w| *w <= Duration::from_secs(60)));
 }
 
+/// Remembers every progress report.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<SyncCounts>>);
+impl SyncProgress for Recorder {
+    fn on_progress(&self, counts: &SyncCounts) {
+        self.0.lock().unwrap().push(*counts);
+    }
+}
+
+#[test]
+fn progress_counts_records_sent_before_their_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    capture_samples(&device, 7, 12);
+    // The first batch post is lost once and resent: its records count as sent once.
+    let flaky = Flaky {
+        inner: LocalTransport::new(registry.clone()),
+        calls: AtomicUsize::new(0),
+        plan: vec![Fault::Pass, Fault::DropResponse, Fault::Pass, Fault::Pass],
+    };
+    let recorder = Recorder::default();
+    device
+        .sync_with_sleep(&flaky, &recorder, config(), &mut |_| {})
+        .unwrap();
+    let seen = recorder.0.into_inner().unwrap();
+    assert_eq!(seen[0].queued, 7);
+    assert_eq!(seen[0].sent, 0);
+    // A batch shows as sent while its answer is still awaited.
+    assert!(
+        seen.iter().any(|c| c.sent > c.acknowledged + c.rejected),
+        "{seen:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0].sent <= w[1].sent));
+    let last = seen.last().unwrap();
+    assert_eq!((last.sent, last.acknowledged, last.rejected), (7, 7, 0));
+}
+
+#[test]
+fn a_long_retry_after_ends_the_sync_instead_of_knocking_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let ids = capture_samples(&device, 2, 13);
+    struct Busy;
+    impl Transport for Busy {
+        fn send(&self, _: &HttpRequest) -> Result<HttpResponse, TransportError> {
+            Ok(HttpResponse {
+                status: 429,
+                retry_after_secs: Some(3600),
+                body: b"{\"code\":\"rate_limited\",\"message\":\"slow down\"}".to_vec(),
+            })
+        }
+    }
+    let mut waits = Vec::new();
+    let err = device
+        .sync_with_sleep(&Busy, &NoProgress, config(), &mut |d| waits.push(d))
+        .unwrap_err();
+    assert!(
+        matches!(&err, SyncError::Unreachable { last_error, .. } if last_error.contains("3600")),
+        "{err}"
+    );
+    assert!(waits.is_empty(), "no early retry: {waits:?}");
+    // Nothing lost: the records are still there to send next time.
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(report.accepted, 2);
+    for id in &ids {
+        assert_eq!(
+            device.get(id).unwrap().summary.status,
+            RecordStatus::Acknowledged
+        );
+    }
+}
+
 #[test]
 fn an_unreachable_registry_stops_the_sync_and_the_next_one_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -725,6 +799,15 @@ fn tampered_answers_are_refused_and_nothing_is_acknowledged() {
         }),
         ("claims accepted without a leaf", |a| {
             a.results[0].leaf = None
+        }),
+        ("the credential of another record", |a| {
+            let other = a.results[1].credential.clone();
+            a.results[0].credential = other;
+        }),
+        ("a forged credential", |a| {
+            let credential = a.results[2].credential.as_mut().unwrap();
+            let last = credential.len() - 1;
+            credential[last] ^= 1;
         }),
     ];
     for (name, alter) in alterations {
