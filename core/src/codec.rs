@@ -67,6 +67,21 @@ mod tests {
     use crate::record::*;
 
     #[test]
+    fn floats_take_the_shortest_exact_width() {
+        // Documented in docs/PROTOCOL.md §1: a second implementation must match these bytes.
+        assert_eq!(to_vec(&49.5f64).unwrap(), [0xf9, 0x52, 0x30]);
+        assert_eq!(to_vec(&0.5f64).unwrap(), [0xf9, 0x38, 0x00]);
+        assert_eq!(to_vec(&0.1f32).unwrap(), [0xfa, 0x3d, 0xcc, 0xcc, 0xcd]);
+        assert_eq!(
+            to_vec(&49.8f64).unwrap(),
+            [0xfb, 0x40, 0x48, 0xe6, 0x66, 0x66, 0x66, 0x66, 0x66]
+        );
+        for bytes in [&[0xf9, 0x52, 0x30][..], &[0xfa, 0x42, 0x46, 0, 0]] {
+            assert_eq!(from_slice::<f64>(bytes, 16).unwrap(), 49.5);
+        }
+    }
+
+    #[test]
     fn packed_round_trip_with_skipped_fields_and_enums() {
         let mut input = EnrolmentInput::default();
         input.child.given_names = "Олена".into();
