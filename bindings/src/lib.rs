@@ -347,13 +347,10 @@ pub fn verify_credential(
     revocation_list: Option<Vec<u8>>,
     now: i64,
 ) -> Result<Verification, BirthrightError> {
-    let trust = core::registry_keys::TrustBundle::from_json(trust_bundle.as_bytes())
-        .map_err(|e| invalid(e.to_string()))?;
-    let list = revocation_list
-        .map(|bytes| core::registry_keys::RevocationList::verify(&bytes, &trust))
-        .transpose()
-        .map_err(|e| invalid(format!("revocation list: {e}")))?;
-    Ok(core::credential::verify_text(&text, &trust, list.as_ref(), now).into())
+    let verifier =
+        core::credential::Verifier::from_bytes(trust_bundle.as_bytes(), revocation_list.as_deref())
+            .map_err(|e| invalid(e.to_string()))?;
+    Ok(verifier.verify_text(&text, now).into())
 }
 
 /// The reference sample registration (Олена Коваленко) for app demos and tests.

@@ -3,10 +3,7 @@
 use std::{fs, path::Path};
 
 use anyhow::{Context, Result, anyhow, bail};
-use birthright_core::{
-    credential::{self, Verdict, Verification, qr},
-    registry_keys::{RevocationList, TrustBundle},
-};
+use birthright_core::credential::{Verdict, Verification, Verifier, qr};
 use uuid::Uuid;
 
 use crate::{DeviceArgs, device_cmd};
@@ -43,38 +40,31 @@ pub fn credential(args: &DeviceArgs, id: &str, format: &str, out: Option<&Path>)
     Ok(())
 }
 
-/// `verify`: checks a credential offline against a trust bundle.
+/// `verify`: checks a credential offline against a trust bundle and, when there is one, a
+/// revocation list: the file given, else the one a device data directory cached at its last
+/// sync.
 pub fn verify(
     trust: &Path,
     text: Option<&str>,
     image: Option<&Path>,
     revocations: Option<&Path>,
+    device: Option<&DeviceArgs>,
     json: bool,
 ) -> Result<bool> {
-    let trust = TrustBundle::from_json(
-        &fs::read(trust).with_context(|| format!("reading {}", trust.display()))?,
-    )?;
-    let revocations = revocations
-        .map(|path| -> Result<RevocationList> {
-            let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(RevocationList::verify(&bytes, &trust)?)
-        })
-        .transpose()?;
+    let read = |path: &Path| fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let trust = read(trust)?;
+    let revocations = match (revocations, device) {
+        (Some(path), _) => Some(read(path)?),
+        (None, Some(args)) => device_cmd::open(args)?
+            .revocations()?
+            .map(|(list, _fetched_at)| list),
+        (None, None) => None,
+    };
+    let verifier = Verifier::from_bytes(&trust, revocations.as_deref())?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let verification = match (text, image) {
-        (Some(text), None) => credential::verify_text(text, &trust, revocations.as_ref(), now),
-        (None, Some(path)) => {
-            let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            match qr::read_image(&bytes) {
-                Ok(text) => credential::verify_text(&text, &trust, revocations.as_ref(), now),
-                Err(e) => Verification {
-                    verdict: Verdict::Invalid(e.to_string()),
-                    registration: None,
-                    signer: None,
-                    revocation_list_age_secs: None,
-                },
-            }
-        }
+        (Some(text), None) => verifier.verify_text(text, now),
+        (None, Some(path)) => verifier.verify_image(&read(path)?, now),
         _ => bail!("give exactly one of --text or --image"),
     };
     if json {
@@ -119,6 +109,9 @@ fn print_verification(v: &Verification) {
     }
     match v.revocation_list_age_secs {
         Some(age) => println!("revocation list checked, {} h old", age / 3600),
-        None => println!("no revocation list given: revocation not checked"),
+        None => println!(
+            "no revocation list (give --revocations FILE, or --data DIR of a synced device): \
+             revocation not checked"
+        ),
     }
 }

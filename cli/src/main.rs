@@ -115,6 +115,12 @@ enum Command {
         /// The registry's signed revocation list (from GET /v1/revocations).
         #[arg(long, value_name = "FILE")]
         revocations: Option<PathBuf>,
+        /// Without --revocations: a device data directory whose last sync cached the list.
+        #[arg(long, value_name = "DIR", conflicts_with = "revocations")]
+        data: Option<PathBuf>,
+        /// Storage key file of the --data device (default as for device commands).
+        #[arg(long, value_name = "FILE", requires = "data")]
+        key_file: Option<PathBuf>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -240,12 +246,15 @@ fn main() -> ExitCode {
             text,
             image,
             revocations,
+            data,
+            key_file,
             json,
         } => match credential_cmd::verify(
             &trust,
             text.as_deref(),
             image.as_deref(),
             revocations.as_deref(),
+            data.map(|data| DeviceArgs { data, key_file }).as_ref(),
             json,
         ) {
             Ok(true) => Ok(()),

@@ -594,6 +594,49 @@ pub fn verify_bytes(
     }
 }
 
+/// What an offline verifier holds: the pinned trust bundle and, once it has fetched one, the
+/// registry-signed revocation list. Built from the bytes as received (a file, an app's cache).
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    trust: TrustBundle,
+    revocations: Option<RevocationList>,
+}
+
+impl Verifier {
+    /// A verifier from the trust bundle's JSON and, if any, the signed revocation list, which
+    /// must verify under that bundle.
+    pub fn from_bytes(
+        trust_bundle_json: &[u8],
+        revocation_list: Option<&[u8]>,
+    ) -> Result<Verifier, crate::registry_keys::TrustError> {
+        let trust = TrustBundle::from_json(trust_bundle_json)?;
+        let revocations = revocation_list
+            .map(|bytes| RevocationList::verify(bytes, &trust))
+            .transpose()?;
+        Ok(Verifier { trust, revocations })
+    }
+
+    /// Verifies credential text (`BR1:…`) at Unix time `now`.
+    pub fn verify_text(&self, text: &str, now: i64) -> Verification {
+        verify_text(text, &self.trust, self.revocations.as_ref(), now)
+    }
+
+    /// Verifies the credential in the first QR code of a PNG or JPEG photo at Unix time `now`;
+    /// an image without a readable code is `invalid` with the reason.
+    #[cfg(feature = "qr-image")]
+    pub fn verify_image(&self, image: &[u8], now: i64) -> Verification {
+        match qr::read_image(image) {
+            Ok(text) => self.verify_text(&text, now),
+            Err(e) => Verification {
+                verdict: Verdict::Invalid(e.to_string()),
+                registration: None,
+                signer: None,
+                revocation_list_age_secs: self.revocations.as_ref().map(|l| now - l.issued_at),
+            },
+        }
+    }
+}
+
 /// Verifies credential text (`BR1:…`).
 pub fn verify_text(
     text: &str,
