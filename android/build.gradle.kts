@@ -41,10 +41,12 @@ val generateBindings by tasks.registering(Exec::class) {
     description = "Generates the Kotlin bindings from a host build of the library (never a stripped one)."
     workingDir = workspace
     val out = layout.buildDirectory.dir("generated/uniffi").get().asFile.path
+    // The host library the bindings are generated from: .dylib on a Mac, .so on Linux.
+    val hostLib = if (System.getProperty("os.name").startsWith("Mac")) "libbirthright_ffi.dylib" else "libbirthright_ffi.so"
     commandLine(
         "sh", "-c",
         "cargo build -q -p birthright-ffi --features bindgen && " +
-            "target/debug/uniffi-bindgen generate target/debug/libbirthright_ffi.so --language kotlin --no-format --out-dir $out",
+            "target/debug/uniffi-bindgen generate target/debug/$hostLib --language kotlin --no-format --out-dir $out",
     )
 }
 

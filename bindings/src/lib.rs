@@ -15,7 +15,8 @@ mod types;
 
 pub use types::*;
 
-/// The one error type apps see. Every variant carries a message a field worker's app can show.
+/// The one error type apps see. Every variant carries a message a field worker's app can show in
+/// `reason` (in Kotlin, show `e.reason`: `e.message` lists the fields for developers).
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum BirthrightError {
     /// The registration form has problems: every one, with its field path.

@@ -21,7 +21,10 @@ public final class URLSessionTransport: Transport {
     }
 
     public func send(request: HttpRequest) throws -> HttpResponse {
-        guard let url = URL(string: request.path, relativeTo: baseURL) else {
+        // Appended, not resolved: a registry under a path (https://host/births) keeps its path.
+        var base = baseURL.absoluteString
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let url = URL(string: base + request.path) else {
             throw TransportError.Failed(reason: "bad path \(request.path)")
         }
         var urlRequest = URLRequest(url: url)

@@ -3811,7 +3811,8 @@ public func FfiConverterTypeVerification_lower(_ value: Verification) -> RustBuf
 
 
 /**
- * The one error type apps see. Every variant carries a message a field worker's app can show.
+ * The one error type apps see. Every variant carries a message a field worker's app can show in
+ * `reason` (in Kotlin, show `e.reason`: `e.message` lists the fields for developers).
  */
 public 
 enum BirthrightError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {

@@ -45,17 +45,18 @@ final class BirthrightTests: XCTestCase {
         }
     }
 
-    func testAFailingTransportIsASyncErrorNotACrash() throws {
+    func testAFailingTransportIsANetworkErrorNotACrash() throws {
         final class Offline: Transport {
             func send(request: HttpRequest) throws -> HttpResponse {
                 throw TransportError.Failed(reason: "no network")
             }
         }
-        final class Ignore: SyncProgress {
-            func onProgress(counts: SyncCounts) {}
-        }
         let device = try newDevice()
         _ = try device.`init`(workerId: "swift-worker")
-        XCTAssertThrowsError(try device.enrol(transport: Offline(), token: "t", pinnedTrustBundle: nil))
+        XCTAssertThrowsError(try device.enrol(transport: Offline(), token: "t", pinnedTrustBundle: nil)) { error in
+            guard case BirthrightError.Network = error else {
+                return XCTFail("expected Network, got \(error)")
+            }
+        }
     }
 }
