@@ -14,6 +14,8 @@
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
 
+#[path = "e2e/credentials.rs"]
+mod credentials;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]
