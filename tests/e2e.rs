@@ -16,6 +16,8 @@
 
 #[path = "e2e/credentials.rs"]
 mod credentials;
+#[path = "e2e/device_cli.rs"]
+mod device_cli;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]
