@@ -1,0 +1,519 @@
+//! Shared helpers of the end-to-end tests: running the real `birthright` binary, registry
+//! processes, enrolled devices, and a loopback HTTP proxy that injects faults into batch
+//! uploads, routes some paths to another upstream and counts what it did.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_birthright");
+pub const OLENA: &str = "../docs/examples/olena.json";
+pub const ORIGIN: &str = "registry.e2e/births";
+
+/// Words that must never cross the wire or appear where only sealed data belongs.
+pub const PLAINTEXT: [&str; 5] = [
+    "Олена",
+    "Коваленко",
+    "Зимна Вода",
+    "2026-03-14",
+    "380501234567",
+];
+
+/// Environment variable the CLI reads the storage key from.
+pub const STORAGE_KEY_ENV: &str = "BIRTHRIGHT_STORAGE_KEY";
+
+/// Runs the CLI (never with a storage key from the test's own environment).
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove(STORAGE_KEY_ENV)
+        .output()
+        .unwrap()
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let output = run(args);
+    assert!(
+        output.status.success(),
+        "birthright {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a command that must fail; returns its stderr.
+pub fn fails(args: &[&str]) -> String {
+    let output = run(args);
+    assert!(
+        !output.status.success(),
+        "birthright {args:?} should have failed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Polls `done` until it holds; panics after a generous hang guard.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing running.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A registry process, killed when dropped.
+pub struct RegistryProcess {
+    _process: Killed,
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+pub fn init_registry(dir: &Path) {
+    ok(&["registry", "init", "--data", p(dir), "--origin", ORIGIN]);
+}
+
+/// Serves the registry in `dir` on an ephemeral loopback port.
+pub fn serve_registry(dir: &Path) -> RegistryProcess {
+    let mut child = Command::new(BIN)
+        .args([
+            "registry",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            p(dir),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let process = Killed(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("registry did not start: {line:?}"))
+        .to_string();
+    RegistryProcess {
+        _process: process,
+        url,
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// Initialises a registry in `root/registry` and serves it.
+pub fn start_registry(root: &Path) -> RegistryProcess {
+    let dir = root.join("registry");
+    init_registry(&dir);
+    serve_registry(&dir)
+}
+
+pub fn trust_file(registry: &RegistryProcess) -> PathBuf {
+    registry.dir.join("trust.json")
+}
+
+/// Initialises and enrols a device; returns its data dir.
+pub fn enrolled_device(root: &Path, registry: &RegistryProcess, url: &str, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    ok(&["device", "init", "--data", p(&dir), "--worker", name]);
+    let token = ok(&[
+        "registry",
+        "enrol-token",
+        "--data",
+        p(&registry.dir),
+        "--worker",
+        name,
+        "--region",
+        "UA-46",
+    ]);
+    ok(&[
+        "device",
+        "enrol",
+        "--data",
+        p(&dir),
+        "--registry",
+        url,
+        "--token",
+        token.trim(),
+        "--trust",
+        p(&trust_file(registry)),
+    ]);
+    dir
+}
+
+pub fn capture(dir: &Path, n: usize) -> Vec<String> {
+    capture_form(dir, Path::new(OLENA), n)
+}
+
+pub fn capture_form(dir: &Path, form: &Path, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            ok(&["capture", "--data", p(dir), "--json", p(form)])
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Writes the reference form with ~5.5 KB of notes and custom fields (no personal data), so
+/// that a handful of records fill a batch's byte budget.
+pub fn bulky_form(root: &Path) -> PathBuf {
+    let mut form: Value = serde_json::from_str(&std::fs::read_to_string(OLENA).unwrap()).unwrap();
+    let notes: String = "Пологи вдома, акушерка прибула за годину. "
+        .repeat(40)
+        .chars()
+        .take(1000)
+        .collect();
+    form["notes"] = Value::String(notes);
+    let custom: serde_json::Map<String, Value> = (0..20)
+        .map(|i| {
+            let value: String = format!("v{i:02}-").repeat(50).chars().take(185).collect();
+            (format!("field_{i:02}"), Value::String(value))
+        })
+        .collect();
+    form["custom"] = Value::Object(custom);
+    let path = root.join("bulky.json");
+    std::fs::write(&path, serde_json::to_string(&form).unwrap()).unwrap();
+    path
+}
+
+/// How many records of `dir`'s record `id` fit in one batch of the CLI's sync.
+pub fn records_per_batch(dir: &Path, id: &str) -> usize {
+    let bytes = show_json(dir, id)["signed_record_bytes"].as_u64().unwrap() as usize;
+    let config = birthright_core::sync::SyncConfig::default();
+    (config.max_batch_bytes / bytes).clamp(1, config.max_batch_records)
+}
+
+pub fn list_json(dir: &Path) -> Vec<Value> {
+    serde_json::from_str(&ok(&["list", "--data", p(dir), "--json"])).unwrap()
+}
+
+pub fn show_json(dir: &Path, id: &str) -> Value {
+    serde_json::from_str(&ok(&["show", "--data", p(dir), id, "--json"])).unwrap()
+}
+
+/// Records on the device in `status`.
+pub fn count_status(dir: &Path, status: &str) -> usize {
+    list_json(dir)
+        .iter()
+        .filter(|r| r["status"] == status)
+        .count()
+}
+
+/// `sync --json` that must succeed; returns the report.
+pub fn sync_json(dir: &Path, url: &str) -> Value {
+    serde_json::from_str(&ok(&[
+        "sync",
+        "--data",
+        p(dir),
+        "--registry",
+        url,
+        "--json",
+    ]))
+    .unwrap()
+}
+
+pub fn http_get(url: &str) -> Vec<u8> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    agent
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap()
+}
+
+pub fn tree_size(url: &str) -> u64 {
+    let note = String::from_utf8(http_get(&format!("{url}/v1/checkpoint"))).unwrap();
+    note.lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// Every leaf the registry at `url` holds (base64, through `GET /v1/leaves`).
+pub fn ledger_leaves(url: &str) -> Vec<String> {
+    let size = tree_size(url);
+    if size == 0 {
+        return Vec::new();
+    }
+    let body: Value =
+        serde_json::from_slice(&http_get(&format!("{url}/v1/leaves?start=0&end={size}"))).unwrap();
+    body["leaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every one of `ids` is acknowledged on the device, the ledger at `url` holds exactly
+/// `ids.len()` leaves, and the device's receipts name each leaf index exactly once.
+pub fn assert_exactly_once(dir: &Path, ids: &[String], url: &str) {
+    let listed = list_json(dir);
+    let mut indexes = Vec::new();
+    for id in ids {
+        let record = listed
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("record {id} lost"));
+        assert_eq!(record["status"], "acknowledged", "{id}");
+        indexes.push(record["leaf_index"].as_u64().unwrap());
+    }
+    let leaves = ledger_leaves(url);
+    assert_eq!(leaves.len(), ids.len(), "no record twice on the ledger");
+    indexes.sort_unstable();
+    let expected: Vec<u64> = (0..ids.len() as u64).collect();
+    assert_eq!(indexes, expected, "each leaf is one record's");
+    let mut distinct = leaves.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ids.len(), "distinct leaves");
+}
+
+pub fn assert_all_acknowledged(dir: &Path, ids: &[String]) {
+    let listed = list_json(dir);
+    for id in ids {
+        let record = listed.iter().find(|r| r["id"] == id.as_str()).unwrap();
+        assert_eq!(record["status"], "acknowledged", "{id}");
+        assert!(record["leaf_index"].is_u64());
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What the proxy does with one `POST /v1/batches`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Pass,
+    /// Close the connection without forwarding the request.
+    DropRequest,
+    /// Forward, let the registry commit, then close without answering.
+    CutResponse,
+    /// Forward after a delay (milliseconds).
+    Delay(u64),
+    /// Forward the request twice; answer with the second response.
+    Duplicate,
+    /// Keep the connection open without ever answering (until the proxy is dropped); when
+    /// `forward`, the registry has answered (committed) before the hold is counted.
+    Hold {
+        forward: bool,
+    },
+}
+
+/// What the proxy saw and did.
+#[derive(Default, Debug, Clone)]
+pub struct Tally {
+    /// `METHOD path` of every request, in order.
+    pub requests: Vec<String>,
+    /// Bodies of the batch uploads, in order.
+    pub batch_bodies: Vec<Vec<u8>>,
+    pub dropped: usize,
+    pub cut: usize,
+    pub delayed: usize,
+    pub duplicated: usize,
+    pub held: usize,
+}
+
+/// A loopback HTTP/1.1 proxy. Faults apply only to `POST /v1/batches`, in order; every other
+/// request passes. Requests whose path starts with a routed prefix go to that upstream.
+pub struct Proxy {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<u8>>>,
+    pub tally: Arc<Mutex<Tally>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+/// Reads one HTTP message (headers and a Content-Length body).
+fn read_message(stream: &mut impl Read) -> Option<Vec<u8>> {
+    let mut message = Vec::new();
+    let mut byte = [0u8; 1];
+    while !message.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        message.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&message).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    message.extend_from_slice(&body);
+    Some(message)
+}
+
+fn exchange(upstream: &str, request: &[u8]) -> Option<Vec<u8>> {
+    let mut conn = TcpStream::connect(upstream).ok()?;
+    conn.write_all(request).ok()?;
+    read_message(&mut conn)
+}
+
+/// `METHOD path` of a request, and its body.
+fn request_line(request: &[u8]) -> (String, Vec<u8>) {
+    let head_end = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(request.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&request[..head_end]);
+    let mut parts = head.lines().next().unwrap_or("").split(' ');
+    let line = format!(
+        "{} {}",
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or("")
+    );
+    (line, request[head_end..].to_vec())
+}
+
+pub fn start_proxy(upstream_url: &str, batch_faults: Vec<Fault>) -> Proxy {
+    start_routing_proxy(upstream_url, Vec::new(), batch_faults)
+}
+
+/// A proxy to `upstream_url`, except for requests whose path starts with one of `routes`'
+/// prefixes, which go to that route's URL.
+pub fn start_routing_proxy(
+    upstream_url: &str,
+    routes: Vec<(&'static str, String)>,
+    batch_faults: Vec<Fault>,
+) -> Proxy {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let strip = |u: &str| u.trim_start_matches("http://").to_string();
+    let upstream = strip(upstream_url);
+    let routes: Arc<Vec<(&'static str, String)>> =
+        Arc::new(routes.into_iter().map(|(k, v)| (k, strip(&v))).collect());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let faults = Arc::new(batch_faults);
+    {
+        let (seen, tally, stop) = (seen.clone(), tally.clone(), stop.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut client) = client else { continue };
+                let (seen, tally, stop, faults, routes, upstream) = (
+                    seen.clone(),
+                    tally.clone(),
+                    stop.clone(),
+                    faults.clone(),
+                    routes.clone(),
+                    upstream.clone(),
+                );
+                thread::spawn(move || {
+                    while let Some(request) = read_message(&mut client) {
+                        seen.lock().unwrap().extend_from_slice(&request);
+                        let (line, body) = request_line(&request);
+                        let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                        let upstream = routes
+                            .iter()
+                            .find(|(prefix, _)| path.starts_with(prefix))
+                            .map_or(upstream.clone(), |(_, u)| u.clone());
+                        let fault = {
+                            let mut t = tally.lock().unwrap();
+                            t.requests.push(line.clone());
+                            if line == "POST /v1/batches" {
+                                let n = t.batch_bodies.len();
+                                t.batch_bodies.push(body);
+                                faults.get(n).copied().unwrap_or(Fault::Pass)
+                            } else {
+                                Fault::Pass
+                            }
+                        };
+                        let response = match fault {
+                            Fault::DropRequest => {
+                                tally.lock().unwrap().dropped += 1;
+                                return;
+                            }
+                            Fault::CutResponse => {
+                                let committed = exchange(&upstream, &request).is_some();
+                                assert!(committed, "the registry answered the cut request");
+                                tally.lock().unwrap().cut += 1;
+                                return;
+                            }
+                            Fault::Hold { forward } => {
+                                if forward {
+                                    let committed = exchange(&upstream, &request).is_some();
+                                    assert!(committed, "the registry answered the held request");
+                                }
+                                tally.lock().unwrap().held += 1;
+                                while !stop.load(Ordering::SeqCst) {
+                                    thread::sleep(Duration::from_millis(10));
+                                }
+                                return;
+                            }
+                            Fault::Delay(ms) => {
+                                thread::sleep(Duration::from_millis(ms));
+                                tally.lock().unwrap().delayed += 1;
+                                exchange(&upstream, &request)
+                            }
+                            Fault::Duplicate => {
+                                let first = exchange(&upstream, &request);
+                                assert!(first.is_some(), "the registry answered the first copy");
+                                tally.lock().unwrap().duplicated += 1;
+                                exchange(&upstream, &request)
+                            }
+                            Fault::Pass => exchange(&upstream, &request),
+                        };
+                        let Some(response) = response else { return };
+                        seen.lock().unwrap().extend_from_slice(&response);
+                        if client.write_all(&response).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    }
+    Proxy {
+        url,
+        seen,
+        tally,
+        stop,
+    }
+}
