@@ -84,6 +84,12 @@ enum Command {
         /// Registry base URL (default: the one the device enrolled with).
         #[arg(long, value_name = "URL")]
         registry: Option<String>,
+        /// Most bytes of signed records per batch (default 32768, suited to 2G).
+        #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+        max_batch_bytes: Option<u32>,
+        /// Most records per batch (default 100).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        max_batch_records: Option<u32>,
         /// JSON summary.
         #[arg(long)]
         json: bool,
@@ -232,8 +238,19 @@ fn main() -> ExitCode {
         Command::Sync {
             device,
             registry,
+            max_batch_bytes,
+            max_batch_records,
             json,
-        } => sync_cmd::sync(&device, registry.as_deref(), json),
+        } => {
+            let mut config = birthright_core::sync::SyncConfig::default();
+            if let Some(bytes) = max_batch_bytes {
+                config.max_batch_bytes = bytes as usize;
+            }
+            if let Some(records) = max_batch_records {
+                config.max_batch_records = records as usize;
+            }
+            sync_cmd::sync(&device, registry.as_deref(), config, json)
+        }
         Command::Demo { keep } => demo::run(keep),
         Command::Credential {
             device,

@@ -74,6 +74,9 @@ pub fn revoke(data: &Path, kid: &str, reason: &str) -> Result<()> {
         .ok_or_else(|| anyhow!("'{kid}' is not a device key id (16 hex digits)"))?;
     let registry = Registry::open(data)?;
     registry.revoke(&kid, reason)?;
-    println!("device {kid} revoked: records it captures from now on are rejected");
+    println!(
+        "device {kid} revoked: from now on nothing new it sends is accepted, and its provisional \
+         credentials verify as revoked (records already on the ledger stay)"
+    );
     Ok(())
 }

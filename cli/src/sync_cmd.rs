@@ -62,7 +62,12 @@ impl SyncProgress for Bar {
 }
 
 /// `sync`.
-pub fn sync(args: &DeviceArgs, registry: Option<&str>, json: bool) -> Result<()> {
+pub fn sync(
+    args: &DeviceArgs,
+    registry: Option<&str>,
+    config: SyncConfig,
+    json: bool,
+) -> Result<()> {
     let device = device_cmd::open(args)?;
     let url = match registry {
         Some(url) => url.to_string(),
@@ -80,7 +85,7 @@ pub fn sync(args: &DeviceArgs, registry: Option<&str>, json: bool) -> Result<()>
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let report = device.sync(&transport, &Bar(bar.clone()), SyncConfig::default());
+    let report = device.sync(&transport, &Bar(bar.clone()), config);
     bar.finish_and_clear();
     let report = report?;
     if json {

@@ -27,6 +27,28 @@ fn happy_path_through_the_real_processes() {
     );
 }
 
+#[test]
+fn the_batch_budget_is_configurable_from_the_command_line() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = start_registry(root.path());
+    let device = enrolled_device(root.path(), &registry, &registry.url, "w-budget");
+    let ids = capture(&device, 5);
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "sync",
+        "--data",
+        p(&device),
+        "--max-batch-records",
+        "2",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["batches"], 3, "{report}");
+    assert_eq!(report["accepted"], 5, "{report}");
+    assert_exactly_once(&device, &ids, &registry.url);
+    let refused = fails(&["sync", "--data", p(&device), "--max-batch-bytes", "10"]);
+    assert!(refused.contains("max-batch-bytes"), "{refused}");
+}
+
 /// Captures `batches - 1` full batches of bulky records and one more record; returns the ids
 /// and the number of records per batch.
 fn capture_batches(root: &Path, device: &Path, batches: usize) -> (Vec<String>, usize) {
