@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "reference credential sizes (bytes, characters, QR version)"
+cargo test -q -p birthright-core --lib reference_credential_sizes -- --nocapture 2>&1 | grep 'reference credential'
+
 step "Kotlin bindings on the host JVM (and the committed Swift bindings are current)"
 scripts/test-bindings.sh
 

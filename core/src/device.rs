@@ -905,6 +905,57 @@ mod tests {
         );
     }
 
+    /// A store written at schema version 1 (before sync existed) keeps every record, readable
+    /// and searchable, when this version opens and migrates it.
+    #[test]
+    fn a_version_1_store_keeps_its_records_through_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let key = StorageKey::generate().unwrap();
+        let (identity, ids) = {
+            let device = Device::open(&path, key.clone()).unwrap();
+            let identity = device.init("w-1").unwrap();
+            let first = device.capture(&olena()).unwrap().id;
+            let second = device.correct(&first, &olena()).unwrap().id;
+            (identity, vec![first, second])
+        };
+        // Take the file back to what version 1 wrote: no sync tables or columns.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX records_by_batch;
+             ALTER TABLE records DROP COLUMN batch_id;
+             ALTER TABLE records DROP COLUMN receipt;
+             ALTER TABLE records DROP COLUMN sealed_credential;
+             DROP TABLE batches;
+             DROP TABLE checkpoints;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let device = Device::open(&path, key).unwrap();
+        assert_eq!(device.identity().unwrap(), identity);
+        let old = device.get(&ids[0]).unwrap().summary;
+        assert_eq!(old.child_name, "Олена Коваленко");
+        assert_eq!(old.superseded_by, Some(ids[1]));
+        assert_eq!(
+            device.get(&ids[1]).unwrap().summary.status,
+            RecordStatus::Pending
+        );
+        let found = device
+            .list(&ListFilter {
+                search: Some("олена".into()),
+                ..ListFilter::default()
+            })
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(device.counts().unwrap().pending, 2);
+        let version: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, crate::store::schema::VERSION);
+    }
+
     /// No name, date of birth, phone or national id of the child or parents may appear in
     /// plaintext in the database file or its WAL.
     #[test]

@@ -104,8 +104,159 @@ impl SignedRecord {
 
 #[cfg(test)]
 mod tests {
+    use proptest::{collection::vec, option::of, prelude::*};
+
     use super::*;
-    use crate::record::EnrolmentInput;
+    use crate::record::{
+        Caregiver, Child, Consent, DatePrecision, EnrolmentInput, Informant, Parent, PlaceKind,
+        PlaceOfBirth, Sex,
+    };
+
+    fn text() -> impl Strategy<Value = String> {
+        "\\PC{0,24}"
+    }
+
+    fn parent() -> impl Strategy<Value = Parent> {
+        (text(), text(), of(text()), of(text()), of("[A-Z]{2}")).prop_map(
+            |(given_names, family_name, date_of_birth, national_id, nationality)| Parent {
+                given_names,
+                family_name,
+                date_of_birth,
+                national_id,
+                nationality,
+            },
+        )
+    }
+
+    fn caregiver() -> impl Strategy<Value = Caregiver> {
+        (text(), text(), text(), of("\\+[0-9]{8,15}")).prop_map(
+            |(given_names, family_name, relationship, phone)| Caregiver {
+                given_names,
+                family_name,
+                relationship,
+                phone,
+            },
+        )
+    }
+
+    /// Any record the types can hold (valid or not: encoding does not validate).
+    fn arbitrary_record() -> impl Strategy<Value = Record> {
+        let child = (
+            (
+                text(),
+                text(),
+                of(prop_oneof![
+                    Just(Sex::Female),
+                    Just(Sex::Male),
+                    Just(Sex::Unknown)
+                ]),
+            ),
+            (
+                text(),
+                of(prop_oneof![
+                    Just(DatePrecision::Day),
+                    Just(DatePrecision::Month),
+                    Just(DatePrecision::Year)
+                ]),
+            ),
+            (of(text()), any::<u8>(), any::<u8>()),
+        )
+            .prop_map(
+                |(
+                    (given_names, family_name, sex),
+                    (date_of_birth, date_of_birth_precision),
+                    (time_of_birth, plurality, birth_order),
+                )| Child {
+                    given_names,
+                    family_name,
+                    sex,
+                    date_of_birth,
+                    date_of_birth_precision,
+                    time_of_birth,
+                    plurality,
+                    birth_order,
+                },
+            );
+        let place = (
+            of(prop_oneof![
+                Just(PlaceKind::HealthFacility),
+                Just(PlaceKind::Home),
+                Just(PlaceKind::Other)
+            ]),
+            text(),
+            text(),
+            of(text()),
+            of(-90.0f64..90.0),
+            of(-180.0f64..180.0),
+        )
+            .prop_map(
+                |(kind, admin_area, locality, facility, latitude, longitude)| PlaceOfBirth {
+                    kind,
+                    admin_area,
+                    locality,
+                    facility,
+                    latitude,
+                    longitude,
+                },
+            );
+        let people = (
+            parent(),
+            of(parent()),
+            (text(), text(), text(), of(text())),
+            vec(caregiver(), 0..4),
+            (any::<bool>(), text()),
+        );
+        let extra = (
+            of(text()),
+            proptest::collection::btree_map(text(), text(), 0..4),
+        );
+        (
+            child,
+            place,
+            people,
+            extra,
+            any::<[u8; 16]>(),
+            any::<i64>(),
+            text(),
+        )
+            .prop_map(
+                |(
+                    child,
+                    place_of_birth,
+                    (mother, father, informant, caregivers, consent),
+                    (notes, custom),
+                    id,
+                    captured_at,
+                    worker_id,
+                )| Record {
+                    schema_version: SCHEMA_VERSION,
+                    id: uuid::Uuid::from_bytes(id),
+                    captured_at,
+                    worker_id,
+                    device_kid: vec![0; 8],
+                    supersedes: None,
+                    enrolment: EnrolmentInput {
+                        child,
+                        place_of_birth,
+                        mother,
+                        father,
+                        informant: Informant {
+                            given_names: informant.0,
+                            family_name: informant.1,
+                            relationship: informant.2,
+                            phone: informant.3,
+                        },
+                        caregivers,
+                        consent: Consent {
+                            given: consent.0,
+                            by_relationship: consent.1,
+                        },
+                        notes,
+                        custom,
+                    },
+                },
+            )
+    }
 
     fn sample(key: &Ed25519Key) -> Record {
         let mut enrolment = EnrolmentInput::default();
@@ -163,6 +314,59 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let _ = SignedRecord::decode(&bytes);
+        }
+
+        /// A valid record's CBOR with a byte changed, inside a valid envelope: the decoder sees
+        /// nearly-right structures and must still never panic.
+        #[test]
+        fn a_damaged_record_payload_decodes_or_fails_cleanly(
+            record in arbitrary_record(),
+            at in any::<usize>(),
+            value in any::<u8>(),
+        ) {
+            let key = Ed25519Key::from_secret(&[7; 32]);
+            let mut payload = codec::to_vec(&Record { device_kid: key.key_id().0.to_vec(), ..record }).unwrap();
+            let at = at % payload.len();
+            payload[at] = value;
+            let bytes = crate::cose::sign1(
+                &key.key_id().0,
+                std::collections::BTreeMap::new(),
+                std::collections::BTreeMap::new(),
+                &payload,
+                |m| key.sign(m),
+            );
+            let _ = SignedRecord::decode(&bytes);
+        }
+
+        #[test]
+        fn whole_records_round_trip(record in arbitrary_record(), supersedes in proptest::option::of(proptest::prelude::any::<[u8; 16]>())) {
+            let key = Ed25519Key::from_secret(&[7; 32]);
+            let record = Record {
+                device_kid: key.key_id().0.to_vec(),
+                supersedes: supersedes.map(uuid::Uuid::from_bytes),
+                ..record
+            };
+            let signed = SignedRecord::sign(&record, &key).unwrap();
+            let back = SignedRecord::decode(&signed.bytes).unwrap();
+            proptest::prop_assert_eq!(&back.record, &record);
+            back.verify(&key.verifying_key()).unwrap();
+        }
+
+        /// Random payloads inside a well-formed, correctly signed envelope reach the record
+        /// decoder (random bytes alone almost never get past the COSE tag).
+        #[test]
+        fn any_payload_in_a_valid_envelope_decodes_or_fails_cleanly(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
+        ) {
+            let key = Ed25519Key::from_secret(&[7; 32]);
+            let bytes = crate::cose::sign1(
+                &key.key_id().0,
+                std::collections::BTreeMap::new(),
+                std::collections::BTreeMap::new(),
+                &payload,
+                |m| key.sign(m),
+            );
             let _ = SignedRecord::decode(&bytes);
         }
 

@@ -137,12 +137,27 @@ fn every_single_byte_tamper_fails() {
     let s = setup();
     for credential in [registered(&s), provisional(&s)] {
         for i in 0..credential.bytes.len() {
-            let mut bytes = credential.bytes.clone();
-            bytes[i] ^= 0x01;
-            let v = verify_bytes(&bytes, &s.trust, None, NOW);
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bytes = credential.bytes.clone();
+                bytes[i] ^= flip;
+                let v = verify_bytes(&bytes, &s.trust, None, NOW);
+                assert!(
+                    matches!(v.verdict, Verdict::Invalid(_)),
+                    "{:?} byte {i} ^ {flip:#x} still verified",
+                    credential.kind
+                );
+            }
+        }
+        // And every character of the QR text, replaced by another base45 character.
+        let text = credential.text.as_bytes();
+        for i in 0..text.len() {
+            let mut tampered = text.to_vec();
+            tampered[i] = if text[i] == b'0' { b'1' } else { b'0' };
+            let tampered = String::from_utf8(tampered).unwrap();
+            let v = verify_text(&tampered, &s.trust, None, NOW);
             assert!(
                 matches!(v.verdict, Verdict::Invalid(_)),
-                "{:?} byte {i} still verified",
+                "{:?} character {i} changed still verified",
                 credential.kind
             );
         }
@@ -235,7 +250,7 @@ fn a_zlib_bomb_is_refused_cheaply() {
     // Small enough to fit the text limit only if truncated; the decoder stops at the cap anyway.
     let small_bomb = &bomb[..bomb.len().min(2800)];
     let text = format!("{PREFIX}{FLAG_ZLIB}{}", base45::encode(small_bomb));
-    let started = std::time::Instant::now();
+    // Cheap because inflation stops at the cap (no timing assertion: a benchmark's job).
     let err = decode_text(&text).unwrap_err();
     assert!(
         matches!(
@@ -244,7 +259,6 @@ fn a_zlib_bomb_is_refused_cheaply() {
         ),
         "{err}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
     let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
     encoder.write_all(&[0u8; 64 * 1024]).unwrap();
     let whole = encoder.finish().unwrap();
