@@ -583,6 +583,31 @@ mod tests {
     }
 
     #[test]
+    fn leaf_known_answer() {
+        // Computed independently (Python hashlib) from the encoding in docs/PROTOCOL.md §10.
+        let commitment = record_commitment(&[0x11; 32], b"signed record bytes");
+        assert_eq!(
+            hex::encode(commitment),
+            "b5c01eb25655ec401094cf61a5cd6c86dbd3f7785379aad2ee7b269b9d44199d"
+        );
+        let leaf = LedgerLeaf {
+            commitment,
+            device_kid: KeyId([1, 2, 3, 4, 5, 6, 7, 8]),
+            sequenced_at: 1_774_000_000,
+        }
+        .to_bytes();
+        assert_eq!(
+            hex::encode(leaf),
+            "01b5c01eb25655ec401094cf61a5cd6c86dbd3f7785379aad2ee7b269b9d44199d\
+             01020304050607080000000069bd1780"
+        );
+        assert_eq!(
+            hex::encode(crate::ledger::merkle::leaf_hash(&leaf)),
+            "b28f74296b8e038bdfb724e2fbe16ff59cfa7055d222acd62770134c5578d0a1"
+        );
+    }
+
+    #[test]
     fn leaf_round_trip() {
         let leaf = LedgerLeaf {
             commitment: record_commitment(&[1; 32], b"x"),
