@@ -78,12 +78,7 @@ impl From<core::device::DeviceError> for BirthrightError {
         let reason = e.to_string();
         match e {
             E::Validation(errors) => BirthrightError::Validation {
-                reason: errors
-                    .0
-                    .iter()
-                    .map(|f| format!("{}: {}", f.path, f.message))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                reason: errors.lines(),
                 errors: errors
                     .0
                     .into_iter()

@@ -126,11 +126,11 @@ fn read_json(source: &str) -> Result<String> {
 fn explain(e: DeviceError) -> anyhow::Error {
     match e {
         DeviceError::Validation(errors) => {
-            let mut text = format!("the registration has {} problem(s):", errors.0.len());
-            for field in &errors.0 {
-                text.push_str(&format!("\n  {}: {}", field.path, field.message));
-            }
-            anyhow!(text)
+            let list = errors.lines().replace('\n', "\n  ");
+            anyhow!(
+                "the registration has {} problem(s):\n  {list}",
+                errors.0.len()
+            )
         }
         other => other.into(),
     }

@@ -50,6 +50,17 @@ pub struct FieldError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ValidationErrors(pub Vec<FieldError>);
 
+impl ValidationErrors {
+    /// One line per problem, `path: message`, for showing as a list.
+    pub fn lines(&self) -> String {
+        self.0
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} problem(s): ", self.0.len())?;
