@@ -40,6 +40,9 @@ pub struct Limits {
     pub burst: f64,
     /// Longest a request may take.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers: a slow-loris client holding
+    /// connections open is cut off.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             requests_per_second: 20.0,
             burst: 100.0,
             request_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -353,19 +357,47 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
         .with_state(state)
 }
 
-/// Serves `registry` on `listener` until `shutdown` completes.
+/// Serves `registry` on `listener` until `shutdown` completes, then lets requests in progress
+/// finish (for at most [`Limits::request_timeout`]).
 pub async fn serve(
     registry: Arc<Registry>,
     listener: tokio::net::TcpListener,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(registry, limits).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use hyper_util::{
+        rt::{TokioIo, TokioTimer},
+        server::graceful::GracefulShutdown,
+        service::TowerToHyperService,
+    };
+    let app = router(registry, limits);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service =
+            TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    let _ = tokio::time::timeout(limits.request_timeout, graceful.shutdown()).await;
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

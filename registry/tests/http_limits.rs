@@ -1,4 +1,5 @@
-//! The registry's HTTP front: per-client rate limits answered with 429 and `Retry-After`.
+//! The registry's HTTP front: per-client rate limits answered with 429 and `Retry-After`, and
+//! clients too slow to send their headers cut off.
 
 use std::{
     io::{Read, Write},
@@ -35,6 +36,7 @@ fn a_client_over_its_budget_is_told_when_to_come_back() {
         requests_per_second: 0.01,
         burst: 3.0,
         request_timeout: Duration::from_secs(60),
+        header_read_timeout: Duration::from_secs(20),
     };
     let (ready, addr) = mpsc::channel();
     std::thread::spawn(move || {
@@ -61,4 +63,33 @@ fn a_client_over_its_budget_is_told_when_to_come_back() {
     // One token at 0.01 per second: about 100 s.
     assert!((90..=100).contains(&retry_after), "{retry_after}");
     assert!(refused.contains("\"code\":\"rate_limited\""), "{refused}");
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _) = Registry::init(dir.path(), "registry.test/births").unwrap();
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (ready, addr) = mpsc::channel();
+    std::thread::spawn(move || {
+        run(registry, "127.0.0.1:0", limits, |a| ready.send(a).unwrap()).unwrap();
+    });
+    let addr = addr.recv().unwrap();
+    let mut slow = TcpStream::connect(addr).unwrap();
+    // Far longer than the header timeout: if the registry kept the connection, this read
+    // would fail with a timeout error instead of seeing the connection end.
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(slow, "GET /v1/checkpoint HTTP/1.1\r\nHost: {addr}\r\n").unwrap();
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer)
+        .expect("the registry closes the connection");
+    // Hyper answers 408 or just closes; either way no request was served.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // A normal client is still served.
+    assert!(get(addr, "/v1/checkpoint").starts_with("HTTP/1.1 200"));
 }
