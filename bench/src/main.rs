@@ -1199,8 +1199,9 @@ fn dep_info_sources(depinfo: &Path) -> Option<Vec<PathBuf>> {
     Some(out)
 }
 
-/// Whether the library at `lib` is older than anything it was built from: every source in its
-/// dep-info plus the manifests and lockfile.
+/// Whether the library at `lib` is older than what it was built from: every source file in its
+/// dep-info plus the workspace, core and bindings manifests. (Not Cargo.lock: it changes with
+/// any crate's dependencies, and cargo does not touch a library it finds up to date.)
 fn freshness(lib: &Path, workspace: &Path) -> String {
     let Some(built) = modified(lib) else {
         return "missing".into();
@@ -1209,12 +1210,7 @@ fn freshness(lib: &Path, workspace: &Path) -> String {
     let Some(mut sources) = dep_info_sources(&depinfo) else {
         return format!("unknown freshness: no dep-info at {}", depinfo.display());
     };
-    for manifest in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "core/Cargo.toml",
-        "bindings/Cargo.toml",
-    ] {
+    for manifest in ["Cargo.toml", "core/Cargo.toml", "bindings/Cargo.toml"] {
         sources.push(workspace.join(manifest));
     }
     let newer: Vec<&PathBuf> = sources
@@ -1280,7 +1276,8 @@ fn binary_size(report: &mut Report, quick: bool) -> BinaryInfo {
     section(
         "7. Binary size: stripped release cdylib of the FFI crate (build it first: cargo build --release -p birthright-ffi) vs bundled SQLite + Ed25519 alone, same profile",
     );
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = bench.parent().unwrap_or(bench).to_path_buf();
     let lib = workspace.join("target/release/libbirthright_ffi.so");
     let mut info = BinaryInfo {
         ffi_path: lib.display().to_string(),
