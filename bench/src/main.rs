@@ -3,11 +3,20 @@
 //! do not. `--quick` is the CI smoke run (under a minute); the full run takes a few minutes.
 //!
 //! `cargo run --profile perf -p birthright-bench -- [--quick] [--ledger-10m] [--json FILE]`
+//!
+//! The peak memory of a sync is measured in a fresh child process (the same binary re-executed
+//! with the hidden `--child-sync-rss DIR`) that holds only the device and syncs over loopback
+//! HTTP to the registry this process serves, so neither earlier allocations of the run nor the
+//! registry's own caches count. The full run also builds a minimal cdylib (bench/size-baseline)
+//! as the same-run baseline of the binary size.
 
 use std::{
-    path::Path,
+    cell::RefCell,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::Command,
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context, Result};
@@ -21,8 +30,11 @@ use birthright_core::{
     registry_keys::DeviceCertificate,
     signed::SignedRecord,
     store::{StorageKey, crypto},
-    sync::{SyncConfig, SyncCounts, SyncProgress},
-    wire::{self, Batch, LedgerLeaf},
+    sync::{
+        HttpRequest, HttpResponse, Method, SyncConfig, SyncCounts, SyncProgress, Transport,
+        TransportError,
+    },
+    wire::{self, Batch, BatchResponse, LedgerLeaf, Outcome, ResponseKey},
 };
 use birthright_registry::{
     Registry, http,
@@ -46,7 +58,10 @@ struct Args {
     ledger_10m: bool,
     /// Write the results as JSON here.
     #[arg(long, value_name = "FILE")]
-    json: Option<std::path::PathBuf>,
+    json: Option<PathBuf>,
+    /// Internal: sync the device and registry prepared in DIR and print its memory as JSON.
+    #[arg(long, value_name = "DIR", hide = true)]
+    child_sync_rss: Option<PathBuf>,
 }
 
 /// One figure with its same-run limit.
@@ -66,6 +81,8 @@ struct Figure {
 #[derive(Default)]
 struct Report {
     figures: Vec<Figure>,
+    /// Figure 2's ingest rate over HTTP, the limit of figure 5's sync throughput.
+    http_ingest_rate: Option<f64>,
 }
 
 impl Report {
@@ -88,7 +105,7 @@ impl Report {
             limit,
         };
         println!(
-            "  {:<52} {:>12} {:<9} | {:<44} {:>12} | {}",
+            "  {:<60} {:>10} {:<9} | {:<42} {:>10} | {}",
             figure.name,
             fmt(figure.value),
             figure.unit,
@@ -154,6 +171,14 @@ fn bare_sqlite(path: &Path) -> Result<rusqlite::Connection> {
     Ok(conn)
 }
 
+/// The device's search summary (the same fields and encoding as `device.rs` seals).
+#[derive(serde::Serialize)]
+struct Summary {
+    child_name: String,
+    date_of_birth: String,
+    mother_name: String,
+}
+
 fn capture(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     section(
         "1. Capture (device): validate, encode, sign, encrypt, insert in its own transaction (WAL, synchronous=FULL)",
@@ -168,29 +193,50 @@ fn capture(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         last = Some(device.capture(&input)?);
     }
     let per_capture = started.elapsed() / n;
-    // The physical limit: the same primitives on the same bytes, nothing else.
+    // The physical limit: the same primitives on the same bytes, nothing else. `capture` signs
+    // the record once and seals twice: the signed record and the search summary.
     let stored = device.get(&last.map(|s| s.id).context("no record")?)?;
     let cose = CoseSign1::parse(&stored.signed.bytes, 1 << 20)?;
-    let to_sign = stored.signed.bytes.clone();
+    let to_sign = sig_structure(&cose);
+    let signed_bytes = stored.signed.bytes.clone();
+    let record = &stored.signed.record.enrolment;
+    let summary = codec::to_vec(&Summary {
+        child_name: record.child.display_name(),
+        date_of_birth: record.child.date_of_birth.clone(),
+        mother_name: format!(
+            "{} {}",
+            record.mother.given_names, record.mother.family_name
+        )
+        .trim()
+        .to_string(),
+    })?;
+    println!(
+        "  (bytes per record: signed record {} B, summary {} B)",
+        signed_bytes.len(),
+        summary.len()
+    );
     let key = Ed25519Key::generate()?;
     let storage = StorageKey::generate()?;
     let conn = bare_sqlite(&dir.join("bare.db"))?;
-    let summary = vec![0u8; 64];
-    let started = Instant::now();
-    for i in 0..n {
+    let bare_row = |tx: &rusqlite::Transaction<'_>| -> Result<()> {
+        let id = Uuid::now_v7();
         let sig = key.sign(&to_sign);
-        let context = crypto::context("records", "sealed_record", &(i as u128).to_be_bytes());
-        let sealed = storage.seal(&context, &cose.payload)?;
-        let sealed_summary = storage.seal(&context, &summary)?;
-        let tx = conn.unchecked_transaction()?;
-        tx.execute(
-            "INSERT INTO t(id, a, b) VALUES (?1, ?2, ?3)",
-            rusqlite::params![
-                Uuid::now_v7().as_bytes().as_slice(),
+        let record_context = crypto::context("records", "sealed_record", id.as_bytes());
+        let summary_context = crypto::context("records", "sealed_summary", id.as_bytes());
+        let sealed = storage.seal(&record_context, &signed_bytes)?;
+        let sealed_summary = storage.seal(&summary_context, &summary)?;
+        tx.prepare_cached("INSERT INTO t(id, a, b) VALUES (?1, ?2, ?3)")?
+            .execute(rusqlite::params![
+                id.as_bytes().as_slice(),
                 [sealed.as_slice(), &sig].concat(),
                 sealed_summary
-            ],
-        )?;
+            ])?;
+        Ok(())
+    };
+    let started = Instant::now();
+    for _ in 0..n {
+        let tx = conn.unchecked_transaction()?;
+        bare_row(&tx)?;
         tx.commit()?;
     }
     let limit = started.elapsed() / n;
@@ -210,16 +256,7 @@ fn capture(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     let started = Instant::now();
     let tx = conn.unchecked_transaction()?;
     for _ in 0..batch.len() {
-        let sig = key.sign(&to_sign);
-        let sealed = storage.seal(b"ctx", &cose.payload)?;
-        tx.execute(
-            "INSERT INTO t(id, a, b) VALUES (?1, ?2, ?3)",
-            rusqlite::params![
-                Uuid::now_v7().as_bytes().as_slice(),
-                [sealed.as_slice(), &sig].concat(),
-                &summary
-            ],
-        )?;
+        bare_row(&tx)?;
     }
     tx.commit()?;
     let limit_rate = batch.len() as f64 / started.elapsed().as_secs_f64();
@@ -228,7 +265,7 @@ fn capture(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         "bulk capture (capture_batch, one transaction)",
         rate,
         "rec/s",
-        "sign + seal + bare insert, one tx",
+        "sign + 2 seals + bare insert, one tx",
         Some(limit_rate),
     );
     Ok(())
@@ -246,7 +283,12 @@ fn records_for(device: &Device, n: usize, seed: u64) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-fn seal_batch(registry: &Registry, device: &Device, records: &[Vec<u8>]) -> Result<Vec<u8>> {
+/// A sealed batch of `records` and the key that opens the registry's answer.
+fn seal_batch(
+    registry: &Registry,
+    device: &Device,
+    records: &[Vec<u8>],
+) -> Result<(Vec<u8>, ResponseKey, usize)> {
     let batch = Batch {
         version: wire::WIRE_VERSION,
         batch_id: Uuid::now_v7(),
@@ -255,7 +297,111 @@ fn seal_batch(registry: &Registry, device: &Device, records: &[Vec<u8>]) -> Resu
         known_tree_size: 0,
         records: records.iter().cloned().map(ByteBuf::from).collect(),
     };
-    Ok(batch.seal(&registry.trust_bundle().hpke_public_key()?)?.0)
+    let (body, key) = batch.seal(&registry.trust_bundle().hpke_public_key()?)?;
+    Ok((body, key, records.len()))
+}
+
+/// Opens the registry's answer to a batch and fails loudly unless every record was accepted.
+fn check_accepted(answer: &[u8], key: &ResponseKey, sent: usize) -> Result<()> {
+    let response = BatchResponse::open(answer, key).context("opening the registry's answer")?;
+    let accepted = response
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Accepted)
+        .count();
+    if accepted != sent || response.results.len() != sent {
+        let first_problem = response
+            .results
+            .iter()
+            .find(|r| r.outcome != Outcome::Accepted)
+            .map(|r| format!("{:?} {:?}", r.outcome, r.rejection));
+        anyhow::bail!(
+            "the registry accepted {accepted} of {sent} records ({} results; first other: {first_problem:?})",
+            response.results.len()
+        );
+    }
+    Ok(())
+}
+
+/// A registry served over HTTP on loopback by a small tokio runtime of this process.
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    url: String,
+}
+
+impl Server {
+    fn start(registry: Arc<Registry>) -> Result<Server> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(http::serve(
+            registry,
+            listener,
+            http::Limits::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(Server {
+            runtime,
+            stop,
+            task,
+            url,
+        })
+    }
+
+    fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.runtime.block_on(self.task)??;
+        Ok(())
+    }
+}
+
+/// The device side of HTTP for a sync: blocking ureq, like the CLI's transport.
+struct UreqTransport {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Transport for UreqTransport {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let url = format!("{}{}", self.base, request.path);
+        let result = match request.method {
+            Method::Get => self.agent.get(&url).call(),
+            Method::Post => self
+                .agent
+                .post(&url)
+                .header(
+                    "content-type",
+                    request
+                        .content_type
+                        .as_deref()
+                        .unwrap_or("application/cbor"),
+                )
+                .send(&request.body[..]),
+        };
+        let failed = |e: ureq::Error| TransportError {
+            message: e.to_string(),
+        };
+        let mut response = result.map_err(failed)?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(wire::MAX_SEALED_RESPONSE_BYTES as u64)
+            .read_to_vec()
+            .map_err(failed)?;
+        Ok(HttpResponse {
+            status: response.status().as_u16(),
+            retry_after_secs: None,
+            body,
+        })
+    }
 }
 
 fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
@@ -272,17 +418,16 @@ fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         &[(1, 300), (100, 10), (1000, 5)]
     };
     let total: usize = plans.iter().map(|(size, count)| size * count).sum();
-    let mut records = records_for(&device, total + 1000, 7)?.into_iter();
-    // The limit: Ed25519 verification of the same records, one by one and batched.
-    let sample: Vec<Vec<u8>> = records.by_ref().take(1000).collect();
-    let parsed: Vec<(Vec<u8>, Signature)> = sample
+    let records = records_for(&device, total, 7)?;
+    // The limit: Ed25519 verification of exactly the records ingested below, one by one and
+    // batched.
+    let parsed: Vec<(Vec<u8>, Signature)> = records
         .iter()
         .map(|bytes| {
-            let cose = CoseSign1::parse(bytes, 1 << 20).expect("our own record");
-            let message = sig_structure(&cose);
-            (message, Signature::from_bytes(&cose.signature))
+            let cose = CoseSign1::parse(bytes, 1 << 20)?;
+            Ok((sig_structure(&cose), Signature::from_bytes(&cose.signature)))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let started = Instant::now();
     for (m, s) in &parsed {
         key.verify_strict(m, s)?;
@@ -294,8 +439,9 @@ fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     let started = Instant::now();
     ed25519_dalek::verify_batch(&messages, &signatures, &keys)?;
     let batch_verify_rate = parsed.len() as f64 / started.elapsed().as_secs_f64();
+    let mut records = records.into_iter();
     for &(size, count) in plans {
-        let bodies: Vec<Vec<u8>> = (0..count)
+        let bodies = (0..count)
             .map(|_| {
                 seal_batch(
                     &registry,
@@ -303,15 +449,19 @@ fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
                     &records.by_ref().take(size).collect::<Vec<_>>(),
                 )
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<_>>>()?;
+        let mut answers = Vec::with_capacity(bodies.len());
         let started = Instant::now();
-        for body in &bodies {
-            registry.ingest(body)?;
+        for (body, _, _) in &bodies {
+            answers.push(registry.ingest(body)?);
         }
         let rate = (size * count) as f64 / started.elapsed().as_secs_f64();
+        for ((_, key, sent), answer) in bodies.iter().zip(&answers) {
+            check_accepted(answer, key, *sent)?;
+        }
         report.add(
             "ingest",
-            format!("ingest, batches of {size}"),
+            format!("ingest, batches of {size} (all accepted)"),
             rate,
             "rec/s",
             "Ed25519 verify_strict, one by one",
@@ -328,46 +478,42 @@ fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     );
 
     // Through HTTP on loopback, batches of 100.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(http::serve(
-        registry.clone(),
-        listener,
-        http::Limits::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = Server::start(registry.clone())?;
     let extra = records_for(&device, if quick { 300 } else { 2000 }, 8)?;
-    let bodies: Vec<Vec<u8>> = extra
+    let bodies = extra
         .chunks(100)
         .map(|c| seal_batch(&registry, &device, c))
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let url = format!("http://{addr}/v1/batches");
+    let url = format!("{}/v1/batches", server.url);
+    let mut answers = Vec::with_capacity(bodies.len());
     let started = Instant::now();
-    for body in &bodies {
-        agent
+    for (body, _, _) in &bodies {
+        let mut response = agent
             .post(&url)
             .header("content-type", "application/cbor")
             .send(&body[..])?;
+        answers.push(response.body_mut().read_to_vec()?);
     }
     let http_rate = extra.len() as f64 / started.elapsed().as_secs_f64();
+    for ((_, key, sent), answer) in bodies.iter().zip(&answers) {
+        check_accepted(answer, key, *sent)?;
+    }
     let in_process = records_for(&device, extra.len(), 9)?;
-    let local: Vec<Vec<u8>> = in_process
+    let local = in_process
         .chunks(100)
         .map(|c| seal_batch(&registry, &device, c))
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?;
+    let mut answers = Vec::with_capacity(local.len());
     let started = Instant::now();
-    for body in &local {
-        registry.ingest(body)?;
+    for (body, _, _) in &local {
+        answers.push(registry.ingest(body)?);
     }
     let local_rate = in_process.len() as f64 / started.elapsed().as_secs_f64();
+    for ((_, key, sent), answer) in local.iter().zip(&answers) {
+        check_accepted(answer, key, *sent)?;
+    }
+    report.http_ingest_rate = Some(http_rate);
     report.add(
         "ingest",
         "ingest over HTTP on loopback, batches of 100",
@@ -376,9 +522,7 @@ fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         "same batches in process",
         Some(local_rate),
     );
-    let _ = stop.send(());
-    let _ = runtime.block_on(server);
-    Ok(())
+    server.stop()
 }
 
 fn sig_structure(cose: &CoseSign1) -> Vec<u8> {
@@ -392,48 +536,128 @@ fn sig_structure(cose: &CoseSign1) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-fn wire_size(report: &mut Report, dir: &Path) -> Result<()> {
-    section("3. Wire size per record, batches of 100 (varied realistic records)");
-    let registry = Registry::init(&dir.join("wire-registry"), "bench.test/births")?.0;
+/// Wraps a transport and keeps the size of every request body and answer it carries.
+struct Recording<T> {
+    inner: T,
+    /// (method, path without the query, request body bytes, answer body bytes).
+    log: RefCell<Vec<(Method, String, usize, usize)>>,
+}
+
+impl<T: Transport> Transport for Recording<T> {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let answer = self.inner.send(request)?;
+        let route = request.path.split('?').next().unwrap_or("").to_string();
+        self.log
+            .borrow_mut()
+            .push((request.method, route, request.body.len(), answer.body.len()));
+        Ok(answer)
+    }
+}
+
+fn zlib(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(bytes)?;
+    Ok(z.finish()?)
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(bytes)?;
+    Ok(z.finish()?)
+}
+
+fn wire_size(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
+    section(
+        "3. Wire size per record: the request bodies Device::sync posts (default batching), varied records",
+    );
+    let n = if quick { 300 } else { 2000 };
+    let registry = Arc::new(Registry::init(&dir.join("wire-registry"), "bench.test/births")?.0);
     let device = file_device(dir, "wire-device")?;
     enrolled(&registry, &device)?;
-    let records = records_for(&device, 100, 11)?;
-    let sealed = seal_batch(&registry, &device, &records)?;
-    let per_record = sealed.len() as f64 / 100.0;
-    let minimum: f64 = records
+    let records = records_for(&device, n, 11)?;
+    let transport = Recording {
+        inner: LocalTransport::new(registry),
+        log: RefCell::new(Vec::new()),
+    };
+    let synced = device.sync(&transport, &Quiet, SyncConfig::default())?;
+    anyhow::ensure!(
+        synced.accepted as usize == n,
+        "the registry accepted {} of {n} records",
+        synced.accepted
+    );
+    let log = transport.log.into_inner();
+    let posts: Vec<usize> = log
         .iter()
-        .map(|r| CoseSign1::parse(r, 1 << 20).map(|c| c.payload.len() as f64 + 64.0))
-        .sum::<Result<f64, _>>()?
-        / 100.0
-        + (32.0 + 16.0) / 100.0;
+        .filter(|(m, route, _, _)| *m == Method::Post && route == "/v1/batches")
+        .map(|(_, _, sent, _)| *sent)
+        .collect();
+    let batches = posts.len();
+    anyhow::ensure!(
+        batches as u64 == synced.batches,
+        "recorded {batches} batch posts for {} batches",
+        synced.batches
+    );
+    let all_requests: usize = log.iter().map(|(_, _, sent, _)| sent).sum();
+    let answers: usize = log.iter().map(|(_, _, _, got)| got).sum();
+    let per_record = posts.iter().sum::<usize>() as f64 / n as f64;
+    println!(
+        "  ({n} records in {batches} batches, {:.1} records per batch; {} requests, {:.1} request bytes and {:.0} answer bytes per record in all)",
+        n as f64 / batches as f64,
+        log.len(),
+        all_requests as f64 / n as f64,
+        answers as f64 / n as f64
+    );
+    // The minimum: record CBOR + 64-byte signature each, plus HPKE's 32-byte encapsulated key
+    // and 16-byte tag per batch, amortised over the same number of batches (records split in
+    // capture order into `batches` equal chunks).
+    let payloads: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| Ok(CoseSign1::parse(r, 1 << 20)?.payload))
+        .collect::<Result<_>>()?;
+    let hpke_overhead = (32 + 16) * batches;
+    let chunk = n.div_ceil(batches);
+    let minimum =
+        (payloads.iter().map(|p| p.len() + 64).sum::<usize>() + hpke_overhead) as f64 / n as f64;
+    let mut compressed = hpke_overhead;
+    let mut json_gzip = 0;
+    for (payload_chunk, record_chunk) in payloads.chunks(chunk).zip(records.chunks(chunk)) {
+        compressed += zlib(&payload_chunk.concat())?.len() + 64 * payload_chunk.len();
+        let json: Vec<serde_json::Value> = record_chunk
+            .iter()
+            .map(|r| {
+                let s = SignedRecord::decode(r)?;
+                // The same content, and the same (incompressible) signature, as JSON.
+                let cose = CoseSign1::parse(r, 1 << 20)?;
+                Ok(serde_json::json!({
+                    "id": s.record.id, "captured_at": s.record.captured_at,
+                    "worker_id": s.record.worker_id, "device": s.kid.to_hex(),
+                    "signature": hex_encode(&cose.signature), "record": s.record.enrolment,
+                }))
+            })
+            .collect::<Result<_>>()?;
+        json_gzip += gzip(&serde_json::to_vec(&json)?)?.len();
+    }
+    let compressed_minimum = compressed as f64 / n as f64;
     report.add(
         "wire",
-        "sealed batch bytes per record",
+        "sealed batch bytes per record (as sent by sync)",
         per_record,
         "bytes",
-        "record CBOR + signature + HPKE overhead/100",
+        "record CBOR + signature + HPKE overhead",
         Some(minimum),
     );
-    let json: Vec<serde_json::Value> = records
-        .iter()
-        .map(|r| {
-            let s = SignedRecord::decode(r).expect("our own record");
-            // The same content, and the same (incompressible) signature, as JSON.
-            let cose = CoseSign1::parse(r, 1 << 20).expect("our own record");
-            serde_json::json!({
-                "id": s.record.id, "captured_at": s.record.captured_at, "worker_id": s.record.worker_id,
-                "device": s.kid.to_hex(), "signature": hex_encode(&cose.signature), "record": s.record.enrolment,
-            })
-        })
-        .collect();
-    let json = serde_json::to_vec(&json)?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, &json)?;
-    let gzipped = gz.finish()?;
     report.add(
         "wire",
-        "JSON + gzip of the same records (form-based systems)",
-        gzipped.len() as f64 / 100.0,
+        "sealed batch bytes per record (as sent by sync)",
+        per_record,
+        "bytes",
+        "zlib(record CBORs) + signatures + HPKE",
+        Some(compressed_minimum),
+    );
+    report.add(
+        "wire",
+        "JSON + gzip of the same records, same batches",
+        json_gzip as f64 / n as f64,
         "bytes",
         "sealed batch bytes per record",
         Some(per_record),
@@ -559,27 +783,12 @@ fn ledger(report: &mut Report, dir: &Path, quick: bool, ten_million: bool) -> Re
             format!("{log2} point reads of a node"),
             Some(limit),
         );
-        let db_bytes: u64 = ["", "-wal"]
-            .iter()
-            .filter_map(|suffix| std::fs::metadata(format!("{}{}", path.display(), suffix)).ok())
-            .map(|m| m.len())
-            .sum();
-        let bare_bytes: u64 = ["", "-wal"]
-            .iter()
-            .filter_map(|suffix| {
-                std::fs::metadata(format!(
-                    "{}{}",
-                    dir.join("ledger-bare.db").display(),
-                    suffix
-                ))
-                .ok()
-            })
-            .map(|m| m.len())
-            .sum();
+        let ledger_bytes = db_bytes(&path)?;
+        let bare_bytes = db_bytes(&dir.join("ledger-bare.db"))?;
         report.add(
             "ledger",
-            format!("database MB per million leaves (at {target})"),
-            db_bytes as f64 / size as f64,
+            format!("ledger-only database MB per million leaves (at {target})"),
+            ledger_bytes as f64 / size as f64,
             "MB/1M",
             "bare leaf + hash table",
             Some(bare_bytes as f64 / size as f64),
@@ -588,16 +797,142 @@ fn ledger(report: &mut Report, dir: &Path, quick: bool, ten_million: bool) -> Re
     Ok(())
 }
 
-fn peak_rss_kib() -> Option<u64> {
+/// A `Vm...:` line of /proc/self/status, in KiB.
+fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// What the child process measured around one sync.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SyncMemory {
+    queued: u64,
+    accepted: u64,
+    batches: u64,
+    /// VmRSS after opening the device and registry, just before the sync.
+    rss_before_kib: u64,
+    /// VmHWM just before the sync (the peak of opening).
+    peak_before_kib: u64,
+    /// VmHWM after the sync: the process's peak, the sync included.
+    peak_kib: u64,
+    seconds: f64,
+    /// VmRSS (KiB) after each tenth of the queue was acknowledged.
+    rss_by_tenth_kib: Vec<u64>,
+    /// After the sync: RssAnon (heap), RssFile (mapped files), RssShmem (SQLite's -shm), KiB.
+    anon_file_shmem_kib: [u64; 3],
+}
+
+/// Samples VmRSS after each tenth of the queue is acknowledged.
+struct RssTrace {
+    queued: u64,
+    samples: RefCell<Vec<u64>>,
+}
+
+impl SyncProgress for RssTrace {
+    fn on_progress(&self, counts: &SyncCounts) {
+        let mut samples = self.samples.borrow_mut();
+        let due = (samples.len() as u64 + 1) * self.queued / 10;
+        if self.queued > 0 && counts.acknowledged >= due {
+            samples.push(proc_status_kib("VmRSS:").unwrap_or(0));
+        }
+    }
+}
+
+/// The hidden `--child-sync-rss DIR` mode: opens the device prepared in DIR, syncs its whole
+/// queue over HTTP to the registry the parent serves (its URL in DIR), and prints a
+/// [`SyncMemory`] line. A fresh process holding only the device side, so its peak is opening
+/// the device plus the sync.
+fn child_sync_rss(dir: &Path) -> Result<()> {
+    let key = StorageKey::from_hex(std::fs::read_to_string(dir.join("device.key"))?.trim())
+        .map_err(|_| anyhow::anyhow!("bad storage key"))?;
+    let transport = UreqTransport {
+        base: std::fs::read_to_string(dir.join("registry.url"))?,
+        agent: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into(),
+    };
+    let device = Device::open(&dir.join("device.db"), key)?;
+    let queued = device.counts()?.pending;
+    let rss_before_kib = proc_status_kib("VmRSS:").context("no VmRSS")?;
+    let peak_before_kib = proc_status_kib("VmHWM:").context("no VmHWM")?;
+    let trace = RssTrace {
+        queued,
+        samples: RefCell::new(Vec::new()),
+    };
+    let started = Instant::now();
+    let synced = device.sync(&transport, &trace, SyncConfig::default())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_kib = proc_status_kib("VmHWM:").context("no VmHWM")?;
+    let anon_file_shmem_kib =
+        ["RssAnon:", "RssFile:", "RssShmem:"].map(|field| proc_status_kib(field).unwrap_or(0));
+    let memory = SyncMemory {
+        queued,
+        accepted: synced.accepted,
+        batches: synced.batches,
+        rss_before_kib,
+        peak_before_kib,
+        peak_kib,
+        seconds,
+        rss_by_tenth_kib: trace.samples.into_inner(),
+        anon_file_shmem_kib,
+    };
+    println!("{}", serde_json::to_string(&memory)?);
+    Ok(())
+}
+
+/// Prepares an enrolled device with `n` queued records in `dir` and a registry served on
+/// loopback by this process, then syncs them in a child process and returns what it measured.
+fn sync_in_child(dir: &Path, n: usize) -> Result<SyncMemory> {
+    std::fs::create_dir_all(dir)?;
+    let registry = Arc::new(Registry::init(&dir.join("registry"), "bench.test/births")?.0);
+    {
+        let key = StorageKey::generate()?;
+        std::fs::write(dir.join("device.key"), key.to_hex().as_bytes())?;
+        let device = Device::open(&dir.join("device.db"), key)?;
+        device.init("bench")?;
+        enrolled(&registry, &device)?;
+        fill(&device, n, 3)?;
+    }
+    let server = Server::start(registry)?;
+    std::fs::write(dir.join("registry.url"), &server.url)?;
+    let output = Command::new(std::env::current_exe()?)
+        .arg("--child-sync-rss")
+        .arg(dir)
+        .output();
+    server.stop()?;
+    let output = output?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the sync child failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout)?;
+    let memory: SyncMemory =
+        serde_json::from_str(stdout.lines().last().context("no output from the child")?)?;
+    anyhow::ensure!(
+        memory.queued as usize == n && memory.accepted as usize == n,
+        "the child synced {} of {n} queued ({} queued)",
+        memory.accepted,
+        memory.queued
+    );
+    Ok(memory)
+}
+
+/// Bytes on disk of the SQLite database at `path` once its WAL is checkpointed into the
+/// main file (main file and what is left of the WAL).
+fn db_bytes(path: &Path) -> Result<u64> {
+    rusqlite::Connection::open(path)?
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+        .map(|m| m.len())
+        .sum())
 }
 
 /// Fills `device` with `n` varied records, a thousand per transaction.
@@ -665,64 +1000,94 @@ fn device_scale(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             Some(limit.as_secs_f64() * 1e3),
         );
     }
-    // Memory: sync a small queue and a large one; the peak must not grow with the queue.
+    // Memory: sync a small queue and a large one, each in a fresh process; the peak must not
+    // grow with the queue.
     let queues: &[usize] = if quick {
         &[1_000, 4_000]
     } else {
         &[10_000, 100_000]
     };
-    let mut peaks = Vec::new();
+    let mut runs = Vec::new();
     for &n in queues {
-        let registry = Arc::new(
-            Registry::init(&dir.join(format!("mem-registry-{n}")), "bench.test/births")?.0,
+        let run_dir = dir.join(format!("sync-{n}"));
+        let memory = sync_in_child(&run_dir, n)?;
+        let tenths: Vec<String> = memory
+            .rss_by_tenth_kib
+            .iter()
+            .map(|k| format!("{:.0}", *k as f64 / 1024.0))
+            .collect();
+        let [anon, file, shmem] = memory.anon_file_shmem_kib.map(|k| k as f64 / 1024.0);
+        println!(
+            "  ({n} queued: RSS after each tenth of the sync {} MiB; at the end heap {anon:.1}, files {file:.1}, SQLite shm {shmem:.1} MiB)",
+            tenths.join(" ")
         );
-        let device = file_device(dir, &format!("mem-{n}"))?;
-        enrolled(&registry, &device)?;
-        fill(&device, n, 3)?;
-        let transport = LocalTransport::new(registry);
-        reset_peak_rss();
-        let started = Instant::now();
-        let report_sync = device.sync(&transport, &Quiet, SyncConfig::default())?;
-        let elapsed = started.elapsed();
-        let peak = peak_rss_kib().unwrap_or(0);
-        anyhow::ensure!(
-            report_sync.accepted as usize == n,
-            "synced {} of {n}: {:?}",
-            report_sync.accepted,
-            (
-                report_sync.duplicate,
-                report_sync.batches,
-                report_sync.rejected.len(),
-                device.counts()?
-            )
-        );
-        peaks.push((n, peak, elapsed));
+        runs.push((n, run_dir, memory));
     }
-    let (small_n, small_peak, _) = peaks[0];
-    for (n, peak, elapsed) in &peaks {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let (small_n, _, small) = &runs[0];
+    let small_growth = small.peak_kib.saturating_sub(small.rss_before_kib);
+    for (n, _, m) in &runs {
         report.add(
             "device",
-            format!("peak RSS during a sync of {n} queued records"),
-            *peak as f64 / 1024.0,
+            format!("RSS before the sync, {n} queued (fresh process)"),
+            mib(m.rss_before_kib),
             "MiB",
             format!("same with {small_n} queued"),
-            Some(small_peak.max(1) as f64 / 1024.0),
+            Some(mib(small.rss_before_kib)),
         );
         report.add(
             "device",
-            format!("sync throughput, {n} records (in process)"),
-            *n as f64 / elapsed.as_secs_f64(),
+            format!("peak RSS (VmHWM) of a sync of {n} queued"),
+            mib(m.peak_kib),
+            "MiB",
+            format!("same with {small_n} queued"),
+            Some(mib(small.peak_kib)),
+        );
+        report.add(
+            "device",
+            format!("growth during the sync of {n} queued (peak - before)"),
+            mib(m.peak_kib.saturating_sub(m.rss_before_kib)),
+            "MiB",
+            format!("same with {small_n} queued"),
+            Some(mib(small_growth)),
+        );
+        report.add(
+            "device",
+            format!(
+                "sync throughput, {n} records ({} batches, loopback HTTP)",
+                m.batches
+            ),
+            *n as f64 / m.seconds,
             "rec/s",
-            "-",
-            None,
+            "fig. 2 ingest over HTTP, batches of 100",
+            report.http_ingest_rate,
         );
     }
+    // What the registry keeps per record (figure 4): its whole database after the largest
+    // sync (records sealed at rest, salts, ledger leaves and nodes, checkpoints, batches),
+    // against the signed records alone.
+    let (n, run_dir, _) = &runs[runs.len() - 1];
+    let registry_bytes = db_bytes(&run_dir.join("registry").join("registry.db"))?;
+    let device = rusqlite::Connection::open(run_dir.join("device.db"))?;
+    let sealed: i64 =
+        device.query_row("SELECT sum(length(sealed_record)) FROM records", [], |r| {
+            r.get(0)
+        })?;
+    let signed_bytes = sealed as u64 - (*n as u64) * crypto::SEAL_OVERHEAD as u64;
+    report.add(
+        "ledger",
+        format!("registry database per million records (all tables, at {n})"),
+        registry_bytes as f64 / *n as f64,
+        "MB/1M",
+        "the signed records alone",
+        Some(signed_bytes as f64 / *n as f64),
+    );
     Ok(())
 }
 
 fn qr_sizes(report: &mut Report) -> Result<()> {
     section(
-        "6. QR credential of the reference record (ECC M) vs the EU Digital COVID Certificate median (550 characters, version 18 at ECC Q)",
+        "6. QR credential of the reference record (ECC M as rendered, and ECC Q) vs the EU Digital COVID Certificate median (550 characters, version 18 at ECC Q)",
     );
     let registry_key = Ed25519Key::generate()?;
     let device_key = Ed25519Key::generate()?;
@@ -752,15 +1117,7 @@ fn qr_sizes(report: &mut Report) -> Result<()> {
     for (name, c) in [("registered", registered), ("provisional", provisional)] {
         report.add(
             "qr",
-            format!("{name}: bytes (COSE)"),
-            c.bytes.len() as f64,
-            "bytes",
-            "-",
-            None,
-        );
-        report.add(
-            "qr",
-            format!("{name}: characters"),
+            format!("{name} ({} B COSE): base45 characters", c.bytes.len()),
             c.text.len() as f64,
             "chars",
             "EU DCC median",
@@ -768,56 +1125,254 @@ fn qr_sizes(report: &mut Report) -> Result<()> {
         );
         report.add(
             "qr",
-            format!("{name}: QR version"),
+            format!("{name}: QR version at ECC M (as rendered)"),
             f64::from(qr::qr_version(&c)?),
             "version",
-            "EU DCC median",
+            "EU DCC median (v18 at ECC Q)",
+            Some(18.0),
+        );
+        // Like with like: the DCC's version 18 is at ECC level Q.
+        let at_q =
+            qrcode::QrCode::with_error_correction_level(c.text.as_bytes(), qrcode::EcLevel::Q)
+                .map_err(|e| anyhow::anyhow!("QR encoding at ECC Q: {e}"))?;
+        let version_q = match at_q.version() {
+            qrcode::Version::Normal(v) | qrcode::Version::Micro(v) => v,
+        };
+        report.add(
+            "qr",
+            format!("{name}: QR version at ECC Q"),
+            f64::from(version_q),
+            "version",
+            "EU DCC median at ECC Q",
             Some(18.0),
         );
     }
     Ok(())
 }
 
-fn binary_size(report: &mut Report) {
-    section(
-        "7. Binary size: stripped release cdylib of the FFI crate (build it first: cargo build --release -p birthright-ffi)",
+/// The binary-size figure's provenance, also written to the JSON.
+#[derive(serde::Serialize, Default)]
+struct BinaryInfo {
+    ffi_path: String,
+    ffi_bytes: Option<u64>,
+    /// "fresh", "missing", "stale: ..." or "unknown freshness: ...".
+    ffi_status: String,
+    baseline_bytes: Option<u64>,
+    /// "built", "skipped in --quick", or why it failed.
+    baseline_status: String,
+    baseline_build_seconds: Option<f64>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The source files listed in cargo's dep-info `depinfo` (every line `outputs: inputs`).
+fn dep_info_sources(depinfo: &Path) -> Option<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(depinfo).ok()?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((_, inputs)) = line.split_once(": ") else {
+            continue;
+        };
+        // Paths are separated by spaces; a space inside a path is escaped as "\ ".
+        let mut current = String::new();
+        let mut chars = inputs.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&' ') => {
+                    current.push(' ');
+                    chars.next();
+                }
+                ' ' => {
+                    if !current.is_empty() {
+                        out.push(PathBuf::from(std::mem::take(&mut current)));
+                    }
+                }
+                c => current.push(c),
+            }
+        }
+        if !current.is_empty() {
+            out.push(PathBuf::from(current));
+        }
+    }
+    Some(out)
+}
+
+/// Whether the library at `lib` is older than what it was built from: every source file in its
+/// dep-info plus the workspace, core and bindings manifests. (Not Cargo.lock: it changes with
+/// any crate's dependencies, and cargo does not touch a library it finds up to date.)
+fn freshness(lib: &Path, workspace: &Path) -> String {
+    let Some(built) = modified(lib) else {
+        return "missing".into();
+    };
+    let depinfo = lib.with_extension("d");
+    let Some(mut sources) = dep_info_sources(&depinfo) else {
+        return format!("unknown freshness: no dep-info at {}", depinfo.display());
+    };
+    for manifest in ["Cargo.toml", "core/Cargo.toml", "bindings/Cargo.toml"] {
+        sources.push(workspace.join(manifest));
+    }
+    let newer: Vec<&PathBuf> = sources
+        .iter()
+        .filter(|s| modified(s).is_none_or(|m| m > built))
+        .collect();
+    match newer.first() {
+        None => "fresh".into(),
+        Some(first) => format!(
+            "stale: {} of its {} sources are newer or gone, e.g. {}",
+            newer.len(),
+            sources.len(),
+            first.display()
+        ),
+    }
+}
+
+/// The `[profile.release]` settings of a manifest, comments and blank lines dropped.
+fn release_profile(manifest: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(manifest)?;
+    Ok(text
+        .lines()
+        .skip_while(|l| l.trim() != "[profile.release]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Builds the size baseline (bundled SQLite + Ed25519 only, same release profile) into its
+/// own target directory; returns its size and the build time.
+fn build_baseline(workspace: &Path) -> Result<(u64, f64)> {
+    let manifest = workspace.join("bench/size-baseline/Cargo.toml");
+    let ours = release_profile(&manifest)?;
+    let theirs = release_profile(&workspace.join("Cargo.toml"))?;
+    anyhow::ensure!(
+        ours == theirs,
+        "the baseline's [profile.release] {ours:?} differs from the workspace's {theirs:?}"
     );
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = workspace.join("target/size-baseline");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let started = Instant::now();
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .status()?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(status.success(), "cargo build of the baseline: {status}");
+    let lib = target.join("release/libbirthright_size_baseline.so");
+    Ok((std::fs::metadata(&lib)?.len(), seconds))
+}
+
+fn binary_size(report: &mut Report, quick: bool) -> BinaryInfo {
+    section(
+        "7. Binary size: stripped release cdylib of the FFI crate (build it first: cargo build --release -p birthright-ffi) vs bundled SQLite + Ed25519 alone, same profile",
+    );
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = bench.parent().unwrap_or(bench).to_path_buf();
     let lib = workspace.join("target/release/libbirthright_ffi.so");
-    match std::fs::metadata(&lib) {
-        Ok(m) => report.add(
+    let mut info = BinaryInfo {
+        ffi_path: lib.display().to_string(),
+        ffi_bytes: std::fs::metadata(&lib).ok().map(|m| m.len()),
+        ffi_status: freshness(&lib, &workspace),
+        ..BinaryInfo::default()
+    };
+    if quick {
+        info.baseline_status = "skipped in --quick".into();
+    } else {
+        match build_baseline(&workspace) {
+            Ok((bytes, seconds)) => {
+                info.baseline_bytes = Some(bytes);
+                info.baseline_build_seconds = Some(seconds);
+                info.baseline_status = "built".into();
+                println!("  (baseline built or checked up to date in {seconds:.1} s)");
+            }
+            Err(e) => info.baseline_status = format!("failed: {e:#}"),
+        }
+    }
+    let mb = |b: u64| b as f64 / 1e6;
+    let baseline_name = match info.baseline_bytes {
+        Some(_) => "rusqlite (bundled) + ed25519-dalek cdylib".to_string(),
+        None => format!("baseline {}", info.baseline_status),
+    };
+    if info.ffi_status != "fresh" {
+        println!("  WARNING: libbirthright_ffi.so is {}", info.ffi_status);
+    }
+    if let Some(bytes) = info.ffi_bytes {
+        let name = if info.ffi_status == "fresh" {
+            "libbirthright_ffi.so (x86_64, opt z, LTO, stripped)".to_string()
+        } else {
+            format!("libbirthright_ffi.so, NOT FRESH ({})", info.ffi_status)
+        };
+        report.add(
             "binary",
-            "libbirthright_ffi.so (x86_64, opt-level z, LTO, stripped)",
-            m.len() as f64 / 1e6,
+            name,
+            mb(bytes),
+            "MB",
+            baseline_name,
+            info.baseline_bytes.map(mb),
+        );
+    }
+    if let Some(bytes) = info.baseline_bytes {
+        report.add(
+            "binary",
+            "(limit) rusqlite (bundled) + ed25519-dalek cdylib",
+            mb(bytes),
             "MB",
             "-",
             None,
-        ),
-        Err(_) => println!("  not built: {}", lib.display()),
+        );
     }
+    info
+}
+
+#[derive(serde::Serialize)]
+struct Output<'a> {
+    run: &'static str,
+    wall_seconds: f64,
+    figures: &'a [Figure],
+    binary: BinaryInfo,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(dir) = &args.child_sync_rss {
+        return child_sync_rss(dir);
+    }
     let dir = tempfile::Builder::new()
         .prefix("birthright-bench-")
         .tempdir()?;
     let started = Instant::now();
+    let run = if args.quick { "quick" } else { "full" };
     println!(
-        "Birthright benchmarks ({} run). Columns: figure | same-run limit | ratio (figure / limit)",
-        if args.quick { "quick" } else { "full" }
+        "Birthright benchmarks ({run} run). Columns: figure | same-run limit | ratio (figure / limit)"
     );
     let mut report = Report::default();
     capture(&mut report, dir.path(), args.quick)?;
     ingest(&mut report, dir.path(), args.quick)?;
-    wire_size(&mut report, dir.path())?;
+    wire_size(&mut report, dir.path(), args.quick)?;
     ledger(&mut report, dir.path(), args.quick, args.ledger_10m)?;
     device_scale(&mut report, dir.path(), args.quick)?;
     qr_sizes(&mut report)?;
-    binary_size(&mut report);
-    println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
+    let binary = binary_size(&mut report, args.quick);
+    let wall_seconds = started.elapsed().as_secs_f64();
+    println!("\nwhole {run} run: {wall_seconds:.1} s wall time");
     if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_vec_pretty(&report.figures)?)?;
+        let output = Output {
+            run,
+            wall_seconds,
+            figures: &report.figures,
+            binary,
+        };
+        std::fs::write(&path, serde_json::to_vec_pretty(&output)?)?;
         println!("results written to {}", path.display());
     }
     Ok(())

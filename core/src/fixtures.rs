@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(any(test, feature = "fixtures"))]
 use time::{Date, Duration};
 
 use crate::record::{
@@ -67,79 +68,255 @@ pub fn reference_input() -> EnrolmentInput {
     }
 }
 
+#[cfg(any(test, feature = "fixtures"))]
 struct Family {
-    area: &'static str,
-    locality: &'static str,
     country: &'static str,
     phone_prefix: &'static str,
+    /// (ISO 3166-2 area, locality, nearby facility, latitude, longitude).
+    places: &'static [(&'static str, &'static str, &'static str, f64, f64)],
     girls: &'static [&'static str],
     boys: &'static [&'static str],
     women: &'static [&'static str],
     men: &'static [&'static str],
     surnames: &'static [&'static str],
+    notes: &'static [&'static str],
 }
 
+#[cfg(any(test, feature = "fixtures"))]
 const FAMILIES: &[Family] = &[
     Family {
-        area: "UA-46",
-        locality: "Зимна Вода",
         country: "UA",
         phone_prefix: "+38050",
-        girls: &["Олена", "Марія", "Софія", "Дарина"],
-        boys: &["Андрій", "Тарас", "Богдан", "Максим"],
-        women: &["Ірина", "Оксана", "Наталія"],
-        men: &["Василь", "Петро", "Олег"],
-        surnames: &["Коваленко", "Шевчук", "Бондаренко", "Мельник"],
+        places: &[
+            (
+                "UA-46",
+                "Зимна Вода",
+                "Пустомитівська лікарня",
+                49.82,
+                23.91,
+            ),
+            (
+                "UA-46",
+                "Старий Самбір",
+                "Старосамбірська лікарня",
+                49.44,
+                23.0,
+            ),
+            ("UA-46", "Жовква", "Жовківська лікарня", 50.06, 23.97),
+            ("UA-07", "Ковель", "Ковельське ТМО", 51.21, 24.71),
+            ("UA-26", "Коломия", "Коломийська ЦРЛ", 48.53, 25.04),
+            ("UA-21", "Мукачево", "Мукачівська ЦРЛ", 48.44, 22.72),
+        ],
+        girls: &[
+            "Олена",
+            "Марія",
+            "Софія",
+            "Дарина",
+            "Анна",
+            "Злата",
+            "Вікторія",
+            "Соломія",
+        ],
+        boys: &[
+            "Андрій",
+            "Тарас",
+            "Богдан",
+            "Максим",
+            "Іван",
+            "Назар",
+            "Остап",
+            "Данило",
+        ],
+        women: &["Ірина", "Оксана", "Наталія", "Галина", "Христина", "Юлія"],
+        men: &["Василь", "Петро", "Олег", "Роман", "Юрій", "Михайло"],
+        surnames: &[
+            "Коваленко",
+            "Шевчук",
+            "Бондаренко",
+            "Мельник",
+            "Ткачук",
+            "Кравців",
+            "Гнатюк",
+            "Федорович",
+        ],
+        notes: &[
+            "Народжена вдома, акушерка присутня",
+            "Документи матері втрачено під час евакуації",
+        ],
     },
     Family {
-        area: "RO-IS",
-        locality: "Târgu Frumos",
         country: "RO",
         phone_prefix: "+40740",
-        girls: &["Ioana", "Ștefania", "Maria"],
-        boys: &["Ștefan", "Andrei", "Mihai"],
-        women: &["Elena", "Cătălina", "Mădălina"],
-        men: &["Gheorghe", "Ion", "Vasile"],
-        surnames: &["Țăran", "Popescu", "Rădulescu"],
+        places: &[
+            (
+                "RO-IS",
+                "Târgu Frumos",
+                "Spitalul Orășenesc Pașcani",
+                47.21,
+                27.01,
+            ),
+            ("RO-IS", "Hârlău", "Spitalul Orășenesc Hârlău", 47.43, 26.9),
+            ("RO-VS", "Bârlad", "Spitalul Municipal Bârlad", 46.23, 27.67),
+            (
+                "RO-NT",
+                "Târgu Neamț",
+                "Spitalul Orășenesc Târgu Neamț",
+                47.2,
+                26.36,
+            ),
+        ],
+        girls: &[
+            "Ioana",
+            "Ștefania",
+            "Maria",
+            "Andreea",
+            "Bianca",
+            "Alexandra",
+        ],
+        boys: &[
+            "Ștefan",
+            "Andrei",
+            "Mihai",
+            "Alexandru",
+            "Răzvan",
+            "Gabriel",
+        ],
+        women: &["Elena", "Cătălina", "Mădălina", "Georgiana", "Florentina"],
+        men: &["Gheorghe", "Ion", "Vasile", "Constantin", "Dumitru"],
+        surnames: &[
+            "Țăran",
+            "Popescu",
+            "Rădulescu",
+            "Ciobanu",
+            "Lupu",
+            "Munteanu",
+        ],
+        notes: &["Mama fără act de identitate"],
     },
     Family {
-        area: "SD-DN",
-        locality: "الفاشر",
         country: "SD",
         phone_prefix: "+24991",
-        girls: &["فاطمة", "آمنة", "مريم"],
-        boys: &["محمد", "عمر", "يوسف"],
-        women: &["زينب", "خديجة", "حليمة"],
-        men: &["أحمد", "إبراهيم", "علي"],
-        surnames: &["الزهراء", "عبد الله", "حسن"],
+        places: &[
+            ("SD-DN", "الفاشر", "مستشفى الفاشر التعليمي", 13.63, 25.35),
+            ("SD-DN", "كتم", "مستشفى كتم الريفي", 14.2, 24.67),
+            ("SD-DW", "الجنينة", "مستشفى الجنينة", 13.45, 22.45),
+            ("SD-DS", "نيالا", "مستشفى نيالا التعليمي", 12.05, 24.88),
+            ("SD-KA", "كسلا", "مستشفى كسلا", 15.45, 36.4),
+        ],
+        girls: &["فاطمة", "آمنة", "مريم", "هبة", "سارة", "رقية"],
+        boys: &["محمد", "عمر", "يوسف", "عثمان", "خالد", "مصطفى"],
+        women: &["زينب", "خديجة", "حليمة", "عائشة", "نفيسة"],
+        men: &["أحمد", "إبراهيم", "علي", "آدم", "الطيب"],
+        surnames: &["الزهراء", "عبد الله", "حسن", "عبد الرحمن", "إسحاق", "موسى"],
+        notes: &["ولادة في مخيم للنازحين", "الأب غائب وقت التسجيل"],
     },
     Family {
-        area: "TZ-05",
-        locality: "Kigoma",
         country: "TZ",
         phone_prefix: "+25575",
-        girls: &["Neema", "Amani", "Rehema"],
-        boys: &["Baraka", "Juma", "Imani"],
-        women: &["Mwanaisha", "Zawadi", "Halima"],
-        men: &["Hamisi", "Salim", "Daudi"],
-        surnames: &["Mwakyusa", "Kimaro", "Njoroge"],
+        places: &[
+            ("TZ-08", "Kigoma", "Maweni Regional Hospital", -4.88, 29.63),
+            ("TZ-08", "Kasulu", "Kasulu District Hospital", -4.58, 30.1),
+            (
+                "TZ-08",
+                "Kibondo",
+                "Kibondo District Hospital",
+                -3.59,
+                30.69,
+            ),
+            (
+                "TZ-18",
+                "Shinyanga",
+                "Shinyanga Regional Hospital",
+                -3.66,
+                33.42,
+            ),
+            ("TZ-19", "Tanga", "Bombo Regional Hospital", -5.07, 39.1),
+        ],
+        girls: &["Neema", "Amani", "Rehema", "Upendo", "Faraja", "Tumaini"],
+        boys: &["Baraka", "Juma", "Imani", "Emmanuel", "Frank", "Hassani"],
+        women: &["Mwanaisha", "Zawadi", "Halima", "Esther", "Grace"],
+        men: &["Hamisi", "Salim", "Daudi", "Joseph", "Petro"],
+        surnames: &[
+            "Mwakyusa", "Kimaro", "Njoroge", "Massawe", "Mushi", "Lyimo", "Mrema",
+        ],
+        notes: &["Mtoto alizaliwa njiani kwenda kituo cha afya"],
     },
     Family {
-        area: "GT-QC",
-        locality: "Santa Cruz del Quiché",
         country: "GT",
         phone_prefix: "+50255",
-        girls: &["María José", "Ana Lucía", "Xiomara"],
-        boys: &["José Ángel", "Juan Carlos", "Mateo"],
-        women: &["Rosa", "Juana", "Guadalupe"],
-        men: &["Pedro", "Tomás", "Domingo"],
-        surnames: &["Ixcoy Tzoc", "López", "Pérez Chávez"],
+        places: &[
+            (
+                "GT-QC",
+                "Santa Cruz del Quiché",
+                "Hospital Regional de Quiché",
+                15.03,
+                -91.15,
+            ),
+            (
+                "GT-QC",
+                "Chichicastenango",
+                "Centro de Salud Chichicastenango",
+                14.94,
+                -91.11,
+            ),
+            (
+                "GT-QC",
+                "Nebaj",
+                "Hospital Distrital de Nebaj",
+                15.4,
+                -91.15,
+            ),
+            (
+                "GT-HU",
+                "Huehuetenango",
+                "Hospital Nacional de Huehuetenango",
+                15.32,
+                -91.47,
+            ),
+            (
+                "GT-AV",
+                "Cobán",
+                "Hospital Regional de Cobán",
+                15.47,
+                -90.37,
+            ),
+        ],
+        girls: &[
+            "María José",
+            "Ana Lucía",
+            "Xiomara",
+            "Rosa María",
+            "Ixchel",
+            "Juana",
+        ],
+        boys: &[
+            "José Ángel",
+            "Juan Carlos",
+            "Mateo",
+            "Diego",
+            "Kevin",
+            "Santiago",
+        ],
+        women: &["Rosa", "Juana", "Guadalupe", "Micaela", "Catarina"],
+        men: &["Pedro", "Tomás", "Domingo", "Sebastián", "Diego"],
+        surnames: &[
+            "Ixcoy Tzoc",
+            "López",
+            "Pérez Chávez",
+            "Tum",
+            "Us Cac",
+            "Gómez",
+            "Caal",
+        ],
+        notes: &["Comadrona presente en el parto", "Madre habla k'iche'"],
     },
 ];
 
 /// Deterministic pseudo-random numbers (SplitMix64): samples are reproducible from a seed.
+#[cfg(any(test, feature = "fixtures"))]
 struct SplitMix(u64);
 
+#[cfg(any(test, feature = "fixtures"))]
 impl SplitMix {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -153,51 +330,115 @@ impl SplitMix {
         (self.next() % n as u64) as usize
     }
 
+    fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
+    }
+
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
+    }
+
+    /// One given name, or (one time in four) two different ones.
+    fn given(&mut self, items: &[&str]) -> String {
+        let first = self.pick(items);
+        let second = self.pick(items);
+        if self.chance(4) && second != first {
+            format!("{first} {second}")
+        } else {
+            first.to_string()
+        }
+    }
+
+    /// A coordinate near `centre` (within about 10 km), 4 decimal places as a phone reports.
+    fn near(&mut self, centre: f64) -> f64 {
+        let offset = (self.below(2001) as f64 - 1000.0) / 10_000.0;
+        ((centre + offset) * 10_000.0).round() / 10_000.0
+    }
+
+    fn digits(&mut self, n: u32) -> String {
+        format!("{:0width$}", self.next() % 10u64.pow(n), width = n as usize)
     }
 }
 
 /// `n` varied, valid enrolments (Ukrainian, Romanian, Sudanese Arabic, Tanzanian, Guatemalan
-/// families), births within the two years before `today`, reproducible from `seed`.
+/// families in several localities each; double given names, optional fathers, coordinates,
+/// times of birth, national ids and notes), births within the two years before `today`,
+/// reproducible from `seed`. Behind the `fixtures` feature: test data, not for the apps.
+#[cfg(any(test, feature = "fixtures"))]
 pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<EnrolmentInput> {
     let mut rng = SplitMix(seed);
     (0..n)
         .map(|_| {
             let f = &FAMILIES[rng.below(FAMILIES.len())];
+            let (area, locality, facility, lat, lon) = f.places[rng.below(f.places.len())];
             let surname = rng.pick(f.surnames);
+            // Some mothers keep their own family name.
+            let mother_surname = if rng.chance(5) {
+                rng.pick(f.surnames)
+            } else {
+                surname
+            };
             let girl = rng.next() % 2 == 0;
             let born = today - Duration::days(rng.below(730) as i64);
-            let mother_born = born - Duration::days(365 * 18 + rng.below(365 * 20) as i64);
-            let mother = rng.pick(f.women);
-            let father = rng.pick(f.men);
-            let phone = format!("{}{:07}", f.phone_prefix, rng.next() % 10_000_000);
-            let with_father = rng.below(4) != 0;
+            let mother_born = born - Duration::days(365 * 16 + rng.below(365 * 26) as i64);
+            let father_born = mother_born - Duration::days(rng.below(365 * 12) as i64);
+            let mother = rng.given(f.women);
+            let father = rng.given(f.men);
+            let phone = format!("{}{}", f.phone_prefix, rng.digits(7));
+            let with_father = !rng.chance(4);
+            let father_phone = (with_father && rng.chance(2))
+                .then(|| format!("{}{}", f.phone_prefix, rng.digits(7)));
             let mut caregivers = vec![Caregiver {
-                given_names: mother.into(),
-                family_name: surname.into(),
+                given_names: mother.clone(),
+                family_name: mother_surname.into(),
                 relationship: "mother".into(),
                 phone: Some(phone.clone()),
             }];
             if with_father {
                 caregivers.push(Caregiver {
-                    given_names: father.into(),
+                    given_names: father.clone(),
                     family_name: surname.into(),
                     relationship: "father".into(),
+                    phone: father_phone,
+                });
+            }
+            if rng.chance(6) {
+                caregivers.push(Caregiver {
+                    given_names: rng.given(f.women),
+                    family_name: rng.pick(f.surnames).into(),
+                    relationship: "grandmother".into(),
                     phone: None,
                 });
             }
-            let in_facility = rng.below(3) == 0;
+            let in_facility = rng.chance(3);
+            let located = rng.chance(2);
+            let (latitude, longitude) = if located {
+                (Some(rng.near(lat)), Some(rng.near(lon)))
+            } else {
+                (None, None)
+            };
+            let exact_day = !rng.chance(10);
+            let time_of_birth = (exact_day && rng.chance(2))
+                .then(|| format!("{:02}:{:02}", rng.below(24), rng.below(60)));
+            let twins = rng.chance(40);
             EnrolmentInput {
                 child: Child {
-                    given_names: rng.pick(if girl { f.girls } else { f.boys }).into(),
+                    given_names: rng.given(if girl { f.girls } else { f.boys }),
                     family_name: surname.into(),
                     sex: Some(if girl { Sex::Female } else { Sex::Male }),
-                    date_of_birth: born.to_string(),
-                    date_of_birth_precision: Some(DatePrecision::Day),
-                    time_of_birth: None,
-                    plurality: 1,
-                    birth_order: 1,
+                    date_of_birth: if exact_day {
+                        born.to_string()
+                    } else {
+                        format!("{:04}-{:02}", born.year(), u8::from(born.month()))
+                    },
+                    date_of_birth_precision: Some(if exact_day {
+                        DatePrecision::Day
+                    } else {
+                        DatePrecision::Month
+                    }),
+                    time_of_birth,
+                    plurality: if twins { 2 } else { 1 },
+                    birth_order: if twins { 1 + rng.below(2) as u8 } else { 1 },
                 },
                 place_of_birth: PlaceOfBirth {
                     kind: Some(if in_facility {
@@ -205,29 +446,31 @@ pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<EnrolmentInput> {
                     } else {
                         PlaceKind::Home
                     }),
-                    admin_area: f.area.into(),
-                    locality: f.locality.into(),
-                    facility: in_facility.then(|| format!("{} District Hospital", f.locality)),
-                    latitude: None,
-                    longitude: None,
+                    admin_area: area.into(),
+                    locality: locality.into(),
+                    facility: in_facility.then(|| facility.to_string()),
+                    latitude,
+                    longitude,
                 },
                 mother: Parent {
-                    given_names: mother.into(),
-                    family_name: surname.into(),
+                    given_names: mother.clone(),
+                    family_name: mother_surname.into(),
                     date_of_birth: Some(mother_born.to_string()),
-                    national_id: None,
+                    national_id: rng
+                        .chance(2)
+                        .then(|| format!("{}{}", f.country, rng.digits(9))),
                     nationality: Some(f.country.into()),
                 },
                 father: with_father.then(|| Parent {
-                    given_names: father.into(),
+                    given_names: father.clone(),
                     family_name: surname.into(),
-                    date_of_birth: None,
+                    date_of_birth: rng.chance(2).then(|| father_born.to_string()),
                     national_id: None,
                     nationality: Some(f.country.into()),
                 }),
                 informant: Informant {
-                    given_names: mother.into(),
-                    family_name: surname.into(),
+                    given_names: mother.clone(),
+                    family_name: mother_surname.into(),
                     relationship: "mother".into(),
                     phone: Some(phone),
                 },
@@ -236,7 +479,7 @@ pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<EnrolmentInput> {
                     given: true,
                     by_relationship: "mother".into(),
                 },
-                notes: None,
+                notes: rng.chance(8).then(|| rng.pick(f.notes).to_string()),
                 custom: BTreeMap::new(),
             }
         })
@@ -259,5 +502,12 @@ mod tests {
         }
         assert_eq!(samples, sample_inputs(300, 7, at.date()));
         assert_ne!(samples, sample_inputs(300, 8, at.date()));
+        // Varied enough for realistic compression figures: many places, double names.
+        let places: std::collections::BTreeSet<_> = samples
+            .iter()
+            .map(|s| s.place_of_birth.locality.as_str())
+            .collect();
+        assert!(places.len() >= 20, "{} localities", places.len());
+        assert!(samples.iter().any(|s| s.child.given_names.contains(' ')));
     }
 }
