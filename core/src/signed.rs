@@ -116,6 +116,17 @@ mod tests {
         "\\PC{0,24}"
     }
 
+    /// A well-formed COSE_Sign1 by `key` around any `payload`.
+    fn signed_envelope(key: &Ed25519Key, payload: &[u8]) -> Vec<u8> {
+        crate::cose::sign1(
+            &key.key_id().0,
+            std::collections::BTreeMap::new(),
+            std::collections::BTreeMap::new(),
+            payload,
+            |m| key.sign(m),
+        )
+    }
+
     fn parent() -> impl Strategy<Value = Parent> {
         (text(), text(), of(text()), of(text()), of("[A-Z]{2}")).prop_map(
             |(given_names, family_name, date_of_birth, national_id, nationality)| Parent {
@@ -329,14 +340,7 @@ mod tests {
             let mut payload = codec::to_vec(&Record { device_kid: key.key_id().0.to_vec(), ..record }).unwrap();
             let at = at % payload.len();
             payload[at] = value;
-            let bytes = crate::cose::sign1(
-                &key.key_id().0,
-                std::collections::BTreeMap::new(),
-                std::collections::BTreeMap::new(),
-                &payload,
-                |m| key.sign(m),
-            );
-            let _ = SignedRecord::decode(&bytes);
+            let _ = SignedRecord::decode(&signed_envelope(&key, &payload));
         }
 
         #[test]
@@ -360,14 +364,7 @@ mod tests {
             payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
         ) {
             let key = Ed25519Key::from_secret(&[7; 32]);
-            let bytes = crate::cose::sign1(
-                &key.key_id().0,
-                std::collections::BTreeMap::new(),
-                std::collections::BTreeMap::new(),
-                &payload,
-                |m| key.sign(m),
-            );
-            let _ = SignedRecord::decode(&bytes);
+            let _ = SignedRecord::decode(&signed_envelope(&key, &payload));
         }
 
         #[test]

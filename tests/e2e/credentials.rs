@@ -138,15 +138,7 @@ fn credentials_render_and_verify_through_the_cli() {
         .as_str()
         .unwrap()
         .to_string();
-    ok(&[
-        "registry",
-        "revoke",
-        "--data",
-        p(&registry.dir),
-        &kid,
-        "--reason",
-        "phone stolen",
-    ]);
+    revoke(&registry, &kid, "phone stolen");
     let late = capture(&device, 1).remove(0);
     let late_text = credential_text(&device, &late);
     let revocations = root.path().join("revocations.cbor");

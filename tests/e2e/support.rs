@@ -135,6 +135,19 @@ pub fn start_registry(root: &Path) -> RegistryProcess {
     serve_registry(&dir)
 }
 
+/// `registry revoke` of device `kid` with `reason`.
+pub fn revoke(registry: &RegistryProcess, kid: &str, reason: &str) {
+    ok(&[
+        "registry",
+        "revoke",
+        "--data",
+        p(&registry.dir),
+        kid,
+        "--reason",
+        reason,
+    ]);
+}
+
 pub fn trust_file(registry: &RegistryProcess) -> PathBuf {
     registry.dir.join("trust.json")
 }

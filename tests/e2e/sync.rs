@@ -245,15 +245,7 @@ fn a_revoked_device_is_told_why() {
         .unwrap()
         .to_string();
     ok(&["sync", "--data", p(&device)]);
-    ok(&[
-        "registry",
-        "revoke",
-        "--data",
-        p(&registry.dir),
-        &kid,
-        "--reason",
-        "phone stolen",
-    ]);
+    revoke(&registry, &kid, "phone stolen");
     thread::sleep(Duration::from_millis(1100));
     let late = capture(&device, 1);
     let out = ok(&["sync", "--data", p(&device)]);
