@@ -33,6 +33,9 @@ pub const CERTIFICATE_LIFETIME_SECS: i64 = 365 * 24 * 3600;
 /// How far ahead of the registry's clock a record's capture time may be (phones' clocks drift;
 /// beyond this the record is refused as captured in the future).
 pub const MAX_CLOCK_AHEAD_SECS: i64 = 24 * 3600;
+/// How long before its enrolment a device's records may have been captured (a worker who
+/// starts registering offline while the supervisor's token is on its way).
+pub const PRE_ENROLMENT_CAPTURE_SECS: i64 = 30 * 24 * 3600;
 /// Most leaves served by one `leaves` call.
 pub const MAX_LEAVES_PER_CALL: u64 = 1000;
 
@@ -462,12 +465,23 @@ impl Registry {
                 )));
             }
         }
-        if captured_at < device.not_before || captured_at > device.not_after {
+        if captured_at > device.not_after {
             return Ok(Err((
                 id,
                 reject(
                     "device_expired",
-                    "the device's certificate was not valid when this record was captured",
+                    "the device's certificate had expired when this record was captured",
+                ),
+            )));
+        }
+        // A worker may capture offline on a new phone before its enrolment: the certificate
+        // vouches for the key, including its signatures of the weeks before.
+        if captured_at < device.not_before - PRE_ENROLMENT_CAPTURE_SECS {
+            return Ok(Err((
+                id,
+                reject(
+                    "device_expired",
+                    "the record claims a capture time long before the device was enrolled",
                 ),
             )));
         }

@@ -417,6 +417,52 @@ fn a_revoked_key_cannot_backdate_records_and_resends_stay_duplicates() {
 }
 
 #[test]
+fn records_captured_before_enrolment_are_taken_within_a_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    device.init("w-early").unwrap();
+    let now = OffsetDateTime::now_utc();
+    // Offline on a new phone, waiting for the supervisor's token.
+    let days = |d: u64| Duration::from_secs(d * 86_400);
+    let early = device
+        .capture_at(&reference_input(), now - days(3), None)
+        .unwrap();
+    let too_early = device
+        .capture_at(&reference_input(), now - days(45), None)
+        .unwrap();
+    let token = registry.create_token("w-early", "UA-46", 3600).unwrap();
+    let answer = registry
+        .enrol(&device.enrolment_request(&token).unwrap())
+        .unwrap();
+    device
+        .complete_enrolment(&answer, Some(registry.trust_bundle()))
+        .unwrap();
+    // Its provisional credential is issued at enrolment, when the certificate is valid.
+    let provisional = device.credential(&early.id).unwrap();
+    let verdict = birthright_core::credential::verify_text(
+        &provisional.text,
+        registry.trust_bundle(),
+        None,
+        now.unix_timestamp() + 60,
+    )
+    .verdict;
+    assert_eq!(
+        verdict,
+        birthright_core::credential::Verdict::ValidProvisional
+    );
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].id, too_early.id);
+    assert_eq!(report.rejected[0].code, "device_expired");
+    assert_eq!(
+        device.get(&early.id).unwrap().summary.status,
+        RecordStatus::Acknowledged
+    );
+}
+
+#[test]
 fn a_record_captured_in_the_future_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());

@@ -8,7 +8,8 @@ use crate::device::{Device, DeviceError};
 impl Device {
     /// The caregiver's credential for record `id`: the registry-signed one if the registry has
     /// issued it, else a provisional one signed now by this device (deterministically: issued at
-    /// the capture time, so the same record always gives the same credential). Needs enrolment,
+    /// the capture time, or at enrolment if that came later, so the same record always gives the
+    /// same credential). Needs enrolment,
     /// since a provisional credential carries the device certificate. Refused for a record the
     /// registry rejected or that was corrected since.
     pub fn credential(&self, id: &Uuid) -> Result<Credential, DeviceError> {
@@ -36,9 +37,13 @@ impl Device {
         }
         let certificate = self.certificate()?.ok_or(DeviceError::NotEnrolled)?;
         let record = &stored.signed.record;
-        self.with_device_key(|key| {
-            issue_provisional(key, &certificate, record, record.captured_at)
-        })?
-        .map_err(|e| DeviceError::Credential(e.to_string()))
+        // Issued at the capture time, or at enrolment for a record captured before it: the
+        // certificate must be valid at the time of issue.
+        let trust = self.trust_bundle()?.ok_or(DeviceError::NotEnrolled)?;
+        let certified = crate::registry_keys::DeviceCertificate::verify(&certificate, &trust)
+            .map_err(|e| DeviceError::Credential(e.to_string()))?;
+        let issued_at = record.captured_at.max(certified.not_before);
+        self.with_device_key(|key| issue_provisional(key, &certificate, record, issued_at))?
+            .map_err(|e| DeviceError::Credential(e.to_string()))
     }
 }
