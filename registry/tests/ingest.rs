@@ -45,6 +45,12 @@ fn registry(dir: &Path) -> Arc<Registry> {
 fn enrolled_device(registry: &Registry, worker: &str) -> Device {
     let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
     device.init(worker).unwrap();
+    enrol(registry, &device, worker);
+    device
+}
+
+/// Enrols an initialised `device` for `worker` with a fresh token.
+fn enrol(registry: &Registry, device: &Device, worker: &str) {
     let token = registry.create_token(worker, "UA-46", 3600).unwrap();
     let answer = registry
         .enrol(&device.enrolment_request(&token).unwrap())
@@ -52,7 +58,6 @@ fn enrolled_device(registry: &Registry, worker: &str) -> Device {
     device
         .complete_enrolment(&answer, Some(registry.trust_bundle()))
         .unwrap();
-    device
 }
 
 fn config() -> SyncConfig {
@@ -431,13 +436,7 @@ fn records_captured_before_enrolment_are_taken_within_a_grace_period() {
     let too_early = device
         .capture_at(&reference_input(), now - days(45), None)
         .unwrap();
-    let token = registry.create_token("w-early", "UA-46", 3600).unwrap();
-    let answer = registry
-        .enrol(&device.enrolment_request(&token).unwrap())
-        .unwrap();
-    device
-        .complete_enrolment(&answer, Some(registry.trust_bundle()))
-        .unwrap();
+    enrol(&registry, &device, "w-early");
     // Its provisional credential is issued at enrolment, when the certificate is valid.
     let provisional = device.credential(&early.id).unwrap();
     let verdict = birthright_core::credential::verify_text(

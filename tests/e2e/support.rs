@@ -152,20 +152,25 @@ pub fn trust_file(registry: &RegistryProcess) -> PathBuf {
     registry.dir.join("trust.json")
 }
 
-/// Initialises and enrols a device; returns its data dir.
-pub fn enrolled_device(root: &Path, registry: &RegistryProcess, url: &str, name: &str) -> PathBuf {
-    let dir = root.join(name);
-    ok(&["device", "init", "--data", p(&dir), "--worker", name]);
-    let token = ok(&[
+/// A one-time enrolment token for `worker` in UA-46 (as printed, with its newline).
+pub fn enrol_token(registry: &RegistryProcess, worker: &str) -> String {
+    ok(&[
         "registry",
         "enrol-token",
         "--data",
         p(&registry.dir),
         "--worker",
-        name,
+        worker,
         "--region",
         "UA-46",
-    ]);
+    ])
+}
+
+/// Initialises and enrols a device; returns its data dir.
+pub fn enrolled_device(root: &Path, registry: &RegistryProcess, url: &str, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    ok(&["device", "init", "--data", p(&dir), "--worker", name]);
+    let token = enrol_token(registry, name);
     ok(&[
         "device",
         "enrol",

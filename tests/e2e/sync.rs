@@ -269,16 +269,7 @@ fn bad_input_gets_clear_errors() {
     let registry = start_registry(root.path());
     let device = enrolled_device(root.path(), &registry, &registry.url, "w-errors");
     // A reused token.
-    let token = ok(&[
-        "registry",
-        "enrol-token",
-        "--data",
-        p(&registry.dir),
-        "--worker",
-        "x",
-        "--region",
-        "UA-46",
-    ]);
+    let token = enrol_token(&registry, "x");
     let other = root.path().join("other");
     ok(&["device", "init", "--data", p(&other)]);
     ok(&[
