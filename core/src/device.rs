@@ -237,9 +237,16 @@ fn valid_worker_id(id: &str) -> bool {
 }
 
 impl Device {
-    /// Opens the device store at `path` (created if missing) with the host's storage key.
+    /// Opens the existing device store at `path` with the host's storage key. A missing,
+    /// empty or damaged store is an error, never replaced by a new one (ADR 0001): use
+    /// [`Self::create`] for a first launch.
     pub fn open(path: &Path, storage_key: StorageKey) -> Result<Device, DeviceError> {
         Self::from_store(Store::open(path, storage_key)?)
+    }
+
+    /// Creates a new device store at `path`, which must not exist yet.
+    pub fn create(path: &Path, storage_key: StorageKey) -> Result<Device, DeviceError> {
+        Self::from_store(Store::create(path, storage_key)?)
     }
 
     /// A device on an in-memory store (tests, benchmarks).
@@ -249,25 +256,64 @@ impl Device {
 
     fn from_store(store: Store) -> Result<Device, DeviceError> {
         let identity = store.read(|conn| -> Result<_, DeviceError> {
-            let Some(secret) = store.secret_meta(conn, META_DEVICE_SECRET)? else {
+            let Some(secret) = store.meta(conn, META_DEVICE_SECRET)? else {
                 return Ok(None);
             };
             let seed =
                 <[u8; 32]>::try_from(secret.as_slice()).map_err(|_| StoreError::Tampered {
                     what: "device key".into(),
                 })?;
-            let worker_id = Store::meta(conn, META_WORKER_ID)?
-                .and_then(|v| String::from_utf8(v).ok())
-                .unwrap_or_default();
+            let worker_id =
+                store
+                    .meta_text(conn, META_WORKER_ID)?
+                    .ok_or_else(|| StoreError::Tampered {
+                        what: "worker id (missing)".into(),
+                    })?;
             Ok(Some(Arc::new(Identity {
                 key: Ed25519Key::from_secret(&seed),
                 worker_id,
             })))
         })?;
-        Ok(Device {
+        let device = Device {
             store,
             identity: RwLock::new(identity),
-        })
+        };
+        device.check_enrolment()?;
+        Ok(device)
+    }
+
+    /// Checks what the device pinned at enrolment: the trust bundle is internally consistent
+    /// and the stored certificate verifies under it, for this device's key. Run at every open
+    /// and before every sync; a failure is [`StoreError::Tampered`].
+    pub fn check_enrolment(&self) -> Result<(), DeviceError> {
+        let tampered = |what: &str| {
+            DeviceError::Store(StoreError::Tampered {
+                what: what.to_string(),
+            })
+        };
+        let bundle = self.trust_bundle()?;
+        let certificate = self.certificate()?;
+        match (bundle, certificate) {
+            (None, None) => Ok(()),
+            (Some(bundle), Some(certificate)) => {
+                let certificate =
+                    DeviceCertificate::verify(&certificate, &bundle).map_err(|_| {
+                        tampered(
+                            "device certificate (it does not verify under the pinned registry)",
+                        )
+                    })?;
+                let identity = self.loaded_identity()?;
+                if certificate.device_public_key.as_slice() != identity.key.public_bytes() {
+                    return Err(tampered(
+                        "device certificate (it is for another device key)",
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(tampered(
+                "enrolment (the trust bundle or the certificate is missing)",
+            )),
+        }
     }
 
     /// The underlying store, for the other device modules (sync, credentials).
@@ -287,8 +333,9 @@ impl Device {
         let key = Ed25519Key::generate()?;
         self.store.write(|tx| -> Result<(), DeviceError> {
             self.store
-                .set_secret_meta(tx, META_DEVICE_SECRET, key.secret_bytes().as_slice())?;
-            Store::set_meta(tx, META_WORKER_ID, worker_id.as_bytes())?;
+                .set_meta(tx, META_DEVICE_SECRET, key.secret_bytes().as_slice())?;
+            self.store
+                .set_meta(tx, META_WORKER_ID, worker_id.as_bytes())?;
             Ok(())
         })?;
         let identity = Arc::new(Identity {
@@ -306,8 +353,10 @@ impl Device {
         }
         let mut slot = self.identity.write().unwrap_or_else(|e| e.into_inner());
         let current = slot.as_ref().ok_or(DeviceError::NotInitialised)?;
-        self.store
-            .write(|tx| Store::set_meta(tx, META_WORKER_ID, worker_id.as_bytes()))?;
+        self.store.write(|tx| {
+            self.store
+                .set_meta(tx, META_WORKER_ID, worker_id.as_bytes())
+        })?;
         *slot = Some(Arc::new(Identity {
             key: Ed25519Key::from_secret(&current.key.secret_bytes()),
             worker_id: worker_id.to_string(),
@@ -365,7 +414,7 @@ impl Device {
         supersedes: Option<Uuid>,
     ) -> Result<RecordSummary, DeviceError> {
         let (row, summary) = self.prepare(input, captured_at, supersedes)?;
-        let row = self.store.write(|tx| Self::insert(tx, row))?;
+        let row = self.store.write(|tx| self.insert(tx, row))?;
         Ok(summary_from(row, summary))
     }
 
@@ -394,7 +443,7 @@ impl Device {
             .write(|tx| -> Result<Vec<RecordSummary>, DeviceError> {
                 prepared
                     .into_iter()
-                    .map(|(row, summary)| Ok(summary_from(Self::insert(tx, row)?, summary)))
+                    .map(|(row, summary)| Ok(summary_from(self.insert(tx, row)?, summary)))
                     .collect()
             })
     }
@@ -432,40 +481,36 @@ impl Device {
         let summary_bytes = zeroize::Zeroizing::new(
             codec::to_vec(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         );
-        let row = RecordRow {
-            id: record.id,
-            seq: 0,
-            captured_at: record.captured_at,
-            status: RecordStatus::Pending,
+        let row = RecordRow::pending(
+            record.id,
+            record.captured_at,
             supersedes,
-            superseded_by: None,
-            reject_code: None,
-            reject_message: None,
-            leaf_index: None,
-            sealed_record: self
-                .store
+            self.store
                 .seal("records", "sealed_record", &row_id, &signed.bytes)?,
-            sealed_summary: self.store.seal(
-                "records",
-                "sealed_summary",
-                &row_id,
-                &summary_bytes,
-            )?,
-        };
+            self.store
+                .seal("records", "sealed_summary", &row_id, &summary_bytes)?,
+        );
         Ok((row, summary))
     }
 
     /// Inserts a prepared row (marking the corrected record, if any) inside `tx`.
-    fn insert(tx: &rusqlite::Transaction<'_>, row: RecordRow) -> Result<RecordRow, DeviceError> {
+    fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        row: RecordRow,
+    ) -> Result<RecordRow, DeviceError> {
         if let Some(old) = &row.supersedes {
-            let existing = Store::record(tx, old)?.ok_or(DeviceError::NotFound(*old))?;
+            let existing = self
+                .store
+                .record(tx, old)?
+                .ok_or(DeviceError::NotFound(*old))?;
             if let Some(by) = existing.superseded_by {
                 return Err(DeviceError::AlreadySuperseded { id: *old, by });
             }
         }
-        let seq = Store::insert_record(tx, &row)?;
+        let seq = self.store.insert_record(tx, &row)?;
         if let Some(old) = &row.supersedes {
-            Store::set_superseded_by(tx, old, &row.id)?;
+            self.store.set_superseded_by(tx, old, &row.id)?;
         }
         Ok(RecordRow { seq, ..row })
     }
@@ -501,7 +546,7 @@ impl Device {
     pub fn get(&self, id: &Uuid) -> Result<StoredRecord, DeviceError> {
         let row = self
             .store
-            .read(|conn| Store::record(conn, id))?
+            .read(|conn| self.store.record(conn, id))?
             .ok_or(DeviceError::NotFound(*id))?;
         let signed = self.signed_record(&row)?;
         Ok(StoredRecord {
@@ -515,7 +560,7 @@ impl Device {
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<RecordSummary>, DeviceError> {
         let rows = self
             .store
-            .read(|conn| Store::records(conn, filter.status))?;
+            .read(|conn| self.store.records(conn, filter.status))?;
         let needle = filter
             .search
             .as_deref()
@@ -546,7 +591,7 @@ impl Device {
     /// Number of records in each status.
     pub fn counts(&self) -> Result<Counts, DeviceError> {
         let mut counts = Counts::default();
-        for (status, n) in self.store.read(Store::counts)? {
+        for (status, n) in self.store.read(|conn| self.store.counts(conn))? {
             match status {
                 RecordStatus::Pending => counts.pending = n,
                 RecordStatus::InFlight => counts.in_flight = n,
@@ -602,8 +647,10 @@ impl Device {
             ));
         }
         self.store.write(|tx| -> Result<(), DeviceError> {
-            Store::set_meta(tx, META_TRUST_BUNDLE, bundle.to_json().as_bytes())?;
-            Store::set_meta(tx, META_CERTIFICATE, &response.certificate)?;
+            self.store
+                .set_meta(tx, META_TRUST_BUNDLE, bundle.to_json().as_bytes())?;
+            self.store
+                .set_meta(tx, META_CERTIFICATE, &response.certificate)?;
             Ok(())
         })?;
         if certificate.worker_id != identity.worker_id {
@@ -616,21 +663,20 @@ impl Device {
     pub fn set_registry_url(&self, url: &str) -> Result<(), DeviceError> {
         Ok(self
             .store
-            .write(|tx| Store::set_meta(tx, META_REGISTRY_URL, url.as_bytes()))?)
+            .write(|tx| self.store.set_meta(tx, META_REGISTRY_URL, url.as_bytes()))?)
     }
 
     /// The registry's base URL, once enrolled.
     pub fn registry_url(&self) -> Result<Option<String>, DeviceError> {
         Ok(self
             .store
-            .read(|conn| Store::meta(conn, META_REGISTRY_URL))?
-            .and_then(|v| String::from_utf8(v).ok()))
+            .read(|conn| self.store.meta_text(conn, META_REGISTRY_URL))?)
     }
 
     /// The pinned trust bundle, once enrolled.
     pub fn trust_bundle(&self) -> Result<Option<TrustBundle>, DeviceError> {
         self.store
-            .read(|conn| Store::meta(conn, META_TRUST_BUNDLE))?
+            .read(|conn| self.store.meta(conn, META_TRUST_BUNDLE))?
             .map(|json| {
                 TrustBundle::from_json(&json).map_err(|_| {
                     DeviceError::Store(StoreError::Tampered {
@@ -645,20 +691,24 @@ impl Device {
     pub fn certificate(&self) -> Result<Option<Vec<u8>>, DeviceError> {
         Ok(self
             .store
-            .read(|conn| Store::meta(conn, META_CERTIFICATE))?)
+            .read(|conn| self.store.meta(conn, META_CERTIFICATE))?
+            .map(|v| v.to_vec()))
     }
 
     /// The cached revocation list (COSE_Sign1 bytes) and when it was fetched (Unix seconds).
     pub fn revocations(&self) -> Result<Option<(Vec<u8>, i64)>, DeviceError> {
         self.store.read(|conn| -> Result<_, DeviceError> {
-            let Some(list) = Store::meta(conn, META_REVOCATIONS)? else {
+            let Some(list) = self.store.meta(conn, META_REVOCATIONS)? else {
                 return Ok(None);
             };
-            let at = Store::meta(conn, META_REVOCATIONS_FETCHED_AT)?
-                .and_then(|v| String::from_utf8(v).ok())
+            let at = self
+                .store
+                .meta_text(conn, META_REVOCATIONS_FETCHED_AT)?
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            Ok(Some((list, at)))
+                .ok_or_else(|| StoreError::Tampered {
+                    what: "revocation list fetch time".into(),
+                })?;
+            Ok(Some((list.to_vec(), at)))
         })
     }
 
@@ -666,7 +716,7 @@ impl Device {
     pub fn registered_credential(&self, id: &Uuid) -> Result<Option<Vec<u8>>, DeviceError> {
         let sealed = self
             .store
-            .read(|conn| Store::sealed_credential(conn, id))?
+            .read(|conn| self.store.sealed_credential(conn, id))?
             .ok_or(DeviceError::NotFound(*id))?;
         sealed
             .map(|sealed| {
@@ -886,7 +936,7 @@ mod tests {
         let path = dir.path().join("device.db");
         let key = StorageKey::generate().unwrap();
         let (identity, id) = {
-            let device = Device::open(&path, key.clone()).unwrap();
+            let device = Device::create(&path, key.clone()).unwrap();
             let identity = device.init("w-1").unwrap();
             (identity, device.capture(&olena()).unwrap().id)
         };
@@ -913,16 +963,20 @@ mod tests {
         let path = dir.path().join("device.db");
         let key = StorageKey::generate().unwrap();
         let (identity, ids) = {
-            let device = Device::open(&path, key.clone()).unwrap();
+            let device = Device::create(&path, key.clone()).unwrap();
             let identity = device.init("w-1").unwrap();
             let first = device.capture(&olena()).unwrap().id;
             let second = device.correct(&first, &olena()).unwrap().id;
             (identity, vec![first, second])
         };
-        // Take the file back to what version 1 wrote: no sync tables or columns.
+        // Take the file back to what version 1 wrote: no sync tables or columns, no row tags,
+        // no manifest, the worker id in plaintext.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP INDEX records_by_batch;
+            "ALTER TABLE records DROP COLUMN row_mac;
+             DELETE FROM meta WHERE key = 'manifest';
+             UPDATE meta SET value = CAST('w-1' AS BLOB) WHERE key = 'worker_id';
+             DROP INDEX records_by_batch;
              ALTER TABLE records DROP COLUMN batch_id;
              ALTER TABLE records DROP COLUMN receipt;
              ALTER TABLE records DROP COLUMN sealed_credential;
@@ -962,7 +1016,7 @@ mod tests {
     fn no_personal_data_in_plaintext_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.db");
-        let device = Device::open(&path, StorageKey::generate().unwrap()).unwrap();
+        let device = Device::create(&path, StorageKey::generate().unwrap()).unwrap();
         device.init("w-1").unwrap();
         let mut input = olena();
         input.mother.national_id = Some("AB123456".into());

@@ -129,6 +129,20 @@ impl TrustBundle {
                 "hpke_key_id does not match the key".into(),
             ));
         }
+        // The checkpoint key must name this origin and be the registry key itself: a bundle
+        // that pairs one registry's name with another's checkpoint key is refused.
+        let checkpoint_key = crate::ledger::note::NoteVerifier::from_vkey(&bundle.checkpoint_vkey)
+            .map_err(|e| TrustError::BadBundle(format!("checkpoint_vkey: {e}")))?;
+        if checkpoint_key.name() != bundle.origin {
+            return Err(TrustError::BadBundle(
+                "the checkpoint key does not name the registry's origin".into(),
+            ));
+        }
+        if checkpoint_key.public_key() != key.to_bytes() {
+            return Err(TrustError::BadBundle(
+                "the checkpoint key is not the registry key".into(),
+            ));
+        }
         Ok(bundle)
     }
 
@@ -334,7 +348,12 @@ pub(crate) mod tests {
         let bundle = TrustBundle {
             format: TRUST_BUNDLE_FORMAT.into(),
             origin: "registry.test/births".into(),
-            checkpoint_vkey: String::new(),
+            checkpoint_vkey: crate::ledger::note::NoteSigner::new(
+                "registry.test/births",
+                key.signing_key().clone(),
+            )
+            .map(|s| s.verifier_key())
+            .unwrap_or_default(),
             registry_public_key: B64.encode(key.public_bytes()),
             registry_key_id: key.key_id().to_hex(),
             hpke_public_key: B64.encode(hpke),
@@ -364,6 +383,33 @@ pub(crate) mod tests {
         let mut bad = bundle.clone();
         bad.registry_key_id = "0000000000000000".into();
         assert!(TrustBundle::from_json(bad.to_json().as_bytes()).is_err());
+        // The checkpoint key must name the origin and be the registry's own key.
+        let other = Ed25519Key::from_secret(&[43; 32]);
+        let mut foreign_key = bundle.clone();
+        foreign_key.checkpoint_vkey =
+            crate::ledger::note::NoteSigner::new(&bundle.origin, other.signing_key().clone())
+                .unwrap()
+                .verifier_key();
+        assert_eq!(
+            TrustBundle::from_json(foreign_key.to_json().as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "trust bundle: the checkpoint key is not the registry key"
+        );
+        let (key, _) = registry();
+        let mut foreign_name = bundle.clone();
+        foreign_name.checkpoint_vkey = crate::ledger::note::NoteSigner::new(
+            "elsewhere.example/births",
+            key.signing_key().clone(),
+        )
+        .unwrap()
+        .verifier_key();
+        assert_eq!(
+            TrustBundle::from_json(foreign_name.to_json().as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "trust bundle: the checkpoint key does not name the registry's origin"
+        );
         assert!(TrustBundle::from_json(b"{\"format\":1}").is_err());
     }
 

@@ -32,7 +32,7 @@ use crate::{
     },
     registry_keys::{RevocationList, TrustBundle},
     store::{
-        RecordStatus, Store, StoreError,
+        RecordStatus, StoreError,
         sync_rows::{BatchRow, RecordUpdate, VerifiedCheckpoint},
     },
     wire::{self, Batch, BatchResponse, ErrorBody, LedgerLeaf, Outcome, ResponseKey},
@@ -400,13 +400,20 @@ fn check_consistency(
 impl<'d> SyncMachine<'d> {
     /// Prepares a sync of `device`, which must be enrolled. `now` is the current Unix time.
     pub fn new(device: &'d Device, config: SyncConfig, now: i64) -> Result<Self, SyncError> {
+        // Nothing is sent or trusted from a store whose state does not check out.
+        device
+            .store()
+            .read(|conn| device.store().check_integrity(conn))?;
+        device.check_enrolment()?;
         let trust = device.trust_bundle()?.ok_or(SyncError::NotEnrolled)?;
         let certificate = device.certificate()?.ok_or(SyncError::NotEnrolled)?;
         let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey)
             .map_err(|e| SyncError::InvalidResponse(format!("pinned checkpoint key: {e}")))?;
         let kid = device.identity()?.key_id;
         let counts = device.counts()?;
-        let latest = device.store().read(Store::latest_checkpoint)?;
+        let latest = device
+            .store()
+            .read(|c| device.store().latest_checkpoint(c))?;
         Ok(SyncMachine {
             device,
             trust,
@@ -578,15 +585,28 @@ impl<'d> SyncMachine<'d> {
         Ok(())
     }
 
+    /// Keeps the newest valid revocation list: one signed before the list already cached (a
+    /// replay of an older list, which could un-revoke a device) is ignored without alarm.
     fn store_revocations(&mut self, body: &[u8]) -> Result<(), SyncError> {
         let list = RevocationList::verify(body, &self.trust)
             .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
-        let now = self.now;
-        self.device.store().write(|tx| -> Result<(), StoreError> {
-            Store::set_meta(tx, META_REVOCATIONS, body)?;
-            Store::set_meta(tx, META_REVOCATIONS_FETCHED_AT, now.to_string().as_bytes())
-        })?;
-        self.report.revocations_refreshed = true;
+        let cached = self
+            .device
+            .revocations()?
+            .and_then(|(bytes, _)| RevocationList::verify(&bytes, &self.trust).ok());
+        let list = match cached {
+            Some(cached) if cached.issued_at > list.issued_at => cached,
+            _ => {
+                let now = self.now;
+                let store = self.device.store();
+                store.write(|tx| -> Result<(), StoreError> {
+                    store.set_meta(tx, META_REVOCATIONS, body)?;
+                    store.set_meta(tx, META_REVOCATIONS_FETCHED_AT, now.to_string().as_bytes())
+                })?;
+                self.report.revocations_refreshed = true;
+                list
+            }
+        };
         self.report.device_revoked = list.find(&self.kid).is_some();
         Ok(())
     }
@@ -595,7 +615,7 @@ impl<'d> SyncMachine<'d> {
     /// pending records, else moves on to refreshing the checkpoint.
     fn next_batch(&mut self) -> Result<Phase, SyncError> {
         let store = self.device.store();
-        if let Some(batch) = store.read(Store::open_batch)? {
+        if let Some(batch) = store.read(|c| store.open_batch(c))? {
             return Ok(Phase::SendBatch { batch });
         }
         let mut records = Vec::new();
@@ -603,7 +623,7 @@ impl<'d> SyncMachine<'d> {
         let mut bytes = 0usize;
         let mut after = self.batched_up_to;
         'fill: while records.len() < self.config.max_batch_records {
-            let page = store.read(|c| Store::records_page(c, RecordStatus::Pending, after, 64))?;
+            let page = store.read(|c| store.records_page(c, RecordStatus::Pending, after, 64))?;
             if page.is_empty() {
                 break;
             }
@@ -625,7 +645,9 @@ impl<'d> SyncMachine<'d> {
         if records.is_empty() {
             return Ok(Phase::FetchCheckpoint);
         }
-        let known_tree_size = store.read(Store::latest_checkpoint)?.map_or(0, |c| c.size);
+        let known_tree_size = store
+            .read(|c| store.latest_checkpoint(c))?
+            .map_or(0, |c| c.size);
         let batch = Batch {
             version: wire::WIRE_VERSION,
             batch_id: Uuid::new_v7(uuid::Timestamp::from_unix(
@@ -650,6 +672,7 @@ impl<'d> SyncMachine<'d> {
         key_bytes.extend_from_slice(&response_key.enc);
         let row = BatchRow {
             id: batch.batch_id,
+            created_at: self.now,
             known_tree_size,
             record_count: ids.len() as u64,
             sealed_response_key: store.seal(
@@ -660,9 +683,9 @@ impl<'d> SyncMachine<'d> {
             )?,
             sealed_body,
             attempts: 0,
+            done: false,
         };
-        let now = self.now;
-        store.write(|tx| Store::insert_batch(tx, &row, now, &ids))?;
+        store.write(|tx| store.insert_batch(tx, &row, &ids))?;
         self.batched_up_to = after;
         Ok(Phase::SendBatch { batch: row })
     }
@@ -688,9 +711,8 @@ impl<'d> SyncMachine<'d> {
     }
 
     fn digest_batch_answer(&mut self, batch: BatchRow, body: &[u8]) -> Result<Phase, SyncError> {
-        self.device
-            .store()
-            .write(|tx| Store::count_batch_attempt(tx, &batch.id))?;
+        let store = self.device.store();
+        store.write(|tx| store.count_batch_attempt(tx, &batch.id))?;
         let key = self.response_key(&batch)?;
         let response = BatchResponse::open(body, &key)
             .map_err(|e| SyncError::InvalidResponse(format!("batch answer: {e}")))?;
@@ -712,18 +734,18 @@ impl<'d> SyncMachine<'d> {
             }
         } else {
             store
-                .read(|c| Store::checkpoint_at(c, batch.known_tree_size))?
+                .read(|c| store.checkpoint_at(c, batch.known_tree_size))?
                 .ok_or_else(|| {
-                    SyncError::Device(DeviceError::Store(StoreError::Corrupt(
-                        "the checkpoint a batch was sealed against is missing".into(),
-                    )))
+                    SyncError::Device(DeviceError::Store(StoreError::Tampered {
+                        what: "checkpoint the batch was sealed against (missing)".into(),
+                    }))
                 })?
         };
         let proof = wire::hashes(&response.consistency_proof)
             .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
         check_consistency(&known, &checkpoint, &proof)?;
         // History check 2: the newest checkpoint verified since, if newer than that.
-        let latest = store.read(Store::latest_checkpoint)?;
+        let latest = store.read(|c| store.latest_checkpoint(c))?;
         if let Some(latest) = latest.filter(|l| l.size > known.size) {
             if latest.size == checkpoint.size && latest.root_hash != checkpoint.root_hash {
                 return Err(SyncError::LedgerInconsistent(format!(
@@ -752,7 +774,7 @@ impl<'d> SyncMachine<'d> {
         checkpoint: Checkpoint,
     ) -> Result<(), SyncError> {
         let store = self.device.store();
-        let ids = store.read(|c| Store::batch_record_ids(c, &batch.id))?;
+        let ids = store.read(|c| store.batch_record_ids(c, &batch))?;
         if response.results.len() != ids.len()
             || response
                 .results
@@ -772,7 +794,7 @@ impl<'d> SyncMachine<'d> {
             match (result.outcome, &result.leaf, &result.rejection) {
                 (Outcome::Accepted | Outcome::Duplicate, Some(leaf), _) => {
                     let row = store
-                        .read(|c| Store::record(c, &result.record_id))?
+                        .read(|c| store.record(c, &result.record_id))?
                         .ok_or(DeviceError::NotFound(result.record_id))?;
                     let signed = self.device.signed_record(&row)?;
                     let receipt = Receipt {
@@ -847,7 +869,7 @@ impl<'d> SyncMachine<'d> {
             note: response.checkpoint.clone(),
         };
         let now = self.now;
-        store.write(|tx| Store::apply_batch_answer(tx, &batch.id, &updates, &verified, now))?;
+        store.write(|tx| store.apply_batch_answer(tx, &batch.id, &updates, &verified, now))?;
         self.report.batches += 1;
         self.report.accepted += accepted;
         self.report.duplicate += duplicate;
@@ -870,13 +892,21 @@ impl<'d> SyncMachine<'d> {
             .map_err(|_| SyncError::InvalidResponse("checkpoint is not UTF-8".into()))?;
         let checkpoint = verify_checkpoint(&self.verifier, &note, &self.trust.origin)
             .map_err(|e| SyncError::InvalidResponse(format!("checkpoint: {e}")))?;
-        let latest = self.device.store().read(Store::latest_checkpoint)?;
+        let store = self.device.store();
+        let latest = store.read(|c| store.latest_checkpoint(c))?;
         match latest {
+            // An older checkpoint (a replay, or a lagging mirror): the newer one stays; only a
+            // different root for a size this device verified is evidence of a fork.
             Some(latest) if latest.size > checkpoint.size => {
-                Err(SyncError::LedgerInconsistent(format!(
-                    "the registry's tree shrank from {} to {} leaves",
-                    latest.size, checkpoint.size
-                )))
+                match store.read(|c| store.checkpoint_at(c, checkpoint.size))? {
+                    Some(seen) if seen.root_hash != checkpoint.root_hash => {
+                        Err(SyncError::LedgerInconsistent(format!(
+                            "two different checkpoints for size {}",
+                            checkpoint.size
+                        )))
+                    }
+                    _ => Ok(Phase::Done),
+                }
             }
             Some(latest) if latest.size == checkpoint.size => {
                 if latest.root_hash != checkpoint.root_hash {
@@ -906,9 +936,8 @@ impl<'d> SyncMachine<'d> {
             note,
         };
         let now = self.now;
-        self.device
-            .store()
-            .write(|tx| Store::save_checkpoint(tx, &verified, now))?;
+        let store = self.device.store();
+        store.write(|tx| store.save_checkpoint(tx, &verified, now))?;
         self.note_checkpoint(&verified);
         Ok(())
     }
@@ -977,7 +1006,7 @@ impl Device {
     /// The verified ledger receipt of record `id`, once acknowledged.
     pub fn receipt(&self, id: &Uuid) -> Result<Option<Receipt>, DeviceError> {
         self.store()
-            .read(|c| Store::receipt(c, id))?
+            .read(|c| self.store().receipt(c, id))?
             .map(|bytes| {
                 codec::from_slice(&bytes, 1024 * 1024).map_err(|_| {
                     DeviceError::Store(StoreError::Tampered {

@@ -165,6 +165,11 @@ impl NoteVerifier {
         self.key_id
     }
 
+    /// The Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
     /// Verifies `note` and returns its text. Signatures by other keys are ignored; the note
     /// must carry a valid signature by this key, and a signature that names this key but does
     /// not verify rejects the whole note.

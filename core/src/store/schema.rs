@@ -55,6 +55,13 @@ pub const MIGRATIONS: &[&str] = &[
         note        TEXT NOT NULL,
         verified_at INTEGER NOT NULL
     ) STRICT;",
+    // 3: authenticated state. Every row of records, batches and checkpoints carries an
+    // HMAC-SHA256 tag over all its columns; meta values are all sealed and a sealed manifest
+    // counts the rows. The tags of rows written before are computed by `Store::setup` in the
+    // same transaction (see `store::authenticate_v2_state`).
+    "ALTER TABLE records ADD COLUMN row_mac BLOB;
+    ALTER TABLE batches ADD COLUMN row_mac BLOB;
+    ALTER TABLE checkpoints ADD COLUMN row_mac BLOB;",
 ];
 
 /// Brings the schema to [`VERSION`] inside `tx`.
