@@ -42,7 +42,7 @@ fn crash_child_capture_loop() {
 fn captures_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let device = Device::open(&dir.path().join("device.db"), key()).unwrap();
+        let device = Device::create(&dir.path().join("device.db"), key()).unwrap();
         device.init("crash-test").unwrap();
     }
     let me = std::env::current_exe().unwrap();

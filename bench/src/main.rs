@@ -148,15 +148,16 @@ impl SyncProgress for Quiet {
 }
 
 fn file_device(dir: &Path, name: &str) -> Result<Device> {
-    let device = Device::open(&dir.join(format!("{name}.db")), StorageKey::generate()?)?;
+    let device = Device::create(&dir.join(format!("{name}.db")), StorageKey::generate()?)?;
     device.init("bench")?;
     Ok(device)
 }
 
 fn enrolled(registry: &Registry, device: &Device) -> Result<()> {
     let token = registry.create_token("bench", "UA-46", 3600)?;
-    let answer = registry.enrol(&device.enrolment_request(&token)?)?;
-    device.complete_enrolment(&answer, Some(registry.trust_bundle()))?;
+    let answer =
+        registry.enrol(&device.enrolment_request(&token, &registry.trust_bundle().origin)?)?;
+    device.complete_enrolment(&answer, registry.trust_bundle())?;
     Ok(())
 }
 
@@ -892,7 +893,7 @@ fn sync_in_child(dir: &Path, n: usize) -> Result<SyncMemory> {
     {
         let key = StorageKey::generate()?;
         std::fs::write(dir.join("device.key"), key.to_hex().as_bytes())?;
-        let device = Device::open(&dir.join("device.db"), key)?;
+        let device = Device::create(&dir.join("device.db"), key)?;
         device.init("bench")?;
         enrolled(&registry, &device)?;
         fill(&device, n, 3)?;
@@ -953,7 +954,7 @@ fn device_scale(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     for &n in sizes {
         let key = StorageKey::generate()?;
         let path = dir.join(format!("scale-{n}.db"));
-        let device = Device::open(&path, key.clone())?;
+        let device = Device::create(&path, key.clone())?;
         device.init("bench")?;
         fill(&device, n, n as u64)?;
         let started = Instant::now();

@@ -98,6 +98,9 @@ impl From<core::device::DeviceError> for BirthrightError {
                 BirthrightError::InvalidInput { reason }
             }
             E::Enrolment(_) => BirthrightError::Integrity { reason },
+            E::Store(
+                core::store::StoreError::NotFound | core::store::StoreError::AlreadyExists,
+            ) => BirthrightError::NotReady { reason },
             E::Store(_) | E::Damaged(_) | E::Rng(_) => BirthrightError::Storage { reason },
         }
     }
@@ -180,6 +183,22 @@ fn parse_id(id: &str) -> Result<Uuid, BirthrightError> {
     Uuid::parse_str(id.trim()).map_err(|_| invalid(format!("'{id}' is not a record id")))
 }
 
+/// What the app checks the registry against before an enrolment token is used. An app ships
+/// its registry's bundle, or the worker types or scans the fingerprint printed with the token.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum TrustPin {
+    /// Exactly this trust bundle (JSON).
+    Bundle {
+        /// The bundle as served at `/v1/trust`.
+        json: String,
+    },
+    /// A bundle with this fingerprint (32 hex digits; spaces and `-` ignored).
+    Fingerprint {
+        /// As printed by `birthright registry enrol-token`.
+        fingerprint: String,
+    },
+}
+
 /// A field device: its encrypted store and signing identity.
 #[derive(uniffi::Object)]
 pub struct Device {
@@ -188,14 +207,25 @@ pub struct Device {
 
 #[uniffi::export]
 impl Device {
-    /// Opens (creating if needed) the device store at `path` with the 32-byte `storage_key`
-    /// from the Android Keystore or iOS Keychain.
+    /// Opens the existing device store at `path` with the 32-byte `storage_key` from the
+    /// Android Keystore or iOS Keychain. A missing, empty or damaged store is an error (never
+    /// replaced: it may hold unsynced registrations); call `create` on first launch only.
     #[uniffi::constructor]
     pub fn open(path: String, storage_key: Vec<u8>) -> Result<Arc<Self>, BirthrightError> {
         let key = core::store::StorageKey::from_slice(&storage_key)
             .map_err(|e| invalid(e.to_string()))?;
         Ok(Arc::new(Device {
             inner: core::device::Device::open(std::path::Path::new(&path), key)?,
+        }))
+    }
+
+    /// Creates a new device store at `path` (first launch); fails if a file is already there.
+    #[uniffi::constructor]
+    pub fn create(path: String, storage_key: Vec<u8>) -> Result<Arc<Self>, BirthrightError> {
+        let key = core::store::StorageKey::from_slice(&storage_key)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Arc::new(Device {
+            inner: core::device::Device::create(std::path::Path::new(&path), key)?,
         }))
     }
 
@@ -209,21 +239,28 @@ impl Device {
         Ok(self.inner.identity()?.into())
     }
 
-    /// Enrols with the registry behind `transport` using a one-time `token`. With
-    /// `pinned_trust_bundle` (JSON), the registry's bundle must match it exactly.
+    /// Enrols with the registry behind `transport` using a one-time `token`. The registry's
+    /// trust bundle is checked against `pin` before the token is used; the token itself is
+    /// never sent. Safe to call again after a cut connection.
     pub fn enrol(
         &self,
         transport: Arc<dyn Transport>,
         token: String,
-        pinned_trust_bundle: Option<String>,
+        pin: TrustPin,
     ) -> Result<Enrolment, BirthrightError> {
-        let pinned = pinned_trust_bundle
-            .map(|json| core::registry_keys::TrustBundle::from_json(json.as_bytes()))
-            .transpose()
-            .map_err(|e| invalid(e.to_string()))?;
-        let certificate =
-            self.inner
-                .enrol(&TransportAdapter(transport), &token, pinned.as_ref())?;
+        let pin = match pin {
+            TrustPin::Bundle { json } => core::registry_keys::TrustPin::Bundle(
+                core::registry_keys::TrustBundle::from_json(json.as_bytes())
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            TrustPin::Fingerprint { fingerprint } => {
+                core::registry_keys::TrustPin::fingerprint(&fingerprint)
+                    .map_err(|e| invalid(e.to_string()))?
+            }
+        };
+        let certificate = self
+            .inner
+            .enrol(&TransportAdapter(transport), &token, &pin)?;
         Ok(Enrolment {
             worker_id: certificate.worker_id,
             region: certificate.region,

@@ -92,12 +92,15 @@ pub fn run(keep: bool) -> Result<()> {
     println!("\n2. A field worker's phone: a new device key, enrolled with a one-time token");
     let storage_key = StorageKey::generate()?;
     crate::device_cmd::create_key_file(&device_dir.join("storage.key"), &storage_key)?;
-    let device = Device::open(&device_dir.join("device.db"), storage_key)?;
+    let device = Device::create(&device_dir.join("device.db"), storage_key)?;
     let identity = device.init("oksana.m")?;
     let transport = UreqTransport::new(&url);
     let trust =
         birthright_core::registry_keys::TrustBundle::from_json(&std::fs::read(&trust_path)?)?;
-    let certificate = device.enrol(&transport, &token, Some(&trust))?;
+    let fingerprint = trust.fingerprint()?;
+    println!("   the supervisor gives the token with the registry's fingerprint {fingerprint}");
+    let pin = birthright_core::registry_keys::TrustPin::fingerprint(&fingerprint)?;
+    let certificate = device.enrol(&transport, &token, &pin)?;
     println!(
         "   device {} enrolled for worker {} in {}",
         identity.key_id, certificate.worker_id, certificate.region

@@ -81,6 +81,10 @@ pub fn open(args: &DeviceArgs) -> Result<Device> {
 
 /// `device init`.
 pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
+    // Checked before anything is created: a typo must not leave a key file or a store behind.
+    if !birthright_core::device::valid_worker_id(worker) {
+        return Err(DeviceError::InvalidWorkerId.into());
+    }
     fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     let key = if args.key_file.is_none() && std::env::var(STORAGE_KEY_ENV).is_err() {
         let file = default_key_file(&args.data);
@@ -99,7 +103,13 @@ pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
     } else {
         storage_key(args)?
     };
-    let device = Device::open(&db_path(&args.data), key)?;
+    let path = db_path(&args.data);
+    let device = if path.exists() {
+        // Already there: opening it reports its identity ("already initialised") below.
+        Device::open(&path, key)?
+    } else {
+        Device::create(&path, key)?
+    };
     let identity = device.init(worker)?;
     println!("device key id {}", identity.key_id);
     println!("worker id     {}", identity.worker_id);

@@ -164,8 +164,12 @@ enum DeviceCommand {
         #[arg(long)]
         token: String,
         /// Trust bundle to pin; the registry's must match it exactly.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
         trust: Option<PathBuf>,
+        /// The registry's trust fingerprint, as printed by `registry enrol-token`. One of
+        /// --trust or --fingerprint is required unless the registry is on this machine.
+        #[arg(long, value_name = "HEX")]
+        fingerprint: Option<String>,
     },
 }
 
@@ -234,7 +238,14 @@ fn main() -> ExitCode {
             registry,
             token,
             trust,
-        }) => sync_cmd::enrol(&device, &registry, &token, trust.as_deref()),
+            fingerprint,
+        }) => sync_cmd::enrol(
+            &device,
+            &registry,
+            &token,
+            trust.as_deref(),
+            fingerprint.as_deref(),
+        ),
         Command::Sync {
             device,
             registry,
@@ -313,4 +324,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads at most `limit` bytes of `path`: a larger file (or a device like `/dev/zero`) is
+/// refused instead of filling memory.
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        anyhow::bail!("{} is larger than {limit} bytes", path.display());
+    }
+    Ok(bytes)
 }

@@ -36,6 +36,12 @@ pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str) -> Result
         .ok_or_else(|| anyhow!("--ttl must look like 30m, 12h or 7d, not '{ttl}'"))?;
     let registry = Registry::open(data)?;
     println!("{}", registry.create_token(worker, region, ttl_secs)?);
+    // The token alone on stdout (for scripts); the fingerprint the phone checks the registry
+    // against before it uses the token goes with it to the worker.
+    eprintln!(
+        "trust fingerprint {} (the worker enters it with the token: device enrol --fingerprint)",
+        registry.trust_bundle().fingerprint()?
+    );
     Ok(())
 }
 

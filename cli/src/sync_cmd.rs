@@ -2,28 +2,50 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use birthright_core::{
-    registry_keys::TrustBundle,
+    registry_keys::{TrustBundle, TrustPin},
     sync::{SyncConfig, SyncCounts, SyncError, SyncProgress, SyncReport},
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{DeviceArgs, device_cmd, http::UreqTransport};
+use crate::{
+    DeviceArgs, device_cmd,
+    http::{UreqTransport, registry_url},
+};
 
-/// `device enrol`: proves possession of the device key with a one-time token and stores the
-/// registry's certificate and trust bundle.
-pub fn enrol(args: &DeviceArgs, registry: &str, token: &str, trust: Option<&Path>) -> Result<()> {
+/// `device enrol`: checks the registry's trust bundle against the pin (`--trust` or
+/// `--fingerprint`; neither only for a registry on this machine), then proves knowledge of the
+/// one-time token bound to the device key, and stores the registry's certificate and bundle.
+pub fn enrol(
+    args: &DeviceArgs,
+    registry: &str,
+    token: &str,
+    trust: Option<&Path>,
+    fingerprint: Option<&str>,
+) -> Result<()> {
+    let url = registry_url(registry)?;
+    let registry = url.base.as_str();
+    let pin = match (trust, fingerprint) {
+        (Some(path), None) => {
+            let bytes = crate::read_bounded(path, 16 * 1024)?;
+            TrustPin::Bundle(TrustBundle::from_json(&bytes)?)
+        }
+        (None, Some(text)) => TrustPin::fingerprint(text)?,
+        (None, None) if url.loopback => TrustPin::LoopbackFirstUse,
+        (None, None) => {
+            return Err(anyhow!(
+                "pass --trust FILE or --fingerprint (printed by registry enrol-token with the \
+                 token): without a pin, an impostor on the network could enrol this device"
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(anyhow!("pass either --trust or --fingerprint, not both"));
+        }
+    };
     let device = device_cmd::open(args)?;
-    let pinned = trust
-        .map(|path| -> Result<TrustBundle> {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(TrustBundle::from_json(&bytes)?)
-        })
-        .transpose()?;
     let certificate = device
-        .enrol(&UreqTransport::new(registry), token, pinned.as_ref())
+        .enrol(&UreqTransport::new(registry), token, &pin)
         .map_err(|e| match e {
             SyncError::Refused {
                 status,
@@ -75,7 +97,7 @@ pub fn sync(
             .registry_url()?
             .ok_or_else(|| anyhow!("no registry URL: pass --registry or enrol the device first"))?,
     };
-    let transport = UreqTransport::new(&url);
+    let transport = UreqTransport::new(&registry_url(&url)?.base);
     let bar = ProgressBar::new(0);
     if json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -228,7 +228,8 @@ impl std::fmt::Debug for Device {
     }
 }
 
-fn valid_worker_id(id: &str) -> bool {
+/// Whether `id` is a valid worker id: 1 to 64 ASCII letters, digits, `.`, `_` or `-`.
+pub fn valid_worker_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_WORKER_ID_LEN
         && id
@@ -604,40 +605,59 @@ impl Device {
 }
 
 impl Device {
-    /// The CBOR enrolment request for `token` (`POST /v1/enrol`), signed by the device key.
-    pub fn enrolment_request(&self, token: &str) -> Result<Vec<u8>, DeviceError> {
+    /// The CBOR enrolment request for `token` (`POST /v1/enrol`) to the registry of `origin`:
+    /// the token's id, the HMAC binding of the token to the origin and this device's key, and
+    /// a signature by the device key. The token itself is not in it.
+    pub fn enrolment_request(&self, token: &str, origin: &str) -> Result<Vec<u8>, DeviceError> {
         let identity = self.loaded_identity()?;
         let public = identity.key.public_bytes();
+        let token_id = wire::enrol_token_id(token);
+        let binding = wire::enrol_binding(&wire::enrol_token_key(token), origin, &public);
         let proof = identity
             .key
-            .sign(&wire::enrol_proof_message(token.trim(), &public));
+            .sign(&wire::enrol_proof_message(&token_id, &public));
         let request = wire::EnrolRequest {
             version: wire::WIRE_VERSION,
-            token: token.trim().to_string(),
+            token_id: serde_bytes::ByteBuf::from(token_id.to_vec()),
             device_public_key: serde_bytes::ByteBuf::from(public.to_vec()),
+            binding: serde_bytes::ByteBuf::from(binding.to_vec()),
             proof: serde_bytes::ByteBuf::from(proof.to_vec()),
         };
         codec::to_vec(&request).map_err(|e| DeviceError::Enrolment(e.to_string()))
     }
 
-    /// Checks the registry's enrolment answer and stores the certificate and trust bundle.
-    /// With `pinned`, the bundle in the answer must be exactly that one.
+    /// Refuses to enrol a device already enrolled with another registry: its records, receipts
+    /// and checkpoints belong to that registry. The same registry again (a retried enrolment)
+    /// is allowed.
+    pub fn check_can_enrol_with(&self, bundle: &TrustBundle) -> Result<(), DeviceError> {
+        match self.trust_bundle()? {
+            Some(current) if &current != bundle => Err(DeviceError::Enrolment(format!(
+                "this device is already enrolled with {}: a device moves to another registry \
+                 only with a new device store",
+                current.origin
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the registry's enrolment answer against the `expected` bundle (fetched and
+    /// checked against the pin before the token was used) and stores the certificate and
+    /// the bundle.
     pub fn complete_enrolment(
         &self,
         response: &[u8],
-        pinned: Option<&TrustBundle>,
+        expected: &TrustBundle,
     ) -> Result<DeviceCertificate, DeviceError> {
         let response: wire::EnrolResponse = codec::from_slice(response, 1024 * 1024)
             .map_err(|e| DeviceError::Enrolment(format!("malformed answer: {e}")))?;
         let bundle = TrustBundle::from_json(response.trust_bundle.as_bytes())
             .map_err(|e| DeviceError::Enrolment(e.to_string()))?;
-        if let Some(pinned) = pinned {
-            if pinned != &bundle {
-                return Err(DeviceError::Enrolment(
-                    "the registry's trust bundle differs from the pinned one".into(),
-                ));
-            }
+        if &bundle != expected {
+            return Err(DeviceError::Enrolment(
+                "the registry's trust bundle differs from the pinned one".into(),
+            ));
         }
+        self.check_can_enrol_with(&bundle)?;
         let certificate = DeviceCertificate::verify(&response.certificate, &bundle)
             .map_err(|e| DeviceError::Enrolment(e.to_string()))?;
         let identity = self.loaded_identity()?;

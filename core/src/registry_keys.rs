@@ -167,6 +167,76 @@ impl TrustBundle {
     pub fn hpke_public_key(&self) -> Result<[u8; 32], TrustError> {
         b64_32("hpke_public_key", &self.hpke_public_key)
     }
+
+    /// The bundle's fingerprint, short enough to type or print next to an enrolment token:
+    /// the first 16 bytes of `SHA-256("birthright/trust-fingerprint/v1\0" ||
+    /// u16be(len(origin)) || origin || registry_public_key || hpke_public_key)` (raw keys), as
+    /// 32 lower-case hex digits in groups of four joined by `-`. Everything else in a valid
+    /// bundle is derived from these three, so the fingerprint pins the whole bundle.
+    pub fn fingerprint(&self) -> Result<String, TrustError> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"birthright/trust-fingerprint/v1\0");
+        h.update((self.origin.len().min(u16::MAX as usize) as u16).to_be_bytes());
+        h.update(self.origin.as_bytes());
+        h.update(self.registry_verifying_key()?.to_bytes());
+        h.update(self.hpke_public_key()?);
+        let digest = h.finalize();
+        let hex = hex::encode(&digest[..16]);
+        Ok(hex
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("-"))
+    }
+}
+
+/// What a device checks a registry's trust bundle against before it uses an enrolment token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustPin {
+    /// Exactly this bundle (from `--trust FILE`, or shipped with the app).
+    Bundle(TrustBundle),
+    /// A bundle with this [`TrustBundle::fingerprint`] (printed by `registry enrol-token`).
+    Fingerprint(String),
+    /// Whatever the registry presents: only for a registry on this machine (loopback), where
+    /// no network attacker can stand between the device and the registry.
+    LoopbackFirstUse,
+}
+
+impl TrustPin {
+    /// A fingerprint as typed: case, spaces, `-` and `:` are ignored; 32 hex digits remain.
+    pub fn fingerprint(text: &str) -> Result<TrustPin, TrustError> {
+        let digits: String = text
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | ':'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if digits.len() != 32 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(TrustError::BadBundle(
+                "a trust fingerprint is 32 hexadecimal digits (as printed by registry enrol-token)"
+                    .into(),
+            ));
+        }
+        Ok(TrustPin::Fingerprint(digits))
+    }
+
+    /// Fails unless `bundle` is the pinned one.
+    pub fn check(&self, bundle: &TrustBundle) -> Result<(), TrustError> {
+        let matches = match self {
+            TrustPin::Bundle(pinned) => pinned == bundle,
+            TrustPin::Fingerprint(digits) => bundle.fingerprint()?.replace('-', "") == *digits,
+            TrustPin::LoopbackFirstUse => true,
+        };
+        if matches {
+            Ok(())
+        } else {
+            Err(TrustError::BadBundle(
+                "the registry's trust bundle is not the pinned one: this may not be your registry"
+                    .into(),
+            ))
+        }
+    }
 }
 
 /// Signs a registry object of `content_type` with the registry key.
@@ -373,6 +443,26 @@ pub(crate) mod tests {
             not_before: 100,
             not_after: 200,
         }
+    }
+
+    #[test]
+    fn fingerprints_pin_the_bundle() {
+        let (_, bundle) = registry();
+        let fingerprint = bundle.fingerprint().unwrap();
+        assert_eq!(fingerprint.len(), 39);
+        assert_eq!(
+            fingerprint, "d3b2-c43f-c6e9-7b3e-8cba-1b9f-9ba5-5b7e",
+            "known answer"
+        );
+        let typed = TrustPin::fingerprint(&fingerprint.to_uppercase().replace('-', " ")).unwrap();
+        typed.check(&bundle).unwrap();
+        let mut other = bundle.clone();
+        other.hpke_public_key = B64.encode([8u8; 32]);
+        other.hpke_key_id = KeyId::of(&[8u8; 32]).to_hex();
+        assert!(typed.check(&other).is_err());
+        assert!(TrustPin::Bundle(bundle.clone()).check(&other).is_err());
+        assert!(TrustPin::fingerprint("abcd").is_err());
+        assert!(TrustPin::fingerprint(&"zz".repeat(16)).is_err());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::{
         merkle,
         note::NoteVerifier,
     },
-    registry_keys::{RevocationList, TrustBundle},
+    registry_keys::{RevocationList, TrustBundle, TrustPin},
     store::{
         RecordStatus, StoreError,
         sync_rows::{BatchRow, RecordUpdate, VerifiedCheckpoint},
@@ -1018,36 +1018,96 @@ impl Device {
     }
 }
 
+/// Attempts of each enrolment request before giving up for now.
+const ENROL_ATTEMPTS: u32 = 4;
+
+/// Sends `request`, retrying a lost connection or a registry that is busy (408, 429, 5xx) with
+/// exponential back-off (0.5 s, 1 s, 2 s, or the `Retry-After` it asks, up to 30 s). Safe for
+/// enrolment because the registry answers a repeated enrolment of the same key with the same
+/// token with the same certificate.
+fn send_with_retry(
+    transport: &dyn Transport,
+    request: &HttpRequest,
+    sleep: &mut dyn FnMut(Duration),
+) -> Result<HttpResponse, SyncError> {
+    let mut backoff = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        let (error, asked) = match transport.send(request) {
+            Ok(r) if r.status == 408 || r.status == 429 || r.status >= 500 => {
+                let (code, message) = error_body(&r.body);
+                (
+                    format!("HTTP {} {code}: {message}", r.status),
+                    r.retry_after_secs.map(Duration::from_secs),
+                )
+            }
+            Ok(r) => return Ok(r),
+            Err(e) => (e.message, None),
+        };
+        if attempt >= ENROL_ATTEMPTS || asked.is_some_and(|a| a > Duration::from_secs(30)) {
+            return Err(SyncError::Unreachable {
+                attempts: attempt,
+                last_error: error,
+            });
+        }
+        sleep(asked.unwrap_or(backoff).max(backoff));
+        backoff = backoff.saturating_mul(2);
+        attempt += 1;
+    }
+}
+
+fn refused(response: &HttpResponse) -> SyncError {
+    let (code, message) = error_body(&response.body);
+    SyncError::Refused {
+        status: response.status,
+        code,
+        message,
+    }
+}
+
 impl Device {
     /// Enrols this device with the registry behind `transport` using a supervisor's one-time
-    /// `token`; with `pinned`, the registry's trust bundle must be exactly that one. Stores the
-    /// certificate and trust bundle. Blocking.
+    /// `token`. The registry's trust bundle (`GET /v1/trust`) is fetched and checked against
+    /// `pin` first; only then is a request that uses the token sent, and the token itself
+    /// never is (see [`wire::EnrolRequest`]). Stores the certificate and trust bundle.
+    /// Blocking; retried with back-off, and safe to call again after a cut connection.
     pub fn enrol(
         &self,
         transport: &dyn Transport,
         token: &str,
-        pinned: Option<&TrustBundle>,
+        pin: &TrustPin,
     ) -> Result<crate::registry_keys::DeviceCertificate, SyncError> {
+        self.enrol_with_sleep(transport, token, pin, &mut std::thread::sleep)
+    }
+
+    /// [`Self::enrol`] with the waiting done by `sleep` (tests use a virtual clock).
+    pub fn enrol_with_sleep(
+        &self,
+        transport: &dyn Transport,
+        token: &str,
+        pin: &TrustPin,
+        sleep: &mut dyn FnMut(Duration),
+    ) -> Result<crate::registry_keys::DeviceCertificate, SyncError> {
+        self.identity()?;
+        let trust = send_with_retry(transport, &get("/v1/trust"), sleep)?;
+        if trust.status != 200 {
+            return Err(refused(&trust));
+        }
+        let bundle = TrustBundle::from_json(&trust.body)
+            .map_err(|e| SyncError::InvalidResponse(format!("the registry's {e}")))?;
+        pin.check(&bundle)
+            .map_err(|e| DeviceError::Enrolment(e.to_string()))?;
+        self.check_can_enrol_with(&bundle)?;
         let request = HttpRequest {
             method: Method::Post,
             path: "/v1/enrol".into(),
             content_type: Some("application/cbor".into()),
-            body: self.enrolment_request(token)?,
+            body: self.enrolment_request(token, &bundle.origin)?,
         };
-        let response = transport
-            .send(&request)
-            .map_err(|e| SyncError::Unreachable {
-                attempts: 1,
-                last_error: e.message,
-            })?;
+        let response = send_with_retry(transport, &request, sleep)?;
         if response.status != 200 {
-            let (code, message) = error_body(&response.body);
-            return Err(SyncError::Refused {
-                status: response.status,
-                code,
-                message,
-            });
+            return Err(refused(&response));
         }
-        Ok(self.complete_enrolment(&response.body, pinned)?)
+        Ok(self.complete_enrolment(&response.body, &bundle)?)
     }
 }

@@ -636,17 +636,28 @@ mod tests {
 }
 
 /// Domain tag of the enrolment proof of possession.
-pub const ENROL_PROOF_TAG: &[u8] = b"birthright/enrol/v1\0";
+pub const ENROL_PROOF_TAG: &[u8] = b"birthright/enrol/v2\0";
+/// Domain tag of an enrolment token's id.
+pub const ENROL_TOKEN_ID_TAG: &[u8] = b"birthright/enrol-token-id/v1\0";
+/// Domain tag of an enrolment token's binding key.
+pub const ENROL_TOKEN_KEY_TAG: &[u8] = b"birthright/enrol-token-key/v1\0";
+/// Domain tag of the binding of a device key to an enrolment token.
+pub const ENROL_BINDING_TAG: &[u8] = b"birthright/enrol-binding/v1\0";
 
-/// A device asking to be enrolled (`POST /v1/enrol`, CBOR).
+/// A device asking to be enrolled (`POST /v1/enrol`, CBOR). The token itself never crosses the
+/// wire: the request names it by [`enrol_token_id`] and proves knowledge of it with
+/// [`enrol_binding`], an HMAC keyed by the token over the registry's origin and this device's
+/// key, so a captured request cannot enrol any other key or be replayed at another registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrolRequest {
     /// [`WIRE_VERSION`].
     pub version: u8,
-    /// The one-time enrolment token a supervisor gave the worker.
-    pub token: String,
+    /// [`enrol_token_id`] of the one-time token a supervisor gave the worker (32 bytes).
+    pub token_id: ByteBuf,
     /// The device's Ed25519 public key.
     pub device_public_key: ByteBuf,
+    /// [`enrol_binding`] of the token, the registry's origin and the device key (32 bytes).
+    pub binding: ByteBuf,
     /// Ed25519 signature by the device key over [`enrol_proof_message`]: proves the device
     /// holds the key it asks to have certified.
     pub proof: ByteBuf,
@@ -661,13 +672,64 @@ pub struct EnrolResponse {
     pub trust_bundle: String,
 }
 
+fn tagged_sha256(tag: &[u8], token: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(tag);
+    h.update(token.trim().as_bytes());
+    h.finalize().into()
+}
+
+/// The public name of an enrolment token, by which the registry finds it:
+/// `SHA-256(ENROL_TOKEN_ID_TAG || token)` (the token trimmed of surrounding white space).
+pub fn enrol_token_id(token: &str) -> [u8; 32] {
+    tagged_sha256(ENROL_TOKEN_ID_TAG, token)
+}
+
+/// The secret key of an enrolment token, which the registry stores and the device derives:
+/// `SHA-256(ENROL_TOKEN_KEY_TAG || token)`. Never sent.
+pub fn enrol_token_key(token: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    zeroize::Zeroizing::new(tagged_sha256(ENROL_TOKEN_KEY_TAG, token))
+}
+
+fn binding_mac(token_key: &[u8; 32], origin: &str, device_public_key: &[u8]) -> hmac::Hmac<Sha256> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(token_key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(ENROL_BINDING_TAG);
+    mac.update(&(origin.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    mac.update(origin.as_bytes());
+    mac.update(device_public_key);
+    mac
+}
+
+/// `HMAC-SHA256(token_key, ENROL_BINDING_TAG || u16be(len(origin)) || origin || public_key)`.
+pub fn enrol_binding(token_key: &[u8; 32], origin: &str, device_public_key: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    binding_mac(token_key, origin, device_public_key)
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// Whether `binding` is [`enrol_binding`] of these inputs (constant-time comparison).
+pub fn verify_enrol_binding(
+    token_key: &[u8; 32],
+    origin: &str,
+    device_public_key: &[u8],
+    binding: &[u8],
+) -> bool {
+    use hmac::Mac;
+    binding_mac(token_key, origin, device_public_key)
+        .verify_slice(binding)
+        .is_ok()
+}
+
 /// The message a device signs to prove possession of its key at enrolment:
-/// `ENROL_PROOF_TAG || u16be(len(token)) || token || public_key`.
-pub fn enrol_proof_message(token: &str, device_public_key: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(ENROL_PROOF_TAG.len() + 2 + token.len() + 32);
+/// `ENROL_PROOF_TAG || token_id || public_key`.
+pub fn enrol_proof_message(token_id: &[u8], device_public_key: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(ENROL_PROOF_TAG.len() + token_id.len() + 32);
     m.extend_from_slice(ENROL_PROOF_TAG);
-    m.extend_from_slice(&(token.len().min(u16::MAX as usize) as u16).to_be_bytes());
-    m.extend_from_slice(token.as_bytes());
+    m.extend_from_slice(token_id);
     m.extend_from_slice(device_public_key);
     m
 }

@@ -17,7 +17,6 @@ use birthright_core::{
     },
 };
 use serde_bytes::ByteBuf;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -194,7 +193,8 @@ impl Registry {
         let token = hex::encode(bytes);
         let now = now_unix();
         self.store.insert_token(
-            &Sha256::digest(token.as_bytes()).into(),
+            &wire::enrol_token_id(&token),
+            &wire::enrol_token_key(&token),
             worker_id,
             region,
             now,
@@ -224,15 +224,24 @@ impl Registry {
         let proof = ed25519_dalek::Signature::from_slice(&request.proof).map_err(|_| {
             ServiceError::new(400, "malformed", "proof must be a 64-byte signature")
         })?;
-        key.verify_strict(&wire::enrol_proof_message(&request.token, &public), &proof)
+        let token_id: [u8; 32] = request
+            .token_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| ServiceError::new(400, "malformed", "token id must be 32 bytes"))?;
+        key.verify_strict(&wire::enrol_proof_message(&token_id, &public), &proof)
             .map_err(|_| {
                 ServiceError::new(400, "bad_proof", "the proof of possession does not verify")
             })?;
         let now = now_unix();
         let kid = KeyId::of(&public);
+        let origin = self.keys.origin.clone();
         let outcome = self.store.enrol(
-            &Sha256::digest(request.token.as_bytes()).into(),
+            &token_id,
             now,
+            &mut |binding_key| {
+                wire::verify_enrol_binding(binding_key, &origin, &public, &request.binding)
+            },
             &mut |worker, region| DeviceRow {
                 kid,
                 public_key: public,
@@ -262,6 +271,12 @@ impl Registry {
             TokenProblem::DeviceExists => {
                 ServiceError::new(409, "device_exists", "this device key is already enrolled")
             }
+            // Said like an unknown token: a wrong binding tells a prober nothing more.
+            TokenProblem::BadBinding => ServiceError::new(
+                403,
+                "token_unknown",
+                "unknown enrolment token, or one issued by another registry",
+            ),
         })?;
         let certificate = DeviceCertificate {
             version: 1,

@@ -63,6 +63,8 @@ pub enum TokenProblem {
     Expired,
     /// The device key is already enrolled.
     DeviceExists,
+    /// The request does not prove knowledge of the token for this device key and registry.
+    BadBinding,
 }
 
 /// An enrolled device.
@@ -136,22 +138,26 @@ pub struct SequencedBatch {
 
 /// The registry's storage operations.
 pub trait RegistryStore: Send + Sync {
-    /// Stores a new enrolment token (by its hash).
+    /// Stores a new enrolment token: its public id and its binding key (never the token).
     fn insert_token(
         &self,
-        token_hash: &[u8; 32],
+        token_id: &[u8; 32],
+        binding_key: &[u8; 32],
         worker_id: &str,
         region: &str,
         created_at: i64,
         expires_at: i64,
     ) -> Result<(), StoreError>;
 
-    /// Atomically consumes the token and enrols the device; `make_device` builds the row from
-    /// the token's worker id and region.
+    /// Atomically consumes the token and enrols the device: `binding_ok` checks the request's
+    /// binding against the token's binding key, and `make_device` builds the row from the
+    /// token's worker id and region. The same device key with the same token again (a retry
+    /// after a lost answer) gets its existing row back.
     fn enrol(
         &self,
-        token_hash: &[u8; 32],
+        token_id: &[u8; 32],
         now: i64,
+        binding_ok: &mut dyn FnMut(&[u8; 32]) -> bool,
         make_device: &mut dyn FnMut(&str, &str) -> DeviceRow,
     ) -> Result<Result<DeviceRow, TokenProblem>, StoreError>;
 
@@ -251,6 +257,9 @@ const MIGRATIONS: &[&str] = &[
         size INTEGER PRIMARY KEY,
         note TEXT NOT NULL
     ) STRICT;",
+    // 2: tokens are found by their public id (`hash` now holds `wire::enrol_token_id`) and
+    // checked with their binding key; tokens issued before have none and cannot be used.
+    "ALTER TABLE tokens ADD COLUMN binding_key BLOB;",
 ];
 
 /// The embedded SQLite store.
@@ -475,7 +484,8 @@ impl SqliteStore {
 impl RegistryStore for SqliteStore {
     fn insert_token(
         &self,
-        token_hash: &[u8; 32],
+        token_id: &[u8; 32],
+        binding_key: &[u8; 32],
         worker_id: &str,
         region: &str,
         created_at: i64,
@@ -483,8 +493,16 @@ impl RegistryStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO tokens(hash, worker_id, region, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![token_hash.as_slice(), worker_id, region, created_at, expires_at],
+                "INSERT INTO tokens(hash, binding_key, worker_id, region, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    token_id.as_slice(),
+                    binding_key.as_slice(),
+                    worker_id,
+                    region,
+                    created_at,
+                    expires_at
+                ],
             )?;
             Ok(())
         })
@@ -492,28 +510,58 @@ impl RegistryStore for SqliteStore {
 
     fn enrol(
         &self,
-        token_hash: &[u8; 32],
+        token_id: &[u8; 32],
         now: i64,
+        binding_ok: &mut dyn FnMut(&[u8; 32]) -> bool,
         make_device: &mut dyn FnMut(&str, &str) -> DeviceRow,
     ) -> Result<Result<DeviceRow, TokenProblem>, StoreError> {
+        type TokenRow = (
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        );
+        let token_hash = token_id;
         self.write(|tx| {
-            let token: Option<(String, String, i64, Option<i64>)> = tx
+            let token: Option<TokenRow> = tx
                 .query_row(
-                    "SELECT worker_id, region, expires_at, used_at FROM tokens WHERE hash = ?1",
+                    "SELECT worker_id, region, expires_at, used_at, used_by, binding_key
+                     FROM tokens WHERE hash = ?1",
                     [token_hash.as_slice()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
                 )
                 .optional()?;
-            let Some((worker, region, expires_at, used_at)) = token else {
+            let Some((worker, region, expires_at, used_at, used_by, binding_key)) = token else {
                 return Ok(Err(TokenProblem::Unknown));
             };
+            let Some(binding_key) = binding_key.and_then(|k| <[u8; 32]>::try_from(k).ok()) else {
+                return Ok(Err(TokenProblem::Unknown));
+            };
+            if !binding_ok(&binding_key) {
+                return Ok(Err(TokenProblem::BadBinding));
+            }
+            let device = make_device(&worker, &region);
             if used_at.is_some() {
+                // The same key again: the answer to its first request was lost.
+                if used_by.as_deref() == Some(device.kid.0.as_slice()) {
+                    if let Some(existing) = tx
+                        .query_row(
+                            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE kid = ?1"),
+                            [device.kid.0.as_slice()],
+                            device_row,
+                        )
+                        .optional()?
+                    {
+                        return Ok(Ok(existing));
+                    }
+                }
                 return Ok(Err(TokenProblem::Used));
             }
             if now > expires_at {
                 return Ok(Err(TokenProblem::Expired));
             }
-            let device = make_device(&worker, &region);
             let exists: bool = tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM devices WHERE kid = ?1)",
                 [device.kid.0.as_slice()],

@@ -52,12 +52,17 @@ fn enrolled_device(registry: &Registry, worker: &str) -> Device {
 /// Enrols an initialised `device` for `worker` with a fresh token.
 fn enrol(registry: &Registry, device: &Device, worker: &str) {
     let token = registry.create_token(worker, "UA-46", 3600).unwrap();
-    let answer = registry
-        .enrol(&device.enrolment_request(&token).unwrap())
-        .unwrap();
+    let answer = registry.enrol(&request(registry, device, &token)).unwrap();
     device
-        .complete_enrolment(&answer, Some(registry.trust_bundle()))
+        .complete_enrolment(&answer, registry.trust_bundle())
         .unwrap();
+}
+
+/// The enrolment request `device` makes to `registry` with `token`.
+fn request(registry: &Registry, device: &Device, token: &str) -> Vec<u8> {
+    device
+        .enrolment_request(token, &registry.trust_bundle().origin)
+        .unwrap()
 }
 
 fn config() -> SyncConfig {
@@ -109,36 +114,92 @@ fn enrolment_tokens_are_single_use_expiring_and_known() {
     let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
     device.init("w-1").unwrap();
     let token = registry.create_token("w-1", "UA-46", 3600).unwrap();
-    let request = device.enrolment_request(&token).unwrap();
-    registry.enrol(&request).unwrap();
-    let again = registry.enrol(&request).unwrap_err();
-    assert_eq!((again.status, again.code), (409, "token_used"));
+    let first = registry
+        .enrol(&request(&registry, &device, &token))
+        .unwrap();
+    // The same key with the same token again (its answer was lost): the same certificate.
+    let again = registry
+        .enrol(&request(&registry, &device, &token))
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(registry.devices().unwrap().len(), 1);
 
     let other = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
     other.init("w-2").unwrap();
+    let used = registry
+        .enrol(&request(&registry, &other, &token))
+        .unwrap_err();
+    assert_eq!((used.status, used.code), (409, "token_used"));
     let unknown = registry
-        .enrol(
-            &other
-                .enrolment_request("00112233445566778899aabbccddeeff")
-                .unwrap(),
-        )
+        .enrol(&request(
+            &registry,
+            &other,
+            "00112233445566778899aabbccddeeff",
+        ))
         .unwrap_err();
     assert_eq!((unknown.status, unknown.code), (403, "token_unknown"));
     let expired = registry.create_token("w-2", "UA-46", -1).unwrap();
     let err = registry
-        .enrol(&other.enrolment_request(&expired).unwrap())
+        .enrol(&request(&registry, &other, &expired))
         .unwrap_err();
     assert_eq!((err.status, err.code), (410, "token_expired"));
 
-    // A proof made for another token does not verify.
+    // A proof of possession made for another token does not verify.
     let fresh = registry.create_token("w-2", "UA-46", 3600).unwrap();
-    let mut forged: birthright_core::wire::EnrolRequest =
-        codec::from_slice(&other.enrolment_request(&fresh).unwrap(), 4096).unwrap();
-    forged.token = registry.create_token("w-2", "UA-46", 3600).unwrap();
+    let mut forged: wire::EnrolRequest =
+        codec::from_slice(&request(&registry, &other, &fresh), 4096).unwrap();
+    let second = registry.create_token("w-2", "UA-46", 3600).unwrap();
+    forged.token_id = ByteBuf::from(wire::enrol_token_id(&second).to_vec());
     let err = registry
         .enrol(&codec::to_vec(&forged).unwrap())
         .unwrap_err();
     assert_eq!(err.code, "bad_proof");
+    assert_eq!(registry.devices().unwrap().len(), 1);
+}
+
+/// The token never crosses the wire, and what does cannot enrol another key: an interceptor
+/// that captured a request (token id, binding, proof) and re-signs it with its own key, or
+/// replays a request made for another registry, is refused, and the token stays usable by
+/// the genuine device.
+#[test]
+fn a_captured_enrolment_request_cannot_enrol_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let genuine = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    genuine.init("w-1").unwrap();
+    let token = registry.create_token("w-1", "UA-46", 3600).unwrap();
+    let captured = request(&registry, &genuine, &token);
+    assert!(
+        !captured.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the token is not in the request"
+    );
+    let captured: wire::EnrolRequest = codec::from_slice(&captured, 4096).unwrap();
+
+    let attacker = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    attacker.init("w-1").unwrap();
+    let public = attacker.identity().unwrap().public_key;
+    let proof = attacker
+        .sign_with_device_key(&wire::enrol_proof_message(&captured.token_id, &public))
+        .unwrap();
+    let replayed = wire::EnrolRequest {
+        device_public_key: ByteBuf::from(public.to_vec()),
+        proof: ByteBuf::from(proof.to_vec()),
+        ..captured.clone()
+    };
+    let err = registry
+        .enrol(&codec::to_vec(&replayed).unwrap())
+        .unwrap_err();
+    assert_eq!((err.status, err.code), (403, "token_unknown"));
+
+    // A request the genuine device made for another registry's origin is refused here.
+    let elsewhere = genuine
+        .enrolment_request(&token, "other.test/births")
+        .unwrap();
+    let err = registry.enrol(&elsewhere).unwrap_err();
+    assert_eq!(err.code, "token_unknown");
+    assert!(registry.devices().unwrap().is_empty(), "nothing enrolled");
+
+    registry.enrol(&codec::to_vec(&captured).unwrap()).unwrap();
     assert_eq!(registry.devices().unwrap().len(), 1);
 }
 

@@ -79,7 +79,35 @@ fun main() {
     val dir = Files.createTempDirectory("birthright-kotlin")
     val path = dir.resolve("device.db").toString()
     val key = newKey()
-    val device = Device.open(path, key)
+    val device = Device.create(path, key)
+
+    test("a missing store is not created by open, an existing one not replaced by create") {
+        try {
+            Device.open(dir.resolve("missing.db").toString(), newKey())
+            throw AssertionError("open created a store")
+        } catch (e: BirthrightException.NotReady) {
+            check(e.reason.contains("no device store")) { e.reason }
+        }
+        check(!Files.exists(dir.resolve("missing.db"))) { "nothing created" }
+        try {
+            Device.create(path, key)
+            throw AssertionError("create replaced a store")
+        } catch (e: BirthrightException.NotReady) {
+            check(e.reason.contains("already exists")) { e.reason }
+        }
+    }
+
+    test("a store truncated to zero bytes is damaged, not recreated") {
+        val truncated = dir.resolve("truncated.db")
+        Files.write(truncated, ByteArray(0))
+        try {
+            Device.open(truncated.toString(), newKey())
+            throw AssertionError("opened an empty file")
+        } catch (e: BirthrightException.Storage) {
+            check(e.reason.contains("empty")) { e.reason }
+        }
+        check(Files.size(truncated) == 0L) { "left as found" }
+    }
 
     test("open and init with a storage key") {
         val identity = device.`init`("kotlin-worker")
@@ -98,7 +126,7 @@ fun main() {
 
     test("a key of the wrong length is invalid input") {
         try {
-            Device.open(dir.resolve("other.db").toString(), ByteArray(16))
+            Device.create(dir.resolve("other.db").toString(), ByteArray(16))
             throw AssertionError("accepted a 16-byte key")
         } catch (e: BirthrightException.InvalidInput) {
             check(e.reason.contains("32 bytes")) { e.reason }
@@ -159,8 +187,18 @@ fun main() {
     }
 
     val transport = JavaHttpTransport(url)
+    test("a wrong fingerprint stops enrolment before the token is used") {
+        try {
+            device.enrol(transport, token, TrustPin.Fingerprint("0000-0000-0000-0000-0000-0000-0000-0000"))
+            throw AssertionError("enrolled against a wrong pin")
+        } catch (e: BirthrightException.Integrity) {
+            check(e.reason.contains("not the pinned one")) { e.reason }
+        }
+        check(device.trustBundle() == null) { "nothing stored" }
+    }
+
     test("enrol through a Kotlin transport, pinning the trust bundle") {
-        val enrolment = device.enrol(transport, token, trust)
+        val enrolment = device.enrol(transport, token, TrustPin.Bundle(trust))
         check(enrolment.workerId == "kotlin-worker") { enrolment.workerId }
         check(device.trustBundle() != null) { "bundle stored" }
     }

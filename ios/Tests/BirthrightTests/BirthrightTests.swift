@@ -6,7 +6,7 @@ final class BirthrightTests: XCTestCase {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
         var key = Data(count: 32)
         _ = key.withUnsafeMutableBytes { SecRandomCopyBytes(kSecRandomDefault, 32, $0.baseAddress!) }
-        return try Device.open(path: path, storageKey: key)
+        return try Device.create(path: path, storageKey: key)
     }
 
     func testCaptureWithCyrillicNamesAndSearch() throws {
@@ -37,7 +37,7 @@ final class BirthrightTests: XCTestCase {
 
     func testWrongStorageKey() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
-        _ = try Device.open(path: path, storageKey: Data(repeating: 1, count: 32))
+        _ = try Device.create(path: path, storageKey: Data(repeating: 1, count: 32))
         XCTAssertThrowsError(try Device.open(path: path, storageKey: Data(repeating: 2, count: 32))) { error in
             guard case BirthrightError.WrongStorageKey = error else {
                 return XCTFail("expected WrongStorageKey, got \(error)")
@@ -53,7 +53,8 @@ final class BirthrightTests: XCTestCase {
         }
         let device = try newDevice()
         _ = try device.`init`(workerId: "swift-worker")
-        XCTAssertThrowsError(try device.enrol(transport: Offline(), token: "t", pinnedTrustBundle: nil)) { error in
+        let pin = TrustPin.fingerprint(fingerprint: "0000-0000-0000-0000-0000-0000-0000-0000")
+        XCTAssertThrowsError(try device.enrol(transport: Offline(), token: "t", pin: pin)) { error in
             guard case BirthrightError.Network = error else {
                 return XCTFail("expected Network, got \(error)")
             }
