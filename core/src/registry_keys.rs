@@ -450,10 +450,8 @@ pub(crate) mod tests {
         let (_, bundle) = registry();
         let fingerprint = bundle.fingerprint().unwrap();
         assert_eq!(fingerprint.len(), 39);
-        assert_eq!(
-            fingerprint, "d3b2-c43f-c6e9-7b3e-8cba-1b9f-9ba5-5b7e",
-            "known answer"
-        );
+        // Known answer, computed independently (Python hashlib over the documented input).
+        assert_eq!(fingerprint, "59a2-afd5-9644-b359-7431-1895-452f-9d8f");
         let typed = TrustPin::fingerprint(&fingerprint.to_uppercase().replace('-', " ")).unwrap();
         typed.check(&bundle).unwrap();
         let mut other = bundle.clone();

@@ -1017,3 +1017,236 @@ fn the_registry_database_holds_no_names_in_plaintext() {
     }
     assert!(files >= 1);
 }
+
+/// Answers some requests itself (what an attacker on the network or a replaying mirror would
+/// send) and counts every request; the rest go to the registry.
+struct Intercepting {
+    inner: LocalTransport,
+    answers: Vec<(&'static str, Vec<u8>)>,
+    sent: Mutex<Vec<String>>,
+}
+
+impl Intercepting {
+    fn new(registry: &Arc<Registry>, answers: Vec<(&'static str, Vec<u8>)>) -> Self {
+        Intercepting {
+            inner: LocalTransport::new(registry.clone()),
+            answers,
+            sent: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl Transport for Intercepting {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.sent.lock().unwrap().push(request.path.clone());
+        for (path, body) in &self.answers {
+            if request.path == *path {
+                return Ok(HttpResponse {
+                    status: 200,
+                    retry_after_secs: None,
+                    body: body.clone(),
+                });
+            }
+        }
+        self.inner.send(request)
+    }
+}
+
+/// Someone who can write the app's files but does not hold the storage key (a rooted or
+/// stolen phone, a restored backup, malware) edits the store: the device refuses to open it,
+/// so the worker's next sync sends nothing to anyone.
+#[test]
+fn a_store_edited_without_the_key_is_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(&dir.path().join("registry"));
+    let impostor = Registry::init(&dir.path().join("impostor"), "registry.test/births")
+        .unwrap()
+        .0;
+    let key = StorageKey::generate().unwrap();
+    let original = dir.path().join("device.db");
+    {
+        let device = Device::create(&original, key.clone()).unwrap();
+        device.init("w-1").unwrap();
+        enrol(&registry, &device, "w-1");
+        device.set_registry_url("http://127.0.0.1:1").unwrap();
+        capture_samples(&device, 2, 1);
+        sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+        capture_samples(&device, 2, 2);
+    }
+    let impostor_bundle = impostor.trust_bundle().to_json();
+    let attacks: Vec<(&str, String)> = vec![
+        (
+            "trust bundle replaced by an impostor's",
+            format!(
+                "UPDATE meta SET value = CAST('{impostor_bundle}' AS BLOB) WHERE key = 'trust_bundle'"
+            ),
+        ),
+        (
+            "registry URL redirected",
+            "UPDATE meta SET value = CAST('http://evil.example' AS BLOB) WHERE key = 'registry_url'"
+                .into(),
+        ),
+        (
+            "pending record marked acknowledged",
+            "UPDATE records SET status = 'acknowledged', leaf_index = 0 WHERE status = 'pending'"
+                .into(),
+        ),
+        (
+            "pending record marked rejected",
+            "UPDATE records SET status = 'rejected', reject_code = 'x' WHERE status = 'pending'"
+                .into(),
+        ),
+        ("checkpoints deleted", "DELETE FROM checkpoints".into()),
+        (
+            "certificate deleted",
+            "DELETE FROM meta WHERE key = 'device_certificate'".into(),
+        ),
+        (
+            "receipt replaced",
+            "UPDATE records SET receipt = x'00' WHERE status = 'acknowledged'".into(),
+        ),
+    ];
+    for (name, sql) in attacks {
+        let copy = dir.path().join(format!("{}.db", name.replace(' ', "-")));
+        std::fs::copy(&original, &copy).unwrap();
+        let before = std::fs::read(&copy).unwrap();
+        rusqlite::Connection::open(&copy)
+            .unwrap()
+            .execute_batch(&sql)
+            .unwrap();
+        let opened = Device::open(&copy, key.clone());
+        let err = match opened {
+            Err(e) => e.to_string(),
+            Ok(device) => {
+                let transport = Intercepting::new(&registry, Vec::new());
+                // What the app does on "Sync now": show the list, read where to sync, sync.
+                let outcome = device
+                    .list(&ListFilter::default())
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| device.registry_url().map_err(|e| e.to_string()))
+                    .and_then(|_| sync(&device, &transport).map_err(|e| e.to_string()))
+                    .map(|_| ());
+                assert!(transport.paths().is_empty(), "{name}: something was sent");
+                outcome.expect_err(name)
+            }
+        };
+        assert!(err.contains("tampered"), "{name}: {err}");
+        assert_ne!(std::fs::read(&copy).unwrap(), before, "the edit itself");
+    }
+}
+
+/// A replayed older revocation list (which would un-revoke this device on the phone) and a
+/// replayed older checkpoint are ignored without alarm; the newest stay.
+#[test]
+fn older_revocation_lists_and_checkpoints_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let kid = device.identity().unwrap().key_id;
+    capture_samples(&device, 2, 1);
+    let transport = LocalTransport::new(registry.clone());
+    sync(&device, &transport).unwrap();
+    let old_checkpoint = registry.checkpoint().unwrap().into_bytes();
+    let keys = RegistryKeys::load(dir.path()).unwrap();
+    let old_list = birthright_core::registry_keys::RevocationList {
+        version: 1,
+        origin: keys.origin.clone(),
+        issued_at: OffsetDateTime::now_utc().unix_timestamp() - 3600,
+        entries: Vec::new(),
+    }
+    .sign(&keys.signing)
+    .unwrap();
+    capture_samples(&device, 2, 2);
+    let size = sync(&device, &transport).unwrap().tree_size;
+    assert_eq!(size, 4);
+    registry.revoke(&kid, "lost").unwrap();
+    let report = sync(&device, &transport).unwrap();
+    assert!(report.device_revoked);
+    let newest_list = device.revocations().unwrap().unwrap().0;
+
+    let replaying = Intercepting::new(
+        &registry,
+        vec![
+            ("/v1/revocations", old_list),
+            ("/v1/checkpoint", old_checkpoint),
+        ],
+    );
+    let report = sync(&device, &replaying).unwrap();
+    assert!(report.device_revoked, "still revoked");
+    assert!(
+        !report.revocations_refreshed,
+        "the older list was not taken"
+    );
+    assert_eq!(device.revocations().unwrap().unwrap().0, newest_list);
+    assert_eq!(report.tree_size, size, "the newer checkpoint stays");
+}
+
+/// A device enrolled with one registry refuses to enrol with another (its records, receipts
+/// and checkpoints belong to the first); the same registry again is a harmless retry.
+#[test]
+fn an_enrolled_device_refuses_a_second_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = registry(&dir.path().join("a"));
+    let second = Arc::new(
+        Registry::init(&dir.path().join("b"), "other.test/births")
+            .unwrap()
+            .0,
+    );
+    let device = enrolled_device(&first, "w-1");
+    let token = second.create_token("w-1", "UA-46", 3600).unwrap();
+    let transport = Intercepting::new(&second, Vec::new());
+    let pin = birthright_core::registry_keys::TrustPin::Bundle(second.trust_bundle().clone());
+    let err = device
+        .enrol_with_sleep(&transport, &token, &pin, &mut |_| {})
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already enrolled with registry.test/births"),
+        "{err}"
+    );
+    assert_eq!(transport.paths(), ["/v1/trust"], "the token was not used");
+    assert!(second.devices().unwrap().is_empty());
+    assert_eq!(
+        device.trust_bundle().unwrap().unwrap(),
+        *first.trust_bundle()
+    );
+    let token = first.create_token("w-1", "UA-46", 3600).unwrap();
+    let pin = birthright_core::registry_keys::TrustPin::Bundle(first.trust_bundle().clone());
+    let again = Intercepting::new(&first, Vec::new());
+    let err = device
+        .enrol_with_sleep(&again, &token, &pin, &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("already enrolled"), "{err}");
+}
+
+/// The pin is checked before the token is used: an impostor registry (or an interceptor
+/// answering `/v1/trust`) never receives a request that uses the token.
+#[test]
+fn a_wrong_pin_stops_enrolment_before_the_token_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let genuine = registry(&dir.path().join("a"));
+    let impostor = registry(&dir.path().join("b"));
+    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    device.init("w-1").unwrap();
+    let token = genuine.create_token("w-1", "UA-46", 3600).unwrap();
+    let fingerprint = genuine.trust_bundle().fingerprint().unwrap();
+    let pin = birthright_core::registry_keys::TrustPin::fingerprint(&fingerprint).unwrap();
+    let towards_impostor = Intercepting::new(&impostor, Vec::new());
+    let err = device
+        .enrol_with_sleep(&towards_impostor, &token, &pin, &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("not the pinned one"), "{err}");
+    assert_eq!(towards_impostor.paths(), ["/v1/trust"]);
+    assert!(device.trust_bundle().unwrap().is_none());
+    // Through the genuine registry, with the same token, enrolment works.
+    let transport = Intercepting::new(&genuine, Vec::new());
+    let certificate = device
+        .enrol_with_sleep(&transport, &token, &pin, &mut |_| {})
+        .unwrap();
+    assert_eq!(certificate.worker_id, "w-1");
+    assert_eq!(transport.paths(), ["/v1/trust", "/v1/enrol"]);
+}
