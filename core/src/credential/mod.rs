@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     codec::{self, Value},
-    cose::{self, CoseSign1, HEADER_CONTENT_TYPE},
+    cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE, HeaderProfile},
     keys::{Ed25519Key, KeyId},
     record::{DatePrecision, Record, Sex},
     registry_keys::{DeviceCertificate, RevocationList, TrustBundle},
@@ -34,6 +34,18 @@ pub const CONTENT_TYPE_CWT: u16 = 61;
 /// Unprotected COSE header (private use) carrying the device certificate of a provisional
 /// credential.
 pub const HEADER_DEVICE_CERTIFICATE: i64 = -65537;
+/// Headers of a registered credential (`docs/PROTOCOL.md` §14): protected `{1: -8, 3: 61,
+/// 4: kid}`, an empty unprotected header.
+pub const REGISTERED_HEADERS: HeaderProfile = HeaderProfile {
+    content_type: Some(CONTENT_TYPE_CWT),
+    unprotected: &[],
+};
+/// Headers of a provisional credential: the same protected header, and exactly the device
+/// certificate in the unprotected one.
+pub const PROVISIONAL_HEADERS: HeaderProfile = HeaderProfile {
+    content_type: Some(CONTENT_TYPE_CWT),
+    unprotected: &[HEADER_DEVICE_CERTIFICATE],
+};
 /// CWT `sub` (RFC 8392). (`iss` is not sent: the signer identifies the issuer, see
 /// [`verify_bytes`].)
 pub const CLAIM_SUB: i64 = 2;
@@ -73,6 +85,9 @@ pub enum CredentialError {
     /// Not a COSE_Sign1 CWT as expected.
     #[error("malformed credential: {0}")]
     Malformed(String),
+    /// The COSE headers are not exactly the documented ones (a re-encoded or altered copy).
+    #[error("malformed credential: {0}")]
+    BadHeaders(CoseError),
     /// The signature does not verify.
     #[error("the signature does not verify: the credential is forged or altered")]
     BadSignature,
@@ -365,11 +380,7 @@ impl Credential {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Credential, CredentialError> {
         let cose = CoseSign1::parse(&bytes, MAX_DECOMPRESSED_BYTES)
             .map_err(|e| CredentialError::Malformed(e.to_string()))?;
-        let kind = if cose.unprotected.contains_key(&HEADER_DEVICE_CERTIFICATE) {
-            CredentialKind::Provisional
-        } else {
-            CredentialKind::Registered
-        };
+        let kind = kind_of(&cose)?;
         Ok(Credential {
             kind,
             text: encode_text(&bytes),
@@ -411,6 +422,19 @@ pub fn decode_text(text: &str) -> Result<Vec<u8>, CredentialError> {
         }
         _ => Err(CredentialError::BadFlag),
     }
+}
+
+/// The kind of credential a COSE message is, once its headers are exactly that kind's: a
+/// device certificate in the unprotected header makes it provisional.
+fn kind_of(cose: &CoseSign1) -> Result<CredentialKind, CredentialError> {
+    let (kind, profile) = if cose.unprotected.contains_key(&HEADER_DEVICE_CERTIFICATE) {
+        (CredentialKind::Provisional, &PROVISIONAL_HEADERS)
+    } else {
+        (CredentialKind::Registered, &REGISTERED_HEADERS)
+    };
+    cose.check_profile(profile)
+        .map_err(CredentialError::BadHeaders)?;
+    Ok(kind)
 }
 
 fn claim(map: &BTreeMap<Value, Value>, key: i64) -> Option<&Value> {
@@ -523,6 +547,9 @@ pub fn verify_bytes(
     };
     if cose.protected.get(&HEADER_CONTENT_TYPE) != Some(&Value::Integer(CONTENT_TYPE_CWT.into())) {
         return invalid(CredentialError::Malformed("not a CWT".into()), None);
+    }
+    if let Err(e) = kind_of(&cose) {
+        return invalid(e, None);
     }
     let signer = cose.kid().and_then(KeyId::from_slice);
     let signer_hex = signer.map(|k| k.to_hex());

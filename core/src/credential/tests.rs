@@ -233,6 +233,72 @@ fn issued_outside_the_certificate_is_invalid() {
     );
 }
 
+/// The claims of `s.record` as signed in a credential.
+fn claims_of(s: &Setup, leaf_index: Option<u64>) -> Value {
+    claims(&s.record, s.record.captured_at, leaf_index).unwrap()
+}
+
+fn cert_header(s: &Setup) -> BTreeMap<i64, Value> {
+    [(
+        HEADER_DEVICE_CERTIFICATE,
+        Value::Bytes(s.certificate.clone()),
+    )]
+    .into()
+}
+
+#[test]
+fn credentials_with_other_headers_are_refused() {
+    let s = setup();
+    let mut with_extra = cert_header(&s);
+    with_extra.insert(33, Value::Text("note".into()));
+    let only_extra: BTreeMap<i64, Value> = [(33, Value::Bytes(vec![1]))].into();
+    let kid_unprotected: BTreeMap<i64, Value> = [(
+        cose::HEADER_KID,
+        Value::Bytes(s.registry_key.key_id().0.to_vec()),
+    )]
+    .into();
+    let cases = [
+        // A provisional credential with one more unprotected entry than the certificate.
+        sign_credential(&s.device_key, with_extra, &claims_of(&s, None)).unwrap(),
+        // A registered credential with an unprotected entry.
+        sign_credential(&s.registry_key, only_extra, &claims_of(&s, Some(1234))).unwrap(),
+        // A registered credential repeating the kid unprotected.
+        sign_credential(&s.registry_key, kid_unprotected, &claims_of(&s, Some(1234))).unwrap(),
+        // A registered credential re-encoded with a longer payload length (0x59 + 2 bytes for
+        // a payload under 256 bytes): the signature still covers the same payload.
+        {
+            let genuine = registered(&s).bytes;
+            let cose = CoseSign1::parse(&genuine, MAX_DECOMPRESSED_BYTES).unwrap();
+            let at = genuine.len() - 66 - cose.payload.len() - 2;
+            assert_eq!(genuine[at], 0x58);
+            [&genuine[..at], &[0x59, 0], &genuine[at + 1..]].concat()
+        },
+    ];
+    for (n, bytes) in cases.iter().enumerate() {
+        let v = verify_bytes(bytes, &s.trust, None, NOW);
+        assert!(
+            matches!(&v.verdict, Verdict::Invalid(m) if m.contains("header") || m.contains("encoding")),
+            "case {n}: {:?}",
+            v.verdict
+        );
+        assert_eq!(v.registration, None, "case {n}: nothing displayed");
+        assert!(
+            matches!(
+                Credential::from_bytes(bytes.clone()),
+                Err(CredentialError::BadHeaders(_) | CredentialError::Malformed(_))
+            ),
+            "case {n}"
+        );
+    }
+    // The genuine ones still verify and rebuild.
+    for (credential, kind) in [
+        (registered(&s), CredentialKind::Registered),
+        (provisional(&s), CredentialKind::Provisional),
+    ] {
+        assert_eq!(Credential::from_bytes(credential.bytes).unwrap().kind, kind);
+    }
+}
+
 #[test]
 fn a_zlib_bomb_is_refused_cheaply() {
     use flate2::{Compression, write::ZlibEncoder};
