@@ -87,6 +87,7 @@ fn print_verification(v: &Verification) {
             )
         }
         Verdict::Revoked(reason) => println!("REVOKED: {reason}"),
+        Verdict::Expired(reason) => println!("EXPIRED (NOT VALID): {reason}"),
         Verdict::Invalid(reason) => println!("INVALID: {reason}"),
     }
     if let Some(r) = &v.registration {

@@ -100,6 +100,12 @@ pub enum CredentialError {
     /// The device was not certified when the credential was issued.
     #[error("the device was not certified when the credential was issued")]
     CertificateNotValidAtIssue,
+    /// A device-signed credential claims a ledger index: only the registry can say a record is
+    /// on the ledger.
+    #[error(
+        "a provisional credential cannot carry a ledger index: only the registry's credential can"
+    )]
+    ProvisionalWithLedgerIndex,
     /// The image holds no readable QR code.
     #[error("no readable QR code in the image: {0}")]
     NoQrCode(String),
@@ -176,6 +182,9 @@ pub enum Verdict {
     ValidProvisional,
     /// A provisional credential of a device whose revocation is in force.
     Revoked(String),
+    /// A provisional credential whose device certificate has expired at the time of
+    /// verification (whatever issue time the device wrote): not valid.
+    Expired(String),
     /// Not acceptable, with the reason.
     Invalid(String),
 }
@@ -526,6 +535,19 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
     })
 }
 
+/// Age of the revocation list at `now`, saturating: `issued_at` comes from the list, and
+/// `now - issued_at` must not overflow whatever it says.
+fn list_age(revocations: Option<&RevocationList>, now: i64) -> Option<i64> {
+    revocations.map(|list| now.saturating_sub(list.issued_at))
+}
+
+/// A Unix time as `YYYY-MM-DD` (UTC), or the number if it is outside the calendar.
+fn day(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| unix.to_string())
+}
+
 /// Checks credential COSE bytes against the pinned `trust` bundle (and, when given, a verified
 /// revocation list, whose age is reported). Returns the verdict and the claims.
 pub fn verify_bytes(
@@ -534,7 +556,7 @@ pub fn verify_bytes(
     revocations: Option<&RevocationList>,
     now: i64,
 ) -> Verification {
-    let age = revocations.map(|list| now - list.issued_at);
+    let age = list_age(revocations, now);
     let invalid = |e: CredentialError, signer: Option<String>| Verification {
         verdict: Verdict::Invalid(e.to_string()),
         registration: None,
@@ -597,6 +619,9 @@ pub fn verify_bytes(
     let verdict = match &certificate {
         None => Verdict::Valid,
         Some(cert) => {
+            if registration.leaf_index.is_some() {
+                return invalid(CredentialError::ProvisionalWithLedgerIndex, signer_hex);
+            }
             if cert.check_valid_at(registration.issued_at).is_err() {
                 return invalid(CredentialError::CertificateNotValidAtIssue, signer_hex);
             }
@@ -608,6 +633,13 @@ pub fn verify_bytes(
                     "device {signer} has been revoked ({}): its provisional credentials are no \
                      longer trusted; ask for the registered credential",
                     r.reason
+                )),
+                // `iat` is written by the device: a retired phone could backdate it forever.
+                // What counts is the verifier's clock against the registry-signed expiry.
+                _ if now > cert.not_after => Verdict::Expired(format!(
+                    "the certificate of device {signer} expired on {}: its provisional \
+                     credentials are no longer valid; ask for the registered credential",
+                    day(cert.not_after)
                 )),
                 _ => Verdict::ValidProvisional,
             }
@@ -658,7 +690,7 @@ impl Verifier {
                 verdict: Verdict::Invalid(e.to_string()),
                 registration: None,
                 signer: None,
-                revocation_list_age_secs: self.revocations.as_ref().map(|l| now - l.issued_at),
+                revocation_list_age_secs: list_age(self.revocations.as_ref(), now),
             },
         }
     }
@@ -677,7 +709,7 @@ pub fn verify_text(
             verdict: Verdict::Invalid(e.to_string()),
             registration: None,
             signer: None,
-            revocation_list_age_secs: revocations.map(|list| now - list.issued_at),
+            revocation_list_age_secs: list_age(revocations, now),
         },
     }
 }
