@@ -106,6 +106,15 @@ pub enum CredentialError {
         "a provisional credential cannot carry a ledger index: only the registry's credential can"
     )]
     ProvisionalWithLedgerIndex,
+    /// Text the verifier would display holds a control, invisible or direction-changing
+    /// character: shown, it could read as something else than what was signed.
+    #[error("the credential's {field} {message}: it is refused rather than shown")]
+    HiddenCharacters {
+        /// Which claim (`child's given names`, `caregiver's name`).
+        field: &'static str,
+        /// What was found, e.g. `contains an invisible or direction-changing character (U+202E)`.
+        message: String,
+    },
     /// The image holds no readable QR code.
     #[error("no readable QR code in the image: {0}")]
     NoQrCode(String),
@@ -457,6 +466,13 @@ fn text(v: Option<&Value>, what: &str) -> Result<String, CredentialError> {
     }
 }
 
+/// A claim's text that is safe to display, else [`CredentialError::HiddenCharacters`].
+fn shown(text: String, field: &'static str) -> Result<String, CredentialError> {
+    crate::validate::check_visible(&text, false)
+        .map_err(|message| CredentialError::HiddenCharacters { field, message })?;
+    Ok(text)
+}
+
 fn int(v: Option<&Value>, what: &str) -> Result<i128, CredentialError> {
     match v {
         Some(Value::Integer(i)) => Ok(*i),
@@ -481,7 +497,7 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
             "registration claim missing".into(),
         ));
     };
-    let family_name = text(claim(r, 1), "family name")?;
+    let family_name = shown(text(claim(r, 1), "family name")?, "child's family name")?;
     let Some(Value::Array(caregivers)) = claim(r, 6) else {
         return Err(CredentialError::Malformed("caregivers missing".into()));
     };
@@ -491,15 +507,18 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
             let Value::Array(parts) = c else {
                 return Err(CredentialError::Malformed("caregiver".into()));
             };
-            let given = text(parts.first(), "caregiver name")?;
+            let given = shown(text(parts.first(), "caregiver name")?, "caregiver's name")?;
             let relationship = match parts.get(1) {
                 Some(Value::Integer(0)) => "mother".to_string(),
                 Some(Value::Integer(1)) => "father".to_string(),
-                other => text(other, "caregiver relationship")?,
+                other => shown(
+                    text(other, "caregiver relationship")?,
+                    "caregiver's relationship",
+                )?,
             };
             let family = match parts.get(2) {
                 None => family_name.clone(),
-                other => text(other, "caregiver family name")?,
+                other => shown(text(other, "caregiver family name")?, "caregiver's name")?,
             };
             Ok(CaregiverClaim {
                 name: format!("{given} {family}"),
@@ -519,7 +538,7 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
         issuer: issuer.to_string(),
         issued_at: i64::try_from(int(claim(&claims, CLAIM_IAT), "iat")?)
             .map_err(|_| CredentialError::Malformed("iat".into()))?,
-        given_names: text(claim(r, 0), "given names")?,
+        given_names: shown(text(claim(r, 0), "given names")?, "child's given names")?,
         family_name,
         date_of_birth: date_text(int(claim(r, 2), "date of birth")?)?,
         sex: match int(claim(r, 3), "sex")? {
@@ -528,8 +547,8 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
             _ => "unknown",
         }
         .into(),
-        admin_area: text(claim(r, 4), "admin area")?,
-        locality: text(claim(r, 5), "locality")?,
+        admin_area: shown(text(claim(r, 4), "admin area")?, "area of birth")?,
+        locality: shown(text(claim(r, 5), "locality")?, "place of birth")?,
         caregivers,
         leaf_index,
     })

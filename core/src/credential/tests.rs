@@ -444,6 +444,52 @@ fn extreme_times_never_overflow() {
     }
 }
 
+/// A credential signed by the genuine registry (a signed record must pass validation, so
+/// this is what an insider or a lenient older registry could issue) whose names hold
+/// characters that reorder or hide text: refused, nothing displayed.
+#[test]
+fn names_that_would_display_reordered_are_refused() {
+    let s = setup();
+    type Edit = (&'static str, fn(&mut Record));
+    let edits: [Edit; 6] = [
+        ("child's given names", |r| {
+            r.enrolment.child.given_names = "Олена\u{202E}ок".into()
+        }),
+        ("child's family name", |r| {
+            r.enrolment.child.family_name = "Ко\u{200B}валенко".into()
+        }),
+        ("caregiver's name", |r| {
+            r.enrolment.caregivers[0].given_names = "\u{2067}Ірина".into()
+        }),
+        ("caregiver's name", |r| {
+            r.enrolment.caregivers[0].family_name = "Інша\u{FEFF}".into()
+        }),
+        ("caregiver's relationship", |r| {
+            r.enrolment.caregivers[0].relationship = "aunt\u{E0041}".into()
+        }),
+        ("place of birth", |r| {
+            r.enrolment.place_of_birth.locality = "Зимна\u{061C} Вода".into()
+        }),
+    ];
+    for (field, edit) in edits {
+        let mut record = s.record.clone();
+        edit(&mut record);
+        for credential in [
+            issue_registered(&s.registry_key, &record, 1, NOW).unwrap(),
+            issue_provisional(&s.device_key, &s.certificate, &record, record.captured_at).unwrap(),
+        ] {
+            let v = verify_text(&credential.text, &s.trust, None, NOW);
+            assert!(
+                matches!(&v.verdict, Verdict::Invalid(m)
+                    if m.contains(field) && m.contains("U+") && !m.contains("Олена")),
+                "{field}: {:?}",
+                v.verdict
+            );
+            assert_eq!(v.registration, None, "{field}: nothing is displayed");
+        }
+    }
+}
+
 #[test]
 fn a_zlib_bomb_is_refused_cheaply() {
     use flate2::{Compression, write::ZlibEncoder};
