@@ -10,6 +10,8 @@
 //! - `credentials`: QR credentials rendered by `credential` and checked by `verify`.
 //! - `device_cli`: the device commands' contract (correct, list filters, validation errors,
 //!   storage keys).
+//! - `hardening`: output paths that are symlinks, endless inputs, store file modes, names with
+//!   direction-changing characters.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
@@ -18,6 +20,8 @@
 mod credentials;
 #[path = "e2e/device_cli.rs"]
 mod device_cli;
+#[path = "e2e/hardening.rs"]
+mod hardening;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]

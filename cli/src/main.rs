@@ -3,6 +3,7 @@
 mod credential_cmd;
 mod demo;
 mod device_cmd;
+mod files;
 mod http;
 mod registry_cmd;
 mod sync_cmd;

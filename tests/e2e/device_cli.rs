@@ -153,7 +153,10 @@ fn a_validation_error_lists_every_field_path() {
     let err = fails(&["capture", "--data", p(&device), "--json", p(&unknown)]);
     // Located, with the expected fields, without repeating the unknown name (it may be one).
     assert!(err.contains("unknown field at child"), "{err}");
-    assert!(err.contains("`given_names`") && !err.contains("nickname"), "{err}");
+    assert!(
+        err.contains("`given_names`") && !err.contains("nickname"),
+        "{err}"
+    );
     let piped = Command::new(BIN)
         .args(["capture", "--data", p(&device), "--json", "-"])
         .env_remove(STORAGE_KEY_ENV)
