@@ -5,6 +5,10 @@
 //! signature: bstr])`, the protected header a map with `1 (alg): -8` and `4 (kid): bstr`,
 //! signed over `Sig_structure = ["Signature1", protected, external_aad, payload]`. Any COSE
 //! library verifies what this module produces (a test checks it with `coset`).
+//!
+//! Parsing is strict: a message must be in its one valid encoding (what [`sign1`] writes for
+//! it), and each kind of message is checked against its exact header layout, a
+//! [`HeaderProfile`], so that no one can make a second byte form of a signed message.
 
 use std::collections::BTreeMap;
 
