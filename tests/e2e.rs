@@ -12,6 +12,8 @@
 //!   storage keys).
 //! - `enrolment`: the token never on the wire, the pin checked first, plain HTTP refused off
 //!   this machine, a truncated store reported.
+//! - `hardening`: output paths that are symlinks, endless inputs, store file modes, names with
+//!   direction-changing characters.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
@@ -22,6 +24,8 @@ mod credentials;
 mod device_cli;
 #[path = "e2e/enrolment.rs"]
 mod enrolment;
+#[path = "e2e/hardening.rs"]
+mod hardening;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]

@@ -693,6 +693,9 @@ impl From<core::credential::Verification> for Verification {
             Verdict::ValidProvisional => (VerificationStatus::ValidProvisional, None),
             Verdict::Revoked(r) => (VerificationStatus::Revoked, Some(r)),
             Verdict::Invalid(r) => (VerificationStatus::Invalid, Some(r)),
+            // Not valid; the reason says the certificate expired (a status of its own would
+            // change the generated Kotlin and Swift APIs).
+            Verdict::Expired(r) => (VerificationStatus::Invalid, Some(r)),
         };
         Verification {
             status,

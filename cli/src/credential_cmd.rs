@@ -1,12 +1,15 @@
 //! `credential` (render a caregiver's QR) and `verify` (check one offline).
 
-use std::{fs, path::Path};
+use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
-use birthright_core::credential::{Verdict, Verification, Verifier, qr};
+use anyhow::{Result, anyhow, bail};
+use birthright_core::credential::{CredentialKind, Verdict, Verification, Verifier, qr};
 use uuid::Uuid;
 
-use crate::{DeviceArgs, device_cmd};
+use crate::{
+    DeviceArgs, device_cmd,
+    files::{self, MAX_IMAGE_BYTES, MAX_REVOCATIONS_BYTES, MAX_TRUST_BYTES, read_bounded},
+};
 
 /// `credential`: prints or writes the credential of a record.
 pub fn credential(args: &DeviceArgs, id: &str, format: &str, out: Option<&Path>) -> Result<()> {
@@ -22,10 +25,13 @@ pub fn credential(args: &DeviceArgs, id: &str, format: &str, out: Option<&Path>)
     };
     match out {
         Some(path) => {
-            fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            files::write_replacing(path, &bytes)?;
             eprintln!(
-                "{:?} credential, {} characters, QR version {}: written to {}",
-                credential.kind,
+                "{} credential, {} characters, QR version {}: written to {}",
+                match credential.kind {
+                    CredentialKind::Provisional => "provisional",
+                    CredentialKind::Registered => "registered",
+                },
                 credential.text.len(),
                 qr::qr_version(&credential)?,
                 path.display()
@@ -51,10 +57,9 @@ pub fn verify(
     device: Option<&DeviceArgs>,
     json: bool,
 ) -> Result<bool> {
-    let read = |path: &Path| fs::read(path).with_context(|| format!("reading {}", path.display()));
-    let trust = read(trust)?;
+    let trust = read_bounded(trust, MAX_TRUST_BYTES)?;
     let revocations = match (revocations, device) {
-        (Some(path), _) => Some(read(path)?),
+        (Some(path), _) => Some(read_bounded(path, MAX_REVOCATIONS_BYTES)?),
         (None, Some(args)) => device_cmd::open(args)?
             .revocations()?
             .map(|(list, _fetched_at)| list),
@@ -64,7 +69,7 @@ pub fn verify(
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let verification = match (text, image) {
         (Some(text), None) => verifier.verify_text(text, now),
-        (None, Some(path)) => verifier.verify_image(&read(path)?, now),
+        (None, Some(path)) => verifier.verify_image(&read_bounded(path, MAX_IMAGE_BYTES)?, now),
         _ => bail!("give exactly one of --text or --image"),
     };
     if json {
@@ -87,6 +92,7 @@ fn print_verification(v: &Verification) {
             )
         }
         Verdict::Revoked(reason) => println!("REVOKED: {reason}"),
+        Verdict::Expired(reason) => println!("EXPIRED (NOT VALID): {reason}"),
         Verdict::Invalid(reason) => println!("INVALID: {reason}"),
     }
     if let Some(r) = &v.registration {

@@ -45,10 +45,84 @@ fn storage_key(args: &DeviceArgs) -> Result<StorageKey> {
 }
 
 fn read_key_file(file: &Path) -> Result<StorageKey> {
-    let text = zeroize::Zeroizing::new(
-        fs::read_to_string(file).with_context(|| format!("reading key file {}", file.display()))?,
-    );
-    StorageKey::from_hex(&text).map_err(|e| anyhow!("key file {}: {e}", file.display()))
+    warn_if_readable_by_others(file);
+    let bytes = zeroize::Zeroizing::new(crate::files::read_bounded(
+        file,
+        crate::files::MAX_KEY_FILE_BYTES,
+    )?);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| anyhow!("key file {}: not text (64 hex digits)", file.display()))?;
+    StorageKey::from_hex(text).map_err(|e| anyhow!("key file {}: {e}", file.display()))
+}
+
+/// Mode bits that let the group or other users read, write or enter.
+#[cfg(unix)]
+const GROUP_OR_OTHERS: u32 = 0o077;
+
+/// Prints a warning when the key file can be read by users other than its owner: whoever
+/// reads it can decrypt the device store.
+fn warn_if_readable_by_others(file: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = fs::metadata(file) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & GROUP_OR_OTHERS != 0 {
+                eprintln!(
+                    "warning: the storage key file {} can be read by other users (mode {mode:04o}): \
+                     anyone who reads it can decrypt this device's registrations; run \
+                     `chmod 600 {}`",
+                    file.display(),
+                    file.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
+/// Creates the device data directory (and its parents) if needed and makes it private to its
+/// owner (0700): it holds the storage key and the store. For `device init` to call before it
+/// creates anything inside; every other device command applies it when opening the store.
+pub fn secure_data_dir(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (0700)", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Makes the store's files (`device.db` and SQLite's `-wal` and `-shm` beside it) readable and
+/// writable by their owner only (0600). For after the store is opened (SQLite creates them
+/// with the process umask).
+pub fn restrict_store_files(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for name in ["device.db", "device.db-wal", "device.db-shm"] {
+            let path = dir.join(name);
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.file_type().is_file() && meta.permissions().mode() & GROUP_OR_OTHERS != 0 {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private (0600)", path.display()))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Writes a new key file readable only by its owner.
@@ -76,7 +150,13 @@ pub fn open(args: &DeviceArgs) -> Result<Device> {
             args.data.display()
         );
     }
-    Ok(Device::open(&path, storage_key(args)?)?)
+    let device = Device::open(&path, storage_key(args)?)?;
+    // Best effort on a store that exists already (it may have been created before these modes
+    // were applied, or by `device init`): a directory of someone else's is not ours to change.
+    if let Err(e) = secure_data_dir(&args.data).and_then(|_| restrict_store_files(&args.data)) {
+        eprintln!("warning: {e:#}");
+    }
+    Ok(device)
 }
 
 /// `device init`.
@@ -85,7 +165,7 @@ pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
     if !birthright_core::device::valid_worker_id(worker) {
         return Err(DeviceError::InvalidWorkerId.into());
     }
-    fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
+    secure_data_dir(&args.data)?;
     let key = if args.key_file.is_none() && std::env::var(STORAGE_KEY_ENV).is_err() {
         let file = default_key_file(&args.data);
         if file.exists() {
@@ -111,6 +191,7 @@ pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
         Device::create(&path, key)?
     };
     let identity = device.init(worker)?;
+    restrict_store_files(&args.data)?;
     println!("device key id {}", identity.key_id);
     println!("worker id     {}", identity.worker_id);
     Ok(())

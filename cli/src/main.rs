@@ -3,6 +3,7 @@
 mod credential_cmd;
 mod demo;
 mod device_cmd;
+mod files;
 mod http;
 mod registry_cmd;
 mod sync_cmd;
@@ -324,20 +325,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Reads at most `limit` bytes of `path`: a larger file (or a device like `/dev/zero`) is
-/// refused instead of filling memory.
-pub fn read_bounded(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    if bytes.len() as u64 > limit {
-        anyhow::bail!("{} is larger than {limit} bytes", path.display());
-    }
-    Ok(bytes)
 }

@@ -28,7 +28,7 @@ pub fn enrol(
     let registry = url.base.as_str();
     let pin = match (trust, fingerprint) {
         (Some(path), None) => {
-            let bytes = crate::read_bounded(path, 16 * 1024)?;
+            let bytes = crate::files::read_bounded(path, crate::files::MAX_TRUST_BYTES)?;
             TrustPin::Bundle(TrustBundle::from_json(&bytes)?)
         }
         (None, Some(text)) => TrustPin::fingerprint(text)?,

@@ -5,6 +5,10 @@
 //! signature: bstr])`, the protected header a map with `1 (alg): -8` and `4 (kid): bstr`,
 //! signed over `Sig_structure = ["Signature1", protected, external_aad, payload]`. Any COSE
 //! library verifies what this module produces (a test checks it with `coset`).
+//!
+//! Parsing is strict: a message must be in its one valid encoding (what [`sign1`] writes for
+//! it), and each kind of message is checked against its exact header layout, a
+//! [`HeaderProfile`], so that no one can make a second byte form of a signed message.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +47,52 @@ pub enum CoseError {
     /// The signature does not verify under the given key.
     #[error("signature does not verify")]
     BadSignature,
+    /// The message is not in its one valid encoding (shortest lengths, definite lengths,
+    /// sorted header keys): a re-encoded copy of a message, refused so that every message has
+    /// exactly one byte form.
+    #[error("the {0} is not in its one valid encoding (shortest lengths, sorted keys)")]
+    NotCanonical(&'static str),
+    /// A header holds a parameter this kind of message must not have.
+    #[error("unexpected parameter {label} in the {header} header")]
+    UnexpectedHeader {
+        /// `protected` or `unprotected`.
+        header: &'static str,
+        /// The COSE header label.
+        label: i64,
+    },
+    /// A header lacks a parameter this kind of message must have.
+    #[error("parameter {label} missing from the {header} header")]
+    MissingHeader {
+        /// `protected` or `unprotected`.
+        header: &'static str,
+        /// The COSE header label.
+        label: i64,
+    },
+    /// A header parameter has the wrong type or value.
+    #[error("parameter {label} of the {header} header has the wrong type or value")]
+    BadHeaderValue {
+        /// `protected` or `unprotected`.
+        header: &'static str,
+        /// The COSE header label.
+        label: i64,
+    },
 }
+
+/// The exact header layout of one kind of message (`docs/PROTOCOL.md` §2, §6, §14). A message
+/// is accepted only with exactly these parameters: protected `{1: -8, 4: kid}` plus content
+/// type `3` when the profile has one, and an unprotected header holding exactly the listed
+/// labels (each a byte string), nothing else. A kid only in the unprotected header, extra
+/// parameters in either header, a missing content type: all refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderProfile {
+    /// The content type (label 3) the protected header must carry, if any.
+    pub content_type: Option<u16>,
+    /// The labels the unprotected header must hold, exactly (each a byte string).
+    pub unprotected: &'static [i64],
+}
+
+/// Key ids are 8 bytes (`docs/PROTOCOL.md` §3).
+const KID_LEN: usize = 8;
 
 /// A parsed COSE_Sign1 message.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +188,13 @@ impl CoseSign1 {
         };
         let value = codec::value_from_slice(body, limit)
             .map_err(|e| CoseError::Malformed(e.to_string()))?;
+        // One valid encoding only: the bytes must be exactly what this module writes for the
+        // decoded structure (shortest integer and length forms, definite lengths, sorted map
+        // keys, no duplicate keys). Without this, anyone could re-encode a message (the
+        // unprotected parts are not signed) into new bytes that still verify.
+        if codec::value_to_vec(&value).ok().as_deref() != Some(body) {
+            return Err(CoseError::NotCanonical("COSE message"));
+        }
         let Value::Array(items) = value else {
             return Err(CoseError::Malformed("not an array".into()));
         };
@@ -153,11 +209,12 @@ impl CoseSign1 {
         let protected = if protected_bytes.is_empty() {
             BTreeMap::new()
         } else {
-            int_keyed(
-                codec::value_from_slice(&protected_bytes, limit)
-                    .map_err(|e| CoseError::Malformed(format!("protected header: {e}")))?,
-                "protected",
-            )?
+            let value = codec::value_from_slice(&protected_bytes, limit)
+                .map_err(|e| CoseError::Malformed(format!("protected header: {e}")))?;
+            if codec::value_to_vec(&value).ok().as_deref() != Some(&protected_bytes[..]) {
+                return Err(CoseError::NotCanonical("protected header"));
+            }
+            int_keyed(value, "protected")?
         };
         let unprotected = int_keyed(unprotected, "unprotected")?;
         let Value::Bytes(payload) = payload else {
@@ -190,13 +247,74 @@ impl CoseSign1 {
         })
     }
 
-    /// The key id from the protected header (or, failing that, the unprotected one).
-    pub fn kid(&self) -> Option<&[u8]> {
-        match self
-            .protected
-            .get(&HEADER_KID)
-            .or_else(|| self.unprotected.get(&HEADER_KID))
+    /// Parses like [`Self::parse`], then requires exactly the headers of `profile`
+    /// ([`Self::check_profile`]).
+    pub fn parse_strict(
+        bytes: &[u8],
+        limit: usize,
+        profile: &HeaderProfile,
+    ) -> Result<Self, CoseError> {
+        let message = Self::parse(bytes, limit)?;
+        message.check_profile(profile)?;
+        Ok(message)
+    }
+
+    /// Fails unless the headers are exactly those of `profile`: protected `{1: -8, 4: kid
+    /// (8 bytes)}` plus `3: content type` if the profile has one, and an unprotected header
+    /// with exactly the profile's labels, each a byte string.
+    pub fn check_profile(&self, profile: &HeaderProfile) -> Result<(), CoseError> {
+        const P: &str = "protected";
+        const U: &str = "unprotected";
+        for (&label, value) in &self.protected {
+            match label {
+                HEADER_ALG => {} // checked by `parse`: EdDSA
+                HEADER_KID => match value {
+                    Value::Bytes(kid) if kid.len() == KID_LEN => {}
+                    _ => return Err(CoseError::BadHeaderValue { header: P, label }),
+                },
+                HEADER_CONTENT_TYPE if profile.content_type.is_some() => {
+                    let expected = profile.content_type.map(|c| Value::Integer(c.into()));
+                    if Some(value) != expected.as_ref() {
+                        return Err(CoseError::BadHeaderValue { header: P, label });
+                    }
+                }
+                label => return Err(CoseError::UnexpectedHeader { header: P, label }),
+            }
+        }
+        if !self.protected.contains_key(&HEADER_KID) {
+            return Err(CoseError::MissingHeader {
+                header: P,
+                label: HEADER_KID,
+            });
+        }
+        if profile.content_type.is_some() && !self.protected.contains_key(&HEADER_CONTENT_TYPE) {
+            return Err(CoseError::MissingHeader {
+                header: P,
+                label: HEADER_CONTENT_TYPE,
+            });
+        }
+        for (&label, value) in &self.unprotected {
+            if !profile.unprotected.contains(&label) {
+                return Err(CoseError::UnexpectedHeader { header: U, label });
+            }
+            if !matches!(value, Value::Bytes(_)) {
+                return Err(CoseError::BadHeaderValue { header: U, label });
+            }
+        }
+        if let Some(&label) = profile
+            .unprotected
+            .iter()
+            .find(|l| !self.unprotected.contains_key(l))
         {
+            return Err(CoseError::MissingHeader { header: U, label });
+        }
+        Ok(())
+    }
+
+    /// The key id from the protected header (a kid in the unprotected header is never used:
+    /// it is not signed).
+    pub fn kid(&self) -> Option<&[u8]> {
+        match self.protected.get(&HEADER_KID) {
             Some(Value::Bytes(kid)) => Some(kid),
             _ => None,
         }
@@ -281,6 +399,254 @@ mod tests {
         let ours = CoseSign1::parse(&bytes, 4096).unwrap();
         ours.verify(&key.verifying_key()).unwrap();
         let _ = msg.to_vec();
+    }
+
+    /// A message signed by `key` with exactly these headers (no `alg`/`kid` added).
+    fn with_headers(
+        key: &Ed25519Key,
+        protected: BTreeMap<i64, Value>,
+        unprotected: BTreeMap<i64, Value>,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let protected_bytes = codec::value_to_vec(&header_map(&protected)).unwrap();
+        let signature = key.sign(&sig_structure(&protected_bytes, &[], payload));
+        let body = codec::value_to_vec(&Value::Array(vec![
+            Value::Bytes(protected_bytes),
+            header_map(&unprotected),
+            Value::Bytes(payload.to_vec()),
+            Value::Bytes(signature.to_vec()),
+        ]))
+        .unwrap();
+        [&[0xD2][..], &body].concat()
+    }
+
+    const PLAIN: HeaderProfile = HeaderProfile {
+        content_type: None,
+        unprotected: &[],
+    };
+    const TYPED: HeaderProfile = HeaderProfile {
+        content_type: Some(61),
+        unprotected: &[-65537],
+    };
+
+    #[test]
+    fn the_documented_headers_pass_their_profile() {
+        let (key, bytes) = signed(b"x");
+        let msg = CoseSign1::parse_strict(&bytes, 4096, &PLAIN).unwrap();
+        msg.verify(&key.verifying_key()).unwrap();
+        let mut protected = BTreeMap::new();
+        protected.insert(HEADER_CONTENT_TYPE, Value::Integer(61));
+        let mut unprotected = BTreeMap::new();
+        unprotected.insert(-65537, Value::Bytes(vec![1, 2, 3]));
+        let bytes = sign1(&key.key_id().0, protected, unprotected, b"x", |m| {
+            key.sign(m)
+        });
+        CoseSign1::parse_strict(&bytes, 4096, &TYPED).unwrap();
+        // But not each other's.
+        assert_eq!(
+            CoseSign1::parse_strict(&bytes, 4096, &PLAIN),
+            Err(CoseError::UnexpectedHeader {
+                header: "protected",
+                label: HEADER_CONTENT_TYPE
+            })
+        );
+    }
+
+    #[test]
+    fn a_kid_only_in_the_unprotected_header_is_refused() {
+        let key = Ed25519Key::from_secret(&[3u8; 32]);
+        let mut protected = BTreeMap::new();
+        protected.insert(HEADER_ALG, Value::Integer(ALG_EDDSA.into()));
+        let mut unprotected = BTreeMap::new();
+        unprotected.insert(HEADER_KID, Value::Bytes(key.key_id().0.to_vec()));
+        let bytes = with_headers(&key, protected, unprotected, b"x");
+        // The signature is genuine: only the header layout is wrong.
+        let msg = CoseSign1::parse(&bytes, 4096).unwrap();
+        msg.verify(&key.verifying_key()).unwrap();
+        assert_eq!(msg.kid(), None, "an unsigned kid is never used");
+        assert_eq!(
+            msg.check_profile(&PLAIN),
+            Err(CoseError::MissingHeader {
+                header: "protected",
+                label: HEADER_KID
+            })
+        );
+    }
+
+    #[test]
+    fn extra_or_missing_header_parameters_are_refused() {
+        let key = Ed25519Key::from_secret(&[3u8; 32]);
+        let kid = key.key_id().0;
+        let extra = |label: i64, value: Value| {
+            let mut map = BTreeMap::new();
+            map.insert(label, value);
+            map
+        };
+        // An extra unprotected entry on a genuine message (the unprotected header is not
+        // signed: anyone can add one).
+        let bytes = sign1(
+            &kid,
+            BTreeMap::new(),
+            extra(33, Value::Text("x".into())),
+            b"x",
+            |m| key.sign(m),
+        );
+        assert_eq!(
+            CoseSign1::parse_strict(&bytes, 4096, &PLAIN),
+            Err(CoseError::UnexpectedHeader {
+                header: "unprotected",
+                label: 33
+            })
+        );
+        // An extra protected parameter, signed by the key's holder.
+        let bytes = sign1(
+            &kid,
+            extra(-70000, Value::Integer(1)),
+            BTreeMap::new(),
+            b"x",
+            |m| key.sign(m),
+        );
+        assert_eq!(
+            CoseSign1::parse_strict(&bytes, 4096, &PLAIN),
+            Err(CoseError::UnexpectedHeader {
+                header: "protected",
+                label: -70000
+            })
+        );
+        // The content type missing, wrong, or the certificate entry missing or not bytes.
+        let typed = |ct: Value, unprotected| {
+            sign1(
+                &kid,
+                extra(HEADER_CONTENT_TYPE, ct),
+                unprotected,
+                b"x",
+                |m| key.sign(m),
+            )
+        };
+        let cert = || extra(-65537, Value::Bytes(vec![1]));
+        let no_ct = sign1(&kid, BTreeMap::new(), cert(), b"x", |m| key.sign(m));
+        for (bytes, expected) in [
+            (
+                no_ct,
+                CoseError::MissingHeader {
+                    header: "protected",
+                    label: HEADER_CONTENT_TYPE,
+                },
+            ),
+            (
+                typed(Value::Integer(62), cert()),
+                CoseError::BadHeaderValue {
+                    header: "protected",
+                    label: HEADER_CONTENT_TYPE,
+                },
+            ),
+            (
+                typed(Value::Integer(61), BTreeMap::new()),
+                CoseError::MissingHeader {
+                    header: "unprotected",
+                    label: -65537,
+                },
+            ),
+            (
+                typed(Value::Integer(61), extra(-65537, Value::Text("c".into()))),
+                CoseError::BadHeaderValue {
+                    header: "unprotected",
+                    label: -65537,
+                },
+            ),
+        ] {
+            assert_eq!(CoseSign1::parse_strict(&bytes, 4096, &TYPED), Err(expected));
+        }
+        // A kid of the wrong length.
+        let bytes = sign1(&[1, 2, 3], BTreeMap::new(), BTreeMap::new(), b"x", |m| {
+            key.sign(m)
+        });
+        assert_eq!(
+            CoseSign1::parse_strict(&bytes, 4096, &PLAIN),
+            Err(CoseError::BadHeaderValue {
+                header: "protected",
+                label: HEADER_KID
+            })
+        );
+    }
+
+    /// Re-encodings of a genuine message that keep its signature valid: each must be refused,
+    /// so that a message has exactly one byte form.
+    #[test]
+    fn re_encoded_copies_of_a_genuine_message_are_refused() {
+        let (key, bytes) = signed(b"payload");
+        // 0xD2 0x84 0x4D <13 bytes protected> 0xA0 0x47 "payload" 0x58 0x40 <sig>
+        assert_eq!(&bytes[1..3], &[0x84, 0x4D]);
+        let unprotected_at = 3 + 13;
+        assert_eq!(bytes[unprotected_at], 0xA0);
+        assert_eq!(bytes[unprotected_at + 1], 0x47);
+        let splice = |at: usize, remove: usize, insert: &[u8]| {
+            let mut out = bytes[..at].to_vec();
+            out.extend_from_slice(insert);
+            out.extend_from_slice(&bytes[at + remove..]);
+            out
+        };
+        let copies = [
+            // Payload length in a longer form than needed (0x58 0x07 for 0x47).
+            splice(unprotected_at + 1, 1, &[0x58, 0x07]),
+            // Protected header length as two bytes.
+            splice(2, 1, &[0x58, 0x0D]),
+            // Signature length as three bytes.
+            splice(bytes.len() - 66, 2, &[0x59, 0x00, 0x40]),
+            // Array header in a longer form.
+            splice(1, 1, &[0x98, 0x04]),
+            // An indefinite-length unprotected map.
+            splice(unprotected_at, 1, &[0xBF, 0xFF]),
+            // The map length in a longer form.
+            splice(unprotected_at, 1, &[0xB8, 0x00]),
+            // The payload as an indefinite-length byte string of one chunk.
+            [
+                &bytes[..unprotected_at + 1],
+                &[0x5F],
+                &bytes[unprotected_at + 1..unprotected_at + 9],
+                &[0xFF],
+                &bytes[unprotected_at + 9..],
+            ]
+            .concat(),
+        ];
+        for (n, copy) in copies.iter().enumerate() {
+            assert_ne!(copy, &bytes);
+            match CoseSign1::parse(copy, 4096) {
+                Err(CoseError::NotCanonical(_) | CoseError::Malformed(_)) => {}
+                other => panic!("copy {n} was not refused: {other:?}"),
+            }
+        }
+        // The first one decodes with the generic decoder, so it is the strictness that refuses
+        // it, not an accident of the decoder.
+        assert_eq!(
+            CoseSign1::parse(&copies[0], 4096),
+            Err(CoseError::NotCanonical("COSE message"))
+        );
+        CoseSign1::parse(&bytes, 4096)
+            .unwrap()
+            .verify(&key.verifying_key())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_non_canonical_protected_header_is_refused() {
+        let key = Ed25519Key::from_secret(&[3u8; 32]);
+        // {1: -8, 4: kid} with the map length as two bytes, signed as such.
+        let mut protected = vec![0xB8, 0x02, 0x01, 0x27, 0x04, 0x48];
+        protected.extend_from_slice(&key.key_id().0);
+        let signature = key.sign(&sig_structure(&protected, &[], b"x"));
+        let body = codec::value_to_vec(&Value::Array(vec![
+            Value::Bytes(protected),
+            Value::Map(Default::default()),
+            Value::Bytes(b"x".to_vec()),
+            Value::Bytes(signature.to_vec()),
+        ]))
+        .unwrap();
+        let bytes = [&[0xD2][..], &body].concat();
+        assert_eq!(
+            CoseSign1::parse(&bytes, 4096),
+            Err(CoseError::NotCanonical("protected header"))
+        );
     }
 
     #[test]

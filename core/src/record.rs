@@ -32,7 +32,23 @@ pub enum FormError {
         /// The limit.
         limit: usize,
     },
-    /// The form is not JSON, or a field has the wrong type or is unknown.
+    /// A field the form does not have. The unknown name is not repeated (it may be a child's
+    /// name typed into the wrong place): only where it is and what is expected there.
+    #[error(
+        "unknown field at {} (line {line}, column {column}); expected {expected}",
+        place(path)
+    )]
+    UnknownField {
+        /// Path of the object holding the unknown field (`child`), empty for the top level.
+        path: String,
+        /// The fields expected there, as serde lists them (`one of `given_names`, ...`).
+        expected: String,
+        /// Line of the problem in the JSON text (from 1).
+        line: usize,
+        /// Column of the problem (from 1).
+        column: usize,
+    },
+    /// The form is not JSON, or a field has the wrong type.
     #[error("{}{message} (line {line}, column {column})", field_prefix(path))]
     Shape {
         /// Path of the offending field (`child.plurality`), empty for the whole form.
@@ -54,16 +70,91 @@ fn field_prefix(path: &str) -> String {
     }
 }
 
+fn place(path: &str) -> &str {
+    if path.is_empty() {
+        "the top level of the form"
+    } else {
+        path
+    }
+}
+
+/// Whether a `custom` key is well-formed enough to be shown in a path (as `validate` does).
+fn shown_custom_key(key: &str) -> bool {
+    (1..=crate::validate::MAX_CUSTOM_KEY_CHARS).contains(&key.len())
+        && key.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        })
+}
+
+/// The path of a decoding error with nothing from the input in it: struct field names (the
+/// schema) and indices are kept; the last segment is left out when it is the unknown field
+/// itself; a `custom` key is kept only when well-formed.
+fn safe_path(path: &serde_path_to_error::Path, drop_last: bool) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let keep = segments.len().saturating_sub(usize::from(drop_last));
+    let mut out = String::new();
+    for (i, segment) in segments.iter().take(keep).enumerate() {
+        let name = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } if i == 1 && out == "custom" && !shown_custom_key(key) => break,
+            Segment::Map { key } => key.as_str(),
+            Segment::Enum { variant } => variant.as_str(),
+            Segment::Unknown => "?",
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(name);
+    }
+    out
+}
+
 impl FormError {
-    fn from_json_error(path: String, e: &serde_json::Error) -> FormError {
+    fn from_json_error(
+        path: Option<&serde_path_to_error::Path>,
+        e: &serde_json::Error,
+    ) -> FormError {
         // serde_json appends " at line L column C"; the line and column are kept as fields.
         let text = e.to_string();
         let message = match text.rfind(" at line ") {
             Some(cut) if e.line() > 0 => &text[..cut],
             _ => text.as_str(),
         };
+        if message.starts_with("unknown field `") {
+            // "unknown field `<input>`, expected one of `a`, `b`": the list comes last.
+            // The list is serde's, from the schema; should the input have mimicked one (a key
+            // holding ", expected ..."), only a list of plain field names is shown.
+            let expected = message
+                .rfind(", expected ")
+                .map(|at| &message[at + ", expected ".len()..])
+                .filter(|list| {
+                    list.strip_prefix("one of ")
+                        .unwrap_or(list)
+                        .split(", ")
+                        .all(|name| {
+                            name.len() > 2
+                                && name.starts_with('`')
+                                && name.ends_with('`')
+                                && name[1..name.len() - 1]
+                                    .bytes()
+                                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+                        })
+                })
+                .unwrap_or("one of the fields documented for it")
+                .to_string();
+            return FormError::UnknownField {
+                path: path.map(|p| safe_path(p, true)).unwrap_or_default(),
+                expected,
+                line: e.line(),
+                column: e.column(),
+            };
+        }
         FormError::Shape {
-            path: if path == "." { String::new() } else { path },
+            path: path.map(|p| safe_path(p, false)).unwrap_or_default(),
             message: crate::redact::values(message),
             line: e.line(),
             column: e.column(),
@@ -276,10 +367,10 @@ impl EnrolmentInput {
         }
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let input: Self = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|e| FormError::from_json_error(e.path().to_string(), e.inner()))?;
+            .map_err(|e| FormError::from_json_error(Some(e.path()), e.inner()))?;
         deserializer
             .end()
-            .map_err(|e| FormError::from_json_error(String::new(), &e))?;
+            .map_err(|e| FormError::from_json_error(None, &e))?;
         Ok(input)
     }
 
@@ -296,5 +387,78 @@ impl Child {
         format!("{} {}", self.given_names, self.family_name)
             .trim()
             .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_field_is_located_without_repeating_it() {
+        for (json, path, expected_start) in [
+            (
+                r#"{"child": {"Олена": 1}}"#,
+                "child",
+                "one of `given_names`, `family_name`",
+            ),
+            (r#"{"Олена": 1}"#, "", "one of `child`, `place_of_birth`"),
+            (
+                r#"{"caregivers": [{}, {"Олена Коваленко": "x"}]}"#,
+                "caregivers[1]",
+                "one of `given_names`",
+            ),
+            (
+                r#"{"father": {"given_names": "x", "Олена, expected `x`": 2}}"#,
+                "father",
+                "one of `given_names`",
+            ),
+        ] {
+            let err = EnrolmentInput::from_json(json).unwrap_err();
+            let FormError::UnknownField {
+                path: got,
+                expected,
+                line,
+                ..
+            } = &err
+            else {
+                panic!("{err:?}");
+            };
+            assert_eq!(got, path);
+            assert!(expected.starts_with(expected_start), "{expected}");
+            assert_eq!(*line, 1);
+            let shown = err.to_string();
+            assert!(!shown.contains("Олена"), "{shown}");
+            assert!(shown.starts_with("unknown field at "), "{shown}");
+        }
+        assert_eq!(
+            EnrolmentInput::from_json(r#"{"child": {"Олена": 1}}"#)
+                .unwrap_err()
+                .to_string(),
+            "unknown field at child (line 1, column 23); expected one of `given_names`, \
+             `family_name`, `sex`, `date_of_birth`, `date_of_birth_precision`, `time_of_birth`, \
+             `plurality`, `birth_order`"
+        );
+    }
+
+    #[test]
+    fn paths_keep_the_schema_and_drop_input() {
+        // A wrong value under a custom key typed with a name: the key is not shown.
+        let err = EnrolmentInput::from_json(r#"{"custom": {"Олена": 5}}"#).unwrap_err();
+        assert!(
+            matches!(&err, FormError::Shape { path, .. } if path == "custom"),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("Олена"));
+        // A well-formed key is.
+        let err = EnrolmentInput::from_json(r#"{"custom": {"village_code": 5}}"#).unwrap_err();
+        assert!(
+            matches!(&err, FormError::Shape { path, .. } if path == "custom.village_code"),
+            "{err:?}"
+        );
+        // Values are never repeated.
+        let err = EnrolmentInput::from_json(r#"{"child": {"sex": "Олена"}}"#).unwrap_err();
+        assert!(matches!(&err, FormError::Shape { path, .. } if path == "child.sex"));
+        assert!(!err.to_string().contains("Олена"), "{err}");
     }
 }

@@ -3,8 +3,9 @@
 //! registry's answers or an app's screen go through [`values`] first.
 
 /// `message` with every quoted value replaced by `…`: `"…"` strings, and the `…` after
-/// `variant`, `value` or `type` in serde's "unknown variant `x`" style. Field names quoted by
-/// serde (`` missing field `given_names` ``) are kept: they are the schema, not the data.
+/// `variant`, `value` or `type` in serde's "unknown variant `x`" style, and the name in
+/// "unknown field `x`" (a key from the input). Field names quoted by serde
+/// (`` missing field `given_names` ``, the expected list) are kept: they are the schema.
 pub fn values(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
@@ -19,7 +20,10 @@ pub fn values(message: &str) -> String {
         let quoted = &rest[start + 1..start + 1 + len];
         out.push_str(before);
         listing_expected |= before.contains("expected");
-        let is_value = quote == '"' || !(listing_expected || before.trim_end().ends_with("field"));
+        // The name after "unknown field" is input (a name typed as a key, say), not schema.
+        let names_field =
+            before.trim_end().ends_with("field") && !before.trim_end().ends_with("unknown field");
+        let is_value = quote == '"' || !(listing_expected || names_field);
         out.push(quote);
         out.push_str(if is_value { "…" } else { quoted });
         out.push(quote);
@@ -44,8 +48,8 @@ mod tests {
             "unknown variant `…`, expected one of `female`, `male`, `unknown`"
         );
         assert_eq!(
-            values("unknown field `photo`, expected one of `child`, `notes`"),
-            "unknown field `photo`, expected one of `child`, `notes`"
+            values("unknown field `Олена`, expected one of `child`, `notes`"),
+            "unknown field `…`, expected one of `child`, `notes`"
         );
         assert_eq!(values("missing field `child`"), "missing field `child`");
         assert_eq!(values("an \"unclosed quote"), "an \"unclosed quote");

@@ -14,7 +14,7 @@ use serde_bytes::ByteBuf;
 
 use crate::{
     codec::{self, CodecError, Value},
-    cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE},
+    cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE, HeaderProfile},
     keys::{Ed25519Key, KeyId, verifying_key},
 };
 
@@ -272,6 +272,13 @@ fn verify_object<T: serde::de::DeserializeOwned>(
             message: format!("content type is not {content_type}"),
         });
     }
+    // Exactly `{1: -8, 3: content type, 4: kid}` and an empty unprotected header (§6).
+    let profile = HeaderProfile {
+        content_type: Some(content_type),
+        unprotected: &[],
+    };
+    cose.check_profile(&profile)
+        .map_err(|source| TrustError::Cose { what, source })?;
     if cose.kid() != Some(&KeyId::of(&registry_key.to_bytes()).0[..]) {
         return Err(TrustError::WrongIssuer(what));
     }
@@ -528,6 +535,72 @@ pub(crate) mod tests {
         let list_bytes = list.sign(&registry_key).unwrap();
         assert!(DeviceCertificate::verify(&list_bytes, &bundle).is_err());
         assert_eq!(RevocationList::verify(&list_bytes, &bundle).unwrap(), list);
+        // The documented headers only: an extra unprotected entry (anyone can add one) or an
+        // extra protected one is refused.
+        let payload = codec::to_vec(&cert).unwrap();
+        let mut protected = BTreeMap::new();
+        protected.insert(
+            HEADER_CONTENT_TYPE,
+            Value::Integer(CONTENT_TYPE_DEVICE_CERTIFICATE.into()),
+        );
+        let mut unprotected = BTreeMap::new();
+        unprotected.insert(7, Value::Bytes(vec![1]));
+        let padded = cose::sign1(
+            &registry_key.key_id().0,
+            protected.clone(),
+            unprotected,
+            &payload,
+            |m| registry_key.sign(m),
+        );
+        assert_eq!(
+            DeviceCertificate::verify(&padded, &bundle),
+            Err(TrustError::Cose {
+                what: "device certificate",
+                source: CoseError::UnexpectedHeader {
+                    header: "unprotected",
+                    label: 7
+                }
+            })
+        );
+        protected.insert(5, Value::Bytes(vec![0; 12]));
+        let extra = cose::sign1(
+            &registry_key.key_id().0,
+            protected,
+            BTreeMap::new(),
+            &payload,
+            |m| registry_key.sign(m),
+        );
+        assert!(matches!(
+            DeviceCertificate::verify(&extra, &bundle),
+            Err(TrustError::Cose {
+                source: CoseError::UnexpectedHeader {
+                    header: "protected",
+                    label: 5
+                },
+                ..
+            })
+        ));
+        let mut unprotected = BTreeMap::new();
+        unprotected.insert(-65537, Value::Bytes(vec![1]));
+        let mut protected = BTreeMap::new();
+        protected.insert(
+            HEADER_CONTENT_TYPE,
+            Value::Integer(CONTENT_TYPE_REVOCATIONS.into()),
+        );
+        let padded_list = cose::sign1(
+            &registry_key.key_id().0,
+            protected,
+            unprotected,
+            &codec::to_vec(&list).unwrap(),
+            |m| registry_key.sign(m),
+        );
+        assert!(matches!(
+            RevocationList::verify(&padded_list, &bundle),
+            Err(TrustError::Cose {
+                what: "revocation list",
+                source: CoseError::UnexpectedHeader { .. }
+            })
+        ));
         for i in 0..bytes.len() {
             let mut t = bytes.clone();
             t[i] ^= 0x04;

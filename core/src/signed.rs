@@ -7,13 +7,20 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::{
     codec::{self, CodecError},
-    cose::{self, CoseError, CoseSign1},
+    cose::{self, CoseError, CoseSign1, HeaderProfile},
     keys::{Ed25519Key, KeyId},
     record::{Record, SCHEMA_VERSION},
 };
 
 /// Largest signed record (COSE_Sign1 bytes) accepted.
 pub const MAX_SIGNED_RECORD_BYTES: usize = codec::MAX_RECORD_BYTES + 256;
+
+/// The headers of a signed record (`docs/PROTOCOL.md` §2): protected `{1: -8, 4: kid}`, no
+/// content type, an empty unprotected header.
+pub const RECORD_HEADERS: HeaderProfile = HeaderProfile {
+    content_type: None,
+    unprotected: &[],
+};
 
 /// A signed record that cannot be decoded or verified.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +75,7 @@ impl SignedRecord {
 
     /// Decodes a signed record without checking its signature (size-limited, strict).
     pub fn decode(bytes: &[u8]) -> Result<SignedRecord, SignedRecordError> {
-        let cose = CoseSign1::parse(bytes, MAX_SIGNED_RECORD_BYTES)?;
+        let cose = CoseSign1::parse_strict(bytes, MAX_SIGNED_RECORD_BYTES, &RECORD_HEADERS)?;
         let kid = cose
             .kid()
             .and_then(KeyId::from_slice)
@@ -307,6 +314,125 @@ mod tests {
             SignedRecord::sign(&record, &key),
             Err(SignedRecordError::KeyIdMismatch)
         ));
+    }
+
+    /// Copies of a genuine signed record that a third party (or the device itself) could make
+    /// without changing what the signature covers, or with the kid moved out of the signed
+    /// header: every one is refused, so no second byte form of a record exists to upload first
+    /// and get the genuine one refused as a conflicting duplicate.
+    #[test]
+    fn re_encoded_copies_of_a_record_are_refused() {
+        use crate::codec::Value;
+        let key = Ed25519Key::from_secret(&[5; 32]);
+        let genuine = SignedRecord::sign(&sample(&key), &key).unwrap();
+        let cose = &genuine.cose;
+        let kid = key.key_id().0.to_vec();
+        let encode = |protected: &[u8], unprotected: Vec<(i64, Value)>, signature: &[u8]| {
+            let body = codec::value_to_vec(&Value::Array(vec![
+                Value::Bytes(protected.to_vec()),
+                Value::Map(
+                    unprotected
+                        .into_iter()
+                        .map(|(k, v)| (Value::Integer(k.into()), v))
+                        .collect(),
+                ),
+                Value::Bytes(cose.payload.clone()),
+                Value::Bytes(signature.to_vec()),
+            ]))
+            .unwrap();
+            [&[0xD2][..], &body].concat()
+        };
+        // The genuine bytes are exactly this encoding.
+        assert_eq!(
+            encode(&cose.protected_bytes, vec![], &cose.signature),
+            genuine.bytes
+        );
+        // 1. Extra unprotected entries (not signed: the signature still verifies).
+        let extra = encode(
+            &cose.protected_bytes,
+            vec![(99, Value::Text("x".into()))],
+            &cose.signature,
+        );
+        // 2. The kid repeated in the unprotected header.
+        let repeated = encode(
+            &cose.protected_bytes,
+            vec![(cose::HEADER_KID, Value::Bytes(kid.clone()))],
+            &cose.signature,
+        );
+        // 3. The kid moved to the unprotected header, re-signed by the device's key.
+        let protected = codec::value_to_vec(&Value::Map(
+            [(Value::Integer(1), Value::Integer(cose::ALG_EDDSA.into()))].into(),
+        ))
+        .unwrap();
+        let sig_structure = codec::value_to_vec(&Value::Array(vec![
+            Value::Text("Signature1".into()),
+            Value::Bytes(protected.clone()),
+            Value::Bytes(vec![]),
+            Value::Bytes(cose.payload.clone()),
+        ]))
+        .unwrap();
+        let moved = encode(
+            &protected,
+            vec![(cose::HEADER_KID, Value::Bytes(kid.clone()))],
+            &key.sign(&sig_structure),
+        );
+        // 4. The payload's length in a longer form than needed (0x5A + 4 bytes).
+        let len = cose.payload.len();
+        let head = match len {
+            0..24 => 1,
+            24..256 => 2,
+            _ => 3,
+        };
+        let at = genuine.bytes.len() - 66 - len - head;
+        let long_length = [
+            &genuine.bytes[..at],
+            &[0x5A],
+            &(len as u32).to_be_bytes(),
+            &genuine.bytes[at + head..],
+        ]
+        .concat();
+        for (name, copy, expected) in [
+            (
+                "extra unprotected entry",
+                extra,
+                CoseError::UnexpectedHeader {
+                    header: "unprotected",
+                    label: 99,
+                },
+            ),
+            (
+                "kid repeated unprotected",
+                repeated,
+                CoseError::UnexpectedHeader {
+                    header: "unprotected",
+                    label: cose::HEADER_KID,
+                },
+            ),
+            (
+                "kid moved unprotected",
+                moved,
+                CoseError::MissingHeader {
+                    header: "protected",
+                    label: cose::HEADER_KID,
+                },
+            ),
+            (
+                "long payload length",
+                long_length,
+                CoseError::NotCanonical("COSE message"),
+            ),
+        ] {
+            assert_ne!(copy, genuine.bytes);
+            match SignedRecord::decode(&copy) {
+                Err(SignedRecordError::Cose(e)) => assert_eq!(e, expected, "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // The genuine record is unaffected.
+        SignedRecord::decode(&genuine.bytes)
+            .unwrap()
+            .verify(&key.verifying_key())
+            .unwrap();
     }
 
     #[test]

@@ -99,6 +99,73 @@ pub fn is_country_code(code: &str) -> bool {
     ISO_3166_ALPHA2.binary_search(&code).is_ok()
 }
 
+/// Unicode format characters (general category Cf) and other default-ignorable code points:
+/// invisible, and some (the bidirectional controls) reorder the text around them, so a name
+/// could display as something else than what was signed. Inclusive ranges.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
+    ('\u{034F}', '\u{034F}'),   // combining grapheme joiner
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs
+    ('\u{061C}', '\u{061C}'),   // Arabic letter mark
+    ('\u{06DD}', '\u{06DD}'),   // Arabic end of ayah
+    ('\u{070F}', '\u{070F}'),   // Syriac abbreviation mark
+    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
+    ('\u{08E2}', '\u{08E2}'),   // Arabic disputed end of ayah
+    ('\u{115F}', '\u{1160}'),   // Hangul fillers
+    ('\u{17B4}', '\u{17B5}'),   // Khmer inherent vowels
+    ('\u{180B}', '\u{180F}'),   // Mongolian variation selectors, vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero width space, ZWNJ, ZWJ, LRM, RLM
+    ('\u{202A}', '\u{202E}'),   // bidi embeddings and overrides
+    ('\u{2060}', '\u{206F}'),   // word joiner, invisible operators, bidi isolates
+    ('\u{3164}', '\u{3164}'),   // Hangul filler
+    ('\u{FE00}', '\u{FE0F}'),   // variation selectors
+    ('\u{FEFF}', '\u{FEFF}'),   // byte order mark, zero width no-break space
+    ('\u{FFA0}', '\u{FFA0}'),   // halfwidth Hangul filler
+    ('\u{FFF0}', '\u{FFFB}'),   // interlinear annotation controls
+    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
+    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol format controls
+    ('\u{E0000}', '\u{E0FFF}'), // tag characters, variation selectors supplement
+];
+
+/// What is wrong with `ch` in a name or text field, if anything: controls, invisible and
+/// direction-changing characters (format characters and default-ignorable code points),
+/// private-use characters and noncharacters. The same kinds of character UTS #39 (identifier
+/// profile) and RFC 8264 (PRECIS) exclude; letters of any script, combining accents,
+/// apostrophes (' and ʼ), hyphens and spaces are all fine.
+fn forbidden(ch: char) -> Option<&'static str> {
+    let c = ch as u32;
+    if ch.is_control() {
+        Some("a control character")
+    } else if INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&ch)) {
+        Some("an invisible or direction-changing character")
+    } else if (0xE000..=0xF8FF).contains(&c) || c >= 0xF0000 {
+        // Planes 15 and 16 are private use (their last two code points noncharacters).
+        Some("a private-use character")
+    } else if (0xFDD0..=0xFDEF).contains(&c) || c & 0xFFFE == 0xFFFE {
+        Some("a noncharacter")
+    } else {
+        None
+    }
+}
+
+/// Checks that `text` holds no control (except a newline when `newlines` is set), invisible,
+/// direction-changing, private-use or noncharacter code point. The message names the kind and
+/// the code point (`contains an invisible or direction-changing character (U+202E)`), never
+/// the text itself. Used on the form and by the credential verifier on what it displays.
+pub fn check_visible(text: &str, newlines: bool) -> Result<(), String> {
+    match text
+        .chars()
+        .filter(|&ch| !(newlines && ch == '\n'))
+        .find_map(|ch| forbidden(ch).map(|why| (ch, why)))
+    {
+        None => Ok(()),
+        Some((ch, why)) => Err(format!("contains {why} (U+{:04X})", ch as u32)),
+    }
+}
+
 /// NFC, trimmed, inner whitespace runs collapsed to one space.
 fn normalise_line(text: &str) -> String {
     let nfc: String = text.nfc().collect();
@@ -135,8 +202,8 @@ impl Checker {
             self.err(path, "is required");
         } else if v.chars().count() > MAX_NAME_CHARS {
             self.err(path, format!("must be at most {MAX_NAME_CHARS} characters"));
-        } else if v.chars().any(char::is_control) {
-            self.err(path, "must not contain control characters");
+        } else if let Err(message) = check_visible(&v, false) {
+            self.err(path, message);
         } else if !v.chars().any(char::is_alphabetic) {
             self.err(path, "must contain at least one letter");
         }
@@ -152,8 +219,8 @@ impl Checker {
             }
         } else if v.chars().count() > max {
             self.err(path, format!("must be at most {max} characters"));
-        } else if v.chars().any(char::is_control) {
-            self.err(path, "must not contain control characters");
+        } else if let Err(message) = check_visible(&v, false) {
+            self.err(path, message);
         }
         v
     }
@@ -539,8 +606,8 @@ pub fn validate(
                 "notes",
                 format!("must be at most {MAX_NOTES_CHARS} characters"),
             );
-        } else if n.chars().any(|ch| ch.is_control() && ch != '\n') {
-            c.err("notes", "must not contain control characters");
+        } else if let Err(message) = check_visible(n, true) {
+            c.err("notes", message);
         }
     }
 
@@ -578,8 +645,8 @@ pub fn validate(
                 &path,
                 format!("must be at most {MAX_CUSTOM_VALUE_CHARS} characters"),
             );
-        } else if value.chars().any(char::is_control) {
-            c.err(&path, "must not contain control characters");
+        } else if let Err(message) = check_visible(&value, false) {
+            c.err(&path, message);
         }
         custom.insert(key.clone(), value);
     }
@@ -989,6 +1056,212 @@ mod tests {
         assert_eq!(normal.mother.given_names, "فاطمة");
         assert_eq!(normal.caregivers[0].given_names, "Ren\u{e9}e");
         assert_eq!(normal.place_of_birth.locality, "Зимна Вода");
+    }
+
+    /// Every name and text field of the form, with a setter.
+    #[allow(clippy::type_complexity)]
+    fn text_fields() -> Vec<(&'static str, Box<dyn Fn(&mut EnrolmentInput, String)>)> {
+        fn father(i: &mut EnrolmentInput) -> &mut Parent {
+            i.father.get_or_insert_with(Parent::default)
+        }
+        vec![
+            (
+                "child.given_names",
+                Box::new(|i, v| i.child.given_names = v),
+            ),
+            (
+                "child.family_name",
+                Box::new(|i, v| i.child.family_name = v),
+            ),
+            (
+                "place_of_birth.locality",
+                Box::new(|i, v| i.place_of_birth.locality = v),
+            ),
+            (
+                "place_of_birth.facility",
+                Box::new(|i, v| {
+                    i.place_of_birth.kind = Some(PlaceKind::HealthFacility);
+                    i.place_of_birth.facility = Some(v);
+                }),
+            ),
+            (
+                "mother.given_names",
+                Box::new(|i, v| i.mother.given_names = v),
+            ),
+            (
+                "mother.family_name",
+                Box::new(|i, v| i.mother.family_name = v),
+            ),
+            (
+                "mother.national_id",
+                Box::new(|i, v| i.mother.national_id = Some(v)),
+            ),
+            (
+                "father.given_names",
+                Box::new(|i, v| father(i).given_names = v),
+            ),
+            (
+                "father.family_name",
+                Box::new(|i, v| father(i).family_name = v),
+            ),
+            (
+                "father.national_id",
+                Box::new(|i, v| father(i).national_id = Some(v)),
+            ),
+            (
+                "informant.given_names",
+                Box::new(|i, v| i.informant.given_names = v),
+            ),
+            (
+                "informant.family_name",
+                Box::new(|i, v| i.informant.family_name = v),
+            ),
+            (
+                "informant.relationship",
+                Box::new(|i, v| i.informant.relationship = v),
+            ),
+            (
+                "caregivers[1].given_names",
+                Box::new(|i, v| i.caregivers[1].given_names = v),
+            ),
+            (
+                "caregivers[1].family_name",
+                Box::new(|i, v| i.caregivers[1].family_name = v),
+            ),
+            (
+                "caregivers[1].relationship",
+                Box::new(|i, v| i.caregivers[1].relationship = v),
+            ),
+            (
+                "consent.by_relationship",
+                Box::new(|i, v| i.consent.by_relationship = v),
+            ),
+            ("notes", Box::new(|i, v| i.notes = Some(v))),
+            (
+                "custom.village_code",
+                Box::new(|i, v| {
+                    i.custom.insert("village_code".into(), v);
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn invisible_and_direction_changing_characters_are_refused_in_every_text_field() {
+        let invisible = [
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{E0001}',
+            '\u{E0041}',
+            '\u{E007F}',
+            '\u{FE0F}',
+            '\u{034F}',
+            '\u{3164}',
+            '\u{180E}',
+            '\u{2064}',
+            '\u{FFF9}',
+        ];
+        let others = [
+            ('\u{0007}', "a control character"),
+            ('\u{009B}', "a control character"),
+            ('\u{E000}', "a private-use character"),
+            ('\u{F8FF}', "a private-use character"),
+            ('\u{F0000}', "a private-use character"),
+            ('\u{10FFFD}', "a private-use character"),
+            ('\u{FDD0}', "a noncharacter"),
+            ('\u{FFFE}', "a noncharacter"),
+            ('\u{FFFF}', "a noncharacter"),
+            ('\u{1FFFF}', "a noncharacter"),
+        ];
+        let cases = invisible
+            .iter()
+            .map(|&ch| (ch, "an invisible or direction-changing character"))
+            .chain(others);
+        for (ch, kind) in cases {
+            for (path, set) in text_fields() {
+                let mut input = reference_input();
+                set(&mut input, format!("Ол{ch}ена"));
+                let errors = validate(&input, AT).unwrap_err();
+                let expected = FieldError {
+                    path: path.into(),
+                    message: format!("contains {kind} (U+{:04X})", ch as u32),
+                };
+                assert!(
+                    errors.0.contains(&expected),
+                    "{path} with U+{:04X}: {errors}",
+                    ch as u32
+                );
+                assert!(
+                    !errors.to_string().contains("Ол"),
+                    "the value is not repeated"
+                );
+            }
+        }
+        let mut input = reference_input();
+        input.child.given_names = "Олена\u{202E}".into();
+        assert_eq!(
+            validate(&input, AT).unwrap_err().lines(),
+            "child.given_names: contains an invisible or direction-changing character (U+202E)"
+        );
+    }
+
+    #[test]
+    fn names_with_apostrophes_hyphens_and_diacritics_stay_valid() {
+        let names = [
+            "Ștefan",
+            "Țăran",
+            "Ioana Măgureanu",
+            "Îngrid",
+            "Ârvinte",
+            "Мар'яна",
+            "Мар\u{2BC}яна",
+            "Анна-Марія",
+            "Ковальчук-Шевченко",
+            "O'Brien",
+            "Zoë",
+            "Ярослав Юрійович",
+            "Saint-Exupéry",
+            "Ğüneş",
+        ];
+        for name in names {
+            for (path, set) in text_fields() {
+                let mut input = reference_input();
+                set(&mut input, name.into());
+                let normal = validate(&input, AT);
+                assert!(
+                    normal
+                        .as_ref()
+                        .map_err(|e| e.to_string())
+                        .err()
+                        .filter(|e| e.contains(path))
+                        .is_none(),
+                    "{name} in {path}: {normal:?}"
+                );
+            }
+        }
+        // Newlines stay allowed in notes only.
+        let mut input = reference_input();
+        input.notes = Some("line one\nline two".into());
+        assert_eq!(
+            validate(&input, AT).unwrap().notes.as_deref(),
+            Some("line one\nline two")
+        );
     }
 
     #[test]

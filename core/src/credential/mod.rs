@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     codec::{self, Value},
-    cose::{self, CoseSign1, HEADER_CONTENT_TYPE},
+    cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE, HeaderProfile},
     keys::{Ed25519Key, KeyId},
     record::{DatePrecision, Record, Sex},
     registry_keys::{DeviceCertificate, RevocationList, TrustBundle},
@@ -34,6 +34,18 @@ pub const CONTENT_TYPE_CWT: u16 = 61;
 /// Unprotected COSE header (private use) carrying the device certificate of a provisional
 /// credential.
 pub const HEADER_DEVICE_CERTIFICATE: i64 = -65537;
+/// Headers of a registered credential (`docs/PROTOCOL.md` §14): protected `{1: -8, 3: 61,
+/// 4: kid}`, an empty unprotected header.
+pub const REGISTERED_HEADERS: HeaderProfile = HeaderProfile {
+    content_type: Some(CONTENT_TYPE_CWT),
+    unprotected: &[],
+};
+/// Headers of a provisional credential: the same protected header, and exactly the device
+/// certificate in the unprotected one.
+pub const PROVISIONAL_HEADERS: HeaderProfile = HeaderProfile {
+    content_type: Some(CONTENT_TYPE_CWT),
+    unprotected: &[HEADER_DEVICE_CERTIFICATE],
+};
 /// CWT `sub` (RFC 8392). (`iss` is not sent: the signer identifies the issuer, see
 /// [`verify_bytes`].)
 pub const CLAIM_SUB: i64 = 2;
@@ -73,6 +85,9 @@ pub enum CredentialError {
     /// Not a COSE_Sign1 CWT as expected.
     #[error("malformed credential: {0}")]
     Malformed(String),
+    /// The COSE headers are not exactly the documented ones (a re-encoded or altered copy).
+    #[error("malformed credential: {0}")]
+    BadHeaders(CoseError),
     /// The signature does not verify.
     #[error("the signature does not verify: the credential is forged or altered")]
     BadSignature,
@@ -85,6 +100,21 @@ pub enum CredentialError {
     /// The device was not certified when the credential was issued.
     #[error("the device was not certified when the credential was issued")]
     CertificateNotValidAtIssue,
+    /// A device-signed credential claims a ledger index: only the registry can say a record is
+    /// on the ledger.
+    #[error(
+        "a provisional credential cannot carry a ledger index: only the registry's credential can"
+    )]
+    ProvisionalWithLedgerIndex,
+    /// Text the verifier would display holds a control, invisible or direction-changing
+    /// character: shown, it could read as something else than what was signed.
+    #[error("the credential's {field} {message}: it is refused rather than shown")]
+    HiddenCharacters {
+        /// Which claim (`child's given names`, `caregiver's name`).
+        field: &'static str,
+        /// What was found, e.g. `contains an invisible or direction-changing character (U+202E)`.
+        message: String,
+    },
     /// The image holds no readable QR code.
     #[error("no readable QR code in the image: {0}")]
     NoQrCode(String),
@@ -161,6 +191,9 @@ pub enum Verdict {
     ValidProvisional,
     /// A provisional credential of a device whose revocation is in force.
     Revoked(String),
+    /// A provisional credential whose device certificate has expired at the time of
+    /// verification (whatever issue time the device wrote): not valid.
+    Expired(String),
     /// Not acceptable, with the reason.
     Invalid(String),
 }
@@ -365,11 +398,7 @@ impl Credential {
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Credential, CredentialError> {
         let cose = CoseSign1::parse(&bytes, MAX_DECOMPRESSED_BYTES)
             .map_err(|e| CredentialError::Malformed(e.to_string()))?;
-        let kind = if cose.unprotected.contains_key(&HEADER_DEVICE_CERTIFICATE) {
-            CredentialKind::Provisional
-        } else {
-            CredentialKind::Registered
-        };
+        let kind = kind_of(&cose)?;
         Ok(Credential {
             kind,
             text: encode_text(&bytes),
@@ -413,6 +442,19 @@ pub fn decode_text(text: &str) -> Result<Vec<u8>, CredentialError> {
     }
 }
 
+/// The kind of credential a COSE message is, once its headers are exactly that kind's: a
+/// device certificate in the unprotected header makes it provisional.
+fn kind_of(cose: &CoseSign1) -> Result<CredentialKind, CredentialError> {
+    let (kind, profile) = if cose.unprotected.contains_key(&HEADER_DEVICE_CERTIFICATE) {
+        (CredentialKind::Provisional, &PROVISIONAL_HEADERS)
+    } else {
+        (CredentialKind::Registered, &REGISTERED_HEADERS)
+    };
+    cose.check_profile(profile)
+        .map_err(CredentialError::BadHeaders)?;
+    Ok(kind)
+}
+
 fn claim(map: &BTreeMap<Value, Value>, key: i64) -> Option<&Value> {
     map.get(&Value::Integer(key.into()))
 }
@@ -422,6 +464,13 @@ fn text(v: Option<&Value>, what: &str) -> Result<String, CredentialError> {
         Some(Value::Text(t)) => Ok(t.clone()),
         _ => Err(CredentialError::Malformed(format!("{what} missing"))),
     }
+}
+
+/// A claim's text that is safe to display, else [`CredentialError::HiddenCharacters`].
+fn shown(text: String, field: &'static str) -> Result<String, CredentialError> {
+    crate::validate::check_visible(&text, false)
+        .map_err(|message| CredentialError::HiddenCharacters { field, message })?;
+    Ok(text)
 }
 
 fn int(v: Option<&Value>, what: &str) -> Result<i128, CredentialError> {
@@ -448,7 +497,7 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
             "registration claim missing".into(),
         ));
     };
-    let family_name = text(claim(r, 1), "family name")?;
+    let family_name = shown(text(claim(r, 1), "family name")?, "child's family name")?;
     let Some(Value::Array(caregivers)) = claim(r, 6) else {
         return Err(CredentialError::Malformed("caregivers missing".into()));
     };
@@ -458,15 +507,18 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
             let Value::Array(parts) = c else {
                 return Err(CredentialError::Malformed("caregiver".into()));
             };
-            let given = text(parts.first(), "caregiver name")?;
+            let given = shown(text(parts.first(), "caregiver name")?, "caregiver's name")?;
             let relationship = match parts.get(1) {
                 Some(Value::Integer(0)) => "mother".to_string(),
                 Some(Value::Integer(1)) => "father".to_string(),
-                other => text(other, "caregiver relationship")?,
+                other => shown(
+                    text(other, "caregiver relationship")?,
+                    "caregiver's relationship",
+                )?,
             };
             let family = match parts.get(2) {
                 None => family_name.clone(),
-                other => text(other, "caregiver family name")?,
+                other => shown(text(other, "caregiver family name")?, "caregiver's name")?,
             };
             Ok(CaregiverClaim {
                 name: format!("{given} {family}"),
@@ -486,7 +538,7 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
         issuer: issuer.to_string(),
         issued_at: i64::try_from(int(claim(&claims, CLAIM_IAT), "iat")?)
             .map_err(|_| CredentialError::Malformed("iat".into()))?,
-        given_names: text(claim(r, 0), "given names")?,
+        given_names: shown(text(claim(r, 0), "given names")?, "child's given names")?,
         family_name,
         date_of_birth: date_text(int(claim(r, 2), "date of birth")?)?,
         sex: match int(claim(r, 3), "sex")? {
@@ -495,11 +547,24 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
             _ => "unknown",
         }
         .into(),
-        admin_area: text(claim(r, 4), "admin area")?,
-        locality: text(claim(r, 5), "locality")?,
+        admin_area: shown(text(claim(r, 4), "admin area")?, "area of birth")?,
+        locality: shown(text(claim(r, 5), "locality")?, "place of birth")?,
         caregivers,
         leaf_index,
     })
+}
+
+/// Age of the revocation list at `now`, saturating: `issued_at` comes from the list, and
+/// `now - issued_at` must not overflow whatever it says.
+fn list_age(revocations: Option<&RevocationList>, now: i64) -> Option<i64> {
+    revocations.map(|list| now.saturating_sub(list.issued_at))
+}
+
+/// A Unix time as `YYYY-MM-DD` (UTC), or the number if it is outside the calendar.
+fn day(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| unix.to_string())
 }
 
 /// Checks credential COSE bytes against the pinned `trust` bundle (and, when given, a verified
@@ -510,7 +575,7 @@ pub fn verify_bytes(
     revocations: Option<&RevocationList>,
     now: i64,
 ) -> Verification {
-    let age = revocations.map(|list| now - list.issued_at);
+    let age = list_age(revocations, now);
     let invalid = |e: CredentialError, signer: Option<String>| Verification {
         verdict: Verdict::Invalid(e.to_string()),
         registration: None,
@@ -523,6 +588,9 @@ pub fn verify_bytes(
     };
     if cose.protected.get(&HEADER_CONTENT_TYPE) != Some(&Value::Integer(CONTENT_TYPE_CWT.into())) {
         return invalid(CredentialError::Malformed("not a CWT".into()), None);
+    }
+    if let Err(e) = kind_of(&cose) {
+        return invalid(e, None);
     }
     let signer = cose.kid().and_then(KeyId::from_slice);
     let signer_hex = signer.map(|k| k.to_hex());
@@ -570,6 +638,9 @@ pub fn verify_bytes(
     let verdict = match &certificate {
         None => Verdict::Valid,
         Some(cert) => {
+            if registration.leaf_index.is_some() {
+                return invalid(CredentialError::ProvisionalWithLedgerIndex, signer_hex);
+            }
             if cert.check_valid_at(registration.issued_at).is_err() {
                 return invalid(CredentialError::CertificateNotValidAtIssue, signer_hex);
             }
@@ -581,6 +652,13 @@ pub fn verify_bytes(
                     "device {signer} has been revoked ({}): its provisional credentials are no \
                      longer trusted; ask for the registered credential",
                     r.reason
+                )),
+                // `iat` is written by the device: a retired phone could backdate it forever.
+                // What counts is the verifier's clock against the registry-signed expiry.
+                _ if now > cert.not_after => Verdict::Expired(format!(
+                    "the certificate of device {signer} expired on {}: its provisional \
+                     credentials are no longer valid; ask for the registered credential",
+                    day(cert.not_after)
                 )),
                 _ => Verdict::ValidProvisional,
             }
@@ -631,7 +709,7 @@ impl Verifier {
                 verdict: Verdict::Invalid(e.to_string()),
                 registration: None,
                 signer: None,
-                revocation_list_age_secs: self.revocations.as_ref().map(|l| now - l.issued_at),
+                revocation_list_age_secs: list_age(self.revocations.as_ref(), now),
             },
         }
     }
@@ -650,7 +728,7 @@ pub fn verify_text(
             verdict: Verdict::Invalid(e.to_string()),
             registration: None,
             signer: None,
-            revocation_list_age_secs: revocations.map(|list| now - list.issued_at),
+            revocation_list_age_secs: list_age(revocations, now),
         },
     }
 }

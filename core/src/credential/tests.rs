@@ -233,6 +233,263 @@ fn issued_outside_the_certificate_is_invalid() {
     );
 }
 
+/// The claims of `s.record` as signed in a credential.
+fn claims_of(s: &Setup, leaf_index: Option<u64>) -> Value {
+    claims(&s.record, s.record.captured_at, leaf_index).unwrap()
+}
+
+fn cert_header(s: &Setup) -> BTreeMap<i64, Value> {
+    [(
+        HEADER_DEVICE_CERTIFICATE,
+        Value::Bytes(s.certificate.clone()),
+    )]
+    .into()
+}
+
+#[test]
+fn credentials_with_other_headers_are_refused() {
+    let s = setup();
+    let mut with_extra = cert_header(&s);
+    with_extra.insert(33, Value::Text("note".into()));
+    let only_extra: BTreeMap<i64, Value> = [(33, Value::Bytes(vec![1]))].into();
+    let kid_unprotected: BTreeMap<i64, Value> = [(
+        cose::HEADER_KID,
+        Value::Bytes(s.registry_key.key_id().0.to_vec()),
+    )]
+    .into();
+    let cases = [
+        // A provisional credential with one more unprotected entry than the certificate.
+        sign_credential(&s.device_key, with_extra, &claims_of(&s, None)).unwrap(),
+        // A registered credential with an unprotected entry.
+        sign_credential(&s.registry_key, only_extra, &claims_of(&s, Some(1234))).unwrap(),
+        // A registered credential repeating the kid unprotected.
+        sign_credential(&s.registry_key, kid_unprotected, &claims_of(&s, Some(1234))).unwrap(),
+        // A registered credential re-encoded with a longer payload length (0x59 + 2 bytes for
+        // a payload under 256 bytes): the signature still covers the same payload.
+        {
+            let genuine = registered(&s).bytes;
+            let cose = CoseSign1::parse(&genuine, MAX_DECOMPRESSED_BYTES).unwrap();
+            let at = genuine.len() - 66 - cose.payload.len() - 2;
+            assert_eq!(genuine[at], 0x58);
+            [&genuine[..at], &[0x59, 0], &genuine[at + 1..]].concat()
+        },
+    ];
+    for (n, bytes) in cases.iter().enumerate() {
+        let v = verify_bytes(bytes, &s.trust, None, NOW);
+        assert!(
+            matches!(&v.verdict, Verdict::Invalid(m) if m.contains("header") || m.contains("encoding")),
+            "case {n}: {:?}",
+            v.verdict
+        );
+        assert_eq!(v.registration, None, "case {n}: nothing displayed");
+        assert!(
+            matches!(
+                Credential::from_bytes(bytes.clone()),
+                Err(CredentialError::BadHeaders(_) | CredentialError::Malformed(_))
+            ),
+            "case {n}"
+        );
+    }
+    // The genuine ones still verify and rebuild.
+    for (credential, kind) in [
+        (registered(&s), CredentialKind::Registered),
+        (provisional(&s), CredentialKind::Provisional),
+    ] {
+        assert_eq!(Credential::from_bytes(credential.bytes).unwrap().kind, kind);
+    }
+}
+
+#[test]
+fn a_provisional_credential_claiming_a_ledger_index_is_refused() {
+    let s = setup();
+    // Signed by the certified device, with claim 7 as only the registry may write it.
+    let bytes = sign_credential(&s.device_key, cert_header(&s), &claims_of(&s, Some(42))).unwrap();
+    let v = verify_bytes(&bytes, &s.trust, None, NOW);
+    assert_eq!(
+        v.verdict,
+        Verdict::Invalid(CredentialError::ProvisionalWithLedgerIndex.to_string())
+    );
+    assert_eq!(v.registration, None, "no ledger index is displayed");
+    // Without it, the same device's credential is fine.
+    let bytes = sign_credential(&s.device_key, cert_header(&s), &claims_of(&s, None)).unwrap();
+    assert_eq!(
+        verify_bytes(&bytes, &s.trust, None, NOW).verdict,
+        Verdict::ValidProvisional
+    );
+}
+
+/// A device certificate of `s.device_key` valid from `not_before` to `not_after`.
+fn certificate_valid(s: &Setup, not_before: i64, not_after: i64) -> Vec<u8> {
+    DeviceCertificate {
+        version: 1,
+        origin: s.trust.origin.clone(),
+        device_public_key: ByteBuf::from(s.device_key.public_bytes().to_vec()),
+        worker_id: "oksana.m".into(),
+        region: "UA-46".into(),
+        not_before,
+        not_after,
+    }
+    .sign(&s.registry_key)
+    .unwrap()
+}
+
+#[test]
+fn a_provisional_credential_of_an_expired_certificate_is_expired() {
+    let s = setup();
+    let credential = provisional(&s);
+    let after_expiry = NOW + 366 * 86_400;
+    let v = verify_text(&credential.text, &s.trust, None, after_expiry);
+    assert!(
+        matches!(&v.verdict, Verdict::Expired(m) if m.contains("expired on")),
+        "{:?}",
+        v.verdict
+    );
+    // A retired phone backdating `iat` into the certificate's validity gains nothing.
+    let backdated =
+        issue_provisional(&s.device_key, &s.certificate, &s.record, NOW - 3600).unwrap();
+    assert!(matches!(
+        verify_text(&backdated.text, &s.trust, None, after_expiry).verdict,
+        Verdict::Expired(_)
+    ));
+    // The last second of validity is still valid.
+    let last = NOW + 365 * 86_400;
+    assert_eq!(
+        verify_text(&credential.text, &s.trust, None, last).verdict,
+        Verdict::ValidProvisional
+    );
+    // A registered credential does not depend on any device certificate.
+    assert_eq!(
+        verify_text(&registered(&s).text, &s.trust, None, after_expiry).verdict,
+        Verdict::Valid
+    );
+    // The verdict is its own status in JSON.
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["verdict"]["status"], "expired");
+}
+
+/// Times from the input at the ends of `i64`: no overflow, a verdict every time.
+#[test]
+fn extreme_times_never_overflow() {
+    let s = setup();
+    for issued_at in [i64::MIN, i64::MAX] {
+        let list = RevocationList {
+            version: 1,
+            origin: s.trust.origin.clone(),
+            issued_at,
+            entries: vec![],
+        };
+        for now in [i64::MIN, 0, NOW, i64::MAX] {
+            let v = verify_text(&registered(&s).text, &s.trust, Some(&list), now);
+            assert_eq!(v.verdict, Verdict::Valid);
+            let expected = now.saturating_sub(issued_at);
+            assert_eq!(v.revocation_list_age_secs, Some(expected));
+            let v = verify_text("not a credential", &s.trust, Some(&list), now);
+            assert_eq!(v.revocation_list_age_secs, Some(expected));
+        }
+    }
+    // `iat` at the extremes: outside any certificate, so invalid; a registered one is the
+    // registry's word.
+    for iat in [i64::MIN, i64::MAX] {
+        let p = issue_provisional(&s.device_key, &s.certificate, &s.record, iat).unwrap();
+        assert_eq!(
+            verify_text(&p.text, &s.trust, None, NOW).verdict,
+            Verdict::Invalid(CredentialError::CertificateNotValidAtIssue.to_string())
+        );
+        let r = issue_registered(&s.registry_key, &s.record, 1, iat).unwrap();
+        let v = verify_text(&r.text, &s.trust, None, NOW);
+        assert_eq!(v.verdict, Verdict::Valid);
+        assert_eq!(v.registration.unwrap().issued_at, iat);
+    }
+    // Certificates bounded by the extremes.
+    let cases = [
+        (
+            (i64::MIN, i64::MAX),
+            i64::MIN,
+            i64::MAX,
+            Verdict::ValidProvisional,
+        ),
+        (
+            (i64::MIN, i64::MIN),
+            i64::MIN,
+            NOW,
+            Verdict::Expired(String::new()),
+        ),
+        (
+            (i64::MIN, i64::MAX),
+            i64::MIN,
+            NOW,
+            Verdict::ValidProvisional,
+        ),
+        (
+            (i64::MIN, i64::MAX),
+            NOW,
+            i64::MAX,
+            Verdict::ValidProvisional,
+        ),
+        (
+            (NOW - 10, NOW),
+            NOW,
+            i64::MAX,
+            Verdict::Expired(String::new()),
+        ),
+    ];
+    for ((not_before, not_after), iat, now, expected) in cases {
+        let certificate = certificate_valid(&s, not_before, not_after);
+        let p = issue_provisional(&s.device_key, &certificate, &s.record, iat).unwrap();
+        let got = verify_text(&p.text, &s.trust, None, now).verdict;
+        match expected {
+            Verdict::Expired(_) => assert!(matches!(got, Verdict::Expired(_)), "{got:?}"),
+            expected => assert_eq!(got, expected, "{not_before} {not_after} {iat} {now}"),
+        }
+    }
+}
+
+/// A credential signed by the genuine registry (a signed record must pass validation, so
+/// this is what an insider or a lenient older registry could issue) whose names hold
+/// characters that reorder or hide text: refused, nothing displayed.
+#[test]
+fn names_that_would_display_reordered_are_refused() {
+    let s = setup();
+    type Edit = (&'static str, fn(&mut Record));
+    let edits: [Edit; 6] = [
+        ("child's given names", |r| {
+            r.enrolment.child.given_names = "Олена\u{202E}ок".into()
+        }),
+        ("child's family name", |r| {
+            r.enrolment.child.family_name = "Ко\u{200B}валенко".into()
+        }),
+        ("caregiver's name", |r| {
+            r.enrolment.caregivers[0].given_names = "\u{2067}Ірина".into()
+        }),
+        ("caregiver's name", |r| {
+            r.enrolment.caregivers[0].family_name = "Інша\u{FEFF}".into()
+        }),
+        ("caregiver's relationship", |r| {
+            r.enrolment.caregivers[0].relationship = "aunt\u{E0041}".into()
+        }),
+        ("place of birth", |r| {
+            r.enrolment.place_of_birth.locality = "Зимна\u{061C} Вода".into()
+        }),
+    ];
+    for (field, edit) in edits {
+        let mut record = s.record.clone();
+        edit(&mut record);
+        for credential in [
+            issue_registered(&s.registry_key, &record, 1, NOW).unwrap(),
+            issue_provisional(&s.device_key, &s.certificate, &record, record.captured_at).unwrap(),
+        ] {
+            let v = verify_text(&credential.text, &s.trust, None, NOW);
+            assert!(
+                matches!(&v.verdict, Verdict::Invalid(m)
+                    if m.contains(field) && m.contains("U+") && !m.contains("Олена")),
+                "{field}: {:?}",
+                v.verdict
+            );
+            assert_eq!(v.registration, None, "{field}: nothing is displayed");
+        }
+    }
+}
+
 #[test]
 fn a_zlib_bomb_is_refused_cheaply() {
     use flate2::{Compression, write::ZlibEncoder};
