@@ -200,12 +200,19 @@ enum RegistryCommand {
         /// The region the device will work in, e.g. UA-46.
         #[arg(long)]
         region: String,
-        /// How long the token stays valid: 30m, 12h, 7d.
+        /// How long the token stays valid: 30m, 12h, 7d (at most 30d).
         #[arg(long, default_value = "7d")]
         ttl: String,
     },
     /// List enrolled devices.
     Devices {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// After restoring the data directory from a backup: accept the database's ledger as it is
+    /// now (the ledger published beyond it is lost and becomes a fork). Logged in recover.log.
+    Recover {
         /// Registry data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
@@ -291,6 +298,7 @@ fn main() -> ExitCode {
             ttl,
         }) => registry_cmd::enrol_token(&data, &worker, &region, &ttl),
         Command::Registry(RegistryCommand::Devices { data }) => registry_cmd::devices(&data),
+        Command::Registry(RegistryCommand::Recover { data }) => registry_cmd::recover(&data),
         Command::Registry(RegistryCommand::Revoke {
             data,
             device_kid,

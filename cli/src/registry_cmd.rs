@@ -1,4 +1,4 @@
-//! Registry administrator commands: init, serve, enrol-token, devices, revoke.
+//! Registry administrator commands: init, serve, enrol-token, devices, revoke, recover.
 
 use std::{io::Write, path::Path};
 
@@ -23,6 +23,8 @@ pub fn init(data: &Path, origin: &str) -> Result<()> {
 /// `registry serve`: prints `listening on http://ADDR` once ready.
 pub fn serve(data: &Path, listen: &str) -> Result<()> {
     let registry = Registry::open(data)?;
+    // A database restored from a backup is refused here, before anything is served.
+    registry.checkpoint()?;
     http::run(registry, listen, http::Limits::default(), |addr| {
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
@@ -32,8 +34,7 @@ pub fn serve(data: &Path, listen: &str) -> Result<()> {
 
 /// `registry enrol-token`.
 pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str) -> Result<()> {
-    let ttl_secs = parse_ttl(ttl)
-        .ok_or_else(|| anyhow!("--ttl must look like 30m, 12h or 7d, not '{ttl}'"))?;
+    let ttl_secs = parse_ttl(ttl).map_err(|e| anyhow!("--ttl '{ttl}': {e}"))?;
     let registry = Registry::open(data)?;
     println!("{}", registry.create_token(worker, region, ttl_secs)?);
     Ok(())
@@ -78,5 +79,25 @@ pub fn revoke(data: &Path, kid: &str, reason: &str) -> Result<()> {
         "device {kid} revoked: from now on nothing new it sends is accepted, and its provisional \
          credentials verify as revoked (records already on the ledger stay)"
     );
+    Ok(())
+}
+
+/// `registry recover`: accepts a restored database's tree as the ledger head.
+pub fn recover(data: &Path) -> Result<()> {
+    let recovery = Registry::recover(data)?;
+    let (size, _) = recovery.current;
+    match recovery.previous {
+        Some((published, _)) if published > size => println!(
+            "ledger head reset from {published} to {size} leaves: checkpoints published for the \
+             lost {} leaves are now a fork; devices that verified them will refuse this registry \
+             until they are reset. Tell the auditors (see recover.log)",
+            published - size
+        ),
+        Some((published, _)) => println!(
+            "ledger head set to the database's tree of {size} leaves (was {published}); see \
+             recover.log"
+        ),
+        None => println!("ledger head set to the database's tree of {size} leaves"),
+    }
     Ok(())
 }
