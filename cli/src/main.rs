@@ -188,6 +188,15 @@ enum RegistryCommand {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Behind a reverse proxy: the header holding the client's address, e.g.
+        /// X-Forwarded-For (its last entry is used for rate limits). Honoured only on
+        /// connections from loopback or a --trusted-proxy address.
+        #[arg(long, value_name = "HEADER")]
+        trusted_proxy_header: Option<String>,
+        /// Address of a reverse proxy whose --trusted-proxy-header is honoured (repeatable;
+        /// loopback always is).
+        #[arg(long = "trusted-proxy", value_name = "IP")]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Create a one-time enrolment token for a field worker.
     EnrolToken {
@@ -288,9 +297,17 @@ fn main() -> ExitCode {
         Command::Registry(RegistryCommand::Init { data, origin }) => {
             registry_cmd::init(&data, &origin)
         }
-        Command::Registry(RegistryCommand::Serve { data, listen }) => {
-            registry_cmd::serve(&data, &listen)
-        }
+        Command::Registry(RegistryCommand::Serve {
+            data,
+            listen,
+            trusted_proxy_header,
+            trusted_proxies,
+        }) => registry_cmd::serve(
+            &data,
+            &listen,
+            trusted_proxy_header.as_deref(),
+            trusted_proxies,
+        ),
         Command::Registry(RegistryCommand::EnrolToken {
             data,
             worker,

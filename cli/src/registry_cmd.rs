@@ -21,11 +21,32 @@ pub fn init(data: &Path, origin: &str) -> Result<()> {
 }
 
 /// `registry serve`: prints `listening on http://ADDR` once ready.
-pub fn serve(data: &Path, listen: &str) -> Result<()> {
+pub fn serve(
+    data: &Path,
+    listen: &str,
+    trusted_proxy_header: Option<&str>,
+    trusted_proxies: Vec<std::net::IpAddr>,
+) -> Result<()> {
+    let trusted_proxy_header = trusted_proxy_header
+        .map(|h| {
+            h.parse::<http::HeaderName>()
+                .map_err(|_| anyhow!("--trusted-proxy-header '{h}' is not a valid header name"))
+        })
+        .transpose()?;
+    if trusted_proxy_header.is_none() && !trusted_proxies.is_empty() {
+        return Err(anyhow!(
+            "--trusted-proxy needs --trusted-proxy-header (e.g. X-Forwarded-For)"
+        ));
+    }
+    let limits = http::Limits {
+        trusted_proxy_header,
+        trusted_proxies,
+        ..http::Limits::default()
+    };
     let registry = Registry::open(data)?;
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
-    http::run(registry, listen, http::Limits::default(), |addr| {
+    http::run(registry, listen, limits, |addr| {
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
     })

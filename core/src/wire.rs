@@ -605,7 +605,11 @@ mod tests {
         let mut b = batch();
         b.records = vec![];
         let mut bytes = codec::to_vec(&b).unwrap();
-        assert_eq!(bytes.pop(), Some(0x80), "the empty records array comes last");
+        assert_eq!(
+            bytes.pop(),
+            Some(0x80),
+            "the empty records array comes last"
+        );
         bytes.push(0x9a);
         bytes.extend_from_slice(&n.to_be_bytes());
         bytes.resize(bytes.len() + n as usize, 0x40);

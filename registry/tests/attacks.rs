@@ -452,3 +452,21 @@ fn registry_files_are_private_to_its_user() {
     let _registry = Registry::open(&dir).unwrap();
     assert_eq!(mode(&dir.join("registry.db")), 0o600);
 }
+
+#[test]
+fn reads_never_wait_for_the_sequencer() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    device.capture(&reference_input()).unwrap();
+    sync(&device, &registry);
+    // Another writer holds the database's write lock (as a long batch would).
+    let writer = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert!(registry.checkpoint().unwrap().contains("\n1\n"));
+    assert_eq!(registry.tree_size().unwrap(), 1);
+    assert_eq!(registry.leaves(0, 1).unwrap().len(), 1);
+    registry.consistency_proof(0, 1).unwrap();
+    assert_eq!(registry.devices().unwrap().len(), 1);
+    writer.execute_batch("ROLLBACK").unwrap();
+}
