@@ -10,6 +10,7 @@
 //! - `credentials`: QR credentials rendered by `credential` and checked by `verify`.
 //! - `device_cli`: the device commands' contract (correct, list filters, validation errors,
 //!   storage keys).
+//! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
@@ -18,6 +19,8 @@
 mod credentials;
 #[path = "e2e/device_cli.rs"]
 mod device_cli;
+#[path = "e2e/registry_admin.rs"]
+mod registry_admin;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]
