@@ -135,9 +135,16 @@ pub const REJECT_CODES: &[&str] = &[
     "bad_signature",
     "unknown_device",
     "revoked_device",
+    "captured_in_future",
+    "device_expired",
     "device_mismatch",
+    "worker_mismatch",
     "invalid_record",
     "conflicting_record",
+    "record_removed",
+    "unknown_original",
+    "not_record_owner",
+    "already_corrected",
 ];
 
 /// Where an accepted or duplicate record sits on the ledger, with what the device needs to
