@@ -113,7 +113,10 @@ impl RegistryKeys {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
         }
         let key_path = dir.join(KEYS_FILE);
-        if key_path.exists() || dir.join(DB_FILE).exists() {
+        if key_path.exists()
+            || dir.join(DB_FILE).exists()
+            || dir.join(crate::head::HEAD_FILE).exists()
+        {
             return Err(KeysError::AlreadyExists(dir.into()));
         }
         let signing = Ed25519Key::generate().map_err(|e| KeysError::Rng(e.to_string()))?;

@@ -1071,6 +1071,44 @@ mod tests {
 
     use super::*;
 
+    /// A database of schema 1 (records keyed by id alone) is migrated: its records keep their
+    /// leaves, are keyed by (device, id) and indexed in `ledger_records`.
+    #[test]
+    fn schema_1_databases_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(MIGRATIONS[0]).unwrap();
+            db.pragma_update(None, "user_version", 1).unwrap();
+            db.execute(
+                "INSERT INTO records VALUES (?1, 0, ?2, ?3, 5, NULL, x'00', x'00')",
+                params![
+                    [7u8; 16].as_slice(),
+                    [1u8; 8].as_slice(),
+                    [2u8; 32].as_slice()
+                ],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, StorageKey::generate().unwrap()).unwrap();
+        let id = Uuid::from_bytes([7; 16]);
+        assert_eq!(store.record_owners(&id).unwrap(), vec![KeyId([1; 8])]);
+        let conn = store.lock();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let keyed: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE device_kid = ?1 AND id = ?2",
+                params![[1u8; 8].as_slice(), [7u8; 16].as_slice()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(keyed, 1);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
