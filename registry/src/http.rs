@@ -69,7 +69,7 @@ impl Default for Limits {
             burst: 100.0,
             request_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(20),
-            max_concurrent_ingests: 8,
+            max_concurrent_ingests: 4,
             max_clients: 100_000,
             trusted_proxy_header: None,
             trusted_proxies: Vec::new(),
