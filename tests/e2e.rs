@@ -14,6 +14,7 @@
 //!   this machine, a truncated store reported.
 //! - `hardening`: output paths that are symlinks, endless inputs, store file modes, names with
 //!   direction-changing characters.
+//! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
@@ -26,6 +27,8 @@ mod device_cli;
 mod enrolment;
 #[path = "e2e/hardening.rs"]
 mod hardening;
+#[path = "e2e/registry_admin.rs"]
+mod registry_admin;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]

@@ -193,6 +193,15 @@ enum RegistryCommand {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Behind a reverse proxy: the header holding the client's address, e.g.
+        /// X-Forwarded-For (its last entry is used for rate limits). Honoured only on
+        /// connections from loopback or a --trusted-proxy address.
+        #[arg(long, value_name = "HEADER")]
+        trusted_proxy_header: Option<String>,
+        /// Address of a reverse proxy whose --trusted-proxy-header is honoured (repeatable;
+        /// loopback always is).
+        #[arg(long = "trusted-proxy", value_name = "IP")]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Create a one-time enrolment token for a field worker.
     EnrolToken {
@@ -205,12 +214,19 @@ enum RegistryCommand {
         /// The region the device will work in, e.g. UA-46.
         #[arg(long)]
         region: String,
-        /// How long the token stays valid: 30m, 12h, 7d.
+        /// How long the token stays valid: 30m, 12h, 7d (at most 30d).
         #[arg(long, default_value = "7d")]
         ttl: String,
     },
     /// List enrolled devices.
     Devices {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// After restoring the data directory from a backup: accept the database's ledger as it is
+    /// now (the ledger published beyond it is lost and becomes a fork). Logged in recover.log.
+    Recover {
         /// Registry data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
@@ -293,9 +309,17 @@ fn main() -> ExitCode {
         Command::Registry(RegistryCommand::Init { data, origin }) => {
             registry_cmd::init(&data, &origin)
         }
-        Command::Registry(RegistryCommand::Serve { data, listen }) => {
-            registry_cmd::serve(&data, &listen)
-        }
+        Command::Registry(RegistryCommand::Serve {
+            data,
+            listen,
+            trusted_proxy_header,
+            trusted_proxies,
+        }) => registry_cmd::serve(
+            &data,
+            &listen,
+            trusted_proxy_header.as_deref(),
+            trusted_proxies,
+        ),
         Command::Registry(RegistryCommand::EnrolToken {
             data,
             worker,
@@ -303,6 +327,7 @@ fn main() -> ExitCode {
             ttl,
         }) => registry_cmd::enrol_token(&data, &worker, &region, &ttl),
         Command::Registry(RegistryCommand::Devices { data }) => registry_cmd::devices(&data),
+        Command::Registry(RegistryCommand::Recover { data }) => registry_cmd::recover(&data),
         Command::Registry(RegistryCommand::Revoke {
             data,
             device_kid,

@@ -1,4 +1,4 @@
-//! Registry administrator commands: init, serve, enrol-token, devices, revoke.
+//! Registry administrator commands: init, serve, enrol-token, devices, revoke, recover.
 
 use std::{io::Write, path::Path};
 
@@ -21,9 +21,32 @@ pub fn init(data: &Path, origin: &str) -> Result<()> {
 }
 
 /// `registry serve`: prints `listening on http://ADDR` once ready.
-pub fn serve(data: &Path, listen: &str) -> Result<()> {
+pub fn serve(
+    data: &Path,
+    listen: &str,
+    trusted_proxy_header: Option<&str>,
+    trusted_proxies: Vec<std::net::IpAddr>,
+) -> Result<()> {
+    let trusted_proxy_header = trusted_proxy_header
+        .map(|h| {
+            h.parse::<http::HeaderName>()
+                .map_err(|_| anyhow!("--trusted-proxy-header '{h}' is not a valid header name"))
+        })
+        .transpose()?;
+    if trusted_proxy_header.is_none() && !trusted_proxies.is_empty() {
+        return Err(anyhow!(
+            "--trusted-proxy needs --trusted-proxy-header (e.g. X-Forwarded-For)"
+        ));
+    }
+    let limits = http::Limits {
+        trusted_proxy_header,
+        trusted_proxies,
+        ..http::Limits::default()
+    };
     let registry = Registry::open(data)?;
-    http::run(registry, listen, http::Limits::default(), |addr| {
+    // A database restored from a backup is refused here, before anything is served.
+    registry.checkpoint()?;
+    http::run(registry, listen, limits, |addr| {
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
     })
@@ -32,8 +55,7 @@ pub fn serve(data: &Path, listen: &str) -> Result<()> {
 
 /// `registry enrol-token`.
 pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str) -> Result<()> {
-    let ttl_secs = parse_ttl(ttl)
-        .ok_or_else(|| anyhow!("--ttl must look like 30m, 12h or 7d, not '{ttl}'"))?;
+    let ttl_secs = parse_ttl(ttl).map_err(|e| anyhow!("--ttl '{ttl}': {e}"))?;
     let registry = Registry::open(data)?;
     println!("{}", registry.create_token(worker, region, ttl_secs)?);
     // The token alone on stdout (for scripts); the fingerprint the phone checks the registry
@@ -84,5 +106,25 @@ pub fn revoke(data: &Path, kid: &str, reason: &str) -> Result<()> {
         "device {kid} revoked: from now on nothing new it sends is accepted, and its provisional \
          credentials verify as revoked (records already on the ledger stay)"
     );
+    Ok(())
+}
+
+/// `registry recover`: accepts a restored database's tree as the ledger head.
+pub fn recover(data: &Path) -> Result<()> {
+    let recovery = Registry::recover(data)?;
+    let (size, _) = recovery.current;
+    match recovery.previous {
+        Some((published, _)) if published > size => println!(
+            "ledger head reset from {published} to {size} leaves: checkpoints published for the \
+             lost {} leaves are now a fork; devices that verified them will refuse this registry \
+             until they are reset. Tell the auditors (see recover.log)",
+            published - size
+        ),
+        Some((published, _)) => println!(
+            "ledger head set to the database's tree of {size} leaves (was {published}); see \
+             recover.log"
+        ),
+        None => println!("ledger head set to the database's tree of {size} leaves"),
+    }
     Ok(())
 }

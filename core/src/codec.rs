@@ -5,7 +5,7 @@
 //! bytes are money. Every decoder takes a size limit. Swapping in `ciborium` means touching only
 //! this module.
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
 
 /// Largest signed record accepted anywhere (a record is about 0.5 KiB; the custom fields
 /// bound keeps a valid one far below this).
@@ -48,6 +48,58 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, 
         .map_err(|e| CodecError::Malformed(crate::redact::values(&e.to_string())))
 }
 
+/// Decodes a sequence of at most `limit` items, refusing as soon as the input announces or
+/// holds more (never after decoding them all): for `#[serde(deserialize_with)]` on a `Vec`
+/// field of untrusted input, where millions of one-byte items would otherwise each become an
+/// allocation. `what` names the items in the error ("records").
+pub fn deserialize_bounded_vec<'de, D, T>(
+    deserializer: D,
+    limit: usize,
+    what: &'static str,
+) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Bounded<T> {
+        limit: usize,
+        what: &'static str,
+        item: std::marker::PhantomData<T>,
+    }
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Bounded<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "an array of at most {} {}", self.limit, self.what)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let too_many = || {
+                <A::Error as serde::de::Error>::custom(format!(
+                    "too many {}: at most {} are accepted",
+                    self.what, self.limit
+                ))
+            };
+            if seq.size_hint().is_some_and(|n| n > self.limit) {
+                return Err(too_many());
+            }
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.limit));
+            while let Some(item) = seq.next_element()? {
+                if out.len() == self.limit {
+                    return Err(too_many());
+                }
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_seq(Bounded {
+        limit,
+        what,
+        item: std::marker::PhantomData,
+    })
+}
+
 /// A generic CBOR data item, for the structures (COSE, CWT) that are not Rust structs.
 pub type Value = serde_cbor::Value;
 
@@ -79,6 +131,47 @@ mod tests {
         for bytes in [&[0xf9, 0x52, 0x30][..], &[0xfa, 0x42, 0x46, 0, 0]] {
             assert_eq!(from_slice::<f64>(bytes, 16).unwrap(), 49.5);
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Items {
+        #[serde(deserialize_with = "three")]
+        items: Vec<serde_bytes::ByteBuf>,
+    }
+
+    fn three<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<serde_bytes::ByteBuf>, D::Error> {
+        deserialize_bounded_vec(d, 3, "items")
+    }
+
+    /// `{"items": [h'', ...]}` with `n` empty byte strings, definite or indefinite length.
+    fn items(n: usize, definite: bool) -> Vec<u8> {
+        let mut bytes = vec![0xa1, 0x65];
+        bytes.extend_from_slice(b"items");
+        bytes.push(if definite { 0x80 | n as u8 } else { 0x9f });
+        bytes.extend(std::iter::repeat_n(0x40, n));
+        if !definite {
+            bytes.push(0xff);
+        }
+        bytes
+    }
+
+    #[test]
+    fn bounded_vectors_refuse_past_the_limit_while_decoding() {
+        for definite in [true, false] {
+            let ok: Items = from_slice(&items(3, definite), 64).unwrap();
+            assert_eq!(ok.items.len(), 3);
+            let err = from_slice::<Items>(&items(4, definite), 64).unwrap_err();
+            assert!(
+                matches!(&err, CodecError::Malformed(m) if m.contains("too many items: at most 3")),
+                "{err}"
+            );
+        }
+        // A definite length announcing millions is refused before a single item is read.
+        let mut huge = vec![0xa1, 0x65];
+        huge.extend_from_slice(b"items");
+        huge.extend_from_slice(&[0x9a, 0x01, 0x00, 0x00, 0x00]);
+        let err = from_slice::<Items>(&huge, 64).unwrap_err();
+        assert!(err.to_string().contains("too many items"), "{err}");
     }
 
     #[test]

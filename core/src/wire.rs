@@ -32,11 +32,13 @@ pub const RESPONSE_EXPORT_CONTEXT: &[u8] = b"birthright/batch-response/v1";
 pub const WIRE_VERSION: u8 = 1;
 /// Largest sealed batch the registry accepts (also its HTTP body limit).
 pub const MAX_SEALED_BATCH_BYTES: usize = 2 * 1024 * 1024;
-/// Largest batch plaintext once inflated: 1000 records of the largest size, with room to spare.
-/// Inflating stops here, so a compression bomb costs the registry nothing.
-pub const MAX_BATCH_PLAINTEXT_BYTES: usize = 18 * 1024 * 1024;
 /// Most records in one batch.
 pub const MAX_RECORDS_PER_BATCH: usize = 1000;
+/// Largest batch plaintext once inflated: what [`MAX_RECORDS_PER_BATCH`] records of the
+/// largest size need (each with its byte-string header), plus 64 KiB for the rest of the batch
+/// (ids, certificate). Inflating stops here, so a compression bomb costs the registry nothing.
+pub const MAX_BATCH_PLAINTEXT_BYTES: usize =
+    MAX_RECORDS_PER_BATCH * (crate::signed::MAX_SIGNED_RECORD_BYTES + 5) + 64 * 1024;
 /// Largest sealed response a device accepts.
 pub const MAX_SEALED_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Length of the response nonce (max(Nn, Nk) of ChaCha20-Poly1305).
@@ -79,8 +81,14 @@ pub struct Batch {
     /// Tree size of the last checkpoint the device verified (0 if none): the registry answers
     /// with a consistency proof from it.
     pub known_tree_size: u64,
-    /// The signed records (COSE_Sign1 bytes each), in capture order.
+    /// The signed records (COSE_Sign1 bytes each), in capture order. Decoding refuses more
+    /// than [`MAX_RECORDS_PER_BATCH`] as it goes.
+    #[serde(deserialize_with = "bounded_records")]
     pub records: Vec<ByteBuf>,
+}
+
+fn bounded_records<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ByteBuf>, D::Error> {
+    codec::deserialize_bounded_vec(d, MAX_RECORDS_PER_BATCH, "records")
 }
 
 /// The envelope actually posted: the [`Batch`] sealed with HPKE.
@@ -127,9 +135,16 @@ pub const REJECT_CODES: &[&str] = &[
     "bad_signature",
     "unknown_device",
     "revoked_device",
+    "captured_in_future",
+    "device_expired",
     "device_mismatch",
+    "worker_mismatch",
     "invalid_record",
     "conflicting_record",
+    "record_removed",
+    "unknown_original",
+    "not_record_owner",
+    "already_corrected",
 ];
 
 /// Where an accepted or duplicate record sits on the ledger, with what the device needs to
@@ -252,46 +267,56 @@ impl Batch {
         &self,
         registry_hpke_public: &[u8; 32],
     ) -> Result<(Vec<u8>, ResponseKey), WireError> {
-        let encoded = codec::to_vec(self)?;
-        let compressed = compress_if_smaller(&encoded);
-        let is_compressed = compressed.is_some();
-        let plaintext = compressed.unwrap_or(encoded);
-        let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry_hpke_public)
-            .map_err(|e| WireError::Seal(format!("registry key: {e}")))?;
-        let recipient_kid = KeyId::of(registry_hpke_public).0.to_vec();
-        let (enc, mut ctx) =
-            hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
-                .map_err(|e| WireError::Seal(e.to_string()))?;
-        let ciphertext = ctx
-            .seal(
-                &plaintext,
-                &batch_aad(&self.batch_id, &recipient_kid, is_compressed),
-            )
-            .map_err(|e| WireError::Seal(e.to_string()))?;
-        let mut secret = Zeroizing::new([0u8; 32]);
-        ctx.export(RESPONSE_EXPORT_CONTEXT, secret.as_mut())
-            .map_err(|e| WireError::Seal(e.to_string()))?;
-        let enc_bytes: [u8; 32] = enc
-            .to_bytes()
-            .as_slice()
-            .try_into()
-            .map_err(|_| WireError::Seal("unexpected encapsulated key length".into()))?;
-        let sealed = SealedBatch {
-            version: WIRE_VERSION,
-            batch_id: self.batch_id,
-            recipient_kid: ByteBuf::from(recipient_kid),
-            enc: ByteBuf::from(enc_bytes.to_vec()),
-            ciphertext: ByteBuf::from(ciphertext),
-            compressed: is_compressed,
-        };
-        Ok((
-            codec::to_vec(&sealed)?,
-            ResponseKey {
-                secret,
-                enc: enc_bytes,
-            },
-        ))
+        seal_encoded_batch(&codec::to_vec(self)?, &self.batch_id, registry_hpke_public)
     }
+}
+
+/// Seals an already encoded batch (CBOR of a [`Batch`] whose id is `batch_id`), compressing it
+/// when that is shorter, exactly as [`Batch::seal`] does: for tools and tests that build a
+/// batch's bytes by hand.
+pub fn seal_encoded_batch(
+    encoded: &[u8],
+    batch_id: &Uuid,
+    registry_hpke_public: &[u8; 32],
+) -> Result<(Vec<u8>, ResponseKey), WireError> {
+    let compressed = compress_if_smaller(encoded);
+    let is_compressed = compressed.is_some();
+    let plaintext = compressed.unwrap_or_else(|| encoded.to_vec());
+    let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry_hpke_public)
+        .map_err(|e| WireError::Seal(format!("registry key: {e}")))?;
+    let recipient_kid = KeyId::of(registry_hpke_public).0.to_vec();
+    let (enc, mut ctx) =
+        hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
+            .map_err(|e| WireError::Seal(e.to_string()))?;
+    let ciphertext = ctx
+        .seal(
+            &plaintext,
+            &batch_aad(batch_id, &recipient_kid, is_compressed),
+        )
+        .map_err(|e| WireError::Seal(e.to_string()))?;
+    let mut secret = Zeroizing::new([0u8; 32]);
+    ctx.export(RESPONSE_EXPORT_CONTEXT, secret.as_mut())
+        .map_err(|e| WireError::Seal(e.to_string()))?;
+    let enc_bytes: [u8; 32] = enc
+        .to_bytes()
+        .as_slice()
+        .try_into()
+        .map_err(|_| WireError::Seal("unexpected encapsulated key length".into()))?;
+    let sealed = SealedBatch {
+        version: WIRE_VERSION,
+        batch_id: *batch_id,
+        recipient_kid: ByteBuf::from(recipient_kid),
+        enc: ByteBuf::from(enc_bytes.to_vec()),
+        ciphertext: ByteBuf::from(ciphertext),
+        compressed: is_compressed,
+    };
+    Ok((
+        codec::to_vec(&sealed)?,
+        ResponseKey {
+            secret,
+            enc: enc_bytes,
+        },
+    ))
 }
 
 /// The registry side: opens a sealed batch with the X25519 secret key. Checks sizes, the
@@ -580,6 +605,53 @@ mod tests {
             inflate(&bomb, MAX_BATCH_PLAINTEXT_BYTES),
             Err(WireError::Invalid(_))
         ));
+    }
+
+    /// A batch whose records array holds `n` empty byte strings, encoded by hand.
+    fn many_empty_records(n: u32) -> (Uuid, Vec<u8>) {
+        let mut b = batch();
+        b.records = vec![];
+        let mut bytes = codec::to_vec(&b).unwrap();
+        assert_eq!(
+            bytes.pop(),
+            Some(0x80),
+            "the empty records array comes last"
+        );
+        bytes.push(0x9a);
+        bytes.extend_from_slice(&n.to_be_bytes());
+        bytes.resize(bytes.len() + n as usize, 0x40);
+        (b.batch_id, bytes)
+    }
+
+    #[test]
+    fn millions_of_empty_records_are_refused_while_decoding() {
+        let (secret, public) = generate_hpke_keypair().unwrap();
+        // The reported request: 19 million empty records in a body of a few KB.
+        let (id, plain) = many_empty_records(19_000_000);
+        let (sealed, _) = seal_encoded_batch(&plain, &id, &public).unwrap();
+        assert!(sealed.len() < 64 * 1024, "{} bytes", sealed.len());
+        let err = open_batch(&sealed, &secret).unwrap_err();
+        assert!(
+            matches!(&err, WireError::Invalid(m) if m.contains("inflates beyond")),
+            "{err}"
+        );
+        // Within the inflated-size cap, decoding stops at the count limit.
+        let (id, plain) = many_empty_records(15_000_000);
+        assert!(plain.len() < MAX_BATCH_PLAINTEXT_BYTES);
+        let (sealed, _) = seal_encoded_batch(&plain, &id, &public).unwrap();
+        let err = open_batch(&sealed, &secret).unwrap_err();
+        assert!(
+            matches!(&err, WireError::Codec(CodecError::Malformed(m))
+                if m.contains("too many records: at most 1000")),
+            "{err}"
+        );
+        // Exactly the limit is a batch; one more is not.
+        let (id, plain) = many_empty_records(1000);
+        let (sealed, _) = seal_encoded_batch(&plain, &id, &public).unwrap();
+        assert_eq!(open_batch(&sealed, &secret).unwrap().0.records.len(), 1000);
+        let (id, plain) = many_empty_records(1001);
+        let (sealed, _) = seal_encoded_batch(&plain, &id, &public).unwrap();
+        assert!(open_batch(&sealed, &secret).is_err());
     }
 
     #[test]

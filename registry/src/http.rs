@@ -3,10 +3,13 @@
 //! async workers. Every error answer is a JSON [`ErrorBody`].
 //!
 //! Robustness: a body size limit per route, a per-client token-bucket rate limit (429 with
-//! `Retry-After`), a timeout per request, and nothing personal in any log line.
+//! `Retry-After`) over a bounded table of clients (least recently seen evicted first), a
+//! bound on batches opened at once (503 with `Retry-After`), a timeout per request, and nothing
+//! personal in any log line. Behind a reverse proxy, the client's address can be taken from a
+//! configured header, honoured only from loopback or configured proxy addresses.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     future::Future,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
@@ -17,7 +20,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State, rejection::BytesRejection},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -25,14 +28,17 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use birthright_core::wire::{ErrorBody, MAX_SEALED_BATCH_BYTES};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use crate::{Registry, ServiceError};
+
+pub use axum::http::HeaderName;
 
 /// Largest enrolment request.
 pub const MAX_ENROL_BYTES: usize = 16 * 1024;
 
 /// Limits applied to every client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Requests per second a client may sustain.
     pub requests_per_second: f64,
@@ -43,6 +49,17 @@ pub struct Limits {
     /// Longest a client may take to send a request's headers: a slow-loris client holding
     /// connections open is cut off.
     pub header_read_timeout: Duration,
+    /// Batches opened and processed at once; beyond, `POST /v1/batches` is answered 503
+    /// `busy` with `Retry-After` (each can take tens of MB while it is opened).
+    pub max_concurrent_ingests: usize,
+    /// Clients whose rate-limit buckets are kept; beyond, the least recently seen is dropped.
+    pub max_clients: usize,
+    /// A header carrying the client's address set by a reverse proxy (e.g.
+    /// `X-Forwarded-For`; its last entry is used), honoured only on connections from loopback
+    /// or from [`Self::trusted_proxies`]. `None`: the peer address is the client.
+    pub trusted_proxy_header: Option<HeaderName>,
+    /// Proxy addresses, besides loopback, whose [`Self::trusted_proxy_header`] is honoured.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Limits {
@@ -52,19 +69,119 @@ impl Default for Limits {
             burst: 100.0,
             request_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(20),
+            max_concurrent_ingests: 4,
+            max_clients: 100_000,
+            trusted_proxy_header: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
+/// Seconds a client told `busy` is asked to wait.
+const BUSY_RETRY_AFTER_SECS: u64 = 2;
+
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// When it was last used, in [`Buckets::tick`]s: its key in [`Buckets::order`].
+    used: u64,
+}
+
+/// Token buckets per client, at most `capacity`, the least recently used dropped first (so a
+/// flood of new addresses never resets the bucket of a client being limited right now).
+struct Buckets {
+    map: HashMap<IpAddr, Bucket>,
+    order: BTreeMap<u64, IpAddr>,
+    tick: u64,
+    capacity: usize,
+}
+
+impl Buckets {
+    fn new(capacity: usize) -> Self {
+        Buckets {
+            map: HashMap::new(),
+            order: BTreeMap::new(),
+            tick: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Takes a token for `client`: `None` if it may go ahead, or the seconds to wait.
+    fn take(
+        &mut self,
+        client: IpAddr,
+        now: Instant,
+        requests_per_second: f64,
+        burst: f64,
+    ) -> Option<u64> {
+        self.tick = self.tick.wrapping_add(1);
+        let tick = self.tick;
+        if let Some(bucket) = self.map.get_mut(&client) {
+            self.order.remove(&bucket.used);
+            bucket.used = tick;
+        } else {
+            while self.map.len() >= self.capacity {
+                let Some((_, oldest)) = self.order.pop_first() else {
+                    break;
+                };
+                self.map.remove(&oldest);
+            }
+            self.map.insert(
+                client,
+                Bucket {
+                    tokens: burst,
+                    at: now,
+                    used: tick,
+                },
+            );
+        }
+        self.order.insert(tick, client);
+        let bucket = self.map.get_mut(&client)?;
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * requests_per_second).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            None
+        } else {
+            Some(
+                ((1.0 - bucket.tokens) / requests_per_second)
+                    .ceil()
+                    .clamp(1.0, 86_400.0) as u64,
+            )
+        }
+    }
+}
+
+/// The client's address: the peer's, or the last entry of the trusted proxy header when the
+/// peer is loopback or a configured proxy (anyone else could write any address there).
+fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr {
+    let Some(name) = &limits.trusted_proxy_header else {
+        return peer;
+    };
+    if !(peer.is_loopback() || limits.trusted_proxies.contains(&peer)) {
+        return peer;
+    }
+    headers
+        .get_all(name)
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .and_then(|v| {
+            v.parse::<IpAddr>()
+                .ok()
+                .or_else(|| v.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        })
+        .unwrap_or(peer)
 }
 
 struct AppState {
     registry: Arc<Registry>,
     limits: Limits,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<Buckets>,
+    ingests: Arc<Semaphore>,
 }
 
 type Shared = Arc<AppState>;
@@ -148,7 +265,26 @@ async fn batches(State(state): State<Shared>, body: Result<Bytes, BytesRejection
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    match blocking(&state, move |r| r.ingest(&body)).await {
+    // Held until the blocking work ends, even if the request times out meanwhile.
+    let Ok(permit) = state.ingests.clone().try_acquire_owned() else {
+        let mut response = error(
+            503,
+            "busy",
+            "the registry is processing as many batches as it can: retry shortly",
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+        );
+        return response;
+    };
+    match blocking(&state, move |r| {
+        let answer = r.ingest(&body);
+        drop(permit);
+        answer
+    })
+    .await
+    {
         Ok(bytes) => cbor(bytes),
         Err(e) => e.into_response(),
     }
@@ -288,31 +424,18 @@ async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let limits = state.limits;
-    let wait = {
-        let mut buckets = state.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 100_000 {
-            buckets.clear();
-        }
-        let now = Instant::now();
-        let bucket = buckets.entry(peer.ip()).or_insert(Bucket {
-            tokens: limits.burst,
-            at: now,
-        });
-        let elapsed = now.duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * limits.requests_per_second).min(limits.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            None
-        } else {
-            Some(
-                ((1.0 - bucket.tokens) / limits.requests_per_second)
-                    .ceil()
-                    .max(1.0) as u64,
-            )
-        }
-    };
+    let limits = &state.limits;
+    let client = client_address(peer.ip(), request.headers(), limits);
+    let wait = state
+        .buckets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(
+            client,
+            Instant::now(),
+            limits.requests_per_second,
+            limits.burst,
+        );
     if let Some(secs) = wait {
         let mut response = error(
             429,
@@ -324,7 +447,8 @@ async fn guard(
         }
         return response;
     }
-    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+    let timeout = limits.request_timeout;
+    match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => error(503, "timeout", "the request took too long; retry later"),
     }
@@ -334,8 +458,9 @@ async fn guard(
 pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
     let state = Arc::new(AppState {
         registry,
+        buckets: Mutex::new(Buckets::new(limits.max_clients)),
+        ingests: Arc::new(Semaphore::new(limits.max_concurrent_ingests)),
         limits,
-        buckets: Mutex::new(HashMap::new()),
     });
     Router::new()
         .route("/v1/trust", get(trust))
@@ -370,6 +495,8 @@ pub async fn serve(
         server::graceful::GracefulShutdown,
         service::TowerToHyperService,
     };
+    let (header_read_timeout, request_timeout) =
+        (limits.header_read_timeout, limits.request_timeout);
     let app = router(registry, limits);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -389,14 +516,14 @@ pub async fn serve(
             TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
+            .header_read_timeout(header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
         });
     }
-    let _ = tokio::time::timeout(limits.request_timeout, graceful.shutdown()).await;
+    let _ = tokio::time::timeout(request_timeout, graceful.shutdown()).await;
     Ok(())
 }
 
@@ -438,4 +565,56 @@ pub fn run(
         ready(listener.local_addr()?);
         serve(Arc::new(registry), listener, limits, shutdown_signal()).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_new_addresses_never_resets_a_limited_client() {
+        let mut buckets = Buckets::new(3);
+        let now = Instant::now();
+        let limited: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(buckets.take(limited, now, 0.001, 2.0), None);
+        assert_eq!(buckets.take(limited, now, 0.001, 2.0), None);
+        assert!(buckets.take(limited, now, 0.001, 2.0).is_some());
+        for i in 0..1000u32 {
+            let other = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert_eq!(buckets.take(other, now, 0.001, 2.0), None);
+            assert!(
+                buckets.take(limited, now, 0.001, 2.0).is_some(),
+                "reset after {i} new addresses"
+            );
+            assert!(buckets.map.len() <= 3 && buckets.order.len() == buckets.map.len());
+        }
+    }
+
+    #[test]
+    fn the_proxy_header_is_honoured_only_from_trusted_peers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.7, 203.0.113.9"),
+        );
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.50".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let mut limits = Limits::default();
+        // Not configured: the header is ignored.
+        assert_eq!(client_address(loopback, &headers, &limits), loopback);
+        limits.trusted_proxy_header = Some(HeaderName::from_static("x-forwarded-for"));
+        limits.trusted_proxies = vec![proxy];
+        assert_eq!(client_address(loopback, &headers, &limits), client);
+        assert_eq!(client_address(proxy, &headers, &limits), client);
+        // Anyone else could write any address there.
+        assert_eq!(client_address(stranger, &headers, &limits), stranger);
+        // Garbage in the header: the peer.
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("not an address"),
+        );
+        assert_eq!(client_address(proxy, &headers, &limits), proxy);
+    }
 }

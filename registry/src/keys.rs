@@ -3,7 +3,8 @@
 //! `registry.keys` (mode 0600) holds, as JSON with hex values: the Ed25519 signing key
 //! (checkpoints, certificates, revocation lists, credentials), the X25519 HPKE key (batches are
 //! sealed to it) and the data key that encrypts records at rest. `trust.json` is the public
-//! trust bundle devices and verifiers pin.
+//! trust bundle devices and verifiers pin. The directory is made mode 0700 when the registry
+//! is created.
 
 use std::{
     fs,
@@ -105,8 +106,17 @@ impl RegistryKeys {
             return Err(KeysError::BadOrigin);
         }
         fs::create_dir_all(dir).map_err(io(dir))?;
+        // The directory holds the keys and the database: the registry's user only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+        }
         let key_path = dir.join(KEYS_FILE);
-        if key_path.exists() || dir.join(DB_FILE).exists() {
+        if key_path.exists()
+            || dir.join(DB_FILE).exists()
+            || dir.join(crate::head::HEAD_FILE).exists()
+        {
             return Err(KeysError::AlreadyExists(dir.into()));
         }
         let signing = Ed25519Key::generate().map_err(|e| KeysError::Rng(e.to_string()))?;

@@ -21,9 +21,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
+    head::HEAD_FILE,
     keys::{DB_FILE, KeysError, RegistryKeys, TRUST_FILE},
     store::{
-        Candidate, DeviceRow, RegistryStore, Sequenced, SqliteStore, StoreError, TokenProblem,
+        Candidate, DeviceRow, Recovery, RegistryStore, Sequenced, SequencedBatch, SqliteStore,
+        StoreError, TokenProblem,
     },
 };
 
@@ -37,6 +39,14 @@ pub const MAX_CLOCK_AHEAD_SECS: i64 = 24 * 3600;
 pub const PRE_ENROLMENT_CAPTURE_SECS: i64 = 30 * 24 * 3600;
 /// Most leaves served by one `leaves` call.
 pub const MAX_LEAVES_PER_CALL: u64 = 1000;
+/// How long after its certificate's `not_after` (by the registry's clock) a device may still
+/// sync records it captured while the certificate was valid. After that nothing new from it is
+/// accepted, whatever capture time a record claims (a retired phone's key can write any time).
+pub const EXPIRED_SYNC_GRACE_SECS: i64 = 30 * 24 * 3600;
+/// Longest validity of an enrolment token.
+pub const MAX_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
+/// File (in the data directory) to which `registry recover` appends what it did.
+pub const RECOVER_LOG_FILE: &str = "recover.log";
 
 /// A request the registry refuses, with the HTTP status, a machine-readable code and a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,7 +77,10 @@ impl ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
-        ServiceError::internal(e)
+        match e {
+            StoreError::Restored(_) => ServiceError::new(503, "ledger_restored", e.to_string()),
+            e => ServiceError::internal(e),
+        }
     }
 }
 
@@ -103,19 +116,49 @@ fn reject(code: &str, message: impl Into<String>) -> Rejection {
     }
 }
 
-/// Parses a time-to-live like `30m`, `12h` or `7d` into seconds.
-pub fn parse_ttl(text: &str) -> Option<i64> {
+/// Why a time-to-live was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TtlError {
+    /// Not a positive number followed by s, m, h or d.
+    #[error("a time-to-live is a positive number followed by s, m, h or d, e.g. 30m, 12h or 7d")]
+    Format,
+    /// Longer than [`MAX_TOKEN_TTL_SECS`].
+    #[error("a token may stay valid at most 30 days (30d)")]
+    TooLong,
+}
+
+/// Parses a time-to-live like `30m`, `12h` or `7d` into seconds, at most
+/// [`MAX_TOKEN_TTL_SECS`].
+pub fn parse_ttl(text: &str) -> Result<i64, TtlError> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
-    let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    if !text.is_ascii() || text.is_empty() {
+        return Err(TtlError::Format);
+    }
+    let (number, unit) = text.split_at(text.len() - 1);
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TtlError::Format);
+    }
     let unit = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return None,
+        _ => return Err(TtlError::Format),
     };
-    n.checked_mul(unit)
+    // Digits only: a number too large for i64 is certainly too long.
+    let n: i64 = number.parse().map_err(|_| TtlError::TooLong)?;
+    if n == 0 {
+        return Err(TtlError::Format);
+    }
+    match n.checked_mul(unit) {
+        Some(secs) if secs <= MAX_TOKEN_TTL_SECS => Ok(secs),
+        _ => Err(TtlError::TooLong),
+    }
+}
+
+fn open_store(dir: &Path, keys: &RegistryKeys) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open(&dir.join(DB_FILE), keys.data_key.clone())?
+        .with_head_file(&dir.join(HEAD_FILE))
 }
 
 impl Registry {
@@ -123,7 +166,7 @@ impl Registry {
     /// the trust bundle's path.
     pub fn init(dir: &Path, origin: &str) -> Result<(Registry, PathBuf), OpenError> {
         let keys = RegistryKeys::create(dir, origin)?;
-        let store = SqliteStore::open(&dir.join(DB_FILE), keys.data_key.clone())?;
+        let store = open_store(dir, &keys)?;
         let registry = Registry::with_store(keys, Box::new(store));
         registry.store.latest_checkpoint(&registry.signer())?;
         Ok((registry, dir.join(TRUST_FILE)))
@@ -132,8 +175,38 @@ impl Registry {
     /// Opens the registry in `dir`.
     pub fn open(dir: &Path) -> Result<Registry, OpenError> {
         let keys = RegistryKeys::load(dir)?;
-        let store = SqliteStore::open(&dir.join(DB_FILE), keys.data_key.clone())?;
+        let store = open_store(dir, &keys)?;
         Ok(Registry::with_store(keys, Box::new(store)))
+    }
+
+    /// `registry recover`: after the data directory was restored from a backup, accepts the
+    /// database's tree as the ledger head, so the registry signs again. Checkpoints published
+    /// for a larger tree are then forked: every device that verified one will refuse the new
+    /// ones. Appends what it did to `recover.log` in the data directory.
+    pub fn recover(dir: &Path) -> Result<Recovery, OpenError> {
+        let registry = Registry::open(dir)?;
+        let recovery = registry.store.recover_head()?;
+        let hex = |(size, root): (u64, Hash)| format!("size {size} root {}", hex::encode(root));
+        let line = format!(
+            "{} recover: ledger head was {}, now {}\n",
+            now_unix(),
+            recovery.previous.map_or("none".to_string(), hex),
+            hex(recovery.current)
+        );
+        let path = dir.join(RECOVER_LOG_FILE);
+        let io = |source| KeysError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut log = options.open(&path).map_err(io)?;
+        std::io::Write::write_all(&mut log, line.as_bytes()).map_err(io)?;
+        log.sync_all().map_err(io)?;
+        eprint!("registry: {line}");
+        Ok(recovery)
     }
 
     /// A registry over any store implementation.
@@ -162,7 +235,7 @@ impl Registry {
     }
 
     /// Creates a one-time enrolment token for `worker_id` in `region`, valid `ttl_secs`.
-    /// Only its SHA-256 is stored.
+    /// Only its id and binding key are stored (`wire::enrol_token_id`, `wire::enrol_token_key`).
     pub fn create_token(
         &self,
         worker_id: &str,
@@ -198,7 +271,7 @@ impl Registry {
             worker_id,
             region,
             now,
-            now + ttl_secs,
+            now.saturating_add(ttl_secs),
         )?;
         Ok(token)
     }
@@ -249,7 +322,7 @@ impl Registry {
                 region: region.into(),
                 enrolled_at: now,
                 not_before: now,
-                not_after: now + CERTIFICATE_LIFETIME_SECS,
+                not_after: now.saturating_add(CERTIFICATE_LIFETIME_SECS),
                 revoked_at: None,
                 revoke_reason: None,
             },
@@ -354,24 +427,84 @@ impl Registry {
             }
         }
         let signer = self.signer();
-        let sequenced = self
-            .store
-            .sequence(&batch.batch_id, &candidates, now, &signer)?;
+        let sequenced = if candidates.is_empty() {
+            // Nothing verified: nothing is written (not even the batch id).
+            let (size, checkpoint) = self.store.latest_checkpoint(&signer)?;
+            SequencedBatch {
+                results: Vec::new(),
+                size,
+                checkpoint,
+                collisions: Vec::new(),
+            }
+        } else {
+            self.store
+                .sequence(&batch.batch_id, &candidates, now, &signer)?
+        };
+        for (position, other) in &sequenced.collisions {
+            if let Some(candidate) = candidates.get(*position) {
+                // For the registrar: one of the two devices copied the other's record id.
+                eprintln!(
+                    "registry: record id collision: record {} from device {kid} is also \
+                     registered by device {other}; both are kept under their own device, check them",
+                    candidate.id
+                );
+            }
+        }
         for ((slot, candidate), outcome) in slots.iter().zip(&candidates).zip(sequenced.results) {
+            let refused = |code: &str, message: &str| {
+                Some(RecordResult {
+                    record_id: candidate.id,
+                    outcome: Outcome::Rejected,
+                    leaf: None,
+                    rejection: Some(reject(code, message)),
+                    credential: None,
+                })
+            };
             let (kind, placement) = match outcome {
                 Sequenced::Accepted(p) => (Outcome::Accepted, p),
                 Sequenced::Duplicate(p) => (Outcome::Duplicate, p),
                 Sequenced::Conflict => {
-                    results[*slot] = Some(RecordResult {
-                        record_id: candidate.id,
-                        outcome: Outcome::Rejected,
-                        leaf: None,
-                        rejection: Some(reject(
-                            "conflicting_record",
-                            "another record with this id but different content is already registered",
-                        )),
-                        credential: None,
-                    });
+                    results[*slot] = refused(
+                        "conflicting_record",
+                        "another record with this id but different content is already registered",
+                    );
+                    continue;
+                }
+                Sequenced::Removed => {
+                    results[*slot] = refused(
+                        "record_removed",
+                        "a record with this id from this device is already on the ledger but was \
+                         removed from the registry: it cannot be registered again",
+                    );
+                    continue;
+                }
+                Sequenced::UnknownOriginal => {
+                    results[*slot] = refused(
+                        "unknown_original",
+                        "the record this corrects is not registered from this device: a \
+                         record the registry refused is captured again, not corrected",
+                    );
+                    continue;
+                }
+                Sequenced::NotOwner(owner) => {
+                    eprintln!(
+                        "registry: device {kid} sent a correction ({}) of record {} of device \
+                         {owner}: refused",
+                        candidate.id,
+                        candidate.supersedes.unwrap_or_default()
+                    );
+                    results[*slot] = refused(
+                        "not_record_owner",
+                        "only the device that captured a record can correct it",
+                    );
+                    continue;
+                }
+                Sequenced::AlreadyCorrected => {
+                    results[*slot] = refused(
+                        "already_corrected",
+                        "this version of the record has already been corrected: correct the \
+                         newest version instead",
+                    );
                     continue;
                 }
             };
@@ -454,14 +587,24 @@ impl Registry {
                 reject("bad_signature", "the record's signature does not verify"),
             )));
         }
+        if signed.record.worker_id != device.worker_id {
+            return Ok(Err((
+                id,
+                reject(
+                    "worker_mismatch",
+                    "the record names another field worker than the one this device is \
+                     enrolled for",
+                ),
+            )));
+        }
         let captured_at = signed.record.captured_at;
-        if captured_at > now + MAX_CLOCK_AHEAD_SECS {
+        if captured_at > now.saturating_add(MAX_CLOCK_AHEAD_SECS) {
             return Ok(Err((
                 id,
                 reject(
                     "captured_in_future",
                     "the record's capture time is ahead of the registry's clock: check the \
-                     device's date and time, then correct the record",
+                     device's date and time, then capture the record again",
                 ),
             )));
         }
@@ -470,7 +613,7 @@ impl Registry {
             // revocation is in force nothing new from the device is taken, whatever its
             // capture time says. Re-sends of records already on the ledger stay duplicates.
             let in_force = now >= revoked_at || captured_at >= revoked_at;
-            if in_force && !self.already_registered(&id, &signed.bytes)? {
+            if in_force && !self.already_registered(kid, &id, &signed.bytes)? {
                 return Ok(Err((
                     id,
                     reject(
@@ -479,6 +622,20 @@ impl Registry {
                     ),
                 )));
             }
+        }
+        // Expiry, like revocation, is judged by the registry's clock (ADR 0002): a retired
+        // phone's key can backdate. Records captured while the certificate was valid are taken
+        // for a grace period after it ends; then nothing new is, only re-sends.
+        let grace_over = now > device.not_after.saturating_add(EXPIRED_SYNC_GRACE_SECS);
+        if grace_over && !self.already_registered(kid, &id, &signed.bytes)? {
+            return Ok(Err((
+                id,
+                reject(
+                    "device_expired",
+                    "the device's certificate expired more than 30 days ago: nothing new from \
+                     it is accepted; enrol the device again",
+                ),
+            )));
         }
         if captured_at > device.not_after {
             return Ok(Err((
@@ -491,7 +648,7 @@ impl Registry {
         }
         // A worker may capture offline on a new phone before its enrolment: the certificate
         // vouches for the key, including its signatures of the weeks before.
-        if captured_at < device.not_before - PRE_ENROLMENT_CAPTURE_SECS {
+        if captured_at < device.not_before.saturating_sub(PRE_ENROLMENT_CAPTURE_SECS) {
             return Ok(Err((
                 id,
                 reject(
@@ -526,11 +683,17 @@ impl Registry {
         }))
     }
 
-    /// Whether record `id` is already stored with exactly these bytes (a re-send).
-    fn already_registered(&self, id: &Uuid, bytes: &[u8]) -> Result<bool, ServiceError> {
+    /// Whether device `kid`'s record `id` is already stored with exactly these bytes (a
+    /// re-send).
+    fn already_registered(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        bytes: &[u8],
+    ) -> Result<bool, ServiceError> {
         Ok(self
             .store
-            .record_bytes(id)?
+            .record_bytes(kid, id)?
             .is_some_and(|stored| stored == bytes))
     }
 
@@ -625,8 +788,49 @@ impl Registry {
         Ok(self.store.devices()?)
     }
 
-    /// The decrypted signed record `id`, if stored (for registrars).
+    /// The decrypted signed record `id`, if stored (for registrars): the first sequenced if
+    /// several devices sent a record under this id (see [`Self::record_owners`]).
     pub fn record_bytes(&self, id: &Uuid) -> Result<Option<Vec<u8>>, ServiceError> {
-        Ok(self.store.record_bytes(id)?)
+        match self.store.record_owners(id)?.first() {
+            Some(kid) => self.record_bytes_of(kid, id),
+            None => Ok(None),
+        }
+    }
+
+    /// The decrypted signed record `id` of device `kid`, if stored.
+    pub fn record_bytes_of(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.store.record_bytes(kid, id)?)
+    }
+
+    /// The devices with a record `id` on the ledger, first sequenced first (more than one only
+    /// if a device copied another's record id).
+    pub fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, ServiceError> {
+        Ok(self.store.record_owners(id)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_capped_at_30_days_without_overflow() {
+        assert_eq!(parse_ttl("30m"), Ok(1800));
+        assert_eq!(parse_ttl(" 12h "), Ok(43_200));
+        assert_eq!(parse_ttl("30d"), Ok(MAX_TOKEN_TTL_SECS));
+        // The reported overflow, and values just past the cap.
+        for too_long in [
+            "9223372036854775807s",
+            "9223372036854775807d",
+            "99999999999999999999999s",
+            "31d",
+            "721h",
+            "2592001s",
+        ] {
+            assert_eq!(parse_ttl(too_long), Err(TtlError::TooLong), "{too_long}");
+        }
+        for bad in ["", "d", "0d", "-1d", "+1d", "7", "7w", "1.5h", "7дн", "1 d"] {
+            assert_eq!(parse_ttl(bad), Err(TtlError::Format), "{bad}");
+        }
     }
 }

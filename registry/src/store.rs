@@ -4,10 +4,20 @@
 //! SQLite: WAL, `synchronous=FULL`, numbered migrations in `PRAGMA user_version`, and every
 //! multi-step write (enrolment, a whole batch) in one `IMMEDIATE` transaction. One connection
 //! behind a mutex is the single sequencer: concurrent batches are applied one after another.
+//! Reads (checkpoint, proofs, leaves, devices) go through a few separate read connections, so
+//! they never wait for the sequencer's lock (WAL readers see the last committed state).
+//!
+//! Records are keyed by (device key id, record id): a record id belongs to the device that
+//! signed it, so a record another device sends under the same id can never displace it. Every
+//! sequenced record also gets a row in `ledger_records` (no personal data), which is never
+//! deleted: a record erased from `records` is still known to be on the ledger.
 
 use std::{
-    path::Path,
-    sync::{Mutex, MutexGuard},
+    path::{Path, PathBuf},
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use birthright_core::{
@@ -44,6 +54,23 @@ pub enum StoreError {
     /// Signing the current tree would fork the ledger; nothing is signed.
     #[error("refusing to sign a forked ledger: {0}")]
     Fork(String),
+    /// The database is behind (or not an extension of) the ledger head this registry already
+    /// published, as after restoring the data directory from a backup: nothing is signed or
+    /// served until the missing leaves are back or an operator runs `registry recover`.
+    #[error(
+        "the database does not extend the ledger this registry already published ({0}); it looks \
+         restored from a backup. Nothing is signed. Restore the missing leaves, or run \
+         `birthright registry recover --data DIR` to accept the loss (devices will see a fork)"
+    )]
+    Restored(String),
+    /// Reading or writing the ledger head file failed.
+    #[error("ledger head file {path}: {message}")]
+    Head {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -121,8 +148,17 @@ pub enum Sequenced {
     Accepted(Placement),
     /// Already present with identical bytes.
     Duplicate(Placement),
-    /// Same id, different bytes.
+    /// Same device and id, different bytes.
     Conflict,
+    /// This device's record with this id is on the ledger, but its stored copy was removed
+    /// (an erasure): it is never sequenced again.
+    Removed,
+    /// A correction of a record this device never registered here.
+    UnknownOriginal,
+    /// A correction of a record registered by another device.
+    NotOwner(KeyId),
+    /// A correction of a version that has already been corrected.
+    AlreadyCorrected,
 }
 
 /// The outcome of sequencing a batch.
@@ -134,6 +170,18 @@ pub struct SequencedBatch {
     pub size: u64,
     /// The signed checkpoint at that size.
     pub checkpoint: String,
+    /// Accepted candidates (by position) whose record id another device had already
+    /// registered, with that device's key id: one of the two copied the other's id.
+    pub collisions: Vec<(usize, KeyId)>,
+}
+
+/// The ledger head before and after `registry recover`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The head recorded before (size, root), if there was one.
+    pub previous: Option<(u64, Hash)>,
+    /// The head of the database now (size, root), now recorded.
+    pub current: (u64, Hash),
 }
 
 /// The registry's storage operations.
@@ -202,8 +250,15 @@ pub trait RegistryStore: Send + Sync {
     /// Current tree size.
     fn tree_size(&self) -> Result<u64, StoreError>;
 
-    /// The decrypted signed record bytes of record `id`.
-    fn record_bytes(&self, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The decrypted signed record bytes of record `id` of device `kid`.
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The devices that have a record with id `id` on the ledger, first sequenced first.
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Accepts the database's current tree as the ledger head after a restore (`registry
+    /// recover`): the head outside the database is rewritten to it.
+    fn recover_head(&self) -> Result<Recovery, StoreError>;
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -257,15 +312,55 @@ const MIGRATIONS: &[&str] = &[
         size INTEGER PRIMARY KEY,
         note TEXT NOT NULL
     ) STRICT;",
-    // 2: tokens are found by their public id (`hash` now holds `wire::enrol_token_id`) and
+    // 2: records keyed by (device, id); an index of every sequenced record that is never
+    // deleted, so an erased record is never sequenced again.
+    "CREATE TABLE records_v2 (
+        device_kid    BLOB NOT NULL,
+        id            BLOB NOT NULL,
+        leaf_index    INTEGER NOT NULL UNIQUE,
+        record_hash   BLOB NOT NULL,
+        sequenced_at  INTEGER NOT NULL,
+        supersedes    BLOB,
+        sealed_record BLOB NOT NULL,
+        sealed_salt   BLOB NOT NULL,
+        PRIMARY KEY (device_kid, id)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO records_v2
+        SELECT device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt
+        FROM records;
+    DROP TABLE records;
+    ALTER TABLE records_v2 RENAME TO records;
+    CREATE INDEX records_by_id ON records(id);
+    CREATE TABLE ledger_records (
+        device_kid BLOB NOT NULL,
+        id         BLOB NOT NULL,
+        leaf_index INTEGER NOT NULL UNIQUE,
+        supersedes BLOB,
+        PRIMARY KEY (device_kid, id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX ledger_records_by_id ON ledger_records(id);
+    CREATE INDEX ledger_records_by_supersedes ON ledger_records(device_kid, supersedes)
+        WHERE supersedes IS NOT NULL;
+    INSERT INTO ledger_records SELECT device_kid, id, leaf_index, supersedes FROM records;
+    CREATE TRIGGER ledger_records_are_kept BEFORE DELETE ON ledger_records
+        BEGIN SELECT RAISE(ABORT, 'ledger_records rows are never deleted'); END;
+    CREATE TRIGGER leaves_are_kept BEFORE DELETE ON leaves
+        BEGIN SELECT RAISE(ABORT, 'ledger leaves are never deleted'); END;",
+    // 3: tokens are found by their public id (`hash` now holds `wire::enrol_token_id`) and
     // checked with their binding key; tokens issued before have none and cannot be used.
     "ALTER TABLE tokens ADD COLUMN binding_key BLOB;",
 ];
 
+/// Read connections beside the sequencer's.
+const READERS: usize = 4;
+
 /// The embedded SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
     data_key: StorageKey,
+    head: Option<crate::head::HeadFile>,
 }
 
 struct TxNodes<'a>(&'a Connection);
@@ -307,18 +402,48 @@ fn device_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
 
 const DEVICE_COLUMNS: &str = "kid, public_key, worker_id, region, enrolled_at, not_before, not_after, revoked_at, revoke_reason";
 
+/// Creates `path` with mode 0600 if it does not exist, and takes group and other access away
+/// if it does: the database holds sealed records, device keys and the ledger.
+fn make_private(path: &Path, create: bool) -> Result<(), StoreError> {
+    let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
+    if create && !path.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    #[cfg(unix)]
+    if path.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 impl SqliteStore {
-    /// Opens (creating and migrating) the registry database at `path`.
+    /// Opens (creating and migrating) the registry database at `path`. A new database file is
+    /// created with mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
     pub fn open(path: &Path, data_key: StorageKey) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        make_private(path, true)?;
+        let conn = Self::connect(path, -65536)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", -65536)?;
-        let store = SqliteStore {
+        let mut store = SqliteStore {
             conn: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
             data_key,
+            head: None,
         };
         store.write(|tx| {
             let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -331,11 +456,51 @@ impl SqliteStore {
             }
             Ok(())
         })?;
+        for suffix in ["-wal", "-shm"] {
+            make_private(&suffixed(path, suffix), false)?;
+        }
+        for _ in 0..READERS {
+            let reader = Self::connect(path, -16384)?;
+            reader.pragma_update(None, "query_only", true)?;
+            store.readers.push(Mutex::new(reader));
+        }
         Ok(store)
+    }
+
+    /// Keeps the ledger head in `path` (outside the database): the store then refuses to sign
+    /// or serve a tree that does not extend the largest one it has published.
+    pub fn with_head_file(mut self, path: &Path) -> Result<SqliteStore, StoreError> {
+        self.head = Some(crate::head::HeadFile::open(path)?);
+        Ok(self)
+    }
+
+    fn connect(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", cache_kib)?;
+        Ok(conn)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A read connection: never the sequencer's, so reads do not wait for a batch to commit.
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return self.lock();
+        }
+        for reader in &self.readers {
+            match reader.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn write<T>(
@@ -355,18 +520,20 @@ impl SqliteStore {
             conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves", [], |r| {
                 r.get(0)
             })?;
-        Ok(size as u64)
+        Ok(u64::try_from(size).unwrap_or(0))
     }
 
     fn placement(
         &self,
         tx: &Connection,
+        kid: &KeyId,
         id: &Uuid,
     ) -> Result<Option<(Placement, Vec<u8>)>, StoreError> {
         let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = tx
             .query_row(
-                "SELECT leaf_index, sequenced_at, sealed_salt, record_hash FROM records WHERE id = ?1",
-                [id.as_bytes().as_slice()],
+                "SELECT leaf_index, sequenced_at, sealed_salt, record_hash FROM records
+                 WHERE device_kid = ?1 AND id = ?2",
+                params![kid.0.as_slice(), id.as_bytes().as_slice()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
@@ -386,6 +553,29 @@ impl SqliteStore {
             ))
         })
         .transpose()
+    }
+
+    /// Whether device `kid`'s record `id` was ever sequenced (even if since erased).
+    fn on_ledger(conn: &Connection, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
+        Ok(conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = ?1 AND id = ?2)",
+            params![kid.0.as_slice(), id.as_bytes().as_slice()],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn owners_in(conn: &Connection, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT device_kid FROM ledger_records WHERE id = ?1 ORDER BY leaf_index",
+        )?;
+        let kids: Vec<Vec<u8>> = stmt
+            .query_map([id.as_bytes().as_slice()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        kids.iter()
+            .map(|k| {
+                KeyId::from_slice(k).ok_or_else(|| StoreError::Damaged("a device key id".into()))
+            })
+            .collect()
     }
 
     /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
@@ -422,22 +612,71 @@ impl SqliteStore {
             .optional()?)
     }
 
+    /// The checkpoint of `size` and the tree's root, signing it if there is none yet. Refuses
+    /// a tree that does not extend the ledger head (outside the database) or the latest
+    /// checkpoint in the database.
     fn checkpoint_or_sign(
-        tx: &Transaction<'_>,
+        &self,
+        conn: &Connection,
         size: u64,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<String, StoreError> {
-        if let Some(note) = Self::checkpoint_in(tx, size)? {
-            return Ok(note);
+    ) -> Result<(String, Hash), StoreError> {
+        let root = tree::root(&TxNodes(conn), size)?;
+        self.check_head(conn, size, &root)?;
+        if let Some(note) = Self::checkpoint_in(conn, size)? {
+            return Ok((note, root));
         }
-        let root = tree::root(&TxNodes(tx), size)?;
-        Self::check_extends_latest_checkpoint(tx, size, &root)?;
+        Self::check_extends_latest_checkpoint(conn, size, &root)?;
         let note = sign(size, &root)?;
-        tx.execute(
+        conn.execute(
             "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)",
             params![size as i64, note],
         )?;
-        Ok(note)
+        Ok((note, root))
+    }
+
+    /// Refuses a tree of `size` (root `root`) that does not extend the ledger head.
+    fn check_head(&self, conn: &Connection, size: u64, root: &Hash) -> Result<(), StoreError> {
+        let Some(head) = &self.head else {
+            return Ok(());
+        };
+        let Some((head_size, head_root)) = head.get() else {
+            return Ok(());
+        };
+        if head.verified(size) {
+            return Ok(());
+        }
+        if head_size > size {
+            return Err(StoreError::Restored(format!(
+                "the database holds {size} leaves, but a checkpoint of {head_size} leaves was \
+                 already published"
+            )));
+        }
+        if head_size == size {
+            if &head_root != root {
+                return Err(StoreError::Restored(format!(
+                    "the tree of {size} leaves has another root than the one already published"
+                )));
+            }
+        } else {
+            let proof = tree::consistency_proof(&TxNodes(conn), head_size, size)?;
+            merkle::verify_consistency(head_size, size, &proof, &head_root, root).map_err(|e| {
+                StoreError::Restored(format!(
+                    "the tree of {size} leaves does not extend the published tree of \
+                         {head_size} leaves ({e})"
+                ))
+            })?;
+        }
+        head.mark_verified(size);
+        Ok(())
+    }
+
+    /// Records (size, root) as the ledger head, durably, before its checkpoint is given out.
+    fn advance_head(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
+        match &self.head {
+            Some(head) => head.advance(size, root),
+            None => Ok(()),
+        }
     }
 }
 
@@ -446,11 +685,11 @@ impl SqliteStore {
     /// restored from an old backup, or damaged nodes, must stop the registry rather than make
     /// it sign a fork. Verified with the same proof check devices run.
     fn check_extends_latest_checkpoint(
-        tx: &Transaction<'_>,
+        conn: &Connection,
         size: u64,
         root: &Hash,
     ) -> Result<(), StoreError> {
-        let latest: Option<(i64, String)> = tx
+        let latest: Option<(i64, String)> = conn
             .query_row(
                 "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
                 [],
@@ -475,7 +714,7 @@ impl SqliteStore {
             .ok_or_else(|| StoreError::Damaged("stored checkpoint has no signature".into()))?;
         let signed = Checkpoint::parse(&body)
             .map_err(|e| StoreError::Damaged(format!("stored checkpoint: {e}")))?;
-        let proof = tree::consistency_proof(&TxNodes(tx), signed_size, size)?;
+        let proof = tree::consistency_proof(&TxNodes(conn), signed_size, size)?;
         merkle::verify_consistency(signed_size, size, &proof, &signed.root_hash, root)
             .map_err(|e| fork(format!("is not consistent with ({e})")))
     }
@@ -592,7 +831,7 @@ impl RegistryStore for SqliteStore {
 
     fn device(&self, kid: &KeyId) -> Result<Option<DeviceRow>, StoreError> {
         Ok(self
-            .lock()
+            .read()
             .query_row(
                 &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE kid = ?1"),
                 [kid.0.as_slice()],
@@ -602,7 +841,7 @@ impl RegistryStore for SqliteStore {
     }
 
     fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn.prepare(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, rowid"
         ))?;
@@ -622,7 +861,7 @@ impl RegistryStore for SqliteStore {
     }
 
     fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn.prepare(
             "SELECT kid, revoked_at, revoke_reason FROM devices WHERE revoked_at IS NOT NULL ORDER BY revoked_at",
         )?;
@@ -645,18 +884,47 @@ impl RegistryStore for SqliteStore {
         now: i64,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
     ) -> Result<SequencedBatch, StoreError> {
-        self.write(|tx| {
+        let (batch, root) = self.write(|tx| {
             let mut size = Self::size_in(tx)?;
             let mut results = Vec::with_capacity(candidates.len());
-            for c in candidates {
+            let mut collisions = Vec::new();
+            for (position, c) in candidates.iter().enumerate() {
                 let hash: [u8; 32] = Sha256::digest(&c.bytes).into();
-                if let Some((placement, stored_hash)) = self.placement(tx, &c.id)? {
+                if let Some((placement, stored_hash)) = self.placement(tx, &c.kid, &c.id)? {
                     results.push(if stored_hash == hash {
                         Sequenced::Duplicate(placement)
                     } else {
                         Sequenced::Conflict
                     });
                     continue;
+                }
+                if Self::on_ledger(tx, &c.kid, &c.id)? {
+                    results.push(Sequenced::Removed);
+                    continue;
+                }
+                if let Some(original) = &c.supersedes {
+                    if !Self::on_ledger(tx, &c.kid, original)? {
+                        results.push(match Self::owners_in(tx, original)?.first() {
+                            Some(owner) => Sequenced::NotOwner(*owner),
+                            None => Sequenced::UnknownOriginal,
+                        });
+                        continue;
+                    }
+                    let corrected: bool = tx.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = ?1 AND supersedes = ?2)",
+                        params![c.kid.0.as_slice(), original.as_bytes().as_slice()],
+                        |r| r.get(0),
+                    )?;
+                    if corrected {
+                        results.push(Sequenced::AlreadyCorrected);
+                        continue;
+                    }
+                }
+                if let Some(other) = Self::owners_in(tx, &c.id)?
+                    .into_iter()
+                    .find(|k| k != &c.kid)
+                {
+                    collisions.push((position, other));
                 }
                 let mut salt = [0u8; 32];
                 os_random(&mut salt).map_err(|e| StoreError::Rng(e.to_string()))?;
@@ -687,18 +955,28 @@ impl RegistryStore for SqliteStore {
                     .data_key
                     .seal(&record_context(&c.id, "sealed_salt"), &salt)
                     .map_err(|e| StoreError::Rng(e.to_string()))?;
+                let supersedes = c.supersedes.map(|s| s.as_bytes().to_vec());
                 tx.execute(
-                    "INSERT INTO records(id, leaf_index, device_kid, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
+                    "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
+                        c.kid.0.as_slice(),
                         c.id.as_bytes().as_slice(),
                         size as i64,
-                        c.kid.0.as_slice(),
                         hash.as_slice(),
                         now,
-                        c.supersedes.map(|s| s.as_bytes().to_vec()),
+                        supersedes,
                         sealed_record,
                         sealed_salt
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        c.kid.0.as_slice(),
+                        c.id.as_bytes().as_slice(),
+                        size as i64,
+                        supersedes
                     ],
                 )?;
                 results.push(Sequenced::Accepted(Placement {
@@ -708,44 +986,74 @@ impl RegistryStore for SqliteStore {
                 }));
                 size += 1;
             }
-            tx.execute(
-                "INSERT INTO batches(id, received_at, records) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(id) DO NOTHING",
-                params![batch_id.as_bytes().as_slice(), now, candidates.len() as i64],
-            )?;
-            let checkpoint = Self::checkpoint_or_sign(tx, size, sign)?;
-            Ok(SequencedBatch {
-                results,
-                size,
-                checkpoint,
-            })
-        })
+            // Only a batch with at least one verified record is remembered: garbage sealed to
+            // the public key leaves no trace.
+            if !candidates.is_empty() {
+                tx.execute(
+                    "INSERT INTO batches(id, received_at, records) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(id) DO NOTHING",
+                    params![batch_id.as_bytes().as_slice(), now, candidates.len() as i64],
+                )?;
+            }
+            let (checkpoint, root) = self.checkpoint_or_sign(tx, size, sign)?;
+            Ok((
+                SequencedBatch {
+                    results,
+                    size,
+                    checkpoint,
+                    collisions,
+                },
+                root,
+            ))
+        })?;
+        self.advance_head(batch.size, &root)?;
+        Ok(batch)
     }
 
     fn latest_checkpoint(
         &self,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
     ) -> Result<(u64, String), StoreError> {
-        self.write(|tx| {
-            let size = Self::size_in(tx)?;
-            Ok((size, Self::checkpoint_or_sign(tx, size, sign)?))
-        })
+        // Usually the newest tree is signed already: served from a read connection.
+        let served = {
+            let mut conn = self.read();
+            let tx = conn.transaction()?;
+            let size = Self::size_in(&tx)?;
+            match Self::checkpoint_in(&tx, size)? {
+                Some(note) => {
+                    let root = tree::root(&TxNodes(&tx), size)?;
+                    self.check_head(&tx, size, &root)?;
+                    Some((size, note, root))
+                }
+                None => None,
+            }
+        };
+        let (size, note, root) = match served {
+            Some(served) => served,
+            None => self.write(|tx| {
+                let size = Self::size_in(tx)?;
+                let (note, root) = self.checkpoint_or_sign(tx, size, sign)?;
+                Ok((size, note, root))
+            })?,
+        };
+        self.advance_head(size, &root)?;
+        Ok((size, note))
     }
 
     fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        Ok(tree::inclusion_proof(&TxNodes(&self.lock()), index, size)?)
+        Ok(tree::inclusion_proof(&TxNodes(&self.read()), index, size)?)
     }
 
     fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
         Ok(tree::consistency_proof(
-            &TxNodes(&self.lock()),
+            &TxNodes(&self.read()),
             old_size,
             new_size,
         )?)
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut stmt = conn
             .prepare_cached("SELECT data FROM leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
         let rows = stmt
@@ -755,15 +1063,15 @@ impl RegistryStore for SqliteStore {
     }
 
     fn tree_size(&self) -> Result<u64, StoreError> {
-        Self::size_in(&self.lock())
+        Self::size_in(&self.read())
     }
 
-    fn record_bytes(&self, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         let sealed: Option<Vec<u8>> = self
-            .lock()
+            .read()
             .query_row(
-                "SELECT sealed_record FROM records WHERE id = ?1",
-                [id.as_bytes().as_slice()],
+                "SELECT sealed_record FROM records WHERE device_kid = ?1 AND id = ?2",
+                params![kid.0.as_slice(), id.as_bytes().as_slice()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -776,6 +1084,30 @@ impl RegistryStore for SqliteStore {
             })
             .transpose()
     }
+
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        Self::owners_in(&self.read(), id)
+    }
+
+    fn recover_head(&self) -> Result<Recovery, StoreError> {
+        let Some(head) = &self.head else {
+            return Err(StoreError::Head {
+                path: PathBuf::new(),
+                message: "this store keeps no ledger head".into(),
+            });
+        };
+        // Under the sequencer's lock: no batch is sequenced meanwhile.
+        let conn = self.lock();
+        let size = Self::size_in(&conn)?;
+        let root = tree::root(&TxNodes(&conn), size)?;
+        Self::check_extends_latest_checkpoint(&conn, size, &root)?;
+        let previous = head.get();
+        head.replace(size, &root)?;
+        Ok(Recovery {
+            previous,
+            current: (size, root),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -786,6 +1118,44 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A database of schema 1 (records keyed by id alone) is migrated: its records keep their
+    /// leaves, are keyed by (device, id) and indexed in `ledger_records`.
+    #[test]
+    fn schema_1_databases_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(MIGRATIONS[0]).unwrap();
+            db.pragma_update(None, "user_version", 1).unwrap();
+            db.execute(
+                "INSERT INTO records VALUES (?1, 0, ?2, ?3, 5, NULL, x'00', x'00')",
+                params![
+                    [7u8; 16].as_slice(),
+                    [1u8; 8].as_slice(),
+                    [2u8; 32].as_slice()
+                ],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, StorageKey::generate().unwrap()).unwrap();
+        let id = Uuid::from_bytes([7; 16]);
+        assert_eq!(store.record_owners(&id).unwrap(), vec![KeyId([1; 8])]);
+        let conn = store.lock();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let keyed: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE device_kid = ?1 AND id = ?2",
+                params![[1u8; 8].as_slice(), [7u8; 16].as_slice()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(keyed, 1);
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]

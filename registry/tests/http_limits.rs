@@ -1,5 +1,6 @@
-//! The registry's HTTP front: per-client rate limits answered with 429 and `Retry-After`, and
-//! clients too slow to send their headers cut off.
+//! The registry's HTTP front: per-client rate limits answered with 429 and `Retry-After` (per
+//! proxied client behind a trusted proxy), clients too slow to send their headers cut off,
+//! batches beyond the concurrency bound told to retry, and a batch bomb answered 400.
 
 use std::{
     io::{Read, Write},
@@ -8,24 +9,138 @@ use std::{
     time::Duration,
 };
 
+use birthright_core::{
+    codec,
+    wire::{self, Batch},
+};
 use birthright_registry::{
     Registry,
     http::{Limits, run},
 };
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
 
 fn get(addr: SocketAddr, path: &str) -> String {
+    request(addr, "GET", path, "", &[])
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\
+         Content-Type: application/cbor\r\nContent-Length: {}\r\n\r\n",
+        body.len()
     )
     .unwrap();
+    stream.write_all(body).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer
+}
+
+/// Serves a fresh registry with `limits`; returns its address and the sealed bytes of a batch
+/// holding `n` empty records, sealed to it.
+fn serve_with_batch(limits: Limits, n: u32) -> (SocketAddr, Vec<u8>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _) = Registry::init(dir.path(), "registry.test/births").unwrap();
+    let hpke = registry.trust_bundle().hpke_public_key().unwrap();
+    let batch = Batch {
+        version: wire::WIRE_VERSION,
+        batch_id: Uuid::now_v7(),
+        device_kid: ByteBuf::from(vec![1; 8]),
+        certificate: None,
+        known_tree_size: 0,
+        records: vec![],
+    };
+    let mut plain = codec::to_vec(&batch).unwrap();
+    assert_eq!(
+        plain.pop(),
+        Some(0x80),
+        "the empty records array comes last"
+    );
+    plain.push(0x9a);
+    plain.extend_from_slice(&n.to_be_bytes());
+    plain.resize(plain.len() + n as usize, 0x40);
+    let (sealed, _) = wire::seal_encoded_batch(&plain, &batch.batch_id, &hpke).unwrap();
+    let (ready, addr) = mpsc::channel();
+    std::thread::spawn(move || {
+        run(registry, "127.0.0.1:0", limits, |a| ready.send(a).unwrap()).unwrap();
+    });
+    (addr.recv().unwrap(), sealed, dir)
+}
+
+fn code(answer: &str) -> &str {
+    answer
+        .split("\"code\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+}
+
+#[test]
+fn a_batch_of_millions_of_empty_records_is_answered_400() {
+    // The reported request: 19 million empty byte strings, an 18 KB body.
+    let (addr, sealed, _dir) = serve_with_batch(Limits::default(), 19_000_000);
+    assert!(sealed.len() < 64 * 1024, "{} bytes", sealed.len());
+    let answer = request(addr, "POST", "/v1/batches", "", &sealed);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(code(&answer), "malformed_batch", "{answer}");
+    // One that inflates within the cap is refused by the decoder at the count limit.
+    let (addr, sealed, _dir) = serve_with_batch(Limits::default(), 2_000_000);
+    let answer = request(addr, "POST", "/v1/batches", "", &sealed);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("too many records: at most 1000"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn batches_beyond_the_concurrency_bound_are_told_to_retry() {
+    let limits = Limits {
+        max_concurrent_ingests: 0,
+        ..Limits::default()
+    };
+    let (addr, sealed, _dir) = serve_with_batch(limits, 1);
+    let answer = request(addr, "POST", "/v1/batches", "", &sealed);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert_eq!(code(&answer), "busy", "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 2"),
+        "{answer}"
+    );
+    // Reads are not affected.
+    assert!(get(addr, "/v1/checkpoint").starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
+    let limits = Limits {
+        requests_per_second: 0.01,
+        burst: 2.0,
+        trusted_proxy_header: Some("x-forwarded-for".parse().unwrap()),
+        ..Limits::default()
+    };
+    let (addr, _, _dir) = serve_with_batch(limits, 1);
+    let from = |client: &str| {
+        request(
+            addr,
+            "GET",
+            "/v1/checkpoint",
+            &format!("X-Forwarded-For: 192.0.2.1, {client}\r\n"),
+            &[],
+        )
+    };
+    assert!(from("198.51.100.1").starts_with("HTTP/1.1 200"));
+    assert!(from("198.51.100.1").starts_with("HTTP/1.1 200"));
+    let refused = from("198.51.100.1");
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    // Another client behind the same proxy (loopback here) is not limited by the first.
+    assert!(from("198.51.100.2").starts_with("HTTP/1.1 200"));
 }
 
 #[test]
@@ -37,6 +152,7 @@ fn a_client_over_its_budget_is_told_when_to_come_back() {
         burst: 3.0,
         request_timeout: Duration::from_secs(60),
         header_read_timeout: Duration::from_secs(20),
+        ..Limits::default()
     };
     let (ready, addr) = mpsc::channel();
     std::thread::spawn(move || {

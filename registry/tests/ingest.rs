@@ -382,7 +382,7 @@ fn a_resent_batch_never_adds_leaves() {
     );
     // Same id, different bytes: a conflict, not a new leaf.
     let mut record = device.get(&ids[0]).unwrap().signed.record;
-    record.worker_id = "someone-else".into();
+    record.captured_at += 1;
     let altered = device
         .with_device_key(|k| SignedRecord::sign(&record, k).unwrap().bytes)
         .unwrap();
