@@ -14,6 +14,8 @@
 //!   this machine, a truncated store reported.
 //! - `hardening`: output paths that are symlinks, endless inputs, store file modes, names with
 //!   direction-changing characters.
+//! - `limits`: a small request that inflates into millions of records costs the registry
+//!   little memory.
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
@@ -27,6 +29,8 @@ mod device_cli;
 mod enrolment;
 #[path = "e2e/hardening.rs"]
 mod hardening;
+#[path = "e2e/limits.rs"]
+mod limits;
 #[path = "e2e/registry_admin.rs"]
 mod registry_admin;
 #[path = "e2e/support.rs"]

@@ -93,6 +93,13 @@ pub struct RegistryProcess {
     pub dir: PathBuf,
 }
 
+impl RegistryProcess {
+    /// The process id (to read its memory figures in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self._process.0.id()
+    }
+}
+
 pub fn init_registry(dir: &Path) {
     ok(&["registry", "init", "--data", p(dir), "--origin", ORIGIN]);
 }
