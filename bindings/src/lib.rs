@@ -64,6 +64,25 @@ pub enum BirthrightError {
         /// What to show.
         reason: String,
     },
+    /// The registry revoked this device: no more captures or provisional credentials; the
+    /// records on it stay listed for the supervisor.
+    #[error("{reason}")]
+    Revoked {
+        /// What to show.
+        reason: String,
+    },
+    /// Another sync of this device is running (another thread or process): nothing was done.
+    #[error("{reason}")]
+    SyncInProgress {
+        /// What to show.
+        reason: String,
+    },
+    /// The sync was cancelled through its `SyncCancellation`; the next sync resumes.
+    #[error("{reason}")]
+    Cancelled {
+        /// What to show.
+        reason: String,
+    },
 }
 
 fn invalid(reason: impl Into<String>) -> BirthrightError {
@@ -89,6 +108,7 @@ impl From<core::device::DeviceError> for BirthrightError {
                     .collect(),
             },
             E::WrongStorageKey => BirthrightError::WrongStorageKey { reason },
+            E::Revoked => BirthrightError::Revoked { reason },
             E::NotInitialised
             | E::NotEnrolled
             | E::NotFound(_)
@@ -113,6 +133,8 @@ impl From<core::sync::SyncError> for BirthrightError {
         match e {
             E::Device(inner) => inner.into(),
             E::NotEnrolled => BirthrightError::NotReady { reason },
+            E::InProgress => BirthrightError::SyncInProgress { reason },
+            E::Cancelled => BirthrightError::Cancelled { reason },
             E::Refused { .. } | E::Unreachable { .. } => BirthrightError::Network { reason },
             E::LedgerInconsistent(_) | E::InvalidResponse(_) => {
                 BirthrightError::Integrity { reason }
@@ -197,6 +219,32 @@ pub enum TrustPin {
         /// As printed by `birthright registry enrol-token`.
         fingerprint: String,
     },
+}
+
+/// Stops a running sync from another thread: pass it to `Device::sync_cancellable`, call
+/// `cancel()` from a "Stop" button. The sync ends before its next request with `Cancelled`.
+#[derive(uniffi::Object, Default)]
+pub struct SyncCancellation {
+    inner: core::sync::SyncCancel,
+}
+
+#[uniffi::export]
+impl SyncCancellation {
+    /// A handle not yet cancelled.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(SyncCancellation::default())
+    }
+
+    /// Asks the sync to stop.
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// Whether `cancel` was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
 }
 
 /// A field device: its encrypted store and signing identity.
@@ -341,6 +389,35 @@ impl Device {
                 options.map(Into::into).unwrap_or_default(),
             )?
             .into())
+    }
+
+    /// `sync` that `cancellation.cancel()` (from another thread) stops before its next request
+    /// or during a back-off wait, with `Cancelled`; the store stays consistent.
+    pub fn sync_cancellable(
+        &self,
+        transport: Arc<dyn Transport>,
+        progress: Arc<dyn SyncProgress>,
+        options: Option<SyncOptions>,
+        cancellation: Arc<SyncCancellation>,
+    ) -> Result<SyncReport, BirthrightError> {
+        let config = core::sync::SyncConfig {
+            cancel: Some(cancellation.inner.clone()),
+            ..options.map(Into::into).unwrap_or_default()
+        };
+        Ok(self
+            .inner
+            .sync(
+                &TransportAdapter(transport),
+                &ProgressAdapter(progress),
+                config,
+            )?
+            .into())
+    }
+
+    /// When the registry revoked this device (Unix seconds), as learnt at a sync; `None` while
+    /// it is not revoked. A revoked device captures nothing more.
+    pub fn revoked_at(&self) -> Result<Option<i64>, BirthrightError> {
+        Ok(self.inner.revoked_at()?)
     }
 
     /// The caregiver's credential for record `id` (registered once synced, else provisional).

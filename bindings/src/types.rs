@@ -297,6 +297,10 @@ pub struct SyncOptions {
     pub initial_backoff_ms: u64,
     /// Longest back-off, milliseconds (default 60000).
     pub max_backoff_ms: u64,
+    /// When another sync of this device is running: wait for it (`true`) or fail at once with
+    /// `SyncInProgress` (`false`, the default).
+    #[uniffi(default = false)]
+    pub wait_for_other_sync: bool,
 }
 
 impl From<SyncOptions> for core::sync::SyncConfig {
@@ -307,6 +311,8 @@ impl From<SyncOptions> for core::sync::SyncConfig {
             max_attempts: o.max_attempts.max(1),
             initial_backoff: std::time::Duration::from_millis(o.initial_backoff_ms),
             max_backoff: std::time::Duration::from_millis(o.max_backoff_ms),
+            wait_for_other_sync: o.wait_for_other_sync,
+            cancel: None,
         }
     }
 }

@@ -94,6 +94,9 @@ enum Command {
         /// JSON summary.
         #[arg(long)]
         json: bool,
+        /// If another sync of this device is running, wait for it instead of exiting (5).
+        #[arg(long)]
+        wait: bool,
     },
     /// Render a registration's caregiver credential (QR).
     Credential {
@@ -269,15 +272,23 @@ fn main() -> ExitCode {
             max_batch_bytes,
             max_batch_records,
             json,
+            wait,
         } => {
-            let mut config = birthright_core::sync::SyncConfig::default();
+            let mut config = birthright_core::sync::SyncConfig {
+                wait_for_other_sync: wait,
+                ..birthright_core::sync::SyncConfig::default()
+            };
             if let Some(bytes) = max_batch_bytes {
                 config.max_batch_bytes = bytes as usize;
             }
             if let Some(records) = max_batch_records {
                 config.max_batch_records = records as usize;
             }
-            sync_cmd::sync(&device, registry.as_deref(), config, json)
+            match sync_cmd::sync(&device, registry.as_deref(), config, json) {
+                Ok(0) => Ok(()),
+                Ok(code) => return ExitCode::from(code),
+                Err(e) => Err(e),
+            }
         }
         Command::Demo { keep } => demo::run(keep),
         Command::Credential {

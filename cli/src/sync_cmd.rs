@@ -83,13 +83,21 @@ impl SyncProgress for Bar {
     }
 }
 
-/// `sync`.
+/// Exit code of `sync` when some records were rejected (the rest synced).
+pub const EXIT_REJECTED: u8 = 3;
+/// Exit code of `sync` when the registry has revoked this device.
+pub const EXIT_REVOKED: u8 = 4;
+/// Exit code of `sync` when another sync of the same device is running.
+pub const EXIT_IN_PROGRESS: u8 = 5;
+
+/// `sync`; returns the exit code (0: all synced, [`EXIT_REJECTED`], [`EXIT_REVOKED`],
+/// [`EXIT_IN_PROGRESS`]).
 pub fn sync(
     args: &DeviceArgs,
     registry: Option<&str>,
     config: SyncConfig,
     json: bool,
-) -> Result<()> {
+) -> Result<u8> {
     let device = device_cmd::open(args)?;
     let url = match registry {
         Some(url) => url.to_string(),
@@ -109,13 +117,25 @@ pub fn sync(
     );
     let report = device.sync(&transport, &Bar(bar.clone()), config);
     bar.finish_and_clear();
-    let report = report?;
+    let report = match report {
+        Err(SyncError::InProgress) => {
+            eprintln!("error: {}", SyncError::InProgress);
+            return Ok(EXIT_IN_PROGRESS);
+        }
+        other => other?,
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_report(&report);
     }
-    Ok(())
+    Ok(if report.device_revoked {
+        EXIT_REVOKED
+    } else if !report.rejected.is_empty() {
+        EXIT_REJECTED
+    } else {
+        0
+    })
 }
 
 fn print_report(report: &SyncReport) {
@@ -131,6 +151,9 @@ fn print_report(report: &SyncReport) {
     }
     println!("ledger size {} (checkpoint verified)", report.tree_size);
     if report.device_revoked {
-        println!("warning: this device has been revoked by the registry");
+        println!(
+            "this device has been revoked by the registry: it can no longer capture; give the \
+             records on it to your supervisor"
+        );
     }
 }

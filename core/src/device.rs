@@ -38,6 +38,10 @@ pub const META_REVOCATIONS: &str = "revocations";
 /// Meta key of when the revocation list was fetched (Unix seconds, decimal text).
 pub const META_REVOCATIONS_FETCHED_AT: &str = "revocations_fetched_at";
 
+/// Meta key of when this device was revoked (Unix seconds, decimal text), once a verified
+/// revocation list named it.
+pub const META_REVOKED_AT: &str = "revoked_at";
+
 /// Meta key of the registry base URL the device enrolled with.
 pub const META_REGISTRY_URL: &str = "registry_url";
 
@@ -79,6 +83,13 @@ pub enum DeviceError {
     /// The device has not been enrolled with a registry yet.
     #[error("this device is not enrolled with a registry: run device enrol first")]
     NotEnrolled,
+    /// The registry revoked this device: it captures nothing more and issues no provisional
+    /// credential; what it captured stays listed and exportable for the supervisor.
+    #[error(
+        "this device has been revoked by the registry: it can no longer capture or issue \
+         credentials; the records on it can still be listed and exported for your supervisor"
+    )]
+    Revoked,
     /// A credential could not be issued or read.
     #[error("credential: {0}")]
     Credential(String),
@@ -457,6 +468,9 @@ impl Device {
         supersedes: Option<Uuid>,
     ) -> Result<(RecordRow, SealedSummary), DeviceError> {
         let identity = self.loaded_identity()?;
+        if self.revoked_at()?.is_some() {
+            return Err(DeviceError::Revoked);
+        }
         let enrolment = validate::validate(input, captured_at)?;
         let record = Record {
             schema_version: SCHEMA_VERSION,
@@ -730,6 +744,32 @@ impl Device {
                 })?;
             Ok(Some((list.to_vec(), at)))
         })
+    }
+
+    /// When the registry revoked this device (Unix seconds), once a verified revocation list
+    /// fetched at sync named it. A revoked device stays revoked.
+    pub fn revoked_at(&self) -> Result<Option<i64>, DeviceError> {
+        self.store
+            .read(|conn| self.store.meta_text(conn, META_REVOKED_AT))?
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    DeviceError::Store(StoreError::Tampered {
+                        what: "revocation time".into(),
+                    })
+                })
+            })
+            .transpose()
+    }
+
+    /// Remembers that the registry revoked this device at `at`.
+    pub fn mark_revoked(&self, at: i64) -> Result<(), DeviceError> {
+        if self.revoked_at()?.is_none() {
+            self.store.write(|tx| {
+                self.store
+                    .set_meta(tx, META_REVOKED_AT, at.to_string().as_bytes())
+            })?;
+        }
+        Ok(())
     }
 
     /// The registry-signed credential of record `id`, once the registry has issued it.

@@ -105,6 +105,37 @@ pub trait SyncProgress {
     fn on_progress(&self, counts: &SyncCounts);
 }
 
+/// Cancels a running sync from another thread (a "Stop" button, the app going to the
+/// background). The sync stops before its next request or wait, leaving the store consistent:
+/// the next sync resumes where this one stopped.
+#[derive(Debug, Clone, Default)]
+pub struct SyncCancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl SyncCancel {
+    /// A handle not yet cancelled.
+    pub fn new() -> SyncCancel {
+        SyncCancel::default()
+    }
+
+    /// Asks the sync to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether [`Self::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for SyncCancel {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SyncCancel {}
+
 /// Tuning of a sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncConfig {
@@ -119,6 +150,11 @@ pub struct SyncConfig {
     /// Longest back-off delay. A `Retry-After` longer than this ends the sync (to be called
     /// again later) instead of being cut short.
     pub max_backoff: Duration,
+    /// When another sync of the same store is running (another thread or process): wait for it
+    /// to end (`true`) or fail at once with [`SyncError::InProgress`] (`false`, the default).
+    pub wait_for_other_sync: bool,
+    /// A handle that stops this sync when cancelled.
+    pub cancel: Option<SyncCancel>,
 }
 
 impl Default for SyncConfig {
@@ -129,6 +165,8 @@ impl Default for SyncConfig {
             max_attempts: 6,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            wait_for_other_sync: false,
+            cancel: None,
         }
     }
 }
@@ -198,6 +236,14 @@ pub enum SyncError {
         /// The last failure.
         last_error: String,
     },
+    /// Another sync of this device is running (a background sync, another tap on "Sync
+    /// now", another process): nothing was done.
+    #[error("another sync of this device is running: try again when it has finished")]
+    InProgress,
+    /// The sync was cancelled; nothing is lost and the next sync resumes where this one
+    /// stopped.
+    #[error("the sync was cancelled; the next sync resumes where this one stopped")]
+    Cancelled,
     /// A device or storage error.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -607,7 +653,10 @@ impl<'d> SyncMachine<'d> {
                 list
             }
         };
-        self.report.device_revoked = list.find(&self.kid).is_some();
+        if let Some(revocation) = list.find(&self.kid) {
+            self.device.mark_revoked(revocation.revoked_at)?;
+        }
+        self.report.device_revoked = self.device.revoked_at()?.is_some();
         Ok(())
     }
 
@@ -966,7 +1015,17 @@ impl Device {
         progress: &dyn SyncProgress,
         config: SyncConfig,
     ) -> Result<SyncReport, SyncError> {
-        self.sync_with_sleep(transport, progress, config, &mut std::thread::sleep)
+        let cancel = config.cancel.clone().unwrap_or_default();
+        // Back-off waits in slices, so a cancellation during a long one is seen soon.
+        let mut sleep = |duration: Duration| {
+            let mut left = duration;
+            while !left.is_zero() && !cancel.is_cancelled() {
+                let slice = left.min(Duration::from_millis(100));
+                std::thread::sleep(slice);
+                left = left.saturating_sub(slice);
+            }
+        };
+        self.sync_with_sleep(transport, progress, config, &mut sleep)
     }
 
     /// [`Self::sync`] with the waiting done by `sleep` (tests use a virtual clock).
@@ -977,7 +1036,20 @@ impl Device {
         config: SyncConfig,
         sleep: &mut dyn FnMut(Duration),
     ) -> Result<SyncReport, SyncError> {
-        let mut machine = SyncMachine::new(self, config, unix_now())?;
+        // One sync at a time per store, across threads and processes.
+        let _lock = self
+            .store()
+            .sync_lock(config.wait_for_other_sync)?
+            .ok_or(SyncError::InProgress)?;
+        let cancel = config.cancel.clone().unwrap_or_default();
+        let cancelled = || -> Result<(), SyncError> {
+            if cancel.is_cancelled() {
+                Err(SyncError::Cancelled)
+            } else {
+                Ok(())
+            }
+        };
+        let mut machine = SyncMachine::new(self, config.clone(), unix_now())?;
         let mut reported = machine.counts();
         progress.on_progress(&reported);
         let mut report_change = |machine: &SyncMachine<'_>| {
@@ -987,6 +1059,7 @@ impl Device {
             }
         };
         loop {
+            cancelled()?;
             match machine.poll()? {
                 Step::Send(request) => {
                     report_change(&machine);
@@ -996,6 +1069,7 @@ impl Device {
                 }
                 Step::Wait(duration) => {
                     sleep(duration);
+                    cancelled()?;
                     machine.set_now(unix_now());
                 }
                 Step::Done(report) => return Ok(report),

@@ -431,13 +431,18 @@ fn a_revoked_device_keeps_earlier_records_only() {
     let refused = device.credential(&after.id).unwrap_err().to_string();
     assert!(refused.contains("rejected"), "{refused}");
     assert!(device.credential(&before.id).is_ok());
-    // Nor for a corrected one: the correction's credential is the one to give.
-    let correction = device.correct(&before.id, &reference_input()).unwrap();
-    let superseded = device.credential(&before.id).unwrap_err().to_string();
-    assert!(
-        superseded.contains(&correction.id.to_string()),
-        "{superseded}"
-    );
+    // Once the device knows it is revoked it captures nothing more (its records stay listed
+    // for the supervisor), and it issues no provisional credential a border would refuse.
+    assert!(device.revoked_at().unwrap().is_some());
+    assert!(matches!(
+        device.capture(&reference_input()),
+        Err(birthright_core::device::DeviceError::Revoked)
+    ));
+    assert!(matches!(
+        device.correct(&before.id, &reference_input()),
+        Err(birthright_core::device::DeviceError::Revoked)
+    ));
+    assert_eq!(device.list(&ListFilter::default()).unwrap().len(), 2);
     // The revocation list says so, signed.
     let list = birthright_core::registry_keys::RevocationList::verify(
         &registry.revocation_list().unwrap(),
@@ -446,6 +451,116 @@ fn a_revoked_device_keeps_earlier_records_only() {
     .unwrap();
     assert_eq!(list.entries.len(), 1);
     assert_eq!(list.entries[0].reason, "phone stolen");
+}
+
+/// No credential for a corrected record: the correction's credential is the one to give.
+#[test]
+fn no_credential_for_a_corrected_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let first = device.capture(&reference_input()).unwrap();
+    sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert!(device.credential(&first.id).is_ok());
+    let correction = device.correct(&first.id, &reference_input()).unwrap();
+    let superseded = device.credential(&first.id).unwrap_err().to_string();
+    assert!(
+        superseded.contains(&correction.id.to_string()),
+        "{superseded}"
+    );
+    assert!(device.credential(&correction.id).is_ok(), "provisional");
+}
+
+/// One sync at a time per store: a second caller gets `InProgress` (or waits, if it asks),
+/// and a cancelled sync stops before its next request, leaving everything to the next sync.
+#[test]
+fn one_sync_at_a_time_and_cancellation() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(&dir.path().join("registry"));
+    let key = StorageKey::generate().unwrap();
+    let path = dir.path().join("device.db");
+    let device = Device::create(&path, key.clone()).unwrap();
+    device.init("w-1").unwrap();
+    enrol(&registry, &device, "w-1");
+    let ids = capture_samples(&device, 6, 3);
+    // A transport that, on its first batch, lets a second sync try to start: from another
+    // handle on the same file (another process would be the same: an OS file lock).
+    struct Racing {
+        inner: LocalTransport,
+        second: Device,
+        outcome: Mutex<Option<String>>,
+    }
+    impl Transport for Racing {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+            if request.path == "/v1/batches" && self.outcome.lock().unwrap().is_none() {
+                let result =
+                    self.second
+                        .sync_with_sleep(&self.inner, &NoProgress, config(), &mut |_| {});
+                *self.outcome.lock().unwrap() = Some(
+                    result
+                        .map(|_| "ran".to_string())
+                        .unwrap_or_else(|e| e.to_string()),
+                );
+            }
+            self.inner.send(request)
+        }
+    }
+    let racing = Racing {
+        inner: LocalTransport::new(registry.clone()),
+        second: Device::open(&path, key.clone()).unwrap(),
+        outcome: Mutex::new(None),
+    };
+    let report = sync(&device, &racing).unwrap();
+    assert_eq!(report.accepted, 6);
+    let second = racing.outcome.lock().unwrap().clone().unwrap();
+    assert!(
+        second.contains("another sync of this device is running"),
+        "{second}"
+    );
+
+    // Cancelled from "another thread" before the second batch: stops, resumes next time.
+    capture_samples(&device, 6, 4);
+    struct Cancelling {
+        inner: LocalTransport,
+        cancel: birthright_core::sync::SyncCancel,
+        batches: AtomicUsize,
+    }
+    impl Transport for Cancelling {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+            if request.path == "/v1/batches" && self.batches.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.cancel.cancel();
+            }
+            self.inner.send(request)
+        }
+    }
+    let cancel = birthright_core::sync::SyncCancel::new();
+    let cancelling = Cancelling {
+        inner: LocalTransport::new(registry.clone()),
+        cancel: cancel.clone(),
+        batches: AtomicUsize::new(0),
+    };
+    let cancelled_config = SyncConfig {
+        cancel: Some(cancel),
+        ..config()
+    };
+    let err = device
+        .sync_with_sleep(&cancelling, &NoProgress, cancelled_config, &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, SyncError::Cancelled), "{err}");
+    assert_eq!(
+        cancelling.batches.load(Ordering::SeqCst),
+        1,
+        "stopped after one batch"
+    );
+    let counts = device.counts().unwrap();
+    assert_eq!(counts.acknowledged, 6 + 3, "the answered batch was applied");
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(report.accepted, 3, "the rest on the next sync");
+    assert_eq!(registry.tree_size().unwrap(), 12);
+    assert!(
+        ids.iter()
+            .all(|id| device.get(id).unwrap().summary.status == RecordStatus::Acknowledged)
+    );
 }
 
 #[test]

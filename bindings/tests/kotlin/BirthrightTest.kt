@@ -41,6 +41,23 @@ class BrokenTransport : Transport {
     override fun send(request: HttpRequest): HttpResponse = throw IllegalStateException("bug in the app's HTTP code")
 }
 
+/** On its first batch upload, tries a second sync of the same device (as a background job
+ *  and a "Sync now" tap would) and records how that went. */
+class RacingTransport(private val inner: Transport, private val device: Device) : Transport {
+    @Volatile var second: String? = null
+    override fun send(request: HttpRequest): HttpResponse {
+        if (second == null && request.path == "/v1/batches") {
+            second = try {
+                device.sync(inner, CountingProgress(), null)
+                "ran"
+            } catch (e: BirthrightException.SyncInProgress) {
+                "in progress"
+            }
+        }
+        return inner.send(request)
+    }
+}
+
 class CountingProgress : SyncProgress {
     val calls = AtomicInteger(0)
     @Volatile var last: SyncCounts? = null
@@ -242,6 +259,30 @@ fun main() {
         check(device.counts().pending + device.counts().inFlight == 1uL) { "nothing lost: ${device.counts()}" }
         val report = device.sync(transport, CountingProgress(), null)
         check(report.accepted == 1uL) { "resumed: ${report.accepted}" }
+    }
+
+    test("a second sync while one runs is told so, distinctly") {
+        device.capture(sampleEnrolment())
+        val racing = RacingTransport(transport, device)
+        val report = device.sync(racing, CountingProgress(), null)
+        check(report.accepted == 1uL) { "first sync: ${report.accepted}" }
+        check(racing.second == "in progress") { "second sync: ${racing.second}" }
+    }
+
+    test("a cancelled sync stops with Cancelled and the next one resumes") {
+        device.capture(sampleEnrolment())
+        val cancellation = SyncCancellation()
+        cancellation.cancel()
+        try {
+            device.syncCancellable(transport, CountingProgress(), fastOptions(), cancellation)
+            throw AssertionError("a cancelled sync ran")
+        } catch (e: BirthrightException.Cancelled) {
+            check(e.reason.contains("cancelled")) { e.reason }
+        }
+        check(device.counts().pending == 1uL) { "nothing lost: ${device.counts()}" }
+        val report = device.syncCancellable(transport, CountingProgress(), null, SyncCancellation())
+        check(report.accepted == 1uL) { "resumed: ${report.accepted}" }
+        check(device.revokedAt() == null) { "not revoked" }
     }
 
     device.close()

@@ -35,6 +35,11 @@ impl Device {
             return Credential::from_bytes(bytes)
                 .map_err(|e| DeviceError::Credential(e.to_string()));
         }
+        // A revoked device's provisional credentials are worthless at the border: none is
+        // handed out (registered ones, above, stay valid).
+        if self.revoked_at()?.is_some() {
+            return Err(DeviceError::Revoked);
+        }
         let certificate = self.certificate()?.ok_or(DeviceError::NotEnrolled)?;
         let record = &stored.signed.record;
         // Issued at the capture time, or at enrolment for a record captured before it: the

@@ -281,6 +281,16 @@ pub struct Store {
     conn: Mutex<Connection>,
     key: StorageKey,
     mac: MacKey,
+    /// The database file (`None` in memory): its `.sync-lock` sibling serialises syncs.
+    path: Option<std::path::PathBuf>,
+    /// Serialises syncs of an in-memory store (a file store also locks its lock file).
+    sync_gate: Mutex<()>,
+}
+
+/// Held while a sync runs; dropping it lets the next one start.
+pub struct SyncLock<'s> {
+    _gate: MutexGuard<'s, ()>,
+    _file: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for Store {
@@ -351,7 +361,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(classify_open_error)?;
-        Self::setup(conn, key, false)
+        Self::setup(conn, key, false, Some(path))
     }
 
     /// Creates a new store at `path`, which must not exist yet (the file is made 0600).
@@ -362,15 +372,20 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(classify_open_error)?;
-        Self::setup(conn, key, true)
+        Self::setup(conn, key, true, Some(path))
     }
 
     /// An in-memory store (tests and benchmarks).
     pub fn open_in_memory(key: StorageKey) -> Result<Store, StoreError> {
-        Self::setup(Connection::open_in_memory()?, key, true)
+        Self::setup(Connection::open_in_memory()?, key, true, None)
     }
 
-    fn setup(conn: Connection, key: StorageKey, creating: bool) -> Result<Store, StoreError> {
+    fn setup(
+        conn: Connection,
+        key: StorageKey,
+        creating: bool,
+        path: Option<&Path>,
+    ) -> Result<Store, StoreError> {
         // Reading the schema version is the first touch of the file: it fails cleanly on a
         // file that is not a database, before anything is written.
         let version: i64 = conn
@@ -404,6 +419,8 @@ impl Store {
             conn: Mutex::new(conn),
             mac: key.mac_key(),
             key,
+            path: path.map(Path::to_path_buf),
+            sync_gate: Mutex::new(()),
         };
         store.write(|tx| -> Result<(), StoreError> {
             schema::migrate(tx)?;
@@ -421,6 +438,57 @@ impl Store {
             store.check_integrity(tx)
         })?;
         Ok(store)
+    }
+
+    /// Takes the store's sync lock: `Ok(None)` if another sync holds it (in this process or,
+    /// for a file store, in another one: an OS file lock on `<store>.sync-lock`) and `wait`
+    /// is false; with `wait`, blocks until it is free.
+    pub fn sync_lock(&self, wait: bool) -> Result<Option<SyncLock<'_>>, StoreError> {
+        let gate = if wait {
+            self.sync_gate.lock().unwrap_or_else(|e| e.into_inner())
+        } else {
+            match self.sync_gate.try_lock() {
+                Ok(gate) => gate,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+            }
+        };
+        let Some(path) = &self.path else {
+            return Ok(Some(SyncLock {
+                _gate: gate,
+                _file: None,
+            }));
+        };
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".sync-lock");
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&lock_path)
+            .map_err(|e| StoreError::Corrupt(format!("cannot open the sync lock file: {e}")))?;
+        if wait {
+            file.lock()
+                .map_err(|e| StoreError::Corrupt(format!("cannot lock the sync lock file: {e}")))?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "cannot lock the sync lock file: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(Some(SyncLock {
+            _gate: gate,
+            _file: Some(file),
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

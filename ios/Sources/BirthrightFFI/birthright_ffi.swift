@@ -686,10 +686,11 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func credential(id: String) throws  -> Credential
     
     /**
-     * Enrols with the registry behind `transport` using a one-time `token`. With
-     * `pinned_trust_bundle` (JSON), the registry's bundle must match it exactly.
+     * Enrols with the registry behind `transport` using a one-time `token`. The registry's
+     * trust bundle is checked against `pin` before the token is used; the token itself is
+     * never sent. Safe to call again after a cut connection.
      */
-    func enrol(transport: Transport, token: String, pinnedTrustBundle: String?) throws  -> Enrolment
+    func enrol(transport: Transport, token: String, pin: TrustPin) throws  -> Enrolment
     
     /**
      * One record in full.
@@ -717,11 +718,23 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func revocationList() throws  -> Data?
     
     /**
+     * When the registry revoked this device (Unix seconds), as learnt at a sync; `None` while
+     * it is not revoked. A revoked device captures nothing more.
+     */
+    func revokedAt() throws  -> Int64?
+    
+    /**
      * Sends pending records through `transport`, verifies the receipts, refreshes the
      * revocation list and checkpoint. Safe to interrupt and call again. `options` tunes batch
      * sizes and retries (defaults suit 2G).
      */
     func sync(transport: Transport, progress: SyncProgress, options: SyncOptions?) throws  -> SyncReport
+    
+    /**
+     * `sync` that `cancellation.cancel()` (from another thread) stops before its next request
+     * or during a back-off wait, with `Cancelled`; the store stays consistent.
+     */
+    func syncCancellable(transport: Transport, progress: SyncProgress, options: SyncOptions?, cancellation: SyncCancellation) throws  -> SyncReport
     
     /**
      * The pinned trust bundle (JSON), once enrolled: verifiers on this phone use it.
@@ -784,8 +797,22 @@ open class Device: DeviceProtocol, @unchecked Sendable {
 
     
     /**
-     * Opens (creating if needed) the device store at `path` with the 32-byte `storage_key`
-     * from the Android Keystore or iOS Keychain.
+     * Creates a new device store at `path` (first launch); fails if a file is already there.
+     */
+public static func create(path: String, storageKey: Data)throws  -> Device  {
+    return try  FfiConverterTypeDevice_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_constructor_device_create(
+        FfiConverterString.lower(path),
+        FfiConverterData.lower(storageKey),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Opens the existing device store at `path` with the 32-byte `storage_key` from the
+     * Android Keystore or iOS Keychain. A missing, empty or damaged store is an error (never
+     * replaced: it may hold unsynced registrations); call `create` on first launch only.
      */
 public static func `open`(path: String, storageKey: Data)throws  -> Device  {
     return try  FfiConverterTypeDevice_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
@@ -865,17 +892,18 @@ open func credential(id: String)throws  -> Credential  {
 }
     
     /**
-     * Enrols with the registry behind `transport` using a one-time `token`. With
-     * `pinned_trust_bundle` (JSON), the registry's bundle must match it exactly.
+     * Enrols with the registry behind `transport` using a one-time `token`. The registry's
+     * trust bundle is checked against `pin` before the token is used; the token itself is
+     * never sent. Safe to call again after a cut connection.
      */
-open func enrol(transport: Transport, token: String, pinnedTrustBundle: String?)throws  -> Enrolment  {
+open func enrol(transport: Transport, token: String, pin: TrustPin)throws  -> Enrolment  {
     return try  FfiConverterTypeEnrolment_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_enrol(
             self.uniffiCloneHandle(),
         FfiConverterTypeTransport_lower(transport),
         FfiConverterString.lower(token),
-        FfiConverterOptionString.lower(pinnedTrustBundle),uniffiCallStatus
+        FfiConverterTypeTrustPin_lower(pin),uniffiCallStatus
     )
 })
 }
@@ -944,6 +972,19 @@ open func revocationList()throws  -> Data?  {
 }
     
     /**
+     * When the registry revoked this device (Unix seconds), as learnt at a sync; `None` while
+     * it is not revoked. A revoked device captures nothing more.
+     */
+open func revokedAt()throws  -> Int64?  {
+    return try  FfiConverterOptionInt64.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_device_revoked_at(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Sends pending records through `transport`, verifies the receipts, refreshes the
      * revocation list and checkpoint. Safe to interrupt and call again. `options` tunes batch
      * sizes and retries (defaults suit 2G).
@@ -956,6 +997,23 @@ open func sync(transport: Transport, progress: SyncProgress, options: SyncOption
         FfiConverterTypeTransport_lower(transport),
         FfiConverterTypeSyncProgress_lower(progress),
         FfiConverterOptionTypeSyncOptions.lower(options),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `sync` that `cancellation.cancel()` (from another thread) stops before its next request
+     * or during a back-off wait, with `Cancelled`; the store stays consistent.
+     */
+open func syncCancellable(transport: Transport, progress: SyncProgress, options: SyncOptions?, cancellation: SyncCancellation)throws  -> SyncReport  {
+    return try  FfiConverterTypeSyncReport_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_device_sync_cancellable(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTransport_lower(transport),
+        FfiConverterTypeSyncProgress_lower(progress),
+        FfiConverterOptionTypeSyncOptions.lower(options),
+        FfiConverterTypeSyncCancellation_lower(cancellation),uniffiCallStatus
     )
 })
 }
@@ -1015,6 +1073,164 @@ public func FfiConverterTypeDevice_lift(_ handle: UInt64) throws -> Device {
 #endif
 public func FfiConverterTypeDevice_lower(_ value: Device) -> UInt64 {
     return FfiConverterTypeDevice.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Stops a running sync from another thread: pass it to `Device::sync_cancellable`, call
+ * `cancel()` from a "Stop" button. The sync ends before its next request with `Cancelled`.
+ */
+public protocol SyncCancellationProtocol: AnyObject, Sendable {
+    
+    /**
+     * Asks the sync to stop.
+     */
+    func cancel() 
+    
+    /**
+     * Whether `cancel` was called.
+     */
+    func isCancelled()  -> Bool
+    
+}
+/**
+ * Stops a running sync from another thread: pass it to `Device::sync_cancellable`, call
+ * `cancel()` from a "Stop" button. The sync ends before its next request with `Cancelled`.
+ */
+open class SyncCancellation: SyncCancellationProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_birthright_ffi_fn_clone_synccancellation(self.handle, $0) }
+    }
+    /**
+     * A handle not yet cancelled.
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_constructor_synccancellation_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_birthright_ffi_fn_free_synccancellation(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Asks the sync to stop.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_synccancellation_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether `cancel` was called.
+     */
+open func isCancelled() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_synccancellation_is_cancelled(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncCancellation: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SyncCancellation
+
+    public static func lift(_ handle: UInt64) throws -> SyncCancellation {
+        return SyncCancellation(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SyncCancellation) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncCancellation {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SyncCancellation, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncCancellation_lift(_ handle: UInt64) throws -> SyncCancellation {
+    return try FfiConverterTypeSyncCancellation.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncCancellation_lower(_ value: SyncCancellation) -> UInt64 {
+    return FfiConverterTypeSyncCancellation.lower(value)
 }
 
 
@@ -3507,6 +3723,11 @@ public struct SyncOptions: Equatable, Hashable {
      * Longest back-off, milliseconds (default 60000).
      */
     public var maxBackoffMs: UInt64
+    /**
+     * When another sync of this device is running: wait for it (`true`) or fail at once with
+     * `SyncInProgress` (`false`, the default).
+     */
+    public var waitForOtherSync: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3525,12 +3746,17 @@ public struct SyncOptions: Equatable, Hashable {
          */initialBackoffMs: UInt64, 
         /**
          * Longest back-off, milliseconds (default 60000).
-         */maxBackoffMs: UInt64) {
+         */maxBackoffMs: UInt64, 
+        /**
+         * When another sync of this device is running: wait for it (`true`) or fail at once with
+         * `SyncInProgress` (`false`, the default).
+         */waitForOtherSync: Bool = false) {
         self.maxBatchBytes = maxBatchBytes
         self.maxBatchRecords = maxBatchRecords
         self.maxAttempts = maxAttempts
         self.initialBackoffMs = initialBackoffMs
         self.maxBackoffMs = maxBackoffMs
+        self.waitForOtherSync = waitForOtherSync
     }
 
     
@@ -3553,7 +3779,8 @@ public struct FfiConverterTypeSyncOptions: FfiConverterRustBuffer {
                 maxBatchRecords: FfiConverterUInt32.read(from: &buf), 
                 maxAttempts: FfiConverterUInt32.read(from: &buf), 
                 initialBackoffMs: FfiConverterUInt64.read(from: &buf), 
-                maxBackoffMs: FfiConverterUInt64.read(from: &buf)
+                maxBackoffMs: FfiConverterUInt64.read(from: &buf), 
+                waitForOtherSync: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -3563,6 +3790,7 @@ public struct FfiConverterTypeSyncOptions: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.maxAttempts, into: &buf)
         FfiConverterUInt64.write(value.initialBackoffMs, into: &buf)
         FfiConverterUInt64.write(value.maxBackoffMs, into: &buf)
+        FfiConverterBool.write(value.waitForOtherSync, into: &buf)
     }
 }
 
@@ -3879,6 +4107,31 @@ enum BirthrightError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          * What to show.
          */reason: String
     )
+    /**
+     * The registry revoked this device: no more captures or provisional credentials; the
+     * records on it stay listed for the supervisor.
+     */
+    case Revoked(
+        /**
+         * What to show.
+         */reason: String
+    )
+    /**
+     * Another sync of this device is running (another thread or process): nothing was done.
+     */
+    case SyncInProgress(
+        /**
+         * What to show.
+         */reason: String
+    )
+    /**
+     * The sync was cancelled through its `SyncCancellation`; the next sync resumes.
+     */
+    case Cancelled(
+        /**
+         * What to show.
+         */reason: String
+    )
 
     
 
@@ -3930,6 +4183,15 @@ public struct FfiConverterTypeBirthrightError: FfiConverterRustBuffer {
         case 7: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
+        case 8: return .Revoked(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .SyncInProgress(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .Cancelled(
+            reason: try FfiConverterString.read(from: &buf)
+            )
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3975,6 +4237,21 @@ public struct FfiConverterTypeBirthrightError: FfiConverterRustBuffer {
         
         case let .Storage(reason):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Revoked(reason):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .SyncInProgress(reason):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Cancelled(reason):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4429,6 +4706,94 @@ public func FfiConverterTypeTransportError_lift(_ buf: RustBuffer) throws -> Tra
 public func FfiConverterTypeTransportError_lower(_ value: TransportError) -> RustBuffer {
     return FfiConverterTypeTransportError.lower(value)
 }
+
+
+/**
+ * What the app checks the registry against before an enrolment token is used. An app ships
+ * its registry's bundle, or the worker types or scans the fingerprint printed with the token.
+ */
+
+public enum TrustPin: Equatable, Hashable {
+    
+    /**
+     * Exactly this trust bundle (JSON).
+     */
+    case bundle(
+        /**
+         * The bundle as served at `/v1/trust`.
+         */json: String
+    )
+    /**
+     * A bundle with this fingerprint (32 hex digits; spaces and `-` ignored).
+     */
+    case fingerprint(
+        /**
+         * As printed by `birthright registry enrol-token`.
+         */fingerprint: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TrustPin: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrustPin: FfiConverterRustBuffer {
+    typealias SwiftType = TrustPin
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrustPin {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .bundle(json: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .fingerprint(fingerprint: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TrustPin, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .bundle(json):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(json, into: &buf)
+            
+        
+        case let .fingerprint(fingerprint):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(fingerprint, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrustPin_lift(_ buf: RustBuffer) throws -> TrustPin {
+    return try FfiConverterTypeTrustPin.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrustPin_lower(_ value: TrustPin) -> RustBuffer {
+    return FfiConverterTypeTrustPin.lower(value)
+}
+
 
 
 /**
@@ -5049,7 +5414,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_device_credential() != 35090) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_enrol() != 32929) {
+    if (uniffi_birthright_ffi_checksum_method_device_enrol() != 32192) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_get() != 48811) {
@@ -5067,10 +5432,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_device_revocation_list() != 55974) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_birthright_ffi_checksum_method_device_revoked_at() != 54141) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_birthright_ffi_checksum_method_device_sync() != 3373) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_birthright_ffi_checksum_method_device_sync_cancellable() != 53134) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_birthright_ffi_checksum_method_device_trust_bundle() != 35244) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_synccancellation_cancel() != 48559) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_synccancellation_is_cancelled() != 63667) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_syncprogress_on_progress() != 26067) {
@@ -5079,7 +5456,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_transport_send() != 58838) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_constructor_device_open() != 26419) {
+    if (uniffi_birthright_ffi_checksum_constructor_device_create() != 54207) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_constructor_device_open() != 62017) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_constructor_synccancellation_new() != 47582) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -285,6 +285,11 @@ uint64_t uniffi_birthright_ffi_fn_clone_device(uint64_t handle, RustCallStatus *
 void uniffi_birthright_ffi_fn_free_device(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_DEVICE_CREATE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_DEVICE_CREATE
+uint64_t uniffi_birthright_ffi_fn_constructor_device_create(RustBuffer path, RustBuffer storage_key, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_DEVICE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_DEVICE_OPEN
 uint64_t uniffi_birthright_ffi_fn_constructor_device_open(RustBuffer path, RustBuffer storage_key, RustCallStatus *_Nonnull out_status
@@ -317,7 +322,7 @@ RustBuffer uniffi_birthright_ffi_fn_method_device_credential(uint64_t ptr, RustB
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_ENROL
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_ENROL
-RustBuffer uniffi_birthright_ffi_fn_method_device_enrol(uint64_t ptr, uint64_t transport, RustBuffer token, RustBuffer pinned_trust_bundle, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_birthright_ffi_fn_method_device_enrol(uint64_t ptr, uint64_t transport, RustBuffer token, RustBuffer pin, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_GET
@@ -345,14 +350,50 @@ RustBuffer uniffi_birthright_ffi_fn_method_device_list(uint64_t ptr, RustBuffer 
 RustBuffer uniffi_birthright_ffi_fn_method_device_revocation_list(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_REVOKED_AT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_REVOKED_AT
+RustBuffer uniffi_birthright_ffi_fn_method_device_revoked_at(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_SYNC
 RustBuffer uniffi_birthright_ffi_fn_method_device_sync(uint64_t ptr, uint64_t transport, uint64_t progress, RustBuffer options, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_SYNC_CANCELLABLE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_SYNC_CANCELLABLE
+RustBuffer uniffi_birthright_ffi_fn_method_device_sync_cancellable(uint64_t ptr, uint64_t transport, uint64_t progress, RustBuffer options, uint64_t cancellation, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_TRUST_BUNDLE
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_TRUST_BUNDLE
 RustBuffer uniffi_birthright_ffi_fn_method_device_trust_bundle(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CLONE_SYNCCANCELLATION
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CLONE_SYNCCANCELLATION
+uint64_t uniffi_birthright_ffi_fn_clone_synccancellation(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FREE_SYNCCANCELLATION
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FREE_SYNCCANCELLATION
+void uniffi_birthright_ffi_fn_free_synccancellation(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_SYNCCANCELLATION_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_SYNCCANCELLATION_NEW
+uint64_t uniffi_birthright_ffi_fn_constructor_synccancellation_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_SYNCCANCELLATION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_SYNCCANCELLATION_CANCEL
+void uniffi_birthright_ffi_fn_method_synccancellation_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_SYNCCANCELLATION_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_SYNCCANCELLATION_IS_CANCELLED
+int8_t uniffi_birthright_ffi_fn_method_synccancellation_is_cancelled(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CLONE_SYNCPROGRESS
@@ -744,15 +785,39 @@ uint16_t uniffi_birthright_ffi_checksum_method_device_revocation_list(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_REVOKED_AT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_REVOKED_AT
+uint16_t uniffi_birthright_ffi_checksum_method_device_revoked_at(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_SYNC
 uint16_t uniffi_birthright_ffi_checksum_method_device_sync(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_SYNC_CANCELLABLE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_SYNC_CANCELLABLE
+uint16_t uniffi_birthright_ffi_checksum_method_device_sync_cancellable(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_TRUST_BUNDLE
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_TRUST_BUNDLE
 uint16_t uniffi_birthright_ffi_checksum_method_device_trust_bundle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_SYNCCANCELLATION_CANCEL
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_SYNCCANCELLATION_CANCEL
+uint16_t uniffi_birthright_ffi_checksum_method_synccancellation_cancel(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_SYNCCANCELLATION_IS_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_SYNCCANCELLATION_IS_CANCELLED
+uint16_t uniffi_birthright_ffi_checksum_method_synccancellation_is_cancelled(void
     
 );
 #endif
@@ -768,9 +833,21 @@ uint16_t uniffi_birthright_ffi_checksum_method_transport_send(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_CREATE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_CREATE
+uint16_t uniffi_birthright_ffi_checksum_constructor_device_create(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_OPEN
 uint16_t uniffi_birthright_ffi_checksum_constructor_device_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_SYNCCANCELLATION_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_SYNCCANCELLATION_NEW
+uint16_t uniffi_birthright_ffi_checksum_constructor_synccancellation_new(void
     
 );
 #endif
