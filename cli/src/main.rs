@@ -153,7 +153,8 @@ enum DeviceCommand {
     Init {
         #[command(flatten)]
         device: DeviceArgs,
-        /// The field worker's id.
+        /// The field worker's id until enrolment; the enrolment token's worker replaces it
+        /// (with a note) if they differ, since the registry enrolled the device for that worker.
         #[arg(long, default_value = "worker")]
         worker: String,
     },

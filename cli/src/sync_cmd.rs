@@ -44,6 +44,7 @@ pub fn enrol(
         }
     };
     let device = device_cmd::open(args)?;
+    let worker_before = device.identity()?.worker_id;
     let certificate = device
         .enrol(&UreqTransport::new(registry), token, &pin)
         .map_err(|e| match e {
@@ -66,6 +67,15 @@ pub fn enrol(
     println!("enrolled with   {}", bundle.origin);
     println!("device key id   {}", certificate.device_kid());
     println!("worker id       {}", certificate.worker_id);
+    if certificate.worker_id != worker_before {
+        // `device init --worker` is a label until enrolment; the token decides (it names
+        // the worker the supervisor enrolled), and every record is signed with that id.
+        println!(
+            "note: the token is for worker {}, so this device now captures as {} (it was \
+             initialised as {worker_before})",
+            certificate.worker_id, certificate.worker_id
+        );
+    }
     println!("region          {}", certificate.region);
     Ok(())
 }

@@ -138,3 +138,28 @@ fn a_truncated_store_is_reported_and_an_invalid_worker_creates_nothing() {
         assert_eq!(fs::metadata(&db).unwrap().len(), 0, "never recreated");
     }
 }
+
+#[test]
+fn the_tokens_worker_replaces_the_init_label_with_a_note() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = start_registry(root.path());
+    let dir = root.path().join("phone");
+    ok(&["device", "init", "--data", p(&dir), "--worker", "typo-name"]);
+    let token = enrol_token(&registry, "oksana.m");
+    let out = ok(&[
+        "device",
+        "enrol",
+        "--data",
+        p(&dir),
+        "--registry",
+        &registry.url,
+        "--token",
+        token.trim(),
+    ]);
+    assert!(
+        out.contains("the token is for worker oksana.m") && out.contains("typo-name"),
+        "{out}"
+    );
+    let id = capture(&dir, 1).remove(0);
+    assert_eq!(show_json(&dir, &id)["worker_id"], "oksana.m");
+}
