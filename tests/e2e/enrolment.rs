@@ -163,3 +163,45 @@ fn the_tokens_worker_replaces_the_init_label_with_a_note() {
     let id = capture(&dir, 1).remove(0);
     assert_eq!(show_json(&dir, &id)["worker_id"], "oksana.m");
 }
+
+/// The connection is cut after the registry enrolled the device (token used, device
+/// enrolled) and before the phone got its certificate: the phone retries with the same token
+/// and gets the same certificate, instead of being locked out (`token_used`).
+#[test]
+fn an_enrolment_cut_after_the_registry_committed_is_retried_to_success() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = start_registry(root.path());
+    let proxy = start_faulting_proxy(
+        &registry.url,
+        Vec::new(),
+        "POST /v1/enrol",
+        vec![Fault::CutResponse],
+    );
+    let dir = root.path().join("phone");
+    ok(&["device", "init", "--data", p(&dir), "--worker", "w-1"]);
+    let token = enrol_token(&registry, "w-1");
+    ok(&[
+        "device",
+        "enrol",
+        "--data",
+        p(&dir),
+        "--registry",
+        &proxy.url,
+        "--token",
+        token.trim(),
+    ]);
+    let tally = proxy.tally();
+    assert_eq!(tally.cut, 1);
+    assert_eq!(
+        tally
+            .requests
+            .iter()
+            .filter(|r| *r == "POST /v1/enrol")
+            .count(),
+        2,
+        "{:?}",
+        tally.requests
+    );
+    capture(&dir, 1);
+    assert_eq!(sync_json(&dir, &registry.url)["accepted"], 1);
+}

@@ -444,6 +444,17 @@ pub fn start_routing_proxy(
     routes: Vec<(&'static str, String)>,
     batch_faults: Vec<Fault>,
 ) -> Proxy {
+    start_faulting_proxy(upstream_url, routes, "POST /v1/batches", batch_faults)
+}
+
+/// A proxy whose `faults` apply, in order, to the requests whose line is `faulted` (e.g.
+/// `POST /v1/enrol`); their bodies are kept in `Tally::batch_bodies`.
+pub fn start_faulting_proxy(
+    upstream_url: &str,
+    routes: Vec<(&'static str, String)>,
+    faulted: &'static str,
+    batch_faults: Vec<Fault>,
+) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let strip = |u: &str| u.trim_start_matches("http://").to_string();
@@ -482,7 +493,7 @@ pub fn start_routing_proxy(
                         let fault = {
                             let mut t = tally.lock().unwrap();
                             t.requests.push(line.clone());
-                            if line == "POST /v1/batches" {
+                            if line == faulted {
                                 let n = t.batch_bodies.len();
                                 t.batch_bodies.push(body);
                                 faults.get(n).copied().unwrap_or(Fault::Pass)
