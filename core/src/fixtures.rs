@@ -486,6 +486,32 @@ pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<EnrolmentInput> {
         .collect()
 }
 
+/// A hostile batch for resource-limit tests: a valid batch whose records array claims `n`
+/// empty byte strings (one byte each, so a few KB after compression), sealed to the registry's
+/// HPKE key `hpke_public` as anyone holding the public trust bundle can. The registry must
+/// refuse it at the count limit without allocating for `n` records.
+#[cfg(any(test, feature = "fixtures"))]
+pub fn batch_claiming_empty_records(hpke_public: &[u8; 32], n: u32) -> Vec<u8> {
+    use crate::wire::{self, Batch};
+    let batch = Batch {
+        version: wire::WIRE_VERSION,
+        batch_id: uuid::Uuid::now_v7(),
+        device_kid: serde_bytes::ByteBuf::from(vec![1; 8]),
+        certificate: None,
+        known_tree_size: 0,
+        records: vec![],
+    };
+    let mut plain = crate::codec::to_vec(&batch).unwrap_or_default();
+    // The empty records array (0x80) is the last field: replace it by a 32-bit length.
+    plain.pop();
+    plain.push(0x9a);
+    plain.extend_from_slice(&n.to_be_bytes());
+    plain.resize(plain.len() + n as usize, 0x40);
+    wire::seal_encoded_batch(&plain, &batch.batch_id, hpke_public)
+        .map(|(sealed, _)| sealed)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

@@ -10,8 +10,7 @@ use birthright_core::{
     fixtures::reference_input,
     record::Record,
     signed::SignedRecord,
-    store::StorageKey,
-    sync::{SyncConfig, SyncCounts, SyncProgress},
+    sync::SyncConfig,
     wire::{self, Batch, BatchResponse, Outcome},
 };
 use birthright_registry::{Registry, local::LocalTransport, service::EXPIRED_SYNC_GRACE_SECS};
@@ -19,31 +18,8 @@ use serde_bytes::ByteBuf;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-struct NoProgress;
-impl SyncProgress for NoProgress {
-    fn on_progress(&self, _: &SyncCounts) {}
-}
-
-fn registry(dir: &Path) -> Arc<Registry> {
-    Arc::new(Registry::init(dir, "registry.test/births").unwrap().0)
-}
-
-fn enrolled_device(registry: &Registry, worker: &str) -> Device {
-    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
-    device.init(worker).unwrap();
-    let token = registry.create_token(worker, "UA-46", 3600).unwrap();
-    let answer = registry
-        .enrol(
-            &device
-                .enrolment_request(&token, &registry.trust_bundle().origin)
-                .unwrap(),
-        )
-        .unwrap();
-    device
-        .complete_enrolment(&answer, registry.trust_bundle())
-        .unwrap();
-    device
-}
+mod common;
+use common::{NoProgress, enrolled_device, registry};
 
 fn sync(device: &Device, registry: &Arc<Registry>) -> birthright_core::sync::SyncReport {
     device

@@ -9,16 +9,10 @@ use std::{
     time::Duration,
 };
 
-use birthright_core::{
-    codec,
-    wire::{self, Batch},
-};
 use birthright_registry::{
     Registry,
     http::{Limits, run},
 };
-use serde_bytes::ByteBuf;
-use uuid::Uuid;
 
 fn get(addr: SocketAddr, path: &str) -> String {
     request(addr, "GET", path, "", &[])
@@ -48,24 +42,7 @@ fn serve_with_batch(limits: Limits, n: u32) -> (SocketAddr, Vec<u8>, tempfile::T
     let dir = tempfile::tempdir().unwrap();
     let (registry, _) = Registry::init(dir.path(), "registry.test/births").unwrap();
     let hpke = registry.trust_bundle().hpke_public_key().unwrap();
-    let batch = Batch {
-        version: wire::WIRE_VERSION,
-        batch_id: Uuid::now_v7(),
-        device_kid: ByteBuf::from(vec![1; 8]),
-        certificate: None,
-        known_tree_size: 0,
-        records: vec![],
-    };
-    let mut plain = codec::to_vec(&batch).unwrap();
-    assert_eq!(
-        plain.pop(),
-        Some(0x80),
-        "the empty records array comes last"
-    );
-    plain.push(0x9a);
-    plain.extend_from_slice(&n.to_be_bytes());
-    plain.resize(plain.len() + n as usize, 0x40);
-    let (sealed, _) = wire::seal_encoded_batch(&plain, &batch.batch_id, &hpke).unwrap();
+    let sealed = birthright_core::fixtures::batch_claiming_empty_records(&hpke, n);
     let (ready, addr) = mpsc::channel();
     std::thread::spawn(move || {
         run(registry, "127.0.0.1:0", limits, |a| ready.send(a).unwrap()).unwrap();

@@ -2,7 +2,6 @@
 //! and the device's sync against faults and a malicious or forked registry.
 
 use std::{
-    path::Path,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -33,37 +32,8 @@ use serde_bytes::ByteBuf;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-struct NoProgress;
-impl SyncProgress for NoProgress {
-    fn on_progress(&self, _: &SyncCounts) {}
-}
-
-fn registry(dir: &Path) -> Arc<Registry> {
-    Arc::new(Registry::init(dir, "registry.test/births").unwrap().0)
-}
-
-fn enrolled_device(registry: &Registry, worker: &str) -> Device {
-    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
-    device.init(worker).unwrap();
-    enrol(registry, &device, worker);
-    device
-}
-
-/// Enrols an initialised `device` for `worker` with a fresh token.
-fn enrol(registry: &Registry, device: &Device, worker: &str) {
-    let token = registry.create_token(worker, "UA-46", 3600).unwrap();
-    let answer = registry.enrol(&request(registry, device, &token)).unwrap();
-    device
-        .complete_enrolment(&answer, registry.trust_bundle())
-        .unwrap();
-}
-
-/// The enrolment request `device` makes to `registry` with `token`.
-fn request(registry: &Registry, device: &Device, token: &str) -> Vec<u8> {
-    device
-        .enrolment_request(token, &registry.trust_bundle().origin)
-        .unwrap()
-}
+mod common;
+use common::{NoProgress, enrol, enrolled_device, registry, request};
 
 fn config() -> SyncConfig {
     SyncConfig {

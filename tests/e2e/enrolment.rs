@@ -6,19 +6,9 @@ use std::fs;
 
 use crate::support::*;
 
-/// `registry enrol-token`: the token on stdout, the trust fingerprint on stderr.
+/// The token and the trust fingerprint `registry enrol-token` prints.
 fn token_and_fingerprint(registry: &RegistryProcess, worker: &str) -> (String, String) {
-    let output = run(&[
-        "registry",
-        "enrol-token",
-        "--data",
-        p(&registry.dir),
-        "--worker",
-        worker,
-        "--region",
-        "UA-46",
-    ]);
-    assert!(output.status.success());
+    let output = enrol_token_output(registry, worker);
     let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
     let stderr = String::from_utf8(output.stderr).unwrap();
     let fingerprint = stderr

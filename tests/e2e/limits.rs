@@ -4,13 +4,7 @@
 
 use std::sync::Arc;
 
-use birthright_core::{
-    codec,
-    registry_keys::TrustBundle,
-    wire::{self, Batch},
-};
-use serde_bytes::ByteBuf;
-use uuid::Uuid;
+use birthright_core::{fixtures, registry_keys::TrustBundle};
 
 use crate::support::*;
 
@@ -24,30 +18,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// A batch whose records array claims `n` empty byte strings, sealed to the registry: the
-/// attack needs only the public key from `/v1/trust`.
 fn batch_of_empty_records(trust: &TrustBundle, n: u32) -> Vec<u8> {
-    let batch = Batch {
-        version: wire::WIRE_VERSION,
-        batch_id: Uuid::now_v7(),
-        device_kid: ByteBuf::from(vec![1; 8]),
-        certificate: None,
-        known_tree_size: 0,
-        records: vec![],
-    };
-    let mut plain = codec::to_vec(&batch).unwrap();
-    assert_eq!(
-        plain.pop(),
-        Some(0x80),
-        "the empty records array comes last"
-    );
-    plain.push(0x9a);
-    plain.extend_from_slice(&n.to_be_bytes());
-    plain.resize(plain.len() + n as usize, 0x40);
-    let hpke = trust.hpke_public_key().unwrap();
-    wire::seal_encoded_batch(&plain, &batch.batch_id, &hpke)
-        .unwrap()
-        .0
+    fixtures::batch_claiming_empty_records(&trust.hpke_public_key().unwrap(), n)
 }
 
 fn post_batch(url: &str, body: &[u8]) -> (u16, String) {

@@ -159,9 +159,10 @@ pub fn trust_file(registry: &RegistryProcess) -> PathBuf {
     registry.dir.join("trust.json")
 }
 
-/// A one-time enrolment token for `worker` in UA-46 (as printed, with its newline).
-pub fn enrol_token(registry: &RegistryProcess, worker: &str) -> String {
-    ok(&[
+/// `registry enrol-token` for `worker` in UA-46: the token on stdout, the trust fingerprint
+/// on stderr.
+pub fn enrol_token_output(registry: &RegistryProcess, worker: &str) -> Output {
+    let args = [
         "registry",
         "enrol-token",
         "--data",
@@ -170,7 +171,15 @@ pub fn enrol_token(registry: &RegistryProcess, worker: &str) -> String {
         worker,
         "--region",
         "UA-46",
-    ])
+    ];
+    let output = run(&args);
+    assert!(output.status.success(), "birthright {args:?} failed");
+    output
+}
+
+/// A one-time enrolment token for `worker` in UA-46 (as printed, with its newline).
+pub fn enrol_token(registry: &RegistryProcess, worker: &str) -> String {
+    String::from_utf8(enrol_token_output(registry, worker).stdout).unwrap()
 }
 
 /// Initialises and enrols a device; returns its data dir.

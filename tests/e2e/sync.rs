@@ -248,13 +248,20 @@ fn a_revoked_device_is_told_why() {
     revoke(&registry, &kid, "phone stolen");
     thread::sleep(Duration::from_millis(1100));
     let late = capture(&device, 1);
-    let out = ok(&["sync", "--data", p(&device)]);
+    let sync = run(&["sync", "--data", p(&device)]);
+    assert_eq!(sync.status.code(), Some(4), "revoked has its own exit code");
+    let out = String::from_utf8_lossy(&sync.stdout);
     assert!(out.contains("1 rejected"), "{out}");
     assert!(out.contains("revoked_device"), "{out}");
     assert!(out.contains("this device has been revoked"), "{out}");
     let record = show_json(&device, &late[0]);
     assert_eq!(record["status"], "rejected");
     assert_eq!(record["reject_code"], "revoked_device");
+    // From now on the phone captures nothing and hands out no provisional paper; what it
+    // holds stays listed for the supervisor.
+    let err = fails(&["capture", "--data", p(&device), "--json", OLENA]);
+    assert!(err.contains("revoked"), "{err}");
+    assert_eq!(list_json(&device).len(), 2);
     let devices = ok(&["registry", "devices", "--data", p(&registry.dir)]);
     assert!(
         devices.contains("revoked") && devices.contains("phone stolen"),
