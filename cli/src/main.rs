@@ -24,7 +24,7 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 pub struct DeviceArgs {
     /// Device data directory (holds device.db).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "BIRTHRIGHT_DATA")]
     pub data: PathBuf,
     /// File holding the 32-byte storage key as 64 hex characters. Default: the
     /// BIRTHRIGHT_STORAGE_KEY environment variable, else DIR/storage.key.
@@ -83,7 +83,7 @@ enum Command {
         #[command(flatten)]
         device: DeviceArgs,
         /// Registry base URL (default: the one the device enrolled with).
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", env = "BIRTHRIGHT_REGISTRY")]
         registry: Option<String>,
         /// Most bytes of signed records per batch (default 32768, suited to 2G).
         #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
@@ -162,8 +162,8 @@ enum DeviceCommand {
     Enrol {
         #[command(flatten)]
         device: DeviceArgs,
-        /// Registry base URL, e.g. http://127.0.0.1:8080.
-        #[arg(long, value_name = "URL")]
+        /// Registry base URL: https://…, or http:// on this machine only.
+        #[arg(long, value_name = "URL", env = "BIRTHRIGHT_REGISTRY")]
         registry: String,
         /// The one-time enrolment token.
         #[arg(long)]
@@ -249,6 +249,13 @@ enum RegistryCommand {
 }
 
 fn main() -> ExitCode {
+    // `birthright list | head -1`: a closed pipe ends the process quietly, as it does for
+    // every Unix tool, instead of a panic on the next write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Device(DeviceCommand::Init { device, worker }) => {

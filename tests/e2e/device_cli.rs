@@ -278,3 +278,41 @@ fn the_storage_key_comes_from_a_new_0600_file_the_environment_or_a_key_file() {
     // The same store opens with the same key from the environment.
     assert!(with_key(key, &["list", "--data", p(&kf)]).status.success());
 }
+
+/// `list | head -1` and friends: a reader that goes away ends the command quietly (no panic,
+/// no exit 101), and `BIRTHRIGHT_DATA` / `BIRTHRIGHT_REGISTRY` stand in for the flags.
+#[test]
+fn a_closed_pipe_is_quiet_and_the_environment_names_the_store() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = start_registry(root.path());
+    let device = enrolled_device(root.path(), &registry, &registry.url, "w-pipe");
+    capture(&device, 3);
+    for args in [vec!["list"], vec!["list", "--json"]] {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .env("BIRTHRIGHT_DATA", &device)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(output.status.code(), Some(101), "{args:?}");
+    }
+    let out = Command::new(BIN)
+        .args(["sync", "--json"])
+        .env("BIRTHRIGHT_DATA", &device)
+        .env("BIRTHRIGHT_REGISTRY", &registry.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["accepted"], 3);
+}

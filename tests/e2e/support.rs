@@ -38,6 +38,8 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove(STORAGE_KEY_ENV)
+        .env_remove("BIRTHRIGHT_DATA")
+        .env_remove("BIRTHRIGHT_REGISTRY")
         .output()
         .unwrap()
 }
