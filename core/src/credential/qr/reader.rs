@@ -102,23 +102,19 @@ pub fn decode(bytes: &[u8]) -> Result<GrayImage, QrImageError> {
         });
     }
     let unreadable = |e: image::ImageError| QrImageError::Unreadable(e.to_string());
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| QrImageError::Unreadable(e.to_string()))?;
-    if reader.format().is_none() {
+    let open = || {
+        ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| QrImageError::Unreadable(e.to_string()))
+    };
+    let mut header = open()?;
+    if header.format().is_none() {
         return Err(QrImageError::Unreadable(
             "the file is neither a PNG nor a JPEG image".into(),
         ));
     }
-    // The sides are checked here from the header, so that the error can say them; the decoder
-    // limits are the second line.
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_ALLOC);
-    let mut header = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| QrImageError::Unreadable(e.to_string()))?;
+    // The header alone, without limits, so that the error can say the size; the decoder's
+    // limits are a second line.
     header.no_limits();
     let (width, height) = header.into_dimensions().map_err(unreadable)?;
     if width > MAX_IMAGE_SIDE
@@ -132,6 +128,11 @@ pub fn decode(bytes: &[u8]) -> Result<GrayImage, QrImageError> {
             max_pixels: MAX_IMAGE_PIXELS,
         });
     }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    let mut reader = open()?;
     reader.limits(limits);
     let decoder = reader.into_decoder().map_err(unreadable)?;
     if decoder.dimensions() != (width, height) {
@@ -152,65 +153,60 @@ pub fn read_luma(image: GrayImage) -> Result<String, QrImageError> {
 }
 
 fn read_luma_within(image: GrayImage, work: u64) -> Result<String, QrImageError> {
+    search(image, &Budget::new(work))
+}
+
+fn search(image: GrayImage, budget: &Budget) -> Result<String, QrImageError> {
     let image = fit(image, MAX_SEARCH_SIDE);
     if contrast(&image) < MIN_CONTRAST {
         return Err(QrImageError::NoCode);
     }
-    let budget = Budget {
-        work: Cell::new(work),
-        patterns: Cell::new(0),
-    };
-    let mut last_error = match detect(&image, &budget) {
-        Ok(text) => return Ok(text),
-        Err(e @ (QrImageError::TooComplex | QrImageError::TooManyPatterns { .. })) => {
-            return Err(e);
-        }
-        Err(e) => e,
-    };
-    // What rescued the photos in the tests: the image binarised at its mean, and binarised
-    // after upscaling (small modules, grey edges); a half-size copy averages out noise in
-    // codes with large modules. Upscaling is skipped for images already large.
+    // The image as it is, then what rescued the photos in the tests: the image binarised at
+    // its mean, and binarised after upscaling (small modules, grey edges); and a half-size
+    // copy, which averages out noise in codes with large modules. Upscaling is skipped for
+    // images already large.
     let (w, h) = image.dimensions();
-    let mut attempts = vec![Attempt::Binary(1.0)];
-    if (w.max(h) as f64 * 1.5) as u32 <= MAX_UPSCALED_SIDE {
-        attempts.push(Attempt::Binary(1.5));
-    }
-    if w.min(h) / 2 >= 21 {
-        attempts.push(Attempt::Grey(0.5));
-    }
-    for attempt in attempts {
+    let mut damaged = None;
+    for attempt in [
+        Attempt::AsIs,
+        Attempt::Binarised,
+        Attempt::BinarisedUpscaled,
+        Attempt::HalfSize,
+    ] {
         let candidate = match attempt {
-            Attempt::Binary(f) if f == 1.0 => {
+            Attempt::AsIs => None,
+            Attempt::Binarised => {
                 let binary = binarise(&image);
                 if binary == image {
                     continue; // already black and white: tried as it is
                 }
-                binary
+                Some(binary)
             }
-            Attempt::Binary(f) => binarise(&scaled(&image, f)),
-            Attempt::Grey(f) => scaled(&image, f),
+            Attempt::BinarisedUpscaled if (w.max(h) as f64 * 1.5) as u32 <= MAX_UPSCALED_SIDE => {
+                Some(binarise(&scaled(&image, 1.5)))
+            }
+            Attempt::HalfSize if w.min(h) / 2 >= 21 => Some(scaled(&image, 0.5)),
+            Attempt::BinarisedUpscaled | Attempt::HalfSize => continue,
         };
-        match detect(&candidate, &budget) {
+        match detect(candidate.as_ref().unwrap_or(&image), budget) {
             Ok(text) => return Ok(text),
-            Err(e @ (QrImageError::TooComplex | QrImageError::TooManyPatterns { .. })) => {
-                return Err(e);
-            }
             // A code found but unreadable says more than no code found at all.
-            Err(e @ QrImageError::Damaged(_)) => last_error = e,
-            Err(e) => {
-                if !matches!(last_error, QrImageError::Damaged(_)) {
-                    last_error = e;
-                }
-            }
+            Err(e @ QrImageError::Damaged(_)) => damaged = Some(e),
+            Err(QrImageError::NoCode) => {}
+            // Out of budget, or too many patterns: the other attempts would meet them too.
+            Err(e) => return Err(e),
         }
     }
-    Err(last_error)
+    Err(damaged.unwrap_or(QrImageError::NoCode))
 }
 
+/// The versions of the image the detector is given, in this order.
 #[derive(Clone, Copy)]
 enum Attempt {
-    Binary(f64),
-    Grey(f64),
+    AsIs,
+    Binarised,
+    BinarisedUpscaled,
+    HalfSize,
 }
 
 /// The image scaled down (area averaging) to at most `side` pixels on its longer side.
@@ -272,6 +268,13 @@ enum Stop {
 }
 
 impl Budget {
+    fn new(work: u64) -> Self {
+        Budget {
+            work: Cell::new(work),
+            patterns: Cell::new(0),
+        }
+    }
+
     #[inline(always)]
     fn spend(&self, units: u64) {
         let left = self.work.get();
