@@ -348,3 +348,25 @@ fn a_panic_in_the_detector_is_no_readable_code() {
     };
     assert!(quietly(|| image.get_pixel(5, 5)).is_err());
 }
+
+/// A 338-byte PNG (found by a random search) on which the detector fails an assertion in its
+/// perspective code, as the reviewer's 1 026-byte PNG made the CLI exit with a panic.
+const RQRR_PANIC_PNG: &[u8] = include_bytes!("rqrr-panic.png");
+
+#[test]
+fn an_image_that_panics_the_detector_is_no_readable_code() {
+    let image = image::load_from_memory(RQRR_PANIC_PNG).unwrap().to_luma8();
+    let bare = quietly(|| {
+        let mut prepared = rqrr::PreparedImage::prepare(image);
+        prepared
+            .detect_grids()
+            .iter()
+            .map(|g| g.decode().is_ok())
+            .count()
+    });
+    assert!(
+        bare.is_err(),
+        "rqrr no longer panics on this image: find another for this test"
+    );
+    assert_eq!(refused("rqrr panic", RQRR_PANIC_PNG), QrImageError::NoCode);
+}
