@@ -1,6 +1,6 @@
 //! `credential` (render a caregiver's QR) and `verify` (check one offline).
 
-use std::{fs, path::Path};
+use std::{fs, io::Read, path::Path};
 
 use anyhow::{Context, Result, anyhow, bail};
 use birthright_core::credential::{Verdict, Verification, Verifier, qr};
@@ -40,6 +40,19 @@ pub fn credential(args: &DeviceArgs, id: &str, format: &str, out: Option<&Path>)
     Ok(())
 }
 
+/// An image file, read up to one byte past the size the reader accepts: a larger file (or a
+/// device such as /dev/zero) is then refused by the reader without being read whole.
+fn read_image_file(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| {
+            file.take(qr::MAX_IMAGE_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes)
+}
+
 /// `verify`: checks a credential offline against a trust bundle and, when there is one, a
 /// revocation list: the file given, else the one a device data directory cached at its last
 /// sync.
@@ -64,7 +77,7 @@ pub fn verify(
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let verification = match (text, image) {
         (Some(text), None) => verifier.verify_text(text, now),
-        (None, Some(path)) => verifier.verify_image(&read(path)?, now),
+        (None, Some(path)) => verifier.verify_image(&read_image_file(path)?, now),
         _ => bail!("give exactly one of --text or --image"),
     };
     if json {

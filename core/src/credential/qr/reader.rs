@@ -40,9 +40,9 @@ pub const WORK_BUDGET: u64 = 60_000_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QrImageError {
     /// The file is larger than [`MAX_IMAGE_BYTES`].
-    #[error("the image file is too large: {bytes} bytes, at most {max}")]
+    #[error("the image file is too large: more than {max} bytes")]
     FileTooLarge {
-        /// Size of the file.
+        /// Size of the file (or of the part read, when the caller stopped reading past `max`).
         bytes: usize,
         /// The limit.
         max: usize,

@@ -1,5 +1,6 @@
 //! The reader's limits: each attack image is made here, fed to the reader, and must be refused
-//! with the expected error well within a second; real credential codes must still read.
+//! with the expected error after little work (and quickly by the clock); real credential codes
+//! must still read.
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +19,9 @@ use crate::{
 /// each attack below is refused in 0.1-0.4 s (before the limits they took minutes even in an
 /// optimised build). The strict bound is [`LITTLE_WORK`], which does not depend on the load.
 const QUICK: Duration = Duration::from_secs(3);
-/// Work bound for refusing an attack: a tenth of the budget (a 1000 x 1000 image costs about
-/// 5 000 000 units to threshold and scan once).
-const LITTLE_WORK: u64 = WORK_BUDGET / 10;
+/// Work bound for refusing an attack: a sixth of the budget, about two attempts on a 1000 x 1000
+/// image (each costs about 5 000 000 units to threshold and scan once).
+const LITTLE_WORK: u64 = WORK_BUDGET / 6;
 
 fn credential() -> Credential {
     let key = Ed25519Key::from_secret(&[7; 32]);
@@ -361,7 +362,7 @@ fn an_image_that_panics_the_detector_is_no_readable_code() {
         prepared
             .detect_grids()
             .iter()
-            .map(|g| g.decode().is_ok())
+            .filter(|g| g.decode().is_ok())
             .count()
     });
     assert!(
