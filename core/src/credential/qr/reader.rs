@@ -5,6 +5,11 @@
 //! (`rqrr`) runs on an image type that counts every pixel it reads or writes and every copy it
 //! makes, and stops the search when the work budget or the number of finder-like patterns is
 //! exceeded. A panic inside the detector is taken as "no readable code".
+//!
+//! Both the stop and the catching of the detector's panics unwind the stack: they need the
+//! default `panic = "unwind"` (every profile of this workspace has it). Built with
+//! `panic = "abort"`, an image that exhausts the budget or panics the detector would end the
+//! process instead of giving an error.
 
 use std::{
     cell::Cell,
@@ -334,6 +339,9 @@ impl GenericImageView for Metered<'_> {
     type Pixel = Luma<u8>;
 
     fn dimensions(&self) -> (u32, u32) {
+        // Charged too: the detector's spiral search for an alignment pattern can step far
+        // outside the image, reading no pixel but asking the size at every step.
+        self.budget.spend(1);
         (self.width, self.height)
     }
 
