@@ -371,3 +371,21 @@ fn an_image_that_panics_the_detector_is_no_readable_code() {
     );
     assert_eq!(refused("rqrr panic", RQRR_PANIC_PNG), QrImageError::NoCode);
 }
+
+/// A 4.5 KB PNG (found by a random search, then whitened where that kept it slow) on which the
+/// detector's spiral search for an alignment pattern steps far outside the image, reading no
+/// pixel: 12 s of CPU in an optimised build without the limits.
+const RQRR_SPIRAL_PNG: &[u8] = include_bytes!("rqrr-spiral.png");
+
+#[test]
+fn a_search_outside_the_image_is_charged() {
+    let image = decode(RQRR_SPIRAL_PNG).unwrap();
+    let start = Instant::now();
+    assert_eq!(
+        read_luma_within(image.clone(), LITTLE_WORK),
+        Err(QrImageError::TooComplex)
+    );
+    assert!(start.elapsed() < QUICK, "{:?}", start.elapsed());
+    // With the whole budget: about 0.1 s optimised, 1.5 s unoptimised.
+    assert_eq!(read_image(RQRR_SPIRAL_PNG), Err(QrImageError::TooComplex));
+}
