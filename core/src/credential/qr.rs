@@ -92,88 +92,10 @@ pub fn to_png(credential: &Credential, scale: u32) -> Result<Vec<u8>, Credential
     Ok(png)
 }
 
-/// Largest image accepted for scanning (bytes of the PNG or JPEG file).
 #[cfg(feature = "qr-image")]
-pub const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
-/// Largest image accepted for scanning, in pixels per side.
+mod reader;
 #[cfg(feature = "qr-image")]
-pub const MAX_IMAGE_SIDE: u32 = 8000;
-
-/// Reads the credential text from the first QR code found in a PNG or JPEG image.
-#[cfg(feature = "qr-image")]
-pub fn read_image(bytes: &[u8]) -> Result<String, CredentialError> {
-    if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(CredentialError::NoQrCode("image file too large".into()));
-    }
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| CredentialError::NoQrCode(e.to_string()))?;
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| CredentialError::NoQrCode(format!("unreadable image: {e}")))?;
-    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
-        return Err(CredentialError::NoQrCode("image too large".into()));
-    }
-    let decoded = image::load_from_memory(bytes)
-        .map_err(|e| CredentialError::NoQrCode(format!("unreadable image: {e}")))?;
-    read_luma(decoded.to_luma8())
-}
-
-/// Reads the credential text from a greyscale image. Phone photos are blurred, noisy and a
-/// little rotated, and the QR detector is sensitive to the module size and to grey edges, so
-/// when the image as taken does not decode, binarised and rescaled versions are tried too.
-#[cfg(feature = "qr-image")]
-pub fn read_luma(image: image::GrayImage) -> Result<String, CredentialError> {
-    let mut last_error = match detect(image.clone()) {
-        Ok(text) => return Ok(text),
-        Err(e) => e,
-    };
-    let binary = binarise(&image);
-    let (w, h) = image.dimensions();
-    let mut candidates = vec![binary.clone()];
-    for factor in [0.75, 1.5, 0.5] {
-        let (nw, nh) = ((w as f64 * factor) as u32, (h as f64 * factor) as u32);
-        if nw < 21 || nh < 21 {
-            continue;
-        }
-        let resized =
-            image::imageops::resize(&image, nw, nh, image::imageops::FilterType::Triangle);
-        candidates.push(binarise(&resized));
-        candidates.push(resized);
-    }
-    for candidate in candidates {
-        match detect(candidate) {
-            Ok(text) => return Ok(text),
-            Err(e) => last_error = e,
-        }
-    }
-    Err(last_error)
-}
-
-/// Black and white at the mean brightness.
-#[cfg(feature = "qr-image")]
-fn binarise(image: &image::GrayImage) -> image::GrayImage {
-    let pixels = u64::from(image.width()) * u64::from(image.height());
-    let sum: u64 = image.pixels().map(|p| u64::from(p[0])).sum();
-    let mean = sum.checked_div(pixels).unwrap_or(128) as u8;
-    image::GrayImage::from_fn(image.width(), image.height(), |x, y| {
-        image::Luma([if image.get_pixel(x, y)[0] < mean {
-            0
-        } else {
-            255
-        }])
-    })
-}
-
-#[cfg(feature = "qr-image")]
-fn detect(image: image::GrayImage) -> Result<String, CredentialError> {
-    let mut prepared = rqrr::PreparedImage::prepare(image);
-    let mut last_error = "no QR code found".to_string();
-    for grid in prepared.detect_grids() {
-        match grid.decode() {
-            Ok((_, content)) => return Ok(content),
-            Err(e) => last_error = e.to_string(),
-        }
-    }
-    Err(CredentialError::NoQrCode(last_error))
-}
+pub use reader::{
+    MAX_DECODE_ALLOC, MAX_FINDER_PATTERNS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE,
+    MAX_SEARCH_SIDE, QrImageError, WORK_BUDGET, decode, read_image, read_luma,
+};
