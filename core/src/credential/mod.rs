@@ -115,9 +115,6 @@ pub enum CredentialError {
         /// What was found, e.g. `contains an invisible or direction-changing character (U+202E)`.
         message: String,
     },
-    /// The image holds no readable QR code.
-    #[error("no readable QR code in the image: {0}")]
-    NoQrCode(String),
     /// The record cannot be put in a credential.
     #[error("cannot issue a credential: {0}")]
     Issue(String),
