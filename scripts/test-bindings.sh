@@ -62,6 +62,7 @@ REGISTRY_PID=$!
 read -r READY <"$WORK/ready"
 export BIRTHRIGHT_REGISTRY_URL="${READY#listening on }"
 export BIRTHRIGHT_ENROL_TOKEN=$(target/debug/birthright registry enrol-token --data "$WORK/registry" --worker kotlin-worker --region UA-46)
+export BIRTHRIGHT_SPARE_TOKEN=$(target/debug/birthright registry enrol-token --data "$WORK/registry" --worker kotlin-worker --region UA-46 2>/dev/null)
 export BIRTHRIGHT_TRUST_BUNDLE="$WORK/registry/trust.json"
 
 echo "compiling the Kotlin bindings and tests"

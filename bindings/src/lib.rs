@@ -45,11 +45,23 @@ pub enum BirthrightError {
         /// What to show.
         reason: String,
     },
-    /// The registry could not be reached or refused the request; nothing was lost.
+    /// The registry could not be reached (no signal, a timeout, the registry down or busy);
+    /// nothing was lost: try again later.
     #[error("{reason}")]
-    Network {
+    Unreachable {
         /// What to show.
         reason: String,
+    },
+    /// The registry answered and refused the request for good, e.g. `token_used`,
+    /// `token_expired`, `token_unknown`, `device_exists`: trying again will not help.
+    #[error("{reason}")]
+    Refused {
+        /// What to show.
+        reason: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's error code (`docs/PROTOCOL.md` §13), stable for apps to branch on.
+        code: String,
     },
     /// The registry's answer failed verification, or its ledger is inconsistent with what this
     /// device verified before. Nothing was marked acknowledged.
@@ -135,7 +147,12 @@ impl From<core::sync::SyncError> for BirthrightError {
             E::NotEnrolled => BirthrightError::NotReady { reason },
             E::InProgress => BirthrightError::SyncInProgress { reason },
             E::Cancelled => BirthrightError::Cancelled { reason },
-            E::Refused { .. } | E::Unreachable { .. } => BirthrightError::Network { reason },
+            E::Refused { status, code, .. } => BirthrightError::Refused {
+                reason,
+                status,
+                code,
+            },
+            E::Unreachable { .. } => BirthrightError::Unreachable { reason },
             E::LedgerInconsistent(_) | E::InvalidResponse(_) => {
                 BirthrightError::Integrity { reason }
             }

@@ -214,6 +214,24 @@ fun main() {
         check(device.trustBundle() == null) { "nothing stored" }
     }
 
+    test("a refusal carries the registry's code, apart from no signal") {
+        val other = Device.create(dir.resolve("other-device.db").toString(), newKey())
+        other.`init`("kotlin-worker")
+        val fresh = System.getenv("BIRTHRIGHT_SPARE_TOKEN") ?: error("BIRTHRIGHT_SPARE_TOKEN not set")
+        other.enrol(transport, fresh, TrustPin.Bundle(trust))
+        val third = Device.create(dir.resolve("third-device.db").toString(), newKey())
+        third.`init`("kotlin-worker")
+        try {
+            third.enrol(transport, fresh, TrustPin.Bundle(trust))
+            throw AssertionError("a used token enrolled another device")
+        } catch (e: BirthrightException.Refused) {
+            check(e.code == "token_used" && e.status == 409.toUShort()) { "${e.status} ${e.code}" }
+            check(e.reason.contains("already been used")) { e.reason }
+        }
+        other.close()
+        third.close()
+    }
+
     test("enrol through a Kotlin transport, pinning the trust bundle") {
         val enrolment = device.enrol(transport, token, TrustPin.Bundle(trust))
         check(enrolment.workerId == "kotlin-worker") { enrolment.workerId }
@@ -252,7 +270,7 @@ fun main() {
         try {
             device.sync(BrokenTransport(), CountingProgress(), fastOptions())
             throw AssertionError("sync succeeded without a network")
-        } catch (e: BirthrightException.Network) {
+        } catch (e: BirthrightException.Unreachable) {
             check(e.reason.contains("could not be reached")) { e.reason }
             check(e.reason.contains("bug in the app's HTTP code")) { e.reason }
         }

@@ -4083,12 +4083,28 @@ enum BirthrightError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          */reason: String
     )
     /**
-     * The registry could not be reached or refused the request; nothing was lost.
+     * The registry could not be reached (no signal, a timeout, the registry down or busy);
+     * nothing was lost: try again later.
      */
-    case Network(
+    case Unreachable(
         /**
          * What to show.
          */reason: String
+    )
+    /**
+     * The registry answered and refused the request for good, e.g. `token_used`,
+     * `token_expired`, `token_unknown`, `device_exists`: trying again will not help.
+     */
+    case Refused(
+        /**
+         * What to show.
+         */reason: String, 
+        /**
+         * The HTTP status.
+         */status: UInt16, 
+        /**
+         * The registry's error code (`docs/PROTOCOL.md` §13), stable for apps to branch on.
+         */code: String
     )
     /**
      * The registry's answer failed verification, or its ledger is inconsistent with what this
@@ -4174,22 +4190,27 @@ public struct FfiConverterTypeBirthrightError: FfiConverterRustBuffer {
         case 4: return .InvalidInput(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Network(
+        case 5: return .Unreachable(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Integrity(
+        case 6: return .Refused(
+            reason: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterUInt16.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .Integrity(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Storage(
+        case 8: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Revoked(
+        case 9: return .Revoked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .SyncInProgress(
+        case 10: return .SyncInProgress(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Cancelled(
+        case 11: return .Cancelled(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4225,33 +4246,40 @@ public struct FfiConverterTypeBirthrightError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Network(reason):
+        case let .Unreachable(reason):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Integrity(reason):
+        case let .Refused(reason,status,code):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(code, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .Integrity(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Revoked(reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .SyncInProgress(reason):
+        case let .Revoked(reason):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Cancelled(reason):
+        case let .SyncInProgress(reason):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Cancelled(reason):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         }

@@ -45,7 +45,7 @@ final class BirthrightTests: XCTestCase {
         }
     }
 
-    func testAFailingTransportIsANetworkErrorNotACrash() throws {
+    func testAFailingTransportIsUnreachableNotACrash() throws {
         final class Offline: Transport {
             func send(request: HttpRequest) throws -> HttpResponse {
                 throw TransportError.Failed(reason: "no network")
@@ -55,8 +55,8 @@ final class BirthrightTests: XCTestCase {
         _ = try device.`init`(workerId: "swift-worker")
         let pin = TrustPin.fingerprint(fingerprint: "0000-0000-0000-0000-0000-0000-0000-0000")
         XCTAssertThrowsError(try device.enrol(transport: Offline(), token: "t", pin: pin)) { error in
-            guard case BirthrightError.Network = error else {
-                return XCTFail("expected Network, got \(error)")
+            guard case BirthrightError.Unreachable = error else {
+                return XCTFail("expected Unreachable, got \(error)")
             }
         }
     }
