@@ -378,7 +378,7 @@ pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<EnrolmentInput> {
             } else {
                 surname
             };
-            let girl = rng.next() % 2 == 0;
+            let girl = rng.next().is_multiple_of(2);
             let born = today - Duration::days(rng.below(730) as i64);
             let mother_born = born - Duration::days(365 * 16 + rng.below(365 * 26) as i64);
             let father_born = mother_born - Duration::days(rng.below(365 * 12) as i64);

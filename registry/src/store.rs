@@ -784,8 +784,8 @@ impl RegistryStore for SqliteStore {
             let device = make_device(&worker, &region);
             if used_at.is_some() {
                 // The same key again: the answer to its first request was lost.
-                if used_by.as_deref() == Some(device.kid.0.as_slice()) {
-                    if let Some(existing) = tx
+                if used_by.as_deref() == Some(device.kid.0.as_slice())
+                    && let Some(existing) = tx
                         .query_row(
                             &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE kid = ?1"),
                             [device.kid.0.as_slice()],
@@ -795,7 +795,6 @@ impl RegistryStore for SqliteStore {
                     {
                         return Ok(Ok(existing));
                     }
-                }
                 return Ok(Err(TokenProblem::Used));
             }
             if now > expires_at {

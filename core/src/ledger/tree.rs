@@ -45,7 +45,7 @@ pub fn append_nodes(
 /// The root of leaves `[start, end)`, a range the RFC 6962 recursion produces.
 fn range_root(reader: &impl NodeReader, start: u64, end: u64) -> Result<Hash, LedgerError> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return reader.node(n.trailing_zeros() as u8, start >> n.trailing_zeros());
     }
     let k = split_point(n);

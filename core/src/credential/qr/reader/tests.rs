@@ -300,7 +300,11 @@ fn garbage_is_refused() {
         let mut image = GrayImage::new(256, 256);
         for y in (0..256).step_by(block) {
             for x in (0..256).step_by(block) {
-                let v = if random.next() % 2 == 0 { 0 } else { 255 };
+                let v = if random.next().is_multiple_of(2) {
+                    0
+                } else {
+                    255
+                };
                 for dy in 0..block as u32 {
                     for dx in 0..block as u32 {
                         image.put_pixel(x + dx, y + dy, Luma([v]));
