@@ -282,6 +282,20 @@ pub fn seal_encoded_batch(
     let compressed = compress_if_smaller(encoded);
     let is_compressed = compressed.is_some();
     let plaintext = compressed.unwrap_or_else(|| encoded.to_vec());
+    seal_batch_plaintext(&plaintext, batch_id, is_compressed, registry_hpke_public)
+}
+
+/// Seals `plaintext` exactly as given, with the `compressed` flag as given (nothing is
+/// compressed here): when the flag is set, `plaintext` must already be a zlib stream. Not for
+/// production code, which uses [`Batch::seal`] or [`seal_encoded_batch`]: it exists so that the
+/// fuzz targets and tests can reach the inflate step and the batch decoder behind the seal.
+#[doc(hidden)]
+pub fn seal_batch_plaintext(
+    plaintext: &[u8],
+    batch_id: &Uuid,
+    compressed: bool,
+    registry_hpke_public: &[u8; 32],
+) -> Result<(Vec<u8>, ResponseKey), WireError> {
     let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry_hpke_public)
         .map_err(|e| WireError::Seal(format!("registry key: {e}")))?;
     let recipient_kid = KeyId::of(registry_hpke_public).0.to_vec();
@@ -289,10 +303,7 @@ pub fn seal_encoded_batch(
         hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
             .map_err(|e| WireError::Seal(e.to_string()))?;
     let ciphertext = ctx
-        .seal(
-            &plaintext,
-            &batch_aad(batch_id, &recipient_kid, is_compressed),
-        )
+        .seal(plaintext, &batch_aad(batch_id, &recipient_kid, compressed))
         .map_err(|e| WireError::Seal(e.to_string()))?;
     let mut secret = Zeroizing::new([0u8; 32]);
     ctx.export(RESPONSE_EXPORT_CONTEXT, secret.as_mut())
@@ -308,7 +319,7 @@ pub fn seal_encoded_batch(
         recipient_kid: ByteBuf::from(recipient_kid),
         enc: ByteBuf::from(enc_bytes.to_vec()),
         ciphertext: ByteBuf::from(ciphertext),
-        compressed: is_compressed,
+        compressed,
     };
     Ok((
         codec::to_vec(&sealed)?,
@@ -412,22 +423,7 @@ fn response_aead(key: &ResponseKey, response_nonce: &[u8]) -> (Zeroizing<[u8; 32
 impl BatchResponse {
     /// The registry side: seals this response for the device that sent the batch.
     pub fn seal(&self, key: &ResponseKey) -> Result<Vec<u8>, WireError> {
-        use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
-        let plaintext = Zeroizing::new(codec::to_vec(self)?);
-        let mut nonce = [0u8; RESPONSE_NONCE_LEN];
-        os_random(&mut nonce).map_err(|e| WireError::Seal(e.to_string()))?;
-        let (aead_key, aead_nonce) = response_aead(key, &nonce);
-        let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
-        let ciphertext = cipher
-            .encrypt(
-                &chacha20poly1305::Nonce::from(aead_nonce),
-                plaintext.as_slice(),
-            )
-            .map_err(|e| WireError::Seal(e.to_string()))?;
-        let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ciphertext.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
-        Ok(out)
+        seal_response_plaintext(&Zeroizing::new(codec::to_vec(self)?), key)
     }
 
     /// The device side: opens and decodes a sealed response.
@@ -449,6 +445,25 @@ impl BatchResponse {
         );
         Ok(codec::from_slice(&plaintext, MAX_SEALED_RESPONSE_BYTES)?)
     }
+}
+
+/// Seals response `plaintext` (the CBOR of a [`BatchResponse`], or any bytes) for the device
+/// holding `key`, as [`BatchResponse::seal`] does. Not for production code: it exists so that
+/// the fuzz targets can put arbitrary plaintext behind the seal of the device's batch answer.
+#[doc(hidden)]
+pub fn seal_response_plaintext(plaintext: &[u8], key: &ResponseKey) -> Result<Vec<u8>, WireError> {
+    use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
+    let mut nonce = [0u8; RESPONSE_NONCE_LEN];
+    os_random(&mut nonce).map_err(|e| WireError::Seal(e.to_string()))?;
+    let (aead_key, aead_nonce) = response_aead(key, &nonce);
+    let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
+    let ciphertext = cipher
+        .encrypt(&chacha20poly1305::Nonce::from(aead_nonce), plaintext)
+        .map_err(|e| WireError::Seal(e.to_string()))?;
+    let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
 }
 
 /// The commitment to one record that goes on the ledger: SHA-256 over [`COMMITMENT_TAG`], a
