@@ -19,7 +19,9 @@ use libfuzzer_sys::fuzz_target;
 fn seal_and_open(plaintext: &[u8], compressed: bool) -> Option<Batch> {
     let (sealed, _) =
         wire::seal_batch_plaintext(plaintext, &h::BATCH_ID, compressed, &h::hpke_public()).ok()?;
-    wire::open_batch(&sealed, &h::HPKE_SECRET).ok().map(|(batch, _)| batch)
+    wire::open_batch(&sealed, &h::HPKE_SECRET)
+        .ok()
+        .map(|(batch, _)| batch)
 }
 
 fn zlib(bytes: &[u8]) -> Vec<u8> {
@@ -29,7 +31,9 @@ fn zlib(bytes: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let batch = match mode % 4 {
         0 => codec::from_slice::<Batch>(rest, MAX_BATCH_PLAINTEXT_BYTES).ok(),
         1 => seal_and_open(rest, false),

@@ -12,7 +12,9 @@ use birthright_fuzz as h;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, claims)) = data.split_first() else { return };
+    let Some((&mode, claims)) = data.split_first() else {
+        return;
+    };
     let certificate = (mode & 1 == 1).then(h::device_certificate);
     let bytes = h::sign_credential_payload(claims, certificate.as_deref());
     let trust = h::trust();
@@ -20,12 +22,17 @@ fuzz_target!(|data: &[u8]| {
         .then(|| RevocationList::verify(&h::revocation_list(), &trust).ok())
         .flatten();
     let verification = verify_bytes(&bytes, &trust, list.as_ref(), h::NOW);
-    let Ok(credential) = Credential::from_bytes(bytes.clone()) else { return };
+    let Ok(credential) = Credential::from_bytes(bytes.clone()) else {
+        return;
+    };
     match decode_text(&credential.text) {
         Ok(back) => {
             assert_eq!(back, bytes, "the text form must give the same bytes back");
             let again = verify_text(&credential.text, &trust, list.as_ref(), h::NOW);
-            assert_eq!(again, verification, "text and bytes must get the same verdict");
+            assert_eq!(
+                again, verification,
+                "text and bytes must get the same verdict"
+            );
         }
         Err(CredentialError::TooLong(_)) => {}
         Err(e) => panic!("a credential's own text does not decode: {e}"),

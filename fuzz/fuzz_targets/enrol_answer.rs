@@ -10,9 +10,15 @@ use libfuzzer_sys::fuzz_target;
 use serde_bytes::ByteBuf;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
-    let Ok(device) = Device::open_in_memory(StorageKey::from_bytes([4; 32])) else { return };
-    let Ok(identity) = device.init("worker-7") else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(device) = Device::open_in_memory(StorageKey::from_bytes([4; 32])) else {
+        return;
+    };
+    let Ok(identity) = device.init("worker-7") else {
+        return;
+    };
     let mut rest = rest.to_vec();
     h::substitute(&mut rest, &h::PLACEHOLDER_DEVICE_KEY, &identity.public_key);
     let answer = if mode % 2 == 0 {
@@ -22,12 +28,17 @@ fuzz_target!(|data: &[u8]| {
             certificate: ByteBuf::from(h::sign_certificate_payload(&rest)),
             trust_bundle: h::trust().to_json(),
         };
-        let Ok(bytes) = codec::to_vec(&answer) else { return };
+        let Ok(bytes) = codec::to_vec(&answer) else {
+            return;
+        };
         bytes
     };
     let trust = h::trust();
     if device.complete_enrolment(&answer, &trust).is_ok() {
-        assert!(device.check_enrolment().is_ok(), "a completed enrolment checks out");
+        assert!(
+            device.check_enrolment().is_ok(),
+            "a completed enrolment checks out"
+        );
         assert_eq!(device.trust_bundle().ok().flatten(), Some(trust));
         assert!(device.certificate().ok().flatten().is_some());
     }

@@ -15,10 +15,16 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let key = h::device_key();
-    let bytes = cose::sign1(&key.key_id().0, BTreeMap::new(), BTreeMap::new(), data, |m| {
-        key.sign(m)
-    });
-    let Ok(signed) = SignedRecord::decode(&bytes) else { return };
+    let bytes = cose::sign1(
+        &key.key_id().0,
+        BTreeMap::new(),
+        BTreeMap::new(),
+        data,
+        |m| key.sign(m),
+    );
+    let Ok(signed) = SignedRecord::decode(&bytes) else {
+        return;
+    };
     assert!(
         signed.verify(&key.verifying_key()).is_ok(),
         "a record signed by the harness must verify"

@@ -12,7 +12,9 @@ use birthright_fuzz as h;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let trust = h::trust();
     match mode % 3 {
         0 => {

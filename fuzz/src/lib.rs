@@ -6,7 +6,7 @@
 //!
 //! Nothing here is secret: every key is a fixed test key.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::OnceLock};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use birthright_core::{
@@ -70,11 +70,17 @@ pub const HPKE_SECRET: [u8; 32] = [3; 32];
 
 /// The registry's HPKE public key.
 pub fn hpke_public() -> [u8; 32] {
-    wire::hpke_public_key(&HPKE_SECRET).unwrap_or([0; 32])
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    *KEY.get_or_init(|| wire::hpke_public_key(&HPKE_SECRET).unwrap_or([0; 32]))
 }
 
 /// The fixed registry's trust bundle (a valid one: `TrustBundle::from_json` accepts it).
 pub fn trust() -> TrustBundle {
+    static TRUST: OnceLock<TrustBundle> = OnceLock::new();
+    TRUST.get_or_init(make_trust).clone()
+}
+
+fn make_trust() -> TrustBundle {
     let key = registry_key();
     let hpke = hpke_public();
     TrustBundle {
@@ -113,7 +119,10 @@ pub fn certificate_claims(device_public_key: &[u8]) -> DeviceCertificate {
 pub fn sign_registry_object(content_type: u16, payload: &[u8]) -> Vec<u8> {
     let key = registry_key();
     let mut protected = BTreeMap::new();
-    protected.insert(cose::HEADER_CONTENT_TYPE, Value::Integer(content_type.into()));
+    protected.insert(
+        cose::HEADER_CONTENT_TYPE,
+        Value::Integer(content_type.into()),
+    );
     cose::sign1(&key.key_id().0, protected, BTreeMap::new(), payload, |m| {
         key.sign(m)
     })
@@ -136,7 +145,11 @@ pub fn certificate_payload(device_public_key: &[u8]) -> Vec<u8> {
 
 /// The fixed device's certificate, signed by the registry.
 pub fn device_certificate() -> Vec<u8> {
-    sign_certificate_payload(&certificate_payload(&device_key().public_bytes()))
+    static CERT: OnceLock<Vec<u8>> = OnceLock::new();
+    CERT.get_or_init(|| {
+        sign_certificate_payload(&certificate_payload(&device_key().public_bytes()))
+    })
+    .clone()
 }
 
 /// The claims of a revocation list revoking one unrelated device.
@@ -155,7 +168,11 @@ pub fn revocation_claims() -> RevocationList {
 
 /// The signed revocation list.
 pub fn revocation_list() -> Vec<u8> {
-    sign_revocations_payload(&codec::to_vec(&revocation_claims()).unwrap_or_default())
+    static LIST: OnceLock<Vec<u8>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        sign_revocations_payload(&codec::to_vec(&revocation_claims()).unwrap_or_default())
+    })
+    .clone()
 }
 
 /// Signs CWT claims `payload` (any bytes) as a credential: by the registry when
@@ -168,7 +185,10 @@ pub fn sign_credential_payload(payload: &[u8], device_certificate: Option<&[u8]>
         registry_key()
     };
     let mut protected = BTreeMap::new();
-    protected.insert(cose::HEADER_CONTENT_TYPE, Value::Integer(CONTENT_TYPE_CWT.into()));
+    protected.insert(
+        cose::HEADER_CONTENT_TYPE,
+        Value::Integer(CONTENT_TYPE_CWT.into()),
+    );
     let mut unprotected = BTreeMap::new();
     if let Some(cert) = device_certificate {
         unprotected.insert(HEADER_DEVICE_CERTIFICATE, Value::Bytes(cert.to_vec()));
@@ -233,7 +253,8 @@ pub fn one_leaf_checkpoint(root_hash: [u8; 32]) -> String {
 /// In batch-answer input, replaced by the real checkpoint (the same length: only the root and
 /// the signature differ).
 pub fn placeholder_checkpoint() -> String {
-    one_leaf_checkpoint([0; 32])
+    static NOTE: OnceLock<String> = OnceLock::new();
+    NOTE.get_or_init(|| one_leaf_checkpoint([0; 32])).clone()
 }
 
 /// What the batch-answer target knows once the device has sent its batch.
@@ -264,7 +285,11 @@ impl AnswerParts {
             placeholder_checkpoint().as_bytes(),
             self.checkpoint.as_bytes(),
         );
-        substitute(&mut data, &PLACEHOLDER_BATCH_ID, self.batch.batch_id.as_bytes());
+        substitute(
+            &mut data,
+            &PLACEHOLDER_BATCH_ID,
+            self.batch.batch_id.as_bytes(),
+        );
         substitute(&mut data, &PLACEHOLDER_RECORD_ID, self.record_id.as_bytes());
         data
     }
@@ -274,7 +299,9 @@ impl AnswerParts {
 /// (random) key, holding one captured reference record, whose sync has just sent the batch:
 /// the state in which the device reads the registry's answer. `None` if a set-up step fails
 /// (it never should).
-pub fn with_answer_context<T>(f: impl FnOnce(&mut SyncMachine<'_>, &AnswerParts) -> T) -> Option<T> {
+pub fn with_answer_context<T>(
+    f: impl FnOnce(&mut SyncMachine<'_>, &AnswerParts) -> T,
+) -> Option<T> {
     let device = Device::open_in_memory(StorageKey::from_bytes([4; 32])).ok()?;
     let identity = device.init("worker-7").ok()?;
     let answer = wire::EnrolResponse {
@@ -315,9 +342,10 @@ pub fn with_answer_context<T>(f: impl FnOnce(&mut SyncMachine<'_>, &AnswerParts)
         id: Uuid::from_bytes(PLACEHOLDER_RECORD_ID),
         ..record.record.clone()
     };
-    let placeholder_credential = credential::issue_registered(&registry_key(), &placeholder, 0, NOW)
-        .ok()?
-        .bytes;
+    let placeholder_credential =
+        credential::issue_registered(&registry_key(), &placeholder, 0, NOW)
+            .ok()?
+            .bytes;
     let parts = AnswerParts {
         batch,
         response_key,
@@ -330,30 +358,32 @@ pub fn with_answer_context<T>(f: impl FnOnce(&mut SyncMachine<'_>, &AnswerParts)
 }
 
 /// Hands the device the sealed answer `plaintext` and then plays the registry for the rest of
-/// the sync (the checkpoint), for at most a few steps. Errors are the expected outcome.
-pub fn drive_answer(machine: &mut SyncMachine<'_>, parts: &AnswerParts, plaintext: &[u8]) {
+/// the sync (the checkpoint), for at most a few steps. Errors are the expected outcome for most
+/// inputs; returns whether the device accepted the answer (the seed generator checks its seeds).
+pub fn drive_answer(machine: &mut SyncMachine<'_>, parts: &AnswerParts, plaintext: &[u8]) -> bool {
     let Ok(sealed) = wire::seal_response_plaintext(plaintext, &parts.response_key) else {
-        return;
+        return false;
     };
     if machine.handle(Ok(ok(sealed))).is_err() {
-        return;
+        return false;
     }
     for _ in 0..4 {
         let request = match machine.poll() {
             Ok(Step::Send(request)) => request,
-            _ => return,
+            _ => break,
         };
         let body = if request.path.starts_with("/v1/checkpoint") {
             parts.checkpoint.clone().into_bytes()
         } else if request.path.starts_with("/v1/proof/consistency") {
             br#"{"proof":[]}"#.to_vec()
         } else {
-            return;
+            break;
         };
         if machine.handle(Ok(ok(body))).is_err() {
-            return;
+            break;
         }
     }
+    true
 }
 
 /// A 200 answer with `body`.

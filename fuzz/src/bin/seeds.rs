@@ -7,7 +7,7 @@ use std::{io::Write, path::Path};
 
 use birthright_core::{
     codec,
-    credential::{issue_provisional, issue_registered},
+    credential::{Verdict, issue_provisional, issue_registered},
     fixtures::{reference_input, sample_inputs},
     ledger::checkpoint::Checkpoint,
     record::Record,
@@ -35,6 +35,44 @@ fn records() -> Vec<Record> {
         });
     }
     out
+}
+
+/// Opens a batch seed the way the target does; it must give a batch.
+fn check_batch(seed: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    let (mode, rest) = (seed[0], &seed[1..]);
+    let batch = match mode {
+        0 => codec::from_slice::<Batch>(rest, wire::MAX_BATCH_PLAINTEXT_BYTES)?,
+        _ => {
+            let plain = if mode == 3 { zlib(rest) } else { rest.to_vec() };
+            let (sealed, _) =
+                wire::seal_batch_plaintext(&plain, &h::BATCH_ID, mode >= 2, &h::hpke_public())?;
+            wire::open_batch(&sealed, &h::HPKE_SECRET)?.0
+        }
+    };
+    for r in &batch.records {
+        SignedRecord::decode(r)?.verify(&h::device_key().verifying_key())?;
+    }
+    Ok(())
+}
+
+/// Completes an enrolment with a certificate payload the way the target's mode 1 does.
+fn check_enrolment(payload: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    let device = birthright_core::device::Device::open_in_memory(
+        birthright_core::store::StorageKey::from_bytes([4; 32]),
+    )?;
+    let identity = device.init("worker-7")?;
+    let mut payload = payload.to_vec();
+    h::substitute(
+        &mut payload,
+        &h::PLACEHOLDER_DEVICE_KEY,
+        &identity.public_key,
+    );
+    let answer = EnrolResponse {
+        certificate: ByteBuf::from(h::sign_certificate_payload(&payload)),
+        trust_bundle: h::trust().to_json(),
+    };
+    device.complete_enrolment(&codec::to_vec(&answer)?, &h::trust())?;
+    Ok(())
 }
 
 fn zlib(bytes: &[u8]) -> Vec<u8> {
@@ -92,6 +130,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batches.push(with_mode(2, &zlib(&plain)));
         batches.push(with_mode(3, &plain));
     }
+    for (i, seed) in batches.iter().enumerate() {
+        check_batch(seed).map_err(|e| format!("batch_plaintext seed {i}: {e}"))?;
+    }
     write(dir, "batch_plaintext", &batches)?;
 
     // Record payloads.
@@ -110,6 +151,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         claims.push(with_mode(1, &provisional));
         claims.push(with_mode(2, &registered));
         claims.push(with_mode(3, &provisional));
+    }
+    for (i, seed) in claims.iter().enumerate() {
+        let certificate = (seed[0] & 1 == 1).then(h::device_certificate);
+        let bytes = h::sign_credential_payload(&seed[1..], certificate.as_deref());
+        let v = birthright_core::credential::verify_bytes(&bytes, &trust, None, h::NOW);
+        let expected = if certificate.is_some() {
+            Verdict::ValidProvisional
+        } else {
+            Verdict::Valid
+        };
+        if v.verdict != expected {
+            return Err(format!("credential_claims seed {i}: {:?}", v.verdict).into());
+        }
     }
     write(dir, "credential_claims", &claims)?;
 
@@ -150,6 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         certificate: ByteBuf::from(certificate.clone()),
         trust_bundle: trust.to_json(),
     };
+    check_enrolment(&h::certificate_payload(&h::PLACEHOLDER_DEVICE_KEY))?;
     write(
         dir,
         "enrol_answer",
@@ -160,8 +215,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     // Batch answers, with the placeholders the target fills in.
-    let placeholder_credential = h::with_answer_context(|_, parts| parts.placeholder_credential.clone())
-        .ok_or("the batch-answer set-up failed")?;
+    let placeholder_credential =
+        h::with_answer_context(|_, parts| parts.placeholder_credential.clone())
+            .ok_or("the batch-answer set-up failed")?;
     let leaf = LeafReceipt {
         index: 0,
         salt: ByteBuf::from(h::LEAF_SALT.to_vec()),
@@ -187,19 +243,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         results,
     };
     let answers = [
-        response(vec![result(Outcome::Accepted, Some(&placeholder_credential))]),
+        response(vec![result(
+            Outcome::Accepted,
+            Some(&placeholder_credential),
+        )]),
         response(vec![result(Outcome::Accepted, None)]),
-        response(vec![result(Outcome::Duplicate, Some(&placeholder_credential))]),
+        response(vec![result(
+            Outcome::Duplicate,
+            Some(&placeholder_credential),
+        )]),
         response(vec![result(Outcome::Rejected, None)]),
         response(vec![]),
     ]
     .iter()
     .map(codec::to_vec)
     .collect::<Result<Vec<_>, _>>()?;
+    // The seeds must get past every check, or the target fuzzes only the first refusals.
+    for (i, answer) in answers.iter().enumerate() {
+        let accepted = h::with_answer_context(|machine, parts| {
+            h::drive_answer(machine, parts, &parts.fill_in(answer))
+        });
+        if accepted != Some(i < 4) {
+            return Err(format!("batch_answer seed {i}: accepted {accepted:?}").into());
+        }
+    }
     write(dir, "batch_answer", &answers)?;
 
     // The older targets.
-    write(dir, "signed_record", &[signed[0].clone(), certificate.clone(), h::revocation_list()])?;
+    write(
+        dir,
+        "signed_record",
+        &[signed[0].clone(), certificate.clone(), h::revocation_list()],
+    )?;
     let provisional = issue_provisional(&device, &certificate, &records[0], h::NOW)?;
     let registered = issue_registered(&h::registry_key(), &records[0], 5, h::NOW)?;
     write(
@@ -208,16 +283,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &[provisional.text.into_bytes(), registered.text.into_bytes()],
     )?;
     let (sealed, _) = batch.seal(&h::hpke_public())?;
-    write(dir, "sealed_batch", &[sealed, wire::LedgerLeaf::parse(&[1; 49]).map(|l| l.to_bytes().to_vec()).unwrap_or_default()])?;
+    write(
+        dir,
+        "sealed_batch",
+        &[
+            sealed,
+            wire::LedgerLeaf::parse(&[1; 49])
+                .map(|l| l.to_bytes().to_vec())
+                .unwrap_or_default(),
+        ],
+    )?;
     let checkpoint = h::one_leaf_checkpoint([7; 32]);
-    let body = Checkpoint::parse(&checkpoint.split("\n\n").next().map(|b| format!("{b}\n")).unwrap_or_default())
-        .map(|c| c.to_text())
-        .unwrap_or_default();
+    let body = Checkpoint::parse(
+        &checkpoint
+            .split("\n\n")
+            .next()
+            .map(|b| format!("{b}\n"))
+            .unwrap_or_default(),
+    )
+    .map(|c| c.to_text())
+    .unwrap_or_default();
     write(
         dir,
         "ledger_text",
-        &[checkpoint.into_bytes(), body.into_bytes(), trust.checkpoint_vkey.clone().into_bytes()],
+        &[
+            checkpoint.into_bytes(),
+            body.into_bytes(),
+            trust.checkpoint_vkey.clone().into_bytes(),
+        ],
     )?;
-    write(dir, "enrolment_json", &[reference_input().to_json_pretty().into_bytes()])?;
+    write(
+        dir,
+        "enrolment_json",
+        &[reference_input().to_json_pretty().into_bytes()],
+    )?;
     Ok(())
 }
