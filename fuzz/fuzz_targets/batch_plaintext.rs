@@ -42,11 +42,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let Some(batch) = batch else { return };
     let trust = h::trust();
-    if let Some(certificate) = &batch.certificate {
-        if let Ok(cert) = DeviceCertificate::verify(certificate, &trust) {
-            let _ = cert.check_valid_at(h::NOW);
-            let _ = cert.device_kid();
-        }
+    if let Some(certificate) = &batch.certificate
+        && let Ok(cert) = DeviceCertificate::verify(certificate, &trust)
+    {
+        let _ = cert.check_valid_at(h::NOW);
+        let _ = cert.device_kid();
     }
     let device = h::device_key().verifying_key();
     for bytes in &batch.records {

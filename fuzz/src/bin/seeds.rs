@@ -193,10 +193,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Trust bundles.
     let mut other = trust.clone();
     other.hpke_key_id = "0011223344556677".into();
+    // And one whose origin takes it close to the 16 KiB limit, where the compact form fits and
+    // the stored (pretty) one may not.
+    let long_origin = "r".repeat(7900);
+    let mut long = trust.clone();
+    long.checkpoint_vkey = birthright_core::ledger::note::NoteSigner::new(
+        &long_origin,
+        h::registry_key().signing_key().clone(),
+    )?
+    .verifier_key();
+    long.origin = long_origin;
+    let long = long
+        .to_json()
+        .replace("\n  ", "")
+        .replace(": ", ":")
+        .replace(",\n", ",");
     write(
         dir,
         "trust_bundle",
-        &[trust.to_json().into_bytes(), other.to_json().into_bytes()],
+        &[
+            trust.to_json().into_bytes(),
+            other.to_json().into_bytes(),
+            long.into_bytes(),
+        ],
     )?;
 
     // Enrolment answers.
