@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Birthright on a fresh machine: formatting, lints, the Rust
 # test suites (unit, property, end-to-end against a real registry process), the Kotlin binding
-# tests on the host JVM, and the benchmark smoke run. Installs what it needs itself.
+# tests on the host JVM, and the benchmark smoke run; a short run of every fuzz target when a
+# nightly toolchain is present (FUZZ_SECONDS per target, default 20). Installs what it needs itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "fuzz smoke (nightly only)"
+scripts/fuzz-smoke.sh
 
 step "reference credential sizes (bytes, characters, QR version)"
 cargo test -q -p birthright-core --lib reference_credential_sizes -- --nocapture 2>&1 | grep 'reference credential'

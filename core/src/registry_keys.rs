@@ -143,6 +143,14 @@ impl TrustBundle {
                 "the checkpoint key is not the registry key".into(),
             ));
         }
+        // A device stores the bundle as `to_json()` (pretty, longer than compact input) and
+        // re-reads it with this function at every open: the limit holds for that form too, or
+        // a bundle accepted once would make the device call its own store tampered ever after.
+        if bundle.to_json().len() > 16 * 1024 {
+            return Err(TrustError::BadBundle(
+                "larger than 16 KiB once stored".into(),
+            ));
+        }
         Ok(bundle)
     }
 
@@ -506,6 +514,37 @@ pub(crate) mod tests {
             "trust bundle: the checkpoint key does not name the registry's origin"
         );
         assert!(TrustBundle::from_json(b"{\"format\":1}").is_err());
+    }
+
+    /// Found by the `trust_bundle` fuzz target's round-trip property: a device stores the
+    /// bundle it accepted as `to_json()` (pretty) and re-reads it with `from_json` at every
+    /// open, so a compact bundle just under the 16 KiB limit must not be accepted when its
+    /// stored form is over it (the device would then call its own store tampered).
+    #[test]
+    fn an_accepted_bundle_is_accepted_again_in_its_stored_form() {
+        let (key, bundle) = registry();
+        let sized = |origin_len: usize| {
+            let origin = "r".repeat(origin_len);
+            let mut b = bundle.clone();
+            b.checkpoint_vkey =
+                crate::ledger::note::NoteSigner::new(&origin, key.signing_key().clone())
+                    .unwrap()
+                    .verifier_key();
+            b.origin = origin;
+            b
+        };
+        // The largest origin whose compact JSON fits the limit.
+        let base = serde_json::to_string(&sized(1)).unwrap().len();
+        let big = sized(1 + (16 * 1024 - base) / 2);
+        let compact = serde_json::to_string(&big).unwrap();
+        assert!(compact.len() <= 16 * 1024 && big.to_json().len() > 16 * 1024);
+        match TrustBundle::from_json(compact.as_bytes()) {
+            Ok(parsed) => assert!(
+                TrustBundle::from_json(parsed.to_json().as_bytes()).as_ref() == Ok(&parsed),
+                "accepted, but not in the form the device stores"
+            ),
+            Err(e) => assert!(matches!(e, TrustError::BadBundle(_)), "{e}"),
+        }
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub const MAX_BATCH_PLAINTEXT_BYTES: usize =
     MAX_RECORDS_PER_BATCH * (crate::signed::MAX_SIGNED_RECORD_BYTES + 5) + 64 * 1024;
 /// Largest sealed response a device accepts.
 pub const MAX_SEALED_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Most hashes in one inclusion or consistency proof of a response: twice the depth of the
+/// deepest possible tree (2^64 leaves), more than any proof needs. Decoding refuses more as it
+/// goes, so a response cannot turn a few bytes per empty hash into tens of bytes of memory each.
+pub const MAX_PROOF_HASHES: usize = 128;
 /// Length of the response nonce (max(Nn, Nk) of ChaCha20-Poly1305).
 pub const RESPONSE_NONCE_LEN: usize = 32;
 /// Domain tag of record commitments.
@@ -157,8 +161,18 @@ pub struct LeafReceipt {
     pub salt: ByteBuf,
     /// When the registry sequenced the record, Unix seconds.
     pub sequenced_at: i64,
-    /// Inclusion proof of the leaf in the response's checkpoint.
+    /// Inclusion proof of the leaf in the response's checkpoint (at most
+    /// [`MAX_PROOF_HASHES`]).
+    #[serde(deserialize_with = "bounded_proof")]
     pub inclusion_proof: Vec<ByteBuf>,
+}
+
+fn bounded_proof<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ByteBuf>, D::Error> {
+    codec::deserialize_bounded_vec(d, MAX_PROOF_HASHES, "proof hashes")
+}
+
+fn bounded_results<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RecordResult>, D::Error> {
+    codec::deserialize_bounded_vec(d, MAX_RECORDS_PER_BATCH, "results")
 }
 
 /// The registry's answer for one record.
@@ -187,9 +201,12 @@ pub struct BatchResponse {
     pub checkpoint: String,
     /// Echo of the batch's `known_tree_size`.
     pub known_tree_size: u64,
-    /// Consistency proof from `known_tree_size` to the checkpoint's size.
+    /// Consistency proof from `known_tree_size` to the checkpoint's size (at most
+    /// [`MAX_PROOF_HASHES`]).
+    #[serde(deserialize_with = "bounded_proof")]
     pub consistency_proof: Vec<ByteBuf>,
-    /// One result per record, in the batch's order.
+    /// One result per record, in the batch's order (at most [`MAX_RECORDS_PER_BATCH`]).
+    #[serde(deserialize_with = "bounded_results")]
     pub results: Vec<RecordResult>,
 }
 
@@ -282,6 +299,20 @@ pub fn seal_encoded_batch(
     let compressed = compress_if_smaller(encoded);
     let is_compressed = compressed.is_some();
     let plaintext = compressed.unwrap_or_else(|| encoded.to_vec());
+    seal_batch_plaintext(&plaintext, batch_id, is_compressed, registry_hpke_public)
+}
+
+/// Seals `plaintext` exactly as given, with the `compressed` flag as given (nothing is
+/// compressed here): when the flag is set, `plaintext` must already be a zlib stream. Not for
+/// production code, which uses [`Batch::seal`] or [`seal_encoded_batch`]: it exists so that the
+/// fuzz targets and tests can reach the inflate step and the batch decoder behind the seal.
+#[doc(hidden)]
+pub fn seal_batch_plaintext(
+    plaintext: &[u8],
+    batch_id: &Uuid,
+    compressed: bool,
+    registry_hpke_public: &[u8; 32],
+) -> Result<(Vec<u8>, ResponseKey), WireError> {
     let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry_hpke_public)
         .map_err(|e| WireError::Seal(format!("registry key: {e}")))?;
     let recipient_kid = KeyId::of(registry_hpke_public).0.to_vec();
@@ -289,10 +320,7 @@ pub fn seal_encoded_batch(
         hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
             .map_err(|e| WireError::Seal(e.to_string()))?;
     let ciphertext = ctx
-        .seal(
-            &plaintext,
-            &batch_aad(batch_id, &recipient_kid, is_compressed),
-        )
+        .seal(plaintext, &batch_aad(batch_id, &recipient_kid, compressed))
         .map_err(|e| WireError::Seal(e.to_string()))?;
     let mut secret = Zeroizing::new([0u8; 32]);
     ctx.export(RESPONSE_EXPORT_CONTEXT, secret.as_mut())
@@ -308,7 +336,7 @@ pub fn seal_encoded_batch(
         recipient_kid: ByteBuf::from(recipient_kid),
         enc: ByteBuf::from(enc_bytes.to_vec()),
         ciphertext: ByteBuf::from(ciphertext),
-        compressed: is_compressed,
+        compressed,
     };
     Ok((
         codec::to_vec(&sealed)?,
@@ -412,22 +440,7 @@ fn response_aead(key: &ResponseKey, response_nonce: &[u8]) -> (Zeroizing<[u8; 32
 impl BatchResponse {
     /// The registry side: seals this response for the device that sent the batch.
     pub fn seal(&self, key: &ResponseKey) -> Result<Vec<u8>, WireError> {
-        use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
-        let plaintext = Zeroizing::new(codec::to_vec(self)?);
-        let mut nonce = [0u8; RESPONSE_NONCE_LEN];
-        os_random(&mut nonce).map_err(|e| WireError::Seal(e.to_string()))?;
-        let (aead_key, aead_nonce) = response_aead(key, &nonce);
-        let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
-        let ciphertext = cipher
-            .encrypt(
-                &chacha20poly1305::Nonce::from(aead_nonce),
-                plaintext.as_slice(),
-            )
-            .map_err(|e| WireError::Seal(e.to_string()))?;
-        let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ciphertext.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
-        Ok(out)
+        seal_response_plaintext(&Zeroizing::new(codec::to_vec(self)?), key)
     }
 
     /// The device side: opens and decodes a sealed response.
@@ -449,6 +462,25 @@ impl BatchResponse {
         );
         Ok(codec::from_slice(&plaintext, MAX_SEALED_RESPONSE_BYTES)?)
     }
+}
+
+/// Seals response `plaintext` (the CBOR of a [`BatchResponse`], or any bytes) for the device
+/// holding `key`, as [`BatchResponse::seal`] does. Not for production code: it exists so that
+/// the fuzz targets can put arbitrary plaintext behind the seal of the device's batch answer.
+#[doc(hidden)]
+pub fn seal_response_plaintext(plaintext: &[u8], key: &ResponseKey) -> Result<Vec<u8>, WireError> {
+    use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
+    let mut nonce = [0u8; RESPONSE_NONCE_LEN];
+    os_random(&mut nonce).map_err(|e| WireError::Seal(e.to_string()))?;
+    let (aead_key, aead_nonce) = response_aead(key, &nonce);
+    let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
+    let ciphertext = cipher
+        .encrypt(&chacha20poly1305::Nonce::from(aead_nonce), plaintext)
+        .map_err(|e| WireError::Seal(e.to_string()))?;
+    let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
 }
 
 /// The commitment to one record that goes on the ledger: SHA-256 over [`COMMITMENT_TAG`], a
@@ -652,6 +684,77 @@ mod tests {
         let (id, plain) = many_empty_records(1001);
         let (sealed, _) = seal_encoded_batch(&plain, &id, &public).unwrap();
         assert!(open_batch(&sealed, &secret).is_err());
+    }
+
+    /// A response (the plaintext of a sealed answer) whose consistency proof holds `n` empty
+    /// hashes, encoded by hand: a few bytes each on the wire, 24 bytes and an allocation each
+    /// once decoded. Found while writing the `batch_answer` fuzz target: the proof lists and
+    /// the results were the response's unbounded vectors.
+    fn response_with_empty_proof_hashes(n: u32) -> Vec<u8> {
+        let response = BatchResponse {
+            version: WIRE_VERSION,
+            batch_id: Uuid::now_v7(),
+            checkpoint: "cp".into(),
+            known_tree_size: 3,
+            consistency_proof: vec![],
+            results: vec![],
+        };
+        let mut bytes = codec::to_vec(&response).unwrap();
+        assert_eq!(bytes.split_off(bytes.len() - 4), [0x04, 0x80, 0x05, 0x80]);
+        bytes.extend_from_slice(&[0x04, 0x9a]);
+        bytes.extend_from_slice(&n.to_be_bytes());
+        bytes.resize(bytes.len() + n as usize, 0x40);
+        bytes.extend_from_slice(&[0x05, 0x80]);
+        bytes
+    }
+
+    #[test]
+    fn responses_with_oversized_lists_are_refused_while_decoding() {
+        let (_, public) = generate_hpke_keypair().unwrap();
+        let (_, key) = batch().seal(&public).unwrap();
+        let open = |plain: &[u8]| {
+            BatchResponse::open(&seal_response_plaintext(plain, &key).unwrap(), &key)
+        };
+        assert_eq!(
+            open(&response_with_empty_proof_hashes(MAX_PROOF_HASHES as u32))
+                .unwrap()
+                .consistency_proof
+                .len(),
+            MAX_PROOF_HASHES
+        );
+        for n in [MAX_PROOF_HASHES as u32 + 1, 4_000_000] {
+            let err = open(&response_with_empty_proof_hashes(n)).unwrap_err();
+            assert!(
+                matches!(&err, WireError::Codec(CodecError::Malformed(m)) if m.contains("too many proof hashes")),
+                "{n}: {err}"
+            );
+        }
+        let result = RecordResult {
+            record_id: Uuid::nil(),
+            outcome: Outcome::Rejected,
+            leaf: None,
+            rejection: None,
+            credential: None,
+        };
+        let many = BatchResponse {
+            version: WIRE_VERSION,
+            batch_id: Uuid::nil(),
+            checkpoint: String::new(),
+            known_tree_size: 0,
+            consistency_proof: vec![],
+            results: vec![result; MAX_RECORDS_PER_BATCH + 1],
+        };
+        let err = open(&codec::to_vec(&many).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("too many results"), "{err}");
+        let leaf = LeafReceipt {
+            index: 0,
+            salt: ByteBuf::new(),
+            sequenced_at: 0,
+            inclusion_proof: vec![ByteBuf::new(); MAX_PROOF_HASHES + 1],
+        };
+        let err =
+            codec::from_slice::<LeafReceipt>(&codec::to_vec(&leaf).unwrap(), 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("too many proof hashes"), "{err}");
     }
 
     #[test]

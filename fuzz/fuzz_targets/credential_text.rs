@@ -9,7 +9,9 @@ use birthright_core::{
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = decode_text(text);
     let registry = Ed25519Key::from_secret(&[1; 32]);
     let trust = TrustBundle {

@@ -1,0 +1,340 @@
+//! Writes the seed corpora: `seeds [DIR]` fills `DIR/<target>/` (default `corpus/`) with valid
+//! inputs of every target, built from `birthright_core::fixtures` and the harness's fixed keys,
+//! so each target starts from inputs that pass every check before the decoder it fuzzes.
+//! Existing files are left alone; the seeds are named `seed-*` and rewritten on every run.
+
+use std::{io::Write, path::Path};
+
+use birthright_core::{
+    codec,
+    credential::{Verdict, issue_provisional, issue_registered},
+    fixtures::{reference_input, sample_inputs},
+    ledger::checkpoint::Checkpoint,
+    record::Record,
+    registry_keys::{Revocation, RevocationList},
+    signed::SignedRecord,
+    wire::{
+        self, Batch, BatchResponse, EnrolResponse, LeafReceipt, Outcome, RecordResult, Rejection,
+    },
+};
+use birthright_fuzz as h;
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+fn records() -> Vec<Record> {
+    let today = time::OffsetDateTime::from_unix_timestamp(h::CAPTURED_AT)
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN);
+    let mut out = vec![h::sample_record()];
+    for (i, input) in sample_inputs(5, 11, today).into_iter().enumerate() {
+        out.push(Record {
+            id: Uuid::from_bytes([0x20 + i as u8; 16]),
+            enrolment: input,
+            supersedes: (i == 2).then(|| Uuid::from_bytes([0x17; 16])),
+            ..h::sample_record()
+        });
+    }
+    out
+}
+
+/// Opens a batch seed the way the target does; it must give a batch.
+fn check_batch(seed: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    let (mode, rest) = (seed[0], &seed[1..]);
+    let batch = match mode {
+        0 => codec::from_slice::<Batch>(rest, wire::MAX_BATCH_PLAINTEXT_BYTES)?,
+        _ => {
+            let plain = if mode == 3 { zlib(rest) } else { rest.to_vec() };
+            let (sealed, _) =
+                wire::seal_batch_plaintext(&plain, &h::BATCH_ID, mode >= 2, &h::hpke_public())?;
+            wire::open_batch(&sealed, &h::HPKE_SECRET)?.0
+        }
+    };
+    for r in &batch.records {
+        SignedRecord::decode(r)?.verify(&h::device_key().verifying_key())?;
+    }
+    Ok(())
+}
+
+/// Completes an enrolment with a certificate payload the way the target's mode 1 does.
+fn check_enrolment(payload: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    let device = birthright_core::device::Device::open_in_memory(
+        birthright_core::store::StorageKey::from_bytes([4; 32]),
+    )?;
+    let identity = device.init("worker-7")?;
+    let mut payload = payload.to_vec();
+    h::substitute(
+        &mut payload,
+        &h::PLACEHOLDER_DEVICE_KEY,
+        &identity.public_key,
+    );
+    let answer = EnrolResponse {
+        certificate: ByteBuf::from(h::sign_certificate_payload(&payload)),
+        trust_bundle: h::trust().to_json(),
+    };
+    device.complete_enrolment(&codec::to_vec(&answer)?, &h::trust())?;
+    Ok(())
+}
+
+fn zlib(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = e.write_all(bytes);
+    e.finish().unwrap_or_default()
+}
+
+fn with_mode(mode: u8, bytes: &[u8]) -> Vec<u8> {
+    [&[mode][..], bytes].concat()
+}
+
+fn write(dir: &Path, target: &str, seeds: &[Vec<u8>]) -> std::io::Result<()> {
+    let dir = dir.join(target);
+    std::fs::create_dir_all(&dir)?;
+    for (i, seed) in seeds.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:02}")), seed)?;
+    }
+    println!("{:>18}: {} seeds", target, seeds.len());
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "corpus".into());
+    let dir = Path::new(&dir);
+    let device = h::device_key();
+    let trust = h::trust();
+    let records = records();
+    let signed: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| SignedRecord::sign(r, &device).map(|s| s.bytes))
+        .collect::<Result<_, _>>()?;
+    let certificate = h::device_certificate();
+
+    // Batches: plaintext, in each of the four ways in.
+    let batch = Batch {
+        version: wire::WIRE_VERSION,
+        batch_id: h::BATCH_ID,
+        device_kid: ByteBuf::from(device.key_id().0.to_vec()),
+        certificate: Some(ByteBuf::from(certificate.clone())),
+        known_tree_size: 0,
+        records: signed.iter().cloned().map(ByteBuf::from).collect(),
+    };
+    let one = Batch {
+        certificate: None,
+        known_tree_size: 7,
+        records: vec![ByteBuf::from(signed[0].clone())],
+        ..batch.clone()
+    };
+    let mut batches = Vec::new();
+    for b in [&batch, &one] {
+        let plain = codec::to_vec(b)?;
+        batches.push(with_mode(0, &plain));
+        batches.push(with_mode(1, &plain));
+        batches.push(with_mode(2, &zlib(&plain)));
+        batches.push(with_mode(3, &plain));
+    }
+    for (i, seed) in batches.iter().enumerate() {
+        check_batch(seed).map_err(|e| format!("batch_plaintext seed {i}: {e}"))?;
+    }
+    write(dir, "batch_plaintext", &batches)?;
+
+    // Record payloads.
+    let payloads: Vec<Vec<u8>> = records
+        .iter()
+        .map(codec::to_vec)
+        .collect::<Result<_, _>>()?;
+    write(dir, "record_payload", &payloads)?;
+
+    // Credential claims: registered (mode 0, 2) and provisional (1, 3).
+    let mut claims = Vec::new();
+    for r in &records {
+        let registered = h::credential_claims(r);
+        let provisional = h::provisional_claims(r);
+        claims.push(with_mode(0, &registered));
+        claims.push(with_mode(1, &provisional));
+        claims.push(with_mode(2, &registered));
+        claims.push(with_mode(3, &provisional));
+    }
+    for (i, seed) in claims.iter().enumerate() {
+        let certificate = (seed[0] & 1 == 1).then(h::device_certificate);
+        let bytes = h::sign_credential_payload(&seed[1..], certificate.as_deref());
+        let v = birthright_core::credential::verify_bytes(&bytes, &trust, None, h::NOW);
+        let expected = if certificate.is_some() {
+            Verdict::ValidProvisional
+        } else {
+            Verdict::Valid
+        };
+        if v.verdict != expected {
+            return Err(format!("credential_claims seed {i}: {:?}", v.verdict).into());
+        }
+    }
+    write(dir, "credential_claims", &claims)?;
+
+    // Certificates and revocation lists.
+    let revoking_device = RevocationList {
+        entries: vec![Revocation {
+            device_kid: ByteBuf::from(device.key_id().0.to_vec()),
+            revoked_at: h::CAPTURED_AT,
+            reason: "stolen".into(),
+        }],
+        ..h::revocation_claims()
+    };
+    let empty = RevocationList {
+        entries: vec![],
+        ..h::revocation_claims()
+    };
+    let objects = vec![
+        with_mode(0, &h::certificate_payload(&device.public_bytes())),
+        with_mode(1, &codec::to_vec(&h::revocation_claims())?),
+        with_mode(1, &codec::to_vec(&revoking_device)?),
+        with_mode(1, &codec::to_vec(&empty)?),
+        with_mode(2, &certificate),
+        with_mode(2, &h::revocation_list()),
+    ];
+    write(dir, "registry_objects", &objects)?;
+
+    // Trust bundles.
+    let mut other = trust.clone();
+    other.hpke_key_id = "0011223344556677".into();
+    // And one whose origin takes it close to the 16 KiB limit, where the compact form fits and
+    // the stored (pretty) one may not.
+    let long_origin = "r".repeat(7900);
+    let mut long = trust.clone();
+    long.checkpoint_vkey = birthright_core::ledger::note::NoteSigner::new(
+        &long_origin,
+        h::registry_key().signing_key().clone(),
+    )?
+    .verifier_key();
+    long.origin = long_origin;
+    let long = long
+        .to_json()
+        .replace("\n  ", "")
+        .replace(": ", ":")
+        .replace(",\n", ",");
+    write(
+        dir,
+        "trust_bundle",
+        &[
+            trust.to_json().into_bytes(),
+            other.to_json().into_bytes(),
+            long.into_bytes(),
+        ],
+    )?;
+
+    // Enrolment answers.
+    let answer = EnrolResponse {
+        certificate: ByteBuf::from(certificate.clone()),
+        trust_bundle: trust.to_json(),
+    };
+    check_enrolment(&h::certificate_payload(&h::PLACEHOLDER_DEVICE_KEY))?;
+    write(
+        dir,
+        "enrol_answer",
+        &[
+            with_mode(0, &codec::to_vec(&answer)?),
+            with_mode(1, &h::certificate_payload(&h::PLACEHOLDER_DEVICE_KEY)),
+        ],
+    )?;
+
+    // Batch answers, with the placeholders the target fills in.
+    let placeholder_credential =
+        h::with_answer_context(|_, parts| parts.placeholder_credential.clone())
+            .ok_or("the batch-answer set-up failed")?;
+    let leaf = LeafReceipt {
+        index: 0,
+        salt: ByteBuf::from(h::LEAF_SALT.to_vec()),
+        sequenced_at: h::SEQUENCED_AT,
+        inclusion_proof: vec![],
+    };
+    let result = |outcome, credential: Option<&[u8]>| RecordResult {
+        record_id: Uuid::from_bytes(h::PLACEHOLDER_RECORD_ID),
+        outcome,
+        leaf: (outcome != Outcome::Rejected).then(|| leaf.clone()),
+        rejection: (outcome == Outcome::Rejected).then(|| Rejection {
+            code: "invalid_record".into(),
+            message: "child.date_of_birth: in the future".into(),
+        }),
+        credential: credential.map(|c| ByteBuf::from(c.to_vec())),
+    };
+    let response = |results| BatchResponse {
+        version: wire::WIRE_VERSION,
+        batch_id: Uuid::from_bytes(h::PLACEHOLDER_BATCH_ID),
+        checkpoint: h::placeholder_checkpoint(),
+        known_tree_size: 0,
+        consistency_proof: vec![],
+        results,
+    };
+    let answers = [
+        response(vec![result(
+            Outcome::Accepted,
+            Some(&placeholder_credential),
+        )]),
+        response(vec![result(Outcome::Accepted, None)]),
+        response(vec![result(
+            Outcome::Duplicate,
+            Some(&placeholder_credential),
+        )]),
+        response(vec![result(Outcome::Rejected, None)]),
+        response(vec![]),
+    ]
+    .iter()
+    .map(codec::to_vec)
+    .collect::<Result<Vec<_>, _>>()?;
+    // The seeds must get past every check, or the target fuzzes only the first refusals.
+    for (i, answer) in answers.iter().enumerate() {
+        let accepted = h::with_answer_context(|machine, parts| {
+            h::drive_answer(machine, parts, &parts.fill_in(answer))
+        });
+        if accepted != Some(i < 4) {
+            return Err(format!("batch_answer seed {i}: accepted {accepted:?}").into());
+        }
+    }
+    write(dir, "batch_answer", &answers)?;
+
+    // The older targets.
+    write(
+        dir,
+        "signed_record",
+        &[signed[0].clone(), certificate.clone(), h::revocation_list()],
+    )?;
+    let provisional = issue_provisional(&device, &certificate, &records[0], h::NOW)?;
+    let registered = issue_registered(&h::registry_key(), &records[0], 5, h::NOW)?;
+    write(
+        dir,
+        "credential_text",
+        &[provisional.text.into_bytes(), registered.text.into_bytes()],
+    )?;
+    let (sealed, _) = batch.seal(&h::hpke_public())?;
+    write(
+        dir,
+        "sealed_batch",
+        &[
+            sealed,
+            wire::LedgerLeaf::parse(&[1; 49])
+                .map(|l| l.to_bytes().to_vec())
+                .unwrap_or_default(),
+        ],
+    )?;
+    let checkpoint = h::one_leaf_checkpoint([7; 32]);
+    let body = Checkpoint::parse(
+        &checkpoint
+            .split("\n\n")
+            .next()
+            .map(|b| format!("{b}\n"))
+            .unwrap_or_default(),
+    )
+    .map(|c| c.to_text())
+    .unwrap_or_default();
+    write(
+        dir,
+        "ledger_text",
+        &[
+            checkpoint.into_bytes(),
+            body.into_bytes(),
+            trust.checkpoint_vkey.clone().into_bytes(),
+        ],
+    )?;
+    write(
+        dir,
+        "enrolment_json",
+        &[reference_input().to_json_pretty().into_bytes()],
+    )?;
+    Ok(())
+}
