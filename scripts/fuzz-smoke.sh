@@ -12,6 +12,8 @@
 #   FUZZ_RSS_MB    memory limit per target process, MiB (default 1024)
 #   FUZZ_TIMEOUT   seconds one input may take before it counts as a hang (default 10)
 #   FUZZ_TARGETS   space-separated targets to run (default: all of them)
+#   FUZZ_SEED      libFuzzer's random seed (default 1, so a CI run is repeatable; set another
+#                  or 0 for a fresh one when hunting)
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
@@ -53,6 +55,7 @@ for target in $targets; do
     status=0
     "$bin_dir/$target" "corpus/$target" \
         -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" \
+        -seed="${FUZZ_SEED:-1}" \
         -artifact_prefix="artifacts/$target/" -print_final_stats=1 >"$log" 2>&1 || status=$?
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
     if [ "$status" -ne 0 ]; then
