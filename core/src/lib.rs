@@ -11,6 +11,7 @@ pub mod record;
 pub mod redact;
 pub mod registry_keys;
 pub mod signed;
+pub mod status_list;
 pub mod store;
 pub mod sync;
 pub mod validate;
