@@ -20,7 +20,8 @@ use crate::{
     cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE, HeaderProfile},
     keys::{Ed25519Key, KeyId},
     record::{DatePrecision, Record, Sex},
-    registry_keys::{DeviceCertificate, RevocationList, TrustBundle},
+    registry_keys::{DeviceCertificate, RevocationList, TrustBundle, TrustError},
+    status_list::{LeafStatus, StatusListError, StatusListToken},
 };
 
 /// Text prefix: scheme and format version.
@@ -186,13 +187,20 @@ pub enum Verdict {
     Valid,
     /// A provisional credential from a device certified by the pinned registry.
     ValidProvisional,
-    /// A provisional credential of a device whose revocation is in force.
+    /// A provisional credential of a device whose revocation is in force, or a registered
+    /// credential the registry revoked (its status list says INVALID).
     Revoked(String),
+    /// A registered credential whose record was corrected: the registry's status list marks
+    /// its ledger entry superseded. Genuine, but out of date.
+    Superseded(String),
     /// A provisional credential whose device certificate has expired at the time of
     /// verification (whatever issue time the device wrote): not valid.
     Expired(String),
-    /// Not acceptable, with the reason.
+    /// Not acceptable (forged, altered, unknown signer, malformed), with the reason.
     Invalid(String),
+    /// No credential could be read (an image without a readable QR code): scan again. Says
+    /// nothing about the credential.
+    Unreadable(String),
 }
 
 /// A verification outcome with what to display.
@@ -206,6 +214,8 @@ pub struct Verification {
     pub signer: Option<String>,
     /// Age of the revocation list used, seconds (None: no list was available).
     pub revocation_list_age_secs: Option<i64>,
+    /// Age of the status list used, seconds (None: no list was available).
+    pub status_list_age_secs: Option<i64>,
 }
 
 fn sex_code(sex: Option<Sex>) -> i128 {
@@ -572,12 +582,27 @@ pub fn verify_bytes(
     revocations: Option<&RevocationList>,
     now: i64,
 ) -> Verification {
+    verify_with(bytes, trust, revocations, None, now)
+}
+
+/// Like [`verify_bytes`], also checking a registered credential's ledger entry in the
+/// registry's verified status list (`status`, when there is one): superseded by a correction,
+/// or revoked.
+pub fn verify_with(
+    bytes: &[u8],
+    trust: &TrustBundle,
+    revocations: Option<&RevocationList>,
+    status: Option<&StatusListToken>,
+    now: i64,
+) -> Verification {
     let age = list_age(revocations, now);
+    let status_age = status.map(|s| now.saturating_sub(s.issued_at));
     let invalid = |e: CredentialError, signer: Option<String>| Verification {
         verdict: Verdict::Invalid(e.to_string()),
         registration: None,
         signer,
         revocation_list_age_secs: age,
+        status_list_age_secs: status_age,
     };
     let cose = match CoseSign1::parse(bytes, MAX_DECOMPRESSED_BYTES) {
         Ok(c) => c,
@@ -633,7 +658,26 @@ pub fn verify_bytes(
         Err(e) => return invalid(e, signer_hex),
     };
     let verdict = match &certificate {
-        None => Verdict::Valid,
+        None => match (registration.leaf_index, status) {
+            (Some(index), Some(status)) => match status.list.get(index) {
+                Some(LeafStatus::Superseded) => Verdict::Superseded(format!(
+                    "a correction of this registration is on the ledger (entry {index} was \
+                     superseded): this credential is out of date; ask for the corrected one"
+                )),
+                Some(LeafStatus::Revoked) => Verdict::Revoked(format!(
+                    "the registry revoked this credential (ledger entry {index}); ask the \
+                     registry for a new one"
+                )),
+                Some(LeafStatus::Other(v)) => Verdict::Invalid(format!(
+                    "the registry's status list gives ledger entry {index} status {v}, which \
+                     this verifier does not know"
+                )),
+                // Beyond the list: the credential is newer than the list (nothing can have
+                // corrected it yet as far as this list knows).
+                Some(LeafStatus::Valid) | None => Verdict::Valid,
+            },
+            _ => Verdict::Valid,
+        },
         Some(cert) => {
             if registration.leaf_index.is_some() {
                 return invalid(CredentialError::ProvisionalWithLedgerIndex, signer_hex);
@@ -666,47 +710,209 @@ pub fn verify_bytes(
         registration: Some(registration),
         signer: signer_hex,
         revocation_list_age_secs: age,
+        status_list_age_secs: status_age,
     }
 }
 
-/// What an offline verifier holds: the pinned trust bundle and, once it has fetched one, the
-/// registry-signed revocation list. Built from the bytes as received (a file, an app's cache).
+/// Why a verifier refused a trust bundle or a list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifierError {
+    /// The trust bundle or revocation list is malformed or not the registry's.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// The status list is malformed or not the registry's.
+    #[error(transparent)]
+    Status(#[from] StatusListError),
+    /// The list is signed by no registry this verifier trusts.
+    #[error("the {0} is signed by no registry this verifier trusts")]
+    UnknownRegistry(&'static str),
+    /// A second bundle for a registry already held.
+    #[error("a trust bundle for registry {0} is already loaded")]
+    DuplicateRegistry(String),
+}
+
+/// One registry a verifier trusts: its pinned bundle and the newest verified lists it has.
 #[derive(Debug, Clone)]
+pub struct TrustedRegistry {
+    /// The pinned bundle.
+    pub trust: TrustBundle,
+    key_id: KeyId,
+    /// The newest verified revocation list.
+    pub revocations: Option<RevocationList>,
+    /// The newest verified status list.
+    pub status: Option<StatusListToken>,
+}
+
+/// What an offline verifier holds: one or more pinned trust bundles (several registries at one
+/// border) and, for each, the newest registry-signed revocation and status lists it has
+/// verified. A credential is checked under the registry whose key signed it (or certified the
+/// device that did).
+#[derive(Debug, Clone, Default)]
 pub struct Verifier {
-    trust: TrustBundle,
-    revocations: Option<RevocationList>,
+    registries: Vec<TrustedRegistry>,
 }
 
 impl Verifier {
+    /// A verifier that trusts no registry yet.
+    pub fn new() -> Verifier {
+        Verifier::default()
+    }
+
     /// A verifier from the trust bundle's JSON and, if any, the signed revocation list, which
     /// must verify under that bundle.
     pub fn from_bytes(
         trust_bundle_json: &[u8],
         revocation_list: Option<&[u8]>,
-    ) -> Result<Verifier, crate::registry_keys::TrustError> {
+    ) -> Result<Verifier, TrustError> {
         let trust = TrustBundle::from_json(trust_bundle_json)?;
         let revocations = revocation_list
             .map(|bytes| RevocationList::verify(bytes, &trust))
             .transpose()?;
-        Ok(Verifier { trust, revocations })
+        Ok(Verifier {
+            registries: vec![TrustedRegistry {
+                key_id: trust.registry_key_id()?,
+                trust,
+                revocations,
+                status: None,
+            }],
+        })
+    }
+
+    /// Adds a registry's trust bundle (JSON); returns its origin.
+    pub fn add_trust_bundle(&mut self, json: &[u8]) -> Result<String, VerifierError> {
+        let trust = TrustBundle::from_json(json)?;
+        let key_id = trust.registry_key_id()?;
+        if self
+            .registries
+            .iter()
+            .any(|r| r.key_id == key_id || r.trust.origin == trust.origin)
+        {
+            return Err(VerifierError::DuplicateRegistry(trust.origin));
+        }
+        let origin = trust.origin.clone();
+        self.registries.push(TrustedRegistry {
+            trust,
+            key_id,
+            revocations: None,
+            status: None,
+        });
+        Ok(origin)
+    }
+
+    /// The registries trusted, in the order added.
+    pub fn registries(&self) -> &[TrustedRegistry] {
+        &self.registries
+    }
+
+    fn registry_of(&mut self, kid: Option<KeyId>, what: &'static str) -> Result<&mut TrustedRegistry, VerifierError> {
+        self.registries
+            .iter_mut()
+            .find(|r| Some(r.key_id) == kid)
+            .ok_or(VerifierError::UnknownRegistry(what))
+    }
+
+    /// Verifies a signed revocation list under the registry that signed it and keeps it unless
+    /// the one held is newer (a replayed older list could un-revoke a device). Returns the
+    /// registry's origin and whether the list was kept.
+    pub fn add_revocation_list(&mut self, bytes: &[u8]) -> Result<(String, bool), VerifierError> {
+        let kid = CoseSign1::parse(bytes, crate::registry_keys::MAX_SIGNED_OBJECT_BYTES)
+            .ok()
+            .and_then(|c| c.kid().and_then(KeyId::from_slice));
+        let registry = self.registry_of(kid, "revocation list")?;
+        let list = RevocationList::verify(bytes, &registry.trust)?;
+        let keep = registry
+            .revocations
+            .as_ref()
+            .is_none_or(|held| held.issued_at <= list.issued_at);
+        if keep {
+            registry.revocations = Some(list);
+        }
+        Ok((registry.trust.origin.clone(), keep))
+    }
+
+    /// Verifies a Status List Token under the registry that signed it and keeps it unless the
+    /// one held was signed later (`iat`). Returns the registry's origin and whether it was kept.
+    pub fn add_status_list(&mut self, bytes: &[u8]) -> Result<(String, bool), VerifierError> {
+        let registry = self.registry_of(StatusListToken::signer(bytes), "status list")?;
+        let token = StatusListToken::verify(bytes, &registry.trust)?;
+        let keep = registry
+            .status
+            .as_ref()
+            .is_none_or(|held| held.issued_at <= token.issued_at);
+        if keep {
+            registry.status = Some(token);
+        }
+        Ok((registry.trust.origin.clone(), keep))
+    }
+
+    /// The registry a credential's COSE bytes chain to: the one whose key signed it, or whose
+    /// key signed the device certificate it carries.
+    fn pick(&self, bytes: &[u8]) -> Option<&TrustedRegistry> {
+        if let [only] = self.registries.as_slice() {
+            return Some(only);
+        }
+        let cose = CoseSign1::parse(bytes, MAX_DECOMPRESSED_BYTES).ok()?;
+        let kid = match cose.unprotected.get(&HEADER_DEVICE_CERTIFICATE) {
+            Some(Value::Bytes(cert)) => {
+                CoseSign1::parse(cert, MAX_DECOMPRESSED_BYTES).ok()?.kid()?.to_vec()
+            }
+            _ => cose.kid()?.to_vec(),
+        };
+        let kid = KeyId::from_slice(&kid)?;
+        self.registries.iter().find(|r| r.key_id == kid)
+    }
+
+    /// Verifies credential COSE bytes at Unix time `now`.
+    pub fn verify_bytes(&self, bytes: &[u8], now: i64) -> Verification {
+        match self.pick(bytes) {
+            Some(r) => verify_with(
+                bytes,
+                &r.trust,
+                r.revocations.as_ref(),
+                r.status.as_ref(),
+                now,
+            ),
+            None => Verification {
+                verdict: Verdict::Invalid(
+                    "signed by a key of no registry this verifier trusts (or a device it did \
+                     not certify)"
+                        .into(),
+                ),
+                registration: None,
+                signer: None,
+                revocation_list_age_secs: None,
+                status_list_age_secs: None,
+            },
+        }
     }
 
     /// Verifies credential text (`BR1:…`) at Unix time `now`.
     pub fn verify_text(&self, text: &str, now: i64) -> Verification {
-        verify_text(text, &self.trust, self.revocations.as_ref(), now)
+        match decode_text(text) {
+            Ok(bytes) => self.verify_bytes(&bytes, now),
+            Err(e) => Verification {
+                verdict: Verdict::Invalid(e.to_string()),
+                registration: None,
+                signer: None,
+                revocation_list_age_secs: None,
+                status_list_age_secs: None,
+            },
+        }
     }
 
-    /// Verifies the credential in the first QR code of a PNG or JPEG photo at Unix time `now`;
-    /// an image without a readable code is `invalid` with the reason.
+    /// Verifies the credential in the first QR code of a PNG or JPEG photo (or a camera
+    /// frame's encoded image) at Unix time `now`; an image without a readable code is
+    /// `unreadable` (scan again), never `invalid`.
     #[cfg(feature = "qr-image")]
     pub fn verify_image(&self, image: &[u8], now: i64) -> Verification {
         match qr::read_image(image) {
             Ok(text) => self.verify_text(&text, now),
             Err(e) => Verification {
-                verdict: Verdict::Invalid(e.to_string()),
+                verdict: Verdict::Unreadable(e.to_string()),
                 registration: None,
                 signer: None,
-                revocation_list_age_secs: list_age(self.revocations.as_ref(), now),
+                revocation_list_age_secs: None,
+                status_list_age_secs: None,
             },
         }
     }
@@ -726,6 +932,7 @@ pub fn verify_text(
             registration: None,
             signer: None,
             revocation_list_age_secs: list_age(revocations, now),
+            status_list_age_secs: None,
         },
     }
 }

@@ -1,6 +1,7 @@
 use serde_bytes::ByteBuf;
 
 use super::{qr::qr_version, *};
+use crate::status_list::{LeafStatus, StatusListToken};
 use crate::{
     fixtures::reference_input,
     record::SCHEMA_VERSION,
@@ -699,4 +700,170 @@ mod images {
             Err(qr::QrImageError::NoCode)
         ));
     }
+}
+
+fn status_token(s: &Setup, iat: i64, set: &[(u64, LeafStatus)]) -> Vec<u8> {
+    let mut list = crate::status_list::StatusList::new(2000);
+    for &(i, st) in set {
+        list.set(i, st);
+    }
+    StatusListToken {
+        origin: s.trust.origin.clone(),
+        issued_at: iat,
+        expires_at: iat + crate::status_list::VALIDITY_SECS,
+        ttl: crate::status_list::TTL_SECS,
+        list,
+    }
+    .sign(&s.registry_key)
+    .unwrap()
+}
+
+#[test]
+fn the_status_list_makes_a_registered_credential_superseded_or_revoked() {
+    let s = setup();
+    let credential = registered(&s); // leaf 1234
+    let mut verifier = Verifier::from_bytes(s.trust.to_json().as_bytes(), None).unwrap();
+    assert_eq!(verifier.verify_text(&credential.text, NOW).verdict, Verdict::Valid);
+    // Another leaf superseded: this one stays valid, and the list's age is reported.
+    let other = status_token(&s, NOW - 60, &[(1233, LeafStatus::Superseded)]);
+    assert_eq!(verifier.add_status_list(&other).unwrap().1, true);
+    let v = verifier.verify_text(&credential.text, NOW);
+    assert_eq!(v.verdict, Verdict::Valid);
+    assert_eq!(v.status_list_age_secs, Some(60));
+    let superseded = status_token(&s, NOW - 30, &[(1234, LeafStatus::Superseded)]);
+    verifier.add_status_list(&superseded).unwrap();
+    let v = verifier.verify_text(&credential.text, NOW);
+    assert!(
+        matches!(&v.verdict, Verdict::Superseded(m) if m.contains("correction")),
+        "{:?}",
+        v.verdict
+    );
+    assert!(v.registration.is_some());
+    // An older list (a replay) does not replace the newer one.
+    assert_eq!(verifier.add_status_list(&other).unwrap().1, false);
+    assert!(matches!(
+        verifier.verify_text(&credential.text, NOW).verdict,
+        Verdict::Superseded(_)
+    ));
+    let revoked = status_token(&s, NOW - 10, &[(1234, LeafStatus::Revoked)]);
+    verifier.add_status_list(&revoked).unwrap();
+    assert!(matches!(
+        verifier.verify_text(&credential.text, NOW).verdict,
+        Verdict::Revoked(_)
+    ));
+    // A value this registry never writes is not taken for valid.
+    let odd = status_token(&s, NOW - 5, &[(1234, LeafStatus::Other(2))]);
+    verifier.add_status_list(&odd).unwrap();
+    assert!(matches!(
+        verifier.verify_text(&credential.text, NOW).verdict,
+        Verdict::Invalid(_)
+    ));
+    // A leaf beyond the list (a credential newer than the list) is valid.
+    let beyond = registered_at_scale(&s);
+    assert_eq!(verifier.verify_text(&beyond.text, NOW).verdict, Verdict::Valid);
+    // The status list says nothing about provisional credentials.
+    assert_eq!(
+        verifier.verify_text(&provisional(&s).text, NOW).verdict,
+        Verdict::ValidProvisional
+    );
+    // JSON form of the new verdicts.
+    let json = serde_json::to_value(Verdict::Superseded("x".into())).unwrap();
+    assert_eq!(json, serde_json::json!({"status": "superseded", "reason": "x"}));
+    let json = serde_json::to_value(Verdict::Unreadable("x".into())).unwrap();
+    assert_eq!(json["status"], "unreadable");
+}
+
+/// A second registry (another country at the same border), with its own device.
+fn second_registry() -> (Ed25519Key, TrustBundle, Ed25519Key, Vec<u8>) {
+    let key = Ed25519Key::from_secret(&[55; 32]);
+    let mut trust = registry().1;
+    trust.origin = "registru.test/nasteri".into();
+    trust.registry_public_key =
+        base64::engine::general_purpose::STANDARD.encode(key.public_bytes());
+    trust.registry_key_id = key.key_id().to_hex();
+    trust.checkpoint_vkey =
+        crate::ledger::note::NoteSigner::new(&trust.origin, key.signing_key().clone())
+            .unwrap()
+            .verifier_key();
+    let device = Ed25519Key::from_secret(&[56; 32]);
+    let cert = DeviceCertificate {
+        version: 1,
+        origin: trust.origin.clone(),
+        device_public_key: ByteBuf::from(device.public_bytes().to_vec()),
+        worker_id: "ion".into(),
+        region: "MD-CU".into(),
+        not_before: NOW - 86_400,
+        not_after: NOW + 86_400,
+    }
+    .sign(&key)
+    .unwrap();
+    (key, trust, device, cert)
+}
+
+#[test]
+fn a_verifier_with_several_registries_picks_the_signer_s() {
+    let s = setup();
+    let (md_key, md_trust, md_device, md_cert) = second_registry();
+    let mut verifier = Verifier::new();
+    assert_eq!(
+        verifier.add_trust_bundle(s.trust.to_json().as_bytes()).unwrap(),
+        s.trust.origin
+    );
+    verifier
+        .add_trust_bundle(md_trust.to_json().as_bytes())
+        .unwrap();
+    assert!(matches!(
+        verifier.add_trust_bundle(md_trust.to_json().as_bytes()),
+        Err(VerifierError::DuplicateRegistry(_))
+    ));
+    let ua = registered(&s);
+    let md = issue_registered(&md_key, &s.record, 7, NOW).unwrap();
+    let md_provisional = issue_provisional(&md_device, &md_cert, &s.record, NOW - 60).unwrap();
+    for (credential, issuer, verdict) in [
+        (&ua, &s.trust.origin, Verdict::Valid),
+        (&md, &md_trust.origin, Verdict::Valid),
+        (&md_provisional, &md_trust.origin, Verdict::ValidProvisional),
+        (&provisional(&s), &s.trust.origin, Verdict::ValidProvisional),
+    ] {
+        let v = verifier.verify_text(&credential.text, NOW);
+        assert_eq!(v.verdict, verdict);
+        assert_eq!(&v.registration.unwrap().issuer, issuer);
+    }
+    // Each registry's lists go to that registry only, and apply to its credentials only.
+    let md_list = StatusListToken {
+        origin: md_trust.origin.clone(),
+        issued_at: NOW,
+        expires_at: NOW + 1,
+        ttl: 1,
+        list: {
+            let mut l = crate::status_list::StatusList::new(8);
+            l.set(7, LeafStatus::Superseded);
+            l
+        },
+    }
+    .sign(&md_key)
+    .unwrap();
+    assert_eq!(
+        verifier.add_status_list(&md_list).unwrap(),
+        (md_trust.origin.clone(), true)
+    );
+    assert!(matches!(
+        verifier.verify_text(&md.text, NOW).verdict,
+        Verdict::Superseded(_)
+    ));
+    assert_eq!(verifier.verify_text(&ua.text, NOW).verdict, Verdict::Valid);
+    // A list of a registry not trusted is refused.
+    let stranger = Ed25519Key::from_secret(&[99; 32]);
+    let mut alone = Verifier::new();
+    alone.add_trust_bundle(s.trust.to_json().as_bytes()).unwrap();
+    assert_eq!(
+        alone.add_status_list(&md_list),
+        Err(VerifierError::UnknownRegistry("status list"))
+    );
+    // A credential of neither registry.
+    let forged = issue_registered(&stranger, &s.record, 1, NOW).unwrap();
+    assert!(matches!(
+        verifier.verify_text(&forged.text, NOW).verdict,
+        Verdict::Invalid(_)
+    ));
 }
