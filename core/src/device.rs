@@ -38,6 +38,12 @@ pub const META_REVOCATIONS: &str = "revocations";
 /// Meta key of when the revocation list was fetched (Unix seconds, decimal text).
 pub const META_REVOCATIONS_FETCHED_AT: &str = "revocations_fetched_at";
 
+/// Meta key of the cached status list of registered credentials (Status List Token,
+/// COSE_Sign1).
+pub const META_STATUS_LIST: &str = "status_list";
+/// Meta key of when the status list was fetched (Unix seconds, decimal text).
+pub const META_STATUS_LIST_FETCHED_AT: &str = "status_list_fetched_at";
+
 /// Meta key of when this device was revoked (Unix seconds, decimal text), once a verified
 /// revocation list named it.
 pub const META_REVOKED_AT: &str = "revoked_at";
@@ -741,6 +747,24 @@ impl Device {
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| StoreError::Tampered {
                     what: "revocation list fetch time".into(),
+                })?;
+            Ok(Some((list.to_vec(), at)))
+        })
+    }
+
+    /// The cached status list of registered credentials (a Status List Token, COSE_Sign1
+    /// bytes) and when it was fetched (Unix seconds).
+    pub fn status_list(&self) -> Result<Option<(Vec<u8>, i64)>, DeviceError> {
+        self.store.read(|conn| -> Result<_, DeviceError> {
+            let Some(list) = self.store.meta(conn, META_STATUS_LIST)? else {
+                return Ok(None);
+            };
+            let at = self
+                .store
+                .meta_text(conn, META_STATUS_LIST_FETCHED_AT)?
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| StoreError::Tampered {
+                    what: "status list fetch time".into(),
                 })?;
             Ok(Some((list.to_vec(), at)))
         })

@@ -368,6 +368,12 @@ impl DeviceCertificate {
     }
 }
 
+/// The public reason codes of a revocation, as published in the signed revocation list:
+/// `lost`, `stolen`, `compromised` (the key may be in other hands), `retired` (taken out of
+/// service), `other`. Lists signed before these codes carry free text; verifiers show
+/// whatever text a list holds.
+pub const REVOCATION_REASONS: &[&str] = &["lost", "stolen", "compromised", "retired", "other"];
+
 /// One revoked device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
@@ -376,7 +382,8 @@ pub struct Revocation {
     /// From when its signatures are no longer trusted, Unix seconds: records it captured
     /// after this time are rejected.
     pub revoked_at: i64,
-    /// Why (for administrators; never personal data).
+    /// Why: one of [`REVOCATION_REASONS`] (public: it is in the signed list; lists signed
+    /// before the codes may hold other text). Administrators' notes are never in it.
     pub reason: String,
 }
 

@@ -200,7 +200,10 @@ impl StatusListToken {
     pub fn sign(&self, registry: &Ed25519Key) -> Result<Vec<u8>, StatusListError> {
         let mut inner = BTreeMap::new();
         inner.insert(Value::Text("bits".into()), Value::Integer(BITS.into()));
-        inner.insert(Value::Text("lst".into()), Value::Bytes(self.list.compress()?));
+        inner.insert(
+            Value::Text("lst".into()),
+            Value::Bytes(self.list.compress()?),
+        );
         let claims = Value::Map(
             [
                 (int_key(CLAIM_SUB), Value::Text(self.origin.clone())),
@@ -421,7 +424,10 @@ mod tests {
         inner.insert(Value::Text("lst".into()), Value::Bytes(lst));
         let claims = Value::Map(
             [
-                (int_key(CLAIM_SUB), Value::Text("registry.test/births".into())),
+                (
+                    int_key(CLAIM_SUB),
+                    Value::Text("registry.test/births".into()),
+                ),
                 (int_key(CLAIM_EXP), Value::Integer(2)),
                 (int_key(CLAIM_IAT), Value::Integer(1)),
                 (int_key(CLAIM_STATUS_LIST), Value::Map(inner)),

@@ -22,7 +22,10 @@ use uuid::Uuid;
 
 use crate::{
     codec,
-    device::{Device, DeviceError, META_REVOCATIONS, META_REVOCATIONS_FETCHED_AT},
+    device::{
+        Device, DeviceError, META_REVOCATIONS, META_REVOCATIONS_FETCHED_AT, META_STATUS_LIST,
+        META_STATUS_LIST_FETCHED_AT,
+    },
     keys::KeyId,
     ledger::{
         Hash,
@@ -199,6 +202,8 @@ pub struct SyncReport {
     pub checkpoint: Option<String>,
     /// Whether the revocation list was refreshed.
     pub revocations_refreshed: bool,
+    /// Whether the status list of registered credentials was refreshed.
+    pub status_list_refreshed: bool,
     /// Whether this device itself is on the revocation list.
     pub device_revoked: bool,
 }
@@ -331,6 +336,8 @@ enum Phase {
         from: VerifiedCheckpoint,
     },
     FetchCheckpoint,
+    /// After the checkpoint: the status list, which then covers this sync's corrections.
+    FetchStatusList,
     CheckpointConsistency {
         note: String,
         checkpoint: Checkpoint,
@@ -529,6 +536,7 @@ impl<'d> SyncMachine<'d> {
                     from.size, checkpoint.size
                 )),
                 Phase::FetchCheckpoint => get("/v1/checkpoint"),
+                Phase::FetchStatusList => get("/v1/status-list"),
                 Phase::Done => return Ok(Step::Done(self.report.clone())),
             };
             return Ok(Step::Send(request));
@@ -542,6 +550,11 @@ impl<'d> SyncMachine<'d> {
     ) -> Result<(), SyncError> {
         let response = match outcome {
             Ok(r) if (200..300).contains(&r.status) => r,
+            // A registry from before status lists: nothing to cache, the sync is complete.
+            Ok(r) if r.status == 404 && matches!(self.phase, Phase::FetchStatusList) => {
+                self.phase = Phase::Done;
+                return Ok(());
+            }
             Ok(r) if r.status == 408 || r.status == 429 || r.status >= 500 => {
                 let (code, message) = error_body(&r.body);
                 return self.retry(
@@ -585,6 +598,10 @@ impl<'d> SyncMachine<'d> {
             } => {
                 check_consistency(&from, &checkpoint, &parse_consistency_json(&response.body)?)?;
                 self.save_checkpoint(&checkpoint, note)?;
+                Phase::FetchStatusList
+            }
+            Phase::FetchStatusList => {
+                self.store_status_list(&response.body)?;
                 Phase::Done
             }
             Phase::NextBatch | Phase::Done => Phase::Done,
@@ -657,6 +674,29 @@ impl<'d> SyncMachine<'d> {
             self.device.mark_revoked(revocation.revoked_at)?;
         }
         self.report.device_revoked = self.device.revoked_at()?.is_some();
+        Ok(())
+    }
+
+    /// Keeps the newest valid status list: one signed (`iat`, the registry's clock) before the
+    /// one already cached is a replay and is ignored. The device's own clock judges nothing.
+    fn store_status_list(&mut self, body: &[u8]) -> Result<(), SyncError> {
+        use crate::status_list::StatusListToken;
+        let token = StatusListToken::verify(body, &self.trust)
+            .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
+        let cached = self
+            .device
+            .status_list()?
+            .and_then(|(bytes, _)| StatusListToken::verify(&bytes, &self.trust).ok());
+        if cached.is_some_and(|c| c.issued_at > token.issued_at) {
+            return Ok(());
+        }
+        let now = self.now;
+        let store = self.device.store();
+        store.write(|tx| -> Result<(), StoreError> {
+            store.set_meta(tx, META_STATUS_LIST, body)?;
+            store.set_meta(tx, META_STATUS_LIST_FETCHED_AT, now.to_string().as_bytes())
+        })?;
+        self.report.status_list_refreshed = true;
         Ok(())
     }
 
@@ -954,7 +994,7 @@ impl<'d> SyncMachine<'d> {
                             checkpoint.size
                         )))
                     }
-                    _ => Ok(Phase::Done),
+                    _ => Ok(Phase::FetchStatusList),
                 }
             }
             Some(latest) if latest.size == checkpoint.size => {
@@ -964,7 +1004,7 @@ impl<'d> SyncMachine<'d> {
                         latest.size
                     )));
                 }
-                Ok(Phase::Done)
+                Ok(Phase::FetchStatusList)
             }
             Some(latest) if latest.size > 0 => Ok(Phase::CheckpointConsistency {
                 note,
@@ -973,7 +1013,7 @@ impl<'d> SyncMachine<'d> {
             }),
             _ => {
                 self.save_checkpoint(&checkpoint, note)?;
-                Ok(Phase::Done)
+                Ok(Phase::FetchStatusList)
             }
         }
     }

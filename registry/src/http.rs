@@ -304,6 +304,17 @@ async fn revocations(State(state): State<Shared>) -> Response {
     }
 }
 
+async fn status_list(State(state): State<Shared>) -> Response {
+    match blocking(&state, |r| r.status_list()).await {
+        Ok(bytes) => (
+            [(header::CONTENT_TYPE, "application/statuslist+cwt")],
+            bytes.as_ref().clone(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 #[derive(Deserialize)]
 struct InclusionQuery {
     index: u64,
@@ -474,6 +485,7 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
         )
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/revocations", get(revocations))
+        .route("/v1/status-list", get(status_list))
         .route("/v1/proof/inclusion", get(inclusion))
         .route("/v1/proof/consistency", get(consistency))
         .route("/v1/leaves", get(leaves))

@@ -67,6 +67,7 @@ impl Transport for LocalTransport {
             (Method::Post, "/v1/batches") => r.ingest(&request.body),
             (Method::Post, "/v1/enrol") => r.enrol(&request.body),
             (Method::Get, "/v1/revocations") => r.revocation_list(),
+            (Method::Get, "/v1/status-list") => r.status_list().map(|b| b.as_ref().clone()),
             (Method::Get, "/v1/checkpoint") => r.checkpoint().map(String::into_bytes),
             (Method::Get, "/v1/trust") => Ok(r.trust_bundle().to_json().into_bytes()),
             (Method::Get, "/v1/proof/consistency") => {

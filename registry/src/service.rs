@@ -100,10 +100,35 @@ pub struct Registry {
     keys: RegistryKeys,
     store: Box<dyn RegistryStore>,
     trust: TrustBundle,
+    status_cache: std::sync::Mutex<Option<StatusCache>>,
+}
+
+/// The signed status list as last built, and the state it was built from.
+struct StatusCache {
+    version: (u64, u64),
+    signed_at: i64,
+    bytes: std::sync::Arc<Vec<u8>>,
 }
 
 /// A device as listed for administrators.
 pub type Device = DeviceRow;
+
+/// Fails unless `reason` is a public revocation reason code.
+fn check_reason(reason: &str) -> Result<(), ServiceError> {
+    use birthright_core::registry_keys::REVOCATION_REASONS;
+    if REVOCATION_REASONS.contains(&reason) {
+        Ok(())
+    } else {
+        Err(ServiceError::new(
+            400,
+            "bad_reason",
+            format!(
+                "'{reason}' is not a revocation reason: use one of {}",
+                REVOCATION_REASONS.join(", ")
+            ),
+        ))
+    }
+}
 
 fn now_unix() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
@@ -212,7 +237,12 @@ impl Registry {
     /// A registry over any store implementation.
     pub fn with_store(keys: RegistryKeys, store: Box<dyn RegistryStore>) -> Registry {
         let trust = keys.trust_bundle();
-        Registry { keys, store, trust }
+        Registry {
+            keys,
+            store,
+            trust,
+            status_cache: std::sync::Mutex::new(None),
+        }
     }
 
     /// The public trust bundle.
@@ -325,6 +355,7 @@ impl Registry {
                 not_after: now.saturating_add(CERTIFICATE_LIFETIME_SECS),
                 revoked_at: None,
                 revoke_reason: None,
+                revoke_note: None,
             },
         )?;
         let device = outcome.map_err(|problem| match problem {
@@ -765,14 +796,104 @@ impl Registry {
         .map_err(ServiceError::internal)
     }
 
-    /// Revokes device `kid` from now on.
-    pub fn revoke(&self, kid: &KeyId, reason: &str) -> Result<(), ServiceError> {
-        self.revoke_at(kid, reason, now_unix())
+    /// The signed status list of registered credentials (`docs/PROTOCOL.md` §17): built from
+    /// the ledger's records and the credential revocations, and cached until the ledger grows,
+    /// a credential is revoked, or half its `ttl` has passed. Reads only (never the
+    /// sequencer's connection).
+    pub fn status_list(&self) -> Result<std::sync::Arc<Vec<u8>>, ServiceError> {
+        self.status_list_at(now_unix())
+    }
+
+    /// [`Self::status_list`] at time `now`.
+    pub fn status_list_at(&self, now: i64) -> Result<std::sync::Arc<Vec<u8>>, ServiceError> {
+        use birthright_core::status_list::{
+            LeafStatus, StatusList, StatusListToken, TTL_SECS, VALIDITY_SECS,
+        };
+        // Held while building, so that a burst of requests builds the list once.
+        let mut cache = self.status_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let version = self.store.status_version()?;
+        if let Some(c) = cache.as_ref()
+            && c.version == version
+            && (0..TTL_SECS / 2).contains(&now.saturating_sub(c.signed_at))
+        {
+            return Ok(c.bytes.clone());
+        }
+        let statuses = self.store.leaf_statuses()?;
+        let mut list = StatusList::new(statuses.size);
+        for &i in &statuses.superseded {
+            list.set(i, LeafStatus::Superseded);
+        }
+        // A revoked credential is revoked, corrected or not.
+        for &i in &statuses.revoked {
+            list.set(i, LeafStatus::Revoked);
+        }
+        let bytes = std::sync::Arc::new(
+            StatusListToken {
+                origin: self.keys.origin.clone(),
+                issued_at: now,
+                expires_at: now.saturating_add(VALIDITY_SECS),
+                ttl: TTL_SECS,
+                list,
+            }
+            .sign(&self.keys.signing)
+            .map_err(ServiceError::internal)?,
+        );
+        // The version read before building: if the ledger grew meanwhile, the next request
+        // sees a new version and rebuilds.
+        *cache = Some(StatusCache {
+            version,
+            signed_at: now,
+            bytes: bytes.clone(),
+        });
+        Ok(bytes)
+    }
+
+    /// Revokes the registered credential at ledger leaf `leaf_index`: from the next status
+    /// list on, it verifies as revoked. `reason` is one of
+    /// [`birthright_core::registry_keys::REVOCATION_REASONS`]; `note` stays in the database.
+    /// Returns false if it was revoked already.
+    pub fn revoke_credential(
+        &self,
+        leaf_index: u64,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<bool, ServiceError> {
+        check_reason(reason)?;
+        match self
+            .store
+            .revoke_credential(leaf_index, now_unix(), reason, note)?
+        {
+            crate::store::CredentialRevocation::Revoked => Ok(true),
+            crate::store::CredentialRevocation::AlreadyRevoked => Ok(false),
+            crate::store::CredentialRevocation::NoSuchLeaf => Err(ServiceError::new(
+                404,
+                "unknown_leaf",
+                format!("no registered record at ledger index {leaf_index}"),
+            )),
+        }
+    }
+
+    /// Revokes device `kid` from now on, with a public reason code (published in the signed
+    /// revocation list) and a private note (kept in the database only).
+    pub fn revoke(
+        &self,
+        kid: &KeyId,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        self.revoke_at(kid, reason, note, now_unix())
     }
 
     /// Revokes device `kid` from `at`.
-    pub fn revoke_at(&self, kid: &KeyId, reason: &str, at: i64) -> Result<(), ServiceError> {
-        if self.store.revoke(kid, at, reason)? {
+    pub fn revoke_at(
+        &self,
+        kid: &KeyId,
+        reason: &str,
+        note: Option<&str>,
+        at: i64,
+    ) -> Result<(), ServiceError> {
+        check_reason(reason)?;
+        if self.store.revoke(kid, at, reason, note)? {
             Ok(())
         } else {
             Err(ServiceError::new(

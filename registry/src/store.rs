@@ -113,8 +113,10 @@ pub struct DeviceRow {
     pub not_after: i64,
     /// Revocation time, if revoked.
     pub revoked_at: Option<i64>,
-    /// Revocation reason, if revoked.
+    /// Revocation reason code, if revoked (public: in the signed revocation list).
     pub revoke_reason: Option<String>,
+    /// The administrator's private note on the revocation (never published).
+    pub revoke_note: Option<String>,
 }
 
 /// A verified, validated record ready to be sequenced.
@@ -175,6 +177,28 @@ pub struct SequencedBatch {
     pub collisions: Vec<(usize, KeyId)>,
 }
 
+/// What `revoke_credential` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialRevocation {
+    /// Revoked now.
+    Revoked,
+    /// It was revoked before (the first revocation stays).
+    AlreadyRevoked,
+    /// No registered record is at that leaf.
+    NoSuchLeaf,
+}
+
+/// The statuses the status list publishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafStatuses {
+    /// Tree size (leaves covered).
+    pub size: u64,
+    /// Leaves of records a correction on the ledger supersedes.
+    pub superseded: Vec<u64>,
+    /// Leaves whose credential the registry revoked.
+    pub revoked: Vec<u64>,
+}
+
 /// The ledger head before and after `registry recover`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
@@ -215,8 +239,31 @@ pub trait RegistryStore: Send + Sync {
     /// All devices, in enrolment order.
     fn devices(&self) -> Result<Vec<DeviceRow>, StoreError>;
 
-    /// Revokes a device from `at`; false if there is no such device.
-    fn revoke(&self, kid: &KeyId, at: i64, reason: &str) -> Result<bool, StoreError>;
+    /// Revokes a device from `at` with a public reason code and an optional private note
+    /// (kept here only); false if there is no such device.
+    fn revoke(
+        &self,
+        kid: &KeyId,
+        at: i64,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes the registered credential of ledger leaf `leaf_index`.
+    fn revoke_credential(
+        &self,
+        leaf_index: u64,
+        at: i64,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<CredentialRevocation, StoreError>;
+
+    /// A cheap key that changes whenever the statuses of [`Self::leaf_statuses`] may have:
+    /// (tree size, number of credential revocations).
+    fn status_version(&self) -> Result<(u64, u64), StoreError>;
+
+    /// The leaves whose status is not VALID, from read connections (never the sequencer's).
+    fn leaf_statuses(&self) -> Result<LeafStatuses, StoreError>;
 
     /// Every revocation.
     fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
@@ -349,6 +396,17 @@ const MIGRATIONS: &[&str] = &[
     // 3: tokens are found by their public id (`hash` now holds `wire::enrol_token_id`) and
     // checked with their binding key; tokens issued before have none and cannot be used.
     "ALTER TABLE tokens ADD COLUMN binding_key BLOB;",
+    // 4: revoked registered credentials (by leaf), and private notes on revocations (the
+    // public reason code is what the signed lists carry).
+    "CREATE TABLE credential_revocations (
+        leaf_index INTEGER PRIMARY KEY,
+        revoked_at INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        note       TEXT
+    ) STRICT;
+    CREATE TRIGGER credential_revocations_are_kept BEFORE DELETE ON credential_revocations
+        BEGIN SELECT RAISE(ABORT, 'credential revocations are never deleted'); END;
+    ALTER TABLE devices ADD COLUMN revoke_note TEXT;",
 ];
 
 /// Read connections beside the sequencer's.
@@ -397,10 +455,11 @@ fn device_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
         not_after: row.get(6)?,
         revoked_at: row.get(7)?,
         revoke_reason: row.get(8)?,
+        revoke_note: row.get(9)?,
     })
 }
 
-const DEVICE_COLUMNS: &str = "kid, public_key, worker_id, region, enrolled_at, not_before, not_after, revoked_at, revoke_reason";
+const DEVICE_COLUMNS: &str = "kid, public_key, worker_id, region, enrolled_at, not_before, not_after, revoked_at, revoke_reason, revoke_note";
 
 /// Creates `path` with mode 0600 if it does not exist, and takes group and other access away
 /// if it does: the database holds sealed records, device keys and the ledger.
@@ -813,7 +872,7 @@ impl RegistryStore for SqliteStore {
                 params![token_hash.as_slice(), now, device.kid.0.as_slice()],
             )?;
             tx.execute(
-                &format!("INSERT INTO devices({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)"),
+                &format!("INSERT INTO devices({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, NULL)"),
                 params![
                     device.kid.0.as_slice(),
                     device.public_key.as_slice(),
@@ -848,15 +907,91 @@ impl RegistryStore for SqliteStore {
         Ok(rows)
     }
 
-    fn revoke(&self, kid: &KeyId, at: i64, reason: &str) -> Result<bool, StoreError> {
+    fn revoke(
+        &self,
+        kid: &KeyId,
+        at: i64,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<bool, StoreError> {
         self.write(|tx| {
             let changed = tx.execute(
-                "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2), revoke_reason = COALESCE(revoke_reason, ?3)
+                "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?2), revoke_reason = COALESCE(revoke_reason, ?3),
+                 revoke_note = COALESCE(revoke_note, ?4)
                  WHERE kid = ?1",
-                params![kid.0.as_slice(), at, reason],
+                params![kid.0.as_slice(), at, reason, note],
             )?;
             Ok(changed == 1)
         })
+    }
+
+    fn revoke_credential(
+        &self,
+        leaf_index: u64,
+        at: i64,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<CredentialRevocation, StoreError> {
+        let Ok(index) = i64::try_from(leaf_index) else {
+            return Ok(CredentialRevocation::NoSuchLeaf);
+        };
+        self.write(|tx| {
+            let registered: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE leaf_index = ?1)",
+                [index],
+                |r| r.get(0),
+            )?;
+            if !registered {
+                return Ok(CredentialRevocation::NoSuchLeaf);
+            }
+            let inserted = tx.execute(
+                "INSERT INTO credential_revocations(leaf_index, revoked_at, reason, note)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(leaf_index) DO NOTHING",
+                params![index, at, reason, note],
+            )?;
+            Ok(if inserted == 1 {
+                CredentialRevocation::Revoked
+            } else {
+                CredentialRevocation::AlreadyRevoked
+            })
+        })
+    }
+
+    fn status_version(&self) -> Result<(u64, u64), StoreError> {
+        let conn = self.read();
+        let revoked: i64 =
+            conn.query_row("SELECT COUNT(*) FROM credential_revocations", [], |r| {
+                r.get(0)
+            })?;
+        Ok((Self::size_in(&conn)?, revoked as u64))
+    }
+
+    fn leaf_statuses(&self) -> Result<LeafStatuses, StoreError> {
+        let conn = self.read();
+        // One read transaction: the size and both lists are of the same committed state.
+        conn.execute_batch("BEGIN")?;
+        let result = (|| -> Result<LeafStatuses, StoreError> {
+            let size = Self::size_in(&conn)?;
+            let column = |sql: &str| -> Result<Vec<u64>, StoreError> {
+                let mut stmt = conn.prepare(sql)?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, i64>(0))?
+                    .map(|r| r.map(|i| i as u64))
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            };
+            Ok(LeafStatuses {
+                size,
+                superseded: column(
+                    "SELECT o.leaf_index FROM ledger_records c
+                     JOIN ledger_records o ON o.device_kid = c.device_kid AND o.id = c.supersedes
+                     WHERE c.supersedes IS NOT NULL",
+                )?,
+                revoked: column("SELECT leaf_index FROM credential_revocations")?,
+            })
+        })();
+        conn.execute_batch("COMMIT")?;
+        result
     }
 
     fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {

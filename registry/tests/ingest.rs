@@ -378,7 +378,8 @@ fn a_revoked_device_keeps_earlier_records_only() {
     registry
         .revoke_at(
             &device.identity().unwrap().key_id,
-            "phone stolen",
+            "stolen",
+            Some("phone taken at the market"),
             now.unix_timestamp() + 20,
         )
         .unwrap();
@@ -420,7 +421,7 @@ fn a_revoked_device_keeps_earlier_records_only() {
     )
     .unwrap();
     assert_eq!(list.entries.len(), 1);
-    assert_eq!(list.entries[0].reason, "phone stolen");
+    assert_eq!(list.entries[0].reason, "stolen");
 }
 
 /// No credential for a corrected record: the correction's credential is the one to give.
@@ -544,7 +545,7 @@ fn a_revoked_key_cannot_backdate_records_and_resends_stay_duplicates() {
     let kid = device.identity().unwrap().key_id;
     // The phone is stolen: revoked from now. The thief captures with a clock set back, so
     // the record claims a time before the revocation.
-    registry.revoke(&kid, "phone stolen").unwrap();
+    registry.revoke(&kid, "stolen", None).unwrap();
     let backdated = device
         .capture_at(&reference_input(), now - Duration::from_secs(60), None)
         .unwrap();
@@ -1248,7 +1249,7 @@ fn older_revocation_lists_and_checkpoints_are_ignored() {
     capture_samples(&device, 2, 2);
     let size = sync(&device, &transport).unwrap().tree_size;
     assert_eq!(size, 4);
-    registry.revoke(&kid, "lost").unwrap();
+    registry.revoke(&kid, "lost", None).unwrap();
     let report = sync(&device, &transport).unwrap();
     assert!(report.device_revoked);
     let newest_list = device.revocations().unwrap().unwrap().0;
@@ -1334,4 +1335,93 @@ fn a_wrong_pin_stops_enrolment_before_the_token_is_used() {
         .unwrap();
     assert_eq!(certificate.worker_id, "w-1");
     assert_eq!(transport.paths(), ["/v1/trust", "/v1/enrol"]);
+}
+
+/// A correction flips the leaf of the record it corrects to SUPERSEDED in the signed status
+/// list at `GET /v1/status-list`; `revoke-credential` makes a leaf REVOKED; the list is cached
+/// until the ledger or a status changes.
+#[test]
+fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
+    use birthright_core::status_list::{LeafStatus, StatusListToken};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let transport = LocalTransport::new(registry.clone());
+    let fetch = || {
+        let answer = transport
+            .send(&HttpRequest {
+                method: birthright_core::sync::Method::Get,
+                path: "/v1/status-list".into(),
+                content_type: None,
+                body: vec![],
+            })
+            .unwrap();
+        assert_eq!(answer.status, 200);
+        StatusListToken::verify(&answer.body, registry.trust_bundle()).unwrap()
+    };
+    let first = device.capture(&reference_input()).unwrap();
+    let other = device.capture(&reference_input()).unwrap();
+    sync(&device, &transport).unwrap();
+    let old_leaf = device.get(&first.id).unwrap().summary.leaf_index.unwrap();
+    let other_leaf = device.get(&other.id).unwrap().summary.leaf_index.unwrap();
+    let before = fetch();
+    assert_eq!(before.list.get(old_leaf), Some(LeafStatus::Valid));
+    assert_eq!(before.origin, registry.trust_bundle().origin);
+    // Nothing changed: the cached bytes are served again.
+    assert_eq!(
+        registry.status_list().unwrap(),
+        registry.status_list().unwrap()
+    );
+    let old_credential = device.credential(&first.id).unwrap();
+    let correction = device.correct(&first.id, &reference_input()).unwrap();
+    sync(&device, &transport).unwrap();
+    let new_leaf = device
+        .get(&correction.id)
+        .unwrap()
+        .summary
+        .leaf_index
+        .unwrap();
+    let after = fetch();
+    assert_eq!(after.list.get(old_leaf), Some(LeafStatus::Superseded));
+    assert_eq!(after.list.get(new_leaf), Some(LeafStatus::Valid));
+    assert_eq!(after.list.get(other_leaf), Some(LeafStatus::Valid));
+    // Revoking one registered credential.
+    assert!(
+        registry
+            .revoke_credential(other_leaf, "lost", Some("caregiver reported it"))
+            .unwrap()
+    );
+    assert!(
+        !registry
+            .revoke_credential(other_leaf, "lost", None)
+            .unwrap(),
+        "already"
+    );
+    let revoked = fetch();
+    assert_eq!(revoked.list.get(other_leaf), Some(LeafStatus::Revoked));
+    assert_eq!(revoked.list.get(old_leaf), Some(LeafStatus::Superseded));
+    let e = registry.revoke_credential(9_999, "lost", None).unwrap_err();
+    assert_eq!((e.status, e.code), (404, "unknown_leaf"));
+    let e = registry
+        .revoke_credential(other_leaf, "because", None)
+        .unwrap_err();
+    assert_eq!(e.code, "bad_reason");
+    // The device caches it at sync, and its credential of the corrected record now verifies
+    // as superseded with the device's lists.
+    let mut verifier = birthright_core::credential::Verifier::from_bytes(
+        registry.trust_bundle().to_json().as_bytes(),
+        None,
+    )
+    .unwrap();
+    let (bytes, _) = device.status_list().unwrap().expect("cached at sync");
+    verifier.add_status_list(&bytes).unwrap();
+    assert!(matches!(
+        verifier
+            .verify_text(
+                &old_credential.text,
+                OffsetDateTime::now_utc().unix_timestamp()
+            )
+            .verdict,
+        birthright_core::credential::Verdict::Superseded(_)
+    ));
 }

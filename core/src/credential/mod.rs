@@ -804,7 +804,11 @@ impl Verifier {
         &self.registries
     }
 
-    fn registry_of(&mut self, kid: Option<KeyId>, what: &'static str) -> Result<&mut TrustedRegistry, VerifierError> {
+    fn registry_of(
+        &mut self,
+        kid: Option<KeyId>,
+        what: &'static str,
+    ) -> Result<&mut TrustedRegistry, VerifierError> {
         self.registries
             .iter_mut()
             .find(|r| Some(r.key_id) == kid)
@@ -853,9 +857,10 @@ impl Verifier {
         }
         let cose = CoseSign1::parse(bytes, MAX_DECOMPRESSED_BYTES).ok()?;
         let kid = match cose.unprotected.get(&HEADER_DEVICE_CERTIFICATE) {
-            Some(Value::Bytes(cert)) => {
-                CoseSign1::parse(cert, MAX_DECOMPRESSED_BYTES).ok()?.kid()?.to_vec()
-            }
+            Some(Value::Bytes(cert)) => CoseSign1::parse(cert, MAX_DECOMPRESSED_BYTES)
+                .ok()?
+                .kid()?
+                .to_vec(),
             _ => cose.kid()?.to_vec(),
         };
         let kid = KeyId::from_slice(&kid)?;

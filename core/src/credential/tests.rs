@@ -723,7 +723,10 @@ fn the_status_list_makes_a_registered_credential_superseded_or_revoked() {
     let s = setup();
     let credential = registered(&s); // leaf 1234
     let mut verifier = Verifier::from_bytes(s.trust.to_json().as_bytes(), None).unwrap();
-    assert_eq!(verifier.verify_text(&credential.text, NOW).verdict, Verdict::Valid);
+    assert_eq!(
+        verifier.verify_text(&credential.text, NOW).verdict,
+        Verdict::Valid
+    );
     // Another leaf superseded: this one stays valid, and the list's age is reported.
     let other = status_token(&s, NOW - 60, &[(1233, LeafStatus::Superseded)]);
     assert_eq!(verifier.add_status_list(&other).unwrap().1, true);
@@ -760,7 +763,10 @@ fn the_status_list_makes_a_registered_credential_superseded_or_revoked() {
     ));
     // A leaf beyond the list (a credential newer than the list) is valid.
     let beyond = registered_at_scale(&s);
-    assert_eq!(verifier.verify_text(&beyond.text, NOW).verdict, Verdict::Valid);
+    assert_eq!(
+        verifier.verify_text(&beyond.text, NOW).verdict,
+        Verdict::Valid
+    );
     // The status list says nothing about provisional credentials.
     assert_eq!(
         verifier.verify_text(&provisional(&s).text, NOW).verdict,
@@ -768,7 +774,10 @@ fn the_status_list_makes_a_registered_credential_superseded_or_revoked() {
     );
     // JSON form of the new verdicts.
     let json = serde_json::to_value(Verdict::Superseded("x".into())).unwrap();
-    assert_eq!(json, serde_json::json!({"status": "superseded", "reason": "x"}));
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "superseded", "reason": "x"})
+    );
     let json = serde_json::to_value(Verdict::Unreadable("x".into())).unwrap();
     assert_eq!(json["status"], "unreadable");
 }
@@ -806,7 +815,9 @@ fn a_verifier_with_several_registries_picks_the_signer_s() {
     let (md_key, md_trust, md_device, md_cert) = second_registry();
     let mut verifier = Verifier::new();
     assert_eq!(
-        verifier.add_trust_bundle(s.trust.to_json().as_bytes()).unwrap(),
+        verifier
+            .add_trust_bundle(s.trust.to_json().as_bytes())
+            .unwrap(),
         s.trust.origin
     );
     verifier
@@ -855,7 +866,9 @@ fn a_verifier_with_several_registries_picks_the_signer_s() {
     // A list of a registry not trusted is refused.
     let stranger = Ed25519Key::from_secret(&[99; 32]);
     let mut alone = Verifier::new();
-    alone.add_trust_bundle(s.trust.to_json().as_bytes()).unwrap();
+    alone
+        .add_trust_bundle(s.trust.to_json().as_bytes())
+        .unwrap();
     assert_eq!(
         alone.add_status_list(&md_list),
         Err(VerifierError::UnknownRegistry("status list"))
