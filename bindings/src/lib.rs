@@ -463,6 +463,11 @@ impl Device {
     pub fn revocation_list(&self) -> Result<Option<Vec<u8>>, BirthrightError> {
         Ok(self.inner.revocations()?.map(|(list, _)| list))
     }
+
+    /// The cached, registry-signed status list of registered credentials, once synced.
+    pub fn status_list(&self) -> Result<Option<Vec<u8>>, BirthrightError> {
+        Ok(self.inner.status_list()?.map(|(list, _)| list))
+    }
 }
 
 /// Verifies a credential (`BR1:…` text) offline against a trust bundle (JSON) and, when given,
@@ -477,7 +482,129 @@ pub fn verify_credential(
     let verifier =
         core::credential::Verifier::from_bytes(trust_bundle.as_bytes(), revocation_list.as_deref())
             .map_err(|e| invalid(e.to_string()))?;
-    Ok(verifier.verify_text(&text, now).into())
+    Ok(Verification::at(verifier.verify_text(&text, now), now))
+}
+
+/// What a list refresh kept.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ListsRefresh {
+    /// The registry whose lists these are.
+    pub origin: String,
+    /// Whether the fetched revocation list was kept (false: the one held is newer).
+    pub revocations_kept: bool,
+    /// Whether the fetched status list was kept (false: the one held is newer, or the
+    /// registry has none).
+    pub status_list_kept: bool,
+    /// The signed revocation list as fetched, for the app to cache and give back later with
+    /// `add_revocation_list`.
+    pub revocation_list: Vec<u8>,
+    /// The signed status list as fetched (None from a registry without one).
+    pub status_list: Option<Vec<u8>>,
+}
+
+/// An offline verifier for a checkpoint with no field device: one or more registries' trust
+/// bundles (e.g. two countries at one border), and each registry's signed revocation and
+/// status lists. Every list is verified before it is used, and an older one never replaces a
+/// newer one. Safe to use from any thread.
+#[derive(uniffi::Object)]
+pub struct Verifier {
+    inner: std::sync::RwLock<core::credential::Verifier>,
+}
+
+fn verifier_error(e: core::credential::VerifierError) -> BirthrightError {
+    use core::credential::VerifierError as E;
+    let reason = e.to_string();
+    match e {
+        E::Fetch { .. } => BirthrightError::Unreachable { reason },
+        E::Trust(_) | E::Status(_) | E::UnknownRegistry(_) => BirthrightError::Integrity { reason },
+        E::DuplicateRegistry(_) => BirthrightError::InvalidInput { reason },
+    }
+}
+
+#[uniffi::export]
+impl Verifier {
+    /// A verifier trusting each registry of `trust_bundles` (each the JSON of one bundle).
+    #[uniffi::constructor]
+    pub fn new(trust_bundles: Vec<String>) -> Result<Arc<Verifier>, BirthrightError> {
+        let mut inner = core::credential::Verifier::new();
+        for json in &trust_bundles {
+            inner
+                .add_trust_bundle(json.as_bytes())
+                .map_err(verifier_error)?;
+        }
+        Ok(Arc::new(Verifier {
+            inner: std::sync::RwLock::new(inner),
+        }))
+    }
+
+    /// The origins of the registries trusted.
+    pub fn origins(&self) -> Vec<String> {
+        self.read()
+            .registries()
+            .iter()
+            .map(|r| r.trust.origin.clone())
+            .collect()
+    }
+
+    /// Adds a signed revocation list (as cached by the app); returns whether it was kept.
+    pub fn add_revocation_list(&self, bytes: Vec<u8>) -> Result<bool, BirthrightError> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        Ok(inner.add_revocation_list(&bytes).map_err(verifier_error)?.1)
+    }
+
+    /// Adds a signed status list (as cached by the app); returns whether it was kept.
+    pub fn add_status_list(&self, bytes: Vec<u8>) -> Result<bool, BirthrightError> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        Ok(inner.add_status_list(&bytes).map_err(verifier_error)?.1)
+    }
+
+    /// Fetches `/v1/revocations` and `/v1/status-list` from the registry `transport` points
+    /// at, verifies them and keeps them. Blocking: call it off the UI thread.
+    pub fn refresh(&self, transport: Arc<dyn Transport>) -> Result<ListsRefresh, BirthrightError> {
+        // Fetched without the lock held: verification goes on meanwhile.
+        let mut staged = self.read().clone();
+        let fetched = staged
+            .refresh(&TransportAdapter(transport))
+            .map_err(verifier_error)?;
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Added again to the current state (another refresh may have run meanwhile).
+        inner
+            .add_revocation_list(&fetched.revocations)
+            .map_err(verifier_error)?;
+        if let Some(list) = &fetched.status_list {
+            inner.add_status_list(list).map_err(verifier_error)?;
+        }
+        Ok(ListsRefresh {
+            origin: fetched.origin,
+            revocations_kept: fetched.revocations_kept,
+            status_list_kept: fetched.status_list_kept,
+            revocation_list: fetched.revocations,
+            status_list: fetched.status_list,
+        })
+    }
+
+    /// Verifies credential text (`BR1:…`) at `now` (Unix seconds, this phone's clock).
+    pub fn verify_text(&self, text: String, now: i64) -> Verification {
+        Verification::at(self.read().verify_text(&text, now), now)
+    }
+
+    /// Verifies the credential in an image (PNG or JPEG bytes: a photo, a screenshot, an
+    /// encoded camera frame) at `now`. No readable QR code gives `Unreadable`: scan again.
+    pub fn verify_image(&self, image: Vec<u8>, now: i64) -> Verification {
+        Verification::at(self.read().verify_image(&image, now), now)
+    }
+
+    /// Verifies the credential in a camera frame's greyscale pixels (the Y plane of a YUV
+    /// frame, `width` × `height`, one byte per pixel, rows without padding) at `now`.
+    pub fn verify_frame(&self, width: u32, height: u32, luma: Vec<u8>, now: i64) -> Verification {
+        Verification::at(self.read().verify_frame(width, height, luma, now), now)
+    }
+}
+
+impl Verifier {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, core::credential::Verifier> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The reference sample registration (Олена Коваленко) for app demos and tests.

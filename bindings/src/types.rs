@@ -358,6 +358,8 @@ pub struct SyncReport {
     pub checkpoint: Option<String>,
     /// Revocation list refreshed.
     pub revocations_refreshed: bool,
+    /// Whether the status list of registered credentials was refreshed.
+    pub status_list_refreshed: bool,
     /// This device is revoked.
     pub device_revoked: bool,
 }
@@ -418,10 +420,17 @@ pub enum VerificationStatus {
     Valid,
     /// Provisional, from a device the registry certified.
     ValidProvisional,
-    /// Issued by a revoked device.
+    /// Issued by a revoked device, or a registered credential the registry revoked.
     Revoked,
-    /// Not acceptable.
+    /// A registered credential replaced by a corrected one: genuine but out of date.
+    Superseded,
+    /// A provisional credential whose device certificate has expired.
+    Expired,
+    /// Not acceptable (forged, altered, unknown signer).
     Invalid,
+    /// No credential could be read from the image: scan again (says nothing about the
+    /// credential).
+    Unreadable,
 }
 
 /// A credential verification.
@@ -437,6 +446,11 @@ pub struct Verification {
     pub signer: Option<String>,
     /// Age of the revocation list used, seconds.
     pub revocation_list_age_secs: Option<i64>,
+    /// Age of the status list used, seconds (None: no status list was held).
+    pub status_list_age_secs: Option<i64>,
+    /// One line in plain language for the officer (with the child's age at the time of
+    /// verification), e.g. `VALID: registered birth of …`.
+    pub headline: String,
 }
 
 macro_rules! same_enum {
@@ -686,24 +700,29 @@ impl From<core::sync::SyncReport> for SyncReport {
             tree_size: r.tree_size,
             checkpoint: r.checkpoint,
             revocations_refreshed: r.revocations_refreshed,
+            status_list_refreshed: r.status_list_refreshed,
             device_revoked: r.device_revoked,
         }
     }
 }
 
-impl From<core::credential::Verification> for Verification {
-    fn from(v: core::credential::Verification) -> Self {
+impl Verification {
+    /// The FFI form of a core verification made at `now` (for the headline's age).
+    pub(crate) fn at(v: core::credential::Verification, now: i64) -> Self {
         use core::credential::Verdict;
+        let headline = v.headline(now);
         let (status, reason) = match v.verdict {
             Verdict::Valid => (VerificationStatus::Valid, None),
             Verdict::ValidProvisional => (VerificationStatus::ValidProvisional, None),
             Verdict::Revoked(r) => (VerificationStatus::Revoked, Some(r)),
+            Verdict::Superseded(r) => (VerificationStatus::Superseded, Some(r)),
+            Verdict::Expired(r) => (VerificationStatus::Expired, Some(r)),
             Verdict::Invalid(r) => (VerificationStatus::Invalid, Some(r)),
-            // Not valid; the reason says the certificate expired (a status of its own would
-            // change the generated Kotlin and Swift APIs).
-            Verdict::Expired(r) => (VerificationStatus::Invalid, Some(r)),
+            Verdict::Unreadable(r) => (VerificationStatus::Unreadable, Some(r)),
         };
         Verification {
+            headline,
+            status_list_age_secs: v.status_list_age_secs,
             status,
             reason,
             claims: v.registration.map(|r| CredentialClaims {

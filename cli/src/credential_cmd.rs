@@ -1,15 +1,12 @@
-//! `credential` (render a caregiver's QR) and `verify` (check one offline).
+//! `credential`: render a caregiver's QR (`verify` is in `verify_cmd`).
 
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use birthright_core::credential::{CredentialKind, Verdict, Verification, Verifier, qr};
+use birthright_core::credential::{CredentialKind, qr};
 use uuid::Uuid;
 
-use crate::{
-    DeviceArgs, device_cmd,
-    files::{self, MAX_IMAGE_BYTES, MAX_REVOCATIONS_BYTES, MAX_TRUST_BYTES, read_bounded},
-};
+use crate::{DeviceArgs, device_cmd, files};
 
 /// `credential`: prints or writes the credential of a record.
 pub fn credential(args: &DeviceArgs, id: &str, format: &str, out: Option<&Path>) -> Result<()> {
@@ -44,80 +41,4 @@ pub fn credential(args: &DeviceArgs, id: &str, format: &str, out: Option<&Path>)
         }
     }
     Ok(())
-}
-
-/// `verify`: checks a credential offline against a trust bundle and, when there is one, a
-/// revocation list: the file given, else the one a device data directory cached at its last
-/// sync.
-pub fn verify(
-    trust: &Path,
-    text: Option<&str>,
-    image: Option<&Path>,
-    revocations: Option<&Path>,
-    device: Option<&DeviceArgs>,
-    json: bool,
-) -> Result<bool> {
-    let trust = read_bounded(trust, MAX_TRUST_BYTES)?;
-    let revocations = match (revocations, device) {
-        (Some(path), _) => Some(read_bounded(path, MAX_REVOCATIONS_BYTES)?),
-        (None, Some(args)) => device_cmd::open(args)?
-            .revocations()?
-            .map(|(list, _fetched_at)| list),
-        (None, None) => None,
-    };
-    let verifier = Verifier::from_bytes(&trust, revocations.as_deref())?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let verification = match (text, image) {
-        (Some(text), None) => verifier.verify_text(text, now),
-        (None, Some(path)) => verifier.verify_image(&read_bounded(path, MAX_IMAGE_BYTES)?, now),
-        _ => bail!("give exactly one of --text or --image"),
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&verification)?);
-    } else {
-        print_verification(&verification);
-    }
-    Ok(matches!(
-        verification.verdict,
-        Verdict::Valid | Verdict::ValidProvisional
-    ))
-}
-
-fn print_verification(v: &Verification) {
-    match &v.verdict {
-        Verdict::Valid => println!("VALID: registered by the registry"),
-        Verdict::ValidProvisional => {
-            println!(
-                "VALID (PROVISIONAL): issued offline by a certified device, not yet on the ledger"
-            )
-        }
-        Verdict::Revoked(reason) => println!("REVOKED: {reason}"),
-        Verdict::Expired(reason) => println!("EXPIRED (NOT VALID): {reason}"),
-        Verdict::Invalid(reason) => println!("INVALID: {reason}"),
-    }
-    if let Some(r) = &v.registration {
-        println!("child          {} {}", r.given_names, r.family_name);
-        println!(
-            "born           {} ({}), {}, {}",
-            r.date_of_birth, r.sex, r.locality, r.admin_area
-        );
-        for c in &r.caregivers {
-            println!("caregiver      {} ({})", c.name, c.relationship);
-        }
-        println!("record         {}", r.record_id);
-        if let Some(i) = r.leaf_index {
-            println!("ledger index   {i}");
-        }
-        println!("issuer         {}", r.issuer);
-    }
-    if let Some(signer) = &v.signer {
-        println!("signed by key  {signer}");
-    }
-    match v.revocation_list_age_secs {
-        Some(age) => println!("revocation list checked, {} h old", age / 3600),
-        None => println!(
-            "no revocation list (give --revocations FILE, or --data DIR of a synced device): \
-             revocation not checked"
-        ),
-    }
 }

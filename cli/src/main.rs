@@ -7,6 +7,7 @@ mod files;
 mod http;
 mod registry_cmd;
 mod sync_cmd;
+mod verify_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -111,30 +112,41 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Verify a caregiver credential offline against a registry's trust bundle.
+    /// Verify a caregiver credential offline against one or more registries' trust bundles.
+    /// Exit code: 0 valid, 10 valid provisional, 11 expired, 12 superseded, 13 revoked,
+    /// 14 invalid, 15 unreadable image (scan again), 1 other errors.
     Verify {
-        /// The registry's trust bundle (trust.json).
-        #[arg(long, value_name = "FILE")]
-        trust: PathBuf,
-        /// The credential text, BR1:...
-        #[arg(long)]
+        /// A registry's trust bundle (trust.json); repeat for several registries.
+        #[arg(long, value_name = "FILE", required = true)]
+        trust: Vec<PathBuf>,
+        /// The credential text, BR1:..., or - for standard input.
+        #[arg(long, value_name = "TEXT|-")]
         text: Option<String>,
         /// A PNG or JPEG photo or screenshot of the QR code.
         #[arg(long, value_name = "FILE")]
         image: Option<PathBuf>,
-        /// The registry's signed revocation list (from GET /v1/revocations).
+        /// A registry's signed revocation list (from GET /v1/revocations).
         #[arg(long, value_name = "FILE")]
         revocations: Option<PathBuf>,
-        /// Without --revocations: a device data directory whose last sync cached the list.
-        #[arg(long, value_name = "DIR", conflicts_with = "revocations")]
+        /// A directory of lists cached by `lists fetch`.
+        #[arg(long, value_name = "DIR")]
+        lists: Option<PathBuf>,
+        /// A device data directory whose last sync cached the lists.
+        #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
         /// Storage key file of the --data device (default as for device commands).
         #[arg(long, value_name = "FILE", requires = "data")]
         key_file: Option<PathBuf>,
+        /// Warn when the revocation or status list is older than this (30m, 12h, 7d).
+        #[arg(long, value_name = "AGE", default_value = "7d", value_parser = verify_cmd::parse_age)]
+        max_list_age: i64,
         /// JSON output.
         #[arg(long)]
         json: bool,
     },
+    /// Registries' signed revocation and status lists, for verifying offline.
+    #[command(subcommand)]
+    Lists(ListsCommand),
     /// Show one registration.
     Show {
         #[command(flatten)]
@@ -145,6 +157,50 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ListsCommand {
+    /// Fetch, verify and cache the lists of one or more registries into DIR (for verify
+    /// --lists DIR).
+    Fetch {
+        /// A registry's trust bundle (trust.json); repeat for several registries.
+        #[arg(long, value_name = "FILE", required = true)]
+        trust: Vec<PathBuf>,
+        /// A registry's base URL; repeat for several registries.
+        #[arg(long, value_name = "URL", required = true)]
+        registry: Vec<String>,
+        /// Directory to cache the lists in.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// The public reason of a revocation, published in the signed list.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReasonCode {
+    /// The device or paper is lost.
+    Lost,
+    /// It was stolen.
+    Stolen,
+    /// Its key may be in other hands.
+    Compromised,
+    /// Taken out of service.
+    Retired,
+    /// Any other reason (say which in --note).
+    Other,
+}
+
+impl ReasonCode {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::Lost => "lost",
+            ReasonCode::Stolen => "stolen",
+            ReasonCode::Compromised => "compromised",
+            ReasonCode::Retired => "retired",
+            ReasonCode::Other => "other",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -242,9 +298,29 @@ enum RegistryCommand {
         data: PathBuf,
         /// The device's key id (16 hex digits).
         device_kid: String,
-        /// Why (kept for administrators; no personal data).
-        #[arg(long)]
-        reason: String,
+        /// Why: a public reason code, published in the signed revocation list.
+        #[arg(long, value_enum)]
+        reason: ReasonCode,
+        /// A private note for administrators, kept in the registry database only (no
+        /// personal data).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
+    /// Revoke one registered credential (by its ledger index): it verifies as revoked once
+    /// verifiers have the next status list.
+    RevokeCredential {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The credential's ledger index (shown by verify).
+        leaf_index: u64,
+        /// Why: a reason code (kept in the registry database; the status list says only
+        /// "revoked").
+        #[arg(long, value_enum)]
+        reason: ReasonCode,
+        /// A private note for administrators (no personal data).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
     },
 }
 
@@ -310,21 +386,35 @@ fn main() -> ExitCode {
             text,
             image,
             revocations,
+            lists,
             data,
             key_file,
+            max_list_age,
             json,
-        } => match credential_cmd::verify(
-            &trust,
-            text.as_deref(),
-            image.as_deref(),
-            revocations.as_deref(),
-            data.map(|data| DeviceArgs { data, key_file }).as_ref(),
-            json,
-        ) {
-            Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::from(2),
-            Err(e) => Err(e),
-        },
+        } => {
+            let device = data.map(|data| DeviceArgs { data, key_file });
+            let sources = verify_cmd::ListSources {
+                revocations: revocations.as_deref(),
+                lists: lists.as_deref(),
+                device: device.as_ref(),
+            };
+            match verify_cmd::verify(
+                &trust,
+                text.as_deref(),
+                image.as_deref(),
+                sources,
+                max_list_age,
+                json,
+            ) {
+                Ok(code) => return ExitCode::from(code),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Lists(ListsCommand::Fetch {
+            trust,
+            registry,
+            out,
+        }) => verify_cmd::fetch(&trust, &registry, &out),
         Command::Registry(RegistryCommand::Init { data, origin }) => {
             registry_cmd::init(&data, &origin)
         }
@@ -351,7 +441,14 @@ fn main() -> ExitCode {
             data,
             device_kid,
             reason,
-        }) => registry_cmd::revoke(&data, &device_kid, &reason),
+            note,
+        }) => registry_cmd::revoke(&data, &device_kid, reason.as_str(), note.as_deref()),
+        Command::Registry(RegistryCommand::RevokeCredential {
+            data,
+            leaf_index,
+            reason,
+            note,
+        }) => registry_cmd::revoke_credential(&data, leaf_index, reason.as_str(), note.as_deref()),
         Command::Capture { device, json } => device_cmd::capture(&device, &json, None),
         Command::Correct { device, id, json } => device_cmd::capture(&device, &json, Some(&id)),
         Command::List {

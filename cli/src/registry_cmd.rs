@@ -77,9 +77,13 @@ pub fn devices(data: &Path) -> Result<()> {
     for d in devices {
         let state = match (&d.revoked_at, &d.revoke_reason) {
             (Some(at), reason) => format!(
-                "revoked {} ({})",
+                "revoked {} ({}{})",
                 when(*at),
-                reason.as_deref().unwrap_or("")
+                reason.as_deref().unwrap_or(""),
+                d.revoke_note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
             ),
             (None, _) => "active".to_string(),
         };
@@ -97,15 +101,34 @@ pub fn devices(data: &Path) -> Result<()> {
 }
 
 /// `registry revoke`.
-pub fn revoke(data: &Path, kid: &str, reason: &str) -> Result<()> {
+pub fn revoke(data: &Path, kid: &str, reason: &str, note: Option<&str>) -> Result<()> {
     let kid = KeyId::from_hex(kid)
         .ok_or_else(|| anyhow!("'{kid}' is not a device key id (16 hex digits)"))?;
     let registry = Registry::open(data)?;
-    registry.revoke(&kid, reason)?;
+    registry.revoke(&kid, reason, note)?;
     println!(
         "device {kid} revoked: from now on nothing new it sends is accepted, and its provisional \
          credentials verify as revoked (records already on the ledger stay)"
     );
+    Ok(())
+}
+
+/// `registry revoke-credential`.
+pub fn revoke_credential(
+    data: &Path,
+    leaf_index: u64,
+    reason: &str,
+    note: Option<&str>,
+) -> Result<()> {
+    let registry = Registry::open(data)?;
+    if registry.revoke_credential(leaf_index, reason, note)? {
+        println!(
+            "the registered credential at ledger index {leaf_index} is revoked: it verifies as \
+             revoked wherever the next status list is fetched (the record stays on the ledger)"
+        );
+    } else {
+        println!("the registered credential at ledger index {leaf_index} was already revoked");
+    }
     Ok(())
 }
 

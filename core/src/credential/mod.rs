@@ -6,6 +6,8 @@
 //! compressed, `C` not) → a QR code in alphanumeric mode at ECC level M.
 
 pub mod base45;
+mod headline;
+pub use headline::age_text;
 mod device;
 pub mod qr;
 
@@ -729,6 +731,54 @@ pub enum VerifierError {
     /// A second bundle for a registry already held.
     #[error("a trust bundle for registry {0} is already loaded")]
     DuplicateRegistry(String),
+    /// The registry could not be reached, or refused.
+    #[error("fetching {path}: {message}")]
+    Fetch {
+        /// The path asked for.
+        path: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The lists as fetched from one registry: signed bytes, verified before they are returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedLists {
+    /// Origin of the registry that signed them.
+    pub origin: String,
+    /// Key id (hex) of that registry.
+    pub registry_key_id: String,
+    /// The signed revocation list (`GET /v1/revocations`).
+    pub revocations: Vec<u8>,
+    /// The Status List Token (`GET /v1/status-list`), None from a registry without one (404).
+    pub status_list: Option<Vec<u8>>,
+    /// Whether each was newer than (or as new as) the one held, and so kept.
+    pub revocations_kept: bool,
+    /// Likewise for the status list.
+    pub status_list_kept: bool,
+}
+
+fn fetch(
+    transport: &dyn crate::sync::Transport,
+    path: &'static str,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, VerifierError> {
+    let request = crate::sync::HttpRequest {
+        method: crate::sync::Method::Get,
+        path: path.into(),
+        content_type: None,
+        body: Vec::new(),
+    };
+    let fail = |message: String| VerifierError::Fetch { path, message };
+    let response = transport.send(&request).map_err(|e| fail(e.message))?;
+    match response.status {
+        200..=299 if response.body.len() > limit => {
+            Err(fail(format!("the answer is larger than {limit} bytes")))
+        }
+        200..=299 => Ok(Some(response.body)),
+        404 => Ok(None),
+        status => Err(fail(format!("the registry answered HTTP {status}"))),
+    }
 }
 
 /// One registry a verifier trusts: its pinned bundle and the newest verified lists it has.
@@ -849,6 +899,58 @@ impl Verifier {
         Ok((registry.trust.origin.clone(), keep))
     }
 
+    /// Fetches one registry's revocation list and status list through `transport` (the host's
+    /// HTTP client, pointed at that registry), verifies each under the trusted registry that
+    /// signed it, and keeps each unless the one held is newer. Blocking.
+    pub fn refresh(
+        &mut self,
+        transport: &dyn crate::sync::Transport,
+    ) -> Result<FetchedLists, VerifierError> {
+        let revocations = fetch(
+            transport,
+            "/v1/revocations",
+            crate::registry_keys::MAX_SIGNED_OBJECT_BYTES,
+        )?
+        .ok_or(VerifierError::Fetch {
+            path: "/v1/revocations",
+            message: "the registry answered HTTP 404".into(),
+        })?;
+        let status_list = fetch(
+            transport,
+            "/v1/status-list",
+            crate::status_list::MAX_TOKEN_BYTES,
+        )?;
+        let (origin, revocations_kept) = self.add_revocation_list(&revocations)?;
+        let status_list_kept = match &status_list {
+            Some(bytes) => {
+                let (status_origin, kept) = self.add_status_list(bytes)?;
+                if status_origin != origin {
+                    return Err(VerifierError::Fetch {
+                        path: "/v1/status-list",
+                        message: "the status list is another registry's than the revocation list"
+                            .into(),
+                    });
+                }
+                kept
+            }
+            None => false,
+        };
+        let registry_key_id = self
+            .registries
+            .iter()
+            .find(|r| r.trust.origin == origin)
+            .map(|r| r.key_id.to_hex())
+            .unwrap_or_default();
+        Ok(FetchedLists {
+            origin,
+            registry_key_id,
+            revocations,
+            status_list,
+            revocations_kept,
+            status_list_kept,
+        })
+    }
+
     /// The registry a credential's COSE bytes chain to: the one whose key signed it, or whose
     /// key signed the device certificate it carries.
     fn pick(&self, bytes: &[u8]) -> Option<&TrustedRegistry> {
@@ -912,14 +1014,43 @@ impl Verifier {
     pub fn verify_image(&self, image: &[u8], now: i64) -> Verification {
         match qr::read_image(image) {
             Ok(text) => self.verify_text(&text, now),
-            Err(e) => Verification {
-                verdict: Verdict::Unreadable(e.to_string()),
-                registration: None,
-                signer: None,
-                revocation_list_age_secs: None,
-                status_list_age_secs: None,
-            },
+            Err(e) => unreadable(e.to_string()),
         }
+    }
+
+    /// Verifies the credential in a camera frame given as its greyscale (luma, Y plane)
+    /// pixels, `width` × `height`, one byte each, row after row. No readable QR code (or a
+    /// frame of the wrong size) is `unreadable`.
+    #[cfg(feature = "qr-image")]
+    pub fn verify_frame(&self, width: u32, height: u32, luma: Vec<u8>, now: i64) -> Verification {
+        let pixels = u64::from(width) * u64::from(height);
+        if width > qr::MAX_IMAGE_SIDE
+            || height > qr::MAX_IMAGE_SIDE
+            || pixels > qr::MAX_IMAGE_PIXELS
+        {
+            return unreadable(format!(
+                "the frame is larger than {} pixels",
+                qr::MAX_IMAGE_PIXELS
+            ));
+        }
+        let Some(image) = image::GrayImage::from_raw(width, height, luma) else {
+            return unreadable(format!("the frame does not hold {width} × {height} pixels"));
+        };
+        match qr::read_luma(image) {
+            Ok(text) => self.verify_text(&text, now),
+            Err(e) => unreadable(e.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "qr-image")]
+fn unreadable(reason: String) -> Verification {
+    Verification {
+        verdict: Verdict::Unreadable(reason),
+        registration: None,
+        signer: None,
+        revocation_list_age_secs: None,
+        status_list_age_secs: None,
     }
 }
 
