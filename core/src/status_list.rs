@@ -9,7 +9,7 @@
 //! `0x00` VALID, `0x01` INVALID (the registry revoked that credential), `0x03`
 //! (application-specific) SUPERSEDED: a correction of that record is on the ledger. `0x02`
 //! (SUSPENDED) is not used by this registry. Byte-exact description and a known-answer vector:
-//! `docs/PROTOCOL.md` §17.
+//! `docs/PROTOCOL.md` §15.
 //!
 //! Decoding is bounded: the token at most [`MAX_TOKEN_BYTES`], the decompressed list at most
 //! [`MAX_LIST_BYTES`], `bits` must be 2, and a leaf beyond the list has no status here (the
@@ -366,7 +366,7 @@ mod tests {
         }
     }
 
-    /// Known answer (docs/PROTOCOL.md §17): key `[42; 32]`, iat 2026-01-01T00:00:00Z, 10
+    /// Known answer (docs/PROTOCOL.md §15): key `[42; 32]`, iat 2026-01-01T00:00:00Z, 10
     /// leaves, leaf 1 superseded, leaf 4 revoked.
     #[test]
     fn known_answer() {

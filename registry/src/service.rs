@@ -796,7 +796,7 @@ impl Registry {
         .map_err(ServiceError::internal)
     }
 
-    /// The signed status list of registered credentials (`docs/PROTOCOL.md` §17): built from
+    /// The signed status list of registered credentials (`docs/PROTOCOL.md` §15): built from
     /// the ledger's records and the credential revocations, and cached until the ledger grows,
     /// a credential is revoked, or half its `ttl` has passed. Reads only (never the
     /// sequencer's connection).

@@ -303,6 +303,64 @@ fun main() {
         check(device.revokedAt() == null) { "not revoked" }
     }
 
+    test("a Verifier without a device: lists through a Kotlin transport, a corrected credential superseded") {
+        val old = device.credential(olenaId).text
+        val now = System.currentTimeMillis() / 1000
+        val verifier = Verifier(listOf(trust))
+        check(verifier.origins() == listOf("registry.kotlin-test/births")) { "${verifier.origins()}" }
+        val before = verifier.verifyText(old, now)
+        check(before.status == VerificationStatus.VALID) { "${before.status} ${before.reason}" }
+        check(before.statusListAgeSecs == null) { "no list yet" }
+        check(before.headline.startsWith("VALID: registered birth of Олена Коваленко, born ")) { before.headline }
+        check(before.headline.contains("Check that the adult is one of: Ірина Коваленко (mother)")) { before.headline }
+        val first = verifier.refresh(transport)
+        check(first.revocationsKept && first.statusListKept) { "$first" }
+        check(verifier.verifyText(old, now).status == VerificationStatus.VALID) { "valid before the correction" }
+
+        device.correct(olenaId, sampleEnrolment())
+        device.sync(transport, CountingProgress(), null)
+        val refreshed = verifier.refresh(transport)
+        check(refreshed.origin == "registry.kotlin-test/births") { refreshed.origin }
+        val after = verifier.verifyText(old, now)
+        check(after.status == VerificationStatus.SUPERSEDED) { "${after.status} ${after.reason}" }
+        check(after.headline.startsWith("SUPERSEDED")) { after.headline }
+        check(after.statusListAgeSecs != null) { "status list used" }
+
+        // Another verifier, from the bytes the app cached; an older list never replaces it.
+        val offline = Verifier(listOf(trust))
+        check(offline.addStatusList(refreshed.statusList!!)) { "kept" }
+        check(offline.addRevocationList(refreshed.revocationList)) { "kept" }
+        check(offline.verifyText(old, now).status == VerificationStatus.SUPERSEDED) { "offline" }
+        // The device cached the same kind of list at its sync.
+        val fromDevice = Verifier(listOf(trust))
+        fromDevice.addStatusList(device.statusList()!!)
+        check(fromDevice.verifyText(old, now).status == VerificationStatus.SUPERSEDED) { "device's list" }
+
+        // A list from no registry it trusts is refused; no signal is Unreachable.
+        try {
+            Verifier(listOf()).addStatusList(refreshed.statusList!!)
+            throw AssertionError("an untrusted list was accepted")
+        } catch (e: BirthrightException.Integrity) {
+            check(e.reason.contains("no registry this verifier trusts")) { e.reason }
+        }
+        try {
+            verifier.refresh(BrokenTransport())
+            throw AssertionError("refreshed without a network")
+        } catch (e: BirthrightException.Unreachable) {
+            check(e.reason.contains("bug in the app's HTTP code")) { e.reason }
+        }
+        // Unreadable images and frames say "scan again", not "invalid".
+        val image = verifier.verifyImage(byteArrayOf(1, 2, 3), now)
+        check(image.status == VerificationStatus.UNREADABLE) { "${image.status} ${image.reason}" }
+        val frame = verifier.verifyFrame(64u, 64u, ByteArray(64 * 64) { 0xFF.toByte() }, now)
+        check(frame.status == VerificationStatus.UNREADABLE) { "${frame.status} ${frame.reason}" }
+        val short = verifier.verifyFrame(64u, 64u, ByteArray(10), now)
+        check(short.status == VerificationStatus.UNREADABLE) { "${short.status} ${short.reason}" }
+        // A forgery is invalid.
+        val forged = old.substring(0, 40) + (if (old[40] == 'A') 'B' else 'A') + old.substring(41)
+        check(verifier.verifyText(forged, now).status == VerificationStatus.INVALID) { "forgery" }
+    }
+
     device.close()
     println("$passed passed, $failed failed")
     if (failed > 0) kotlin.system.exitProcess(1)
