@@ -724,6 +724,11 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func revokedAt() throws  -> Int64?
     
     /**
+     * The cached, registry-signed status list of registered credentials, once synced.
+     */
+    func statusList() throws  -> Data?
+    
+    /**
      * Sends pending records through `transport`, verifies the receipts, refreshes the
      * revocation list and checkpoint. Safe to interrupt and call again. `options` tunes batch
      * sizes and retries (defaults suit 2G).
@@ -979,6 +984,18 @@ open func revokedAt()throws  -> Int64?  {
     return try  FfiConverterOptionInt64.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_revoked_at(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The cached, registry-signed status list of registered credentials, once synced.
+     */
+open func statusList()throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_device_status_list(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1655,6 +1672,272 @@ public func FfiConverterTypeTransport_lift(_ handle: UInt64) throws -> Transport
 #endif
 public func FfiConverterTypeTransport_lower(_ value: Transport) -> UInt64 {
     return FfiConverterTypeTransport.lower(value)
+}
+
+
+
+
+
+
+/**
+ * An offline verifier for a checkpoint with no field device: one or more registries' trust
+ * bundles (e.g. two countries at one border), and each registry's signed revocation and
+ * status lists. Every list is verified before it is used, and an older one never replaces a
+ * newer one. Safe to use from any thread.
+ */
+public protocol VerifierProtocol: AnyObject, Sendable {
+    
+    /**
+     * Adds a signed revocation list (as cached by the app); returns whether it was kept.
+     */
+    func addRevocationList(bytes: Data) throws  -> Bool
+    
+    /**
+     * Adds a signed status list (as cached by the app); returns whether it was kept.
+     */
+    func addStatusList(bytes: Data) throws  -> Bool
+    
+    /**
+     * The origins of the registries trusted.
+     */
+    func origins()  -> [String]
+    
+    /**
+     * Fetches `/v1/revocations` and `/v1/status-list` from the registry `transport` points
+     * at, verifies them and keeps them. Blocking: call it off the UI thread.
+     */
+    func refresh(transport: Transport) throws  -> ListsRefresh
+    
+    /**
+     * Verifies the credential in a camera frame's greyscale pixels (the Y plane of a YUV
+     * frame, `width` × `height`, one byte per pixel, rows without padding) at `now`.
+     */
+    func verifyFrame(width: UInt32, height: UInt32, luma: Data, now: Int64)  -> Verification
+    
+    /**
+     * Verifies the credential in an image (PNG or JPEG bytes: a photo, a screenshot, an
+     * encoded camera frame) at `now`. No readable QR code gives `Unreadable`: scan again.
+     */
+    func verifyImage(image: Data, now: Int64)  -> Verification
+    
+    /**
+     * Verifies credential text (`BR1:…`) at `now` (Unix seconds, this phone's clock).
+     */
+    func verifyText(text: String, now: Int64)  -> Verification
+    
+}
+/**
+ * An offline verifier for a checkpoint with no field device: one or more registries' trust
+ * bundles (e.g. two countries at one border), and each registry's signed revocation and
+ * status lists. Every list is verified before it is used, and an older one never replaces a
+ * newer one. Safe to use from any thread.
+ */
+open class Verifier: VerifierProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_birthright_ffi_fn_clone_verifier(self.handle, $0) }
+    }
+    /**
+     * A verifier trusting each registry of `trust_bundles` (each the JSON of one bundle).
+     */
+public convenience init(trustBundles: [String])throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_constructor_verifier_new(
+        FfiConverterSequenceString.lower(trustBundles),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_birthright_ffi_fn_free_verifier(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Adds a signed revocation list (as cached by the app); returns whether it was kept.
+     */
+open func addRevocationList(bytes: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_verifier_add_revocation_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds a signed status list (as cached by the app); returns whether it was kept.
+     */
+open func addStatusList(bytes: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_verifier_add_status_list(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The origins of the registries trusted.
+     */
+open func origins() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_verifier_origins(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Fetches `/v1/revocations` and `/v1/status-list` from the registry `transport` points
+     * at, verifies them and keeps them. Blocking: call it off the UI thread.
+     */
+open func refresh(transport: Transport)throws  -> ListsRefresh  {
+    return try  FfiConverterTypeListsRefresh_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_verifier_refresh(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTransport_lower(transport),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies the credential in a camera frame's greyscale pixels (the Y plane of a YUV
+     * frame, `width` × `height`, one byte per pixel, rows without padding) at `now`.
+     */
+open func verifyFrame(width: UInt32, height: UInt32, luma: Data, now: Int64) -> Verification  {
+    return try!  FfiConverterTypeVerification_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_verifier_verify_frame(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(width),
+        FfiConverterUInt32.lower(height),
+        FfiConverterData.lower(luma),
+        FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies the credential in an image (PNG or JPEG bytes: a photo, a screenshot, an
+     * encoded camera frame) at `now`. No readable QR code gives `Unreadable`: scan again.
+     */
+open func verifyImage(image: Data, now: Int64) -> Verification  {
+    return try!  FfiConverterTypeVerification_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_verifier_verify_image(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(image),
+        FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies credential text (`BR1:…`) at `now` (Unix seconds, this phone's clock).
+     */
+open func verifyText(text: String, now: Int64) -> Verification  {
+    return try!  FfiConverterTypeVerification_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_verifier_verify_text(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),
+        FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifier: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Verifier
+
+    public static func lift(_ handle: UInt64) throws -> Verifier {
+        return Verifier(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Verifier) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Verifier {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Verifier, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifier_lift(_ handle: UInt64) throws -> Verifier {
+    return try FfiConverterTypeVerifier.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifier_lower(_ value: Verifier) -> UInt64 {
+    return FfiConverterTypeVerifier.lower(value)
 }
 
 
@@ -3076,6 +3359,109 @@ public func FfiConverterTypeListFilter_lower(_ value: ListFilter) -> RustBuffer 
 
 
 /**
+ * What a list refresh kept.
+ */
+public struct ListsRefresh: Equatable, Hashable {
+    /**
+     * The registry whose lists these are.
+     */
+    public var origin: String
+    /**
+     * Whether the fetched revocation list was kept (false: the one held is newer).
+     */
+    public var revocationsKept: Bool
+    /**
+     * Whether the fetched status list was kept (false: the one held is newer, or the
+     * registry has none).
+     */
+    public var statusListKept: Bool
+    /**
+     * The signed revocation list as fetched, for the app to cache and give back later with
+     * `add_revocation_list`.
+     */
+    public var revocationList: Data
+    /**
+     * The signed status list as fetched (None from a registry without one).
+     */
+    public var statusList: Data?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The registry whose lists these are.
+         */origin: String, 
+        /**
+         * Whether the fetched revocation list was kept (false: the one held is newer).
+         */revocationsKept: Bool, 
+        /**
+         * Whether the fetched status list was kept (false: the one held is newer, or the
+         * registry has none).
+         */statusListKept: Bool, 
+        /**
+         * The signed revocation list as fetched, for the app to cache and give back later with
+         * `add_revocation_list`.
+         */revocationList: Data, 
+        /**
+         * The signed status list as fetched (None from a registry without one).
+         */statusList: Data?) {
+        self.origin = origin
+        self.revocationsKept = revocationsKept
+        self.statusListKept = statusListKept
+        self.revocationList = revocationList
+        self.statusList = statusList
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListsRefresh: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListsRefresh: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListsRefresh {
+        return
+            try ListsRefresh(
+                origin: FfiConverterString.read(from: &buf), 
+                revocationsKept: FfiConverterBool.read(from: &buf), 
+                statusListKept: FfiConverterBool.read(from: &buf), 
+                revocationList: FfiConverterData.read(from: &buf), 
+                statusList: FfiConverterOptionData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListsRefresh, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.origin, into: &buf)
+        FfiConverterBool.write(value.revocationsKept, into: &buf)
+        FfiConverterBool.write(value.statusListKept, into: &buf)
+        FfiConverterData.write(value.revocationList, into: &buf)
+        FfiConverterOptionData.write(value.statusList, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListsRefresh_lift(_ buf: RustBuffer) throws -> ListsRefresh {
+    return try FfiConverterTypeListsRefresh.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListsRefresh_lower(_ value: ListsRefresh) -> RustBuffer {
+    return FfiConverterTypeListsRefresh.lower(value)
+}
+
+
+/**
  * A parent.
  */
 public struct Parent: Equatable, Hashable {
@@ -3843,6 +4229,10 @@ public struct SyncReport: Equatable, Hashable {
      */
     public var revocationsRefreshed: Bool
     /**
+     * Whether the status list of registered credentials was refreshed.
+     */
+    public var statusListRefreshed: Bool
+    /**
      * This device is revoked.
      */
     public var deviceRevoked: Bool
@@ -3872,6 +4262,9 @@ public struct SyncReport: Equatable, Hashable {
          * Revocation list refreshed.
          */revocationsRefreshed: Bool, 
         /**
+         * Whether the status list of registered credentials was refreshed.
+         */statusListRefreshed: Bool, 
+        /**
          * This device is revoked.
          */deviceRevoked: Bool) {
         self.batches = batches
@@ -3881,6 +4274,7 @@ public struct SyncReport: Equatable, Hashable {
         self.treeSize = treeSize
         self.checkpoint = checkpoint
         self.revocationsRefreshed = revocationsRefreshed
+        self.statusListRefreshed = statusListRefreshed
         self.deviceRevoked = deviceRevoked
     }
 
@@ -3907,6 +4301,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 treeSize: FfiConverterUInt64.read(from: &buf), 
                 checkpoint: FfiConverterOptionString.read(from: &buf), 
                 revocationsRefreshed: FfiConverterBool.read(from: &buf), 
+                statusListRefreshed: FfiConverterBool.read(from: &buf), 
                 deviceRevoked: FfiConverterBool.read(from: &buf)
         )
     }
@@ -3919,6 +4314,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.treeSize, into: &buf)
         FfiConverterOptionString.write(value.checkpoint, into: &buf)
         FfiConverterBool.write(value.revocationsRefreshed, into: &buf)
+        FfiConverterBool.write(value.statusListRefreshed, into: &buf)
         FfiConverterBool.write(value.deviceRevoked, into: &buf)
     }
 }
@@ -3963,6 +4359,15 @@ public struct Verification: Equatable, Hashable {
      * Age of the revocation list used, seconds.
      */
     public var revocationListAgeSecs: Int64?
+    /**
+     * Age of the status list used, seconds (None: no status list was held).
+     */
+    public var statusListAgeSecs: Int64?
+    /**
+     * One line in plain language for the officer (with the child's age at the time of
+     * verification), e.g. `VALID: registered birth of …`.
+     */
+    public var headline: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3981,12 +4386,21 @@ public struct Verification: Equatable, Hashable {
          */signer: String?, 
         /**
          * Age of the revocation list used, seconds.
-         */revocationListAgeSecs: Int64?) {
+         */revocationListAgeSecs: Int64?, 
+        /**
+         * Age of the status list used, seconds (None: no status list was held).
+         */statusListAgeSecs: Int64?, 
+        /**
+         * One line in plain language for the officer (with the child's age at the time of
+         * verification), e.g. `VALID: registered birth of …`.
+         */headline: String) {
         self.status = status
         self.reason = reason
         self.claims = claims
         self.signer = signer
         self.revocationListAgeSecs = revocationListAgeSecs
+        self.statusListAgeSecs = statusListAgeSecs
+        self.headline = headline
     }
 
     
@@ -4009,7 +4423,9 @@ public struct FfiConverterTypeVerification: FfiConverterRustBuffer {
                 reason: FfiConverterOptionString.read(from: &buf), 
                 claims: FfiConverterOptionTypeCredentialClaims.read(from: &buf), 
                 signer: FfiConverterOptionString.read(from: &buf), 
-                revocationListAgeSecs: FfiConverterOptionInt64.read(from: &buf)
+                revocationListAgeSecs: FfiConverterOptionInt64.read(from: &buf), 
+                statusListAgeSecs: FfiConverterOptionInt64.read(from: &buf), 
+                headline: FfiConverterString.read(from: &buf)
         )
     }
 
@@ -4019,6 +4435,8 @@ public struct FfiConverterTypeVerification: FfiConverterRustBuffer {
         FfiConverterOptionTypeCredentialClaims.write(value.claims, into: &buf)
         FfiConverterOptionString.write(value.signer, into: &buf)
         FfiConverterOptionInt64.write(value.revocationListAgeSecs, into: &buf)
+        FfiConverterOptionInt64.write(value.statusListAgeSecs, into: &buf)
+        FfiConverterString.write(value.headline, into: &buf)
     }
 }
 
@@ -4839,13 +5257,26 @@ public enum VerificationStatus: Equatable, Hashable {
      */
     case validProvisional
     /**
-     * Issued by a revoked device.
+     * Issued by a revoked device, or a registered credential the registry revoked.
      */
     case revoked
     /**
-     * Not acceptable.
+     * A registered credential replaced by a corrected one: genuine but out of date.
+     */
+    case superseded
+    /**
+     * A provisional credential whose device certificate has expired.
+     */
+    case expired
+    /**
+     * Not acceptable (forged, altered, unknown signer).
      */
     case invalid
+    /**
+     * No credential could be read from the image: scan again (says nothing about the
+     * credential).
+     */
+    case unreadable
 
 
 
@@ -4873,7 +5304,13 @@ public struct FfiConverterTypeVerificationStatus: FfiConverterRustBuffer {
         
         case 3: return .revoked
         
-        case 4: return .invalid
+        case 4: return .superseded
+        
+        case 5: return .expired
+        
+        case 6: return .invalid
+        
+        case 7: return .unreadable
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4895,8 +5332,20 @@ public struct FfiConverterTypeVerificationStatus: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         
         
-        case .invalid:
+        case .superseded:
             writeInt(&buf, Int32(4))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .invalid:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .unreadable:
+            writeInt(&buf, Int32(7))
         
         }
     }
@@ -5233,6 +5682,31 @@ fileprivate struct FfiConverterOptionTypeSex: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCaregiver: FfiConverterRustBuffer {
     typealias SwiftType = [Caregiver]
 
@@ -5463,6 +5937,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_device_revoked_at() != 54141) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_birthright_ffi_checksum_method_device_status_list() != 40485) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_birthright_ffi_checksum_method_device_sync() != 3373) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5484,6 +5961,27 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_transport_send() != 58838) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_birthright_ffi_checksum_method_verifier_add_revocation_list() != 45606) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_verifier_add_status_list() != 3101) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_verifier_origins() != 40820) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_verifier_refresh() != 7489) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_verifier_verify_frame() != 55212) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_verifier_verify_image() != 5409) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_verifier_verify_text() != 1325) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_birthright_ffi_checksum_constructor_device_create() != 54207) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5491,6 +5989,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_constructor_synccancellation_new() != 47582) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_constructor_verifier_new() != 31417) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -355,6 +355,11 @@ RustBuffer uniffi_birthright_ffi_fn_method_device_revocation_list(uint64_t ptr, 
 RustBuffer uniffi_birthright_ffi_fn_method_device_revoked_at(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_STATUS_LIST
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_STATUS_LIST
+RustBuffer uniffi_birthright_ffi_fn_method_device_status_list(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_SYNC
 RustBuffer uniffi_birthright_ffi_fn_method_device_sync(uint64_t ptr, uint64_t transport, uint64_t progress, RustBuffer options, RustCallStatus *_Nonnull out_status
@@ -434,6 +439,56 @@ void uniffi_birthright_ffi_fn_init_callback_vtable_transport(const UniffiVTableC
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_TRANSPORT_SEND
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_TRANSPORT_SEND
 RustBuffer uniffi_birthright_ffi_fn_method_transport_send(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CLONE_VERIFIER
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CLONE_VERIFIER
+uint64_t uniffi_birthright_ffi_fn_clone_verifier(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FREE_VERIFIER
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FREE_VERIFIER
+void uniffi_birthright_ffi_fn_free_verifier(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_VERIFIER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_CONSTRUCTOR_VERIFIER_NEW
+uint64_t uniffi_birthright_ffi_fn_constructor_verifier_new(RustBuffer trust_bundles, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_ADD_REVOCATION_LIST
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_ADD_REVOCATION_LIST
+int8_t uniffi_birthright_ffi_fn_method_verifier_add_revocation_list(uint64_t ptr, RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_ADD_STATUS_LIST
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_ADD_STATUS_LIST
+int8_t uniffi_birthright_ffi_fn_method_verifier_add_status_list(uint64_t ptr, RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_ORIGINS
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_ORIGINS
+RustBuffer uniffi_birthright_ffi_fn_method_verifier_origins(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_REFRESH
+RustBuffer uniffi_birthright_ffi_fn_method_verifier_refresh(uint64_t ptr, uint64_t transport, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_FRAME
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_FRAME
+RustBuffer uniffi_birthright_ffi_fn_method_verifier_verify_frame(uint64_t ptr, uint32_t width, uint32_t height, RustBuffer luma, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_IMAGE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_IMAGE
+RustBuffer uniffi_birthright_ffi_fn_method_verifier_verify_image(uint64_t ptr, RustBuffer image, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_TEXT
+RustBuffer uniffi_birthright_ffi_fn_method_verifier_verify_text(uint64_t ptr, RustBuffer text, int64_t now, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_SAMPLE_ENROLMENT
@@ -791,6 +846,12 @@ uint16_t uniffi_birthright_ffi_checksum_method_device_revoked_at(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_STATUS_LIST
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_STATUS_LIST
+uint16_t uniffi_birthright_ffi_checksum_method_device_status_list(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_SYNC
 uint16_t uniffi_birthright_ffi_checksum_method_device_sync(void
@@ -833,6 +894,48 @@ uint16_t uniffi_birthright_ffi_checksum_method_transport_send(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_ADD_REVOCATION_LIST
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_ADD_REVOCATION_LIST
+uint16_t uniffi_birthright_ffi_checksum_method_verifier_add_revocation_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_ADD_STATUS_LIST
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_ADD_STATUS_LIST
+uint16_t uniffi_birthright_ffi_checksum_method_verifier_add_status_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_ORIGINS
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_ORIGINS
+uint16_t uniffi_birthright_ffi_checksum_method_verifier_origins(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_REFRESH
+uint16_t uniffi_birthright_ffi_checksum_method_verifier_refresh(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_VERIFY_FRAME
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_VERIFY_FRAME
+uint16_t uniffi_birthright_ffi_checksum_method_verifier_verify_frame(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_VERIFY_IMAGE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_VERIFY_IMAGE
+uint16_t uniffi_birthright_ffi_checksum_method_verifier_verify_image(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_VERIFY_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_VERIFIER_VERIFY_TEXT
+uint16_t uniffi_birthright_ffi_checksum_method_verifier_verify_text(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_CREATE
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_DEVICE_CREATE
 uint16_t uniffi_birthright_ffi_checksum_constructor_device_create(void
@@ -848,6 +951,12 @@ uint16_t uniffi_birthright_ffi_checksum_constructor_device_open(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_SYNCCANCELLATION_NEW
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_SYNCCANCELLATION_NEW
 uint16_t uniffi_birthright_ffi_checksum_constructor_synccancellation_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_VERIFIER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_CONSTRUCTOR_VERIFIER_NEW
+uint16_t uniffi_birthright_ffi_checksum_constructor_verifier_new(void
     
 );
 #endif
