@@ -1246,6 +1246,11 @@ fn older_revocation_lists_and_checkpoints_are_ignored() {
     }
     .sign(&keys.signing)
     .unwrap();
+    let old_status = registry
+        .status_list_at(OffsetDateTime::now_utc().unix_timestamp() - 3600)
+        .unwrap()
+        .as_ref()
+        .clone();
     capture_samples(&device, 2, 2);
     let size = sync(&device, &transport).unwrap().tree_size;
     assert_eq!(size, 4);
@@ -1259,8 +1264,10 @@ fn older_revocation_lists_and_checkpoints_are_ignored() {
         vec![
             ("/v1/revocations", old_list),
             ("/v1/checkpoint", old_checkpoint),
+            ("/v1/status-list", old_status),
         ],
     );
+    let newest_status = device.status_list().unwrap().unwrap().0;
     let report = sync(&device, &replaying).unwrap();
     assert!(report.device_revoked, "still revoked");
     assert!(
@@ -1269,6 +1276,25 @@ fn older_revocation_lists_and_checkpoints_are_ignored() {
     );
     assert_eq!(device.revocations().unwrap().unwrap().0, newest_list);
     assert_eq!(report.tree_size, size, "the newer checkpoint stays");
+    assert!(
+        !report.status_list_refreshed,
+        "the older status list was not taken"
+    );
+    assert_eq!(device.status_list().unwrap().unwrap().0, newest_status);
+    // A status list signed by another key is an invalid answer, and is not cached.
+    let forged = birthright_core::status_list::StatusListToken {
+        origin: keys.origin.clone(),
+        issued_at: OffsetDateTime::now_utc().unix_timestamp() + 60,
+        expires_at: OffsetDateTime::now_utc().unix_timestamp() + 3600,
+        ttl: 60,
+        list: birthright_core::status_list::StatusList::new(4),
+    }
+    .sign(&birthright_core::keys::Ed25519Key::from_secret(&[5; 32]))
+    .unwrap();
+    let forging = Intercepting::new(&registry, vec![("/v1/status-list", forged)]);
+    let err = sync(&device, &forging).unwrap_err();
+    assert!(matches!(err, SyncError::InvalidResponse(_)), "{err}");
+    assert_eq!(device.status_list().unwrap().unwrap().0, newest_status);
 }
 
 /// A device enrolled with one registry refuses to enrol with another (its records, receipts
