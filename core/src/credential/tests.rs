@@ -729,7 +729,7 @@ fn the_status_list_makes_a_registered_credential_superseded_or_revoked() {
     );
     // Another leaf superseded: this one stays valid, and the list's age is reported.
     let other = status_token(&s, NOW - 60, &[(1233, LeafStatus::Superseded)]);
-    assert_eq!(verifier.add_status_list(&other).unwrap().1, true);
+    assert!(verifier.add_status_list(&other).unwrap().1);
     let v = verifier.verify_text(&credential.text, NOW);
     assert_eq!(v.verdict, Verdict::Valid);
     assert_eq!(v.status_list_age_secs, Some(60));
@@ -743,7 +743,7 @@ fn the_status_list_makes_a_registered_credential_superseded_or_revoked() {
     );
     assert!(v.registration.is_some());
     // An older list (a replay) does not replace the newer one.
-    assert_eq!(verifier.add_status_list(&other).unwrap().1, false);
+    assert!(!verifier.add_status_list(&other).unwrap().1);
     assert!(matches!(
         verifier.verify_text(&credential.text, NOW).verdict,
         Verdict::Superseded(_)
