@@ -113,7 +113,11 @@ impl Report {
             figure.limit.map(fmt).unwrap_or_else(|| "-".into()),
             figure
                 .ratio
-                .map(|r| format!("{r:.2}x"))
+                .map(|r| if r < 0.01 {
+                    format!("{r:.4}x")
+                } else {
+                    format!("{r:.2}x")
+                })
                 .unwrap_or_else(|| "-".into())
         );
         self.figures.push(figure);
