@@ -190,6 +190,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     write(dir, "registry_objects", &objects)?;
 
+    // Status lists: a claims payload, an `lst`, and a whole signed token.
+    let mut statuses = birthright_core::status_list::StatusList::new(40);
+    statuses.set(5, birthright_core::status_list::LeafStatus::Superseded);
+    statuses.set(9, birthright_core::status_list::LeafStatus::Revoked);
+    let token = birthright_core::status_list::StatusListToken {
+        origin: trust.origin.clone(),
+        issued_at: h::NOW,
+        expires_at: h::NOW + 3600,
+        ttl: 3600,
+        list: statuses.clone(),
+    }
+    .sign(&h::registry_key())?;
+    let cose = birthright_core::cose::CoseSign1::parse(&token, 1 << 20)?;
+    let status_lists = vec![
+        with_mode(0, &cose.payload),
+        with_mode(1, &statuses.compress()?),
+        with_mode(2, &token),
+    ];
+    write(dir, "status_list", &status_lists)?;
+
     // Trust bundles.
     let mut other = trust.clone();
     other.hpke_key_id = "0011223344556677".into();
