@@ -60,7 +60,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(decoded) = StatusListToken::verify(&token, &trust) else {
         return;
     };
-    for i in [0u64, 1, 7, decoded.list.capacity().saturating_sub(1), u64::MAX] {
+    for i in [
+        0u64,
+        1,
+        7,
+        decoded.list.capacity().saturating_sub(1),
+        u64::MAX,
+    ] {
         if let Some(status) = decoded.list.get(i) {
             assert!(status.value() <= 3);
         }
