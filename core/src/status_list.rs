@@ -239,8 +239,8 @@ impl StatusListToken {
 
     /// Verifies a token against the pinned `trust` bundle and decodes it: headers exactly
     /// `{1: -8, 4: kid, 16: typ}` and none unprotected, the registry's kid and signature,
-    /// `sub` the bundle's origin, `bits` 2, every size bounded. Times are not judged here (the
-    /// caller compares `iat` with what it holds and `exp` with its own clock).
+    /// `sub` the bundle's origin, `bits` 2, every size bounded. Times are not judged here: the
+    /// caller keeps the list with the latest `iat` and shows its age against its own clock.
     pub fn verify(bytes: &[u8], trust: &TrustBundle) -> Result<StatusListToken, StatusListError> {
         let cose = CoseSign1::parse(bytes, MAX_TOKEN_BYTES).map_err(StatusListError::Cose)?;
         for (&label, value) in &cose.protected {
