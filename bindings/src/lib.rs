@@ -557,3 +557,85 @@ pub fn verify_credential(
 pub fn sample_enrolment() -> EnrolmentInput {
     core::fixtures::reference_input().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each state an app reacts to is its own variant, carrying the core's text unchanged as
+    /// both `reason` and Display (what Kotlin `toString()` and Swift `description` show).
+    #[test]
+    fn each_state_is_its_own_error_with_the_core_text() {
+        use birthright_core::{device::DeviceError as E, store::StoreError};
+        type Check = fn(&BirthrightError) -> bool;
+        let (id, by) = (Uuid::now_v7(), Uuid::now_v7());
+        let device_cases: Vec<(E, Check)> = vec![
+            (E::NotInitialised, |e| {
+                matches!(e, BirthrightError::NotInitialised { .. })
+            }),
+            (
+                E::AlreadyInitialised(birthright_core::keys::KeyId([7; 8])),
+                |e| matches!(e, BirthrightError::AlreadyInitialised { .. }),
+            ),
+            (E::NotEnrolled, |e| {
+                matches!(e, BirthrightError::NotEnrolled { .. })
+            }),
+            (E::NotFound(id), |e| {
+                matches!(e, BirthrightError::NotFound { .. })
+            }),
+            (E::AlreadySuperseded { id, by }, |e| {
+                matches!(e, BirthrightError::AlreadyCorrected { .. })
+            }),
+            (E::Store(StoreError::NotFound), |e| {
+                matches!(e, BirthrightError::StoreMissing { .. })
+            }),
+            (E::Store(StoreError::AlreadyExists), |e| {
+                matches!(e, BirthrightError::StoreExists { .. })
+            }),
+            (E::WrongStorageKey, |e| {
+                matches!(e, BirthrightError::WrongStorageKey { .. })
+            }),
+        ];
+        let cases: Vec<(BirthrightError, String, Check)> = device_cases
+            .into_iter()
+            .map(|(core_error, check)| {
+                let text = core_error.to_string();
+                (core_error.into(), text, check)
+            })
+            .chain(std::iter::once((
+                birthright_core::sync::SyncError::NotEnrolled.into(),
+                birthright_core::sync::SyncError::NotEnrolled.to_string(),
+                (|e| matches!(e, BirthrightError::NotEnrolled { .. })) as Check,
+            )))
+            .collect();
+        for (error, text, check) in cases {
+            assert!(check(&error), "{error:?}");
+            assert_eq!(error.to_string(), text);
+            assert!(!text.is_empty() && !text.contains("Error"), "{text}");
+        }
+        let BirthrightError::AlreadyCorrected {
+            id: asked,
+            corrected_by,
+            ..
+        } = E::AlreadySuperseded { id, by }.into()
+        else {
+            unreachable!()
+        };
+        assert_eq!((asked, corrected_by), (id.to_string(), by.to_string()));
+    }
+
+    #[test]
+    fn times_before_and_after_1970_become_platform_times() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(
+            system_time(1_773_446_100),
+            UNIX_EPOCH + Duration::from_secs(1_773_446_100)
+        );
+        assert_eq!(
+            system_time(-86_400),
+            UNIX_EPOCH - Duration::from_secs(86_400)
+        );
+        let _ = system_time(i64::MAX); // out of range: the epoch or the time, never a panic
+        let _ = system_time(i64::MIN);
+    }
+}
