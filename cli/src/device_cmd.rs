@@ -248,6 +248,8 @@ pub fn capture(args: &DeviceArgs, json_source: &str, correct: Option<&str>) -> R
 
 /// Most forms one `capture --json-lines` imports (one transaction holds them all).
 pub const MAX_IMPORT_FORMS: usize = 10_000;
+/// Most bytes of one `capture --json-lines` input (all forms are held in memory at once).
+pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `capture`: one form (`--json FILE`) or an import (`--json-lines FILE`, a bare `--json`
 /// asking for JSON output).
@@ -267,7 +269,7 @@ pub fn capture_command(args: &DeviceArgs, json: Option<&str>, lines: Option<&str
 /// nothing. Every unreadable or invalid form is reported with its line number (and field
 /// path); the values are never repeated.
 fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> {
-    let limit = (MAX_IMPORT_FORMS * birthright_core::record::MAX_JSON_BYTES) as u64;
+    let limit = MAX_IMPORT_BYTES;
     let mut text = String::new();
     let read = if source == "-" {
         std::io::stdin().take(limit + 1).read_to_string(&mut text)
@@ -276,7 +278,7 @@ fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> 
     }
     .with_context(|| format!("reading {source}"))?;
     if read as u64 > limit {
-        bail!("{source} is larger than {MAX_IMPORT_FORMS} registration forms may be");
+        bail!("{source} is larger than the {limit} bytes one import may have: split it");
     }
     let mut forms = Vec::new();
     let mut line_of = Vec::new();
