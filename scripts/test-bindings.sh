@@ -66,7 +66,9 @@ export BIRTHRIGHT_SPARE_TOKEN=$(target/debug/birthright registry enrol-token --d
 export BIRTHRIGHT_TRUST_BUNDLE="$WORK/registry/trust.json"
 
 echo "compiling the Kotlin bindings and tests"
+# android/.../CreateOnce.kt is plain Kotlin (the lock KeystoreStorageKey uses): tested here too.
 "$KOTLIN_HOME/bin/kotlinc" "$OUT/kotlin/uniffi/birthright_ffi/birthright_ffi.kt" bindings/tests/kotlin/*.kt \
+  android/src/main/kotlin/org/birthright/CreateOnce.kt \
   -cp "$JNA" -d "$OUT/kotlin-tests.jar" -nowarn 2>&1 | grep -v '^warning' || true
 [ -f "$OUT/kotlin-tests.jar" ] || { echo "kotlinc failed" >&2; exit 1; }
 

@@ -1,16 +1,76 @@
 //! The records and enums that cross the FFI, with conversions from and to the core's types.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime},
+};
 
 use birthright_core as core;
 
 /// One problem with one form field.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct FieldError {
-    /// Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`.
+    /// Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`; from `capture_batch`
+    /// prefixed with the form's position, `records[3].child.date_of_birth`.
     pub path: String,
-    /// What to show next to the field.
+    /// What kind of problem: translate `(path, code)` into the app's language.
+    pub code: FieldCode,
+    /// What to show next to the field, in English.
     pub message: String,
+}
+
+/// What kind of problem a form field has (`docs/PROTOCOL.md` §1, validation problems): stable, for apps that
+/// show their own translated text instead of the English message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FieldCode {
+    /// `required`: empty or missing.
+    Required,
+    /// `too_long`: longer than the field allows.
+    TooLong,
+    /// `too_many`: more entries than allowed (caregivers, custom fields).
+    TooMany,
+    /// `forbidden_character`: a control, invisible or direction-changing character.
+    ForbiddenCharacter,
+    /// `no_letter`: a name without a letter.
+    NoLetter,
+    /// `not_a_date`: not a date in the form asked.
+    NotADate,
+    /// `future_date`: after the capture day.
+    FutureDate,
+    /// `too_old`: a birth too far back for this form.
+    TooOld,
+    /// `not_a_time`: not `HH:MM`.
+    NotATime,
+    /// `out_of_range`: a number outside its range.
+    OutOfRange,
+    /// `invalid_phone`: not an international phone number.
+    InvalidPhone,
+    /// `invalid_country`: not an ISO 3166-1 alpha-2 code.
+    InvalidCountry,
+    /// `invalid_admin_area`: not an ISO 3166-2 code.
+    InvalidAdminArea,
+    /// `invalid_key`: a malformed custom field key.
+    InvalidKey,
+    /// `not_applicable`: given where it does not apply.
+    NotApplicable,
+    /// `inconsistent`: contradicts another field.
+    Inconsistent,
+    /// `implausible_age`: a parent's age at the birth out of bounds.
+    ImplausibleAge,
+    /// `consent_not_given`: consent was not given.
+    ConsentNotGiven,
+}
+
+/// The platform time of a Unix time in seconds (`java.time.Instant`, Swift `Date`); a time the
+/// platform cannot represent becomes the epoch (never a panic).
+pub(crate) fn system_time(unix: i64) -> SystemTime {
+    let offset = Duration::from_secs(unix.unsigned_abs());
+    if unix >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(offset)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(offset)
+    }
+    .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// Sex recorded at birth.
@@ -175,8 +235,8 @@ pub enum RecordStatus {
 pub struct RecordSummary {
     /// Record id (UUID).
     pub id: String,
-    /// Capture time, Unix seconds.
-    pub captured_at: i64,
+    /// Capture time, as the device's clock had it.
+    pub captured_at: SystemTime,
     /// Status.
     pub status: RecordStatus,
     /// Child's name.
@@ -254,17 +314,26 @@ pub struct Enrolment {
     pub worker_id: String,
     /// Region.
     pub region: String,
-    /// Certificate expiry, Unix seconds.
-    pub valid_until: i64,
+    /// Certificate expiry.
+    pub valid_until: SystemTime,
     /// Registry origin.
     pub registry_origin: String,
+}
+
+/// An HTTP method the sync uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum HttpMethod {
+    /// `GET`.
+    Get,
+    /// `POST`, with a body.
+    Post,
 }
 
 /// An HTTP request for the app's transport to perform against the registry base URL.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct HttpRequest {
     /// `GET` or `POST`.
-    pub method: String,
+    pub method: HttpMethod,
     /// Path and query, e.g. `/v1/batches`.
     pub path: String,
     /// Content type of the body.
@@ -284,18 +353,24 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-/// Tuning of a sync.
+/// Tuning of a sync; every field has a default suited to 2G (`SyncOptions()` in Kotlin and
+/// Swift), so an app names only what it changes: `SyncOptions(maxAttempts = 2u)`.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct SyncOptions {
     /// Most bytes of records per batch (default 32768).
+    #[uniffi(default = 32768)]
     pub max_batch_bytes: u32,
     /// Most records per batch (default 100).
+    #[uniffi(default = 100)]
     pub max_batch_records: u32,
     /// Attempts of one request before giving up for now (default 6).
+    #[uniffi(default = 6)]
     pub max_attempts: u32,
     /// First back-off, milliseconds (default 500).
+    #[uniffi(default = 500)]
     pub initial_backoff_ms: u64,
     /// Longest back-off, milliseconds (default 60000).
+    #[uniffi(default = 60000)]
     pub max_backoff_ms: u64,
     /// When another sync of this device is running: wait for it (`true`) or fail at once with
     /// `SyncInProgress` (`false`, the default).
@@ -364,11 +439,20 @@ pub struct SyncReport {
     pub device_revoked: bool,
 }
 
+/// Which kind of credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CredentialKind {
+    /// Signed by the device at capture time, before sync.
+    Provisional,
+    /// Signed by the registry, with the record's ledger index.
+    Registered,
+}
+
 /// A caregiver credential.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct Credential {
-    /// `provisional` or `registered`.
-    pub kind: String,
+    /// Provisional or registered.
+    pub kind: CredentialKind,
     /// The QR text (`BR1:…`); render it in alphanumeric mode at ECC M, or use `svg`.
     pub text: String,
     /// An SVG of the QR code.
@@ -393,8 +477,8 @@ pub struct CredentialClaims {
     pub record_id: String,
     /// Issuing registry's origin.
     pub issuer: String,
-    /// Issue time, Unix seconds.
-    pub issued_at: i64,
+    /// Issue time, as its signer's clock had it.
+    pub issued_at: SystemTime,
     /// Child's given names.
     pub given_names: String,
     /// Child's family name.
@@ -402,7 +486,7 @@ pub struct CredentialClaims {
     /// Date of birth.
     pub date_of_birth: String,
     /// Sex.
-    pub sex: String,
+    pub sex: Sex,
     /// Area of birth.
     pub admin_area: String,
     /// Locality of birth.
@@ -469,6 +553,35 @@ macro_rules! same_enum {
 }
 
 same_enum!(Sex, core::record::Sex, Female, Male, Unknown);
+same_enum!(
+    CredentialKind,
+    core::credential::CredentialKind,
+    Provisional,
+    Registered
+);
+same_enum!(
+    FieldCode,
+    core::validate::FieldCode,
+    Required,
+    TooLong,
+    TooMany,
+    ForbiddenCharacter,
+    NoLetter,
+    NotADate,
+    FutureDate,
+    TooOld,
+    NotATime,
+    OutOfRange,
+    InvalidPhone,
+    InvalidCountry,
+    InvalidAdminArea,
+    InvalidKey,
+    NotApplicable,
+    Inconsistent,
+    ImplausibleAge,
+    ConsentNotGiven
+);
+same_enum!(HttpMethod, core::sync::Method, Get, Post);
 same_enum!(DatePrecision, core::record::DatePrecision, Day, Month, Year);
 same_enum!(
     PlaceKind,
@@ -612,7 +725,7 @@ impl From<core::device::RecordSummary> for RecordSummary {
     fn from(s: core::device::RecordSummary) -> Self {
         RecordSummary {
             id: s.id.to_string(),
-            captured_at: s.captured_at,
+            captured_at: system_time(s.captured_at),
             status: s.status.into(),
             child_name: s.child_name,
             date_of_birth: s.date_of_birth,
@@ -650,10 +763,7 @@ impl From<core::device::DeviceIdentity> for DeviceIdentity {
 impl From<core::sync::HttpRequest> for HttpRequest {
     fn from(r: core::sync::HttpRequest) -> Self {
         HttpRequest {
-            method: match r.method {
-                core::sync::Method::Get => "GET".into(),
-                core::sync::Method::Post => "POST".into(),
-            },
+            method: r.method.into(),
             path: r.path,
             content_type: r.content_type,
             body: r.body,
@@ -728,11 +838,15 @@ impl Verification {
             claims: v.registration.map(|r| CredentialClaims {
                 record_id: r.record_id.to_string(),
                 issuer: r.issuer,
-                issued_at: r.issued_at,
+                issued_at: system_time(r.issued_at),
                 given_names: r.given_names,
                 family_name: r.family_name,
                 date_of_birth: r.date_of_birth,
-                sex: r.sex,
+                sex: match r.sex.as_str() {
+                    "female" => Sex::Female,
+                    "male" => Sex::Male,
+                    _ => Sex::Unknown,
+                },
                 admin_area: r.admin_area,
                 locality: r.locality,
                 caregivers: r

@@ -246,6 +246,115 @@ pub fn capture(args: &DeviceArgs, json_source: &str, correct: Option<&str>) -> R
     Ok(())
 }
 
+/// Most forms one `capture --json-lines` imports (one transaction holds them all).
+pub const MAX_IMPORT_FORMS: usize = 10_000;
+/// Most bytes of one `capture --json-lines` input (all forms are held in memory at once).
+pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `capture`: one form (`--json FILE`) or an import (`--json-lines FILE`, a bare `--json`
+/// asking for JSON output).
+pub fn capture_command(args: &DeviceArgs, json: Option<&str>, lines: Option<&str>) -> Result<()> {
+    match (json, lines) {
+        (Some(form), None) if !form.is_empty() => capture(args, form, None),
+        (None | Some(""), Some(lines)) => capture_lines(args, lines, json.is_some()),
+        (Some(_), Some(_)) => bail!(
+            "give either --json FILE (one form) or --json-lines FILE (an import), not both; \
+             a bare --json with --json-lines prints the new ids as JSON"
+        ),
+        (_, None) => bail!("give the form with --json FILE, or forms with --json-lines FILE"),
+    }
+}
+
+/// `capture --json-lines`: one JSON form per line, captured in one transaction, all or
+/// nothing. Every unreadable or invalid form is reported with its line number (and field
+/// path); the values are never repeated.
+fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> {
+    let limit = MAX_IMPORT_BYTES;
+    let mut text = String::new();
+    let read = if source == "-" {
+        std::io::stdin().take(limit + 1).read_to_string(&mut text)
+    } else {
+        fs::File::open(source).and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+    }
+    .with_context(|| format!("reading {source}"))?;
+    if read as u64 > limit {
+        bail!("{source} is larger than the {limit} bytes one import may have: split it");
+    }
+    let mut forms = Vec::new();
+    let mut line_of = Vec::new();
+    let mut problems = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match birthright_core::record::EnrolmentInput::from_json(line) {
+            Ok(form) => {
+                forms.push(form);
+                line_of.push(n + 1);
+            }
+            Err(e) => problems.push((n + 1, format!("the form cannot be read: {e}"))),
+        }
+    }
+    if problems.is_empty() && forms.len() > MAX_IMPORT_FORMS {
+        bail!(
+            "{source} has {} forms; import at most {MAX_IMPORT_FORMS} at a time",
+            forms.len()
+        );
+    }
+    if problems.is_empty() && forms.is_empty() {
+        bail!("{source} has no registration forms (one JSON form per line)");
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if !problems.is_empty() {
+        // Nothing will be stored: still report what is wrong with the forms that could be read.
+        for (form, line) in forms.iter().zip(&line_of) {
+            if let Err(errors) = birthright_core::validate::validate(form, now) {
+                problems.extend(
+                    errors
+                        .0
+                        .into_iter()
+                        .map(|e| (*line, format!("{}: {}", e.path, e.message))),
+                );
+            }
+        }
+    } else {
+        let device = open(args)?;
+        match device.capture_batch(&forms, now) {
+            Ok(done) => {
+                let ids: Vec<String> = done.iter().map(|s| s.id.to_string()).collect();
+                if json_out {
+                    println!("{}", serde_json::to_string_pretty(&ids)?);
+                } else {
+                    for id in ids {
+                        println!("{id}");
+                    }
+                }
+                return Ok(());
+            }
+            Err(DeviceError::Validation(errors)) => {
+                for e in &errors.0 {
+                    let (line, path) = match e.batch_item() {
+                        Some((i, path)) => (line_of.get(i).copied().unwrap_or(0), path),
+                        None => (0, e.path.as_str()),
+                    };
+                    problems.push((line, format!("{path}: {}", e.message)));
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    problems.sort_by_key(|(line, _)| *line);
+    let list: Vec<String> = problems
+        .iter()
+        .map(|(line, problem)| format!("line {line}: {problem}"))
+        .collect();
+    bail!(
+        "nothing was imported: {} problem(s) in {source}:\n  {}",
+        list.len(),
+        list.join("\n  ")
+    )
+}
+
 /// A Unix time as RFC 3339 (UTC), or the number if it is out of range.
 pub fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)

@@ -47,13 +47,19 @@ enum Command {
     /// Registry administration.
     #[command(subcommand)]
     Registry(RegistryCommand),
-    /// Capture a registration from its JSON form; prints the new record id.
+    /// Capture a registration from its JSON form, or import many from JSON lines (all or
+    /// nothing); prints the new record ids.
     Capture {
         #[command(flatten)]
         device: DeviceArgs,
-        /// The JSON form, or - for standard input.
+        /// The JSON form, or - for standard input. With --json-lines, a bare --json prints the
+        /// new ids as a JSON array.
+        #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "")]
+        json: Option<String>,
+        /// One JSON form per line (blank lines skipped), or - for standard input: every form is
+        /// stored, in order, or none is; problems are reported by line number.
         #[arg(long, value_name = "FILE|-")]
-        json: String,
+        json_lines: Option<String>,
     },
     /// Correct a registration: a new signed record that supersedes record ID.
     Correct {
@@ -449,7 +455,11 @@ fn main() -> ExitCode {
             reason,
             note,
         }) => registry_cmd::revoke_credential(&data, leaf_index, reason.as_str(), note.as_deref()),
-        Command::Capture { device, json } => device_cmd::capture(&device, &json, None),
+        Command::Capture {
+            device,
+            json,
+            json_lines,
+        } => device_cmd::capture_command(&device, json.as_deref(), json_lines.as_deref()),
         Command::Correct { device, id, json } => device_cmd::capture(&device, &json, Some(&id)),
         Command::List {
             device,

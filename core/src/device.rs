@@ -437,25 +437,32 @@ impl Device {
     }
 
     /// Captures many registrations in one transaction (an import of a paper register, say):
-    /// all are stored or, if any is invalid, none is; problems are reported with the form's
-    /// position in the path, e.g. `records[17].child.date_of_birth`.
+    /// all are stored or, if any is invalid, none is. Every problem of every form is reported,
+    /// with the form's position (from 0) in front of its path, e.g.
+    /// `records[17].child.date_of_birth` ([`crate::validate::FieldError::batch_item`] splits
+    /// it). All or nothing, so an import can be fixed and run again without duplicating the
+    /// forms that were fine. The forms share one capture time and keep their order.
     pub fn capture_batch(
         &self,
         inputs: &[EnrolmentInput],
         captured_at: OffsetDateTime,
     ) -> Result<Vec<RecordSummary>, DeviceError> {
         let mut prepared = Vec::with_capacity(inputs.len());
+        let mut problems = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             match self.prepare(input, captured_at, None) {
                 Ok(p) => prepared.push(p),
-                Err(DeviceError::Validation(mut errors)) => {
-                    for e in &mut errors.0 {
+                Err(DeviceError::Validation(errors)) => {
+                    problems.extend(errors.0.into_iter().map(|mut e| {
                         e.path = format!("records[{i}].{}", e.path);
-                    }
-                    return Err(DeviceError::Validation(errors));
+                        e
+                    }));
                 }
                 Err(other) => return Err(other),
             }
+        }
+        if !problems.is_empty() {
+            return Err(DeviceError::Validation(ValidationErrors(problems)));
         }
         self.store
             .write(|tx| -> Result<Vec<RecordSummary>, DeviceError> {
@@ -943,11 +950,32 @@ mod tests {
         let done = device.capture_batch(&inputs, now).unwrap();
         assert_eq!(done.len(), 3);
         inputs[1].child.date_of_birth = "2999-01-01".into();
+        inputs[2].caregivers.clear();
         let err = device.capture_batch(&inputs, now).unwrap_err();
         let DeviceError::Validation(errors) = err else {
             panic!("expected validation errors");
         };
-        assert_eq!(errors.0[0].path, "records[1].child.date_of_birth");
+        let found: Vec<_> = errors
+            .0
+            .iter()
+            .map(|e| (e.path.as_str(), e.code, e.batch_item()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "records[1].child.date_of_birth",
+                    crate::validate::FieldCode::FutureDate,
+                    Some((1, "child.date_of_birth"))
+                ),
+                (
+                    "records[2].caregivers",
+                    crate::validate::FieldCode::Required,
+                    Some((2, "caregivers"))
+                ),
+            ],
+            "every bad form reported, in order"
+        );
         assert_eq!(
             device.counts().unwrap().pending,
             3,

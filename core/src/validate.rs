@@ -37,13 +37,127 @@ pub const MAX_CUSTOM_TOTAL_BYTES: usize = 4096;
 /// How far back a birth may be registered, in years.
 pub const MAX_CHILD_AGE_YEARS: i32 = 18;
 
+/// What kind of problem a field has: a stable code an app can translate (with the field path)
+/// instead of showing the English [`FieldError::message`]. The string forms ([`Self::as_str`])
+/// are part of the API (`docs/PROTOCOL.md` §1, validation problems) and never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldCode {
+    /// A required field is empty or missing.
+    Required,
+    /// Longer than the field allows (the message gives the limit).
+    TooLong,
+    /// More entries than allowed (caregivers, custom fields).
+    TooMany,
+    /// Contains a control, invisible, direction-changing, private-use or noncharacter code
+    /// point (the message names it by its U+ number).
+    ForbiddenCharacter,
+    /// A name without a single letter.
+    NoLetter,
+    /// Not a date (or month, or year) in the form the field or its precision asks.
+    NotADate,
+    /// A date of birth after the capture day.
+    FutureDate,
+    /// A child's date of birth too far back to register with this form.
+    TooOld,
+    /// Not a time in the form `HH:MM`.
+    NotATime,
+    /// A number outside its allowed range (plurality, latitude, longitude).
+    OutOfRange,
+    /// Not a phone number in international (E.164) form.
+    InvalidPhone,
+    /// Not an ISO 3166-1 alpha-2 country code.
+    InvalidCountry,
+    /// Not an ISO 3166-2 subdivision code.
+    InvalidAdminArea,
+    /// A custom field key that is not 1 to 40 of `a-z 0-9 _ . -`.
+    InvalidKey,
+    /// Given where it does not apply (a facility for a home birth, a time of birth without
+    /// the exact day).
+    NotApplicable,
+    /// Inconsistent with another field (birth order above plurality, a parent born after the
+    /// child, a latitude without a longitude).
+    Inconsistent,
+    /// A parent's date of birth that gives an implausible age at the birth.
+    ImplausibleAge,
+    /// Consent to registration was not given.
+    ConsentNotGiven,
+}
+
+impl FieldCode {
+    /// Every code, in declaration order.
+    pub const ALL: [FieldCode; 18] = [
+        FieldCode::Required,
+        FieldCode::TooLong,
+        FieldCode::TooMany,
+        FieldCode::ForbiddenCharacter,
+        FieldCode::NoLetter,
+        FieldCode::NotADate,
+        FieldCode::FutureDate,
+        FieldCode::TooOld,
+        FieldCode::NotATime,
+        FieldCode::OutOfRange,
+        FieldCode::InvalidPhone,
+        FieldCode::InvalidCountry,
+        FieldCode::InvalidAdminArea,
+        FieldCode::InvalidKey,
+        FieldCode::NotApplicable,
+        FieldCode::Inconsistent,
+        FieldCode::ImplausibleAge,
+        FieldCode::ConsentNotGiven,
+    ];
+
+    /// The stable code: `required`, `too_long`, `future_date`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldCode::Required => "required",
+            FieldCode::TooLong => "too_long",
+            FieldCode::TooMany => "too_many",
+            FieldCode::ForbiddenCharacter => "forbidden_character",
+            FieldCode::NoLetter => "no_letter",
+            FieldCode::NotADate => "not_a_date",
+            FieldCode::FutureDate => "future_date",
+            FieldCode::TooOld => "too_old",
+            FieldCode::NotATime => "not_a_time",
+            FieldCode::OutOfRange => "out_of_range",
+            FieldCode::InvalidPhone => "invalid_phone",
+            FieldCode::InvalidCountry => "invalid_country",
+            FieldCode::InvalidAdminArea => "invalid_admin_area",
+            FieldCode::InvalidKey => "invalid_key",
+            FieldCode::NotApplicable => "not_applicable",
+            FieldCode::Inconsistent => "inconsistent",
+            FieldCode::ImplausibleAge => "implausible_age",
+            FieldCode::ConsentNotGiven => "consent_not_given",
+        }
+    }
+}
+
+impl fmt::Display for FieldCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {
-    /// Where: `child.given_names`, `caregivers[0].phone`, `custom.village_code`.
+    /// Where: `child.given_names`, `caregivers[0].phone`, `custom.village_code`; in a batch
+    /// capture prefixed with the form's position, `records[3].child.given_names`.
     pub path: String,
-    /// What is wrong, for the person filling in the form.
+    /// What kind of problem, for apps that translate.
+    pub code: FieldCode,
+    /// What is wrong, in English, for the person filling in the form.
     pub message: String,
+}
+
+impl FieldError {
+    /// For a problem reported by a batch capture: the position of the form in the batch (from
+    /// 0) and the path inside that form.
+    pub fn batch_item(&self) -> Option<(usize, &str)> {
+        let rest = self.path.strip_prefix("records[")?;
+        let (index, path) = rest.split_once("].")?;
+        Some((index.parse().ok()?, path))
+    }
 }
 
 /// All problems found in one enrolment (never empty).
@@ -188,9 +302,10 @@ struct Checker {
 }
 
 impl Checker {
-    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    fn err(&mut self, path: impl Into<String>, code: FieldCode, message: impl Into<String>) {
         self.errors.push(FieldError {
             path: path.into(),
+            code,
             message: message.into(),
         });
     }
@@ -199,13 +314,21 @@ impl Checker {
     fn name(&mut self, path: &str, value: &str) -> String {
         let v = normalise_line(value);
         if v.is_empty() {
-            self.err(path, "is required");
+            self.err(path, FieldCode::Required, "is required");
         } else if v.chars().count() > MAX_NAME_CHARS {
-            self.err(path, format!("must be at most {MAX_NAME_CHARS} characters"));
+            self.err(
+                path,
+                FieldCode::TooLong,
+                format!("must be at most {MAX_NAME_CHARS} characters"),
+            );
         } else if let Err(message) = check_visible(&v, false) {
-            self.err(path, message);
+            self.err(path, FieldCode::ForbiddenCharacter, message);
         } else if !v.chars().any(char::is_alphabetic) {
-            self.err(path, "must contain at least one letter");
+            self.err(
+                path,
+                FieldCode::NoLetter,
+                "must contain at least one letter",
+            );
         }
         v
     }
@@ -215,12 +338,16 @@ impl Checker {
         let v = normalise_line(value);
         if v.is_empty() {
             if required {
-                self.err(path, "is required");
+                self.err(path, FieldCode::Required, "is required");
             }
         } else if v.chars().count() > max {
-            self.err(path, format!("must be at most {max} characters"));
+            self.err(
+                path,
+                FieldCode::TooLong,
+                format!("must be at most {max} characters"),
+            );
         } else if let Err(message) = check_visible(&v, false) {
-            self.err(path, message);
+            self.err(path, FieldCode::ForbiddenCharacter, message);
         }
         v
     }
@@ -248,6 +375,7 @@ impl Checker {
         {
             self.err(
                 path,
+                FieldCode::InvalidPhone,
                 "must be a phone number in international format, e.g. +380501234567",
             );
         }
@@ -262,6 +390,7 @@ impl Checker {
         if !is_country_code(&v) {
             self.err(
                 path,
+                FieldCode::InvalidCountry,
                 "must be a two-letter ISO 3166-1 country code, e.g. UA",
             );
         }
@@ -279,6 +408,7 @@ impl Checker {
                 if parse_day(d).is_none() {
                     self.err(
                         format!("{prefix}.date_of_birth"),
+                        FieldCode::NotADate,
                         "must be a date in the form YYYY-MM-DD",
                     );
                 }
@@ -394,18 +524,19 @@ pub fn validate(
         birth_order: ch.birth_order,
     };
     if child.sex.is_none() {
-        c.err("child.sex", "is required");
+        c.err("child.sex", FieldCode::Required, "is required");
     }
     let mut birth_range = None;
     match (
         child.date_of_birth.is_empty(),
         child.date_of_birth_precision,
     ) {
-        (true, _) => c.err("child.date_of_birth", "is required"),
+        (true, _) => c.err("child.date_of_birth", FieldCode::Required, "is required"),
         (false, None) => {}
         (false, Some(precision)) => match date_range(&child.date_of_birth, precision) {
             None => c.err(
                 "child.date_of_birth",
+                FieldCode::NotADate,
                 match precision {
                     DatePrecision::Day => "must be a date in the form YYYY-MM-DD",
                     DatePrecision::Month => "must be a month in the form YYYY-MM",
@@ -414,10 +545,14 @@ pub fn validate(
             ),
             Some((first, last)) => {
                 if first > today {
-                    c.err("child.date_of_birth", "must not be in the future");
-                } else if last < years_before(today, MAX_CHILD_AGE_YEARS) {
                     c.err(
                         "child.date_of_birth",
+                        FieldCode::FutureDate,
+                        "must not be in the future",
+                    );
+                } else if last < years_before(today, MAX_CHILD_AGE_YEARS) {
+                    c.err(
+                        "child.date_of_birth", FieldCode::TooOld,
                         format!(
                             "must be within the last {MAX_CHILD_AGE_YEARS} years: older people are registered differently"
                         ),
@@ -429,31 +564,42 @@ pub fn validate(
         },
     }
     if child.date_of_birth_precision.is_none() {
-        c.err("child.date_of_birth_precision", "is required");
+        c.err(
+            "child.date_of_birth_precision",
+            FieldCode::Required,
+            "is required",
+        );
     }
     if let Some(t) = &child.time_of_birth {
         if child.date_of_birth_precision != Some(DatePrecision::Day) {
             c.err(
                 "child.time_of_birth",
+                FieldCode::NotApplicable,
                 "can only be given when the exact day of birth is known",
             );
         } else if !valid_time(t) {
             c.err(
                 "child.time_of_birth",
+                FieldCode::NotATime,
                 "must be a time in the form HH:MM (24-hour)",
             );
         }
     }
     if child.plurality == 0 {
-        c.err("child.plurality", "is required");
+        c.err("child.plurality", FieldCode::Required, "is required");
     } else if child.plurality > 8 {
-        c.err("child.plurality", "must be between 1 and 8");
+        c.err(
+            "child.plurality",
+            FieldCode::OutOfRange,
+            "must be between 1 and 8",
+        );
     }
     if child.birth_order == 0 {
-        c.err("child.birth_order", "is required");
+        c.err("child.birth_order", FieldCode::Required, "is required");
     } else if child.plurality > 0 && child.birth_order > child.plurality {
         c.err(
             "child.birth_order",
+            FieldCode::Inconsistent,
             "must not be greater than the number of children born (plurality)",
         );
     }
@@ -475,37 +621,53 @@ pub fn validate(
         longitude: pb.longitude,
     };
     if place.kind.is_none() {
-        c.err("place_of_birth.kind", "is required");
+        c.err("place_of_birth.kind", FieldCode::Required, "is required");
     }
     if place.admin_area.is_empty() {
-        c.err("place_of_birth.admin_area", "is required");
+        c.err(
+            "place_of_birth.admin_area",
+            FieldCode::Required,
+            "is required",
+        );
     } else if !valid_admin_area(&place.admin_area) {
         c.err(
             "place_of_birth.admin_area",
+            FieldCode::InvalidAdminArea,
             "must be an ISO 3166-2 code such as UA-46",
         );
     }
     if place.facility.is_some() && place.kind == Some(PlaceKind::Home) {
         c.err(
             "place_of_birth.facility",
+            FieldCode::NotApplicable,
             "only applies to births in a health facility",
         );
     }
     match (place.latitude, place.longitude) {
         (Some(lat), Some(lon)) => {
             if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-                c.err("place_of_birth.latitude", "must be between -90 and 90");
+                c.err(
+                    "place_of_birth.latitude",
+                    FieldCode::OutOfRange,
+                    "must be between -90 and 90",
+                );
             }
             if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-                c.err("place_of_birth.longitude", "must be between -180 and 180");
+                c.err(
+                    "place_of_birth.longitude",
+                    FieldCode::OutOfRange,
+                    "must be between -180 and 180",
+                );
             }
         }
         (Some(_), None) => c.err(
             "place_of_birth.longitude",
+            FieldCode::Inconsistent,
             "is required when a latitude is given",
         ),
         (None, Some(_)) => c.err(
             "place_of_birth.latitude",
+            FieldCode::Inconsistent,
             "is required when a longitude is given",
         ),
         (None, None) => {}
@@ -526,7 +688,11 @@ pub fn validate(
                 continue;
             };
             if born >= first {
-                c.err(path, "must be before the child's date of birth");
+                c.err(
+                    path,
+                    FieldCode::Inconsistent,
+                    "must be before the child's date of birth",
+                );
                 continue;
             }
             // Plausible if some day in the child's birth range gives an age within bounds.
@@ -535,6 +701,7 @@ pub fn validate(
             if oldest < min || youngest > max {
                 c.err(
                     path,
+                    FieldCode::ImplausibleAge,
                     format!(
                         "gives an implausible age at the birth (expected {min} to {max} years)"
                     ),
@@ -559,9 +726,17 @@ pub fn validate(
 
     // caregivers
     if input.caregivers.is_empty() {
-        c.err("caregivers", "at least one caregiver is required");
+        c.err(
+            "caregivers",
+            FieldCode::Required,
+            "at least one caregiver is required",
+        );
     } else if input.caregivers.len() > MAX_CAREGIVERS {
-        c.err("caregivers", format!("at most {MAX_CAREGIVERS} caregivers"));
+        c.err(
+            "caregivers",
+            FieldCode::TooMany,
+            format!("at most {MAX_CAREGIVERS} caregivers"),
+        );
     }
     let caregivers: Vec<Caregiver> = input
         .caregivers
@@ -591,7 +766,11 @@ pub fn validate(
         ),
     };
     if !consent.given {
-        c.err("consent.given", "consent must be given before registering");
+        c.err(
+            "consent.given",
+            FieldCode::ConsentNotGiven,
+            "consent must be given before registering",
+        );
     }
 
     // notes
@@ -604,10 +783,11 @@ pub fn validate(
         if n.chars().count() > MAX_NOTES_CHARS {
             c.err(
                 "notes",
+                FieldCode::TooLong,
                 format!("must be at most {MAX_NOTES_CHARS} characters"),
             );
         } else if let Err(message) = check_visible(n, true) {
-            c.err("notes", message);
+            c.err("notes", FieldCode::ForbiddenCharacter, message);
         }
     }
 
@@ -615,6 +795,7 @@ pub fn validate(
     if input.custom.len() > MAX_CUSTOM_FIELDS {
         c.err(
             "custom",
+            FieldCode::TooMany,
             format!("at most {MAX_CUSTOM_FIELDS} custom fields"),
         );
     }
@@ -636,6 +817,7 @@ pub fn validate(
         if !key_ok {
             c.err(
                 &path,
+                FieldCode::InvalidKey,
                 format!(
                     "keys must be 1 to {MAX_CUSTOM_KEY_CHARS} characters of a-z, 0-9, '_', '.', '-'"
                 ),
@@ -643,16 +825,18 @@ pub fn validate(
         } else if value.chars().count() > MAX_CUSTOM_VALUE_CHARS {
             c.err(
                 &path,
+                FieldCode::TooLong,
                 format!("must be at most {MAX_CUSTOM_VALUE_CHARS} characters"),
             );
         } else if let Err(message) = check_visible(&value, false) {
-            c.err(&path, message);
+            c.err(&path, FieldCode::ForbiddenCharacter, message);
         }
         custom.insert(key.clone(), value);
     }
     if total > MAX_CUSTOM_TOTAL_BYTES {
         c.err(
             "custom",
+            FieldCode::TooLong,
             format!("custom fields must total at most {MAX_CUSTOM_TOTAL_BYTES} bytes"),
         );
     }
@@ -1040,6 +1224,113 @@ mod tests {
         }
     }
 
+    /// Every code is produced by some input, at the path expected, and its string form is the
+    /// serde form (what the CLI's JSON and the FFI carry).
+    #[test]
+    fn every_field_code_is_reachable_with_a_stable_name() {
+        type Mutation = fn(&mut EnrolmentInput);
+        let cases: Vec<(FieldCode, &str, Mutation)> = vec![
+            (FieldCode::Required, "child.given_names", |i| {
+                i.child.given_names = " ".into()
+            }),
+            (FieldCode::TooLong, "notes", |i| {
+                i.notes = Some("x".repeat(1001))
+            }),
+            (FieldCode::TooMany, "caregivers", |i| {
+                i.caregivers = vec![i.caregivers[0].clone(); 9]
+            }),
+            (FieldCode::ForbiddenCharacter, "mother.family_name", |i| {
+                i.mother.family_name = "Ко\u{202E}ва".into()
+            }),
+            (FieldCode::NoLetter, "child.family_name", |i| {
+                i.child.family_name = "123".into()
+            }),
+            (FieldCode::NotADate, "child.date_of_birth", |i| {
+                i.child.date_of_birth = "2026-02-30".into()
+            }),
+            (FieldCode::FutureDate, "child.date_of_birth", |i| {
+                i.child.date_of_birth = "2026-03-21".into()
+            }),
+            (FieldCode::TooOld, "child.date_of_birth", |i| {
+                i.child.date_of_birth = "2001-01-01".into();
+                i.mother.date_of_birth = None;
+            }),
+            (FieldCode::NotATime, "child.time_of_birth", |i| {
+                i.child.time_of_birth = Some("25:00".into())
+            }),
+            (FieldCode::OutOfRange, "child.plurality", |i| {
+                i.child.plurality = 9
+            }),
+            (FieldCode::InvalidPhone, "caregivers[0].phone", |i| {
+                i.caregivers[0].phone = Some("12".into())
+            }),
+            (FieldCode::InvalidCountry, "mother.nationality", |i| {
+                i.mother.nationality = Some("XX".into())
+            }),
+            (
+                FieldCode::InvalidAdminArea,
+                "place_of_birth.admin_area",
+                |i| i.place_of_birth.admin_area = "Ukraine".into(),
+            ),
+            (FieldCode::InvalidKey, "custom", |i| {
+                i.custom.insert("Bad Key".into(), "v".into());
+            }),
+            (FieldCode::NotApplicable, "place_of_birth.facility", |i| {
+                i.place_of_birth.kind = Some(PlaceKind::Home);
+                i.place_of_birth.facility = Some("Clinic".into());
+            }),
+            (FieldCode::Inconsistent, "child.birth_order", |i| {
+                i.child.plurality = 1;
+                i.child.birth_order = 2;
+            }),
+            (FieldCode::ImplausibleAge, "mother.date_of_birth", |i| {
+                i.mother.date_of_birth = Some("1950-01-01".into())
+            }),
+            (FieldCode::ConsentNotGiven, "consent.given", |i| {
+                i.consent.given = false
+            }),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (code, path, mutate) in cases {
+            let mut input = reference_input();
+            mutate(&mut input);
+            let errors = validate(&input, AT).unwrap_err();
+            assert_eq!(
+                errors
+                    .0
+                    .iter()
+                    .map(|e| (e.path.as_str(), e.code))
+                    .collect::<Vec<_>>(),
+                vec![(path, code)],
+                "{errors}"
+            );
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().into())
+            );
+            seen.insert(code);
+        }
+        assert_eq!(seen.len(), FieldCode::ALL.len(), "every code tested");
+        let names: std::collections::HashSet<_> =
+            FieldCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), FieldCode::ALL.len(), "names are distinct");
+    }
+
+    #[test]
+    fn a_batch_path_gives_the_item_and_its_field() {
+        let e = FieldError {
+            path: "records[17].child.date_of_birth".into(),
+            code: FieldCode::FutureDate,
+            message: "must not be in the future".into(),
+        };
+        assert_eq!(e.batch_item(), Some((17, "child.date_of_birth")));
+        let plain = FieldError {
+            path: "child.date_of_birth".into(),
+            ..e
+        };
+        assert_eq!(plain.batch_item(), None);
+    }
+
     #[test]
     fn names_in_many_scripts_are_normalised() {
         let mut input = reference_input();
@@ -1200,6 +1491,7 @@ mod tests {
                 let errors = validate(&input, AT).unwrap_err();
                 let expected = FieldError {
                     path: path.into(),
+                    code: FieldCode::ForbiddenCharacter,
                     message: format!("contains {kind} (U+{:04X})", ch as u32),
                 };
                 assert!(

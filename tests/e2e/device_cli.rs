@@ -316,3 +316,131 @@ fn a_closed_pipe_is_quiet_and_the_environment_names_the_store() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["accepted"], 3);
 }
+
+/// `capture --json-lines`: an import of one form per line is stored whole, in order, or not at
+/// all, and every problem is reported with its line number, never with the value.
+#[test]
+fn capture_json_lines_imports_all_or_nothing_with_line_numbers() {
+    let root = tempfile::tempdir().unwrap();
+    let device = root.path().join("importer");
+    ok(&[
+        "device",
+        "init",
+        "--data",
+        p(&device),
+        "--worker",
+        "w-import",
+    ]);
+    let olena: Value = serde_json::from_str(&fs::read_to_string(OLENA).unwrap()).unwrap();
+    let line = |edit: &dyn Fn(&mut Value)| {
+        let mut form = olena.clone();
+        edit(&mut form);
+        serde_json::to_string(&form).unwrap()
+    };
+    let good = line(&|_| {});
+    let maria = line(&|f| f["child"]["given_names"] = "Марія".into());
+    let future = line(&|f| f["child"]["date_of_birth"] = "2999-01-01".into());
+    let no_caregiver = line(&|f| f["caregivers"] = Value::Array(vec![]));
+    let write = |name: &str, lines: &[&str]| {
+        let path = root.path().join(name);
+        fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    };
+
+    // Blank lines are skipped; the ids come back in line order.
+    let import = write("import.jsonl", &[&good, "", &maria, &good]);
+    let ids: Vec<String> = ok(&["capture", "--data", p(&device), "--json-lines", p(&import)])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let names: Vec<String> = ids
+        .iter()
+        .map(|id| show_json(&device, id)["enrolment"]["child"]["given_names"].to_string())
+        .collect();
+    assert_eq!(names, ["\"Олена\"", "\"Марія\"", "\"Олена\""]);
+
+    // With a bare --json the new ids are a JSON array.
+    let two = write("two.jsonl", &[&maria, &good]);
+    let out = ok(&[
+        "capture",
+        "--data",
+        p(&device),
+        "--json-lines",
+        p(&two),
+        "--json",
+    ]);
+    let array: Vec<String> = serde_json::from_str(&out).unwrap();
+    assert_eq!(array.len(), 2, "{out}");
+    assert_eq!(list_json(&device).len(), 5);
+
+    // Invalid forms (found by capture_batch): every one by line number, nothing stored.
+    let bad = write("bad.jsonl", &[&good, "", &future, &no_caregiver]);
+    let err = fails(&["capture", "--data", p(&device), "--json-lines", p(&bad)]);
+    assert!(err.contains("nothing was imported: 2 problem(s)"), "{err}");
+    assert!(
+        err.contains("line 3: child.date_of_birth: must not be in the future"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4: caregivers: at least one caregiver is required"),
+        "{err}"
+    );
+    assert!(!err.contains("2999") && !err.contains("Олена"), "{err}");
+    assert_eq!(
+        list_json(&device).len(),
+        5,
+        "nothing of the bad import stored"
+    );
+
+    // Unreadable lines too, with the problems of the readable ones, in line order.
+    let broken = write(
+        "broken.jsonl",
+        &[&future, r#"{"child": {"plurality": "Олена"}}"#, &good],
+    );
+    let err = fails(&["capture", "--data", p(&device), "--json-lines", p(&broken)]);
+    let problems: Vec<&str> = err
+        .lines()
+        .filter(|l| l.trim().starts_with("line "))
+        .collect();
+    assert_eq!(problems.len(), 2, "{err}");
+    assert!(problems[0].contains("line 1: child.date_of_birth"), "{err}");
+    assert!(
+        problems[1].contains("line 2: the form cannot be read")
+            && problems[1].contains("child.plurality"),
+        "{err}"
+    );
+    assert!(!err.contains("Олена"), "{err}");
+    assert_eq!(list_json(&device).len(), 5);
+
+    // Standard input, and an empty import.
+    let mut child = Command::new(BIN)
+        .args(["capture", "--data", p(&device), "--json-lines", "-"])
+        .env_remove(STORAGE_KEY_ENV)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{good}\r\n{maria}").unwrap();
+    }
+    let piped = child.wait_with_output().unwrap();
+    assert!(piped.status.success());
+    assert_eq!(String::from_utf8(piped.stdout).unwrap().lines().count(), 2);
+    assert_eq!(list_json(&device).len(), 7);
+    let empty = write("empty.jsonl", &["", "  "]);
+    let err = fails(&["capture", "--data", p(&device), "--json-lines", p(&empty)]);
+    assert!(err.contains("has no registration forms"), "{err}");
+    let err = fails(&[
+        "capture",
+        "--data",
+        p(&device),
+        "--json",
+        OLENA,
+        "--json-lines",
+        p(&empty),
+    ]);
+    assert!(err.contains("not both"), "{err}");
+}

@@ -12,6 +12,7 @@ import java.time.Duration
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
+import org.birthright.CreateOnce
 import uniffi.birthright_ffi.*
 
 /** A Transport over java.net.http, as an app would write one over OkHttp or URLSession. */
@@ -21,7 +22,7 @@ class JavaHttpTransport(private val baseUrl: String) : Transport {
     override fun send(request: HttpRequest): HttpResponse {
         val builder = JHttpRequest.newBuilder(URI.create(baseUrl + request.path)).timeout(Duration.ofSeconds(60))
         request.contentType?.let { builder.header("content-type", it) }
-        if (request.method == "POST") {
+        if (request.method == HttpMethod.POST) {
             builder.POST(JHttpRequest.BodyPublishers.ofByteArray(request.body))
         } else {
             builder.GET()
@@ -87,7 +88,7 @@ fun check(condition: Boolean, message: () -> String) {
 
 fun newKey(): ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }
 
-fun fastOptions() = SyncOptions(32768u, 100u, 2u, 10uL, 50uL)
+fun fastOptions() = SyncOptions(maxAttempts = 2u, initialBackoffMs = 10uL, maxBackoffMs = 50uL)
 
 fun main() {
     val url = System.getenv("BIRTHRIGHT_REGISTRY_URL") ?: error("BIRTHRIGHT_REGISTRY_URL not set")
@@ -102,14 +103,14 @@ fun main() {
         try {
             Device.open(dir.resolve("missing.db").toString(), newKey())
             throw AssertionError("open created a store")
-        } catch (e: BirthrightException.NotReady) {
+        } catch (e: BirthrightException.StoreMissing) {
             check(e.reason.contains("no device store")) { e.reason }
         }
         check(!Files.exists(dir.resolve("missing.db"))) { "nothing created" }
         try {
             Device.create(path, key)
             throw AssertionError("create replaced a store")
-        } catch (e: BirthrightException.NotReady) {
+        } catch (e: BirthrightException.StoreExists) {
             check(e.reason.contains("already exists")) { e.reason }
         }
     }
@@ -126,8 +127,8 @@ fun main() {
         check(Files.size(truncated) == 0L) { "left as found" }
     }
 
-    test("open and init with a storage key") {
-        val identity = device.`init`("kotlin-worker")
+    test("open and initialise with a storage key") {
+        val identity = device.initialise("kotlin-worker")
         check(identity.keyId.length == 16) { "key id ${identity.keyId}" }
         check(device.identity().publicKey.size == 32) { "public key" }
     }
@@ -203,7 +204,82 @@ fun main() {
         check(ids.toSet().size == 8) { "8 distinct records" }
     }
 
+    test("an uninitialised device says so; initialising twice is its own error") {
+        val fresh = Device.create(dir.resolve("uninitialised.db").toString(), newKey())
+        try {
+            fresh.capture(sampleEnrolment())
+            throw AssertionError("captured without an identity")
+        } catch (e: BirthrightException.NotInitialised) {
+            check(e.reason.contains("not initialised")) { e.reason }
+            // toString() is the reason (Rust's Display); `message` is UniFFI's field list.
+            check(e.toString() == e.reason) { e.toString() }
+            check(e.message == "reason=${e.reason}") { "${e.message}" }
+        }
+        fresh.initialise("kotlin-worker")
+        try {
+            fresh.initialise("kotlin-worker")
+            throw AssertionError("initialised twice")
+        } catch (e: BirthrightException.AlreadyInitialised) {
+            check(e.reason.contains("already initialised")) { e.reason }
+        }
+        fresh.close()
+    }
+
+    test("validation errors carry a stable code per field") {
+        val sample = sampleEnrolment()
+        val bad = sample.copy(
+            child = sample.child.copy(givenNames = " ", dateOfBirth = "2099-01-01"),
+            mother = sample.mother.copy(nationality = "XX"),
+        )
+        try {
+            device.capture(bad)
+            throw AssertionError("invalid form accepted")
+        } catch (e: BirthrightException.Validation) {
+            val codes = e.errors.associate { it.path to it.code }
+            check(codes == mapOf(
+                "child.given_names" to FieldCode.REQUIRED,
+                "child.date_of_birth" to FieldCode.FUTURE_DATE,
+                "mother.nationality" to FieldCode.INVALID_COUNTRY,
+            )) { "$codes" }
+            check(e.errors.first { it.code == FieldCode.FUTURE_DATE }.message == "must not be in the future") { "${e.errors}" }
+            check(e.toString() == e.reason && e.reason.lines().size == 3) { e.toString() }
+        }
+    }
+
+    test("SyncOptions() has the documented defaults") {
+        val d = SyncOptions()
+        check(d.maxBatchBytes == 32768u && d.maxBatchRecords == 100u && d.maxAttempts == 6u) { "$d" }
+        check(d.initialBackoffMs == 500uL && d.maxBackoffMs == 60000uL && !d.waitForOtherSync) { "$d" }
+        check(fastOptions().maxBatchBytes == 32768u) { "named arguments keep the other defaults" }
+    }
+
+    test("capture times are platform instants") {
+        val summary = device.get(olenaId).summary
+        val age = java.time.Duration.between(summary.capturedAt, java.time.Instant.now())
+        check(!age.isNegative && age.seconds < 600) { "captured at ${summary.capturedAt}" }
+        check(device.revokedAt() == null) { "not revoked" }
+    }
+
     val transport = JavaHttpTransport(url)
+
+    test("a sync before enrolment is NotEnrolled") {
+        val lone = Device.create(dir.resolve("not-enrolled.db").toString(), newKey())
+        lone.initialise("kotlin-worker")
+        lone.capture(sampleEnrolment())
+        try {
+            lone.sync(transport, CountingProgress())
+            throw AssertionError("synced without enrolment")
+        } catch (e: BirthrightException.NotEnrolled) {
+            check(e.reason.contains("not enrolled")) { e.reason }
+        }
+        try {
+            lone.credential(lone.list(ListFilter(null, null, false, null)).first().id)
+            throw AssertionError("a provisional credential without a certificate")
+        } catch (e: BirthrightException.NotEnrolled) {
+            check(e.toString() == e.reason) { e.toString() }
+        }
+        lone.close()
+    }
     test("a wrong fingerprint stops enrolment before the token is used") {
         try {
             device.enrol(transport, token, TrustPin.Fingerprint("0000-0000-0000-0000-0000-0000-0000-0000"))
@@ -216,11 +292,11 @@ fun main() {
 
     test("a refusal carries the registry's code, apart from no signal") {
         val other = Device.create(dir.resolve("other-device.db").toString(), newKey())
-        other.`init`("kotlin-worker")
+        other.initialise("kotlin-worker")
         val fresh = System.getenv("BIRTHRIGHT_SPARE_TOKEN") ?: error("BIRTHRIGHT_SPARE_TOKEN not set")
         other.enrol(transport, fresh, TrustPin.Bundle(trust))
         val third = Device.create(dir.resolve("third-device.db").toString(), newKey())
-        third.`init`("kotlin-worker")
+        third.initialise("kotlin-worker")
         try {
             third.enrol(transport, fresh, TrustPin.Bundle(trust))
             throw AssertionError("a used token enrolled another device")
@@ -235,6 +311,7 @@ fun main() {
     test("enrol through a Kotlin transport, pinning the trust bundle") {
         val enrolment = device.enrol(transport, token, TrustPin.Bundle(trust))
         check(enrolment.workerId == "kotlin-worker") { enrolment.workerId }
+        check(enrolment.validUntil.isAfter(java.time.Instant.now())) { "valid until ${enrolment.validUntil}" }
         check(device.trustBundle() != null) { "bundle stored" }
     }
 
@@ -252,13 +329,16 @@ fun main() {
 
     test("issue a credential and verify it offline") {
         val credential = device.credential(olenaId)
-        check(credential.kind == "registered") { credential.kind }
+        check(credential.kind == CredentialKind.REGISTERED) { "${credential.kind}" }
         check(credential.text.startsWith("BR1:")) { credential.text }
         check(credential.qrVersion <= 11u.toUByte()) { "QR version ${credential.qrVersion}" }
         check(credential.svg.startsWith("<svg")) { "svg" }
         val verification = verifyCredential(credential.text, trust, device.revocationList(), System.currentTimeMillis() / 1000)
         check(verification.status == VerificationStatus.VALID) { "${verification.status} ${verification.reason}" }
         check(verification.claims?.givenNames == "Олена") { "${verification.claims}" }
+        check(verification.claims?.sex == Sex.FEMALE) { "${verification.claims?.sex}" }
+        val issued = verification.claims!!.issuedAt
+        check(java.time.Duration.between(issued, java.time.Instant.now()).abs().seconds < 3600) { "issued at $issued" }
         check(verification.revocationListAgeSecs != null) { "revocation list used" }
         val forged = credential.text.substring(0, 40) + (if (credential.text[40] == 'A') 'B' else 'A') + credential.text.substring(41)
         val refused = verifyCredential(forged, trust, null, System.currentTimeMillis() / 1000)
@@ -359,6 +439,72 @@ fun main() {
         // A forgery is invalid.
         val forged = old.substring(0, 40) + (if (old[40] == 'A') 'B' else 'A') + old.substring(41)
         check(verifier.verifyText(forged, now).status == VerificationStatus.INVALID) { "forgery" }
+    }
+
+    test("android CreateOnce: first-launch callers racing make one storage key") {
+        val once = CreateOnce()
+        val stored = java.util.concurrent.atomic.AtomicReference<ByteArray?>(null)
+        val created = AtomicInteger(0)
+        val start = java.util.concurrent.CountDownLatch(1)
+        val pool = Executors.newFixedThreadPool(8)
+        val results = (1..8).map {
+            pool.submit<ByteArray> {
+                start.await()
+                once.get(load = { stored.get() }, create = {
+                    created.incrementAndGet()
+                    Thread.sleep(50) // a Keystore operation takes this long or longer
+                    newKey().also { stored.set(it) }
+                })
+            }
+        }
+        start.countDown()
+        val keys = results.map { it.get(30, TimeUnit.SECONDS) }
+        pool.shutdown()
+        check(created.get() == 1) { "created ${created.get()} keys" }
+        check(keys.all { it.contentEquals(keys[0]) }) { "every caller got the same key" }
+    }
+
+    test("a missing record is NotFound, with its id") {
+        val missing = "0190f1c2-7d3a-7b4e-8f00-000000000000"
+        try {
+            device.get(missing)
+            throw AssertionError("found a record that does not exist")
+        } catch (e: BirthrightException.NotFound) {
+            check(e.id == missing && e.reason.contains(missing)) { "${e.id}: ${e.reason}" }
+        }
+    }
+
+    test("correcting a record twice is AlreadyCorrected, naming the correction") {
+        val first = device.capture(sampleEnrolment())
+        val sample = sampleEnrolment()
+        val fixed = sample.copy(child = sample.child.copy(givenNames = "Олена Марія"))
+        val second = device.correct(first.id, fixed)
+        check(second.supersedes == first.id) { "${second.supersedes}" }
+        try {
+            device.correct(first.id, fixed)
+            throw AssertionError("corrected an outdated record")
+        } catch (e: BirthrightException.AlreadyCorrected) {
+            check(e.id == first.id && e.correctedBy == second.id) { "${e.id} by ${e.correctedBy}" }
+            check(e.reason.contains("already corrected")) { e.reason }
+        }
+    }
+
+    test("capture_batch stores every form in order, or none and says which form and field") {
+        val before = device.counts().pending
+        val sample = sampleEnrolment()
+        val forms = listOf(sample, sample.copy(child = sample.child.copy(givenNames = "Ірина")), sample)
+        val done = device.captureBatch(forms)
+        check(done.map { it.childName } == listOf("Олена Коваленко", "Ірина Коваленко", "Олена Коваленко")) { "${done.map { it.childName }}" }
+        check(done.map { it.id }.toSet().size == 3) { "distinct ids" }
+        check(device.counts().pending == before + 3uL) { "${device.counts()}" }
+        val bad = listOf(sample, sample.copy(child = sample.child.copy(dateOfBirth = "2099-01-01")), sample)
+        try {
+            device.captureBatch(bad)
+            throw AssertionError("a batch with an invalid form was stored")
+        } catch (e: BirthrightException.Validation) {
+            check(e.errors.map { it.path to it.code } == listOf("records[1].child.date_of_birth" to FieldCode.FUTURE_DATE)) { "${e.errors}" }
+        }
+        check(device.counts().pending == before + 3uL) { "nothing of the bad batch stored: ${device.counts()}" }
     }
 
     device.close()

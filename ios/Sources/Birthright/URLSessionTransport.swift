@@ -28,8 +28,8 @@ public final class URLSessionTransport: Transport {
             throw TransportError.Failed(reason: "bad path \(request.path)")
         }
         var urlRequest = URLRequest(url: url)
-        urlRequest.httpMethod = request.method
-        if request.method == "POST" {
+        urlRequest.httpMethod = request.method == .post ? "POST" : "GET"
+        if request.method == .post {
             urlRequest.httpBody = request.body
         }
         if let contentType = request.contentType {

@@ -652,6 +652,49 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Date
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Date {
+        let seconds: Int64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        // Build the Date from whole seconds first, then add the nanoseconds as a
+        // separate TimeInterval.  Date stores CFAbsoluteTime (seconds since 2001),
+        // so adding a small fraction to the ~7.8e8 base is twice as precise as
+        // adding it to the ~1.76e9 Unix-epoch value, because the smaller magnitude
+        // leaves more mantissa bits for the sub-second part.
+        if seconds >= 0 {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(Double(nanoseconds) / 1.0e9)
+        } else {
+            return Date(timeIntervalSince1970: Double(seconds))
+                .addingTimeInterval(-Double(nanoseconds) / 1.0e9)
+        }
+    }
+
+    public static func write(_ value: Date, into buf: inout [UInt8]) {
+        var delta = value.timeIntervalSince1970
+        var sign: Int64 = 1
+        if delta < 0 {
+            // The nanoseconds portion of the epoch offset must always be
+            // positive, to simplify the calculation we will use the absolute
+            // value of the offset.
+            sign = -1
+            delta = -delta
+        }
+        if delta.rounded(.down) > Double(Int64.max) {
+            fatalError("Timestamp overflow, exceeds max bounds supported by Uniffi")
+        }
+        let seconds = Int64(delta)
+        let nanoseconds = UInt32((delta - Double(seconds)) * 1.0e9)
+        writeInt(&buf, sign * seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
 
 
 
@@ -664,6 +707,13 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Validates, signs, encrypts and stores a registration; durable once this returns.
      */
     func capture(input: EnrolmentInput) throws  -> RecordSummary
+    
+    /**
+     * Captures many forms (an import) in one transaction: all are stored, in order, or none
+     * is. A `Validation` error lists every problem of every form, its path prefixed with the
+     * form's position from 0: `records[3].child.date_of_birth`.
+     */
+    func captureBatch(forms: [EnrolmentInput]) throws  -> [RecordSummary]
     
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
@@ -703,9 +753,9 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func identity() throws  -> DeviceIdentity
     
     /**
-     * Creates the device identity (a new Ed25519 key) for `worker_id`.
+     * Creates the device identity (a new Ed25519 key) for `worker_id`, once per store.
      */
-    func `init`(workerId: String) throws  -> DeviceIdentity
+    func initialise(workerId: String) throws  -> DeviceIdentity
     
     /**
      * Records matching `filter`, oldest first; `search` matches child or mother names.
@@ -718,10 +768,10 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func revocationList() throws  -> Data?
     
     /**
-     * When the registry revoked this device (Unix seconds), as learnt at a sync; `None` while
-     * it is not revoked. A revoked device captures nothing more.
+     * When the registry revoked this device, as learnt at a sync; `None` while it is not
+     * revoked. A revoked device captures nothing more.
      */
-    func revokedAt() throws  -> Int64?
+    func revokedAt() throws  -> Date?
     
     /**
      * The cached, registry-signed status list of registered credentials, once synced.
@@ -731,7 +781,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * Sends pending records through `transport`, verifies the receipts, refreshes the
      * revocation list and checkpoint. Safe to interrupt and call again. `options` tunes batch
-     * sizes and retries (defaults suit 2G).
+     * sizes and retries (defaults suit 2G; may be left out).
      */
     func sync(transport: Transport, progress: SyncProgress, options: SyncOptions?) throws  -> SyncReport
     
@@ -845,6 +895,21 @@ open func capture(input: EnrolmentInput)throws  -> RecordSummary  {
 }
     
     /**
+     * Captures many forms (an import) in one transaction: all are stored, in order, or none
+     * is. A `Validation` error lists every problem of every form, its path prefixed with the
+     * form's position from 0: `records[3].child.date_of_birth`.
+     */
+open func captureBatch(forms: [EnrolmentInput])throws  -> [RecordSummary]  {
+    return try  FfiConverterSequenceTypeRecordSummary.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_device_capture_batch(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeEnrolmentInput.lower(forms),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
      */
 open func captureJson(json: String)throws  -> RecordSummary  {
@@ -939,12 +1004,12 @@ open func identity()throws  -> DeviceIdentity  {
 }
     
     /**
-     * Creates the device identity (a new Ed25519 key) for `worker_id`.
+     * Creates the device identity (a new Ed25519 key) for `worker_id`, once per store.
      */
-open func `init`(workerId: String)throws  -> DeviceIdentity  {
+open func initialise(workerId: String)throws  -> DeviceIdentity  {
     return try  FfiConverterTypeDeviceIdentity_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
-    uniffi_birthright_ffi_fn_method_device_init(
+    uniffi_birthright_ffi_fn_method_device_initialise(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(workerId),uniffiCallStatus
     )
@@ -977,11 +1042,11 @@ open func revocationList()throws  -> Data?  {
 }
     
     /**
-     * When the registry revoked this device (Unix seconds), as learnt at a sync; `None` while
-     * it is not revoked. A revoked device captures nothing more.
+     * When the registry revoked this device, as learnt at a sync; `None` while it is not
+     * revoked. A revoked device captures nothing more.
      */
-open func revokedAt()throws  -> Int64?  {
-    return try  FfiConverterOptionInt64.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func revokedAt()throws  -> Date?  {
+    return try  FfiConverterOptionTimestamp.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_revoked_at(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1004,9 +1069,9 @@ open func statusList()throws  -> Data?  {
     /**
      * Sends pending records through `transport`, verifies the receipts, refreshes the
      * revocation list and checkpoint. Safe to interrupt and call again. `options` tunes batch
-     * sizes and retries (defaults suit 2G).
+     * sizes and retries (defaults suit 2G; may be left out).
      */
-open func sync(transport: Transport, progress: SyncProgress, options: SyncOptions?)throws  -> SyncReport  {
+open func sync(transport: Transport, progress: SyncProgress, options: SyncOptions? = nil)throws  -> SyncReport  {
     return try  FfiConverterTypeSyncReport_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_sync(
@@ -2393,9 +2458,9 @@ public func FfiConverterTypeCounts_lower(_ value: Counts) -> RustBuffer {
  */
 public struct Credential: Equatable, Hashable {
     /**
-     * `provisional` or `registered`.
+     * Provisional or registered.
      */
-    public var kind: String
+    public var kind: CredentialKind
     /**
      * The QR text (`BR1:…`); render it in alphanumeric mode at ECC M, or use `svg`.
      */
@@ -2413,8 +2478,8 @@ public struct Credential: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * `provisional` or `registered`.
-         */kind: String, 
+         * Provisional or registered.
+         */kind: CredentialKind, 
         /**
          * The QR text (`BR1:…`); render it in alphanumeric mode at ECC M, or use `svg`.
          */text: String, 
@@ -2446,7 +2511,7 @@ public struct FfiConverterTypeCredential: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Credential {
         return
             try Credential(
-                kind: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterTypeCredentialKind.read(from: &buf), 
                 text: FfiConverterString.read(from: &buf), 
                 svg: FfiConverterString.read(from: &buf), 
                 qrVersion: FfiConverterUInt8.read(from: &buf)
@@ -2454,7 +2519,7 @@ public struct FfiConverterTypeCredential: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: Credential, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterTypeCredentialKind.write(value.kind, into: &buf)
         FfiConverterString.write(value.text, into: &buf)
         FfiConverterString.write(value.svg, into: &buf)
         FfiConverterUInt8.write(value.qrVersion, into: &buf)
@@ -2490,9 +2555,9 @@ public struct CredentialClaims: Equatable, Hashable {
      */
     public var issuer: String
     /**
-     * Issue time, Unix seconds.
+     * Issue time, as its signer's clock had it.
      */
-    public var issuedAt: Int64
+    public var issuedAt: Date
     /**
      * Child's given names.
      */
@@ -2508,7 +2573,7 @@ public struct CredentialClaims: Equatable, Hashable {
     /**
      * Sex.
      */
-    public var sex: String
+    public var sex: Sex
     /**
      * Area of birth.
      */
@@ -2536,8 +2601,8 @@ public struct CredentialClaims: Equatable, Hashable {
          * Issuing registry's origin.
          */issuer: String, 
         /**
-         * Issue time, Unix seconds.
-         */issuedAt: Int64, 
+         * Issue time, as its signer's clock had it.
+         */issuedAt: Date, 
         /**
          * Child's given names.
          */givenNames: String, 
@@ -2549,7 +2614,7 @@ public struct CredentialClaims: Equatable, Hashable {
          */dateOfBirth: String, 
         /**
          * Sex.
-         */sex: String, 
+         */sex: Sex, 
         /**
          * Area of birth.
          */adminArea: String, 
@@ -2593,11 +2658,11 @@ public struct FfiConverterTypeCredentialClaims: FfiConverterRustBuffer {
             try CredentialClaims(
                 recordId: FfiConverterString.read(from: &buf), 
                 issuer: FfiConverterString.read(from: &buf), 
-                issuedAt: FfiConverterInt64.read(from: &buf), 
+                issuedAt: FfiConverterTimestamp.read(from: &buf), 
                 givenNames: FfiConverterString.read(from: &buf), 
                 familyName: FfiConverterString.read(from: &buf), 
                 dateOfBirth: FfiConverterString.read(from: &buf), 
-                sex: FfiConverterString.read(from: &buf), 
+                sex: FfiConverterTypeSex.read(from: &buf), 
                 adminArea: FfiConverterString.read(from: &buf), 
                 locality: FfiConverterString.read(from: &buf), 
                 caregivers: FfiConverterSequenceTypeCaregiverClaim.read(from: &buf), 
@@ -2608,11 +2673,11 @@ public struct FfiConverterTypeCredentialClaims: FfiConverterRustBuffer {
     public static func write(_ value: CredentialClaims, into buf: inout [UInt8]) {
         FfiConverterString.write(value.recordId, into: &buf)
         FfiConverterString.write(value.issuer, into: &buf)
-        FfiConverterInt64.write(value.issuedAt, into: &buf)
+        FfiConverterTimestamp.write(value.issuedAt, into: &buf)
         FfiConverterString.write(value.givenNames, into: &buf)
         FfiConverterString.write(value.familyName, into: &buf)
         FfiConverterString.write(value.dateOfBirth, into: &buf)
-        FfiConverterString.write(value.sex, into: &buf)
+        FfiConverterTypeSex.write(value.sex, into: &buf)
         FfiConverterString.write(value.adminArea, into: &buf)
         FfiConverterString.write(value.locality, into: &buf)
         FfiConverterSequenceTypeCaregiverClaim.write(value.caregivers, into: &buf)
@@ -2728,9 +2793,9 @@ public struct Enrolment: Equatable, Hashable {
      */
     public var region: String
     /**
-     * Certificate expiry, Unix seconds.
+     * Certificate expiry.
      */
-    public var validUntil: Int64
+    public var validUntil: Date
     /**
      * Registry origin.
      */
@@ -2746,8 +2811,8 @@ public struct Enrolment: Equatable, Hashable {
          * Region.
          */region: String, 
         /**
-         * Certificate expiry, Unix seconds.
-         */validUntil: Int64, 
+         * Certificate expiry.
+         */validUntil: Date, 
         /**
          * Registry origin.
          */registryOrigin: String) {
@@ -2775,7 +2840,7 @@ public struct FfiConverterTypeEnrolment: FfiConverterRustBuffer {
             try Enrolment(
                 workerId: FfiConverterString.read(from: &buf), 
                 region: FfiConverterString.read(from: &buf), 
-                validUntil: FfiConverterInt64.read(from: &buf), 
+                validUntil: FfiConverterTimestamp.read(from: &buf), 
                 registryOrigin: FfiConverterString.read(from: &buf)
         )
     }
@@ -2783,7 +2848,7 @@ public struct FfiConverterTypeEnrolment: FfiConverterRustBuffer {
     public static func write(_ value: Enrolment, into buf: inout [UInt8]) {
         FfiConverterString.write(value.workerId, into: &buf)
         FfiConverterString.write(value.region, into: &buf)
-        FfiConverterInt64.write(value.validUntil, into: &buf)
+        FfiConverterTimestamp.write(value.validUntil, into: &buf)
         FfiConverterString.write(value.registryOrigin, into: &buf)
     }
 }
@@ -2948,11 +3013,16 @@ public func FfiConverterTypeEnrolmentInput_lower(_ value: EnrolmentInput) -> Rus
  */
 public struct FieldError: Equatable, Hashable {
     /**
-     * Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`.
+     * Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`; from `capture_batch`
+     * prefixed with the form's position, `records[3].child.date_of_birth`.
      */
     public var path: String
     /**
-     * What to show next to the field.
+     * What kind of problem: translate `(path, code)` into the app's language.
+     */
+    public var code: FieldCode
+    /**
+     * What to show next to the field, in English.
      */
     public var message: String
 
@@ -2960,12 +3030,17 @@ public struct FieldError: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`.
+         * Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`; from `capture_batch`
+         * prefixed with the form's position, `records[3].child.date_of_birth`.
          */path: String, 
         /**
-         * What to show next to the field.
+         * What kind of problem: translate `(path, code)` into the app's language.
+         */code: FieldCode, 
+        /**
+         * What to show next to the field, in English.
          */message: String) {
         self.path = path
+        self.code = code
         self.message = message
     }
 
@@ -2986,12 +3061,14 @@ public struct FfiConverterTypeFieldError: FfiConverterRustBuffer {
         return
             try FieldError(
                 path: FfiConverterString.read(from: &buf), 
+                code: FfiConverterTypeFieldCode.read(from: &buf), 
                 message: FfiConverterString.read(from: &buf)
         )
     }
 
     public static func write(_ value: FieldError, into buf: inout [UInt8]) {
         FfiConverterString.write(value.path, into: &buf)
+        FfiConverterTypeFieldCode.write(value.code, into: &buf)
         FfiConverterString.write(value.message, into: &buf)
     }
 }
@@ -3019,7 +3096,7 @@ public struct HttpRequest: Equatable, Hashable {
     /**
      * `GET` or `POST`.
      */
-    public var method: String
+    public var method: HttpMethod
     /**
      * Path and query, e.g. `/v1/batches`.
      */
@@ -3038,7 +3115,7 @@ public struct HttpRequest: Equatable, Hashable {
     public init(
         /**
          * `GET` or `POST`.
-         */method: String, 
+         */method: HttpMethod, 
         /**
          * Path and query, e.g. `/v1/batches`.
          */path: String, 
@@ -3070,7 +3147,7 @@ public struct FfiConverterTypeHttpRequest: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpRequest {
         return
             try HttpRequest(
-                method: FfiConverterString.read(from: &buf), 
+                method: FfiConverterTypeHttpMethod.read(from: &buf), 
                 path: FfiConverterString.read(from: &buf), 
                 contentType: FfiConverterOptionString.read(from: &buf), 
                 body: FfiConverterData.read(from: &buf)
@@ -3078,7 +3155,7 @@ public struct FfiConverterTypeHttpRequest: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: HttpRequest, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.method, into: &buf)
+        FfiConverterTypeHttpMethod.write(value.method, into: &buf)
         FfiConverterString.write(value.path, into: &buf)
         FfiConverterOptionString.write(value.contentType, into: &buf)
         FfiConverterData.write(value.body, into: &buf)
@@ -3678,9 +3755,9 @@ public struct RecordSummary: Equatable, Hashable {
      */
     public var id: String
     /**
-     * Capture time, Unix seconds.
+     * Capture time, as the device's clock had it.
      */
-    public var capturedAt: Int64
+    public var capturedAt: Date
     /**
      * Status.
      */
@@ -3725,8 +3802,8 @@ public struct RecordSummary: Equatable, Hashable {
          * Record id (UUID).
          */id: String, 
         /**
-         * Capture time, Unix seconds.
-         */capturedAt: Int64, 
+         * Capture time, as the device's clock had it.
+         */capturedAt: Date, 
         /**
          * Status.
          */status: RecordStatus, 
@@ -3784,7 +3861,7 @@ public struct FfiConverterTypeRecordSummary: FfiConverterRustBuffer {
         return
             try RecordSummary(
                 id: FfiConverterString.read(from: &buf), 
-                capturedAt: FfiConverterInt64.read(from: &buf), 
+                capturedAt: FfiConverterTimestamp.read(from: &buf), 
                 status: FfiConverterTypeRecordStatus.read(from: &buf), 
                 childName: FfiConverterString.read(from: &buf), 
                 dateOfBirth: FfiConverterString.read(from: &buf), 
@@ -3799,7 +3876,7 @@ public struct FfiConverterTypeRecordSummary: FfiConverterRustBuffer {
 
     public static func write(_ value: RecordSummary, into buf: inout [UInt8]) {
         FfiConverterString.write(value.id, into: &buf)
-        FfiConverterInt64.write(value.capturedAt, into: &buf)
+        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
         FfiConverterTypeRecordStatus.write(value.status, into: &buf)
         FfiConverterString.write(value.childName, into: &buf)
         FfiConverterString.write(value.dateOfBirth, into: &buf)
@@ -4086,7 +4163,8 @@ public func FfiConverterTypeSyncCounts_lower(_ value: SyncCounts) -> RustBuffer 
 
 
 /**
- * Tuning of a sync.
+ * Tuning of a sync; every field has a default suited to 2G (`SyncOptions()` in Kotlin and
+ * Swift), so an app names only what it changes: `SyncOptions(maxAttempts = 2u)`.
  */
 public struct SyncOptions: Equatable, Hashable {
     /**
@@ -4120,19 +4198,19 @@ public struct SyncOptions: Equatable, Hashable {
     public init(
         /**
          * Most bytes of records per batch (default 32768).
-         */maxBatchBytes: UInt32, 
+         */maxBatchBytes: UInt32 = UInt32(32768), 
         /**
          * Most records per batch (default 100).
-         */maxBatchRecords: UInt32, 
+         */maxBatchRecords: UInt32 = UInt32(100), 
         /**
          * Attempts of one request before giving up for now (default 6).
-         */maxAttempts: UInt32, 
+         */maxAttempts: UInt32 = UInt32(6), 
         /**
          * First back-off, milliseconds (default 500).
-         */initialBackoffMs: UInt64, 
+         */initialBackoffMs: UInt64 = UInt64(500), 
         /**
          * Longest back-off, milliseconds (default 60000).
-         */maxBackoffMs: UInt64, 
+         */maxBackoffMs: UInt64 = UInt64(60000), 
         /**
          * When another sync of this device is running: wait for it (`true`) or fail at once with
          * `SyncInProgress` (`false`, the default).
@@ -4457,8 +4535,11 @@ public func FfiConverterTypeVerification_lower(_ value: Verification) -> RustBuf
 
 
 /**
- * The one error type apps see. Every variant carries a message a field worker's app can show in
- * `reason` (in Kotlin, show `e.reason`: `e.message` lists the fields for developers).
+ * The one error type apps see: branch on the variant (and on `code` where there is one); every
+ * variant carries a plain-language `reason` a field worker's app can show. `toString()` in
+ * Kotlin and `description` / `localizedDescription` in Swift are that reason (Rust's Display,
+ * exported). Kotlin's `e.message` is generated by UniFFI as a list of the fields
+ * (`reason=…, …`), for logs only: show `e.reason`.
  */
 public 
 enum BirthrightError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -4485,9 +4566,68 @@ enum BirthrightError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          */reason: String
     )
     /**
-     * The device must be initialised or enrolled first, or the record does not exist.
+     * The device has no identity yet: call `initialise` first.
      */
-    case NotReady(
+    case NotInitialised(
+        /**
+         * What to show.
+         */reason: String
+    )
+    /**
+     * `initialise` was called on a device that already has an identity.
+     */
+    case AlreadyInitialised(
+        /**
+         * What to show.
+         */reason: String
+    )
+    /**
+     * The device is not enrolled with a registry yet: call `enrol` first (sync and
+     * credentials need it).
+     */
+    case NotEnrolled(
+        /**
+         * What to show.
+         */reason: String
+    )
+    /**
+     * No record with this id on this device.
+     */
+    case NotFound(
+        /**
+         * What to show.
+         */reason: String, 
+        /**
+         * The id asked for.
+         */id: String
+    )
+    /**
+     * The record was already corrected: correct the newest version, `corrected_by`.
+     */
+    case AlreadyCorrected(
+        /**
+         * What to show.
+         */reason: String, 
+        /**
+         * The record asked for.
+         */id: String, 
+        /**
+         * The correction that supersedes it.
+         */correctedBy: String
+    )
+    /**
+     * `open` found no device store at the path: on a first launch call `create`.
+     */
+    case StoreMissing(
+        /**
+         * What to show.
+         */reason: String
+    )
+    /**
+     * `create` found a file already at the path: `open` it (never delete it, it may hold
+     * unsynced registrations).
+     */
+    case StoreExists(
         /**
          * What to show.
          */reason: String
@@ -4570,6 +4710,17 @@ enum BirthrightError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
     
 
     
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_birthrighterror_uniffi_trait_display(
+            FfiConverterTypeBirthrightError_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
 
     
     public var errorDescription: String? {
@@ -4602,33 +4753,54 @@ public struct FfiConverterTypeBirthrightError: FfiConverterRustBuffer {
         case 2: return .WrongStorageKey(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .NotReady(
+        case 3: return .NotInitialised(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 4: return .InvalidInput(
+        case 4: return .AlreadyInitialised(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 5: return .Unreachable(
+        case 5: return .NotEnrolled(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .Refused(
+        case 6: return .NotFound(
+            reason: try FfiConverterString.read(from: &buf), 
+            id: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .AlreadyCorrected(
+            reason: try FfiConverterString.read(from: &buf), 
+            id: try FfiConverterString.read(from: &buf), 
+            correctedBy: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .StoreMissing(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .StoreExists(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .InvalidInput(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .Unreachable(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Refused(
             reason: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterUInt16.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Integrity(
+        case 13: return .Integrity(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Storage(
+        case 14: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Revoked(
+        case 15: return .Revoked(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .SyncInProgress(
+        case 16: return .SyncInProgress(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Cancelled(
+        case 17: return .Cancelled(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4654,50 +4826,83 @@ public struct FfiConverterTypeBirthrightError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .NotReady(reason):
+        case let .NotInitialised(reason):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidInput(reason):
+        case let .AlreadyInitialised(reason):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Unreachable(reason):
+        case let .NotEnrolled(reason):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Refused(reason,status,code):
+        case let .NotFound(reason,id):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(id, into: &buf)
+            
+        
+        case let .AlreadyCorrected(reason,id,correctedBy):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(id, into: &buf)
+            FfiConverterString.write(correctedBy, into: &buf)
+            
+        
+        case let .StoreMissing(reason):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .StoreExists(reason):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .InvalidInput(reason):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Unreachable(reason):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Refused(reason,status,code):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterUInt16.write(status, into: &buf)
             FfiConverterString.write(code, into: &buf)
             
         
         case let .Integrity(reason):
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Storage(reason):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Revoked(reason):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .SyncInProgress(reason):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Cancelled(reason):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(17))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4718,6 +4923,81 @@ public func FfiConverterTypeBirthrightError_lift(_ buf: RustBuffer) throws -> Bi
 public func FfiConverterTypeBirthrightError_lower(_ value: BirthrightError) -> RustBuffer {
     return FfiConverterTypeBirthrightError.lower(value)
 }
+
+
+/**
+ * Which kind of credential.
+ */
+
+public enum CredentialKind: Equatable, Hashable {
+    
+    /**
+     * Signed by the device at capture time, before sync.
+     */
+    case provisional
+    /**
+     * Signed by the registry, with the record's ledger index.
+     */
+    case registered
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CredentialKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCredentialKind: FfiConverterRustBuffer {
+    typealias SwiftType = CredentialKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CredentialKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .provisional
+        
+        case 2: return .registered
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CredentialKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .provisional:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .registered:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCredentialKind_lift(_ buf: RustBuffer) throws -> CredentialKind {
+    return try FfiConverterTypeCredentialKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCredentialKind_lower(_ value: CredentialKind) -> RustBuffer {
+    return FfiConverterTypeCredentialKind.lower(value)
+}
+
 
 
 /**
@@ -4801,6 +5081,317 @@ public func FfiConverterTypeDatePrecision_lift(_ buf: RustBuffer) throws -> Date
 #endif
 public func FfiConverterTypeDatePrecision_lower(_ value: DatePrecision) -> RustBuffer {
     return FfiConverterTypeDatePrecision.lower(value)
+}
+
+
+
+/**
+ * What kind of problem a form field has (`docs/PROTOCOL.md` §1, validation problems): stable, for apps that
+ * show their own translated text instead of the English message.
+ */
+
+public enum FieldCode: Equatable, Hashable {
+    
+    /**
+     * `required`: empty or missing.
+     */
+    case required
+    /**
+     * `too_long`: longer than the field allows.
+     */
+    case tooLong
+    /**
+     * `too_many`: more entries than allowed (caregivers, custom fields).
+     */
+    case tooMany
+    /**
+     * `forbidden_character`: a control, invisible or direction-changing character.
+     */
+    case forbiddenCharacter
+    /**
+     * `no_letter`: a name without a letter.
+     */
+    case noLetter
+    /**
+     * `not_a_date`: not a date in the form asked.
+     */
+    case notADate
+    /**
+     * `future_date`: after the capture day.
+     */
+    case futureDate
+    /**
+     * `too_old`: a birth too far back for this form.
+     */
+    case tooOld
+    /**
+     * `not_a_time`: not `HH:MM`.
+     */
+    case notATime
+    /**
+     * `out_of_range`: a number outside its range.
+     */
+    case outOfRange
+    /**
+     * `invalid_phone`: not an international phone number.
+     */
+    case invalidPhone
+    /**
+     * `invalid_country`: not an ISO 3166-1 alpha-2 code.
+     */
+    case invalidCountry
+    /**
+     * `invalid_admin_area`: not an ISO 3166-2 code.
+     */
+    case invalidAdminArea
+    /**
+     * `invalid_key`: a malformed custom field key.
+     */
+    case invalidKey
+    /**
+     * `not_applicable`: given where it does not apply.
+     */
+    case notApplicable
+    /**
+     * `inconsistent`: contradicts another field.
+     */
+    case inconsistent
+    /**
+     * `implausible_age`: a parent's age at the birth out of bounds.
+     */
+    case implausibleAge
+    /**
+     * `consent_not_given`: consent was not given.
+     */
+    case consentNotGiven
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FieldCode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFieldCode: FfiConverterRustBuffer {
+    typealias SwiftType = FieldCode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FieldCode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .required
+        
+        case 2: return .tooLong
+        
+        case 3: return .tooMany
+        
+        case 4: return .forbiddenCharacter
+        
+        case 5: return .noLetter
+        
+        case 6: return .notADate
+        
+        case 7: return .futureDate
+        
+        case 8: return .tooOld
+        
+        case 9: return .notATime
+        
+        case 10: return .outOfRange
+        
+        case 11: return .invalidPhone
+        
+        case 12: return .invalidCountry
+        
+        case 13: return .invalidAdminArea
+        
+        case 14: return .invalidKey
+        
+        case 15: return .notApplicable
+        
+        case 16: return .inconsistent
+        
+        case 17: return .implausibleAge
+        
+        case 18: return .consentNotGiven
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FieldCode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .required:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tooLong:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .tooMany:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .forbiddenCharacter:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .noLetter:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .notADate:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .futureDate:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .tooOld:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .notATime:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .outOfRange:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .invalidPhone:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .invalidCountry:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .invalidAdminArea:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .invalidKey:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .notApplicable:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .inconsistent:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .implausibleAge:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .consentNotGiven:
+            writeInt(&buf, Int32(18))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFieldCode_lift(_ buf: RustBuffer) throws -> FieldCode {
+    return try FfiConverterTypeFieldCode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFieldCode_lower(_ value: FieldCode) -> RustBuffer {
+    return FfiConverterTypeFieldCode.lower(value)
+}
+
+
+
+/**
+ * An HTTP method the sync uses.
+ */
+
+public enum HttpMethod: Equatable, Hashable {
+    
+    /**
+     * `GET`.
+     */
+    case get
+    /**
+     * `POST`, with a body.
+     */
+    case post
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HttpMethod: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpMethod: FfiConverterRustBuffer {
+    typealias SwiftType = HttpMethod
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpMethod {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .get
+        
+        case 2: return .post
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HttpMethod, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .get:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .post:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpMethod_lift(_ buf: RustBuffer) throws -> HttpMethod {
+    return try FfiConverterTypeHttpMethod.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpMethod_lower(_ value: HttpMethod) -> RustBuffer {
+    return FfiConverterTypeHttpMethod.lower(value)
 }
 
 
@@ -5514,6 +6105,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Date?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTimestamp.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTimestamp.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeCredentialClaims: FfiConverterRustBuffer {
     typealias SwiftType = CredentialClaims?
 
@@ -5757,6 +6372,31 @@ fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeEnrolmentInput: FfiConverterRustBuffer {
+    typealias SwiftType = [EnrolmentInput]
+
+    public static func write(_ value: [EnrolmentInput], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEnrolmentInput.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EnrolmentInput] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [EnrolmentInput]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEnrolmentInput.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeFieldError: FfiConverterRustBuffer {
     typealias SwiftType = [FieldError]
 
@@ -5904,6 +6544,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_device_capture() != 1981) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 23016) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 39960) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5925,7 +6568,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_device_identity() != 59970) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_init() != 56412) {
+    if (uniffi_birthright_ffi_checksum_method_device_initialise() != 53163) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_list() != 29487) {
@@ -5934,13 +6577,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_method_device_revocation_list() != 55974) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_revoked_at() != 54141) {
+    if (uniffi_birthright_ffi_checksum_method_device_revoked_at() != 17637) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_status_list() != 40485) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_sync() != 3373) {
+    if (uniffi_birthright_ffi_checksum_method_device_sync() != 24637) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_sync_cancellable() != 53134) {

@@ -300,6 +300,11 @@ uint64_t uniffi_birthright_ffi_fn_constructor_device_open(RustBuffer path, RustB
 RustBuffer uniffi_birthright_ffi_fn_method_device_capture(uint64_t ptr, RustBuffer input, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CAPTURE_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CAPTURE_BATCH
+RustBuffer uniffi_birthright_ffi_fn_method_device_capture_batch(uint64_t ptr, RustBuffer forms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CAPTURE_JSON
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CAPTURE_JSON
 RustBuffer uniffi_birthright_ffi_fn_method_device_capture_json(uint64_t ptr, RustBuffer json, RustCallStatus *_Nonnull out_status
@@ -335,9 +340,9 @@ RustBuffer uniffi_birthright_ffi_fn_method_device_get(uint64_t ptr, RustBuffer i
 RustBuffer uniffi_birthright_ffi_fn_method_device_identity(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_INIT
-#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_INIT
-RustBuffer uniffi_birthright_ffi_fn_method_device_init(uint64_t ptr, RustBuffer worker_id, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_INITIALISE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_INITIALISE
+RustBuffer uniffi_birthright_ffi_fn_method_device_initialise(uint64_t ptr, RustBuffer worker_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_LIST
@@ -489,6 +494,11 @@ RustBuffer uniffi_birthright_ffi_fn_method_verifier_verify_image(uint64_t ptr, R
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_TEXT
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_VERIFIER_VERIFY_TEXT
 RustBuffer uniffi_birthright_ffi_fn_method_verifier_verify_text(uint64_t ptr, RustBuffer text, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_BIRTHRIGHTERROR_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_BIRTHRIGHTERROR_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_birthright_ffi_fn_method_birthrighterror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_SAMPLE_ENROLMENT
@@ -780,6 +790,12 @@ uint16_t uniffi_birthright_ffi_checksum_method_device_capture(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CAPTURE_BATCH
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CAPTURE_BATCH
+uint16_t uniffi_birthright_ffi_checksum_method_device_capture_batch(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CAPTURE_JSON
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CAPTURE_JSON
 uint16_t uniffi_birthright_ffi_checksum_method_device_capture_json(void
@@ -822,9 +838,9 @@ uint16_t uniffi_birthright_ffi_checksum_method_device_identity(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_INIT
-#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_INIT
-uint16_t uniffi_birthright_ffi_checksum_method_device_init(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_INITIALISE
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_INITIALISE
+uint16_t uniffi_birthright_ffi_checksum_method_device_initialise(void
     
 );
 #endif

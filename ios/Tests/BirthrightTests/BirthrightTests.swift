@@ -11,7 +11,7 @@ final class BirthrightTests: XCTestCase {
 
     func testCaptureWithCyrillicNamesAndSearch() throws {
         let device = try newDevice()
-        _ = try device.`init`(workerId: "swift-worker")
+        _ = try device.initialise(workerId: "swift-worker")
         let summary = try device.capture(input: sampleEnrolment())
         XCTAssertEqual(summary.childName, "Олена Коваленко")
         XCTAssertEqual(summary.status, .pending)
@@ -21,7 +21,7 @@ final class BirthrightTests: XCTestCase {
 
     func testValidationListsFieldPaths() throws {
         let device = try newDevice()
-        _ = try device.`init`(workerId: "swift-worker")
+        _ = try device.initialise(workerId: "swift-worker")
         var form = sampleEnrolment()
         form.child.givenNames = ""
         form.caregivers = []
@@ -32,7 +32,34 @@ final class BirthrightTests: XCTestCase {
             XCTAssertTrue(errors.map(\.path).contains("child.given_names"))
             XCTAssertTrue(errors.map(\.path).contains("caregivers"))
             XCTAssertTrue(reason.contains("child.given_names: is required"))
+            XCTAssertEqual(errors.first { $0.path == "child.given_names" }?.code, .required)
+            XCTAssertEqual(error.localizedDescription, reason)
         }
+    }
+
+    func testStatesAreDistinctErrorsWithTheirReasonAsDescription() throws {
+        let device = try newDevice()
+        XCTAssertThrowsError(try device.capture(input: sampleEnrolment())) { error in
+            guard case let BirthrightError.NotInitialised(reason) = error else {
+                return XCTFail("expected NotInitialised, got \(error)")
+            }
+            XCTAssertEqual(error.localizedDescription, reason)
+            XCTAssertEqual("\(error)", reason)
+        }
+        _ = try device.initialise(workerId: "swift-worker")
+        let first = try device.capture(input: sampleEnrolment())
+        XCTAssertLessThan(abs(first.capturedAt.timeIntervalSinceNow), 600)
+        let second = try device.correct(id: first.id, input: sampleEnrolment())
+        XCTAssertThrowsError(try device.correct(id: first.id, input: sampleEnrolment())) { error in
+            guard case let BirthrightError.AlreadyCorrected(_, id, correctedBy) = error else {
+                return XCTFail("expected AlreadyCorrected, got \(error)")
+            }
+            XCTAssertEqual(id, first.id)
+            XCTAssertEqual(correctedBy, second.id)
+        }
+        let batch = try device.captureBatch(forms: [sampleEnrolment(), sampleEnrolment()])
+        XCTAssertEqual(batch.count, 2)
+        XCTAssertEqual(SyncOptions().maxAttempts, 6)
     }
 
     func testWrongStorageKey() throws {
@@ -52,7 +79,7 @@ final class BirthrightTests: XCTestCase {
             }
         }
         let device = try newDevice()
-        _ = try device.`init`(workerId: "swift-worker")
+        _ = try device.initialise(workerId: "swift-worker")
         let pin = TrustPin.fingerprint(fingerprint: "0000-0000-0000-0000-0000-0000-0000-0000")
         XCTAssertThrowsError(try device.enrol(transport: Offline(), token: "t", pin: pin)) { error in
             guard case BirthrightError.Unreachable = error else {

@@ -6,6 +6,7 @@ import okhttp3.MediaType.Companion.toMediaTypeOrNull
 import okhttp3.OkHttpClient
 import okhttp3.Request
 import okhttp3.RequestBody.Companion.toRequestBody
+import uniffi.birthright_ffi.HttpMethod
 import uniffi.birthright_ffi.HttpRequest
 import uniffi.birthright_ffi.HttpResponse
 import uniffi.birthright_ffi.Transport
@@ -26,7 +27,7 @@ class OkHttpTransport(
 ) : Transport {
     override fun send(request: HttpRequest): HttpResponse {
         val builder = Request.Builder().url(baseUrl.trimEnd('/') + request.path)
-        if (request.method == "POST") {
+        if (request.method == HttpMethod.POST) {
             builder.post(request.body.toRequestBody(request.contentType?.toMediaTypeOrNull()))
         }
         try {

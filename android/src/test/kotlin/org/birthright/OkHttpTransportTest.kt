@@ -6,6 +6,7 @@ import okhttp3.mockwebserver.SocketPolicy
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Test
+import uniffi.birthright_ffi.HttpMethod
 import uniffi.birthright_ffi.HttpRequest
 import uniffi.birthright_ffi.TransportException
 
@@ -16,7 +17,7 @@ class OkHttpTransportTest {
             server.enqueue(MockResponse().setResponseCode(429).setHeader("Retry-After", "7").setBody("slow down"))
             server.start()
             val transport = OkHttpTransport(server.url("/").toString())
-            val response = transport.send(HttpRequest("POST", "/v1/batches", "application/cbor", byteArrayOf(1, 2, 3)))
+            val response = transport.send(HttpRequest(HttpMethod.POST, "/v1/batches", "application/cbor", byteArrayOf(1, 2, 3)))
             assertEquals(429, response.status.toInt())
             assertEquals(7uL, response.retryAfterSecs)
             assertArrayEquals("slow down".toByteArray(), response.body)
@@ -32,7 +33,7 @@ class OkHttpTransportTest {
         MockWebServer().use { server ->
             server.enqueue(MockResponse().setSocketPolicy(SocketPolicy.DISCONNECT_AT_START))
             server.start()
-            OkHttpTransport(server.url("/").toString()).send(HttpRequest("GET", "/v1/checkpoint", null, ByteArray(0)))
+            OkHttpTransport(server.url("/").toString()).send(HttpRequest(HttpMethod.GET, "/v1/checkpoint", null, ByteArray(0)))
         }
     }
 }
