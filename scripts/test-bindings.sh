@@ -64,6 +64,8 @@ export BIRTHRIGHT_REGISTRY_URL="${READY#listening on }"
 export BIRTHRIGHT_ENROL_TOKEN=$(target/debug/birthright registry enrol-token --data "$WORK/registry" --worker kotlin-worker --region UA-46)
 export BIRTHRIGHT_SPARE_TOKEN=$(target/debug/birthright registry enrol-token --data "$WORK/registry" --worker kotlin-worker --region UA-46 2>/dev/null)
 export BIRTHRIGHT_TRUST_BUNDLE="$WORK/registry/trust.json"
+# The QR tests read the codes they draw back with the core's image reader, through the CLI.
+export BIRTHRIGHT_CLI="$PWD/target/debug/birthright"
 
 echo "compiling the Kotlin bindings and tests"
 "$KOTLIN_HOME/bin/kotlinc" "$OUT/kotlin/uniffi/birthright_ffi/birthright_ffi.kt" bindings/tests/kotlin/*.kt \
