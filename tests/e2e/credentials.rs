@@ -309,6 +309,17 @@ fn credential_output_goes_where_it_is_asked_and_fits_the_terminal() {
         assert_eq!(code, 0, "{extra:?}: {v}");
         assert_eq!(v["registration"]["record_id"], id.as_str(), "{v}");
     }
+    // A damaged image is explained in plain words, not in the image decoder's.
+    let mut damaged = run_with(&cwd, &args(&with(&["--format", "png"])), &[]).stdout;
+    damaged[20] ^= 1; // the header's checksum no longer matches
+    let png = root.path().join("damaged.png");
+    fs::write(&png, &damaged).unwrap();
+    let (code, v) = verify(&trust, &["--image", p(&png)]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(
+        v["verdict"]["reason"], "not a readable PNG or JPEG image: the file is damaged",
+        "{v}"
+    );
     let text = run_with(&cwd, &args(&with(&["--format", "text", "--out", "-"])), &[]);
     assert!(text.status.success(), "{text:?}");
     assert!(String::from_utf8(text.stdout).unwrap().starts_with("BR1:"));
