@@ -163,8 +163,9 @@ fn plain_image_error(e: &image::ImageError) -> String {
 
 /// Reads the credential text from a greyscale image. Phone photos are blurred, noisy and a
 /// little rotated, and the QR detector is sensitive to the module size and to grey edges, so
-/// when the image as taken does not decode, binarised and rescaled versions are tried too
-/// (all within one work budget). An image larger than [`MAX_SEARCH_SIDE`] is scaled down first.
+/// when the image as taken does not decode, binarised and rescaled versions are tried too, and
+/// when none has a code, the same on the negative image, for light-on-dark codes (all within
+/// one work budget). An image larger than [`MAX_SEARCH_SIDE`] is scaled down first.
 pub fn read_luma(image: GrayImage) -> Result<String, QrImageError> {
     read_luma_within(image, WORK_BUDGET)
 }
@@ -190,9 +191,7 @@ fn search(image: GrayImage, budget: &Budget) -> Result<String, QrImageError> {
     }
     // Light on dark (a phone screen in dark mode, a negative photocopy): the detector looks for
     // dark finder patterns, so the same attempts again on the negative, within the same budget.
-    let negative = inverted(&image, budget)?;
-    search_one_way(&negative, budget, &mut damaged)
-        .map_err(|e| damaged.filter(|_| e == QrImageError::NoCode).unwrap_or(e))
+    search_one_way(&inverted(&image, budget)?, budget, &mut damaged)
 }
 
 /// The attempts on one polarity of the image; a damaged code met is kept in `damaged`.
