@@ -1,9 +1,8 @@
 //! QR rendering and, with the `qr-image` feature, reading a credential back from a photo or
 //! screenshot.
 //!
-//! Every drawing comes from one [`QrMatrix`]: SVG and the terminal in every build, PNG with the
-//! `qr-png` feature (the apps draw the matrix themselves, or take the PNG). Each has the
-//! 4-module light quiet zone ISO/IEC 18004 asks for on every side.
+//! Every drawing comes from one [`QrMatrix`] (which the apps can draw themselves): SVG, PNG and
+//! the terminal. Each has the 4-module light quiet zone ISO/IEC 18004 asks for on every side.
 
 use qrcode::{Color, EcLevel, QrCode, Version};
 
@@ -151,14 +150,16 @@ pub fn to_terminal(
 
 /// A PNG of the QR code, `scale` pixels a module (1 to [`MAX_PNG_SCALE`]), with the 4-module
 /// quiet zone: 1-bit greyscale, black on white.
-#[cfg(feature = "qr-png")]
 pub fn to_png(credential: &Credential, scale: u32) -> Result<Vec<u8>, CredentialError> {
     matrix_png(&matrix(credential)?, scale)
 }
 
-/// A PNG of `matrix`, as [`to_png`].
-#[cfg(feature = "qr-png")]
+/// A PNG of `matrix`, as [`to_png`]. Written here (PNG, ISO/IEC 15948: signature, `IHDR`, one
+/// `IDAT` of zlib-compressed scanlines without filtering, `IEND`) with the zlib and CRC-32 the
+/// core already has, rather than with a PNG crate that would add its own deflate
+/// implementation to the phones' library.
 pub fn matrix_png(matrix: &QrMatrix, scale: u32) -> Result<Vec<u8>, CredentialError> {
+    use std::io::Write;
     if !(1..=MAX_PNG_SCALE).contains(&scale) {
         return Err(CredentialError::Render(format!(
             "the PNG scale must be 1 to {MAX_PNG_SCALE} pixels a module, not {scale}"
@@ -166,26 +167,49 @@ pub fn matrix_png(matrix: &QrMatrix, scale: u32) -> Result<Vec<u8>, CredentialEr
     }
     let scale = scale as usize;
     let side = matrix.size_with_quiet_zone() * scale;
-    // 1 bit a pixel, 0 = black, most significant bit first, each row padded to a byte.
-    let row_bytes = side.div_ceil(8);
-    let mut pixels = vec![0xffu8; row_bytes * side];
-    for y in 0..side {
+    // Each scanline: filter type 0 (none), then 1 bit a pixel, most significant first, 0 =
+    // black, padded to a whole byte. One scanline per row of modules, repeated `scale` times.
+    let line = 1 + side.div_ceil(8);
+    let mut scanlines = Vec::with_capacity(line * side);
+    for y in 0..matrix.size_with_quiet_zone() {
+        let mut row = vec![0xffu8; line];
+        row[0] = 0;
         for x in 0..side {
-            if matrix.dark_with_quiet_zone(x / scale, y / scale) {
-                pixels[y * row_bytes + x / 8] &= !(0x80 >> (x % 8));
+            if matrix.dark_with_quiet_zone(x / scale, y) {
+                row[1 + x / 8] &= !(0x80 >> (x % 8));
             }
         }
+        for _ in 0..scale {
+            scanlines.extend_from_slice(&row);
+        }
     }
-    let failed = |e: png::EncodingError| CredentialError::Render(format!("PNG encoding: {e}"));
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::One);
-    encoder.set_compression(png::Compression::High);
-    let mut writer = encoder.write_header().map_err(failed)?;
-    writer.write_image_data(&pixels).map_err(failed)?;
-    writer.finish().map_err(failed)?;
-    Ok(out)
+    let failed = |e: std::io::Error| CredentialError::Render(format!("PNG compression: {e}"));
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&scanlines).map_err(failed)?;
+    let compressed = z.finish().map_err(failed)?;
+    let side = u32::try_from(side)
+        .map_err(|_| CredentialError::Render("the image would be too large".into()))?;
+    let mut header = Vec::with_capacity(13);
+    header.extend_from_slice(&side.to_be_bytes()); // width
+    header.extend_from_slice(&side.to_be_bytes()); // height
+    // Bit depth 1, colour type 0 (greyscale), compression 0, filter method 0, no interlace.
+    header.extend_from_slice(&[1, 0, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png_chunk(&mut png, b"IHDR", &header);
+    png_chunk(&mut png, b"IDAT", &compressed);
+    png_chunk(&mut png, b"IEND", &[]);
+    Ok(png)
+}
+
+/// A PNG chunk: length, type, data, and the CRC-32 of type and data.
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    let mut crc = flate2::Crc::new();
+    crc.update(kind);
+    crc.update(data);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc.sum().to_be_bytes());
 }
 
 #[cfg(feature = "qr-image")]

@@ -188,7 +188,6 @@ fn a_credential_is_drawn_again_from_its_text() {
     ));
 }
 
-#[cfg(feature = "qr-png")]
 #[test]
 fn png_scales_out_of_range_are_refused() {
     let credential = registered();
