@@ -64,6 +64,8 @@ export BIRTHRIGHT_REGISTRY_URL="${READY#listening on }"
 export BIRTHRIGHT_ENROL_TOKEN=$(target/debug/birthright registry enrol-token --data "$WORK/registry" --worker kotlin-worker --region UA-46)
 export BIRTHRIGHT_SPARE_TOKEN=$(target/debug/birthright registry enrol-token --data "$WORK/registry" --worker kotlin-worker --region UA-46 2>/dev/null)
 export BIRTHRIGHT_TRUST_BUNDLE="$WORK/registry/trust.json"
+# The QR tests read the codes they draw back with the core's image reader, through the CLI.
+export BIRTHRIGHT_CLI="$PWD/target/debug/birthright"
 
 echo "compiling the Kotlin bindings and tests"
 # android/.../CreateOnce.kt is plain Kotlin (the lock KeystoreStorageKey uses): tested here too.

@@ -526,6 +526,20 @@ impl Device {
         })
     }
 
+    /// The QR module matrix of record `id`'s credential (the one `credential` gives), to draw
+    /// natively.
+    pub fn credential_qr(&self, id: String) -> Result<QrMatrix, BirthrightError> {
+        let credential = self.inner.credential(&parse_id(&id)?)?;
+        qr_matrix(&credential)
+    }
+
+    /// A PNG of record `id`'s credential QR code, `scale` pixels a module (1 to 32), with its
+    /// quiet zone: to share, save or print.
+    pub fn credential_png(&self, id: String, scale: u32) -> Result<Vec<u8>, BirthrightError> {
+        let credential = self.inner.credential(&parse_id(&id)?)?;
+        core::credential::qr::to_png(&credential, scale).map_err(|e| invalid(e.to_string()))
+    }
+
     /// The pinned trust bundle (JSON), once enrolled: verifiers on this phone use it.
     pub fn trust_bundle(&self) -> Result<Option<String>, BirthrightError> {
         Ok(self.inner.trust_bundle()?.map(|t| t.to_json()))
@@ -677,6 +691,31 @@ impl Verifier {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, core::credential::Verifier> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn qr_matrix(credential: &core::credential::Credential) -> Result<QrMatrix, BirthrightError> {
+    Ok(core::credential::qr::matrix(credential)
+        .map_err(|e| invalid(e.to_string()))?
+        .into())
+}
+
+fn credential_from_text(text: &str) -> Result<core::credential::Credential, BirthrightError> {
+    core::credential::Credential::from_text(text).map_err(|e| invalid(e.to_string()))
+}
+
+/// The QR module matrix of a credential's text (`BR1:…`, as stored or received), to draw it
+/// again. The text must be a well-formed credential; it is not verified here.
+#[uniffi::export]
+pub fn credential_qr_from_text(text: String) -> Result<QrMatrix, BirthrightError> {
+    qr_matrix(&credential_from_text(&text)?)
+}
+
+/// A PNG of a credential text's QR code, `scale` pixels a module (1 to 32), with its quiet
+/// zone. The text must be a well-formed credential; it is not verified here.
+#[uniffi::export]
+pub fn credential_png_from_text(text: String, scale: u32) -> Result<Vec<u8>, BirthrightError> {
+    core::credential::qr::to_png(&credential_from_text(&text)?, scale)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// The reference sample registration (Олена Коваленко) for app demos and tests.

@@ -461,6 +461,30 @@ pub struct Credential {
     pub qr_version: u8,
 }
 
+/// The modules of a credential's QR code, for drawing it natively (a Compose `Canvas`, a
+/// SwiftUI `Canvas`), as no app renders SVG out of the box. Draw `size` x `size` squares, dark
+/// where `modules[y * size + x]` is 1, on a light square `quiet_zone` modules larger on every
+/// side; keep the squares the same size and whole pixels (no smoothing).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QrMatrix {
+    /// Modules a side, without the quiet zone (17 + 4 x the QR version).
+    pub size: u32,
+    /// Light modules to leave around the code on every side (4, as ISO/IEC 18004 asks).
+    pub quiet_zone: u32,
+    /// `size * size` bytes, row by row from the top left: 1 dark, 0 light.
+    pub modules: Vec<u8>,
+}
+
+impl From<core::credential::qr::QrMatrix> for QrMatrix {
+    fn from(m: core::credential::qr::QrMatrix) -> Self {
+        QrMatrix {
+            size: m.size as u32,
+            quiet_zone: core::credential::qr::QUIET_ZONE as u32,
+            modules: m.modules.into_iter().map(u8::from).collect(),
+        }
+    }
+}
+
 /// A caregiver named on a credential.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct CaregiverClaim {

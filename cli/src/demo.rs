@@ -178,7 +178,10 @@ pub fn run(keep: bool) -> Result<()> {
         .next()
         .ok_or_else(|| anyhow!("no records"))?;
     let credential = device.credential(&first.id)?;
-    print!("{}", qr::to_terminal(&credential)?);
+    print!(
+        "{}",
+        qr::to_terminal(&credential, crate::credential_cmd::terminal_style())?
+    );
     println!(
         "   {:?} credential: {} bytes, {} characters, QR version {} at ECC M",
         credential.kind,

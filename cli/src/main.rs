@@ -111,11 +111,11 @@ enum Command {
         device: DeviceArgs,
         /// Record id.
         id: String,
-        /// text, png, svg or terminal.
-        #[arg(long, default_value = "terminal")]
-        format: String,
-        /// Write to this file (required for png).
-        #[arg(long, value_name = "FILE")]
+        /// What to write.
+        #[arg(long, value_enum, default_value_t = credential_cmd::Format::Terminal)]
+        format: credential_cmd::Format,
+        /// Write to this file instead of standard output (- is standard output).
+        #[arg(long, value_name = "FILE|-")]
         out: Option<PathBuf>,
     },
     /// Verify a caregiver credential offline against one or more registries' trust bundles.
@@ -386,7 +386,7 @@ fn main() -> ExitCode {
             id,
             format,
             out,
-        } => credential_cmd::credential(&device, &id, &format, out.as_deref()),
+        } => credential_cmd::credential(&device, &id, format, out.as_deref()),
         Command::Verify {
             trust,
             text,

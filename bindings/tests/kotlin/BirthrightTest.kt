@@ -2,6 +2,8 @@
 // process on loopback (started by scripts/test-bindings.sh, which passes its URL, a one-time
 // enrolment token and the trust bundle path in the environment).
 
+import java.awt.image.BufferedImage
+import java.io.ByteArrayInputStream
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest as JHttpRequest
@@ -13,6 +15,7 @@ import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import org.birthright.CreateOnce
+import javax.imageio.ImageIO
 import uniffi.birthright_ffi.*
 
 /** A Transport over java.net.http, as an app would write one over OkHttp or URLSession. */
@@ -84,6 +87,34 @@ fun test(name: String, body: () -> Unit) {
 
 fun check(condition: Boolean, message: () -> String) {
     if (!condition) throw AssertionError(message())
+}
+
+/// The core's QR image reader, through the CLI built beside the library: `verify --image`.
+fun verifyImage(png: java.nio.file.Path): String {
+    val cli = System.getenv("BIRTHRIGHT_CLI") ?: error("BIRTHRIGHT_CLI not set")
+    val process = ProcessBuilder(cli, "verify", "--trust", System.getenv("BIRTHRIGHT_TRUST_BUNDLE"), "--image", png.toString(), "--json")
+        .redirectErrorStream(true).start()
+    val output = String(process.inputStream.readAllBytes())
+    process.waitFor()
+    return output
+}
+
+/// Draws a QR matrix as an app would: whole-pixel squares, dark on light, with the quiet zone.
+fun draw(matrix: QrMatrix, scale: Int): BufferedImage {
+    val n = matrix.size.toInt()
+    val side = (n + 2 * matrix.quietZone.toInt()) * scale
+    val image = BufferedImage(side, side, BufferedImage.TYPE_BYTE_GRAY)
+    val g = image.createGraphics()
+    g.color = java.awt.Color.WHITE
+    g.fillRect(0, 0, side, side)
+    g.color = java.awt.Color.BLACK
+    for (y in 0 until n) for (x in 0 until n) {
+        if (matrix.modules[y * n + x] == 1.toByte()) {
+            g.fillRect((x + matrix.quietZone.toInt()) * scale, (y + matrix.quietZone.toInt()) * scale, scale, scale)
+        }
+    }
+    g.dispose()
+    return image
 }
 
 fun newKey(): ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }
@@ -343,6 +374,58 @@ fun main() {
         val forged = credential.text.substring(0, 40) + (if (credential.text[40] == 'A') 'B' else 'A') + credential.text.substring(41)
         val refused = verifyCredential(forged, trust, null, System.currentTimeMillis() / 1000)
         check(refused.status == VerificationStatus.INVALID) { "forgery: ${refused.status}" }
+    }
+
+    test("the credential's QR matrix and PNG draw a code that reads back as the credential") {
+        val credential = device.credential(olenaId)
+        val matrix = device.credentialQr(olenaId)
+        val n = matrix.size.toInt()
+        check(matrix.size == 17u + 4u * credential.qrVersion.toUInt()) { "size ${matrix.size}, version ${credential.qrVersion}" }
+        check(matrix.quietZone == 4u) { "quiet zone ${matrix.quietZone}" }
+        check(matrix.modules.size == n * n) { "${matrix.modules.size} modules" }
+        check(matrix.modules.all { it == 0.toByte() || it == 1.toByte() }) { "modules are 0 or 1" }
+        // The top-left finder pattern: a dark 7 x 7 ring around a light ring and a dark centre.
+        val dark = { x: Int, y: Int -> matrix.modules[y * n + x] == 1.toByte() }
+        check((0..6).all { dark(it, 0) && dark(0, it) && dark(it, 6) && dark(6, it) }) { "finder ring" }
+        check((1..5).all { !dark(it, 1) && !dark(1, it) } && dark(3, 3)) { "finder centre" }
+        // (A record with a ByteArray compares arrays by reference: compare the contents.)
+        val again = credentialQrFromText(credential.text)
+        check(again.size == matrix.size && again.modules.contentEquals(matrix.modules)) { "the same matrix from the text" }
+
+        // Drawn by the app from the matrix, then read by the core's QR reader.
+        val drawn = dir.resolve("drawn.png")
+        ImageIO.write(draw(matrix, 5), "png", drawn.toFile())
+        val fromDrawing = verifyImage(drawn)
+        check(fromDrawing.contains("\"status\": \"valid\"") && fromDrawing.contains(olenaId)) { fromDrawing }
+
+        // The library's PNG: the same modules at 6 pixels each, and it reads back too.
+        val png = device.credentialPng(olenaId, 6u)
+        val image = ImageIO.read(ByteArrayInputStream(png))
+        check(image.width == (n + 8) * 6 && image.height == image.width) { "${image.width} x ${image.height}" }
+        for (y in 0 until n + 8) for (x in 0 until n + 8) {
+            val inCode = x in 4 until n + 4 && y in 4 until n + 4
+            val want = inCode && dark(x - 4, y - 4)
+            val got = (image.getRGB(x * 6 + 3, y * 6 + 3) and 0xff) < 128
+            check(got == want) { "PNG module ($x, $y): $got" }
+        }
+        check(credentialPngFromText(credential.text, 6u).contentEquals(png)) { "the same PNG from the text" }
+        val file = dir.resolve("credential.png")
+        Files.write(file, png)
+        val fromPng = verifyImage(file)
+        check(fromPng.contains("\"status\": \"valid\"") && fromPng.contains(olenaId)) { fromPng }
+
+        try {
+            device.credentialPng(olenaId, 0u)
+            throw AssertionError("scale 0 accepted")
+        } catch (e: BirthrightException.InvalidInput) {
+            check(e.reason == "cannot draw the QR code: the PNG scale must be 1 to 32 pixels a module, not 0") { e.reason }
+        }
+        try {
+            credentialQrFromText("hello")
+            throw AssertionError("not a credential, drawn")
+        } catch (e: BirthrightException.InvalidInput) {
+            check(e.reason.contains("must start with BR1:")) { e.reason }
+        }
     }
 
     test("an exception thrown inside the Kotlin transport is a sync error, not a crash") {

@@ -121,6 +121,9 @@ pub enum CredentialError {
     /// The record cannot be put in a credential.
     #[error("cannot issue a credential: {0}")]
     Issue(String),
+    /// The QR code cannot be drawn as asked (e.g. a PNG scale out of range).
+    #[error("cannot draw the QR code: {0}")]
+    Render(String),
 }
 
 /// Which kind of credential.
@@ -412,6 +415,22 @@ impl Credential {
             kind,
             text: encode_text(&bytes),
             bytes,
+        })
+    }
+}
+
+impl Credential {
+    /// A credential from its text (`BR1:…`, as scanned or stored), to draw it again: the text
+    /// must decode to a credential of one of the two documented forms. Nothing is verified
+    /// here (see [`Verifier`]); the text is kept as given, less surrounding whitespace.
+    pub fn from_text(text: &str) -> Result<Credential, CredentialError> {
+        let bytes = decode_text(text)?;
+        let cose = CoseSign1::parse(&bytes, MAX_DECOMPRESSED_BYTES)
+            .map_err(|e| CredentialError::Malformed(e.to_string()))?;
+        Ok(Credential {
+            kind: kind_of(&cose)?,
+            bytes,
+            text: text.trim().to_string(),
         })
     }
 }

@@ -564,9 +564,9 @@ fn terminal_and_svg_renderings() {
     let credential = registered(&s);
     let svg = qr::to_svg(&credential).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<path"));
-    let terminal = qr::to_terminal(&credential).unwrap();
+    let terminal = qr::to_terminal(&credential, qr::TerminalStyle::Colour).unwrap();
     let rows = terminal.lines().count();
-    let modules = 17 + 4 * qr_version(&credential).unwrap() as usize + 4;
+    let modules = 17 + 4 * qr_version(&credential).unwrap() as usize + 2 * qr::QUIET_ZONE;
     assert_eq!(rows, modules.div_ceil(2));
 }
 

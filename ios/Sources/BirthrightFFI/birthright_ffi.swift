@@ -736,6 +736,18 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func credential(id: String) throws  -> Credential
     
     /**
+     * A PNG of record `id`'s credential QR code, `scale` pixels a module (1 to 32), with its
+     * quiet zone: to share, save or print.
+     */
+    func credentialPng(id: String, scale: UInt32) throws  -> Data
+    
+    /**
+     * The QR module matrix of record `id`'s credential (the one `credential` gives), to draw
+     * natively.
+     */
+    func credentialQr(id: String) throws  -> QrMatrix
+    
+    /**
      * Enrols with the registry behind `transport` using a one-time `token`. The registry's
      * trust bundle is checked against `pin` before the token is used; the token itself is
      * never sent. Safe to call again after a cut connection.
@@ -955,6 +967,35 @@ open func credential(id: String)throws  -> Credential  {
     return try  FfiConverterTypeCredential_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_credential(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A PNG of record `id`'s credential QR code, `scale` pixels a module (1 to 32), with its
+     * quiet zone: to share, save or print.
+     */
+open func credentialPng(id: String, scale: UInt32)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_device_credential_png(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterUInt32.lower(scale),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The QR module matrix of record `id`'s credential (the one `credential` gives), to draw
+     * natively.
+     */
+open func credentialQr(id: String)throws  -> QrMatrix  {
+    return try  FfiConverterTypeQrMatrix_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_method_device_credential_qr(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),uniffiCallStatus
     )
@@ -3747,6 +3788,88 @@ public func FfiConverterTypePlaceOfBirth_lower(_ value: PlaceOfBirth) -> RustBuf
 
 
 /**
+ * The modules of a credential's QR code, for drawing it natively (a Compose `Canvas`, a
+ * SwiftUI `Canvas`), as no app renders SVG out of the box. Draw `size` x `size` squares, dark
+ * where `modules[y * size + x]` is 1, on a light square `quiet_zone` modules larger on every
+ * side; keep the squares the same size and whole pixels (no smoothing).
+ */
+public struct QrMatrix: Equatable, Hashable {
+    /**
+     * Modules a side, without the quiet zone (17 + 4 x the QR version).
+     */
+    public var size: UInt32
+    /**
+     * Light modules to leave around the code on every side (4, as ISO/IEC 18004 asks).
+     */
+    public var quietZone: UInt32
+    /**
+     * `size * size` bytes, row by row from the top left: 1 dark, 0 light.
+     */
+    public var modules: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Modules a side, without the quiet zone (17 + 4 x the QR version).
+         */size: UInt32, 
+        /**
+         * Light modules to leave around the code on every side (4, as ISO/IEC 18004 asks).
+         */quietZone: UInt32, 
+        /**
+         * `size * size` bytes, row by row from the top left: 1 dark, 0 light.
+         */modules: Data) {
+        self.size = size
+        self.quietZone = quietZone
+        self.modules = modules
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension QrMatrix: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQrMatrix: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QrMatrix {
+        return
+            try QrMatrix(
+                size: FfiConverterUInt32.read(from: &buf), 
+                quietZone: FfiConverterUInt32.read(from: &buf), 
+                modules: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: QrMatrix, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.size, into: &buf)
+        FfiConverterUInt32.write(value.quietZone, into: &buf)
+        FfiConverterData.write(value.modules, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQrMatrix_lift(_ buf: RustBuffer) throws -> QrMatrix {
+    return try FfiConverterTypeQrMatrix.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQrMatrix_lower(_ value: QrMatrix) -> RustBuffer {
+    return FfiConverterTypeQrMatrix.lower(value)
+}
+
+
+/**
  * A record as listed.
  */
 public struct RecordSummary: Equatable, Hashable {
@@ -6495,6 +6618,31 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     }
 }
 /**
+ * A PNG of a credential text's QR code, `scale` pixels a module (1 to 32), with its quiet
+ * zone. The text must be a well-formed credential; it is not verified here.
+ */
+public func credentialPngFromText(text: String, scale: UInt32)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_func_credential_png_from_text(
+        FfiConverterString.lower(text),
+        FfiConverterUInt32.lower(scale),uniffiCallStatus
+    )
+})
+}
+/**
+ * The QR module matrix of a credential's text (`BR1:…`, as stored or received), to draw it
+ * again. The text must be a well-formed credential; it is not verified here.
+ */
+public func credentialQrFromText(text: String)throws  -> QrMatrix  {
+    return try  FfiConverterTypeQrMatrix_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+        uniffiCallStatus in
+    uniffi_birthright_ffi_fn_func_credential_qr_from_text(
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+/**
  * The reference sample registration (Олена Коваленко) for app demos and tests.
  */
 public func sampleEnrolment() -> EnrolmentInput  {
@@ -6535,6 +6683,12 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
+    if (uniffi_birthright_ffi_checksum_func_credential_png_from_text() != 33199) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_func_credential_qr_from_text() != 36036) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_birthright_ffi_checksum_func_sample_enrolment() != 58970) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6557,6 +6711,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_credential() != 35090) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_device_credential_png() != 7111) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_birthright_ffi_checksum_method_device_credential_qr() != 41869) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_enrol() != 32192) {

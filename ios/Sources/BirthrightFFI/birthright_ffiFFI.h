@@ -325,6 +325,16 @@ RustBuffer uniffi_birthright_ffi_fn_method_device_counts(uint64_t ptr, RustCallS
 RustBuffer uniffi_birthright_ffi_fn_method_device_credential(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CREDENTIAL_PNG
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CREDENTIAL_PNG
+RustBuffer uniffi_birthright_ffi_fn_method_device_credential_png(uint64_t ptr, RustBuffer id, uint32_t scale, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CREDENTIAL_QR
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_CREDENTIAL_QR
+RustBuffer uniffi_birthright_ffi_fn_method_device_credential_qr(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_ENROL
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_DEVICE_ENROL
 RustBuffer uniffi_birthright_ffi_fn_method_device_enrol(uint64_t ptr, uint64_t transport, RustBuffer token, RustBuffer pin, RustCallStatus *_Nonnull out_status
@@ -499,6 +509,16 @@ RustBuffer uniffi_birthright_ffi_fn_method_verifier_verify_text(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_BIRTHRIGHTERROR_UNIFFI_TRAIT_DISPLAY
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_METHOD_BIRTHRIGHTERROR_UNIFFI_TRAIT_DISPLAY
 RustBuffer uniffi_birthright_ffi_fn_method_birthrighterror_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_CREDENTIAL_PNG_FROM_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_CREDENTIAL_PNG_FROM_TEXT
+RustBuffer uniffi_birthright_ffi_fn_func_credential_png_from_text(RustBuffer text, uint32_t scale, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_CREDENTIAL_QR_FROM_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_CREDENTIAL_QR_FROM_TEXT
+RustBuffer uniffi_birthright_ffi_fn_func_credential_qr_from_text(RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_SAMPLE_ENROLMENT
@@ -772,6 +792,18 @@ void ffi_birthright_ffi_rust_future_free_void(uint64_t handle
 void ffi_birthright_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_CREDENTIAL_PNG_FROM_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_CREDENTIAL_PNG_FROM_TEXT
+uint16_t uniffi_birthright_ffi_checksum_func_credential_png_from_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_CREDENTIAL_QR_FROM_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_CREDENTIAL_QR_FROM_TEXT
+uint16_t uniffi_birthright_ffi_checksum_func_credential_qr_from_text(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_SAMPLE_ENROLMENT
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_SAMPLE_ENROLMENT
 uint16_t uniffi_birthright_ffi_checksum_func_sample_enrolment(void
@@ -817,6 +849,18 @@ uint16_t uniffi_birthright_ffi_checksum_method_device_counts(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CREDENTIAL
 #define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CREDENTIAL
 uint16_t uniffi_birthright_ffi_checksum_method_device_credential(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CREDENTIAL_PNG
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CREDENTIAL_PNG
+uint16_t uniffi_birthright_ffi_checksum_method_device_credential_png(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CREDENTIAL_QR
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_METHOD_DEVICE_CREDENTIAL_QR
+uint16_t uniffi_birthright_ffi_checksum_method_device_credential_qr(void
     
 );
 #endif

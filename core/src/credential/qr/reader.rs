@@ -104,11 +104,11 @@ pub fn decode(bytes: &[u8]) -> Result<GrayImage, QrImageError> {
             max: MAX_IMAGE_BYTES,
         });
     }
-    let unreadable = |e: image::ImageError| QrImageError::Unreadable(e.to_string());
+    let unreadable = |e: image::ImageError| QrImageError::Unreadable(plain_image_error(&e));
     let open = || {
         ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| QrImageError::Unreadable(e.to_string()))
+            .map_err(|_| QrImageError::Unreadable("the file could not be read".into()))
     };
     let mut header = open()?;
     if header.format().is_none() {
@@ -147,10 +147,25 @@ pub fn decode(bytes: &[u8]) -> Result<GrayImage, QrImageError> {
     Ok(image.into_luma8())
 }
 
+/// Why the image decoder refused a file, in plain words: its own messages name Rust types and
+/// PNG chunk structures ("CorruptFlateStream", "FormatStatic(...)"), which mean nothing to the
+/// person holding the photo.
+fn plain_image_error(e: &image::ImageError) -> String {
+    use image::ImageError as E;
+    match e {
+        E::Decoding(_) | E::Parameter(_) | E::Encoding(_) => "the file is damaged",
+        E::IoError(_) => "the file is cut short or damaged",
+        E::Unsupported(_) => "it uses a PNG or JPEG feature this reader does not support",
+        E::Limits(_) => "it would need too much memory to decode",
+    }
+    .into()
+}
+
 /// Reads the credential text from a greyscale image. Phone photos are blurred, noisy and a
 /// little rotated, and the QR detector is sensitive to the module size and to grey edges, so
-/// when the image as taken does not decode, binarised and rescaled versions are tried too
-/// (all within one work budget). An image larger than [`MAX_SEARCH_SIDE`] is scaled down first.
+/// when the image as taken does not decode, binarised and rescaled versions are tried too, and
+/// when none has a code, the same on the negative image, for light-on-dark codes (all within
+/// one work budget). An image larger than [`MAX_SEARCH_SIDE`] is scaled down first.
 pub fn read_luma(image: GrayImage) -> Result<String, QrImageError> {
     read_luma_within(image, WORK_BUDGET)
 }
@@ -164,12 +179,32 @@ fn search(image: GrayImage, budget: &Budget) -> Result<String, QrImageError> {
     if contrast(&image) < MIN_CONTRAST {
         return Err(QrImageError::NoCode);
     }
+    // A code found but unreadable says more than no code found at all.
+    let mut damaged = None;
+    match search_one_way(&image, budget, &mut damaged) {
+        Ok(text) => return Ok(text),
+        // Out of budget, or too many patterns: the inverted image would meet them too.
+        Err(e @ (QrImageError::TooComplex | QrImageError::TooManyPatterns { .. })) => {
+            return Err(e);
+        }
+        Err(_) => {}
+    }
+    // Light on dark (a phone screen in dark mode, a negative photocopy): the detector looks for
+    // dark finder patterns, so the same attempts again on the negative, within the same budget.
+    search_one_way(&inverted(&image, budget)?, budget, &mut damaged)
+}
+
+/// The attempts on one polarity of the image; a damaged code met is kept in `damaged`.
+fn search_one_way(
+    image: &GrayImage,
+    budget: &Budget,
+    damaged: &mut Option<QrImageError>,
+) -> Result<String, QrImageError> {
     // The image as it is, then what rescued the photos in the tests: the image binarised at
     // its mean, and binarised after upscaling by 1.5 (small modules, grey edges; at most 1920
     // pixels a side after `fit`); and a half-size copy, which averages out noise in codes with
     // large modules.
     let (w, h) = image.dimensions();
-    let mut damaged = None;
     for attempt in [
         Attempt::AsIs,
         Attempt::Binarised,
@@ -179,26 +214,33 @@ fn search(image: GrayImage, budget: &Budget) -> Result<String, QrImageError> {
         let candidate = match attempt {
             Attempt::AsIs => None,
             Attempt::Binarised => {
-                let binary = binarise(&image);
-                if binary == image {
+                let binary = binarise(image);
+                if binary == *image {
                     continue; // already black and white: tried as it is
                 }
                 Some(binary)
             }
-            Attempt::BinarisedUpscaled => Some(binarise(&scaled(&image, 1.5))),
-            Attempt::HalfSize if w.min(h) / 2 >= 21 => Some(scaled(&image, 0.5)),
+            Attempt::BinarisedUpscaled => Some(binarise(&scaled(image, 1.5))),
+            Attempt::HalfSize if w.min(h) / 2 >= 21 => Some(scaled(image, 0.5)),
             Attempt::HalfSize => continue,
         };
-        match detect(candidate.as_ref().unwrap_or(&image), budget) {
+        match detect(candidate.as_ref().unwrap_or(image), budget) {
             Ok(text) => return Ok(text),
-            // A code found but unreadable says more than no code found at all.
-            Err(e @ QrImageError::Damaged(_)) => damaged = Some(e),
+            Err(e @ QrImageError::Damaged(_)) => *damaged = Some(e),
             Err(QrImageError::NoCode) => {}
             // Out of budget, or too many patterns: the other attempts would meet them too.
             Err(e) => return Err(e),
         }
     }
-    Err(damaged.unwrap_or(QrImageError::NoCode))
+    Err(damaged.clone().unwrap_or(QrImageError::NoCode))
+}
+
+/// The negative of the image (charged to the budget like a copy).
+fn inverted(image: &GrayImage, budget: &Budget) -> Result<GrayImage, QrImageError> {
+    budget.charge(u64::from(image.width()) * u64::from(image.height()))?;
+    let mut out = image.clone();
+    imageops::invert(&mut out);
+    Ok(out)
 }
 
 /// The versions of the image the detector is given, in this order.
@@ -283,6 +325,18 @@ impl Budget {
             self.exhausted();
         }
         self.work.set(left - units);
+    }
+
+    /// [`Budget::spend`] outside the detector, where nothing catches the unwind: an error
+    /// instead.
+    fn charge(&self, units: u64) -> Result<(), QrImageError> {
+        let left = self.work.get();
+        if left < units {
+            self.work.set(0);
+            return Err(QrImageError::TooComplex);
+        }
+        self.work.set(left - units);
+        Ok(())
     }
 
     #[cold]
@@ -383,7 +437,7 @@ fn detect(image: &GrayImage, budget: &Budget) -> Result<String, QrImageError> {
     }
     // The copy into the metered image is charged like the detector's own copies; the finder
     // patterns are counted afresh in each attempt (each may see the same few real ones).
-    budget.spend(u64::from(width) * u64::from(height));
+    budget.charge(u64::from(width) * u64::from(height))?;
     budget.patterns.set(0);
     let metered = Metered {
         width,

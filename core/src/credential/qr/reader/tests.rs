@@ -393,3 +393,161 @@ fn a_search_outside_the_image_is_charged() {
     // With the whole budget: about 0.1 s optimised, 1.5 s unoptimised.
     assert_eq!(read_image(RQRR_SPIRAL_PNG), Err(QrImageError::TooComplex));
 }
+
+fn negative(image: &GrayImage) -> GrayImage {
+    let mut out = image.clone();
+    imageops::invert(&mut out);
+    out
+}
+
+#[test]
+fn an_inverted_code_reads() {
+    let credential = credential();
+    let code = image::load_from_memory(&to_png(&credential, 4).unwrap())
+        .unwrap()
+        .to_luma8();
+    // Light on dark, as a phone in dark mode shows it: a PNG screenshot, and a JPEG of it on a
+    // dark screen (the light quiet zone left out: dark all round).
+    let light_on_dark = negative(&code);
+    assert_eq!(read_image(&png(&light_on_dark)).unwrap(), credential.text);
+    let mut screen = GrayImage::from_pixel(900, 700, Luma([12]));
+    let (w, _) = light_on_dark.dimensions();
+    let inner = imageops::crop_imm(&light_on_dark, 16, 16, w - 32, w - 32).to_image();
+    imageops::overlay(&mut screen, &inner, 300, 150);
+    assert_eq!(read_image(&jpeg(&screen, 80)).unwrap(), credential.text);
+    // A negative photocopy photographed: grey, noisy, scaled down, as a JPEG.
+    let photo = negative(&photographed(&code, 0.75, (640, 480), (100, 80)));
+    assert_eq!(read_image(&jpeg(&photo, 85)).unwrap(), credential.text);
+}
+
+#[test]
+fn the_inverted_attempts_stay_within_the_budget() {
+    let credential = credential();
+    let code = image::load_from_memory(&to_png(&credential, 4).unwrap())
+        .unwrap()
+        .to_luma8();
+    let light_on_dark = negative(&code);
+    // Found among the inverted attempts, after the four on the image as it is, within the one
+    // budget; refused like any image when the budget is short.
+    let budget = Budget::new(WORK_BUDGET);
+    assert_eq!(
+        search(light_on_dark.clone(), &budget).unwrap(),
+        credential.text
+    );
+    let spent = WORK_BUDGET - budget.work.get();
+    assert!(spent < WORK_BUDGET / 4, "{spent}");
+    assert_eq!(
+        read_luma_within(light_on_dark, spent / 2),
+        Err(QrImageError::TooComplex)
+    );
+}
+
+#[test]
+fn a_short_budget_is_an_error_even_before_the_detector() {
+    // The copy into the metered image is charged outside the detector's unwind guard.
+    let image = GrayImage::from_pixel(100, 100, Luma([255]));
+    assert_eq!(
+        detect(&image, &Budget::new(10)),
+        Err(QrImageError::TooComplex)
+    );
+}
+
+/// The reader's message for `bytes`.
+fn message(bytes: &[u8]) -> String {
+    read_image(bytes).unwrap_err().to_string()
+}
+
+#[test]
+fn damaged_images_are_explained_in_plain_words() {
+    let good = to_png(&credential(), 4).unwrap();
+    // A flipped bit in the header: the PNG decoder's CRC error names its chunk structure.
+    let mut crc = good.clone();
+    crc[20] ^= 1;
+    // The compressed pixels garbled: its inflate error is a Rust debug name.
+    let mut flate = good.clone();
+    let idat = flate.windows(4).position(|w| w == b"IDAT").unwrap();
+    for b in &mut flate[idat + 4..idat + 40] {
+        *b ^= 0x5a;
+    }
+    let fixed = chunk(b"IDAT", &flate[idat + 4..idat + 40]);
+    let mut bad_flate = good[..idat - 4].to_vec();
+    bad_flate.extend(fixed);
+    bad_flate.extend(chunk(b"IEND", &[]));
+    // A JPEG cut in its entropy-coded data, and one whose markers are garbage.
+    let photo = jpeg(&GrayImage::from_pixel(64, 64, Luma([90])), 90);
+    let mut bad_jpeg = photo.clone();
+    let sos = bad_jpeg.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
+    bad_jpeg.truncate(sos);
+    bad_jpeg.extend_from_slice(&[0xff, 0x12, 0x00, 0x04, 0xaa, 0xbb]);
+    for (what, bytes) in [
+        ("CRC", crc),
+        ("inflate", bad_flate),
+        ("JPEG markers", bad_jpeg),
+        ("PNG header", b"\x89PNG\r\n\x1a\n garbage".to_vec()),
+    ] {
+        let text = message(&bytes);
+        assert!(
+            text == "not a readable PNG or JPEG image: the file is damaged"
+                || text == "not a readable PNG or JPEG image: the file is cut short or damaged",
+            "{what}: {text}"
+        );
+    }
+    assert_eq!(
+        message(b"not an image"),
+        "not a readable PNG or JPEG image: the file is neither a PNG nor a JPEG image"
+    );
+    assert_eq!(
+        message(&png(&GrayImage::from_pixel(200, 200, Luma([255])))),
+        "no readable QR code in the image"
+    );
+}
+
+#[test]
+fn every_reader_message_is_plain_words() {
+    // No Rust names (CamelCase words, `Some(`, `{ .. }`, quotes from `{:?}`) in any message.
+    let looks_like_rust = |text: &str| {
+        text.contains('(') && text.contains("Some")
+            || text.contains('{')
+            || text.contains('"')
+            || text.contains("::")
+            || text.split(|c: char| !c.is_alphanumeric()).any(|w| {
+                w.chars().next().is_some_and(char::is_uppercase)
+                    && w.chars().skip(1).any(char::is_uppercase)
+                    && w != "PNG"
+                    && w != "JPEG"
+                    && w != "QR"
+            })
+    };
+    let good = to_png(&credential(), 4).unwrap();
+    let mut random = Lcg(5);
+    for n in 0..300 {
+        // The file with a few bytes changed, or cut: every error the decoders give.
+        let mut bytes = good.clone();
+        if n % 3 == 0 {
+            bytes.truncate(random.next() as usize % bytes.len());
+        } else {
+            for _ in 0..1 + n % 5 {
+                let i = 8 + random.next() as usize % (bytes.len() - 8);
+                bytes[i] ^= 1 << (random.next() % 8);
+            }
+        }
+        if let Err(e) = read_image(&bytes) {
+            let text = e.to_string();
+            assert!(!looks_like_rust(&text), "case {n}: {text}");
+        }
+    }
+    let photo = jpeg(&GrayImage::from_pixel(64, 64, Luma([90])), 90);
+    for n in 0..200 {
+        let mut bytes = photo.clone();
+        if n % 2 == 0 {
+            bytes.truncate(2 + random.next() as usize % (bytes.len() - 2));
+        } else {
+            let i = 2 + random.next() as usize % (bytes.len() - 2);
+            bytes[i] = random.next() as u8;
+        }
+        if let Err(e) = read_image(&bytes) {
+            let text = e.to_string();
+            assert!(!looks_like_rust(&text), "JPEG case {n}: {text}");
+        }
+    }
+}
