@@ -32,6 +32,9 @@ pub enum FormError {
         /// The limit.
         limit: usize,
     },
+    /// The form is empty (or only white space).
+    #[error("the form is empty: expected a JSON object ({{ ... }}) with the registration's fields")]
+    Empty,
     /// A field the form does not have. The unknown name is not repeated (it may be a child's
     /// name typed into the wrong place): only where it is and what is expected there.
     #[error(
@@ -153,13 +156,111 @@ impl FormError {
                 column: e.column(),
             };
         }
+        let path = path.map(|p| safe_path(p, false)).unwrap_or_default();
         FormError::Shape {
-            path: path.map(|p| safe_path(p, false)).unwrap_or_default(),
-            message: crate::redact::values(message),
+            message: plain_message(message, path.is_empty()),
+            path,
             line: e.line(),
             column: e.column(),
         }
     }
+}
+
+/// What serde calls a kind of JSON value (`string "…"`, ``integer `5` ``, `map`), in words.
+fn kind_in_words(unexpected: &str) -> &'static str {
+    let kind = unexpected.split([' ', '`', '"']).next().unwrap_or_default();
+    match kind {
+        "string" | "char" => "text",
+        "integer" => "a whole number",
+        "floating" => "a number with a fraction",
+        "boolean" => "true or false",
+        "null" | "unit" => "null",
+        "sequence" => "a list ([ ... ])",
+        "map" => "an object ({ ... })",
+        _ => "another kind of value",
+    }
+}
+
+/// What serde says a field expects (`u8`, `a string`, `struct Child`, `enum Sex`), in words.
+fn expected_in_words(expected: &str) -> String {
+    let enum_values = |name: &str| match name {
+        "Sex" => Some("female, male or unknown"),
+        "DatePrecision" => Some("day, month or year"),
+        "PlaceKind" => Some("health_facility, home or other"),
+        _ => None,
+    };
+    match expected {
+        "u8" => "a whole number from 0 to 255".into(),
+        "u16" => "a whole number from 0 to 65535".into(),
+        "f64" | "f32" => "a number".into(),
+        "a string" | "a borrowed string" | "a char" => "text (in double quotes)".into(),
+        "a boolean" => "true or false".into(),
+        "a sequence" => "a list ([ ... ])".into(),
+        "a map" => "an object ({ ... })".into(),
+        other if other.starts_with("struct ") => "an object ({ ... })".into(),
+        other => match other.strip_prefix("enum ").and_then(enum_values) {
+            Some(values) => format!("one of {values} (in double quotes)"),
+            None => "a value of the kind documented for it".into(),
+        },
+    }
+}
+
+/// serde_json's message (already without its position) in plain language, with no value from
+/// the form and no name from the code: "must be a whole number from 0 to 255, not text".
+/// `top_level`: the problem is the form as a whole.
+fn plain_message(message: &str, top_level: bool) -> String {
+    if let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    {
+        let invalid_type = message.starts_with("invalid type: ");
+        let (unexpected, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
+        let got = kind_in_words(unexpected);
+        if top_level && expected.starts_with("struct ") {
+            return format!("the form must be a JSON object ({{ ... }}), not {got}");
+        }
+        let want = expected_in_words(expected);
+        return if invalid_type {
+            format!("must be {want}, not {got}")
+        } else {
+            format!("must be {want}")
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        // "unknown variant `x`, expected one of `a`, `b`": the list is the schema's.
+        let values: Vec<&str> = rest
+            .rsplit_once(", expected ")
+            .map(|(_, list)| list.strip_prefix("one of ").unwrap_or(list))
+            .unwrap_or_default()
+            .split(", ")
+            .map(|v| v.trim_matches('`'))
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .collect();
+        return match values.split_last() {
+            Some((last, rest)) if !rest.is_empty() => {
+                format!("must be one of {} or {last}", rest.join(", "))
+            }
+            Some((only, _)) => format!("must be {only}"),
+            None => "is not one of the values documented for it".into(),
+        };
+    }
+    if let Some(field) = message.strip_prefix("duplicate field ") {
+        return format!("the field {} is given twice", crate::redact::values(field));
+    }
+    if message.starts_with("EOF while parsing") {
+        return "the form ends too early: the JSON is cut off (a missing } or ] or quote)".into();
+    }
+    if message == "trailing characters" {
+        return "there is more after the end of the form's JSON object".into();
+    }
+    if message == "expected value" {
+        return "is not JSON here: expected a value (text in double quotes, a number, true, \
+                false, null, a list or an object)"
+            .into();
+    }
+    // The JSON syntax itself ("expected `,` or `}`", "invalid escape", "key must be a string"):
+    // serde_json's words are plain; the quoted parts are JSON punctuation, not values.
+    format!("is not valid JSON: {}", crate::redact::values(message))
 }
 
 /// What a field worker enters for one birth (biometric-free: no photo, fingerprint, iris or
@@ -354,7 +455,8 @@ pub struct Record {
 
 impl EnrolmentInput {
     /// Parses the JSON interchange form. Unknown fields are an error; missing fields are left
-    /// empty for [`crate::validate`] to report, all at once.
+    /// empty for [`crate::validate`] to report, all at once. A leading UTF-8 byte order mark
+    /// is skipped.
     /// Parses the JSON form (at most [`MAX_JSON_BYTES`]). A value of the wrong type or an
     /// unknown field fails with the field's path; the message never repeats the value (it may
     /// be a child's name).
@@ -364,6 +466,12 @@ impl EnrolmentInput {
                 len: json.len(),
                 limit: MAX_JSON_BYTES,
             });
+        }
+        // A byte order mark, as some editors write at the start of a UTF-8 file: not JSON,
+        // but harmless.
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
+        if json.trim().is_empty() {
+            return Err(FormError::Empty);
         }
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let input: Self = serde_path_to_error::deserialize(&mut deserializer)
@@ -438,6 +546,123 @@ mod tests {
             "unknown field at child (line 1, column 23); expected one of `given_names`, \
              `family_name`, `sex`, `date_of_birth`, `date_of_birth_precision`, `time_of_birth`, \
              `plurality`, `birth_order`"
+        );
+    }
+
+    /// Words from the code, not the form: none may reach a person.
+    const RUST_WORDS: [&str; 9] = [
+        "u8",
+        "f64",
+        "struct",
+        "EnrolmentInput",
+        "enum ",
+        "variant",
+        "invalid type",
+        "sequence",
+        "a map",
+    ];
+
+    fn shown(json: &str) -> String {
+        let shown = EnrolmentInput::from_json(json).unwrap_err().to_string();
+        for word in RUST_WORDS {
+            assert!(!shown.contains(word), "{word:?} in {shown:?}");
+        }
+        assert!(!shown.contains("Олена"), "a value repeated: {shown}");
+        shown
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let with_bom = format!("\u{feff}{}", r#"{"notes": "x"}"#);
+        assert_eq!(
+            EnrolmentInput::from_json(&with_bom).unwrap().notes.as_deref(),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn an_empty_form_or_a_list_is_told_plainly() {
+        assert_eq!(EnrolmentInput::from_json(""), Err(FormError::Empty));
+        assert_eq!(EnrolmentInput::from_json(" \n\t"), Err(FormError::Empty));
+        assert_eq!(
+            EnrolmentInput::from_json("\u{feff}"),
+            Err(FormError::Empty)
+        );
+        assert!(shown("").starts_with("the form is empty"));
+        assert_eq!(
+            shown("[{\"child\": {}}]"),
+            "the form must be a JSON object ({ ... }), not a list ([ ... ]) (line 1, column 1)"
+        );
+        assert_eq!(
+            shown("\"Олена\""),
+            "the form must be a JSON object ({ ... }), not text (line 1, column 7)"
+        );
+        assert!(shown("{\"notes\": \"x\"").contains("ends too early"));
+        assert!(shown("{} {}").contains("more after the end"));
+        assert!(shown("Олена").starts_with("is not JSON here"));
+    }
+
+    #[test]
+    fn wrong_values_are_told_in_plain_words_with_their_field() {
+        assert_eq!(
+            shown(r#"{"child": {"plurality": "Олена"}}"#),
+            "child.plurality: must be a whole number from 0 to 255, not text (line 1, column 31)"
+        );
+        assert!(
+            shown(r#"{"child": {"plurality": 300}}"#)
+                .starts_with("child.plurality: must be a whole number from 0 to 255 (")
+        );
+        assert!(
+            shown(r#"{"child": {"plurality": -1}}"#)
+                .starts_with("child.plurality: must be a whole number from 0 to 255 (")
+        );
+        assert!(
+            shown(r#"{"child": {"plurality": 1.5}}"#).starts_with(
+                "child.plurality: must be a whole number from 0 to 255, not a number with a fraction"
+            )
+        );
+        assert!(
+            shown(r#"{"child": {"sex": "Олена"}}"#)
+                .starts_with("child.sex: must be one of female, male or unknown (")
+        );
+        assert!(
+            shown(r#"{"child": {"sex": 1}}"#).starts_with(
+                "child.sex: must be one of female, male or unknown (in double quotes), not a \
+                 whole number"
+            )
+        );
+        assert!(
+            shown(r#"{"child": {"date_of_birth_precision": "days"}}"#).starts_with(
+                "child.date_of_birth_precision: must be one of day, month or year ("
+            )
+        );
+        assert!(
+            shown(r#"{"child": {"given_names": 5}}"#).starts_with(
+                "child.given_names: must be text (in double quotes), not a whole number"
+            )
+        );
+        assert!(
+            shown(r#"{"child": "Олена"}"#)
+                .starts_with("child: must be an object ({ ... }), not text")
+        );
+        assert!(
+            shown(r#"{"caregivers": {}}"#)
+                .starts_with("caregivers: must be a list ([ ... ]), not an object ({ ... })")
+        );
+        assert!(
+            shown(r#"{"consent": {"given": "yes"}}"#)
+                .starts_with("consent.given: must be true or false, not text")
+        );
+        assert!(
+            shown(r#"{"custom": []}"#)
+                .starts_with("custom: must be an object ({ ... }), not a list")
+        );
+        assert!(
+            shown(r#"{"place_of_birth": {"latitude": "x"}}"#)
+                .starts_with("place_of_birth.latitude: must be a number, not text")
+        );
+        assert!(
+            shown(r#"{"notes": null, "notes": "x"}"#).contains("the field `notes` is given twice"),
         );
     }
 

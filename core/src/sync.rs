@@ -97,6 +97,12 @@ pub struct SyncCounts {
     pub acknowledged: u64,
     /// Records rejected so far in this sync.
     pub rejected: u64,
+    /// Bytes of sealed batches sent so far in this sync, every attempt counted (for a rate
+    /// and an estimate of the time left).
+    pub bytes_sent: u64,
+    /// While the sync waits to retry a request that failed: how long, in milliseconds, from
+    /// when this was reported; 0 otherwise.
+    pub retry_in_ms: u64,
 }
 
 /// Receives progress during [`Device::sync`].
@@ -500,6 +506,7 @@ impl<'d> SyncMachine<'d> {
         if let Some(wait) = self.wait.take() {
             return Ok(Step::Wait(wait));
         }
+        self.counts.retry_in_ms = 0;
         loop {
             let request = match &self.phase {
                 Phase::FetchRevocations => get("/v1/revocations"),
@@ -512,6 +519,10 @@ impl<'d> SyncMachine<'d> {
                         self.counted_batch = Some(batch.id);
                         self.counts.sent += batch.record_count;
                     }
+                    self.counts.bytes_sent = self
+                        .counts
+                        .bytes_sent
+                        .saturating_add(batch.sealed_body.len() as u64);
                     HttpRequest {
                         method: Method::Post,
                         path: "/v1/batches".into(),
@@ -627,6 +638,7 @@ impl<'d> SyncMachine<'d> {
             Some(asked) => asked.max(jittered),
             None => jittered,
         };
+        self.counts.retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         self.wait = Some(wait);
         Ok(())
     }
