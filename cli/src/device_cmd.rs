@@ -6,7 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use birthright_core::{
     device::{Device, DeviceError, ListFilter, RecordSummary, StoredRecord},
     record::{DatePrecision, Sex},

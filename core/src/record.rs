@@ -35,6 +35,13 @@ pub enum FormError {
     /// The form is empty (or only white space).
     #[error("the form is empty: expected a JSON object ({{ ... }}) with the registration's fields")]
     Empty,
+    /// A list where the form has an object (serde would otherwise read a list's items as the
+    /// object's fields in order).
+    #[error("{}", not_an_object(path))]
+    NotAnObject {
+        /// Path of the list (`child`, `caregivers[0]`), empty for the whole form.
+        path: String,
+    },
     /// A field the form does not have. The unknown name is not repeated (it may be a child's
     /// name typed into the wrong place): only where it is and what is expected there.
     #[error(
@@ -71,6 +78,47 @@ fn field_prefix(path: &str) -> String {
     } else {
         format!("{path}: ")
     }
+}
+
+fn not_an_object(path: &str) -> String {
+    if path.is_empty() {
+        "the form must be a JSON object ({ ... }), not a list ([ ... ])".into()
+    } else {
+        format!("{path}: must be an object ({{ ... }}), not a list ([ ... ])")
+    }
+}
+
+/// Fields of the form whose value is an object.
+const OBJECT_FIELDS: [&str; 6] = [
+    "child",
+    "place_of_birth",
+    "mother",
+    "father",
+    "informant",
+    "consent",
+];
+
+/// Refuses a list where the form has an object: the whole form, one of [`OBJECT_FIELDS`], or
+/// a caregiver. Everything else is left to the typed decoding, which locates it by line.
+fn lists_where_objects_belong(value: &serde_json::Value) -> Result<(), FormError> {
+    use serde_json::Value;
+    let not_an_object = |path: String| Err(FormError::NotAnObject { path });
+    let fields = match value {
+        Value::Object(fields) => fields,
+        Value::Array(_) => return not_an_object(String::new()),
+        _ => return Ok(()),
+    };
+    for name in OBJECT_FIELDS {
+        if fields.get(name).is_some_and(Value::is_array) {
+            return not_an_object(name.to_string());
+        }
+    }
+    if let Some(Value::Array(caregivers)) = fields.get("caregivers") {
+        if let Some(i) = caregivers.iter().position(Value::is_array) {
+            return not_an_object(format!("caregivers[{i}]"));
+        }
+    }
+    Ok(())
 }
 
 fn place(path: &str) -> &str {
@@ -158,7 +206,7 @@ impl FormError {
         }
         let path = path.map(|p| safe_path(p, false)).unwrap_or_default();
         FormError::Shape {
-            message: plain_message(message, path.is_empty()),
+            message: plain_message(message, &path),
             path,
             line: e.line(),
             column: e.column(),
@@ -207,8 +255,9 @@ fn expected_in_words(expected: &str) -> String {
 
 /// serde_json's message (already without its position) in plain language, with no value from
 /// the form and no name from the code: "must be a whole number from 0 to 255, not text".
-/// `top_level`: the problem is the form as a whole.
-fn plain_message(message: &str, top_level: bool) -> String {
+/// `path`: where (empty for the form as a whole).
+fn plain_message(message: &str, path: &str) -> String {
+    let top_level = path.is_empty();
     if let Some(rest) = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "))
@@ -245,13 +294,29 @@ fn plain_message(message: &str, top_level: bool) -> String {
         };
     }
     if let Some(field) = message.strip_prefix("duplicate field ") {
-        return format!("the field {} is given twice", crate::redact::values(field));
+        // serde names only the schema's fields here (an unknown one is refused before).
+        let name = field.trim_matches('`');
+        return if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            format!("the field `{name}` is given twice")
+        } else {
+            "a field is given twice".into()
+        };
     }
     if message.starts_with("EOF while parsing") {
         return "the form ends too early: the JSON is cut off (a missing } or ] or quote)".into();
     }
     if message == "trailing characters" {
         return "there is more after the end of the form's JSON object".into();
+    }
+    // serde_json reads an enum from text or an object only; anything else is "expected value".
+    let enum_field = match path.rsplit('.').next() {
+        Some("sex") => Some("Sex"),
+        Some("date_of_birth_precision") => Some("DatePrecision"),
+        Some("kind") => Some("PlaceKind"),
+        _ => None,
+    };
+    if let (Some(name), "expected value") = (enum_field, message) {
+        return format!("must be {}", expected_in_words(&format!("enum {name}")));
     }
     if message == "expected value" {
         return "is not JSON here: expected a value (text in double quotes, a number, true, \
@@ -473,6 +538,9 @@ impl EnrolmentInput {
         if json.trim().is_empty() {
             return Err(FormError::Empty);
         }
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(json) {
+            lists_where_objects_belong(&value)?;
+        }
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let input: Self = serde_path_to_error::deserialize(&mut deserializer)
             .map_err(|e| FormError::from_json_error(Some(e.path()), e.inner()))?;
@@ -589,13 +657,23 @@ mod tests {
             Err(FormError::Empty)
         );
         assert!(shown("").starts_with("the form is empty"));
+        // serde would read a list's items as the fields in order: refused, wherever an object
+        // belongs.
         assert_eq!(
             shown("[{\"child\": {}}]"),
-            "the form must be a JSON object ({ ... }), not a list ([ ... ]) (line 1, column 1)"
+            "the form must be a JSON object ({ ... }), not a list ([ ... ])"
+        );
+        assert_eq!(
+            shown(r#"{"child": ["Олена", "Коваленко"]}"#),
+            "child: must be an object ({ ... }), not a list ([ ... ])"
+        );
+        assert_eq!(
+            shown(r#"{"caregivers": [{}, ["Олена"]]}"#),
+            "caregivers[1]: must be an object ({ ... }), not a list ([ ... ])"
         );
         assert_eq!(
             shown("\"Олена\""),
-            "the form must be a JSON object ({ ... }), not text (line 1, column 7)"
+            "the form must be a JSON object ({ ... }), not text (line 1, column 12)"
         );
         assert!(shown("{\"notes\": \"x\"").contains("ends too early"));
         assert!(shown("{} {}").contains("more after the end"));
@@ -606,7 +684,7 @@ mod tests {
     fn wrong_values_are_told_in_plain_words_with_their_field() {
         assert_eq!(
             shown(r#"{"child": {"plurality": "Олена"}}"#),
-            "child.plurality: must be a whole number from 0 to 255, not text (line 1, column 31)"
+            "child.plurality: must be a whole number from 0 to 255, not text (line 1, column 36)"
         );
         assert!(
             shown(r#"{"child": {"plurality": 300}}"#)
@@ -625,11 +703,12 @@ mod tests {
             shown(r#"{"child": {"sex": "Олена"}}"#)
                 .starts_with("child.sex: must be one of female, male or unknown (")
         );
+        let sex = shown(r#"{"child": {"sex": 1}}"#);
         assert!(
-            shown(r#"{"child": {"sex": 1}}"#).starts_with(
-                "child.sex: must be one of female, male or unknown (in double quotes), not a \
-                 whole number"
-            )
+            sex.starts_with(
+                "child.sex: must be one of female, male or unknown (in double quotes) ("
+            ),
+            "{sex}"
         );
         assert!(
             shown(r#"{"child": {"date_of_birth_precision": "days"}}"#).starts_with(
