@@ -388,12 +388,11 @@ fn init_diagnostics(verbose: u8, serving: bool) {
         _ => "trace",
     };
     let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() && verbose == 0 => {
-            EnvFilter::try_new(spec).unwrap_or_else(|e| {
+        Ok(spec) if !spec.trim().is_empty() && verbose == 0 => EnvFilter::try_new(spec)
+            .unwrap_or_else(|e| {
                 eprintln!("warning: RUST_LOG is not understood ({e}); using {level}");
                 EnvFilter::new(level)
-            })
-        }
+            }),
         _ => EnvFilter::new(level),
     };
     let _ = tracing_subscriber::fmt()
@@ -431,7 +430,10 @@ fn main() -> ExitCode {
     };
     init_diagnostics(
         cli.verbose,
-        matches!(cli.command, Command::Registry(RegistryCommand::Serve { .. })),
+        matches!(
+            cli.command,
+            Command::Registry(RegistryCommand::Serve { .. })
+        ),
     );
     let json = cli.command.json();
     match run(cli.command) {

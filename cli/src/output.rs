@@ -187,8 +187,7 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
 /// (such as a sync's partial counts) beside `code` and `message`.
 pub fn error_json(code: &str, message: &str, extra: Option<serde_json::Value>) -> String {
     let mut error = serde_json::json!({ "code": code, "message": message });
-    if let (Some(serde_json::Value::Object(extra)), Some(object)) = (extra, error.as_object_mut())
-    {
+    if let (Some(serde_json::Value::Object(extra)), Some(object)) = (extra, error.as_object_mut()) {
         for (k, v) in extra {
             object.insert(k, v);
         }
@@ -199,9 +198,7 @@ pub fn error_json(code: &str, message: &str, extra: Option<serde_json::Value>) -
 /// Prints `error` on standard error: `error: ...` for people, or the JSON line.
 pub fn print_error(error: &anyhow::Error, json: bool) {
     let message = format!("{error:#}");
-    let partial = error
-        .chain()
-        .find_map(|c| c.downcast_ref::<PartialSync>());
+    let partial = error.chain().find_map(|c| c.downcast_ref::<PartialSync>());
     if json {
         let extra = partial.map(|p| serde_json::json!({ "progress": p.counts }));
         eprintln!("{}", error_json(error_code(error), &message, extra));

@@ -310,9 +310,7 @@ pub fn sync(
         "sync started"
     );
     let progress = Progress::new(json);
-    let report = device.sync_with_sleep(&transport, &progress, config, &mut |d| {
-        progress.wait(d)
-    });
+    let report = device.sync_with_sleep(&transport, &progress, config, &mut |d| progress.wait(d));
     progress.finish();
     let report = match report {
         Err(SyncError::InProgress) => {

@@ -113,10 +113,10 @@ fn lists_where_objects_belong(value: &serde_json::Value) -> Result<(), FormError
             return not_an_object(name.to_string());
         }
     }
-    if let Some(Value::Array(caregivers)) = fields.get("caregivers") {
-        if let Some(i) = caregivers.iter().position(Value::is_array) {
-            return not_an_object(format!("caregivers[{i}]"));
-        }
+    if let Some(Value::Array(caregivers)) = fields.get("caregivers")
+        && let Some(i) = caregivers.iter().position(Value::is_array)
+    {
+        return not_an_object(format!("caregivers[{i}]"));
     }
     Ok(())
 }
@@ -643,7 +643,10 @@ mod tests {
     fn a_byte_order_mark_is_skipped() {
         let with_bom = format!("\u{feff}{}", r#"{"notes": "x"}"#);
         assert_eq!(
-            EnrolmentInput::from_json(&with_bom).unwrap().notes.as_deref(),
+            EnrolmentInput::from_json(&with_bom)
+                .unwrap()
+                .notes
+                .as_deref(),
             Some("x")
         );
     }
@@ -652,10 +655,7 @@ mod tests {
     fn an_empty_form_or_a_list_is_told_plainly() {
         assert_eq!(EnrolmentInput::from_json(""), Err(FormError::Empty));
         assert_eq!(EnrolmentInput::from_json(" \n\t"), Err(FormError::Empty));
-        assert_eq!(
-            EnrolmentInput::from_json("\u{feff}"),
-            Err(FormError::Empty)
-        );
+        assert_eq!(EnrolmentInput::from_json("\u{feff}"), Err(FormError::Empty));
         assert!(shown("").starts_with("the form is empty"));
         // serde would read a list's items as the fields in order: refused, wherever an object
         // belongs.
@@ -694,11 +694,9 @@ mod tests {
             shown(r#"{"child": {"plurality": -1}}"#)
                 .starts_with("child.plurality: must be a whole number from 0 to 255 (")
         );
-        assert!(
-            shown(r#"{"child": {"plurality": 1.5}}"#).starts_with(
-                "child.plurality: must be a whole number from 0 to 255, not a number with a fraction"
-            )
-        );
+        assert!(shown(r#"{"child": {"plurality": 1.5}}"#).starts_with(
+            "child.plurality: must be a whole number from 0 to 255, not a number with a fraction"
+        ));
         assert!(
             shown(r#"{"child": {"sex": "Олена"}}"#)
                 .starts_with("child.sex: must be one of female, male or unknown (")
@@ -711,9 +709,8 @@ mod tests {
             "{sex}"
         );
         assert!(
-            shown(r#"{"child": {"date_of_birth_precision": "days"}}"#).starts_with(
-                "child.date_of_birth_precision: must be one of day, month or year ("
-            )
+            shown(r#"{"child": {"date_of_birth_precision": "days"}}"#)
+                .starts_with("child.date_of_birth_precision: must be one of day, month or year (")
         );
         assert!(
             shown(r#"{"child": {"given_names": 5}}"#).starts_with(

@@ -807,7 +807,10 @@ mod tests {
             |i| i.child.date_of_birth = "2026-13-01".into(),
             "child.date_of_birth",
         );
-        assert!(month.starts_with("is not a date in the calendar"), "{month}");
+        assert!(
+            month.starts_with("is not a date in the calendar"),
+            "{month}"
+        );
         let written = message(
             |i| i.child.date_of_birth = "14.03.2026".into(),
             "child.date_of_birth",
@@ -817,7 +820,10 @@ mod tests {
             |i| i.mother.date_of_birth = Some("1990-02-29".into()),
             "mother.date_of_birth",
         );
-        assert!(mother.starts_with("is not a date in the calendar"), "{mother}");
+        assert!(
+            mother.starts_with("is not a date in the calendar"),
+            "{mother}"
+        );
         let by_month = message(
             |i| {
                 i.child.date_of_birth = "2026-13".into();

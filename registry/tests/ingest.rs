@@ -891,7 +891,13 @@ fn progress_reports_bytes_sent_and_the_wait_before_a_retry() {
     let flaky = Flaky {
         inner: LocalTransport::new(registry.clone()),
         calls: AtomicUsize::new(0),
-        plan: vec![Fault::Pass, Fault::DropResponse, Fault::Pass, Fault::Pass, Fault::Pass],
+        plan: vec![
+            Fault::Pass,
+            Fault::DropResponse,
+            Fault::Pass,
+            Fault::Pass,
+            Fault::Pass,
+        ],
     };
     let recorder = Recorder::default();
     let waits = Mutex::new(Vec::new());
@@ -913,7 +919,10 @@ fn progress_reports_bytes_sent_and_the_wait_before_a_retry() {
     sizes.dedup();
     assert_eq!(sizes.len(), 3, "{seen:?}");
     assert_eq!(sizes[0], 0);
-    assert!(sizes[1] > 1000, "a sealed batch of three records: {sizes:?}");
+    assert!(
+        sizes[1] > 1000,
+        "a sealed batch of three records: {sizes:?}"
+    );
     assert_eq!(sizes[2], 2 * sizes[1]);
 }
 

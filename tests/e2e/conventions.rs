@@ -9,7 +9,6 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-
 use serde_json::Value;
 
 use crate::support::*;
@@ -59,7 +58,10 @@ fn json_error(output: &Output, exit: i32) -> Value {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line on stderr: {stderr}");
     let v: Value = serde_json::from_str(lines[0]).unwrap();
-    assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string(), "{v}");
+    assert!(
+        v["error"]["code"].is_string() && v["error"]["message"].is_string(),
+        "{v}"
+    );
     v
 }
 
@@ -68,26 +70,56 @@ fn every_command_prints_json_with_rfc3339_times() {
     let root = tempfile::tempdir().unwrap();
     let reg_dir = root.path().join("registry");
     let init = json_out(&[
-        "registry", "init", "--data", p(&reg_dir), "--origin", ORIGIN, "--json",
+        "registry",
+        "init",
+        "--data",
+        p(&reg_dir),
+        "--origin",
+        ORIGIN,
+        "--json",
     ]);
     assert_eq!(init["origin"], ORIGIN);
     assert_eq!(init["trust_fingerprint"].as_str().unwrap().len(), 39);
     let registry = serve_registry(&reg_dir);
     let token = json_out(&[
-        "registry", "enrol-token", "--data", p(&reg_dir), "--worker", "w-json", "--region",
-        "UA-46", "--json",
+        "registry",
+        "enrol-token",
+        "--data",
+        p(&reg_dir),
+        "--worker",
+        "w-json",
+        "--region",
+        "UA-46",
+        "--json",
     ]);
     assert!(is_rfc3339_utc(&token["expires_at"]), "{token}");
     let device = root.path().join("device");
-    let identity = json_out(&["device", "init", "--data", p(&device), "--worker", "w-json", "--json"]);
+    let identity = json_out(&[
+        "device",
+        "init",
+        "--data",
+        p(&device),
+        "--worker",
+        "w-json",
+        "--json",
+    ]);
     let kid = identity["device_kid"].as_str().unwrap().to_string();
     assert_eq!(kid.len(), 16);
     // The trust bundle from standard input (`--trust -`).
     let trust = std::fs::read(trust_file(&registry)).unwrap();
     let enrolled = run_with_stdin(
         &[
-            "device", "enrol", "--data", p(&device), "--registry", &registry.url, "--token",
-            token["token"].as_str().unwrap(), "--trust", "-", "--json",
+            "device",
+            "enrol",
+            "--data",
+            p(&device),
+            "--registry",
+            &registry.url,
+            "--token",
+            token["token"].as_str().unwrap(),
+            "--trust",
+            "-",
+            "--json",
         ],
         &trust,
     );
@@ -98,7 +130,10 @@ fn every_command_prints_json_with_rfc3339_times() {
     assert!(is_rfc3339_utc(&enrolled["valid_until"]), "{enrolled}");
     // A capture from standard input, with JSON output.
     let form = std::fs::read(OLENA).unwrap();
-    let captured = run_with_stdin(&["capture", "--data", p(&device), "--form", "-", "--json"], &form);
+    let captured = run_with_stdin(
+        &["capture", "--data", p(&device), "--form", "-", "--json"],
+        &form,
+    );
     assert!(captured.status.success(), "{captured:?}");
     let captured: Value = serde_json::from_slice(&captured.stdout).unwrap();
     assert_eq!(captured["status"], "pending");
@@ -110,13 +145,22 @@ fn every_command_prints_json_with_rfc3339_times() {
     let older_id = String::from_utf8(older.stdout).unwrap().trim().to_string();
     assert_eq!(older_id.len(), 36);
     let corrected = json_out(&[
-        "correct", "--data", p(&device), &older_id, "--form", OLENA, "--json",
+        "correct",
+        "--data",
+        p(&device),
+        &older_id,
+        "--form",
+        OLENA,
+        "--json",
     ]);
     assert_eq!(corrected["supersedes"], older_id.as_str());
     let listed = json_out(&["list", "--data", p(&device), "--json"]);
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 3);
-    assert!(listed.iter().all(|r| is_rfc3339_utc(&r["captured_at"])), "{listed:?}");
+    assert!(
+        listed.iter().all(|r| is_rfc3339_utc(&r["captured_at"])),
+        "{listed:?}"
+    );
     let shown = json_out(&["show", "--data", p(&device), &id, "--json"]);
     assert!(is_rfc3339_utc(&shown["captured_at"]), "{shown}");
     let report = sync_json(&device, &registry.url);
@@ -130,7 +174,14 @@ fn every_command_prints_json_with_rfc3339_times() {
     }
     assert!(devices[0]["revoked_at"].is_null());
     let revoked = json_out(&[
-        "registry", "revoke", "--data", p(&reg_dir), &kid, "--reason", "lost", "--json",
+        "registry",
+        "revoke",
+        "--data",
+        p(&reg_dir),
+        &kid,
+        "--reason",
+        "lost",
+        "--json",
     ]);
     assert_eq!(revoked["revoked"], true);
     let devices = json_out(&["registry", "devices", "--data", p(&reg_dir), "--json"]);
@@ -170,9 +221,19 @@ fn errors_with_json_are_one_line_with_a_stable_code() {
     let output = run(&["list", "--data", p(&device), "--status", "sent", "--json"]);
     let v = json_error(&output, 2);
     assert_eq!(v["error"]["code"], "usage");
-    assert!(v["error"]["message"].as_str().unwrap().contains("sent"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("sent"),
+        "{v}"
+    );
     // Not enrolled.
-    let output = run(&["sync", "--data", p(&device), "--registry", "http://127.0.0.1:9", "--json"]);
+    let output = run(&[
+        "sync",
+        "--data",
+        p(&device),
+        "--registry",
+        "http://127.0.0.1:9",
+        "--json",
+    ]);
     assert_eq!(json_error(&output, 1)["error"]["code"], "not_enrolled");
 }
 
@@ -233,7 +294,14 @@ fn help_lists_values_and_completions_cover_the_subcommands() {
     let wrong = fails(&["list", "--data", "x", "--status", "sent"]);
     assert!(wrong.contains("possible values"), "{wrong}");
     let bash = ok(&["completions", "bash"]);
-    for sub in ["capture", "correct", "sync", "enrol-token", "completions", "--status"] {
+    for sub in [
+        "capture",
+        "correct",
+        "sync",
+        "enrol-token",
+        "completions",
+        "--status",
+    ] {
         assert!(bash.contains(sub), "{sub} in the bash completions");
     }
     for shell in ["zsh", "fish", "powershell", "elvish"] {
@@ -271,7 +339,10 @@ fn diagnostics_on_v_and_the_registry_request_log_hold_no_personal_data() {
     assert!(output.status.success(), "{output:?}");
     let diagnostics = String::from_utf8(output.stderr).unwrap();
     assert!(diagnostics.contains("sync started"), "{diagnostics}");
-    assert!(diagnostics.contains("route=\"/v1/batches\"") || diagnostics.contains("route=/v1/batches"), "{diagnostics}");
+    assert!(
+        diagnostics.contains("route=\"/v1/batches\"") || diagnostics.contains("route=/v1/batches"),
+        "{diagnostics}"
+    );
     for needle in PLAINTEXT {
         assert!(!diagnostics.contains(needle), "{needle} in the diagnostics");
     }
@@ -299,8 +370,17 @@ fn diagnostics_on_v_and_the_registry_request_log_hold_no_personal_data() {
         assert!(line.contains(&format!("device_kid={kid}")), "{line}");
         assert!(line.contains("duration_ms="), "{line}");
     }
-    assert!(log.lines().any(|l| l.contains("route=/v1/enrol") && l.contains(&kid)), "{log}");
-    assert!(log.lines().any(|l| l.contains("route=/v1/proof/consistency") || l.contains("route=/v1/checkpoint")), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("route=/v1/enrol") && l.contains(&kid)),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(
+            |l| l.contains("route=/v1/proof/consistency") || l.contains("route=/v1/checkpoint")
+        ),
+        "{log}"
+    );
     assert!(!log.contains("from="), "no raw query in the log: {log}");
     for needle in PLAINTEXT.iter().chain(["w-logs", "UA-46"].iter()) {
         assert!(!log.contains(needle), "{needle} in the request log");
@@ -317,32 +397,72 @@ fn a_sync_that_loses_the_link_says_how_far_it_got() {
     capture(&texts, 3);
     capture(&jsons, 3);
     // The first batch goes through; the second is dropped on every attempt.
-    let faults = || vec![Pass, DropRequest, DropRequest, DropRequest, DropRequest, DropRequest, DropRequest];
+    let faults = || {
+        vec![
+            Pass,
+            DropRequest,
+            DropRequest,
+            DropRequest,
+            DropRequest,
+            DropRequest,
+            DropRequest,
+        ]
+    };
     let text_proxy = start_proxy(&registry.url, faults());
     let json_proxy = start_proxy(&registry.url, faults());
     let json_run = {
         let (dir, url) = (jsons.clone(), json_proxy.url.clone());
         std::thread::spawn(move || {
-            run(&["sync", "--data", p(&dir), "--registry", &url, "--max-batch-records", "1", "--json"])
+            run(&[
+                "sync",
+                "--data",
+                p(&dir),
+                "--registry",
+                &url,
+                "--max-batch-records",
+                "1",
+                "--json",
+            ])
         })
     };
     let output = run(&[
-        "sync", "--data", p(&texts), "--registry", &text_proxy.url, "--max-batch-records", "1",
+        "sync",
+        "--data",
+        p(&texts),
+        "--registry",
+        &text_proxy.url,
+        "--max-batch-records",
+        "1",
     ]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("could not be reached"), "{stderr}");
-    assert!(stderr.contains("1 of 3 acknowledged before the link dropped"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 3 acknowledged before the link dropped"),
+        "{stderr}"
+    );
     // Not a terminal: plain lines, one per event, with bytes and the waits.
-    assert!(!stderr.contains('\r') && !stderr.contains('\x1b'), "{stderr:?}");
-    assert!(stderr.contains("sent 1 of 3, 1 acknowledged, 0 rejected"), "{stderr}");
-    assert!(stderr.contains("KiB sent") || stderr.contains(" B sent"), "{stderr}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\x1b'),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("sent 1 of 3, 1 acknowledged, 0 rejected"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("KiB sent") || stderr.contains(" B sent"),
+        "{stderr}"
+    );
     assert_eq!(stderr.matches("retrying in").count(), 5, "{stderr}");
     let output = json_run.join().unwrap();
     let v = json_error(&output, 1);
     assert_eq!(v["error"]["code"], "network_unreachable", "{v}");
     assert_eq!(v["error"]["progress"]["acknowledged"], 1, "{v}");
     assert_eq!(v["error"]["progress"]["queued"], 3, "{v}");
-    assert!(v["error"]["progress"]["bytes_sent"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["error"]["progress"]["bytes_sent"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     assert_eq!(count_status(&texts, "acknowledged"), 1);
 }
