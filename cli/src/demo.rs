@@ -180,8 +180,11 @@ pub fn run(keep: bool) -> Result<()> {
     let credential = device.credential(&first.id)?;
     print!("{}", qr::to_terminal(&credential)?);
     println!(
-        "   {:?} credential: {} bytes, {} characters, QR version {} at ECC M",
-        credential.kind,
+        "   {} credential: {} bytes, {} characters, QR version {} at ECC M",
+        match credential.kind {
+            credential::CredentialKind::Provisional => "provisional",
+            credential::CredentialKind::Registered => "registered",
+        },
         credential.bytes.len(),
         credential.text.len(),
         qr::qr_version(&credential)?
@@ -189,8 +192,14 @@ pub fn run(keep: bool) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let verification = credential::verify_text(&credential.text, &trust, None, now);
     println!(
-        "   a border officer verifies it offline with the trust bundle: {:?}",
-        verification.verdict
+        "   a border officer verifies it offline with the trust bundle: {}",
+        match &verification.verdict {
+            credential::Verdict::Valid => "valid".to_string(),
+            credential::Verdict::ValidProvisional => "valid (provisional)".to_string(),
+            credential::Verdict::Revoked(why) => format!("revoked: {why}"),
+            credential::Verdict::Expired(why) => format!("expired: {why}"),
+            credential::Verdict::Invalid(why) => format!("invalid: {why}"),
+        }
     );
 
     if keep {

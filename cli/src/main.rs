@@ -151,11 +151,12 @@ enum Command {
         /// Registry base URL (default: the one the device enrolled with).
         #[arg(long, value_name = "URL", env = "BIRTHRIGHT_REGISTRY")]
         registry: Option<String>,
-        /// Most bytes of signed records per batch (default 32768, suited to 2G).
-        #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+        /// Most bytes of signed records per batch, 1024 to 1048576 (default 32768, suited to
+        /// 2G).
+        #[arg(long, value_name = "BYTES", value_parser = batch_bytes)]
         max_batch_bytes: Option<u32>,
-        /// Most records per batch (default 100).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        /// Most records per batch, 1 to 1000 (default 100).
+        #[arg(long, value_name = "N", value_parser = batch_records)]
         max_batch_records: Option<u32>,
         /// JSON summary.
         #[arg(long)]
@@ -339,6 +340,23 @@ enum RegistryCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A whole number from `min` to `max`, or a message saying so (not Rust's own words).
+fn whole_number(text: &str, min: u32, max: u32) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
+}
+
+fn batch_bytes(text: &str) -> Result<u32, String> {
+    whole_number(text, 1024, 1_048_576)
+}
+
+fn batch_records(text: &str) -> Result<u32, String> {
+    whole_number(text, 1, 1000)
 }
 
 impl Command {

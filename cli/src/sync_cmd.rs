@@ -199,7 +199,7 @@ impl Progress {
                         break;
                     }
                     bar.set_message(format!(
-                        "no answer from the registry: retrying in {}",
+                        "the registry is out of reach or busy: retrying in {}",
                         duration_text(left)
                     ));
                     std::thread::sleep(left.min(Duration::from_secs(1)));
@@ -207,7 +207,7 @@ impl Progress {
             }
             Mode::Lines => {
                 eprintln!(
-                    "no answer from the registry: retrying in {}",
+                    "the registry is out of reach or busy: retrying in {}",
                     duration_text(duration)
                 );
                 std::thread::sleep(duration);

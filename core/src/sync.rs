@@ -418,10 +418,17 @@ fn check_registered_credential(
     };
     match (&verification.verdict, &verification.registration) {
         (crate::credential::Verdict::Valid, Some(r)) if fits(r) => Ok(()),
-        (verdict, _) => Err(SyncError::InvalidResponse(format!(
-            "record {record_id}: the registered credential is not the registry's for this \
-             record and leaf ({verdict:?})"
-        ))),
+        (verdict, _) => {
+            use crate::credential::Verdict;
+            let why = match verdict {
+                Verdict::Valid | Verdict::ValidProvisional => "it names another record or leaf",
+                Verdict::Revoked(why) | Verdict::Expired(why) | Verdict::Invalid(why) => why,
+            };
+            Err(SyncError::InvalidResponse(format!(
+                "record {record_id}: the registered credential is not the registry's for this \
+                 record and leaf ({why})"
+            )))
+        }
     }
 }
 

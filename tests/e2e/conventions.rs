@@ -163,6 +163,35 @@ fn every_command_prints_json_with_rfc3339_times() {
     );
     let shown = json_out(&["show", "--data", p(&device), &id, "--json"]);
     assert!(is_rfc3339_utc(&shown["captured_at"]), "{shown}");
+    // The storage key from standard input (`--key-file -`), but not with the form there too.
+    let key = std::fs::read(device.join("storage.key")).unwrap();
+    let by_stdin = run_with_stdin(
+        &[
+            "show",
+            "--data",
+            p(&device),
+            &id,
+            "--key-file",
+            "-",
+            "--json",
+        ],
+        &key,
+    );
+    assert!(by_stdin.status.success(), "{by_stdin:?}");
+    let both = run_with_stdin(
+        &[
+            "capture",
+            "--data",
+            p(&device),
+            "--key-file",
+            "-",
+            "--form",
+            "-",
+            "--json",
+        ],
+        &key,
+    );
+    assert_eq!(json_error(&both, 1)["error"]["code"], "usage");
     let report = sync_json(&device, &registry.url);
     assert_eq!(report["rejected"].as_array().unwrap().len(), 0, "{report}");
     let tree_size = report["tree_size"].as_u64().unwrap();
@@ -293,6 +322,26 @@ fn help_lists_values_and_completions_cover_the_subcommands() {
     }
     let wrong = fails(&["list", "--data", "x", "--status", "sent"]);
     assert!(wrong.contains("possible values"), "{wrong}");
+    // Numbers out of range or not numbers: plain words, not Rust's.
+    for (flag, value, expected) in [
+        (
+            "--max-batch-bytes",
+            "10",
+            "must be a whole number from 1024 to 1048576",
+        ),
+        (
+            "--max-batch-records",
+            "x",
+            "must be a whole number from 1 to 1000",
+        ),
+    ] {
+        let wrong = fails(&["sync", "--data", "x", flag, value]);
+        assert!(wrong.contains(expected), "{wrong}");
+        assert!(
+            !wrong.contains("..=") && !wrong.contains("invalid digit"),
+            "{wrong}"
+        );
+    }
     let bash = ok(&["completions", "bash"]);
     for sub in [
         "capture",
