@@ -235,12 +235,13 @@ fn explain(e: DeviceError) -> anyhow::Error {
     match e {
         DeviceError::Validation(errors) => {
             let list = errors.lines().replace('\n', "\n  ");
-            crate::output::coded(
+            crate::output::coded_with(
                 "invalid_form",
                 format!(
                     "the registration has {} problem(s):\n  {list}",
                     errors.0.len()
                 ),
+                serde_json::json!({ "problems": errors.0 }),
             )
         }
         other => other.into(),

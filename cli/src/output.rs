@@ -31,6 +31,8 @@ pub struct Coded {
     pub code: &'static str,
     /// For people.
     pub message: String,
+    /// Fields for scripts beside `code` and `message` in the JSON error (e.g. `problems`).
+    pub details: Option<serde_json::Value>,
 }
 
 impl std::fmt::Display for Coded {
@@ -46,6 +48,22 @@ pub fn coded(code: &'static str, message: impl Into<String>) -> anyhow::Error {
     Coded {
         code,
         message: message.into(),
+        details: None,
+    }
+    .into()
+}
+
+/// An error with the code `code` and `details` for scripts (an object whose fields go beside
+/// `code` and `message`).
+pub fn coded_with(
+    code: &'static str,
+    message: impl Into<String>,
+    details: serde_json::Value,
+) -> anyhow::Error {
+    Coded {
+        code,
+        message: message.into(),
+        details: Some(details),
     }
     .into()
 }
@@ -200,7 +218,13 @@ pub fn print_error(error: &anyhow::Error, json: bool) {
     let message = format!("{error:#}");
     let partial = error.chain().find_map(|c| c.downcast_ref::<PartialSync>());
     if json {
-        let extra = partial.map(|p| serde_json::json!({ "progress": p.counts }));
+        let details = error
+            .chain()
+            .find_map(|c| c.downcast_ref::<Coded>())
+            .and_then(|c| c.details.clone());
+        let extra = partial
+            .map(|p| serde_json::json!({ "progress": p.counts }))
+            .or(details);
         eprintln!("{}", error_json(error_code(error), &message, extra));
     } else {
         eprintln!("error: {message}");

@@ -246,6 +246,10 @@ fn errors_with_json_are_one_line_with_a_stable_code() {
     let v = json_error(&output, 1);
     assert_eq!(v["error"]["code"], "invalid_form");
     assert!(!v.to_string().contains("Олена"), "{v}");
+    // Each problem with its field, for scripts.
+    let problems = v["error"]["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p["path"] == "child.family_name"), "{v}");
+    assert!(problems.iter().all(|p| p["message"].is_string()), "{v}");
     // A command line clap refuses: exit code 2 as without --json.
     let output = run(&["list", "--data", p(&device), "--status", "sent", "--json"]);
     let v = json_error(&output, 2);
