@@ -625,8 +625,6 @@ impl From<core::device::Counts> for Counts {
             in_flight: c.in_flight,
             acknowledged: c.acknowledged,
             rejected: c.rejected,
-            bytes_sent: c.bytes_sent,
-            retry_in_ms: c.retry_in_ms,
         }
     }
 }
@@ -672,6 +670,8 @@ impl From<core::sync::SyncCounts> for SyncCounts {
             sent: c.sent,
             acknowledged: c.acknowledged,
             rejected: c.rejected,
+            bytes_sent: c.bytes_sent,
+            retry_in_ms: c.retry_in_ms,
         }
     }
 }
