@@ -368,3 +368,37 @@ fn print_report(report: &SyncReport) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_times_and_the_partial_summary_read_plainly() {
+        assert_eq!(bytes_text(631), "631 B");
+        assert_eq!(bytes_text(32 * 1024), "32.0 KiB");
+        assert_eq!(bytes_text(3 * 1_048_576 / 2), "1.5 MiB");
+        assert_eq!(duration_text(Duration::from_millis(7_200)), "8 s");
+        assert_eq!(duration_text(Duration::from_secs(8)), "8 s");
+        assert_eq!(duration_text(Duration::from_secs(600)), "10 min");
+        let counts = SyncCounts {
+            queued: 600,
+            sent: 300,
+            acknowledged: 201,
+            ..SyncCounts::default()
+        };
+        let dropped = SyncError::Unreachable {
+            attempts: 6,
+            last_error: "reset".into(),
+        };
+        assert!(
+            partial_summary(&counts, &dropped)
+                .starts_with("201 of 600 acknowledged before the link dropped; ")
+        );
+        let stopped = SyncError::InvalidResponse("bad proof".into());
+        assert!(
+            partial_summary(&counts, &stopped)
+                .starts_with("201 of 600 acknowledged before the sync stopped; ")
+        );
+    }
+}
