@@ -7,6 +7,9 @@
 //!   refreshed through a consistency proof, a revoked device, bad input.
 //! - `tamper`: a forked ledger (a copy of the registry's data serving a different history) and
 //!   an impostor registry (same origin, other keys).
+//! - `conventions`: `--json` and JSON errors on every command, `-` for standard input, plain
+//!   messages for broken forms, completions, `-v` diagnostics, the registry's request log,
+//!   sync progress and its partial summary.
 //! - `credentials`: QR credentials rendered by `credential` and checked by `verify`.
 //! - `device_cli`: the device commands' contract (correct, list filters, validation errors,
 //!   storage keys).
@@ -21,6 +24,8 @@
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
 
+#[path = "e2e/conventions.rs"]
+mod conventions;
 #[path = "e2e/credentials.rs"]
 mod credentials;
 #[path = "e2e/device_cli.rs"]

@@ -403,6 +403,12 @@ pub struct SyncCounts {
     pub acknowledged: u64,
     /// Rejected so far.
     pub rejected: u64,
+    /// Bytes of sealed batches sent so far, every attempt counted (for a rate and the time
+    /// left).
+    pub bytes_sent: u64,
+    /// While the sync waits to retry: how long, in milliseconds, from this report; 0 otherwise
+    /// (for a "retrying in 8 s" countdown).
+    pub retry_in_ms: u64,
 }
 
 /// A record the registry refused.
@@ -812,6 +818,8 @@ impl From<core::sync::SyncCounts> for SyncCounts {
             sent: c.sent,
             acknowledged: c.acknowledged,
             rejected: c.rejected,
+            bytes_sent: c.bytes_sent,
+            retry_in_ms: c.retry_in_ms,
         }
     }
 }

@@ -183,8 +183,11 @@ pub fn run(keep: bool) -> Result<()> {
         qr::to_terminal(&credential, crate::credential_cmd::terminal_style())?
     );
     println!(
-        "   {:?} credential: {} bytes, {} characters, QR version {} at ECC M",
-        credential.kind,
+        "   {} credential: {} bytes, {} characters, QR version {} at ECC M",
+        match credential.kind {
+            credential::CredentialKind::Provisional => "provisional",
+            credential::CredentialKind::Registered => "registered",
+        },
         credential.bytes.len(),
         credential.text.len(),
         qr::qr_version(&credential)?
@@ -192,8 +195,16 @@ pub fn run(keep: bool) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let verification = credential::verify_text(&credential.text, &trust, None, now);
     println!(
-        "   a border officer verifies it offline with the trust bundle: {:?}",
-        verification.verdict
+        "   a border officer verifies it offline with the trust bundle: {}",
+        match &verification.verdict {
+            credential::Verdict::Valid => "valid".to_string(),
+            credential::Verdict::ValidProvisional => "valid (provisional)".to_string(),
+            credential::Verdict::Revoked(why) => format!("revoked: {why}"),
+            credential::Verdict::Expired(why) => format!("expired: {why}"),
+            credential::Verdict::Superseded(why) => format!("superseded: {why}"),
+            credential::Verdict::Invalid(why) => format!("invalid: {why}"),
+            credential::Verdict::Unreadable(why) => format!("unreadable: {why}"),
+        }
     );
 
     if keep {

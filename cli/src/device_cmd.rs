@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 use birthright_core::{
     device::{Device, DeviceError, ListFilter, RecordSummary, StoredRecord},
+    record::{DatePrecision, Sex},
     store::{RecordStatus, StorageKey},
 };
 use uuid::Uuid;
@@ -38,15 +39,19 @@ fn storage_key(args: &DeviceArgs) -> Result<StorageKey> {
     if file.exists() {
         return read_key_file(&file);
     }
-    bail!(
-        "no storage key: set {STORAGE_KEY_ENV}, pass --key-file, or run `birthright device init --data {}` first",
-        args.data.display()
-    )
+    Err(crate::output::coded(
+        "no_storage_key",
+        format!(
+            "no storage key: set {STORAGE_KEY_ENV}, pass --key-file, or run `birthright device \
+             init --data {}` first",
+            args.data.display()
+        ),
+    ))
 }
 
 fn read_key_file(file: &Path) -> Result<StorageKey> {
     warn_if_readable_by_others(file);
-    let bytes = zeroize::Zeroizing::new(crate::files::read_bounded(
+    let bytes = zeroize::Zeroizing::new(crate::files::read_bounded_or_stdin(
         file,
         crate::files::MAX_KEY_FILE_BYTES,
     )?);
@@ -144,11 +149,14 @@ pub fn create_key_file(file: &Path, key: &StorageKey) -> Result<()> {
 pub fn open(args: &DeviceArgs) -> Result<Device> {
     let path = db_path(&args.data);
     if !path.exists() {
-        bail!(
-            "no device store in {}: run `birthright device init --data {}` first",
-            args.data.display(),
-            args.data.display()
-        );
+        return Err(crate::output::coded(
+            "not_initialised",
+            format!(
+                "no device store in {}: run `birthright device init --data {}` first",
+                args.data.display(),
+                args.data.display()
+            ),
+        ));
     }
     let device = Device::open(&path, storage_key(args)?)?;
     // Best effort on a store that exists already (it may have been created before these modes
@@ -160,7 +168,7 @@ pub fn open(args: &DeviceArgs) -> Result<Device> {
 }
 
 /// `device init`.
-pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
+pub fn init(args: &DeviceArgs, worker: &str, json: bool) -> Result<()> {
     // Checked before anything is created: a typo must not leave a key file or a store behind.
     if !birthright_core::device::valid_worker_id(worker) {
         return Err(DeviceError::InvalidWorkerId.into());
@@ -192,6 +200,12 @@ pub fn init(args: &DeviceArgs, worker: &str) -> Result<()> {
     };
     let identity = device.init(worker)?;
     restrict_store_files(&args.data)?;
+    if json {
+        return crate::output::print_json(&serde_json::json!({
+            "device_kid": identity.key_id.to_string(),
+            "worker_id": identity.worker_id,
+        }));
+    }
     println!("device key id {}", identity.key_id);
     println!("worker id     {}", identity.worker_id);
     Ok(())
@@ -208,7 +222,10 @@ fn read_json(source: &str) -> Result<String> {
     }
     .with_context(|| format!("reading {source}"))?;
     if read as u64 > limit {
-        bail!("{source} is larger than the {limit} bytes a registration form may have");
+        return Err(crate::output::coded(
+            "invalid_form",
+            format!("{source} is larger than the {limit} bytes a registration form may have"),
+        ));
     }
     Ok(text)
 }
@@ -218,9 +235,13 @@ fn explain(e: DeviceError) -> anyhow::Error {
     match e {
         DeviceError::Validation(errors) => {
             let list = errors.lines().replace('\n', "\n  ");
-            anyhow!(
-                "the registration has {} problem(s):\n  {list}",
-                errors.0.len()
+            crate::output::coded_with(
+                "invalid_form",
+                format!(
+                    "the registration has {} problem(s):\n  {list}",
+                    errors.0.len()
+                ),
+                serde_json::json!({ "problems": errors.0 }),
             )
         }
         other => other.into(),
@@ -228,20 +249,39 @@ fn explain(e: DeviceError) -> anyhow::Error {
 }
 
 fn parse_id(id: &str) -> Result<Uuid> {
-    Uuid::parse_str(id.trim()).map_err(|_| anyhow!("'{id}' is not a record id (a UUID)"))
+    Uuid::parse_str(id.trim())
+        .map_err(|_| crate::output::coded("usage", format!("'{id}' is not a record id (a UUID)")))
 }
 
 /// `capture` and `correct`.
-pub fn capture(args: &DeviceArgs, json_source: &str, correct: Option<&str>) -> Result<()> {
+pub fn capture(
+    args: &DeviceArgs,
+    json_source: &str,
+    correct: Option<&str>,
+    json_output: bool,
+) -> Result<()> {
+    if json_source == "-" && args.key_file.as_deref() == Some(Path::new("-")) {
+        return Err(crate::output::coded(
+            "usage",
+            "the form and the storage key cannot both come from standard input",
+        ));
+    }
     let device = open(args)?;
     let json = read_json(json_source)?;
-    let input = birthright_core::record::EnrolmentInput::from_json(&json)
-        .map_err(|e| anyhow!("the registration form is not valid: {e}"))?;
+    let input = birthright_core::record::EnrolmentInput::from_json(&json).map_err(|e| {
+        crate::output::coded(
+            "invalid_form",
+            format!("the registration form is not valid: {e}"),
+        )
+    })?;
     let summary = match correct {
         None => device.capture(&input),
         Some(id) => device.correct(&parse_id(id)?, &input),
     }
     .map_err(explain)?;
+    if json_output {
+        return crate::output::print_json(&summary_json(&summary));
+    }
     println!("{}", summary.id);
     Ok(())
 }
@@ -251,24 +291,10 @@ pub const MAX_IMPORT_FORMS: usize = 10_000;
 /// Most bytes of one `capture --json-lines` input (all forms are held in memory at once).
 pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// `capture`: one form (`--json FILE`) or an import (`--json-lines FILE`, a bare `--json`
-/// asking for JSON output).
-pub fn capture_command(args: &DeviceArgs, json: Option<&str>, lines: Option<&str>) -> Result<()> {
-    match (json, lines) {
-        (Some(form), None) if !form.is_empty() => capture(args, form, None),
-        (None | Some(""), Some(lines)) => capture_lines(args, lines, json.is_some()),
-        (Some(_), Some(_)) => bail!(
-            "give either --json FILE (one form) or --json-lines FILE (an import), not both; \
-             a bare --json with --json-lines prints the new ids as JSON"
-        ),
-        (_, None) => bail!("give the form with --json FILE, or forms with --json-lines FILE"),
-    }
-}
-
 /// `capture --json-lines`: one JSON form per line, captured in one transaction, all or
 /// nothing. Every unreadable or invalid form is reported with its line number (and field
 /// path); the values are never repeated.
-fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> {
+pub fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> {
     let limit = MAX_IMPORT_BYTES;
     let mut text = String::new();
     let read = if source == "-" {
@@ -355,27 +381,35 @@ fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> 
     )
 }
 
-/// A Unix time as RFC 3339 (UTC), or the number if it is out of range.
+/// A Unix time as RFC 3339 UTC, or the number if it is out of range.
 pub fn when(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
+    crate::output::rfc3339(unix)
+}
+
+/// A record summary as JSON, its capture time in RFC 3339.
+fn summary_json(r: &RecordSummary) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "captured_at": when(r.captured_at),
+        "status": r.status.as_str(),
+        "child_name": r.child_name,
+        "date_of_birth": r.date_of_birth,
+        "mother_name": r.mother_name,
+        "supersedes": r.supersedes,
+        "superseded_by": r.superseded_by,
+        "reject_code": r.reject_code,
+        "reject_message": r.reject_message,
+        "leaf_index": r.leaf_index,
+    })
 }
 
 /// `list`.
 pub fn list(
     args: &DeviceArgs,
-    status: Option<&str>,
+    status: Option<RecordStatus>,
     search: Option<String>,
     json: bool,
 ) -> Result<()> {
-    let status = status
-        .map(|s| s.parse::<RecordStatus>().map_err(|e| anyhow!(e)))
-        .transpose()?;
     let device = open(args)?;
     let records = device.list(&ListFilter {
         status,
@@ -383,8 +417,8 @@ pub fn list(
         ..ListFilter::default()
     })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
-        return Ok(());
+        let records: Vec<_> = records.iter().map(summary_json).collect();
+        return crate::output::print_json(&records);
     }
     for r in &records {
         println!("{}", list_line(r));
@@ -424,7 +458,7 @@ pub fn show(args: &DeviceArgs, id: &str, json: bool) -> Result<()> {
     let device = open(args)?;
     let stored = device.get(&parse_id(id)?)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&show_json(&stored))?);
+        crate::output::print_json(&show_json(&stored))?;
     } else {
         print!("{}", show_text(&stored));
     }
@@ -448,6 +482,24 @@ fn show_json(stored: &StoredRecord) -> serde_json::Value {
         "signed_record_bytes": stored.signed.bytes.len(),
         "enrolment": record.enrolment,
     })
+}
+
+/// How precisely a date of birth is known, in words.
+fn precision_text(precision: Option<DatePrecision>) -> &'static str {
+    match precision {
+        Some(DatePrecision::Day) | None => "exact day",
+        Some(DatePrecision::Month) => "month only",
+        Some(DatePrecision::Year) => "year only",
+    }
+}
+
+/// Sex recorded at birth, as the form writes it.
+fn sex_text(sex: Option<Sex>) -> &'static str {
+    match sex {
+        Some(Sex::Female) => "female",
+        Some(Sex::Male) => "male",
+        Some(Sex::Unknown) | None => "sex unknown",
+    }
 }
 
 fn show_text(stored: &StoredRecord) -> String {
@@ -482,17 +534,15 @@ fn show_text(stored: &StoredRecord) -> String {
     line(
         "born",
         format!(
-            "{}{} ({:?} precision), {:?}, {} of {}",
+            "{}{} ({}), {}, {} of {}",
             e.child.date_of_birth,
             e.child
                 .time_of_birth
                 .as_deref()
                 .map(|t| format!(" {t}"))
                 .unwrap_or_default(),
-            e.child
-                .date_of_birth_precision
-                .unwrap_or(birthright_core::record::DatePrecision::Day),
-            e.child.sex.unwrap_or(birthright_core::record::Sex::Unknown),
+            precision_text(e.child.date_of_birth_precision),
+            sex_text(e.child.sex),
             e.child.birth_order,
             e.child.plurality
         ),

@@ -34,6 +34,23 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// [`read_bounded`], or standard input when `path` is `-`.
+pub fn read_bounded_or_stdin(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    if path != Path::new("-") {
+        return read_bounded(path, limit);
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .context("reading standard input")?;
+    if bytes.len() as u64 > limit {
+        bail!("standard input is larger than {limit} bytes");
+    }
+    Ok(bytes)
+}
+
 /// Writes `bytes` to `path` (mode 0600: a credential names a child): into a new temporary file
 /// in the same directory, then renamed over `path`. Refuses a `path` that is a symbolic link
 /// (it would otherwise overwrite whatever the link points to) or anything but a regular file;

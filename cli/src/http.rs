@@ -77,6 +77,13 @@ impl UreqTransport {
 impl Transport for UreqTransport {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let url = format!("{}{}", self.base, request.path);
+        let started = std::time::Instant::now();
+        // The path only: queries carry tree sizes, never personal data, and bodies are sealed.
+        let route = request.path.split('?').next().unwrap_or_default();
+        let method = match request.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
         let result = match request.method {
             Method::Get => self.agent.get(&url).call(),
             Method::Post => {
@@ -87,8 +94,11 @@ impl Transport for UreqTransport {
                 post.send(&request.body[..])
             }
         };
-        let mut response = result.map_err(|e| TransportError {
-            message: e.to_string(),
+        let mut response = result.map_err(|e| {
+            tracing::debug!(method, route, error = %e, "no answer");
+            TransportError {
+                message: e.to_string(),
+            }
         })?;
         let status = response.status().as_u16();
         let retry_after_secs = response
@@ -104,6 +114,15 @@ impl Transport for UreqTransport {
             .map_err(|e| TransportError {
                 message: format!("reading the answer: {e}"),
             })?;
+        tracing::debug!(
+            method,
+            route,
+            status,
+            sent_bytes = request.body.len(),
+            received_bytes = body.len(),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "answered"
+        );
         Ok(HttpResponse {
             status,
             retry_after_secs,

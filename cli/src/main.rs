@@ -5,20 +5,87 @@ mod demo;
 mod device_cmd;
 mod files;
 mod http;
+mod output;
 mod registry_cmd;
 mod sync_cmd;
 mod verify_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Birthright: offline-first birth registration.
 #[derive(Parser)]
 #[command(name = "birthright", version, about, propagate_version = true)]
 struct Cli {
+    /// Diagnostics on standard error: -v for what happens, -vv for details (never personal
+    /// data). RUST_LOG (e.g. RUST_LOG=debug) chooses them finely.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A record status, for `list --status`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StatusArg {
+    /// Captured, not yet sent.
+    Pending,
+    /// Sent, waiting for the registry's receipt.
+    #[value(name = "in_flight")]
+    InFlight,
+    /// On the registry's ledger, receipt verified.
+    Acknowledged,
+    /// Refused by the registry: correct it.
+    Rejected,
+}
+
+impl StatusArg {
+    fn status(self) -> birthright_core::store::RecordStatus {
+        use birthright_core::store::RecordStatus;
+        match self {
+            StatusArg::Pending => RecordStatus::Pending,
+            StatusArg::InFlight => RecordStatus::InFlight,
+            StatusArg::Acknowledged => RecordStatus::Acknowledged,
+            StatusArg::Rejected => RecordStatus::Rejected,
+        }
+    }
+}
+
+/// Where a capture's form comes from and whether the result is printed as JSON. `--form FILE`
+/// with `--json` for JSON output; `--json FILE` alone (the older spelling) is the form.
+#[derive(clap::Args, Clone)]
+pub struct FormArgs {
+    /// The JSON form, or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    form: Option<String>,
+    /// With --form: print the result as JSON. Without it: the JSON form (FILE, or - for
+    /// standard input).
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "")]
+    json: Option<String>,
+}
+
+impl FormArgs {
+    /// The form's source and whether to print JSON.
+    fn resolve(&self) -> anyhow::Result<(&str, bool)> {
+        match (self.form.as_deref(), self.json.as_deref()) {
+            (Some(form), None) => Ok((form, false)),
+            (Some(form), Some("")) => Ok((form, true)),
+            (None, Some(form)) if !form.is_empty() => Ok((form, false)),
+            (Some(_), Some(_)) => Err(output::coded(
+                "usage",
+                "give the form once: --form FILE (with --json for JSON output), or --json FILE",
+            )),
+            (None, _) => Err(output::coded(
+                "usage",
+                "no form: pass --form FILE (or - for standard input)",
+            )),
+        }
+    }
+
+    fn json_output(&self) -> bool {
+        self.form.is_some() && self.json.is_some()
+    }
 }
 
 /// Where the device store is and how to unlock it.
@@ -47,18 +114,16 @@ enum Command {
     /// Registry administration.
     #[command(subcommand)]
     Registry(RegistryCommand),
-    /// Capture a registration from its JSON form, or import many from JSON lines (all or
-    /// nothing); prints the new record ids.
+    /// Capture a registration from its JSON form; prints the new record id.
     Capture {
         #[command(flatten)]
         device: DeviceArgs,
-        /// The JSON form, or - for standard input. With --json-lines, a bare --json prints the
-        /// new ids as a JSON array.
-        #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "")]
-        json: Option<String>,
-        /// One JSON form per line (blank lines skipped), or - for standard input: every form is
-        /// stored, in order, or none is; problems are reported by line number.
-        #[arg(long, value_name = "FILE|-")]
+        #[command(flatten)]
+        form: FormArgs,
+        /// An import: one JSON form per line (blank lines skipped), or - for standard input.
+        /// Every form is stored, in order, or none is; problems are reported by line number.
+        /// With a bare --json the new ids are printed as a JSON array.
+        #[arg(long, value_name = "FILE|-", conflicts_with = "form")]
         json_lines: Option<String>,
     },
     /// Correct a registration: a new signed record that supersedes record ID.
@@ -67,17 +132,17 @@ enum Command {
         device: DeviceArgs,
         /// Id of the record to correct.
         id: String,
-        /// The corrected JSON form, or - for standard input.
-        #[arg(long, value_name = "FILE|-")]
-        json: String,
+        /// The corrected form.
+        #[command(flatten)]
+        form: FormArgs,
     },
     /// List registrations on this device.
     List {
         #[command(flatten)]
         device: DeviceArgs,
-        /// Only this status: pending, in_flight, acknowledged or rejected.
-        #[arg(long)]
-        status: Option<String>,
+        /// Only records in this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
         /// Only children or mothers whose name contains this text.
         #[arg(long)]
         search: Option<String>,
@@ -92,11 +157,12 @@ enum Command {
         /// Registry base URL (default: the one the device enrolled with).
         #[arg(long, value_name = "URL", env = "BIRTHRIGHT_REGISTRY")]
         registry: Option<String>,
-        /// Most bytes of signed records per batch (default 32768, suited to 2G).
-        #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+        /// Most bytes of signed records per batch, 1024 to 1048576 (default 32768, suited to
+        /// 2G).
+        #[arg(long, value_name = "BYTES", value_parser = batch_bytes)]
         max_batch_bytes: Option<u32>,
-        /// Most records per batch (default 100).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        /// Most records per batch, 1 to 1000 (default 100).
+        #[arg(long, value_name = "N", value_parser = batch_records)]
         max_batch_records: Option<u32>,
         /// JSON summary.
         #[arg(long)]
@@ -163,6 +229,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `birthright completions bash > /etc/bash_completion.d/birthright`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +290,9 @@ enum DeviceCommand {
         /// (with a note) if they differ, since the registry enrolled the device for that worker.
         #[arg(long, default_value = "worker")]
         worker: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Enrol this device with a registry using a supervisor's one-time token.
     Enrol {
@@ -230,13 +304,17 @@ enum DeviceCommand {
         /// The one-time enrolment token.
         #[arg(long)]
         token: String,
-        /// Trust bundle to pin; the registry's must match it exactly.
-        #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
+        /// Trust bundle to pin (or - for standard input); the registry's must match it
+        /// exactly.
+        #[arg(long, value_name = "FILE|-", conflicts_with = "fingerprint")]
         trust: Option<PathBuf>,
         /// The registry's trust fingerprint, as printed by `registry enrol-token`. One of
         /// --trust or --fingerprint is required unless the registry is on this machine.
         #[arg(long, value_name = "HEX")]
         fingerprint: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -250,6 +328,9 @@ enum RegistryCommand {
         /// The registry's origin, e.g. registry.example.org/births.
         #[arg(long)]
         origin: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the registry's HTTP API.
     Serve {
@@ -283,12 +364,18 @@ enum RegistryCommand {
         /// How long the token stays valid: 30m, 12h, 7d (at most 30d).
         #[arg(long, default_value = "7d")]
         ttl: String,
+        /// JSON output (the token, the trust fingerprint and the expiry).
+        #[arg(long)]
+        json: bool,
     },
     /// List enrolled devices.
     Devices {
         /// Registry data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// After restoring the data directory from a backup: accept the database's ledger as it is
     /// now (the ledger published beyond it is lost and becomes a fork). Logged in recover.log.
@@ -296,6 +383,9 @@ enum RegistryCommand {
         /// Registry data directory.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a device: records it captures from now on are rejected.
     Revoke {
@@ -311,6 +401,9 @@ enum RegistryCommand {
         /// personal data).
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke one registered credential (by its ledger index): it verifies as revoked once
     /// verifiers have the next status list.
@@ -327,7 +420,95 @@ enum RegistryCommand {
         /// A private note for administrators (no personal data).
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// A whole number from `min` to `max`, or a message saying so (not Rust's own words).
+fn whole_number(text: &str, min: u32, max: u32) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
+}
+
+fn batch_bytes(text: &str) -> Result<u32, String> {
+    whole_number(text, 1024, 1_048_576)
+}
+
+fn batch_records(text: &str) -> Result<u32, String> {
+    whole_number(text, 1, 1000)
+}
+
+impl Command {
+    /// Whether the command's results (and so its errors) are printed as JSON.
+    fn json(&self) -> bool {
+        match self {
+            Command::Capture {
+                form,
+                json_lines: Some(_),
+                ..
+            } => form.json.is_some(),
+            Command::Capture { form, .. } | Command::Correct { form, .. } => form.json_output(),
+            Command::List { json, .. }
+            | Command::Sync { json, .. }
+            | Command::Verify { json, .. }
+            | Command::Show { json, .. }
+            | Command::Device(DeviceCommand::Init { json, .. })
+            | Command::Device(DeviceCommand::Enrol { json, .. })
+            | Command::Registry(RegistryCommand::Init { json, .. })
+            | Command::Registry(RegistryCommand::EnrolToken { json, .. })
+            | Command::Registry(RegistryCommand::Devices { json, .. })
+            | Command::Registry(RegistryCommand::Recover { json, .. })
+            | Command::Registry(RegistryCommand::Revoke { json, .. })
+            | Command::Registry(RegistryCommand::RevokeCredential { json, .. }) => *json,
+            Command::Demo { .. }
+            | Command::Lists(_)
+            | Command::Credential { .. }
+            | Command::Completions { .. }
+            | Command::Registry(RegistryCommand::Serve { .. }) => false,
+        }
+    }
+}
+
+/// Whether the raw arguments ask for JSON (for errors found before they are parsed): a `--json`
+/// flag with no file after it.
+fn json_requested(args: &[std::ffi::OsString]) -> bool {
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--json"
+            && args
+                .get(i + 1)
+                .is_none_or(|next| next.to_str().is_some_and(|n| n.starts_with("--")))
+    })
+}
+
+/// Sets up `tracing` diagnostics on standard error: RUST_LOG when set, else by `-v` count
+/// (`registry serve` logs its requests at the default level).
+fn init_diagnostics(verbose: u8, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 if serving => "info",
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() && verbose == 0 => EnvFilter::try_new(spec)
+            .unwrap_or_else(|e| {
+                eprintln!("warning: RUST_LOG is not understood ({e}); using {level}");
+                EnvFilter::new(level)
+            }),
+        _ => EnvFilter::new(level),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 fn main() -> ExitCode {
@@ -338,24 +519,64 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Device(DeviceCommand::Init { device, worker }) => {
-            device_cmd::init(&device, &worker)
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_requested(&args) => {
+            // The message without clap's `error: ` prefix and usage lines.
+            let text = e.kind().as_str().map_or_else(
+                || e.to_string(),
+                |kind| {
+                    let rendered = e.render().to_string();
+                    let first = rendered.lines().next().unwrap_or(kind).to_string();
+                    first.trim_start_matches("error: ").to_string()
+                },
+            );
+            eprintln!("{}", output::error_json("usage", &text, None));
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
+        Err(e) => e.exit(),
+    };
+    init_diagnostics(
+        cli.verbose,
+        matches!(
+            cli.command,
+            Command::Registry(RegistryCommand::Serve { .. })
+        ),
+    );
+    let json = cli.command.json();
+    match run(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            output::print_error(&e, json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command; its exit code when it succeeds (some report outcomes by code).
+fn run(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Device(DeviceCommand::Init {
+            device,
+            worker,
+            json,
+        }) => device_cmd::init(&device, &worker, json)?,
         Command::Device(DeviceCommand::Enrol {
             device,
             registry,
             token,
             trust,
             fingerprint,
+            json,
         }) => sync_cmd::enrol(
             &device,
             &registry,
             &token,
             trust.as_deref(),
             fingerprint.as_deref(),
-        ),
+            json,
+        )?,
         Command::Sync {
             device,
             registry,
@@ -374,19 +595,15 @@ fn main() -> ExitCode {
             if let Some(records) = max_batch_records {
                 config.max_batch_records = records as usize;
             }
-            match sync_cmd::sync(&device, registry.as_deref(), config, json) {
-                Ok(0) => Ok(()),
-                Ok(code) => return ExitCode::from(code),
-                Err(e) => Err(e),
-            }
+            return sync_cmd::sync(&device, registry.as_deref(), config, json);
         }
-        Command::Demo { keep } => demo::run(keep),
+        Command::Demo { keep } => demo::run(keep)?,
         Command::Credential {
             device,
             id,
             format,
             out,
-        } => credential_cmd::credential(&device, &id, format, out.as_deref()),
+        } => credential_cmd::credential(&device, &id, format, out.as_deref())?,
         Command::Verify {
             trust,
             text,
@@ -404,25 +621,22 @@ fn main() -> ExitCode {
                 lists: lists.as_deref(),
                 device: device.as_ref(),
             };
-            match verify_cmd::verify(
+            return verify_cmd::verify(
                 &trust,
                 text.as_deref(),
                 image.as_deref(),
                 sources,
                 max_list_age,
                 json,
-            ) {
-                Ok(code) => return ExitCode::from(code),
-                Err(e) => Err(e),
-            }
+            );
         }
         Command::Lists(ListsCommand::Fetch {
             trust,
             registry,
             out,
-        }) => verify_cmd::fetch(&trust, &registry, &out),
-        Command::Registry(RegistryCommand::Init { data, origin }) => {
-            registry_cmd::init(&data, &origin)
+        }) => verify_cmd::fetch(&trust, &registry, &out)?,
+        Command::Registry(RegistryCommand::Init { data, origin, json }) => {
+            registry_cmd::init(&data, &origin, json)?
         }
         Command::Registry(RegistryCommand::Serve {
             data,
@@ -434,46 +648,77 @@ fn main() -> ExitCode {
             &listen,
             trusted_proxy_header.as_deref(),
             trusted_proxies,
-        ),
+        )?,
         Command::Registry(RegistryCommand::EnrolToken {
             data,
             worker,
             region,
             ttl,
-        }) => registry_cmd::enrol_token(&data, &worker, &region, &ttl),
-        Command::Registry(RegistryCommand::Devices { data }) => registry_cmd::devices(&data),
-        Command::Registry(RegistryCommand::Recover { data }) => registry_cmd::recover(&data),
+            json,
+        }) => registry_cmd::enrol_token(&data, &worker, &region, &ttl, json)?,
+        Command::Registry(RegistryCommand::Devices { data, json }) => {
+            registry_cmd::devices(&data, json)?
+        }
+        Command::Registry(RegistryCommand::Recover { data, json }) => {
+            registry_cmd::recover(&data, json)?
+        }
         Command::Registry(RegistryCommand::Revoke {
             data,
             device_kid,
             reason,
             note,
-        }) => registry_cmd::revoke(&data, &device_kid, reason.as_str(), note.as_deref()),
+            json,
+        }) => registry_cmd::revoke(&data, &device_kid, reason.as_str(), note.as_deref(), json)?,
         Command::Registry(RegistryCommand::RevokeCredential {
             data,
             leaf_index,
             reason,
             note,
-        }) => registry_cmd::revoke_credential(&data, leaf_index, reason.as_str(), note.as_deref()),
+            json,
+        }) => registry_cmd::revoke_credential(
+            &data,
+            leaf_index,
+            reason.as_str(),
+            note.as_deref(),
+            json,
+        )?,
         Command::Capture {
             device,
-            json,
-            json_lines,
-        } => device_cmd::capture_command(&device, json.as_deref(), json_lines.as_deref()),
-        Command::Correct { device, id, json } => device_cmd::capture(&device, &json, Some(&id)),
+            form,
+            json_lines: Some(lines),
+        } => {
+            if form.json.as_deref().is_some_and(|j| !j.is_empty()) {
+                return Err(output::coded(
+                    "usage",
+                    "give either --json-lines FILE (an import) or one form, not both; a bare \
+                     --json with --json-lines prints the new ids as JSON",
+                ));
+            }
+            device_cmd::capture_lines(&device, &lines, form.json.is_some())?
+        }
+        Command::Capture { device, form, .. } => {
+            let (source, json) = form.resolve()?;
+            device_cmd::capture(&device, source, None, json)?
+        }
+        Command::Correct { device, id, form } => {
+            let (source, json) = form.resolve()?;
+            device_cmd::capture(&device, source, Some(&id), json)?
+        }
         Command::List {
             device,
             status,
             search,
             json,
-        } => device_cmd::list(&device, status.as_deref(), search, json),
-        Command::Show { device, id, json } => device_cmd::show(&device, &id, json),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        } => device_cmd::list(&device, status.map(StatusArg::status), search, json)?,
+        Command::Show { device, id, json } => device_cmd::show(&device, &id, json)?,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "birthright",
+                &mut std::io::stdout(),
+            );
         }
     }
+    Ok(0)
 }

@@ -6,11 +6,22 @@ use anyhow::{Result, anyhow};
 use birthright_core::keys::KeyId;
 use birthright_registry::{Registry, http, service::parse_ttl};
 
-use crate::device_cmd::when;
+use crate::{
+    device_cmd::when,
+    output::{coded, print_json, rfc3339},
+};
 
 /// `registry init`.
-pub fn init(data: &Path, origin: &str) -> Result<()> {
+pub fn init(data: &Path, origin: &str, json: bool) -> Result<()> {
     let (registry, trust) = Registry::init(data, origin)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "origin": registry.trust_bundle().origin,
+            "data": data,
+            "trust_bundle": trust,
+            "trust_fingerprint": registry.trust_bundle().fingerprint()?,
+        }));
+    }
     println!(
         "registry {} created in {}",
         registry.trust_bundle().origin,
@@ -54,10 +65,21 @@ pub fn serve(
 }
 
 /// `registry enrol-token`.
-pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str) -> Result<()> {
-    let ttl_secs = parse_ttl(ttl).map_err(|e| anyhow!("--ttl '{ttl}': {e}"))?;
+pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str, json: bool) -> Result<()> {
+    let ttl_secs = parse_ttl(ttl).map_err(|e| coded("usage", format!("--ttl '{ttl}': {e}")))?;
     let registry = Registry::open(data)?;
-    println!("{}", registry.create_token(worker, region, ttl_secs)?);
+    let token = registry.create_token(worker, region, ttl_secs)?;
+    if json {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        return print_json(&serde_json::json!({
+            "token": token,
+            "worker_id": worker,
+            "region": region,
+            "expires_at": rfc3339(now.saturating_add(ttl_secs)),
+            "trust_fingerprint": registry.trust_bundle().fingerprint()?,
+        }));
+    }
+    println!("{token}");
     // The token alone on stdout (for scripts); the fingerprint the phone checks the registry
     // against before it uses the token goes with it to the worker.
     eprintln!(
@@ -68,9 +90,27 @@ pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str) -> Result
 }
 
 /// `registry devices`.
-pub fn devices(data: &Path) -> Result<()> {
+pub fn devices(data: &Path, json: bool) -> Result<()> {
     let registry = Registry::open(data)?;
     let devices = registry.devices()?;
+    if json {
+        let list: Vec<_> = devices
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "device_kid": d.kid.to_string(),
+                    "worker_id": d.worker_id,
+                    "region": d.region,
+                    "enrolled_at": rfc3339(d.enrolled_at),
+                    "valid_from": rfc3339(d.not_before),
+                    "valid_until": rfc3339(d.not_after),
+                    "revoked_at": d.revoked_at.map(rfc3339),
+                    "revoke_reason": d.revoke_reason,
+                })
+            })
+            .collect();
+        return print_json(&list);
+    }
     if devices.is_empty() {
         println!("no devices enrolled");
     }
@@ -101,11 +141,22 @@ pub fn devices(data: &Path) -> Result<()> {
 }
 
 /// `registry revoke`.
-pub fn revoke(data: &Path, kid: &str, reason: &str, note: Option<&str>) -> Result<()> {
-    let kid = KeyId::from_hex(kid)
-        .ok_or_else(|| anyhow!("'{kid}' is not a device key id (16 hex digits)"))?;
+pub fn revoke(data: &Path, kid: &str, reason: &str, note: Option<&str>, json: bool) -> Result<()> {
+    let kid = KeyId::from_hex(kid).ok_or_else(|| {
+        coded(
+            "usage",
+            format!("'{kid}' is not a device key id (16 hex digits)"),
+        )
+    })?;
     let registry = Registry::open(data)?;
     registry.revoke(&kid, reason, note)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "device_kid": kid.to_string(),
+            "revoked": true,
+            "reason": reason,
+        }));
+    }
     println!(
         "device {kid} revoked: from now on nothing new it sends is accepted, and its provisional \
          credentials verify as revoked (records already on the ledger stay)"
@@ -119,9 +170,19 @@ pub fn revoke_credential(
     leaf_index: u64,
     reason: &str,
     note: Option<&str>,
+    json: bool,
 ) -> Result<()> {
     let registry = Registry::open(data)?;
-    if registry.revoke_credential(leaf_index, reason, note)? {
+    let newly = registry.revoke_credential(leaf_index, reason, note)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "leaf_index": leaf_index,
+            "revoked": true,
+            "already_revoked": !newly,
+            "reason": reason,
+        }));
+    }
+    if newly {
         println!(
             "the registered credential at ledger index {leaf_index} is revoked: it verifies as \
              revoked wherever the next status list is fetched (the record stays on the ledger)"
@@ -133,9 +194,17 @@ pub fn revoke_credential(
 }
 
 /// `registry recover`: accepts a restored database's tree as the ledger head.
-pub fn recover(data: &Path) -> Result<()> {
+pub fn recover(data: &Path, json: bool) -> Result<()> {
     let recovery = Registry::recover(data)?;
     let (size, _) = recovery.current;
+    if json {
+        let previous = recovery.previous.as_ref().map(|(published, _)| *published);
+        return print_json(&serde_json::json!({
+            "tree_size": size,
+            "previous_tree_size": previous,
+            "lost_leaves": previous.map(|p| p.saturating_sub(size)),
+        }));
+    }
     match recovery.previous {
         Some((published, _)) if published > size => println!(
             "ledger head reset from {published} to {size} leaves: checkpoints published for the \

@@ -32,6 +32,16 @@ pub enum FormError {
         /// The limit.
         limit: usize,
     },
+    /// The form is empty (or only white space).
+    #[error("the form is empty: expected a JSON object ({{ ... }}) with the registration's fields")]
+    Empty,
+    /// A list where the form has an object (serde would otherwise read a list's items as the
+    /// object's fields in order).
+    #[error("{}", not_an_object(path))]
+    NotAnObject {
+        /// Path of the list (`child`, `caregivers[0]`), empty for the whole form.
+        path: String,
+    },
     /// A field the form does not have. The unknown name is not repeated (it may be a child's
     /// name typed into the wrong place): only where it is and what is expected there.
     #[error(
@@ -68,6 +78,47 @@ fn field_prefix(path: &str) -> String {
     } else {
         format!("{path}: ")
     }
+}
+
+fn not_an_object(path: &str) -> String {
+    if path.is_empty() {
+        "the form must be a JSON object ({ ... }), not a list ([ ... ])".into()
+    } else {
+        format!("{path}: must be an object ({{ ... }}), not a list ([ ... ])")
+    }
+}
+
+/// Fields of the form whose value is an object.
+const OBJECT_FIELDS: [&str; 6] = [
+    "child",
+    "place_of_birth",
+    "mother",
+    "father",
+    "informant",
+    "consent",
+];
+
+/// Refuses a list where the form has an object: the whole form, one of [`OBJECT_FIELDS`], or
+/// a caregiver. Everything else is left to the typed decoding, which locates it by line.
+fn lists_where_objects_belong(value: &serde_json::Value) -> Result<(), FormError> {
+    use serde_json::Value;
+    let not_an_object = |path: String| Err(FormError::NotAnObject { path });
+    let fields = match value {
+        Value::Object(fields) => fields,
+        Value::Array(_) => return not_an_object(String::new()),
+        _ => return Ok(()),
+    };
+    for name in OBJECT_FIELDS {
+        if fields.get(name).is_some_and(Value::is_array) {
+            return not_an_object(name.to_string());
+        }
+    }
+    if let Some(Value::Array(caregivers)) = fields.get("caregivers")
+        && let Some(i) = caregivers.iter().position(Value::is_array)
+    {
+        return not_an_object(format!("caregivers[{i}]"));
+    }
+    Ok(())
 }
 
 fn place(path: &str) -> &str {
@@ -153,13 +204,128 @@ impl FormError {
                 column: e.column(),
             };
         }
+        let path = path.map(|p| safe_path(p, false)).unwrap_or_default();
         FormError::Shape {
-            path: path.map(|p| safe_path(p, false)).unwrap_or_default(),
-            message: crate::redact::values(message),
+            message: plain_message(message, &path),
+            path,
             line: e.line(),
             column: e.column(),
         }
     }
+}
+
+/// What serde calls a kind of JSON value (`string "…"`, ``integer `5` ``, `map`), in words.
+fn kind_in_words(unexpected: &str) -> &'static str {
+    let kind = unexpected.split([' ', '`', '"']).next().unwrap_or_default();
+    match kind {
+        "string" | "char" => "text",
+        "integer" => "a whole number",
+        "floating" => "a number with a fraction",
+        "boolean" => "true or false",
+        "null" | "unit" => "null",
+        "sequence" => "a list ([ ... ])",
+        "map" => "an object ({ ... })",
+        _ => "another kind of value",
+    }
+}
+
+/// What serde says a field expects (`u8`, `a string`, `struct Child`, `enum Sex`), in words.
+fn expected_in_words(expected: &str) -> String {
+    let enum_values = |name: &str| match name {
+        "Sex" => Some("female, male or unknown"),
+        "DatePrecision" => Some("day, month or year"),
+        "PlaceKind" => Some("health_facility, home or other"),
+        _ => None,
+    };
+    match expected {
+        "u8" => "a whole number from 0 to 255".into(),
+        "u16" => "a whole number from 0 to 65535".into(),
+        "f64" | "f32" => "a number".into(),
+        "a string" | "a borrowed string" | "a char" => "text (in double quotes)".into(),
+        "a boolean" => "true or false".into(),
+        "a sequence" => "a list ([ ... ])".into(),
+        "a map" => "an object ({ ... })".into(),
+        other if other.starts_with("struct ") => "an object ({ ... })".into(),
+        other => match other.strip_prefix("enum ").and_then(enum_values) {
+            Some(values) => format!("one of {values} (in double quotes)"),
+            None => "a value of the kind documented for it".into(),
+        },
+    }
+}
+
+/// serde_json's message (already without its position) in plain language, with no value from
+/// the form and no name from the code: "must be a whole number from 0 to 255, not text".
+/// `path`: where (empty for the form as a whole).
+fn plain_message(message: &str, path: &str) -> String {
+    let top_level = path.is_empty();
+    if let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    {
+        let invalid_type = message.starts_with("invalid type: ");
+        let (unexpected, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
+        let got = kind_in_words(unexpected);
+        if top_level && expected.starts_with("struct ") {
+            return format!("the form must be a JSON object ({{ ... }}), not {got}");
+        }
+        let want = expected_in_words(expected);
+        return if invalid_type {
+            format!("must be {want}, not {got}")
+        } else {
+            format!("must be {want}")
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        // "unknown variant `x`, expected one of `a`, `b`": the list is the schema's.
+        let values: Vec<&str> = rest
+            .rsplit_once(", expected ")
+            .map(|(_, list)| list.strip_prefix("one of ").unwrap_or(list))
+            .unwrap_or_default()
+            .split(", ")
+            .map(|v| v.trim_matches('`'))
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .collect();
+        return match values.split_last() {
+            Some((last, rest)) if !rest.is_empty() => {
+                format!("must be one of {} or {last}", rest.join(", "))
+            }
+            Some((only, _)) => format!("must be {only}"),
+            None => "is not one of the values documented for it".into(),
+        };
+    }
+    if let Some(field) = message.strip_prefix("duplicate field ") {
+        // serde names only the schema's fields here (an unknown one is refused before).
+        let name = field.trim_matches('`');
+        return if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            format!("the field `{name}` is given twice")
+        } else {
+            "a field is given twice".into()
+        };
+    }
+    if message.starts_with("EOF while parsing") {
+        return "the form ends too early: the JSON is cut off (a missing } or ] or quote)".into();
+    }
+    if message == "trailing characters" {
+        return "there is more after the end of the form's JSON object".into();
+    }
+    // serde_json reads an enum from text or an object only; anything else is "expected value".
+    let enum_field = match path.rsplit('.').next() {
+        Some("sex") => Some("Sex"),
+        Some("date_of_birth_precision") => Some("DatePrecision"),
+        Some("kind") => Some("PlaceKind"),
+        _ => None,
+    };
+    if let (Some(name), "expected value") = (enum_field, message) {
+        return format!("must be {}", expected_in_words(&format!("enum {name}")));
+    }
+    if message == "expected value" {
+        return "is not JSON here: expected a value (text in double quotes, a number, true, \
+                false, null, a list or an object)"
+            .into();
+    }
+    // The JSON syntax itself ("expected `,` or `}`", "invalid escape", "key must be a string"):
+    // serde_json's words are plain; the quoted parts are JSON punctuation, not values.
+    format!("is not valid JSON: {}", crate::redact::values(message))
 }
 
 /// What a field worker enters for one birth (biometric-free: no photo, fingerprint, iris or
@@ -354,7 +520,8 @@ pub struct Record {
 
 impl EnrolmentInput {
     /// Parses the JSON interchange form. Unknown fields are an error; missing fields are left
-    /// empty for [`crate::validate`] to report, all at once.
+    /// empty for [`crate::validate`] to report, all at once. A leading UTF-8 byte order mark
+    /// is skipped.
     /// Parses the JSON form (at most [`MAX_JSON_BYTES`]). A value of the wrong type or an
     /// unknown field fails with the field's path; the message never repeats the value (it may
     /// be a child's name).
@@ -364,6 +531,15 @@ impl EnrolmentInput {
                 len: json.len(),
                 limit: MAX_JSON_BYTES,
             });
+        }
+        // A byte order mark, as some editors write at the start of a UTF-8 file: not JSON,
+        // but harmless.
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
+        if json.trim().is_empty() {
+            return Err(FormError::Empty);
+        }
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(json) {
+            lists_where_objects_belong(&value)?;
         }
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let input: Self = serde_path_to_error::deserialize(&mut deserializer)
@@ -438,6 +614,131 @@ mod tests {
             "unknown field at child (line 1, column 23); expected one of `given_names`, \
              `family_name`, `sex`, `date_of_birth`, `date_of_birth_precision`, `time_of_birth`, \
              `plurality`, `birth_order`"
+        );
+    }
+
+    /// Words from the code, not the form: none may reach a person.
+    const RUST_WORDS: [&str; 9] = [
+        "u8",
+        "f64",
+        "struct",
+        "EnrolmentInput",
+        "enum ",
+        "variant",
+        "invalid type",
+        "sequence",
+        "a map",
+    ];
+
+    fn shown(json: &str) -> String {
+        let shown = EnrolmentInput::from_json(json).unwrap_err().to_string();
+        for word in RUST_WORDS {
+            assert!(!shown.contains(word), "{word:?} in {shown:?}");
+        }
+        assert!(!shown.contains("Олена"), "a value repeated: {shown}");
+        shown
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let with_bom = format!("\u{feff}{}", r#"{"notes": "x"}"#);
+        assert_eq!(
+            EnrolmentInput::from_json(&with_bom)
+                .unwrap()
+                .notes
+                .as_deref(),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn an_empty_form_or_a_list_is_told_plainly() {
+        assert_eq!(EnrolmentInput::from_json(""), Err(FormError::Empty));
+        assert_eq!(EnrolmentInput::from_json(" \n\t"), Err(FormError::Empty));
+        assert_eq!(EnrolmentInput::from_json("\u{feff}"), Err(FormError::Empty));
+        assert!(shown("").starts_with("the form is empty"));
+        // serde would read a list's items as the fields in order: refused, wherever an object
+        // belongs.
+        assert_eq!(
+            shown("[{\"child\": {}}]"),
+            "the form must be a JSON object ({ ... }), not a list ([ ... ])"
+        );
+        assert_eq!(
+            shown(r#"{"child": ["Олена", "Коваленко"]}"#),
+            "child: must be an object ({ ... }), not a list ([ ... ])"
+        );
+        assert_eq!(
+            shown(r#"{"caregivers": [{}, ["Олена"]]}"#),
+            "caregivers[1]: must be an object ({ ... }), not a list ([ ... ])"
+        );
+        assert_eq!(
+            shown("\"Олена\""),
+            "the form must be a JSON object ({ ... }), not text (line 1, column 12)"
+        );
+        assert!(shown("{\"notes\": \"x\"").contains("ends too early"));
+        assert!(shown("{} {}").contains("more after the end"));
+        assert!(shown("Олена").starts_with("is not JSON here"));
+    }
+
+    #[test]
+    fn wrong_values_are_told_in_plain_words_with_their_field() {
+        assert_eq!(
+            shown(r#"{"child": {"plurality": "Олена"}}"#),
+            "child.plurality: must be a whole number from 0 to 255, not text (line 1, column 36)"
+        );
+        assert!(
+            shown(r#"{"child": {"plurality": 300}}"#)
+                .starts_with("child.plurality: must be a whole number from 0 to 255 (")
+        );
+        assert!(
+            shown(r#"{"child": {"plurality": -1}}"#)
+                .starts_with("child.plurality: must be a whole number from 0 to 255 (")
+        );
+        assert!(shown(r#"{"child": {"plurality": 1.5}}"#).starts_with(
+            "child.plurality: must be a whole number from 0 to 255, not a number with a fraction"
+        ));
+        assert!(
+            shown(r#"{"child": {"sex": "Олена"}}"#)
+                .starts_with("child.sex: must be one of female, male or unknown (")
+        );
+        let sex = shown(r#"{"child": {"sex": 1}}"#);
+        assert!(
+            sex.starts_with(
+                "child.sex: must be one of female, male or unknown (in double quotes) ("
+            ),
+            "{sex}"
+        );
+        assert!(
+            shown(r#"{"child": {"date_of_birth_precision": "days"}}"#)
+                .starts_with("child.date_of_birth_precision: must be one of day, month or year (")
+        );
+        assert!(
+            shown(r#"{"child": {"given_names": 5}}"#).starts_with(
+                "child.given_names: must be text (in double quotes), not a whole number"
+            )
+        );
+        assert!(
+            shown(r#"{"child": "Олена"}"#)
+                .starts_with("child: must be an object ({ ... }), not text")
+        );
+        assert!(
+            shown(r#"{"caregivers": {}}"#)
+                .starts_with("caregivers: must be a list ([ ... ]), not an object ({ ... })")
+        );
+        assert!(
+            shown(r#"{"consent": {"given": "yes"}}"#)
+                .starts_with("consent.given: must be true or false, not text")
+        );
+        assert!(
+            shown(r#"{"custom": []}"#)
+                .starts_with("custom: must be an object ({ ... }), not a list")
+        );
+        assert!(
+            shown(r#"{"place_of_birth": {"latitude": "x"}}"#)
+                .starts_with("place_of_birth.latitude: must be a number, not text")
+        );
+        assert!(
+            shown(r#"{"notes": null, "notes": "x"}"#).contains("the field `notes` is given twice"),
         );
     }
 

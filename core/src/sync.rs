@@ -100,6 +100,12 @@ pub struct SyncCounts {
     pub acknowledged: u64,
     /// Records rejected so far in this sync.
     pub rejected: u64,
+    /// Bytes of sealed batches sent so far in this sync, every attempt counted (for a rate
+    /// and an estimate of the time left).
+    pub bytes_sent: u64,
+    /// While the sync waits to retry a request that failed: how long, in milliseconds, from
+    /// when this was reported; 0 otherwise.
+    pub retry_in_ms: u64,
 }
 
 /// Receives progress during [`Device::sync`].
@@ -419,10 +425,21 @@ fn check_registered_credential(
     };
     match (&verification.verdict, &verification.registration) {
         (crate::credential::Verdict::Valid, Some(r)) if fits(r) => Ok(()),
-        (verdict, _) => Err(SyncError::InvalidResponse(format!(
-            "record {record_id}: the registered credential is not the registry's for this \
-             record and leaf ({verdict:?})"
-        ))),
+        (verdict, _) => {
+            use crate::credential::Verdict;
+            let why = match verdict {
+                Verdict::Valid | Verdict::ValidProvisional => "it names another record or leaf",
+                Verdict::Revoked(why)
+                | Verdict::Expired(why)
+                | Verdict::Superseded(why)
+                | Verdict::Invalid(why)
+                | Verdict::Unreadable(why) => why,
+            };
+            Err(SyncError::InvalidResponse(format!(
+                "record {record_id}: the registered credential is not the registry's for this \
+                 record and leaf ({why})"
+            )))
+        }
     }
 }
 
@@ -507,6 +524,7 @@ impl<'d> SyncMachine<'d> {
         if let Some(wait) = self.wait.take() {
             return Ok(Step::Wait(wait));
         }
+        self.counts.retry_in_ms = 0;
         loop {
             let request = match &self.phase {
                 Phase::FetchRevocations => get("/v1/revocations"),
@@ -519,6 +537,10 @@ impl<'d> SyncMachine<'d> {
                         self.counted_batch = Some(batch.id);
                         self.counts.sent += batch.record_count;
                     }
+                    self.counts.bytes_sent = self
+                        .counts
+                        .bytes_sent
+                        .saturating_add(batch.sealed_body.len() as u64);
                     HttpRequest {
                         method: Method::Post,
                         path: "/v1/batches".into(),
@@ -644,6 +666,7 @@ impl<'d> SyncMachine<'d> {
             Some(asked) => asked.max(jittered),
             None => jittered,
         };
+        self.counts.retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         self.wait = Some(wait);
         Ok(())
     }

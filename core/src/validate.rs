@@ -409,7 +409,7 @@ impl Checker {
                     self.err(
                         format!("{prefix}.date_of_birth"),
                         FieldCode::NotADate,
-                        "must be a date in the form YYYY-MM-DD",
+                        date_problem(d, DatePrecision::Day),
                     );
                 }
                 true
@@ -439,6 +439,39 @@ fn parse_day(s: &str) -> Option<Date> {
     }
     let month = Month::try_from(parse_number(m, 2)? as u8).ok()?;
     Date::from_calendar_date(parse_number(y, 4)? as i32, month, parse_number(d, 2)? as u8).ok()
+}
+
+/// Whether `s` has the digits and dashes of a date of `precision` (`YYYY-MM-DD`, `YYYY-MM`,
+/// `YYYY`), whatever the numbers.
+fn date_shaped(s: &str, precision: DatePrecision) -> bool {
+    let lengths: &[usize] = match precision {
+        DatePrecision::Day => &[4, 2, 2],
+        DatePrecision::Month => &[4, 2],
+        DatePrecision::Year => &[4],
+    };
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == lengths.len()
+        && parts
+            .iter()
+            .zip(lengths)
+            .all(|(part, &len)| part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Why `s` is not a date of `precision`: not written as one, or written as one that the
+/// calendar does not have (2026-02-30, 2026-13). The value itself is not repeated (a date of
+/// birth is personal data).
+fn date_problem(s: &str, precision: DatePrecision) -> &'static str {
+    match (precision, date_shaped(s, precision)) {
+        (DatePrecision::Day, false) => "must be a date in the form YYYY-MM-DD",
+        (DatePrecision::Month, false) => "must be a month in the form YYYY-MM",
+        (DatePrecision::Year, false) => "must be a year in the form YYYY",
+        (DatePrecision::Day, true) => {
+            "is not a date in the calendar: that month has no such day, or there is no such month"
+        }
+        (DatePrecision::Month | DatePrecision::Year, true) => {
+            "is not a month in the calendar: months are 01 to 12"
+        }
+    }
 }
 
 /// The first and last day of a date of birth of the given precision.
@@ -537,11 +570,7 @@ pub fn validate(
             None => c.err(
                 "child.date_of_birth",
                 FieldCode::NotADate,
-                match precision {
-                    DatePrecision::Day => "must be a date in the form YYYY-MM-DD",
-                    DatePrecision::Month => "must be a month in the form YYYY-MM",
-                    DatePrecision::Year => "must be a year in the form YYYY",
-                },
+                date_problem(&child.date_of_birth, precision),
             ),
             Some((first, last)) => {
                 if first > today {
@@ -934,6 +963,63 @@ mod tests {
             "{} problem(s): child.given_names: is required",
             errors.0.len()
         )));
+    }
+
+    #[test]
+    fn an_impossible_date_is_told_apart_from_a_badly_written_one() {
+        let message = |change: fn(&mut EnrolmentInput), path: &str| {
+            let mut input = reference_input();
+            change(&mut input);
+            let errors = validate(&input, AT).unwrap_err();
+            errors
+                .0
+                .iter()
+                .find(|e| e.path == path)
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| panic!("no error at {path}: {errors}"))
+        };
+        let impossible = message(
+            |i| i.child.date_of_birth = "2026-02-30".into(),
+            "child.date_of_birth",
+        );
+        assert!(
+            impossible.starts_with("is not a date in the calendar"),
+            "{impossible}"
+        );
+        assert!(!impossible.contains("2026"), "the value is not repeated");
+        let month = message(
+            |i| i.child.date_of_birth = "2026-13-01".into(),
+            "child.date_of_birth",
+        );
+        assert!(
+            month.starts_with("is not a date in the calendar"),
+            "{month}"
+        );
+        let written = message(
+            |i| i.child.date_of_birth = "14.03.2026".into(),
+            "child.date_of_birth",
+        );
+        assert_eq!(written, "must be a date in the form YYYY-MM-DD");
+        let mother = message(
+            |i| i.mother.date_of_birth = Some("1990-02-29".into()),
+            "mother.date_of_birth",
+        );
+        assert!(
+            mother.starts_with("is not a date in the calendar"),
+            "{mother}"
+        );
+        let by_month = message(
+            |i| {
+                i.child.date_of_birth = "2026-13".into();
+                i.child.date_of_birth_precision = Some(DatePrecision::Month);
+                i.child.time_of_birth = None;
+            },
+            "child.date_of_birth",
+        );
+        assert!(
+            by_month.starts_with("is not a month in the calendar"),
+            "{by_month}"
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ use std::{
 use axum::{
     Router,
     body::Bytes,
-    extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State, rejection::BytesRejection},
+    extract::{
+        ConnectInfo, DefaultBodyLimit, MatchedPath, Query, Request, State,
+        rejection::BytesRejection,
+    },
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -198,7 +201,7 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         if self.status >= 500 {
-            eprintln!("registry: {} {}", self.code, self.message);
+            tracing::error!(code = self.code, message = %self.message, "request failed");
         }
         error(self.status, self.code, self.message)
     }
@@ -210,7 +213,10 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Registry) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
     let registry = state.registry.clone();
-    tokio::task::spawn_blocking(move || f(&registry))
+    // The request's span follows the work, so what the service records (the device's key id)
+    // reaches the request's log line.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&registry)))
         .await
         .map_err(|e| ServiceError {
             status: 500,
@@ -465,6 +471,43 @@ async fn guard(
     }
 }
 
+/// The route for a request's log line: the template (`/v1/proof/inclusion`), never the raw
+/// path or query.
+fn route_of(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(no such route)".to_string(), |p| p.as_str().to_string())
+}
+
+/// One log line per request, through `tracing` at info level: method, route template, status,
+/// duration and, once the service knows it, the device's key id. Never a body, a query, a
+/// name or an address.
+async fn log_request(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route_of(&request),
+        device_kid = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "answered"
+        );
+    });
+    response
+}
+
+/// Records the device a request is from in its log line.
+pub fn log_device_kid(kid: &birthright_core::keys::KeyId) {
+    tracing::Span::current().record("device_kid", tracing::field::display(kid));
+}
+
 /// The router with every endpoint.
 pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
     let state = Arc::new(AppState {
@@ -491,6 +534,7 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
         .route("/v1/leaves", get(leaves))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
 

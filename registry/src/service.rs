@@ -338,6 +338,7 @@ impl Registry {
             })?;
         let now = now_unix();
         let kid = KeyId::of(&public);
+        crate::http::log_device_kid(&kid);
         let origin = self.keys.origin.clone();
         let outcome = self.store.enrol(
             &token_id,
@@ -417,6 +418,7 @@ impl Registry {
         let kid = KeyId::from_slice(&batch.device_kid).ok_or_else(|| {
             ServiceError::new(400, "malformed_batch", "device key id must be 8 bytes")
         })?;
+        crate::http::log_device_kid(&kid);
         let device = self.store.device(&kid)?.ok_or_else(|| {
             ServiceError::new(
                 403,

@@ -883,6 +883,51 @@ fn progress_counts_records_sent_before_their_answer() {
 }
 
 #[test]
+fn progress_reports_bytes_sent_and_the_wait_before_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    capture_samples(&device, 3, 5);
+    // The batch is lost once (after the registry committed it) and resent, identical.
+    let flaky = Flaky {
+        inner: LocalTransport::new(registry.clone()),
+        calls: AtomicUsize::new(0),
+        plan: vec![
+            Fault::Pass,
+            Fault::DropResponse,
+            Fault::Pass,
+            Fault::Pass,
+            Fault::Pass,
+        ],
+    };
+    let recorder = Recorder::default();
+    let waits = Mutex::new(Vec::new());
+    device
+        .sync_with_sleep(&flaky, &recorder, config(), &mut |d| {
+            waits.lock().unwrap().push(d)
+        })
+        .unwrap();
+    let seen = recorder.0.into_inner().unwrap();
+    let waits = waits.into_inner().unwrap();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    // The wait is reported before it starts, and cleared when the request goes again.
+    let waiting: Vec<&SyncCounts> = seen.iter().filter(|c| c.retry_in_ms > 0).collect();
+    assert_eq!(waiting.len(), 1, "{seen:?}");
+    assert_eq!(waiting[0].retry_in_ms, waits[0].as_millis() as u64);
+    assert_eq!(seen.last().unwrap().retry_in_ms, 0);
+    // Every attempt's bytes count: the resend doubles them.
+    let mut sizes: Vec<u64> = seen.iter().map(|c| c.bytes_sent).collect();
+    sizes.dedup();
+    assert_eq!(sizes.len(), 3, "{seen:?}");
+    assert_eq!(sizes[0], 0);
+    assert!(
+        sizes[1] > 1000,
+        "a sealed batch of three records: {sizes:?}"
+    );
+    assert_eq!(sizes[2], 2 * sizes[1]);
+}
+
+#[test]
 fn a_long_retry_after_ends_the_sync_instead_of_knocking_early() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());

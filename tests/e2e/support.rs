@@ -108,6 +108,20 @@ pub fn init_registry(dir: &Path) {
 
 /// Serves the registry in `dir` on an ephemeral loopback port.
 pub fn serve_registry(dir: &Path) -> RegistryProcess {
+    serve_registry_with(dir, Stdio::null()).0
+}
+
+/// [`serve_registry`] with the registry's standard error (its request log) for the caller; it
+/// ends when the registry is dropped.
+pub fn serve_registry_logged(dir: &Path) -> (RegistryProcess, std::process::ChildStderr) {
+    let (registry, stderr) = serve_registry_with(dir, Stdio::piped());
+    (registry, stderr.unwrap())
+}
+
+fn serve_registry_with(
+    dir: &Path,
+    stderr: Stdio,
+) -> (RegistryProcess, Option<std::process::ChildStderr>) {
     let mut child = Command::new(BIN)
         .args([
             "registry",
@@ -117,10 +131,12 @@ pub fn serve_registry(dir: &Path) -> RegistryProcess {
             "--data",
             p(dir),
         ])
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
+    let stderr = child.stderr.take();
     let stdout = child.stdout.take().unwrap();
     let process = Killed(child);
     let mut line = String::new();
@@ -130,11 +146,14 @@ pub fn serve_registry(dir: &Path) -> RegistryProcess {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("registry did not start: {line:?}"))
         .to_string();
-    RegistryProcess {
-        _process: process,
-        url,
-        dir: dir.to_path_buf(),
-    }
+    (
+        RegistryProcess {
+            _process: process,
+            url,
+            dir: dir.to_path_buf(),
+        },
+        stderr,
+    )
 }
 
 /// Initialises a registry in `root/registry` and serves it.

@@ -353,6 +353,8 @@ fun main() {
         check(report.treeSize >= 10uL) { "tree ${report.treeSize}" }
         check(progress.calls.get() >= 2) { "progress called ${progress.calls.get()} times" }
         check(progress.last?.acknowledged == 10uL) { "last progress ${progress.last}" }
+        check((progress.last?.bytesSent ?: 0uL) > 0uL) { "bytes sent ${progress.last}" }
+        check(progress.last?.retryInMs == 0uL) { "no wait pending ${progress.last}" }
         check(device.counts().acknowledged == 10uL) { "${device.counts()}" }
         val olena = device.get(olenaId).summary
         check(olena.status == RecordStatus.ACKNOWLEDGED && olena.leafIndex != null) { "$olena" }

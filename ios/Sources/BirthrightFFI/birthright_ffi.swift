@@ -4216,6 +4216,16 @@ public struct SyncCounts: Equatable, Hashable {
      * Rejected so far.
      */
     public var rejected: UInt64
+    /**
+     * Bytes of sealed batches sent so far, every attempt counted (for a rate and the time
+     * left).
+     */
+    public var bytesSent: UInt64
+    /**
+     * While the sync waits to retry: how long, in milliseconds, from this report; 0 otherwise
+     * (for a "retrying in 8 s" countdown).
+     */
+    public var retryInMs: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4231,11 +4241,21 @@ public struct SyncCounts: Equatable, Hashable {
          */acknowledged: UInt64, 
         /**
          * Rejected so far.
-         */rejected: UInt64) {
+         */rejected: UInt64, 
+        /**
+         * Bytes of sealed batches sent so far, every attempt counted (for a rate and the time
+         * left).
+         */bytesSent: UInt64, 
+        /**
+         * While the sync waits to retry: how long, in milliseconds, from this report; 0 otherwise
+         * (for a "retrying in 8 s" countdown).
+         */retryInMs: UInt64) {
         self.queued = queued
         self.sent = sent
         self.acknowledged = acknowledged
         self.rejected = rejected
+        self.bytesSent = bytesSent
+        self.retryInMs = retryInMs
     }
 
     
@@ -4257,7 +4277,9 @@ public struct FfiConverterTypeSyncCounts: FfiConverterRustBuffer {
                 queued: FfiConverterUInt64.read(from: &buf), 
                 sent: FfiConverterUInt64.read(from: &buf), 
                 acknowledged: FfiConverterUInt64.read(from: &buf), 
-                rejected: FfiConverterUInt64.read(from: &buf)
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf), 
+                retryInMs: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -4266,6 +4288,8 @@ public struct FfiConverterTypeSyncCounts: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.sent, into: &buf)
         FfiConverterUInt64.write(value.acknowledged, into: &buf)
         FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+        FfiConverterUInt64.write(value.retryInMs, into: &buf)
     }
 }
 
