@@ -2,8 +2,11 @@
 //!
 //! Records use CBOR maps keyed by small unsigned integers, the field's position in its Rust
 //! struct (the "packed" form), so a record costs a third of the bytes of a JSON form: on 2G,
-//! bytes are money. Every decoder takes a size limit. Swapping in `ciborium` means touching only
-//! this module.
+//! bytes are money. Every decoder takes a size limit and accepts only the one valid encoding of
+//! what it decodes ([`from_slice`], docs/PROTOCOL.md §1). Every format's exact bytes are pinned
+//! by the known-answer vectors of `docs/vectors/formats.json` (`core/tests/golden.rs`), so a
+//! reordered field or a changed library shows up there. Swapping in `ciborium` means touching
+//! only this module.
 
 use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
 

@@ -649,10 +649,19 @@ mod tests {
             Some(0x80),
             "the empty records array comes last"
         );
-        bytes.push(0x9a);
-        bytes.extend_from_slice(&n.to_be_bytes());
+        bytes.extend_from_slice(&array_head(n));
         bytes.resize(bytes.len() + n as usize, 0x40);
         (b.batch_id, bytes)
+    }
+
+    /// The shortest CBOR head of an array of `n` items (the only form decoders accept).
+    fn array_head(n: u32) -> Vec<u8> {
+        match n {
+            0..=23 => vec![0x80 | n as u8],
+            24..=0xff => vec![0x98, n as u8],
+            0x100..=0xffff => [&[0x99][..], &(n as u16).to_be_bytes()].concat(),
+            _ => [&[0x9a][..], &n.to_be_bytes()].concat(),
+        }
     }
 
     #[test]
@@ -701,8 +710,8 @@ mod tests {
         };
         let mut bytes = codec::to_vec(&response).unwrap();
         assert_eq!(bytes.split_off(bytes.len() - 4), [0x04, 0x80, 0x05, 0x80]);
-        bytes.extend_from_slice(&[0x04, 0x9a]);
-        bytes.extend_from_slice(&n.to_be_bytes());
+        bytes.push(0x04);
+        bytes.extend_from_slice(&array_head(n));
         bytes.resize(bytes.len() + n as usize, 0x40);
         bytes.extend_from_slice(&[0x05, 0x80]);
         bytes
