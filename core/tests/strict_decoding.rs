@@ -68,8 +68,11 @@ fn item_end(bytes: &[u8], at: usize) -> usize {
     }
 }
 
-/// The top-level map's entries as (key bytes, value bytes), and its head length.
-fn entries(bytes: &[u8]) -> (usize, Vec<(Vec<u8>, Vec<u8>)>) {
+/// A map's entries: (key bytes, value bytes) in order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The top-level map's entries, and its head length.
+fn entries(bytes: &[u8]) -> (usize, Entries) {
     assert_eq!(bytes[0] >> 5, 5, "a packed struct is a map");
     let (len, n) = head(bytes, 0);
     let mut at = len;
