@@ -469,16 +469,28 @@ impl BatchResponse {
 /// the fuzz targets can put arbitrary plaintext behind the seal of the device's batch answer.
 #[doc(hidden)]
 pub fn seal_response_plaintext(plaintext: &[u8], key: &ResponseKey) -> Result<Vec<u8>, WireError> {
-    use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
     let mut nonce = [0u8; RESPONSE_NONCE_LEN];
     os_random(&mut nonce).map_err(|e| WireError::Seal(e.to_string()))?;
-    let (aead_key, aead_nonce) = response_aead(key, &nonce);
+    seal_response_with_nonce(plaintext, key, &nonce)
+}
+
+/// Seals response `plaintext` with the given response nonce instead of a random one. Not for
+/// production code (a nonce must never repeat under one key): it exists for the known-answer
+/// vector of the response seal (docs/vectors/formats.json).
+#[doc(hidden)]
+pub fn seal_response_with_nonce(
+    plaintext: &[u8],
+    key: &ResponseKey,
+    nonce: &[u8; RESPONSE_NONCE_LEN],
+) -> Result<Vec<u8>, WireError> {
+    use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
+    let (aead_key, aead_nonce) = response_aead(key, nonce);
     let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
     let ciphertext = cipher
         .encrypt(&chacha20poly1305::Nonce::from(aead_nonce), plaintext)
         .map_err(|e| WireError::Seal(e.to_string()))?;
     let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ciphertext.len());
-    out.extend_from_slice(&nonce);
+    out.extend_from_slice(nonce);
     out.extend_from_slice(&ciphertext);
     Ok(out)
 }

@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Ed25519 (RFC 8032) is deterministic, so signed objects have fixed bytes. HPKE sealing draws a
-//! fresh ephemeral key and the response seal a fresh nonce, so the batch and the response are
-//! vectored as the plaintext that is sealed (with the envelope's layout given separately).
+//! fresh ephemeral key, so a batch is vectored as the plaintext that is sealed (with its AAD and
+//! the envelope's layout separately); the response seal is vectored with a fixed nonce.
 
 use std::collections::BTreeMap;
 
@@ -143,6 +143,29 @@ pub fn inputs() -> Inputs {
         bundle,
         certificate,
     }
+}
+
+pub const RESPONSE_SECRET: [u8; 32] = [0x33; 32];
+pub const RESPONSE_ENC: [u8; 32] = [0x55; 32];
+pub const RESPONSE_NONCE: [u8; 32] = [0x44; 32];
+
+fn response_key() -> wire::ResponseKey {
+    wire::ResponseKey {
+        secret: zeroize::Zeroizing::new(RESPONSE_SECRET),
+        enc: RESPONSE_ENC,
+    }
+}
+
+/// §9's key schedule, written out from the text so the vector shows its intermediate values
+/// (the test of the vector checks them against the product's seal).
+fn response_aead(key: &wire::ResponseKey, nonce: &[u8]) -> ([u8; 32], [u8; 12]) {
+    let salt = [&key.enc[..], nonce].concat();
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), key.secret.as_ref());
+    let mut aead_key = [0u8; 32];
+    let mut aead_nonce = [0u8; 12];
+    hk.expand(b"key", &mut aead_key).expect("32 bytes");
+    hk.expand(b"nonce", &mut aead_nonce).expect("12 bytes");
+    (aead_key, aead_nonce)
 }
 
 /// One vector: a name, the PROTOCOL.md section, what it is built from, and its bytes.
@@ -435,6 +458,21 @@ fn vectors() -> Vec<Vector> {
                 "note": "the plaintext before sealing (the response nonce is random)" }),
         &cbor(&answer),
     ));
+    let response_key = response_key();
+    let sealed_answer =
+        wire::seal_response_with_nonce(&cbor(&answer), &response_key, &RESPONSE_NONCE)
+            .expect("seals");
+    let (aead_key, aead_nonce) = response_aead(&response_key, &RESPONSE_NONCE);
+    out.push(vector(
+        "sealed_batch_response",
+        "§9",
+        json!({ "plaintext": "vector `batch_response`",
+                "secret": hex::encode(RESPONSE_SECRET), "enc": hex::encode(RESPONSE_ENC),
+                "response_nonce": hex::encode(RESPONSE_NONCE),
+                "aead_key": hex::encode(aead_key), "aead_nonce": hex::encode(aead_nonce),
+                "note": "secret and enc stand for the HPKE export and encapsulated key of a batch (fixed here); aead_key and aead_nonce are the intermediate values of §9" }),
+        &sealed_answer,
+    ));
     let duplicate = RecordResult {
         record_id: i.record.id,
         outcome: Outcome::Duplicate,
@@ -515,7 +553,7 @@ fn document(vectors: &[Vector]) -> String {
         })
         .collect();
     let doc = json!({
-        "about": "Known-answer vectors for every Birthright wire format (docs/PROTOCOL.md). Each entry is built from the fixed inputs below; `hex` is the exact bytes, `text` a text form where the format has one. Rebuilt and compared byte for byte by core/tests/golden.rs. To change a format deliberately: BIRTHRIGHT_UPDATE_VECTORS=1 cargo test -p birthright-core --test golden, then review the diff. Not covered here: the revocation list and the status list (being changed), sealed batches and responses (randomised; their plaintexts are).",
+        "about": "Known-answer vectors for every Birthright wire format (docs/PROTOCOL.md). Each entry is built from the fixed inputs below; `hex` is the exact bytes, `text` a text form where the format has one. Rebuilt and compared byte for byte by core/tests/golden.rs. To change a format deliberately: BIRTHRIGHT_UPDATE_VECTORS=1 cargo test -p birthright-core --test golden, then review the diff. Not covered here: the revocation list and the status list (being changed), sealed batches (randomised by the HPKE ephemeral key; the plaintext, AAD and envelope layout are).",
         "fixed_inputs": {
             "registry_ed25519_seed": hex::encode(REGISTRY_SEED),
             "registry_public_key": hex::encode(Ed25519Key::from_secret(&REGISTRY_SEED).public_bytes()),
@@ -628,6 +666,20 @@ fn golden_vectors_decode_and_verify() {
     assert_eq!(batch.records.len(), 2);
     let _: SealedBatch = codec::from_slice(&bytes("sealed_batch_envelope"), 1 << 20).unwrap();
     let answer: BatchResponse = codec::from_slice(&bytes("batch_response"), 1 << 20).unwrap();
+    let sealed = bytes("sealed_batch_response");
+    assert_eq!(
+        BatchResponse::open(&sealed, &response_key()).unwrap(),
+        answer
+    );
+    // The intermediate values given with the vector open it too.
+    {
+        use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead};
+        let (key, nonce) = response_aead(&response_key(), &sealed[..32]);
+        let plain = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(key))
+            .decrypt(&chacha20poly1305::Nonce::from(nonce), &sealed[32..])
+            .unwrap();
+        assert_eq!(plain, bytes("batch_response"));
+    }
     let _: RecordResult = codec::from_slice(&bytes("record_result_duplicate"), 1 << 20).unwrap();
     let receipt: Receipt = codec::from_slice(&bytes("receipt"), 1 << 20).unwrap();
     assert_eq!(receipt.checkpoint, answer.checkpoint);
