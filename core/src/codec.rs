@@ -2,8 +2,11 @@
 //!
 //! Records use CBOR maps keyed by small unsigned integers, the field's position in its Rust
 //! struct (the "packed" form), so a record costs a third of the bytes of a JSON form: on 2G,
-//! bytes are money. Every decoder takes a size limit. Swapping in `ciborium` means touching only
-//! this module.
+//! bytes are money. Every decoder takes a size limit and accepts only the one valid encoding of
+//! what it decodes ([`from_slice`], docs/PROTOCOL.md §1). Every format's exact bytes are pinned
+//! by the known-answer vectors of `docs/vectors/formats.json` (`core/tests/golden.rs`), so a
+//! reordered field or a changed library shows up there. Swapping in `ciborium` means touching
+//! only this module.
 
 use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
 
@@ -35,8 +38,40 @@ pub fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     serde_cbor::ser::to_vec_packed(value).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
-/// Decodes `bytes` (at most `limit` long) as a `T`; trailing bytes are an error.
-pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
+/// Decodes `bytes` (at most `limit` long) as a `T`, accepting only its one valid encoding:
+/// the bytes [`to_vec`] writes for the decoded value (docs/PROTOCOL.md §1). Trailing bytes are
+/// an error.
+///
+/// The rule is checked by encoding the decoded value again and requiring identical bytes. That
+/// one comparison refuses everything the packed form does not write: text keys (serde's field
+/// names), a struct sent as an array, unknown keys (serde skips them, the encoder does not write
+/// them), repeated keys, keys out of ascending order, integers, lengths and floats in a longer
+/// form than they need, indefinite lengths, `null` for a field the encoder leaves out, an empty
+/// custom map, and custom keys out of order or repeated (a map would silently keep one). It
+/// costs one encoding of the value, far below the signature checks that follow every decode.
+pub fn from_slice<T: DeserializeOwned + Serialize>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, CodecError> {
+    let value: T = decode(bytes, limit)?;
+    let canonical = to_vec(&value)?;
+    if canonical != bytes {
+        let at = canonical
+            .iter()
+            .zip(bytes)
+            .position(|(a, b)| a != b)
+            .unwrap_or(canonical.len().min(bytes.len()));
+        return Err(CodecError::Malformed(format!(
+            "not in its one valid encoding (from byte {at}): map keys must be the integers of \
+             the format, each once and in ascending order, with the shortest forms of integers, \
+             lengths and floats, definite lengths, and absent fields left out"
+        )));
+    }
+    Ok(value)
+}
+
+/// Decodes without the one-valid-encoding check (size limit and trailing bytes only).
+fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
     if bytes.len() > limit {
         return Err(CodecError::TooLarge {
             len: bytes.len(),
@@ -108,9 +143,11 @@ pub fn value_to_vec(value: &Value) -> Result<Vec<u8>, CodecError> {
     serde_cbor::to_vec(value).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
-/// Decodes a generic CBOR item of at most `limit` bytes.
+/// Decodes a generic CBOR item of at most `limit` bytes. Not checked against one valid
+/// encoding here: the COSE parser (`cose`) re-encodes and compares the structure and headers
+/// itself, with errors that name the header.
 pub fn value_from_slice(bytes: &[u8], limit: usize) -> Result<Value, CodecError> {
-    from_slice(bytes, limit)
+    decode(bytes, limit)
 }
 
 #[cfg(test)]
@@ -128,12 +165,24 @@ mod tests {
             to_vec(&49.8f64).unwrap(),
             [0xfb, 0x40, 0x48, 0xe6, 0x66, 0x66, 0x66, 0x66, 0x66]
         );
-        for bytes in [&[0xf9, 0x52, 0x30][..], &[0xfa, 0x42, 0x46, 0, 0]] {
-            assert_eq!(from_slice::<f64>(bytes, 16).unwrap(), 49.5);
+        // Decoders take every width a value needs, and only the shortest exact one.
+        assert_eq!(from_slice::<f64>(&[0xf9, 0x52, 0x30], 16).unwrap(), 49.5);
+        let double = [0xfb, 0x40, 0x48, 0xe6, 0x66, 0x66, 0x66, 0x66, 0x66];
+        assert_eq!(from_slice::<f64>(&double, 16).unwrap(), 49.8);
+        assert_eq!(
+            from_slice::<f32>(&[0xfa, 0x3d, 0xcc, 0xcc, 0xcd], 16).unwrap(),
+            0.1
+        );
+        for long in [
+            &[0xfa, 0x42, 0x46, 0, 0][..],
+            &[0xfb, 0x40, 0x48, 0xc0, 0, 0, 0, 0, 0],
+        ] {
+            let err = from_slice::<f64>(long, 16).unwrap_err();
+            assert!(err.to_string().contains("one valid encoding"), "{err}");
         }
     }
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
     struct Items {
         #[serde(deserialize_with = "three")]
         items: Vec<serde_bytes::ByteBuf>,
@@ -143,10 +192,9 @@ mod tests {
         deserialize_bounded_vec(d, 3, "items")
     }
 
-    /// `{"items": [h'', ...]}` with `n` empty byte strings, definite or indefinite length.
+    /// `{0: [h'', ...]}` with `n` empty byte strings, definite or indefinite length.
     fn items(n: usize, definite: bool) -> Vec<u8> {
-        let mut bytes = vec![0xa1, 0x65];
-        bytes.extend_from_slice(b"items");
+        let mut bytes = vec![0xa1, 0x00];
         bytes.push(if definite { 0x80 | n as u8 } else { 0x9f });
         bytes.extend(std::iter::repeat_n(0x40, n));
         if !definite {
@@ -157,9 +205,9 @@ mod tests {
 
     #[test]
     fn bounded_vectors_refuse_past_the_limit_while_decoding() {
+        let ok: Items = from_slice(&items(3, true), 64).unwrap();
+        assert_eq!(ok.items.len(), 3);
         for definite in [true, false] {
-            let ok: Items = from_slice(&items(3, definite), 64).unwrap();
-            assert_eq!(ok.items.len(), 3);
             let err = from_slice::<Items>(&items(4, definite), 64).unwrap_err();
             assert!(
                 matches!(&err, CodecError::Malformed(m) if m.contains("too many items: at most 3")),
@@ -167,8 +215,7 @@ mod tests {
             );
         }
         // A definite length announcing millions is refused before a single item is read.
-        let mut huge = vec![0xa1, 0x65];
-        huge.extend_from_slice(b"items");
+        let mut huge = vec![0xa1, 0x00];
         huge.extend_from_slice(&[0x9a, 0x01, 0x00, 0x00, 0x00]);
         let err = from_slice::<Items>(&huge, 64).unwrap_err();
         assert!(err.to_string().contains("too many items"), "{err}");

@@ -4,7 +4,9 @@
 //! The same Rust types serve both forms. In JSON, field names are used and unknown fields are
 //! an error. In CBOR (see [`crate::codec`]) struct fields are encoded as integer keys: the
 //! field's position in its struct, counting from 0 (documented in `docs/PROTOCOL.md`), so never
-//! reorder fields here without bumping [`SCHEMA_VERSION`].
+//! reorder fields here without bumping [`SCHEMA_VERSION`]: `core/tests/wire_keys.rs` pins every
+//! field's key by name and fails on a reorder, and the vectors of `docs/vectors/formats.json`
+//! pin the bytes.
 //!
 //! Every text field defaults to empty and every enum to `None` when absent from the JSON, so
 //! that validation ([`crate::validate`]) can report *all* missing fields at once, each with its

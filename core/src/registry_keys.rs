@@ -266,7 +266,7 @@ fn sign_object<T: Serialize>(
 }
 
 /// Checks a registry object's envelope and signature against `registry_key` and decodes it.
-fn verify_object<T: serde::de::DeserializeOwned>(
+fn verify_object<T: serde::de::DeserializeOwned + Serialize>(
     bytes: &[u8],
     registry_key: &VerifyingKey,
     content_type: u16,

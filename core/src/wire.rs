@@ -469,16 +469,28 @@ impl BatchResponse {
 /// the fuzz targets can put arbitrary plaintext behind the seal of the device's batch answer.
 #[doc(hidden)]
 pub fn seal_response_plaintext(plaintext: &[u8], key: &ResponseKey) -> Result<Vec<u8>, WireError> {
-    use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
     let mut nonce = [0u8; RESPONSE_NONCE_LEN];
     os_random(&mut nonce).map_err(|e| WireError::Seal(e.to_string()))?;
-    let (aead_key, aead_nonce) = response_aead(key, &nonce);
+    seal_response_with_nonce(plaintext, key, &nonce)
+}
+
+/// Seals response `plaintext` with the given response nonce instead of a random one. Not for
+/// production code (a nonce must never repeat under one key): it exists for the known-answer
+/// vector of the response seal (docs/vectors/formats.json).
+#[doc(hidden)]
+pub fn seal_response_with_nonce(
+    plaintext: &[u8],
+    key: &ResponseKey,
+    nonce: &[u8; RESPONSE_NONCE_LEN],
+) -> Result<Vec<u8>, WireError> {
+    use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
+    let (aead_key, aead_nonce) = response_aead(key, nonce);
     let cipher = ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*aead_key));
     let ciphertext = cipher
         .encrypt(&chacha20poly1305::Nonce::from(aead_nonce), plaintext)
         .map_err(|e| WireError::Seal(e.to_string()))?;
     let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + ciphertext.len());
-    out.extend_from_slice(&nonce);
+    out.extend_from_slice(nonce);
     out.extend_from_slice(&ciphertext);
     Ok(out)
 }
@@ -649,10 +661,19 @@ mod tests {
             Some(0x80),
             "the empty records array comes last"
         );
-        bytes.push(0x9a);
-        bytes.extend_from_slice(&n.to_be_bytes());
+        bytes.extend_from_slice(&array_head(n));
         bytes.resize(bytes.len() + n as usize, 0x40);
         (b.batch_id, bytes)
+    }
+
+    /// The shortest CBOR head of an array of `n` items (the only form decoders accept).
+    fn array_head(n: u32) -> Vec<u8> {
+        match n {
+            0..=23 => vec![0x80 | n as u8],
+            24..=0xff => vec![0x98, n as u8],
+            0x100..=0xffff => [&[0x99][..], &(n as u16).to_be_bytes()].concat(),
+            _ => [&[0x9a][..], &n.to_be_bytes()].concat(),
+        }
     }
 
     #[test]
@@ -701,8 +722,8 @@ mod tests {
         };
         let mut bytes = codec::to_vec(&response).unwrap();
         assert_eq!(bytes.split_off(bytes.len() - 4), [0x04, 0x80, 0x05, 0x80]);
-        bytes.extend_from_slice(&[0x04, 0x9a]);
-        bytes.extend_from_slice(&n.to_be_bytes());
+        bytes.push(0x04);
+        bytes.extend_from_slice(&array_head(n));
         bytes.resize(bytes.len() + n as usize, 0x40);
         bytes.extend_from_slice(&[0x05, 0x80]);
         bytes
