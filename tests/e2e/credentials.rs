@@ -314,7 +314,9 @@ fn credential_output_goes_where_it_is_asked_and_fits_the_terminal() {
         let png = root.path().join("stdout.png");
         fs::write(&png, &output.stdout).unwrap();
         let (code, v) = verify(&trust, &["--image", p(&png)]);
-        assert_eq!(code, 0, "{extra:?}: {v}");
+        // 10: valid_provisional (the record has not synced).
+        assert_eq!(code, 10, "{extra:?}: {v}");
+        assert_eq!(v["verdict"]["status"], "valid_provisional", "{v}");
         assert_eq!(v["registration"]["record_id"], id.as_str(), "{v}");
     }
     // A damaged image is explained in plain words, not in the image decoder's.
@@ -323,7 +325,9 @@ fn credential_output_goes_where_it_is_asked_and_fits_the_terminal() {
     let png = root.path().join("damaged.png");
     fs::write(&png, &damaged).unwrap();
     let (code, v) = verify(&trust, &["--image", p(&png)]);
-    assert_eq!(code, 2, "{v}");
+    // 15: unreadable, scan again (not "invalid", like a forgery).
+    assert_eq!(code, 15, "{v}");
+    assert_eq!(v["verdict"]["status"], "unreadable", "{v}");
     assert_eq!(
         v["verdict"]["reason"], "not a readable PNG or JPEG image: the file is damaged",
         "{v}"
