@@ -250,6 +250,9 @@ enum ListsCommand {
         /// Directory to cache the lists in.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// JSON output: one object per registry.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -464,9 +467,9 @@ impl Command {
             | Command::Registry(RegistryCommand::Devices { json, .. })
             | Command::Registry(RegistryCommand::Recover { json, .. })
             | Command::Registry(RegistryCommand::Revoke { json, .. })
-            | Command::Registry(RegistryCommand::RevokeCredential { json, .. }) => *json,
+            | Command::Registry(RegistryCommand::RevokeCredential { json, .. })
+            | Command::Lists(ListsCommand::Fetch { json, .. }) => *json,
             Command::Demo { .. }
-            | Command::Lists(_)
             | Command::Credential { .. }
             | Command::Completions { .. }
             | Command::Registry(RegistryCommand::Serve { .. }) => false,
@@ -634,7 +637,8 @@ fn run(command: Command) -> anyhow::Result<u8> {
             trust,
             registry,
             out,
-        }) => verify_cmd::fetch(&trust, &registry, &out)?,
+            json,
+        }) => verify_cmd::fetch(&trust, &registry, &out, json)?,
         Command::Registry(RegistryCommand::Init { data, origin, json }) => {
             registry_cmd::init(&data, &origin, json)?
         }

@@ -259,7 +259,7 @@ fn print_details(v: &Verification) {
 /// `lists fetch`: fetches each registry's lists, verifies them under the trust bundles given,
 /// and writes them into `out` (`KEYID.revocations.cose`, `KEYID.status-list.cwt`) unless the
 /// file there is newer.
-pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path) -> Result<()> {
+pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path, json: bool) -> Result<()> {
     let mut verifier = Verifier::new();
     for path in trust {
         verifier
@@ -269,6 +269,7 @@ pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path) -> Result<()>
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     // What is cached already counts: an older list fetched now (a replay) does not replace it.
     load_dir(&mut verifier, out)?;
+    let mut results = Vec::new();
     for url in registries {
         let url = registry_url(url)?;
         let fetched = verifier
@@ -292,20 +293,41 @@ pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path) -> Result<()>
             ),
             _ => {}
         }
+        let status_list = match (&fetched.status_list, fetched.status_list_kept) {
+            (Some(_), true) => "saved",
+            (Some(_), false) => "kept",
+            (None, _) => "absent",
+        };
+        let revocations = if fetched.revocations_kept {
+            "saved"
+        } else {
+            "kept"
+        };
+        if json {
+            results.push(serde_json::json!({
+                "origin": fetched.origin,
+                "registry_key_id": kid.to_string(),
+                "revocation_list": revocations,
+                "status_list": status_list,
+            }));
+            continue;
+        }
+        let why = |what: &str| {
+            match what {
+                "kept" => "kept (the cached one is newer)",
+                other => other,
+            }
+            .to_string()
+        };
         println!(
             "{}: revocation list {}, status list {}",
             fetched.origin,
-            if fetched.revocations_kept {
-                "saved"
-            } else {
-                "kept (the cached one is newer)"
-            },
-            match (&fetched.status_list, fetched.status_list_kept) {
-                (Some(_), true) => "saved",
-                (Some(_), false) => "kept (the cached one is newer)",
-                (None, _) => "absent",
-            }
+            why(revocations),
+            why(status_list)
         );
+    }
+    if json {
+        crate::output::print_json(&serde_json::Value::Array(results))?;
     }
     Ok(())
 }

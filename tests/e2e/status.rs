@@ -251,6 +251,39 @@ fn lists_fetched_for_two_registries_verify_offline() {
         "{out}"
     );
     assert_eq!(fs::read_dir(&lists).unwrap().count(), 4);
+    // Again, with --json: nothing newer, so both registries' cached lists are kept.
+    let again: serde_json::Value = serde_json::from_str(&ok(&[
+        "lists",
+        "fetch",
+        "--trust",
+        p(&ua_trust),
+        "--trust",
+        p(&md_trust),
+        "--registry",
+        &ua.url,
+        "--registry",
+        &md.url,
+        "--out",
+        p(&lists),
+        "--json",
+    ]))
+    .unwrap();
+    let again = again.as_array().unwrap();
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert!(
+        again.iter().any(|r| r["origin"] == "registru.test/nasteri"),
+        "{again:?}"
+    );
+    for r in again {
+        assert!(
+            r["registry_key_id"].as_str().is_some_and(|k| k.len() == 16),
+            "{r}"
+        );
+        assert!(
+            matches!(r["status_list"].as_str(), Some("saved" | "kept")),
+            "{r}"
+        );
+    }
     // The registries go away: the border is offline.
     drop(ua);
     drop(md);
