@@ -244,6 +244,10 @@ enum RegistryCommand {
         /// The registry's origin, e.g. registry.example.org/births.
         #[arg(long)]
         origin: String,
+        /// Keep everything but the keys in this (empty) PostgreSQL database,
+        /// postgres://USER@HOST:PORT/DB; recorded in DIR. Default: SQLite in DIR.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
     /// Serve the registry's HTTP API.
     Serve {
@@ -253,6 +257,9 @@ enum RegistryCommand {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// PostgreSQL database to use instead of the one `registry init` recorded.
+        #[arg(long, value_name = "URL", env = "BIRTHRIGHT_DATABASE_URL")]
+        database: Option<String>,
         /// Behind a reverse proxy: the header holding the client's address, e.g.
         /// X-Forwarded-For (its last entry is used for rate limits). Honoured only on
         /// connections from loopback or a --trusted-proxy address.
@@ -415,17 +422,21 @@ fn main() -> ExitCode {
             registry,
             out,
         }) => verify_cmd::fetch(&trust, &registry, &out),
-        Command::Registry(RegistryCommand::Init { data, origin }) => {
-            registry_cmd::init(&data, &origin)
-        }
+        Command::Registry(RegistryCommand::Init {
+            data,
+            origin,
+            database,
+        }) => registry_cmd::init(&data, &origin, database.as_deref()),
         Command::Registry(RegistryCommand::Serve {
             data,
             listen,
+            database,
             trusted_proxy_header,
             trusted_proxies,
         }) => registry_cmd::serve(
             &data,
             &listen,
+            database.as_deref(),
             trusted_proxy_header.as_deref(),
             trusted_proxies,
         ),

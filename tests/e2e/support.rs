@@ -108,7 +108,13 @@ pub fn init_registry(dir: &Path) {
 
 /// Serves the registry in `dir` on an ephemeral loopback port.
 pub fn serve_registry(dir: &Path) -> RegistryProcess {
+    serve_registry_with_env(dir, &[])
+}
+
+/// Serves the registry in `dir` with `env` set.
+pub fn serve_registry_with_env(dir: &Path, env: &[(&str, &str)]) -> RegistryProcess {
     let mut child = Command::new(BIN)
+        .envs(env.iter().copied())
         .args([
             "registry",
             "serve",
