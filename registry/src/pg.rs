@@ -132,9 +132,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         // The server's message (`as_db_error`) or the client's; never a query's parameters.
+        // A lost connection (the client's errors, SQLSTATE class 08, a server shutting down)
+        // is `Unavailable`: answered 503, and the connection is opened again next time.
         match e.as_db_error() {
+            Some(db)
+                if db.code().code().starts_with("08")
+                    || ["57P01", "57P02", "57P03"].contains(&db.code().code()) =>
+            {
+                StoreError::Unavailable(format!("PostgreSQL: {}", db.message()))
+            }
             Some(db) => StoreError::Backend(format!("PostgreSQL: {}", db.message())),
-            None => StoreError::Backend(format!("PostgreSQL: {e}")),
+            None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
         }
     }
 }
@@ -159,7 +167,7 @@ impl Conn {
 
 fn connect(url: &str) -> Result<Client, StoreError> {
     Client::connect(url, NoTls).map_err(|e| {
-        StoreError::Backend(format!(
+        StoreError::Unavailable(format!(
             "cannot connect to PostgreSQL at {}: {e}",
             redact_url(url)
         ))
@@ -973,6 +981,86 @@ mod tests {
             redact_url("postgres://u:secret@h:5432/db"),
             "postgres://u@h:5432/db"
         );
+    }
+
+    /// The server drops every connection of the registry (a restart, a network cut): a
+    /// call then fails as `Unavailable` or succeeds on a new connection, nothing is half
+    /// written, and the device's retry of the same batch lands exactly once.
+    #[test]
+    fn a_lost_connection_is_reopened_and_the_retry_lands_once() {
+        if !testing::available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        let store = PgStore::open(&db.url, StorageKey::generate().unwrap()).unwrap();
+        let sign = |size: u64, root: &Hash| {
+            birthright_core::ledger::checkpoint::sign_checkpoint(
+                &birthright_core::ledger::note::NoteSigner::new(
+                    "registry.test/births",
+                    ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+                )?,
+                &birthright_core::ledger::checkpoint::Checkpoint {
+                    origin: "registry.test/births".into(),
+                    size,
+                    root_hash: *root,
+                    extensions: vec![],
+                },
+            )
+        };
+        let candidate = |n: u128| Candidate {
+            id: Uuid::from_u128(n),
+            bytes: format!("record {n}").into_bytes(),
+            kid: KeyId([1; 8]),
+            supersedes: None,
+        };
+        store
+            .sequence(&Uuid::from_u128(1), &[candidate(1)], 5, &sign)
+            .unwrap();
+        let name = db.url.rsplit('/').next().unwrap().to_string();
+        let mut admin = Client::connect(&testing::server_url(), NoTls).unwrap();
+        let cut = |admin: &mut Client| {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+                .unwrap();
+        };
+        cut(&mut admin);
+        let batch = [candidate(2), candidate(3)];
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            match store.sequence(&Uuid::from_u128(2), &batch, 5, &sign) {
+                Ok(done) => outcomes.push(done),
+                Err(StoreError::Unavailable(_)) => {}
+                Err(e) => panic!("not reported as unavailable: {e}"),
+            }
+        }
+        assert!(!outcomes.is_empty(), "the connection was never reopened");
+        assert_eq!(
+            store.tree_size().unwrap(),
+            3,
+            "the batch landed exactly once"
+        );
+        for done in &outcomes[1..] {
+            assert!(
+                done.results
+                    .iter()
+                    .all(|r| matches!(r, crate::store::Sequenced::Duplicate(_)))
+            );
+        }
+        // Reads recover the same way.
+        cut(&mut admin);
+        let mut served = None;
+        for _ in 0..3 {
+            match store.latest_checkpoint(&sign) {
+                Ok((size, _)) => served = Some(size),
+                Err(StoreError::Unavailable(_)) => {}
+                Err(e) => panic!("not reported as unavailable: {e}"),
+            }
+        }
+        assert_eq!(served, Some(3));
     }
 
     /// Two stores (as two registry processes) on one database: batches through both are one

@@ -79,6 +79,9 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Restored(_) => ServiceError::new(503, "ledger_restored", e.to_string()),
+            StoreError::Unavailable(_) => {
+                ServiceError::new(503, "database_unavailable", e.to_string())
+            }
             e => ServiceError::internal(e),
         }
     }

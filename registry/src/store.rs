@@ -44,6 +44,10 @@ pub enum StoreError {
     /// trait does not name one).
     #[error("database error: {0}")]
     Backend(String),
+    /// The database server cannot be reached or dropped the connection: nothing was
+    /// committed by the failed call; the next call connects again.
+    #[error("the database is unavailable ({0}); try again shortly")]
+    Unavailable(String),
     /// The ledger's stored nodes are inconsistent.
     #[error("ledger storage: {0}")]
     Ledger(#[from] LedgerError),
