@@ -4,7 +4,12 @@
 //! `BIRTHRIGHT_TEST_DATABASE_URL` (default 127.0.0.1:5432, user postgres); skipped when it is
 //! unreachable, failed when it is and `CI=true`.
 
-use std::{collections::BTreeSet, path::Path, thread};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+};
 
 use birthright_registry::pg::testing::{self, TestDatabase};
 
@@ -35,6 +40,74 @@ fn assert_one_tree(devices: &[(&Path, &[String])], urls: [&str; 2]) {
         http_get(&format!("{}/v1/checkpoint", urls[0])),
         http_get(&format!("{}/v1/checkpoint", urls[1]))
     );
+}
+
+/// `registry init --database` in `root/registry-a`, and host B's copy in `root/registry-b`.
+fn two_hosts(root: &Path, db: &TestDatabase) -> (PathBuf, PathBuf) {
+    let dir_a = root.join("registry-a");
+    ok(&[
+        "registry",
+        "init",
+        "--data",
+        p(&dir_a),
+        "--origin",
+        ORIGIN,
+        "--database",
+        &db.url,
+    ]);
+    let dir_b = root.join("registry-b");
+    std::fs::create_dir(&dir_b).unwrap();
+    for file in ["registry.keys", "trust.json", "database.url"] {
+        std::fs::copy(dir_a.join(file), dir_b.join(file)).unwrap();
+    }
+    (dir_a, dir_b)
+}
+
+/// Process A is SIGKILLed while a device streams batches through it; the device goes on
+/// through process B on the same database, verifying B's checkpoints against A's, and every
+/// record ends on the ledger exactly once.
+#[test]
+fn a_process_killed_mid_ingest_loses_nothing_the_other_serves() {
+    if !testing::available() {
+        return;
+    }
+    let db = TestDatabase::create();
+    let root = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = two_hosts(root.path(), &db);
+    let a = serve_registry(&dir_a);
+    let b = serve_registry(&dir_b);
+    let device = enrolled_device(root.path(), &a, &a.url, "w-pg-kill");
+    let ids = capture(&device, 60);
+    let mut sync = Killed(
+        Command::new(BIN)
+            .args([
+                "sync",
+                "--data",
+                p(&device),
+                "--registry",
+                &a.url,
+                "--max-batch-records",
+                "1",
+            ])
+            .env_remove(STORAGE_KEY_ENV)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("process A to sequence some records", || {
+        tree_size(&b.url) >= 5
+    });
+    drop(a); // SIGKILL, mid-stream
+    let _ = sync.0.kill();
+    let _ = sync.0.wait();
+    assert!(
+        tree_size(&b.url) < ids.len() as u64,
+        "killed before the end"
+    );
+    let report = sync_json(&device, &b.url);
+    assert_eq!(report["rejected"].as_array().unwrap().len(), 0, "{report}");
+    assert_exactly_once(&device, &ids, &b.url);
 }
 
 #[test]
