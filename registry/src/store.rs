@@ -1,5 +1,6 @@
 //! Registry storage behind one narrow trait, [`RegistryStore`], so the HTTP layer and the
-//! service hold no SQL and a PostgreSQL backend can be added beside [`SqliteStore`].
+//! service hold no SQL; the PostgreSQL backend ([`crate::pg::PgStore`]) sits beside
+//! [`SqliteStore`].
 //!
 //! The ledger's logic (dedupe, salts, leaves, nodes, sealing, checkpoint signing, the fork
 //! check) is not here but in [`crate::sequencer::Sequencer`], shared by every backend; this
