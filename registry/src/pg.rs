@@ -15,6 +15,7 @@
 
 use std::{
     cell::RefCell,
+    collections::HashMap,
     sync::{
         Mutex, MutexGuard,
         atomic::{AtomicUsize, Ordering},
@@ -27,7 +28,7 @@ use birthright_core::{
     registry_keys::Revocation,
     store::StorageKey,
 };
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, NoTls, Statement, Transaction};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
@@ -147,21 +148,42 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
+/// The statements prepared on one connection, by their SQL.
+type Statements = RefCell<HashMap<&'static str, Statement>>;
+
 /// A connection that is opened again when it was found closed.
 struct Conn {
     url: String,
     client: Option<Client>,
+    /// Statements prepared on `client` (dropped with it).
+    statements: Statements,
 }
 
 impl Conn {
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
+    fn new(url: &str) -> Conn {
+        Conn {
+            url: url.to_string(),
+            client: None,
+            statements: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The client and its prepared statements, connecting first if there is no open
+    /// connection.
+    fn parts(&mut self) -> Result<(&mut Client, &Statements), StoreError> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             self.client = None;
+            self.statements.borrow_mut().clear();
             self.client = Some(connect(&self.url)?);
         }
-        self.client
-            .as_mut()
-            .ok_or_else(|| StoreError::Backend("PostgreSQL: no connection".into()))
+        match self.client.as_mut() {
+            Some(client) => Ok((client, &self.statements)),
+            None => Err(StoreError::Backend("PostgreSQL: no connection".into())),
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        Ok(self.parts()?.0)
     }
 }
 
@@ -194,7 +216,11 @@ pub struct PgLedger {
 }
 
 /// A [`LedgerTx`] over a PostgreSQL transaction.
-struct PgTx<'a, 'c>(&'a RefCell<Transaction<'c>>);
+struct PgTx<'a, 'c> {
+    tx: &'a RefCell<Transaction<'c>>,
+    /// The connection's prepared statements.
+    cache: &'a Statements,
+}
 
 fn key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
     KeyId::from_slice(bytes).ok_or_else(|| StoreError::Damaged("a device key id".into()))
@@ -210,18 +236,38 @@ fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+impl<'c> PgTx<'_, 'c> {
+    /// Runs `f` with the prepared statement of `sql`, prepared once per connection (a string
+    /// query would cost a second round trip every time).
+    fn with<R>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&mut Transaction<'c>, &Statement) -> Result<R, postgres::Error>,
+    ) -> Result<R, StoreError> {
+        let cached = self.cache.borrow().get(sql).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => {
+                let statement = self.tx.borrow_mut().prepare(sql)?;
+                self.cache.borrow_mut().insert(sql, statement.clone());
+                statement
+            }
+        };
+        Ok(f(&mut self.tx.borrow_mut(), &statement)?)
+    }
+}
+
 impl LedgerTx for PgTx<'_, '_> {
     fn size(&self) -> Result<u64, StoreError> {
-        size_in(&mut self.0.borrow_mut())
+        let size: i64 = self.with(SIZE, |tx, s| tx.query_one(s, &[]))?.get(0);
+        Ok(u64::try_from(size).unwrap_or(0))
     }
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
         let row = self
-            .0
-            .borrow_mut()
-            .query_opt(
+            .with(
                 "SELECT hash FROM nodes WHERE level = $1 AND idx = $2",
-                &[&i16::from(level), &int(index)],
+                |tx, s| tx.query_opt(s, &[&i16::from(level), &int(index)]),
             )?
             .ok_or_else(|| StoreError::Backend(format!("node ({level}, {index}) is missing")))?;
         hash32(row.get(0), &format!("node ({level}, {index})"))
@@ -229,11 +275,9 @@ impl LedgerTx for PgTx<'_, '_> {
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         Ok(self
-            .0
-            .borrow_mut()
-            .query(
+            .with(
                 "SELECT data FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-                &[&int(start), &int(end)],
+                |tx, s| tx.query(s, &[&int(start), &int(end)]),
             )?
             .iter()
             .map(|r| r.get(0))
@@ -241,10 +285,10 @@ impl LedgerTx for PgTx<'_, '_> {
     }
 
     fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError> {
-        let row = self.0.borrow_mut().query_opt(
+        let row = self.with(
             "SELECT leaf_index, sequenced_at, sealed_salt, record_hash FROM records
              WHERE device_kid = $1 AND id = $2",
-            &[&kid.0.as_slice(), &id.as_bytes().as_slice()],
+            |tx, s| tx.query_opt(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
         )?;
         row.map(|r| {
             Ok(StoredPlacement {
@@ -259,86 +303,89 @@ impl LedgerTx for PgTx<'_, '_> {
 
     fn sealed_record(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .0
-            .borrow_mut()
-            .query_opt(
+            .with(
                 "SELECT sealed_record FROM records WHERE device_kid = $1 AND id = $2",
-                &[&kid.0.as_slice(), &id.as_bytes().as_slice()],
+                |tx, s| tx.query_opt(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
             )?
             .map(|r| r.get(0)))
     }
 
     fn on_ledger(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
         Ok(self
-            .0
-            .borrow_mut()
-            .query_one(
+            .with(
                 "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = $1 AND id = $2)",
-                &[&kid.0.as_slice(), &id.as_bytes().as_slice()],
+                |tx, s| tx.query_one(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
             )?
             .get(0))
     }
 
     fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError> {
         Ok(self
-            .0
-            .borrow_mut()
-            .query_one(
+            .with(
                 "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = $1 AND supersedes = $2)",
-                &[&kid.0.as_slice(), &original.as_bytes().as_slice()],
+                |tx, s| tx.query_one(s, &[&kid.0.as_slice(), &original.as_bytes().as_slice()]),
             )?
             .get(0))
     }
 
     fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        owners_in(&mut self.0.borrow_mut(), id)
+        self.with(OWNERS, |tx, s| tx.query(s, &[&id.as_bytes().as_slice()]))?
+            .iter()
+            .map(|r| key_id(r.get(0)))
+            .collect()
     }
 
     fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError> {
-        let mut tx = self.0.borrow_mut();
-        let insert = tx.prepare("INSERT INTO nodes(level, idx, hash) VALUES ($1, $2, $3)")?;
         for (level, index, node) in nodes {
-            tx.execute(
-                &insert,
-                &[&i16::from(*level), &int(*index), &node.as_slice()],
+            self.with(
+                "INSERT INTO nodes(level, idx, hash) VALUES ($1, $2, $3)",
+                |tx, s| tx.execute(s, &[&i16::from(*level), &int(*index), &node.as_slice()]),
             )?;
         }
         Ok(())
     }
 
     fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
-        self.0.borrow_mut().execute(
-            "INSERT INTO leaves(idx, data) VALUES ($1, $2)",
-            &[&int(index), &data],
-        )?;
+        self.with("INSERT INTO leaves(idx, data) VALUES ($1, $2)", |tx, s| {
+            tx.execute(s, &[&int(index), &data])
+        })?;
         Ok(())
     }
 
     fn insert_record(&self, r: &NewRecord) -> Result<(), StoreError> {
         let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
-        let mut tx = self.0.borrow_mut();
-        tx.execute(
+        self.with(
             "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &r.kid.0.as_slice(),
-                &r.id.as_bytes().as_slice(),
-                &int(r.index),
-                &r.record_hash.as_slice(),
-                &r.sequenced_at,
-                &supersedes,
-                &r.sealed_record,
-                &r.sealed_salt,
-            ],
+            |tx, s| {
+                tx.execute(
+                    s,
+                    &[
+                        &r.kid.0.as_slice(),
+                        &r.id.as_bytes().as_slice(),
+                        &int(r.index),
+                        &r.record_hash.as_slice(),
+                        &r.sequenced_at,
+                        &supersedes,
+                        &r.sealed_record,
+                        &r.sealed_salt,
+                    ],
+                )
+            },
         )?;
-        tx.execute(
+        self.with(
             "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES ($1, $2, $3, $4)",
-            &[
-                &r.kid.0.as_slice(),
-                &r.id.as_bytes().as_slice(),
-                &int(r.index),
-                &supersedes,
-            ],
+            |tx, s| {
+                tx.execute(
+                    s,
+                    &[
+                        &r.kid.0.as_slice(),
+                        &r.id.as_bytes().as_slice(),
+                        &int(r.index),
+                        &supersedes,
+                    ],
+                )
+            },
         )?;
         Ok(())
     }
@@ -349,65 +396,56 @@ impl LedgerTx for PgTx<'_, '_> {
         received_at: i64,
         records: u64,
     ) -> Result<(), StoreError> {
-        self.0.borrow_mut().execute(
+        self.with(
             "INSERT INTO batches(id, received_at, records) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO NOTHING",
-            &[&batch_id.as_bytes().as_slice(), &received_at, &int(records)],
+            |tx, s| {
+                tx.execute(
+                    s,
+                    &[&batch_id.as_bytes().as_slice(), &received_at, &int(records)],
+                )
+            },
         )?;
         Ok(())
     }
 
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
         Ok(self
-            .0
-            .borrow_mut()
-            .query_opt(
-                "SELECT note FROM checkpoints WHERE size = $1",
-                &[&int(size)],
-            )?
+            .with("SELECT note FROM checkpoints WHERE size = $1", |tx, s| {
+                tx.query_opt(s, &[&int(size)])
+            })?
             .map(|r| r.get(0)))
     }
 
     fn latest_checkpoint(&self) -> Result<Option<(u64, Hash)>, StoreError> {
-        self.0
-            .borrow_mut()
-            .query_opt(
-                "SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1",
-                &[],
-            )?
-            .map(|r| {
-                Ok((
-                    r.get::<_, i64>(0) as u64,
-                    hash32(r.get(1), "a checkpoint root")?,
-                ))
-            })
-            .transpose()
+        self.with(
+            "SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1",
+            |tx, s| tx.query_opt(s, &[]),
+        )?
+        .map(|r| {
+            Ok((
+                r.get::<_, i64>(0) as u64,
+                hash32(r.get(1), "a checkpoint root")?,
+            ))
+        })
+        .transpose()
     }
 
     fn insert_checkpoint(&self, size: u64, root: &Hash, note: &str) -> Result<(), StoreError> {
-        self.0.borrow_mut().execute(
+        self.with(
             "INSERT INTO checkpoints(size, note, root) VALUES ($1, $2, $3)",
-            &[&int(size), &note, &root.as_slice()],
+            |tx, s| tx.execute(s, &[&int(size), &note, &root.as_slice()]),
         )?;
         Ok(())
     }
 }
 
-fn size_in(tx: &mut Transaction<'_>) -> Result<u64, StoreError> {
-    let size: i64 = tx
-        .query_one("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves", &[])?
-        .get(0);
-    Ok(u64::try_from(size).unwrap_or(0))
-}
+const SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves";
+const OWNERS: &str = "SELECT device_kid FROM ledger_records WHERE id = $1 ORDER BY leaf_index";
 
-fn owners_in(tx: &mut Transaction<'_>, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-    tx.query(
-        "SELECT device_kid FROM ledger_records WHERE id = $1 ORDER BY leaf_index",
-        &[&id.as_bytes().as_slice()],
-    )?
-    .iter()
-    .map(|r| key_id(r.get(0)))
-    .collect()
+fn size_in(tx: &mut Transaction<'_>) -> Result<u64, StoreError> {
+    let size: i64 = tx.query_one(SIZE, &[])?.get(0);
+    Ok(u64::try_from(size).unwrap_or(0))
 }
 
 impl LedgerBackend for PgLedger {
@@ -416,9 +454,9 @@ impl LedgerBackend for PgLedger {
         f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.lock();
-        let tx = begin_write(conn.client()?)?;
-        let cell = RefCell::new(tx);
-        let value = f(&PgTx(&cell))?;
+        let (client, cache) = conn.parts()?;
+        let cell = RefCell::new(begin_write(client)?);
+        let value = f(&PgTx { tx: &cell, cache })?;
         cell.into_inner().commit()?;
         Ok(value)
     }
@@ -428,9 +466,9 @@ impl LedgerBackend for PgLedger {
         f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.read_conn();
-        let tx = begin_read(conn.client()?)?;
-        let cell = RefCell::new(tx);
-        f(&PgTx(&cell))
+        let (client, cache) = conn.parts()?;
+        let cell = RefCell::new(begin_read(client)?);
+        f(&PgTx { tx: &cell, cache })
     }
 }
 
@@ -454,10 +492,7 @@ impl PgLedger {
     /// Connects to the database at `url` and migrates it (under the write lock, so two
     /// processes starting at once migrate it once).
     pub fn open(url: &str) -> Result<PgLedger, StoreError> {
-        let mut writer = Conn {
-            url: url.to_string(),
-            client: None,
-        };
+        let mut writer = Conn::new(url);
         {
             let mut tx = begin_write(writer.client()?)?;
             tx.batch_execute(
@@ -482,14 +517,7 @@ impl PgLedger {
             }
             tx.commit()?;
         }
-        let readers = (0..READERS)
-            .map(|_| {
-                Mutex::new(Conn {
-                    url: url.to_string(),
-                    client: None,
-                })
-            })
-            .collect();
+        let readers = (0..READERS).map(|_| Mutex::new(Conn::new(url))).collect();
         Ok(PgLedger {
             writer: Mutex::new(writer),
             readers,
