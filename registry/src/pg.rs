@@ -189,8 +189,13 @@ impl Conn {
 
 fn connect(url: &str) -> Result<Client, StoreError> {
     Client::connect(url, NoTls).map_err(|e| {
+        // The client's message is generic ("error connecting to server"); the cause (refused,
+        // unknown host, authentication) is its source.
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
         StoreError::Unavailable(format!(
-            "cannot connect to PostgreSQL at {}: {e}",
+            "cannot connect to PostgreSQL at {}: {e}{cause}",
             redact_url(url)
         ))
     })
@@ -997,6 +1002,17 @@ mod tests {
     }
 
     conformance_suite!(Postgres);
+
+    #[test]
+    fn an_unreachable_server_is_reported_with_its_cause_and_without_the_password() {
+        let Err(e) = PgLedger::open("postgres://postgres:secret@127.0.0.1:1/none") else {
+            panic!("connected to port 1");
+        };
+        let message = e.to_string();
+        assert!(matches!(e, StoreError::Unavailable(_)), "{message}");
+        assert!(message.contains("refused"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
 
     #[test]
     fn urls_name_the_database_and_hide_passwords() {
