@@ -17,6 +17,14 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "PostgreSQL for the registry's PostgreSQL tests (127.0.0.1:5432 or BIRTHRIGHT_TEST_DATABASE_URL)"
+# The conformance suite and the end-to-end test need it; with CI=true an unreachable server
+# fails them. Start the local cluster if it is installed but stopped.
+if [ -z "${BIRTHRIGHT_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null \
+    && ! pg_isready -q -h 127.0.0.1 -p 5432 && command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
+
 step "cargo test --workspace"
 cargo test --workspace
 

@@ -19,6 +19,8 @@
 //!   direction-changing characters.
 //! - `limits`: a small request that inflates into millions of records costs the registry
 //!   little memory.
+//! - `postgres`: two registry processes on one PostgreSQL database, devices syncing through
+//!   both (skipped without a server, unless `CI=true`).
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
@@ -36,6 +38,8 @@ mod enrolment;
 mod hardening;
 #[path = "e2e/limits.rs"]
 mod limits;
+#[path = "e2e/postgres.rs"]
+mod postgres;
 #[path = "e2e/registry_admin.rs"]
 mod registry_admin;
 #[path = "e2e/status.rs"]

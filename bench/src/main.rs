@@ -530,6 +530,99 @@ fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     server.stop()
 }
 
+/// A sealed batch, the key to its answer and its number of records.
+type Sealed = (Vec<u8>, ResponseKey, usize);
+
+/// Ingests `shares[i]` through `registries[i]`, one thread each, all at once, and returns
+/// records per second; every record must be accepted.
+fn ingest_rate(registries: &[Arc<Registry>], shares: Vec<Vec<Sealed>>) -> Result<f64> {
+    let records: usize = shares.iter().flatten().map(|(_, _, n)| n).sum();
+    let started = Instant::now();
+    let threads: Vec<_> = registries
+        .iter()
+        .cloned()
+        .zip(shares)
+        .map(|(registry, share)| {
+            std::thread::spawn(move || -> Result<()> {
+                for (body, key, sent) in share {
+                    let answer = registry.ingest(&body)?;
+                    check_accepted(&answer, &key, sent)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("an ingest thread panicked"))??;
+    }
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Ingest on PostgreSQL (one registry, and two registries on one database as two processes
+/// would be) against SQLite, same batches, same run. Skipped when no PostgreSQL server is
+/// reachable (`BIRTHRIGHT_TEST_DATABASE_URL`, default 127.0.0.1:5432).
+fn ingest_postgres(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
+    section("2b. Registry ingest on PostgreSQL vs SQLite (same batches, same run)");
+    use birthright_registry::{pg::testing, service::Database};
+    if !testing::available() {
+        println!("skipped: no PostgreSQL server reachable");
+        return Ok(());
+    }
+    let plans: &[(usize, usize)] = if quick {
+        &[(100, 2), (1000, 1)]
+    } else {
+        &[(100, 20), (1000, 4)]
+    };
+    for &(size, count) in plans {
+        let mut rates = Vec::new();
+        for setup in ["sqlite", "postgres", "postgres x2"] {
+            let db = (setup != "sqlite").then(testing::TestDatabase::create);
+            let root = dir.join(format!("pg-{size}-{}", setup.replace(' ', "-")));
+            let database = match &db {
+                None => Database::Sqlite,
+                Some(db) => Database::Postgres(db.url.clone()),
+            };
+            let a = Arc::new(Registry::init_on(&root.join("a"), "bench.test/births", &database)?.0);
+            let mut registries = vec![a.clone()];
+            if setup == "postgres x2" {
+                let b_dir = root.join("b");
+                std::fs::create_dir_all(&b_dir)?;
+                for file in ["registry.keys", "trust.json"] {
+                    std::fs::copy(root.join("a").join(file), b_dir.join(file))?;
+                }
+                registries.push(Arc::new(Registry::open_on(&b_dir, &database)?));
+            }
+            // The same records in the same batches for every setup, split between the
+            // registries as two offices' devices would be.
+            let device = file_device(&root, "device")?;
+            enrolled(&a, &device)?;
+            let records = records_for(&device, size * count, 11)?;
+            let mut shares: Vec<Vec<Sealed>> = registries.iter().map(|_| Vec::new()).collect();
+            for (i, chunk) in records.chunks(size).enumerate() {
+                let registry = &registries[i % registries.len()];
+                shares[i % registries.len()].push(seal_batch(registry, &device, chunk)?);
+            }
+            rates.push(ingest_rate(&registries, shares)?);
+        }
+        for (name, rate) in [
+            ("PostgreSQL, one registry", rates[1]),
+            ("PostgreSQL, two registries on one database", rates[2]),
+        ] {
+            report.add(
+                "ingest",
+                format!("ingest on {name}, batches of {size}"),
+                rate,
+                "rec/s",
+                "SQLite, same batches",
+                Some(rates[0]),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn sig_structure(cose: &CoseSign1) -> Vec<u8> {
     use birthright_core::codec::Value;
     codec::value_to_vec(&Value::Array(vec![
@@ -1529,6 +1622,7 @@ fn main() -> Result<()> {
     let mut report = Report::default();
     capture(&mut report, dir.path(), args.quick)?;
     ingest(&mut report, dir.path(), args.quick)?;
+    ingest_postgres(&mut report, dir.path(), args.quick)?;
     wire_size(&mut report, dir.path(), args.quick)?;
     ledger(&mut report, dir.path(), args.quick, args.ledger_10m)?;
     device_scale(&mut report, dir.path(), args.quick)?;

@@ -331,6 +331,10 @@ enum RegistryCommand {
         /// The registry's origin, e.g. registry.example.org/births.
         #[arg(long)]
         origin: String,
+        /// Keep everything but the keys in this (empty) PostgreSQL database,
+        /// postgres://USER@HOST:PORT/DB; recorded in DIR. Default: SQLite in DIR.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -343,6 +347,9 @@ enum RegistryCommand {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// PostgreSQL database to use instead of the one `registry init` recorded.
+        #[arg(long, value_name = "URL", env = "BIRTHRIGHT_DATABASE_URL")]
+        database: Option<String>,
         /// Behind a reverse proxy: the header holding the client's address, e.g.
         /// X-Forwarded-For (its last entry is used for rate limits). Honoured only on
         /// connections from loopback or a --trusted-proxy address.
@@ -639,17 +646,22 @@ fn run(command: Command) -> anyhow::Result<u8> {
             out,
             json,
         }) => verify_cmd::fetch(&trust, &registry, &out, json)?,
-        Command::Registry(RegistryCommand::Init { data, origin, json }) => {
-            registry_cmd::init(&data, &origin, json)?
-        }
+        Command::Registry(RegistryCommand::Init {
+            data,
+            origin,
+            database,
+            json,
+        }) => registry_cmd::init(&data, &origin, database.as_deref(), json)?,
         Command::Registry(RegistryCommand::Serve {
             data,
             listen,
+            database,
             trusted_proxy_header,
             trusted_proxies,
         }) => registry_cmd::serve(
             &data,
             &listen,
+            database.as_deref(),
             trusted_proxy_header.as_deref(),
             trusted_proxies,
         )?,

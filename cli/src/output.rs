@@ -135,6 +135,7 @@ fn registry_store_code(e: &RegistryStoreError) -> &'static str {
         RegistryStoreError::Restored(_) => "ledger_restored",
         RegistryStoreError::Fork(_) => "ledger_fork",
         RegistryStoreError::SchemaTooNew(_) => "store_too_new",
+        RegistryStoreError::Unavailable(_) => "database_unavailable",
         RegistryStoreError::Damaged(_) | RegistryStoreError::Ledger(_) => "store_damaged",
         _ => "storage",
     }
@@ -182,6 +183,7 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
             return match e {
                 OpenError::Keys(e) => keys_code(e),
                 OpenError::Store(e) => registry_store_code(e),
+                OpenError::BadDatabase(_) => "bad_database",
             };
         }
         if let Some(e) = cause.downcast_ref::<KeysError>() {

@@ -4,7 +4,10 @@ use std::{io::Write, path::Path};
 
 use anyhow::{Result, anyhow};
 use birthright_core::keys::KeyId;
-use birthright_registry::{Registry, http, service::parse_ttl};
+use birthright_registry::{
+    Registry, http,
+    service::{Database, parse_ttl},
+};
 
 use crate::{
     device_cmd::when,
@@ -12,8 +15,12 @@ use crate::{
 };
 
 /// `registry init`.
-pub fn init(data: &Path, origin: &str, json: bool) -> Result<()> {
-    let (registry, trust) = Registry::init(data, origin)?;
+pub fn init(data: &Path, origin: &str, database: Option<&str>, json: bool) -> Result<()> {
+    let database = match database {
+        Some(url) => Database::from_url(url)?,
+        None => Database::Sqlite,
+    };
+    let (registry, trust) = Registry::init_on(data, origin, &database)?;
     if json {
         return print_json(&serde_json::json!({
             "origin": registry.trust_bundle().origin,
@@ -35,6 +42,7 @@ pub fn init(data: &Path, origin: &str, json: bool) -> Result<()> {
 pub fn serve(
     data: &Path,
     listen: &str,
+    database: Option<&str>,
     trusted_proxy_header: Option<&str>,
     trusted_proxies: Vec<std::net::IpAddr>,
 ) -> Result<()> {
@@ -54,7 +62,7 @@ pub fn serve(
         trusted_proxies,
         ..http::Limits::default()
     };
-    let registry = Registry::open(data)?;
+    let registry = Registry::open_on(data, &Database::choose(data, database)?)?;
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
     http::run(registry, listen, limits, |addr| {

@@ -6,6 +6,8 @@ pub mod head;
 pub mod http;
 pub mod keys;
 pub mod local;
+pub mod pg;
+pub mod sequencer;
 pub mod service;
 pub mod store;
 

@@ -79,6 +79,9 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Restored(_) => ServiceError::new(503, "ledger_restored", e.to_string()),
+            StoreError::Unavailable(_) => {
+                ServiceError::new(503, "database_unavailable", e.to_string())
+            }
             e => ServiceError::internal(e),
         }
     }
@@ -93,6 +96,9 @@ pub enum OpenError {
     /// Database.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The database named is not usable.
+    #[error("{0}")]
+    BadDatabase(String),
 }
 
 /// A running registry: its keys and store.
@@ -181,27 +187,131 @@ pub fn parse_ttl(text: &str) -> Result<i64, TtlError> {
     }
 }
 
-fn open_store(dir: &Path, keys: &RegistryKeys) -> Result<SqliteStore, StoreError> {
-    SqliteStore::open(&dir.join(DB_FILE), keys.data_key.clone())?
-        .with_head_file(&dir.join(HEAD_FILE))
+/// File (in the data directory, mode 0600) recording the PostgreSQL URL `registry init
+/// --database` was given; without it the registry is on SQLite in the data directory.
+pub const DATABASE_FILE: &str = "database.url";
+
+/// Where a registry's database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// SQLite, `registry.db` in the data directory.
+    Sqlite,
+    /// PostgreSQL at this URL (`postgres://USER@HOST:PORT/DB`).
+    Postgres(String),
+}
+
+impl Database {
+    /// The database `url` names: only PostgreSQL URLs are accepted.
+    pub fn from_url(url: &str) -> Result<Database, OpenError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(url.to_string()))
+        } else {
+            Err(OpenError::BadDatabase(format!(
+                "'{}' is not a PostgreSQL URL (postgres://USER@HOST:PORT/DB)",
+                crate::pg::redact_url(url)
+            )))
+        }
+    }
+
+    /// The database `registry init` recorded in `dir` (SQLite if none).
+    pub fn recorded(dir: &Path) -> Result<Database, OpenError> {
+        let path = dir.join(DATABASE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Database::from_url(text.trim()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Database::Sqlite),
+            Err(source) => Err(KeysError::Io { path, source }.into()),
+        }
+    }
+
+    /// `url` if given, else what `dir` records.
+    pub fn choose(dir: &Path, url: Option<&str>) -> Result<Database, OpenError> {
+        match url {
+            Some(url) => Database::from_url(url),
+            None => Database::recorded(dir),
+        }
+    }
+}
+
+fn open_store(
+    dir: &Path,
+    keys: &RegistryKeys,
+    database: &Database,
+) -> Result<Box<dyn RegistryStore>, StoreError> {
+    Ok(match database {
+        Database::Sqlite => Box::new(
+            SqliteStore::open(&dir.join(DB_FILE), keys.data_key.clone())?
+                .with_head_file(&dir.join(HEAD_FILE))?,
+        ),
+        Database::Postgres(url) => Box::new(
+            crate::pg::PgStore::open(url, keys.data_key.clone())?
+                .with_head_file(&dir.join(HEAD_FILE))?,
+        ),
+    })
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), KeysError> {
+    let io = |source| KeysError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
 }
 
 impl Registry {
     /// Creates a registry in `dir` for `origin`: keys, database, trust bundle. Returns it and
     /// the trust bundle's path.
     pub fn init(dir: &Path, origin: &str) -> Result<(Registry, PathBuf), OpenError> {
+        Registry::init_on(dir, origin, &Database::Sqlite)
+    }
+
+    /// Creates a registry in `dir` for `origin` on `database`: the keys stay in `dir`; a
+    /// PostgreSQL database (which must hold no ledger yet) is recorded in `dir` for the
+    /// commands that follow.
+    pub fn init_on(
+        dir: &Path,
+        origin: &str,
+        database: &Database,
+    ) -> Result<(Registry, PathBuf), OpenError> {
+        if let Database::Postgres(url) = database {
+            if dir.join(DATABASE_FILE).exists() {
+                return Err(KeysError::AlreadyExists(dir.into()).into());
+            }
+            let ledger = crate::pg::PgLedger::open(url)?;
+            use crate::sequencer::LedgerBackend;
+            if ledger.read(|tx| tx.latest_checkpoint())?.is_some() {
+                return Err(OpenError::BadDatabase(format!(
+                    "the PostgreSQL database at {} already holds a registry's ledger: give \
+                     `registry init` an empty database",
+                    crate::pg::redact_url(url)
+                )));
+            }
+        }
         let keys = RegistryKeys::create(dir, origin)?;
-        let store = open_store(dir, &keys)?;
-        let registry = Registry::with_store(keys, Box::new(store));
+        if let Database::Postgres(url) = database {
+            write_private(&dir.join(DATABASE_FILE), &format!("{url}\n"))?;
+        }
+        let store = open_store(dir, &keys, database)?;
+        let registry = Registry::with_store(keys, store);
         registry.store.latest_checkpoint(&registry.signer())?;
         Ok((registry, dir.join(TRUST_FILE)))
     }
 
-    /// Opens the registry in `dir`.
+    /// Opens the registry in `dir`, on the database `registry init` recorded.
     pub fn open(dir: &Path) -> Result<Registry, OpenError> {
+        Registry::open_on(dir, &Database::recorded(dir)?)
+    }
+
+    /// Opens the registry in `dir` on `database`.
+    pub fn open_on(dir: &Path, database: &Database) -> Result<Registry, OpenError> {
         let keys = RegistryKeys::load(dir)?;
-        let store = open_store(dir, &keys)?;
-        Ok(Registry::with_store(keys, Box::new(store)))
+        let store = open_store(dir, &keys, database)?;
+        Ok(Registry::with_store(keys, store))
     }
 
     /// `registry recover`: after the data directory was restored from a backup, accepts the

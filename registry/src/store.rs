@@ -1,11 +1,17 @@
 //! Registry storage behind one narrow trait, [`RegistryStore`], so the HTTP layer and the
-//! service hold no SQL and a PostgreSQL backend can be added beside [`SqliteStore`].
+//! service hold no SQL; the PostgreSQL backend ([`crate::pg::PgStore`]) sits beside
+//! [`SqliteStore`].
+//!
+//! The ledger's logic (dedupe, salts, leaves, nodes, sealing, checkpoint signing, the fork
+//! check) is not here but in [`crate::sequencer::Sequencer`], shared by every backend; this
+//! module is the SQLite backend ([`SqliteLedger`], the sequencer's [`LedgerTx`]) and the SQL
+//! of tokens, devices and revocations.
 //!
 //! SQLite: WAL, `synchronous=FULL`, numbered migrations in `PRAGMA user_version`, and every
 //! multi-step write (enrolment, a whole batch) in one `IMMEDIATE` transaction. One connection
-//! behind a mutex is the single sequencer: concurrent batches are applied one after another.
-//! Reads (checkpoint, proofs, leaves, devices) go through a few separate read connections, so
-//! they never wait for the sequencer's lock (WAL readers see the last committed state).
+//! behind a mutex is the write lock: concurrent batches are applied one after another. Reads
+//! (checkpoint, proofs, leaves, devices, lists) go through a few separate read-only
+//! connections, so they never wait for that lock (WAL readers see the last committed state).
 //!
 //! Records are keyed by (device key id, record id): a record id belongs to the device that
 //! signed it, so a record another device sends under the same id can never displace it. Every
@@ -21,16 +27,16 @@ use std::{
 };
 
 use birthright_core::{
-    keys::{KeyId, os_random},
-    ledger::{Hash, LedgerError, checkpoint::Checkpoint, merkle, tree},
+    keys::KeyId,
+    ledger::{Hash, LedgerError, checkpoint::Checkpoint},
     registry_keys::Revocation,
     store::StorageKey,
-    wire::{LedgerLeaf, record_commitment},
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_bytes::ByteBuf;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::sequencer::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,10 @@ pub enum StoreError {
     /// trait does not name one).
     #[error("database error: {0}")]
     Backend(String),
+    /// The database server cannot be reached or dropped the connection: nothing was
+    /// committed by the failed call; the next call connects again.
+    #[error("the database is unavailable ({0}); try again shortly")]
+    Unavailable(String),
     /// The ledger's stored nodes are inconsistent.
     #[error("ledger storage: {0}")]
     Ledger(#[from] LedgerError),
@@ -407,38 +417,287 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER credential_revocations_are_kept BEFORE DELETE ON credential_revocations
         BEGIN SELECT RAISE(ABORT, 'credential revocations are never deleted'); END;
     ALTER TABLE devices ADD COLUMN revoke_note TEXT;",
+    // 5: each checkpoint's root beside its note, so the fork check never parses notes (the
+    // roots of older checkpoints are filled in from their notes by `backfill_checkpoint_roots`).
+    "ALTER TABLE checkpoints ADD COLUMN root BLOB;",
 ];
+
+/// The schema version that adds `checkpoints.root`.
+const CHECKPOINT_ROOTS_VERSION: usize = 5;
 
 /// Read connections beside the sequencer's.
 const READERS: usize = 4;
 
-/// The embedded SQLite store.
+/// The embedded SQLite store: the tables of `MIGRATIONS` and the ledger's [`Sequencer`] over
+/// [`SqliteLedger`].
 pub struct SqliteStore {
+    ledger: Sequencer<SqliteLedger>,
+}
+
+/// The SQLite backend of the sequencer: one write connection behind a mutex (the write lock;
+/// `IMMEDIATE` transactions also serialise other processes on the file) and a few read-only
+/// connections whose transactions are WAL snapshots.
+pub struct SqliteLedger {
     conn: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    data_key: StorageKey,
-    head: Option<crate::head::HeadFile>,
 }
 
-struct TxNodes<'a>(&'a Connection);
+/// A [`LedgerTx`] over a SQLite connection inside a transaction.
+struct SqliteTx<'a>(&'a Connection);
 
-impl tree::NodeReader for TxNodes<'_> {
-    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+fn key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
+    KeyId::from_slice(bytes).ok_or_else(|| StoreError::Damaged("a device key id".into()))
+}
+
+fn hash32(bytes: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Damaged(format!("{what} is not 32 bytes")))
+}
+
+impl LedgerTx for SqliteTx<'_> {
+    fn size(&self) -> Result<u64, StoreError> {
+        size_in(self.0)
+    }
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
         let mut stmt = self
             .0
-            .prepare_cached("SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2")
-            .map_err(|e| LedgerError::Storage(e.to_string()))?;
+            .prepare_cached("SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2")?;
         let hash: Vec<u8> = stmt
             .query_row(params![level, index as i64], |r| r.get(0))
-            .map_err(|e| LedgerError::Storage(format!("node ({level}, {index}): {e}")))?;
-        hash.try_into()
-            .map_err(|_| LedgerError::Storage(format!("node ({level}, {index}) is not 32 bytes")))
+            .map_err(|e| StoreError::Backend(format!("node ({level}, {index}): {e}")))?;
+        hash32(hash, &format!("node ({level}, {index})"))
+    }
+
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT data FROM leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+        let rows = stmt
+            .query_map(
+                params![
+                    i64::try_from(start).unwrap_or(i64::MAX),
+                    i64::try_from(end).unwrap_or(i64::MAX)
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError> {
+        let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = self
+            .0
+            .prepare_cached(
+                "SELECT leaf_index, sequenced_at, sealed_salt, record_hash FROM records
+                 WHERE device_kid = ?1 AND id = ?2",
+            )?
+            .query_row(params![kid.0.as_slice(), id.as_bytes().as_slice()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        row.map(|(index, sequenced_at, sealed_salt, hash)| {
+            Ok(StoredPlacement {
+                index: index as u64,
+                sequenced_at,
+                sealed_salt,
+                record_hash: hash32(hash, "a record hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    fn sealed_record(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT sealed_record FROM records WHERE device_kid = ?1 AND id = ?2",
+                params![kid.0.as_slice(), id.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn on_ledger(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = ?1 AND id = ?2)",
+            )?
+            .query_row(params![kid.0.as_slice(), id.as_bytes().as_slice()], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError> {
+        Ok(self.0.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = ?1 AND supersedes = ?2)",
+        )?
+        .query_row(params![kid.0.as_slice(), original.as_bytes().as_slice()], |r| r.get(0))?)
+    }
+
+    fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT device_kid FROM ledger_records WHERE id = ?1 ORDER BY leaf_index",
+        )?;
+        let kids: Vec<Vec<u8>> = stmt
+            .query_map([id.as_bytes().as_slice()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        kids.iter().map(|k| key_id(k)).collect()
+    }
+
+    fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError> {
+        let mut insert = self
+            .0
+            .prepare_cached("INSERT INTO nodes(level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        for (level, index, node) in nodes {
+            insert.execute(params![level, *index as i64, node.as_slice()])?;
+        }
+        Ok(())
+    }
+
+    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("INSERT INTO leaves(idx, data) VALUES (?1, ?2)")?
+            .execute(params![index as i64, data])?;
+        Ok(())
+    }
+
+    fn insert_record(&self, r: &NewRecord) -> Result<(), StoreError> {
+        let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
+        self.0
+            .prepare_cached(
+                "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                r.kid.0.as_slice(),
+                r.id.as_bytes().as_slice(),
+                r.index as i64,
+                r.record_hash.as_slice(),
+                r.sequenced_at,
+                supersedes,
+                r.sealed_record,
+                r.sealed_salt
+            ])?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                r.kid.0.as_slice(),
+                r.id.as_bytes().as_slice(),
+                r.index as i64,
+                supersedes
+            ])?;
+        Ok(())
+    }
+
+    fn insert_batch(
+        &self,
+        batch_id: &Uuid,
+        received_at: i64,
+        records: u64,
+    ) -> Result<(), StoreError> {
+        self.0.execute(
+            "INSERT INTO batches(id, received_at, records) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO NOTHING",
+            params![batch_id.as_bytes().as_slice(), received_at, records as i64],
+        )?;
+        Ok(())
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT note FROM checkpoints WHERE size = ?1")?
+            .query_row([size as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Hash)>, StoreError> {
+        let latest: Option<(i64, Option<Vec<u8>>)> = self
+            .0
+            .query_row(
+                "SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        latest
+            .map(|(size, root)| {
+                let root = root.ok_or_else(|| {
+                    StoreError::Damaged(format!("the checkpoint of size {size} has no root"))
+                })?;
+                Ok((size as u64, hash32(root, "a checkpoint root")?))
+            })
+            .transpose()
+    }
+
+    fn insert_checkpoint(&self, size: u64, root: &Hash, note: &str) -> Result<(), StoreError> {
+        self.0.execute(
+            "INSERT INTO checkpoints(size, note, root) VALUES (?1, ?2, ?3)",
+            params![size as i64, note, root.as_slice()],
+        )?;
+        Ok(())
     }
 }
 
-fn record_context(id: &Uuid, column: &str) -> Vec<u8> {
-    birthright_core::store::crypto::context("records", column, id.as_bytes())
+impl LedgerBackend for SqliteLedger {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_sql(|tx| f(&SqliteTx(tx)))
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.read_conn();
+        // A deferred read transaction: one WAL snapshot for everything `f` reads.
+        let tx = conn.transaction()?;
+        f(&SqliteTx(&tx))
+    }
+}
+
+fn size_in(conn: &Connection) -> Result<u64, StoreError> {
+    // MAX on the integer primary key is one index lookup, not a scan of 10 million rows.
+    let size: i64 = conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves", [], |r| {
+        r.get(0)
+    })?;
+    Ok(u64::try_from(size).unwrap_or(0))
+}
+
+/// Migration 5 stores each checkpoint's root beside its note; the roots of checkpoints signed
+/// before are read from their notes, once, here.
+fn backfill_checkpoint_roots(tx: &Connection) -> Result<(), StoreError> {
+    let notes: Vec<(i64, String)> = tx
+        .prepare("SELECT size, note FROM checkpoints WHERE root IS NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (size, note) in notes {
+        let body = note
+            .split_once("\n\n")
+            .map(|(body, _)| format!("{body}\n"))
+            .ok_or_else(|| StoreError::Damaged("stored checkpoint has no signature".into()))?;
+        let checkpoint = Checkpoint::parse(&body)
+            .map_err(|e| StoreError::Damaged(format!("stored checkpoint: {e}")))?;
+        if checkpoint.size != size as u64 {
+            return Err(StoreError::Damaged(format!(
+                "the checkpoint stored at size {size} is of size {}",
+                checkpoint.size
+            )));
+        }
+        tx.execute(
+            "UPDATE checkpoints SET root = ?2 WHERE size = ?1",
+            params![size, checkpoint.root_hash.as_slice()],
+        )?;
+    }
+    Ok(())
 }
 
 fn device_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
@@ -490,27 +749,28 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-impl SqliteStore {
-    /// Opens (creating and migrating) the registry database at `path`. A new database file is
-    /// created with mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
-    pub fn open(path: &Path, data_key: StorageKey) -> Result<SqliteStore, StoreError> {
+impl SqliteLedger {
+    /// Opens (creating and migrating) the database at `path`. A new database file is created
+    /// with mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
+    pub fn open(path: &Path) -> Result<SqliteLedger, StoreError> {
         make_private(path, true)?;
         let conn = Self::connect(path, -65536)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        let mut store = SqliteStore {
+        let mut ledger = SqliteLedger {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
-            data_key,
-            head: None,
         };
-        store.write(|tx| {
+        ledger.write_sql(|tx| {
             let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version > MIGRATIONS.len() as i64 {
                 return Err(StoreError::SchemaTooNew(version));
             }
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
                 tx.execute_batch(sql)?;
+                if i + 1 == CHECKPOINT_ROOTS_VERSION {
+                    backfill_checkpoint_roots(tx)?;
+                }
                 tx.pragma_update(None, "user_version", i as i64 + 1)?;
             }
             Ok(())
@@ -521,16 +781,9 @@ impl SqliteStore {
         for _ in 0..READERS {
             let reader = Self::connect(path, -16384)?;
             reader.pragma_update(None, "query_only", true)?;
-            store.readers.push(Mutex::new(reader));
+            ledger.readers.push(Mutex::new(reader));
         }
-        Ok(store)
-    }
-
-    /// Keeps the ledger head in `path` (outside the database): the store then refuses to sign
-    /// or serve a tree that does not extend the largest one it has published.
-    pub fn with_head_file(mut self, path: &Path) -> Result<SqliteStore, StoreError> {
-        self.head = Some(crate::head::HeadFile::open(path)?);
-        Ok(self)
+        Ok(ledger)
     }
 
     fn connect(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
@@ -547,7 +800,7 @@ impl SqliteStore {
     }
 
     /// A read connection: never the sequencer's, so reads do not wait for a batch to commit.
-    fn read(&self) -> MutexGuard<'_, Connection> {
+    fn read_conn(&self) -> MutexGuard<'_, Connection> {
         if self.readers.is_empty() {
             return self.lock();
         }
@@ -562,7 +815,8 @@ impl SqliteStore {
         self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write<T>(
+    /// One `IMMEDIATE` transaction on the write connection.
+    fn write_sql<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -572,69 +826,39 @@ impl SqliteStore {
         tx.commit()?;
         Ok(value)
     }
+}
 
-    fn size_in(conn: &Connection) -> Result<u64, StoreError> {
-        // MAX on the integer primary key is one index lookup, not a scan of 10 million rows.
-        let size: i64 =
-            conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves", [], |r| {
-                r.get(0)
-            })?;
-        Ok(u64::try_from(size).unwrap_or(0))
-    }
-
-    fn placement(
-        &self,
-        tx: &Connection,
-        kid: &KeyId,
-        id: &Uuid,
-    ) -> Result<Option<(Placement, Vec<u8>)>, StoreError> {
-        let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = tx
-            .query_row(
-                "SELECT leaf_index, sequenced_at, sealed_salt, record_hash FROM records
-                 WHERE device_kid = ?1 AND id = ?2",
-                params![kid.0.as_slice(), id.as_bytes().as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        row.map(|(index, at, sealed_salt, hash)| {
-            let salt = self
-                .data_key
-                .open(&record_context(id, "sealed_salt"), &sealed_salt)
-                .and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok())
-                .ok_or_else(|| StoreError::Damaged(format!("salt of record {id}")))?;
-            Ok((
-                Placement {
-                    index: index as u64,
-                    salt,
-                    sequenced_at: at,
-                },
-                hash,
-            ))
+impl SqliteStore {
+    /// Opens (creating and migrating) the registry database at `path`; records are sealed
+    /// under `data_key`.
+    pub fn open(path: &Path, data_key: StorageKey) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore {
+            ledger: Sequencer::new(SqliteLedger::open(path)?, data_key),
         })
-        .transpose()
     }
 
-    /// Whether device `kid`'s record `id` was ever sequenced (even if since erased).
-    fn on_ledger(conn: &Connection, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
-        Ok(conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = ?1 AND id = ?2)",
-            params![kid.0.as_slice(), id.as_bytes().as_slice()],
-            |r| r.get(0),
-        )?)
+    /// Keeps the ledger head in `path` (outside the database): the store then refuses to sign
+    /// or serve a tree that does not extend the largest one it has published.
+    pub fn with_head_file(self, path: &Path) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore {
+            ledger: self.ledger.with_head(crate::head::HeadFile::open(path)?),
+        })
     }
 
-    fn owners_in(conn: &Connection, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT device_kid FROM ledger_records WHERE id = ?1 ORDER BY leaf_index",
-        )?;
-        let kids: Vec<Vec<u8>> = stmt
-            .query_map([id.as_bytes().as_slice()], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        kids.iter()
-            .map(|k| {
-                KeyId::from_slice(k).ok_or_else(|| StoreError::Damaged("a device key id".into()))
-            })
-            .collect()
+    #[cfg(test)]
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.ledger.backend().lock()
+    }
+
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        self.ledger.backend().read_conn()
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.ledger.backend().write_sql(f)
     }
 
     /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
@@ -642,140 +866,7 @@ impl SqliteStore {
     /// a ledger and for benchmarks. No record or checkpoint is written; the next checkpoint
     /// request signs the new size.
     pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
-        self.write(|tx| {
-            let mut size = Self::size_in(tx)?;
-            let mut insert_node =
-                tx.prepare_cached("INSERT INTO nodes(level, idx, hash) VALUES (?1, ?2, ?3)")?;
-            let mut insert_leaf =
-                tx.prepare_cached("INSERT INTO leaves(idx, data) VALUES (?1, ?2)")?;
-            for leaf in leaves {
-                for (level, index, node) in
-                    tree::append_nodes(&TxNodes(tx), size, merkle::leaf_hash(leaf))?
-                {
-                    insert_node.execute(params![level, index as i64, node.as_slice()])?;
-                }
-                insert_leaf.execute(params![size as i64, leaf])?;
-                size += 1;
-            }
-            Ok(size)
-        })
-    }
-
-    fn checkpoint_in(conn: &Connection, size: u64) -> Result<Option<String>, StoreError> {
-        Ok(conn
-            .query_row(
-                "SELECT note FROM checkpoints WHERE size = ?1",
-                [size as i64],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    /// The checkpoint of `size` and the tree's root, signing it if there is none yet. Refuses
-    /// a tree that does not extend the ledger head (outside the database) or the latest
-    /// checkpoint in the database.
-    fn checkpoint_or_sign(
-        &self,
-        conn: &Connection,
-        size: u64,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<(String, Hash), StoreError> {
-        let root = tree::root(&TxNodes(conn), size)?;
-        self.check_head(conn, size, &root)?;
-        if let Some(note) = Self::checkpoint_in(conn, size)? {
-            return Ok((note, root));
-        }
-        Self::check_extends_latest_checkpoint(conn, size, &root)?;
-        let note = sign(size, &root)?;
-        conn.execute(
-            "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)",
-            params![size as i64, note],
-        )?;
-        Ok((note, root))
-    }
-
-    /// Refuses a tree of `size` (root `root`) that does not extend the ledger head.
-    fn check_head(&self, conn: &Connection, size: u64, root: &Hash) -> Result<(), StoreError> {
-        let Some(head) = &self.head else {
-            return Ok(());
-        };
-        let Some((head_size, head_root)) = head.get() else {
-            return Ok(());
-        };
-        if head.verified(size) {
-            return Ok(());
-        }
-        if head_size > size {
-            return Err(StoreError::Restored(format!(
-                "the database holds {size} leaves, but a checkpoint of {head_size} leaves was \
-                 already published"
-            )));
-        }
-        if head_size == size {
-            if &head_root != root {
-                return Err(StoreError::Restored(format!(
-                    "the tree of {size} leaves has another root than the one already published"
-                )));
-            }
-        } else {
-            let proof = tree::consistency_proof(&TxNodes(conn), head_size, size)?;
-            merkle::verify_consistency(head_size, size, &proof, &head_root, root).map_err(|e| {
-                StoreError::Restored(format!(
-                    "the tree of {size} leaves does not extend the published tree of \
-                         {head_size} leaves ({e})"
-                ))
-            })?;
-        }
-        head.mark_verified(size);
-        Ok(())
-    }
-
-    /// Records (size, root) as the ledger head, durably, before its checkpoint is given out.
-    fn advance_head(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
-        match &self.head {
-            Some(head) => head.advance(size, root),
-            None => Ok(()),
-        }
-    }
-}
-
-impl SqliteStore {
-    /// Refuses to sign a tree that does not extend the latest signed checkpoint: a database
-    /// restored from an old backup, or damaged nodes, must stop the registry rather than make
-    /// it sign a fork. Verified with the same proof check devices run.
-    fn check_extends_latest_checkpoint(
-        conn: &Connection,
-        size: u64,
-        root: &Hash,
-    ) -> Result<(), StoreError> {
-        let latest: Option<(i64, String)> = conn
-            .query_row(
-                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((signed_size, note)) = latest else {
-            return Ok(());
-        };
-        let signed_size = signed_size as u64;
-        let fork = |why: String| {
-            StoreError::Fork(format!(
-                "the ledger of size {size} {why} the checkpoint already signed at size {signed_size}"
-            ))
-        };
-        if signed_size > size {
-            return Err(fork("is smaller than".into()));
-        }
-        let body = note
-            .split_once("\n\n")
-            .map(|(body, _)| format!("{body}\n"))
-            .ok_or_else(|| StoreError::Damaged("stored checkpoint has no signature".into()))?;
-        let signed = Checkpoint::parse(&body)
-            .map_err(|e| StoreError::Damaged(format!("stored checkpoint: {e}")))?;
-        let proof = tree::consistency_proof(&TxNodes(conn), signed_size, size)?;
-        merkle::verify_consistency(signed_size, size, &proof, &signed.root_hash, root)
-            .map_err(|e| fork(format!("is not consistent with ({e})")))
+        self.ledger.append_leaves(leaves)
     }
 }
 
@@ -963,7 +1054,7 @@ impl RegistryStore for SqliteStore {
             conn.query_row("SELECT COUNT(*) FROM credential_revocations", [], |r| {
                 r.get(0)
             })?;
-        Ok((Self::size_in(&conn)?, revoked as u64))
+        Ok((size_in(&conn)?, revoked as u64))
     }
 
     fn leaf_statuses(&self) -> Result<LeafStatuses, StoreError> {
@@ -971,7 +1062,7 @@ impl RegistryStore for SqliteStore {
         // One read transaction: the size and both lists are of the same committed state.
         conn.execute_batch("BEGIN")?;
         let result = (|| -> Result<LeafStatuses, StoreError> {
-            let size = Self::size_in(&conn)?;
+            let size = size_in(&conn)?;
             let column = |sql: &str| -> Result<Vec<u64>, StoreError> {
                 let mut stmt = conn.prepare(sql)?;
                 let rows = stmt
@@ -1018,229 +1109,42 @@ impl RegistryStore for SqliteStore {
         now: i64,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
     ) -> Result<SequencedBatch, StoreError> {
-        let (batch, root) = self.write(|tx| {
-            let mut size = Self::size_in(tx)?;
-            let mut results = Vec::with_capacity(candidates.len());
-            let mut collisions = Vec::new();
-            for (position, c) in candidates.iter().enumerate() {
-                let hash: [u8; 32] = Sha256::digest(&c.bytes).into();
-                if let Some((placement, stored_hash)) = self.placement(tx, &c.kid, &c.id)? {
-                    results.push(if stored_hash == hash {
-                        Sequenced::Duplicate(placement)
-                    } else {
-                        Sequenced::Conflict
-                    });
-                    continue;
-                }
-                if Self::on_ledger(tx, &c.kid, &c.id)? {
-                    results.push(Sequenced::Removed);
-                    continue;
-                }
-                if let Some(original) = &c.supersedes {
-                    if !Self::on_ledger(tx, &c.kid, original)? {
-                        results.push(match Self::owners_in(tx, original)?.first() {
-                            Some(owner) => Sequenced::NotOwner(*owner),
-                            None => Sequenced::UnknownOriginal,
-                        });
-                        continue;
-                    }
-                    let corrected: bool = tx.query_row(
-                        "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = ?1 AND supersedes = ?2)",
-                        params![c.kid.0.as_slice(), original.as_bytes().as_slice()],
-                        |r| r.get(0),
-                    )?;
-                    if corrected {
-                        results.push(Sequenced::AlreadyCorrected);
-                        continue;
-                    }
-                }
-                if let Some(other) = Self::owners_in(tx, &c.id)?
-                    .into_iter()
-                    .find(|k| k != &c.kid)
-                {
-                    collisions.push((position, other));
-                }
-                let mut salt = [0u8; 32];
-                os_random(&mut salt).map_err(|e| StoreError::Rng(e.to_string()))?;
-                let leaf = LedgerLeaf {
-                    commitment: record_commitment(&salt, &c.bytes),
-                    device_kid: c.kid,
-                    sequenced_at: now,
-                }
-                .to_bytes();
-                let nodes = tree::append_nodes(&TxNodes(tx), size, merkle::leaf_hash(&leaf))?;
-                {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO nodes(level, idx, hash) VALUES (?1, ?2, ?3)",
-                    )?;
-                    for (level, index, node) in nodes {
-                        insert.execute(params![level, index as i64, node.as_slice()])?;
-                    }
-                }
-                tx.execute(
-                    "INSERT INTO leaves(idx, data) VALUES (?1, ?2)",
-                    params![size as i64, leaf.as_slice()],
-                )?;
-                let sealed_record = self
-                    .data_key
-                    .seal(&record_context(&c.id, "sealed_record"), &c.bytes)
-                    .map_err(|e| StoreError::Rng(e.to_string()))?;
-                let sealed_salt = self
-                    .data_key
-                    .seal(&record_context(&c.id, "sealed_salt"), &salt)
-                    .map_err(|e| StoreError::Rng(e.to_string()))?;
-                let supersedes = c.supersedes.map(|s| s.as_bytes().to_vec());
-                tx.execute(
-                    "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        c.kid.0.as_slice(),
-                        c.id.as_bytes().as_slice(),
-                        size as i64,
-                        hash.as_slice(),
-                        now,
-                        supersedes,
-                        sealed_record,
-                        sealed_salt
-                    ],
-                )?;
-                tx.execute(
-                    "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        c.kid.0.as_slice(),
-                        c.id.as_bytes().as_slice(),
-                        size as i64,
-                        supersedes
-                    ],
-                )?;
-                results.push(Sequenced::Accepted(Placement {
-                    index: size,
-                    salt,
-                    sequenced_at: now,
-                }));
-                size += 1;
-            }
-            // Only a batch with at least one verified record is remembered: garbage sealed to
-            // the public key leaves no trace.
-            if !candidates.is_empty() {
-                tx.execute(
-                    "INSERT INTO batches(id, received_at, records) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(id) DO NOTHING",
-                    params![batch_id.as_bytes().as_slice(), now, candidates.len() as i64],
-                )?;
-            }
-            let (checkpoint, root) = self.checkpoint_or_sign(tx, size, sign)?;
-            Ok((
-                SequencedBatch {
-                    results,
-                    size,
-                    checkpoint,
-                    collisions,
-                },
-                root,
-            ))
-        })?;
-        self.advance_head(batch.size, &root)?;
-        Ok(batch)
+        self.ledger.sequence(batch_id, candidates, now, sign)
     }
 
     fn latest_checkpoint(
         &self,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
     ) -> Result<(u64, String), StoreError> {
-        // Usually the newest tree is signed already: served from a read connection.
-        let served = {
-            let mut conn = self.read();
-            let tx = conn.transaction()?;
-            let size = Self::size_in(&tx)?;
-            match Self::checkpoint_in(&tx, size)? {
-                Some(note) => {
-                    let root = tree::root(&TxNodes(&tx), size)?;
-                    self.check_head(&tx, size, &root)?;
-                    Some((size, note, root))
-                }
-                None => None,
-            }
-        };
-        let (size, note, root) = match served {
-            Some(served) => served,
-            None => self.write(|tx| {
-                let size = Self::size_in(tx)?;
-                let (note, root) = self.checkpoint_or_sign(tx, size, sign)?;
-                Ok((size, note, root))
-            })?,
-        };
-        self.advance_head(size, &root)?;
-        Ok((size, note))
+        self.ledger.latest_checkpoint(sign)
     }
 
     fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        Ok(tree::inclusion_proof(&TxNodes(&self.read()), index, size)?)
+        self.ledger.inclusion_proof(index, size)
     }
 
     fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        Ok(tree::consistency_proof(
-            &TxNodes(&self.read()),
-            old_size,
-            new_size,
-        )?)
+        self.ledger.consistency_proof(old_size, new_size)
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let conn = self.read();
-        let mut stmt = conn
-            .prepare_cached("SELECT data FROM leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
-        let rows = stmt
-            .query_map(params![start as i64, end as i64], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.ledger.leaves(start, end)
     }
 
     fn tree_size(&self) -> Result<u64, StoreError> {
-        Self::size_in(&self.read())
+        self.ledger.tree_size()
     }
 
     fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        let sealed: Option<Vec<u8>> = self
-            .read()
-            .query_row(
-                "SELECT sealed_record FROM records WHERE device_kid = ?1 AND id = ?2",
-                params![kid.0.as_slice(), id.as_bytes().as_slice()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        sealed
-            .map(|s| {
-                self.data_key
-                    .open(&record_context(id, "sealed_record"), &s)
-                    .map(|p| p.to_vec())
-                    .ok_or_else(|| StoreError::Damaged(format!("record {id}")))
-            })
-            .transpose()
+        self.ledger.record_bytes(kid, id)
     }
 
     fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        Self::owners_in(&self.read(), id)
+        self.ledger.record_owners(id)
     }
 
     fn recover_head(&self) -> Result<Recovery, StoreError> {
-        let Some(head) = &self.head else {
-            return Err(StoreError::Head {
-                path: PathBuf::new(),
-                message: "this store keeps no ledger head".into(),
-            });
-        };
-        // Under the sequencer's lock: no batch is sequenced meanwhile.
-        let conn = self.lock();
-        let size = Self::size_in(&conn)?;
-        let root = tree::root(&TxNodes(&conn), size)?;
-        Self::check_extends_latest_checkpoint(&conn, size, &root)?;
-        let previous = head.get();
-        head.replace(size, &root)?;
-        Ok(Recovery {
-            previous,
-            current: (size, root),
-        })
+        self.ledger.recover_head()
     }
 }
 
@@ -1252,6 +1156,68 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::sequencer::conformance::{Harness, conformance_suite};
+
+    /// The SQLite backend under the conformance suite.
+    struct Sqlite;
+
+    impl Harness for Sqlite {
+        type Backend = SqliteLedger;
+        type Guard = tempfile::TempDir;
+        const SCHEMA_VERSIONS: usize = MIGRATIONS.len();
+
+        fn fresh() -> (tempfile::TempDir, SqliteLedger) {
+            let dir = tempfile::tempdir().unwrap();
+            let ledger = SqliteLedger::open(&dir.path().join("r.db")).unwrap();
+            (dir, ledger)
+        }
+
+        fn upgraded_from(
+            version: usize,
+            leaves: &[Vec<u8>],
+            nodes: &[(u8, u64, Hash)],
+            note: &str,
+        ) -> (tempfile::TempDir, SqliteLedger) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("r.db");
+            {
+                let db = Connection::open(&path).unwrap();
+                for sql in &MIGRATIONS[..version] {
+                    db.execute_batch(sql).unwrap();
+                }
+                db.pragma_update(None, "user_version", version as i64)
+                    .unwrap();
+                if version >= 1 {
+                    for (i, leaf) in leaves.iter().enumerate() {
+                        db.execute(
+                            "INSERT INTO leaves VALUES (?1, ?2)",
+                            params![i as i64, leaf],
+                        )
+                        .unwrap();
+                    }
+                    for (level, index, hash) in nodes {
+                        db.execute(
+                            "INSERT INTO nodes VALUES (?1, ?2, ?3)",
+                            params![level, *index as i64, hash.as_slice()],
+                        )
+                        .unwrap();
+                    }
+                    db.execute(
+                        "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)",
+                        params![leaves.len() as i64, note],
+                    )
+                    .unwrap();
+                    if version >= CHECKPOINT_ROOTS_VERSION {
+                        backfill_checkpoint_roots(&db).unwrap();
+                    }
+                }
+            }
+            let ledger = SqliteLedger::open(&path).unwrap();
+            (dir, ledger)
+        }
+    }
+
+    conformance_suite!(Sqlite);
 
     /// A database of schema 1 (records keyed by id alone) is migrated: its records keep their
     /// leaves, are keyed by (device, id) and indexed in `ledger_records`.

@@ -108,21 +108,28 @@ pub fn init_registry(dir: &Path) {
 
 /// Serves the registry in `dir` on an ephemeral loopback port.
 pub fn serve_registry(dir: &Path) -> RegistryProcess {
-    serve_registry_with(dir, Stdio::null()).0
+    serve_registry_with(dir, &[], Stdio::null()).0
+}
+
+/// Serves the registry in `dir` with `env` set.
+pub fn serve_registry_with_env(dir: &Path, env: &[(&str, &str)]) -> RegistryProcess {
+    serve_registry_with(dir, env, Stdio::null()).0
 }
 
 /// [`serve_registry`] with the registry's standard error (its request log) for the caller; it
 /// ends when the registry is dropped.
 pub fn serve_registry_logged(dir: &Path) -> (RegistryProcess, std::process::ChildStderr) {
-    let (registry, stderr) = serve_registry_with(dir, Stdio::piped());
+    let (registry, stderr) = serve_registry_with(dir, &[], Stdio::piped());
     (registry, stderr.unwrap())
 }
 
 fn serve_registry_with(
     dir: &Path,
+    env: &[(&str, &str)],
     stderr: Stdio,
 ) -> (RegistryProcess, Option<std::process::ChildStderr>) {
     let mut child = Command::new(BIN)
+        .envs(env.iter().copied())
         .args([
             "registry",
             "serve",

@@ -1,0 +1,1210 @@
+//! The PostgreSQL backend: the same [`RegistryStore`] as [`crate::store::SqliteStore`], the
+//! same [`Sequencer`] over [`PgLedger`], so several registry processes can share one database.
+//!
+//! Client: the synchronous `postgres` crate (no TLS; see `docs/adr/0005-postgresql-client.md`),
+//! called from the blocking pool like the SQLite store. One write connection per process and a
+//! few read connections. Every write transaction first takes a transaction-scoped advisory lock
+//! (`pg_advisory_xact_lock`), so writers in every process are serialised by the database: two
+//! processes never assign the same leaf index, sign diverging checkpoints or use one enrolment
+//! token twice. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot each) on
+//! their own connections and never wait for that lock. A connection found closed is opened
+//! again before its next use.
+//!
+//! Schema versions are numbered in table `birthright_schema`; records and salts are sealed by
+//! the sequencer under the data key exactly as in SQLite (no plaintext names in PostgreSQL).
+
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use birthright_core::{
+    keys::KeyId,
+    ledger::{Hash, LedgerError},
+    registry_keys::Revocation,
+    store::StorageKey,
+};
+use postgres::{Client, NoTls, Statement, Transaction};
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+use crate::{
+    sequencer::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
+    store::{
+        Candidate, CredentialRevocation, DeviceRow, LeafStatuses, Recovery, RegistryStore,
+        SequencedBatch, StoreError, TokenProblem,
+    },
+};
+
+/// The advisory lock key of the write path ("birthrig" in ASCII).
+const WRITE_LOCK: i64 = 0x6269_7274_6872_6967;
+
+/// Read connections beside the writer's.
+const READERS: usize = 4;
+
+/// The schema, by version: migration `i` brings the database from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: everything SQLite has at its version 5.
+    "CREATE TABLE tokens (
+        hash        BYTEA PRIMARY KEY,
+        binding_key BYTEA,
+        worker_id   TEXT NOT NULL,
+        region      TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        expires_at  BIGINT NOT NULL,
+        used_at     BIGINT,
+        used_by     BYTEA
+    );
+    CREATE TABLE devices (
+        seq           BIGSERIAL,
+        kid           BYTEA PRIMARY KEY,
+        public_key    BYTEA NOT NULL,
+        worker_id     TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        enrolled_at   BIGINT NOT NULL,
+        not_before    BIGINT NOT NULL,
+        not_after     BIGINT NOT NULL,
+        revoked_at    BIGINT,
+        revoke_reason TEXT,
+        revoke_note   TEXT
+    );
+    CREATE TABLE records (
+        device_kid    BYTEA NOT NULL,
+        id            BYTEA NOT NULL,
+        leaf_index    BIGINT NOT NULL UNIQUE,
+        record_hash   BYTEA NOT NULL,
+        sequenced_at  BIGINT NOT NULL,
+        supersedes    BYTEA,
+        sealed_record BYTEA NOT NULL,
+        sealed_salt   BYTEA NOT NULL,
+        PRIMARY KEY (device_kid, id)
+    );
+    CREATE INDEX records_by_id ON records(id);
+    CREATE TABLE ledger_records (
+        device_kid BYTEA NOT NULL,
+        id         BYTEA NOT NULL,
+        leaf_index BIGINT NOT NULL UNIQUE,
+        supersedes BYTEA,
+        PRIMARY KEY (device_kid, id)
+    );
+    CREATE INDEX ledger_records_by_id ON ledger_records(id);
+    CREATE INDEX ledger_records_by_supersedes ON ledger_records(device_kid, supersedes)
+        WHERE supersedes IS NOT NULL;
+    CREATE TABLE batches (
+        id          BYTEA PRIMARY KEY,
+        received_at BIGINT NOT NULL,
+        records     BIGINT NOT NULL
+    );
+    CREATE TABLE leaves (
+        idx  BIGINT PRIMARY KEY,
+        data BYTEA NOT NULL
+    );
+    CREATE TABLE nodes (
+        level SMALLINT NOT NULL,
+        idx   BIGINT NOT NULL,
+        hash  BYTEA NOT NULL,
+        PRIMARY KEY (level, idx)
+    );
+    CREATE TABLE checkpoints (
+        size BIGINT PRIMARY KEY,
+        note TEXT NOT NULL,
+        root BYTEA NOT NULL
+    );
+    CREATE TABLE credential_revocations (
+        leaf_index BIGINT PRIMARY KEY,
+        revoked_at BIGINT NOT NULL,
+        reason     TEXT NOT NULL,
+        note       TEXT
+    );
+    CREATE FUNCTION birthright_rows_are_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '% rows are never deleted', TG_TABLE_NAME; END $$;
+    CREATE TRIGGER ledger_records_are_kept BEFORE DELETE ON ledger_records
+        FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();
+    CREATE TRIGGER leaves_are_kept BEFORE DELETE ON leaves
+        FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();
+    CREATE TRIGGER credential_revocations_are_kept BEFORE DELETE ON credential_revocations
+        FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();",
+];
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // The server's message (`as_db_error`) or the client's; never a query's parameters.
+        // A lost connection (the client's errors, SQLSTATE class 08, a server shutting down)
+        // is `Unavailable`: answered 503, and the connection is opened again next time.
+        match e.as_db_error() {
+            Some(db)
+                if db.code().code().starts_with("08")
+                    || ["57P01", "57P02", "57P03"].contains(&db.code().code()) =>
+            {
+                StoreError::Unavailable(format!("PostgreSQL: {}", db.message()))
+            }
+            Some(db) => StoreError::Backend(format!("PostgreSQL: {}", db.message())),
+            None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+        }
+    }
+}
+
+/// The statements prepared on one connection, by their SQL.
+type Statements = RefCell<HashMap<&'static str, Statement>>;
+
+/// A connection that is opened again when it was found closed.
+struct Conn {
+    url: String,
+    client: Option<Client>,
+    /// Statements prepared on `client` (dropped with it).
+    statements: Statements,
+}
+
+impl Conn {
+    fn new(url: &str) -> Conn {
+        Conn {
+            url: url.to_string(),
+            client: None,
+            statements: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The client and its prepared statements, connecting first if there is no open
+    /// connection.
+    fn parts(&mut self) -> Result<(&mut Client, &Statements), StoreError> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.client = None;
+            self.statements.borrow_mut().clear();
+            self.client = Some(connect(&self.url)?);
+        }
+        match self.client.as_mut() {
+            Some(client) => Ok((client, &self.statements)),
+            None => Err(StoreError::Backend("PostgreSQL: no connection".into())),
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        Ok(self.parts()?.0)
+    }
+}
+
+fn connect(url: &str) -> Result<Client, StoreError> {
+    Client::connect(url, NoTls).map_err(|e| {
+        // The client's message is generic ("error connecting to server"); the cause (refused,
+        // unknown host, authentication) is its source.
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL at {}: {e}{cause}",
+            redact_url(url)
+        ))
+    })
+}
+
+/// `url` without a password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The PostgreSQL backend of the sequencer.
+pub struct PgLedger {
+    writer: Mutex<Conn>,
+    readers: Vec<Mutex<Conn>>,
+    next_reader: AtomicUsize,
+}
+
+/// A [`LedgerTx`] over a PostgreSQL transaction.
+struct PgTx<'a, 'c> {
+    tx: &'a RefCell<Transaction<'c>>,
+    /// The connection's prepared statements.
+    cache: &'a Statements,
+}
+
+fn key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
+    KeyId::from_slice(bytes).ok_or_else(|| StoreError::Damaged("a device key id".into()))
+}
+
+fn hash32(bytes: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Damaged(format!("{what} is not 32 bytes")))
+}
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl<'c> PgTx<'_, 'c> {
+    /// Runs `f` with the prepared statement of `sql`, prepared once per connection (a string
+    /// query would cost a second round trip every time).
+    fn with<R>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&mut Transaction<'c>, &Statement) -> Result<R, postgres::Error>,
+    ) -> Result<R, StoreError> {
+        let cached = self.cache.borrow().get(sql).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => {
+                let statement = self.tx.borrow_mut().prepare(sql)?;
+                self.cache.borrow_mut().insert(sql, statement.clone());
+                statement
+            }
+        };
+        Ok(f(&mut self.tx.borrow_mut(), &statement)?)
+    }
+}
+
+impl LedgerTx for PgTx<'_, '_> {
+    fn size(&self) -> Result<u64, StoreError> {
+        let size: i64 = self.with(SIZE, |tx, s| tx.query_one(s, &[]))?.get(0);
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let row = self
+            .with(
+                "SELECT hash FROM nodes WHERE level = $1 AND idx = $2",
+                |tx, s| tx.query_opt(s, &[&i16::from(level), &int(index)]),
+            )?
+            .ok_or_else(|| StoreError::Backend(format!("node ({level}, {index}) is missing")))?;
+        hash32(row.get(0), &format!("node ({level}, {index})"))
+    }
+
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .with(
+                "SELECT data FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+                |tx, s| tx.query(s, &[&int(start), &int(end)]),
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError> {
+        let row = self.with(
+            "SELECT leaf_index, sequenced_at, sealed_salt, record_hash FROM records
+             WHERE device_kid = $1 AND id = $2",
+            |tx, s| tx.query_opt(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
+        )?;
+        row.map(|r| {
+            Ok(StoredPlacement {
+                index: r.get::<_, i64>(0) as u64,
+                sequenced_at: r.get(1),
+                sealed_salt: r.get(2),
+                record_hash: hash32(r.get(3), "a record hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    fn sealed_record(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .with(
+                "SELECT sealed_record FROM records WHERE device_kid = $1 AND id = $2",
+                |tx, s| tx.query_opt(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn on_ledger(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .with(
+                "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = $1 AND id = $2)",
+                |tx, s| tx.query_one(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
+            )?
+            .get(0))
+    }
+
+    fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .with(
+                "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE device_kid = $1 AND supersedes = $2)",
+                |tx, s| tx.query_one(s, &[&kid.0.as_slice(), &original.as_bytes().as_slice()]),
+            )?
+            .get(0))
+    }
+
+    fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        self.with(OWNERS, |tx, s| tx.query(s, &[&id.as_bytes().as_slice()]))?
+            .iter()
+            .map(|r| key_id(r.get(0)))
+            .collect()
+    }
+
+    fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError> {
+        for (level, index, node) in nodes {
+            self.with(
+                "INSERT INTO nodes(level, idx, hash) VALUES ($1, $2, $3)",
+                |tx, s| tx.execute(s, &[&i16::from(*level), &int(*index), &node.as_slice()]),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.with("INSERT INTO leaves(idx, data) VALUES ($1, $2)", |tx, s| {
+            tx.execute(s, &[&int(index), &data])
+        })?;
+        Ok(())
+    }
+
+    fn insert_record(&self, r: &NewRecord) -> Result<(), StoreError> {
+        let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
+        self.with(
+            "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            |tx, s| {
+                tx.execute(
+                    s,
+                    &[
+                        &r.kid.0.as_slice(),
+                        &r.id.as_bytes().as_slice(),
+                        &int(r.index),
+                        &r.record_hash.as_slice(),
+                        &r.sequenced_at,
+                        &supersedes,
+                        &r.sealed_record,
+                        &r.sealed_salt,
+                    ],
+                )
+            },
+        )?;
+        self.with(
+            "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES ($1, $2, $3, $4)",
+            |tx, s| {
+                tx.execute(
+                    s,
+                    &[
+                        &r.kid.0.as_slice(),
+                        &r.id.as_bytes().as_slice(),
+                        &int(r.index),
+                        &supersedes,
+                    ],
+                )
+            },
+        )?;
+        Ok(())
+    }
+
+    fn insert_batch(
+        &self,
+        batch_id: &Uuid,
+        received_at: i64,
+        records: u64,
+    ) -> Result<(), StoreError> {
+        self.with(
+            "INSERT INTO batches(id, received_at, records) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO NOTHING",
+            |tx, s| {
+                tx.execute(
+                    s,
+                    &[&batch_id.as_bytes().as_slice(), &received_at, &int(records)],
+                )
+            },
+        )?;
+        Ok(())
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .with("SELECT note FROM checkpoints WHERE size = $1", |tx, s| {
+                tx.query_opt(s, &[&int(size)])
+            })?
+            .map(|r| r.get(0)))
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Hash)>, StoreError> {
+        self.with(
+            "SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1",
+            |tx, s| tx.query_opt(s, &[]),
+        )?
+        .map(|r| {
+            Ok((
+                r.get::<_, i64>(0) as u64,
+                hash32(r.get(1), "a checkpoint root")?,
+            ))
+        })
+        .transpose()
+    }
+
+    fn insert_checkpoint(&self, size: u64, root: &Hash, note: &str) -> Result<(), StoreError> {
+        self.with(
+            "INSERT INTO checkpoints(size, note, root) VALUES ($1, $2, $3)",
+            |tx, s| tx.execute(s, &[&int(size), &note, &root.as_slice()]),
+        )?;
+        Ok(())
+    }
+}
+
+const SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves";
+const OWNERS: &str = "SELECT device_kid FROM ledger_records WHERE id = $1 ORDER BY leaf_index";
+
+fn size_in(tx: &mut Transaction<'_>) -> Result<u64, StoreError> {
+    let size: i64 = tx.query_one(SIZE, &[])?.get(0);
+    Ok(u64::try_from(size).unwrap_or(0))
+}
+
+impl LedgerBackend for PgLedger {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let (client, cache) = conn.parts()?;
+        let cell = RefCell::new(begin_write(client)?);
+        let value = f(&PgTx { tx: &cell, cache })?;
+        cell.into_inner().commit()?;
+        Ok(value)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.read_conn();
+        let (client, cache) = conn.parts()?;
+        let cell = RefCell::new(begin_read(client)?);
+        f(&PgTx { tx: &cell, cache })
+    }
+}
+
+/// A write transaction holding the database-wide write lock (until it commits or rolls back).
+fn begin_write(client: &mut Client) -> Result<Transaction<'_>, StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+    Ok(tx)
+}
+
+/// A read-only transaction on one snapshot.
+fn begin_read(client: &mut Client) -> Result<Transaction<'_>, StoreError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?)
+}
+
+impl PgLedger {
+    /// Connects to the database at `url` and migrates it (under the write lock, so two
+    /// processes starting at once migrate it once).
+    pub fn open(url: &str) -> Result<PgLedger, StoreError> {
+        let mut writer = Conn::new(url);
+        {
+            let mut tx = begin_write(writer.client()?)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS birthright_schema (version INTEGER NOT NULL)",
+            )?;
+            let version: Option<i32> = tx
+                .query_opt("SELECT version FROM birthright_schema", &[])?
+                .map(|r| r.get(0));
+            if version.is_none() {
+                tx.execute("INSERT INTO birthright_schema(version) VALUES (0)", &[])?;
+            }
+            let version = i64::from(version.unwrap_or(0));
+            if version > MIGRATIONS.len() as i64 {
+                return Err(StoreError::SchemaTooNew(version));
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "UPDATE birthright_schema SET version = $1",
+                    &[&(i as i32 + 1)],
+                )?;
+            }
+            tx.commit()?;
+        }
+        let readers = (0..READERS).map(|_| Mutex::new(Conn::new(url))).collect();
+        Ok(PgLedger {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Conn> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_conn(&self) -> MutexGuard<'_, Conn> {
+        for reader in &self.readers {
+            match reader.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One write transaction (under the write lock) for the non-ledger tables.
+    fn write_sql<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let mut tx = begin_write(conn.client()?)?;
+        let value = f(&mut tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// One read-only transaction.
+    fn read_sql<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.read_conn();
+        let mut tx = begin_read(conn.client()?)?;
+        f(&mut tx)
+    }
+}
+
+/// The registry's store on PostgreSQL.
+pub struct PgStore {
+    ledger: Sequencer<PgLedger>,
+}
+
+impl PgStore {
+    /// Connects to (and migrates) the database at `url`; records are sealed under `data_key`.
+    pub fn open(url: &str, data_key: StorageKey) -> Result<PgStore, StoreError> {
+        Ok(PgStore {
+            ledger: Sequencer::new(PgLedger::open(url)?, data_key),
+        })
+    }
+
+    /// Keeps the ledger head in `path` (outside the database).
+    pub fn with_head_file(self, path: &std::path::Path) -> Result<PgStore, StoreError> {
+        Ok(PgStore {
+            ledger: self.ledger.with_head(crate::head::HeadFile::open(path)?),
+        })
+    }
+
+    fn db(&self) -> &PgLedger {
+        self.ledger.backend()
+    }
+}
+
+const DEVICE_COLUMNS: &str = "kid, public_key, worker_id, region, enrolled_at, not_before, not_after, revoked_at, revoke_reason, revoke_note";
+
+fn device_row(r: &postgres::Row) -> Result<DeviceRow, StoreError> {
+    let public: Vec<u8> = r.get(1);
+    Ok(DeviceRow {
+        kid: key_id(r.get(0))?,
+        public_key: public
+            .try_into()
+            .map_err(|_| StoreError::Damaged("a device public key".into()))?,
+        worker_id: r.get(2),
+        region: r.get(3),
+        enrolled_at: r.get(4),
+        not_before: r.get(5),
+        not_after: r.get(6),
+        revoked_at: r.get(7),
+        revoke_reason: r.get(8),
+        revoke_note: r.get(9),
+    })
+}
+
+impl RegistryStore for PgStore {
+    fn insert_token(
+        &self,
+        token_id: &[u8; 32],
+        binding_key: &[u8; 32],
+        worker_id: &str,
+        region: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.db().write_sql(|tx| {
+            tx.execute(
+                "INSERT INTO tokens(hash, binding_key, worker_id, region, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &token_id.as_slice(),
+                    &binding_key.as_slice(),
+                    &worker_id,
+                    &region,
+                    &created_at,
+                    &expires_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn enrol(
+        &self,
+        token_id: &[u8; 32],
+        now: i64,
+        binding_ok: &mut dyn FnMut(&[u8; 32]) -> bool,
+        make_device: &mut dyn FnMut(&str, &str) -> DeviceRow,
+    ) -> Result<Result<DeviceRow, TokenProblem>, StoreError> {
+        // Under the database-wide write lock: a token is used once across every process.
+        self.db().write_sql(|tx| {
+            let Some(token) = tx.query_opt(
+                "SELECT worker_id, region, expires_at, used_at, used_by, binding_key
+                 FROM tokens WHERE hash = $1",
+                &[&token_id.as_slice()],
+            )?
+            else {
+                return Ok(Err(TokenProblem::Unknown));
+            };
+            let (worker, region): (String, String) = (token.get(0), token.get(1));
+            let expires_at: i64 = token.get(2);
+            let used_at: Option<i64> = token.get(3);
+            let used_by: Option<Vec<u8>> = token.get(4);
+            let binding_key: Option<Vec<u8>> = token.get(5);
+            let Some(binding_key) = binding_key.and_then(|k| <[u8; 32]>::try_from(k).ok()) else {
+                return Ok(Err(TokenProblem::Unknown));
+            };
+            if !binding_ok(&binding_key) {
+                return Ok(Err(TokenProblem::BadBinding));
+            }
+            let device = make_device(&worker, &region);
+            if used_at.is_some() {
+                if used_by.as_deref() == Some(device.kid.0.as_slice())
+                    && let Some(existing) = tx.query_opt(
+                        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE kid = $1"),
+                        &[&device.kid.0.as_slice()],
+                    )?
+                {
+                    return Ok(Ok(device_row(&existing)?));
+                }
+                return Ok(Err(TokenProblem::Used));
+            }
+            if now > expires_at {
+                return Ok(Err(TokenProblem::Expired));
+            }
+            let exists: bool = tx
+                .query_one(
+                    "SELECT EXISTS(SELECT 1 FROM devices WHERE kid = $1)",
+                    &[&device.kid.0.as_slice()],
+                )?
+                .get(0);
+            if exists {
+                return Ok(Err(TokenProblem::DeviceExists));
+            }
+            tx.execute(
+                "UPDATE tokens SET used_at = $2, used_by = $3 WHERE hash = $1",
+                &[&token_id.as_slice(), &now, &device.kid.0.as_slice()],
+            )?;
+            tx.execute(
+                "INSERT INTO devices(kid, public_key, worker_id, region, enrolled_at, not_before, not_after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &device.kid.0.as_slice(),
+                    &device.public_key.as_slice(),
+                    &device.worker_id,
+                    &device.region,
+                    &device.enrolled_at,
+                    &device.not_before,
+                    &device.not_after,
+                ],
+            )?;
+            Ok(Ok(device))
+        })
+    }
+
+    fn device(&self, kid: &KeyId) -> Result<Option<DeviceRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query_opt(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE kid = $1"),
+                &[&kid.0.as_slice()],
+            )?
+            .map(|r| device_row(&r))
+            .transpose()
+        })
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, seq"),
+                &[],
+            )?
+            .iter()
+            .map(device_row)
+            .collect()
+        })
+    }
+
+    fn revoke(
+        &self,
+        kid: &KeyId,
+        at: i64,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.db().write_sql(|tx| {
+            let changed = tx.execute(
+                "UPDATE devices SET revoked_at = COALESCE(revoked_at, $2),
+                 revoke_reason = COALESCE(revoke_reason, $3), revoke_note = COALESCE(revoke_note, $4)
+                 WHERE kid = $1",
+                &[&kid.0.as_slice(), &at, &reason, &note],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn revoke_credential(
+        &self,
+        leaf_index: u64,
+        at: i64,
+        reason: &str,
+        note: Option<&str>,
+    ) -> Result<CredentialRevocation, StoreError> {
+        let Ok(index) = i64::try_from(leaf_index) else {
+            return Ok(CredentialRevocation::NoSuchLeaf);
+        };
+        self.db().write_sql(|tx| {
+            let registered: bool = tx
+                .query_one(
+                    "SELECT EXISTS(SELECT 1 FROM ledger_records WHERE leaf_index = $1)",
+                    &[&index],
+                )?
+                .get(0);
+            if !registered {
+                return Ok(CredentialRevocation::NoSuchLeaf);
+            }
+            let inserted = tx.execute(
+                "INSERT INTO credential_revocations(leaf_index, revoked_at, reason, note)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (leaf_index) DO NOTHING",
+                &[&index, &at, &reason, &note],
+            )?;
+            Ok(if inserted == 1 {
+                CredentialRevocation::Revoked
+            } else {
+                CredentialRevocation::AlreadyRevoked
+            })
+        })
+    }
+
+    fn status_version(&self) -> Result<(u64, u64), StoreError> {
+        self.db().read_sql(|tx| {
+            let revoked: i64 = tx
+                .query_one("SELECT COUNT(*) FROM credential_revocations", &[])?
+                .get(0);
+            Ok((size_in(tx)?, revoked as u64))
+        })
+    }
+
+    fn leaf_statuses(&self) -> Result<LeafStatuses, StoreError> {
+        self.db().read_sql(|tx| {
+            let size = size_in(tx)?;
+            let mut column = |sql: &str| -> Result<Vec<u64>, StoreError> {
+                Ok(tx
+                    .query(sql, &[])?
+                    .iter()
+                    .map(|r| r.get::<_, i64>(0) as u64)
+                    .collect())
+            };
+            Ok(LeafStatuses {
+                size,
+                superseded: column(
+                    "SELECT o.leaf_index FROM ledger_records c
+                     JOIN ledger_records o ON o.device_kid = c.device_kid AND o.id = c.supersedes
+                     WHERE c.supersedes IS NOT NULL",
+                )?,
+                revoked: column("SELECT leaf_index FROM credential_revocations")?,
+            })
+        })
+    }
+
+    fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT kid, revoked_at, revoke_reason FROM devices WHERE revoked_at IS NOT NULL ORDER BY revoked_at",
+                    &[],
+                )?
+                .iter()
+                .map(|r| Revocation {
+                    device_kid: ByteBuf::from(r.get::<_, Vec<u8>>(0)),
+                    revoked_at: r.get(1),
+                    reason: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                })
+                .collect())
+        })
+    }
+
+    fn sequence(
+        &self,
+        batch_id: &Uuid,
+        candidates: &[Candidate],
+        now: i64,
+        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
+    ) -> Result<SequencedBatch, StoreError> {
+        self.ledger.sequence(batch_id, candidates, now, sign)
+    }
+
+    fn latest_checkpoint(
+        &self,
+        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
+    ) -> Result<(u64, String), StoreError> {
+        self.ledger.latest_checkpoint(sign)
+    }
+
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.ledger.inclusion_proof(index, size)
+    }
+
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.ledger.consistency_proof(old_size, new_size)
+    }
+
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.ledger.leaves(start, end)
+    }
+
+    fn tree_size(&self) -> Result<u64, StoreError> {
+        self.ledger.tree_size()
+    }
+
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ledger.record_bytes(kid, id)
+    }
+
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        self.ledger.record_owners(id)
+    }
+
+    fn recover_head(&self) -> Result<Recovery, StoreError> {
+        self.ledger.recover_head()
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[start..].find('/').map_or(base.len(), |i| start + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+/// Test databases on a real PostgreSQL server: `BIRTHRIGHT_TEST_DATABASE_URL`, or the local
+/// server at 127.0.0.1:5432 (user `postgres`). Each [`TestDatabase`] is created with a random
+/// name and dropped with it. Outside CI an unreachable server skips the tests that need it;
+/// with `CI=true` it fails them.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+
+    /// The server the tests use.
+    pub fn server_url() -> String {
+        std::env::var("BIRTHRIGHT_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    /// Whether the server is reachable; panics when it is not and `CI` is `true`.
+    pub fn available() -> bool {
+        match Client::connect(&server_url(), NoTls) {
+            Ok(_) => true,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!(
+                    "PostgreSQL at {} is not reachable (CI=true): {e}",
+                    redact_url(&server_url())
+                )
+            }
+            Err(e) => {
+                eprintln!(
+                    "skipped: PostgreSQL at {} is not reachable: {e}",
+                    redact_url(&server_url())
+                );
+                false
+            }
+        }
+    }
+
+    /// A database created for one test and dropped afterwards.
+    pub struct TestDatabase {
+        name: String,
+        /// Its URL.
+        pub url: String,
+    }
+
+    impl TestDatabase {
+        /// Creates a database with a random name.
+        pub fn create() -> TestDatabase {
+            let mut random = [0u8; 8];
+            birthright_core::keys::os_random(&mut random).expect("randomness");
+            let name = format!("birthright_test_{}", hex::encode(random));
+            let mut admin = Client::connect(&server_url(), NoTls).expect("PostgreSQL server");
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create the test database");
+            TestDatabase {
+                url: with_database(&server_url(), &name),
+                name,
+            }
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            if let Ok(mut admin) = Client::connect(&server_url(), NoTls) {
+                let _ = admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{testing::TestDatabase, *};
+    use crate::sequencer::conformance::{Harness, conformance_suite};
+
+    /// The PostgreSQL backend under the conformance suite.
+    struct Postgres;
+
+    impl Harness for Postgres {
+        type Backend = PgLedger;
+        type Guard = TestDatabase;
+        const SCHEMA_VERSIONS: usize = MIGRATIONS.len();
+
+        fn skip() -> bool {
+            !testing::available()
+        }
+
+        fn fresh() -> (TestDatabase, PgLedger) {
+            let db = TestDatabase::create();
+            let ledger = PgLedger::open(&db.url).unwrap();
+            (db, ledger)
+        }
+
+        fn upgraded_from(
+            version: usize,
+            _leaves: &[Vec<u8>],
+            _nodes: &[(u8, u64, Hash)],
+            _note: &str,
+        ) -> (TestDatabase, PgLedger) {
+            // PostgreSQL's first schema is its current one: only an empty database is older.
+            assert_eq!(
+                version, 0,
+                "no PostgreSQL schema before version 1 holds a ledger"
+            );
+            Self::fresh()
+        }
+    }
+
+    conformance_suite!(Postgres);
+
+    #[test]
+    fn an_unreachable_server_is_reported_with_its_cause_and_without_the_password() {
+        let Err(e) = PgLedger::open("postgres://postgres:secret@127.0.0.1:1/none") else {
+            panic!("connected to port 1");
+        };
+        let message = e.to_string();
+        assert!(matches!(e, StoreError::Unavailable(_)), "{message}");
+        assert!(message.contains("refused"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[test]
+    fn urls_name_the_database_and_hide_passwords() {
+        assert_eq!(
+            with_database("postgres://u:secret@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u:secret@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+    }
+
+    /// The server drops every connection of the registry (a restart, a network cut): a
+    /// call then fails as `Unavailable` or succeeds on a new connection, nothing is half
+    /// written, and the device's retry of the same batch lands exactly once.
+    #[test]
+    fn a_lost_connection_is_reopened_and_the_retry_lands_once() {
+        if !testing::available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        let store = PgStore::open(&db.url, StorageKey::generate().unwrap()).unwrap();
+        let sign = |size: u64, root: &Hash| {
+            birthright_core::ledger::checkpoint::sign_checkpoint(
+                &birthright_core::ledger::note::NoteSigner::new(
+                    "registry.test/births",
+                    ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+                )?,
+                &birthright_core::ledger::checkpoint::Checkpoint {
+                    origin: "registry.test/births".into(),
+                    size,
+                    root_hash: *root,
+                    extensions: vec![],
+                },
+            )
+        };
+        let candidate = |n: u128| Candidate {
+            id: Uuid::from_u128(n),
+            bytes: format!("record {n}").into_bytes(),
+            kid: KeyId([1; 8]),
+            supersedes: None,
+        };
+        store
+            .sequence(&Uuid::from_u128(1), &[candidate(1)], 5, &sign)
+            .unwrap();
+        let name = db.url.rsplit('/').next().unwrap().to_string();
+        let mut admin = Client::connect(&testing::server_url(), NoTls).unwrap();
+        let cut = |admin: &mut Client| {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+                .unwrap();
+        };
+        cut(&mut admin);
+        let batch = [candidate(2), candidate(3)];
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            match store.sequence(&Uuid::from_u128(2), &batch, 5, &sign) {
+                Ok(done) => outcomes.push(done),
+                Err(StoreError::Unavailable(_)) => {}
+                Err(e) => panic!("not reported as unavailable: {e}"),
+            }
+        }
+        assert!(!outcomes.is_empty(), "the connection was never reopened");
+        assert_eq!(
+            store.tree_size().unwrap(),
+            3,
+            "the batch landed exactly once"
+        );
+        for done in &outcomes[1..] {
+            assert!(
+                done.results
+                    .iter()
+                    .all(|r| matches!(r, crate::store::Sequenced::Duplicate(_)))
+            );
+        }
+        // Reads recover the same way.
+        cut(&mut admin);
+        let mut served = None;
+        for _ in 0..3 {
+            match store.latest_checkpoint(&sign) {
+                Ok((size, _)) => served = Some(size),
+                Err(StoreError::Unavailable(_)) => {}
+                Err(e) => panic!("not reported as unavailable: {e}"),
+            }
+        }
+        assert_eq!(served, Some(3));
+    }
+
+    /// Two stores (as two registry processes) on one database: batches through both are one
+    /// tree, no index is assigned twice, and a token is used once across them.
+    #[test]
+    fn two_processes_on_one_database_sequence_one_tree() {
+        if !testing::available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        let key = StorageKey::generate().unwrap();
+        let a = std::sync::Arc::new(PgStore::open(&db.url, key.clone()).unwrap());
+        let b = std::sync::Arc::new(PgStore::open(&db.url, key).unwrap());
+        let signer = birthright_core::ledger::note::NoteSigner::new(
+            "registry.test/births",
+            ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        )
+        .unwrap();
+        let sign = move |size: u64, root: &Hash| {
+            birthright_core::ledger::checkpoint::sign_checkpoint(
+                &signer,
+                &birthright_core::ledger::checkpoint::Checkpoint {
+                    origin: "registry.test/births".into(),
+                    size,
+                    root_hash: *root,
+                    extensions: vec![],
+                },
+            )
+        };
+        let sign = std::sync::Arc::new(sign);
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+                let sign = sign.clone();
+                std::thread::spawn(move || {
+                    for n in 0..10u128 {
+                        let c = Candidate {
+                            id: Uuid::from_u128(u128::from(t) << 64 | n),
+                            bytes: format!("record {t} {n}").into_bytes(),
+                            kid: KeyId([t; 8]),
+                            supersedes: None,
+                        };
+                        let batch = store
+                            .sequence(&Uuid::from_u128(n), std::slice::from_ref(&c), 5, &*sign)
+                            .unwrap();
+                        assert!(matches!(
+                            batch.results[0],
+                            crate::store::Sequenced::Accepted(_)
+                        ));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(a.tree_size().unwrap(), 40);
+        let (size, note) = b.latest_checkpoint(&*sign).unwrap();
+        assert_eq!(size, 40);
+        assert_eq!(a.latest_checkpoint(&*sign).unwrap(), (40, note));
+        let leaves = a.leaves(0, 40).unwrap();
+        let hashes: Vec<Hash> = leaves
+            .iter()
+            .map(|l| birthright_core::ledger::merkle::leaf_hash(l))
+            .collect();
+        let root = birthright_core::ledger::merkle::root_from_leaf_hashes(&hashes);
+        for old in [1u64, 7, 20, 39] {
+            let proof = b.consistency_proof(old, 40).unwrap();
+            birthright_core::ledger::merkle::verify_consistency(
+                old,
+                40,
+                &proof,
+                &birthright_core::ledger::merkle::root_from_leaf_hashes(&hashes[..old as usize]),
+                &root,
+            )
+            .unwrap();
+        }
+        // One token, two processes: one enrols, the other is refused.
+        a.insert_token(&[1; 32], &[2; 32], "w", "r", 0, i64::MAX)
+            .unwrap();
+        let device = |kid: u8| DeviceRow {
+            kid: KeyId([kid; 8]),
+            public_key: [kid; 32],
+            worker_id: "w".into(),
+            region: "r".into(),
+            enrolled_at: 1,
+            not_before: 1,
+            not_after: 2,
+            revoked_at: None,
+            revoke_reason: None,
+            revoke_note: None,
+        };
+        let first = a
+            .enrol(&[1; 32], 1, &mut |_| true, &mut |_, _| device(10))
+            .unwrap();
+        assert!(first.is_ok());
+        let second = b
+            .enrol(&[1; 32], 1, &mut |_| true, &mut |_, _| device(11))
+            .unwrap();
+        assert_eq!(second, Err(TokenProblem::Used));
+        assert_eq!(b.devices().unwrap().len(), 1);
+    }
+}

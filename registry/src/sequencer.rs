@@ -1,0 +1,472 @@
+//! The one sequencer of the ledger, for every storage backend.
+//!
+//! [`Sequencer`] owns everything the ledger's integrity rests on: dedupe by (device, record id)
+//! and record bytes, the correction rules, fresh commitment salts, building leaves, appending
+//! the Merkle nodes, sealing records and salts under the data key, signing checkpoints, and
+//! the refusal to sign a fork (a tree that does not extend the latest signed checkpoint, or
+//! the ledger head kept outside the database). A backend only stores and reads rows through
+//! the narrow [`LedgerTx`] inside transactions its [`LedgerBackend`] opens, the way Tessera's
+//! drivers share one integration routine (`storage/internal/integrate.go`) and Sunlight keeps
+//! all sequencing in `sequencePool` over a small `Backend`.
+//!
+//! Writes go through [`LedgerBackend::write`], one serialised transaction (the backend's
+//! write lock); reads through [`LedgerBackend::read`], a read-only snapshot that never waits
+//! for that lock. Only the write path signs.
+
+use birthright_core::{
+    keys::{KeyId, os_random},
+    ledger::{Hash, LedgerError, merkle, tree},
+    store::StorageKey,
+    wire::{LedgerLeaf, record_commitment},
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{
+    head::HeadFile,
+    store::{Candidate, Placement, Recovery, Sequenced, SequencedBatch, StoreError},
+};
+
+/// A record's row as stored (sealed): what dedupe reads back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPlacement {
+    /// Leaf index.
+    pub index: u64,
+    /// Sequencing time.
+    pub sequenced_at: i64,
+    /// The commitment salt, sealed under the data key.
+    pub sealed_salt: Vec<u8>,
+    /// SHA-256 of the signed record bytes.
+    pub record_hash: [u8; 32],
+}
+
+/// A new record row: the sealed record and salt, and the ledger index entry beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    /// The signing device.
+    pub kid: KeyId,
+    /// Record id.
+    pub id: Uuid,
+    /// Leaf index.
+    pub index: u64,
+    /// SHA-256 of the signed record bytes.
+    pub record_hash: [u8; 32],
+    /// Sequencing time.
+    pub sequenced_at: i64,
+    /// The record it corrects.
+    pub supersedes: Option<Uuid>,
+    /// The signed record bytes, sealed under the data key.
+    pub sealed_record: Vec<u8>,
+    /// The salt, sealed under the data key.
+    pub sealed_salt: Vec<u8>,
+}
+
+/// The storage operations the sequencer needs, inside one transaction of a backend.
+pub trait LedgerTx {
+    /// Number of leaves.
+    fn size(&self) -> Result<u64, StoreError>;
+    /// Merkle node `(level, index)`; it must exist.
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError>;
+    /// Leaf data for indices `[start, end)`.
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The stored row of device `kid`'s record `id`, if it is stored (not erased).
+    fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError>;
+    /// The sealed record bytes of device `kid`'s record `id`.
+    fn sealed_record(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Whether device `kid`'s record `id` was ever sequenced (even if since erased).
+    fn on_ledger(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
+    /// Whether device `kid` already sequenced a correction of its record `original`.
+    fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError>;
+    /// The devices with a record `id` on the ledger, first sequenced first.
+    fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
+    /// Inserts Merkle nodes.
+    fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError>;
+    /// Inserts leaf `index`.
+    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError>;
+    /// Inserts a record and its (never deleted) ledger index entry.
+    fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError>;
+    /// Remembers a batch id (once).
+    fn insert_batch(
+        &self,
+        batch_id: &Uuid,
+        received_at: i64,
+        records: u64,
+    ) -> Result<(), StoreError>;
+    /// The signed checkpoint note of `size`.
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError>;
+    /// The largest signed checkpoint's size and root (stored beside its note).
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Hash)>, StoreError>;
+    /// Stores a signed checkpoint with its root.
+    fn insert_checkpoint(&self, size: u64, root: &Hash, note: &str) -> Result<(), StoreError>;
+}
+
+/// A storage backend: transactions over [`LedgerTx`].
+pub trait LedgerBackend: Send + Sync {
+    /// Runs `f` in one write transaction, serialised with every other writer of the database
+    /// (across processes too): committed if `f` returns `Ok`, rolled back otherwise, so a
+    /// failure between steps leaves nothing half-written.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError>;
+
+    /// Runs `f` on a read-only snapshot of the last committed state, never waiting for the
+    /// write lock.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&dyn LedgerTx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError>;
+}
+
+/// Signs a checkpoint for (size, root).
+pub type Sign<'a> = &'a dyn Fn(u64, &Hash) -> Result<String, LedgerError>;
+
+struct Nodes<'a>(&'a dyn LedgerTx);
+
+impl tree::NodeReader for Nodes<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        self.0
+            .node(level, index)
+            .map_err(|e| LedgerError::Storage(e.to_string()))
+    }
+}
+
+fn record_context(id: &Uuid, column: &str) -> Vec<u8> {
+    birthright_core::store::crypto::context("records", column, id.as_bytes())
+}
+
+/// The sequencer over backend `B`.
+pub struct Sequencer<B> {
+    backend: B,
+    data_key: StorageKey,
+    head: Option<HeadFile>,
+}
+
+impl<B: LedgerBackend> Sequencer<B> {
+    /// A sequencer over `backend`, sealing records under `data_key`.
+    pub fn new(backend: B, data_key: StorageKey) -> Self {
+        Sequencer {
+            backend,
+            data_key,
+            head: None,
+        }
+    }
+
+    /// Keeps the ledger head in `head` (outside the database): nothing that does not extend
+    /// the largest tree published is then signed or served.
+    pub fn with_head(mut self, head: HeadFile) -> Self {
+        self.head = Some(head);
+        self
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Sequences `candidates` in one transaction and signs the checkpoint of the new size.
+    pub fn sequence(
+        &self,
+        batch_id: &Uuid,
+        candidates: &[Candidate],
+        now: i64,
+        sign: Sign<'_>,
+    ) -> Result<SequencedBatch, StoreError> {
+        let (batch, root) = self.backend.write(|tx| {
+            let mut size = tx.size()?;
+            let mut results = Vec::with_capacity(candidates.len());
+            let mut collisions = Vec::new();
+            for (position, c) in candidates.iter().enumerate() {
+                let hash: [u8; 32] = Sha256::digest(&c.bytes).into();
+                if let Some(stored) = tx.placement(&c.kid, &c.id)? {
+                    results.push(if stored.record_hash == hash {
+                        Sequenced::Duplicate(self.open_placement(&c.id, stored)?)
+                    } else {
+                        Sequenced::Conflict
+                    });
+                    continue;
+                }
+                if tx.on_ledger(&c.kid, &c.id)? {
+                    results.push(Sequenced::Removed);
+                    continue;
+                }
+                if let Some(original) = &c.supersedes {
+                    if !tx.on_ledger(&c.kid, original)? {
+                        results.push(match tx.owners(original)?.first() {
+                            Some(owner) => Sequenced::NotOwner(*owner),
+                            None => Sequenced::UnknownOriginal,
+                        });
+                        continue;
+                    }
+                    if tx.corrected(&c.kid, original)? {
+                        results.push(Sequenced::AlreadyCorrected);
+                        continue;
+                    }
+                }
+                if let Some(other) = tx.owners(&c.id)?.into_iter().find(|k| k != &c.kid) {
+                    collisions.push((position, other));
+                }
+                let mut salt = [0u8; 32];
+                os_random(&mut salt).map_err(|e| StoreError::Rng(e.to_string()))?;
+                let leaf = LedgerLeaf {
+                    commitment: record_commitment(&salt, &c.bytes),
+                    device_kid: c.kid,
+                    sequenced_at: now,
+                }
+                .to_bytes();
+                Self::append(tx, size, &leaf)?;
+                let seal = |column: &str, plain: &[u8]| {
+                    self.data_key
+                        .seal(&record_context(&c.id, column), plain)
+                        .map_err(|e| StoreError::Rng(e.to_string()))
+                };
+                tx.insert_record(&NewRecord {
+                    kid: c.kid,
+                    id: c.id,
+                    index: size,
+                    record_hash: hash,
+                    sequenced_at: now,
+                    supersedes: c.supersedes,
+                    sealed_record: seal("sealed_record", &c.bytes)?,
+                    sealed_salt: seal("sealed_salt", &salt)?,
+                })?;
+                results.push(Sequenced::Accepted(Placement {
+                    index: size,
+                    salt,
+                    sequenced_at: now,
+                }));
+                size += 1;
+            }
+            // Only a batch with at least one verified record is remembered: garbage sealed to
+            // the public key leaves no trace.
+            if !candidates.is_empty() {
+                tx.insert_batch(batch_id, now, candidates.len() as u64)?;
+            }
+            let (checkpoint, root) = self.checkpoint_or_sign(tx, size, sign)?;
+            Ok((
+                SequencedBatch {
+                    results,
+                    size,
+                    checkpoint,
+                    collisions,
+                },
+                root,
+            ))
+        })?;
+        self.advance_head(batch.size, &root)?;
+        Ok(batch)
+    }
+
+    /// Appends leaf `size` and the nodes it completes.
+    fn append(tx: &dyn LedgerTx, size: u64, leaf: &[u8]) -> Result<(), StoreError> {
+        let nodes = tree::append_nodes(&Nodes(tx), size, merkle::leaf_hash(leaf))?;
+        tx.insert_nodes(&nodes)?;
+        tx.insert_leaf(size, leaf)
+    }
+
+    /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
+    /// transaction and returns the new size: for mirrors and benchmarks. No record or
+    /// checkpoint is written; the next checkpoint request signs the new size.
+    pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
+        self.backend.write(|tx| {
+            let mut size = tx.size()?;
+            for leaf in leaves {
+                Self::append(tx, size, leaf)?;
+                size += 1;
+            }
+            Ok(size)
+        })
+    }
+
+    fn open_placement(&self, id: &Uuid, stored: StoredPlacement) -> Result<Placement, StoreError> {
+        let salt = self
+            .data_key
+            .open(&record_context(id, "sealed_salt"), &stored.sealed_salt)
+            .and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok())
+            .ok_or_else(|| StoreError::Damaged(format!("salt of record {id}")))?;
+        Ok(Placement {
+            index: stored.index,
+            salt,
+            sequenced_at: stored.sequenced_at,
+        })
+    }
+
+    /// The latest signed checkpoint and its size. Served from a read snapshot when the newest
+    /// tree is signed (always, after `init` and every batch); otherwise the write path signs it.
+    pub fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError> {
+        let served = self.backend.read(|tx| {
+            let size = tx.size()?;
+            match tx.checkpoint(size)? {
+                Some(note) => {
+                    let root = tree::root(&Nodes(tx), size)?;
+                    self.check_head(tx, size, &root)?;
+                    Ok(Some((size, note, root)))
+                }
+                None => Ok(None),
+            }
+        })?;
+        let (size, note, root) = match served {
+            Some(served) => served,
+            None => self.backend.write(|tx| {
+                let size = tx.size()?;
+                let (note, root) = self.checkpoint_or_sign(tx, size, sign)?;
+                Ok((size, note, root))
+            })?,
+        };
+        self.advance_head(size, &root)?;
+        Ok((size, note))
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size`, from a read snapshot.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.backend
+            .read(|tx| Ok(tree::inclusion_proof(&Nodes(tx), index, size)?))
+    }
+
+    /// Consistency proof between two sizes, from a read snapshot.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.backend
+            .read(|tx| Ok(tree::consistency_proof(&Nodes(tx), old_size, new_size)?))
+    }
+
+    /// Leaf data for `[start, end)`.
+    pub fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.backend.read(|tx| tx.leaves(start, end))
+    }
+
+    /// Current tree size.
+    pub fn tree_size(&self) -> Result<u64, StoreError> {
+        self.backend.read(|tx| tx.size())
+    }
+
+    /// The devices with a record `id` on the ledger, first sequenced first.
+    pub fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        self.backend.read(|tx| tx.owners(id))
+    }
+
+    /// The decrypted signed record bytes of device `kid`'s record `id`.
+    pub fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        let sealed = self.backend.read(|tx| tx.sealed_record(kid, id))?;
+        sealed
+            .map(|s| {
+                self.data_key
+                    .open(&record_context(id, "sealed_record"), &s)
+                    .map(|p| p.to_vec())
+                    .ok_or_else(|| StoreError::Damaged(format!("record {id}")))
+            })
+            .transpose()
+    }
+
+    /// Accepts the database's tree as the ledger head after a restore (`registry recover`),
+    /// under the write lock so no batch is sequenced meanwhile.
+    pub fn recover_head(&self) -> Result<Recovery, StoreError> {
+        let Some(head) = &self.head else {
+            return Err(StoreError::Head {
+                path: std::path::PathBuf::new(),
+                message: "this store keeps no ledger head".into(),
+            });
+        };
+        self.backend.write(|tx| {
+            let size = tx.size()?;
+            let root = tree::root(&Nodes(tx), size)?;
+            Self::check_extends_latest_checkpoint(tx, size, &root)?;
+            let previous = head.get();
+            head.replace(size, &root)?;
+            Ok(Recovery {
+                previous,
+                current: (size, root),
+            })
+        })
+    }
+
+    /// The checkpoint of `size` and the tree's root, signing it if there is none yet. Refuses
+    /// a tree that does not extend the ledger head or the latest checkpoint in the database.
+    fn checkpoint_or_sign(
+        &self,
+        tx: &dyn LedgerTx,
+        size: u64,
+        sign: Sign<'_>,
+    ) -> Result<(String, Hash), StoreError> {
+        let root = tree::root(&Nodes(tx), size)?;
+        self.check_head(tx, size, &root)?;
+        if let Some(note) = tx.checkpoint(size)? {
+            return Ok((note, root));
+        }
+        Self::check_extends_latest_checkpoint(tx, size, &root)?;
+        let note = sign(size, &root)?;
+        tx.insert_checkpoint(size, &root, &note)?;
+        Ok((note, root))
+    }
+
+    /// Refuses a tree of `size` (root `root`) that does not extend the ledger head.
+    fn check_head(&self, tx: &dyn LedgerTx, size: u64, root: &Hash) -> Result<(), StoreError> {
+        let Some(head) = &self.head else {
+            return Ok(());
+        };
+        let Some((head_size, head_root)) = head.get() else {
+            return Ok(());
+        };
+        if head.verified(size) {
+            return Ok(());
+        }
+        if head_size > size {
+            return Err(StoreError::Restored(format!(
+                "the database holds {size} leaves, but a checkpoint of {head_size} leaves was \
+                 already published"
+            )));
+        }
+        if head_size == size {
+            if &head_root != root {
+                return Err(StoreError::Restored(format!(
+                    "the tree of {size} leaves has another root than the one already published"
+                )));
+            }
+        } else {
+            let proof = tree::consistency_proof(&Nodes(tx), head_size, size)?;
+            merkle::verify_consistency(head_size, size, &proof, &head_root, root).map_err(|e| {
+                StoreError::Restored(format!(
+                    "the tree of {size} leaves does not extend the published tree of \
+                     {head_size} leaves ({e})"
+                ))
+            })?;
+        }
+        head.mark_verified(size);
+        Ok(())
+    }
+
+    /// Records (size, root) as the ledger head, durably, before its checkpoint is given out.
+    fn advance_head(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
+        match &self.head {
+            Some(head) => head.advance(size, root),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses to sign a tree that does not extend the latest signed checkpoint: a database
+    /// restored from an old backup, or damaged nodes, must stop the registry rather than make
+    /// it sign a fork. Verified with the same proof check devices run, against the root stored
+    /// beside the checkpoint (no note is parsed).
+    fn check_extends_latest_checkpoint(
+        tx: &dyn LedgerTx,
+        size: u64,
+        root: &Hash,
+    ) -> Result<(), StoreError> {
+        let Some((signed_size, signed_root)) = tx.latest_checkpoint()? else {
+            return Ok(());
+        };
+        let fork = |why: String| {
+            StoreError::Fork(format!(
+                "the ledger of size {size} {why} the checkpoint already signed at size {signed_size}"
+            ))
+        };
+        if signed_size > size {
+            return Err(fork("is smaller than".into()));
+        }
+        let proof = tree::consistency_proof(&Nodes(tx), signed_size, size)?;
+        merkle::verify_consistency(signed_size, size, &proof, &signed_root, root)
+            .map_err(|e| fork(format!("is not consistent with ({e})")))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod conformance;

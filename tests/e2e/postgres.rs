@@ -1,0 +1,198 @@
+//! The registry on PostgreSQL: `registry init --database`, and two `registry serve` processes
+//! (as on two hosts: each its own copy of the keys, no shared files) on one database, with
+//! devices syncing through both, alternately and concurrently. Needs the PostgreSQL server of
+//! `BIRTHRIGHT_TEST_DATABASE_URL` (default 127.0.0.1:5432, user postgres); skipped when it is
+//! unreachable, failed when it is and `CI=true`.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+};
+
+use birthright_registry::pg::testing::{self, TestDatabase};
+
+use crate::support::*;
+
+/// Every record of every device is acknowledged, with distinct leaf indexes covering the
+/// whole ledger, which both processes serve identically.
+fn assert_one_tree(devices: &[(&Path, &[String])], urls: [&str; 2]) {
+    let mut indexes = BTreeSet::new();
+    let mut total = 0;
+    for (dir, ids) in devices {
+        let listed = list_json(dir);
+        for id in ids.iter() {
+            let record = listed
+                .iter()
+                .find(|r| r["id"] == id.as_str())
+                .unwrap_or_else(|| panic!("record {id} lost"));
+            assert_eq!(record["status"], "acknowledged", "{id}");
+            assert!(indexes.insert(record["leaf_index"].as_u64().unwrap()));
+        }
+        total += ids.len() as u64;
+    }
+    assert_eq!(indexes, (0..total).collect(), "each leaf is one record's");
+    let leaves = ledger_leaves(urls[0]);
+    assert_eq!(leaves.len() as u64, total, "no record twice on the ledger");
+    assert_eq!(leaves, ledger_leaves(urls[1]), "one tree");
+    assert_eq!(
+        http_get(&format!("{}/v1/checkpoint", urls[0])),
+        http_get(&format!("{}/v1/checkpoint", urls[1]))
+    );
+}
+
+/// `registry init --database` in `root/registry-a`, and host B's copy in `root/registry-b`.
+fn two_hosts(root: &Path, db: &TestDatabase) -> (PathBuf, PathBuf) {
+    let dir_a = root.join("registry-a");
+    ok(&[
+        "registry",
+        "init",
+        "--data",
+        p(&dir_a),
+        "--origin",
+        ORIGIN,
+        "--database",
+        &db.url,
+    ]);
+    let dir_b = root.join("registry-b");
+    std::fs::create_dir(&dir_b).unwrap();
+    for file in ["registry.keys", "trust.json", "database.url"] {
+        std::fs::copy(dir_a.join(file), dir_b.join(file)).unwrap();
+    }
+    (dir_a, dir_b)
+}
+
+/// Process A is SIGKILLed while a device streams batches through it; the device goes on
+/// through process B on the same database, verifying B's checkpoints against A's, and every
+/// record ends on the ledger exactly once.
+#[test]
+fn a_process_killed_mid_ingest_loses_nothing_the_other_serves() {
+    if !testing::available() {
+        return;
+    }
+    let db = TestDatabase::create();
+    let root = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = two_hosts(root.path(), &db);
+    let a = serve_registry(&dir_a);
+    let b = serve_registry(&dir_b);
+    let device = enrolled_device(root.path(), &a, &a.url, "w-pg-kill");
+    let ids = capture(&device, 60);
+    let mut sync = Killed(
+        Command::new(BIN)
+            .args([
+                "sync",
+                "--data",
+                p(&device),
+                "--registry",
+                &a.url,
+                "--max-batch-records",
+                "1",
+            ])
+            .env_remove(STORAGE_KEY_ENV)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("process A to sequence some records", || {
+        tree_size(&b.url) >= 5
+    });
+    drop(a); // SIGKILL, mid-stream
+    let _ = sync.0.kill();
+    let _ = sync.0.wait();
+    assert!(
+        tree_size(&b.url) < ids.len() as u64,
+        "killed before the end"
+    );
+    let report = sync_json(&device, &b.url);
+    assert_eq!(report["rejected"].as_array().unwrap().len(), 0, "{report}");
+    assert_exactly_once(&device, &ids, &b.url);
+}
+
+#[test]
+fn two_registry_processes_on_one_postgresql_database() {
+    if !testing::available() {
+        return;
+    }
+    let db = TestDatabase::create();
+    let root = tempfile::tempdir().unwrap();
+    let dir_a = root.path().join("registry-a");
+    let out = ok(&[
+        "registry",
+        "init",
+        "--data",
+        p(&dir_a),
+        "--origin",
+        ORIGIN,
+        "--database",
+        &db.url,
+    ]);
+    assert!(out.contains("created"), "{out}");
+    assert!(dir_a.join("database.url").exists());
+    assert!(!dir_a.join("registry.db").exists(), "nothing in SQLite");
+    // The database is taken: a second init on it is refused.
+    let again = fails(&[
+        "registry",
+        "init",
+        "--data",
+        p(&root.path().join("other")),
+        "--origin",
+        ORIGIN,
+        "--database",
+        &db.url,
+    ]);
+    assert!(again.contains("already holds"), "{again}");
+    // Host B: a copy of the keys, the trust bundle and the database's URL (not the ledger
+    // head: each host keeps its own); its server is given the database by the environment.
+    let dir_b = root.path().join("registry-b");
+    std::fs::create_dir(&dir_b).unwrap();
+    for file in ["registry.keys", "trust.json", "database.url"] {
+        std::fs::copy(dir_a.join(file), dir_b.join(file)).unwrap();
+    }
+    let a = serve_registry(&dir_a);
+    let b = serve_registry_with_env(&dir_b, &[("BIRTHRIGHT_DATABASE_URL", db.url.as_str())]);
+    // Each device enrols through one process with a token made on the other host.
+    let d1 = enrolled_device(root.path(), &b, &a.url, "w-pg-1");
+    let d2 = enrolled_device(root.path(), &a, &b.url, "w-pg-2");
+    // Alternately: each device syncs through one process, then the other (it verifies B's
+    // checkpoints against the ones A gave it, and the other way round).
+    let mut ids1 = capture(&d1, 3);
+    sync_json(&d1, &a.url);
+    let mut ids2 = capture(&d2, 2);
+    sync_json(&d2, &b.url);
+    ids1.extend(capture(&d1, 2));
+    sync_json(&d1, &b.url);
+    ids2.extend(capture(&d2, 3));
+    sync_json(&d2, &a.url);
+    assert_one_tree(&[(&d1, &ids1), (&d2, &ids2)], [&a.url, &b.url]);
+    // Concurrently: both devices at once, each through another process.
+    ids1.extend(capture(&d1, 6));
+    ids2.extend(capture(&d2, 6));
+    let (d1c, d2c, url_a, url_b) = (d1.clone(), d2.clone(), a.url.clone(), b.url.clone());
+    let t1 = thread::spawn(move || sync_json(&d1c, &url_b));
+    let t2 = thread::spawn(move || sync_json(&d2c, &url_a));
+    t1.join().unwrap();
+    t2.join().unwrap();
+    assert_one_tree(&[(&d1, &ids1), (&d2, &ids2)], [&a.url, &b.url]);
+    // Sealed at rest: no personal data in PostgreSQL either.
+    let mut client = ::postgres::Client::connect(&db.url, ::postgres::NoTls).unwrap();
+    let mut stored = Vec::new();
+    for row in client
+        .query("SELECT sealed_record, sealed_salt FROM records", &[])
+        .unwrap()
+    {
+        stored.extend(row.get::<_, Vec<u8>>(0));
+        stored.extend(row.get::<_, Vec<u8>>(1));
+    }
+    assert!(!stored.is_empty());
+    for word in PLAINTEXT {
+        assert!(!contains(&stored, word.as_bytes()), "{word} in PostgreSQL");
+    }
+    // The admin commands on host A use the recorded database.
+    let devices = ok(&["registry", "devices", "--data", p(&dir_a)]);
+    assert!(
+        devices.contains("w-pg-1") && devices.contains("w-pg-2"),
+        "{devices}"
+    );
+}
