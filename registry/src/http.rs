@@ -83,6 +83,10 @@ impl Default for Limits {
 /// Seconds a client told `busy` is asked to wait.
 const BUSY_RETRY_AFTER_SECS: u64 = 2;
 
+/// Seconds a client told `database_unavailable` is asked to wait (the registry reconnects on
+/// the next request).
+const DATABASE_RETRY_AFTER_SECS: u64 = 2;
+
 struct Bucket {
     tokens: f64,
     at: Instant,
@@ -203,7 +207,15 @@ impl IntoResponse for ServiceError {
         if self.status >= 500 {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        error(self.status, self.code, self.message)
+        let unavailable = self.code == "database_unavailable";
+        let mut response = error(self.status, self.code, self.message);
+        if unavailable {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

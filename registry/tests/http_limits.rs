@@ -186,3 +186,62 @@ fn a_client_that_never_finishes_its_headers_is_cut_off() {
     // A normal client is still served.
     assert!(get(addr, "/v1/checkpoint").starts_with("HTTP/1.1 200"));
 }
+
+/// The registry's PostgreSQL server is out of reach (its connections cut, new ones refused):
+/// the requests that need the database are answered 503 `database_unavailable` with
+/// `Retry-After`, so a device retries; once the server is back, the next request is served on
+/// a new connection.
+#[test]
+fn a_lost_database_is_answered_503_with_retry_after() {
+    use birthright_registry::{pg::testing, service::Database};
+    if !testing::available() {
+        return;
+    }
+    let db = testing::TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _) = Registry::init_on(
+        dir.path(),
+        "registry.test/births",
+        &Database::Postgres(db.url.clone()),
+    )
+    .unwrap();
+    let (ready, addr) = mpsc::channel();
+    std::thread::spawn(move || {
+        run(registry, "127.0.0.1:0", Limits::default(), |a| {
+            ready.send(a).unwrap()
+        })
+        .unwrap();
+    });
+    let addr = addr.recv().unwrap();
+    assert!(get(addr, "/v1/checkpoint").starts_with("HTTP/1.1 200"));
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let mut admin = postgres::Client::connect(&testing::server_url(), postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
+        ))
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .unwrap();
+    // (A batch answered so is covered end to end, in tests/e2e/postgres.rs.)
+    for answer in [get(addr, "/v1/checkpoint"), get(addr, "/v1/revocations")] {
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert_eq!(code(&answer), "database_unavailable", "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 2"),
+            "{answer}"
+        );
+    }
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
+        ))
+        .unwrap();
+    let answer = get(addr, "/v1/checkpoint");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

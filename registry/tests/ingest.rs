@@ -927,6 +927,52 @@ fn progress_reports_bytes_sent_and_the_wait_before_a_retry() {
     assert_eq!(sizes[2], 2 * sizes[1]);
 }
 
+/// The registry's database is out of reach for the first batch: it answers 503
+/// `database_unavailable` with `Retry-After`, as `registry serve` does; the device waits at
+/// least that long, sends the same batch again, and every record lands once.
+#[test]
+fn a_database_unavailable_answer_is_retried_after_the_time_it_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let ids = capture_samples(&device, 5, 14);
+    struct DatabaseDown {
+        inner: LocalTransport,
+        refused: AtomicUsize,
+    }
+    impl Transport for DatabaseDown {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+            if request.path == "/v1/batches" && self.refused.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Ok(HttpResponse {
+                    status: 503,
+                    retry_after_secs: Some(7),
+                    body: b"{\"code\":\"database_unavailable\",\"message\":\"PostgreSQL: connection closed\"}"
+                        .to_vec(),
+                });
+            }
+            self.inner.send(request)
+        }
+    }
+    let down = DatabaseDown {
+        inner: LocalTransport::new(registry.clone()),
+        refused: AtomicUsize::new(0),
+    };
+    let mut waits = Vec::new();
+    let report = device
+        .sync_with_sleep(&down, &NoProgress, config(), &mut |d| waits.push(d))
+        .unwrap();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(waits[0] >= Duration::from_secs(7), "{waits:?}");
+    assert_eq!(report.accepted, 5);
+    assert_eq!(registry.tree_size().unwrap(), 5, "each record once");
+    for id in &ids {
+        assert_eq!(
+            device.get(id).unwrap().summary.status,
+            RecordStatus::Acknowledged
+        );
+    }
+}
+
 #[test]
 fn a_long_retry_after_ends_the_sync_instead_of_knocking_early() {
     let dir = tempfile::tempdir().unwrap();
