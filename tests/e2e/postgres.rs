@@ -6,9 +6,13 @@
 
 use std::{
     collections::BTreeSet,
+    io::BufRead,
+    net::{Shutdown, TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::{Arc, Mutex},
     thread,
+    time::{Duration, Instant},
 };
 
 use birthright_registry::pg::testing::{self, TestDatabase};
@@ -195,4 +199,195 @@ fn two_registry_processes_on_one_postgresql_database() {
         devices.contains("w-pg-1") && devices.contains("w-pg-2"),
         "{devices}"
     );
+}
+
+/// A TCP proxy between a registry and its PostgreSQL server that can cut every connection
+/// through it and refuse new ones for a while (a network cut, a database restart).
+struct DatabaseProxy {
+    /// The URL of the proxied database.
+    url: String,
+    /// Both ends of every connection through the proxy.
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    /// New connections are closed at once until then.
+    refuse_until: Arc<Mutex<Option<Instant>>>,
+    /// Connections cut.
+    cut: Arc<Mutex<usize>>,
+}
+
+impl DatabaseProxy {
+    /// A proxy for the database of `url` (`postgres://USER[:PW]@HOST[:PORT]/DB[?...]`).
+    fn start(url: &str) -> DatabaseProxy {
+        let (scheme, rest) = url.split_once("://").expect("a database URL");
+        let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let (user, host) = authority
+            .rsplit_once('@')
+            .map_or(("", authority), |(u, h)| (u, h));
+        let upstream = if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:5432")
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = listener.local_addr().unwrap();
+        let user = if user.is_empty() {
+            String::new()
+        } else {
+            format!("{user}@")
+        };
+        let proxy = DatabaseProxy {
+            url: format!("{scheme}://{user}{at}/{tail}"),
+            open: Arc::default(),
+            refuse_until: Arc::default(),
+            cut: Arc::default(),
+        };
+        let (open, refuse_until) = (proxy.open.clone(), proxy.refuse_until.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let refused = refuse_until
+                    .lock()
+                    .unwrap()
+                    .is_some_and(|t| Instant::now() < t);
+                if refused {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                };
+                {
+                    let mut open = open.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        proxy
+    }
+
+    /// Cuts every open connection and refuses new ones for `outage`.
+    fn cut(&self, outage: Duration) {
+        *self.refuse_until.lock().unwrap() = Some(Instant::now() + outage);
+        let mut open = self.open.lock().unwrap();
+        for stream in open.drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        *self.cut.lock().unwrap() += 1;
+    }
+}
+
+/// The registry's connection to PostgreSQL is cut (twice) while a device streams batches
+/// through it, and the database is out of reach for a moment each time: the registry answers
+/// 503 `database_unavailable` meanwhile and reconnects; the device's sync retries and ends
+/// with every record on the ledger exactly once, in one tree its checkpoints agree on.
+#[test]
+fn a_database_connection_cut_mid_ingest_loses_nothing_and_duplicates_nothing() {
+    if !testing::available() {
+        return;
+    }
+    let db = TestDatabase::create();
+    let proxy = DatabaseProxy::start(&db.url);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("registry");
+    ok(&[
+        "registry",
+        "init",
+        "--data",
+        p(&dir),
+        "--origin",
+        ORIGIN,
+        "--database",
+        &proxy.url,
+    ]);
+    let (registry, stderr) = serve_registry_logged(&dir);
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let log = log.clone();
+        thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    let device = enrolled_device(root.path(), &registry, &registry.url, "w-pg-cut");
+    let ids = capture(&device, 60);
+    let mut sync = Killed(
+        Command::new(BIN)
+            .args([
+                "sync",
+                "--data",
+                p(&device),
+                "--registry",
+                &registry.url,
+                "--max-batch-records",
+                "1",
+                "--json",
+            ])
+            .env_remove(STORAGE_KEY_ENV)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut finished = None;
+    for at in [5i64, 25] {
+        // Counted in the database itself (directly, not through the proxy): polling the
+        // registry would spend the rate budget the device shares on loopback.
+        let mut counter = ::postgres::Client::connect(&db.url, ::postgres::NoTls).unwrap();
+        wait_for("the registry to sequence some records", || {
+            if let Some(status) = sync.0.try_wait().unwrap() {
+                finished = Some(status);
+                return true;
+            }
+            let leaves: i64 = counter
+                .query_one("SELECT count(*) FROM leaves", &[])
+                .unwrap()
+                .get(0);
+            leaves >= at
+        });
+        if finished.is_some() {
+            break;
+        }
+        proxy.cut(Duration::from_millis(1500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = finished.or_else(|| sync.0.try_wait().unwrap()) {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the sync did not end");
+        thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(sync.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(sync.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        status.success(),
+        "the sync failed: {out} {err}\nregistry: {}",
+        log.lock().unwrap().join("\n")
+    );
+    assert_eq!(*proxy.cut.lock().unwrap(), 2);
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("database_unavailable") && l.contains("/v1/batches")),
+        "no batch was answered database_unavailable: the cut was not felt"
+    );
+    // The device's next sync finds nothing to send, and verifies the ledger's checkpoint
+    // against the ones it saw during the cuts.
+    let report = sync_json(&device, &registry.url);
+    assert_eq!(report["rejected"].as_array().unwrap().len(), 0, "{report}");
+    assert_exactly_once(&device, &ids, &registry.url);
 }
