@@ -51,8 +51,19 @@ fn correct(device: &Path, id: &str) -> String {
 
 #[test]
 fn a_corrected_record_s_old_credential_is_superseded_and_a_revoked_one_revoked() {
+    superseded_and_revoked(Backend::Sqlite);
+}
+
+#[test]
+fn a_corrected_record_s_old_credential_is_superseded_and_a_revoked_one_revoked_on_postgresql() {
+    superseded_and_revoked(Backend::Postgres);
+}
+
+fn superseded_and_revoked(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let registry = start_registry(root.path());
+    let Some(registry) = start_registry_on(root.path(), backend) else {
+        return;
+    };
     let trust = trust_file(&registry);
     let device = enrolled_device(root.path(), &registry, &registry.url, "w-status");
     let id = capture(&device, 1).remove(0);

@@ -93,6 +93,8 @@ pub struct RegistryProcess {
     _process: Killed,
     pub url: String,
     pub dir: PathBuf,
+    /// The PostgreSQL database it keeps its ledger in, dropped after the process ends.
+    _database: Option<birthright_registry::pg::testing::TestDatabase>,
 }
 
 impl RegistryProcess {
@@ -158,6 +160,7 @@ fn serve_registry_with(
             _process: process,
             url,
             dir: dir.to_path_buf(),
+            _database: None,
         },
         stderr,
     )
@@ -168,6 +171,45 @@ pub fn start_registry(root: &Path) -> RegistryProcess {
     let dir = root.join("registry");
     init_registry(&dir);
     serve_registry(&dir)
+}
+
+/// Where a test's registry keeps its ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the data directory (`registry init` without `--database`).
+    Sqlite,
+    /// A fresh database on the PostgreSQL test server (`registry init --database`).
+    Postgres,
+}
+
+/// [`start_registry`] on `backend`: on PostgreSQL, in a database created for the test and
+/// dropped after the registry ends. `None` when the PostgreSQL server is unreachable outside
+/// CI (the test is then skipped; with `CI=true` it fails).
+pub fn start_registry_on(root: &Path, backend: Backend) -> Option<RegistryProcess> {
+    use birthright_registry::pg::testing;
+    let dir = root.join("registry");
+    match backend {
+        Backend::Sqlite => Some(start_registry(root)),
+        Backend::Postgres => {
+            if !testing::available() {
+                return None;
+            }
+            let db = testing::TestDatabase::create();
+            ok(&[
+                "registry",
+                "init",
+                "--data",
+                p(&dir),
+                "--origin",
+                ORIGIN,
+                "--database",
+                &db.url,
+            ]);
+            let mut registry = serve_registry(&dir);
+            registry._database = Some(db);
+            Some(registry)
+        }
+    }
 }
 
 /// `registry revoke` of device `kid` with `reason`.

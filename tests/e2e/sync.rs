@@ -13,8 +13,19 @@ use crate::support::*;
 
 #[test]
 fn happy_path_through_the_real_processes() {
+    happy_path(Backend::Sqlite);
+}
+
+#[test]
+fn happy_path_through_the_real_processes_on_postgresql() {
+    happy_path(Backend::Postgres);
+}
+
+fn happy_path(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let registry = start_registry(root.path());
+    let Some(registry) = start_registry_on(root.path(), backend) else {
+        return;
+    };
     let device = enrolled_device(root.path(), &registry, &registry.url, "w-happy");
     let ids = capture(&device, 7);
     let out = ok(&["sync", "--data", p(&device)]);
@@ -62,9 +73,20 @@ fn capture_batches(root: &Path, device: &Path, batches: usize) -> (Vec<String>, 
 
 #[test]
 fn faults_on_batch_uploads_leave_every_record_on_the_ledger_exactly_once() {
+    faults_on_batch_uploads(Backend::Sqlite);
+}
+
+#[test]
+fn faults_on_batch_uploads_leave_every_record_on_the_ledger_exactly_once_on_postgresql() {
+    faults_on_batch_uploads(Backend::Postgres);
+}
+
+fn faults_on_batch_uploads(backend: Backend) {
     use Fault::*;
     let root = tempfile::tempdir().unwrap();
-    let registry = start_registry(root.path());
+    let Some(registry) = start_registry_on(root.path(), backend) else {
+        return;
+    };
     let device = enrolled_device(root.path(), &registry, &registry.url, "w-faults");
     // Four batches: three full ones and one with a single record.
     let (ids, per_batch) = capture_batches(root.path(), &device, 4);
