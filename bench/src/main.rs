@@ -26,6 +26,7 @@ use birthright_core::{
     credential::{self, qr},
     device::{Device, ListFilter},
     fixtures::{reference_input, sample_inputs},
+    http_client::UreqTransport,
     keys::Ed25519Key,
     registry_keys::DeviceCertificate,
     signed::SignedRecord,
@@ -365,47 +366,6 @@ impl Server {
         let _ = self.stop.send(());
         self.runtime.block_on(self.task)??;
         Ok(())
-    }
-}
-
-/// The device side of HTTP for a sync: blocking ureq, like the CLI's transport.
-struct UreqTransport {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Transport for UreqTransport {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let url = format!("{}{}", self.base, request.path);
-        let result = match request.method {
-            Method::Get => self.agent.get(&url).call(),
-            Method::Post => self
-                .agent
-                .post(&url)
-                .header(
-                    "content-type",
-                    request
-                        .content_type
-                        .as_deref()
-                        .unwrap_or("application/cbor"),
-                )
-                .send(&request.body[..]),
-        };
-        let failed = |e: ureq::Error| TransportError {
-            message: e.to_string(),
-        };
-        let mut response = result.map_err(failed)?;
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(wire::MAX_SEALED_RESPONSE_BYTES as u64)
-            .read_to_vec()
-            .map_err(failed)?;
-        Ok(HttpResponse {
-            status: response.status().as_u16(),
-            retry_after_secs: None,
-            body,
-        })
     }
 }
 
@@ -946,13 +906,7 @@ impl SyncProgress for RssTrace {
 fn child_sync_rss(dir: &Path) -> Result<()> {
     let key = StorageKey::from_hex(std::fs::read_to_string(dir.join("device.key"))?.trim())
         .map_err(|_| anyhow::anyhow!("bad storage key"))?;
-    let transport = UreqTransport {
-        base: std::fs::read_to_string(dir.join("registry.url"))?,
-        agent: ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into(),
-    };
+    let transport = UreqTransport::new(&std::fs::read_to_string(dir.join("registry.url"))?);
     let device = Device::open(&dir.join("device.db"), key)?;
     let queued = device.counts()?.pending;
     let rss_before_kib = proc_status_kib("VmRSS:").context("no VmRSS")?;

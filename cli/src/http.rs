@@ -1,8 +1,7 @@
-//! The CLI's HTTP transport for sync and enrolment (ureq, blocking, with timeouts).
+//! The CLI's registry URLs, and its HTTP transport for sync and enrolment: the core's
+//! [`UreqTransport`] (blocking, with timeouts), which the benchmarks use too.
 
-use std::time::Duration;
-
-use birthright_core::sync::{HttpRequest, HttpResponse, Method, Transport, TransportError};
+pub use birthright_core::http_client::UreqTransport;
 
 /// A registry base URL the CLI accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,84 +50,6 @@ pub fn registry_url(text: &str) -> anyhow::Result<RegistryUrl> {
         base: text.trim_end_matches('/').to_string(),
         loopback,
     })
-}
-
-/// A blocking HTTP client bound to one registry base URL.
-pub struct UreqTransport {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl UreqTransport {
-    /// A transport for the registry at `base` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base: &str) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build();
-        UreqTransport {
-            base: base.trim_end_matches('/').to_string(),
-            agent: config.into(),
-        }
-    }
-}
-
-impl Transport for UreqTransport {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let url = format!("{}{}", self.base, request.path);
-        let started = std::time::Instant::now();
-        // The path only: queries carry tree sizes, never personal data, and bodies are sealed.
-        let route = request.path.split('?').next().unwrap_or_default();
-        let method = match request.method {
-            Method::Get => "GET",
-            Method::Post => "POST",
-        };
-        let result = match request.method {
-            Method::Get => self.agent.get(&url).call(),
-            Method::Post => {
-                let mut post = self.agent.post(&url);
-                if let Some(ct) = &request.content_type {
-                    post = post.header("content-type", ct);
-                }
-                post.send(&request.body[..])
-            }
-        };
-        let mut response = result.map_err(|e| {
-            tracing::debug!(method, route, error = %e, "no answer");
-            TransportError {
-                message: e.to_string(),
-            }
-        })?;
-        let status = response.status().as_u16();
-        let retry_after_secs = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(birthright_core::wire::MAX_SEALED_RESPONSE_BYTES as u64)
-            .read_to_vec()
-            .map_err(|e| TransportError {
-                message: format!("reading the answer: {e}"),
-            })?;
-        tracing::debug!(
-            method,
-            route,
-            status,
-            sent_bytes = request.body.len(),
-            received_bytes = body.len(),
-            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "answered"
-        );
-        Ok(HttpResponse {
-            status,
-            retry_after_secs,
-            body,
-        })
-    }
 }
 
 #[cfg(test)]

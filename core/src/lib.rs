@@ -5,6 +5,8 @@ pub mod cose;
 pub mod credential;
 pub mod device;
 pub mod fixtures;
+#[cfg(feature = "http-client")]
+pub mod http_client;
 pub mod keys;
 pub mod ledger;
 pub mod record;

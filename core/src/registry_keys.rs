@@ -379,8 +379,11 @@ pub const REVOCATION_REASONS: &[&str] = &["lost", "stolen", "compromised", "reti
 pub struct Revocation {
     /// Key id of the revoked device.
     pub device_kid: ByteBuf,
-    /// From when its signatures are no longer trusted, Unix seconds: records it captured
-    /// after this time are rejected.
+    /// From when the revocation is in force, Unix seconds, judged by the registry's clock
+    /// (never the device's): once it is, the registry accepts no new record from the device
+    /// whatever its capture time (a byte-identical resend of a record already on the ledger
+    /// is still answered `Duplicate`), and verifiers holding the list answer revoked for every
+    /// provisional credential of the device (docs/adr/0002).
     pub revoked_at: i64,
     /// Why: one of [`REVOCATION_REASONS`] (public: it is in the signed list; lists signed
     /// before the codes may hold other text). Administrators' notes are never in it.

@@ -467,6 +467,25 @@ fn check_consistency(
     )
 }
 
+/// The trust bundle a sync uses is the device's own stored copy, checked when it was stored
+/// and again when it is read ([`Device::trust_bundle`]): a key in it that does not parse is a
+/// damaged store, not a bad answer from the registry.
+fn damaged_trust_bundle() -> SyncError {
+    SyncError::Device(DeviceError::Store(StoreError::Tampered {
+        what: "trust bundle".into(),
+    }))
+}
+
+/// The checkpoint verifier of the stored trust bundle.
+fn pinned_checkpoint_verifier(trust: &TrustBundle) -> Result<NoteVerifier, SyncError> {
+    NoteVerifier::from_vkey(&trust.checkpoint_vkey).map_err(|_| damaged_trust_bundle())
+}
+
+/// The registry's HPKE key from the stored trust bundle.
+fn pinned_hpke_key(trust: &TrustBundle) -> Result<[u8; 32], SyncError> {
+    trust.hpke_public_key().map_err(|_| damaged_trust_bundle())
+}
+
 impl<'d> SyncMachine<'d> {
     /// Prepares a sync of `device`, which must be enrolled. `now` is the current Unix time.
     pub fn new(device: &'d Device, config: SyncConfig, now: i64) -> Result<Self, SyncError> {
@@ -477,8 +496,7 @@ impl<'d> SyncMachine<'d> {
         device.check_enrolment()?;
         let trust = device.trust_bundle()?.ok_or(SyncError::NotEnrolled)?;
         let certificate = device.certificate()?.ok_or(SyncError::NotEnrolled)?;
-        let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey)
-            .map_err(|e| SyncError::InvalidResponse(format!("pinned checkpoint key: {e}")))?;
+        let verifier = pinned_checkpoint_verifier(&trust)?;
         let kid = device.identity()?.key_id;
         let counts = device.counts()?;
         let latest = device
@@ -772,10 +790,7 @@ impl<'d> SyncMachine<'d> {
             known_tree_size,
             records,
         };
-        let hpke_public = self
-            .trust
-            .hpke_public_key()
-            .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
+        let hpke_public = pinned_hpke_key(&self.trust)?;
         let (sealed_body, response_key) = batch
             .seal(&hpke_public)
             .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
@@ -1246,5 +1261,40 @@ impl Device {
             return Err(refused(&response));
         }
         Ok(self.complete_enrolment(&response.body, &bundle)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_damaged_trust_bundle(e: &SyncError) -> bool {
+        matches!(
+            e,
+            SyncError::Device(DeviceError::Store(StoreError::Tampered { what })) if what == "trust bundle"
+        )
+    }
+
+    #[test]
+    fn an_unparsable_stored_checkpoint_key_is_a_store_error_not_the_registrys() {
+        let (_, mut bundle) = crate::registry_keys::tests::registry();
+        assert!(pinned_checkpoint_verifier(&bundle).is_ok());
+        bundle.checkpoint_vkey = "not a vkey".into();
+        let Err(e) = pinned_checkpoint_verifier(&bundle) else {
+            panic!("a bad checkpoint key was accepted")
+        };
+        assert!(is_damaged_trust_bundle(&e), "{e:?}");
+        assert!(!e.to_string().contains("registry's answer"), "{e}");
+    }
+
+    #[test]
+    fn an_unparsable_stored_hpke_key_is_a_store_error_not_the_registrys() {
+        let (_, mut bundle) = crate::registry_keys::tests::registry();
+        assert_eq!(pinned_hpke_key(&bundle).ok(), Some([7u8; 32]));
+        bundle.hpke_public_key = "AAAA".into();
+        let Err(e) = pinned_hpke_key(&bundle) else {
+            panic!("a bad HPKE key was accepted")
+        };
+        assert!(is_damaged_trust_bundle(&e), "{e:?}");
     }
 }

@@ -1,7 +1,10 @@
 //! An in-process [`Transport`] that hands a device's sync requests straight to a [`Registry`],
 //! with no HTTP: for deterministic tests (wrapped with fault injection), benchmarks and
-//! simulations. It routes exactly the endpoints [`crate::http`] serves, with the same status
-//! codes and bodies.
+//! simulations. It routes the endpoints a device's sync and enrolment use (`/v1/trust`,
+//! `/v1/enrol`, `/v1/batches`, `/v1/checkpoint`, `/v1/revocations`, `/v1/status-list`,
+//! `/v1/proof/consistency`), answering with the service's own bodies, status codes and error
+//! bodies as [`crate::http`] does; not the auditors' `/v1/proof/inclusion` and
+//! `/v1/leaves` (answered 404 here), nor the HTTP server's body limits and rate limiting.
 
 use std::sync::Arc;
 
