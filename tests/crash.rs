@@ -12,7 +12,7 @@ use std::{
 };
 
 use birthright_core::{
-    device::Device, keys::verifying_key, record::EnrolmentInput, store::StorageKey,
+    device::Device, keys::verifying_key, record::RegistrationForm, store::StorageKey,
 };
 
 const CHILD_ENV: &str = "BIRTHRIGHT_CRASH_CHILD_DIR";
@@ -30,7 +30,7 @@ fn crash_child_capture_loop() {
         return;
     };
     let device = Device::open(&Path::new(&dir).join("device.db"), key()).unwrap();
-    let input = EnrolmentInput::from_json(OLENA).unwrap();
+    let input = RegistrationForm::from_json(OLENA).unwrap();
     loop {
         let summary = device.capture(&input).unwrap();
         // Printed only after capture returned: the promise under test.

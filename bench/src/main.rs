@@ -28,13 +28,13 @@ use birthright_core::{
     fixtures::{reference_input, sample_inputs},
     http_client::UreqTransport,
     keys::Ed25519Key,
-    registry_keys::DeviceCertificate,
     signed::SignedRecord,
     store::{StorageKey, crypto},
     sync::{
         HttpRequest, HttpResponse, Method, SyncConfig, SyncCounts, SyncProgress, Transport,
         TransportError,
     },
+    trust::DeviceCertificate,
     wire::{self, Batch, BatchResponse, LedgerLeaf, Outcome, ResponseKey},
 };
 use birthright_registry::{

@@ -372,12 +372,12 @@ impl Device {
         pin: TrustPin,
     ) -> Result<Enrolment, BirthrightError> {
         let pin = match pin {
-            TrustPin::Bundle { json } => core::registry_keys::TrustPin::Bundle(
-                core::registry_keys::TrustBundle::from_json(json.as_bytes())
+            TrustPin::Bundle { json } => core::trust::TrustPin::Bundle(
+                core::trust::TrustBundle::from_json(json.as_bytes())
                     .map_err(|e| invalid(e.to_string()))?,
             ),
             TrustPin::Fingerprint { fingerprint } => {
-                core::registry_keys::TrustPin::fingerprint(&fingerprint)
+                core::trust::TrustPin::fingerprint(&fingerprint)
                     .map_err(|e| invalid(e.to_string()))?
             }
         };
@@ -397,7 +397,7 @@ impl Device {
     }
 
     /// Validates, signs, encrypts and stores a registration; durable once this returns.
-    pub fn capture(&self, input: EnrolmentInput) -> Result<RecordSummary, BirthrightError> {
+    pub fn capture(&self, input: RegistrationForm) -> Result<RecordSummary, BirthrightError> {
         Ok(self.inner.capture(&input.into())?.into())
     }
 
@@ -406,9 +406,10 @@ impl Device {
     /// form's position from 0: `records[3].child.date_of_birth`.
     pub fn capture_batch(
         &self,
-        forms: Vec<EnrolmentInput>,
+        forms: Vec<RegistrationForm>,
     ) -> Result<Vec<RecordSummary>, BirthrightError> {
-        let forms: Vec<core::record::EnrolmentInput> = forms.into_iter().map(Into::into).collect();
+        let forms: Vec<core::record::RegistrationForm> =
+            forms.into_iter().map(Into::into).collect();
         Ok(self
             .inner
             .capture_batch(&forms, time::OffsetDateTime::now_utc())?
@@ -426,7 +427,7 @@ impl Device {
     pub fn correct(
         &self,
         id: String,
-        input: EnrolmentInput,
+        input: RegistrationForm,
     ) -> Result<RecordSummary, BirthrightError> {
         Ok(self.inner.correct(&parse_id(&id)?, &input.into())?.into())
     }
@@ -720,7 +721,7 @@ pub fn credential_png_from_text(text: String, scale: u32) -> Result<Vec<u8>, Bir
 
 /// The reference sample registration (Олена Коваленко) for app demos and tests.
 #[uniffi::export]
-pub fn sample_enrolment() -> EnrolmentInput {
+pub fn sample_registration_form() -> RegistrationForm {
     core::fixtures::reference_input().into()
 }
 

@@ -196,7 +196,7 @@ pub struct Consent {
 
 /// A registration form (enrolment record v1; no biometrics).
 #[derive(Debug, Clone, uniffi::Record)]
-pub struct EnrolmentInput {
+pub struct RegistrationForm {
     /// The child.
     pub child: Child,
     /// Where the birth took place.
@@ -263,7 +263,7 @@ pub struct StoredRecord {
     /// Status and display fields.
     pub summary: RecordSummary,
     /// The registration as captured (normalised).
-    pub input: EnrolmentInput,
+    pub input: RegistrationForm,
     /// Worker who captured it.
     pub worker_id: String,
     /// The signed record (COSE_Sign1).
@@ -653,9 +653,9 @@ impl From<core::record::Parent> for Parent {
     }
 }
 
-impl From<EnrolmentInput> for core::record::EnrolmentInput {
-    fn from(i: EnrolmentInput) -> Self {
-        core::record::EnrolmentInput {
+impl From<RegistrationForm> for core::record::RegistrationForm {
+    fn from(i: RegistrationForm) -> Self {
+        core::record::RegistrationForm {
             child: core::record::Child {
                 given_names: i.child.given_names,
                 family_name: i.child.family_name,
@@ -702,9 +702,9 @@ impl From<EnrolmentInput> for core::record::EnrolmentInput {
     }
 }
 
-impl From<core::record::EnrolmentInput> for EnrolmentInput {
-    fn from(i: core::record::EnrolmentInput) -> Self {
-        EnrolmentInput {
+impl From<core::record::RegistrationForm> for RegistrationForm {
+    fn from(i: core::record::RegistrationForm) -> Self {
+        RegistrationForm {
             child: Child {
                 given_names: i.child.given_names,
                 family_name: i.child.family_name,

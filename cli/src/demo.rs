@@ -95,11 +95,10 @@ pub fn run(keep: bool) -> Result<()> {
     let device = Device::create(&device_dir.join("device.db"), storage_key)?;
     let identity = device.init("oksana.m")?;
     let transport = UreqTransport::new(&url);
-    let trust =
-        birthright_core::registry_keys::TrustBundle::from_json(&std::fs::read(&trust_path)?)?;
+    let trust = birthright_core::trust::TrustBundle::from_json(&std::fs::read(&trust_path)?)?;
     let fingerprint = trust.fingerprint()?;
     println!("   the supervisor gives the token with the registry's fingerprint {fingerprint}");
-    let pin = birthright_core::registry_keys::TrustPin::fingerprint(&fingerprint)?;
+    let pin = birthright_core::trust::TrustPin::fingerprint(&fingerprint)?;
     let certificate = device.enrol(&transport, &token, &pin)?;
     println!(
         "   device {} enrolled for worker {} in {}",

@@ -268,7 +268,7 @@ pub fn capture(
     }
     let device = open(args)?;
     let json = read_json(json_source)?;
-    let input = birthright_core::record::EnrolmentInput::from_json(&json).map_err(|e| {
+    let input = birthright_core::record::RegistrationForm::from_json(&json).map_err(|e| {
         crate::output::coded(
             "invalid_form",
             format!("the registration form is not valid: {e}"),
@@ -313,7 +313,7 @@ pub fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<
         if line.trim().is_empty() {
             continue;
         }
-        match birthright_core::record::EnrolmentInput::from_json(line) {
+        match birthright_core::record::RegistrationForm::from_json(line) {
             Ok(form) => {
                 forms.push(form);
                 line_of.push(n + 1);

@@ -13,8 +13,7 @@ use anyhow::{Context, Result, bail};
 /// Largest trust bundle read (the core accepts 16 KiB).
 pub const MAX_TRUST_BYTES: u64 = 16 * 1024;
 /// Largest revocation list read (the core's limit for registry-signed objects).
-pub const MAX_REVOCATIONS_BYTES: u64 =
-    birthright_core::registry_keys::MAX_SIGNED_OBJECT_BYTES as u64;
+pub const MAX_REVOCATIONS_BYTES: u64 = birthright_core::trust::MAX_SIGNED_OBJECT_BYTES as u64;
 /// Largest image read (the QR reader's limit).
 pub const MAX_IMAGE_BYTES: u64 = birthright_core::credential::qr::MAX_IMAGE_BYTES as u64;
 /// Largest storage key file read (64 hex digits and a newline, with room for spaces).

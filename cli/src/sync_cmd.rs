@@ -9,8 +9,8 @@ use std::{
 
 use anyhow::{Result, anyhow};
 use birthright_core::{
-    registry_keys::{TrustBundle, TrustPin},
     sync::{SyncConfig, SyncCounts, SyncError, SyncProgress, SyncReport},
+    trust::{TrustBundle, TrustPin},
 };
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -223,14 +223,14 @@ mod tests {
 
     #[test]
     fn packed_round_trip_with_skipped_fields_and_enums() {
-        let mut input = EnrolmentInput::default();
+        let mut input = RegistrationForm::default();
         input.child.given_names = "Олена".into();
         input.child.sex = Some(Sex::Female);
         input.child.date_of_birth_precision = Some(DatePrecision::Month);
         input.place_of_birth.latitude = Some(49.8);
         input.notes = Some("n".into());
         let bytes = to_vec(&input).unwrap();
-        let back: EnrolmentInput = from_slice(&bytes, MAX_RECORD_BYTES).unwrap();
+        let back: RegistrationForm = from_slice(&bytes, MAX_RECORD_BYTES).unwrap();
         assert_eq!(back, input);
         let record = Record {
             schema_version: 1,

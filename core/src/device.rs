@@ -16,10 +16,10 @@ use uuid::Uuid;
 use crate::{
     codec,
     keys::{Ed25519Key, KeyId, RngError},
-    record::{EnrolmentInput, Record, SCHEMA_VERSION},
-    registry_keys::{DeviceCertificate, TrustBundle},
+    record::{Record, RegistrationForm, SCHEMA_VERSION},
     signed::{SignedRecord, SignedRecordError},
     store::{RecordRow, RecordStatus, StorageKey, Store, StoreError},
+    trust::{DeviceCertificate, TrustBundle},
     validate::{self, ValidationErrors},
     wire,
 };
@@ -408,26 +408,30 @@ impl Device {
 
     /// Validates, signs, encrypts and stores a new registration. Once this returns, the record
     /// is durable (it survives a killed process or a power cut).
-    pub fn capture(&self, input: &EnrolmentInput) -> Result<RecordSummary, DeviceError> {
+    pub fn capture(&self, input: &RegistrationForm) -> Result<RecordSummary, DeviceError> {
         self.capture_at(input, OffsetDateTime::now_utc(), None)
     }
 
     /// Parses the JSON form and captures it.
     pub fn capture_json(&self, json: &str) -> Result<RecordSummary, DeviceError> {
-        let input = EnrolmentInput::from_json(json)?;
+        let input = RegistrationForm::from_json(json)?;
         self.capture(&input)
     }
 
     /// Records a correction of record `id`: a new signed record that supersedes it. The old
     /// record is kept unchanged (nothing is edited in place or deleted).
-    pub fn correct(&self, id: &Uuid, input: &EnrolmentInput) -> Result<RecordSummary, DeviceError> {
+    pub fn correct(
+        &self,
+        id: &Uuid,
+        input: &RegistrationForm,
+    ) -> Result<RecordSummary, DeviceError> {
         self.capture_at(input, OffsetDateTime::now_utc(), Some(*id))
     }
 
     /// Captures with an explicit capture time (tests, benchmarks and imports).
     pub fn capture_at(
         &self,
-        input: &EnrolmentInput,
+        input: &RegistrationForm,
         captured_at: OffsetDateTime,
         supersedes: Option<Uuid>,
     ) -> Result<RecordSummary, DeviceError> {
@@ -444,7 +448,7 @@ impl Device {
     /// forms that were fine. The forms share one capture time and keep their order.
     pub fn capture_batch(
         &self,
-        inputs: &[EnrolmentInput],
+        inputs: &[RegistrationForm],
         captured_at: OffsetDateTime,
     ) -> Result<Vec<RecordSummary>, DeviceError> {
         let mut prepared = Vec::with_capacity(inputs.len());
@@ -476,7 +480,7 @@ impl Device {
     /// Validates, signs and seals one registration: the row to insert and its summary.
     fn prepare(
         &self,
-        input: &EnrolmentInput,
+        input: &RegistrationForm,
         captured_at: OffsetDateTime,
         supersedes: Option<Uuid>,
     ) -> Result<(RecordRow, SealedSummary), DeviceError> {
@@ -850,8 +854,8 @@ mod tests {
 
     const OLENA_JSON: &str = include_str!("../../docs/examples/olena.json");
 
-    fn olena() -> EnrolmentInput {
-        EnrolmentInput::from_json(OLENA_JSON).unwrap()
+    fn olena() -> RegistrationForm {
+        RegistrationForm::from_json(OLENA_JSON).unwrap()
     }
 
     fn device() -> Device {

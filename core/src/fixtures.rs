@@ -6,20 +6,20 @@ use std::collections::BTreeMap;
 use time::{Date, Duration};
 
 use crate::record::{
-    Caregiver, Child, Consent, DatePrecision, EnrolmentInput, Informant, Parent, PlaceKind,
-    PlaceOfBirth, Sex,
+    Caregiver, Child, Consent, DatePrecision, Informant, Parent, PlaceKind, PlaceOfBirth,
+    RegistrationForm, Sex,
 };
 
 /// The reference registration used across the docs: Олена Коваленко, born 2026-03-14 at home in
 /// Зимна Вода (UA-46), cared for by her mother Ірина and father Андрій.
-pub fn reference_input() -> EnrolmentInput {
+pub fn reference_input() -> RegistrationForm {
     let person = |given: &str, relationship: &str| Caregiver {
         given_names: given.into(),
         family_name: "Коваленко".into(),
         relationship: relationship.into(),
         phone: None,
     };
-    EnrolmentInput {
+    RegistrationForm {
         child: Child {
             given_names: "Олена".into(),
             family_name: "Коваленко".into(),
@@ -365,7 +365,7 @@ impl SplitMix {
 /// times of birth, national ids and notes), births within the two years before `today`,
 /// reproducible from `seed`. Behind the `fixtures` feature: test data, not for the apps.
 #[cfg(any(test, feature = "fixtures"))]
-pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<EnrolmentInput> {
+pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<RegistrationForm> {
     let mut rng = SplitMix(seed);
     (0..n)
         .map(|_| {
@@ -421,7 +421,7 @@ pub fn sample_inputs(n: usize, seed: u64, today: Date) -> Vec<EnrolmentInput> {
             let time_of_birth = (exact_day && rng.chance(2))
                 .then(|| format!("{:02}:{:02}", rng.below(24), rng.below(60)));
             let twins = rng.chance(40);
-            EnrolmentInput {
+            RegistrationForm {
                 child: Child {
                     given_names: rng.given(if girl { f.girls } else { f.boys }),
                     family_name: surname.into(),

@@ -334,7 +334,7 @@ fn plain_message(message: &str, path: &str) -> String {
 /// voice, ever).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EnrolmentInput {
+pub struct RegistrationForm {
     /// The child being registered.
     pub child: Child,
     /// Where the birth took place.
@@ -497,7 +497,7 @@ pub struct Consent {
     pub by_relationship: String,
 }
 
-/// A validated, normalised record as signed by the device: the [`EnrolmentInput`] plus what the
+/// A validated, normalised record as signed by the device: the [`RegistrationForm`] plus what the
 /// core adds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -516,11 +516,12 @@ pub struct Record {
     /// Id of the earlier record this one corrects and supersedes, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supersedes: Option<Uuid>,
-    /// The enrolment data, validated and normalised.
-    pub enrolment: EnrolmentInput,
+    /// The registration form, validated and normalised (the field keeps its historical name on the
+    /// wire and in JSON output).
+    pub enrolment: RegistrationForm,
 }
 
-impl EnrolmentInput {
+impl RegistrationForm {
     /// Parses the JSON interchange form. Unknown fields are an error; missing fields are left
     /// empty for [`crate::validate`] to report, all at once. A leading UTF-8 byte order mark
     /// is skipped.
@@ -592,7 +593,7 @@ mod tests {
                 "one of `given_names`",
             ),
         ] {
-            let err = EnrolmentInput::from_json(json).unwrap_err();
+            let err = RegistrationForm::from_json(json).unwrap_err();
             let FormError::UnknownField {
                 path: got,
                 expected,
@@ -610,7 +611,7 @@ mod tests {
             assert!(shown.starts_with("unknown field at "), "{shown}");
         }
         assert_eq!(
-            EnrolmentInput::from_json(r#"{"child": {"Олена": 1}}"#)
+            RegistrationForm::from_json(r#"{"child": {"Олена": 1}}"#)
                 .unwrap_err()
                 .to_string(),
             "unknown field at child (line 1, column 23); expected one of `given_names`, \
@@ -624,7 +625,7 @@ mod tests {
         "u8",
         "f64",
         "struct",
-        "EnrolmentInput",
+        "RegistrationForm",
         "enum ",
         "variant",
         "invalid type",
@@ -633,7 +634,7 @@ mod tests {
     ];
 
     fn shown(json: &str) -> String {
-        let shown = EnrolmentInput::from_json(json).unwrap_err().to_string();
+        let shown = RegistrationForm::from_json(json).unwrap_err().to_string();
         for word in RUST_WORDS {
             assert!(!shown.contains(word), "{word:?} in {shown:?}");
         }
@@ -645,7 +646,7 @@ mod tests {
     fn a_byte_order_mark_is_skipped() {
         let with_bom = format!("\u{feff}{}", r#"{"notes": "x"}"#);
         assert_eq!(
-            EnrolmentInput::from_json(&with_bom)
+            RegistrationForm::from_json(&with_bom)
                 .unwrap()
                 .notes
                 .as_deref(),
@@ -655,9 +656,12 @@ mod tests {
 
     #[test]
     fn an_empty_form_or_a_list_is_told_plainly() {
-        assert_eq!(EnrolmentInput::from_json(""), Err(FormError::Empty));
-        assert_eq!(EnrolmentInput::from_json(" \n\t"), Err(FormError::Empty));
-        assert_eq!(EnrolmentInput::from_json("\u{feff}"), Err(FormError::Empty));
+        assert_eq!(RegistrationForm::from_json(""), Err(FormError::Empty));
+        assert_eq!(RegistrationForm::from_json(" \n\t"), Err(FormError::Empty));
+        assert_eq!(
+            RegistrationForm::from_json("\u{feff}"),
+            Err(FormError::Empty)
+        );
         assert!(shown("").starts_with("the form is empty"));
         // serde would read a list's items as the fields in order: refused, wherever an object
         // belongs.
@@ -747,20 +751,20 @@ mod tests {
     #[test]
     fn paths_keep_the_schema_and_drop_input() {
         // A wrong value under a custom key typed with a name: the key is not shown.
-        let err = EnrolmentInput::from_json(r#"{"custom": {"Олена": 5}}"#).unwrap_err();
+        let err = RegistrationForm::from_json(r#"{"custom": {"Олена": 5}}"#).unwrap_err();
         assert!(
             matches!(&err, FormError::Shape { path, .. } if path == "custom"),
             "{err:?}"
         );
         assert!(!err.to_string().contains("Олена"));
         // A well-formed key is.
-        let err = EnrolmentInput::from_json(r#"{"custom": {"village_code": 5}}"#).unwrap_err();
+        let err = RegistrationForm::from_json(r#"{"custom": {"village_code": 5}}"#).unwrap_err();
         assert!(
             matches!(&err, FormError::Shape { path, .. } if path == "custom.village_code"),
             "{err:?}"
         );
         // Values are never repeated.
-        let err = EnrolmentInput::from_json(r#"{"child": {"sex": "Олена"}}"#).unwrap_err();
+        let err = RegistrationForm::from_json(r#"{"child": {"sex": "Олена"}}"#).unwrap_err();
         assert!(matches!(&err, FormError::Shape { path, .. } if path == "child.sex"));
         assert!(!err.to_string().contains("Олена"), "{err}");
     }

@@ -115,8 +115,8 @@ mod tests {
 
     use super::*;
     use crate::record::{
-        Caregiver, Child, Consent, DatePrecision, EnrolmentInput, Informant, Parent, PlaceKind,
-        PlaceOfBirth, Sex,
+        Caregiver, Child, Consent, DatePrecision, Informant, Parent, PlaceKind, PlaceOfBirth,
+        RegistrationForm, Sex,
     };
 
     fn text() -> impl Strategy<Value = String> {
@@ -253,7 +253,7 @@ mod tests {
                     worker_id,
                     device_kid: vec![0; 8],
                     supersedes: None,
-                    enrolment: EnrolmentInput {
+                    enrolment: RegistrationForm {
                         child,
                         place_of_birth,
                         mother,
@@ -277,7 +277,7 @@ mod tests {
     }
 
     fn sample(key: &Ed25519Key) -> Record {
-        let mut enrolment = EnrolmentInput::default();
+        let mut enrolment = RegistrationForm::default();
         enrolment.child.given_names = "Олена".into();
         Record {
             schema_version: SCHEMA_VERSION,

@@ -21,7 +21,7 @@ use crate::{
     codec::{self, Value},
     cose::{self, CoseError, CoseSign1, HEADER_ALG, HEADER_KID},
     keys::{Ed25519Key, KeyId},
-    registry_keys::TrustBundle,
+    trust::TrustBundle,
 };
 
 /// COSE header label `typ` (RFC 9596).
@@ -328,7 +328,7 @@ impl StatusListToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry_keys::tests::registry;
+    use crate::trust::tests::registry;
 
     /// The draft's 1-bit example, re-read as 2 bits: bytes are LSB-first.
     #[test]
@@ -406,7 +406,7 @@ mod tests {
             assert!(StatusListToken::verify(&b, &bundle).is_err(), "byte {i}");
         }
         // A revocation list is not a status list, though signed by the same key.
-        let list = crate::registry_keys::RevocationList {
+        let list = crate::trust::RevocationList {
             version: 1,
             origin: bundle.origin.clone(),
             issued_at: 1,

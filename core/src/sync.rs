@@ -33,11 +33,11 @@ use crate::{
         merkle,
         note::NoteVerifier,
     },
-    registry_keys::{RevocationList, TrustBundle, TrustPin},
     store::{
         RecordStatus, StoreError,
         sync_rows::{BatchRow, RecordUpdate, VerifiedCheckpoint},
     },
+    trust::{RevocationList, TrustBundle, TrustPin},
     wire::{self, Batch, BatchResponse, ErrorBody, LedgerLeaf, Outcome, ResponseKey},
 };
 
@@ -1228,7 +1228,7 @@ impl Device {
         transport: &dyn Transport,
         token: &str,
         pin: &TrustPin,
-    ) -> Result<crate::registry_keys::DeviceCertificate, SyncError> {
+    ) -> Result<crate::trust::DeviceCertificate, SyncError> {
         self.enrol_with_sleep(transport, token, pin, &mut std::thread::sleep)
     }
 
@@ -1239,7 +1239,7 @@ impl Device {
         token: &str,
         pin: &TrustPin,
         sleep: &mut dyn FnMut(Duration),
-    ) -> Result<crate::registry_keys::DeviceCertificate, SyncError> {
+    ) -> Result<crate::trust::DeviceCertificate, SyncError> {
         self.identity()?;
         let trust = send_with_retry(transport, &get("/v1/trust"), sleep)?;
         if trust.status != 200 {
@@ -1277,7 +1277,7 @@ mod tests {
 
     #[test]
     fn an_unparsable_stored_checkpoint_key_is_a_store_error_not_the_registrys() {
-        let (_, mut bundle) = crate::registry_keys::tests::registry();
+        let (_, mut bundle) = crate::trust::tests::registry();
         assert!(pinned_checkpoint_verifier(&bundle).is_ok());
         bundle.checkpoint_vkey = "not a vkey".into();
         let Err(e) = pinned_checkpoint_verifier(&bundle) else {
@@ -1289,7 +1289,7 @@ mod tests {
 
     #[test]
     fn an_unparsable_stored_hpke_key_is_a_store_error_not_the_registrys() {
-        let (_, mut bundle) = crate::registry_keys::tests::registry();
+        let (_, mut bundle) = crate::trust::tests::registry();
         assert_eq!(pinned_hpke_key(&bundle).ok(), Some([7u8; 32]));
         bundle.hpke_public_key = "AAAA".into();
         let Err(e) = pinned_hpke_key(&bundle) else {

@@ -13,7 +13,7 @@ use time::{Date, Month, OffsetDateTime};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::record::{
-    Caregiver, Child, DatePrecision, EnrolmentInput, Informant, Parent, PlaceKind, PlaceOfBirth,
+    Caregiver, Child, DatePrecision, Informant, Parent, PlaceKind, PlaceOfBirth, RegistrationForm,
 };
 
 /// Longest name (given or family), in characters.
@@ -534,9 +534,9 @@ fn valid_admin_area(s: &str) -> bool {
 /// Validates and normalises an enrolment captured at `captured_at` (UTC). Returns the
 /// normalised input, or every problem found, in the order of the form's fields.
 pub fn validate(
-    input: &EnrolmentInput,
+    input: &RegistrationForm,
     captured_at: OffsetDateTime,
-) -> Result<EnrolmentInput, ValidationErrors> {
+) -> Result<RegistrationForm, ValidationErrors> {
     let mut c = Checker { errors: Vec::new() };
     let today = captured_at.date();
 
@@ -874,7 +874,7 @@ pub fn validate(
         c.errors.sort_by_key(|e| field_order(&e.path));
         return Err(ValidationErrors(c.errors));
     }
-    Ok(EnrolmentInput {
+    Ok(RegistrationForm {
         child,
         place_of_birth: place,
         mother,
@@ -916,7 +916,7 @@ mod tests {
 
     const AT: OffsetDateTime = datetime!(2026-03-20 10:00 UTC);
 
-    fn paths(input: &EnrolmentInput) -> Vec<String> {
+    fn paths(input: &RegistrationForm) -> Vec<String> {
         match validate(input, AT) {
             Ok(_) => vec![],
             Err(e) => e.0.into_iter().map(|f| f.path).collect(),
@@ -931,7 +931,7 @@ mod tests {
 
     #[test]
     fn empty_input_reports_every_required_field_at_once() {
-        let errors = validate(&EnrolmentInput::default(), AT).unwrap_err();
+        let errors = validate(&RegistrationForm::default(), AT).unwrap_err();
         let got: Vec<&str> = errors.0.iter().map(|e| e.path.as_str()).collect();
         for expected in [
             "child.given_names",
@@ -967,7 +967,7 @@ mod tests {
 
     #[test]
     fn an_impossible_date_is_told_apart_from_a_badly_written_one() {
-        let message = |change: fn(&mut EnrolmentInput), path: &str| {
+        let message = |change: fn(&mut RegistrationForm), path: &str| {
             let mut input = reference_input();
             change(&mut input);
             let errors = validate(&input, AT).unwrap_err();
@@ -1024,7 +1024,7 @@ mod tests {
 
     #[test]
     fn table_of_rules() {
-        type Mutation = fn(&mut EnrolmentInput);
+        type Mutation = fn(&mut RegistrationForm);
         let cases: Vec<(&str, Mutation, &[&str])> = vec![
             (
                 "future birth",
@@ -1314,7 +1314,7 @@ mod tests {
     /// serde form (what the CLI's JSON and the FFI carry).
     #[test]
     fn every_field_code_is_reachable_with_a_stable_name() {
-        type Mutation = fn(&mut EnrolmentInput);
+        type Mutation = fn(&mut RegistrationForm);
         let cases: Vec<(FieldCode, &str, Mutation)> = vec![
             (FieldCode::Required, "child.given_names", |i| {
                 i.child.given_names = " ".into()
@@ -1437,8 +1437,8 @@ mod tests {
 
     /// Every name and text field of the form, with a setter.
     #[allow(clippy::type_complexity)]
-    fn text_fields() -> Vec<(&'static str, Box<dyn Fn(&mut EnrolmentInput, String)>)> {
-        fn father(i: &mut EnrolmentInput) -> &mut Parent {
+    fn text_fields() -> Vec<(&'static str, Box<dyn Fn(&mut RegistrationForm, String)>)> {
+        fn father(i: &mut RegistrationForm) -> &mut Parent {
             i.father.get_or_insert_with(Parent::default)
         }
         vec![

@@ -25,10 +25,10 @@ use birthright_core::{
         merkle,
         note::NoteSigner,
     },
-    record::{Caregiver, EnrolmentInput, Parent, Record},
-    registry_keys::{DeviceCertificate, HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
+    record::{Caregiver, Parent, Record, RegistrationForm},
     signed::SignedRecord,
     sync::Receipt,
+    trust::{DeviceCertificate, HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
     wire::{
         self, Batch, BatchResponse, EnrolRequest, EnrolResponse, LeafReceipt, LedgerLeaf, Outcome,
         RecordResult, Rejection, SealedBatch, WIRE_VERSION,
@@ -83,7 +83,7 @@ pub fn inputs() -> Inputs {
     // A correction exercising what the reference record leaves out: supersedes, notes,
     // custom fields, a facility, a national id, a caregiver's phone; and the other way round,
     // no father, no time of birth, no coordinates.
-    let mut enrolment: EnrolmentInput = reference_input();
+    let mut enrolment: RegistrationForm = reference_input();
     enrolment.child.time_of_birth = None;
     enrolment.place_of_birth.kind = Some(birthright_core::record::PlaceKind::HealthFacility);
     enrolment.place_of_birth.facility = Some("Пустомитівська лікарня".into());

@@ -9,8 +9,8 @@ use std::fmt::Debug;
 use birthright_core::{
     codec::{self, CodecError},
     record::Record,
-    registry_keys::DeviceCertificate,
     sync::Receipt,
+    trust::DeviceCertificate,
     wire::{Batch, BatchResponse, EnrolRequest, EnrolResponse, RecordResult, SealedBatch},
 };
 use serde::{Serialize, de::DeserializeOwned};

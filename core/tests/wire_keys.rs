@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use birthright_core::{
     codec,
     fixtures::reference_input,
-    record::{DatePrecision, EnrolmentInput, PlaceKind, Record, Sex},
-    registry_keys::DeviceCertificate,
+    record::{DatePrecision, PlaceKind, Record, RegistrationForm, Sex},
     sync::Receipt,
+    trust::DeviceCertificate,
     wire::{
         Batch, BatchResponse, EnrolRequest, EnrolResponse, LeafReceipt, Outcome, RecordResult,
         Rejection, SealedBatch,
@@ -92,7 +92,7 @@ fn pinned<T: Serialize>(what: &str, value: &T, table: &[(u64, &str)]) {
 
 /// A record with every optional field present.
 fn full_record() -> Record {
-    let mut enrolment: EnrolmentInput = reference_input();
+    let mut enrolment: RegistrationForm = reference_input();
     enrolment.place_of_birth.facility = Some("Пустомитівська лікарня".into());
     enrolment.mother.national_id = Some("AA123456".into());
     enrolment.caregivers[0].phone = Some("+380501234567".into());
@@ -127,7 +127,7 @@ fn record_keys_are_pinned() {
         ],
     );
     pinned(
-        "EnrolmentInput",
+        "RegistrationForm",
         e,
         &[
             (0, "child"),

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use birthright_core::{
     codec,
-    registry_keys::DeviceCertificate,
+    trust::DeviceCertificate,
     signed::SignedRecord,
     validate::validate,
     wire::{self, Batch, MAX_BATCH_PLAINTEXT_BYTES},

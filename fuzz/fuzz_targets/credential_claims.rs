@@ -6,7 +6,7 @@
 //! `Credential::from_bytes` and the text form, which must give the same bytes back.
 use birthright_core::{
     credential::{Credential, CredentialError, decode_text, verify_bytes, verify_text},
-    registry_keys::RevocationList,
+    trust::RevocationList,
 };
 use birthright_fuzz as h;
 use libfuzzer_sys::fuzz_target;

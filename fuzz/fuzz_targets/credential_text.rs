@@ -4,7 +4,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use birthright_core::{
     credential::{decode_text, verify_text},
     keys::Ed25519Key,
-    registry_keys::{HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
+    trust::{HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
 };
 use libfuzzer_sys::fuzz_target;
 

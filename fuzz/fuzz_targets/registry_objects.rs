@@ -6,7 +6,7 @@
 //! credential; 2, the rest is taken as already signed bytes of either.
 use birthright_core::{
     credential::{Verifier, verify_bytes},
-    registry_keys::{DeviceCertificate, RevocationList},
+    trust::{DeviceCertificate, RevocationList},
 };
 use birthright_fuzz as h;
 use libfuzzer_sys::fuzz_target;

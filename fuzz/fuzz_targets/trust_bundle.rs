@@ -4,7 +4,7 @@
 //! device stores it re-serialised), and an offline verifier with the revocation list.
 use birthright_core::{
     credential::Verifier,
-    registry_keys::{TrustBundle, TrustPin},
+    trust::{TrustBundle, TrustPin},
 };
 use birthright_fuzz as h;
 use libfuzzer_sys::fuzz_target;

@@ -21,7 +21,7 @@ use birthright_core::{
         note::NoteSigner,
     },
     record::Record,
-    registry_keys::{
+    trust::{
         CONTENT_TYPE_DEVICE_CERTIFICATE, CONTENT_TYPE_REVOCATIONS, DeviceCertificate, HPKE_SUITE,
         Revocation, RevocationList, TRUST_BUNDLE_FORMAT, TrustBundle,
     },

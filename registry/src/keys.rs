@@ -16,8 +16,8 @@ use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use birthright_core::{
     keys::{Ed25519Key, KeyId},
     ledger::note::NoteSigner,
-    registry_keys::{HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
     store::StorageKey,
+    trust::{HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
     wire,
 };
 use serde::{Deserialize, Serialize};

@@ -25,8 +25,8 @@ use std::{
 use birthright_core::{
     keys::KeyId,
     ledger::{Hash, LedgerError},
-    registry_keys::Revocation,
     store::StorageKey,
+    trust::Revocation,
 };
 use postgres::{Client, NoTls, Statement, Transaction};
 use serde_bytes::ByteBuf;

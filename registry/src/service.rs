@@ -8,8 +8,8 @@ use birthright_core::{
     codec, credential,
     keys::{KeyId, os_random, verifying_key},
     ledger::{Hash, LedgerError, checkpoint::Checkpoint, checkpoint::sign_checkpoint},
-    registry_keys::{DeviceCertificate, RevocationList, TrustBundle},
     signed::SignedRecord,
+    trust::{DeviceCertificate, RevocationList, TrustBundle},
     validate,
     wire::{
         self, Batch, BatchResponse, EnrolRequest, EnrolResponse, LeafReceipt, Outcome,
@@ -121,7 +121,7 @@ pub type Device = DeviceRow;
 
 /// Fails unless `reason` is a public revocation reason code.
 fn check_reason(reason: &str) -> Result<(), ServiceError> {
-    use birthright_core::registry_keys::REVOCATION_REASONS;
+    use birthright_core::trust::REVOCATION_REASONS;
     if REVOCATION_REASONS.contains(&reason) {
         Ok(())
     } else {
@@ -962,7 +962,7 @@ impl Registry {
 
     /// Revokes the registered credential at ledger leaf `leaf_index`: from the next status
     /// list on, it verifies as revoked. `reason` is one of
-    /// [`birthright_core::registry_keys::REVOCATION_REASONS`]; `note` stays in the database.
+    /// [`birthright_core::trust::REVOCATION_REASONS`]; `note` stays in the database.
     /// Returns false if it was revoked already.
     pub fn revoke_credential(
         &self,

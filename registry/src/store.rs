@@ -29,8 +29,8 @@ use std::{
 use birthright_core::{
     keys::KeyId,
     ledger::{Hash, LedgerError, checkpoint::Checkpoint},
-    registry_keys::Revocation,
     store::StorageKey,
+    trust::Revocation,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_bytes::ByteBuf;

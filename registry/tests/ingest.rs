@@ -415,7 +415,7 @@ fn a_revoked_device_keeps_earlier_records_only() {
     ));
     assert_eq!(device.list(&ListFilter::default()).unwrap().len(), 2);
     // The revocation list says so, signed.
-    let list = birthright_core::registry_keys::RevocationList::verify(
+    let list = birthright_core::trust::RevocationList::verify(
         &registry.revocation_list().unwrap(),
         registry.trust_bundle(),
     )
@@ -1329,7 +1329,7 @@ fn older_revocation_lists_and_checkpoints_are_ignored() {
     sync(&device, &transport).unwrap();
     let old_checkpoint = registry.checkpoint().unwrap().into_bytes();
     let keys = RegistryKeys::load(dir.path()).unwrap();
-    let old_list = birthright_core::registry_keys::RevocationList {
+    let old_list = birthright_core::trust::RevocationList {
         version: 1,
         origin: keys.origin.clone(),
         issued_at: OffsetDateTime::now_utc().unix_timestamp() - 3600,
@@ -1402,7 +1402,7 @@ fn an_enrolled_device_refuses_a_second_registry() {
     let device = enrolled_device(&first, "w-1");
     let token = second.create_token("w-1", "UA-46", 3600).unwrap();
     let transport = Intercepting::new(&second, Vec::new());
-    let pin = birthright_core::registry_keys::TrustPin::Bundle(second.trust_bundle().clone());
+    let pin = birthright_core::trust::TrustPin::Bundle(second.trust_bundle().clone());
     let err = device
         .enrol_with_sleep(&transport, &token, &pin, &mut |_| {})
         .unwrap_err();
@@ -1418,7 +1418,7 @@ fn an_enrolled_device_refuses_a_second_registry() {
         *first.trust_bundle()
     );
     let token = first.create_token("w-1", "UA-46", 3600).unwrap();
-    let pin = birthright_core::registry_keys::TrustPin::Bundle(first.trust_bundle().clone());
+    let pin = birthright_core::trust::TrustPin::Bundle(first.trust_bundle().clone());
     let again = Intercepting::new(&first, Vec::new());
     let err = device
         .enrol_with_sleep(&again, &token, &pin, &mut |_| {})
@@ -1437,7 +1437,7 @@ fn a_wrong_pin_stops_enrolment_before_the_token_is_used() {
     device.init("w-1").unwrap();
     let token = genuine.create_token("w-1", "UA-46", 3600).unwrap();
     let fingerprint = genuine.trust_bundle().fingerprint().unwrap();
-    let pin = birthright_core::registry_keys::TrustPin::fingerprint(&fingerprint).unwrap();
+    let pin = birthright_core::trust::TrustPin::fingerprint(&fingerprint).unwrap();
     let towards_impostor = Intercepting::new(&impostor, Vec::new());
     let err = device
         .enrol_with_sleep(&towards_impostor, &token, &pin, &mut |_| {})

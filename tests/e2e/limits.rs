@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use birthright_core::{fixtures, registry_keys::TrustBundle};
+use birthright_core::{fixtures, trust::TrustBundle};
 
 use crate::support::*;
 

@@ -184,7 +184,7 @@ fun main() {
 
     var olenaId = ""
     test("capture with Cyrillic names") {
-        val summary = device.capture(sampleEnrolment())
+        val summary = device.capture(sampleRegistrationForm())
         olenaId = summary.id
         check(summary.childName == "Олена Коваленко") { summary.childName }
         check(summary.status == RecordStatus.PENDING) { "${summary.status}" }
@@ -193,7 +193,7 @@ fun main() {
     }
 
     test("capture a form built in Kotlin (Romanian diacritics, decomposed input normalised)") {
-        val sample = sampleEnrolment()
+        val sample = sampleRegistrationForm()
         val input = sample.copy(
             child = sample.child.copy(givenNames = "Ștefan", familyName = "Țăran", sex = Sex.MALE),
             mother = sample.mother.copy(givenNames = "Rene\u0301e", familyName = "Țăran"),
@@ -204,7 +204,7 @@ fun main() {
     }
 
     test("a validation error lists every field path") {
-        val sample = sampleEnrolment()
+        val sample = sampleRegistrationForm()
         val bad = sample.copy(
             child = sample.child.copy(givenNames = " ", dateOfBirth = "2099-01-01"),
             caregivers = emptyList(),
@@ -229,7 +229,7 @@ fun main() {
 
     test("calls from many threads at once") {
         val pool = Executors.newFixedThreadPool(4)
-        val futures = (1..8).map { pool.submit<String> { device.capture(sampleEnrolment()).id } }
+        val futures = (1..8).map { pool.submit<String> { device.capture(sampleRegistrationForm()).id } }
         val ids = futures.map { it.get(60, TimeUnit.SECONDS) }
         pool.shutdown()
         check(ids.toSet().size == 8) { "8 distinct records" }
@@ -238,7 +238,7 @@ fun main() {
     test("an uninitialised device says so; initialising twice is its own error") {
         val fresh = Device.create(dir.resolve("uninitialised.db").toString(), newKey())
         try {
-            fresh.capture(sampleEnrolment())
+            fresh.capture(sampleRegistrationForm())
             throw AssertionError("captured without an identity")
         } catch (e: BirthrightException.NotInitialised) {
             check(e.reason.contains("not initialised")) { e.reason }
@@ -257,7 +257,7 @@ fun main() {
     }
 
     test("validation errors carry a stable code per field") {
-        val sample = sampleEnrolment()
+        val sample = sampleRegistrationForm()
         val bad = sample.copy(
             child = sample.child.copy(givenNames = " ", dateOfBirth = "2099-01-01"),
             mother = sample.mother.copy(nationality = "XX"),
@@ -296,7 +296,7 @@ fun main() {
     test("a sync before enrolment is NotEnrolled") {
         val lone = Device.create(dir.resolve("not-enrolled.db").toString(), newKey())
         lone.initialise("kotlin-worker")
-        lone.capture(sampleEnrolment())
+        lone.capture(sampleRegistrationForm())
         try {
             lone.sync(transport, CountingProgress())
             throw AssertionError("synced without enrolment")
@@ -431,7 +431,7 @@ fun main() {
     }
 
     test("an exception thrown inside the Kotlin transport is a sync error, not a crash") {
-        device.capture(sampleEnrolment())
+        device.capture(sampleRegistrationForm())
         try {
             device.sync(BrokenTransport(), CountingProgress(), fastOptions())
             throw AssertionError("sync succeeded without a network")
@@ -445,7 +445,7 @@ fun main() {
     }
 
     test("a second sync while one runs is told so, distinctly") {
-        device.capture(sampleEnrolment())
+        device.capture(sampleRegistrationForm())
         val racing = RacingTransport(transport, device)
         val report = device.sync(racing, CountingProgress(), null)
         check(report.accepted == 1uL) { "first sync: ${report.accepted}" }
@@ -453,7 +453,7 @@ fun main() {
     }
 
     test("a cancelled sync stops with Cancelled and the next one resumes") {
-        device.capture(sampleEnrolment())
+        device.capture(sampleRegistrationForm())
         val cancellation = SyncCancellation()
         cancellation.cancel()
         try {
@@ -482,7 +482,7 @@ fun main() {
         check(first.revocationsKept && first.statusListKept) { "$first" }
         check(verifier.verifyText(old, now).status == VerificationStatus.VALID) { "valid before the correction" }
 
-        device.correct(olenaId, sampleEnrolment())
+        device.correct(olenaId, sampleRegistrationForm())
         device.sync(transport, CountingProgress(), null)
         val refreshed = verifier.refresh(transport)
         check(refreshed.origin == "registry.kotlin-test/births") { refreshed.origin }
@@ -560,8 +560,8 @@ fun main() {
     }
 
     test("correcting a record twice is AlreadyCorrected, naming the correction") {
-        val first = device.capture(sampleEnrolment())
-        val sample = sampleEnrolment()
+        val first = device.capture(sampleRegistrationForm())
+        val sample = sampleRegistrationForm()
         val fixed = sample.copy(child = sample.child.copy(givenNames = "Олена Марія"))
         val second = device.correct(first.id, fixed)
         check(second.supersedes == first.id) { "${second.supersedes}" }
@@ -576,7 +576,7 @@ fun main() {
 
     test("capture_batch stores every form in order, or none and says which form and field") {
         val before = device.counts().pending
-        val sample = sampleEnrolment()
+        val sample = sampleRegistrationForm()
         val forms = listOf(sample, sample.copy(child = sample.child.copy(givenNames = "Ірина")), sample)
         val done = device.captureBatch(forms)
         check(done.map { it.childName } == listOf("Олена Коваленко", "Ірина Коваленко", "Олена Коваленко")) { "${done.map { it.childName }}" }

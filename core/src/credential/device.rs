@@ -45,7 +45,7 @@ impl Device {
         // Issued at the capture time, or at enrolment for a record captured before it: the
         // certificate must be valid at the time of issue.
         let trust = self.trust_bundle()?.ok_or(DeviceError::NotEnrolled)?;
-        let certified = crate::registry_keys::DeviceCertificate::verify(&certificate, &trust)
+        let certified = crate::trust::DeviceCertificate::verify(&certificate, &trust)
             .map_err(|e| DeviceError::Credential(e.to_string()))?;
         let issued_at = record.captured_at.max(certified.not_before);
         self.with_device_key(|key| issue_provisional(key, &certificate, record, issued_at))?

@@ -22,8 +22,8 @@ use crate::{
     cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE, HeaderProfile},
     keys::{Ed25519Key, KeyId},
     record::{DatePrecision, Record, Sex},
-    registry_keys::{DeviceCertificate, RevocationList, TrustBundle, TrustError},
     status_list::{LeafStatus, StatusListError, StatusListToken},
+    trust::{DeviceCertificate, RevocationList, TrustBundle, TrustError},
 };
 
 /// Text prefix: scheme and format version.
@@ -888,7 +888,7 @@ impl Verifier {
     /// the one held is newer (a replayed older list could un-revoke a device). Returns the
     /// registry's origin and whether the list was kept.
     pub fn add_revocation_list(&mut self, bytes: &[u8]) -> Result<(String, bool), VerifierError> {
-        let kid = CoseSign1::parse(bytes, crate::registry_keys::MAX_SIGNED_OBJECT_BYTES)
+        let kid = CoseSign1::parse(bytes, crate::trust::MAX_SIGNED_OBJECT_BYTES)
             .ok()
             .and_then(|c| c.kid().and_then(KeyId::from_slice));
         let registry = self.registry_of(kid, "revocation list")?;
@@ -928,7 +928,7 @@ impl Verifier {
         let revocations = fetch(
             transport,
             "/v1/revocations",
-            crate::registry_keys::MAX_SIGNED_OBJECT_BYTES,
+            crate::trust::MAX_SIGNED_OBJECT_BYTES,
         )?
         .ok_or(VerifierError::Fetch {
             path: "/v1/revocations",

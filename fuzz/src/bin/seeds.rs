@@ -11,7 +11,7 @@ use birthright_core::{
     fixtures::{reference_input, sample_inputs},
     ledger::checkpoint::Checkpoint,
     record::Record,
-    registry_keys::{Revocation, RevocationList},
+    trust::{Revocation, RevocationList},
     signed::SignedRecord,
     wire::{
         self, Batch, BatchResponse, EnrolResponse, LeafReceipt, Outcome, RecordResult, Rejection,

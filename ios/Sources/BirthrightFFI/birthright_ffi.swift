@@ -706,14 +706,14 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * Validates, signs, encrypts and stores a registration; durable once this returns.
      */
-    func capture(input: EnrolmentInput) throws  -> RecordSummary
+    func capture(input: RegistrationForm) throws  -> RecordSummary
     
     /**
      * Captures many forms (an import) in one transaction: all are stored, in order, or none
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-    func captureBatch(forms: [EnrolmentInput]) throws  -> [RecordSummary]
+    func captureBatch(forms: [RegistrationForm]) throws  -> [RecordSummary]
     
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
@@ -723,7 +723,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-    func correct(id: String, input: EnrolmentInput) throws  -> RecordSummary
+    func correct(id: String, input: RegistrationForm) throws  -> RecordSummary
     
     /**
      * Number of records in each status.
@@ -896,12 +896,12 @@ public static func `open`(path: String, storageKey: Data)throws  -> Device  {
     /**
      * Validates, signs, encrypts and stores a registration; durable once this returns.
      */
-open func capture(input: EnrolmentInput)throws  -> RecordSummary  {
+open func capture(input: RegistrationForm)throws  -> RecordSummary  {
     return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture(
             self.uniffiCloneHandle(),
-        FfiConverterTypeEnrolmentInput_lower(input),uniffiCallStatus
+        FfiConverterTypeRegistrationForm_lower(input),uniffiCallStatus
     )
 })
 }
@@ -911,12 +911,12 @@ open func capture(input: EnrolmentInput)throws  -> RecordSummary  {
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-open func captureBatch(forms: [EnrolmentInput])throws  -> [RecordSummary]  {
+open func captureBatch(forms: [RegistrationForm])throws  -> [RecordSummary]  {
     return try  FfiConverterSequenceTypeRecordSummary.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture_batch(
             self.uniffiCloneHandle(),
-        FfiConverterSequenceTypeEnrolmentInput.lower(forms),uniffiCallStatus
+        FfiConverterSequenceTypeRegistrationForm.lower(forms),uniffiCallStatus
     )
 })
 }
@@ -937,13 +937,13 @@ open func captureJson(json: String)throws  -> RecordSummary  {
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-open func correct(id: String, input: EnrolmentInput)throws  -> RecordSummary  {
+open func correct(id: String, input: RegistrationForm)throws  -> RecordSummary  {
     return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_correct(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),
-        FfiConverterTypeEnrolmentInput_lower(input),uniffiCallStatus
+        FfiConverterTypeRegistrationForm_lower(input),uniffiCallStatus
     )
 })
 }
@@ -2911,145 +2911,6 @@ public func FfiConverterTypeEnrolment_lower(_ value: Enrolment) -> RustBuffer {
 
 
 /**
- * A registration form (enrolment record v1; no biometrics).
- */
-public struct EnrolmentInput: Equatable, Hashable {
-    /**
-     * The child.
-     */
-    public var child: Child
-    /**
-     * Where the birth took place.
-     */
-    public var placeOfBirth: PlaceOfBirth
-    /**
-     * The mother.
-     */
-    public var mother: Parent
-    /**
-     * The father, when declared.
-     */
-    public var father: Parent?
-    /**
-     * The declarant.
-     */
-    public var informant: Informant
-    /**
-     * Caregivers (at least one).
-     */
-    public var caregivers: [Caregiver]
-    /**
-     * Consent.
-     */
-    public var consent: Consent
-    /**
-     * Remarks.
-     */
-    public var notes: String?
-    /**
-     * Country-specific fields.
-     */
-    public var custom: [String: String]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The child.
-         */child: Child, 
-        /**
-         * Where the birth took place.
-         */placeOfBirth: PlaceOfBirth, 
-        /**
-         * The mother.
-         */mother: Parent, 
-        /**
-         * The father, when declared.
-         */father: Parent?, 
-        /**
-         * The declarant.
-         */informant: Informant, 
-        /**
-         * Caregivers (at least one).
-         */caregivers: [Caregiver], 
-        /**
-         * Consent.
-         */consent: Consent, 
-        /**
-         * Remarks.
-         */notes: String?, 
-        /**
-         * Country-specific fields.
-         */custom: [String: String]) {
-        self.child = child
-        self.placeOfBirth = placeOfBirth
-        self.mother = mother
-        self.father = father
-        self.informant = informant
-        self.caregivers = caregivers
-        self.consent = consent
-        self.notes = notes
-        self.custom = custom
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension EnrolmentInput: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeEnrolmentInput: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnrolmentInput {
-        return
-            try EnrolmentInput(
-                child: FfiConverterTypeChild.read(from: &buf), 
-                placeOfBirth: FfiConverterTypePlaceOfBirth.read(from: &buf), 
-                mother: FfiConverterTypeParent.read(from: &buf), 
-                father: FfiConverterOptionTypeParent.read(from: &buf), 
-                informant: FfiConverterTypeInformant.read(from: &buf), 
-                caregivers: FfiConverterSequenceTypeCaregiver.read(from: &buf), 
-                consent: FfiConverterTypeConsent.read(from: &buf), 
-                notes: FfiConverterOptionString.read(from: &buf), 
-                custom: FfiConverterDictionaryStringString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: EnrolmentInput, into buf: inout [UInt8]) {
-        FfiConverterTypeChild.write(value.child, into: &buf)
-        FfiConverterTypePlaceOfBirth.write(value.placeOfBirth, into: &buf)
-        FfiConverterTypeParent.write(value.mother, into: &buf)
-        FfiConverterOptionTypeParent.write(value.father, into: &buf)
-        FfiConverterTypeInformant.write(value.informant, into: &buf)
-        FfiConverterSequenceTypeCaregiver.write(value.caregivers, into: &buf)
-        FfiConverterTypeConsent.write(value.consent, into: &buf)
-        FfiConverterOptionString.write(value.notes, into: &buf)
-        FfiConverterDictionaryStringString.write(value.custom, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeEnrolmentInput_lift(_ buf: RustBuffer) throws -> EnrolmentInput {
-    return try FfiConverterTypeEnrolmentInput.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeEnrolmentInput_lower(_ value: EnrolmentInput) -> RustBuffer {
-    return FfiConverterTypeEnrolmentInput.lower(value)
-}
-
-
-/**
  * One problem with one form field.
  */
 public struct FieldError: Equatable, Hashable {
@@ -4029,6 +3890,145 @@ public func FfiConverterTypeRecordSummary_lower(_ value: RecordSummary) -> RustB
 
 
 /**
+ * A registration form (enrolment record v1; no biometrics).
+ */
+public struct RegistrationForm: Equatable, Hashable {
+    /**
+     * The child.
+     */
+    public var child: Child
+    /**
+     * Where the birth took place.
+     */
+    public var placeOfBirth: PlaceOfBirth
+    /**
+     * The mother.
+     */
+    public var mother: Parent
+    /**
+     * The father, when declared.
+     */
+    public var father: Parent?
+    /**
+     * The declarant.
+     */
+    public var informant: Informant
+    /**
+     * Caregivers (at least one).
+     */
+    public var caregivers: [Caregiver]
+    /**
+     * Consent.
+     */
+    public var consent: Consent
+    /**
+     * Remarks.
+     */
+    public var notes: String?
+    /**
+     * Country-specific fields.
+     */
+    public var custom: [String: String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The child.
+         */child: Child, 
+        /**
+         * Where the birth took place.
+         */placeOfBirth: PlaceOfBirth, 
+        /**
+         * The mother.
+         */mother: Parent, 
+        /**
+         * The father, when declared.
+         */father: Parent?, 
+        /**
+         * The declarant.
+         */informant: Informant, 
+        /**
+         * Caregivers (at least one).
+         */caregivers: [Caregiver], 
+        /**
+         * Consent.
+         */consent: Consent, 
+        /**
+         * Remarks.
+         */notes: String?, 
+        /**
+         * Country-specific fields.
+         */custom: [String: String]) {
+        self.child = child
+        self.placeOfBirth = placeOfBirth
+        self.mother = mother
+        self.father = father
+        self.informant = informant
+        self.caregivers = caregivers
+        self.consent = consent
+        self.notes = notes
+        self.custom = custom
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RegistrationForm: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegistrationForm: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistrationForm {
+        return
+            try RegistrationForm(
+                child: FfiConverterTypeChild.read(from: &buf), 
+                placeOfBirth: FfiConverterTypePlaceOfBirth.read(from: &buf), 
+                mother: FfiConverterTypeParent.read(from: &buf), 
+                father: FfiConverterOptionTypeParent.read(from: &buf), 
+                informant: FfiConverterTypeInformant.read(from: &buf), 
+                caregivers: FfiConverterSequenceTypeCaregiver.read(from: &buf), 
+                consent: FfiConverterTypeConsent.read(from: &buf), 
+                notes: FfiConverterOptionString.read(from: &buf), 
+                custom: FfiConverterDictionaryStringString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RegistrationForm, into buf: inout [UInt8]) {
+        FfiConverterTypeChild.write(value.child, into: &buf)
+        FfiConverterTypePlaceOfBirth.write(value.placeOfBirth, into: &buf)
+        FfiConverterTypeParent.write(value.mother, into: &buf)
+        FfiConverterOptionTypeParent.write(value.father, into: &buf)
+        FfiConverterTypeInformant.write(value.informant, into: &buf)
+        FfiConverterSequenceTypeCaregiver.write(value.caregivers, into: &buf)
+        FfiConverterTypeConsent.write(value.consent, into: &buf)
+        FfiConverterOptionString.write(value.notes, into: &buf)
+        FfiConverterDictionaryStringString.write(value.custom, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistrationForm_lift(_ buf: RustBuffer) throws -> RegistrationForm {
+    return try FfiConverterTypeRegistrationForm.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistrationForm_lower(_ value: RegistrationForm) -> RustBuffer {
+    return FfiConverterTypeRegistrationForm.lower(value)
+}
+
+
+/**
  * A record the registry refused.
  */
 public struct RejectedRecord: Equatable, Hashable {
@@ -4118,7 +4118,7 @@ public struct StoredRecord: Equatable, Hashable {
     /**
      * The registration as captured (normalised).
      */
-    public var input: EnrolmentInput
+    public var input: RegistrationForm
     /**
      * Worker who captured it.
      */
@@ -4136,7 +4136,7 @@ public struct StoredRecord: Equatable, Hashable {
          */summary: RecordSummary, 
         /**
          * The registration as captured (normalised).
-         */input: EnrolmentInput, 
+         */input: RegistrationForm, 
         /**
          * Worker who captured it.
          */workerId: String, 
@@ -4166,7 +4166,7 @@ public struct FfiConverterTypeStoredRecord: FfiConverterRustBuffer {
         return
             try StoredRecord(
                 summary: FfiConverterTypeRecordSummary.read(from: &buf), 
-                input: FfiConverterTypeEnrolmentInput.read(from: &buf), 
+                input: FfiConverterTypeRegistrationForm.read(from: &buf), 
                 workerId: FfiConverterString.read(from: &buf), 
                 signedBytes: FfiConverterData.read(from: &buf)
         )
@@ -4174,7 +4174,7 @@ public struct FfiConverterTypeStoredRecord: FfiConverterRustBuffer {
 
     public static func write(_ value: StoredRecord, into buf: inout [UInt8]) {
         FfiConverterTypeRecordSummary.write(value.summary, into: &buf)
-        FfiConverterTypeEnrolmentInput.write(value.input, into: &buf)
+        FfiConverterTypeRegistrationForm.write(value.input, into: &buf)
         FfiConverterString.write(value.workerId, into: &buf)
         FfiConverterData.write(value.signedBytes, into: &buf)
     }
@@ -6519,31 +6519,6 @@ fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeEnrolmentInput: FfiConverterRustBuffer {
-    typealias SwiftType = [EnrolmentInput]
-
-    public static func write(_ value: [EnrolmentInput], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeEnrolmentInput.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EnrolmentInput] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [EnrolmentInput]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeEnrolmentInput.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeFieldError: FfiConverterRustBuffer {
     typealias SwiftType = [FieldError]
 
@@ -6586,6 +6561,31 @@ fileprivate struct FfiConverterSequenceTypeRecordSummary: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeRecordSummary.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRegistrationForm: FfiConverterRustBuffer {
+    typealias SwiftType = [RegistrationForm]
+
+    public static func write(_ value: [RegistrationForm], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRegistrationForm.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistrationForm] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RegistrationForm]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRegistrationForm.read(from: &buf))
         }
         return seq
     }
@@ -6669,10 +6669,10 @@ public func credentialQrFromText(text: String)throws  -> QrMatrix  {
 /**
  * The reference sample registration (Олена Коваленко) for app demos and tests.
  */
-public func sampleEnrolment() -> EnrolmentInput  {
-    return try!  FfiConverterTypeEnrolmentInput_lift(try! rustCall() {
+public func sampleRegistrationForm() -> RegistrationForm  {
+    return try!  FfiConverterTypeRegistrationForm_lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_birthright_ffi_fn_func_sample_enrolment(uniffiCallStatus
+    uniffi_birthright_ffi_fn_func_sample_registration_form(uniffiCallStatus
     )
 })
 }
@@ -6713,22 +6713,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_func_credential_qr_from_text() != 36036) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_func_sample_enrolment() != 58970) {
+    if (uniffi_birthright_ffi_checksum_func_sample_registration_form() != 10187) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_func_verify_credential() != 585) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture() != 1981) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture() != 3478) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 23016) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 17028) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 39960) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_correct() != 53470) {
+    if (uniffi_birthright_ffi_checksum_method_device_correct() != 41308) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_counts() != 6589) {

@@ -521,9 +521,9 @@ RustBuffer uniffi_birthright_ffi_fn_func_credential_png_from_text(RustBuffer tex
 RustBuffer uniffi_birthright_ffi_fn_func_credential_qr_from_text(RustBuffer text, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_SAMPLE_ENROLMENT
-#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_SAMPLE_ENROLMENT
-RustBuffer uniffi_birthright_ffi_fn_func_sample_enrolment(RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_SAMPLE_REGISTRATION_FORM
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_FN_FUNC_SAMPLE_REGISTRATION_FORM
+RustBuffer uniffi_birthright_ffi_fn_func_sample_registration_form(RustCallStatus *_Nonnull out_status
     
 );
 #endif
@@ -804,9 +804,9 @@ uint16_t uniffi_birthright_ffi_checksum_func_credential_qr_from_text(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_SAMPLE_ENROLMENT
-#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_SAMPLE_ENROLMENT
-uint16_t uniffi_birthright_ffi_checksum_func_sample_enrolment(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_SAMPLE_REGISTRATION_FORM
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_FFI_CHECKSUM_FUNC_SAMPLE_REGISTRATION_FORM
+uint16_t uniffi_birthright_ffi_checksum_func_sample_registration_form(void
     
 );
 #endif

@@ -12,7 +12,7 @@ final class BirthrightTests: XCTestCase {
     func testCaptureWithCyrillicNamesAndSearch() throws {
         let device = try newDevice()
         _ = try device.initialise(workerId: "swift-worker")
-        let summary = try device.capture(input: sampleEnrolment())
+        let summary = try device.capture(input: sampleRegistrationForm())
         XCTAssertEqual(summary.childName, "Олена Коваленко")
         XCTAssertEqual(summary.status, .pending)
         let found = try device.list(filter: ListFilter(status: nil, search: "олена", currentOnly: false, limit: nil))
@@ -22,7 +22,7 @@ final class BirthrightTests: XCTestCase {
     func testValidationListsFieldPaths() throws {
         let device = try newDevice()
         _ = try device.initialise(workerId: "swift-worker")
-        var form = sampleEnrolment()
+        var form = sampleRegistrationForm()
         form.child.givenNames = ""
         form.caregivers = []
         XCTAssertThrowsError(try device.capture(input: form)) { error in
@@ -39,7 +39,7 @@ final class BirthrightTests: XCTestCase {
 
     func testStatesAreDistinctErrorsWithTheirReasonAsDescription() throws {
         let device = try newDevice()
-        XCTAssertThrowsError(try device.capture(input: sampleEnrolment())) { error in
+        XCTAssertThrowsError(try device.capture(input: sampleRegistrationForm())) { error in
             guard case let BirthrightError.NotInitialised(reason) = error else {
                 return XCTFail("expected NotInitialised, got \(error)")
             }
@@ -47,17 +47,17 @@ final class BirthrightTests: XCTestCase {
             XCTAssertEqual("\(error)", reason)
         }
         _ = try device.initialise(workerId: "swift-worker")
-        let first = try device.capture(input: sampleEnrolment())
+        let first = try device.capture(input: sampleRegistrationForm())
         XCTAssertLessThan(abs(first.capturedAt.timeIntervalSinceNow), 600)
-        let second = try device.correct(id: first.id, input: sampleEnrolment())
-        XCTAssertThrowsError(try device.correct(id: first.id, input: sampleEnrolment())) { error in
+        let second = try device.correct(id: first.id, input: sampleRegistrationForm())
+        XCTAssertThrowsError(try device.correct(id: first.id, input: sampleRegistrationForm())) { error in
             guard case let BirthrightError.AlreadyCorrected(_, id, correctedBy) = error else {
                 return XCTFail("expected AlreadyCorrected, got \(error)")
             }
             XCTAssertEqual(id, first.id)
             XCTAssertEqual(correctedBy, second.id)
         }
-        let batch = try device.captureBatch(forms: [sampleEnrolment(), sampleEnrolment()])
+        let batch = try device.captureBatch(forms: [sampleRegistrationForm(), sampleRegistrationForm()])
         XCTAssertEqual(batch.count, 2)
         XCTAssertEqual(SyncOptions().maxAttempts, 6)
     }
