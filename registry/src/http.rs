@@ -20,7 +20,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{
-        ConnectInfo, DefaultBodyLimit, MatchedPath, Query, Request, State,
+        ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State,
         rejection::BytesRejection,
     },
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -33,7 +33,7 @@ use birthright_core::wire::{ErrorBody, MAX_SEALED_BATCH_BYTES};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::{Registry, ServiceError};
+use crate::{Registry, ServiceError, tiles::TileLog};
 
 pub use axum::http::HeaderName;
 
@@ -186,6 +186,7 @@ fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr 
 
 struct AppState {
     registry: Arc<Registry>,
+    tiles: Option<Arc<TileLog>>,
     limits: Limits,
     buckets: Mutex<Buckets>,
     ingests: Arc<Semaphore>,
@@ -442,6 +443,16 @@ async fn leaves(
     }
 }
 
+/// `GET /tlog/checkpoint` (C2SP tlog-tiles): the checkpoint `/v1/checkpoint` serves.
+async fn tlog_checkpoint(State(state): State<Shared>) -> Response {
+    crate::tiles::checkpoint_response(blocking(&state, |r| r.checkpoint()).await)
+}
+
+/// `GET /tlog/tile/…`: hash tiles and entry bundles ([`crate::tiles`]).
+async fn tlog_tile(State(state): State<Shared>, Path(rest): Path<String>) -> Response {
+    crate::tiles::tile_response(state.tiles.clone(), rest).await
+}
+
 async fn not_found() -> Response {
     error(404, "not_found", "no such endpoint")
 }
@@ -520,10 +531,20 @@ pub fn log_device_kid(kid: &birthright_core::keys::KeyId) {
     tracing::Span::current().record("device_kid", tracing::field::display(kid));
 }
 
-/// The router with every endpoint.
+/// The router with every endpoint but the tiles (`/tlog/tile/…` answers 404).
 pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
+    router_with_tiles(registry, None, limits)
+}
+
+/// The router with every endpoint, tiles from `tiles`.
+pub fn router_with_tiles(
+    registry: Arc<Registry>,
+    tiles: Option<Arc<TileLog>>,
+    limits: Limits,
+) -> Router {
     let state = Arc::new(AppState {
         registry,
+        tiles,
         buckets: Mutex::new(Buckets::new(limits.max_clients)),
         ingests: Arc::new(Semaphore::new(limits.max_concurrent_ingests)),
         limits,
@@ -544,6 +565,8 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
         .route("/v1/proof/inclusion", get(inclusion))
         .route("/v1/proof/consistency", get(consistency))
         .route("/v1/leaves", get(leaves))
+        .route("/tlog/checkpoint", get(tlog_checkpoint))
+        .route("/tlog/tile/{*rest}", get(tlog_tile))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(middleware::from_fn(log_request))
@@ -558,6 +581,17 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_tiles(registry, None, listener, limits, shutdown).await
+}
+
+/// [`serve`], with the tiles of `tiles` under `/tlog/tile/`.
+pub async fn serve_with_tiles(
+    registry: Arc<Registry>,
+    tiles: Option<Arc<TileLog>>,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
         server::graceful::GracefulShutdown,
@@ -565,7 +599,7 @@ pub async fn serve(
     };
     let (header_read_timeout, request_timeout) =
         (limits.header_read_timeout, limits.request_timeout);
-    let app = router(registry, limits);
+    let app = router_with_tiles(registry, tiles, limits);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -625,13 +659,31 @@ pub fn run(
     limits: Limits,
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
+    run_with_tiles(registry, None, listen, limits, ready)
+}
+
+/// [`run`], with the tiles of `tiles` under `/tlog/tile/`.
+pub fn run_with_tiles(
+    registry: Registry,
+    tiles: Option<TileLog>,
+    listen: &str,
+    limits: Limits,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         ready(listener.local_addr()?);
-        serve(Arc::new(registry), listener, limits, shutdown_signal()).await
+        serve_with_tiles(
+            Arc::new(registry),
+            tiles.map(Arc::new),
+            listener,
+            limits,
+            shutdown_signal(),
+        )
+        .await
     })
 }
 

@@ -69,6 +69,11 @@ pub trait LedgerTx {
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError>;
     /// Leaf data for indices `[start, end)`.
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Merkle nodes `(level, start..end)`, all of which must exist (a tile's hashes: one range
+    /// read where the backend has one).
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        (start..end).map(|i| self.node(level, i)).collect()
+    }
     /// The stored row of device `kid`'s record `id`, if it is stored (not erased).
     fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError>;
     /// The sealed record bytes of device `kid`'s record `id`.

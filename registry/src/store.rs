@@ -471,6 +471,31 @@ impl LedgerTx for SqliteTx<'_> {
         hash32(hash, &format!("node ({level}, {index})"))
     }
 
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+        )?;
+        let rows: Vec<Vec<u8>> = stmt
+            .query_map(
+                params![
+                    level,
+                    i64::try_from(start).unwrap_or(i64::MAX),
+                    i64::try_from(end).unwrap_or(i64::MAX)
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        if rows.len() as u64 != end.saturating_sub(start) {
+            return Err(StoreError::Damaged(format!(
+                "nodes ({level}, {start}..{end}): {} stored",
+                rows.len()
+            )));
+        }
+        rows.into_iter()
+            .map(|h| hash32(h, &format!("a node at level {level}")))
+            .collect()
+    }
+
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut stmt = self
             .0
