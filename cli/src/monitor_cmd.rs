@@ -174,7 +174,12 @@ fn hash_from(text: &str, what: &str) -> Result<Hash> {
     B64.decode(text)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| coded("store_damaged", format!("the monitor state's {what} is damaged")))
+        .ok_or_else(|| {
+            coded(
+                "store_damaged",
+                format!("the monitor state's {what} is damaged"),
+            )
+        })
 }
 
 fn load_state(dir: &Path) -> Result<Option<State>> {
@@ -192,7 +197,10 @@ fn load_state(dir: &Path) -> Result<Option<State>> {
     if state.format != STATE_FORMAT {
         return Err(coded(
             "store_damaged",
-            format!("{} is not a monitor state this version reads", path.display()),
+            format!(
+                "{} is not a monitor state this version reads",
+                path.display()
+            ),
         ));
     }
     Ok(Some(state))
@@ -277,14 +285,18 @@ pub fn monitor(trust: &Path, url: &str, state_dir: &Path, json: bool) -> Result<
     };
     let note_bytes = log.get("checkpoint")?;
     match check_note(&verifier, &bundle, note_bytes) {
-        Ok((note, checkpoint)) => follow(&log, state_dir, &bundle, previous, note, checkpoint, json),
+        Ok((note, checkpoint)) => {
+            follow(&log, state_dir, &bundle, previous, note, checkpoint, json)
+        }
         Err(message) => finish(
             Report {
                 status: "invalid_checkpoint",
                 message,
                 origin: bundle.origin.clone(),
                 size: previous.as_ref().map_or(0, |p| p.size),
-                root: previous.as_ref().map_or_else(String::new, |p| p.root.clone()),
+                root: previous
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.root.clone()),
                 previous_size: previous.as_ref().map(|p| p.size),
                 new_leaves: 0,
                 evidence: None,
@@ -306,7 +318,8 @@ fn check_note(
             "the log's checkpoint is larger than {MAX_CHECKPOINT_BYTES} bytes"
         ));
     }
-    let note = String::from_utf8(bytes).map_err(|_| "the log's checkpoint is not text".to_string())?;
+    let note =
+        String::from_utf8(bytes).map_err(|_| "the log's checkpoint is not text".to_string())?;
     let checkpoint = verify_checkpoint(verifier, &note, &bundle.origin).map_err(|e| {
         format!(
             "the log's checkpoint is not validly signed by the registry {}: {e}",
@@ -364,7 +377,11 @@ fn follow(
                 .map_err(|e| coded("store_damaged", format!("the monitor state: {e}")))?;
             (p.size, hash_from(&p.root, "root")?, tree)
         }
-        None => (0, birthright_core::ledger::merkle::empty_root(), TileTree::new()),
+        None => (
+            0,
+            birthright_core::ledger::merkle::empty_root(),
+            TileTree::new(),
+        ),
     };
     let new_size = checkpoint.size;
     let new_root = checkpoint.root_hash;
@@ -490,7 +507,9 @@ fn follow(
 
     if new_size == 0 {
         if new_root != birthright_core::ledger::merkle::empty_root() {
-            return inconsistent("the log's empty checkpoint does not sign the empty tree's root".into());
+            return inconsistent(
+                "the log's empty checkpoint does not sign the empty tree's root".into(),
+            );
         }
     }
     // Fetch what is new, recompute, compare every tile the log serves with it.
