@@ -182,7 +182,7 @@ mod tests {
             Retry::Wait(Duration::from_secs(7))
         );
         // A short ask does not shorten the back-off.
-        assert_eq!(s.after_failure(4, Some(MS(1)), 0), Retry::Wait(MS(4000)));
+        assert_eq!(s.after_failure(4, Some(MS(1)), 0), Retry::Wait(MS(2000)));
     }
 
     #[test]
