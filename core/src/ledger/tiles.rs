@@ -890,6 +890,25 @@ mod tests {
     }
 
     #[test]
+    fn entry_bundle_known_answer_of_the_protocol_leaf() {
+        // docs/PROTOCOL.md §10's example leaf, alone in a bundle (§16): 0x0031 || leaf.
+        let leaf = crate::wire::LedgerLeaf {
+            commitment: crate::wire::record_commitment(&[0x11; 32], b"signed record bytes"),
+            device_kid: crate::keys::KeyId([1, 2, 3, 4, 5, 6, 7, 8]),
+            sequenced_at: 1_774_000_000,
+        }
+        .to_bytes();
+        let bundle = encode_bundle(&[leaf]).unwrap();
+        assert_eq!(
+            hex::encode(&bundle),
+            "003101b5c01eb25655ec401094cf61a5cd6c86dbd3f7785379aad2ee7b269b9d44199d\
+             01020304050607080000000069bd1780"
+        );
+        let tile = Tile::parse_path("tile/entries/000.p/1").unwrap();
+        assert_eq!(decode_bundle(&tile, &bundle, 49).unwrap(), vec![&leaf[..]]);
+    }
+
+    #[test]
     fn proofs_from_tiles_equal_proofs_from_nodes_and_verify() {
         let size = 70_000u64;
         let tree = memory_tree(size);
