@@ -1,4 +1,4 @@
-//! Figure 10: the monitor's throughput. The real `birthright monitor` process follows a
+//! Figure 7b: the monitor's throughput. The real `birthright monitor` process follows a
 //! registry's ledger through its C2SP tiles over loopback HTTP (served by this process with
 //! `/tlog/`), recomputing the tree from every entry; the limit is hashing the same leaves
 //! alone (SHA-256 of each 49-byte leaf, RFC 6962 leaf hash), in the same run.
@@ -58,7 +58,7 @@ fn cli_binary(quick: bool) -> Result<Option<std::path::PathBuf>> {
 }
 
 pub(crate) fn monitor(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
-    section("10. Monitor: a whole ledger verified through its tiles over loopback HTTP");
+    section("7b. Monitor: a whole ledger verified through its tiles over loopback HTTP");
     let Some(binary) = cli_binary(quick)? else {
         println!(
             "  skipped: no birthright binary beside the benchmark (cargo build --profile perf -p birthright-cli)"

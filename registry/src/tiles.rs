@@ -77,7 +77,12 @@ pub fn read_tile(tx: &dyn LedgerTx, tile: &Tile) -> Result<Option<Vec<u8>>, Stor
             }
             encode_bundle(&leaves).map_err(|e| StoreError::Damaged(e.to_string()))?
         }
-        TileKind::Hashes(level) => encode_hashes(&tx.nodes(level * 8, start, end)?),
+        TileKind::Hashes(level) => {
+            let height = level
+                .checked_mul(8)
+                .ok_or_else(|| StoreError::Damaged(format!("tile level {level}")))?;
+            encode_hashes(&tx.nodes(height, start, end)?)
+        }
     }))
 }
 
