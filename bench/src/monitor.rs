@@ -8,11 +8,7 @@ use std::{path::Path, process::Command, sync::Arc, time::Instant};
 use anyhow::{Context, Result};
 use birthright_core::{keys::KeyId, ledger::merkle::leaf_hash, wire::LedgerLeaf};
 use birthright_registry::{
-    Registry, http,
-    keys::RegistryKeys,
-    service::Database,
-    store::SqliteStore,
-    tiles::TileLog,
+    Registry, http, keys::RegistryKeys, service::Database, store::SqliteStore, tiles::TileLog,
 };
 
 use crate::report::{Report, section};
@@ -51,9 +47,20 @@ fn cli_binary(quick: bool) -> Result<Option<std::path::PathBuf>> {
         .to_string();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--offline", "--quiet", "--profile", &profile, "-p", "birthright-cli"])
+        .args([
+            "build",
+            "--offline",
+            "--quiet",
+            "--profile",
+            &profile,
+            "-p",
+            "birthright-cli",
+        ])
         .status()?;
-    anyhow::ensure!(status.success(), "cargo build of the birthright binary: {status}");
+    anyhow::ensure!(
+        status.success(),
+        "cargo build of the birthright binary: {status}"
+    );
     Ok(binary.is_file().then_some(binary))
 }
 

@@ -266,18 +266,17 @@ pub fn monitor(trust: &Path, url: &str, state_dir: &Path, json: bool) -> Result<
         ));
     }
     let previous = load_state(state_dir)?;
-    if let Some(p) = &previous {
-        if p.origin != bundle.origin || p.checkpoint_vkey != bundle.checkpoint_vkey {
-            return Err(coded(
-                "usage",
-                format!(
-                    "{} follows the log {} with another key: give each log its own state \
-                     directory",
-                    state_dir.display(),
-                    p.origin
-                ),
-            ));
-        }
+    if let Some(p) = &previous
+        && (p.origin != bundle.origin || p.checkpoint_vkey != bundle.checkpoint_vkey)
+    {
+        return Err(coded(
+            "usage",
+            format!(
+                "{} follows the log {} with another key: give each log its own state directory",
+                state_dir.display(),
+                p.origin
+            ),
+        ));
     }
     let log = Log {
         transport: UreqTransport::new(&url.base),
@@ -460,8 +459,8 @@ fn follow(
             // verified, which the state directory holds.
             let mut tiles = tree.partial_tiles();
             for tile in tiles_for_root(old_size, new_size)? {
-                if !tiles.contains_key(&tile) {
-                    tiles.insert(tile, local_tile(dir, &tile)?);
+                if let std::collections::btree_map::Entry::Vacant(e) = tiles.entry(tile) {
+                    e.insert(local_tile(dir, &tile)?);
                 }
             }
             let prefix = root_from_tiles(old_size, new_size, &tiles)?;
@@ -505,12 +504,10 @@ fn follow(
         }
     }
 
-    if new_size == 0 {
-        if new_root != birthright_core::ledger::merkle::empty_root() {
-            return inconsistent(
-                "the log's empty checkpoint does not sign the empty tree's root".into(),
-            );
-        }
+    if new_size == 0 && new_root != birthright_core::ledger::merkle::empty_root() {
+        return inconsistent(
+            "the log's empty checkpoint does not sign the empty tree's root".into(),
+        );
     }
     // Fetch what is new, recompute, compare every tile the log serves with it.
     let mut tree = tree;

@@ -281,13 +281,13 @@ pub fn export(dir: &Path, out: &Path) -> Result<ExportSummary, ExportError> {
             continue;
         }
         let bytes = tiles.tile(&tile)?.ok_or(ExportError::Missing(tile))?;
-        if let Some(parent) = path.parent() {
-            if dirs.insert(parent.to_path_buf()) {
-                std::fs::create_dir_all(parent).map_err(|source| ExportError::Io {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-            }
+        if let Some(parent) = path.parent()
+            && dirs.insert(parent.to_path_buf())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| ExportError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
         write_atomic(&path, &bytes)?;
         summary.written += 1;
