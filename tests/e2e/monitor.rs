@@ -321,3 +321,39 @@ fn a_split_view_is_reported_with_both_checkpoints() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+#[test]
+fn the_monitor_follows_a_registry_as_devices_sync_on_both_backends() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let root = tempfile::tempdir().unwrap();
+        let Some(registry) = start_registry_on(root.path(), backend) else {
+            continue;
+        };
+        let device = enrolled_device(root.path(), &registry, &registry.url, "w-monitor");
+        let trust = trust_file(&registry);
+        let url = format!("{}/tlog", registry.url);
+        let state = root.path().join("state");
+        capture(&device, 3);
+        assert_eq!(sync_json(&device, &registry.url)["tree_size"], 3);
+        let (code, verdict) = monitor(&trust, &url, &state);
+        assert_eq!(code, 0, "{backend:?}: {verdict}");
+        assert_eq!(
+            (verdict["size"].as_u64(), verdict["new_leaves"].as_u64()),
+            (Some(3), Some(3))
+        );
+        capture(&device, 2);
+        assert_eq!(sync_json(&device, &registry.url)["tree_size"], 5);
+        let (code, verdict) = monitor(&trust, &url, &state);
+        assert_eq!(code, 0, "{backend:?}: {verdict}");
+        assert_eq!(verdict["previous_size"], 3);
+        assert_eq!(verdict["new_leaves"], 2);
+        // The entries are the ledger leaves the auditors' API serves: commitments only.
+        let bundle = http_get(&format!("{url}/tile/entries/000.p/5"));
+        assert_eq!(bundle.len(), 5 * 51);
+        for word in PLAINTEXT {
+            assert!(!contains(&bundle, word.as_bytes()), "{word} in the entries");
+        }
+        let leaves = ledger_leaves(&registry.url);
+        assert_eq!(leaves.len(), 5);
+    }
+}
