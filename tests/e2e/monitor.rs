@@ -203,6 +203,30 @@ fn the_monitor_verifies_a_100_000_leaf_log_through_tiles_and_detects_an_altered_
         fs::write(&path, original).unwrap();
     }
 
+    // The log grows again, but a tile its consistency proof from 101 000 needs is altered:
+    // the monitor that verified 101 000 finds the proof does not hold (22) and keeps its state.
+    grow(&dir, 1000, 9);
+    export(&dir, &mirror);
+    let needed = birthright_core::ledger::tiles::tiles_for_consistency(101_000, 102_000).unwrap();
+    let path = mirror.join(needed[0].path());
+    let original = flip_hash(&path, 0);
+    let (code, verdict) = monitor(&trust, &url, &state);
+    assert_eq!(code, 22, "{verdict}");
+    assert!(
+        verdict["message"]
+            .as_str()
+            .unwrap()
+            .contains("do not prove"),
+        "{verdict}"
+    );
+    fs::write(&path, original).unwrap();
+    let (code, verdict) = monitor(&trust, &url, &state);
+    assert_eq!(
+        (code, verdict["previous_size"].as_u64()),
+        (0, Some(101_000)),
+        "{verdict}"
+    );
+
     // An altered checkpoint (another root under the registry's signature) is refused: 21.
     let note = fs::read_to_string(mirror.join("checkpoint")).unwrap();
     let mut lines: Vec<&str> = note.lines().collect();
