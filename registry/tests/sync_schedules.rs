@@ -2,7 +2,8 @@
 //! device's [`SyncMachine`] and the real registry in this process, joined by a scripted network
 //! on a virtual clock. Each schedule, drawn from one seed, captures records and syncs them
 //! through drops, cuts after the registry committed (the answer lost), duplicated and replayed
-//! requests, delays, busy answers with and without `Retry-After`, corrupted and stale answers,
+//! requests, delays, busy answers with and without `Retry-After`, corrupted, stale and forged
+//! answers (re-sealed with the registry's key, one leaf altered),
 //! and kills of the device (before a request leaves, after the registry committed, and before
 //! or after any write of the sync's store), each kill followed by reopening the store from its
 //! file. After every schedule a clean sync must finish, and:
@@ -35,15 +36,18 @@ use birthright_core::{
     fixtures::sample_inputs,
     keys::KeyId,
     ledger::Hash,
-    store::{RecordStatus, StorageKey, StoreError, sync_rows::{BatchRow, VerifiedCheckpoint}},
+    store::{
+        RecordStatus, StorageKey, StoreError,
+        sync_rows::{BatchRow, VerifiedCheckpoint},
+    },
     sync::{
         HttpRequest, HttpResponse, Method, NewBatch, PendingRecord, Receipt, Settled, Step,
         SyncConfig, SyncError, SyncMachine, SyncStart, SyncStore, Transport, TransportError,
     },
     trust::TrustBundle,
-    wire::{self, ErrorBody, LedgerLeaf, ResponseKey},
+    wire::{self, BatchResponse, ErrorBody, LedgerLeaf, ResponseKey},
 };
-use birthright_registry::{Registry, local::LocalTransport};
+use birthright_registry::{Registry, keys::RegistryKeys, local::LocalTransport};
 use uuid::Uuid;
 
 /// Schedules run by default.
@@ -103,6 +107,9 @@ enum Fault {
     Busy(u16, Option<u64>),
     /// Delivered, one byte of the answer flipped.
     Corrupt,
+    /// Delivered; a batch answer re-sealed with one leaf altered (salt, time or index), as a
+    /// registry that lies would; any other answer corrupted.
+    Forge,
     /// Delivered, but an earlier answer to the same route handed over instead.
     Stale,
     /// The device dies before the request leaves.
@@ -116,7 +123,7 @@ impl Fault {
         if !dice.chance(35) {
             return Fault::None;
         }
-        match dice.below(12) {
+        match dice.below(13) {
             0 => Fault::Drop,
             1 => Fault::CutAfterCommit,
             2 => Fault::DuplicateFirst,
@@ -132,6 +139,7 @@ impl Fault {
             8 => Fault::Corrupt,
             9 => Fault::Stale,
             10 => Fault::KillBeforeSend,
+            11 => Fault::Forge,
             _ => Fault::KillAfterCommit,
         }
     }
@@ -329,6 +337,8 @@ struct Wire<'a> {
     clock: &'a Clock,
     /// Batch uploads seen, to replay.
     uploads: RefCell<Vec<Vec<u8>>>,
+    /// The registry's HPKE secret, to forge answers.
+    hpke_secret: [u8; 32],
     /// The last answer per route, to hand over stale.
     answers: RefCell<Vec<(String, HttpResponse)>>,
 }
@@ -413,7 +423,10 @@ impl Wire<'_> {
                         body,
                     };
                     let answer = self.deliver(&replay);
-                    assert_eq!(answer.status, 200, "a replayed upload is answered as before");
+                    assert_eq!(
+                        answer.status, 200,
+                        "a replayed upload is answered as before"
+                    );
                 }
                 self.deliver(request)
             }
@@ -421,7 +434,23 @@ impl Wire<'_> {
                 self.clock.advance(Duration::from_secs(secs));
                 self.deliver(request)
             }
-            Fault::Corrupt => {
+            Fault::Forge if route(request) == "/v1/batches" => {
+                let mut answer = self.deliver(request);
+                if answer.status == 200 {
+                    let (_, key) = wire::open_batch(&request.body, &self.hpke_secret).unwrap();
+                    let mut response = BatchResponse::open(&answer.body, &key).unwrap();
+                    if let Some(leaf) = response.results.iter_mut().find_map(|r| r.leaf.as_mut()) {
+                        match dice.below(3) {
+                            0 => leaf.salt[0] ^= 1,
+                            1 => leaf.sequenced_at += 1,
+                            _ => leaf.index ^= 1,
+                        }
+                    }
+                    answer.body = response.seal(&key).unwrap();
+                }
+                answer
+            }
+            Fault::Corrupt | Fault::Forge => {
                 let mut answer = self.deliver(request);
                 if !answer.body.is_empty() {
                     let at = dice.below(answer.body.len() as u64) as usize;
@@ -537,7 +566,6 @@ impl Schedule {
         let mut failures = 0u32;
         let mut asked = None;
         let mut wait_due = false;
-        let mut last_fault = Fault::None;
         loop {
             let step = machine.poll();
             let step = match step {
@@ -550,7 +578,10 @@ impl Schedule {
             };
             match step {
                 Step::Wait(d) => {
-                    assert!(wait_due, "seed {seed}: a wait of {d:?} no failure called for");
+                    assert!(
+                        wait_due,
+                        "seed {seed}: a wait of {d:?} no failure called for"
+                    );
                     assert!(
                         documented(&config, failures, asked, d),
                         "seed {seed}: wait {d:?} after failure {failures} (Retry-After \
@@ -591,7 +622,7 @@ impl Schedule {
                         failures = 0;
                         asked = None;
                     }
-                    last_fault = fault;
+                    let last_fault = fault;
                     match machine.handle(outcome) {
                         Ok(()) => wait_due = failed.is_some(),
                         Err(_) if store.dead.get() => {
@@ -608,9 +639,11 @@ impl Schedule {
                             assert_eq!(attempts, failures, "seed {seed}");
                             return End::Failed("unreachable");
                         }
-                        Err(e @ (SyncError::InvalidResponse(_) | SyncError::LedgerInconsistent(_))) => {
+                        Err(
+                            e @ (SyncError::InvalidResponse(_) | SyncError::LedgerInconsistent(_)),
+                        ) => {
                             assert!(
-                                matches!(last_fault, Fault::Corrupt | Fault::Stale),
+                                matches!(last_fault, Fault::Corrupt | Fault::Forge | Fault::Stale),
                                 "seed {seed}: an honest answer was refused ({last_fault:?}): {e}"
                             );
                             return End::Failed("refused an answer");
@@ -649,6 +682,9 @@ fn run_schedule(seed: u64, dir: &Path) -> Vec<String> {
         local: LocalTransport::new(registry.clone()),
         clock: &clock,
         uploads: RefCell::new(Vec::new()),
+        hpke_secret: *RegistryKeys::load(&dir.join("registry"))
+            .unwrap()
+            .hpke_secret,
         answers: RefCell::new(Vec::new()),
     };
     let path = dir.join("device.db");
@@ -733,8 +769,20 @@ fn env_u64(name: &str) -> Option<u64> {
     })
 }
 
+/// A directory for one schedule: in memory (`/dev/shm`) where there is one, as the schedules
+/// only need files that survive reopening, not a disk that survives a power cut.
+fn schedule_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
+}
+
 fn run(seed: u64) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = schedule_dir();
     std::fs::create_dir_all(dir.path().join("registry")).unwrap();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_schedule(seed, dir.path())
@@ -782,6 +830,7 @@ fn run_all(seeds: Vec<u64>) {
         "Delay",
         "Busy",
         "Corrupt",
+        "Forge",
         "Stale",
         "KillBeforeSend",
         "KillAfterCommit",
