@@ -653,7 +653,7 @@ impl Schedule {
                     if failed.is_some() {
                         assert!(
                             failures < config.max_attempts
-                                && !asked.is_some_and(|a| a > config.max_backoff),
+                                && asked.is_none_or(|a| a <= config.max_backoff),
                             "seed {seed}: did not give up after {failures} failures \
                              (Retry-After {asked:?})"
                         );
