@@ -776,6 +776,12 @@ mod tests {
                 birthright_core::sync::SyncError::NotEnrolled.to_string(),
                 (|e| matches!(e, BirthrightError::NotEnrolled { .. })) as Check,
             )))
+            // A failure of the device itself is not reported as the registry's.
+            .chain(std::iter::once((
+                birthright_core::sync::SyncError::Local("sealing a batch: x".into()).into(),
+                birthright_core::sync::SyncError::Local("sealing a batch: x".into()).to_string(),
+                (|e| matches!(e, BirthrightError::Storage { .. })) as Check,
+            )))
             .collect();
         for (error, text, check) in cases {
             assert!(check(&error), "{error:?}");

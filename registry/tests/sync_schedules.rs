@@ -177,7 +177,6 @@ struct Watched<'a> {
     /// Writes left before the kill, and whether the fatal write commits first.
     kill_at: Cell<Option<(u32, bool)>>,
     dead: Cell<bool>,
-    acknowledged: Cell<u64>,
     seed: u64,
 }
 
@@ -294,10 +293,7 @@ impl SyncStore for Watched<'_> {
         self.check_acknowledgements(settled);
         self.write(|| {
             self.device
-                .apply_batch_answer(batch, settled, checkpoint, now)?;
-            self.acknowledged
-                .set(self.acknowledged.get() + settled.len() as u64);
-            Ok(())
+                .apply_batch_answer(batch, settled, checkpoint, now)
         })
     }
     fn latest_checkpoint(&self) -> Result<Option<VerifiedCheckpoint>, SyncError> {
@@ -555,7 +551,6 @@ impl Schedule {
             kid: device.identity().unwrap().key_id,
             kill_at: Cell::new(kill_at),
             dead: Cell::new(false),
-            acknowledged: Cell::new(0),
             seed,
         };
         let mut machine = match SyncMachine::new(&store, config.clone(), clock.now()) {
