@@ -669,8 +669,9 @@ mod tests {
         use chacha20::ChaCha20Rng;
         use hpke::rand_core::SeedableRng;
         let (secret, public) = generate_hpke_keypair().unwrap();
+        let batch = batch();
         let seal = |seed: u8| {
-            batch()
+            batch
                 .seal_with_rng(&public, &mut ChaCha20Rng::from_seed([seed; 32]))
                 .unwrap()
         };
@@ -680,11 +681,11 @@ mod tests {
         assert_eq!(a, b, "the same seed, the same bytes");
         assert_ne!(a, c, "another seed, another encapsulation");
         let (opened, key) = open_batch(&a, &secret).unwrap();
-        assert_eq!(opened, batch());
+        assert_eq!(opened, batch);
         assert_eq!((key.secret, key.enc), (key_a.secret, key_a.enc));
         // An all-zero key is not a usable X25519 key: sealing fails (a local error), no panic.
         assert!(matches!(
-            batch().seal_with_rng(&[0; 32], &mut ChaCha20Rng::from_seed([1; 32])),
+            batch.seal_with_rng(&[0; 32], &mut ChaCha20Rng::from_seed([1; 32])),
             Err(WireError::Seal(_))
         ));
     }
