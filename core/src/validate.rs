@@ -40,6 +40,7 @@ pub const MAX_CHILD_AGE_YEARS: i32 = 18;
 /// What kind of problem a field has: a stable code an app can translate (with the field path)
 /// instead of showing the English [`FieldError::message`]. The string forms ([`Self::as_str`])
 /// are part of the API (`docs/PROTOCOL.md` §1, validation problems) and never change meaning.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldCode {
@@ -139,6 +140,7 @@ impl fmt::Display for FieldCode {
 }
 
 /// One problem with one field.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {
     /// Where: `child.given_names`, `caregivers[0].phone`, `custom.village_code`; in a batch

@@ -127,6 +127,7 @@ pub enum CredentialError {
 }
 
 /// Which kind of credential.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
