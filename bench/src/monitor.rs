@@ -7,9 +7,7 @@ use std::{path::Path, process::Command, sync::Arc, time::Instant};
 
 use anyhow::{Context, Result};
 use birthright_core::{keys::KeyId, ledger::merkle::leaf_hash, wire::LedgerLeaf};
-use birthright_registry::{
-    Registry, http, keys::RegistryKeys, service::Database, store::SqliteStore, tiles::TileLog,
-};
+use birthright_registry::{Registry, http, keys::RegistryKeys, store::SqliteStore};
 
 use crate::report::{Report, section};
 
@@ -84,7 +82,6 @@ pub(crate) fn monitor(report: &mut Report, dir: &Path, quick: bool) -> Result<()
     drop(store);
     let registry = Arc::new(Registry::open(&registry_dir)?);
     registry.checkpoint()?;
-    let tiles = Arc::new(TileLog::open(&registry_dir, &Database::Sqlite)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -99,15 +96,9 @@ pub(crate) fn monitor(report: &mut Report, dir: &Path, quick: bool) -> Result<()
         burst: 1e9,
         ..http::Limits::default()
     };
-    let task = runtime.spawn(http::serve_with_tiles(
-        registry,
-        Some(tiles),
-        listener,
-        limits,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let task = runtime.spawn(http::serve(registry, listener, limits, async move {
+        let _ = stopped.await;
+    }));
     let state = dir.join("monitor-state");
     let started = Instant::now();
     let output = Command::new(&binary)

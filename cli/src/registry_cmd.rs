@@ -66,8 +66,7 @@ pub fn serve(
     let registry = Registry::open_on(data, &database)?;
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
-    let tiles = birthright_registry::tiles::TileLog::open(data, &database)?;
-    http::run_with_tiles(registry, Some(tiles), listen, limits, |addr| {
+    http::run(registry, listen, limits, |addr| {
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
     })

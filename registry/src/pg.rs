@@ -885,6 +885,13 @@ impl RegistryStore for PgStore {
         self.ledger.tree_size()
     }
 
+    fn tile(
+        &self,
+        tile: &birthright_core::ledger::tiles::Tile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ledger.tile(tile)
+    }
+
     fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         self.ledger.record_bytes(kid, id)
     }

@@ -339,6 +339,15 @@ impl<B: LedgerBackend> Sequencer<B> {
         self.backend.read(|tx| tx.leaves(start, end))
     }
 
+    /// The bytes of a C2SP tile or entry bundle of the latest signed tree, from a read
+    /// snapshot (`None` when that tree does not hold it).
+    pub fn tile(
+        &self,
+        tile: &birthright_core::ledger::tiles::Tile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.read(|tx| crate::tiles::read_tile(tx, tile))
+    }
+
     /// Current tree size.
     pub fn tree_size(&self) -> Result<u64, StoreError> {
         self.backend.read(|tx| tx.size())

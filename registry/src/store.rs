@@ -307,6 +307,13 @@ pub trait RegistryStore: Send + Sync {
     /// Current tree size.
     fn tree_size(&self) -> Result<u64, StoreError>;
 
+    /// The bytes of a C2SP tile or entry bundle of the latest signed tree (`None` when that
+    /// tree does not hold it), from read connections.
+    fn tile(
+        &self,
+        tile: &birthright_core::ledger::tiles::Tile,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// The decrypted signed record bytes of record `id` of device `kid`.
     fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
 
@@ -1158,6 +1165,13 @@ impl RegistryStore for SqliteStore {
 
     fn tree_size(&self) -> Result<u64, StoreError> {
         self.ledger.tree_size()
+    }
+
+    fn tile(
+        &self,
+        tile: &birthright_core::ledger::tiles::Tile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ledger.tile(tile)
     }
 
     fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {

@@ -14,27 +14,19 @@ use std::{
     collections::BTreeSet,
     io::Write,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
-use axum::{
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
-use birthright_core::{
-    ledger::{
-        checkpoint::Checkpoint,
-        tiles::{Tile, TileError, TileKind, encode_bundle, encode_hashes},
-    },
-    wire::ErrorBody,
+use birthright_core::ledger::{
+    checkpoint::Checkpoint,
+    tiles::{Tile, TileError, TileKind, encode_bundle, encode_hashes},
 };
 
 use crate::{
     Registry, ServiceError,
-    keys::DB_FILE,
-    sequencer::{LedgerBackend, LedgerTx},
-    service::{Database, OpenError},
-    store::{SqliteLedger, StoreError},
+    api::{Answer, Call},
+    sequencer::LedgerTx,
+    service::OpenError,
+    store::StoreError,
 };
 
 /// `Cache-Control` of full tiles and bundles: they never change.
@@ -43,17 +35,8 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const PARTIAL: &str = "public, max-age=60";
 /// `Cache-Control` of the checkpoint (the spec: no caching beyond a few seconds).
 pub const CHECKPOINT: &str = "public, max-age=5";
-
-/// Reads tiles from one storage backend.
-trait TileRead: Send + Sync {
-    fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError>;
-}
-
-impl<B: LedgerBackend> TileRead for B {
-    fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(|tx| read_tile(tx, tile))
-    }
-}
+/// `Cache-Control` of a tile that is not there (yet).
+pub const NOT_THERE: &str = "no-store";
 
 /// The bytes of `tile` if the latest signed checkpoint's tree holds it (`None` otherwise),
 /// from one read snapshot.
@@ -86,101 +69,39 @@ pub fn read_tile(tx: &dyn LedgerTx, tile: &Tile) -> Result<Option<Vec<u8>>, Stor
     }))
 }
 
-/// The tiles of a registry's ledger, read through their own read connections.
-pub struct TileLog {
-    reader: Box<dyn TileRead>,
+/// `GET /tlog/checkpoint`: the checkpoint `/v1/checkpoint` serves.
+pub(crate) fn checkpoint_answer(registry: &Registry, _: Call<'_>) -> Result<Answer, ServiceError> {
+    let mut answer = Answer::ok(
+        "text/plain; charset=utf-8",
+        registry.checkpoint()?.into_bytes(),
+    );
+    answer.cache_control = Some(CHECKPOINT);
+    Ok(answer)
 }
 
-impl TileLog {
-    /// The tiles of the registry in `dir` on `database`.
-    pub fn open(dir: &Path, database: &Database) -> Result<TileLog, OpenError> {
-        Ok(match database {
-            Database::Sqlite => TileLog::over(SqliteLedger::open(&dir.join(DB_FILE))?),
-            Database::Postgres(url) => TileLog::over(crate::pg::PgLedger::open(url)?),
-        })
-    }
-
-    /// The tiles of any backend.
-    pub fn over(backend: impl LedgerBackend + 'static) -> TileLog {
-        TileLog {
-            reader: Box::new(backend),
-        }
-    }
-
-    /// The bytes of `tile`, or `None` if no signed checkpoint's tree holds it yet.
-    pub fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError> {
-        self.reader.tile(tile)
-    }
-}
-
-fn plain_error(status: StatusCode, code: &str, message: String) -> Response {
-    let mut response = (
-        status,
-        axum::Json(ErrorBody {
-            code: code.into(),
-            message,
-        }),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// The answer to `GET /tlog/checkpoint`.
-pub fn checkpoint_response(note: Result<String, ServiceError>) -> Response {
-    match note {
-        Ok(note) => (
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::CACHE_CONTROL, CHECKPOINT),
-            ],
-            note,
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// The answer to `GET /tlog/tile/…` (`rest` is what follows `/tlog/tile/`).
-pub async fn tile_response(tiles: Option<Arc<TileLog>>, rest: String) -> Response {
-    let tile = match Tile::parse_path(&format!("tile/{rest}")) {
+/// `GET /tlog/tile/…`: a hash tile or an entry bundle; 404 for a path outside the grammar or a
+/// tile the signed tree does not hold.
+pub(crate) fn tile_answer(registry: &Registry, call: Call<'_>) -> Result<Answer, ServiceError> {
+    let not_found = |message: String| {
+        let mut answer = Answer::error(404, "not_found", message);
+        answer.cache_control = Some(NOT_THERE);
+        answer
+    };
+    let Some(rest) = call.path.strip_prefix("/tlog/") else {
+        return Ok(not_found("no such endpoint".into()));
+    };
+    let tile = match Tile::parse_path(rest) {
         Ok(tile) => tile,
-        Err(e) => return plain_error(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+        Err(e) => return Ok(not_found(e.to_string())),
     };
-    let Some(tiles) = tiles else {
-        return plain_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "this server does not serve tiles".into(),
-        );
-    };
-    let read = tokio::task::spawn_blocking(move || tiles.tile(&tile)).await;
-    match read {
-        Ok(Ok(Some(bytes))) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                (
-                    header::CACHE_CONTROL,
-                    if tile.is_full() { IMMUTABLE } else { PARTIAL },
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Ok(Ok(None)) => plain_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{tile} is not in the signed tree"),
-        ),
-        Ok(Err(e)) => ServiceError::from(e).into_response(),
-        Err(e) => plain_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("worker failed: {e}"),
-        ),
-    }
+    Ok(match registry.tile(&tile)? {
+        Some(bytes) => {
+            let mut answer = Answer::ok("application/octet-stream", bytes);
+            answer.cache_control = Some(if tile.is_full() { IMMUTABLE } else { PARTIAL });
+            answer
+        }
+        None => not_found(format!("{tile} is not in the signed tree")),
+    })
 }
 
 /// A failed `registry tiles export`.
@@ -267,7 +188,6 @@ pub fn export(dir: &Path, out: &Path) -> Result<ExportSummary, ExportError> {
     let registry = Registry::open(dir)?;
     let note = registry.checkpoint()?;
     let size = note_size(&note).map_err(|e| ExportError::Checkpoint(e.to_string()))?;
-    let tiles = TileLog::open(dir, &Database::recorded(dir)?)?;
     let mut summary = ExportSummary {
         size,
         written: 0,
@@ -280,7 +200,7 @@ pub fn export(dir: &Path, out: &Path) -> Result<ExportSummary, ExportError> {
             summary.kept += 1;
             continue;
         }
-        let bytes = tiles.tile(&tile)?.ok_or(ExportError::Missing(tile))?;
+        let bytes = registry.tile(&tile)?.ok_or(ExportError::Missing(tile))?;
         if let Some(parent) = path.parent()
             && dirs.insert(parent.to_path_buf())
         {
@@ -313,7 +233,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::{keys::DB_FILE, store::SqliteStore};
 
     #[test]
     fn tiles_from_storage_match_the_tree_and_stop_at_the_signed_size() {
@@ -324,7 +244,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join(DB_FILE), keys.data_key.clone()).unwrap();
         let leaves: Vec<Vec<u8>> = (0..70_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
         store.append_leaves(&leaves[..600]).unwrap();
-        let log = TileLog::open(dir.path(), &Database::Sqlite).unwrap();
+        let log = Registry::open(dir.path()).unwrap();
         // Appended but not signed yet: nothing is served.
         assert_eq!(log.tile(&Tile::entries(0, 1)).unwrap(), None);
         let registry = Registry::open(dir.path()).unwrap();
