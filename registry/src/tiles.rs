@@ -122,13 +122,13 @@ pub enum ExportError {
     /// A tile the signed tree holds is missing from storage.
     #[error("{0} is missing from the registry's storage")]
     Missing(Tile),
-    /// Writing a file failed.
-    #[error("{path}: {source}")]
+    /// Writing a file failed (the message names the file and the reason once).
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// What went wrong.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -154,9 +154,9 @@ pub fn note_size(note: &str) -> Result<u64, TileError> {
 
 /// Writes `bytes` to `path` atomically: a new file beside it, flushed to disk, renamed over.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let io = |source| ExportError::Io {
+    let io = |error| ExportError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut name = path.as_os_str().to_os_string();
     name.push(format!(".tmp-{}", std::process::id()));
@@ -173,9 +173,9 @@ pub fn sync_dir(dir: &Path) -> Result<(), ExportError> {
     #[cfg(unix)]
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|source| ExportError::Io {
+        .map_err(|error| ExportError::Io {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
     Ok(())
 }
@@ -204,9 +204,9 @@ pub fn export(dir: &Path, out: &Path) -> Result<ExportSummary, ExportError> {
         if let Some(parent) = path.parent()
             && dirs.insert(parent.to_path_buf())
         {
-            std::fs::create_dir_all(parent).map_err(|source| ExportError::Io {
+            std::fs::create_dir_all(parent).map_err(|error| ExportError::Io {
                 path: parent.to_path_buf(),
-                source,
+                error,
             })?;
         }
         write_atomic(&path, &bytes)?;
@@ -215,9 +215,9 @@ pub fn export(dir: &Path, out: &Path) -> Result<ExportSummary, ExportError> {
     for d in &dirs {
         sync_dir(d)?;
     }
-    std::fs::create_dir_all(out).map_err(|source| ExportError::Io {
+    std::fs::create_dir_all(out).map_err(|error| ExportError::Io {
         path: out.to_path_buf(),
-        source,
+        error,
     })?;
     write_atomic(&out.join("checkpoint"), note.as_bytes())?;
     sync_dir(out)?;
