@@ -4,9 +4,9 @@
 //!
 //! Tiles are built from the stored Merkle nodes and leaves through the backend's read path (a
 //! read-only snapshot on the store's read connections, never the sequencer's write lock; see
-//! [`read_tile`]), and only up to the latest signed
-//! checkpoint: a tile never shows leaves no checkpoint commits to. A hash tile at level `L` is
-//! the stored nodes `(8·L, N·256 .. N·256 + W)`; an entry bundle is the leaves' bytes (the
+//! [`read_tile`]), and only up to the latest signed checkpoint: a tile never shows leaves no
+//! checkpoint commits to. A hash tile at level `L` is the stored nodes
+//! `(8·L, N·256 .. N·256 + W)`; an entry bundle is the leaves' bytes (the
 //! 49-byte commitments of `docs/PROTOCOL.md` §10, never personal data) with their `u16`
 //! length prefixes. Full tiles never change (long cache lifetimes); partial ones and the
 //! checkpoint are cached briefly.
