@@ -22,21 +22,15 @@ use std::{
     },
 };
 
-use birthright_core::{
-    keys::KeyId,
-    ledger::{Hash, LedgerError},
-    store::StorageKey,
-    trust::Revocation,
-};
+use birthright_core::{keys::KeyId, ledger::Hash, store::StorageKey, trust::Revocation};
 use postgres::{Client, NoTls, Statement, Transaction};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
 use crate::{
-    sequencer::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
+    sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
-        Candidate, CredentialRevocation, DeviceRow, LeafStatuses, Recovery, RegistryStore,
-        SequencedBatch, StoreError, TokenProblem,
+        CredentialRevocation, DeviceRow, LeafStatuses, RegistryStore, StoreError, TokenProblem,
     },
 };
 
@@ -836,49 +830,8 @@ impl RegistryStore for PgStore {
         })
     }
 
-    fn sequence(
-        &self,
-        batch_id: &Uuid,
-        candidates: &[Candidate],
-        now: i64,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<SequencedBatch, StoreError> {
-        self.ledger.sequence(batch_id, candidates, now, sign)
-    }
-
-    fn latest_checkpoint(
-        &self,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<(u64, String), StoreError> {
-        self.ledger.latest_checkpoint(sign)
-    }
-
-    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.inclusion_proof(index, size)
-    }
-
-    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.consistency_proof(old_size, new_size)
-    }
-
-    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.ledger.leaves(start, end)
-    }
-
-    fn tree_size(&self) -> Result<u64, StoreError> {
-        self.ledger.tree_size()
-    }
-
-    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.ledger.record_bytes(kid, id)
-    }
-
-    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        self.ledger.record_owners(id)
-    }
-
-    fn recover_head(&self) -> Result<Recovery, StoreError> {
-        self.ledger.recover_head()
+    fn ledger(&self) -> &dyn Ledger {
+        &self.ledger
     }
 }
 
@@ -967,6 +920,7 @@ pub mod testing {
 mod tests {
     use super::{testing::TestDatabase, *};
     use crate::sequencer::conformance::{Harness, conformance_suite};
+    use crate::store::Candidate;
 
     /// The PostgreSQL backend under the conformance suite.
     struct Postgres;

@@ -164,8 +164,162 @@ impl<B: LedgerBackend> Sequencer<B> {
         &self.backend
     }
 
+    /// Appends leaf `size` and the nodes it completes.
+    fn append(tx: &dyn LedgerTx, size: u64, leaf: &[u8]) -> Result<(), StoreError> {
+        let nodes = tree::append_nodes(&Nodes(tx), size, merkle::leaf_hash(leaf))?;
+        tx.insert_nodes(&nodes)?;
+        tx.insert_leaf(size, leaf)
+    }
+
+    /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
+    /// transaction and returns the new size: for mirrors and benchmarks. No record or
+    /// checkpoint is written; the next checkpoint request signs the new size.
+    pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
+        self.backend.write(|tx| {
+            let mut size = tx.size()?;
+            for leaf in leaves {
+                Self::append(tx, size, leaf)?;
+                size += 1;
+            }
+            Ok(size)
+        })
+    }
+
+    fn open_placement(&self, id: &Uuid, stored: StoredPlacement) -> Result<Placement, StoreError> {
+        let salt = self
+            .data_key
+            .open(&record_context(id, "sealed_salt"), &stored.sealed_salt)
+            .and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok())
+            .ok_or_else(|| StoreError::Damaged(format!("salt of record {id}")))?;
+        Ok(Placement {
+            index: stored.index,
+            salt,
+            sequenced_at: stored.sequenced_at,
+        })
+    }
+
+    /// The checkpoint of `size` and the tree's root, signing it if there is none yet. Refuses
+    /// a tree that does not extend the ledger head or the latest checkpoint in the database.
+    fn checkpoint_or_sign(
+        &self,
+        tx: &dyn LedgerTx,
+        size: u64,
+        sign: Sign<'_>,
+    ) -> Result<(String, Hash), StoreError> {
+        let root = tree::root(&Nodes(tx), size)?;
+        self.check_head(tx, size, &root)?;
+        if let Some(note) = tx.checkpoint(size)? {
+            return Ok((note, root));
+        }
+        Self::check_extends_latest_checkpoint(tx, size, &root)?;
+        let note = sign(size, &root)?;
+        tx.insert_checkpoint(size, &root, &note)?;
+        Ok((note, root))
+    }
+
+    /// Refuses a tree of `size` (root `root`) that does not extend the ledger head.
+    fn check_head(&self, tx: &dyn LedgerTx, size: u64, root: &Hash) -> Result<(), StoreError> {
+        let Some(head) = &self.head else {
+            return Ok(());
+        };
+        let Some((head_size, head_root)) = head.get() else {
+            return Ok(());
+        };
+        if head.verified(size) {
+            return Ok(());
+        }
+        if head_size > size {
+            return Err(StoreError::Restored(format!(
+                "the database holds {size} leaves, but a checkpoint of {head_size} leaves was \
+                 already published"
+            )));
+        }
+        if head_size == size {
+            if &head_root != root {
+                return Err(StoreError::Restored(format!(
+                    "the tree of {size} leaves has another root than the one already published"
+                )));
+            }
+        } else {
+            let proof = tree::consistency_proof(&Nodes(tx), head_size, size)?;
+            merkle::verify_consistency(head_size, size, &proof, &head_root, root).map_err(|e| {
+                StoreError::Restored(format!(
+                    "the tree of {size} leaves does not extend the published tree of \
+                     {head_size} leaves ({e})"
+                ))
+            })?;
+        }
+        head.mark_verified(size);
+        Ok(())
+    }
+
+    /// Records (size, root) as the ledger head, durably, before its checkpoint is given out.
+    fn advance_head(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
+        match &self.head {
+            Some(head) => head.advance(size, root),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses to sign a tree that does not extend the latest signed checkpoint: a database
+    /// restored from an old backup, or damaged nodes, must stop the registry rather than make
+    /// it sign a fork. Verified with the same proof check devices run, against the root stored
+    /// beside the checkpoint (no note is parsed).
+    fn check_extends_latest_checkpoint(
+        tx: &dyn LedgerTx,
+        size: u64,
+        root: &Hash,
+    ) -> Result<(), StoreError> {
+        let Some((signed_size, signed_root)) = tx.latest_checkpoint()? else {
+            return Ok(());
+        };
+        let fork = |why: String| {
+            StoreError::Fork(format!(
+                "the ledger of size {size} {why} the checkpoint already signed at size {signed_size}"
+            ))
+        };
+        if signed_size > size {
+            return Err(fork("is smaller than".into()));
+        }
+        let proof = tree::consistency_proof(&Nodes(tx), signed_size, size)?;
+        merkle::verify_consistency(signed_size, size, &proof, &signed_root, root)
+            .map_err(|e| fork(format!("is not consistent with ({e})")))
+    }
+}
+
+/// The ledger operations a registry store serves, object-safe so a store holds its backend's
+/// sequencer as `&dyn Ledger` and [`crate::store::RegistryStore`] delegates to it once, in its
+/// default methods: a backend implements only its storage.
+pub trait Ledger: Send + Sync {
     /// Sequences `candidates` in one transaction and signs the checkpoint of the new size.
-    pub fn sequence(
+    fn sequence(
+        &self,
+        batch_id: &Uuid,
+        candidates: &[Candidate],
+        now: i64,
+        sign: Sign<'_>,
+    ) -> Result<SequencedBatch, StoreError>;
+    /// The latest signed checkpoint and its size (signing it if the newest tree is unsigned).
+    fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError>;
+    /// Inclusion proof of leaf `index` in the tree of `size`.
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
+    /// Consistency proof between two sizes.
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError>;
+    /// Leaf data for `[start, end)`.
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Current tree size.
+    fn tree_size(&self) -> Result<u64, StoreError>;
+    /// The devices with a record `id` on the ledger, first sequenced first.
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
+    /// The decrypted signed record bytes of device `kid`'s record `id`.
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Accepts the database's tree as the ledger head after a restore (`registry recover`).
+    fn recover_head(&self) -> Result<Recovery, StoreError>;
+}
+
+impl<B: LedgerBackend> Ledger for Sequencer<B> {
+    /// Sequences `candidates` in one transaction and signs the checkpoint of the new size.
+    fn sequence(
         &self,
         batch_id: &Uuid,
         candidates: &[Candidate],
@@ -257,43 +411,9 @@ impl<B: LedgerBackend> Sequencer<B> {
         Ok(batch)
     }
 
-    /// Appends leaf `size` and the nodes it completes.
-    fn append(tx: &dyn LedgerTx, size: u64, leaf: &[u8]) -> Result<(), StoreError> {
-        let nodes = tree::append_nodes(&Nodes(tx), size, merkle::leaf_hash(leaf))?;
-        tx.insert_nodes(&nodes)?;
-        tx.insert_leaf(size, leaf)
-    }
-
-    /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
-    /// transaction and returns the new size: for mirrors and benchmarks. No record or
-    /// checkpoint is written; the next checkpoint request signs the new size.
-    pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
-        self.backend.write(|tx| {
-            let mut size = tx.size()?;
-            for leaf in leaves {
-                Self::append(tx, size, leaf)?;
-                size += 1;
-            }
-            Ok(size)
-        })
-    }
-
-    fn open_placement(&self, id: &Uuid, stored: StoredPlacement) -> Result<Placement, StoreError> {
-        let salt = self
-            .data_key
-            .open(&record_context(id, "sealed_salt"), &stored.sealed_salt)
-            .and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok())
-            .ok_or_else(|| StoreError::Damaged(format!("salt of record {id}")))?;
-        Ok(Placement {
-            index: stored.index,
-            salt,
-            sequenced_at: stored.sequenced_at,
-        })
-    }
-
     /// The latest signed checkpoint and its size. Served from a read snapshot when the newest
     /// tree is signed (always, after `init` and every batch); otherwise the write path signs it.
-    pub fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError> {
+    fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError> {
         let served = self.backend.read(|tx| {
             let size = tx.size()?;
             match tx.checkpoint(size)? {
@@ -318,34 +438,34 @@ impl<B: LedgerBackend> Sequencer<B> {
     }
 
     /// Inclusion proof of leaf `index` in the tree of `size`, from a read snapshot.
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
         self.backend
             .read(|tx| Ok(tree::inclusion_proof(&Nodes(tx), index, size)?))
     }
 
     /// Consistency proof between two sizes, from a read snapshot.
-    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
         self.backend
             .read(|tx| Ok(tree::consistency_proof(&Nodes(tx), old_size, new_size)?))
     }
 
     /// Leaf data for `[start, end)`.
-    pub fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         self.backend.read(|tx| tx.leaves(start, end))
     }
 
     /// Current tree size.
-    pub fn tree_size(&self) -> Result<u64, StoreError> {
+    fn tree_size(&self) -> Result<u64, StoreError> {
         self.backend.read(|tx| tx.size())
     }
 
     /// The devices with a record `id` on the ledger, first sequenced first.
-    pub fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
         self.backend.read(|tx| tx.owners(id))
     }
 
     /// The decrypted signed record bytes of device `kid`'s record `id`.
-    pub fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         let sealed = self.backend.read(|tx| tx.sealed_record(kid, id))?;
         sealed
             .map(|s| {
@@ -359,7 +479,7 @@ impl<B: LedgerBackend> Sequencer<B> {
 
     /// Accepts the database's tree as the ledger head after a restore (`registry recover`),
     /// under the write lock so no batch is sequenced meanwhile.
-    pub fn recover_head(&self) -> Result<Recovery, StoreError> {
+    fn recover_head(&self) -> Result<Recovery, StoreError> {
         let Some(head) = &self.head else {
             return Err(StoreError::Head {
                 path: std::path::PathBuf::new(),
@@ -377,94 +497,6 @@ impl<B: LedgerBackend> Sequencer<B> {
                 current: (size, root),
             })
         })
-    }
-
-    /// The checkpoint of `size` and the tree's root, signing it if there is none yet. Refuses
-    /// a tree that does not extend the ledger head or the latest checkpoint in the database.
-    fn checkpoint_or_sign(
-        &self,
-        tx: &dyn LedgerTx,
-        size: u64,
-        sign: Sign<'_>,
-    ) -> Result<(String, Hash), StoreError> {
-        let root = tree::root(&Nodes(tx), size)?;
-        self.check_head(tx, size, &root)?;
-        if let Some(note) = tx.checkpoint(size)? {
-            return Ok((note, root));
-        }
-        Self::check_extends_latest_checkpoint(tx, size, &root)?;
-        let note = sign(size, &root)?;
-        tx.insert_checkpoint(size, &root, &note)?;
-        Ok((note, root))
-    }
-
-    /// Refuses a tree of `size` (root `root`) that does not extend the ledger head.
-    fn check_head(&self, tx: &dyn LedgerTx, size: u64, root: &Hash) -> Result<(), StoreError> {
-        let Some(head) = &self.head else {
-            return Ok(());
-        };
-        let Some((head_size, head_root)) = head.get() else {
-            return Ok(());
-        };
-        if head.verified(size) {
-            return Ok(());
-        }
-        if head_size > size {
-            return Err(StoreError::Restored(format!(
-                "the database holds {size} leaves, but a checkpoint of {head_size} leaves was \
-                 already published"
-            )));
-        }
-        if head_size == size {
-            if &head_root != root {
-                return Err(StoreError::Restored(format!(
-                    "the tree of {size} leaves has another root than the one already published"
-                )));
-            }
-        } else {
-            let proof = tree::consistency_proof(&Nodes(tx), head_size, size)?;
-            merkle::verify_consistency(head_size, size, &proof, &head_root, root).map_err(|e| {
-                StoreError::Restored(format!(
-                    "the tree of {size} leaves does not extend the published tree of \
-                     {head_size} leaves ({e})"
-                ))
-            })?;
-        }
-        head.mark_verified(size);
-        Ok(())
-    }
-
-    /// Records (size, root) as the ledger head, durably, before its checkpoint is given out.
-    fn advance_head(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
-        match &self.head {
-            Some(head) => head.advance(size, root),
-            None => Ok(()),
-        }
-    }
-
-    /// Refuses to sign a tree that does not extend the latest signed checkpoint: a database
-    /// restored from an old backup, or damaged nodes, must stop the registry rather than make
-    /// it sign a fork. Verified with the same proof check devices run, against the root stored
-    /// beside the checkpoint (no note is parsed).
-    fn check_extends_latest_checkpoint(
-        tx: &dyn LedgerTx,
-        size: u64,
-        root: &Hash,
-    ) -> Result<(), StoreError> {
-        let Some((signed_size, signed_root)) = tx.latest_checkpoint()? else {
-            return Ok(());
-        };
-        let fork = |why: String| {
-            StoreError::Fork(format!(
-                "the ledger of size {size} {why} the checkpoint already signed at size {signed_size}"
-            ))
-        };
-        if signed_size > size {
-            return Err(fork("is smaller than".into()));
-        }
-        let proof = tree::consistency_proof(&Nodes(tx), signed_size, size)?;
-        merkle::verify_consistency(signed_size, size, &proof, &signed_root, root)
-            .map_err(|e| fork(format!("is not consistent with ({e})")))
     }
 }
 

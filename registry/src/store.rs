@@ -36,7 +36,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-use crate::sequencer::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
+use crate::sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -278,6 +278,9 @@ pub trait RegistryStore: Send + Sync {
     /// Every revocation.
     fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
 
+    /// The ledger: the backend's [`Sequencer`], behind which every method below runs.
+    fn ledger(&self) -> &dyn Ledger;
+
     /// Sequences `candidates` in one transaction and returns their placements and the signed
     /// checkpoint. `sign` signs a checkpoint for (size, root); it is called only when the tree
     /// grew (or for the first, empty, checkpoint), so two checkpoints never share a size.
@@ -287,35 +290,53 @@ pub trait RegistryStore: Send + Sync {
         candidates: &[Candidate],
         now: i64,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<SequencedBatch, StoreError>;
+    ) -> Result<SequencedBatch, StoreError> {
+        self.ledger().sequence(batch_id, candidates, now, sign)
+    }
 
     /// The latest signed checkpoint and its size, signing the empty one if there is none yet.
     fn latest_checkpoint(
         &self,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<(u64, String), StoreError>;
+    ) -> Result<(u64, String), StoreError> {
+        self.ledger().latest_checkpoint(sign)
+    }
 
     /// Inclusion proof of leaf `index` in the tree of `size`.
-    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.ledger().inclusion_proof(index, size)
+    }
 
     /// Consistency proof between two sizes.
-    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError>;
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.ledger().consistency_proof(old_size, new_size)
+    }
 
     /// Leaf data for indices `[start, end)`.
-    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.ledger().leaves(start, end)
+    }
 
     /// Current tree size.
-    fn tree_size(&self) -> Result<u64, StoreError>;
+    fn tree_size(&self) -> Result<u64, StoreError> {
+        self.ledger().tree_size()
+    }
 
     /// The decrypted signed record bytes of record `id` of device `kid`.
-    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ledger().record_bytes(kid, id)
+    }
 
     /// The devices that have a record with id `id` on the ledger, first sequenced first.
-    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        self.ledger().record_owners(id)
+    }
 
     /// Accepts the database's current tree as the ledger head after a restore (`registry
     /// recover`): the head outside the database is rewritten to it.
-    fn recover_head(&self) -> Result<Recovery, StoreError>;
+    fn recover_head(&self) -> Result<Recovery, StoreError> {
+        self.ledger().recover_head()
+    }
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -1102,49 +1123,8 @@ impl RegistryStore for SqliteStore {
         Ok(rows)
     }
 
-    fn sequence(
-        &self,
-        batch_id: &Uuid,
-        candidates: &[Candidate],
-        now: i64,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<SequencedBatch, StoreError> {
-        self.ledger.sequence(batch_id, candidates, now, sign)
-    }
-
-    fn latest_checkpoint(
-        &self,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<(u64, String), StoreError> {
-        self.ledger.latest_checkpoint(sign)
-    }
-
-    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.inclusion_proof(index, size)
-    }
-
-    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.consistency_proof(old_size, new_size)
-    }
-
-    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.ledger.leaves(start, end)
-    }
-
-    fn tree_size(&self) -> Result<u64, StoreError> {
-        self.ledger.tree_size()
-    }
-
-    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.ledger.record_bytes(kid, id)
-    }
-
-    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        self.ledger.record_owners(id)
-    }
-
-    fn recover_head(&self) -> Result<Recovery, StoreError> {
-        self.ledger.recover_head()
+    fn ledger(&self) -> &dyn Ledger {
+        &self.ledger
     }
 }
 

@@ -27,7 +27,7 @@ use birthright_core::{
 use ed25519_dalek::SigningKey;
 use uuid::Uuid;
 
-use super::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
+use super::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
 use crate::{
     head::HeadFile,
     store::{Candidate, Sequenced, StoreError},
