@@ -957,6 +957,69 @@ mod tests {
 
     conformance_suite!(Postgres);
 
+    /// The schema of the database at `url`: every column, index and trigger, for comparing
+    /// an upgraded database with a fresh one.
+    fn schema_of(url: &str) -> Vec<String> {
+        let mut client = Client::connect(url, NoTls).unwrap();
+        let mut schema = Vec::new();
+        for sql in [
+            "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+             FROM information_schema.columns WHERE table_schema = 'public'",
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'",
+            "SELECT tgname || ' ON ' || tgrelid::regclass::text FROM pg_trigger
+             WHERE NOT tgisinternal",
+        ] {
+            let mut rows: Vec<String> = client
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            rows.sort();
+            schema.extend(rows);
+        }
+        schema
+    }
+
+    /// Every PostgreSQL schema version upgrades to exactly the schema of a fresh database
+    /// (the upgrade test SQLite runs through `birthright_core::sqlite`).
+    #[test]
+    fn every_schema_version_upgrades_to_the_fresh_schema() {
+        if !testing::available() {
+            return;
+        }
+        let fresh = TestDatabase::create();
+        PgLedger::open(&fresh.url).unwrap();
+        let expected = schema_of(&fresh.url);
+        for version in 1..=MIGRATIONS.len() {
+            let old = TestDatabase::create();
+            {
+                let mut client = Client::connect(&old.url, NoTls).unwrap();
+                client
+                    .batch_execute(
+                        "CREATE TABLE birthright_schema (version INTEGER NOT NULL);
+                         INSERT INTO birthright_schema VALUES (0);",
+                    )
+                    .unwrap();
+                for sql in &MIGRATIONS[..version] {
+                    client.batch_execute(sql).unwrap();
+                }
+                client
+                    .execute(
+                        "UPDATE birthright_schema SET version = $1",
+                        &[&(version as i32)],
+                    )
+                    .unwrap();
+            }
+            PgLedger::open(&old.url).unwrap();
+            assert_eq!(
+                schema_of(&old.url),
+                expected,
+                "upgrade from version {version}"
+            );
+        }
+    }
+
     #[test]
     fn an_unreachable_server_is_reported_with_its_cause_and_without_the_password() {
         let Err(e) = PgLedger::open("postgres://postgres:secret@127.0.0.1:1/none") else {

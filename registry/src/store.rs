@@ -7,9 +7,10 @@
 //! module is the SQLite backend ([`SqliteLedger`], the sequencer's [`LedgerTx`]) and the SQL
 //! of tokens, devices and revocations.
 //!
-//! SQLite: WAL, `synchronous=FULL`, numbered migrations in `PRAGMA user_version`, and every
-//! multi-step write (enrolment, a whole batch) in one `IMMEDIATE` transaction. One connection
-//! behind a mutex is the write lock: concurrent batches are applied one after another. Reads
+//! SQLite, through the helper the device store shares (`birthright_core::sqlite`): WAL,
+//! `synchronous=FULL`, numbered migrations in `PRAGMA user_version`, and every multi-step
+//! write (enrolment, a whole batch) in one `IMMEDIATE` transaction. One connection behind a
+//! mutex is the write lock: concurrent batches are applied one after another. Reads
 //! (checkpoint, proofs, leaves, devices, lists) go through a few separate read-only
 //! connections, so they never wait for that lock (WAL readers see the last committed state).
 //!
@@ -29,10 +30,11 @@ use std::{
 use birthright_core::{
     keys::KeyId,
     ledger::{Hash, LedgerError, checkpoint::Checkpoint},
+    sqlite,
     store::StorageKey,
     trust::Revocation,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
@@ -685,6 +687,17 @@ impl LedgerBackend for SqliteLedger {
     }
 }
 
+/// Brings the registry's SQLite schema to its newest version, inside `tx`.
+fn migrate(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    sqlite::migrate(tx, MIGRATIONS, StoreError::SchemaTooNew, |tx, version| {
+        if version == CHECKPOINT_ROOTS_VERSION {
+            backfill_checkpoint_roots(tx)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 fn size_in(conn: &Connection) -> Result<u64, StoreError> {
     // MAX on the integer primary key is one index lookup, not a scan of 10 million rows.
     let size: i64 = conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves", [], |r| {
@@ -775,32 +788,18 @@ impl SqliteLedger {
     /// with mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
     pub fn open(path: &Path) -> Result<SqliteLedger, StoreError> {
         make_private(path, true)?;
-        let conn = Self::connect(path, -65536)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let conn = Self::connect(path, 65536)?;
         let mut ledger = SqliteLedger {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
         };
-        ledger.write_sql(|tx| {
-            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            if version > MIGRATIONS.len() as i64 {
-                return Err(StoreError::SchemaTooNew(version));
-            }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-                tx.execute_batch(sql)?;
-                if i + 1 == CHECKPOINT_ROOTS_VERSION {
-                    backfill_checkpoint_roots(tx)?;
-                }
-                tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            }
-            Ok(())
-        })?;
+        ledger.write_sql(migrate)?;
         for suffix in ["-wal", "-shm"] {
             make_private(&suffixed(path, suffix), false)?;
         }
         for _ in 0..READERS {
-            let reader = Self::connect(path, -16384)?;
+            let reader = Self::connect(path, 16384)?;
             reader.pragma_update(None, "query_only", true)?;
             ledger.readers.push(Mutex::new(reader));
         }
@@ -809,10 +808,12 @@ impl SqliteLedger {
 
     fn connect(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", cache_kib)?;
+        sqlite::Pragmas {
+            busy_timeout: std::time::Duration::from_secs(30),
+            cache_kib: Some(cache_kib),
+            secure_delete: false,
+        }
+        .apply(&conn)?;
         Ok(conn)
     }
 
@@ -841,11 +842,7 @@ impl SqliteLedger {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        sqlite::write(&mut self.lock(), f)
     }
 }
 
@@ -1198,6 +1195,15 @@ mod tests {
     }
 
     conformance_suite!(Sqlite);
+
+    /// Every old schema version of the registry's SQLite database upgrades to exactly the
+    /// schema of a fresh one (the shared helper's test, as the device store runs it).
+    #[test]
+    fn every_schema_version_upgrades_to_the_fresh_schema() {
+        sqlite::assert_every_version_upgrades_to_fresh(MIGRATIONS, |conn| {
+            sqlite::write(conn, migrate).unwrap()
+        });
+    }
 
     /// A database of schema 1 (records keyed by id alone) is migrated: its records keep their
     /// leaves, are keyed by (device, id) and indexed in `ledger_records`.
