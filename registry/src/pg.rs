@@ -40,6 +40,9 @@ const WRITE_LOCK: i64 = 0x6269_7274_6872_6967;
 /// Read connections beside the writer's.
 const READERS: usize = 4;
 
+/// Rows per multi-row insert (one round trip each), bounding a statement's size.
+const ROWS_PER_INSERT: usize = 5000;
+
 /// The schema, by version: migration `i` brings the database from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: everything SQLite has at its version 5.
@@ -335,57 +338,60 @@ impl LedgerTx for PgTx<'_, '_> {
     }
 
     fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError> {
-        for (level, index, node) in nodes {
+        for chunk in nodes.chunks(ROWS_PER_INSERT) {
+            let levels: Vec<i16> = chunk.iter().map(|n| i16::from(n.0)).collect();
+            let indices: Vec<i64> = chunk.iter().map(|n| int(n.1)).collect();
+            let hashes: Vec<&[u8]> = chunk.iter().map(|n| n.2.as_slice()).collect();
             self.with(
-                "INSERT INTO nodes(level, idx, hash) VALUES ($1, $2, $3)",
-                |tx, s| tx.execute(s, &[&i16::from(*level), &int(*index), &node.as_slice()]),
+                "INSERT INTO nodes(level, idx, hash)
+                 SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+                |tx, s| tx.execute(s, &[&levels, &indices, &hashes]),
             )?;
         }
         Ok(())
     }
 
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
-        self.with("INSERT INTO leaves(idx, data) VALUES ($1, $2)", |tx, s| {
-            tx.execute(s, &[&int(index), &data])
-        })?;
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        for chunk in leaves.chunks(ROWS_PER_INSERT) {
+            let indices: Vec<i64> = chunk.iter().map(|l| int(l.0)).collect();
+            let data: Vec<&[u8]> = chunk.iter().map(|l| l.1.as_slice()).collect();
+            self.with(
+                "INSERT INTO leaves(idx, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                |tx, s| tx.execute(s, &[&indices, &data]),
+            )?;
+        }
         Ok(())
     }
 
-    fn insert_record(&self, r: &NewRecord) -> Result<(), StoreError> {
-        let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
-        self.with(
-            "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            |tx, s| {
-                tx.execute(
-                    s,
-                    &[
-                        &r.kid.0.as_slice(),
-                        &r.id.as_bytes().as_slice(),
-                        &int(r.index),
-                        &r.record_hash.as_slice(),
-                        &r.sequenced_at,
-                        &supersedes,
-                        &r.sealed_record,
-                        &r.sealed_salt,
-                    ],
-                )
-            },
-        )?;
-        self.with(
-            "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES ($1, $2, $3, $4)",
-            |tx, s| {
-                tx.execute(
-                    s,
-                    &[
-                        &r.kid.0.as_slice(),
-                        &r.id.as_bytes().as_slice(),
-                        &int(r.index),
-                        &supersedes,
-                    ],
-                )
-            },
-        )?;
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError> {
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let kids: Vec<&[u8]> = chunk.iter().map(|r| r.kid.0.as_slice()).collect();
+            let ids: Vec<&[u8]> = chunk.iter().map(|r| r.id.as_bytes().as_slice()).collect();
+            let indices: Vec<i64> = chunk.iter().map(|r| int(r.index)).collect();
+            let hashes: Vec<&[u8]> = chunk.iter().map(|r| r.record_hash.as_slice()).collect();
+            let times: Vec<i64> = chunk.iter().map(|r| r.sequenced_at).collect();
+            let supersedes: Vec<Option<&[u8]>> = chunk
+                .iter()
+                .map(|r| r.supersedes.as_ref().map(|s| s.as_bytes().as_slice()))
+                .collect();
+            let sealed: Vec<&[u8]> = chunk.iter().map(|r| r.sealed_record.as_slice()).collect();
+            let salts: Vec<&[u8]> = chunk.iter().map(|r| r.sealed_salt.as_slice()).collect();
+            self.with(
+                "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
+                 SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[])",
+                |tx, s| {
+                    tx.execute(
+                        s,
+                        &[&kids, &ids, &indices, &hashes, &times, &supersedes, &sealed, &salts],
+                    )
+                },
+            )?;
+            self.with(
+                "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes)
+                 SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bytea[])",
+                |tx, s| tx.execute(s, &[&kids, &ids, &indices, &supersedes]),
+            )?;
+        }
         Ok(())
     }
 

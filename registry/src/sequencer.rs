@@ -19,6 +19,8 @@ use birthright_core::{
     store::StorageKey,
     wire::{LedgerLeaf, record_commitment},
 };
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -79,12 +81,13 @@ pub trait LedgerTx {
     fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError>;
     /// The devices with a record `id` on the ledger, first sequenced first.
     fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
-    /// Inserts Merkle nodes.
+    /// Inserts Merkle nodes (a whole transaction's at once: one statement per table where
+    /// the backend can, so the number of round trips does not grow with the batch).
     fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError>;
-    /// Inserts leaf `index`.
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError>;
-    /// Inserts a record and its (never deleted) ledger index entry.
-    fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError>;
+    /// Inserts leaves `(index, data)`.
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError>;
+    /// Inserts records and their (never deleted) ledger index entries.
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError>;
     /// Remembers a batch id (once).
     fn insert_batch(
         &self,
@@ -131,6 +134,96 @@ impl tree::NodeReader for Nodes<'_> {
     }
 }
 
+/// The rows one write transaction appends, kept in memory and written at its end with one
+/// insert per table ([`Pending::flush`]) instead of several round trips per record. Its reads
+/// see the stored rows and the pending ones, so dedupe, corrections and the node appends
+/// within one batch behave exactly as if every row had been written at once.
+struct Pending<'a> {
+    tx: &'a dyn LedgerTx,
+    nodes: Vec<(u8, u64, Hash)>,
+    node_at: HashMap<(u8, u64), Hash>,
+    leaves: Vec<(u64, Vec<u8>)>,
+    records: Vec<NewRecord>,
+}
+
+impl tree::NodeReader for Pending<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        match self.node_at.get(&(level, index)) {
+            Some(hash) => Ok(*hash),
+            None => Nodes(self.tx).node(level, index),
+        }
+    }
+}
+
+impl<'a> Pending<'a> {
+    fn new(tx: &'a dyn LedgerTx) -> Self {
+        Pending {
+            tx,
+            nodes: Vec::new(),
+            node_at: HashMap::new(),
+            leaves: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Appends leaf `size` and the nodes it completes.
+    fn append(&mut self, size: u64, leaf: Vec<u8>) -> Result<(), StoreError> {
+        let nodes = tree::append_nodes(&*self, size, merkle::leaf_hash(&leaf))?;
+        for (level, index, hash) in nodes {
+            self.node_at.insert((level, index), hash);
+            self.nodes.push((level, index, hash));
+        }
+        self.leaves.push((size, leaf));
+        Ok(())
+    }
+
+    fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError> {
+        match self.records.iter().find(|r| &r.kid == kid && &r.id == id) {
+            Some(r) => Ok(Some(StoredPlacement {
+                index: r.index,
+                sequenced_at: r.sequenced_at,
+                sealed_salt: r.sealed_salt.clone(),
+                record_hash: r.record_hash,
+            })),
+            None => self.tx.placement(kid, id),
+        }
+    }
+
+    fn on_ledger(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
+        Ok(self.records.iter().any(|r| &r.kid == kid && &r.id == id)
+            || self.tx.on_ledger(kid, id)?)
+    }
+
+    fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .records
+            .iter()
+            .any(|r| &r.kid == kid && r.supersedes.as_ref() == Some(original))
+            || self.tx.corrected(kid, original)?)
+    }
+
+    /// The owners of `id`, stored ones first (their leaves come before the pending ones).
+    fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        let mut owners = self.tx.owners(id)?;
+        owners.extend(self.records.iter().filter(|r| &r.id == id).map(|r| r.kid));
+        Ok(owners)
+    }
+
+    /// Writes every pending row.
+    fn flush(self) -> Result<(), StoreError> {
+        if !self.nodes.is_empty() {
+            self.tx.insert_nodes(&self.nodes)?;
+        }
+        if !self.leaves.is_empty() {
+            self.tx.insert_leaves(&self.leaves)?;
+        }
+        if !self.records.is_empty() {
+            self.tx.insert_records(&self.records)?;
+        }
+        Ok(())
+    }
+}
+
 fn record_context(id: &Uuid, column: &str) -> Vec<u8> {
     birthright_core::store::crypto::context("records", column, id.as_bytes())
 }
@@ -164,23 +257,18 @@ impl<B: LedgerBackend> Sequencer<B> {
         &self.backend
     }
 
-    /// Appends leaf `size` and the nodes it completes.
-    fn append(tx: &dyn LedgerTx, size: u64, leaf: &[u8]) -> Result<(), StoreError> {
-        let nodes = tree::append_nodes(&Nodes(tx), size, merkle::leaf_hash(leaf))?;
-        tx.insert_nodes(&nodes)?;
-        tx.insert_leaf(size, leaf)
-    }
-
     /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
     /// transaction and returns the new size: for mirrors and benchmarks. No record or
     /// checkpoint is written; the next checkpoint request signs the new size.
     pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
         self.backend.write(|tx| {
             let mut size = tx.size()?;
+            let mut pending = Pending::new(tx);
             for leaf in leaves {
-                Self::append(tx, size, leaf)?;
+                pending.append(size, leaf.clone())?;
                 size += 1;
             }
+            pending.flush()?;
             Ok(size)
         })
     }
@@ -330,9 +418,10 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
             let mut size = tx.size()?;
             let mut results = Vec::with_capacity(candidates.len());
             let mut collisions = Vec::new();
+            let mut pending = Pending::new(tx);
             for (position, c) in candidates.iter().enumerate() {
                 let hash: [u8; 32] = Sha256::digest(&c.bytes).into();
-                if let Some(stored) = tx.placement(&c.kid, &c.id)? {
+                if let Some(stored) = pending.placement(&c.kid, &c.id)? {
                     results.push(if stored.record_hash == hash {
                         Sequenced::Duplicate(self.open_placement(&c.id, stored)?)
                     } else {
@@ -340,24 +429,24 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
                     });
                     continue;
                 }
-                if tx.on_ledger(&c.kid, &c.id)? {
+                if pending.on_ledger(&c.kid, &c.id)? {
                     results.push(Sequenced::Removed);
                     continue;
                 }
                 if let Some(original) = &c.supersedes {
-                    if !tx.on_ledger(&c.kid, original)? {
-                        results.push(match tx.owners(original)?.first() {
+                    if !pending.on_ledger(&c.kid, original)? {
+                        results.push(match pending.owners(original)?.first() {
                             Some(owner) => Sequenced::NotOwner(*owner),
                             None => Sequenced::UnknownOriginal,
                         });
                         continue;
                     }
-                    if tx.corrected(&c.kid, original)? {
+                    if pending.corrected(&c.kid, original)? {
                         results.push(Sequenced::AlreadyCorrected);
                         continue;
                     }
                 }
-                if let Some(other) = tx.owners(&c.id)?.into_iter().find(|k| k != &c.kid) {
+                if let Some(other) = pending.owners(&c.id)?.into_iter().find(|k| k != &c.kid) {
                     collisions.push((position, other));
                 }
                 let mut salt = [0u8; 32];
@@ -368,13 +457,13 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
                     sequenced_at: now,
                 }
                 .to_bytes();
-                Self::append(tx, size, &leaf)?;
+                pending.append(size, leaf.to_vec())?;
                 let seal = |column: &str, plain: &[u8]| {
                     self.data_key
                         .seal(&record_context(&c.id, column), plain)
                         .map_err(|e| StoreError::Rng(e.to_string()))
                 };
-                tx.insert_record(&NewRecord {
+                pending.records.push(NewRecord {
                     kid: c.kid,
                     id: c.id,
                     index: size,
@@ -383,7 +472,7 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
                     supersedes: c.supersedes,
                     sealed_record: seal("sealed_record", &c.bytes)?,
                     sealed_salt: seal("sealed_salt", &salt)?,
-                })?;
+                });
                 results.push(Sequenced::Accepted(Placement {
                     index: size,
                     salt,
@@ -391,6 +480,7 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
                 }));
                 size += 1;
             }
+            pending.flush()?;
             // Only a batch with at least one verified record is remembered: garbage sealed to
             // the public key leaves no trace.
             if !candidates.is_empty() {

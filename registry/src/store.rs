@@ -581,21 +581,27 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
-        self.0
-            .prepare_cached("INSERT INTO leaves(idx, data) VALUES (?1, ?2)")?
-            .execute(params![index as i64, data])?;
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut insert = self
+            .0
+            .prepare_cached("INSERT INTO leaves(idx, data) VALUES (?1, ?2)")?;
+        for (index, data) in leaves {
+            insert.execute(params![*index as i64, data])?;
+        }
         Ok(())
     }
 
-    fn insert_record(&self, r: &NewRecord) -> Result<(), StoreError> {
-        let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
-        self.0
-            .prepare_cached(
-                "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError> {
+        let mut record = self.0.prepare_cached(
+            "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut index_entry = self.0.prepare_cached(
+            "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for r in records {
+            let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
+            record.execute(params![
                 r.kid.0.as_slice(),
                 r.id.as_bytes().as_slice(),
                 r.index as i64,
@@ -605,16 +611,13 @@ impl LedgerTx for SqliteTx<'_> {
                 r.sealed_record,
                 r.sealed_salt
             ])?;
-        self.0
-            .prepare_cached(
-                "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
+            index_entry.execute(params![
                 r.kid.0.as_slice(),
                 r.id.as_bytes().as_slice(),
                 r.index as i64,
                 supersedes
             ])?;
+        }
         Ok(())
     }
 

@@ -107,6 +107,15 @@ macro_rules! conformance_suite {
             $crate::sequencer::conformance::reads_do_not_wait_for_the_write_lock::<$harness>();
         }
         #[test]
+        fn conformance_inserts_per_batch_do_not_grow_with_the_batch() {
+            if <$harness as $crate::sequencer::conformance::Harness>::skip() {
+                return;
+            }
+            $crate::sequencer::conformance::inserts_per_batch_do_not_grow_with_the_batch::<
+                $harness,
+            >();
+        }
+        #[test]
         fn conformance_upgrades_from_every_schema_version() {
             if <$harness as $crate::sequencer::conformance::Harness>::skip() {
                 return;
@@ -457,13 +466,13 @@ impl LedgerTx for FaultyTx<'_> {
         self.step()?;
         self.inner.insert_nodes(nodes)
     }
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
         self.step()?;
-        self.inner.insert_leaf(index, data)
+        self.inner.insert_leaves(leaves)
     }
-    fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError> {
         self.step()?;
-        self.inner.insert_record(record)
+        self.inner.insert_records(records)
     }
     fn insert_batch(&self, batch_id: &Uuid, at: i64, records: u64) -> Result<(), StoreError> {
         self.step()?;
@@ -539,7 +548,8 @@ pub(crate) fn crash_between_steps_leaves_nothing<H: Harness>() {
             .unwrap();
         counting.backend().inserts.load(Ordering::SeqCst)
     };
-    assert!(steps >= 8, "a batch of two took only {steps} inserts");
+    // Nodes, leaves, records, the batch id and the checkpoint: one insert each.
+    assert_eq!(steps, 5, "a batch of two took {steps} inserts");
     let before = (
         seq.tree_size().unwrap(),
         seq.latest_checkpoint(&never_sign).unwrap(),
@@ -586,6 +596,73 @@ pub(crate) fn crash_between_steps_leaves_nothing<H: Harness>() {
     );
 }
 
+/// The rows of a batch are written with one insert per table, however many records it holds
+/// (on PostgreSQL one round trip each), and records that refer to each other within one
+/// batch (the same record twice, a correction of a record in the same batch, an id another
+/// device took in it) are decided as if they had come one batch each.
+pub(crate) fn inserts_per_batch_do_not_grow_with_the_batch<H: Harness>() {
+    let (_guard, backend) = H::fresh();
+    let seq = Sequencer::new(
+        Faulty {
+            inner: backend,
+            fail_at: AtomicUsize::new(usize::MAX),
+            inserts: AtomicUsize::new(0),
+        },
+        StorageKey::generate().unwrap(),
+    );
+    let mut inserts = Vec::new();
+    let mut size = 0;
+    for (n, records) in [(1u128, 2u128), (2, 40)] {
+        let batch: Vec<Candidate> = (0..records)
+            .map(|i| candidate(n * 1000 + i, 1, format!("record {n} {i}").as_bytes()))
+            .collect();
+        seq.sequence(&Uuid::from_u128(n), &batch, 5, &sign).unwrap();
+        inserts.push(seq.backend().inserts.load(Ordering::SeqCst));
+        size += records as u64;
+    }
+    assert_eq!(inserts, vec![5, 5], "inserts for batches of 2 and 40");
+    assert_eq!(seq.tree_size().unwrap(), size);
+    let original = candidate(9000, 1, b"original");
+    let mut correction = candidate(9001, 1, b"correction");
+    correction.supersedes = Some(original.id);
+    let mut second_correction = candidate(9002, 1, b"second");
+    second_correction.supersedes = Some(original.id);
+    let copied = candidate(9000, 2, b"another device, same id");
+    let done = seq
+        .sequence(
+            &Uuid::from_u128(3),
+            &[
+                original.clone(),
+                original,
+                correction,
+                second_correction,
+                copied,
+            ],
+            5,
+            &sign,
+        )
+        .unwrap();
+    assert!(matches!(done.results[0], Sequenced::Accepted(_)));
+    assert_eq!(
+        done.results[1],
+        Sequenced::Duplicate(match &done.results[0] {
+            Sequenced::Accepted(p) => p.clone(),
+            other => panic!("{other:?}"),
+        })
+    );
+    assert!(matches!(done.results[2], Sequenced::Accepted(_)));
+    assert_eq!(done.results[3], Sequenced::AlreadyCorrected);
+    assert!(matches!(done.results[4], Sequenced::Accepted(_)));
+    assert_eq!(done.collisions, vec![(4, KeyId([1; 8]))]);
+    assert_eq!(done.size, size + 3);
+    let hashes = leaf_hashes(&seq);
+    let root = root_from_leaf_hashes(&hashes);
+    for index in [0, size, size + 2] {
+        let proof = seq.inclusion_proof(index, size + 3).unwrap();
+        verify_inclusion(&hashes[index as usize], index, size + 3, &proof, &root).unwrap();
+    }
+}
+
 /// While a write transaction holds the write lock, the checkpoint, proofs and leaves are
 /// served (from a read snapshot, without signing).
 pub(crate) fn reads_do_not_wait_for_the_write_lock<H: Harness>() {
@@ -605,7 +682,7 @@ pub(crate) fn reads_do_not_wait_for_the_write_lock<H: Harness>() {
         std::thread::spawn(move || {
             seq.backend()
                 .write(|tx| {
-                    tx.insert_leaf(2, b"uncommitted")?;
+                    tx.insert_leaves(&[(2, b"uncommitted".to_vec())])?;
                     locked_tx.send(()).unwrap();
                     release_rx.recv_timeout(Duration::from_secs(60)).ok();
                     Err::<(), _>(StoreError::Backend("rolled back".into()))
