@@ -8,7 +8,9 @@
 //! processes never assign the same leaf index, sign diverging checkpoints or use one enrolment
 //! token twice. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot each) on
 //! their own connections and never wait for that lock. A connection found closed is opened
-//! again before its next use.
+//! again before its next use; while the server stays out of reach, attempts are spaced by a
+//! bounded exponential back-off shared by the process's connections, and requests meanwhile
+//! are answered `Unavailable` (503 `database_unavailable` with `Retry-After`) at once.
 //!
 //! Schema versions are numbered in table `birthright_schema`; records and salts are sealed by
 //! the sequencer under the data key exactly as in SQLite (no plaintext names in PostgreSQL).
@@ -17,9 +19,10 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     sync::{
-        Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicUsize, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use birthright_core::{keys::KeyId, ledger::Hash, store::StorageKey, trust::Revocation};
@@ -148,21 +151,94 @@ impl From<postgres::Error> for StoreError {
 /// The statements prepared on one connection, by their SQL.
 type Statements = RefCell<HashMap<&'static str, Statement>>;
 
+/// The first wait after a failed connection attempt; each further failure doubles it.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest wait between connection attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Bounded exponential back-off between connection attempts, shared by every connection of a
+/// process: while the server is out of reach, requests are answered `Unavailable` at once
+/// (503 `database_unavailable` with `Retry-After`) and at most one attempt is made per wait,
+/// however many requests arrive, instead of a reconnect storm.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// Failed attempts in a row.
+    failures: u32,
+    /// No attempt before this.
+    next_attempt: Option<Instant>,
+}
+
+impl Backoff {
+    /// `Ok` if a connection may be attempted at `now`, else how long until one may.
+    fn permit(&mut self, now: Instant) -> Result<(), Duration> {
+        match self.next_attempt {
+            Some(at) if now < at => Err(at - now),
+            // The attempt is this caller's: the others wait for its outcome's window.
+            Some(_) => {
+                self.next_attempt = Some(now + self.wait());
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The wait after the current run of failures.
+    fn wait(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        BACKOFF_FIRST
+            .saturating_mul(1 << doublings)
+            .min(BACKOFF_MAX)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        self.next_attempt = Some(now + self.wait());
+    }
+
+    fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
 /// A connection that is opened again when it was found closed.
 struct Conn {
     url: String,
     client: Option<Client>,
     /// Statements prepared on `client` (dropped with it).
     statements: Statements,
+    /// The process's back-off between connection attempts.
+    backoff: Arc<Mutex<Backoff>>,
 }
 
 impl Conn {
-    fn new(url: &str) -> Conn {
+    fn new(url: &str, backoff: Arc<Mutex<Backoff>>) -> Conn {
         Conn {
             url: url.to_string(),
             client: None,
             statements: RefCell::new(HashMap::new()),
+            backoff,
         }
+    }
+
+    /// Connects, unless the back-off says to wait.
+    fn reconnect(&mut self) -> Result<Client, StoreError> {
+        // The back-off is plain data: a panic elsewhere cannot leave it inconsistent.
+        let backoff = || self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let permitted = backoff().permit(Instant::now());
+        if let Err(wait) = permitted {
+            return Err(StoreError::Unavailable(format!(
+                "PostgreSQL at {} is out of reach; next connection attempt in {} ms",
+                redact_url(&self.url),
+                wait.as_millis()
+            )));
+        }
+        let connected = connect(&self.url);
+        match &connected {
+            Ok(_) => backoff().succeeded(),
+            Err(_) => backoff().failed(Instant::now()),
+        }
+        connected
     }
 
     /// The client and its prepared statements, connecting first if there is no open
@@ -171,7 +247,7 @@ impl Conn {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             self.client = None;
             self.statements.borrow_mut().clear();
-            self.client = Some(connect(&self.url)?);
+            self.client = Some(self.reconnect()?);
         }
         match self.client.as_mut() {
             Some(client) => Ok((client, &self.statements)),
@@ -497,7 +573,8 @@ impl PgLedger {
     /// Connects to the database at `url` and migrates it (under the write lock, so two
     /// processes starting at once migrate it once).
     pub fn open(url: &str) -> Result<PgLedger, StoreError> {
-        let mut writer = Conn::new(url);
+        let backoff = Arc::new(Mutex::new(Backoff::default()));
+        let mut writer = Conn::new(url, backoff.clone());
         {
             let mut tx = begin_write(writer.client()?)?;
             tx.batch_execute(
@@ -522,7 +599,9 @@ impl PgLedger {
             }
             tx.commit()?;
         }
-        let readers = (0..READERS).map(|_| Mutex::new(Conn::new(url))).collect();
+        let readers = (0..READERS)
+            .map(|_| Mutex::new(Conn::new(url, backoff.clone())))
+            .collect();
         Ok(PgLedger {
             writer: Mutex::new(writer),
             readers,
@@ -1035,6 +1114,52 @@ mod tests {
         assert!(matches!(e, StoreError::Unavailable(_)), "{message}");
         assert!(message.contains("refused"), "{message}");
         assert!(!message.contains("secret"), "{message}");
+    }
+
+    /// Connection attempts back off 100 ms, 200 ms, 400 ms ... up to 5 s while they fail, one
+    /// attempt per wait however many callers ask, and start over after a success.
+    #[test]
+    fn reconnects_back_off_exponentially_and_bounded() {
+        let start = Instant::now();
+        let mut b = Backoff::default();
+        assert_eq!(b.permit(start), Ok(()));
+        let mut now = start;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            b.failed(now);
+            let wait = b.permit(now).unwrap_err();
+            assert_eq!(b.permit(now + wait / 2), Err(wait - wait / 2));
+            waits.push(wait.as_millis());
+            now += wait;
+            assert_eq!(b.permit(now), Ok(()), "an attempt once the wait is over");
+            assert!(b.permit(now).is_err(), "only one caller attempts per wait");
+        }
+        assert_eq!(
+            waits,
+            vec![100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]
+        );
+        b.succeeded();
+        assert_eq!(b.permit(now), Ok(()));
+        assert_eq!(b.permit(now), Ok(()), "no wait after a success");
+    }
+
+    /// While the server is out of reach, calls fail at once as `Unavailable` without a new
+    /// connection attempt each.
+    #[test]
+    fn an_unreachable_server_is_not_retried_on_every_call() {
+        let backoff = Arc::new(Mutex::new(Backoff::default()));
+        let mut conn = Conn::new("postgres://postgres@127.0.0.1:1/none", backoff.clone());
+        for _ in 0..20 {
+            let Err(e) = conn.client() else {
+                panic!("connected to port 1")
+            };
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+        }
+        assert_eq!(
+            backoff.lock().unwrap().failures,
+            1,
+            "one attempt, not twenty"
+        );
     }
 
     #[test]
