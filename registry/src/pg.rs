@@ -671,6 +671,13 @@ impl PgStore {
     fn db(&self) -> &PgLedger {
         self.ledger.backend()
     }
+
+    /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
+    /// transaction and returns the new size: for mirrors and benchmarks (as
+    /// [`crate::store::SqliteStore::append_leaves`]).
+    pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
+        self.ledger.append_leaves(leaves)
+    }
 }
 
 const DEVICE_COLUMNS: &str = "kid, public_key, worker_id, region, enrolled_at, not_before, not_after, revoked_at, revoke_reason, revoke_note";
