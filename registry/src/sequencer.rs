@@ -295,7 +295,8 @@ impl<B: LedgerBackend> Sequencer<B> {
         sign: Sign<'_>,
     ) -> Result<(String, Hash), StoreError> {
         let root = tree::root(&Nodes(tx), size)?;
-        self.check_head(tx, size, &root)?;
+        // Under the write lock, which every head advance of this process follows.
+        self.check_head(tx, size, &root, self.published_head())?;
         if let Some(note) = tx.checkpoint(size)? {
             return Ok((note, root));
         }
@@ -306,11 +307,20 @@ impl<B: LedgerBackend> Sequencer<B> {
     }
 
     /// Refuses a tree of `size` (root `root`) that does not extend the ledger head.
-    fn check_head(&self, tx: &dyn LedgerTx, size: u64, root: &Hash) -> Result<(), StoreError> {
+    ///
+    /// `published` is the head as read before the transaction `tx` began (see
+    /// [`Self::published_head`]); the head file's newer values are not used.
+    fn check_head(
+        &self,
+        tx: &dyn LedgerTx,
+        size: u64,
+        root: &Hash,
+        published: Option<(u64, Hash)>,
+    ) -> Result<(), StoreError> {
         let Some(head) = &self.head else {
             return Ok(());
         };
-        let Some((head_size, head_root)) = head.get() else {
+        let Some((head_size, head_root)) = published else {
             return Ok(());
         };
         if head.verified(size) {
@@ -339,6 +349,14 @@ impl<B: LedgerBackend> Sequencer<B> {
         }
         head.mark_verified(size);
         Ok(())
+    }
+
+    /// The ledger head as published now. Read before a transaction begins: the head only
+    /// advances after the tree it names is committed, so every snapshot taken afterwards holds
+    /// at least that tree. (Read inside a read snapshot instead, a batch committed and
+    /// published meanwhile by a writer would look like a restored database.)
+    fn published_head(&self) -> Option<(u64, Hash)> {
+        self.head.as_ref().and_then(|h| h.get())
     }
 
     /// Records (size, root) as the ledger head, durably, before its checkpoint is given out.
@@ -504,12 +522,13 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
     /// The latest signed checkpoint and its size. Served from a read snapshot when the newest
     /// tree is signed (always, after `init` and every batch); otherwise the write path signs it.
     fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError> {
+        let published = self.published_head();
         let served = self.backend.read(|tx| {
             let size = tx.size()?;
             match tx.checkpoint(size)? {
                 Some(note) => {
                     let root = tree::root(&Nodes(tx), size)?;
-                    self.check_head(tx, size, &root)?;
+                    self.check_head(tx, size, &root, published)?;
                     Ok(Some((size, note, root)))
                 }
                 None => Ok(None),

@@ -116,6 +116,14 @@ macro_rules! conformance_suite {
             >();
         }
         #[test]
+        fn conformance_reads_during_writes_never_look_restored() {
+            if <$harness as $crate::sequencer::conformance::Harness>::skip() {
+                return;
+            }
+            $crate::sequencer::conformance::reads_during_writes_never_look_restored::<$harness>(
+            );
+        }
+        #[test]
         fn conformance_upgrades_from_every_schema_version() {
             if <$harness as $crate::sequencer::conformance::Harness>::skip() {
                 return;
@@ -412,6 +420,45 @@ pub(crate) fn refuses_a_restored_database<H: Harness>() {
     assert_eq!(recovery.previous.map(|(s, _)| s), Some(2));
     assert_eq!(recovery.current, (0, merkle::empty_root()));
     restored.latest_checkpoint(&sign).unwrap();
+}
+
+/// Checkpoints read while batches are sequenced and published (the ledger head advancing)
+/// are always served: a read snapshot taken just before a batch commits must not be taken
+/// for a database restored from a backup.
+pub(crate) fn reads_during_writes_never_look_restored<H: Harness>() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_guard, backend) = H::fresh();
+    let seq = Arc::new(
+        Sequencer::new(backend, StorageKey::generate().unwrap())
+            .with_head(HeadFile::open(&dir.path().join("ledger.head")).unwrap()),
+    );
+    seq.latest_checkpoint(&sign).unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (seq, done) = (Arc::clone(&seq), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut served = 0u64;
+                let mut last = 0;
+                while !done.load(Ordering::SeqCst) {
+                    let (size, _) = seq.latest_checkpoint(&sign).unwrap();
+                    assert!(size >= last, "the served tree shrank");
+                    last = size;
+                    served += 1;
+                }
+                served
+            })
+        })
+        .collect();
+    for n in 0..60u128 {
+        seq.sequence(&Uuid::from_u128(n), &[candidate(n, 1, b"r")], 5, &sign)
+            .unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    assert_eq!(seq.tree_size().unwrap(), 60);
 }
 
 /// A backend whose write transactions fail at the `fail_at`-th insert (0-based), as a crash
