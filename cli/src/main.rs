@@ -9,6 +9,7 @@ mod output;
 mod registry_cmd;
 mod sync_cmd;
 mod verify_cmd;
+mod witness_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -114,6 +115,10 @@ enum Command {
     /// Registry administration.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Run a witness: an independent server that cosigns a registry's checkpoints only while
+    /// its ledger stays append-only (C2SP tlog-witness).
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Capture a registration from its JSON form; prints the new record id.
     Capture {
         #[command(flatten)]
@@ -436,6 +441,56 @@ enum RegistryCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Create a witness: its signing key (file mode 0600) and database. Prints its verifier
+    /// key, which registries and trust bundles list.
+    Init {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The witness's name, e.g. witness.unicef.example/w1 (no spaces or '+').
+        #[arg(long)]
+        name: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a log: cosign its checkpoints signed by this key.
+    AddLog {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The log's origin (the first line of its checkpoints).
+        #[arg(long)]
+        origin: String,
+        /// The log's verifier key (the registry's trust bundle has it as checkpoint_vkey).
+        #[arg(long)]
+        vkey: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the witness's verifier key and the logs it follows.
+    Show {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve POST /add-checkpoint (and GET /<origin hash>/checkpoint).
+    Serve {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+    },
+}
+
 /// A whole number from `min` to `max`, or a message saying so (not Rust's own words).
 fn whole_number(text: &str, min: u32, max: u32) -> Result<u32, String> {
     text.trim()
@@ -480,6 +535,10 @@ impl Command {
             | Command::Credential { .. }
             | Command::Completions { .. }
             | Command::Registry(RegistryCommand::Serve { .. }) => false,
+            Command::Witness(WitnessCommand::Init { json, .. })
+            | Command::Witness(WitnessCommand::AddLog { json, .. })
+            | Command::Witness(WitnessCommand::Show { json, .. }) => *json,
+            Command::Witness(WitnessCommand::Serve { .. }) => false,
         }
     }
 }
@@ -552,6 +611,7 @@ fn main() -> ExitCode {
         matches!(
             cli.command,
             Command::Registry(RegistryCommand::Serve { .. })
+                | Command::Witness(WitnessCommand::Serve { .. })
         ),
     );
     let json = cli.command.json();
@@ -698,6 +758,19 @@ fn run(command: Command) -> anyhow::Result<u8> {
             note.as_deref(),
             json,
         )?,
+        Command::Witness(WitnessCommand::Init { data, name, json }) => {
+            witness_cmd::init(&data, &name, json)?
+        }
+        Command::Witness(WitnessCommand::AddLog {
+            data,
+            origin,
+            vkey,
+            json,
+        }) => witness_cmd::add_log(&data, &origin, &vkey, json)?,
+        Command::Witness(WitnessCommand::Show { data, json }) => witness_cmd::show(&data, json)?,
+        Command::Witness(WitnessCommand::Serve { data, listen }) => {
+            witness_cmd::serve(&data, &listen)?
+        }
         Command::Capture {
             device,
             form,

@@ -10,5 +10,6 @@ pub mod pg;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod witness;
 
 pub use service::{Registry, ServiceError};
