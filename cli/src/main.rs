@@ -328,6 +328,9 @@ enum DeviceCommand {
 
 #[derive(Subcommand)]
 enum RegistryCommand {
+    /// The witnesses that cosign this registry's checkpoints, and how many must.
+    #[command(subcommand)]
+    Witness(RegistryWitnessCommand),
     /// Create a registry: keys, database and trust bundle.
     Init {
         /// Registry data directory.
@@ -442,6 +445,52 @@ enum RegistryCommand {
 }
 
 #[derive(Subcommand)]
+enum RegistryWitnessCommand {
+    /// Submit every checkpoint to this witness from now on. Re-distribute trust.json after.
+    Add {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The witness's verifier key (printed by `birthright witness init`).
+        #[arg(long)]
+        vkey: String,
+        /// The witness's URL (its POST /add-checkpoint is under it): https://…, or http://
+        /// on this machine only.
+        #[arg(long)]
+        url: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the witnesses, the size each last cosigned, and the quorum.
+    List {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set how many witnesses must cosign a checkpoint before devices acknowledge records
+    /// under it (0: the registry's signature alone). Re-distribute trust.json after.
+    Quorum {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The quorum K, at most the number of witnesses.
+        #[arg(value_parser = quorum_number)]
+        k: u32,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn quorum_number(text: &str) -> Result<u32, String> {
+    whole_number(text, 0, 32)
+}
+
+#[derive(Subcommand)]
 enum WitnessCommand {
     /// Create a witness: its signing key (file mode 0600) and database. Prints its verifier
     /// key, which registries and trust bundles list.
@@ -535,6 +584,18 @@ impl Command {
             | Command::Credential { .. }
             | Command::Completions { .. }
             | Command::Registry(RegistryCommand::Serve { .. }) => false,
+            Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Add {
+                json,
+                ..
+            }))
+            | Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::List {
+                json,
+                ..
+            }))
+            | Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Quorum {
+                json,
+                ..
+            })) => *json,
             Command::Witness(WitnessCommand::Init { json, .. })
             | Command::Witness(WitnessCommand::AddLog { json, .. })
             | Command::Witness(WitnessCommand::Show { json, .. }) => *json,
@@ -758,6 +819,21 @@ fn run(command: Command) -> anyhow::Result<u8> {
             note.as_deref(),
             json,
         )?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Add {
+            data,
+            vkey,
+            url,
+            json,
+        })) => registry_cmd::witness_add(&data, &vkey, &url, json)?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::List {
+            data,
+            json,
+        })) => registry_cmd::witness_list(&data, json)?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Quorum {
+            data,
+            k,
+            json,
+        })) => registry_cmd::witness_quorum(&data, k, json)?,
         Command::Witness(WitnessCommand::Init { data, name, json }) => {
             witness_cmd::init(&data, &name, json)?
         }
