@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-use super::SyncError;
+use super::{AwaitingWitnesses, SyncError};
 use crate::{
     credential::{self, Registration, Verdict},
     device::DeviceError,
@@ -96,6 +96,21 @@ pub fn signed_checkpoint(
 ) -> Result<Checkpoint, SyncError> {
     verify_checkpoint(verifier, note, origin)
         .map_err(|e| SyncError::InvalidResponse(format!("checkpoint: {e}")))
+}
+
+/// The witnesses' verdict on a checkpoint note the registry signed: how many trusted witnesses
+/// cosigned it, against the bundle's quorum. A cosignature line that names a trusted witness but
+/// does not verify is the registry's fault (it relays them). Quorum 0 (a v1 bundle) is met by
+/// the registry's signature alone.
+pub fn witnessed(trust: &TrustBundle, note: &str) -> Result<AwaitingWitnesses, SyncError> {
+    let policy = trust.witness_policy().map_err(|_| damaged_trust_bundle())?;
+    let outcome = policy
+        .evaluate(note)
+        .map_err(|e| SyncError::InvalidResponse(format!("checkpoint cosignatures: {e}")))?;
+    Ok(AwaitingWitnesses {
+        cosigned: outcome.count() as u32,
+        quorum: outcome.quorum as u32,
+    })
 }
 
 /// Consistency proof as served by `GET /v1/proof/consistency` (JSON).
@@ -236,7 +251,10 @@ mod tests {
         assert!(is_damaged_trust_bundle(&e), "{e:?}");
         assert!(!e.to_string().contains("registry's answer"), "{e}");
         // The same for a receipt checked against that bundle.
-        let Err(e) = receipt_fixture().0.verify(b"record", KeyId([1; 8]), &bundle) else {
+        let Err(e) = receipt_fixture()
+            .0
+            .verify(b"record", KeyId([1; 8]), &bundle)
+        else {
             panic!("a receipt verified under a damaged bundle")
         };
         assert!(is_damaged_trust_bundle(&e), "{e:?}");
@@ -313,7 +331,10 @@ mod tests {
             )
         };
         assert!(refused(&receipt, b"other", KID), "another record");
-        assert!(refused(&receipt, b"record", KeyId([8; 8])), "another device");
+        assert!(
+            refused(&receipt, b"record", KeyId([8; 8])),
+            "another device"
+        );
         let moved = Receipt {
             leaf_index: 3,
             ..receipt.clone()
