@@ -74,7 +74,14 @@ pub fn show(data: &Path, json: bool) -> Result<()> {
 /// `witness serve`: prints `listening on http://ADDR` once ready.
 pub fn serve(data: &Path, listen: &str) -> Result<()> {
     let witness = Witness::open(data)?;
-    witness::http::run(witness, listen, Limits::default(), |addr| {
+    // A witness hears from a few logs, each once per checkpoint: a higher rate per client than
+    // the registry allows its devices, the rest of the registry's limits unchanged.
+    let limits = Limits {
+        requests_per_second: 50.0,
+        burst: 200.0,
+        ..Limits::default()
+    };
+    witness::http::run(witness, listen, limits, |addr| {
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
     })

@@ -246,8 +246,7 @@ impl<S: SyncStore> SyncMachine<S> {
                 from,
             } => {
                 check_consistency(&from, &checkpoint, &parse_consistency_json(body)?)?;
-                self.apply_answer(batch, *response, checkpoint)?;
-                Phase::NextBatch
+                self.apply_if_witnessed(batch, *response, checkpoint)?
             }
             Phase::FetchCheckpoint => self.digest_checkpoint(body)?,
             Phase::CheckpointConsistency {
@@ -430,14 +429,6 @@ impl<S: SyncStore> SyncMachine<S> {
         }
         let checkpoint =
             signed_checkpoint(&self.verifier, &response.checkpoint, &self.trust.origin)?;
-        // The witnesses: below the bundle's quorum nothing is acknowledged. The batch stays
-        // open (its records in flight) and a later sync resends it: the registry then answers
-        // with the records' placements under a checkpoint the witnesses have cosigned.
-        let witnesses = witnessed(&self.trust, &response.checkpoint)?;
-        if witnesses.cosigned < witnesses.quorum {
-            self.report.awaiting_witnesses = Some(witnesses);
-            return Ok(Phase::FetchCheckpoint);
-        }
         // History check 1: from the size the batch was sealed with.
         let known = self.sealed_against(&batch)?;
         let proof = wire::hashes(&response.consistency_proof)
@@ -455,6 +446,24 @@ impl<S: SyncStore> SyncMachine<S> {
                     from: latest,
                 });
             }
+        }
+        self.apply_if_witnessed(batch, response, checkpoint)
+    }
+
+    /// Applies a verified answer if its checkpoint carries the witness quorum. Below it
+    /// nothing is acknowledged: the batch stays open (its records in flight) and is resent
+    /// later, when the registry answers with the records' placements under a checkpoint the
+    /// witnesses have cosigned.
+    fn apply_if_witnessed(
+        &mut self,
+        batch: BatchRow,
+        response: BatchResponse,
+        checkpoint: Checkpoint,
+    ) -> Result<Phase, SyncError> {
+        let witnesses = witnessed(&self.trust, &response.checkpoint)?;
+        if witnesses.cosigned < witnesses.quorum {
+            self.report.awaiting_witnesses = Some(witnesses);
+            return Ok(Phase::FetchCheckpoint);
         }
         self.apply_answer(batch, response, checkpoint)?;
         Ok(Phase::NextBatch)
