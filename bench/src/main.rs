@@ -24,6 +24,7 @@ mod qr_size;
 mod report;
 mod status_list;
 mod wire_size;
+mod witnessing;
 
 use std::{path::PathBuf, time::Instant};
 
@@ -41,6 +42,7 @@ use crate::{
     report::{Figure, Report},
     status_list::status_list_sizes,
     wire_size::wire_size,
+    witnessing::witnessing,
 };
 
 #[derive(Parser)]
@@ -91,6 +93,7 @@ fn main() -> Result<()> {
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;
+    witnessing(&mut report, dir.path(), args.quick)?;
     let binary = binary_size(&mut report, args.quick);
     let wall_seconds = started.elapsed().as_secs_f64();
     println!("\nwhole {run} run: {wall_seconds:.1} s wall time");

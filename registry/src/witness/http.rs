@@ -151,6 +151,25 @@ pub fn router(witness: Arc<Witness>, limits: Limits) -> Router {
         .with_state(state)
 }
 
+/// Serves `witness` on `listener` until `shutdown` completes.
+pub async fn serve(
+    witness: Arc<Witness>,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (header_read_timeout, request_timeout) =
+        (limits.header_read_timeout, limits.request_timeout);
+    serve_router(
+        router(witness, limits),
+        listener,
+        header_read_timeout,
+        request_timeout,
+        shutdown,
+    )
+    .await
+}
+
 /// Blocking entry point for `birthright witness serve`: binds `listen`, calls `ready` with the
 /// bound address, and serves until Ctrl-C or SIGTERM.
 pub fn run(
@@ -166,15 +185,6 @@ pub fn run(
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         ready(listener.local_addr()?);
-        let (header_read_timeout, request_timeout) =
-            (limits.header_read_timeout, limits.request_timeout);
-        serve_router(
-            router(Arc::new(witness), limits),
-            listener,
-            header_read_timeout,
-            request_timeout,
-            shutdown_signal(),
-        )
-        .await
+        serve(Arc::new(witness), listener, limits, shutdown_signal()).await
     })
 }
