@@ -716,4 +716,67 @@ pub(crate) mod tests {
             assert!(DeviceCertificate::verify(&t, &bundle).is_err(), "byte {i}");
         }
     }
+
+    #[test]
+    fn v2_bundles_list_witnesses_and_pin_them() {
+        use crate::ledger::cosignature::CosignatureSigner;
+        let (_, v1) = registry();
+        let vkeys: Vec<String> = (0..3u8)
+            .map(|i| {
+                CosignatureSigner::new(
+                    &format!("w{i}.test/w"),
+                    Ed25519Key::from_secret(&[20 + i; 32]).signing_key().clone(),
+                )
+                .unwrap()
+                .verifier_key()
+            })
+            .collect();
+        let v2 = v1.clone().with_witnesses(vkeys.clone(), 2);
+        assert_eq!(v2.format, TRUST_BUNDLE_FORMAT_V2);
+        let parsed = TrustBundle::from_json(v2.to_json().as_bytes()).unwrap();
+        assert_eq!(parsed, v2);
+        assert_eq!(parsed.witness_policy().unwrap().quorum(), 2);
+        // A v1 bundle serialises exactly as before (no witness fields) and keeps its
+        // fingerprint; the witnesses and the quorum change a v2 bundle's.
+        assert!(!v1.to_json().contains("witness"));
+        assert_eq!(
+            v1.clone().with_witnesses(vec![], 0).fingerprint().unwrap(),
+            v1.fingerprint().unwrap()
+        );
+        let f = v2.fingerprint().unwrap();
+        assert_ne!(f, v1.fingerprint().unwrap());
+        assert_ne!(
+            f,
+            v1.clone()
+                .with_witnesses(vkeys.clone(), 1)
+                .fingerprint()
+                .unwrap()
+        );
+        assert_ne!(
+            f,
+            v1.clone()
+                .with_witnesses(vkeys[..2].to_vec(), 2)
+                .fingerprint()
+                .unwrap()
+        );
+        // Refused: witnesses in a v1 bundle, a quorum above the list, a duplicate, a bad key.
+        let mut bad = v2.clone();
+        bad.format = TRUST_BUNDLE_FORMAT.into();
+        assert!(TrustBundle::from_json(bad.to_json().as_bytes()).is_err());
+        for (witnesses, quorum) in [
+            (vkeys.clone(), 4),
+            (vec![vkeys[0].clone(), vkeys[0].clone()], 1),
+            (vec!["not a key".to_string()], 1),
+            (vec![v1.checkpoint_vkey.clone()], 1),
+        ] {
+            let bad = v1.clone().with_witnesses(witnesses, quorum);
+            assert!(
+                matches!(
+                    TrustBundle::from_json(bad.to_json().as_bytes()),
+                    Err(TrustError::BadBundle(m)) if m.starts_with("witnesses: ")
+                ),
+                "{quorum}"
+            );
+        }
+    }
 }

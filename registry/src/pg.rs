@@ -1178,6 +1178,16 @@ mod tests {
     conformance_suite!(Postgres);
 
     #[test]
+    fn witness_rows() {
+        if !testing::available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        let store = PgStore::open(&db.url, StorageKey::generate().unwrap()).unwrap();
+        crate::store::witness_rows_behave(&store);
+    }
+
+    #[test]
     fn an_unreachable_server_is_reported_with_its_cause_and_without_the_password() {
         let Err(e) = PgLedger::open("postgres://postgres:secret@127.0.0.1:1/none") else {
             panic!("connected to port 1");

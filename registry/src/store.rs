@@ -1317,6 +1317,62 @@ impl RegistryStore for SqliteStore {
     }
 }
 
+/// The witness rows of any backend: added, listed in order, sizes only grow unless told
+/// exactly (a 409), cosignature lines per size, the quorum.
+#[cfg(test)]
+pub(crate) fn witness_rows_behave(store: &dyn RegistryStore) {
+    let row = |name: &str, vkey: &str| WitnessRow {
+        name: name.into(),
+        vkey: vkey.into(),
+        url: format!("https://{name}"),
+        size: None,
+    };
+    assert_eq!(store.witness_quorum().unwrap(), 0);
+    assert!(store.witnesses().unwrap().is_empty());
+    assert!(store.add_witness(&row("w1.test", "k1"), 10).unwrap());
+    assert!(store.add_witness(&row("w2.test", "k2"), 11).unwrap());
+    // Same name, another key: refused; same name and key: the URL is updated.
+    assert!(!store.add_witness(&row("w1.test", "other"), 12).unwrap());
+    let mut moved = row("w1.test", "k1");
+    moved.url = "https://w1.test/new".into();
+    assert!(store.add_witness(&moved, 13).unwrap());
+    let listed = store.witnesses().unwrap();
+    assert_eq!(
+        listed.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+        ["w1.test", "w2.test"]
+    );
+    assert_eq!(listed[0].url, "https://w1.test/new");
+    store
+        .record_witness_size("w1.test", 5, Some("\u{2014} w1.test AAAA"), false)
+        .unwrap();
+    store
+        .record_witness_size("w1.test", 3, None, false)
+        .unwrap();
+    assert_eq!(
+        store.witnesses().unwrap()[0].size,
+        Some(5),
+        "a late answer never lowers it"
+    );
+    store.record_witness_size("w1.test", 2, None, true).unwrap();
+    assert_eq!(
+        store.witnesses().unwrap()[0].size,
+        Some(2),
+        "a 409 says exactly"
+    );
+    store
+        .record_witness_size("w2.test", 5, Some("\u{2014} w2.test BBBB"), false)
+        .unwrap();
+    assert_eq!(
+        store.cosignatures(5).unwrap(),
+        ["\u{2014} w1.test AAAA", "\u{2014} w2.test BBBB"]
+    );
+    assert!(store.cosignatures(4).unwrap().is_empty());
+    store.set_witness_quorum(2).unwrap();
+    assert_eq!(store.witness_quorum().unwrap(), 2);
+    store.set_witness_quorum(1).unwrap();
+    assert_eq!(store.witness_quorum().unwrap(), 1);
+}
+
 #[cfg(test)]
 mod tests {
     use birthright_core::ledger::merkle::{
@@ -1387,6 +1443,14 @@ mod tests {
     }
 
     conformance_suite!(Sqlite);
+
+    #[test]
+    fn witness_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("r.db"), StorageKey::generate().unwrap()).unwrap();
+        super::witness_rows_behave(&store);
+    }
 
     /// A database of schema 1 (records keyed by id alone) is migrated: its records keep their
     /// leaves, are keyed by (device, id) and indexed in `ledger_records`.
