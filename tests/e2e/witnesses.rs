@@ -234,6 +234,33 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     for w in listed["witnesses"].as_array().unwrap() {
         assert_eq!(w["cosigned_size"], 6, "{listed}");
     }
+
+    // An offline verifier keeps the latest witnessed checkpoint with its lists.
+    let lists = root.path().join("lists");
+    let fetched: Value = serde_json::from_str(&ok(&[
+        "lists",
+        "fetch",
+        "--trust",
+        p(&dir.join("trust.json")),
+        "--registry",
+        &registry.url,
+        "--out",
+        p(&lists),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        fetched[0]["checkpoint"], "size 6 saved (3 witnesses)",
+        "{fetched}"
+    );
+    let cached = fs::read_dir(&lists)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".checkpoint"))
+        .unwrap();
+    let note = fs::read_to_string(cached).unwrap();
+    assert!(note.starts_with(&format!("{ORIGIN}\n6\n")), "{note}");
+    assert_eq!(note.matches("\u{2014} witness").count(), 3);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
