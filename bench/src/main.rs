@@ -94,8 +94,8 @@ fn main() -> Result<()> {
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;
-    witnessing(&mut report, dir.path(), args.quick)?;
     let binary = binary_size(&mut report, args.quick);
+    witnessing(&mut report, dir.path(), args.quick)?;
     let wall_seconds = started.elapsed().as_secs_f64();
     println!("\nwhole {run} run: {wall_seconds:.1} s wall time");
     if let Some(path) = args.json {
