@@ -26,6 +26,9 @@
 //! - `postgres`: two registry processes on one PostgreSQL database, devices syncing through
 //!   both (skipped without a server, unless `CI=true`).
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
+//! - `witnesses`: three witness processes and a quorum of two (one killed: still
+//!   acknowledged; two killed: nothing acknowledged until they return, then exactly once), a
+//!   forked registry the witnesses refuse, a witness SIGKILLed while two clients race it.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
@@ -56,3 +59,5 @@ mod support;
 mod sync;
 #[path = "e2e/tamper.rs"]
 mod tamper;
+#[path = "e2e/witnesses.rs"]
+mod witnesses;

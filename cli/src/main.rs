@@ -10,6 +10,7 @@ mod output;
 mod registry_cmd;
 mod sync_cmd;
 mod verify_cmd;
+mod witness_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -134,6 +135,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a witness: an independent server that cosigns a registry's checkpoints only while
+    /// its ledger stays append-only (C2SP tlog-witness).
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Capture a registration from its JSON form; prints the new record id.
     Capture {
         #[command(flatten)]
@@ -343,6 +348,9 @@ enum DeviceCommand {
 
 #[derive(Subcommand)]
 enum RegistryCommand {
+    /// The witnesses that cosign this registry's checkpoints, and how many must.
+    #[command(subcommand)]
+    Witness(RegistryWitnessCommand),
     /// Create a registry: keys, database and trust bundle.
     Init {
         /// Registry data directory.
@@ -476,6 +484,102 @@ enum TilesCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum RegistryWitnessCommand {
+    /// Submit every checkpoint to this witness from now on. Re-distribute trust.json after.
+    Add {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The witness's verifier key (printed by `birthright witness init`).
+        #[arg(long)]
+        vkey: String,
+        /// The witness's URL (its POST /add-checkpoint is under it): https://…, or http://
+        /// on this machine only.
+        #[arg(long)]
+        url: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the witnesses, the size each last cosigned, and the quorum.
+    List {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set how many witnesses must cosign a checkpoint before devices acknowledge records
+    /// under it (0: the registry's signature alone). Re-distribute trust.json after.
+    Quorum {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The quorum K, at most the number of witnesses.
+        #[arg(value_parser = quorum_number)]
+        k: u32,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn quorum_number(text: &str) -> Result<u32, String> {
+    whole_number(text, 0, 32)
+}
+
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Create a witness: its signing key (file mode 0600) and database. Prints its verifier
+    /// key, which registries and trust bundles list.
+    Init {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The witness's name, e.g. witness.unicef.example/w1 (no spaces or '+').
+        #[arg(long)]
+        name: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a log: cosign its checkpoints signed by this key.
+    AddLog {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The log's origin (the first line of its checkpoints).
+        #[arg(long)]
+        origin: String,
+        /// The log's verifier key (the registry's trust bundle has it as checkpoint_vkey).
+        #[arg(long)]
+        vkey: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the witness's verifier key and the logs it follows.
+    Show {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve POST /add-checkpoint (and GET /<origin hash>/checkpoint).
+    Serve {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+    },
+}
+
 /// A whole number from `min` to `max`, or a message saying so (not Rust's own words).
 fn whole_number(text: &str, min: u32, max: u32) -> Result<u32, String> {
     text.trim()
@@ -522,6 +626,22 @@ impl Command {
             | Command::Credential { .. }
             | Command::Completions { .. }
             | Command::Registry(RegistryCommand::Serve { .. }) => false,
+            Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Add {
+                json,
+                ..
+            }))
+            | Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::List {
+                json,
+                ..
+            }))
+            | Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Quorum {
+                json,
+                ..
+            })) => *json,
+            Command::Witness(WitnessCommand::Init { json, .. })
+            | Command::Witness(WitnessCommand::AddLog { json, .. })
+            | Command::Witness(WitnessCommand::Show { json, .. }) => *json,
+            Command::Witness(WitnessCommand::Serve { .. }) => false,
         }
     }
 }
@@ -594,6 +714,7 @@ fn main() -> ExitCode {
         matches!(
             cli.command,
             Command::Registry(RegistryCommand::Serve { .. })
+                | Command::Witness(WitnessCommand::Serve { .. })
         ),
     );
     let json = cli.command.json();
@@ -749,6 +870,34 @@ fn run(command: Command) -> anyhow::Result<u8> {
             note.as_deref(),
             json,
         )?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Add {
+            data,
+            vkey,
+            url,
+            json,
+        })) => registry_cmd::witness_add(&data, &vkey, &url, json)?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::List {
+            data,
+            json,
+        })) => registry_cmd::witness_list(&data, json)?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Quorum {
+            data,
+            k,
+            json,
+        })) => registry_cmd::witness_quorum(&data, k, json)?,
+        Command::Witness(WitnessCommand::Init { data, name, json }) => {
+            witness_cmd::init(&data, &name, json)?
+        }
+        Command::Witness(WitnessCommand::AddLog {
+            data,
+            origin,
+            vkey,
+            json,
+        }) => witness_cmd::add_log(&data, &origin, &vkey, json)?,
+        Command::Witness(WitnessCommand::Show { data, json }) => witness_cmd::show(&data, json)?,
+        Command::Witness(WitnessCommand::Serve { data, listen }) => {
+            witness_cmd::serve(&data, &listen)?
+        }
         Command::Capture {
             device,
             form,

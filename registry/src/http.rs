@@ -87,7 +87,7 @@ struct Bucket {
 
 /// Token buckets per client, at most `capacity`, the least recently used dropped first (so a
 /// flood of new addresses never resets the bucket of a client being limited right now).
-struct Buckets {
+pub(crate) struct Buckets {
     map: HashMap<IpAddr, Bucket>,
     order: BTreeMap<u64, IpAddr>,
     tick: u64,
@@ -95,7 +95,7 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Buckets {
             map: HashMap::new(),
             order: BTreeMap::new(),
@@ -105,7 +105,7 @@ impl Buckets {
     }
 
     /// Takes a token for `client`: `None` if it may go ahead, or the seconds to wait.
-    fn take(
+    pub(crate) fn take(
         &mut self,
         client: IpAddr,
         now: Instant,
@@ -153,7 +153,7 @@ impl Buckets {
 
 /// The client's address: the peer's, or the last entry of the trusted proxy header when the
 /// peer is loopback or a configured proxy (anyone else could write any address there).
-fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr {
+pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr {
     let Some(name) = &limits.trusted_proxy_header else {
         return peer;
     };
@@ -352,7 +352,7 @@ fn route_of(request: &Request) -> &'static str {
 /// One log line per request, through `tracing` at info level: method, route template, status,
 /// duration and, once the service knows it, the device's key id. Never a body, a query, a
 /// name or an address.
-async fn log_request(request: Request, next: Next) -> Response {
+pub(crate) async fn log_request(request: Request, next: Next) -> Response {
     use tracing::Instrument;
     let span = tracing::info_span!(
         "request",
@@ -401,14 +401,33 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (header_read_timeout, request_timeout) =
+        (limits.header_read_timeout, limits.request_timeout);
+    let app = router(registry, limits);
+    serve_router(
+        app,
+        listener,
+        header_read_timeout,
+        request_timeout,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `app` on `listener` (HTTP/1.1, keep-alive, headers read within
+/// `header_read_timeout`) until `shutdown`, then lets requests finish for `request_timeout`.
+pub(crate) async fn serve_router(
+    app: Router,
+    listener: tokio::net::TcpListener,
+    header_read_timeout: Duration,
+    request_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
         server::graceful::GracefulShutdown,
         service::TowerToHyperService,
     };
-    let (header_read_timeout, request_timeout) =
-        (limits.header_read_timeout, limits.request_timeout);
-    let app = router(registry, limits);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -12,5 +12,6 @@ pub mod sequencer;
 pub mod service;
 pub mod store;
 pub mod tiles;
+pub mod witness;
 
 pub use service::{Registry, ServiceError};
