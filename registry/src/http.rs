@@ -162,7 +162,7 @@ impl Buckets {
 
 /// The client's address: the peer's, or the last entry of the trusted proxy header when the
 /// peer is loopback or a configured proxy (anyone else could write any address there).
-fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr {
+pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr {
     let Some(name) = &limits.trusted_proxy_header else {
         return peer;
     };
@@ -522,13 +522,23 @@ pub fn log_device_kid(kid: &birthright_core::keys::KeyId) {
 
 /// The router with every endpoint.
 pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
+    router_with(registry, limits, None)
+}
+
+/// [`router`], with the registrars' API under `/api/registrar/v1/` when `registrar` is given.
+pub fn router_with(
+    registry: Arc<Registry>,
+    limits: Limits,
+    registrar: Option<Arc<crate::registrar::Registrar>>,
+) -> Router {
+    let registrar_api = registrar.map(|r| crate::registrar::api::router(r, &limits));
     let state = Arc::new(AppState {
         registry,
         buckets: Mutex::new(Buckets::new(limits.max_clients)),
         ingests: Arc::new(Semaphore::new(limits.max_concurrent_ingests)),
         limits,
     });
-    Router::new()
+    let app = Router::new()
         .route("/v1/trust", get(trust))
         .route(
             "/v1/enrol",
@@ -543,8 +553,12 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
         .route("/v1/status-list", get(status_list))
         .route("/v1/proof/inclusion", get(inclusion))
         .route("/v1/proof/consistency", get(consistency))
-        .route("/v1/leaves", get(leaves))
-        .fallback(not_found)
+        .route("/v1/leaves", get(leaves));
+    let app = match registrar_api {
+        Some(api) => app.nest(crate::registrar::api::PREFIX, api),
+        None => app,
+    };
+    app.fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -558,6 +572,17 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(registry, None, listener, limits, shutdown).await
+}
+
+/// [`serve`], with the registrars' API when `registrar` is given.
+pub async fn serve_with(
+    registry: Arc<Registry>,
+    registrar: Option<Arc<crate::registrar::Registrar>>,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
         server::graceful::GracefulShutdown,
@@ -565,7 +590,7 @@ pub async fn serve(
     };
     let (header_read_timeout, request_timeout) =
         (limits.header_read_timeout, limits.request_timeout);
-    let app = router(registry, limits);
+    let app = router_with(registry, limits, registrar);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -625,13 +650,24 @@ pub fn run(
     limits: Limits,
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
+    run_with(Arc::new(registry), None, listen, limits, ready)
+}
+
+/// [`run`], with the registrars' API when `registrar` is given.
+pub fn run_with(
+    registry: Arc<Registry>,
+    registrar: Option<Arc<crate::registrar::Registrar>>,
+    listen: &str,
+    limits: Limits,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         ready(listener.local_addr()?);
-        serve(Arc::new(registry), listener, limits, shutdown_signal()).await
+        serve_with(registry, registrar, listener, limits, shutdown_signal()).await
     })
 }
 
