@@ -62,10 +62,13 @@ pub fn serve(
         trusted_proxies,
         ..http::Limits::default()
     };
-    let registry = Registry::open_on(data, &Database::choose(data, database)?)?;
+    let database = Database::choose(data, database)?;
+    let registry = Registry::open_on(data, &database)?;
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
-    http::run(registry, listen, limits, |addr| {
+    let registry = std::sync::Arc::new(registry);
+    let registrar = birthright_registry::registrar::Registrar::open(data, &database, registry.clone())?;
+    http::run_with(registry, Some(std::sync::Arc::new(registrar)), listen, limits, |addr| {
         println!("listening on http://{addr}");
         let _ = std::io::stdout().flush();
     })
