@@ -21,6 +21,8 @@
 //!   little memory.
 //! - `postgres`: two registry processes on one PostgreSQL database, devices syncing through
 //!   both (skipped without a server, unless `CI=true`).
+//! - `registrar`: the registrars' workspace on a real process: the first administrator,
+//!   one-time password, second factor, disabled users.
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
@@ -44,6 +46,8 @@ mod postgres;
 mod registry_admin;
 #[path = "e2e/status.rs"]
 mod status;
+#[path = "e2e/registrar.rs"]
+mod registrar;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]
