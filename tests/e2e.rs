@@ -42,12 +42,12 @@ mod hardening;
 mod limits;
 #[path = "e2e/postgres.rs"]
 mod postgres;
+#[path = "e2e/registrar.rs"]
+mod registrar;
 #[path = "e2e/registry_admin.rs"]
 mod registry_admin;
 #[path = "e2e/status.rs"]
 mod status;
-#[path = "e2e/registrar.rs"]
-mod registrar;
 #[path = "e2e/support.rs"]
 mod support;
 #[path = "e2e/sync.rs"]

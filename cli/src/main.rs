@@ -573,7 +573,9 @@ impl Command {
             | Command::Registry(RegistryCommand::User(UserCommand::Add { json, .. }))
             | Command::Registry(RegistryCommand::User(UserCommand::List { json, .. }))
             | Command::Registry(RegistryCommand::User(UserCommand::Disable { json, .. }))
-            | Command::Registry(RegistryCommand::User(UserCommand::ResetPassword { json, .. }))
+            | Command::Registry(RegistryCommand::User(UserCommand::ResetPassword {
+                json, ..
+            }))
             | Command::Lists(ListsCommand::Fetch { json, .. }) => *json,
             Command::Demo { .. }
             | Command::Credential { .. }

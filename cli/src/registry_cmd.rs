@@ -67,11 +67,18 @@ pub fn serve(
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
     let registry = std::sync::Arc::new(registry);
-    let registrar = birthright_registry::registrar::Registrar::open(data, &database, registry.clone())?;
-    http::run_with(registry, Some(std::sync::Arc::new(registrar)), listen, limits, |addr| {
-        println!("listening on http://{addr}");
-        let _ = std::io::stdout().flush();
-    })
+    let registrar =
+        birthright_registry::registrar::Registrar::open(data, &database, registry.clone())?;
+    http::run_with(
+        registry,
+        Some(std::sync::Arc::new(registrar)),
+        listen,
+        limits,
+        |addr| {
+            println!("listening on http://{addr}");
+            let _ = std::io::stdout().flush();
+        },
+    )
     .map_err(|e| anyhow!("serving on {listen}: {e}"))
 }
 

@@ -29,9 +29,17 @@ fn password_from_stdin() -> Result<Zeroizing<String>> {
     std::io::stdin()
         .take(1025)
         .read_to_end(&mut bytes)
-        .map_err(|e| coded("io", format!("reading the password from standard input: {e}")))?;
+        .map_err(|e| {
+            coded(
+                "io",
+                format!("reading the password from standard input: {e}"),
+            )
+        })?;
     if bytes.len() > 1024 {
-        return Err(coded("usage", "the password on standard input is longer than 1024 bytes"));
+        return Err(coded(
+            "usage",
+            "the password on standard input is longer than 1024 bytes",
+        ));
     }
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| coded("usage", "the password on standard input is not UTF-8 text"))?;
@@ -65,7 +73,11 @@ fn print_user(user: &UserSummary) {
     );
 }
 
-fn show_one_time(password: Option<&Zeroizing<String>>, user: &UserSummary, json: bool) -> Result<()> {
+fn show_one_time(
+    password: Option<&Zeroizing<String>>,
+    user: &UserSummary,
+    json: bool,
+) -> Result<()> {
     if json {
         return print_json(&serde_json::json!({
             "user": user,

@@ -27,7 +27,12 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [Role::Registrar, Role::Supervisor, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::Registrar,
+        Role::Supervisor,
+        Role::Auditor,
+        Role::Admin,
+    ];
 
     /// Its code.
     pub fn code(self) -> &'static str {

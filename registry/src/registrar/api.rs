@@ -348,9 +348,10 @@ async fn login(
     match result {
         Ok((ok, lifetime)) => {
             let mut response = axum::Json(session_json(&ok.session)).into_response();
-            response
-                .headers_mut()
-                .insert(header::SET_COOKIE, session_cookie(&ok.token, lifetime, https));
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&ok.token, lifetime, https),
+            );
             no_store(response)
         }
         Err(e) => error(e),
@@ -423,15 +424,17 @@ async fn totp_enrol(
     match blocking(&state, move |r, now| {
         let session = session_of(r, &ctx, now, true, true)?;
         if session.user.must_change_password {
-            return Err(session.pending_step().unwrap_or_else(RegistrarError::unauthenticated));
+            return Err(session
+                .pending_step()
+                .unwrap_or_else(RegistrarError::unauthenticated));
         }
         r.totp_enrol(&session, &ctx.address, now)
     })
     .await
     {
-        Ok((secret, uri)) => no_store(
-            axum::Json(json!({ "secret": *secret, "otpauth_uri": *uri })).into_response(),
-        ),
+        Ok((secret, uri)) => {
+            no_store(axum::Json(json!({ "secret": *secret, "otpauth_uri": *uri })).into_response())
+        }
         Err(e) => error(e),
     }
 }
@@ -453,7 +456,9 @@ async fn totp_confirm(
     match blocking(&state, move |r, now| {
         let session = session_of(r, &ctx, now, true, true)?;
         if session.user.must_change_password {
-            return Err(session.pending_step().unwrap_or_else(RegistrarError::unauthenticated));
+            return Err(session
+                .pending_step()
+                .unwrap_or_else(RegistrarError::unauthenticated));
         }
         r.totp_confirm(&session, &parsed?.code, &ctx.address, now)
     })
@@ -567,7 +572,13 @@ async fn audit(
         let Query(q) = q?;
         let limit = q.limit.unwrap_or(100).clamp(1, MAX_AUDIT_PAGE);
         let entries = r.store().audit(q.after.unwrap_or(0), limit)?;
-        r.audit(now, Some(&session.user.username), "audit_read", None, Some(&ctx.address))?;
+        r.audit(
+            now,
+            Some(&session.user.username),
+            "audit_read",
+            None,
+            Some(&ctx.address),
+        )?;
         Ok(entries)
     })
     .await

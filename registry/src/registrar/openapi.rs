@@ -75,7 +75,10 @@ fn query(params: &[(&str, &str, &str)]) -> serde_json::Map<String, Value> {
 const AUTH: &[(&str, &str)] = &[("401", "no session, or it has ended")];
 const AUTH_CSRF: &[(&str, &str)] = &[
     ("401", "no session, or it has ended"),
-    ("403", "missing or wrong X-CSRF-Token, or a first step pending"),
+    (
+        "403",
+        "missing or wrong X-CSRF-Token, or a first step pending",
+    ),
 ];
 const RECORDS: &[(&str, &str)] = &[
     ("400", "bad query"),

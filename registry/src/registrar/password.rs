@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn argon2id_hashes_verify_only_their_password() {
         let stored = hash("correct horse battery").unwrap();
-        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
         assert!(verify("correct horse battery", &stored));
         assert!(!verify("correct horse batterY", &stored));
         assert!(!verify("correct horse battery", "not a phc string"));

@@ -126,7 +126,10 @@ fn names_of(form: &RegistrationForm) -> String {
 }
 
 fn dob_matches(dob: &str, wanted: &str) -> bool {
-    dob == wanted || dob.strip_prefix(wanted).is_some_and(|rest| rest.starts_with('-'))
+    dob == wanted
+        || dob
+            .strip_prefix(wanted)
+            .is_some_and(|rest| rest.starts_with('-'))
 }
 
 fn check_filter(f: &Filter) -> Result<(), RegistrarError> {
@@ -171,7 +174,11 @@ impl Registrar {
             return Ok(None);
         };
         SignedRecord::decode(&bytes).map(Some).map_err(|_| {
-            RegistrarError::new(500, "internal", format!("stored record {} is damaged", meta.id))
+            RegistrarError::new(
+                500,
+                "internal",
+                format!("stored record {} is damaged", meta.id),
+            )
         })
     }
 
@@ -271,7 +278,11 @@ impl Registrar {
         // The first sequenced under this id, as the registry's other lookups.
         let meta = self.store.record_index()?.into_iter().find(|m| m.id == *id);
         let Some(meta) = meta else {
-            return Err(RegistrarError::new(404, "not_found", format!("no record {id}")));
+            return Err(RegistrarError::new(
+                404,
+                "not_found",
+                format!("no record {id}"),
+            ));
         };
         if !access::sees_region(user, &meta.region) {
             self.audit(
@@ -288,7 +299,11 @@ impl Registrar {
             ));
         }
         let Some(signed) = self.open_record(&meta)? else {
-            return Err(RegistrarError::new(404, "not_found", format!("no record {id}")));
+            return Err(RegistrarError::new(
+                404,
+                "not_found",
+                format!("no record {id}"),
+            ));
         };
         self.audit(
             now,

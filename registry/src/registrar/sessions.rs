@@ -153,9 +153,16 @@ impl Registrar {
         let wait = self
             .backoff(&name_key, now)?
             .max(self.backoff(&addr_key, now)?);
-        let actor = (username.len() <= super::users::MAX_USERNAME_CHARS).then_some(username.as_str());
+        let actor =
+            (username.len() <= super::users::MAX_USERNAME_CHARS).then_some(username.as_str());
         if let Some(wait) = wait {
-            self.audit(now, actor, "login_refused_backoff", None, Some(request.address))?;
+            self.audit(
+                now,
+                actor,
+                "login_refused_backoff",
+                None,
+                Some(request.address),
+            )?;
             let mut e = RegistrarError::new(
                 429,
                 "login_backoff",
@@ -198,7 +205,13 @@ impl Registrar {
         }
         self.store.clear_failures(&name_key)?;
         let session = self.start_session(&user, now)?;
-        self.audit(now, Some(&user.username), "login", None, Some(request.address))?;
+        self.audit(
+            now,
+            Some(&user.username),
+            "login",
+            None,
+            Some(request.address),
+        )?;
         Ok(session)
     }
 
@@ -208,7 +221,8 @@ impl Registrar {
             .map_err(|e| RegistrarError::new(500, "internal", e.to_string()))?;
         let token = Zeroizing::new(B64URL.encode(raw.as_ref()));
         let hash = token_hash(token.as_bytes());
-        self.store.delete_idle_sessions(now - self.config.idle_timeout_secs)?;
+        self.store
+            .delete_idle_sessions(now - self.config.idle_timeout_secs)?;
         self.store.insert_session(&SessionRow {
             token_hash: hash,
             user_id: user.id,
@@ -261,7 +275,13 @@ impl Registrar {
     /// Ends `session`.
     pub fn logout(&self, session: &Session, address: &str, now: i64) -> Result<(), RegistrarError> {
         self.store.delete_session(&session.token_hash)?;
-        self.audit(now, Some(&session.user.username), "logout", None, Some(address))
+        self.audit(
+            now,
+            Some(&session.user.username),
+            "logout",
+            None,
+            Some(address),
+        )
     }
 
     /// Changes the session user's password (the current one is checked); ends its other
@@ -277,7 +297,13 @@ impl Registrar {
         let mut user = session.user.clone();
         if !password::verify(current, &user.password_hash) {
             self.count_failure(&[&user_key(&user.username), &address_key(address)], now)?;
-            self.audit(now, Some(&user.username), "password_change_failed", None, Some(address))?;
+            self.audit(
+                now,
+                Some(&user.username),
+                "password_change_failed",
+                None,
+                Some(address),
+            )?;
             return Err(RegistrarError::new(
                 403,
                 "wrong_password",
@@ -292,14 +318,20 @@ impl Registrar {
                 "the new password must differ from the current one",
             ));
         }
-        user.password_hash = password::hash(new)
-            .map_err(|e| RegistrarError::new(500, "internal", e.to_string()))?;
+        user.password_hash =
+            password::hash(new).map_err(|e| RegistrarError::new(500, "internal", e.to_string()))?;
         user.must_change_password = false;
         user.updated_at = now;
         self.store.update_user(&user)?;
         self.store
             .delete_sessions_of(user.id, Some(&session.token_hash))?;
-        self.audit(now, Some(&user.username), "password_change", None, Some(address))
+        self.audit(
+            now,
+            Some(&user.username),
+            "password_change",
+            None,
+            Some(address),
+        )
     }
 
     fn totp_context(user: &UserRow, column: &str) -> Vec<u8> {
@@ -346,7 +378,13 @@ impl Registrar {
         );
         user.updated_at = now;
         self.store.update_user(&user)?;
-        self.audit(now, Some(&user.username), "totp_enrol_start", None, Some(address))?;
+        self.audit(
+            now,
+            Some(&user.username),
+            "totp_enrol_start",
+            None,
+            Some(address),
+        )?;
         Ok((
             Zeroizing::new(totp::base32(secret.as_ref())),
             Zeroizing::new(totp::otpauth_uri(
@@ -375,7 +413,13 @@ impl Registrar {
         };
         let secret = self.open_totp(&user, &pending, "totp_pending")?;
         let Some(step) = totp::verify(&secret, code, now, None) else {
-            self.audit(now, Some(&user.username), "totp_enrol_failed", None, Some(address))?;
+            self.audit(
+                now,
+                Some(&user.username),
+                "totp_enrol_failed",
+                None,
+                Some(address),
+            )?;
             return Err(RegistrarError::bad_request(
                 "wrong_code",
                 "the code does not match: check the phone's clock and try the current code",

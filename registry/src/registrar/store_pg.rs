@@ -239,7 +239,12 @@ impl RegistrarStore for PgRegistrarStore {
             c.execute(
                 "INSERT INTO registrar_sessions(token_hash, user_id, created_at, last_seen)
                  VALUES ($1, $2, $3, $4)",
-                &[&s.token_hash.as_slice(), &s.user_id, &s.created_at, &s.last_seen],
+                &[
+                    &s.token_hash.as_slice(),
+                    &s.user_id,
+                    &s.created_at,
+                    &s.last_seen,
+                ],
             )?;
             Ok(())
         })
@@ -299,7 +304,10 @@ impl RegistrarStore for PgRegistrarStore {
 
     fn delete_idle_sessions(&self, before: i64) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute("DELETE FROM registrar_sessions WHERE last_seen < $1", &[&before])?;
+            c.execute(
+                "DELETE FROM registrar_sessions WHERE last_seen < $1",
+                &[&before],
+            )?;
             Ok(())
         })
     }
@@ -327,13 +335,21 @@ impl RegistrarStore for PgRegistrarStore {
                 "SELECT failures, last_at FROM registrar_login_failures WHERE key = $1",
                 &[&key],
             )?
-            .map(|r| (u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX), r.get(1))))
+            .map(|r| {
+                (
+                    u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX),
+                    r.get(1),
+                )
+            }))
         })
     }
 
     fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute("DELETE FROM registrar_login_failures WHERE key = $1", &[&key])?;
+            c.execute(
+                "DELETE FROM registrar_login_failures WHERE key = $1",
+                &[&key],
+            )?;
             Ok(())
         })
     }

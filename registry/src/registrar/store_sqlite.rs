@@ -242,7 +242,12 @@ impl RegistrarStore for SqliteRegistrarStore {
             tx.execute(
                 "INSERT INTO registrar_sessions(token_hash, user_id, created_at, last_seen)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![s.token_hash.as_slice(), s.user_id, s.created_at, s.last_seen],
+                params![
+                    s.token_hash.as_slice(),
+                    s.user_id,
+                    s.created_at,
+                    s.last_seen
+                ],
             )?;
             Ok(())
         })
@@ -376,7 +381,17 @@ impl RegistrarStore for SqliteRegistrarStore {
     }
 
     fn record_index(&self) -> Result<Vec<RecordMeta>, StoreError> {
-        type Row = (Vec<u8>, Vec<u8>, i64, i64, Option<Vec<u8>>, String, String, bool, bool);
+        type Row = (
+            Vec<u8>,
+            Vec<u8>,
+            i64,
+            i64,
+            Option<Vec<u8>>,
+            String,
+            String,
+            bool,
+            bool,
+        );
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT r.device_kid, r.id, r.leaf_index, r.sequenced_at, r.supersedes, d.region,

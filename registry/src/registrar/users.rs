@@ -213,7 +213,8 @@ impl Registrar {
         user.updated_at = now;
         self.store.update_user(&user)?;
         self.store.delete_sessions_of(user.id, None)?;
-        self.store.clear_failures(&super::sessions::user_key(&user.username))?;
+        self.store
+            .clear_failures(&super::sessions::user_key(&user.username))?;
         self.audit(
             now,
             None,
