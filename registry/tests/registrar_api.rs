@@ -753,6 +753,23 @@ fn no_names_in_the_database(w: &World) {
     }
 }
 
+fn reopening_migrates_nothing_twice(w: &World) {
+    use birthright_registry::registrar::{
+        store::RegistrarStore, store_pg::PgRegistrarStore, store_sqlite::SqliteRegistrarStore,
+    };
+    let users = w.registrar.list_users().unwrap().len();
+    let again: Box<dyn RegistrarStore> = match &w.database {
+        Database::Sqlite => {
+            let store = SqliteRegistrarStore::open(&w.dir.path().join("registry.db")).unwrap();
+            assert_eq!(store.schema_version().unwrap(), 1);
+            Box::new(store)
+        }
+        Database::Postgres(url) => Box::new(PgRegistrarStore::open(url).unwrap()),
+    };
+    assert_eq!(again.users().unwrap().len(), users);
+    assert!(again.audit(0, 10).unwrap().len() == 10);
+}
+
 fn run_all(w: &World) {
     every_route_needs_a_session(w);
     csrf_guards_every_state_change(w);
@@ -762,6 +779,7 @@ fn run_all(w: &World) {
     totp_is_enrolled_and_required_for_admins(w);
     a_one_time_password_must_be_changed_first(w);
     no_names_in_the_database(w);
+    reopening_migrates_nothing_twice(w);
 }
 
 #[test]
