@@ -82,6 +82,27 @@ pub fn serve(
     .map_err(|e| anyhow!("serving on {listen}: {e}"))
 }
 
+/// `registry tiles export`.
+pub fn tiles_export(data: &Path, out: &Path, json: bool) -> Result<()> {
+    let summary = birthright_registry::tiles::export(data, out)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "out": out,
+            "size": summary.size,
+            "written": summary.written,
+            "kept": summary.kept,
+        }));
+    }
+    println!(
+        "exported the ledger of {} entries to {}: {} files written, {} already there",
+        summary.size,
+        out.display(),
+        summary.written,
+        summary.kept
+    );
+    Ok(())
+}
+
 /// `registry enrol-token`.
 pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str, json: bool) -> Result<()> {
     let ttl_secs = parse_ttl(ttl).map_err(|e| coded("usage", format!("--ttl '{ttl}': {e}")))?;

@@ -12,5 +12,6 @@ pub mod registrar;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod tiles;
 
 pub use service::{Registry, ServiceError};
