@@ -25,6 +25,8 @@
 //!   checkpoints.
 //! - `postgres`: two registry processes on one PostgreSQL database, devices syncing through
 //!   both (skipped without a server, unless `CI=true`).
+//! - `registrar`: the registrars' workspace on a real process: the first administrator,
+//!   one-time password, second factor, disabled users.
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
 //! - `witnesses`: three witness processes and a quorum of two (one killed: still
 //!   acknowledged; two killed: nothing acknowledged until they return, then exactly once), a
@@ -49,6 +51,8 @@ mod limits;
 mod monitor;
 #[path = "e2e/postgres.rs"]
 mod postgres;
+#[path = "e2e/registrar.rs"]
+mod registrar;
 #[path = "e2e/registry_admin.rs"]
 mod registry_admin;
 #[path = "e2e/status.rs"]

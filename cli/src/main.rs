@@ -9,6 +9,7 @@ mod monitor_cmd;
 mod output;
 mod registry_cmd;
 mod sync_cmd;
+mod user_cmd;
 mod verify_cmd;
 mod witness_cmd;
 
@@ -465,6 +466,100 @@ enum RegistryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Users of the registrars' workspace.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// A role in the registrars' workspace.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    /// Reviews, decides, searches and prints, in its regions.
+    Registrar,
+    /// A registrar who also manages the devices and tokens of its regions.
+    Supervisor,
+    /// Reads everything (records in its regions, the audit log), changes nothing.
+    Auditor,
+    /// Manages users; sees no record unless also given a records role.
+    Admin,
+}
+
+impl RoleArg {
+    fn role(self) -> birthright_registry::registrar::Role {
+        use birthright_registry::registrar::Role;
+        match self {
+            RoleArg::Registrar => Role::Registrar,
+            RoleArg::Supervisor => Role::Supervisor,
+            RoleArg::Auditor => Role::Auditor,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. Without --password-stdin a one-time password is printed, which must be
+    /// changed at the first login.
+    Add {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Login name (letters a-z, digits, dots, dashes, underscores).
+        #[arg(long)]
+        username: String,
+        /// Role (repeatable: an admin who also reviews gets --role admin --role registrar).
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<RoleArg>,
+        /// Region the user is limited to, e.g. UA-46 (repeatable; none: every region).
+        #[arg(long = "region", value_name = "CODE")]
+        regions: Vec<String>,
+        /// Read the password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user and end its sessions.
+    Disable {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a user a new password (a printed one-time password unless --password-stdin),
+    /// enable it again and end its sessions.
+    ResetPassword {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also remove the user's second factor (a lost phone); it enrols a new one.
+        #[arg(long)]
+        reset_totp: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -619,6 +714,12 @@ impl Command {
             | Command::Registry(RegistryCommand::Recover { json, .. })
             | Command::Registry(RegistryCommand::Revoke { json, .. })
             | Command::Registry(RegistryCommand::RevokeCredential { json, .. })
+            | Command::Registry(RegistryCommand::User(UserCommand::Add { json, .. }))
+            | Command::Registry(RegistryCommand::User(UserCommand::List { json, .. }))
+            | Command::Registry(RegistryCommand::User(UserCommand::Disable { json, .. }))
+            | Command::Registry(RegistryCommand::User(UserCommand::ResetPassword {
+                json, ..
+            }))
             | Command::Registry(RegistryCommand::Tiles(TilesCommand::Export { json, .. }))
             | Command::Monitor { json, .. }
             | Command::Lists(ListsCommand::Fetch { json, .. }) => *json,
@@ -898,6 +999,32 @@ fn run(command: Command) -> anyhow::Result<u8> {
         Command::Witness(WitnessCommand::Serve { data, listen }) => {
             witness_cmd::serve(&data, &listen)?
         }
+        Command::Registry(RegistryCommand::User(command)) => match command {
+            UserCommand::Add {
+                data,
+                username,
+                roles,
+                regions,
+                password_stdin,
+                json,
+            } => {
+                let roles: Vec<_> = roles.into_iter().map(RoleArg::role).collect();
+                user_cmd::add(&data, &username, &roles, &regions, password_stdin, json)?
+            }
+            UserCommand::List { data, json } => user_cmd::list(&data, json)?,
+            UserCommand::Disable {
+                data,
+                username,
+                json,
+            } => user_cmd::disable(&data, &username, json)?,
+            UserCommand::ResetPassword {
+                data,
+                username,
+                password_stdin,
+                reset_totp,
+                json,
+            } => user_cmd::reset_password(&data, &username, password_stdin, reset_totp, json)?,
+        },
         Command::Capture {
             device,
             form,

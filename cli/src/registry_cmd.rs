@@ -66,10 +66,19 @@ pub fn serve(
     let registry = Registry::open_on(data, &database)?;
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
-    http::run(registry, listen, limits, |addr| {
-        println!("listening on http://{addr}");
-        let _ = std::io::stdout().flush();
-    })
+    let registry = std::sync::Arc::new(registry);
+    let registrar =
+        birthright_registry::registrar::Registrar::open(data, &database, registry.clone())?;
+    http::run_with(
+        registry,
+        Some(std::sync::Arc::new(registrar)),
+        listen,
+        limits,
+        |addr| {
+            println!("listening on http://{addr}");
+            let _ = std::io::stdout().flush();
+        },
+    )
     .map_err(|e| anyhow!("serving on {listen}: {e}"))
 }
 

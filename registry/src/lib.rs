@@ -8,6 +8,7 @@ pub mod http;
 pub mod keys;
 pub mod local;
 pub mod pg;
+pub mod registrar;
 pub mod sequencer;
 pub mod service;
 pub mod store;
