@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// `registry init`.
-pub fn init(data: &Path, origin: &str, database: Option<&str>, json: bool) -> Result<()> {
+pub(crate) fn init(data: &Path, origin: &str, database: Option<&str>, json: bool) -> Result<()> {
     let database = match database {
         Some(url) => Database::from_url(url)?,
         None => Database::Sqlite,
@@ -39,7 +39,7 @@ pub fn init(data: &Path, origin: &str, database: Option<&str>, json: bool) -> Re
 }
 
 /// `registry serve`: prints `listening on http://ADDR` once ready.
-pub fn serve(
+pub(crate) fn serve(
     data: &Path,
     listen: &str,
     database: Option<&str>,
@@ -73,7 +73,13 @@ pub fn serve(
 }
 
 /// `registry enrol-token`.
-pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str, json: bool) -> Result<()> {
+pub(crate) fn enrol_token(
+    data: &Path,
+    worker: &str,
+    region: &str,
+    ttl: &str,
+    json: bool,
+) -> Result<()> {
     let ttl_secs = parse_ttl(ttl).map_err(|e| coded("usage", format!("--ttl '{ttl}': {e}")))?;
     let registry = Registry::open(data)?;
     let token = registry.create_token(worker, region, ttl_secs)?;
@@ -98,7 +104,7 @@ pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str, json: boo
 }
 
 /// `registry devices`.
-pub fn devices(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn devices(data: &Path, json: bool) -> Result<()> {
     let registry = Registry::open(data)?;
     let devices = registry.devices()?;
     if json {
@@ -149,7 +155,13 @@ pub fn devices(data: &Path, json: bool) -> Result<()> {
 }
 
 /// `registry revoke`.
-pub fn revoke(data: &Path, kid: &str, reason: &str, note: Option<&str>, json: bool) -> Result<()> {
+pub(crate) fn revoke(
+    data: &Path,
+    kid: &str,
+    reason: &str,
+    note: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let kid = KeyId::from_hex(kid).ok_or_else(|| {
         coded(
             "usage",
@@ -173,7 +185,7 @@ pub fn revoke(data: &Path, kid: &str, reason: &str, note: Option<&str>, json: bo
 }
 
 /// `registry revoke-credential`.
-pub fn revoke_credential(
+pub(crate) fn revoke_credential(
     data: &Path,
     leaf_index: u64,
     reason: &str,
@@ -202,7 +214,7 @@ pub fn revoke_credential(
 }
 
 /// `registry recover`: accepts a restored database's tree as the ledger head.
-pub fn recover(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn recover(data: &Path, json: bool) -> Result<()> {
     let recovery = Registry::recover(data)?;
     let (size, _) = recovery.current;
     if json {
