@@ -211,6 +211,8 @@ impl From<core::sync::SyncError> for BirthrightError {
                 code,
             },
             E::Unreachable { .. } => BirthrightError::Unreachable { reason },
+            // A failure of this device, not the registry's: like a store or randomness failure.
+            E::Local(_) => BirthrightError::Storage { reason },
             E::LedgerInconsistent(_) | E::InvalidResponse(_) => {
                 BirthrightError::Integrity { reason }
             }
@@ -770,6 +772,12 @@ mod tests {
                 birthright_core::sync::SyncError::NotEnrolled.into(),
                 birthright_core::sync::SyncError::NotEnrolled.to_string(),
                 (|e| matches!(e, BirthrightError::NotEnrolled { .. })) as Check,
+            )))
+            // A failure of the device itself is not reported as the registry's.
+            .chain(std::iter::once((
+                birthright_core::sync::SyncError::Local("sealing a batch: x".into()).into(),
+                birthright_core::sync::SyncError::Local("sealing a batch: x".into()).to_string(),
+                (|e| matches!(e, BirthrightError::Storage { .. })) as Check,
             )))
             .collect();
         for (error, text, check) in cases {
