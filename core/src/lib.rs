@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod record;
 pub mod redact;
 pub mod signed;
+pub mod sqlite;
 pub mod status_list;
 pub mod store;
 pub mod sync;
