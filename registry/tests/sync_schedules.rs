@@ -51,7 +51,7 @@ use birthright_registry::{Registry, keys::RegistryKeys, local::LocalTransport};
 use uuid::Uuid;
 
 /// Schedules run by default.
-const DEFAULT_SCHEDULES: u64 = 240;
+const DEFAULT_SCHEDULES: u64 = 200;
 
 /// Faulty syncs per schedule before the clean one.
 const FAULTY_SYNCS: u32 = 5;
