@@ -16,7 +16,7 @@ use crate::{DeviceArgs, device_cmd, files};
 
 /// What `credential` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// The credential text (BR1:...), one line.
     Text,
     /// A PNG image, 6 pixels a module (binary: to a file, or to a redirected standard output).
@@ -32,7 +32,12 @@ pub enum Format {
 const PNG_SCALE: u32 = 6;
 
 /// `credential`: prints or writes the credential of a record. `out` of `-` is standard output.
-pub fn credential(args: &DeviceArgs, id: &str, format: Format, out: Option<&Path>) -> Result<()> {
+pub(crate) fn credential(
+    args: &DeviceArgs,
+    id: &str,
+    format: Format,
+    out: Option<&Path>,
+) -> Result<()> {
     let out = out.filter(|path| path.as_os_str() != "-");
     let stdout = std::io::stdout();
     // Refused before the store is opened: nothing would be written.
@@ -83,7 +88,7 @@ pub fn credential(args: &DeviceArgs, id: &str, format: Format, out: Option<&Path
 
 /// The terminal drawing's style: no escape codes when `NO_COLOR` is set and not empty
 /// (<https://no-color.org>).
-pub fn terminal_style() -> TerminalStyle {
+pub(crate) fn terminal_style() -> TerminalStyle {
     match std::env::var_os("NO_COLOR") {
         Some(v) if !v.is_empty() => TerminalStyle::Plain,
         _ => TerminalStyle::Colour,

@@ -71,7 +71,7 @@ impl SyncProgress for Printer {
 }
 
 /// Runs the demo.
-pub fn run(keep: bool) -> Result<()> {
+pub(crate) fn run(keep: bool) -> Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("birthright-demo-")
         .tempdir()?;

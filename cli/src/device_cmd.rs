@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::DeviceArgs;
 
 /// Environment variable holding the storage key as 64 hex characters.
-pub const STORAGE_KEY_ENV: &str = "BIRTHRIGHT_STORAGE_KEY";
+pub(crate) const STORAGE_KEY_ENV: &str = "BIRTHRIGHT_STORAGE_KEY";
 
 fn db_path(data: &Path) -> PathBuf {
     data.join("device.db")
@@ -90,7 +90,7 @@ fn warn_if_readable_by_others(file: &Path) {
 /// Creates the device data directory (and its parents) if needed and makes it private to its
 /// owner (0700): it holds the storage key and the store. For `device init` to call before it
 /// creates anything inside; every other device command applies it when opening the store.
-pub fn secure_data_dir(dir: &Path) -> Result<()> {
+pub(crate) fn secure_data_dir(dir: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -110,7 +110,7 @@ pub fn secure_data_dir(dir: &Path) -> Result<()> {
 /// Makes the store's files (`device.db` and SQLite's `-wal` and `-shm` beside it) readable and
 /// writable by their owner only (0600). For after the store is opened (SQLite creates them
 /// with the process umask).
-pub fn restrict_store_files(dir: &Path) -> Result<()> {
+pub(crate) fn restrict_store_files(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -131,7 +131,7 @@ pub fn restrict_store_files(dir: &Path) -> Result<()> {
 }
 
 /// Writes a new key file readable only by its owner.
-pub fn create_key_file(file: &Path, key: &StorageKey) -> Result<()> {
+pub(crate) fn create_key_file(file: &Path, key: &StorageKey) -> Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -146,7 +146,7 @@ pub fn create_key_file(file: &Path, key: &StorageKey) -> Result<()> {
 }
 
 /// Opens the device at `args.data`.
-pub fn open(args: &DeviceArgs) -> Result<Device> {
+pub(crate) fn open(args: &DeviceArgs) -> Result<Device> {
     let path = db_path(&args.data);
     if !path.exists() {
         return Err(crate::output::coded(
@@ -168,7 +168,7 @@ pub fn open(args: &DeviceArgs) -> Result<Device> {
 }
 
 /// `device init`.
-pub fn init(args: &DeviceArgs, worker: &str, json: bool) -> Result<()> {
+pub(crate) fn init(args: &DeviceArgs, worker: &str, json: bool) -> Result<()> {
     // Checked before anything is created: a typo must not leave a key file or a store behind.
     if !birthright_core::device::valid_worker_id(worker) {
         return Err(DeviceError::InvalidWorkerId.into());
@@ -254,7 +254,7 @@ fn parse_id(id: &str) -> Result<Uuid> {
 }
 
 /// `capture` and `correct`.
-pub fn capture(
+pub(crate) fn capture(
     args: &DeviceArgs,
     json_source: &str,
     correct: Option<&str>,
@@ -287,14 +287,14 @@ pub fn capture(
 }
 
 /// Most forms one `capture --json-lines` imports (one transaction holds them all).
-pub const MAX_IMPORT_FORMS: usize = 10_000;
+pub(crate) const MAX_IMPORT_FORMS: usize = 10_000;
 /// Most bytes of one `capture --json-lines` input (all forms are held in memory at once).
-pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `capture --json-lines`: one JSON form per line, captured in one transaction, all or
 /// nothing. Every unreadable or invalid form is reported with its line number (and field
 /// path); the values are never repeated.
-pub fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> {
+pub(crate) fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<()> {
     let limit = MAX_IMPORT_BYTES;
     let mut text = String::new();
     let read = if source == "-" {
@@ -382,7 +382,7 @@ pub fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> Result<
 }
 
 /// A Unix time as RFC 3339 UTC, or the number if it is out of range.
-pub fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     crate::output::rfc3339(unix)
 }
 
@@ -404,7 +404,7 @@ fn summary_json(r: &RecordSummary) -> serde_json::Value {
 }
 
 /// `list`.
-pub fn list(
+pub(crate) fn list(
     args: &DeviceArgs,
     status: Option<RecordStatus>,
     search: Option<String>,
@@ -454,7 +454,7 @@ fn list_line(r: &RecordSummary) -> String {
 }
 
 /// `show`.
-pub fn show(args: &DeviceArgs, id: &str, json: bool) -> Result<()> {
+pub(crate) fn show(args: &DeviceArgs, id: &str, json: bool) -> Result<()> {
     let device = open(args)?;
     let stored = device.get(&parse_id(id)?)?;
     if json {

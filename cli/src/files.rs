@@ -11,17 +11,18 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 /// Largest trust bundle read (the core accepts 16 KiB).
-pub const MAX_TRUST_BYTES: u64 = 16 * 1024;
+pub(crate) const MAX_TRUST_BYTES: u64 = 16 * 1024;
 /// Largest revocation list read (the core's limit for registry-signed objects).
-pub const MAX_REVOCATIONS_BYTES: u64 = birthright_core::trust::MAX_SIGNED_OBJECT_BYTES as u64;
+pub(crate) const MAX_REVOCATIONS_BYTES: u64 =
+    birthright_core::trust::MAX_SIGNED_OBJECT_BYTES as u64;
 /// Largest image read (the QR reader's limit).
-pub const MAX_IMAGE_BYTES: u64 = birthright_core::credential::qr::MAX_IMAGE_BYTES as u64;
+pub(crate) const MAX_IMAGE_BYTES: u64 = birthright_core::credential::qr::MAX_IMAGE_BYTES as u64;
 /// Largest storage key file read (64 hex digits and a newline, with room for spaces).
-pub const MAX_KEY_FILE_BYTES: u64 = 1024;
+pub(crate) const MAX_KEY_FILE_BYTES: u64 = 1024;
 
 /// Reads at most `limit` bytes of `path`; a larger file (or an endless one such as
 /// `/dev/zero`) is an error saying so, after reading `limit + 1` bytes at most.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1))
@@ -34,7 +35,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// [`read_bounded`], or standard input when `path` is `-`.
-pub fn read_bounded_or_stdin(path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_bounded_or_stdin(path: &Path, limit: u64) -> Result<Vec<u8>> {
     if path != Path::new("-") {
         return read_bounded(path, limit);
     }
@@ -54,7 +55,7 @@ pub fn read_bounded_or_stdin(path: &Path, limit: u64) -> Result<Vec<u8>> {
 /// in the same directory, then renamed over `path`. Refuses a `path` that is a symbolic link
 /// (it would otherwise overwrite whatever the link points to) or anything but a regular file;
 /// the rename replaces a link swapped in meanwhile rather than following it.
-pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => bail!(
             "{} is a symbolic link: refusing to write through it (give the real path)",

@@ -1,11 +1,11 @@
 //! The CLI's registry URLs, and its HTTP transport for sync and enrolment: the core's
 //! [`UreqTransport`] (blocking, with timeouts), which the benchmarks use too.
 
-pub use birthright_core::http_client::UreqTransport;
+pub(crate) use birthright_core::http_client::UreqTransport;
 
 /// A registry base URL the CLI accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryUrl {
+pub(crate) struct RegistryUrl {
     /// The URL without a trailing `/`.
     pub base: String,
     /// Whether it names this machine (127.0.0.0/8, `localhost`, `[::1]`).
@@ -16,7 +16,7 @@ pub struct RegistryUrl {
 /// roots), or `http://` only for a registry on this machine, where nobody can stand between
 /// the device and the registry. Plain HTTP over a network would let an interceptor read and
 /// answer every request.
-pub fn registry_url(text: &str) -> anyhow::Result<RegistryUrl> {
+pub(crate) fn registry_url(text: &str) -> anyhow::Result<RegistryUrl> {
     let text = text.trim();
     let (scheme, rest) = text.split_once("://").ok_or_else(|| {
         anyhow::anyhow!("the registry URL must start with https:// (got '{text}')")

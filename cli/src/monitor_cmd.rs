@@ -42,15 +42,15 @@ use crate::{
 };
 
 /// Exit code: a split view, proven by two signed checkpoints.
-pub const EXIT_SPLIT_VIEW: u8 = 20;
+pub(crate) const EXIT_SPLIT_VIEW: u8 = 20;
 /// Exit code: the checkpoint is not validly signed by the registry's key (or has another
 /// origin).
-pub const EXIT_BAD_CHECKPOINT: u8 = 21;
+pub(crate) const EXIT_BAD_CHECKPOINT: u8 = 21;
 /// Exit code: the log's tiles or entries do not match its own signed checkpoint.
-pub const EXIT_LOG_INCONSISTENT: u8 = 22;
+pub(crate) const EXIT_LOG_INCONSISTENT: u8 = 22;
 
 /// The state file in the state directory.
-pub const STATE_FILE: &str = "monitor.json";
+pub(crate) const STATE_FILE: &str = "monitor.json";
 const STATE_FORMAT: &str = "birthright-monitor-v1";
 /// Largest state file read (the right edge is at most 8 × 255 hashes).
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
@@ -246,7 +246,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// `birthright monitor`: one pass; its exit code.
-pub fn monitor(trust: &Path, url: &str, state_dir: &Path, json: bool) -> Result<u8> {
+pub(crate) fn monitor(trust: &Path, url: &str, state_dir: &Path, json: bool) -> Result<u8> {
     let bundle = TrustBundle::from_json(&read_bounded(trust, MAX_TRUST_BYTES)?)
         .with_context(|| format!("reading the trust bundle {}", trust.display()))?;
     let verifier = NoteVerifier::from_vkey(&bundle.checkpoint_vkey)

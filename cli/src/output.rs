@@ -26,7 +26,7 @@ use serde::Serialize;
 
 /// An error with its stable code, for the CLI's own checks (a bad argument, a missing file).
 #[derive(Debug)]
-pub struct Coded {
+pub(crate) struct Coded {
     /// Stable snake_case code.
     pub code: &'static str,
     /// For people.
@@ -44,7 +44,7 @@ impl std::fmt::Display for Coded {
 impl std::error::Error for Coded {}
 
 /// An error with the code `code`.
-pub fn coded(code: &'static str, message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn coded(code: &'static str, message: impl Into<String>) -> anyhow::Error {
     Coded {
         code,
         message: message.into(),
@@ -55,7 +55,7 @@ pub fn coded(code: &'static str, message: impl Into<String>) -> anyhow::Error {
 
 /// An error with the code `code` and `details` for scripts (an object whose fields go beside
 /// `code` and `message`).
-pub fn coded_with(
+pub(crate) fn coded_with(
     code: &'static str,
     message: impl Into<String>,
     details: serde_json::Value,
@@ -70,7 +70,7 @@ pub fn coded_with(
 
 /// A sync that stopped part of the way: how far it got (for the partial summary).
 #[derive(Debug)]
-pub struct PartialSync {
+pub(crate) struct PartialSync {
     /// The counts when it stopped.
     pub counts: SyncCounts,
     /// Why it stopped.
@@ -154,7 +154,7 @@ fn keys_code(e: &KeysError) -> &'static str {
 }
 
 /// The stable code of an error: the first error in its chain the CLI knows.
-pub fn error_code(error: &anyhow::Error) -> &'static str {
+pub(crate) fn error_code(error: &anyhow::Error) -> &'static str {
     for cause in error.chain() {
         if let Some(e) = cause.downcast_ref::<Coded>() {
             return e.code;
@@ -215,7 +215,7 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
 
 /// The one-line JSON error: `{"error":{"code":"...","message":"..."}}`, with `extra` fields
 /// (such as a sync's partial counts) beside `code` and `message`.
-pub fn error_json(code: &str, message: &str, extra: Option<serde_json::Value>) -> String {
+pub(crate) fn error_json(code: &str, message: &str, extra: Option<serde_json::Value>) -> String {
     let mut error = serde_json::json!({ "code": code, "message": message });
     if let (Some(serde_json::Value::Object(extra)), Some(object)) = (extra, error.as_object_mut()) {
         for (k, v) in extra {
@@ -226,7 +226,7 @@ pub fn error_json(code: &str, message: &str, extra: Option<serde_json::Value>) -
 }
 
 /// Prints `error` on standard error: `error: ...` for people, or the JSON line.
-pub fn print_error(error: &anyhow::Error, json: bool) {
+pub(crate) fn print_error(error: &anyhow::Error, json: bool) {
     let message = format!("{error:#}");
     let partial = error.chain().find_map(|c| c.downcast_ref::<PartialSync>());
     if json {
@@ -247,7 +247,7 @@ pub fn print_error(error: &anyhow::Error, json: bool) {
 }
 
 /// Prints `value` as pretty JSON on standard output.
-pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
@@ -256,7 +256,7 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 
 /// A Unix time as RFC 3339 UTC (`2026-12-01T14:12:19Z`), or the number as text if it is out of
 /// range.
-pub fn rfc3339(unix: i64) -> String {
+pub(crate) fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {

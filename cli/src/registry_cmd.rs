@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// `registry init`.
-pub fn init(data: &Path, origin: &str, database: Option<&str>, json: bool) -> Result<()> {
+pub(crate) fn init(data: &Path, origin: &str, database: Option<&str>, json: bool) -> Result<()> {
     let database = match database {
         Some(url) => Database::from_url(url)?,
         None => Database::Sqlite,
@@ -39,7 +39,7 @@ pub fn init(data: &Path, origin: &str, database: Option<&str>, json: bool) -> Re
 }
 
 /// `registry serve`: prints `listening on http://ADDR` once ready.
-pub fn serve(
+pub(crate) fn serve(
     data: &Path,
     listen: &str,
     database: Option<&str>,
@@ -83,7 +83,7 @@ pub fn serve(
 }
 
 /// `registry tiles export`.
-pub fn tiles_export(data: &Path, out: &Path, json: bool) -> Result<()> {
+pub(crate) fn tiles_export(data: &Path, out: &Path, json: bool) -> Result<()> {
     let summary = birthright_registry::tiles::export(data, out)?;
     if json {
         return print_json(&serde_json::json!({
@@ -104,7 +104,13 @@ pub fn tiles_export(data: &Path, out: &Path, json: bool) -> Result<()> {
 }
 
 /// `registry enrol-token`.
-pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str, json: bool) -> Result<()> {
+pub(crate) fn enrol_token(
+    data: &Path,
+    worker: &str,
+    region: &str,
+    ttl: &str,
+    json: bool,
+) -> Result<()> {
     let ttl_secs = parse_ttl(ttl).map_err(|e| coded("usage", format!("--ttl '{ttl}': {e}")))?;
     let registry = Registry::open(data)?;
     let token = registry.create_token(worker, region, ttl_secs)?;
@@ -129,7 +135,7 @@ pub fn enrol_token(data: &Path, worker: &str, region: &str, ttl: &str, json: boo
 }
 
 /// `registry devices`.
-pub fn devices(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn devices(data: &Path, json: bool) -> Result<()> {
     let registry = Registry::open(data)?;
     let devices = registry.devices()?;
     if json {
@@ -180,7 +186,13 @@ pub fn devices(data: &Path, json: bool) -> Result<()> {
 }
 
 /// `registry revoke`.
-pub fn revoke(data: &Path, kid: &str, reason: &str, note: Option<&str>, json: bool) -> Result<()> {
+pub(crate) fn revoke(
+    data: &Path,
+    kid: &str,
+    reason: &str,
+    note: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let kid = KeyId::from_hex(kid).ok_or_else(|| {
         coded(
             "usage",
@@ -204,7 +216,7 @@ pub fn revoke(data: &Path, kid: &str, reason: &str, note: Option<&str>, json: bo
 }
 
 /// `registry revoke-credential`.
-pub fn revoke_credential(
+pub(crate) fn revoke_credential(
     data: &Path,
     leaf_index: u64,
     reason: &str,
@@ -233,7 +245,7 @@ pub fn revoke_credential(
 }
 
 /// `registry recover`: accepts a restored database's tree as the ledger head.
-pub fn recover(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn recover(data: &Path, json: bool) -> Result<()> {
     let recovery = Registry::recover(data)?;
     let (size, _) = recovery.current;
     if json {
@@ -266,7 +278,7 @@ fn trust_summary(registry: &Registry, data: &Path) -> Result<birthright_core::tr
 }
 
 /// `registry witness add`.
-pub fn witness_add(data: &Path, vkey: &str, url: &str, json: bool) -> Result<()> {
+pub(crate) fn witness_add(data: &Path, vkey: &str, url: &str, json: bool) -> Result<()> {
     let registry = Registry::open(data)?;
     let row = registry.add_witness(vkey, url)?;
     let trust = trust_summary(&registry, data)?;
@@ -290,7 +302,7 @@ pub fn witness_add(data: &Path, vkey: &str, url: &str, json: bool) -> Result<()>
 }
 
 /// `registry witness list`.
-pub fn witness_list(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn witness_list(data: &Path, json: bool) -> Result<()> {
     let registry = Registry::open(data)?;
     let witnesses = registry.witnesses()?;
     let quorum = registry.witness_quorum()?;
@@ -323,7 +335,7 @@ pub fn witness_list(data: &Path, json: bool) -> Result<()> {
 }
 
 /// `registry witness quorum`.
-pub fn witness_quorum(data: &Path, k: u32, json: bool) -> Result<()> {
+pub(crate) fn witness_quorum(data: &Path, k: u32, json: bool) -> Result<()> {
     let registry = Registry::open(data)?;
     registry.set_witness_quorum(k)?;
     let trust = trust_summary(&registry, data)?;

@@ -23,7 +23,7 @@ use crate::{
 /// `device enrol`: checks the registry's trust bundle against the pin (`--trust` or
 /// `--fingerprint`; neither only for a registry on this machine), then proves knowledge of the
 /// one-time token bound to the device key, and stores the registry's certificate and bundle.
-pub fn enrol(
+pub(crate) fn enrol(
     args: &DeviceArgs,
     registry: &str,
     token: &str,
@@ -264,7 +264,7 @@ impl SyncProgress for Progress {
 
 /// What a sync that stopped part of the way had done: "201 of 600 acknowledged before the
 /// link dropped; ...".
-pub fn partial_summary(counts: &SyncCounts, error: &SyncError) -> String {
+pub(crate) fn partial_summary(counts: &SyncCounts, error: &SyncError) -> String {
     let why = match error {
         SyncError::Unreachable { .. } => "before the link dropped",
         _ => "before the sync stopped",
@@ -282,15 +282,15 @@ pub fn partial_summary(counts: &SyncCounts, error: &SyncError) -> String {
 }
 
 /// Exit code of `sync` when some records were rejected (the rest synced).
-pub const EXIT_REJECTED: u8 = 3;
+pub(crate) const EXIT_REJECTED: u8 = 3;
 /// Exit code of `sync` when the registry has revoked this device.
-pub const EXIT_REVOKED: u8 = 4;
+pub(crate) const EXIT_REVOKED: u8 = 4;
 /// Exit code of `sync` when another sync of the same device is running.
-pub const EXIT_IN_PROGRESS: u8 = 5;
+pub(crate) const EXIT_IN_PROGRESS: u8 = 5;
 
 /// `sync`; returns the exit code (0: all synced, [`EXIT_REJECTED`], [`EXIT_REVOKED`],
 /// [`EXIT_IN_PROGRESS`]).
-pub fn sync(
+pub(crate) fn sync(
     args: &DeviceArgs,
     registry: Option<&str>,
     config: SyncConfig,

@@ -96,7 +96,7 @@ fn show_one_time(
 }
 
 /// `registry user add`.
-pub fn add(
+pub(crate) fn add(
     data: &Path,
     username: &str,
     roles: &[Role],
@@ -119,7 +119,7 @@ pub fn add(
 }
 
 /// `registry user list`.
-pub fn list(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn list(data: &Path, json: bool) -> Result<()> {
     let users = open(data)?.list_users().map_err(registrar_error)?;
     if json {
         return print_json(&users);
@@ -134,7 +134,7 @@ pub fn list(data: &Path, json: bool) -> Result<()> {
 }
 
 /// `registry user disable`.
-pub fn disable(data: &Path, username: &str, json: bool) -> Result<()> {
+pub(crate) fn disable(data: &Path, username: &str, json: bool) -> Result<()> {
     let registrar = open(data)?;
     let user = registrar
         .disable_user(username, registrar.now())
@@ -147,7 +147,7 @@ pub fn disable(data: &Path, username: &str, json: bool) -> Result<()> {
 }
 
 /// `registry user reset-password`.
-pub fn reset_password(
+pub(crate) fn reset_password(
     data: &Path,
     username: &str,
     password_stdin: bool,

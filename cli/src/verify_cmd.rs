@@ -24,16 +24,16 @@ use crate::{
 
 /// File name suffix of a cached revocation list in a `--lists` directory (after the
 /// registry's key id).
-pub const REVOCATIONS_SUFFIX: &str = ".revocations.cose";
+pub(crate) const REVOCATIONS_SUFFIX: &str = ".revocations.cose";
 /// File name suffix of a cached status list.
-pub const STATUS_LIST_SUFFIX: &str = ".status-list.cwt";
+pub(crate) const STATUS_LIST_SUFFIX: &str = ".status-list.cwt";
 /// File name suffix of the latest witnessed checkpoint cached for a registry (a signed note).
-pub const CHECKPOINT_SUFFIX: &str = ".checkpoint";
+pub(crate) const CHECKPOINT_SUFFIX: &str = ".checkpoint";
 /// Largest checkpoint note accepted.
 const MAX_CHECKPOINT_BYTES: u64 = birthright_core::ledger::note::MAX_NOTE_BYTES as u64;
 
 /// The exit code of a verdict.
-pub fn exit_code(verdict: &Verdict) -> u8 {
+pub(crate) fn exit_code(verdict: &Verdict) -> u8 {
     match verdict {
         Verdict::Valid => 0,
         Verdict::ValidProvisional => 10,
@@ -46,7 +46,7 @@ pub fn exit_code(verdict: &Verdict) -> u8 {
 }
 
 /// A duration as typed: `90s`, `30m`, `12h`, `7d`.
-pub fn parse_age(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_age(text: &str) -> Result<i64, String> {
     let text = text.trim();
     let (digits, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
@@ -77,7 +77,7 @@ fn days(secs: i64) -> String {
 }
 
 /// Where `verify` takes its lists from.
-pub struct ListSources<'a> {
+pub(crate) struct ListSources<'a> {
     /// `--revocations FILE`.
     pub revocations: Option<&'a Path>,
     /// `--lists DIR`.
@@ -125,7 +125,7 @@ fn read_text(text: &str) -> Result<String> {
 }
 
 /// `verify`: returns the exit code of the verdict.
-pub fn verify(
+pub(crate) fn verify(
     trust: &[PathBuf],
     text: Option<&str>,
     image: Option<&Path>,
@@ -263,7 +263,12 @@ fn print_details(v: &Verification) {
 /// `lists fetch`: fetches each registry's lists, verifies them under the trust bundles given,
 /// and writes them into `out` (`KEYID.revocations.cose`, `KEYID.status-list.cwt`) unless the
 /// file there is newer.
-pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path, json: bool) -> Result<()> {
+pub(crate) fn fetch(
+    trust: &[PathBuf],
+    registries: &[String],
+    out: &Path,
+    json: bool,
+) -> Result<()> {
     let mut verifier = Verifier::new();
     for path in trust {
         verifier

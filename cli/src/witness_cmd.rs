@@ -11,7 +11,7 @@ use birthright_registry::{
 use crate::output::print_json;
 
 /// `witness init`: prints the verifier key.
-pub fn init(data: &Path, name: &str, json: bool) -> Result<()> {
+pub(crate) fn init(data: &Path, name: &str, json: bool) -> Result<()> {
     let witness = Witness::init(data, name)?;
     if json {
         return print_json(&serde_json::json!({
@@ -26,7 +26,7 @@ pub fn init(data: &Path, name: &str, json: bool) -> Result<()> {
 }
 
 /// `witness add-log`.
-pub fn add_log(data: &Path, origin: &str, vkey: &str, json: bool) -> Result<()> {
+pub(crate) fn add_log(data: &Path, origin: &str, vkey: &str, json: bool) -> Result<()> {
     let witness = Witness::open(data)?;
     witness.add_log(origin, vkey)?;
     if json {
@@ -37,7 +37,7 @@ pub fn add_log(data: &Path, origin: &str, vkey: &str, json: bool) -> Result<()> 
 }
 
 /// `witness show`.
-pub fn show(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn show(data: &Path, json: bool) -> Result<()> {
     let witness = Witness::open(data)?;
     let logs = witness.logs()?;
     if json {
@@ -72,7 +72,7 @@ pub fn show(data: &Path, json: bool) -> Result<()> {
 }
 
 /// `witness serve`: prints `listening on http://ADDR` once ready.
-pub fn serve(data: &Path, listen: &str) -> Result<()> {
+pub(crate) fn serve(data: &Path, listen: &str) -> Result<()> {
     let witness = Witness::open(data)?;
     // A witness hears from a few logs, each once per checkpoint: a higher rate per client than
     // the registry allows its devices, the rest of the registry's limits unchanged.

@@ -495,7 +495,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A registry key and its bundle (no checkpoint key form needed here).
-    pub fn registry() -> (Ed25519Key, TrustBundle) {
+    pub(crate) fn registry() -> (Ed25519Key, TrustBundle) {
         let key = Ed25519Key::from_secret(&[42; 32]);
         let hpke = [7u8; 32];
         let bundle = TrustBundle {

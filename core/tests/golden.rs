@@ -41,34 +41,34 @@ use uuid::Uuid;
 const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/formats.json");
 
 /// The fixed inputs every vector is built from.
-pub struct Inputs {
-    pub registry: Ed25519Key,
-    pub device: Ed25519Key,
-    pub hpke_public: [u8; 32],
-    pub origin: &'static str,
-    pub record: Record,
-    pub correction: Record,
-    pub bundle: TrustBundle,
-    pub certificate: DeviceCertificate,
+struct Inputs {
+    registry: Ed25519Key,
+    device: Ed25519Key,
+    hpke_public: [u8; 32],
+    origin: &'static str,
+    record: Record,
+    correction: Record,
+    bundle: TrustBundle,
+    certificate: DeviceCertificate,
 }
 
-pub const REGISTRY_SEED: [u8; 32] = [0x2a; 32];
-pub const DEVICE_SEED: [u8; 32] = [0x01; 32];
-pub const HPKE_PUBLIC: [u8; 32] = [0x07; 32];
-pub const ORIGIN: &str = "registry.test/births";
-pub const RECORD_ID: u128 = 0x019c_ea6e_0a00_7abc_8def_0123_4567_89ab;
-pub const CORRECTION_ID: u128 = 0x019c_ea6e_0a01_7abc_8def_0123_4567_89ac;
-pub const BATCH_ID: u128 = 0x019c_ea70_0000_7000_8000_0000_0000_0001;
-pub const CAPTURED_AT: i64 = 1_773_462_900; // 2026-03-14T04:35:00Z
-pub const CORRECTED_AT: i64 = 1_773_466_500;
-pub const SEQUENCED_AT: i64 = 1_773_500_000;
-pub const NOT_BEFORE: i64 = 1_772_323_200; // 2026-03-01T00:00:00Z
-pub const NOT_AFTER: i64 = 1_803_859_200; // 2027-03-01T00:00:00Z
-pub const TOKEN: &str = "00112233445566778899aabbccddeeff";
-pub const SALT: [u8; 32] = [0x11; 32];
-pub const LEAF_INDEX: u64 = 1234;
+const REGISTRY_SEED: [u8; 32] = [0x2a; 32];
+const DEVICE_SEED: [u8; 32] = [0x01; 32];
+const HPKE_PUBLIC: [u8; 32] = [0x07; 32];
+const ORIGIN: &str = "registry.test/births";
+const RECORD_ID: u128 = 0x019c_ea6e_0a00_7abc_8def_0123_4567_89ab;
+const CORRECTION_ID: u128 = 0x019c_ea6e_0a01_7abc_8def_0123_4567_89ac;
+const BATCH_ID: u128 = 0x019c_ea70_0000_7000_8000_0000_0000_0001;
+const CAPTURED_AT: i64 = 1_773_462_900; // 2026-03-14T04:35:00Z
+const CORRECTED_AT: i64 = 1_773_466_500;
+const SEQUENCED_AT: i64 = 1_773_500_000;
+const NOT_BEFORE: i64 = 1_772_323_200; // 2026-03-01T00:00:00Z
+const NOT_AFTER: i64 = 1_803_859_200; // 2027-03-01T00:00:00Z
+const TOKEN: &str = "00112233445566778899aabbccddeeff";
+const SALT: [u8; 32] = [0x11; 32];
+const LEAF_INDEX: u64 = 1234;
 
-pub fn inputs() -> Inputs {
+fn inputs() -> Inputs {
     let registry = Ed25519Key::from_secret(&REGISTRY_SEED);
     let device = Ed25519Key::from_secret(&DEVICE_SEED);
     let record = Record {
@@ -147,9 +147,9 @@ pub fn inputs() -> Inputs {
     }
 }
 
-pub const RESPONSE_SECRET: [u8; 32] = [0x33; 32];
-pub const RESPONSE_ENC: [u8; 32] = [0x55; 32];
-pub const RESPONSE_NONCE: [u8; 32] = [0x44; 32];
+const RESPONSE_SECRET: [u8; 32] = [0x33; 32];
+const RESPONSE_ENC: [u8; 32] = [0x55; 32];
+const RESPONSE_NONCE: [u8; 32] = [0x44; 32];
 
 fn response_key() -> wire::ResponseKey {
     wire::ResponseKey {

@@ -17,12 +17,12 @@ use std::{
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_birthright");
-pub const OLENA: &str = "../docs/examples/olena.json";
-pub const ORIGIN: &str = "registry.e2e/births";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_birthright");
+pub(crate) const OLENA: &str = "../docs/examples/olena.json";
+pub(crate) const ORIGIN: &str = "registry.e2e/births";
 
 /// Words that must never cross the wire or appear where only sealed data belongs.
-pub const PLAINTEXT: [&str; 5] = [
+pub(crate) const PLAINTEXT: [&str; 5] = [
     "Олена",
     "Коваленко",
     "Зимна Вода",
@@ -31,10 +31,10 @@ pub const PLAINTEXT: [&str; 5] = [
 ];
 
 /// Environment variable the CLI reads the storage key from.
-pub const STORAGE_KEY_ENV: &str = "BIRTHRIGHT_STORAGE_KEY";
+pub(crate) const STORAGE_KEY_ENV: &str = "BIRTHRIGHT_STORAGE_KEY";
 
 /// Runs the CLI (never with a storage key from the test's own environment).
-pub fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove(STORAGE_KEY_ENV)
@@ -44,7 +44,7 @@ pub fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
-pub fn ok(args: &[&str]) -> String {
+pub(crate) fn ok(args: &[&str]) -> String {
     let output = run(args);
     assert!(
         output.status.success(),
@@ -55,7 +55,7 @@ pub fn ok(args: &[&str]) -> String {
 }
 
 /// Runs a command that must fail; returns its stderr.
-pub fn fails(args: &[&str]) -> String {
+pub(crate) fn fails(args: &[&str]) -> String {
     let output = run(args);
     assert!(
         !output.status.success(),
@@ -65,12 +65,12 @@ pub fn fails(args: &[&str]) -> String {
     String::from_utf8(output.stderr).unwrap()
 }
 
-pub fn p(path: &Path) -> &str {
+pub(crate) fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
 /// Polls `done` until it holds; panics after a generous hang guard.
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -79,7 +79,7 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing running.
-pub struct Killed(pub Child);
+pub(crate) struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -89,7 +89,7 @@ impl Drop for Killed {
 }
 
 /// A registry process, killed when dropped.
-pub struct RegistryProcess {
+pub(crate) struct RegistryProcess {
     _process: Killed,
     pub url: String,
     pub dir: PathBuf,
@@ -97,20 +97,20 @@ pub struct RegistryProcess {
 
 impl RegistryProcess {
     /// The process id (to read its memory figures in `/proc`).
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self._process.0.id()
     }
 }
 
 /// `registry init` in `dir` on the suite's backend ([`Backend::default`]).
-pub fn init_registry(dir: &Path) {
+pub(crate) fn init_registry(dir: &Path) {
     init_registry_on(dir, Backend::default());
 }
 
 /// `registry init` in `dir` on `backend`: on PostgreSQL, in a database created for this test
 /// and dropped when the test's thread ends (after every process it started was killed), so a
 /// registry stopped and served again mid-test finds its database.
-pub fn init_registry_on(dir: &Path, backend: Backend) {
+pub(crate) fn init_registry_on(dir: &Path, backend: Backend) {
     match backend {
         Backend::Sqlite => {
             ok(&["registry", "init", "--data", p(dir), "--origin", ORIGIN]);
@@ -139,18 +139,18 @@ thread_local! {
 }
 
 /// Serves the registry in `dir` on an ephemeral loopback port.
-pub fn serve_registry(dir: &Path) -> RegistryProcess {
+pub(crate) fn serve_registry(dir: &Path) -> RegistryProcess {
     serve_registry_with(dir, &[], Stdio::null()).0
 }
 
 /// Serves the registry in `dir` with `env` set.
-pub fn serve_registry_with_env(dir: &Path, env: &[(&str, &str)]) -> RegistryProcess {
+pub(crate) fn serve_registry_with_env(dir: &Path, env: &[(&str, &str)]) -> RegistryProcess {
     serve_registry_with(dir, env, Stdio::null()).0
 }
 
 /// [`serve_registry`] with the registry's standard error (its request log) for the caller; it
 /// ends when the registry is dropped.
-pub fn serve_registry_logged(dir: &Path) -> (RegistryProcess, std::process::ChildStderr) {
+pub(crate) fn serve_registry_logged(dir: &Path) -> (RegistryProcess, std::process::ChildStderr) {
     let (registry, stderr) = serve_registry_with(dir, &[], Stdio::piped());
     (registry, stderr.unwrap())
 }
@@ -196,7 +196,7 @@ fn serve_registry_with(
 }
 
 /// Initialises a registry in `root/registry` on the suite's backend and serves it.
-pub fn start_registry(root: &Path) -> RegistryProcess {
+pub(crate) fn start_registry(root: &Path) -> RegistryProcess {
     let dir = root.join("registry");
     init_registry(&dir);
     serve_registry(&dir)
@@ -204,7 +204,7 @@ pub fn start_registry(root: &Path) -> RegistryProcess {
 
 /// Where a test's registry keeps its ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// SQLite in the data directory (`registry init` without `--database`).
     Sqlite,
     /// A fresh database on the PostgreSQL test server (`registry init --database`).
@@ -212,7 +212,7 @@ pub enum Backend {
 }
 
 /// The environment variable that puts the whole suite on PostgreSQL.
-pub const E2E_BACKEND_ENV: &str = "BIRTHRIGHT_E2E_BACKEND";
+pub(crate) const E2E_BACKEND_ENV: &str = "BIRTHRIGHT_E2E_BACKEND";
 
 impl Default for Backend {
     /// The suite's backend: SQLite, or PostgreSQL with `BIRTHRIGHT_E2E_BACKEND=postgres`
@@ -235,7 +235,7 @@ impl Default for Backend {
 
 /// [`start_registry`] on `backend`. `None` when PostgreSQL is asked for and its server is
 /// unreachable outside CI (the test is then skipped; with `CI=true` it fails).
-pub fn start_registry_on(root: &Path, backend: Backend) -> Option<RegistryProcess> {
+pub(crate) fn start_registry_on(root: &Path, backend: Backend) -> Option<RegistryProcess> {
     if backend == Backend::Postgres && !birthright_registry::pg::testing::available() {
         return None;
     }
@@ -245,7 +245,7 @@ pub fn start_registry_on(root: &Path, backend: Backend) -> Option<RegistryProces
 }
 
 /// `registry revoke` of device `kid` with `reason`.
-pub fn revoke(registry: &RegistryProcess, kid: &str, reason: &str) {
+pub(crate) fn revoke(registry: &RegistryProcess, kid: &str, reason: &str) {
     ok(&[
         "registry",
         "revoke",
@@ -257,13 +257,13 @@ pub fn revoke(registry: &RegistryProcess, kid: &str, reason: &str) {
     ]);
 }
 
-pub fn trust_file(registry: &RegistryProcess) -> PathBuf {
+pub(crate) fn trust_file(registry: &RegistryProcess) -> PathBuf {
     registry.dir.join("trust.json")
 }
 
 /// `registry enrol-token` for `worker` in UA-46: the token on stdout, the trust fingerprint
 /// on stderr.
-pub fn enrol_token_output(registry: &RegistryProcess, worker: &str) -> Output {
+pub(crate) fn enrol_token_output(registry: &RegistryProcess, worker: &str) -> Output {
     let args = [
         "registry",
         "enrol-token",
@@ -280,12 +280,17 @@ pub fn enrol_token_output(registry: &RegistryProcess, worker: &str) -> Output {
 }
 
 /// A one-time enrolment token for `worker` in UA-46 (as printed, with its newline).
-pub fn enrol_token(registry: &RegistryProcess, worker: &str) -> String {
+pub(crate) fn enrol_token(registry: &RegistryProcess, worker: &str) -> String {
     String::from_utf8(enrol_token_output(registry, worker).stdout).unwrap()
 }
 
 /// Initialises and enrols a device; returns its data dir.
-pub fn enrolled_device(root: &Path, registry: &RegistryProcess, url: &str, name: &str) -> PathBuf {
+pub(crate) fn enrolled_device(
+    root: &Path,
+    registry: &RegistryProcess,
+    url: &str,
+    name: &str,
+) -> PathBuf {
     let dir = root.join(name);
     ok(&["device", "init", "--data", p(&dir), "--worker", name]);
     let token = enrol_token(registry, name);
@@ -304,11 +309,11 @@ pub fn enrolled_device(root: &Path, registry: &RegistryProcess, url: &str, name:
     dir
 }
 
-pub fn capture(dir: &Path, n: usize) -> Vec<String> {
+pub(crate) fn capture(dir: &Path, n: usize) -> Vec<String> {
     capture_form(dir, Path::new(OLENA), n)
 }
 
-pub fn capture_form(dir: &Path, form: &Path, n: usize) -> Vec<String> {
+pub(crate) fn capture_form(dir: &Path, form: &Path, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {
             ok(&["capture", "--data", p(dir), "--json", p(form)])
@@ -320,7 +325,7 @@ pub fn capture_form(dir: &Path, form: &Path, n: usize) -> Vec<String> {
 
 /// Writes the reference form with ~5.5 KB of notes and custom fields (no personal data), so
 /// that a handful of records fill a batch's byte budget.
-pub fn bulky_form(root: &Path) -> PathBuf {
+pub(crate) fn bulky_form(root: &Path) -> PathBuf {
     let mut form: Value = serde_json::from_str(&std::fs::read_to_string(OLENA).unwrap()).unwrap();
     let notes: String = "Пологи вдома, акушерка прибула за годину. "
         .repeat(40)
@@ -341,22 +346,22 @@ pub fn bulky_form(root: &Path) -> PathBuf {
 }
 
 /// How many records of `dir`'s record `id` fit in one batch of the CLI's sync.
-pub fn records_per_batch(dir: &Path, id: &str) -> usize {
+pub(crate) fn records_per_batch(dir: &Path, id: &str) -> usize {
     let bytes = show_json(dir, id)["signed_record_bytes"].as_u64().unwrap() as usize;
     let config = birthright_core::sync::SyncConfig::default();
     (config.max_batch_bytes / bytes).clamp(1, config.max_batch_records)
 }
 
-pub fn list_json(dir: &Path) -> Vec<Value> {
+pub(crate) fn list_json(dir: &Path) -> Vec<Value> {
     serde_json::from_str(&ok(&["list", "--data", p(dir), "--json"])).unwrap()
 }
 
-pub fn show_json(dir: &Path, id: &str) -> Value {
+pub(crate) fn show_json(dir: &Path, id: &str) -> Value {
     serde_json::from_str(&ok(&["show", "--data", p(dir), id, "--json"])).unwrap()
 }
 
 /// Records on the device in `status`.
-pub fn count_status(dir: &Path, status: &str) -> usize {
+pub(crate) fn count_status(dir: &Path, status: &str) -> usize {
     list_json(dir)
         .iter()
         .filter(|r| r["status"] == status)
@@ -364,7 +369,7 @@ pub fn count_status(dir: &Path, status: &str) -> usize {
 }
 
 /// `sync --json` that must succeed; returns the report.
-pub fn sync_json(dir: &Path, url: &str) -> Value {
+pub(crate) fn sync_json(dir: &Path, url: &str) -> Value {
     serde_json::from_str(&ok(&[
         "sync",
         "--data",
@@ -376,7 +381,7 @@ pub fn sync_json(dir: &Path, url: &str) -> Value {
     .unwrap()
 }
 
-pub fn http_get(url: &str) -> Vec<u8> {
+pub(crate) fn http_get(url: &str) -> Vec<u8> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -392,13 +397,13 @@ pub fn http_get(url: &str) -> Vec<u8> {
     body
 }
 
-pub fn tree_size(url: &str) -> u64 {
+pub(crate) fn tree_size(url: &str) -> u64 {
     let note = String::from_utf8(http_get(&format!("{url}/v1/checkpoint"))).unwrap();
     note.lines().nth(1).unwrap().parse().unwrap()
 }
 
 /// Every leaf the registry at `url` holds (base64, through `GET /v1/leaves`).
-pub fn ledger_leaves(url: &str) -> Vec<String> {
+pub(crate) fn ledger_leaves(url: &str) -> Vec<String> {
     let size = tree_size(url);
     if size == 0 {
         return Vec::new();
@@ -415,7 +420,7 @@ pub fn ledger_leaves(url: &str) -> Vec<String> {
 
 /// Every one of `ids` is acknowledged on the device, the ledger at `url` holds exactly
 /// `ids.len()` leaves, and the device's receipts name each leaf index exactly once.
-pub fn assert_exactly_once(dir: &Path, ids: &[String], url: &str) {
+pub(crate) fn assert_exactly_once(dir: &Path, ids: &[String], url: &str) {
     let listed = list_json(dir);
     let mut indexes = Vec::new();
     for id in ids {
@@ -437,7 +442,7 @@ pub fn assert_exactly_once(dir: &Path, ids: &[String], url: &str) {
     assert_eq!(distinct.len(), ids.len(), "distinct leaves");
 }
 
-pub fn assert_all_acknowledged(dir: &Path, ids: &[String]) {
+pub(crate) fn assert_all_acknowledged(dir: &Path, ids: &[String]) {
     let listed = list_json(dir);
     for id in ids {
         let record = listed.iter().find(|r| r["id"] == id.as_str()).unwrap();
@@ -446,13 +451,13 @@ pub fn assert_all_acknowledged(dir: &Path, ids: &[String]) {
     }
 }
 
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// What the proxy does with one `POST /v1/batches`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     Pass,
     /// Close the connection without forwarding the request.
     DropRequest,
@@ -471,7 +476,7 @@ pub enum Fault {
 
 /// What the proxy saw and did.
 #[derive(Default, Debug, Clone)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// `METHOD path` of every request, in order.
     pub requests: Vec<String>,
     /// Bodies of the batch uploads, in order.
@@ -485,7 +490,7 @@ pub struct Tally {
 
 /// A loopback HTTP/1.1 proxy. Faults apply only to `POST /v1/batches`, in order; every other
 /// request passes. Requests whose path starts with a routed prefix go to that upstream.
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub url: String,
     pub seen: Arc<Mutex<Vec<u8>>>,
     pub tally: Arc<Mutex<Tally>>,
@@ -493,7 +498,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn tally(&self) -> Tally {
+    pub(crate) fn tally(&self) -> Tally {
         self.tally.lock().unwrap().clone()
     }
 }
@@ -549,13 +554,13 @@ fn request_line(request: &[u8]) -> (String, Vec<u8>) {
     (line, request[head_end..].to_vec())
 }
 
-pub fn start_proxy(upstream_url: &str, batch_faults: Vec<Fault>) -> Proxy {
+pub(crate) fn start_proxy(upstream_url: &str, batch_faults: Vec<Fault>) -> Proxy {
     start_routing_proxy(upstream_url, Vec::new(), batch_faults)
 }
 
 /// A proxy to `upstream_url`, except for requests whose path starts with one of `routes`'
 /// prefixes, which go to that route's URL.
-pub fn start_routing_proxy(
+pub(crate) fn start_routing_proxy(
     upstream_url: &str,
     routes: Vec<(&'static str, String)>,
     batch_faults: Vec<Fault>,
@@ -565,7 +570,7 @@ pub fn start_routing_proxy(
 
 /// A proxy whose `faults` apply, in order, to the requests whose line is `faulted` (e.g.
 /// `POST /v1/enrol`); their bodies are kept in `Tally::batch_bodies`.
-pub fn start_faulting_proxy(
+pub(crate) fn start_faulting_proxy(
     upstream_url: &str,
     routes: Vec<(&'static str, String)>,
     faulted: &'static str,

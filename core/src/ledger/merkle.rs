@@ -161,39 +161,39 @@ pub(crate) mod tests {
     use super::*;
 
     #[derive(Deserialize)]
-    pub struct Vectors {
+    pub(crate) struct Vectors {
         pub leaves_hex: Vec<String>,
         pub roots: Vec<RootVector>,
         pub inclusion: Vec<InclusionVector>,
         pub consistency: Vec<ConsistencyVector>,
     }
     #[derive(Deserialize)]
-    pub struct RootVector {
+    pub(crate) struct RootVector {
         pub size: u64,
         pub root_hex: String,
     }
     #[derive(Deserialize)]
-    pub struct InclusionVector {
+    pub(crate) struct InclusionVector {
         pub index: u64,
         pub size: u64,
         pub path_hex: Vec<String>,
     }
     #[derive(Deserialize)]
-    pub struct ConsistencyVector {
+    pub(crate) struct ConsistencyVector {
         pub from: u64,
         pub to: u64,
         pub proof_hex: Vec<String>,
     }
 
-    pub fn vectors() -> Vectors {
+    pub(crate) fn vectors() -> Vectors {
         serde_json::from_str(include_str!("testdata/rfc6962-merkle.json")).unwrap()
     }
 
-    pub fn h(hex_str: &str) -> Hash {
+    pub(crate) fn h(hex_str: &str) -> Hash {
         hex::decode(hex_str).unwrap().try_into().unwrap()
     }
 
-    pub fn leaf_hashes(v: &Vectors) -> Vec<Hash> {
+    pub(crate) fn leaf_hashes(v: &Vectors) -> Vec<Hash> {
         v.leaves_hex
             .iter()
             .map(|l| leaf_hash(&hex::decode(l).unwrap()))

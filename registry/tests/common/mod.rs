@@ -12,18 +12,18 @@ use birthright_core::{
 use birthright_registry::Registry;
 
 /// Ignores progress.
-pub struct NoProgress;
+pub(crate) struct NoProgress;
 impl SyncProgress for NoProgress {
     fn on_progress(&self, _: &SyncCounts) {}
 }
 
 /// A new registry in `dir`.
-pub fn registry(dir: &Path) -> Arc<Registry> {
+pub(crate) fn registry(dir: &Path) -> Arc<Registry> {
     Arc::new(Registry::init(dir, "registry.test/births").unwrap().0)
 }
 
 /// A new in-memory device for `worker`, enrolled with `registry`.
-pub fn enrolled_device(registry: &Registry, worker: &str) -> Device {
+pub(crate) fn enrolled_device(registry: &Registry, worker: &str) -> Device {
     let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
     device.init(worker).unwrap();
     enrol(registry, &device, worker);
@@ -31,7 +31,7 @@ pub fn enrolled_device(registry: &Registry, worker: &str) -> Device {
 }
 
 /// Enrols an initialised `device` for `worker` with a fresh token.
-pub fn enrol(registry: &Registry, device: &Device, worker: &str) {
+pub(crate) fn enrol(registry: &Registry, device: &Device, worker: &str) {
     let token = registry.create_token(worker, "UA-46", 3600).unwrap();
     let answer = registry.enrol(&request(registry, device, &token)).unwrap();
     device
@@ -40,7 +40,7 @@ pub fn enrol(registry: &Registry, device: &Device, worker: &str) {
 }
 
 /// The enrolment request `device` makes to `registry` with `token`.
-pub fn request(registry: &Registry, device: &Device, token: &str) -> Vec<u8> {
+pub(crate) fn request(registry: &Registry, device: &Device, token: &str) -> Vec<u8> {
     device
         .enrolment_request(token, &registry.trust_bundle().origin)
         .unwrap()
