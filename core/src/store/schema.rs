@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn every_version_upgrades_to_the_fresh_schema() {
         crate::sqlite::assert_every_version_upgrades_to_fresh(MIGRATIONS, |conn| {
-            crate::sqlite::write(conn, |tx| migrate(tx)).unwrap()
+            crate::sqlite::write(conn, migrate).unwrap()
         });
     }
 }
