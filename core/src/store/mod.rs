@@ -94,6 +94,7 @@ fn tampered(what: impl Into<String>) -> StoreError {
 }
 
 /// Where a record is in its life on the device.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordStatus {
     /// Captured, waiting to be sent.
