@@ -250,7 +250,10 @@ fn a_lost_database_is_answered_503_with_retry_after() {
             break;
         }
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-        assert!(!answer.contains("127.0.0.1:5432"), "the database's address leaked: {answer}");
+        assert!(
+            !answer.contains("127.0.0.1:5432"),
+            "the database's address leaked: {answer}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
         answer = get(addr, "/v1/checkpoint");
     }
