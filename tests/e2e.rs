@@ -19,6 +19,10 @@
 //!   direction-changing characters.
 //! - `limits`: a small request that inflates into millions of records costs the registry
 //!   little memory.
+//! - `monitor`: the ledger as C2SP tiles (served by `registry serve`, exported to a static
+//!   mirror) followed by `birthright monitor`: 100 000 leaves verified through tiles alone, an
+//!   altered tile hash and a forged checkpoint detected, a split view reported with both
+//!   checkpoints.
 //! - `postgres`: two registry processes on one PostgreSQL database, devices syncing through
 //!   both (skipped without a server, unless `CI=true`).
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
@@ -38,6 +42,8 @@ mod enrolment;
 mod hardening;
 #[path = "e2e/limits.rs"]
 mod limits;
+#[path = "e2e/monitor.rs"]
+mod monitor;
 #[path = "e2e/postgres.rs"]
 mod postgres;
 #[path = "e2e/registry_admin.rs"]

@@ -19,6 +19,7 @@ mod common;
 mod device_scale;
 mod ingest;
 mod ledger;
+mod monitor;
 mod qr_rendering;
 mod qr_size;
 mod report;
@@ -36,6 +37,7 @@ use crate::{
     device_scale::{child_sync_rss, device_scale},
     ingest::{ingest, ingest_postgres},
     ledger::ledger,
+    monitor::monitor,
     qr_rendering::qr_rendering,
     qr_size::qr_sizes,
     report::{Figure, Report},
@@ -92,6 +94,7 @@ fn main() -> Result<()> {
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;
+    monitor(&mut report, dir.path(), args.quick)?;
     let binary = binary_size(&mut report, args.quick);
     let wall_seconds = started.elapsed().as_secs_f64();
     println!("\nwhole {run} run: {wall_seconds:.1} s wall time");

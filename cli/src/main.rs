@@ -5,6 +5,7 @@ mod demo;
 mod device_cmd;
 mod files;
 mod http;
+mod monitor_cmd;
 mod output;
 mod registry_cmd;
 mod sync_cmd;
@@ -114,6 +115,25 @@ enum Command {
     /// Registry administration.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Follow a registry's ledger through its tiles: check each new checkpoint against the
+    /// registry's key and the one verified before, recompute the tree from the entries. Exit
+    /// 0 verified, 20 split view (both checkpoints printed), 21 a checkpoint not signed by the
+    /// registry, 22 tiles or entries that do not match the signed checkpoint.
+    Monitor {
+        /// The registry's trust bundle (its checkpoint key and origin).
+        #[arg(long, value_name = "FILE")]
+        trust: PathBuf,
+        /// The tiles' URL prefix: https://REGISTRY/tlog, or a mirror of `registry tiles
+        /// export` (http:// on this machine only).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// Directory keeping what the monitor verified (created, mode 0700): one per log.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// Print the verdict as one JSON document (for alerting).
+        #[arg(long)]
+        json: bool,
+    },
     /// Capture a registration from its JSON form; prints the new record id.
     Capture {
         #[command(flatten)]
@@ -397,6 +417,9 @@ enum RegistryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The ledger as C2SP tiles (static files for any web server or object store).
+    #[command(subcommand)]
+    Tiles(TilesCommand),
     /// Revoke a device: records it captures from now on are rejected.
     Revoke {
         /// Registry data directory.
@@ -430,6 +453,23 @@ enum RegistryCommand {
         /// A private note for administrators (no personal data).
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TilesCommand {
+    /// Write the checkpoint and every tile of its tree under OUT (`OUT/checkpoint`,
+    /// `OUT/tile/…`), the tree /tlog/ serves; tiles already there are kept.
+    Export {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Directory to write the tiles into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -475,6 +515,8 @@ impl Command {
             | Command::Registry(RegistryCommand::Recover { json, .. })
             | Command::Registry(RegistryCommand::Revoke { json, .. })
             | Command::Registry(RegistryCommand::RevokeCredential { json, .. })
+            | Command::Registry(RegistryCommand::Tiles(TilesCommand::Export { json, .. }))
+            | Command::Monitor { json, .. }
             | Command::Lists(ListsCommand::Fetch { json, .. }) => *json,
             Command::Demo { .. }
             | Command::Credential { .. }
@@ -665,6 +707,15 @@ fn run(command: Command) -> anyhow::Result<u8> {
             trusted_proxy_header.as_deref(),
             trusted_proxies,
         )?,
+        Command::Registry(RegistryCommand::Tiles(TilesCommand::Export { data, out, json })) => {
+            registry_cmd::tiles_export(&data, &out, json)?
+        }
+        Command::Monitor {
+            trust,
+            url,
+            state,
+            json,
+        } => return monitor_cmd::monitor(&trust, &url, &state, json),
         Command::Registry(RegistryCommand::EnrolToken {
             data,
             worker,

@@ -62,7 +62,8 @@ pub fn serve(
         trusted_proxies,
         ..http::Limits::default()
     };
-    let registry = Registry::open_on(data, &Database::choose(data, database)?)?;
+    let database = Database::choose(data, database)?;
+    let registry = Registry::open_on(data, &database)?;
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
     http::run(registry, listen, limits, |addr| {
@@ -70,6 +71,27 @@ pub fn serve(
         let _ = std::io::stdout().flush();
     })
     .map_err(|e| anyhow!("serving on {listen}: {e}"))
+}
+
+/// `registry tiles export`.
+pub fn tiles_export(data: &Path, out: &Path, json: bool) -> Result<()> {
+    let summary = birthright_registry::tiles::export(data, out)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "out": out,
+            "size": summary.size,
+            "written": summary.written,
+            "kept": summary.kept,
+        }));
+    }
+    println!(
+        "exported the ledger of {} entries to {}: {} files written, {} already there",
+        summary.size,
+        out.display(),
+        summary.written,
+        summary.kept
+    );
+    Ok(())
 }
 
 /// `registry enrol-token`.

@@ -193,6 +193,11 @@ impl IntoResponse for Answer {
             self.body,
         )
             .into_response();
+        if let Some(cache) = self.cache_control {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        }
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

@@ -11,5 +11,6 @@ pub mod pg;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod tiles;
 
 pub use service::{Registry, ServiceError};

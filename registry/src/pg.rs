@@ -351,7 +351,7 @@ impl LedgerTx for PgTx<'_, '_> {
         hash32(row.get(0), &format!("node ({level}, {index})"))
     }
 
-    fn nodes(&self, at: &[(u8, u64)]) -> Result<Vec<Hash>, StoreError> {
+    fn nodes_at(&self, at: &[(u8, u64)]) -> Result<Vec<Hash>, StoreError> {
         let levels: Vec<i16> = at.iter().map(|a| i16::from(a.0)).collect();
         let indices: Vec<i64> = at.iter().map(|a| int(a.1)).collect();
         let rows = self.with(
@@ -375,6 +375,22 @@ impl LedgerTx for PgTx<'_, '_> {
                     })?;
                 hash32(hash, &format!("node ({level}, {index})"))
             })
+            .collect()
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let rows = self.with(
+            "SELECT hash FROM nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+            |tx, s| tx.query(s, &[&i16::from(level), &int(start), &int(end)]),
+        )?;
+        if rows.len() as u64 != end.saturating_sub(start) {
+            return Err(StoreError::Damaged(format!(
+                "nodes ({level}, {start}..{end}): {} stored",
+                rows.len()
+            )));
+        }
+        rows.iter()
+            .map(|r| hash32(r.get(0), &format!("a node at level {level}")))
             .collect()
     }
 

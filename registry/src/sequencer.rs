@@ -15,7 +15,7 @@
 
 use birthright_core::{
     keys::{KeyId, os_random},
-    ledger::{Hash, LedgerError, merkle, tree},
+    ledger::{Hash, LedgerError, merkle, tiles::Tile, tree},
     store::StorageKey,
     wire::{LedgerLeaf, record_commitment},
 };
@@ -71,13 +71,18 @@ pub trait LedgerTx {
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError>;
     /// Merkle nodes `at`, in that order; they must exist. A backend across a network reads
     /// them in one round trip (a proof needs about log2(size) of them).
-    fn nodes(&self, at: &[(u8, u64)]) -> Result<Vec<Hash>, StoreError> {
+    fn nodes_at(&self, at: &[(u8, u64)]) -> Result<Vec<Hash>, StoreError> {
         at.iter()
             .map(|&(level, index)| self.node(level, index))
             .collect()
     }
     /// Leaf data for indices `[start, end)`.
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Merkle nodes `(level, start..end)`, all of which must exist (a tile's hashes: one range
+    /// read where the backend has one).
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        (start..end).map(|i| self.node(level, i)).collect()
+    }
     /// The stored row of device `kid`'s record `id`, if it is stored (not erased).
     fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError>;
     /// The sealed record bytes of device `kid`'s record `id`.
@@ -143,7 +148,7 @@ impl tree::NodeReader for Nodes<'_> {
 
 /// A tree computation's node reads, batched: the computation runs once recording the nodes
 /// it asks for (which nodes a root or proof needs depends only on the sizes and indices,
-/// never on the hashes), the backend reads them all at once ([`LedgerTx::nodes`]), and the
+/// never on the hashes), the backend reads them all at once ([`LedgerTx::nodes_at`]), and the
 /// computation runs again on them.
 enum Prefetch {
     Record(std::cell::RefCell<Vec<(u8, u64)>>),
@@ -177,7 +182,7 @@ fn batched<T>(
     let mut at = asked.into_inner();
     at.sort_unstable();
     at.dedup();
-    let hashes = tx.nodes(&at)?;
+    let hashes = tx.nodes_at(&at)?;
     Ok(compute(&Prefetch::Serve(
         at.into_iter().zip(hashes).collect(),
     ))?)
@@ -464,6 +469,9 @@ pub trait Ledger: Send + Sync {
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Current tree size.
     fn tree_size(&self) -> Result<u64, StoreError>;
+    /// The bytes of a C2SP tile or entry bundle of the latest signed tree, from a read
+    /// snapshot (`None` when that tree does not hold it).
+    fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError>;
     /// The devices with a record `id` on the ledger, first sequenced first.
     fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
     /// The decrypted signed record bytes of device `kid`'s record `id`.
@@ -615,6 +623,10 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
     /// Current tree size.
     fn tree_size(&self) -> Result<u64, StoreError> {
         self.backend.read(|tx| tx.size())
+    }
+
+    fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.read(|tx| crate::tiles::read_tile(tx, tile))
     }
 
     /// The devices with a record `id` on the ledger, first sequenced first.

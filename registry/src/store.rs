@@ -324,6 +324,15 @@ pub trait RegistryStore: Send + Sync {
         self.ledger().tree_size()
     }
 
+    /// The bytes of a C2SP tile or entry bundle of the latest signed tree (`None` when that
+    /// tree does not hold it), from read connections.
+    fn tile(
+        &self,
+        tile: &birthright_core::ledger::tiles::Tile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ledger().tile(tile)
+    }
+
     /// The decrypted signed record bytes of record `id` of device `kid`.
     fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         self.ledger().record_bytes(kid, id)
@@ -492,6 +501,31 @@ impl LedgerTx for SqliteTx<'_> {
             .query_row(params![level, index as i64], |r| r.get(0))
             .map_err(|e| StoreError::Backend(format!("node ({level}, {index}): {e}")))?;
         hash32(hash, &format!("node ({level}, {index})"))
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+        )?;
+        let rows: Vec<Vec<u8>> = stmt
+            .query_map(
+                params![
+                    level,
+                    i64::try_from(start).unwrap_or(i64::MAX),
+                    i64::try_from(end).unwrap_or(i64::MAX)
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        if rows.len() as u64 != end.saturating_sub(start) {
+            return Err(StoreError::Damaged(format!(
+                "nodes ({level}, {start}..{end}): {} stored",
+                rows.len()
+            )));
+        }
+        rows.into_iter()
+            .map(|h| hash32(h, &format!("a node at level {level}")))
+            .collect()
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod tiles;
 pub mod tree;
 
 /// A SHA-256 hash: a leaf, node or root of the tree.

@@ -15,6 +15,7 @@ mod admin;
 mod enrolment;
 mod ingest;
 mod ledger_read;
+mod tiles;
 
 use crate::{
     head::HEAD_FILE,
