@@ -25,7 +25,12 @@
 //!   checkpoints.
 //! - `postgres`: two registry processes on one PostgreSQL database, devices syncing through
 //!   both (skipped without a server, unless `CI=true`).
+//! - `registrar`: the registrars' workspace on a real process: the first administrator,
+//!   one-time password, second factor, disabled users.
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
+//! - `witnesses`: three witness processes and a quorum of two (one killed: still
+//!   acknowledged; two killed: nothing acknowledged until they return, then exactly once), a
+//!   forked registry the witnesses refuse, a witness SIGKILLed while two clients race it.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
@@ -46,6 +51,8 @@ mod limits;
 mod monitor;
 #[path = "e2e/postgres.rs"]
 mod postgres;
+#[path = "e2e/registrar.rs"]
+mod registrar;
 #[path = "e2e/registry_admin.rs"]
 mod registry_admin;
 #[path = "e2e/status.rs"]
@@ -56,3 +63,5 @@ mod support;
 mod sync;
 #[path = "e2e/tamper.rs"]
 mod tamper;
+#[path = "e2e/witnesses.rs"]
+mod witnesses;

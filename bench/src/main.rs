@@ -25,6 +25,7 @@ mod qr_size;
 mod report;
 mod status_list;
 mod wire_size;
+mod witnessing;
 
 use std::{path::PathBuf, time::Instant};
 
@@ -43,6 +44,7 @@ use crate::{
     report::{Figure, Report},
     status_list::status_list_sizes,
     wire_size::wire_size,
+    witnessing::witnessing,
 };
 
 #[derive(Parser)]
@@ -96,6 +98,7 @@ fn main() -> Result<()> {
     status_list_sizes(&mut report, args.quick)?;
     monitor(&mut report, dir.path(), args.quick)?;
     let binary = binary_size(&mut report, args.quick);
+    witnessing(&mut report, dir.path(), args.quick)?;
     let wall_seconds = started.elapsed().as_secs_f64();
     println!("\nwhole {run} run: {wall_seconds:.1} s wall time");
     if let Some(path) = args.json {

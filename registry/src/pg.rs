@@ -34,6 +34,7 @@ use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
         CredentialRevocation, DeviceRow, LeafStatuses, RegistryStore, StoreError, TokenProblem,
+        WitnessRow,
     },
 };
 
@@ -128,6 +129,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();
     CREATE TRIGGER credential_revocations_are_kept BEFORE DELETE ON credential_revocations
         FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();",
+    // 2: witnesses (C2SP tlog-witness), the quorum, and the cosignatures collected per size
+    // (SQLite's version 6).
+    "CREATE TABLE witnesses (
+        seq      BIGSERIAL UNIQUE,
+        name     TEXT PRIMARY KEY,
+        vkey     TEXT NOT NULL,
+        url      TEXT NOT NULL,
+        size     BIGINT,
+        added_at BIGINT NOT NULL
+    );
+    CREATE TABLE witness_policy (
+        id     SMALLINT PRIMARY KEY CHECK (id = 1),
+        quorum BIGINT NOT NULL CHECK (quorum >= 0)
+    );
+    CREATE TABLE cosignatures (
+        size    BIGINT NOT NULL,
+        witness TEXT NOT NULL,
+        line    TEXT NOT NULL,
+        PRIMARY KEY (size, witness)
+    );",
 ];
 
 impl From<postgres::Error> for StoreError {
@@ -968,6 +989,116 @@ impl RegistryStore for PgStore {
     fn ledger(&self) -> &dyn Ledger {
         &self.ledger
     }
+
+    fn add_witness(&self, row: &WitnessRow, at: i64) -> Result<bool, StoreError> {
+        self.db().write_sql(|tx| {
+            let existing =
+                tx.query_opt("SELECT vkey FROM witnesses WHERE name = $1", &[&row.name])?;
+            match existing.map(|r| r.get::<_, String>(0)) {
+                Some(vkey) if vkey != row.vkey => Ok(false),
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE witnesses SET url = $2 WHERE name = $1",
+                        &[&row.name, &row.url],
+                    )?;
+                    Ok(true)
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO witnesses (name, vkey, url, size, added_at)
+                         VALUES ($1, $2, $3, NULL, $4)",
+                        &[&row.name, &row.vkey, &row.url, &at],
+                    )?;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    fn witnesses(&self) -> Result<Vec<WitnessRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT name, vkey, url, size FROM witnesses ORDER BY added_at, seq",
+                    &[],
+                )?
+                .iter()
+                .map(|r| WitnessRow {
+                    name: r.get(0),
+                    vkey: r.get(1),
+                    url: r.get(2),
+                    size: r.get::<_, Option<i64>>(3).map(|s| s as u64),
+                })
+                .collect())
+        })
+    }
+
+    fn set_witness_quorum(&self, quorum: u32) -> Result<(), StoreError> {
+        self.db().write_sql(|tx| {
+            tx.execute(
+                "INSERT INTO witness_policy (id, quorum) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET quorum = $1",
+                &[&i64::from(quorum)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn witness_quorum(&self) -> Result<u32, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query_opt("SELECT quorum FROM witness_policy WHERE id = 1", &[])?
+                .map_or(0, |r| {
+                    r.get::<_, i64>(0).clamp(0, i64::from(u32::MAX)) as u32
+                }))
+        })
+    }
+
+    fn record_witness_size(
+        &self,
+        name: &str,
+        size: u64,
+        line: Option<&str>,
+        exact: bool,
+    ) -> Result<(), StoreError> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        self.db().write_sql(|tx| {
+            if exact {
+                tx.execute(
+                    "UPDATE witnesses SET size = $2 WHERE name = $1",
+                    &[&name, &size],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE witnesses SET size = GREATEST(COALESCE(size, 0), $2) WHERE name = $1",
+                    &[&name, &size],
+                )?;
+            }
+            if let Some(line) = line {
+                tx.execute(
+                    "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3)
+                     ON CONFLICT (size, witness) DO UPDATE SET line = $3",
+                    &[&size, &name, &line],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<String>, StoreError> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT c.line FROM cosignatures c JOIN witnesses w ON w.name = c.witness
+                     WHERE c.size = $1 ORDER BY w.added_at, w.seq",
+                    &[&size],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
 }
 
 /// `url` with its database name replaced by `name`.
@@ -1077,16 +1208,60 @@ mod tests {
 
         fn upgraded_from(
             version: usize,
-            _leaves: &[Vec<u8>],
-            _nodes: &[(u8, u64, Hash)],
-            _note: &str,
+            leaves: &[Vec<u8>],
+            nodes: &[(u8, u64, Hash)],
+            note: &str,
         ) -> (TestDatabase, PgLedger) {
-            // PostgreSQL's first schema is its current one: only an empty database is older.
-            assert_eq!(
-                version, 0,
-                "no PostgreSQL schema before version 1 holds a ledger"
-            );
-            Self::fresh()
+            if version == 0 {
+                return Self::fresh();
+            }
+            // A database at `version` holding the old ledger, then opened (and so migrated).
+            let db = TestDatabase::create();
+            {
+                let mut client = Client::connect(&db.url, NoTls).unwrap();
+                client
+                    .batch_execute(
+                        "CREATE TABLE birthright_schema (version INTEGER NOT NULL);
+                         INSERT INTO birthright_schema(version) VALUES (0);",
+                    )
+                    .unwrap();
+                for sql in &MIGRATIONS[..version] {
+                    client.batch_execute(sql).unwrap();
+                }
+                client
+                    .execute(
+                        "UPDATE birthright_schema SET version = $1",
+                        &[&(version as i32)],
+                    )
+                    .unwrap();
+                for (i, leaf) in leaves.iter().enumerate() {
+                    client
+                        .execute("INSERT INTO leaves VALUES ($1, $2)", &[&(i as i64), leaf])
+                        .unwrap();
+                }
+                for (level, index, hash) in nodes {
+                    client
+                        .execute(
+                            "INSERT INTO nodes VALUES ($1, $2, $3)",
+                            &[&i16::from(*level), &(*index as i64), &hash.as_slice()],
+                        )
+                        .unwrap();
+                }
+                let text_end = note.rfind("\n\n").map_or(note.len(), |i| i + 1);
+                let root =
+                    birthright_core::ledger::checkpoint::Checkpoint::parse(&note[..text_end])
+                        .unwrap()
+                        .root_hash
+                        .to_vec();
+                client
+                    .execute(
+                        "INSERT INTO checkpoints(size, note, root) VALUES ($1, $2, $3)",
+                        &[&(leaves.len() as i64), &note, &root],
+                    )
+                    .unwrap();
+            }
+            let ledger = PgLedger::open(&db.url).unwrap();
+            (db, ledger)
         }
     }
 
@@ -1153,6 +1328,16 @@ mod tests {
                 "upgrade from version {version}"
             );
         }
+    }
+
+    #[test]
+    fn witness_rows() {
+        if !testing::available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        let store = PgStore::open(&db.url, StorageKey::generate().unwrap()).unwrap();
+        crate::store::witness_rows_behave(&store);
     }
 
     #[test]

@@ -2034,6 +2034,85 @@ public func FfiConverterTypeVerifier_lower(_ value: Verifier) -> UInt64 {
 
 
 /**
+ * How many witnesses cosigned the registry's latest checkpoint, against the quorum.
+ */
+public struct AwaitingWitnesses: Equatable, Hashable {
+    /**
+     * Trusted witnesses that cosigned.
+     */
+    public var cosigned: UInt32
+    /**
+     * How many must.
+     */
+    public var quorum: UInt32
+    /**
+     * "awaiting witnesses (1 of 2)".
+     */
+    public var summary: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Trusted witnesses that cosigned.
+         */cosigned: UInt32, 
+        /**
+         * How many must.
+         */quorum: UInt32, 
+        /**
+         * "awaiting witnesses (1 of 2)".
+         */summary: String) {
+        self.cosigned = cosigned
+        self.quorum = quorum
+        self.summary = summary
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AwaitingWitnesses: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAwaitingWitnesses: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AwaitingWitnesses {
+        return
+            try AwaitingWitnesses(
+                cosigned: FfiConverterUInt32.read(from: &buf), 
+                quorum: FfiConverterUInt32.read(from: &buf), 
+                summary: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AwaitingWitnesses, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.cosigned, into: &buf)
+        FfiConverterUInt32.write(value.quorum, into: &buf)
+        FfiConverterString.write(value.summary, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAwaitingWitnesses_lift(_ buf: RustBuffer) throws -> AwaitingWitnesses {
+    return try FfiConverterTypeAwaitingWitnesses.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAwaitingWitnesses_lower(_ value: AwaitingWitnesses) -> RustBuffer {
+    return FfiConverterTypeAwaitingWitnesses.lower(value)
+}
+
+
+/**
  * A caregiver named on a credential.
  */
 public struct CaregiverClaim: Equatable, Hashable {
@@ -3552,6 +3631,11 @@ public struct SyncReport: Equatable, Hashable {
      * This device is revoked.
      */
     public var deviceRevoked: Bool
+    /**
+     * Records answered under a checkpoint below the witness quorum stay waiting; a later
+     * sync resends them. `None` when nothing waits for witnesses.
+     */
+    public var awaitingWitnesses: AwaitingWitnesses?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3582,7 +3666,11 @@ public struct SyncReport: Equatable, Hashable {
          */statusListRefreshed: Bool, 
         /**
          * This device is revoked.
-         */deviceRevoked: Bool) {
+         */deviceRevoked: Bool, 
+        /**
+         * Records answered under a checkpoint below the witness quorum stay waiting; a later
+         * sync resends them. `None` when nothing waits for witnesses.
+         */awaitingWitnesses: AwaitingWitnesses?) {
         self.batches = batches
         self.accepted = accepted
         self.duplicate = duplicate
@@ -3592,6 +3680,7 @@ public struct SyncReport: Equatable, Hashable {
         self.revocationsRefreshed = revocationsRefreshed
         self.statusListRefreshed = statusListRefreshed
         self.deviceRevoked = deviceRevoked
+        self.awaitingWitnesses = awaitingWitnesses
     }
 
     
@@ -3618,7 +3707,8 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 checkpoint: FfiConverterOptionString.read(from: &buf), 
                 revocationsRefreshed: FfiConverterBool.read(from: &buf), 
                 statusListRefreshed: FfiConverterBool.read(from: &buf), 
-                deviceRevoked: FfiConverterBool.read(from: &buf)
+                deviceRevoked: FfiConverterBool.read(from: &buf), 
+                awaitingWitnesses: FfiConverterOptionTypeAwaitingWitnesses.read(from: &buf)
         )
     }
 
@@ -3632,6 +3722,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterBool.write(value.revocationsRefreshed, into: &buf)
         FfiConverterBool.write(value.statusListRefreshed, into: &buf)
         FfiConverterBool.write(value.deviceRevoked, into: &buf)
+        FfiConverterOptionTypeAwaitingWitnesses.write(value.awaitingWitnesses, into: &buf)
     }
 }
 
@@ -4674,6 +4765,30 @@ fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTimestamp.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeAwaitingWitnesses: FfiConverterRustBuffer {
+    typealias SwiftType = AwaitingWitnesses?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAwaitingWitnesses.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAwaitingWitnesses.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
