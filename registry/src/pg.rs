@@ -372,6 +372,33 @@ impl LedgerTx for PgTx<'_, '_> {
         hash32(row.get(0), &format!("node ({level}, {index})"))
     }
 
+    fn nodes_at(&self, at: &[(u8, u64)]) -> Result<Vec<Hash>, StoreError> {
+        let levels: Vec<i16> = at.iter().map(|a| i16::from(a.0)).collect();
+        let indices: Vec<i64> = at.iter().map(|a| int(a.1)).collect();
+        let rows = self.with(
+            "SELECT n.level, n.idx, n.hash FROM nodes n
+             JOIN unnest($1::smallint[], $2::bigint[]) AS want(level, idx)
+               ON n.level = want.level AND n.idx = want.idx",
+            |tx, s| tx.query(s, &[&levels, &indices]),
+        )?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let (level, index): (i16, i64) = (r.get(0), r.get(1));
+            found.insert((level, index), r.get::<_, Vec<u8>>(2));
+        }
+        at.iter()
+            .map(|&(level, index)| {
+                let hash = found
+                    .get(&(i16::from(level), int(index)))
+                    .cloned()
+                    .ok_or_else(|| {
+                        StoreError::Backend(format!("node ({level}, {index}) is missing"))
+                    })?;
+                hash32(hash, &format!("node ({level}, {index})"))
+            })
+            .collect()
+    }
+
     fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
         let rows = self.with(
             "SELECT hash FROM nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",

@@ -69,6 +69,13 @@ pub trait LedgerTx {
     fn size(&self) -> Result<u64, StoreError>;
     /// Merkle node `(level, index)`; it must exist.
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError>;
+    /// Merkle nodes `at`, in that order; they must exist. A backend across a network reads
+    /// them in one round trip (a proof needs about log2(size) of them).
+    fn nodes_at(&self, at: &[(u8, u64)]) -> Result<Vec<Hash>, StoreError> {
+        at.iter()
+            .map(|&(level, index)| self.node(level, index))
+            .collect()
+    }
     /// Leaf data for indices `[start, end)`.
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Merkle nodes `(level, start..end)`, all of which must exist (a tile's hashes: one range
@@ -137,6 +144,48 @@ impl tree::NodeReader for Nodes<'_> {
             .node(level, index)
             .map_err(|e| LedgerError::Storage(e.to_string()))
     }
+}
+
+/// A tree computation's node reads, batched: the computation runs once recording the nodes
+/// it asks for (which nodes a root or proof needs depends only on the sizes and indices,
+/// never on the hashes), the backend reads them all at once ([`LedgerTx::nodes_at`]), and the
+/// computation runs again on them.
+enum Prefetch {
+    Record(std::cell::RefCell<Vec<(u8, u64)>>),
+    Serve(HashMap<(u8, u64), Hash>),
+}
+
+impl tree::NodeReader for Prefetch {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        match self {
+            Prefetch::Record(asked) => {
+                asked.borrow_mut().push((level, index));
+                Ok([0; 32])
+            }
+            Prefetch::Serve(nodes) => nodes.get(&(level, index)).copied().ok_or_else(|| {
+                LedgerError::Storage(format!("node ({level}, {index}) was not read"))
+            }),
+        }
+    }
+}
+
+/// Runs `compute` over the nodes of `tx` with one batched read (see [`Prefetch`]).
+fn batched<T>(
+    tx: &dyn LedgerTx,
+    compute: impl Fn(&Prefetch) -> Result<T, LedgerError>,
+) -> Result<T, StoreError> {
+    let recording = Prefetch::Record(Default::default());
+    compute(&recording)?;
+    let Prefetch::Record(asked) = recording else {
+        unreachable!("constructed as Record above")
+    };
+    let mut at = asked.into_inner();
+    at.sort_unstable();
+    at.dedup();
+    let hashes = tx.nodes_at(&at)?;
+    Ok(compute(&Prefetch::Serve(
+        at.into_iter().zip(hashes).collect(),
+    ))?)
 }
 
 /// The rows one write transaction appends, kept in memory and written at its end with one
@@ -299,7 +348,7 @@ impl<B: LedgerBackend> Sequencer<B> {
         size: u64,
         sign: Sign<'_>,
     ) -> Result<(String, Hash), StoreError> {
-        let root = tree::root(&Nodes(tx), size)?;
+        let root = batched(tx, |n| tree::root(n, size))?;
         // Under the write lock, which every head advance of this process follows.
         self.check_head(tx, size, &root, self.published_head())?;
         if let Some(note) = tx.checkpoint(size)? {
@@ -344,7 +393,7 @@ impl<B: LedgerBackend> Sequencer<B> {
                 )));
             }
         } else {
-            let proof = tree::consistency_proof(&Nodes(tx), head_size, size)?;
+            let proof = batched(tx, |n| tree::consistency_proof(n, head_size, size))?;
             merkle::verify_consistency(head_size, size, &proof, &head_root, root).map_err(|e| {
                 StoreError::Restored(format!(
                     "the tree of {size} leaves does not extend the published tree of \
@@ -392,7 +441,7 @@ impl<B: LedgerBackend> Sequencer<B> {
         if signed_size > size {
             return Err(fork("is smaller than".into()));
         }
-        let proof = tree::consistency_proof(&Nodes(tx), signed_size, size)?;
+        let proof = batched(tx, |n| tree::consistency_proof(n, signed_size, size))?;
         merkle::verify_consistency(signed_size, size, &proof, &signed_root, root)
             .map_err(|e| fork(format!("is not consistent with ({e})")))
     }
@@ -535,7 +584,7 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
             let size = tx.size()?;
             match tx.checkpoint(size)? {
                 Some(note) => {
-                    let root = tree::root(&Nodes(tx), size)?;
+                    let root = batched(tx, |n| tree::root(n, size))?;
                     self.check_head(tx, size, &root, published)?;
                     Ok(Some((size, note, root)))
                 }
@@ -557,13 +606,13 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
     /// Inclusion proof of leaf `index` in the tree of `size`, from a read snapshot.
     fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
         self.backend
-            .read(|tx| Ok(tree::inclusion_proof(&Nodes(tx), index, size)?))
+            .read(|tx| batched(tx, |n| tree::inclusion_proof(n, index, size)))
     }
 
     /// Consistency proof between two sizes, from a read snapshot.
     fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
         self.backend
-            .read(|tx| Ok(tree::consistency_proof(&Nodes(tx), old_size, new_size)?))
+            .read(|tx| batched(tx, |n| tree::consistency_proof(n, old_size, new_size)))
     }
 
     /// Leaf data for `[start, end)`.
@@ -609,7 +658,7 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
         };
         self.backend.write(|tx| {
             let size = tx.size()?;
-            let root = tree::root(&Nodes(tx), size)?;
+            let root = batched(tx, |n| tree::root(n, size))?;
             Self::check_extends_latest_checkpoint(tx, size, &root)?;
             let previous = head.get();
             head.replace(size, &root)?;

@@ -120,10 +120,11 @@ fn checkpoint_vkey(registry_dir: &Path) -> String {
     trust["checkpoint_vkey"].as_str().unwrap().to_string()
 }
 
-/// A registry in `root/registry` with three witnesses and quorum 2 (not yet served).
-fn witnessed_registry(root: &Path) -> (PathBuf, Vec<WitnessProcess>) {
+/// A registry in `root/registry` on `backend` with three witnesses and quorum 2 (not yet
+/// served).
+fn witnessed_registry(root: &Path, backend: Backend) -> (PathBuf, Vec<WitnessProcess>) {
     let dir = root.join("registry");
-    init_registry(&dir);
+    init_registry_on(&dir, backend);
     let log_vkey = checkpoint_vkey(&dir);
     let mut witnesses = Vec::new();
     for i in 1..=3 {
@@ -162,7 +163,7 @@ fn cosignature_lines(url: &str) -> Vec<String> {
 #[test]
 fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() {
     let root = tempfile::tempdir().unwrap();
-    let (dir, mut witnesses) = witnessed_registry(root.path());
+    let (dir, mut witnesses) = witnessed_registry(root.path(), Backend::default());
     let trust: Value = serde_json::from_slice(&fs::read(dir.join("trust.json")).unwrap()).unwrap();
     assert_eq!(trust["format"], "birthright-trust/v2");
     assert_eq!(trust["witness_quorum"], 2);
@@ -276,7 +277,9 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn witnesses_refuse_a_forked_registry_and_no_device_acknowledges_on_it() {
     let root = tempfile::tempdir().unwrap();
-    let (dir, witnesses) = witnessed_registry(root.path());
+    // SQLite by nature: the fork is a copy of the data directory, database file included (a
+    // copy of a directory pointing at PostgreSQL would share the one database, not fork it).
+    let (dir, witnesses) = witnessed_registry(root.path(), Backend::Sqlite);
     let (a, b) = {
         let registry = serve_registry(&dir);
         let a = enrolled_device(root.path(), &registry, &registry.url, "w-a");
