@@ -120,7 +120,8 @@ enum Command {
     /// Follow a registry's ledger through its tiles: check each new checkpoint against the
     /// registry's key and the one verified before, recompute the tree from the entries. Exit
     /// 0 verified, 20 split view (both checkpoints printed), 21 a checkpoint not signed by the
-    /// registry, 22 tiles or entries that do not match the signed checkpoint.
+    /// registry, 22 tiles or entries that do not match the signed checkpoint, 23 a checkpoint
+    /// below the trust bundle's witness quorum (not followed).
     Monitor {
         /// The registry's trust bundle (its checkpoint key and origin).
         #[arg(long, value_name = "FILE")]

@@ -1,7 +1,7 @@
 //! `birthright monitor`: follows a ledger through its C2SP tiles alone (the registry's
 //! `/tlog/` or any static mirror of `registry tiles export`), recomputes the tree from the
-//! entries, and checks every checkpoint it sees against the registry's key and against the
-//! checkpoint it verified before. On a split view (two validly signed checkpoints that are not
+//! entries, and checks every checkpoint it sees against the registry's key, the trust bundle's
+//! witness quorum (PROTOCOL §17) and the checkpoint it verified before. On a split view (two validly signed checkpoints that are not
 //! consistent) it prints both as evidence and exits 20.
 //!
 //! What it verified stays in the state directory: `monitor.json` (the checkpoint, its size and
@@ -48,6 +48,9 @@ pub(crate) const EXIT_SPLIT_VIEW: u8 = 20;
 pub(crate) const EXIT_BAD_CHECKPOINT: u8 = 21;
 /// Exit code: the log's tiles or entries do not match its own signed checkpoint.
 pub(crate) const EXIT_LOG_INCONSISTENT: u8 = 22;
+/// Exit code: the checkpoint is validly signed by the registry but lacks the trust bundle's
+/// witness quorum: not followed (devices do not acknowledge under it either).
+pub(crate) const EXIT_UNWITNESSED: u8 = 23;
 
 /// The state file in the state directory.
 pub(crate) const STATE_FILE: &str = "monitor.json";
@@ -283,27 +286,72 @@ pub(crate) fn monitor(trust: &Path, url: &str, state_dir: &Path, json: bool) -> 
         base: url.base.clone(),
     };
     let note_bytes = log.get("checkpoint")?;
-    match check_note(&verifier, &bundle, note_bytes) {
-        Ok((note, checkpoint)) => {
-            follow(&log, state_dir, &bundle, previous, note, checkpoint, json)
+    let unchanged = |status, message| Report {
+        status,
+        message,
+        origin: bundle.origin.clone(),
+        size: previous.as_ref().map_or(0, |p| p.size),
+        root: previous
+            .as_ref()
+            .map_or_else(String::new, |p| p.root.clone()),
+        previous_size: previous.as_ref().map(|p| p.size),
+        new_leaves: 0,
+        evidence: None,
+    };
+    let (note, checkpoint) = match check_note(&verifier, &bundle, note_bytes) {
+        Ok(checked) => checked,
+        Err(message) => {
+            let report = unchanged("invalid_checkpoint", message);
+            return finish(report, EXIT_BAD_CHECKPOINT, json);
         }
-        Err(message) => finish(
-            Report {
-                status: "invalid_checkpoint",
-                message,
-                origin: bundle.origin.clone(),
-                size: previous.as_ref().map_or(0, |p| p.size),
-                root: previous
-                    .as_ref()
-                    .map_or_else(String::new, |p| p.root.clone()),
-                previous_size: previous.as_ref().map(|p| p.size),
-                new_leaves: 0,
-                evidence: None,
-            },
-            EXIT_BAD_CHECKPOINT,
-            json,
-        ),
+    };
+    match check_witnesses(&bundle, &note, &checkpoint) {
+        Ok(()) => follow(&log, state_dir, &bundle, previous, note, checkpoint, json),
+        Err(WitnessProblem::Invalid(message)) => {
+            let report = unchanged("invalid_checkpoint", message);
+            finish(report, EXIT_BAD_CHECKPOINT, json)
+        }
+        Err(WitnessProblem::BelowQuorum(message)) => {
+            let report = unchanged("unwitnessed", message);
+            finish(report, EXIT_UNWITNESSED, json)
+        }
     }
+}
+
+/// Why a checkpoint does not pass the trust bundle's witness policy.
+enum WitnessProblem {
+    /// A line names a trusted witness but does not verify, or the policy is unreadable.
+    Invalid(String),
+    /// Fewer trusted witnesses cosigned than the quorum.
+    BelowQuorum(String),
+}
+
+/// Checks the checkpoint note against the trust bundle's witness policy (PROTOCOL §17): at
+/// least `witness_quorum` of its witnesses must have cosigned it. Quorum 0 always passes.
+fn check_witnesses(
+    bundle: &TrustBundle,
+    note: &str,
+    checkpoint: &Checkpoint,
+) -> Result<(), WitnessProblem> {
+    let policy = bundle
+        .witness_policy()
+        .map_err(|e| WitnessProblem::Invalid(format!("the trust bundle's witnesses: {e}")))?;
+    let outcome = policy.evaluate(note).map_err(|e| {
+        WitnessProblem::Invalid(format!(
+            "the log's checkpoint carries a witness cosignature that does not verify: {e}"
+        ))
+    })?;
+    if outcome.satisfied() {
+        return Ok(());
+    }
+    Err(WitnessProblem::BelowQuorum(format!(
+        "the log's checkpoint of size {} is signed by the registry but cosigned by {} of the {} \
+         witnesses the trust bundle requires: not followed (devices do not acknowledge under \
+         it either); run the monitor again once the witnesses have cosigned",
+        checkpoint.size,
+        outcome.count(),
+        outcome.quorum
+    )))
 }
 
 /// The checkpoint note, if it is one the registry's key signed for its origin.

@@ -101,7 +101,7 @@ fn serve_dir(root: &Path) -> String {
 }
 
 /// Runs `monitor --json`; its exit code and JSON verdict.
-fn monitor(trust: &Path, url: &str, state: &Path) -> (i32, Value) {
+pub(crate) fn monitor(trust: &Path, url: &str, state: &Path) -> (i32, Value) {
     let output = run(&[
         "monitor",
         "--trust",

@@ -178,6 +178,16 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     assert!(report["awaiting_witnesses"].is_null(), "{report}");
     assert_all_acknowledged(&device, &ids);
     assert_eq!(cosignature_lines(&registry.url).len(), 3);
+    // A monitor holding the v2 bundle follows the witnessed log.
+    let trust_path = dir.join("trust.json");
+    let tlog = format!("{}/tlog", registry.url);
+    let monitor_state = root.path().join("monitor");
+    let (code, verdict) = crate::monitor::monitor(&trust_path, &tlog, &monitor_state);
+    assert_eq!(
+        (code, verdict["status"].as_str()),
+        (0, Some("verified")),
+        "{verdict}"
+    );
 
     // One killed: two still make the quorum.
     witnesses[2].kill();
@@ -210,6 +220,24 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     let text = ok(&["sync", "--data", p(&device), "--registry", &registry.url]);
     assert!(text.contains("awaiting witnesses (1 of 2)"), "{text}");
     assert_eq!(count_status(&device, "in_flight"), 2);
+    // The monitor does not follow a checkpoint below the quorum either, and says why.
+    let (code, verdict) = crate::monitor::monitor(&trust_path, &tlog, &monitor_state);
+    assert_eq!(
+        (code, verdict["status"].as_str()),
+        (23, Some("unwitnessed")),
+        "{verdict}"
+    );
+    assert!(
+        verdict["message"]
+            .as_str()
+            .unwrap()
+            .contains("cosigned by 1 of the 2"),
+        "{verdict}"
+    );
+    assert_eq!(
+        verdict["size"], 2,
+        "the verified state is unchanged: {verdict}"
+    );
 
     // Both back: the next sync acknowledges everything, each record exactly once.
     witnesses[1].restart();
@@ -223,6 +251,13 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     ids.extend(waiting);
     assert_exactly_once(&device, &ids, &registry.url);
     assert_eq!(cosignature_lines(&registry.url).len(), 3);
+    let (code, verdict) = crate::monitor::monitor(&trust_path, &tlog, &monitor_state);
+    assert_eq!(
+        (code, verdict["status"].as_str()),
+        (0, Some("verified")),
+        "{verdict}"
+    );
+    assert_eq!(verdict["size"], 6, "{verdict}");
     let listed: Value = serde_json::from_str(&ok(&[
         "registry",
         "witness",
