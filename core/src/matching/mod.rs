@@ -9,6 +9,8 @@
 
 pub mod blocking;
 pub mod dates;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod labelled;
 pub mod names;
 pub mod normalise;
 pub mod score;

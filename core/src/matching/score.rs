@@ -115,7 +115,7 @@ pub fn score(a: &Prepared, b: &Prepared) -> Match {
     points += name_points(child.family, (10, 7, 3, -6));
 
     let dob = dates(a.dob, b.dob);
-    points += date_points(dob, [25, 18, 18, 8, 14, 5, -30]);
+    points += date_points(dob, [25, 18, 18, 8, 14, 5, -45]);
 
     let (sa, sb) = (a.profile.sex, b.profile.sex);
     let sex_differs = sa != 0 && sb != 0 && sa != sb;
@@ -207,10 +207,9 @@ pub fn score(a: &Prepared, b: &Prepared) -> Match {
     // Twins (§6.2): a multiple birth, same mother and date, told apart by birth order or
     // given name, are two children.
     let multiple = a.profile.plurality >= 2 || b.profile.plurality >= 2;
-    let same_delivery =
-        same_mother && matches!(dob, Some(DateMatch::Same | DateMatch::WithinDays(_)));
+    let same_delivery = same_mother && dob.is_some_and(|d| d != DateMatch::Different);
     let other_child =
-        a.profile.birth_order != b.profile.birth_order || child.given.is_some_and(|s| s < 0.88);
+        a.profile.birth_order != b.profile.birth_order || child.given.is_some_and(|s| s < 0.80);
     if multiple && same_delivery && other_child {
         reasons.insert(
             0,
