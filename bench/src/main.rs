@@ -201,7 +201,7 @@ fn capture(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     let per_capture = started.elapsed() / n;
     // The physical limit: the same primitives on the same bytes, nothing else. `capture` signs
     // the record once and seals twice: the signed record and the search summary.
-    let stored = device.get(&last.map(|s| s.id).context("no record")?)?;
+    let stored = device.get(&last.map(|s| s.summary.id).context("no record")?)?;
     let cose = CoseSign1::parse(&stored.signed.bytes, 1 << 20)?;
     let to_sign = sig_structure(&cose);
     let signed_bytes = stored.signed.bytes.clone();
@@ -283,7 +283,7 @@ fn records_for(device: &Device, n: usize, seed: u64) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::with_capacity(n);
     for chunk in inputs.chunks(1000) {
         for s in device.capture_batch(chunk, now())? {
-            out.push(device.get(&s.id)?.signed.bytes);
+            out.push(device.get(&s.summary.id)?.signed.bytes);
         }
     }
     Ok(out)

@@ -53,7 +53,7 @@ fn capture_samples(device: &Device, n: usize, seed: u64) -> Vec<Uuid> {
     let now = OffsetDateTime::now_utc();
     sample_inputs(n, seed, now.date())
         .iter()
-        .map(|input| device.capture(input).unwrap().id)
+        .map(|input| device.capture(input).unwrap().summary.id)
         .collect()
 }
 
@@ -430,10 +430,13 @@ fn no_credential_for_a_corrected_record() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let first = device.capture(&reference_input()).unwrap();
+    let first = device.capture(&reference_input()).unwrap().summary;
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert!(device.credential(&first.id).is_ok());
-    let correction = device.correct(&first.id, &reference_input()).unwrap();
+    let correction = device
+        .correct(&first.id, &reference_input())
+        .unwrap()
+        .summary;
     let superseded = device.credential(&first.id).unwrap_err().to_string();
     assert!(
         superseded.contains(&correction.id.to_string()),
@@ -540,7 +543,7 @@ fn a_revoked_key_cannot_backdate_records_and_resends_stay_duplicates() {
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
     let now = OffsetDateTime::now_utc();
-    let synced = device.capture(&reference_input()).unwrap();
+    let synced = device.capture(&reference_input()).unwrap().summary;
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     let kid = device.identity().unwrap().key_id;
     // The phone is stolen: revoked from now. The thief captures with a clock set back, so
@@ -1158,7 +1161,7 @@ fn the_registry_database_holds_no_names_in_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    device.capture(&reference_input()).unwrap();
+    device.capture(&reference_input()).unwrap().summary;
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert_eq!(
         device.list(&ListFilter::default()).unwrap()[0].status,
@@ -1476,8 +1479,8 @@ fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
         assert_eq!(answer.status, 200);
         StatusListToken::verify(&answer.body, registry.trust_bundle()).unwrap()
     };
-    let first = device.capture(&reference_input()).unwrap();
-    let other = device.capture(&reference_input()).unwrap();
+    let first = device.capture(&reference_input()).unwrap().summary;
+    let other = device.capture(&reference_input()).unwrap().summary;
     sync(&device, &transport).unwrap();
     let old_leaf = device.get(&first.id).unwrap().summary.leaf_index.unwrap();
     let other_leaf = device.get(&other.id).unwrap().summary.leaf_index.unwrap();
@@ -1490,7 +1493,10 @@ fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
         registry.status_list().unwrap()
     );
     let old_credential = device.credential(&first.id).unwrap();
-    let correction = device.correct(&first.id, &reference_input()).unwrap();
+    let correction = device
+        .correct(&first.id, &reference_input())
+        .unwrap()
+        .summary;
     sync(&device, &transport).unwrap();
     let new_leaf = device
         .get(&correction.id)
