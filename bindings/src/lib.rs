@@ -211,6 +211,8 @@ impl From<core::sync::SyncError> for BirthrightError {
                 code,
             },
             E::Unreachable { .. } => BirthrightError::Unreachable { reason },
+            // A failure of this device, not the registry's: like a store or randomness failure.
+            E::Local(_) => BirthrightError::Storage { reason },
             E::LedgerInconsistent(_) | E::InvalidResponse(_) => {
                 BirthrightError::Integrity { reason }
             }

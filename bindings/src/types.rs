@@ -431,6 +431,7 @@ impl From<SyncOptions> for core::sync::SyncConfig {
             max_backoff: std::time::Duration::from_millis(o.max_backoff_ms),
             wait_for_other_sync: o.wait_for_other_sync,
             cancel: None,
+            rng_seed: None,
         }
     }
 }

@@ -122,6 +122,7 @@ fn sync_code(e: &SyncError) -> &'static str {
         SyncError::NotEnrolled => "not_enrolled",
         SyncError::LedgerInconsistent(_) => "ledger_inconsistent",
         SyncError::InvalidResponse(_) => "invalid_response",
+        SyncError::Local(_) => "internal",
         SyncError::Refused { .. } => "refused",
         SyncError::Unreachable { .. } => "network_unreachable",
         SyncError::InProgress => "sync_in_progress",

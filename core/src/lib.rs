@@ -4,6 +4,7 @@ pub mod codec;
 pub mod cose;
 pub mod credential;
 pub mod device;
+pub mod enrol;
 pub mod fixtures;
 #[cfg(feature = "http-client")]
 pub mod http_client;

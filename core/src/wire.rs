@@ -286,6 +286,33 @@ impl Batch {
     ) -> Result<(Vec<u8>, ResponseKey), WireError> {
         seal_encoded_batch(&codec::to_vec(self)?, &self.batch_id, registry_hpke_public)
     }
+
+    /// [`Self::seal`] with the HPKE key encapsulation drawn from `rng` (a CSPRNG: the sync's
+    /// generator, seeded from the OS unless a test seeds it) instead of the OS directly.
+    pub fn seal_with_rng(
+        &self,
+        registry_hpke_public: &[u8; 32],
+        rng: &mut impl hpke::rand_core::CryptoRng,
+    ) -> Result<(Vec<u8>, ResponseKey), WireError> {
+        let encoded = codec::to_vec(self)?;
+        let compressed = compress_if_smaller(&encoded);
+        let is_compressed = compressed.is_some();
+        let plaintext = compressed.unwrap_or(encoded);
+        seal_with(
+            &plaintext,
+            &self.batch_id,
+            is_compressed,
+            registry_hpke_public,
+            |recipient| {
+                hpke::setup_sender_with_rng::<Aead, Kdf, Kem>(
+                    &OpModeS::Base,
+                    recipient,
+                    HPKE_INFO,
+                    rng,
+                )
+            },
+        )
+    }
 }
 
 /// Seals an already encoded batch (CBOR of a [`Batch`] whose id is `batch_id`), compressing it
@@ -313,12 +340,32 @@ pub fn seal_batch_plaintext(
     compressed: bool,
     registry_hpke_public: &[u8; 32],
 ) -> Result<(Vec<u8>, ResponseKey), WireError> {
+    seal_with(
+        plaintext,
+        batch_id,
+        compressed,
+        registry_hpke_public,
+        |recipient| hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, recipient, HPKE_INFO),
+    )
+}
+
+/// The HPKE context a batch is sealed with.
+type SenderContext = hpke::aead::AeadCtxS<Aead, Kdf, Kem>;
+
+/// Seals `plaintext` with the sender context `setup` makes for the registry's key.
+fn seal_with(
+    plaintext: &[u8],
+    batch_id: &Uuid,
+    compressed: bool,
+    registry_hpke_public: &[u8; 32],
+    setup: impl FnOnce(
+        &<Kem as hpke::Kem>::PublicKey,
+    ) -> Result<(<Kem as hpke::Kem>::EncappedKey, SenderContext), hpke::HpkeError>,
+) -> Result<(Vec<u8>, ResponseKey), WireError> {
     let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry_hpke_public)
         .map_err(|e| WireError::Seal(format!("registry key: {e}")))?;
     let recipient_kid = KeyId::of(registry_hpke_public).0.to_vec();
-    let (enc, mut ctx) =
-        hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, &recipient, HPKE_INFO)
-            .map_err(|e| WireError::Seal(e.to_string()))?;
+    let (enc, mut ctx) = setup(&recipient).map_err(|e| WireError::Seal(e.to_string()))?;
     let ciphertext = ctx
         .seal(plaintext, &batch_aad(batch_id, &recipient_kid, compressed))
         .map_err(|e| WireError::Seal(e.to_string()))?;

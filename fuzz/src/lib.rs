@@ -300,7 +300,7 @@ impl AnswerParts {
 /// the state in which the device reads the registry's answer. `None` if a set-up step fails
 /// (it never should).
 pub fn with_answer_context<T>(
-    f: impl FnOnce(&mut SyncMachine<'_>, &AnswerParts) -> T,
+    f: impl FnOnce(&mut SyncMachine<&Device>, &AnswerParts) -> T,
 ) -> Option<T> {
     let device = Device::open_in_memory(StorageKey::from_bytes([4; 32])).ok()?;
     let identity = device.init("worker-7").ok()?;
@@ -360,7 +360,7 @@ pub fn with_answer_context<T>(
 /// Hands the device the sealed answer `plaintext` and then plays the registry for the rest of
 /// the sync (the checkpoint), for at most a few steps. Errors are the expected outcome for most
 /// inputs; returns whether the device accepted the answer (the seed generator checks its seeds).
-pub fn drive_answer(machine: &mut SyncMachine<'_>, parts: &AnswerParts, plaintext: &[u8]) -> bool {
+pub fn drive_answer(machine: &mut SyncMachine<&Device>, parts: &AnswerParts, plaintext: &[u8]) -> bool {
     let Ok(sealed) = wire::seal_response_plaintext(plaintext, &parts.response_key) else {
         return false;
     };

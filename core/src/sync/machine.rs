@@ -1,0 +1,622 @@
+//! The sync state machine: [`SyncMachine::poll`] says what to do next (send a request, wait,
+//! or done), [`SyncMachine::handle`] digests the outcome of the request last sent. No socket,
+//! no clock (the caller passes the time, [`SyncMachine::set_now`]), no OS randomness after
+//! [`SyncMachine::new`]: everything random comes from the generator of
+//! [`SyncConfig::rng_seed`]. The store is reached through [`SyncStore`] only.
+//!
+//! The phases of one sync: the revocation list; then batch after batch (an open one first,
+//! resent as stored; each answer verified, sometimes after one more consistency proof, and
+//! applied in one transaction); then the checkpoint (with a consistency proof from the newest
+//! one verified before); then the status list.
+
+use std::time::Duration;
+
+use chacha20::ChaCha20Rng;
+use hpke::rand_core::{Rng, SeedableRng};
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+use super::{
+    HttpRequest, HttpResponse, Method, RejectedRecord, Step, SyncConfig, SyncCounts, SyncError,
+    SyncReport, TransportError,
+    backoff::{Retry, SyncBackoff},
+    error_body, get,
+    storage::{NewBatch, Settled, SyncStore},
+    verify::{
+        Receipt, check_consistency, check_registered_credential, check_same_root,
+        parse_consistency_json, pinned_checkpoint_verifier, pinned_hpke_key, signed_checkpoint,
+    },
+};
+use crate::{
+    codec,
+    device::DeviceError,
+    keys::KeyId,
+    ledger::{checkpoint::Checkpoint, note::NoteVerifier},
+    status_list::StatusListToken,
+    store::{
+        StoreError,
+        sync_rows::{BatchRow, VerifiedCheckpoint},
+    },
+    trust::{RevocationList, TrustBundle},
+    wire::{self, Batch, BatchResponse, Outcome, RecordResult},
+};
+
+#[derive(Debug)]
+enum Phase {
+    FetchRevocations,
+    NextBatch,
+    SendBatch {
+        batch: BatchRow,
+    },
+    /// An answer that needs one more consistency proof (from `from` to the new size) before
+    /// it can be applied.
+    ExtraConsistency {
+        batch: BatchRow,
+        response: Box<BatchResponse>,
+        checkpoint: Checkpoint,
+        from: VerifiedCheckpoint,
+    },
+    FetchCheckpoint,
+    /// After the checkpoint: the status list, which then covers this sync's corrections.
+    FetchStatusList,
+    CheckpointConsistency {
+        note: String,
+        checkpoint: Checkpoint,
+        from: VerifiedCheckpoint,
+    },
+    Done,
+}
+
+/// The sync's random number generator: seeded from [`SyncConfig::rng_seed`], else from the OS.
+fn sync_rng(config: &SyncConfig) -> Result<ChaCha20Rng, SyncError> {
+    let seed = match config.rng_seed {
+        Some(seed) => seed,
+        None => {
+            let mut seed = [0u8; 32];
+            crate::keys::os_random(&mut seed).map_err(DeviceError::from)?;
+            seed
+        }
+    };
+    Ok(ChaCha20Rng::from_seed(seed))
+}
+
+/// The sync state machine for one device. Create it, then alternate [`Self::poll`] and
+/// [`Self::handle`] until `poll` returns [`Step::Done`] or an error.
+pub struct SyncMachine<S> {
+    store: S,
+    trust: TrustBundle,
+    verifier: NoteVerifier,
+    kid: KeyId,
+    certificate: Vec<u8>,
+    config: SyncConfig,
+    backoff: SyncBackoff,
+    rng: ChaCha20Rng,
+    phase: Phase,
+    /// Consecutive failures of the request being retried.
+    attempts: u32,
+    wait: Option<Duration>,
+    now: i64,
+    counts: SyncCounts,
+    report: SyncReport,
+    /// Seq of the last record already put into a batch in this sync.
+    batched_up_to: i64,
+    /// The batch whose records were last counted as sent (a resend is not counted again).
+    counted_batch: Option<Uuid>,
+}
+
+impl<S: SyncStore> SyncMachine<S> {
+    /// Prepares a sync of the device behind `store`, which must be enrolled. `now` is the
+    /// current Unix time.
+    pub fn new(store: S, config: SyncConfig, now: i64) -> Result<Self, SyncError> {
+        let start = store.sync_start()?;
+        let verifier = pinned_checkpoint_verifier(&start.trust)?;
+        let rng = sync_rng(&config)?;
+        Ok(SyncMachine {
+            store,
+            trust: start.trust,
+            verifier,
+            kid: start.kid,
+            certificate: start.certificate,
+            backoff: SyncBackoff::of(&config),
+            config,
+            rng,
+            phase: Phase::FetchRevocations,
+            attempts: 0,
+            wait: None,
+            now,
+            counts: SyncCounts {
+                queued: start.queued,
+                ..SyncCounts::default()
+            },
+            report: SyncReport {
+                tree_size: start.latest_checkpoint.as_ref().map_or(0, |c| c.size),
+                checkpoint: start.latest_checkpoint.map(|c| c.note),
+                ..SyncReport::default()
+            },
+            batched_up_to: 0,
+            counted_batch: None,
+        })
+    }
+
+    /// Progress so far.
+    pub fn counts(&self) -> SyncCounts {
+        self.counts
+    }
+
+    /// Updates the current time (the driver calls this after waiting).
+    pub fn set_now(&mut self, now: i64) {
+        self.now = now;
+    }
+
+    /// The store this machine syncs.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The next thing to do.
+    pub fn poll(&mut self) -> Result<Step, SyncError> {
+        if let Some(wait) = self.wait.take() {
+            return Ok(Step::Wait(wait));
+        }
+        self.counts.retry_in_ms = 0;
+        loop {
+            let request = match &self.phase {
+                Phase::FetchRevocations => get("/v1/revocations"),
+                Phase::NextBatch => {
+                    self.phase = self.next_batch()?;
+                    continue;
+                }
+                Phase::SendBatch { batch } => {
+                    if self.counted_batch != Some(batch.id) {
+                        self.counted_batch = Some(batch.id);
+                        self.counts.sent += batch.record_count;
+                    }
+                    self.counts.bytes_sent = self
+                        .counts
+                        .bytes_sent
+                        .saturating_add(batch.sealed_body.len() as u64);
+                    HttpRequest {
+                        method: Method::Post,
+                        path: "/v1/batches".into(),
+                        content_type: Some("application/cbor".into()),
+                        body: batch.sealed_body.clone(),
+                    }
+                }
+                Phase::ExtraConsistency {
+                    checkpoint, from, ..
+                }
+                | Phase::CheckpointConsistency {
+                    checkpoint, from, ..
+                } => get(&format!(
+                    "/v1/proof/consistency?from={}&to={}",
+                    from.size, checkpoint.size
+                )),
+                Phase::FetchCheckpoint => get("/v1/checkpoint"),
+                Phase::FetchStatusList => get("/v1/status-list"),
+                Phase::Done => return Ok(Step::Done(self.report.clone())),
+            };
+            return Ok(Step::Send(request));
+        }
+    }
+
+    /// Digests the outcome of the request last returned by [`Self::poll`].
+    pub fn handle(
+        &mut self,
+        outcome: Result<HttpResponse, TransportError>,
+    ) -> Result<(), SyncError> {
+        let response = match outcome {
+            Ok(r) if (200..300).contains(&r.status) => r,
+            // A registry from before status lists: nothing to cache, the sync is complete.
+            Ok(r) if r.status == 404 && matches!(self.phase, Phase::FetchStatusList) => {
+                self.phase = Phase::Done;
+                return Ok(());
+            }
+            Ok(r) if r.status == 408 || r.status == 429 || r.status >= 500 => {
+                let (code, message) = error_body(&r.body);
+                return self.retry(
+                    format!("HTTP {} {code}: {message}", r.status),
+                    r.retry_after_secs.map(Duration::from_secs),
+                );
+            }
+            Ok(r) => return Err(super::refused(&r)),
+            Err(e) => return self.retry(e.message, None),
+        };
+        self.attempts = 0;
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        self.phase = self.advance(phase, &response.body)?;
+        Ok(())
+    }
+
+    /// The phase after `phase`, given its successful answer `body`.
+    fn advance(&mut self, phase: Phase, body: &[u8]) -> Result<Phase, SyncError> {
+        Ok(match phase {
+            Phase::FetchRevocations => {
+                self.store_revocations(body)?;
+                Phase::NextBatch
+            }
+            Phase::SendBatch { batch } => self.digest_batch_answer(batch, body)?,
+            Phase::ExtraConsistency {
+                batch,
+                response,
+                checkpoint,
+                from,
+            } => {
+                check_consistency(&from, &checkpoint, &parse_consistency_json(body)?)?;
+                self.apply_answer(batch, *response, checkpoint)?;
+                Phase::NextBatch
+            }
+            Phase::FetchCheckpoint => self.digest_checkpoint(body)?,
+            Phase::CheckpointConsistency {
+                note,
+                checkpoint,
+                from,
+            } => {
+                check_consistency(&from, &checkpoint, &parse_consistency_json(body)?)?;
+                self.save_checkpoint(&checkpoint, note)?;
+                Phase::FetchStatusList
+            }
+            Phase::FetchStatusList => {
+                self.store_status_list(body)?;
+                Phase::Done
+            }
+            Phase::NextBatch | Phase::Done => Phase::Done,
+        })
+    }
+
+    /// A failed request: wait as [`super::backoff`] documents, or give up for now.
+    fn retry(&mut self, error: String, retry_after: Option<Duration>) -> Result<(), SyncError> {
+        self.attempts += 1;
+        let k = self.rng.next_u64();
+        let wait = match self.backoff.after_failure(self.attempts, retry_after, k) {
+            Retry::Wait(wait) => wait,
+            Retry::GiveUp => {
+                return Err(SyncError::Unreachable {
+                    attempts: self.attempts,
+                    last_error: error,
+                });
+            }
+            // Asked to come back later than this sync is willing to wait: stop now and let the
+            // next sync (a later call) try, rather than knock early.
+            Retry::TooLongAsked(asked) => {
+                return Err(SyncError::Unreachable {
+                    attempts: self.attempts,
+                    last_error: format!(
+                        "{error}; the registry asked to retry after {} s",
+                        asked.as_secs()
+                    ),
+                });
+            }
+        };
+        self.counts.retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self.wait = Some(wait);
+        Ok(())
+    }
+
+    /// Keeps the newest valid revocation list: one signed before the list already cached (a
+    /// replay of an older list, which could un-revoke a device) is ignored without alarm.
+    fn store_revocations(&mut self, body: &[u8]) -> Result<(), SyncError> {
+        let list = RevocationList::verify(body, &self.trust)
+            .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
+        let cached = self
+            .store
+            .revocations()?
+            .and_then(|bytes| RevocationList::verify(&bytes, &self.trust).ok());
+        let list = match cached {
+            Some(cached) if cached.issued_at > list.issued_at => cached,
+            _ => {
+                self.store.save_revocations(body, self.now)?;
+                self.report.revocations_refreshed = true;
+                list
+            }
+        };
+        if let Some(revocation) = list.find(&self.kid) {
+            self.store.mark_revoked(revocation.revoked_at)?;
+        }
+        self.report.device_revoked = self.store.revoked_at()?.is_some();
+        Ok(())
+    }
+
+    /// Keeps the newest valid status list: one signed (`iat`, the registry's clock) before the
+    /// one already cached is a replay and is ignored. The device's own clock judges nothing.
+    fn store_status_list(&mut self, body: &[u8]) -> Result<(), SyncError> {
+        let token = StatusListToken::verify(body, &self.trust)
+            .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
+        let cached = self
+            .store
+            .status_list()?
+            .and_then(|bytes| StatusListToken::verify(&bytes, &self.trust).ok());
+        if cached.is_some_and(|c| c.issued_at > token.issued_at) {
+            return Ok(());
+        }
+        self.store.save_status_list(body, self.now)?;
+        self.report.status_list_refreshed = true;
+        Ok(())
+    }
+
+    /// Picks the next batch to send: an open one first (resent as stored), else a new one from
+    /// pending records, else moves on to refreshing the checkpoint.
+    fn next_batch(&mut self) -> Result<Phase, SyncError> {
+        if let Some(batch) = self.store.open_batch()? {
+            return Ok(Phase::SendBatch { batch });
+        }
+        let (records, ids, after) = self.fill_batch()?;
+        if records.is_empty() {
+            return Ok(Phase::FetchCheckpoint);
+        }
+        let batch = self.seal_batch(records, &ids)?;
+        self.batched_up_to = after;
+        Ok(Phase::SendBatch { batch })
+    }
+
+    /// Pending records in capture order up to the batch limits: their signed bytes, their ids
+    /// and the capture sequence of the last one.
+    fn fill_batch(&mut self) -> Result<(Vec<ByteBuf>, Vec<Uuid>, i64), SyncError> {
+        let mut records = Vec::new();
+        let mut ids = Vec::new();
+        let mut bytes = 0usize;
+        let mut after = self.batched_up_to;
+        while records.len() < self.config.max_batch_records {
+            let page = self.store.pending_records(after, 64)?;
+            if page.is_empty() {
+                break;
+            }
+            for record in page {
+                if !records.is_empty() && bytes + record.signed.len() > self.config.max_batch_bytes
+                {
+                    // This record opens the next batch: the cursor stays before it.
+                    return Ok((records, ids, after));
+                }
+                after = record.seq;
+                bytes += record.signed.len();
+                ids.push(record.id);
+                records.push(ByteBuf::from(record.signed));
+                if records.len() >= self.config.max_batch_records {
+                    return Ok((records, ids, after));
+                }
+            }
+        }
+        Ok((records, ids, after))
+    }
+
+    /// Seals `records` into a new batch and stores it, moving them to in flight, before it is
+    /// first sent.
+    fn seal_batch(&mut self, records: Vec<ByteBuf>, ids: &[Uuid]) -> Result<BatchRow, SyncError> {
+        let known_tree_size = self.store.latest_checkpoint()?.map_or(0, |c| c.size);
+        let batch = Batch {
+            version: wire::WIRE_VERSION,
+            batch_id: self.batch_id(),
+            device_kid: ByteBuf::from(self.kid.0.to_vec()),
+            certificate: Some(ByteBuf::from(self.certificate.clone())),
+            known_tree_size,
+            records,
+        };
+        let hpke_public = pinned_hpke_key(&self.trust)?;
+        let (sealed_body, response_key) = batch
+            .seal_with_rng(&hpke_public, &mut self.rng)
+            .map_err(|e| SyncError::Local(format!("sealing a batch: {e}")))?;
+        self.store.insert_batch(
+            NewBatch {
+                id: batch.batch_id,
+                created_at: self.now,
+                known_tree_size,
+                sealed_body,
+                response_key: &response_key,
+            },
+            ids,
+        )
+    }
+
+    /// A UUIDv7 batch id: the machine's time and random bits from the sync's generator.
+    fn batch_id(&mut self) -> Uuid {
+        let mut random = [0u8; 10];
+        self.rng.fill_bytes(&mut random);
+        let millis = u64::try_from(self.now).unwrap_or(0).saturating_mul(1000);
+        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    }
+
+    fn digest_batch_answer(&mut self, batch: BatchRow, body: &[u8]) -> Result<Phase, SyncError> {
+        self.store.count_batch_attempt(&batch.id)?;
+        let key = self.store.response_key(&batch)?;
+        let response = BatchResponse::open(body, &key)
+            .map_err(|e| SyncError::InvalidResponse(format!("batch answer: {e}")))?;
+        if response.batch_id != batch.id || response.known_tree_size != batch.known_tree_size {
+            return Err(SyncError::InvalidResponse(
+                "the answer is for another batch".into(),
+            ));
+        }
+        let checkpoint = signed_checkpoint(&self.verifier, &response.checkpoint, &self.trust.origin)?;
+        // History check 1: from the size the batch was sealed with.
+        let known = self.sealed_against(&batch)?;
+        let proof = wire::hashes(&response.consistency_proof)
+            .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
+        check_consistency(&known, &checkpoint, &proof)?;
+        // History check 2: the newest checkpoint verified since, if newer than that.
+        let latest = self.store.latest_checkpoint()?;
+        if let Some(latest) = latest.filter(|l| l.size > known.size) {
+            check_same_root(&latest, &checkpoint)?;
+            if latest.size != checkpoint.size {
+                return Ok(Phase::ExtraConsistency {
+                    batch,
+                    response: Box::new(response),
+                    checkpoint,
+                    from: latest,
+                });
+            }
+        }
+        self.apply_answer(batch, response, checkpoint)?;
+        Ok(Phase::NextBatch)
+    }
+
+    /// The checkpoint `batch` was sealed against (the empty tree for size 0).
+    fn sealed_against(&self, batch: &BatchRow) -> Result<VerifiedCheckpoint, SyncError> {
+        if batch.known_tree_size == 0 {
+            return Ok(VerifiedCheckpoint {
+                size: 0,
+                root_hash: [0; 32],
+                note: String::new(),
+            });
+        }
+        self.store
+            .checkpoint_at(batch.known_tree_size)?
+            .ok_or_else(|| {
+                SyncError::Device(DeviceError::Store(StoreError::Tampered {
+                    what: "checkpoint the batch was sealed against (missing)".into(),
+                }))
+            })
+    }
+
+    /// Verifies every record's result and applies them all in one transaction.
+    fn apply_answer(
+        &mut self,
+        batch: BatchRow,
+        response: BatchResponse,
+        checkpoint: Checkpoint,
+    ) -> Result<(), SyncError> {
+        let ids = self.store.batch_record_ids(&batch)?;
+        if response.results.len() != ids.len()
+            || response
+                .results
+                .iter()
+                .zip(&ids)
+                .any(|(r, id)| &r.record_id != id)
+        {
+            return Err(SyncError::InvalidResponse(
+                "the answer does not list exactly the batch's records".into(),
+            ));
+        }
+        let settled = response
+            .results
+            .iter()
+            .map(|result| self.settle(result, &response.checkpoint))
+            .collect::<Result<Vec<_>, _>>()?;
+        let verified = VerifiedCheckpoint {
+            size: checkpoint.size,
+            root_hash: checkpoint.root_hash,
+            note: response.checkpoint,
+        };
+        self.store
+            .apply_batch_answer(&batch.id, &settled, &verified, self.now)?;
+        self.count_settled(&response.results, &settled);
+        self.note_checkpoint(&verified);
+        Ok(())
+    }
+
+    /// One record's result, verified: its receipt against the answer's checkpoint `note` and
+    /// its registered credential, or the registry's reason for refusing it.
+    fn settle(&self, result: &RecordResult, note: &str) -> Result<Settled, SyncError> {
+        match (result.outcome, &result.leaf, &result.rejection) {
+            (Outcome::Accepted | Outcome::Duplicate, Some(leaf), _) => {
+                let signed = self.store.signed_record(&result.record_id)?;
+                let receipt = Receipt {
+                    leaf_index: leaf.index,
+                    salt: leaf.salt.clone(),
+                    sequenced_at: leaf.sequenced_at,
+                    checkpoint: note.to_owned(),
+                    inclusion_proof: leaf.inclusion_proof.clone(),
+                };
+                receipt
+                    .verify_with(&signed, self.kid, &self.verifier, &self.trust.origin)
+                    .map_err(|e| {
+                        SyncError::InvalidResponse(format!("record {}: {e}", result.record_id))
+                    })?;
+                if let Some(credential) = &result.credential {
+                    check_registered_credential(
+                        credential,
+                        &result.record_id,
+                        leaf.index,
+                        &self.trust,
+                        self.now,
+                    )?;
+                }
+                Ok(Settled::Acknowledged {
+                    id: result.record_id,
+                    leaf_index: leaf.index,
+                    receipt: codec::to_vec(&receipt)
+                        .map_err(|e| SyncError::Local(format!("encoding a receipt: {e}")))?,
+                    credential: result.credential.as_ref().map(|c| c.to_vec()),
+                })
+            }
+            (Outcome::Rejected, _, Some(rejection)) => Ok(Settled::Rejected {
+                id: result.record_id,
+                code: rejection.code.clone(),
+                message: rejection.message.clone(),
+            }),
+            _ => Err(SyncError::InvalidResponse(format!(
+                "record {}: result without its leaf or reason",
+                result.record_id
+            ))),
+        }
+    }
+
+    /// Adds an applied answer to the report and the counts.
+    fn count_settled(&mut self, results: &[RecordResult], settled: &[Settled]) {
+        for (result, settled) in results.iter().zip(settled) {
+            match settled {
+                Settled::Acknowledged { .. } => {
+                    if result.outcome == Outcome::Accepted {
+                        self.report.accepted += 1;
+                    } else {
+                        self.report.duplicate += 1;
+                    }
+                    self.counts.acknowledged += 1;
+                }
+                Settled::Rejected { id, code, message } => {
+                    self.report.rejected.push(RejectedRecord {
+                        id: *id,
+                        code: code.clone(),
+                        message: message.clone(),
+                    });
+                    self.counts.rejected += 1;
+                }
+            }
+        }
+        self.report.batches += 1;
+    }
+
+    fn note_checkpoint(&mut self, checkpoint: &VerifiedCheckpoint) {
+        if checkpoint.size >= self.report.tree_size {
+            self.report.tree_size = checkpoint.size;
+            self.report.checkpoint = Some(checkpoint.note.clone());
+        }
+    }
+
+    fn digest_checkpoint(&mut self, body: &[u8]) -> Result<Phase, SyncError> {
+        let note = String::from_utf8(body.to_vec())
+            .map_err(|_| SyncError::InvalidResponse("checkpoint is not UTF-8".into()))?;
+        let checkpoint = signed_checkpoint(&self.verifier, &note, &self.trust.origin)?;
+        match self.store.latest_checkpoint()? {
+            // An older checkpoint (a replay, or a lagging mirror): the newer one stays; only a
+            // different root for a size this device verified is evidence of a fork.
+            Some(latest) if latest.size > checkpoint.size => {
+                if let Some(seen) = self.store.checkpoint_at(checkpoint.size)? {
+                    check_same_root(&seen, &checkpoint)?;
+                }
+                Ok(Phase::FetchStatusList)
+            }
+            Some(latest) if latest.size == checkpoint.size => {
+                check_same_root(&latest, &checkpoint)?;
+                Ok(Phase::FetchStatusList)
+            }
+            Some(latest) if latest.size > 0 => Ok(Phase::CheckpointConsistency {
+                note,
+                checkpoint,
+                from: latest,
+            }),
+            _ => {
+                self.save_checkpoint(&checkpoint, note)?;
+                Ok(Phase::FetchStatusList)
+            }
+        }
+    }
+
+    fn save_checkpoint(&mut self, checkpoint: &Checkpoint, note: String) -> Result<(), SyncError> {
+        let verified = VerifiedCheckpoint {
+            size: checkpoint.size,
+            root_hash: checkpoint.root_hash,
+            note,
+        };
+        self.store.save_checkpoint(&verified, self.now)?;
+        self.note_checkpoint(&verified);
+        Ok(())
+    }
+}
