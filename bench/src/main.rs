@@ -19,6 +19,7 @@ mod common;
 mod device_scale;
 mod ingest;
 mod ledger;
+mod matching;
 mod qr_rendering;
 mod qr_size;
 mod report;
@@ -88,6 +89,7 @@ fn main() -> Result<()> {
     wire_size(&mut report, dir.path(), args.quick)?;
     ledger(&mut report, dir.path(), args.quick, args.ledger_10m)?;
     device_scale(&mut report, dir.path(), args.quick)?;
+    matching::matching(&mut report, dir.path(), args.quick)?;
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;

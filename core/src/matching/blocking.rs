@@ -68,37 +68,41 @@ fn block_months(d: &PartialDate) -> Vec<(i32, u8)> {
     out
 }
 
-/// The blocking keys of a record, sorted, at most [`MAX_KEYS`]:
-/// - `c:CODE:CODE:YEAR`, the child's given-name and family-name codes with each block year;
-/// - `m:CODE:CODE:YEAR`, the same for the mother's name with the child's block years;
-/// - `d:YEAR-MM:CODE`, each block month of the child's date with the mother's given-name
-///   code (so a child's renamed or misspelt name still meets);
-/// - `i:ID`, the mother's national id.
-///
-/// A date-less record uses the year `-`.
+/// The blocking keys of a record, sorted, at most [`MAX_KEYS`] (docs/MATCHING.md §5). `M`
+/// stands for each block month of the child's date of birth (`2026-03`; a year-only date
+/// gives `2026`, no date `-`):
+/// - `c:CODE:CODE:M`, the child's given-name and family-name codes (the pair sorted, so a
+///   swap of given and family names gives the same key);
+/// - `m:CODE:CODE:M`, the same for the mother's name (a child's misspelt name still meets);
+/// - `p:CODE:CODE:PLACE`, the child's name codes with the locality's code (a date far off
+///   still meets);
+/// - `i:ID:YEAR`, the mother's national id with each block year.
 pub fn block_keys(p: &Prepared) -> Vec<String> {
     let mut out = BTreeSet::new();
-    let years: Vec<String> = match &p.dob {
-        Some(d) => d.block_years().iter().map(i32::to_string).collect(),
+    let months: Vec<String> = match &p.dob {
+        Some(d) if d.month.is_some() => block_months(d)
+            .into_iter()
+            .map(|(y, m)| format!("{y}-{m:02}"))
+            .collect(),
+        Some(d) => vec![d.year.to_string()],
         None => vec!["-".into()],
     };
     let child_given = codes(&p.child.given);
     let child_family = codes(&p.child.family);
     let mother_given = codes(&p.mother.given);
     let mother_family = codes(&p.mother.family);
-    for year in &years {
-        pairs("c", &child_given, &child_family, year, &mut out);
-        pairs("m", &mother_given, &mother_family, year, &mut out);
+    for month in &months {
+        pairs("c", &child_given, &child_family, month, &mut out);
+        pairs("m", &mother_given, &mother_family, month, &mut out);
     }
-    if let Some(d) = &p.dob {
-        for (y, m) in block_months(d) {
-            for code in &mother_given {
-                out.insert(format!("d:{y}-{m:02}:{code}"));
-            }
-        }
+    for place in codes(&p.locality).iter().take(1) {
+        pairs("p", &child_given, &child_family, place, &mut out);
     }
     if !p.mother_id.is_empty() {
-        out.insert(format!("i:{}", p.mother_id));
+        let years = p.dob.map(|d| d.block_years()).unwrap_or_default();
+        for year in years {
+            out.insert(format!("i:{}:{year}", p.mother_id));
+        }
     }
     out.into_iter().take(MAX_KEYS).collect()
 }
@@ -169,5 +173,47 @@ impl Index {
             .collect();
         out.sort_by(|x, y| y.1.points.cmp(&x.1.points).then(x.0.cmp(&y.0)));
         out
+    }
+}
+
+/// Domain tag of the keyed blocking hashes.
+pub const KEYED_TAG: &[u8] = b"birthright match key v1\0";
+
+/// A blocking key as the registry stores it: `HMAC-SHA256(secret, KEYED_TAG || key)`, so the
+/// database holds no name, not even a phonetic code of one (docs/MATCHING.md §5.2).
+pub fn keyed(secret: &[u8; 32], key: &str) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(KEYED_TAG);
+    mac.update(key.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The keyed hashes of a record's blocking keys, sorted, without repeats.
+pub fn keyed_block_keys(secret: &[u8; 32], record: &Prepared) -> Vec<[u8; 32]> {
+    let mut out: Vec<[u8; 32]> = block_keys(record)
+        .iter()
+        .map(|k| keyed(secret, k))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod keyed_tests {
+    use super::*;
+
+    #[test]
+    fn keyed_hash_known_answer() {
+        // HMAC-SHA256 over the tag and the key text; pinned so a second implementation can
+        // check itself (docs/MATCHING.md §5.2).
+        assert_eq!(
+            hex::encode(keyed(&[7; 32], "c:kvln:oln:2026-03")),
+            "c935a92543354108a8ed61e154d25c4f0163111323bc489ce0421706889443cc"
+        );
+        assert_ne!(keyed(&[7; 32], "a"), keyed(&[8; 32], "a"));
+        assert_ne!(keyed(&[7; 32], "a"), keyed(&[7; 32], "b"));
     }
 }

@@ -412,7 +412,7 @@ pub fn labelled_set(n: usize, seed: u64) -> Vec<Labelled> {
             Culture::Romanian => ("Ungheni", RO_PLACES),
         };
         // One region per 400 families, so the common names repeat within a village.
-        let region = out.len() / 2_000;
+        let region = (seed % 10_000) * 1_000 + (out.len() / 2_000) as u64;
         let locality = format!("{} {region}", places[rng.below(places.len())]);
         let surname = family(&mut rng, culture);
         let base = Family {

@@ -71,9 +71,7 @@ impl SyncBackoff {
     /// `b` for the `failures`-th failure in a row (at least 1).
     pub fn base(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(MAX_DOUBLINGS);
-        self.initial
-            .saturating_mul(1u32 << doublings)
-            .min(self.max)
+        self.initial.saturating_mul(1u32 << doublings).min(self.max)
     }
 
     /// `b/2 + b·k/2000` for jitter `k` (taken modulo [`JITTER_STEPS`]).

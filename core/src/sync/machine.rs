@@ -424,7 +424,8 @@ impl<S: SyncStore> SyncMachine<S> {
                 "the answer is for another batch".into(),
             ));
         }
-        let checkpoint = signed_checkpoint(&self.verifier, &response.checkpoint, &self.trust.origin)?;
+        let checkpoint =
+            signed_checkpoint(&self.verifier, &response.checkpoint, &self.trust.origin)?;
         // History check 1: from the size the batch was sealed with.
         let known = self.sealed_against(&batch)?;
         let proof = wire::hashes(&response.consistency_proof)

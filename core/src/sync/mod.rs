@@ -280,7 +280,6 @@ impl From<StoreError> for SyncError {
     }
 }
 
-
 /// What the driver must do next.
 #[derive(Debug)]
 pub enum Step {

@@ -93,8 +93,11 @@ pub trait SyncStore {
     /// Checks the store's integrity and the enrolment, and reads what a sync starts from.
     fn sync_start(&self) -> Result<SyncStart, SyncError>;
     /// Up to `limit` pending records captured after `after_seq`, in capture order.
-    fn pending_records(&self, after_seq: i64, limit: usize)
-    -> Result<Vec<PendingRecord>, SyncError>;
+    fn pending_records(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingRecord>, SyncError>;
     /// Stores `batch` and moves `records` from pending to in flight; returns the stored row.
     fn insert_batch(&self, batch: NewBatch<'_>, records: &[Uuid]) -> Result<BatchRow, SyncError>;
     /// The oldest batch not yet answered.
@@ -231,7 +234,8 @@ impl SyncStore for Device {
         limit: usize,
     ) -> Result<Vec<PendingRecord>, SyncError> {
         let store = self.store();
-        let rows = store.read(|c| store.records_page(c, RecordStatus::Pending, after_seq, limit))?;
+        let rows =
+            store.read(|c| store.records_page(c, RecordStatus::Pending, after_seq, limit))?;
         rows.iter()
             .map(|row| {
                 Ok(PendingRecord {

@@ -236,7 +236,10 @@ mod tests {
         assert!(is_damaged_trust_bundle(&e), "{e:?}");
         assert!(!e.to_string().contains("registry's answer"), "{e}");
         // The same for a receipt checked against that bundle.
-        let Err(e) = receipt_fixture().0.verify(b"record", KeyId([1; 8]), &bundle) else {
+        let Err(e) = receipt_fixture()
+            .0
+            .verify(b"record", KeyId([1; 8]), &bundle)
+        else {
             panic!("a receipt verified under a damaged bundle")
         };
         assert!(is_damaged_trust_bundle(&e), "{e:?}");
@@ -313,7 +316,10 @@ mod tests {
             )
         };
         assert!(refused(&receipt, b"other", KID), "another record");
-        assert!(refused(&receipt, b"record", KeyId([8; 8])), "another device");
+        assert!(
+            refused(&receipt, b"record", KeyId([8; 8])),
+            "another device"
+        );
         let moved = Receipt {
             leaf_index: 3,
             ..receipt.clone()
