@@ -435,6 +435,7 @@ fn vectors() -> Vec<Vector> {
                 leaf: Some(receipt.clone()),
                 rejection: None,
                 credential: Some(ByteBuf::from(registered.bytes.clone())),
+                held: None,
             },
             RecordResult {
                 record_id: i.correction.id,
@@ -445,6 +446,7 @@ fn vectors() -> Vec<Vector> {
                     message: "place_of_birth.facility: unknown facility".into(),
                 }),
                 credential: None,
+                held: None,
             },
         ],
     };
@@ -479,6 +481,7 @@ fn vectors() -> Vec<Vector> {
         leaf: Some(receipt.clone()),
         rejection: None,
         credential: None,
+        held: None,
     };
     out.push(vector(
         "record_result_duplicate",

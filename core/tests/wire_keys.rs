@@ -301,6 +301,7 @@ fn message_keys_are_pinned() {
         leaf: Some(leaf),
         rejection: Some(rejection),
         credential: Some(bytes(1)),
+        held: None,
     };
     pinned(
         "RecordResult",

@@ -12,9 +12,12 @@ use birthright_core::{
 use time::OffsetDateTime;
 
 mod admin;
+mod duplicates;
 mod enrolment;
 mod ingest;
 mod ledger_read;
+
+pub use duplicates::{Decision, DuplicateView};
 
 use crate::{
     head::HEAD_FILE,
