@@ -981,8 +981,10 @@ impl RegistryStore for PgStore {
         self.db().read_sql(|tx| {
             let rows = tx.query(
                 &format!(
-                    "SELECT {PAIR_COLUMNS} FROM duplicate_pairs WHERE closed_at IS NULL
-                     AND ($1::BYTEA IS NULL OR (record_kid = $1 AND record_id = $2))
+                    "SELECT {PAIR_COLUMNS} FROM duplicate_pairs
+                     WHERE ($1::BYTEA IS NULL AND closed_at IS NULL)
+                     OR (record_kid = $1 AND record_id = $2
+                         AND (closed_at IS NULL OR decision = 'duplicate'))
                      ORDER BY opened_at, record_id, score DESC"
                 ),
                 &[&kid, &id],

@@ -357,7 +357,8 @@ pub trait RegistryStore: Send + Sync {
         pairs: &[DuplicatePair],
     ) -> Result<(), StoreError>;
 
-    /// Open pairs, oldest first; with `record`, only those holding that record.
+    /// Open pairs, oldest first; with `record`, the pairs that keep that record without a
+    /// credential: its open ones and those decided `duplicate`.
     fn open_pairs(&self, record: Option<(&KeyId, &Uuid)>)
     -> Result<Vec<DuplicatePair>, StoreError>;
 
@@ -1295,8 +1296,9 @@ impl RegistryStore for SqliteStore {
     ) -> Result<Vec<DuplicatePair>, StoreError> {
         let conn = self.read();
         let sql = format!(
-            "SELECT {PAIR_COLUMNS} FROM duplicate_pairs WHERE closed_at IS NULL
-             AND (?1 IS NULL OR (record_kid = ?1 AND record_id = ?2))
+            "SELECT {PAIR_COLUMNS} FROM duplicate_pairs
+             WHERE (?1 IS NULL AND closed_at IS NULL)
+             OR (record_kid = ?1 AND record_id = ?2 AND (closed_at IS NULL OR decision = 'duplicate'))
              ORDER BY opened_at, record_id, score DESC"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
