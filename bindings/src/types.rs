@@ -265,6 +265,38 @@ pub struct Captured {
     pub summary: RecordSummary,
     /// Records on this device that may be the same child, best first.
     pub possible_duplicates: Vec<PossibleDuplicate>,
+    /// From the registry's latest answers: this device's records it holds for review that
+    /// concern this child, with the registry's records they may duplicate.
+    pub registry_hints: Vec<RegistryHint>,
+}
+
+/// One of this device's records the registry holds for review as a possible duplicate.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RegistryHint {
+    /// The held record (UUID).
+    pub held_record_id: String,
+    /// The registry's records it may duplicate, best first.
+    pub candidates: Vec<RegistryCandidate>,
+}
+
+/// A registry record a held record may duplicate.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RegistryCandidate {
+    /// Likely or possible.
+    pub level: DuplicateLevel,
+    /// Matching score (points).
+    pub score: i32,
+    /// Its child's name.
+    pub child_name: String,
+    /// Its child's date of birth, as entered.
+    pub date_of_birth: String,
+    /// When it was captured.
+    pub captured_at: SystemTime,
+    /// Why, in plain language.
+    pub reasons: Vec<String>,
+    /// "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
+    /// ago)".
+    pub message: String,
 }
 
 /// How strongly two records look like one child registered twice.
@@ -835,6 +867,35 @@ impl From<core::device::Captured> for Captured {
                     },
                     score: d.score,
                     reasons: d.reasons,
+                })
+                .collect(),
+            registry_hints: c
+                .registry_hints
+                .into_iter()
+                .map(|h| {
+                    let sentences = h.sentences(now);
+                    RegistryHint {
+                        held_record_id: h.record_id.to_string(),
+                        candidates: h
+                            .held
+                            .candidates
+                            .into_iter()
+                            .zip(sentences)
+                            .map(|(c, message)| RegistryCandidate {
+                                level: if c.level == "likely" {
+                                    DuplicateLevel::Likely
+                                } else {
+                                    DuplicateLevel::Possible
+                                },
+                                score: c.score,
+                                child_name: c.child_name,
+                                date_of_birth: c.date_of_birth,
+                                captured_at: system_time(c.captured_at),
+                                reasons: c.reasons,
+                                message,
+                            })
+                            .collect(),
+                    }
                 })
                 .collect(),
         }

@@ -287,10 +287,42 @@ pub fn capture(
             .iter()
             .map(|d| duplicate_json(d, now))
             .collect();
+        out["registry_hints"] = captured
+            .registry_hints
+            .iter()
+            .map(|h| {
+                let candidates: Vec<_> = h
+                    .held
+                    .candidates
+                    .iter()
+                    .zip(h.sentences(now))
+                    .map(|(c, message)| {
+                        serde_json::json!({
+                            "level": c.level,
+                            "score": c.score,
+                            "child_name": c.child_name,
+                            "date_of_birth": c.date_of_birth,
+                            "captured_at": when(c.captured_at),
+                            "reasons": c.reasons,
+                            "message": message,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({ "held_record_id": h.record_id, "candidates": candidates })
+            })
+            .collect();
         return crate::output::print_json(&out);
     }
     println!("{}", captured.summary.id);
     warn_duplicates(&captured.possible_duplicates, now, None);
+    for hint in &captured.registry_hints {
+        for sentence in hint.sentences(now) {
+            eprintln!(
+                "{sentence} [the registry holds record {} for review]",
+                hint.record_id
+            );
+        }
+    }
     Ok(())
 }
 

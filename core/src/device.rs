@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::{
     codec,
     keys::{Ed25519Key, KeyId, RngError},
-    matching::{Level, Prepared, Profile, blocking::Index},
+    matching::{self, Level, Prepared, Profile, blocking::Index},
     record::{Record, RegistrationForm, SCHEMA_VERSION},
     signed::{SignedRecord, SignedRecordError},
     store::{RecordRow, RecordStatus, StorageKey, Store, StoreError},
@@ -227,6 +227,88 @@ struct SealedSummary {
     profile: Option<Profile>,
 }
 
+/// Meta key of the registry's hints: this device's records the registry holds for review as
+/// possible duplicates, with their candidates, from its latest answers (sealed CBOR).
+pub const META_REGISTRY_HINTS: &str = "registry_hints";
+
+/// Most hints kept (the oldest are dropped first).
+const MAX_REGISTRY_HINTS: usize = 200;
+
+/// One of this device's records the registry holds for review, and the registry's records it
+/// may duplicate (from the latest answer about it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryHint {
+    /// This device's record.
+    pub record_id: Uuid,
+    /// What the registry said.
+    pub held: wire::Held,
+}
+
+impl RegistryHint {
+    /// The sentences an app shows, one per candidate, with `now` the current time.
+    pub fn sentences(&self, now: OffsetDateTime) -> Vec<String> {
+        self.held
+            .candidates
+            .iter()
+            .map(|c| {
+                format!(
+                    "this child may already be registered ({}, {}, captured {})",
+                    c.child_name,
+                    c.date_of_birth,
+                    ago(now.unix_timestamp() - c.captured_at)
+                )
+            })
+            .collect()
+    }
+}
+
+/// Keeps the hints of an applied batch answer (inside its transaction): a record held gets
+/// its new hint, a record acknowledged without one loses any it had.
+pub(crate) fn keep_registry_hints(
+    store: &Store,
+    tx: &rusqlite::Transaction<'_>,
+    settled: &[crate::sync::Settled],
+) -> Result<(), StoreError> {
+    use crate::sync::Settled;
+    let answered: Vec<(Uuid, Option<&wire::Held>)> = settled
+        .iter()
+        .filter_map(|s| match s {
+            Settled::Acknowledged { id, held, .. } => Some((*id, held.as_ref())),
+            Settled::Rejected { .. } => None,
+        })
+        .collect();
+    let mut hints = read_hints(store, tx)?;
+    if hints.is_empty() && answered.iter().all(|(_, h)| h.is_none()) {
+        return Ok(());
+    }
+    hints.retain(|h| !answered.iter().any(|(id, _)| *id == h.record_id));
+    for (id, held) in answered {
+        if let Some(held) = held {
+            hints.push(RegistryHint {
+                record_id: id,
+                held: held.clone(),
+            });
+        }
+    }
+    let excess = hints.len().saturating_sub(MAX_REGISTRY_HINTS);
+    hints.drain(..excess);
+    let bytes = zeroize::Zeroizing::new(
+        codec::to_vec(&hints).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    );
+    store.set_meta(tx, META_REGISTRY_HINTS, &bytes)
+}
+
+fn read_hints(store: &Store, conn: &rusqlite::Connection) -> Result<Vec<RegistryHint>, StoreError> {
+    match store.meta(conn, META_REGISTRY_HINTS)? {
+        Some(bytes) => {
+            codec::from_slice(&bytes, 4 * 1024 * 1024).map_err(|_| StoreError::Tampered {
+                what: "registry hints".into(),
+            })
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
 /// A registration just captured, with the records already on this device that may be the
 /// same child (docs/MATCHING.md). Capture never waits for or depends on them: the record is
 /// stored either way, and the app shows them for the worker to check.
@@ -237,6 +319,9 @@ pub struct Captured {
     pub summary: RecordSummary,
     /// Records on this device that may be the same child, best first.
     pub possible_duplicates: Vec<PossibleDuplicate>,
+    /// From the registry's latest answers: held records of this device that are among the
+    /// possible duplicates, or whose candidates' name and date of birth match this child.
+    pub registry_hints: Vec<RegistryHint>,
 }
 
 /// A record on the device that may be the same child as one just captured.
@@ -519,12 +604,24 @@ impl Device {
         self.store.write(|tx| -> Result<Captured, DeviceError> {
             let known = self.known(tx)?;
             let possible_duplicates = known.duplicates(&prepared, supersedes);
+            let registry_hints = hints_for(
+                &read_hints(&self.store, tx)?,
+                &prepared,
+                &possible_duplicates,
+            );
             let row = self.insert(tx, row)?;
             Ok(Captured {
                 summary: summary_from(row, summary),
                 possible_duplicates,
+                registry_hints,
             })
         })
+    }
+
+    /// The registry's hints from its latest answers (records of this device it holds for
+    /// review as possible duplicates).
+    pub fn registry_hints(&self) -> Result<Vec<RegistryHint>, DeviceError> {
+        Ok(self.store.read(|conn| read_hints(&self.store, conn))?)
     }
 
     /// The records on the device that may be the same child as `input` (what capture would
@@ -604,10 +701,12 @@ impl Device {
             .write(|tx| -> Result<Vec<Captured>, DeviceError> {
                 // Each form is matched against the device's records and the forms before it.
                 let mut known = self.known(tx)?;
+                let hints = read_hints(&self.store, tx)?;
                 let mut out = Vec::with_capacity(prepared.len());
                 for ((row, summary), input) in prepared.into_iter().zip(inputs) {
                     let profile = Prepared::from_form(input);
                     let possible_duplicates = known.duplicates(&profile, None);
+                    let registry_hints = hints_for(&hints, &profile, &possible_duplicates);
                     let row = self.insert(tx, row)?;
                     known.index.add(profile);
                     known.shown.push((
@@ -622,6 +721,7 @@ impl Device {
                     out.push(Captured {
                         summary: summary_from(row, summary),
                         possible_duplicates,
+                        registry_hints,
                     });
                 }
                 Ok(out)
@@ -988,6 +1088,41 @@ fn describe(identity: &Identity) -> DeviceIdentity {
         public_key: identity.key.public_bytes(),
         worker_id: identity.worker_id.clone(),
     }
+}
+
+/// The hints that concern a new capture: those of its possible duplicates, and those whose
+/// candidate's child's name and date of birth match it (docs/MATCHING.md §8).
+fn hints_for(
+    hints: &[RegistryHint],
+    record: &Prepared,
+    duplicates: &[PossibleDuplicate],
+) -> Vec<RegistryHint> {
+    hints
+        .iter()
+        .filter(|h| {
+            duplicates.iter().any(|d| d.id == h.record_id)
+                || h.held.candidates.iter().any(|c| {
+                    let (given, family) = c
+                        .child_name
+                        .rsplit_once(' ')
+                        .unwrap_or((c.child_name.as_str(), ""));
+                    let candidate = Prepared::new(Profile {
+                        child_given: given.into(),
+                        child_family: family.into(),
+                        date_of_birth: c.date_of_birth.clone(),
+                        ..Profile::default()
+                    });
+                    let child = Prepared::new(Profile {
+                        child_given: record.profile.child_given.clone(),
+                        child_family: record.profile.child_family.clone(),
+                        date_of_birth: record.profile.date_of_birth.clone(),
+                        ..Profile::default()
+                    });
+                    matching::score(&child, &candidate).level != Level::None
+                })
+        })
+        .cloned()
+        .collect()
 }
 
 impl Known {

@@ -38,6 +38,18 @@ fn same_child_twice(backend: Backend) {
     let report = sync_json(&second, &registry.url);
     assert_eq!(report["accepted"], 1, "on the ledger, held: {report}");
 
+    // The second device has the registry's hint: capturing the child again says so.
+    let out = run(&["capture", "--data", p(&second), "--form", OLENA]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "this child may already be registered (Олена Коваленко, 2026-03-14, captured "
+        ) && stderr.contains(&format!("the registry holds record {again} for review")),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+
     // The registrar's queue: one open pair, the later record held, the first its candidate.
     let pairs: Value = serde_json::from_str(&ok(&[
         "registry",

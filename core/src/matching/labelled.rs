@@ -609,33 +609,27 @@ mod tests {
     }
 }
 #[cfg(test)]
-mod debug_fp {
+mod figures {
     use super::*;
+
+    /// The quality figures of the benchmark, without a release build:
+    /// `cargo test -p birthright-core --lib matching::labelled::figures -- --ignored --nocapture`.
     #[test]
     #[ignore]
-    fn show() {
-        let set = labelled_set(3_000, 7);
-        let mut index = crate::matching::blocking::Index::new();
-        let mut shown = 0;
-        for (i, item) in set.iter().enumerate() {
-            let p = crate::matching::Prepared::new(item.profile.clone());
-            for at in index.candidates(&p) {
-                let m = crate::matching::score(&p, index.get(at).unwrap());
-                let truth = set[at].child == item.child;
-                if (m.level >= crate::matching::Level::Possible) != truth && shown < 25 {
-                    shown += 1;
-                    println!(
-                        "{} pts={} {:?}\n  A {:?}\n  B {:?}",
-                        if truth { "MISS" } else { "FP" },
-                        m.points,
-                        m.reasons,
-                        set[at].profile,
-                        item.profile
-                    );
-                }
-            }
-            let _ = i;
-            index.add(p);
+    fn quality_at_10k_and_100k() {
+        for n in [10_000, 100_000] {
+            let e = evaluate(&labelled_set(n, 11));
+            println!(
+                "{n}: true pairs {}, candidates/record {:.2}; possible P {:.4} R {:.4} F1 {:.4}; likely P {:.4} R {:.4} F1 {:.4}",
+                e.possible.true_pairs,
+                e.candidates as f64 / n as f64,
+                e.possible.precision(),
+                e.possible.recall(),
+                e.possible.f1(),
+                e.likely.precision(),
+                e.likely.recall(),
+                e.likely.f1()
+            );
         }
     }
 }
