@@ -2082,6 +2082,11 @@ public struct Captured: Equatable, Hashable {
      * Records on this device that may be the same child, best first.
      */
     public var possibleDuplicates: [PossibleDuplicate]
+    /**
+     * From the registry's latest answers: this device's records it holds for review that
+     * concern this child, with the registry's records they may duplicate.
+     */
+    public var registryHints: [RegistryHint]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2091,9 +2096,14 @@ public struct Captured: Equatable, Hashable {
          */summary: RecordSummary, 
         /**
          * Records on this device that may be the same child, best first.
-         */possibleDuplicates: [PossibleDuplicate]) {
+         */possibleDuplicates: [PossibleDuplicate], 
+        /**
+         * From the registry's latest answers: this device's records it holds for review that
+         * concern this child, with the registry's records they may duplicate.
+         */registryHints: [RegistryHint]) {
         self.summary = summary
         self.possibleDuplicates = possibleDuplicates
+        self.registryHints = registryHints
     }
 
     
@@ -2113,13 +2123,15 @@ public struct FfiConverterTypeCaptured: FfiConverterRustBuffer {
         return
             try Captured(
                 summary: FfiConverterTypeRecordSummary.read(from: &buf), 
-                possibleDuplicates: FfiConverterSequenceTypePossibleDuplicate.read(from: &buf)
+                possibleDuplicates: FfiConverterSequenceTypePossibleDuplicate.read(from: &buf), 
+                registryHints: FfiConverterSequenceTypeRegistryHint.read(from: &buf)
         )
     }
 
     public static func write(_ value: Captured, into buf: inout [UInt8]) {
         FfiConverterTypeRecordSummary.write(value.summary, into: &buf)
         FfiConverterSequenceTypePossibleDuplicate.write(value.possibleDuplicates, into: &buf)
+        FfiConverterSequenceTypeRegistryHint.write(value.registryHints, into: &buf)
     }
 }
 
@@ -4256,6 +4268,196 @@ public func FfiConverterTypeRegistrationForm_lift(_ buf: RustBuffer) throws -> R
 #endif
 public func FfiConverterTypeRegistrationForm_lower(_ value: RegistrationForm) -> RustBuffer {
     return FfiConverterTypeRegistrationForm.lower(value)
+}
+
+
+/**
+ * A registry record a held record may duplicate.
+ */
+public struct RegistryCandidate: Equatable, Hashable {
+    /**
+     * Likely or possible.
+     */
+    public var level: DuplicateLevel
+    /**
+     * Matching score (points).
+     */
+    public var score: Int32
+    /**
+     * Its child's name.
+     */
+    public var childName: String
+    /**
+     * Its child's date of birth, as entered.
+     */
+    public var dateOfBirth: String
+    /**
+     * When it was captured.
+     */
+    public var capturedAt: Date
+    /**
+     * Why, in plain language.
+     */
+    public var reasons: [String]
+    /**
+     * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
+     * ago)".
+     */
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Likely or possible.
+         */level: DuplicateLevel, 
+        /**
+         * Matching score (points).
+         */score: Int32, 
+        /**
+         * Its child's name.
+         */childName: String, 
+        /**
+         * Its child's date of birth, as entered.
+         */dateOfBirth: String, 
+        /**
+         * When it was captured.
+         */capturedAt: Date, 
+        /**
+         * Why, in plain language.
+         */reasons: [String], 
+        /**
+         * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
+         * ago)".
+         */message: String) {
+        self.level = level
+        self.score = score
+        self.childName = childName
+        self.dateOfBirth = dateOfBirth
+        self.capturedAt = capturedAt
+        self.reasons = reasons
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RegistryCandidate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegistryCandidate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryCandidate {
+        return
+            try RegistryCandidate(
+                level: FfiConverterTypeDuplicateLevel.read(from: &buf), 
+                score: FfiConverterInt32.read(from: &buf), 
+                childName: FfiConverterString.read(from: &buf), 
+                dateOfBirth: FfiConverterString.read(from: &buf), 
+                capturedAt: FfiConverterTimestamp.read(from: &buf), 
+                reasons: FfiConverterSequenceString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RegistryCandidate, into buf: inout [UInt8]) {
+        FfiConverterTypeDuplicateLevel.write(value.level, into: &buf)
+        FfiConverterInt32.write(value.score, into: &buf)
+        FfiConverterString.write(value.childName, into: &buf)
+        FfiConverterString.write(value.dateOfBirth, into: &buf)
+        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
+        FfiConverterSequenceString.write(value.reasons, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryCandidate_lift(_ buf: RustBuffer) throws -> RegistryCandidate {
+    return try FfiConverterTypeRegistryCandidate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryCandidate_lower(_ value: RegistryCandidate) -> RustBuffer {
+    return FfiConverterTypeRegistryCandidate.lower(value)
+}
+
+
+/**
+ * One of this device's records the registry holds for review as a possible duplicate.
+ */
+public struct RegistryHint: Equatable, Hashable {
+    /**
+     * The held record (UUID).
+     */
+    public var heldRecordId: String
+    /**
+     * The registry's records it may duplicate, best first.
+     */
+    public var candidates: [RegistryCandidate]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The held record (UUID).
+         */heldRecordId: String, 
+        /**
+         * The registry's records it may duplicate, best first.
+         */candidates: [RegistryCandidate]) {
+        self.heldRecordId = heldRecordId
+        self.candidates = candidates
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RegistryHint: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegistryHint: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryHint {
+        return
+            try RegistryHint(
+                heldRecordId: FfiConverterString.read(from: &buf), 
+                candidates: FfiConverterSequenceTypeRegistryCandidate.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RegistryHint, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.heldRecordId, into: &buf)
+        FfiConverterSequenceTypeRegistryCandidate.write(value.candidates, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryHint_lift(_ buf: RustBuffer) throws -> RegistryHint {
+    return try FfiConverterTypeRegistryHint.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryHint_lower(_ value: RegistryHint) -> RustBuffer {
+    return FfiConverterTypeRegistryHint.lower(value)
 }
 
 
@@ -6942,6 +7144,56 @@ fileprivate struct FfiConverterSequenceTypeRegistrationForm: FfiConverterRustBuf
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeRegistrationForm.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRegistryCandidate: FfiConverterRustBuffer {
+    typealias SwiftType = [RegistryCandidate]
+
+    public static func write(_ value: [RegistryCandidate], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRegistryCandidate.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryCandidate] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RegistryCandidate]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRegistryCandidate.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRegistryHint: FfiConverterRustBuffer {
+    typealias SwiftType = [RegistryHint]
+
+    public static func write(_ value: [RegistryHint], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRegistryHint.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryHint] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RegistryHint]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRegistryHint.read(from: &buf))
         }
         return seq
     }
