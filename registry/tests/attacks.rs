@@ -339,7 +339,7 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
         let registry = registry(dir.path());
         let device = enrolled_device(&registry, "w-1");
         for _ in 0..3 {
-            device.capture(&reference_input()).unwrap().summary;
+            device.capture(&reference_input()).unwrap();
         }
         sync(&device, &registry);
         device
@@ -347,8 +347,8 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
     copy_db(dir.path(), backup.path());
     let published = {
         let registry = Arc::new(Registry::open(dir.path()).unwrap());
-        device.capture(&reference_input()).unwrap().summary;
-        device.capture(&reference_input()).unwrap().summary;
+        device.capture(&reference_input()).unwrap();
+        device.capture(&reference_input()).unwrap();
         sync(&device, &registry);
         assert_eq!(registry.tree_size().unwrap(), 5);
         registry.checkpoint().unwrap()
@@ -409,7 +409,7 @@ fn registry_files_are_private_to_its_user() {
     let dir = parent.path().join("data");
     let registry = registry(&dir);
     let device = enrolled_device(&registry, "w-1");
-    device.capture(&reference_input()).unwrap().summary;
+    device.capture(&reference_input()).unwrap();
     sync(&device, &registry);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
@@ -438,7 +438,7 @@ fn reads_never_wait_for_the_sequencer() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    device.capture(&reference_input()).unwrap().summary;
+    device.capture(&reference_input()).unwrap();
     sync(&device, &registry);
     // Another writer holds the database's write lock (as a long batch would).
     let writer = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();

@@ -1161,7 +1161,7 @@ fn the_registry_database_holds_no_names_in_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    device.capture(&reference_input()).unwrap().summary;
+    device.capture(&reference_input()).unwrap();
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert_eq!(
         device.list(&ListFilter::default()).unwrap()[0].status,

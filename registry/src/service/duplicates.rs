@@ -102,7 +102,7 @@ impl Registry {
         if open.is_empty() {
             return Ok(None);
         }
-        open.sort_by(|a, b| b.score.cmp(&a.score));
+        open.sort_by_key(|p| std::cmp::Reverse(p.score));
         let mut candidates = Vec::new();
         for pair in open.iter().take(MAX_HELD_CANDIDATES) {
             if let Some((m, other)) =
