@@ -74,8 +74,8 @@ fn block_months(d: &PartialDate) -> Vec<(i32, u8)> {
 /// - `c:CODE:CODE:M`, the child's given-name and family-name codes (the pair sorted, so a
 ///   swap of given and family names gives the same key);
 /// - `m:CODE:CODE:M`, the same for the mother's name (a child's misspelt name still meets);
-/// - `p:CODE:CODE:PLACE`, the child's name codes with the locality's code (a date far off
-///   still meets);
+/// - `p:CODE:CODE:PLACE`, the child's name codes with the locality's: the code of each of
+///   its first three words' first skeleton, joined by `+` (a date far off still meets);
 /// - `i:ID:YEAR`, the mother's national id with each block year.
 pub fn block_keys(p: &Prepared) -> Vec<String> {
     let mut out = BTreeSet::new();
@@ -95,8 +95,16 @@ pub fn block_keys(p: &Prepared) -> Vec<String> {
         pairs("c", &child_given, &child_family, month, &mut out);
         pairs("m", &mother_given, &mother_family, month, &mut out);
     }
-    for place in codes(&p.locality).iter().take(1) {
-        pairs("p", &child_given, &child_family, place, &mut out);
+    let place: Vec<String> = p
+        .locality
+        .skeletons
+        .iter()
+        .take(MAX_WORDS)
+        .filter_map(|w| w.first().map(|s| block_code(s)))
+        .filter(|c| !c.is_empty())
+        .collect();
+    if !place.is_empty() {
+        pairs("p", &child_given, &child_family, &place.join("+"), &mut out);
     }
     if !p.mother_id.is_empty() {
         let years = p.dob.map(|d| d.block_years()).unwrap_or_default();

@@ -413,7 +413,12 @@ pub fn labelled_set(n: usize, seed: u64) -> Vec<Labelled> {
         };
         // One region per 400 families, so the common names repeat within a village.
         let region = (seed % 10_000) * 1_000 + (out.len() / 2_000) as u64;
-        let locality = format!("{} {region}", places[rng.below(places.len())]);
+        // A village's second word tells the regions apart (letters: digits fold away).
+        let suffix: String = [region / 676, region / 26 % 26, region % 26]
+            .iter()
+            .map(|&d| char::from(b'a' + (d % 26) as u8))
+            .collect();
+        let locality = format!("{} {suffix}", places[rng.below(places.len())]);
         let surname = family(&mut rng, culture);
         let base = Family {
             culture,
