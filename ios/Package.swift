@@ -15,7 +15,10 @@ let package = Package(
             name: "BirthrightFFI",
             dependencies: ["birthright_ffiFFI"],
             path: "Sources/BirthrightFFI",
-            exclude: ["birthright_ffiFFI.h", "birthright_ffiFFI.modulemap"]
+            exclude: [
+                "birthright_ffiFFI.h", "birthright_ffiFFI.modulemap",
+                "birthright_coreFFI.h", "birthright_coreFFI.modulemap",
+            ]
         ),
         .target(name: "Birthright", dependencies: ["BirthrightFFI"], path: "Sources/Birthright"),
         .testTarget(name: "BirthrightTests", dependencies: ["Birthright"], path: "Tests/BirthrightTests"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds build/BirthrightFFI.xcframework: the Rust core for iOS devices and simulators (release,
-# small-binary profile), with the generated C header and module map, and refreshes the Swift
+# small-binary profile), with the generated C headers and module maps, and refreshes the Swift
 # bindings. Needs macOS with Xcode and
 # `rustup target add aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios`.
 set -euo pipefail
@@ -11,8 +11,10 @@ done
 scripts/update-swift-bindings.sh
 out=ios/build
 rm -rf "$out" && mkdir -p "$out/headers" "$out/sim"
-cp ios/Sources/BirthrightFFI/birthright_ffiFFI.h "$out/headers/"
-cp ios/Sources/BirthrightFFI/birthright_ffiFFI.modulemap "$out/headers/module.modulemap"
+# One C module per crate that exports to Swift (birthright_ffi, and birthright_core for the
+# core's own types), all in the one library: every header, and one module map naming them all.
+cp ios/Sources/BirthrightFFI/*FFI.h "$out/headers/"
+cat ios/Sources/BirthrightFFI/*FFI.modulemap >"$out/headers/module.modulemap"
 lipo -create target/aarch64-apple-ios-sim/release/libbirthright_ffi.a \
   target/x86_64-apple-ios/release/libbirthright_ffi.a -output "$out/sim/libbirthright_ffi.a"
 xcodebuild -create-xcframework \

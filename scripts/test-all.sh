@@ -25,8 +25,13 @@ if [ -z "${BIRTHRIGHT_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/nul
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
 fi
 
-step "cargo test --workspace"
+step "cargo test --workspace (the conformance suite on SQLite and PostgreSQL, end-to-end on SQLite)"
 cargo test --workspace
+
+step "end-to-end tests again, every registry on a fresh PostgreSQL database"
+# The tests that name a backend ran on both above; postgres:: is PostgreSQL-only.
+BIRTHRIGHT_E2E_BACKEND=postgres cargo test -p birthright-cli --test e2e -- \
+    --skip on_postgresql --skip postgres::
 
 step "fuzz smoke (nightly only)"
 scripts/fuzz-smoke.sh

@@ -48,7 +48,9 @@ if ! diff -r "$OUT/swift" ios/Sources/BirthrightFFI >/dev/null; then
   exit 1
 fi
 # The header uses clang nullability qualifiers; gcc checks the rest of its syntax.
-gcc -fsyntax-only -w -x c -D_Nonnull= -D_Nullable= -D_Null_unspecified= "$OUT/swift/birthright_ffiFFI.h"
+for header in "$OUT"/swift/*FFI.h; do
+  gcc -fsyntax-only -w -x c -D_Nonnull= -D_Nullable= -D_Null_unspecified= "$header"
+done
 
 echo "starting a registry on loopback"
 WORK=$(mktemp -d)
@@ -68,8 +70,10 @@ export BIRTHRIGHT_TRUST_BUNDLE="$WORK/registry/trust.json"
 export BIRTHRIGHT_CLI="$PWD/target/debug/birthright"
 
 echo "compiling the Kotlin bindings and tests"
+# Two generated files: uniffi.birthright_ffi (the FFI crate's objects and types) and
+# uniffi.birthright_core (the core's own types: the form, validation problems, statuses).
 # android/.../CreateOnce.kt is plain Kotlin (the lock KeystoreStorageKey uses): tested here too.
-"$KOTLIN_HOME/bin/kotlinc" "$OUT/kotlin/uniffi/birthright_ffi/birthright_ffi.kt" bindings/tests/kotlin/*.kt \
+"$KOTLIN_HOME/bin/kotlinc" "$OUT"/kotlin/uniffi/*/*.kt bindings/tests/kotlin/*.kt \
   android/src/main/kotlin/org/birthright/CreateOnce.kt \
   -cp "$JNA" -d "$OUT/kotlin-tests.jar" -nowarn 2>&1 | grep -v '^warning' || true
 [ -f "$OUT/kotlin-tests.jar" ] || { echo "kotlinc failed" >&2; exit 1; }

@@ -88,6 +88,7 @@ fn main() -> Result<()> {
     ingest_postgres(&mut report, dir.path(), args.quick)?;
     wire_size(&mut report, dir.path(), args.quick)?;
     ledger(&mut report, dir.path(), args.quick, args.ledger_10m)?;
+    ledger::ledger_postgres(&mut report, args.quick)?;
     device_scale(&mut report, dir.path(), args.quick)?;
     matching::matching(&mut report, dir.path(), args.quick)?;
     qr_sizes(&mut report)?;

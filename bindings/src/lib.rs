@@ -164,7 +164,7 @@ impl From<core::device::DeviceError> for BirthrightError {
                     .into_iter()
                     .map(|f| FieldError {
                         path: f.path,
-                        code: f.code.into(),
+                        code: f.code,
                         message: f.message,
                     })
                     .collect(),
@@ -402,7 +402,7 @@ impl Device {
     /// returns the records on the device that may be the same child (never blocks the
     /// capture: show them and let the worker confirm).
     pub fn capture(&self, input: RegistrationForm) -> Result<Captured, BirthrightError> {
-        Ok(self.inner.capture(&input.into())?.into())
+        Ok(self.inner.capture(&input)?.into())
     }
 
     /// Captures many forms (an import) in one transaction: all are stored, in order, or none
@@ -412,8 +412,6 @@ impl Device {
         &self,
         forms: Vec<RegistrationForm>,
     ) -> Result<Vec<Captured>, BirthrightError> {
-        let forms: Vec<core::record::RegistrationForm> =
-            forms.into_iter().map(Into::into).collect();
         Ok(self
             .inner
             .capture_batch(&forms, time::OffsetDateTime::now_utc())?
@@ -433,7 +431,7 @@ impl Device {
         id: String,
         input: RegistrationForm,
     ) -> Result<Captured, BirthrightError> {
-        Ok(self.inner.correct(&parse_id(&id)?, &input.into())?.into())
+        Ok(self.inner.correct(&parse_id(&id)?, &input)?.into())
     }
 
     /// One record in full.
@@ -441,7 +439,7 @@ impl Device {
         let stored = self.inner.get(&parse_id(&id)?)?;
         Ok(StoredRecord {
             summary: stored.summary.into(),
-            input: stored.signed.record.enrolment.clone().into(),
+            input: stored.signed.record.enrolment.clone(),
             worker_id: stored.signed.record.worker_id.clone(),
             signed_bytes: stored.signed.bytes,
         })
@@ -449,11 +447,10 @@ impl Device {
 
     /// Records matching `filter`, oldest first; `search` matches child or mother names.
     pub fn list(&self, filter: ListFilter) -> Result<Vec<RecordSummary>, BirthrightError> {
-        let status = filter.status.map(Into::into);
         Ok(self
             .inner
             .list(&core::device::ListFilter {
-                status,
+                status: filter.status,
                 search: filter.search,
                 current_only: filter.current_only,
                 limit: filter.limit.map(|l| l as usize),
@@ -465,7 +462,7 @@ impl Device {
 
     /// Number of records in each status.
     pub fn counts(&self) -> Result<Counts, BirthrightError> {
-        Ok(self.inner.counts()?.into())
+        Ok(self.inner.counts()?)
     }
 
     /// Sends pending records through `transport`, verifies the receipts, refreshes the
@@ -524,7 +521,7 @@ impl Device {
         let version =
             core::credential::qr::qr_version(&credential).map_err(|e| invalid(e.to_string()))?;
         Ok(Credential {
-            kind: credential.kind.into(),
+            kind: credential.kind,
             text: credential.text,
             svg,
             qr_version: version as u8,
@@ -726,7 +723,7 @@ pub fn credential_png_from_text(text: String, scale: u32) -> Result<Vec<u8>, Bir
 /// The reference sample registration (Олена Коваленко) for app demos and tests.
 #[uniffi::export]
 pub fn sample_registration_form() -> RegistrationForm {
-    core::fixtures::reference_input().into()
+    core::fixtures::reference_input()
 }
 
 #[cfg(test)]
@@ -777,6 +774,12 @@ mod tests {
                 birthright_core::sync::SyncError::NotEnrolled.into(),
                 birthright_core::sync::SyncError::NotEnrolled.to_string(),
                 (|e| matches!(e, BirthrightError::NotEnrolled { .. })) as Check,
+            )))
+            // A failure of the device itself is not reported as the registry's.
+            .chain(std::iter::once((
+                birthright_core::sync::SyncError::Local("sealing a batch: x".into()).into(),
+                birthright_core::sync::SyncError::Local("sealing a batch: x".into()).to_string(),
+                (|e| matches!(e, BirthrightError::Storage { .. })) as Check,
             )))
             .collect();
         for (error, text, check) in cases {

@@ -1,65 +1,27 @@
-//! The records and enums that cross the FFI, with conversions from and to the core's types.
+//! The records and enums that cross the FFI where their shape differs from the core's, with
+//! their conversions. The form, its parts, validation problems, statuses and counts are the
+//! core's own types (UniFFI derives behind its `uniffi` feature), re-exported here:
+//! - times are `SystemTime` (`java.time.Instant`, Swift `Date`) where the core keeps Unix
+//!   seconds, and ids are text where the core has `Uuid`/`KeyId` (`RecordSummary`,
+//!   `StoredRecord`, `DeviceIdentity`, `Enrolment`, `CredentialClaims`);
+//! - the sync's HTTP exchange, options, progress and report are the FFI's (`SyncOptions` has
+//!   defaults, the core's `SyncConfig` a cancel flag; the core's sync types stay UniFFI-free
+//!   until the sync module's split lands);
+//! - a verification is flattened into a status and a reason, a QR matrix into bytes.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use birthright_core as core;
-
-/// One problem with one form field.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct FieldError {
-    /// Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`; from `capture_batch`
-    /// prefixed with the form's position, `records[3].child.date_of_birth`.
-    pub path: String,
-    /// What kind of problem: translate `(path, code)` into the app's language.
-    pub code: FieldCode,
-    /// What to show next to the field, in English.
-    pub message: String,
-}
-
-/// What kind of problem a form field has (`docs/PROTOCOL.md` §1, validation problems): stable, for apps that
-/// show their own translated text instead of the English message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum FieldCode {
-    /// `required`: empty or missing.
-    Required,
-    /// `too_long`: longer than the field allows.
-    TooLong,
-    /// `too_many`: more entries than allowed (caregivers, custom fields).
-    TooMany,
-    /// `forbidden_character`: a control, invisible or direction-changing character.
-    ForbiddenCharacter,
-    /// `no_letter`: a name without a letter.
-    NoLetter,
-    /// `not_a_date`: not a date in the form asked.
-    NotADate,
-    /// `future_date`: after the capture day.
-    FutureDate,
-    /// `too_old`: a birth too far back for this form.
-    TooOld,
-    /// `not_a_time`: not `HH:MM`.
-    NotATime,
-    /// `out_of_range`: a number outside its range.
-    OutOfRange,
-    /// `invalid_phone`: not an international phone number.
-    InvalidPhone,
-    /// `invalid_country`: not an ISO 3166-1 alpha-2 code.
-    InvalidCountry,
-    /// `invalid_admin_area`: not an ISO 3166-2 code.
-    InvalidAdminArea,
-    /// `invalid_key`: a malformed custom field key.
-    InvalidKey,
-    /// `not_applicable`: given where it does not apply.
-    NotApplicable,
-    /// `inconsistent`: contradicts another field.
-    Inconsistent,
-    /// `implausible_age`: a parent's age at the birth out of bounds.
-    ImplausibleAge,
-    /// `consent_not_given`: consent was not given.
-    ConsentNotGiven,
-}
+pub use birthright_core::{
+    credential::CredentialKind,
+    device::Counts,
+    record::{
+        Caregiver, Child, Consent, CustomFields, DatePrecision, Informant, Parent, PlaceKind,
+        PlaceOfBirth, RegistrationForm, Sex,
+    },
+    store::RecordStatus,
+    validate::{FieldCode, FieldError},
+};
 
 /// The platform time of a Unix time in seconds (`java.time.Instant`, Swift `Date`); a time the
 /// platform cannot represent becomes the epoch (never a panic).
@@ -71,163 +33,6 @@ pub(crate) fn system_time(unix: i64) -> SystemTime {
         SystemTime::UNIX_EPOCH.checked_sub(offset)
     }
     .unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-/// Sex recorded at birth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum Sex {
-    /// Female.
-    Female,
-    /// Male.
-    Male,
-    /// Not determined or not declared.
-    Unknown,
-}
-
-/// How precisely the date of birth is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum DatePrecision {
-    /// `YYYY-MM-DD`.
-    Day,
-    /// `YYYY-MM`.
-    Month,
-    /// `YYYY`.
-    Year,
-}
-
-/// Kind of place of birth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum PlaceKind {
-    /// Hospital, clinic, maternity unit.
-    HealthFacility,
-    /// At home.
-    Home,
-    /// Elsewhere.
-    Other,
-}
-
-/// The child.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Child {
-    /// Given names.
-    pub given_names: String,
-    /// Family name.
-    pub family_name: String,
-    /// Sex.
-    pub sex: Option<Sex>,
-    /// Date of birth in the form its precision asks.
-    pub date_of_birth: String,
-    /// Precision of the date of birth.
-    pub date_of_birth_precision: Option<DatePrecision>,
-    /// `HH:MM`, when known.
-    pub time_of_birth: Option<String>,
-    /// Children born in this delivery.
-    pub plurality: u8,
-    /// Position in a multiple birth.
-    pub birth_order: u8,
-}
-
-/// The place of birth.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct PlaceOfBirth {
-    /// Kind of place.
-    pub kind: Option<PlaceKind>,
-    /// ISO 3166-2 code, e.g. `UA-46`.
-    pub admin_area: String,
-    /// Village or town.
-    pub locality: String,
-    /// Health facility name.
-    pub facility: Option<String>,
-    /// Latitude, degrees.
-    pub latitude: Option<f64>,
-    /// Longitude, degrees.
-    pub longitude: Option<f64>,
-}
-
-/// A parent.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Parent {
-    /// Given names.
-    pub given_names: String,
-    /// Family name.
-    pub family_name: String,
-    /// `YYYY-MM-DD`, when known.
-    pub date_of_birth: Option<String>,
-    /// National id number.
-    pub national_id: Option<String>,
-    /// ISO 3166-1 alpha-2 nationality.
-    pub nationality: Option<String>,
-}
-
-/// The person declaring the birth.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Informant {
-    /// Given names.
-    pub given_names: String,
-    /// Family name.
-    pub family_name: String,
-    /// Relationship to the child.
-    pub relationship: String,
-    /// E.164 phone number.
-    pub phone: Option<String>,
-}
-
-/// A caregiver, named on the credential.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Caregiver {
-    /// Given names.
-    pub given_names: String,
-    /// Family name.
-    pub family_name: String,
-    /// Relationship to the child.
-    pub relationship: String,
-    /// E.164 phone number.
-    pub phone: Option<String>,
-}
-
-/// Consent to registration.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Consent {
-    /// Whether consent was given.
-    pub given: bool,
-    /// Who gave it.
-    pub by_relationship: String,
-}
-
-/// A registration form (enrolment record v1; no biometrics).
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct RegistrationForm {
-    /// The child.
-    pub child: Child,
-    /// Where the birth took place.
-    pub place_of_birth: PlaceOfBirth,
-    /// The mother.
-    pub mother: Parent,
-    /// The father, when declared.
-    pub father: Option<Parent>,
-    /// The declarant.
-    pub informant: Informant,
-    /// Caregivers (at least one).
-    pub caregivers: Vec<Caregiver>,
-    /// Consent.
-    pub consent: Consent,
-    /// Remarks.
-    pub notes: Option<String>,
-    /// Country-specific fields.
-    pub custom: HashMap<String, String>,
-}
-
-/// Where a record is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum RecordStatus {
-    /// Waiting to be sent.
-    Pending,
-    /// Sent, answer not yet verified.
-    InFlight,
-    /// On the ledger with a verified receipt.
-    Acknowledged,
-    /// Refused by the registry (see the reason).
-    Rejected,
 }
 
 /// A record as listed.
@@ -356,19 +161,6 @@ pub struct ListFilter {
     pub current_only: bool,
     /// At most this many.
     pub limit: Option<u32>,
-}
-
-/// Records per status.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Counts {
-    /// Pending.
-    pub pending: u64,
-    /// In flight.
-    pub in_flight: u64,
-    /// Acknowledged.
-    pub acknowledged: u64,
-    /// Rejected.
-    pub rejected: u64,
 }
 
 /// The device's public identity.
@@ -521,15 +313,6 @@ pub struct SyncReport {
     pub device_revoked: bool,
 }
 
-/// Which kind of credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum CredentialKind {
-    /// Signed by the device at capture time, before sync.
-    Provisional,
-    /// Signed by the registry, with the record's ledger index.
-    Registered,
-}
-
 /// A caregiver credential.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct Credential {
@@ -643,186 +426,11 @@ pub struct Verification {
     pub headline: String,
 }
 
-macro_rules! same_enum {
-    ($ffi:ident, $core:path, $($v:ident),+) => {
-        impl From<$ffi> for $core {
-            fn from(v: $ffi) -> Self {
-                match v { $($ffi::$v => <$core>::$v,)+ }
-            }
-        }
-        impl From<$core> for $ffi {
-            fn from(v: $core) -> Self {
-                match v { $(<$core>::$v => $ffi::$v,)+ }
-            }
-        }
-    };
-}
-
-same_enum!(Sex, core::record::Sex, Female, Male, Unknown);
-same_enum!(
-    CredentialKind,
-    core::credential::CredentialKind,
-    Provisional,
-    Registered
-);
-same_enum!(
-    FieldCode,
-    core::validate::FieldCode,
-    Required,
-    TooLong,
-    TooMany,
-    ForbiddenCharacter,
-    NoLetter,
-    NotADate,
-    FutureDate,
-    TooOld,
-    NotATime,
-    OutOfRange,
-    InvalidPhone,
-    InvalidCountry,
-    InvalidAdminArea,
-    InvalidKey,
-    NotApplicable,
-    Inconsistent,
-    ImplausibleAge,
-    ConsentNotGiven
-);
-same_enum!(HttpMethod, core::sync::Method, Get, Post);
-same_enum!(DatePrecision, core::record::DatePrecision, Day, Month, Year);
-same_enum!(
-    PlaceKind,
-    core::record::PlaceKind,
-    HealthFacility,
-    Home,
-    Other
-);
-same_enum!(
-    RecordStatus,
-    core::store::RecordStatus,
-    Pending,
-    InFlight,
-    Acknowledged,
-    Rejected
-);
-
-impl From<Parent> for core::record::Parent {
-    fn from(p: Parent) -> Self {
-        core::record::Parent {
-            given_names: p.given_names,
-            family_name: p.family_name,
-            date_of_birth: p.date_of_birth,
-            national_id: p.national_id,
-            nationality: p.nationality,
-        }
-    }
-}
-
-impl From<core::record::Parent> for Parent {
-    fn from(p: core::record::Parent) -> Self {
-        Parent {
-            given_names: p.given_names,
-            family_name: p.family_name,
-            date_of_birth: p.date_of_birth,
-            national_id: p.national_id,
-            nationality: p.nationality,
-        }
-    }
-}
-
-impl From<RegistrationForm> for core::record::RegistrationForm {
-    fn from(i: RegistrationForm) -> Self {
-        core::record::RegistrationForm {
-            child: core::record::Child {
-                given_names: i.child.given_names,
-                family_name: i.child.family_name,
-                sex: i.child.sex.map(Into::into),
-                date_of_birth: i.child.date_of_birth,
-                date_of_birth_precision: i.child.date_of_birth_precision.map(Into::into),
-                time_of_birth: i.child.time_of_birth,
-                plurality: i.child.plurality,
-                birth_order: i.child.birth_order,
-            },
-            place_of_birth: core::record::PlaceOfBirth {
-                kind: i.place_of_birth.kind.map(Into::into),
-                admin_area: i.place_of_birth.admin_area,
-                locality: i.place_of_birth.locality,
-                facility: i.place_of_birth.facility,
-                latitude: i.place_of_birth.latitude,
-                longitude: i.place_of_birth.longitude,
-            },
-            mother: i.mother.into(),
-            father: i.father.map(Into::into),
-            informant: core::record::Informant {
-                given_names: i.informant.given_names,
-                family_name: i.informant.family_name,
-                relationship: i.informant.relationship,
-                phone: i.informant.phone,
-            },
-            caregivers: i
-                .caregivers
-                .into_iter()
-                .map(|c| core::record::Caregiver {
-                    given_names: c.given_names,
-                    family_name: c.family_name,
-                    relationship: c.relationship,
-                    phone: c.phone,
-                })
-                .collect(),
-            consent: core::record::Consent {
-                given: i.consent.given,
-                by_relationship: i.consent.by_relationship,
-            },
-            notes: i.notes,
-            custom: i.custom.into_iter().collect(),
-        }
-    }
-}
-
-impl From<core::record::RegistrationForm> for RegistrationForm {
-    fn from(i: core::record::RegistrationForm) -> Self {
-        RegistrationForm {
-            child: Child {
-                given_names: i.child.given_names,
-                family_name: i.child.family_name,
-                sex: i.child.sex.map(Into::into),
-                date_of_birth: i.child.date_of_birth,
-                date_of_birth_precision: i.child.date_of_birth_precision.map(Into::into),
-                time_of_birth: i.child.time_of_birth,
-                plurality: i.child.plurality,
-                birth_order: i.child.birth_order,
-            },
-            place_of_birth: PlaceOfBirth {
-                kind: i.place_of_birth.kind.map(Into::into),
-                admin_area: i.place_of_birth.admin_area,
-                locality: i.place_of_birth.locality,
-                facility: i.place_of_birth.facility,
-                latitude: i.place_of_birth.latitude,
-                longitude: i.place_of_birth.longitude,
-            },
-            mother: i.mother.into(),
-            father: i.father.map(Into::into),
-            informant: Informant {
-                given_names: i.informant.given_names,
-                family_name: i.informant.family_name,
-                relationship: i.informant.relationship,
-                phone: i.informant.phone,
-            },
-            caregivers: i
-                .caregivers
-                .into_iter()
-                .map(|c| Caregiver {
-                    given_names: c.given_names,
-                    family_name: c.family_name,
-                    relationship: c.relationship,
-                    phone: c.phone,
-                })
-                .collect(),
-            consent: Consent {
-                given: i.consent.given,
-                by_relationship: i.consent.by_relationship,
-            },
-            notes: i.notes,
-            custom: i.custom.into_iter().collect(),
+impl From<core::sync::Method> for HttpMethod {
+    fn from(m: core::sync::Method) -> Self {
+        match m {
+            core::sync::Method::Get => HttpMethod::Get,
+            core::sync::Method::Post => HttpMethod::Post,
         }
     }
 }
@@ -832,7 +440,7 @@ impl From<core::device::RecordSummary> for RecordSummary {
         RecordSummary {
             id: s.id.to_string(),
             captured_at: system_time(s.captured_at),
-            status: s.status.into(),
+            status: s.status,
             child_name: s.child_name,
             date_of_birth: s.date_of_birth,
             mother_name: s.mother_name,
@@ -859,7 +467,7 @@ impl From<core::device::Captured> for Captured {
                     child_name: d.child_name,
                     date_of_birth: d.date_of_birth,
                     captured_at: system_time(d.captured_at),
-                    status: d.status.into(),
+                    status: d.status,
                     level: if d.level == core::matching::Level::Likely {
                         DuplicateLevel::Likely
                     } else {
@@ -898,17 +506,6 @@ impl From<core::device::Captured> for Captured {
                     }
                 })
                 .collect(),
-        }
-    }
-}
-
-impl From<core::device::Counts> for Counts {
-    fn from(c: core::device::Counts) -> Self {
-        Counts {
-            pending: c.pending,
-            in_flight: c.in_flight,
-            acknowledged: c.acknowledged,
-            rejected: c.rejected,
         }
     }
 }

@@ -195,6 +195,7 @@ pub struct ListFilter {
 }
 
 /// Number of records in each status.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// Waiting to be sent.

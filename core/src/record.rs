@@ -17,6 +17,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The country-specific fields of a form, key to value, in key order (the CBOR form sorts
+/// them the same way on every device).
+pub type CustomFields = BTreeMap<String, String>;
+
 /// Version of the record schema written into every record.
 pub const SCHEMA_VERSION: u16 = 1;
 
@@ -332,6 +336,7 @@ fn plain_message(message: &str, path: &str) -> String {
 
 /// What a field worker enters for one birth (biometric-free: no photo, fingerprint, iris or
 /// voice, ever).
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistrationForm {
@@ -355,10 +360,11 @@ pub struct RegistrationForm {
     pub notes: Option<String>,
     /// Country-specific form fields (bounded in count and size).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub custom: BTreeMap<String, String>,
+    pub custom: CustomFields,
 }
 
 /// The child being registered.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Child {
@@ -382,6 +388,7 @@ pub struct Child {
 }
 
 /// Sex recorded at birth.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
@@ -394,6 +401,7 @@ pub enum Sex {
 }
 
 /// How precisely a date is known.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DatePrecision {
@@ -406,6 +414,7 @@ pub enum DatePrecision {
 }
 
 /// Where the birth took place.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlaceOfBirth {
@@ -427,6 +436,7 @@ pub struct PlaceOfBirth {
 }
 
 /// Kind of place of birth.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PlaceKind {
@@ -439,6 +449,7 @@ pub enum PlaceKind {
 }
 
 /// A parent of the child.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Parent {
@@ -458,6 +469,7 @@ pub struct Parent {
 }
 
 /// The person declaring the birth.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Informant {
@@ -473,6 +485,7 @@ pub struct Informant {
 }
 
 /// A person caring for the child; the credential names them.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Caregiver {
@@ -488,6 +501,7 @@ pub struct Caregiver {
 }
 
 /// Informed consent to registration.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Consent {

@@ -40,6 +40,7 @@ pub const MAX_CHILD_AGE_YEARS: i32 = 18;
 /// What kind of problem a field has: a stable code an app can translate (with the field path)
 /// instead of showing the English [`FieldError::message`]. The string forms ([`Self::as_str`])
 /// are part of the API (`docs/PROTOCOL.md` §1, validation problems) and never change meaning.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldCode {
@@ -139,6 +140,7 @@ impl fmt::Display for FieldCode {
 }
 
 /// One problem with one field.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {
     /// Where: `child.given_names`, `caregivers[0].phone`, `custom.village_code`; in a batch
@@ -531,184 +533,185 @@ fn valid_admin_area(s: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// Validates and normalises an enrolment captured at `captured_at` (UTC). Returns the
-/// normalised input, or every problem found, in the order of the form's fields.
-pub fn validate(
-    input: &RegistrationForm,
-    captured_at: OffsetDateTime,
-) -> Result<RegistrationForm, ValidationErrors> {
-    let mut c = Checker { errors: Vec::new() };
-    let today = captured_at.date();
-
-    // child
-    let ch = &input.child;
-    let child = Child {
-        given_names: c.name("child.given_names", &ch.given_names),
-        family_name: c.name("child.family_name", &ch.family_name),
-        sex: ch.sex,
-        date_of_birth: normalise_line(&ch.date_of_birth),
-        date_of_birth_precision: ch.date_of_birth_precision,
-        time_of_birth: ch
-            .time_of_birth
-            .as_deref()
-            .map(normalise_line)
-            .filter(|t| !t.is_empty()),
-        plurality: ch.plurality,
-        birth_order: ch.birth_order,
-    };
-    if child.sex.is_none() {
-        c.err("child.sex", FieldCode::Required, "is required");
+impl Checker {
+    /// The child's section; also the range of days the birth may be on, when the date is
+    /// valid (for the parents' ages).
+    fn child(&mut self, ch: &Child, today: Date) -> (Child, Option<(Date, Date)>) {
+        let child = Child {
+            given_names: self.name("child.given_names", &ch.given_names),
+            family_name: self.name("child.family_name", &ch.family_name),
+            sex: ch.sex,
+            date_of_birth: normalise_line(&ch.date_of_birth),
+            date_of_birth_precision: ch.date_of_birth_precision,
+            time_of_birth: ch
+                .time_of_birth
+                .as_deref()
+                .map(normalise_line)
+                .filter(|t| !t.is_empty()),
+            plurality: ch.plurality,
+            birth_order: ch.birth_order,
+        };
+        if child.sex.is_none() {
+            self.err("child.sex", FieldCode::Required, "is required");
+        }
+        let mut birth_range = None;
+        match (
+            child.date_of_birth.is_empty(),
+            child.date_of_birth_precision,
+        ) {
+            (true, _) => self.err("child.date_of_birth", FieldCode::Required, "is required"),
+            (false, None) => {}
+            (false, Some(precision)) => match date_range(&child.date_of_birth, precision) {
+                None => self.err(
+                    "child.date_of_birth",
+                    FieldCode::NotADate,
+                    date_problem(&child.date_of_birth, precision),
+                ),
+                Some((first, last)) => {
+                    if first > today {
+                        self.err(
+                            "child.date_of_birth",
+                            FieldCode::FutureDate,
+                            "must not be in the future",
+                        );
+                    } else if last < years_before(today, MAX_CHILD_AGE_YEARS) {
+                        self.err(
+                            "child.date_of_birth", FieldCode::TooOld,
+                            format!(
+                                "must be within the last {MAX_CHILD_AGE_YEARS} years: older people are registered differently"
+                            ),
+                        );
+                    } else {
+                        birth_range = Some((first, last));
+                    }
+                }
+            },
+        }
+        if child.date_of_birth_precision.is_none() {
+            self.err(
+                "child.date_of_birth_precision",
+                FieldCode::Required,
+                "is required",
+            );
+        }
+        if let Some(t) = &child.time_of_birth {
+            if child.date_of_birth_precision != Some(DatePrecision::Day) {
+                self.err(
+                    "child.time_of_birth",
+                    FieldCode::NotApplicable,
+                    "can only be given when the exact day of birth is known",
+                );
+            } else if !valid_time(t) {
+                self.err(
+                    "child.time_of_birth",
+                    FieldCode::NotATime,
+                    "must be a time in the form HH:MM (24-hour)",
+                );
+            }
+        }
+        if child.plurality == 0 {
+            self.err("child.plurality", FieldCode::Required, "is required");
+        } else if child.plurality > 8 {
+            self.err(
+                "child.plurality",
+                FieldCode::OutOfRange,
+                "must be between 1 and 8",
+            );
+        }
+        if child.birth_order == 0 {
+            self.err("child.birth_order", FieldCode::Required, "is required");
+        } else if child.plurality > 0 && child.birth_order > child.plurality {
+            self.err(
+                "child.birth_order",
+                FieldCode::Inconsistent,
+                "must not be greater than the number of children born (plurality)",
+            );
+        }
+        (child, birth_range)
     }
-    let mut birth_range = None;
-    match (
-        child.date_of_birth.is_empty(),
-        child.date_of_birth_precision,
-    ) {
-        (true, _) => c.err("child.date_of_birth", FieldCode::Required, "is required"),
-        (false, None) => {}
-        (false, Some(precision)) => match date_range(&child.date_of_birth, precision) {
-            None => c.err(
-                "child.date_of_birth",
-                FieldCode::NotADate,
-                date_problem(&child.date_of_birth, precision),
+
+    /// The place of birth.
+    fn place_of_birth(&mut self, pb: &PlaceOfBirth) -> PlaceOfBirth {
+        let admin_area = normalise_line(&pb.admin_area).to_uppercase();
+        let place = PlaceOfBirth {
+            kind: pb.kind,
+            admin_area,
+            locality: self.text(
+                "place_of_birth.locality",
+                &pb.locality,
+                true,
+                MAX_TEXT_CHARS,
             ),
-            Some((first, last)) => {
-                if first > today {
-                    c.err(
-                        "child.date_of_birth",
-                        FieldCode::FutureDate,
-                        "must not be in the future",
+            facility: self.optional_text("place_of_birth.facility", &pb.facility, MAX_TEXT_CHARS),
+            latitude: pb.latitude,
+            longitude: pb.longitude,
+        };
+        if place.kind.is_none() {
+            self.err("place_of_birth.kind", FieldCode::Required, "is required");
+        }
+        if place.admin_area.is_empty() {
+            self.err(
+                "place_of_birth.admin_area",
+                FieldCode::Required,
+                "is required",
+            );
+        } else if !valid_admin_area(&place.admin_area) {
+            self.err(
+                "place_of_birth.admin_area",
+                FieldCode::InvalidAdminArea,
+                "must be an ISO 3166-2 code such as UA-46",
+            );
+        }
+        if place.facility.is_some() && place.kind == Some(PlaceKind::Home) {
+            self.err(
+                "place_of_birth.facility",
+                FieldCode::NotApplicable,
+                "only applies to births in a health facility",
+            );
+        }
+        match (place.latitude, place.longitude) {
+            (Some(lat), Some(lon)) => {
+                if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+                    self.err(
+                        "place_of_birth.latitude",
+                        FieldCode::OutOfRange,
+                        "must be between -90 and 90",
                     );
-                } else if last < years_before(today, MAX_CHILD_AGE_YEARS) {
-                    c.err(
-                        "child.date_of_birth", FieldCode::TooOld,
-                        format!(
-                            "must be within the last {MAX_CHILD_AGE_YEARS} years: older people are registered differently"
-                        ),
+                }
+                if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+                    self.err(
+                        "place_of_birth.longitude",
+                        FieldCode::OutOfRange,
+                        "must be between -180 and 180",
                     );
-                } else {
-                    birth_range = Some((first, last));
                 }
             }
-        },
-    }
-    if child.date_of_birth_precision.is_none() {
-        c.err(
-            "child.date_of_birth_precision",
-            FieldCode::Required,
-            "is required",
-        );
-    }
-    if let Some(t) = &child.time_of_birth {
-        if child.date_of_birth_precision != Some(DatePrecision::Day) {
-            c.err(
-                "child.time_of_birth",
-                FieldCode::NotApplicable,
-                "can only be given when the exact day of birth is known",
-            );
-        } else if !valid_time(t) {
-            c.err(
-                "child.time_of_birth",
-                FieldCode::NotATime,
-                "must be a time in the form HH:MM (24-hour)",
-            );
+            (Some(_), None) => self.err(
+                "place_of_birth.longitude",
+                FieldCode::Inconsistent,
+                "is required when a latitude is given",
+            ),
+            (None, Some(_)) => self.err(
+                "place_of_birth.latitude",
+                FieldCode::Inconsistent,
+                "is required when a longitude is given",
+            ),
+            (None, None) => {}
         }
-    }
-    if child.plurality == 0 {
-        c.err("child.plurality", FieldCode::Required, "is required");
-    } else if child.plurality > 8 {
-        c.err(
-            "child.plurality",
-            FieldCode::OutOfRange,
-            "must be between 1 and 8",
-        );
-    }
-    if child.birth_order == 0 {
-        c.err("child.birth_order", FieldCode::Required, "is required");
-    } else if child.plurality > 0 && child.birth_order > child.plurality {
-        c.err(
-            "child.birth_order",
-            FieldCode::Inconsistent,
-            "must not be greater than the number of children born (plurality)",
-        );
+        place
     }
 
-    // place of birth
-    let pb = &input.place_of_birth;
-    let admin_area = normalise_line(&pb.admin_area).to_uppercase();
-    let place = PlaceOfBirth {
-        kind: pb.kind,
-        admin_area,
-        locality: c.text(
-            "place_of_birth.locality",
-            &pb.locality,
-            true,
-            MAX_TEXT_CHARS,
-        ),
-        facility: c.optional_text("place_of_birth.facility", &pb.facility, MAX_TEXT_CHARS),
-        latitude: pb.latitude,
-        longitude: pb.longitude,
-    };
-    if place.kind.is_none() {
-        c.err("place_of_birth.kind", FieldCode::Required, "is required");
-    }
-    if place.admin_area.is_empty() {
-        c.err(
-            "place_of_birth.admin_area",
-            FieldCode::Required,
-            "is required",
-        );
-    } else if !valid_admin_area(&place.admin_area) {
-        c.err(
-            "place_of_birth.admin_area",
-            FieldCode::InvalidAdminArea,
-            "must be an ISO 3166-2 code such as UA-46",
-        );
-    }
-    if place.facility.is_some() && place.kind == Some(PlaceKind::Home) {
-        c.err(
-            "place_of_birth.facility",
-            FieldCode::NotApplicable,
-            "only applies to births in a health facility",
-        );
-    }
-    match (place.latitude, place.longitude) {
-        (Some(lat), Some(lon)) => {
-            if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-                c.err(
-                    "place_of_birth.latitude",
-                    FieldCode::OutOfRange,
-                    "must be between -90 and 90",
-                );
-            }
-            if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-                c.err(
-                    "place_of_birth.longitude",
-                    FieldCode::OutOfRange,
-                    "must be between -180 and 180",
-                );
-            }
-        }
-        (Some(_), None) => c.err(
-            "place_of_birth.longitude",
-            FieldCode::Inconsistent,
-            "is required when a latitude is given",
-        ),
-        (None, Some(_)) => c.err(
-            "place_of_birth.latitude",
-            FieldCode::Inconsistent,
-            "is required when a longitude is given",
-        ),
-        (None, None) => {}
-    }
-
-    // parents
-    let mother = c.parent("mother", &input.mother);
-    let father = input.father.as_ref().map(|f| c.parent("father", f));
-    if let Some((first, last)) = birth_range {
+    /// The parents' ages at a birth between `first` and `last`, when their dates of birth are
+    /// known.
+    fn parent_ages(
+        &mut self,
+        (first, last): (Date, Date),
+        mother: &Parent,
+        father: Option<&Parent>,
+    ) {
         for (path, parent, min, max) in [
-            ("mother.date_of_birth", Some(&mother), 10, 60),
-            ("father.date_of_birth", father.as_ref(), 12, 90),
+            ("mother.date_of_birth", Some(mother), 10, 60),
+            ("father.date_of_birth", father, 12, 90),
         ] {
             let Some(born) = parent
                 .and_then(|p| p.date_of_birth.as_deref())
@@ -717,7 +720,7 @@ pub fn validate(
                 continue;
             };
             if born >= first {
-                c.err(
+                self.err(
                     path,
                     FieldCode::Inconsistent,
                     "must be before the child's date of birth",
@@ -728,7 +731,7 @@ pub fn validate(
             let youngest = age_in_years(born, first);
             let oldest = age_in_years(born, last);
             if oldest < min || youngest > max {
-                c.err(
+                self.err(
                     path,
                     FieldCode::ImplausibleAge,
                     format!(
@@ -739,144 +742,173 @@ pub fn validate(
         }
     }
 
-    // informant
-    let inf = &input.informant;
-    let informant = Informant {
-        given_names: c.name("informant.given_names", &inf.given_names),
-        family_name: c.name("informant.family_name", &inf.family_name),
-        relationship: c.text(
-            "informant.relationship",
-            &inf.relationship,
-            true,
-            MAX_TEXT_CHARS,
-        ),
-        phone: c.phone("informant.phone", &inf.phone),
-    };
-
-    // caregivers
-    if input.caregivers.is_empty() {
-        c.err(
-            "caregivers",
-            FieldCode::Required,
-            "at least one caregiver is required",
-        );
-    } else if input.caregivers.len() > MAX_CAREGIVERS {
-        c.err(
-            "caregivers",
-            FieldCode::TooMany,
-            format!("at most {MAX_CAREGIVERS} caregivers"),
-        );
-    }
-    let caregivers: Vec<Caregiver> = input
-        .caregivers
-        .iter()
-        .enumerate()
-        .map(|(i, cg)| Caregiver {
-            given_names: c.name(&format!("caregivers[{i}].given_names"), &cg.given_names),
-            family_name: c.name(&format!("caregivers[{i}].family_name"), &cg.family_name),
-            relationship: c.text(
-                &format!("caregivers[{i}].relationship"),
-                &cg.relationship,
+    /// The informant.
+    fn informant(&mut self, inf: &Informant) -> Informant {
+        Informant {
+            given_names: self.name("informant.given_names", &inf.given_names),
+            family_name: self.name("informant.family_name", &inf.family_name),
+            relationship: self.text(
+                "informant.relationship",
+                &inf.relationship,
                 true,
                 MAX_TEXT_CHARS,
             ),
-            phone: c.phone(&format!("caregivers[{i}].phone"), &cg.phone),
-        })
-        .collect();
-
-    // consent
-    let consent = crate::record::Consent {
-        given: input.consent.given,
-        by_relationship: c.text(
-            "consent.by_relationship",
-            &input.consent.by_relationship,
-            true,
-            MAX_TEXT_CHARS,
-        ),
-    };
-    if !consent.given {
-        c.err(
-            "consent.given",
-            FieldCode::ConsentNotGiven,
-            "consent must be given before registering",
-        );
-    }
-
-    // notes
-    let notes = input
-        .notes
-        .as_deref()
-        .map(normalise_block)
-        .filter(|n| !n.is_empty());
-    if let Some(n) = &notes {
-        if n.chars().count() > MAX_NOTES_CHARS {
-            c.err(
-                "notes",
-                FieldCode::TooLong,
-                format!("must be at most {MAX_NOTES_CHARS} characters"),
-            );
-        } else if let Err(message) = check_visible(n, true) {
-            c.err("notes", FieldCode::ForbiddenCharacter, message);
+            phone: self.phone("informant.phone", &inf.phone),
         }
     }
 
-    // custom
-    if input.custom.len() > MAX_CUSTOM_FIELDS {
-        c.err(
-            "custom",
-            FieldCode::TooMany,
-            format!("at most {MAX_CUSTOM_FIELDS} custom fields"),
-        );
-    }
-    let mut total = 0;
-    let mut custom = std::collections::BTreeMap::new();
-    for (key, value) in &input.custom {
-        let value = normalise_line(value);
-        total += key.len() + value.len();
-        let key_ok = (1..=MAX_CUSTOM_KEY_CHARS).contains(&key.chars().count())
-            && key.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-            });
-        // Keys are shown in paths: only show well-formed ones.
-        let path = if key_ok {
-            format!("custom.{key}")
-        } else {
-            "custom".to_string()
-        };
-        if !key_ok {
-            c.err(
-                &path,
-                FieldCode::InvalidKey,
-                format!(
-                    "keys must be 1 to {MAX_CUSTOM_KEY_CHARS} characters of a-z, 0-9, '_', '.', '-'"
+    /// The caregivers (at least one, at most [`MAX_CAREGIVERS`]).
+    fn caregivers(&mut self, caregivers_in: &[Caregiver]) -> Vec<Caregiver> {
+        if caregivers_in.is_empty() {
+            self.err(
+                "caregivers",
+                FieldCode::Required,
+                "at least one caregiver is required",
+            );
+        } else if caregivers_in.len() > MAX_CAREGIVERS {
+            self.err(
+                "caregivers",
+                FieldCode::TooMany,
+                format!("at most {MAX_CAREGIVERS} caregivers"),
+            );
+        }
+        let caregivers: Vec<Caregiver> = caregivers_in
+            .iter()
+            .enumerate()
+            .map(|(i, cg)| Caregiver {
+                given_names: self.name(&format!("caregivers[{i}].given_names"), &cg.given_names),
+                family_name: self.name(&format!("caregivers[{i}].family_name"), &cg.family_name),
+                relationship: self.text(
+                    &format!("caregivers[{i}].relationship"),
+                    &cg.relationship,
+                    true,
+                    MAX_TEXT_CHARS,
                 ),
-            );
-        } else if value.chars().count() > MAX_CUSTOM_VALUE_CHARS {
-            c.err(
-                &path,
-                FieldCode::TooLong,
-                format!("must be at most {MAX_CUSTOM_VALUE_CHARS} characters"),
-            );
-        } else if let Err(message) = check_visible(&value, false) {
-            c.err(&path, FieldCode::ForbiddenCharacter, message);
-        }
-        custom.insert(key.clone(), value);
-    }
-    if total > MAX_CUSTOM_TOTAL_BYTES {
-        c.err(
-            "custom",
-            FieldCode::TooLong,
-            format!("custom fields must total at most {MAX_CUSTOM_TOTAL_BYTES} bytes"),
-        );
+                phone: self.phone(&format!("caregivers[{i}].phone"), &cg.phone),
+            })
+            .collect();
+        caregivers
     }
 
+    /// The consent, which must be given.
+    fn consent(&mut self, consent_in: &crate::record::Consent) -> crate::record::Consent {
+        let consent = crate::record::Consent {
+            given: consent_in.given,
+            by_relationship: self.text(
+                "consent.by_relationship",
+                &consent_in.by_relationship,
+                true,
+                MAX_TEXT_CHARS,
+            ),
+        };
+        if !consent.given {
+            self.err(
+                "consent.given",
+                FieldCode::ConsentNotGiven,
+                "consent must be given before registering",
+            );
+        }
+        consent
+    }
+
+    /// The free-text notes (several lines allowed).
+    fn notes(&mut self, notes_in: Option<&str>) -> Option<String> {
+        let notes = notes_in.map(normalise_block).filter(|n| !n.is_empty());
+        if let Some(n) = &notes {
+            if n.chars().count() > MAX_NOTES_CHARS {
+                self.err(
+                    "notes",
+                    FieldCode::TooLong,
+                    format!("must be at most {MAX_NOTES_CHARS} characters"),
+                );
+            } else if let Err(message) = check_visible(n, true) {
+                self.err("notes", FieldCode::ForbiddenCharacter, message);
+            }
+        }
+        notes
+    }
+
+    /// The country-specific fields: well-formed keys, bounded values and total.
+    fn custom(&mut self, custom_in: &crate::record::CustomFields) -> crate::record::CustomFields {
+        if custom_in.len() > MAX_CUSTOM_FIELDS {
+            self.err(
+                "custom",
+                FieldCode::TooMany,
+                format!("at most {MAX_CUSTOM_FIELDS} custom fields"),
+            );
+        }
+        let mut total = 0;
+        let mut custom = std::collections::BTreeMap::new();
+        for (key, value) in custom_in {
+            let value = normalise_line(value);
+            total += key.len() + value.len();
+            let key_ok = (1..=MAX_CUSTOM_KEY_CHARS).contains(&key.chars().count())
+                && key.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+                });
+            // Keys are shown in paths: only show well-formed ones.
+            let path = if key_ok {
+                format!("custom.{key}")
+            } else {
+                "custom".to_string()
+            };
+            if !key_ok {
+                self.err(
+                    &path,
+                    FieldCode::InvalidKey,
+                    format!(
+                        "keys must be 1 to {MAX_CUSTOM_KEY_CHARS} characters of a-z, 0-9, '_', '.', '-'"
+                    ),
+                );
+            } else if value.chars().count() > MAX_CUSTOM_VALUE_CHARS {
+                self.err(
+                    &path,
+                    FieldCode::TooLong,
+                    format!("must be at most {MAX_CUSTOM_VALUE_CHARS} characters"),
+                );
+            } else if let Err(message) = check_visible(&value, false) {
+                self.err(&path, FieldCode::ForbiddenCharacter, message);
+            }
+            custom.insert(key.clone(), value);
+        }
+        if total > MAX_CUSTOM_TOTAL_BYTES {
+            self.err(
+                "custom",
+                FieldCode::TooLong,
+                format!("custom fields must total at most {MAX_CUSTOM_TOTAL_BYTES} bytes"),
+            );
+        }
+        custom
+    }
+}
+
+/// Validates and normalises an enrolment captured at `captured_at` (UTC). Returns the
+/// normalised input, or every problem found, in the order of the form's fields. One check per
+/// section of the form, in the form's order ([`Checker`]'s methods).
+pub fn validate(
+    input: &RegistrationForm,
+    captured_at: OffsetDateTime,
+) -> Result<RegistrationForm, ValidationErrors> {
+    let mut c = Checker { errors: Vec::new() };
+    let (child, birth_range) = c.child(&input.child, captured_at.date());
+    let place_of_birth = c.place_of_birth(&input.place_of_birth);
+    let mother = c.parent("mother", &input.mother);
+    let father = input.father.as_ref().map(|f| c.parent("father", f));
+    if let Some(range) = birth_range {
+        c.parent_ages(range, &mother, father.as_ref());
+    }
+    let informant = c.informant(&input.informant);
+    let caregivers = c.caregivers(&input.caregivers);
+    let consent = c.consent(&input.consent);
+    let notes = c.notes(input.notes.as_deref());
+    let custom = c.custom(&input.custom);
     if !c.errors.is_empty() {
         c.errors.sort_by_key(|e| field_order(&e.path));
         return Err(ValidationErrors(c.errors));
     }
     Ok(RegistrationForm {
         child,
-        place_of_birth: place,
+        place_of_birth,
         mother,
         father,
         informant,

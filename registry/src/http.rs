@@ -1,6 +1,7 @@
-//! The registry's HTTP API (axum on tokio). Handlers only translate between HTTP and
-//! [`Registry`] calls, which run on the blocking pool (SQLite and signatures), never on the
-//! async workers. Every error answer is a JSON [`ErrorBody`].
+//! The registry's HTTP server (axum on tokio) over the one route table and dispatcher of
+//! [`crate::api`]: every request is answered by [`api::Route::answer`] on the blocking pool
+//! (SQLite and signatures), never on the async workers. Every error answer is a JSON
+//! [`birthright_core::wire::ErrorBody`].
 //!
 //! Robustness: a body size limit per route, a per-client token-bucket rate limit (429 with
 //! `Retry-After`) over a bounded table of clients (least recently seen evicted first), a
@@ -19,26 +20,20 @@ use std::{
 use axum::{
     Router,
     body::Bytes,
-    extract::{
-        ConnectInfo, DefaultBodyLimit, MatchedPath, Query, Request, State,
-        rejection::BytesRejection,
-    },
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
-use base64::{Engine, engine::general_purpose::STANDARD as B64};
-use birthright_core::wire::{ErrorBody, MAX_SEALED_BATCH_BYTES};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::{Registry, ServiceError};
+use crate::{
+    Registry, ServiceError,
+    api::{self, Answer, Call, Method, Work},
+};
 
+pub use crate::api::{ConsistencyJson, InclusionJson, LeavesJson, MAX_ENROL_BYTES};
 pub use axum::http::HeaderName;
-
-/// Largest enrolment request.
-pub const MAX_ENROL_BYTES: usize = 16 * 1024;
 
 /// Limits applied to every client.
 #[derive(Debug, Clone)]
@@ -82,10 +77,6 @@ impl Default for Limits {
 
 /// Seconds a client told `busy` is asked to wait.
 const BUSY_RETRY_AFTER_SECS: u64 = 2;
-
-/// Seconds a client told `database_unavailable` is asked to wait (the registry reconnects on
-/// the next request).
-const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 struct Bucket {
     tokens: f64,
@@ -193,257 +184,120 @@ struct AppState {
 
 type Shared = Arc<AppState>;
 
-fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = ErrorBody {
-        code: code.into(),
-        message: message.into(),
-    };
-    (status, axum::Json(body)).into_response()
-}
-
-impl IntoResponse for ServiceError {
+impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        if self.status >= 500 {
-            tracing::error!(code = self.code, message = %self.message, "request failed");
-        }
-        let unavailable = self.code == "database_unavailable";
-        let mut response = error(self.status, self.code, self.message);
-        if unavailable {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
-            );
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, self.content_type)],
+            self.body,
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
 }
 
-/// Runs a registry call on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    state: &Shared,
-    f: impl FnOnce(&Registry) -> Result<T, ServiceError> + Send + 'static,
-) -> Result<T, ServiceError> {
-    let registry = state.registry.clone();
-    // The request's span follows the work, so what the service records (the device's key id)
-    // reaches the request's log line.
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(|| f(&registry)))
-        .await
-        .map_err(|e| ServiceError {
-            status: 500,
-            code: "internal",
-            message: format!("worker failed: {e}"),
-        })?
+fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
+    Answer::error(status, code, message).into_response()
 }
 
-fn body_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ServiceError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ServiceError {
-                status: 413,
-                code: "body_too_large",
-                message: format!("request body larger than {limit} bytes"),
-            }
-        } else {
-            ServiceError {
-                status: 400,
-                code: "bad_body",
-                message: rejection.body_text(),
-            }
-        }
-    })
-}
-
-fn cbor(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response()
-}
-
-async fn trust(State(state): State<Shared>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.registry.trust_bundle().to_json(),
-    )
-        .into_response()
-}
-
-async fn enrol(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body_or_error(body, MAX_ENROL_BYTES) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    match blocking(&state, move |r| r.enrol(&body)).await {
-        Ok(bytes) => cbor(bytes),
-        Err(e) => e.into_response(),
+/// The API method of an HTTP method (`HEAD` is answered as `GET`, without the body).
+fn api_method(method: &axum::http::Method) -> Option<Method> {
+    match *method {
+        axum::http::Method::GET | axum::http::Method::HEAD => Some(Method::Get),
+        axum::http::Method::POST => Some(Method::Post),
+        _ => None,
     }
 }
 
-async fn batches(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body_or_error(body, MAX_SEALED_BATCH_BYTES) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+/// Every request: finds its route in [`api::ROUTES`], reads its body within the route's limit,
+/// bounds batch ingests, and answers through [`api::Route::answer`] on the blocking pool
+/// (SQLite and signatures never run on the async workers).
+async fn handle(State(state): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let route = match api::route(api_method(&parts.method), parts.uri.path()) {
+        Ok(route) => route,
+        Err(answer) => return answer.into_response(),
+    };
+    let body = match route.body_limit {
+        Some(limit) => match axum::body::to_bytes(body, limit).await {
+            Ok(bytes) => bytes,
+            Err(e) if is_too_large(&e) => return api::body_too_large(limit).into_response(),
+            Err(e) => {
+                return error(
+                    400,
+                    "bad_body",
+                    format!("the request body could not be read: {e}"),
+                );
+            }
+        },
+        None => Bytes::new(),
     };
     // Held until the blocking work ends, even if the request times out meanwhile.
-    let Ok(permit) = state.ingests.clone().try_acquire_owned() else {
-        let mut response = error(
-            503,
-            "busy",
-            "the registry is processing as many batches as it can: retry shortly",
-        );
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(BUSY_RETRY_AFTER_SECS),
-        );
-        return response;
+    let permit = match route.work {
+        Work::Plain => None,
+        Work::Ingest => match state.ingests.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let mut response = error(
+                    503,
+                    "busy",
+                    "the registry is processing as many batches as it can: retry shortly",
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+                );
+                return response;
+            }
+        },
     };
-    match blocking(&state, move |r| {
-        let answer = r.ingest(&body);
+    let registry = state.registry.clone();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    // The request's span follows the work, so what the service records (the device's key id)
+    // reaches the request's log line.
+    let span = tracing::Span::current();
+    let answer = tokio::task::spawn_blocking(move || {
+        let answer = span.in_scope(|| {
+            route.answer(
+                &registry,
+                Call {
+                    path: &path,
+                    query: &query,
+                    body: &body,
+                },
+            )
+        });
         drop(permit);
         answer
     })
     .await
-    {
-        Ok(bytes) => cbor(bytes),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn checkpoint(State(state): State<Shared>) -> Response {
-    match blocking(&state, |r| r.checkpoint()).await {
-        Ok(note) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn revocations(State(state): State<Shared>) -> Response {
-    match blocking(&state, |r| r.revocation_list()).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "application/cose")], bytes).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn status_list(State(state): State<Shared>) -> Response {
-    match blocking(&state, |r| r.status_list()).await {
-        Ok(bytes) => (
-            [(header::CONTENT_TYPE, "application/statuslist+cwt")],
-            bytes.as_ref().clone(),
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-struct InclusionQuery {
-    index: u64,
-    size: u64,
-}
-
-#[derive(Deserialize)]
-struct ConsistencyQuery {
-    from: u64,
-    to: u64,
-}
-
-#[derive(Deserialize)]
-struct LeavesQuery {
-    start: u64,
-    end: u64,
-}
-
-/// `GET /v1/proof/inclusion` answer.
-#[derive(Serialize)]
-pub struct InclusionJson {
-    /// Leaf index.
-    pub index: u64,
-    /// Tree size.
-    pub size: u64,
-    /// Proof hashes, standard base64.
-    pub proof: Vec<String>,
-}
-
-/// `GET /v1/proof/consistency` answer.
-#[derive(Serialize)]
-pub struct ConsistencyJson {
-    /// Old size.
-    pub from: u64,
-    /// New size.
-    pub to: u64,
-    /// Proof hashes, standard base64.
-    pub proof: Vec<String>,
-}
-
-/// `GET /v1/leaves` answer.
-#[derive(Serialize)]
-pub struct LeavesJson {
-    /// First index.
-    pub start: u64,
-    /// Leaf data, standard base64, in order.
-    pub leaves: Vec<String>,
-}
-
-fn query_error(e: axum::extract::rejection::QueryRejection) -> Response {
-    error(400, "bad_query", e.body_text())
-}
-
-async fn inclusion(
-    State(state): State<Shared>,
-    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return query_error(e),
-    };
-    match blocking(&state, move |r| r.inclusion_proof(q.index, q.size)).await {
-        Ok(proof) => axum::Json(InclusionJson {
-            index: q.index,
-            size: q.size,
-            proof: proof.iter().map(|h| B64.encode(h)).collect(),
+    .unwrap_or_else(|e| {
+        Answer::from(ServiceError {
+            status: 500,
+            code: "internal",
+            message: format!("worker failed: {e}"),
         })
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+    });
+    answer.into_response()
 }
 
-async fn consistency(
-    State(state): State<Shared>,
-    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return query_error(e),
-    };
-    match blocking(&state, move |r| r.consistency_proof(q.from, q.to)).await {
-        Ok(proof) => axum::Json(ConsistencyJson {
-            from: q.from,
-            to: q.to,
-            proof: proof.iter().map(|h| B64.encode(h)).collect(),
-        })
-        .into_response(),
-        Err(e) => e.into_response(),
+/// Whether a body read failed on the length limit (not on the connection).
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
     }
-}
-
-async fn leaves(
-    State(state): State<Shared>,
-    q: Result<Query<LeavesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return query_error(e),
-    };
-    match blocking(&state, move |r| r.leaves(q.start, q.end)).await {
-        Ok(leaves) => axum::Json(LeavesJson {
-            start: q.start,
-            leaves: leaves.iter().map(|l| B64.encode(l)).collect(),
-        })
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn not_found() -> Response {
-    error(404, "not_found", "no such endpoint")
+    false
 }
 
 /// Per-client token bucket, then a timeout around the handler.
@@ -483,13 +337,11 @@ async fn guard(
     }
 }
 
-/// The route for a request's log line: the template (`/v1/proof/inclusion`), never the raw
-/// path or query.
-fn route_of(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(no such route)".to_string(), |p| p.as_str().to_string())
+/// The route for a request's log line: the route's path in [`api::ROUTES`]
+/// (`/v1/proof/inclusion`), never the raw path or query.
+fn route_of(request: &Request) -> &'static str {
+    api::route(api_method(request.method()), request.uri().path())
+        .map_or("(no such route)", |route| route.path)
 }
 
 /// One log line per request, through `tracing` at info level: method, route template, status,
@@ -520,7 +372,7 @@ pub fn log_device_kid(kid: &birthright_core::keys::KeyId) {
     tracing::Span::current().record("device_kid", tracing::field::display(kid));
 }
 
-/// The router with every endpoint.
+/// The router: every endpoint of [`api::ROUTES`] behind the limits.
 pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
     let state = Arc::new(AppState {
         registry,
@@ -528,23 +380,9 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
         ingests: Arc::new(Semaphore::new(limits.max_concurrent_ingests)),
         limits,
     });
+    // Every route is in api::ROUTES: add an endpoint there, not here.
     Router::new()
-        .route("/v1/trust", get(trust))
-        .route(
-            "/v1/enrol",
-            post(enrol).layer(DefaultBodyLimit::max(MAX_ENROL_BYTES)),
-        )
-        .route(
-            "/v1/batches",
-            post(batches).layer(DefaultBodyLimit::max(MAX_SEALED_BATCH_BYTES)),
-        )
-        .route("/v1/checkpoint", get(checkpoint))
-        .route("/v1/revocations", get(revocations))
-        .route("/v1/status-list", get(status_list))
-        .route("/v1/proof/inclusion", get(inclusion))
-        .route("/v1/proof/consistency", get(consistency))
-        .route("/v1/leaves", get(leaves))
-        .fallback(not_found)
+        .fallback(handle)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(middleware::from_fn(log_request))
         .with_state(state)

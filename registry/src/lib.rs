@@ -2,6 +2,7 @@
 //! records, and appends a salted commitment of each (never personal data) to an RFC 6962
 //! Merkle ledger with C2SP signed checkpoints, so anyone can prove history was never rewritten.
 
+pub mod api;
 pub mod head;
 pub mod http;
 pub mod keys;

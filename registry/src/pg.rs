@@ -8,7 +8,9 @@
 //! processes never assign the same leaf index, sign diverging checkpoints or use one enrolment
 //! token twice. Reads run in `REPEATABLE READ READ ONLY` transactions (one snapshot each) on
 //! their own connections and never wait for that lock. A connection found closed is opened
-//! again before its next use.
+//! again before its next use; while the server stays out of reach, attempts are spaced by a
+//! bounded exponential back-off shared by the process's connections, and requests meanwhile
+//! are answered `Unavailable` (503 `database_unavailable` with `Retry-After`) at once.
 //!
 //! Schema versions are numbered in table `birthright_schema`; records and salts are sealed by
 //! the sequencer under the data key exactly as in SQLite (no plaintext names in PostgreSQL).
@@ -17,26 +19,22 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     sync::{
-        Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicUsize, Ordering},
     },
+    time::{Duration, Instant},
 };
 
-use birthright_core::{
-    keys::KeyId,
-    ledger::{Hash, LedgerError},
-    store::StorageKey,
-    trust::Revocation,
-};
+use birthright_core::{keys::KeyId, ledger::Hash, store::StorageKey, trust::Revocation};
 use postgres::{Client, NoTls, Statement, Transaction};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
 use crate::{
-    sequencer::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
+    sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
-        Candidate, CredentialRevocation, DeviceRow, DuplicatePair, LeafStatuses, PAIR_COLUMNS,
-        Recovery, RegistryStore, SequencedBatch, StoreError, TokenProblem,
+        CredentialRevocation, DeviceRow, DuplicatePair, LeafStatuses, PAIR_COLUMNS, RegistryStore,
+        StoreError, TokenProblem,
     },
 };
 
@@ -45,6 +43,9 @@ const WRITE_LOCK: i64 = 0x6269_7274_6872_6967;
 
 /// Read connections beside the writer's.
 const READERS: usize = 4;
+
+/// Rows per multi-row insert (one round trip each), bounding a statement's size.
+const ROWS_PER_INSERT: usize = 5000;
 
 /// The schema, by version: migration `i` brings the database from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -172,21 +173,94 @@ impl From<postgres::Error> for StoreError {
 /// The statements prepared on one connection, by their SQL.
 type Statements = RefCell<HashMap<&'static str, Statement>>;
 
+/// The first wait after a failed connection attempt; each further failure doubles it.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest wait between connection attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Bounded exponential back-off between connection attempts, shared by every connection of a
+/// process: while the server is out of reach, requests are answered `Unavailable` at once
+/// (503 `database_unavailable` with `Retry-After`) and at most one attempt is made per wait,
+/// however many requests arrive, instead of a reconnect storm.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// Failed attempts in a row.
+    failures: u32,
+    /// No attempt before this.
+    next_attempt: Option<Instant>,
+}
+
+impl Backoff {
+    /// `Ok` if a connection may be attempted at `now`, else how long until one may.
+    fn permit(&mut self, now: Instant) -> Result<(), Duration> {
+        match self.next_attempt {
+            Some(at) if now < at => Err(at - now),
+            // The attempt is this caller's: the others wait for its outcome's window.
+            Some(_) => {
+                self.next_attempt = Some(now + self.wait());
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The wait after the current run of failures.
+    fn wait(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        BACKOFF_FIRST
+            .saturating_mul(1 << doublings)
+            .min(BACKOFF_MAX)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        self.next_attempt = Some(now + self.wait());
+    }
+
+    fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
 /// A connection that is opened again when it was found closed.
 struct Conn {
     url: String,
     client: Option<Client>,
     /// Statements prepared on `client` (dropped with it).
     statements: Statements,
+    /// The process's back-off between connection attempts.
+    backoff: Arc<Mutex<Backoff>>,
 }
 
 impl Conn {
-    fn new(url: &str) -> Conn {
+    fn new(url: &str, backoff: Arc<Mutex<Backoff>>) -> Conn {
         Conn {
             url: url.to_string(),
             client: None,
             statements: RefCell::new(HashMap::new()),
+            backoff,
         }
+    }
+
+    /// Connects, unless the back-off says to wait.
+    fn reconnect(&mut self) -> Result<Client, StoreError> {
+        // The back-off is plain data: a panic elsewhere cannot leave it inconsistent.
+        let backoff = || self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let permitted = backoff().permit(Instant::now());
+        if let Err(wait) = permitted {
+            return Err(StoreError::Unavailable(format!(
+                "PostgreSQL at {} is out of reach; next connection attempt in {} ms",
+                redact_url(&self.url),
+                wait.as_millis()
+            )));
+        }
+        let connected = connect(&self.url);
+        match &connected {
+            Ok(_) => backoff().succeeded(),
+            Err(_) => backoff().failed(Instant::now()),
+        }
+        connected
     }
 
     /// The client and its prepared statements, connecting first if there is no open
@@ -195,7 +269,7 @@ impl Conn {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             self.client = None;
             self.statements.borrow_mut().clear();
-            self.client = Some(connect(&self.url)?);
+            self.client = Some(self.reconnect()?);
         }
         match self.client.as_mut() {
             Some(client) => Ok((client, &self.statements)),
@@ -362,57 +436,60 @@ impl LedgerTx for PgTx<'_, '_> {
     }
 
     fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError> {
-        for (level, index, node) in nodes {
+        for chunk in nodes.chunks(ROWS_PER_INSERT) {
+            let levels: Vec<i16> = chunk.iter().map(|n| i16::from(n.0)).collect();
+            let indices: Vec<i64> = chunk.iter().map(|n| int(n.1)).collect();
+            let hashes: Vec<&[u8]> = chunk.iter().map(|n| n.2.as_slice()).collect();
             self.with(
-                "INSERT INTO nodes(level, idx, hash) VALUES ($1, $2, $3)",
-                |tx, s| tx.execute(s, &[&i16::from(*level), &int(*index), &node.as_slice()]),
+                "INSERT INTO nodes(level, idx, hash)
+                 SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+                |tx, s| tx.execute(s, &[&levels, &indices, &hashes]),
             )?;
         }
         Ok(())
     }
 
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
-        self.with("INSERT INTO leaves(idx, data) VALUES ($1, $2)", |tx, s| {
-            tx.execute(s, &[&int(index), &data])
-        })?;
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        for chunk in leaves.chunks(ROWS_PER_INSERT) {
+            let indices: Vec<i64> = chunk.iter().map(|l| int(l.0)).collect();
+            let data: Vec<&[u8]> = chunk.iter().map(|l| l.1.as_slice()).collect();
+            self.with(
+                "INSERT INTO leaves(idx, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                |tx, s| tx.execute(s, &[&indices, &data]),
+            )?;
+        }
         Ok(())
     }
 
-    fn insert_record(&self, r: &NewRecord) -> Result<(), StoreError> {
-        let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
-        self.with(
-            "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            |tx, s| {
-                tx.execute(
-                    s,
-                    &[
-                        &r.kid.0.as_slice(),
-                        &r.id.as_bytes().as_slice(),
-                        &int(r.index),
-                        &r.record_hash.as_slice(),
-                        &r.sequenced_at,
-                        &supersedes,
-                        &r.sealed_record,
-                        &r.sealed_salt,
-                    ],
-                )
-            },
-        )?;
-        self.with(
-            "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES ($1, $2, $3, $4)",
-            |tx, s| {
-                tx.execute(
-                    s,
-                    &[
-                        &r.kid.0.as_slice(),
-                        &r.id.as_bytes().as_slice(),
-                        &int(r.index),
-                        &supersedes,
-                    ],
-                )
-            },
-        )?;
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError> {
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let kids: Vec<&[u8]> = chunk.iter().map(|r| r.kid.0.as_slice()).collect();
+            let ids: Vec<&[u8]> = chunk.iter().map(|r| r.id.as_bytes().as_slice()).collect();
+            let indices: Vec<i64> = chunk.iter().map(|r| int(r.index)).collect();
+            let hashes: Vec<&[u8]> = chunk.iter().map(|r| r.record_hash.as_slice()).collect();
+            let times: Vec<i64> = chunk.iter().map(|r| r.sequenced_at).collect();
+            let supersedes: Vec<Option<&[u8]>> = chunk
+                .iter()
+                .map(|r| r.supersedes.as_ref().map(|s| s.as_bytes().as_slice()))
+                .collect();
+            let sealed: Vec<&[u8]> = chunk.iter().map(|r| r.sealed_record.as_slice()).collect();
+            let salts: Vec<&[u8]> = chunk.iter().map(|r| r.sealed_salt.as_slice()).collect();
+            self.with(
+                "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
+                 SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[])",
+                |tx, s| {
+                    tx.execute(
+                        s,
+                        &[&kids, &ids, &indices, &hashes, &times, &supersedes, &sealed, &salts],
+                    )
+                },
+            )?;
+            self.with(
+                "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes)
+                 SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bytea[])",
+                |tx, s| tx.execute(s, &[&kids, &ids, &indices, &supersedes]),
+            )?;
+        }
         Ok(())
     }
 
@@ -518,7 +595,8 @@ impl PgLedger {
     /// Connects to the database at `url` and migrates it (under the write lock, so two
     /// processes starting at once migrate it once).
     pub fn open(url: &str) -> Result<PgLedger, StoreError> {
-        let mut writer = Conn::new(url);
+        let backoff = Arc::new(Mutex::new(Backoff::default()));
+        let mut writer = Conn::new(url, backoff.clone());
         {
             let mut tx = begin_write(writer.client()?)?;
             tx.batch_execute(
@@ -543,7 +621,9 @@ impl PgLedger {
             }
             tx.commit()?;
         }
-        let readers = (0..READERS).map(|_| Mutex::new(Conn::new(url))).collect();
+        let readers = (0..READERS)
+            .map(|_| Mutex::new(Conn::new(url, backoff.clone())))
+            .collect();
         Ok(PgLedger {
             writer: Mutex::new(writer),
             readers,
@@ -612,6 +692,13 @@ impl PgStore {
 
     fn db(&self) -> &PgLedger {
         self.ledger.backend()
+    }
+
+    /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
+    /// transaction and returns the new size: for mirrors and benchmarks (as
+    /// [`crate::store::SqliteStore::append_leaves`]).
+    pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
+        self.ledger.append_leaves(leaves)
     }
 }
 
@@ -857,49 +944,8 @@ impl RegistryStore for PgStore {
         })
     }
 
-    fn sequence(
-        &self,
-        batch_id: &Uuid,
-        candidates: &[Candidate],
-        now: i64,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<SequencedBatch, StoreError> {
-        self.ledger.sequence(batch_id, candidates, now, sign)
-    }
-
-    fn latest_checkpoint(
-        &self,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<(u64, String), StoreError> {
-        self.ledger.latest_checkpoint(sign)
-    }
-
-    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.inclusion_proof(index, size)
-    }
-
-    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.consistency_proof(old_size, new_size)
-    }
-
-    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.ledger.leaves(start, end)
-    }
-
-    fn tree_size(&self) -> Result<u64, StoreError> {
-        self.ledger.tree_size()
-    }
-
-    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.ledger.record_bytes(kid, id)
-    }
-
-    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        self.ledger.record_owners(id)
-    }
-
-    fn recover_head(&self) -> Result<Recovery, StoreError> {
-        self.ledger.recover_head()
+    fn ledger(&self) -> &dyn Ledger {
+        &self.ledger
     }
 
     fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
@@ -1118,6 +1164,7 @@ pub mod testing {
 mod tests {
     use super::{testing::TestDatabase, *};
     use crate::sequencer::conformance::{Harness, conformance_suite};
+    use crate::store::Candidate;
 
     /// The PostgreSQL backend under the conformance suite.
     struct Postgres;
@@ -1197,6 +1244,69 @@ mod tests {
 
     conformance_suite!(Postgres);
 
+    /// The schema of the database at `url`: every column, index and trigger, for comparing
+    /// an upgraded database with a fresh one.
+    fn schema_of(url: &str) -> Vec<String> {
+        let mut client = Client::connect(url, NoTls).unwrap();
+        let mut schema = Vec::new();
+        for sql in [
+            "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+             FROM information_schema.columns WHERE table_schema = 'public'",
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'",
+            "SELECT tgname || ' ON ' || tgrelid::regclass::text FROM pg_trigger
+             WHERE NOT tgisinternal",
+        ] {
+            let mut rows: Vec<String> = client
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            rows.sort();
+            schema.extend(rows);
+        }
+        schema
+    }
+
+    /// Every PostgreSQL schema version upgrades to exactly the schema of a fresh database
+    /// (the upgrade test SQLite runs through `birthright_core::sqlite`).
+    #[test]
+    fn every_schema_version_upgrades_to_the_fresh_schema() {
+        if !testing::available() {
+            return;
+        }
+        let fresh = TestDatabase::create();
+        PgLedger::open(&fresh.url).unwrap();
+        let expected = schema_of(&fresh.url);
+        for version in 1..=MIGRATIONS.len() {
+            let old = TestDatabase::create();
+            {
+                let mut client = Client::connect(&old.url, NoTls).unwrap();
+                client
+                    .batch_execute(
+                        "CREATE TABLE birthright_schema (version INTEGER NOT NULL);
+                         INSERT INTO birthright_schema VALUES (0);",
+                    )
+                    .unwrap();
+                for sql in &MIGRATIONS[..version] {
+                    client.batch_execute(sql).unwrap();
+                }
+                client
+                    .execute(
+                        "UPDATE birthright_schema SET version = $1",
+                        &[&(version as i32)],
+                    )
+                    .unwrap();
+            }
+            PgLedger::open(&old.url).unwrap();
+            assert_eq!(
+                schema_of(&old.url),
+                expected,
+                "upgrade from version {version}"
+            );
+        }
+    }
+
     #[test]
     fn an_unreachable_server_is_reported_with_its_cause_and_without_the_password() {
         let Err(e) = PgLedger::open("postgres://postgres:secret@127.0.0.1:1/none") else {
@@ -1206,6 +1316,52 @@ mod tests {
         assert!(matches!(e, StoreError::Unavailable(_)), "{message}");
         assert!(message.contains("refused"), "{message}");
         assert!(!message.contains("secret"), "{message}");
+    }
+
+    /// Connection attempts back off 100 ms, 200 ms, 400 ms ... up to 5 s while they fail, one
+    /// attempt per wait however many callers ask, and start over after a success.
+    #[test]
+    fn reconnects_back_off_exponentially_and_bounded() {
+        let start = Instant::now();
+        let mut b = Backoff::default();
+        assert_eq!(b.permit(start), Ok(()));
+        let mut now = start;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            b.failed(now);
+            let wait = b.permit(now).unwrap_err();
+            assert_eq!(b.permit(now + wait / 2), Err(wait - wait / 2));
+            waits.push(wait.as_millis());
+            now += wait;
+            assert_eq!(b.permit(now), Ok(()), "an attempt once the wait is over");
+            assert!(b.permit(now).is_err(), "only one caller attempts per wait");
+        }
+        assert_eq!(
+            waits,
+            vec![100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]
+        );
+        b.succeeded();
+        assert_eq!(b.permit(now), Ok(()));
+        assert_eq!(b.permit(now), Ok(()), "no wait after a success");
+    }
+
+    /// While the server is out of reach, calls fail at once as `Unavailable` without a new
+    /// connection attempt each.
+    #[test]
+    fn an_unreachable_server_is_not_retried_on_every_call() {
+        let backoff = Arc::new(Mutex::new(Backoff::default()));
+        let mut conn = Conn::new("postgres://postgres@127.0.0.1:1/none", backoff.clone());
+        for _ in 0..20 {
+            let Err(e) = conn.client() else {
+                panic!("connected to port 1")
+            };
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+        }
+        assert_eq!(
+            backoff.lock().unwrap().failures,
+            1,
+            "one attempt, not twenty"
+        );
     }
 
     #[test]

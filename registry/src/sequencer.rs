@@ -19,6 +19,8 @@ use birthright_core::{
     store::StorageKey,
     wire::{LedgerLeaf, record_commitment},
 };
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -79,12 +81,13 @@ pub trait LedgerTx {
     fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError>;
     /// The devices with a record `id` on the ledger, first sequenced first.
     fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
-    /// Inserts Merkle nodes.
+    /// Inserts Merkle nodes (a whole transaction's at once: one statement per table where
+    /// the backend can, so the number of round trips does not grow with the batch).
     fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError>;
-    /// Inserts leaf `index`.
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError>;
-    /// Inserts a record and its (never deleted) ledger index entry.
-    fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError>;
+    /// Inserts leaves `(index, data)`.
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError>;
+    /// Inserts records and their (never deleted) ledger index entries.
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError>;
     /// Remembers a batch id (once).
     fn insert_batch(
         &self,
@@ -131,6 +134,96 @@ impl tree::NodeReader for Nodes<'_> {
     }
 }
 
+/// The rows one write transaction appends, kept in memory and written at its end with one
+/// insert per table ([`Pending::flush`]) instead of several round trips per record. Its reads
+/// see the stored rows and the pending ones, so dedupe, corrections and the node appends
+/// within one batch behave exactly as if every row had been written at once.
+struct Pending<'a> {
+    tx: &'a dyn LedgerTx,
+    nodes: Vec<(u8, u64, Hash)>,
+    node_at: HashMap<(u8, u64), Hash>,
+    leaves: Vec<(u64, Vec<u8>)>,
+    records: Vec<NewRecord>,
+}
+
+impl tree::NodeReader for Pending<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
+        match self.node_at.get(&(level, index)) {
+            Some(hash) => Ok(*hash),
+            None => Nodes(self.tx).node(level, index),
+        }
+    }
+}
+
+impl<'a> Pending<'a> {
+    fn new(tx: &'a dyn LedgerTx) -> Self {
+        Pending {
+            tx,
+            nodes: Vec::new(),
+            node_at: HashMap::new(),
+            leaves: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Appends leaf `size` and the nodes it completes.
+    fn append(&mut self, size: u64, leaf: Vec<u8>) -> Result<(), StoreError> {
+        let nodes = tree::append_nodes(&*self, size, merkle::leaf_hash(&leaf))?;
+        for (level, index, hash) in nodes {
+            self.node_at.insert((level, index), hash);
+            self.nodes.push((level, index, hash));
+        }
+        self.leaves.push((size, leaf));
+        Ok(())
+    }
+
+    fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError> {
+        match self.records.iter().find(|r| &r.kid == kid && &r.id == id) {
+            Some(r) => Ok(Some(StoredPlacement {
+                index: r.index,
+                sequenced_at: r.sequenced_at,
+                sealed_salt: r.sealed_salt.clone(),
+                record_hash: r.record_hash,
+            })),
+            None => self.tx.placement(kid, id),
+        }
+    }
+
+    fn on_ledger(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
+        Ok(self.records.iter().any(|r| &r.kid == kid && &r.id == id)
+            || self.tx.on_ledger(kid, id)?)
+    }
+
+    fn corrected(&self, kid: &KeyId, original: &Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .records
+            .iter()
+            .any(|r| &r.kid == kid && r.supersedes.as_ref() == Some(original))
+            || self.tx.corrected(kid, original)?)
+    }
+
+    /// The owners of `id`, stored ones first (their leaves come before the pending ones).
+    fn owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        let mut owners = self.tx.owners(id)?;
+        owners.extend(self.records.iter().filter(|r| &r.id == id).map(|r| r.kid));
+        Ok(owners)
+    }
+
+    /// Writes every pending row.
+    fn flush(self) -> Result<(), StoreError> {
+        if !self.nodes.is_empty() {
+            self.tx.insert_nodes(&self.nodes)?;
+        }
+        if !self.leaves.is_empty() {
+            self.tx.insert_leaves(&self.leaves)?;
+        }
+        if !self.records.is_empty() {
+            self.tx.insert_records(&self.records)?;
+        }
+        Ok(())
+    }
+}
+
 fn record_context(id: &Uuid, column: &str) -> Vec<u8> {
     birthright_core::store::crypto::context("records", column, id.as_bytes())
 }
@@ -164,116 +257,18 @@ impl<B: LedgerBackend> Sequencer<B> {
         &self.backend
     }
 
-    /// Sequences `candidates` in one transaction and signs the checkpoint of the new size.
-    pub fn sequence(
-        &self,
-        batch_id: &Uuid,
-        candidates: &[Candidate],
-        now: i64,
-        sign: Sign<'_>,
-    ) -> Result<SequencedBatch, StoreError> {
-        let (batch, root) = self.backend.write(|tx| {
-            let mut size = tx.size()?;
-            let mut results = Vec::with_capacity(candidates.len());
-            let mut collisions = Vec::new();
-            for (position, c) in candidates.iter().enumerate() {
-                let hash: [u8; 32] = Sha256::digest(&c.bytes).into();
-                if let Some(stored) = tx.placement(&c.kid, &c.id)? {
-                    results.push(if stored.record_hash == hash {
-                        Sequenced::Duplicate(self.open_placement(&c.id, stored)?)
-                    } else {
-                        Sequenced::Conflict
-                    });
-                    continue;
-                }
-                if tx.on_ledger(&c.kid, &c.id)? {
-                    results.push(Sequenced::Removed);
-                    continue;
-                }
-                if let Some(original) = &c.supersedes {
-                    if !tx.on_ledger(&c.kid, original)? {
-                        results.push(match tx.owners(original)?.first() {
-                            Some(owner) => Sequenced::NotOwner(*owner),
-                            None => Sequenced::UnknownOriginal,
-                        });
-                        continue;
-                    }
-                    if tx.corrected(&c.kid, original)? {
-                        results.push(Sequenced::AlreadyCorrected);
-                        continue;
-                    }
-                }
-                if let Some(other) = tx.owners(&c.id)?.into_iter().find(|k| k != &c.kid) {
-                    collisions.push((position, other));
-                }
-                let mut salt = [0u8; 32];
-                os_random(&mut salt).map_err(|e| StoreError::Rng(e.to_string()))?;
-                let leaf = LedgerLeaf {
-                    commitment: record_commitment(&salt, &c.bytes),
-                    device_kid: c.kid,
-                    sequenced_at: now,
-                }
-                .to_bytes();
-                Self::append(tx, size, &leaf)?;
-                let seal = |column: &str, plain: &[u8]| {
-                    self.data_key
-                        .seal(&record_context(&c.id, column), plain)
-                        .map_err(|e| StoreError::Rng(e.to_string()))
-                };
-                tx.insert_record(&NewRecord {
-                    kid: c.kid,
-                    id: c.id,
-                    index: size,
-                    record_hash: hash,
-                    sequenced_at: now,
-                    supersedes: c.supersedes,
-                    sealed_record: seal("sealed_record", &c.bytes)?,
-                    sealed_salt: seal("sealed_salt", &salt)?,
-                })?;
-                results.push(Sequenced::Accepted(Placement {
-                    index: size,
-                    salt,
-                    sequenced_at: now,
-                }));
-                size += 1;
-            }
-            // Only a batch with at least one verified record is remembered: garbage sealed to
-            // the public key leaves no trace.
-            if !candidates.is_empty() {
-                tx.insert_batch(batch_id, now, candidates.len() as u64)?;
-            }
-            let (checkpoint, root) = self.checkpoint_or_sign(tx, size, sign)?;
-            Ok((
-                SequencedBatch {
-                    results,
-                    size,
-                    checkpoint,
-                    collisions,
-                },
-                root,
-            ))
-        })?;
-        self.advance_head(batch.size, &root)?;
-        Ok(batch)
-    }
-
-    /// Appends leaf `size` and the nodes it completes.
-    fn append(tx: &dyn LedgerTx, size: u64, leaf: &[u8]) -> Result<(), StoreError> {
-        let nodes = tree::append_nodes(&Nodes(tx), size, merkle::leaf_hash(leaf))?;
-        tx.insert_nodes(&nodes)?;
-        tx.insert_leaf(size, leaf)
-    }
-
     /// Appends pre-built leaves (each the 49-byte leaf of `docs/PROTOCOL.md` §10) in one
     /// transaction and returns the new size: for mirrors and benchmarks. No record or
     /// checkpoint is written; the next checkpoint request signs the new size.
     pub fn append_leaves(&self, leaves: &[Vec<u8>]) -> Result<u64, StoreError> {
         self.backend.write(|tx| {
             let mut size = tx.size()?;
+            let mut pending = Pending::new(tx);
             for leaf in leaves {
-                Self::append(tx, size, leaf)?;
+                pending.append(size, leaf.clone())?;
                 size += 1;
             }
+            pending.flush()?;
             Ok(size)
         })
     }
@@ -291,94 +286,6 @@ impl<B: LedgerBackend> Sequencer<B> {
         })
     }
 
-    /// The latest signed checkpoint and its size. Served from a read snapshot when the newest
-    /// tree is signed (always, after `init` and every batch); otherwise the write path signs it.
-    pub fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError> {
-        let served = self.backend.read(|tx| {
-            let size = tx.size()?;
-            match tx.checkpoint(size)? {
-                Some(note) => {
-                    let root = tree::root(&Nodes(tx), size)?;
-                    self.check_head(tx, size, &root)?;
-                    Ok(Some((size, note, root)))
-                }
-                None => Ok(None),
-            }
-        })?;
-        let (size, note, root) = match served {
-            Some(served) => served,
-            None => self.backend.write(|tx| {
-                let size = tx.size()?;
-                let (note, root) = self.checkpoint_or_sign(tx, size, sign)?;
-                Ok((size, note, root))
-            })?,
-        };
-        self.advance_head(size, &root)?;
-        Ok((size, note))
-    }
-
-    /// Inclusion proof of leaf `index` in the tree of `size`, from a read snapshot.
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.backend
-            .read(|tx| Ok(tree::inclusion_proof(&Nodes(tx), index, size)?))
-    }
-
-    /// Consistency proof between two sizes, from a read snapshot.
-    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.backend
-            .read(|tx| Ok(tree::consistency_proof(&Nodes(tx), old_size, new_size)?))
-    }
-
-    /// Leaf data for `[start, end)`.
-    pub fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.backend.read(|tx| tx.leaves(start, end))
-    }
-
-    /// Current tree size.
-    pub fn tree_size(&self) -> Result<u64, StoreError> {
-        self.backend.read(|tx| tx.size())
-    }
-
-    /// The devices with a record `id` on the ledger, first sequenced first.
-    pub fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        self.backend.read(|tx| tx.owners(id))
-    }
-
-    /// The decrypted signed record bytes of device `kid`'s record `id`.
-    pub fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        let sealed = self.backend.read(|tx| tx.sealed_record(kid, id))?;
-        sealed
-            .map(|s| {
-                self.data_key
-                    .open(&record_context(id, "sealed_record"), &s)
-                    .map(|p| p.to_vec())
-                    .ok_or_else(|| StoreError::Damaged(format!("record {id}")))
-            })
-            .transpose()
-    }
-
-    /// Accepts the database's tree as the ledger head after a restore (`registry recover`),
-    /// under the write lock so no batch is sequenced meanwhile.
-    pub fn recover_head(&self) -> Result<Recovery, StoreError> {
-        let Some(head) = &self.head else {
-            return Err(StoreError::Head {
-                path: std::path::PathBuf::new(),
-                message: "this store keeps no ledger head".into(),
-            });
-        };
-        self.backend.write(|tx| {
-            let size = tx.size()?;
-            let root = tree::root(&Nodes(tx), size)?;
-            Self::check_extends_latest_checkpoint(tx, size, &root)?;
-            let previous = head.get();
-            head.replace(size, &root)?;
-            Ok(Recovery {
-                previous,
-                current: (size, root),
-            })
-        })
-    }
-
     /// The checkpoint of `size` and the tree's root, signing it if there is none yet. Refuses
     /// a tree that does not extend the ledger head or the latest checkpoint in the database.
     fn checkpoint_or_sign(
@@ -388,7 +295,8 @@ impl<B: LedgerBackend> Sequencer<B> {
         sign: Sign<'_>,
     ) -> Result<(String, Hash), StoreError> {
         let root = tree::root(&Nodes(tx), size)?;
-        self.check_head(tx, size, &root)?;
+        // Under the write lock, which every head advance of this process follows.
+        self.check_head(tx, size, &root, self.published_head())?;
         if let Some(note) = tx.checkpoint(size)? {
             return Ok((note, root));
         }
@@ -399,11 +307,20 @@ impl<B: LedgerBackend> Sequencer<B> {
     }
 
     /// Refuses a tree of `size` (root `root`) that does not extend the ledger head.
-    fn check_head(&self, tx: &dyn LedgerTx, size: u64, root: &Hash) -> Result<(), StoreError> {
+    ///
+    /// `published` is the head as read before the transaction `tx` began (see
+    /// [`Self::published_head`]); the head file's newer values are not used.
+    fn check_head(
+        &self,
+        tx: &dyn LedgerTx,
+        size: u64,
+        root: &Hash,
+        published: Option<(u64, Hash)>,
+    ) -> Result<(), StoreError> {
         let Some(head) = &self.head else {
             return Ok(());
         };
-        let Some((head_size, head_root)) = head.get() else {
+        let Some((head_size, head_root)) = published else {
             return Ok(());
         };
         if head.verified(size) {
@@ -432,6 +349,14 @@ impl<B: LedgerBackend> Sequencer<B> {
         }
         head.mark_verified(size);
         Ok(())
+    }
+
+    /// The ledger head as published now. Read before a transaction begins: the head only
+    /// advances after the tree it names is committed, so every snapshot taken afterwards holds
+    /// at least that tree. (Read inside a read snapshot instead, a batch committed and
+    /// published meanwhile by a writer would look like a restored database.)
+    fn published_head(&self) -> Option<(u64, Hash)> {
+        self.head.as_ref().and_then(|h| h.get())
     }
 
     /// Records (size, root) as the ledger head, durably, before its checkpoint is given out.
@@ -465,6 +390,222 @@ impl<B: LedgerBackend> Sequencer<B> {
         let proof = tree::consistency_proof(&Nodes(tx), signed_size, size)?;
         merkle::verify_consistency(signed_size, size, &proof, &signed_root, root)
             .map_err(|e| fork(format!("is not consistent with ({e})")))
+    }
+}
+
+/// The ledger operations a registry store serves, object-safe so a store holds its backend's
+/// sequencer as `&dyn Ledger` and [`crate::store::RegistryStore`] delegates to it once, in its
+/// default methods: a backend implements only its storage.
+pub trait Ledger: Send + Sync {
+    /// Sequences `candidates` in one transaction and signs the checkpoint of the new size.
+    fn sequence(
+        &self,
+        batch_id: &Uuid,
+        candidates: &[Candidate],
+        now: i64,
+        sign: Sign<'_>,
+    ) -> Result<SequencedBatch, StoreError>;
+    /// The latest signed checkpoint and its size (signing it if the newest tree is unsigned).
+    fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError>;
+    /// Inclusion proof of leaf `index` in the tree of `size`.
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
+    /// Consistency proof between two sizes.
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError>;
+    /// Leaf data for `[start, end)`.
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Current tree size.
+    fn tree_size(&self) -> Result<u64, StoreError>;
+    /// The devices with a record `id` on the ledger, first sequenced first.
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
+    /// The decrypted signed record bytes of device `kid`'s record `id`.
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Accepts the database's tree as the ledger head after a restore (`registry recover`).
+    fn recover_head(&self) -> Result<Recovery, StoreError>;
+}
+
+impl<B: LedgerBackend> Ledger for Sequencer<B> {
+    /// Sequences `candidates` in one transaction and signs the checkpoint of the new size.
+    fn sequence(
+        &self,
+        batch_id: &Uuid,
+        candidates: &[Candidate],
+        now: i64,
+        sign: Sign<'_>,
+    ) -> Result<SequencedBatch, StoreError> {
+        let (batch, root) = self.backend.write(|tx| {
+            let mut size = tx.size()?;
+            let mut results = Vec::with_capacity(candidates.len());
+            let mut collisions = Vec::new();
+            let mut pending = Pending::new(tx);
+            for (position, c) in candidates.iter().enumerate() {
+                let hash: [u8; 32] = Sha256::digest(&c.bytes).into();
+                if let Some(stored) = pending.placement(&c.kid, &c.id)? {
+                    results.push(if stored.record_hash == hash {
+                        Sequenced::Duplicate(self.open_placement(&c.id, stored)?)
+                    } else {
+                        Sequenced::Conflict
+                    });
+                    continue;
+                }
+                if pending.on_ledger(&c.kid, &c.id)? {
+                    results.push(Sequenced::Removed);
+                    continue;
+                }
+                if let Some(original) = &c.supersedes {
+                    if !pending.on_ledger(&c.kid, original)? {
+                        results.push(match pending.owners(original)?.first() {
+                            Some(owner) => Sequenced::NotOwner(*owner),
+                            None => Sequenced::UnknownOriginal,
+                        });
+                        continue;
+                    }
+                    if pending.corrected(&c.kid, original)? {
+                        results.push(Sequenced::AlreadyCorrected);
+                        continue;
+                    }
+                }
+                if let Some(other) = pending.owners(&c.id)?.into_iter().find(|k| k != &c.kid) {
+                    collisions.push((position, other));
+                }
+                let mut salt = [0u8; 32];
+                os_random(&mut salt).map_err(|e| StoreError::Rng(e.to_string()))?;
+                let leaf = LedgerLeaf {
+                    commitment: record_commitment(&salt, &c.bytes),
+                    device_kid: c.kid,
+                    sequenced_at: now,
+                }
+                .to_bytes();
+                pending.append(size, leaf.to_vec())?;
+                let seal = |column: &str, plain: &[u8]| {
+                    self.data_key
+                        .seal(&record_context(&c.id, column), plain)
+                        .map_err(|e| StoreError::Rng(e.to_string()))
+                };
+                pending.records.push(NewRecord {
+                    kid: c.kid,
+                    id: c.id,
+                    index: size,
+                    record_hash: hash,
+                    sequenced_at: now,
+                    supersedes: c.supersedes,
+                    sealed_record: seal("sealed_record", &c.bytes)?,
+                    sealed_salt: seal("sealed_salt", &salt)?,
+                });
+                results.push(Sequenced::Accepted(Placement {
+                    index: size,
+                    salt,
+                    sequenced_at: now,
+                }));
+                size += 1;
+            }
+            pending.flush()?;
+            // Only a batch with at least one verified record is remembered: garbage sealed to
+            // the public key leaves no trace.
+            if !candidates.is_empty() {
+                tx.insert_batch(batch_id, now, candidates.len() as u64)?;
+            }
+            let (checkpoint, root) = self.checkpoint_or_sign(tx, size, sign)?;
+            Ok((
+                SequencedBatch {
+                    results,
+                    size,
+                    checkpoint,
+                    collisions,
+                },
+                root,
+            ))
+        })?;
+        self.advance_head(batch.size, &root)?;
+        Ok(batch)
+    }
+
+    /// The latest signed checkpoint and its size. Served from a read snapshot when the newest
+    /// tree is signed (always, after `init` and every batch); otherwise the write path signs it.
+    fn latest_checkpoint(&self, sign: Sign<'_>) -> Result<(u64, String), StoreError> {
+        let published = self.published_head();
+        let served = self.backend.read(|tx| {
+            let size = tx.size()?;
+            match tx.checkpoint(size)? {
+                Some(note) => {
+                    let root = tree::root(&Nodes(tx), size)?;
+                    self.check_head(tx, size, &root, published)?;
+                    Ok(Some((size, note, root)))
+                }
+                None => Ok(None),
+            }
+        })?;
+        let (size, note, root) = match served {
+            Some(served) => served,
+            None => self.backend.write(|tx| {
+                let size = tx.size()?;
+                let (note, root) = self.checkpoint_or_sign(tx, size, sign)?;
+                Ok((size, note, root))
+            })?,
+        };
+        self.advance_head(size, &root)?;
+        Ok((size, note))
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size`, from a read snapshot.
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.backend
+            .read(|tx| Ok(tree::inclusion_proof(&Nodes(tx), index, size)?))
+    }
+
+    /// Consistency proof between two sizes, from a read snapshot.
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.backend
+            .read(|tx| Ok(tree::consistency_proof(&Nodes(tx), old_size, new_size)?))
+    }
+
+    /// Leaf data for `[start, end)`.
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.backend.read(|tx| tx.leaves(start, end))
+    }
+
+    /// Current tree size.
+    fn tree_size(&self) -> Result<u64, StoreError> {
+        self.backend.read(|tx| tx.size())
+    }
+
+    /// The devices with a record `id` on the ledger, first sequenced first.
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        self.backend.read(|tx| tx.owners(id))
+    }
+
+    /// The decrypted signed record bytes of device `kid`'s record `id`.
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        let sealed = self.backend.read(|tx| tx.sealed_record(kid, id))?;
+        sealed
+            .map(|s| {
+                self.data_key
+                    .open(&record_context(id, "sealed_record"), &s)
+                    .map(|p| p.to_vec())
+                    .ok_or_else(|| StoreError::Damaged(format!("record {id}")))
+            })
+            .transpose()
+    }
+
+    /// Accepts the database's tree as the ledger head after a restore (`registry recover`),
+    /// under the write lock so no batch is sequenced meanwhile.
+    fn recover_head(&self) -> Result<Recovery, StoreError> {
+        let Some(head) = &self.head else {
+            return Err(StoreError::Head {
+                path: std::path::PathBuf::new(),
+                message: "this store keeps no ledger head".into(),
+            });
+        };
+        self.backend.write(|tx| {
+            let size = tx.size()?;
+            let root = tree::root(&Nodes(tx), size)?;
+            Self::check_extends_latest_checkpoint(tx, size, &root)?;
+            let previous = head.get();
+            head.replace(size, &root)?;
+            Ok(Recovery {
+                previous,
+                current: (size, root),
+            })
+        })
     }
 }
 

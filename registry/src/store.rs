@@ -7,9 +7,10 @@
 //! module is the SQLite backend ([`SqliteLedger`], the sequencer's [`LedgerTx`]) and the SQL
 //! of tokens, devices and revocations.
 //!
-//! SQLite: WAL, `synchronous=FULL`, numbered migrations in `PRAGMA user_version`, and every
-//! multi-step write (enrolment, a whole batch) in one `IMMEDIATE` transaction. One connection
-//! behind a mutex is the write lock: concurrent batches are applied one after another. Reads
+//! SQLite, through the helper the device store shares (`birthright_core::sqlite`): WAL,
+//! `synchronous=FULL`, numbered migrations in `PRAGMA user_version`, and every multi-step
+//! write (enrolment, a whole batch) in one `IMMEDIATE` transaction. One connection behind a
+//! mutex is the write lock: concurrent batches are applied one after another. Reads
 //! (checkpoint, proofs, leaves, devices, lists) go through a few separate read-only
 //! connections, so they never wait for that lock (WAL readers see the last committed state).
 //!
@@ -29,14 +30,15 @@ use std::{
 use birthright_core::{
     keys::KeyId,
     ledger::{Hash, LedgerError, checkpoint::Checkpoint},
+    sqlite,
     store::StorageKey,
     trust::Revocation,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-use crate::sequencer::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
+use crate::sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -302,6 +304,9 @@ pub trait RegistryStore: Send + Sync {
     /// Every revocation.
     fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
 
+    /// The ledger: the backend's [`Sequencer`], behind which every method below runs.
+    fn ledger(&self) -> &dyn Ledger;
+
     /// Sequences `candidates` in one transaction and returns their placements and the signed
     /// checkpoint. `sign` signs a checkpoint for (size, root); it is called only when the tree
     /// grew (or for the first, empty, checkpoint), so two checkpoints never share a size.
@@ -311,35 +316,53 @@ pub trait RegistryStore: Send + Sync {
         candidates: &[Candidate],
         now: i64,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<SequencedBatch, StoreError>;
+    ) -> Result<SequencedBatch, StoreError> {
+        self.ledger().sequence(batch_id, candidates, now, sign)
+    }
 
     /// The latest signed checkpoint and its size, signing the empty one if there is none yet.
     fn latest_checkpoint(
         &self,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<(u64, String), StoreError>;
+    ) -> Result<(u64, String), StoreError> {
+        self.ledger().latest_checkpoint(sign)
+    }
 
     /// Inclusion proof of leaf `index` in the tree of `size`.
-    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError>;
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.ledger().inclusion_proof(index, size)
+    }
 
     /// Consistency proof between two sizes.
-    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError>;
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.ledger().consistency_proof(old_size, new_size)
+    }
 
     /// Leaf data for indices `[start, end)`.
-    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.ledger().leaves(start, end)
+    }
 
     /// Current tree size.
-    fn tree_size(&self) -> Result<u64, StoreError>;
+    fn tree_size(&self) -> Result<u64, StoreError> {
+        self.ledger().tree_size()
+    }
 
     /// The decrypted signed record bytes of record `id` of device `kid`.
-    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ledger().record_bytes(kid, id)
+    }
 
     /// The devices that have a record with id `id` on the ledger, first sequenced first.
-    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
+    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
+        self.ledger().record_owners(id)
+    }
 
     /// Accepts the database's current tree as the ledger head after a restore (`registry
     /// recover`): the head outside the database is rewritten to it.
-    fn recover_head(&self) -> Result<Recovery, StoreError>;
+    fn recover_head(&self) -> Result<Recovery, StoreError> {
+        self.ledger().recover_head()
+    }
 
     /// The records having at least one of the keyed blocking hashes `keys`, without repeats.
     fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError>;
@@ -635,21 +658,27 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
-        self.0
-            .prepare_cached("INSERT INTO leaves(idx, data) VALUES (?1, ?2)")?
-            .execute(params![index as i64, data])?;
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut insert = self
+            .0
+            .prepare_cached("INSERT INTO leaves(idx, data) VALUES (?1, ?2)")?;
+        for (index, data) in leaves {
+            insert.execute(params![*index as i64, data])?;
+        }
         Ok(())
     }
 
-    fn insert_record(&self, r: &NewRecord) -> Result<(), StoreError> {
-        let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
-        self.0
-            .prepare_cached(
-                "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError> {
+        let mut record = self.0.prepare_cached(
+            "INSERT INTO records(device_kid, id, leaf_index, record_hash, sequenced_at, supersedes, sealed_record, sealed_salt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut index_entry = self.0.prepare_cached(
+            "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for r in records {
+            let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
+            record.execute(params![
                 r.kid.0.as_slice(),
                 r.id.as_bytes().as_slice(),
                 r.index as i64,
@@ -659,16 +688,13 @@ impl LedgerTx for SqliteTx<'_> {
                 r.sealed_record,
                 r.sealed_salt
             ])?;
-        self.0
-            .prepare_cached(
-                "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
+            index_entry.execute(params![
                 r.kid.0.as_slice(),
                 r.id.as_bytes().as_slice(),
                 r.index as i64,
                 supersedes
             ])?;
+        }
         Ok(())
     }
 
@@ -739,6 +765,17 @@ impl LedgerBackend for SqliteLedger {
         let tx = conn.transaction()?;
         f(&SqliteTx(&tx))
     }
+}
+
+/// Brings the registry's SQLite schema to its newest version, inside `tx`.
+fn migrate(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    sqlite::migrate(tx, MIGRATIONS, StoreError::SchemaTooNew, |tx, version| {
+        if version == CHECKPOINT_ROOTS_VERSION {
+            backfill_checkpoint_roots(tx)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 fn size_in(conn: &Connection) -> Result<u64, StoreError> {
@@ -831,32 +868,18 @@ impl SqliteLedger {
     /// with mode 0600 (SQLite gives its WAL and shared-memory files the same mode).
     pub fn open(path: &Path) -> Result<SqliteLedger, StoreError> {
         make_private(path, true)?;
-        let conn = Self::connect(path, -65536)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let conn = Self::connect(path, 65536)?;
         let mut ledger = SqliteLedger {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
         };
-        ledger.write_sql(|tx| {
-            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            if version > MIGRATIONS.len() as i64 {
-                return Err(StoreError::SchemaTooNew(version));
-            }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-                tx.execute_batch(sql)?;
-                if i + 1 == CHECKPOINT_ROOTS_VERSION {
-                    backfill_checkpoint_roots(tx)?;
-                }
-                tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            }
-            Ok(())
-        })?;
+        ledger.write_sql(migrate)?;
         for suffix in ["-wal", "-shm"] {
             make_private(&suffixed(path, suffix), false)?;
         }
         for _ in 0..READERS {
-            let reader = Self::connect(path, -16384)?;
+            let reader = Self::connect(path, 16384)?;
             reader.pragma_update(None, "query_only", true)?;
             ledger.readers.push(Mutex::new(reader));
         }
@@ -865,10 +888,12 @@ impl SqliteLedger {
 
     fn connect(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "cache_size", cache_kib)?;
+        sqlite::Pragmas {
+            busy_timeout: std::time::Duration::from_secs(30),
+            cache_kib: Some(cache_kib),
+            secure_delete: false,
+        }
+        .apply(&conn)?;
         Ok(conn)
     }
 
@@ -897,11 +922,7 @@ impl SqliteLedger {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        sqlite::write(&mut self.lock(), f)
     }
 }
 
@@ -1179,49 +1200,8 @@ impl RegistryStore for SqliteStore {
         Ok(rows)
     }
 
-    fn sequence(
-        &self,
-        batch_id: &Uuid,
-        candidates: &[Candidate],
-        now: i64,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<SequencedBatch, StoreError> {
-        self.ledger.sequence(batch_id, candidates, now, sign)
-    }
-
-    fn latest_checkpoint(
-        &self,
-        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<(u64, String), StoreError> {
-        self.ledger.latest_checkpoint(sign)
-    }
-
-    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.inclusion_proof(index, size)
-    }
-
-    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.ledger.consistency_proof(old_size, new_size)
-    }
-
-    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.ledger.leaves(start, end)
-    }
-
-    fn tree_size(&self) -> Result<u64, StoreError> {
-        self.ledger.tree_size()
-    }
-
-    fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.ledger.record_bytes(kid, id)
-    }
-
-    fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError> {
-        self.ledger.record_owners(id)
-    }
-
-    fn recover_head(&self) -> Result<Recovery, StoreError> {
-        self.ledger.recover_head()
+    fn ledger(&self) -> &dyn Ledger {
+        &self.ledger
     }
 
     fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
@@ -1436,6 +1416,15 @@ mod tests {
     }
 
     conformance_suite!(Sqlite);
+
+    /// Every old schema version of the registry's SQLite database upgrades to exactly the
+    /// schema of a fresh one (the shared helper's test, as the device store runs it).
+    #[test]
+    fn every_schema_version_upgrades_to_the_fresh_schema() {
+        sqlite::assert_every_version_upgrades_to_fresh(MIGRATIONS, |conn| {
+            sqlite::write(conn, migrate).unwrap()
+        });
+    }
 
     /// A database of schema 1 (records keyed by id alone) is migrated: its records keep their
     /// leaves, are keyed by (device, id) and indexed in `ledger_records`.

@@ -212,6 +212,8 @@ struct DatabaseProxy {
     refuse_until: Arc<Mutex<Option<Instant>>>,
     /// Connections cut.
     cut: Arc<Mutex<usize>>,
+    /// Connection attempts refused during outages.
+    refused: Arc<Mutex<usize>>,
 }
 
 impl DatabaseProxy {
@@ -239,8 +241,13 @@ impl DatabaseProxy {
             open: Arc::default(),
             refuse_until: Arc::default(),
             cut: Arc::default(),
+            refused: Arc::default(),
         };
-        let (open, refuse_until) = (proxy.open.clone(), proxy.refuse_until.clone());
+        let (open, refuse_until, refused_count) = (
+            proxy.open.clone(),
+            proxy.refuse_until.clone(),
+            proxy.refused.clone(),
+        );
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -249,6 +256,7 @@ impl DatabaseProxy {
                     .unwrap()
                     .is_some_and(|t| Instant::now() < t);
                 if refused {
+                    *refused_count.lock().unwrap() += 1;
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
@@ -385,9 +393,68 @@ fn a_database_connection_cut_mid_ingest_loses_nothing_and_duplicates_nothing() {
             .any(|l| l.contains("database_unavailable") && l.contains("/v1/batches")),
         "no batch was answered database_unavailable: the cut was not felt"
     );
+    // Reconnecting backs off: a few attempts per outage of 1.5 s (100 ms, 200 ms, 400 ms,
+    // 800 ms apart), never one per request.
+    let refused = *proxy.refused.lock().unwrap();
+    assert!(
+        refused <= 2 * 8,
+        "{refused} connection attempts in two outages"
+    );
     // The device's next sync finds nothing to send, and verifies the ledger's checkpoint
     // against the ones it saw during the cuts.
     let report = sync_json(&device, &registry.url);
     assert_eq!(report["rejected"].as_array().unwrap().len(), 0, "{report}");
     assert_exactly_once(&device, &ids, &registry.url);
+
+    // A longer outage under a stream of requests: every one is answered 503
+    // `database_unavailable` with `Retry-After` at once, and the registry makes a handful of
+    // connection attempts (bounded exponential back-off), not one per request; once the
+    // database is back it serves the same tree again.
+    let size = tree_size(&registry.url);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let before = *proxy.refused.lock().unwrap();
+    proxy.cut(Duration::from_secs(5));
+    let mut unavailable = 0;
+    for _ in 0..30 {
+        let mut answer = agent
+            .get(&format!("{}/v1/checkpoint", registry.url))
+            .call()
+            .unwrap();
+        if answer.status() == 503 {
+            let body = answer.body_mut().read_to_string().unwrap();
+            assert!(body.contains("database_unavailable"), "{body}");
+            assert_eq!(
+                answer
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+                Some("2")
+            );
+            unavailable += 1;
+        }
+        thread::sleep(Duration::from_millis(30));
+    }
+    assert!(unavailable >= 25, "only {unavailable} of 30 answered 503");
+    let attempts = *proxy.refused.lock().unwrap() - before;
+    assert!(
+        (1..=8).contains(&attempts),
+        "{attempts} connection attempts for 30 requests"
+    );
+    // Polled slowly: the loopback client's rate budget is shared with what follows.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = agent
+            .get(&format!("{}/v1/checkpoint", registry.url))
+            .call()
+            .unwrap();
+        if answer.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the registry did not reconnect");
+        thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(tree_size(&registry.url), size);
 }

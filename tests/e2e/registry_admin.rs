@@ -59,8 +59,11 @@ fn a_restored_registry_refuses_to_serve_until_recovered() {
     let root = tempfile::tempdir().unwrap();
     let backup = root.path().join("backup");
     std::fs::create_dir_all(&backup).unwrap();
-    let registry = start_registry(root.path());
-    let dir = registry.dir.clone();
+    // SQLite by nature: the backup is a copy of the database files in the data directory
+    // (PostgreSQL is backed up and restored with its own tools, docs/OPERATIONS.md).
+    let dir = root.path().join("registry");
+    init_registry_on(&dir, Backend::Sqlite);
+    let registry = serve_registry(&dir);
     let device = enrolled_device(root.path(), &registry, &registry.url, "w-1");
     capture(&device, 1);
     sync_json(&device, &registry.url);

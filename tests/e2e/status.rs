@@ -51,7 +51,7 @@ fn correct(device: &Path, id: &str) -> String {
 
 #[test]
 fn a_corrected_record_s_old_credential_is_superseded_and_a_revoked_one_revoked() {
-    superseded_and_revoked(Backend::Sqlite);
+    superseded_and_revoked(Backend::default());
 }
 
 #[test]

@@ -93,8 +93,6 @@ pub struct RegistryProcess {
     _process: Killed,
     pub url: String,
     pub dir: PathBuf,
-    /// The PostgreSQL database it keeps its ledger in, dropped after the process ends.
-    _database: Option<birthright_registry::pg::testing::TestDatabase>,
 }
 
 impl RegistryProcess {
@@ -104,8 +102,40 @@ impl RegistryProcess {
     }
 }
 
+/// `registry init` in `dir` on the suite's backend ([`Backend::default`]).
 pub fn init_registry(dir: &Path) {
-    ok(&["registry", "init", "--data", p(dir), "--origin", ORIGIN]);
+    init_registry_on(dir, Backend::default());
+}
+
+/// `registry init` in `dir` on `backend`: on PostgreSQL, in a database created for this test
+/// and dropped when the test's thread ends (after every process it started was killed), so a
+/// registry stopped and served again mid-test finds its database.
+pub fn init_registry_on(dir: &Path, backend: Backend) {
+    match backend {
+        Backend::Sqlite => {
+            ok(&["registry", "init", "--data", p(dir), "--origin", ORIGIN]);
+        }
+        Backend::Postgres => {
+            let db = birthright_registry::pg::testing::TestDatabase::create();
+            ok(&[
+                "registry",
+                "init",
+                "--data",
+                p(dir),
+                "--origin",
+                ORIGIN,
+                "--database",
+                &db.url,
+            ]);
+            TEST_DATABASES.with(|dbs| dbs.borrow_mut().push(db));
+        }
+    }
+}
+
+thread_local! {
+    /// The PostgreSQL databases of the test running on this thread, dropped when it ends.
+    static TEST_DATABASES: std::cell::RefCell<Vec<birthright_registry::pg::testing::TestDatabase>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Serves the registry in `dir` on an ephemeral loopback port.
@@ -160,13 +190,12 @@ fn serve_registry_with(
             _process: process,
             url,
             dir: dir.to_path_buf(),
-            _database: None,
         },
         stderr,
     )
 }
 
-/// Initialises a registry in `root/registry` and serves it.
+/// Initialises a registry in `root/registry` on the suite's backend and serves it.
 pub fn start_registry(root: &Path) -> RegistryProcess {
     let dir = root.join("registry");
     init_registry(&dir);
@@ -182,34 +211,37 @@ pub enum Backend {
     Postgres,
 }
 
-/// [`start_registry`] on `backend`: on PostgreSQL, in a database created for the test and
-/// dropped after the registry ends. `None` when the PostgreSQL server is unreachable outside
-/// CI (the test is then skipped; with `CI=true` it fails).
-pub fn start_registry_on(root: &Path, backend: Backend) -> Option<RegistryProcess> {
-    use birthright_registry::pg::testing;
-    let dir = root.join("registry");
-    match backend {
-        Backend::Sqlite => Some(start_registry(root)),
-        Backend::Postgres => {
-            if !testing::available() {
-                return None;
+/// The environment variable that puts the whole suite on PostgreSQL.
+pub const E2E_BACKEND_ENV: &str = "BIRTHRIGHT_E2E_BACKEND";
+
+impl Default for Backend {
+    /// The suite's backend: SQLite, or PostgreSQL with `BIRTHRIGHT_E2E_BACKEND=postgres`
+    /// (`scripts/test-all.sh` runs the suite both ways). Tests that are about SQLite's files
+    /// (copying or restoring the data directory) name [`Backend::Sqlite`] instead.
+    fn default() -> Backend {
+        match std::env::var(E2E_BACKEND_ENV).as_deref() {
+            Ok("postgres") => {
+                assert!(
+                    birthright_registry::pg::testing::available(),
+                    "{E2E_BACKEND_ENV}=postgres but no PostgreSQL server is reachable"
+                );
+                Backend::Postgres
             }
-            let db = testing::TestDatabase::create();
-            ok(&[
-                "registry",
-                "init",
-                "--data",
-                p(&dir),
-                "--origin",
-                ORIGIN,
-                "--database",
-                &db.url,
-            ]);
-            let mut registry = serve_registry(&dir);
-            registry._database = Some(db);
-            Some(registry)
+            Ok("sqlite") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("{E2E_BACKEND_ENV}={other}: expected sqlite or postgres"),
         }
     }
+}
+
+/// [`start_registry`] on `backend`. `None` when PostgreSQL is asked for and its server is
+/// unreachable outside CI (the test is then skipped; with `CI=true` it fails).
+pub fn start_registry_on(root: &Path, backend: Backend) -> Option<RegistryProcess> {
+    if backend == Backend::Postgres && !birthright_registry::pg::testing::available() {
+        return None;
+    }
+    let dir = root.join("registry");
+    init_registry_on(&dir, backend);
+    Some(serve_registry(&dir))
 }
 
 /// `registry revoke` of device `kid` with `reason`.
@@ -345,14 +377,19 @@ pub fn sync_json(dir: &Path, url: &str) -> Value {
 }
 
 pub fn http_get(url: &str) -> Vec<u8> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    agent
-        .get(url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_vec()
-        .unwrap()
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent.get(url).call().unwrap();
+    let body = answer.body_mut().read_to_vec().unwrap();
+    assert!(
+        answer.status().is_success(),
+        "GET {url}: {} {}",
+        answer.status(),
+        String::from_utf8_lossy(&body)
+    );
+    body
 }
 
 pub fn tree_size(url: &str) -> u64 {

@@ -13,7 +13,7 @@ use crate::support::*;
 
 #[test]
 fn happy_path_through_the_real_processes() {
-    happy_path(Backend::Sqlite);
+    happy_path(Backend::default());
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn capture_batches(root: &Path, device: &Path, batches: usize) -> (Vec<String>, 
 
 #[test]
 fn faults_on_batch_uploads_leave_every_record_on_the_ledger_exactly_once() {
-    faults_on_batch_uploads(Backend::Sqlite);
+    faults_on_batch_uploads(Backend::default());
 }
 
 #[test]

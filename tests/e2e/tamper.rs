@@ -19,7 +19,9 @@ fn copy_dir(from: &Path, to: &Path) {
 fn a_forked_ledger_is_detected_and_nothing_is_acknowledged() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("registry");
-    init_registry(&dir);
+    // SQLite by nature: the fork is a copy of the data directory, database file included (a
+    // copy of a directory pointing at PostgreSQL would share the one database, not fork it).
+    init_registry_on(&dir, Backend::Sqlite);
     let (a, b) = {
         let registry = serve_registry(&dir);
         let a = enrolled_device(root.path(), &registry, &registry.url, "w-a");

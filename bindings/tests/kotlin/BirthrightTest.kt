@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import org.birthright.CreateOnce
 import javax.imageio.ImageIO
+import uniffi.birthright_core.*
 import uniffi.birthright_ffi.*
 
 /** A Transport over java.net.http, as an app would write one over OkHttp or URLSession. */

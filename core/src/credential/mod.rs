@@ -7,9 +7,12 @@
 
 pub mod base45;
 mod headline;
+mod verify;
 pub use headline::age_text;
 mod device;
 pub mod qr;
+
+pub use verify::{verify_bytes, verify_with};
 
 use std::{collections::BTreeMap, io::Read};
 
@@ -22,8 +25,8 @@ use crate::{
     cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE, HeaderProfile},
     keys::{Ed25519Key, KeyId},
     record::{DatePrecision, Record, Sex},
-    status_list::{LeafStatus, StatusListError, StatusListToken},
-    trust::{DeviceCertificate, RevocationList, TrustBundle, TrustError},
+    status_list::{StatusListError, StatusListToken},
+    trust::{RevocationList, TrustBundle, TrustError},
 };
 
 /// Text prefix: scheme and format version.
@@ -127,6 +130,7 @@ pub enum CredentialError {
 }
 
 /// Which kind of credential.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
@@ -586,153 +590,6 @@ fn parse_registration(payload: &[u8], issuer: &str) -> Result<Registration, Cred
 /// `now - issued_at` must not overflow whatever it says.
 fn list_age(revocations: Option<&RevocationList>, now: i64) -> Option<i64> {
     revocations.map(|list| now.saturating_sub(list.issued_at))
-}
-
-/// A Unix time as `YYYY-MM-DD` (UTC), or the number if it is outside the calendar.
-fn day(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .map(|t| t.date().to_string())
-        .unwrap_or_else(|_| unix.to_string())
-}
-
-/// Checks credential COSE bytes against the pinned `trust` bundle (and, when given, a verified
-/// revocation list, whose age is reported). Returns the verdict and the claims.
-pub fn verify_bytes(
-    bytes: &[u8],
-    trust: &TrustBundle,
-    revocations: Option<&RevocationList>,
-    now: i64,
-) -> Verification {
-    verify_with(bytes, trust, revocations, None, now)
-}
-
-/// Like [`verify_bytes`], also checking a registered credential's ledger entry in the
-/// registry's verified status list (`status`, when there is one): superseded by a correction,
-/// or revoked.
-pub fn verify_with(
-    bytes: &[u8],
-    trust: &TrustBundle,
-    revocations: Option<&RevocationList>,
-    status: Option<&StatusListToken>,
-    now: i64,
-) -> Verification {
-    let age = list_age(revocations, now);
-    let status_age = status.map(|s| now.saturating_sub(s.issued_at));
-    let invalid = |e: CredentialError, signer: Option<String>| Verification {
-        verdict: Verdict::Invalid(e.to_string()),
-        registration: None,
-        signer,
-        revocation_list_age_secs: age,
-        status_list_age_secs: status_age,
-    };
-    let cose = match CoseSign1::parse(bytes, MAX_DECOMPRESSED_BYTES) {
-        Ok(c) => c,
-        Err(e) => return invalid(CredentialError::Malformed(e.to_string()), None),
-    };
-    if cose.protected.get(&HEADER_CONTENT_TYPE) != Some(&Value::Integer(CONTENT_TYPE_CWT.into())) {
-        return invalid(CredentialError::Malformed("not a CWT".into()), None);
-    }
-    if let Err(e) = kind_of(&cose) {
-        return invalid(e, None);
-    }
-    let signer = cose.kid().and_then(KeyId::from_slice);
-    let signer_hex = signer.map(|k| k.to_hex());
-    let Some(signer) = signer else {
-        return invalid(CredentialError::Malformed("no key id".into()), None);
-    };
-    let registry_key = match trust.registry_verifying_key() {
-        Ok(k) => k,
-        Err(e) => return invalid(CredentialError::BadCertificate(e.to_string()), signer_hex),
-    };
-    let certificate = match cose.unprotected.get(&HEADER_DEVICE_CERTIFICATE) {
-        None => None,
-        Some(Value::Bytes(cert)) => match DeviceCertificate::verify(cert, trust) {
-            Ok(c) => Some(c),
-            Err(e) => return invalid(CredentialError::BadCertificate(e.to_string()), signer_hex),
-        },
-        Some(_) => {
-            return invalid(
-                CredentialError::Malformed("device certificate".into()),
-                signer_hex,
-            );
-        }
-    };
-    let key = match &certificate {
-        None if signer == KeyId::of(&registry_key.to_bytes()) => registry_key,
-        None => return invalid(CredentialError::UnknownSigner, signer_hex),
-        Some(cert) if cert.device_kid() == signer => match cert.device_key() {
-            Ok(k) => k,
-            Err(e) => return invalid(CredentialError::BadCertificate(e.to_string()), signer_hex),
-        },
-        Some(_) => {
-            return invalid(
-                CredentialError::BadCertificate("it certifies another device key".into()),
-                signer_hex,
-            );
-        }
-    };
-    if cose.verify(&key).is_err() {
-        return invalid(CredentialError::BadSignature, signer_hex);
-    }
-    let registration = match parse_registration(&cose.payload, &trust.origin) {
-        Ok(r) => r,
-        Err(e) => return invalid(e, signer_hex),
-    };
-    let verdict = match &certificate {
-        None => match (registration.leaf_index, status) {
-            (Some(index), Some(status)) => match status.list.get(index) {
-                Some(LeafStatus::Superseded) => Verdict::Superseded(format!(
-                    "a correction of this registration is on the ledger (entry {index} was \
-                     superseded): this credential is out of date; ask for the corrected one"
-                )),
-                Some(LeafStatus::Revoked) => Verdict::Revoked(format!(
-                    "the registry revoked this credential (ledger entry {index}); ask the \
-                     registry for a new one"
-                )),
-                Some(LeafStatus::Other(v)) => Verdict::Invalid(format!(
-                    "the registry's status list gives ledger entry {index} status {v}, which \
-                     this verifier does not know"
-                )),
-                // Beyond the list: the credential is newer than the list (nothing can have
-                // corrected it yet as far as this list knows).
-                Some(LeafStatus::Valid) | None => Verdict::Valid,
-            },
-            _ => Verdict::Valid,
-        },
-        Some(cert) => {
-            if registration.leaf_index.is_some() {
-                return invalid(CredentialError::ProvisionalWithLedgerIndex, signer_hex);
-            }
-            if cert.check_valid_at(registration.issued_at).is_err() {
-                return invalid(CredentialError::CertificateNotValidAtIssue, signer_hex);
-            }
-            // A revoked key may be in a thief's hands, and its holder can write any issue
-            // time: once a revocation is in force, no provisional credential of that device is
-            // trusted, whatever it claims. The registered credential is unaffected.
-            match revocations.and_then(|list| list.find(&signer)) {
-                Some(r) if r.revoked_at <= now => Verdict::Revoked(format!(
-                    "device {signer} has been revoked ({}): its provisional credentials are no \
-                     longer trusted; ask for the registered credential",
-                    r.reason
-                )),
-                // `iat` is written by the device: a retired phone could backdate it forever.
-                // What counts is the verifier's clock against the registry-signed expiry.
-                _ if now > cert.not_after => Verdict::Expired(format!(
-                    "the certificate of device {signer} expired on {}: its provisional \
-                     credentials are no longer valid; ask for the registered credential",
-                    day(cert.not_after)
-                )),
-                _ => Verdict::ValidProvisional,
-            }
-        }
-    };
-    Verification {
-        verdict,
-        registration: Some(registration),
-        signer: signer_hex,
-        revocation_list_age_secs: age,
-        status_list_age_secs: status_age,
-    }
 }
 
 /// Why a verifier refused a trust bundle or a list.

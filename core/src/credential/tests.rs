@@ -5,7 +5,7 @@ use crate::status_list::{LeafStatus, StatusListToken};
 use crate::{
     fixtures::reference_input,
     record::SCHEMA_VERSION,
-    trust::{Revocation, tests::registry},
+    trust::{DeviceCertificate, Revocation, tests::registry},
 };
 
 const NOW: i64 = 1_774_000_000;

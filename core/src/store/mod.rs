@@ -31,9 +31,7 @@ use std::{
 };
 
 pub use crypto::{BadStorageKey, StorageKey};
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -81,11 +79,22 @@ pub enum StoreError {
     Rng(#[from] RngError),
 }
 
+/// A caller's error type inside [`crate::sqlite::write`], which needs SQLite's errors to
+/// convert into it.
+struct Lift<E>(E);
+
+impl<E: From<StoreError>> From<rusqlite::Error> for Lift<E> {
+    fn from(e: rusqlite::Error) -> Self {
+        Lift(E::from(StoreError::from(e)))
+    }
+}
+
 fn tampered(what: impl Into<String>) -> StoreError {
     StoreError::Tampered { what: what.into() }
 }
 
 /// Where a record is in its life on the device.
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordStatus {
     /// Captured, waiting to be sent.
@@ -405,16 +414,15 @@ impl Store {
         if version >= 1 {
             check_canary(&conn, &key)?;
         }
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(classify_open_error)?;
-        // FULL: a captured record must survive power loss, not only a killed process.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "temp_store", 2)?;
-        conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
-        // Freed pages are overwritten, so deleted plaintext-free data leaves no trace either.
-        conn.pragma_update(None, "secure_delete", "ON")?;
+        // FULL synchronous: a captured record must survive power loss, not only a killed
+        // process; freed pages are overwritten, so deleted data leaves no trace either.
+        crate::sqlite::Pragmas {
+            busy_timeout: std::time::Duration::from_secs(10),
+            cache_kib: None,
+            secure_delete: true,
+        }
+        .apply(&conn)
+        .map_err(classify_open_error)?;
         let store = Store {
             conn: Mutex::new(conn),
             mac: key.mac_key(),
@@ -511,12 +519,7 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
+        crate::sqlite::write(&mut conn, |tx| f(tx).map_err(Lift)).map_err(|Lift(e)| e)
     }
 
     /// Encrypts a value for `table.column` of row `row`.

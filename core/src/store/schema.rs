@@ -1,4 +1,5 @@
-//! Device store schema and its numbered migrations (`PRAGMA user_version`).
+//! Device store schema and its numbered migrations (`PRAGMA user_version`), run by the shared
+//! [`crate::sqlite`] helper.
 //!
 //! `MIGRATIONS[i]` upgrades a database from version `i` to `i + 1`; a fresh database runs them
 //! all, so there is exactly one definition of every table. Add a migration, never edit one
@@ -64,53 +65,28 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE checkpoints ADD COLUMN row_mac BLOB;",
 ];
 
-/// Brings the schema to [`VERSION`] inside `tx`.
+/// Brings the schema to [`VERSION`] inside `tx` (the caller refuses newer versions first).
 pub fn migrate(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", from as i64 + 1)?;
-    }
+    crate::sqlite::migrate(
+        tx,
+        MIGRATIONS,
+        |found| StoreError::SchemaTooNew {
+            found,
+            supported: VERSION,
+        },
+        |_, _| Ok(()),
+    )?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::Connection;
-
     use super::*;
-
-    fn schema_of(conn: &Connection) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
 
     #[test]
     fn every_version_upgrades_to_the_fresh_schema() {
-        let mut fresh = Connection::open_in_memory().unwrap();
-        let tx = fresh.transaction().unwrap();
-        migrate(&tx).unwrap();
-        tx.commit().unwrap();
-        for start in 1..=VERSION {
-            let mut old = Connection::open_in_memory().unwrap();
-            for (i, sql) in MIGRATIONS.iter().take(start as usize).enumerate() {
-                old.execute_batch(sql).unwrap();
-                old.pragma_update(None, "user_version", i as i64 + 1)
-                    .unwrap();
-            }
-            let tx = old.transaction().unwrap();
-            migrate(&tx).unwrap();
-            tx.commit().unwrap();
-            assert_eq!(schema_of(&old), schema_of(&fresh), "upgrade from v{start}");
-            let v: i64 = old
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .unwrap();
-            assert_eq!(v, VERSION);
-        }
+        crate::sqlite::assert_every_version_upgrades_to_fresh(MIGRATIONS, |conn| {
+            crate::sqlite::write(conn, migrate).unwrap()
+        });
     }
 }

@@ -633,3 +633,157 @@ impl<S: SyncStore> SyncMachine<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_bytes::ByteBuf;
+
+    use super::*;
+    use crate::{
+        device::Device,
+        store::StorageKey,
+        sync::backoff::{JITTER_STEPS, SyncBackoff},
+        trust::DeviceCertificate,
+        wire::EnrolResponse,
+    };
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// A device in memory, enrolled with the test registry of `trust::tests`.
+    fn enrolled() -> Device {
+        let device = Device::open_in_memory(StorageKey::from_bytes([3; 32])).unwrap();
+        let identity = device.init("w-1").unwrap();
+        let (key, bundle) = crate::trust::tests::registry();
+        let certificate = DeviceCertificate {
+            version: 1,
+            origin: bundle.origin.clone(),
+            device_public_key: ByteBuf::from(identity.public_key.to_vec()),
+            worker_id: "w-1".into(),
+            region: "UA-46".into(),
+            not_before: NOW - 86_400,
+            not_after: NOW + 86_400,
+        }
+        .sign(&key)
+        .unwrap();
+        let answer = EnrolResponse {
+            certificate: ByteBuf::from(certificate),
+            trust_bundle: bundle.to_json(),
+        };
+        device
+            .complete_enrolment(&codec::to_vec(&answer).unwrap(), &bundle)
+            .unwrap();
+        device
+    }
+
+    fn lost() -> Result<HttpResponse, TransportError> {
+        Err(TransportError {
+            message: "no signal".into(),
+        })
+    }
+
+    /// The waits of a sync whose every request is lost, and how it ended.
+    fn waits(device: &Device, seed: [u8; 32]) -> (Vec<Duration>, SyncError) {
+        let config = SyncConfig {
+            rng_seed: Some(seed),
+            ..SyncConfig::default()
+        };
+        let mut machine = SyncMachine::new(device, config, NOW).unwrap();
+        let mut waits = Vec::new();
+        loop {
+            match machine.poll().unwrap() {
+                Step::Send(request) => {
+                    assert_eq!(request.path, "/v1/revocations");
+                    if let Err(e) = machine.handle(lost()) {
+                        return (waits, e);
+                    }
+                }
+                Step::Wait(d) => waits.push(d),
+                Step::Done(_) => panic!("a sync with no answer finished"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_seeded_sync_waits_the_same_documented_jittered_delays() {
+        let device = enrolled();
+        let (a, end) = waits(&device, [1; 32]);
+        assert!(
+            matches!(end, SyncError::Unreachable { attempts: 6, .. }),
+            "{end}"
+        );
+        assert_eq!(a.len(), 5, "one wait after each failure but the last");
+        let schedule = SyncBackoff::of(&SyncConfig::default());
+        for (n, wait) in (1..).zip(&a) {
+            assert!(
+                (0..JITTER_STEPS).any(|k| schedule.jittered(n, k) == *wait),
+                "wait {n} ({wait:?}) is not on the documented grid"
+            );
+        }
+        assert_eq!(
+            waits(&device, [1; 32]).0,
+            a,
+            "the same seed, the same waits"
+        );
+        assert_ne!(waits(&device, [2; 32]).0, a, "another seed, other waits");
+    }
+
+    #[test]
+    fn an_answer_resets_the_failures_and_a_refusal_ends_the_sync() {
+        let device = enrolled();
+        let config = SyncConfig {
+            rng_seed: Some([5; 32]),
+            ..SyncConfig::default()
+        };
+        let mut machine = SyncMachine::new(&device, config, NOW).unwrap();
+        let Step::Send(_) = machine.poll().unwrap() else {
+            panic!("no first request")
+        };
+        machine
+            .handle(Ok(HttpResponse {
+                status: 503,
+                retry_after_secs: Some(7),
+                body: br#"{"code":"busy","message":"later"}"#.to_vec(),
+            }))
+            .unwrap();
+        let Step::Wait(wait) = machine.poll().unwrap() else {
+            panic!("no wait after a busy answer")
+        };
+        assert_eq!(
+            wait,
+            Duration::from_secs(7),
+            "the Retry-After, above the jitter"
+        );
+        assert_eq!(machine.counts().retry_in_ms, 7000);
+        let Step::Send(_) = machine.poll().unwrap() else {
+            panic!("no resend after the wait")
+        };
+        assert_eq!(machine.counts().retry_in_ms, 0);
+        let e = machine
+            .handle(Ok(HttpResponse {
+                status: 403,
+                retry_after_secs: None,
+                body: br#"{"code":"unknown_device","message":"who are you"}"#.to_vec(),
+            }))
+            .unwrap_err();
+        assert!(
+            matches!(&e, SyncError::Refused { status: 403, code, .. } if code == "unknown_device"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unsigned_revocation_list_is_the_registrys_fault_and_changes_nothing() {
+        let device = enrolled();
+        let mut machine = SyncMachine::new(&device, SyncConfig::default(), NOW).unwrap();
+        machine.poll().unwrap();
+        let e = machine
+            .handle(Ok(HttpResponse {
+                status: 200,
+                retry_after_secs: None,
+                body: b"not a list".to_vec(),
+            }))
+            .unwrap_err();
+        assert!(matches!(e, SyncError::InvalidResponse(_)), "{e}");
+        assert!(SyncStore::revocations(&device).unwrap().is_none());
+    }
+}

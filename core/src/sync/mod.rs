@@ -4,13 +4,16 @@
 //! randomness comes from a generator seeded once per sync, [`SyncConfig::rng_seed`]). Its state
 //! lives in the device store, which it reads and writes only through the narrow [`SyncStore`]
 //! trait, in transactions: that is what lets a sync killed at any point resume.
-//! [`Device::sync`] drives it with a host-supplied [`Transport`] (OkHttp on Android,
-//! URLSession on iOS, ureq in the CLI).
+//! [`Device::sync`] drives it with a host-supplied [`Transport`] (OkHttp on Android, URLSession
+//! on iOS, ureq in the CLI).
 //!
 //! The parts: [`machine`] (the state machine), [`backoff`] (the documented retry waits),
 //! [`verify`] (receipts, checkpoints, consistency, registered credentials), [`storage`] (what
-//! the machine needs of the store, implemented by [`Device`]), [`driver`] (the blocking loop over
-//! a [`Transport`], and the retried single request enrolment uses).
+//! the machine needs of the store, implemented by [`Device`]), [`driver`] (the blocking loop
+//! over a [`Transport`], and the retried single request enrolment uses).
+//!
+//! [`Device`]: crate::device::Device
+//! [`Device::sync`]: crate::device::Device::sync
 //!
 //! Guarantees:
 //! - A batch is sealed and stored, and its records moved to `in_flight`, in one transaction
@@ -21,8 +24,9 @@
 //!   every record's inclusion proof all check out. Otherwise nothing is marked acknowledged.
 //! - A sync killed at any point resumes on the next call: open batches are resent first.
 //!
-//! The deterministic harness that runs thousands of seeded fault schedules against the real
-//! registry is `registry/tests/sync_schedules.rs` (docs/ARCHITECTURE.md says why it lives there).
+//! The deterministic harness that runs seeded fault schedules (hundreds per test run, thousands
+//! on demand) against the real registry is `registry/tests/sync_schedules.rs`
+//! (docs/ARCHITECTURE.md says why it lives there).
 
 pub mod backoff;
 pub mod driver;
@@ -39,8 +43,6 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
-#[allow(unused_imports)] // named in the documentation
-use crate::device::Device;
 use crate::{codec, device::DeviceError, store::StoreError, wire::ErrorBody};
 
 /// An HTTP method.
@@ -110,7 +112,7 @@ pub struct SyncCounts {
     pub retry_in_ms: u64,
 }
 
-/// Receives progress during [`Device::sync`].
+/// Receives progress during [`crate::device::Device::sync`].
 pub trait SyncProgress {
     /// Called whenever a count changes.
     fn on_progress(&self, counts: &SyncCounts);

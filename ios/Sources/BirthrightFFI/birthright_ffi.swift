@@ -519,22 +519,6 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
-    typealias FfiType = Int32
-    typealias SwiftType = Int32
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: Int32, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -561,22 +545,6 @@ fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
 
     public static func write(_ value: Int64, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
-    typealias FfiType = Double
-    typealias SwiftType = Double
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
-        return try lift(readDouble(&buf))
-    }
-
-    public static func write(_ value: Double, into buf: inout [UInt8]) {
-        writeDouble(&buf, lower(value))
     }
 }
 
@@ -720,28 +688,26 @@ fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
 public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
-     * Validates, signs, encrypts and stores a registration; durable once this returns. Also
-     * returns the records on the device that may be the same child (never blocks the
-     * capture: show them and let the worker confirm).
+     * Validates, signs, encrypts and stores a registration; durable once this returns.
      */
-    func capture(input: RegistrationForm) throws  -> Captured
+    func capture(input: RegistrationForm) throws  -> RecordSummary
     
     /**
      * Captures many forms (an import) in one transaction: all are stored, in order, or none
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-    func captureBatch(forms: [RegistrationForm]) throws  -> [Captured]
+    func captureBatch(forms: [RegistrationForm]) throws  -> [RecordSummary]
     
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
      */
-    func captureJson(json: String) throws  -> Captured
+    func captureJson(json: String) throws  -> RecordSummary
     
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-    func correct(id: String, input: RegistrationForm) throws  -> Captured
+    func correct(id: String, input: RegistrationForm) throws  -> RecordSummary
     
     /**
      * Number of records in each status.
@@ -912,12 +878,10 @@ public static func `open`(path: String, storageKey: Data)throws  -> Device  {
 
     
     /**
-     * Validates, signs, encrypts and stores a registration; durable once this returns. Also
-     * returns the records on the device that may be the same child (never blocks the
-     * capture: show them and let the worker confirm).
+     * Validates, signs, encrypts and stores a registration; durable once this returns.
      */
-open func capture(input: RegistrationForm)throws  -> Captured  {
-    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func capture(input: RegistrationForm)throws  -> RecordSummary  {
+    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture(
             self.uniffiCloneHandle(),
@@ -931,8 +895,8 @@ open func capture(input: RegistrationForm)throws  -> Captured  {
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-open func captureBatch(forms: [RegistrationForm])throws  -> [Captured]  {
-    return try  FfiConverterSequenceTypeCaptured.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func captureBatch(forms: [RegistrationForm])throws  -> [RecordSummary]  {
+    return try  FfiConverterSequenceTypeRecordSummary.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture_batch(
             self.uniffiCloneHandle(),
@@ -944,8 +908,8 @@ open func captureBatch(forms: [RegistrationForm])throws  -> [Captured]  {
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
      */
-open func captureJson(json: String)throws  -> Captured  {
-    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func captureJson(json: String)throws  -> RecordSummary  {
+    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture_json(
             self.uniffiCloneHandle(),
@@ -957,8 +921,8 @@ open func captureJson(json: String)throws  -> Captured  {
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-open func correct(id: String, input: RegistrationForm)throws  -> Captured  {
-    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func correct(id: String, input: RegistrationForm)throws  -> RecordSummary  {
+    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_correct(
             self.uniffiCloneHandle(),
@@ -2070,177 +2034,6 @@ public func FfiConverterTypeVerifier_lower(_ value: Verifier) -> UInt64 {
 
 
 /**
- * A registration just captured, with the records on the device that may be the same child
- * (the app shows them; the record is stored either way).
- */
-public struct Captured: Equatable, Hashable {
-    /**
-     * The new record.
-     */
-    public var summary: RecordSummary
-    /**
-     * Records on this device that may be the same child, best first.
-     */
-    public var possibleDuplicates: [PossibleDuplicate]
-    /**
-     * From the registry's latest answers: this device's records it holds for review that
-     * concern this child, with the registry's records they may duplicate.
-     */
-    public var registryHints: [RegistryHint]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The new record.
-         */summary: RecordSummary, 
-        /**
-         * Records on this device that may be the same child, best first.
-         */possibleDuplicates: [PossibleDuplicate], 
-        /**
-         * From the registry's latest answers: this device's records it holds for review that
-         * concern this child, with the registry's records they may duplicate.
-         */registryHints: [RegistryHint]) {
-        self.summary = summary
-        self.possibleDuplicates = possibleDuplicates
-        self.registryHints = registryHints
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Captured: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCaptured: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Captured {
-        return
-            try Captured(
-                summary: FfiConverterTypeRecordSummary.read(from: &buf), 
-                possibleDuplicates: FfiConverterSequenceTypePossibleDuplicate.read(from: &buf), 
-                registryHints: FfiConverterSequenceTypeRegistryHint.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Captured, into buf: inout [UInt8]) {
-        FfiConverterTypeRecordSummary.write(value.summary, into: &buf)
-        FfiConverterSequenceTypePossibleDuplicate.write(value.possibleDuplicates, into: &buf)
-        FfiConverterSequenceTypeRegistryHint.write(value.registryHints, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCaptured_lift(_ buf: RustBuffer) throws -> Captured {
-    return try FfiConverterTypeCaptured.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCaptured_lower(_ value: Captured) -> RustBuffer {
-    return FfiConverterTypeCaptured.lower(value)
-}
-
-
-/**
- * A caregiver, named on the credential.
- */
-public struct Caregiver: Equatable, Hashable {
-    /**
-     * Given names.
-     */
-    public var givenNames: String
-    /**
-     * Family name.
-     */
-    public var familyName: String
-    /**
-     * Relationship to the child.
-     */
-    public var relationship: String
-    /**
-     * E.164 phone number.
-     */
-    public var phone: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Given names.
-         */givenNames: String, 
-        /**
-         * Family name.
-         */familyName: String, 
-        /**
-         * Relationship to the child.
-         */relationship: String, 
-        /**
-         * E.164 phone number.
-         */phone: String?) {
-        self.givenNames = givenNames
-        self.familyName = familyName
-        self.relationship = relationship
-        self.phone = phone
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Caregiver: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCaregiver: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Caregiver {
-        return
-            try Caregiver(
-                givenNames: FfiConverterString.read(from: &buf), 
-                familyName: FfiConverterString.read(from: &buf), 
-                relationship: FfiConverterString.read(from: &buf), 
-                phone: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Caregiver, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.givenNames, into: &buf)
-        FfiConverterString.write(value.familyName, into: &buf)
-        FfiConverterString.write(value.relationship, into: &buf)
-        FfiConverterOptionString.write(value.phone, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCaregiver_lift(_ buf: RustBuffer) throws -> Caregiver {
-    return try FfiConverterTypeCaregiver.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCaregiver_lower(_ value: Caregiver) -> RustBuffer {
-    return FfiConverterTypeCaregiver.lower(value)
-}
-
-
-/**
  * A caregiver named on a credential.
  */
 public struct CaregiverClaim: Equatable, Hashable {
@@ -2306,293 +2099,6 @@ public func FfiConverterTypeCaregiverClaim_lift(_ buf: RustBuffer) throws -> Car
 #endif
 public func FfiConverterTypeCaregiverClaim_lower(_ value: CaregiverClaim) -> RustBuffer {
     return FfiConverterTypeCaregiverClaim.lower(value)
-}
-
-
-/**
- * The child.
- */
-public struct Child: Equatable, Hashable {
-    /**
-     * Given names.
-     */
-    public var givenNames: String
-    /**
-     * Family name.
-     */
-    public var familyName: String
-    /**
-     * Sex.
-     */
-    public var sex: Sex?
-    /**
-     * Date of birth in the form its precision asks.
-     */
-    public var dateOfBirth: String
-    /**
-     * Precision of the date of birth.
-     */
-    public var dateOfBirthPrecision: DatePrecision?
-    /**
-     * `HH:MM`, when known.
-     */
-    public var timeOfBirth: String?
-    /**
-     * Children born in this delivery.
-     */
-    public var plurality: UInt8
-    /**
-     * Position in a multiple birth.
-     */
-    public var birthOrder: UInt8
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Given names.
-         */givenNames: String, 
-        /**
-         * Family name.
-         */familyName: String, 
-        /**
-         * Sex.
-         */sex: Sex?, 
-        /**
-         * Date of birth in the form its precision asks.
-         */dateOfBirth: String, 
-        /**
-         * Precision of the date of birth.
-         */dateOfBirthPrecision: DatePrecision?, 
-        /**
-         * `HH:MM`, when known.
-         */timeOfBirth: String?, 
-        /**
-         * Children born in this delivery.
-         */plurality: UInt8, 
-        /**
-         * Position in a multiple birth.
-         */birthOrder: UInt8) {
-        self.givenNames = givenNames
-        self.familyName = familyName
-        self.sex = sex
-        self.dateOfBirth = dateOfBirth
-        self.dateOfBirthPrecision = dateOfBirthPrecision
-        self.timeOfBirth = timeOfBirth
-        self.plurality = plurality
-        self.birthOrder = birthOrder
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Child: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeChild: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Child {
-        return
-            try Child(
-                givenNames: FfiConverterString.read(from: &buf), 
-                familyName: FfiConverterString.read(from: &buf), 
-                sex: FfiConverterOptionTypeSex.read(from: &buf), 
-                dateOfBirth: FfiConverterString.read(from: &buf), 
-                dateOfBirthPrecision: FfiConverterOptionTypeDatePrecision.read(from: &buf), 
-                timeOfBirth: FfiConverterOptionString.read(from: &buf), 
-                plurality: FfiConverterUInt8.read(from: &buf), 
-                birthOrder: FfiConverterUInt8.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Child, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.givenNames, into: &buf)
-        FfiConverterString.write(value.familyName, into: &buf)
-        FfiConverterOptionTypeSex.write(value.sex, into: &buf)
-        FfiConverterString.write(value.dateOfBirth, into: &buf)
-        FfiConverterOptionTypeDatePrecision.write(value.dateOfBirthPrecision, into: &buf)
-        FfiConverterOptionString.write(value.timeOfBirth, into: &buf)
-        FfiConverterUInt8.write(value.plurality, into: &buf)
-        FfiConverterUInt8.write(value.birthOrder, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeChild_lift(_ buf: RustBuffer) throws -> Child {
-    return try FfiConverterTypeChild.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeChild_lower(_ value: Child) -> RustBuffer {
-    return FfiConverterTypeChild.lower(value)
-}
-
-
-/**
- * Consent to registration.
- */
-public struct Consent: Equatable, Hashable {
-    /**
-     * Whether consent was given.
-     */
-    public var given: Bool
-    /**
-     * Who gave it.
-     */
-    public var byRelationship: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Whether consent was given.
-         */given: Bool, 
-        /**
-         * Who gave it.
-         */byRelationship: String) {
-        self.given = given
-        self.byRelationship = byRelationship
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Consent: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeConsent: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Consent {
-        return
-            try Consent(
-                given: FfiConverterBool.read(from: &buf), 
-                byRelationship: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Consent, into buf: inout [UInt8]) {
-        FfiConverterBool.write(value.given, into: &buf)
-        FfiConverterString.write(value.byRelationship, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeConsent_lift(_ buf: RustBuffer) throws -> Consent {
-    return try FfiConverterTypeConsent.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeConsent_lower(_ value: Consent) -> RustBuffer {
-    return FfiConverterTypeConsent.lower(value)
-}
-
-
-/**
- * Records per status.
- */
-public struct Counts: Equatable, Hashable {
-    /**
-     * Pending.
-     */
-    public var pending: UInt64
-    /**
-     * In flight.
-     */
-    public var inFlight: UInt64
-    /**
-     * Acknowledged.
-     */
-    public var acknowledged: UInt64
-    /**
-     * Rejected.
-     */
-    public var rejected: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Pending.
-         */pending: UInt64, 
-        /**
-         * In flight.
-         */inFlight: UInt64, 
-        /**
-         * Acknowledged.
-         */acknowledged: UInt64, 
-        /**
-         * Rejected.
-         */rejected: UInt64) {
-        self.pending = pending
-        self.inFlight = inFlight
-        self.acknowledged = acknowledged
-        self.rejected = rejected
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Counts: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCounts: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Counts {
-        return
-            try Counts(
-                pending: FfiConverterUInt64.read(from: &buf), 
-                inFlight: FfiConverterUInt64.read(from: &buf), 
-                acknowledged: FfiConverterUInt64.read(from: &buf), 
-                rejected: FfiConverterUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Counts, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.pending, into: &buf)
-        FfiConverterUInt64.write(value.inFlight, into: &buf)
-        FfiConverterUInt64.write(value.acknowledged, into: &buf)
-        FfiConverterUInt64.write(value.rejected, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCounts_lift(_ buf: RustBuffer) throws -> Counts {
-    return try FfiConverterTypeCounts.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCounts_lower(_ value: Counts) -> RustBuffer {
-    return FfiConverterTypeCounts.lower(value)
 }
 
 
@@ -3013,87 +2519,6 @@ public func FfiConverterTypeEnrolment_lower(_ value: Enrolment) -> RustBuffer {
 
 
 /**
- * One problem with one form field.
- */
-public struct FieldError: Equatable, Hashable {
-    /**
-     * Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`; from `capture_batch`
-     * prefixed with the form's position, `records[3].child.date_of_birth`.
-     */
-    public var path: String
-    /**
-     * What kind of problem: translate `(path, code)` into the app's language.
-     */
-    public var code: FieldCode
-    /**
-     * What to show next to the field, in English.
-     */
-    public var message: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Field path, e.g. `child.date_of_birth`, `caregivers[1].phone`; from `capture_batch`
-         * prefixed with the form's position, `records[3].child.date_of_birth`.
-         */path: String, 
-        /**
-         * What kind of problem: translate `(path, code)` into the app's language.
-         */code: FieldCode, 
-        /**
-         * What to show next to the field, in English.
-         */message: String) {
-        self.path = path
-        self.code = code
-        self.message = message
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension FieldError: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeFieldError: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FieldError {
-        return
-            try FieldError(
-                path: FfiConverterString.read(from: &buf), 
-                code: FfiConverterTypeFieldCode.read(from: &buf), 
-                message: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: FieldError, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.path, into: &buf)
-        FfiConverterTypeFieldCode.write(value.code, into: &buf)
-        FfiConverterString.write(value.message, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFieldError_lift(_ buf: RustBuffer) throws -> FieldError {
-    return try FfiConverterTypeFieldError.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFieldError_lower(_ value: FieldError) -> RustBuffer {
-    return FfiConverterTypeFieldError.lower(value)
-}
-
-
-/**
  * An HTTP request for the app's transport to perform against the registry base URL.
  */
 public struct HttpRequest: Equatable, Hashable {
@@ -3258,95 +2683,6 @@ public func FfiConverterTypeHttpResponse_lift(_ buf: RustBuffer) throws -> HttpR
 #endif
 public func FfiConverterTypeHttpResponse_lower(_ value: HttpResponse) -> RustBuffer {
     return FfiConverterTypeHttpResponse.lower(value)
-}
-
-
-/**
- * The person declaring the birth.
- */
-public struct Informant: Equatable, Hashable {
-    /**
-     * Given names.
-     */
-    public var givenNames: String
-    /**
-     * Family name.
-     */
-    public var familyName: String
-    /**
-     * Relationship to the child.
-     */
-    public var relationship: String
-    /**
-     * E.164 phone number.
-     */
-    public var phone: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Given names.
-         */givenNames: String, 
-        /**
-         * Family name.
-         */familyName: String, 
-        /**
-         * Relationship to the child.
-         */relationship: String, 
-        /**
-         * E.164 phone number.
-         */phone: String?) {
-        self.givenNames = givenNames
-        self.familyName = familyName
-        self.relationship = relationship
-        self.phone = phone
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Informant: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeInformant: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Informant {
-        return
-            try Informant(
-                givenNames: FfiConverterString.read(from: &buf), 
-                familyName: FfiConverterString.read(from: &buf), 
-                relationship: FfiConverterString.read(from: &buf), 
-                phone: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Informant, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.givenNames, into: &buf)
-        FfiConverterString.write(value.familyName, into: &buf)
-        FfiConverterString.write(value.relationship, into: &buf)
-        FfiConverterOptionString.write(value.phone, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeInformant_lift(_ buf: RustBuffer) throws -> Informant {
-    return try FfiConverterTypeInformant.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeInformant_lower(_ value: Informant) -> RustBuffer {
-    return FfiConverterTypeInformant.lower(value)
 }
 
 
@@ -3539,355 +2875,6 @@ public func FfiConverterTypeListsRefresh_lift(_ buf: RustBuffer) throws -> Lists
 #endif
 public func FfiConverterTypeListsRefresh_lower(_ value: ListsRefresh) -> RustBuffer {
     return FfiConverterTypeListsRefresh.lower(value)
-}
-
-
-/**
- * A parent.
- */
-public struct Parent: Equatable, Hashable {
-    /**
-     * Given names.
-     */
-    public var givenNames: String
-    /**
-     * Family name.
-     */
-    public var familyName: String
-    /**
-     * `YYYY-MM-DD`, when known.
-     */
-    public var dateOfBirth: String?
-    /**
-     * National id number.
-     */
-    public var nationalId: String?
-    /**
-     * ISO 3166-1 alpha-2 nationality.
-     */
-    public var nationality: String?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Given names.
-         */givenNames: String, 
-        /**
-         * Family name.
-         */familyName: String, 
-        /**
-         * `YYYY-MM-DD`, when known.
-         */dateOfBirth: String?, 
-        /**
-         * National id number.
-         */nationalId: String?, 
-        /**
-         * ISO 3166-1 alpha-2 nationality.
-         */nationality: String?) {
-        self.givenNames = givenNames
-        self.familyName = familyName
-        self.dateOfBirth = dateOfBirth
-        self.nationalId = nationalId
-        self.nationality = nationality
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Parent: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeParent: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Parent {
-        return
-            try Parent(
-                givenNames: FfiConverterString.read(from: &buf), 
-                familyName: FfiConverterString.read(from: &buf), 
-                dateOfBirth: FfiConverterOptionString.read(from: &buf), 
-                nationalId: FfiConverterOptionString.read(from: &buf), 
-                nationality: FfiConverterOptionString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Parent, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.givenNames, into: &buf)
-        FfiConverterString.write(value.familyName, into: &buf)
-        FfiConverterOptionString.write(value.dateOfBirth, into: &buf)
-        FfiConverterOptionString.write(value.nationalId, into: &buf)
-        FfiConverterOptionString.write(value.nationality, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeParent_lift(_ buf: RustBuffer) throws -> Parent {
-    return try FfiConverterTypeParent.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeParent_lower(_ value: Parent) -> RustBuffer {
-    return FfiConverterTypeParent.lower(value)
-}
-
-
-/**
- * The place of birth.
- */
-public struct PlaceOfBirth: Equatable, Hashable {
-    /**
-     * Kind of place.
-     */
-    public var kind: PlaceKind?
-    /**
-     * ISO 3166-2 code, e.g. `UA-46`.
-     */
-    public var adminArea: String
-    /**
-     * Village or town.
-     */
-    public var locality: String
-    /**
-     * Health facility name.
-     */
-    public var facility: String?
-    /**
-     * Latitude, degrees.
-     */
-    public var latitude: Double?
-    /**
-     * Longitude, degrees.
-     */
-    public var longitude: Double?
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Kind of place.
-         */kind: PlaceKind?, 
-        /**
-         * ISO 3166-2 code, e.g. `UA-46`.
-         */adminArea: String, 
-        /**
-         * Village or town.
-         */locality: String, 
-        /**
-         * Health facility name.
-         */facility: String?, 
-        /**
-         * Latitude, degrees.
-         */latitude: Double?, 
-        /**
-         * Longitude, degrees.
-         */longitude: Double?) {
-        self.kind = kind
-        self.adminArea = adminArea
-        self.locality = locality
-        self.facility = facility
-        self.latitude = latitude
-        self.longitude = longitude
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension PlaceOfBirth: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypePlaceOfBirth: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PlaceOfBirth {
-        return
-            try PlaceOfBirth(
-                kind: FfiConverterOptionTypePlaceKind.read(from: &buf), 
-                adminArea: FfiConverterString.read(from: &buf), 
-                locality: FfiConverterString.read(from: &buf), 
-                facility: FfiConverterOptionString.read(from: &buf), 
-                latitude: FfiConverterOptionDouble.read(from: &buf), 
-                longitude: FfiConverterOptionDouble.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: PlaceOfBirth, into buf: inout [UInt8]) {
-        FfiConverterOptionTypePlaceKind.write(value.kind, into: &buf)
-        FfiConverterString.write(value.adminArea, into: &buf)
-        FfiConverterString.write(value.locality, into: &buf)
-        FfiConverterOptionString.write(value.facility, into: &buf)
-        FfiConverterOptionDouble.write(value.latitude, into: &buf)
-        FfiConverterOptionDouble.write(value.longitude, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePlaceOfBirth_lift(_ buf: RustBuffer) throws -> PlaceOfBirth {
-    return try FfiConverterTypePlaceOfBirth.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePlaceOfBirth_lower(_ value: PlaceOfBirth) -> RustBuffer {
-    return FfiConverterTypePlaceOfBirth.lower(value)
-}
-
-
-/**
- * A record on the device that may be the same child as the one just captured.
- */
-public struct PossibleDuplicate: Equatable, Hashable {
-    /**
-     * The earlier record's id (UUID).
-     */
-    public var id: String
-    /**
-     * Its child's name.
-     */
-    public var childName: String
-    /**
-     * Its child's date of birth, as entered.
-     */
-    public var dateOfBirth: String
-    /**
-     * When it was captured.
-     */
-    public var capturedAt: Date
-    /**
-     * Its status (`Acknowledged`: already registered).
-     */
-    public var status: RecordStatus
-    /**
-     * Likely or possible.
-     */
-    public var level: DuplicateLevel
-    /**
-     * Matching score (points, docs/MATCHING.md).
-     */
-    public var score: Int32
-    /**
-     * Why, in plain language.
-     */
-    public var reasons: [String]
-    /**
-     * The sentence to show: "this child may already be registered (Олена Коваленко,
-     * 2026-03-14, captured 2 days ago)".
-     */
-    public var message: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The earlier record's id (UUID).
-         */id: String, 
-        /**
-         * Its child's name.
-         */childName: String, 
-        /**
-         * Its child's date of birth, as entered.
-         */dateOfBirth: String, 
-        /**
-         * When it was captured.
-         */capturedAt: Date, 
-        /**
-         * Its status (`Acknowledged`: already registered).
-         */status: RecordStatus, 
-        /**
-         * Likely or possible.
-         */level: DuplicateLevel, 
-        /**
-         * Matching score (points, docs/MATCHING.md).
-         */score: Int32, 
-        /**
-         * Why, in plain language.
-         */reasons: [String], 
-        /**
-         * The sentence to show: "this child may already be registered (Олена Коваленко,
-         * 2026-03-14, captured 2 days ago)".
-         */message: String) {
-        self.id = id
-        self.childName = childName
-        self.dateOfBirth = dateOfBirth
-        self.capturedAt = capturedAt
-        self.status = status
-        self.level = level
-        self.score = score
-        self.reasons = reasons
-        self.message = message
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension PossibleDuplicate: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypePossibleDuplicate: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PossibleDuplicate {
-        return
-            try PossibleDuplicate(
-                id: FfiConverterString.read(from: &buf), 
-                childName: FfiConverterString.read(from: &buf), 
-                dateOfBirth: FfiConverterString.read(from: &buf), 
-                capturedAt: FfiConverterTimestamp.read(from: &buf), 
-                status: FfiConverterTypeRecordStatus.read(from: &buf), 
-                level: FfiConverterTypeDuplicateLevel.read(from: &buf), 
-                score: FfiConverterInt32.read(from: &buf), 
-                reasons: FfiConverterSequenceString.read(from: &buf), 
-                message: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: PossibleDuplicate, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.id, into: &buf)
-        FfiConverterString.write(value.childName, into: &buf)
-        FfiConverterString.write(value.dateOfBirth, into: &buf)
-        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
-        FfiConverterTypeRecordStatus.write(value.status, into: &buf)
-        FfiConverterTypeDuplicateLevel.write(value.level, into: &buf)
-        FfiConverterInt32.write(value.score, into: &buf)
-        FfiConverterSequenceString.write(value.reasons, into: &buf)
-        FfiConverterString.write(value.message, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePossibleDuplicate_lift(_ buf: RustBuffer) throws -> PossibleDuplicate {
-    return try FfiConverterTypePossibleDuplicate.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePossibleDuplicate_lower(_ value: PossibleDuplicate) -> RustBuffer {
-    return FfiConverterTypePossibleDuplicate.lower(value)
 }
 
 
@@ -4129,335 +3116,6 @@ public func FfiConverterTypeRecordSummary_lift(_ buf: RustBuffer) throws -> Reco
 #endif
 public func FfiConverterTypeRecordSummary_lower(_ value: RecordSummary) -> RustBuffer {
     return FfiConverterTypeRecordSummary.lower(value)
-}
-
-
-/**
- * A registration form (enrolment record v1; no biometrics).
- */
-public struct RegistrationForm: Equatable, Hashable {
-    /**
-     * The child.
-     */
-    public var child: Child
-    /**
-     * Where the birth took place.
-     */
-    public var placeOfBirth: PlaceOfBirth
-    /**
-     * The mother.
-     */
-    public var mother: Parent
-    /**
-     * The father, when declared.
-     */
-    public var father: Parent?
-    /**
-     * The declarant.
-     */
-    public var informant: Informant
-    /**
-     * Caregivers (at least one).
-     */
-    public var caregivers: [Caregiver]
-    /**
-     * Consent.
-     */
-    public var consent: Consent
-    /**
-     * Remarks.
-     */
-    public var notes: String?
-    /**
-     * Country-specific fields.
-     */
-    public var custom: [String: String]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The child.
-         */child: Child, 
-        /**
-         * Where the birth took place.
-         */placeOfBirth: PlaceOfBirth, 
-        /**
-         * The mother.
-         */mother: Parent, 
-        /**
-         * The father, when declared.
-         */father: Parent?, 
-        /**
-         * The declarant.
-         */informant: Informant, 
-        /**
-         * Caregivers (at least one).
-         */caregivers: [Caregiver], 
-        /**
-         * Consent.
-         */consent: Consent, 
-        /**
-         * Remarks.
-         */notes: String?, 
-        /**
-         * Country-specific fields.
-         */custom: [String: String]) {
-        self.child = child
-        self.placeOfBirth = placeOfBirth
-        self.mother = mother
-        self.father = father
-        self.informant = informant
-        self.caregivers = caregivers
-        self.consent = consent
-        self.notes = notes
-        self.custom = custom
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension RegistrationForm: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRegistrationForm: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistrationForm {
-        return
-            try RegistrationForm(
-                child: FfiConverterTypeChild.read(from: &buf), 
-                placeOfBirth: FfiConverterTypePlaceOfBirth.read(from: &buf), 
-                mother: FfiConverterTypeParent.read(from: &buf), 
-                father: FfiConverterOptionTypeParent.read(from: &buf), 
-                informant: FfiConverterTypeInformant.read(from: &buf), 
-                caregivers: FfiConverterSequenceTypeCaregiver.read(from: &buf), 
-                consent: FfiConverterTypeConsent.read(from: &buf), 
-                notes: FfiConverterOptionString.read(from: &buf), 
-                custom: FfiConverterDictionaryStringString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: RegistrationForm, into buf: inout [UInt8]) {
-        FfiConverterTypeChild.write(value.child, into: &buf)
-        FfiConverterTypePlaceOfBirth.write(value.placeOfBirth, into: &buf)
-        FfiConverterTypeParent.write(value.mother, into: &buf)
-        FfiConverterOptionTypeParent.write(value.father, into: &buf)
-        FfiConverterTypeInformant.write(value.informant, into: &buf)
-        FfiConverterSequenceTypeCaregiver.write(value.caregivers, into: &buf)
-        FfiConverterTypeConsent.write(value.consent, into: &buf)
-        FfiConverterOptionString.write(value.notes, into: &buf)
-        FfiConverterDictionaryStringString.write(value.custom, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistrationForm_lift(_ buf: RustBuffer) throws -> RegistrationForm {
-    return try FfiConverterTypeRegistrationForm.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistrationForm_lower(_ value: RegistrationForm) -> RustBuffer {
-    return FfiConverterTypeRegistrationForm.lower(value)
-}
-
-
-/**
- * A registry record a held record may duplicate.
- */
-public struct RegistryCandidate: Equatable, Hashable {
-    /**
-     * Likely or possible.
-     */
-    public var level: DuplicateLevel
-    /**
-     * Matching score (points).
-     */
-    public var score: Int32
-    /**
-     * Its child's name.
-     */
-    public var childName: String
-    /**
-     * Its child's date of birth, as entered.
-     */
-    public var dateOfBirth: String
-    /**
-     * When it was captured.
-     */
-    public var capturedAt: Date
-    /**
-     * Why, in plain language.
-     */
-    public var reasons: [String]
-    /**
-     * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
-     * ago)".
-     */
-    public var message: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Likely or possible.
-         */level: DuplicateLevel, 
-        /**
-         * Matching score (points).
-         */score: Int32, 
-        /**
-         * Its child's name.
-         */childName: String, 
-        /**
-         * Its child's date of birth, as entered.
-         */dateOfBirth: String, 
-        /**
-         * When it was captured.
-         */capturedAt: Date, 
-        /**
-         * Why, in plain language.
-         */reasons: [String], 
-        /**
-         * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
-         * ago)".
-         */message: String) {
-        self.level = level
-        self.score = score
-        self.childName = childName
-        self.dateOfBirth = dateOfBirth
-        self.capturedAt = capturedAt
-        self.reasons = reasons
-        self.message = message
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension RegistryCandidate: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRegistryCandidate: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryCandidate {
-        return
-            try RegistryCandidate(
-                level: FfiConverterTypeDuplicateLevel.read(from: &buf), 
-                score: FfiConverterInt32.read(from: &buf), 
-                childName: FfiConverterString.read(from: &buf), 
-                dateOfBirth: FfiConverterString.read(from: &buf), 
-                capturedAt: FfiConverterTimestamp.read(from: &buf), 
-                reasons: FfiConverterSequenceString.read(from: &buf), 
-                message: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: RegistryCandidate, into buf: inout [UInt8]) {
-        FfiConverterTypeDuplicateLevel.write(value.level, into: &buf)
-        FfiConverterInt32.write(value.score, into: &buf)
-        FfiConverterString.write(value.childName, into: &buf)
-        FfiConverterString.write(value.dateOfBirth, into: &buf)
-        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
-        FfiConverterSequenceString.write(value.reasons, into: &buf)
-        FfiConverterString.write(value.message, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryCandidate_lift(_ buf: RustBuffer) throws -> RegistryCandidate {
-    return try FfiConverterTypeRegistryCandidate.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryCandidate_lower(_ value: RegistryCandidate) -> RustBuffer {
-    return FfiConverterTypeRegistryCandidate.lower(value)
-}
-
-
-/**
- * One of this device's records the registry holds for review as a possible duplicate.
- */
-public struct RegistryHint: Equatable, Hashable {
-    /**
-     * The held record (UUID).
-     */
-    public var heldRecordId: String
-    /**
-     * The registry's records it may duplicate, best first.
-     */
-    public var candidates: [RegistryCandidate]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The held record (UUID).
-         */heldRecordId: String, 
-        /**
-         * The registry's records it may duplicate, best first.
-         */candidates: [RegistryCandidate]) {
-        self.heldRecordId = heldRecordId
-        self.candidates = candidates
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension RegistryHint: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRegistryHint: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryHint {
-        return
-            try RegistryHint(
-                heldRecordId: FfiConverterString.read(from: &buf), 
-                candidates: FfiConverterSequenceTypeRegistryCandidate.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: RegistryHint, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.heldRecordId, into: &buf)
-        FfiConverterSequenceTypeRegistryCandidate.write(value.candidates, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryHint_lift(_ buf: RustBuffer) throws -> RegistryHint {
-    return try FfiConverterTypeRegistryHint.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryHint_lower(_ value: RegistryHint) -> RustBuffer {
-    return FfiConverterTypeRegistryHint.lower(value)
 }
 
 
@@ -5506,477 +4164,6 @@ public func FfiConverterTypeBirthrightError_lower(_ value: BirthrightError) -> R
 
 
 /**
- * Which kind of credential.
- */
-
-public enum CredentialKind: Equatable, Hashable {
-    
-    /**
-     * Signed by the device at capture time, before sync.
-     */
-    case provisional
-    /**
-     * Signed by the registry, with the record's ledger index.
-     */
-    case registered
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension CredentialKind: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCredentialKind: FfiConverterRustBuffer {
-    typealias SwiftType = CredentialKind
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CredentialKind {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .provisional
-        
-        case 2: return .registered
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: CredentialKind, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .provisional:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .registered:
-            writeInt(&buf, Int32(2))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCredentialKind_lift(_ buf: RustBuffer) throws -> CredentialKind {
-    return try FfiConverterTypeCredentialKind.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCredentialKind_lower(_ value: CredentialKind) -> RustBuffer {
-    return FfiConverterTypeCredentialKind.lower(value)
-}
-
-
-
-/**
- * How precisely the date of birth is known.
- */
-
-public enum DatePrecision: Equatable, Hashable {
-    
-    /**
-     * `YYYY-MM-DD`.
-     */
-    case day
-    /**
-     * `YYYY-MM`.
-     */
-    case month
-    /**
-     * `YYYY`.
-     */
-    case year
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension DatePrecision: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDatePrecision: FfiConverterRustBuffer {
-    typealias SwiftType = DatePrecision
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DatePrecision {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .day
-        
-        case 2: return .month
-        
-        case 3: return .year
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: DatePrecision, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .day:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .month:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .year:
-            writeInt(&buf, Int32(3))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDatePrecision_lift(_ buf: RustBuffer) throws -> DatePrecision {
-    return try FfiConverterTypeDatePrecision.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDatePrecision_lower(_ value: DatePrecision) -> RustBuffer {
-    return FfiConverterTypeDatePrecision.lower(value)
-}
-
-
-
-/**
- * How strongly two records look like one child registered twice.
- */
-
-public enum DuplicateLevel: Equatable, Hashable {
-    
-    /**
-     * Probably the same child.
-     */
-    case likely
-    /**
-     * Worth a look.
-     */
-    case possible
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension DuplicateLevel: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDuplicateLevel: FfiConverterRustBuffer {
-    typealias SwiftType = DuplicateLevel
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DuplicateLevel {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .likely
-        
-        case 2: return .possible
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: DuplicateLevel, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .likely:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .possible:
-            writeInt(&buf, Int32(2))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDuplicateLevel_lift(_ buf: RustBuffer) throws -> DuplicateLevel {
-    return try FfiConverterTypeDuplicateLevel.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDuplicateLevel_lower(_ value: DuplicateLevel) -> RustBuffer {
-    return FfiConverterTypeDuplicateLevel.lower(value)
-}
-
-
-
-/**
- * What kind of problem a form field has (`docs/PROTOCOL.md` §1, validation problems): stable, for apps that
- * show their own translated text instead of the English message.
- */
-
-public enum FieldCode: Equatable, Hashable {
-    
-    /**
-     * `required`: empty or missing.
-     */
-    case required
-    /**
-     * `too_long`: longer than the field allows.
-     */
-    case tooLong
-    /**
-     * `too_many`: more entries than allowed (caregivers, custom fields).
-     */
-    case tooMany
-    /**
-     * `forbidden_character`: a control, invisible or direction-changing character.
-     */
-    case forbiddenCharacter
-    /**
-     * `no_letter`: a name without a letter.
-     */
-    case noLetter
-    /**
-     * `not_a_date`: not a date in the form asked.
-     */
-    case notADate
-    /**
-     * `future_date`: after the capture day.
-     */
-    case futureDate
-    /**
-     * `too_old`: a birth too far back for this form.
-     */
-    case tooOld
-    /**
-     * `not_a_time`: not `HH:MM`.
-     */
-    case notATime
-    /**
-     * `out_of_range`: a number outside its range.
-     */
-    case outOfRange
-    /**
-     * `invalid_phone`: not an international phone number.
-     */
-    case invalidPhone
-    /**
-     * `invalid_country`: not an ISO 3166-1 alpha-2 code.
-     */
-    case invalidCountry
-    /**
-     * `invalid_admin_area`: not an ISO 3166-2 code.
-     */
-    case invalidAdminArea
-    /**
-     * `invalid_key`: a malformed custom field key.
-     */
-    case invalidKey
-    /**
-     * `not_applicable`: given where it does not apply.
-     */
-    case notApplicable
-    /**
-     * `inconsistent`: contradicts another field.
-     */
-    case inconsistent
-    /**
-     * `implausible_age`: a parent's age at the birth out of bounds.
-     */
-    case implausibleAge
-    /**
-     * `consent_not_given`: consent was not given.
-     */
-    case consentNotGiven
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension FieldCode: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeFieldCode: FfiConverterRustBuffer {
-    typealias SwiftType = FieldCode
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FieldCode {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .required
-        
-        case 2: return .tooLong
-        
-        case 3: return .tooMany
-        
-        case 4: return .forbiddenCharacter
-        
-        case 5: return .noLetter
-        
-        case 6: return .notADate
-        
-        case 7: return .futureDate
-        
-        case 8: return .tooOld
-        
-        case 9: return .notATime
-        
-        case 10: return .outOfRange
-        
-        case 11: return .invalidPhone
-        
-        case 12: return .invalidCountry
-        
-        case 13: return .invalidAdminArea
-        
-        case 14: return .invalidKey
-        
-        case 15: return .notApplicable
-        
-        case 16: return .inconsistent
-        
-        case 17: return .implausibleAge
-        
-        case 18: return .consentNotGiven
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: FieldCode, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .required:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .tooLong:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .tooMany:
-            writeInt(&buf, Int32(3))
-        
-        
-        case .forbiddenCharacter:
-            writeInt(&buf, Int32(4))
-        
-        
-        case .noLetter:
-            writeInt(&buf, Int32(5))
-        
-        
-        case .notADate:
-            writeInt(&buf, Int32(6))
-        
-        
-        case .futureDate:
-            writeInt(&buf, Int32(7))
-        
-        
-        case .tooOld:
-            writeInt(&buf, Int32(8))
-        
-        
-        case .notATime:
-            writeInt(&buf, Int32(9))
-        
-        
-        case .outOfRange:
-            writeInt(&buf, Int32(10))
-        
-        
-        case .invalidPhone:
-            writeInt(&buf, Int32(11))
-        
-        
-        case .invalidCountry:
-            writeInt(&buf, Int32(12))
-        
-        
-        case .invalidAdminArea:
-            writeInt(&buf, Int32(13))
-        
-        
-        case .invalidKey:
-            writeInt(&buf, Int32(14))
-        
-        
-        case .notApplicable:
-            writeInt(&buf, Int32(15))
-        
-        
-        case .inconsistent:
-            writeInt(&buf, Int32(16))
-        
-        
-        case .implausibleAge:
-            writeInt(&buf, Int32(17))
-        
-        
-        case .consentNotGiven:
-            writeInt(&buf, Int32(18))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFieldCode_lift(_ buf: RustBuffer) throws -> FieldCode {
-    return try FfiConverterTypeFieldCode.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFieldCode_lower(_ value: FieldCode) -> RustBuffer {
-    return FfiConverterTypeFieldCode.lower(value)
-}
-
-
-
-/**
  * An HTTP method the sync uses.
  */
 
@@ -6047,271 +4234,6 @@ public func FfiConverterTypeHttpMethod_lift(_ buf: RustBuffer) throws -> HttpMet
 #endif
 public func FfiConverterTypeHttpMethod_lower(_ value: HttpMethod) -> RustBuffer {
     return FfiConverterTypeHttpMethod.lower(value)
-}
-
-
-
-/**
- * Kind of place of birth.
- */
-
-public enum PlaceKind: Equatable, Hashable {
-    
-    /**
-     * Hospital, clinic, maternity unit.
-     */
-    case healthFacility
-    /**
-     * At home.
-     */
-    case home
-    /**
-     * Elsewhere.
-     */
-    case other
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension PlaceKind: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypePlaceKind: FfiConverterRustBuffer {
-    typealias SwiftType = PlaceKind
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PlaceKind {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .healthFacility
-        
-        case 2: return .home
-        
-        case 3: return .other
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: PlaceKind, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .healthFacility:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .home:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .other:
-            writeInt(&buf, Int32(3))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePlaceKind_lift(_ buf: RustBuffer) throws -> PlaceKind {
-    return try FfiConverterTypePlaceKind.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePlaceKind_lower(_ value: PlaceKind) -> RustBuffer {
-    return FfiConverterTypePlaceKind.lower(value)
-}
-
-
-
-/**
- * Where a record is in its life.
- */
-
-public enum RecordStatus: Equatable, Hashable {
-    
-    /**
-     * Waiting to be sent.
-     */
-    case pending
-    /**
-     * Sent, answer not yet verified.
-     */
-    case inFlight
-    /**
-     * On the ledger with a verified receipt.
-     */
-    case acknowledged
-    /**
-     * Refused by the registry (see the reason).
-     */
-    case rejected
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension RecordStatus: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRecordStatus: FfiConverterRustBuffer {
-    typealias SwiftType = RecordStatus
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecordStatus {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .pending
-        
-        case 2: return .inFlight
-        
-        case 3: return .acknowledged
-        
-        case 4: return .rejected
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: RecordStatus, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .pending:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .inFlight:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .acknowledged:
-            writeInt(&buf, Int32(3))
-        
-        
-        case .rejected:
-            writeInt(&buf, Int32(4))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRecordStatus_lift(_ buf: RustBuffer) throws -> RecordStatus {
-    return try FfiConverterTypeRecordStatus.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRecordStatus_lower(_ value: RecordStatus) -> RustBuffer {
-    return FfiConverterTypeRecordStatus.lower(value)
-}
-
-
-
-/**
- * Sex recorded at birth.
- */
-
-public enum Sex: Equatable, Hashable {
-    
-    /**
-     * Female.
-     */
-    case female
-    /**
-     * Male.
-     */
-    case male
-    /**
-     * Not determined or not declared.
-     */
-    case unknown
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension Sex: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeSex: FfiConverterRustBuffer {
-    typealias SwiftType = Sex
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Sex {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .female
-        
-        case 2: return .male
-        
-        case 3: return .unknown
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: Sex, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .female:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .male:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .unknown:
-            writeInt(&buf, Int32(3))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSex_lift(_ buf: RustBuffer) throws -> Sex {
-    return try FfiConverterTypeSex.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeSex_lower(_ value: Sex) -> RustBuffer {
-    return FfiConverterTypeSex.lower(value)
 }
 
 
@@ -6688,30 +4610,6 @@ fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
-    typealias SwiftType = Double?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterDouble.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterDouble.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -6808,30 +4706,6 @@ fileprivate struct FfiConverterOptionTypeCredentialClaims: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeParent: FfiConverterRustBuffer {
-    typealias SwiftType = Parent?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeParent.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeParent.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypeSyncOptions: FfiConverterRustBuffer {
     typealias SwiftType = SyncOptions?
 
@@ -6856,54 +4730,6 @@ fileprivate struct FfiConverterOptionTypeSyncOptions: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeDatePrecision: FfiConverterRustBuffer {
-    typealias SwiftType = DatePrecision?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeDatePrecision.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeDatePrecision.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterOptionTypePlaceKind: FfiConverterRustBuffer {
-    typealias SwiftType = PlaceKind?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypePlaceKind.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypePlaceKind.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypeRecordStatus: FfiConverterRustBuffer {
     typealias SwiftType = RecordStatus?
 
@@ -6920,30 +4746,6 @@ fileprivate struct FfiConverterOptionTypeRecordStatus: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeRecordStatus.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterOptionTypeSex: FfiConverterRustBuffer {
-    typealias SwiftType = Sex?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeSex.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeSex.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -6977,81 +4779,6 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeCaptured: FfiConverterRustBuffer {
-    typealias SwiftType = [Captured]
-
-    public static func write(_ value: [Captured], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeCaptured.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Captured] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Captured]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeCaptured.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeCaregiver: FfiConverterRustBuffer {
-    typealias SwiftType = [Caregiver]
-
-    public static func write(_ value: [Caregiver], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeCaregiver.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Caregiver] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Caregiver]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeCaregiver.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffer {
-    typealias SwiftType = [CaregiverClaim]
-
-    public static func write(_ value: [CaregiverClaim], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeCaregiverClaim.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CaregiverClaim] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [CaregiverClaim]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeCaregiverClaim.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeFieldError: FfiConverterRustBuffer {
     typealias SwiftType = [FieldError]
 
@@ -7069,56 +4796,6 @@ fileprivate struct FfiConverterSequenceTypeFieldError: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeFieldError.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypePossibleDuplicate: FfiConverterRustBuffer {
-    typealias SwiftType = [PossibleDuplicate]
-
-    public static func write(_ value: [PossibleDuplicate], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypePossibleDuplicate.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PossibleDuplicate] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [PossibleDuplicate]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypePossibleDuplicate.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeRecordSummary: FfiConverterRustBuffer {
-    typealias SwiftType = [RecordSummary]
-
-    public static func write(_ value: [RecordSummary], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeRecordSummary.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RecordSummary] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [RecordSummary]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeRecordSummary.read(from: &buf))
         }
         return seq
     }
@@ -7152,23 +4829,23 @@ fileprivate struct FfiConverterSequenceTypeRegistrationForm: FfiConverterRustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeRegistryCandidate: FfiConverterRustBuffer {
-    typealias SwiftType = [RegistryCandidate]
+fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffer {
+    typealias SwiftType = [CaregiverClaim]
 
-    public static func write(_ value: [RegistryCandidate], into buf: inout [UInt8]) {
+    public static func write(_ value: [CaregiverClaim], into buf: inout [UInt8]) {
         let len = Int32(value.count)
         writeInt(&buf, len)
         for item in value {
-            FfiConverterTypeRegistryCandidate.write(item, into: &buf)
+            FfiConverterTypeCaregiverClaim.write(item, into: &buf)
         }
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryCandidate] {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CaregiverClaim] {
         let len: Int32 = try readInt(&buf)
-        var seq = [RegistryCandidate]()
+        var seq = [CaregiverClaim]()
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeRegistryCandidate.read(from: &buf))
+            seq.append(try FfiConverterTypeCaregiverClaim.read(from: &buf))
         }
         return seq
     }
@@ -7177,23 +4854,23 @@ fileprivate struct FfiConverterSequenceTypeRegistryCandidate: FfiConverterRustBu
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeRegistryHint: FfiConverterRustBuffer {
-    typealias SwiftType = [RegistryHint]
+fileprivate struct FfiConverterSequenceTypeRecordSummary: FfiConverterRustBuffer {
+    typealias SwiftType = [RecordSummary]
 
-    public static func write(_ value: [RegistryHint], into buf: inout [UInt8]) {
+    public static func write(_ value: [RecordSummary], into buf: inout [UInt8]) {
         let len = Int32(value.count)
         writeInt(&buf, len)
         for item in value {
-            FfiConverterTypeRegistryHint.write(item, into: &buf)
+            FfiConverterTypeRecordSummary.write(item, into: &buf)
         }
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryHint] {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RecordSummary] {
         let len: Int32 = try readInt(&buf)
-        var seq = [RegistryHint]()
+        var seq = [RecordSummary]()
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeRegistryHint.read(from: &buf))
+            seq.append(try FfiConverterTypeRecordSummary.read(from: &buf))
         }
         return seq
     }
@@ -7221,32 +4898,6 @@ fileprivate struct FfiConverterSequenceTypeRejectedRecord: FfiConverterRustBuffe
             seq.append(try FfiConverterTypeRejectedRecord.read(from: &buf))
         }
         return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
-    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for (key, value) in value {
-            FfiConverterString.write(key, into: &buf)
-            FfiConverterString.write(value, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
-        let len: Int32 = try readInt(&buf)
-        var dict = [String: String]()
-        dict.reserveCapacity(Int(len))
-        for _ in 0..<len {
-            let key = try FfiConverterString.read(from: &buf)
-            let value = try FfiConverterString.read(from: &buf)
-            dict[key] = value
-        }
-        return dict
     }
 }
 /**
@@ -7321,25 +4972,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_func_credential_qr_from_text() != 36036) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_func_sample_registration_form() != 10187) {
+    if (uniffi_birthright_ffi_checksum_func_sample_registration_form() != 12107) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_func_verify_credential() != 585) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture() != 10379) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture() != 3262) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 337) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 12535) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 30628) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 39960) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_correct() != 63442) {
+    if (uniffi_birthright_ffi_checksum_method_device_correct() != 46050) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_counts() != 6589) {
+    if (uniffi_birthright_ffi_checksum_method_device_counts() != 42790) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_credential() != 35090) {
@@ -7432,6 +5083,7 @@ private let initializationResult: InitializationResult = {
 
     uniffiCallbackInitSyncProgress()
     uniffiCallbackInitTransport()
+    uniffiEnsureBirthrightCoreInitialized()
     return InitializationResult.ok
 }()
 

@@ -27,7 +27,7 @@ use birthright_core::{
 use ed25519_dalek::SigningKey;
 use uuid::Uuid;
 
-use super::{LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
+use super::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement};
 use crate::{
     head::HeadFile,
     store::{Candidate, Sequenced, StoreError},
@@ -105,6 +105,23 @@ macro_rules! conformance_suite {
                 return;
             }
             $crate::sequencer::conformance::reads_do_not_wait_for_the_write_lock::<$harness>();
+        }
+        #[test]
+        fn conformance_inserts_per_batch_do_not_grow_with_the_batch() {
+            if <$harness as $crate::sequencer::conformance::Harness>::skip() {
+                return;
+            }
+            $crate::sequencer::conformance::inserts_per_batch_do_not_grow_with_the_batch::<
+                $harness,
+            >();
+        }
+        #[test]
+        fn conformance_reads_during_writes_never_look_restored() {
+            if <$harness as $crate::sequencer::conformance::Harness>::skip() {
+                return;
+            }
+            $crate::sequencer::conformance::reads_during_writes_never_look_restored::<$harness>(
+            );
         }
         #[test]
         fn conformance_upgrades_from_every_schema_version() {
@@ -405,6 +422,45 @@ pub(crate) fn refuses_a_restored_database<H: Harness>() {
     restored.latest_checkpoint(&sign).unwrap();
 }
 
+/// Checkpoints read while batches are sequenced and published (the ledger head advancing)
+/// are always served: a read snapshot taken just before a batch commits must not be taken
+/// for a database restored from a backup.
+pub(crate) fn reads_during_writes_never_look_restored<H: Harness>() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_guard, backend) = H::fresh();
+    let seq = Arc::new(
+        Sequencer::new(backend, StorageKey::generate().unwrap())
+            .with_head(HeadFile::open(&dir.path().join("ledger.head")).unwrap()),
+    );
+    seq.latest_checkpoint(&sign).unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (seq, done) = (Arc::clone(&seq), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut served = 0u64;
+                let mut last = 0;
+                while !done.load(Ordering::SeqCst) {
+                    let (size, _) = seq.latest_checkpoint(&sign).unwrap();
+                    assert!(size >= last, "the served tree shrank");
+                    last = size;
+                    served += 1;
+                }
+                served
+            })
+        })
+        .collect();
+    for n in 0..60u128 {
+        seq.sequence(&Uuid::from_u128(n), &[candidate(n, 1, b"r")], 5, &sign)
+            .unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    assert_eq!(seq.tree_size().unwrap(), 60);
+}
+
 /// A backend whose write transactions fail at the `fail_at`-th insert (0-based), as a crash
 /// or a lost connection between steps would.
 struct Faulty<B> {
@@ -457,13 +513,13 @@ impl LedgerTx for FaultyTx<'_> {
         self.step()?;
         self.inner.insert_nodes(nodes)
     }
-    fn insert_leaf(&self, index: u64, data: &[u8]) -> Result<(), StoreError> {
+    fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
         self.step()?;
-        self.inner.insert_leaf(index, data)
+        self.inner.insert_leaves(leaves)
     }
-    fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
+    fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError> {
         self.step()?;
-        self.inner.insert_record(record)
+        self.inner.insert_records(records)
     }
     fn insert_batch(&self, batch_id: &Uuid, at: i64, records: u64) -> Result<(), StoreError> {
         self.step()?;
@@ -539,7 +595,8 @@ pub(crate) fn crash_between_steps_leaves_nothing<H: Harness>() {
             .unwrap();
         counting.backend().inserts.load(Ordering::SeqCst)
     };
-    assert!(steps >= 8, "a batch of two took only {steps} inserts");
+    // Nodes, leaves, records, the batch id and the checkpoint: one insert each.
+    assert_eq!(steps, 5, "a batch of two took {steps} inserts");
     let before = (
         seq.tree_size().unwrap(),
         seq.latest_checkpoint(&never_sign).unwrap(),
@@ -586,6 +643,73 @@ pub(crate) fn crash_between_steps_leaves_nothing<H: Harness>() {
     );
 }
 
+/// The rows of a batch are written with one insert per table, however many records it holds
+/// (on PostgreSQL one round trip each), and records that refer to each other within one
+/// batch (the same record twice, a correction of a record in the same batch, an id another
+/// device took in it) are decided as if they had come one batch each.
+pub(crate) fn inserts_per_batch_do_not_grow_with_the_batch<H: Harness>() {
+    let (_guard, backend) = H::fresh();
+    let seq = Sequencer::new(
+        Faulty {
+            inner: backend,
+            fail_at: AtomicUsize::new(usize::MAX),
+            inserts: AtomicUsize::new(0),
+        },
+        StorageKey::generate().unwrap(),
+    );
+    let mut inserts = Vec::new();
+    let mut size = 0;
+    for (n, records) in [(1u128, 2u128), (2, 40)] {
+        let batch: Vec<Candidate> = (0..records)
+            .map(|i| candidate(n * 1000 + i, 1, format!("record {n} {i}").as_bytes()))
+            .collect();
+        seq.sequence(&Uuid::from_u128(n), &batch, 5, &sign).unwrap();
+        inserts.push(seq.backend().inserts.load(Ordering::SeqCst));
+        size += records as u64;
+    }
+    assert_eq!(inserts, vec![5, 5], "inserts for batches of 2 and 40");
+    assert_eq!(seq.tree_size().unwrap(), size);
+    let original = candidate(9000, 1, b"original");
+    let mut correction = candidate(9001, 1, b"correction");
+    correction.supersedes = Some(original.id);
+    let mut second_correction = candidate(9002, 1, b"second");
+    second_correction.supersedes = Some(original.id);
+    let copied = candidate(9000, 2, b"another device, same id");
+    let done = seq
+        .sequence(
+            &Uuid::from_u128(3),
+            &[
+                original.clone(),
+                original,
+                correction,
+                second_correction,
+                copied,
+            ],
+            5,
+            &sign,
+        )
+        .unwrap();
+    assert!(matches!(done.results[0], Sequenced::Accepted(_)));
+    assert_eq!(
+        done.results[1],
+        Sequenced::Duplicate(match &done.results[0] {
+            Sequenced::Accepted(p) => p.clone(),
+            other => panic!("{other:?}"),
+        })
+    );
+    assert!(matches!(done.results[2], Sequenced::Accepted(_)));
+    assert_eq!(done.results[3], Sequenced::AlreadyCorrected);
+    assert!(matches!(done.results[4], Sequenced::Accepted(_)));
+    assert_eq!(done.collisions, vec![(4, KeyId([1; 8]))]);
+    assert_eq!(done.size, size + 3);
+    let hashes = leaf_hashes(&seq);
+    let root = root_from_leaf_hashes(&hashes);
+    for index in [0, size, size + 2] {
+        let proof = seq.inclusion_proof(index, size + 3).unwrap();
+        verify_inclusion(&hashes[index as usize], index, size + 3, &proof, &root).unwrap();
+    }
+}
+
 /// While a write transaction holds the write lock, the checkpoint, proofs and leaves are
 /// served (from a read snapshot, without signing).
 pub(crate) fn reads_do_not_wait_for_the_write_lock<H: Harness>() {
@@ -605,7 +729,7 @@ pub(crate) fn reads_do_not_wait_for_the_write_lock<H: Harness>() {
         std::thread::spawn(move || {
             seq.backend()
                 .write(|tx| {
-                    tx.insert_leaf(2, b"uncommitted")?;
+                    tx.insert_leaves(&[(2, b"uncommitted".to_vec())])?;
                     locked_tx.send(()).unwrap();
                     release_rx.recv_timeout(Duration::from_secs(60)).ok();
                     Err::<(), _>(StoreError::Backend("rolled back".into()))

@@ -75,8 +75,15 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Restored(_) => ServiceError::new(503, "ledger_restored", e.to_string()),
-            StoreError::Unavailable(_) => {
-                ServiceError::new(503, "database_unavailable", e.to_string())
+            StoreError::Unavailable(detail) => {
+                // Where the database is (host, database name) is for the operator's log, not
+                // for every client on the network.
+                tracing::warn!(%detail, "database unavailable");
+                ServiceError::new(
+                    503,
+                    "database_unavailable",
+                    "the registry's database is unavailable; try again shortly",
+                )
             }
             e => ServiceError::internal(e),
         }
