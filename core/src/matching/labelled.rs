@@ -622,7 +622,11 @@ mod figures {
     #[test]
     #[ignore]
     fn quality_at_10k_and_100k() {
-        for n in [10_000, 100_000] {
+        let sizes = std::env::var("BIRTHRIGHT_MATCH_SIZES").unwrap_or("10000,100000".into());
+        for n in sizes
+            .split(',')
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+        {
             let e = evaluate(&labelled_set(n, 11));
             println!(
                 "{n}: true pairs {}, candidates/record {:.2}; possible P {:.4} R {:.4} F1 {:.4}; likely P {:.4} R {:.4} F1 {:.4}",

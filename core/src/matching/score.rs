@@ -133,12 +133,12 @@ pub fn score(a: &Prepared, b: &Prepared) -> Match {
     let same_place = locality.is_some_and(|s| s >= 0.90);
     points += match locality {
         Some(_) if same_place => 5,
-        Some(_) => -2,
+        Some(_) => -5,
         None => 0,
     };
 
     let mother = compare_names(&a.mother, &b.mother);
-    points += name_points(mother.given, (10, 7, 2, -6));
+    points += name_points(mother.given, (10, 7, 2, -15));
     points += name_points(mother.family, (6, 4, 0, -3));
     let mother_dob = dates(a.mother_dob, b.mother_dob);
     points += date_points(mother_dob, [8, 5, 5, 2, 2, 2, -4]);
