@@ -21,9 +21,18 @@
 //!   direction-changing characters.
 //! - `limits`: a small request that inflates into millions of records costs the registry
 //!   little memory.
+//! - `monitor`: the ledger as C2SP tiles (served by `registry serve`, exported to a static
+//!   mirror) followed by `birthright monitor`: 100 000 leaves verified through tiles alone, an
+//!   altered tile hash and a forged checkpoint detected, a split view reported with both
+//!   checkpoints.
 //! - `postgres`: two registry processes on one PostgreSQL database, devices syncing through
 //!   both (skipped without a server, unless `CI=true`).
+//! - `registrar`: the registrars' workspace on a real process: the first administrator,
+//!   one-time password, second factor, disabled users.
 //! - `registry_admin`: token lifetimes capped, a restored registry refused until `recover`.
+//! - `witnesses`: three witness processes and a quorum of two (one killed: still
+//!   acknowledged; two killed: nothing acknowledged until they return, then exactly once), a
+//!   forked registry the witnesses refuse, a witness SIGKILLed while two clients race it.
 //!
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
@@ -42,8 +51,12 @@ mod enrolment;
 mod hardening;
 #[path = "e2e/limits.rs"]
 mod limits;
+#[path = "e2e/monitor.rs"]
+mod monitor;
 #[path = "e2e/postgres.rs"]
 mod postgres;
+#[path = "e2e/registrar.rs"]
+mod registrar;
 #[path = "e2e/registry_admin.rs"]
 mod registry_admin;
 #[path = "e2e/status.rs"]
@@ -54,3 +67,5 @@ mod support;
 mod sync;
 #[path = "e2e/tamper.rs"]
 mod tamper;
+#[path = "e2e/witnesses.rs"]
+mod witnesses;

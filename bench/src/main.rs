@@ -20,11 +20,13 @@ mod device_scale;
 mod ingest;
 mod ledger;
 mod matching;
+mod monitor;
 mod qr_rendering;
 mod qr_size;
 mod report;
 mod status_list;
 mod wire_size;
+mod witnessing;
 
 use std::{path::PathBuf, time::Instant};
 
@@ -37,11 +39,13 @@ use crate::{
     device_scale::{child_sync_rss, device_scale},
     ingest::{ingest, ingest_postgres},
     ledger::ledger,
+    monitor::monitor,
     qr_rendering::qr_rendering,
     qr_size::qr_sizes,
     report::{Figure, Report},
     status_list::status_list_sizes,
     wire_size::wire_size,
+    witnessing::witnessing,
 };
 
 #[derive(Parser)]
@@ -94,7 +98,9 @@ fn main() -> Result<()> {
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;
+    monitor(&mut report, dir.path(), args.quick)?;
     let binary = binary_size(&mut report, args.quick);
+    witnessing(&mut report, dir.path(), args.quick)?;
     let wall_seconds = started.elapsed().as_secs_f64();
     println!("\nwhole {run} run: {wall_seconds:.1} s wall time");
     if let Some(path) = args.json {

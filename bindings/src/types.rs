@@ -311,6 +311,20 @@ pub struct SyncReport {
     pub status_list_refreshed: bool,
     /// This device is revoked.
     pub device_revoked: bool,
+    /// Records answered under a checkpoint below the witness quorum stay waiting; a later
+    /// sync resends them. `None` when nothing waits for witnesses.
+    pub awaiting_witnesses: Option<AwaitingWitnesses>,
+}
+
+/// How many witnesses cosigned the registry's latest checkpoint, against the quorum.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AwaitingWitnesses {
+    /// Trusted witnesses that cosigned.
+    pub cosigned: u32,
+    /// How many must.
+    pub quorum: u32,
+    /// "awaiting witnesses (1 of 2)".
+    pub summary: String,
 }
 
 /// A caregiver credential.
@@ -574,6 +588,11 @@ impl From<core::sync::SyncReport> for SyncReport {
             revocations_refreshed: r.revocations_refreshed,
             status_list_refreshed: r.status_list_refreshed,
             device_revoked: r.device_revoked,
+            awaiting_witnesses: r.awaiting_witnesses.map(|w| AwaitingWitnesses {
+                cosigned: w.cosigned,
+                quorum: w.quorum,
+                summary: w.to_string(),
+            }),
         }
     }
 }

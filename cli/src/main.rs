@@ -5,10 +5,13 @@ mod demo;
 mod device_cmd;
 mod files;
 mod http;
+mod monitor_cmd;
 mod output;
 mod registry_cmd;
 mod sync_cmd;
+mod user_cmd;
 mod verify_cmd;
+mod witness_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -114,6 +117,29 @@ enum Command {
     /// Registry administration.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Follow a registry's ledger through its tiles: check each new checkpoint against the
+    /// registry's key and the one verified before, recompute the tree from the entries. Exit
+    /// 0 verified, 20 split view (both checkpoints printed), 21 a checkpoint not signed by the
+    /// registry, 22 tiles or entries that do not match the signed checkpoint.
+    Monitor {
+        /// The registry's trust bundle (its checkpoint key and origin).
+        #[arg(long, value_name = "FILE")]
+        trust: PathBuf,
+        /// The tiles' URL prefix: https://REGISTRY/tlog, or a mirror of `registry tiles
+        /// export` (http:// on this machine only).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// Directory keeping what the monitor verified (created, mode 0700): one per log.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// Print the verdict as one JSON document (for alerting).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a witness: an independent server that cosigns a registry's checkpoints only while
+    /// its ledger stays append-only (C2SP tlog-witness).
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Capture a registration from its JSON form; prints the new record id.
     Capture {
         #[command(flatten)]
@@ -323,6 +349,9 @@ enum DeviceCommand {
 
 #[derive(Subcommand)]
 enum RegistryCommand {
+    /// The witnesses that cosign this registry's checkpoints, and how many must.
+    #[command(subcommand)]
+    Witness(RegistryWitnessCommand),
     /// Create a registry: keys, database and trust bundle.
     Init {
         /// Registry data directory.
@@ -397,6 +426,9 @@ enum RegistryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The ledger as C2SP tiles (static files for any web server or object store).
+    #[command(subcommand)]
+    Tiles(TilesCommand),
     /// Revoke a device: records it captures from now on are rejected.
     Revoke {
         /// Registry data directory.
@@ -446,6 +478,213 @@ enum RegistryCommand {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+    /// Users of the registrars' workspace.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// A role in the registrars' workspace.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    /// Reviews, decides, searches and prints, in its regions.
+    Registrar,
+    /// A registrar who also manages the devices and tokens of its regions.
+    Supervisor,
+    /// Reads everything (records in its regions, the audit log), changes nothing.
+    Auditor,
+    /// Manages users; sees no record unless also given a records role.
+    Admin,
+}
+
+impl RoleArg {
+    fn role(self) -> birthright_registry::registrar::Role {
+        use birthright_registry::registrar::Role;
+        match self {
+            RoleArg::Registrar => Role::Registrar,
+            RoleArg::Supervisor => Role::Supervisor,
+            RoleArg::Auditor => Role::Auditor,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. Without --password-stdin a one-time password is printed, which must be
+    /// changed at the first login.
+    Add {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Login name (letters a-z, digits, dots, dashes, underscores).
+        #[arg(long)]
+        username: String,
+        /// Role (repeatable: an admin who also reviews gets --role admin --role registrar).
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<RoleArg>,
+        /// Region the user is limited to, e.g. UA-46 (repeatable; none: every region).
+        #[arg(long = "region", value_name = "CODE")]
+        regions: Vec<String>,
+        /// Read the password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user and end its sessions.
+    Disable {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a user a new password (a printed one-time password unless --password-stdin),
+    /// enable it again and end its sessions.
+    ResetPassword {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also remove the user's second factor (a lost phone); it enrols a new one.
+        #[arg(long)]
+        reset_totp: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TilesCommand {
+    /// Write the checkpoint and every tile of its tree under OUT (`OUT/checkpoint`,
+    /// `OUT/tile/…`), the tree /tlog/ serves; tiles already there are kept.
+    Export {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Directory to write the tiles into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryWitnessCommand {
+    /// Submit every checkpoint to this witness from now on. Re-distribute trust.json after.
+    Add {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The witness's verifier key (printed by `birthright witness init`).
+        #[arg(long)]
+        vkey: String,
+        /// The witness's URL (its POST /add-checkpoint is under it): https://…, or http://
+        /// on this machine only.
+        #[arg(long)]
+        url: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the witnesses, the size each last cosigned, and the quorum.
+    List {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set how many witnesses must cosign a checkpoint before devices acknowledge records
+    /// under it (0: the registry's signature alone). Re-distribute trust.json after.
+    Quorum {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The quorum K, at most the number of witnesses.
+        #[arg(value_parser = quorum_number)]
+        k: u32,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn quorum_number(text: &str) -> Result<u32, String> {
+    whole_number(text, 0, 32)
+}
+
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Create a witness: its signing key (file mode 0600) and database. Prints its verifier
+    /// key, which registries and trust bundles list.
+    Init {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The witness's name, e.g. witness.unicef.example/w1 (no spaces or '+').
+        #[arg(long)]
+        name: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a log: cosign its checkpoints signed by this key.
+    AddLog {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The log's origin (the first line of its checkpoints).
+        #[arg(long)]
+        origin: String,
+        /// The log's verifier key (the registry's trust bundle has it as checkpoint_vkey).
+        #[arg(long)]
+        vkey: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the witness's verifier key and the logs it follows.
+    Show {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve POST /add-checkpoint (and GET /<origin hash>/checkpoint).
+    Serve {
+        /// Witness data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
     },
 }
 
@@ -514,6 +753,14 @@ impl Command {
             | Command::Registry(RegistryCommand::Recover { json, .. })
             | Command::Registry(RegistryCommand::Revoke { json, .. })
             | Command::Registry(RegistryCommand::RevokeCredential { json, .. })
+            | Command::Registry(RegistryCommand::User(UserCommand::Add { json, .. }))
+            | Command::Registry(RegistryCommand::User(UserCommand::List { json, .. }))
+            | Command::Registry(RegistryCommand::User(UserCommand::Disable { json, .. }))
+            | Command::Registry(RegistryCommand::User(UserCommand::ResetPassword {
+                json, ..
+            }))
+            | Command::Registry(RegistryCommand::Tiles(TilesCommand::Export { json, .. }))
+            | Command::Monitor { json, .. }
             | Command::Registry(RegistryCommand::Duplicates {
                 decide: None, json, ..
             })
@@ -526,6 +773,22 @@ impl Command {
             | Command::Credential { .. }
             | Command::Completions { .. }
             | Command::Registry(RegistryCommand::Serve { .. }) => false,
+            Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Add {
+                json,
+                ..
+            }))
+            | Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::List {
+                json,
+                ..
+            }))
+            | Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Quorum {
+                json,
+                ..
+            })) => *json,
+            Command::Witness(WitnessCommand::Init { json, .. })
+            | Command::Witness(WitnessCommand::AddLog { json, .. })
+            | Command::Witness(WitnessCommand::Show { json, .. }) => *json,
+            Command::Witness(WitnessCommand::Serve { .. }) => false,
         }
     }
 }
@@ -598,6 +861,7 @@ fn main() -> ExitCode {
         matches!(
             cli.command,
             Command::Registry(RegistryCommand::Serve { .. })
+                | Command::Witness(WitnessCommand::Serve { .. })
         ),
     );
     let json = cli.command.json();
@@ -711,6 +975,15 @@ fn run(command: Command) -> anyhow::Result<u8> {
             trusted_proxy_header.as_deref(),
             trusted_proxies,
         )?,
+        Command::Registry(RegistryCommand::Tiles(TilesCommand::Export { data, out, json })) => {
+            registry_cmd::tiles_export(&data, &out, json)?
+        }
+        Command::Monitor {
+            trust,
+            url,
+            state,
+            json,
+        } => return monitor_cmd::monitor(&trust, &url, &state, json),
         Command::Registry(RegistryCommand::EnrolToken {
             data,
             worker,
@@ -769,6 +1042,60 @@ fn run(command: Command) -> anyhow::Result<u8> {
             note.as_deref(),
             json,
         )?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Add {
+            data,
+            vkey,
+            url,
+            json,
+        })) => registry_cmd::witness_add(&data, &vkey, &url, json)?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::List {
+            data,
+            json,
+        })) => registry_cmd::witness_list(&data, json)?,
+        Command::Registry(RegistryCommand::Witness(RegistryWitnessCommand::Quorum {
+            data,
+            k,
+            json,
+        })) => registry_cmd::witness_quorum(&data, k, json)?,
+        Command::Witness(WitnessCommand::Init { data, name, json }) => {
+            witness_cmd::init(&data, &name, json)?
+        }
+        Command::Witness(WitnessCommand::AddLog {
+            data,
+            origin,
+            vkey,
+            json,
+        }) => witness_cmd::add_log(&data, &origin, &vkey, json)?,
+        Command::Witness(WitnessCommand::Show { data, json }) => witness_cmd::show(&data, json)?,
+        Command::Witness(WitnessCommand::Serve { data, listen }) => {
+            witness_cmd::serve(&data, &listen)?
+        }
+        Command::Registry(RegistryCommand::User(command)) => match command {
+            UserCommand::Add {
+                data,
+                username,
+                roles,
+                regions,
+                password_stdin,
+                json,
+            } => {
+                let roles: Vec<_> = roles.into_iter().map(RoleArg::role).collect();
+                user_cmd::add(&data, &username, &roles, &regions, password_stdin, json)?
+            }
+            UserCommand::List { data, json } => user_cmd::list(&data, json)?,
+            UserCommand::Disable {
+                data,
+                username,
+                json,
+            } => user_cmd::disable(&data, &username, json)?,
+            UserCommand::ResetPassword {
+                data,
+                username,
+                password_stdin,
+                reset_totp,
+                json,
+            } => user_cmd::reset_password(&data, &username, password_stdin, reset_totp, json)?,
+        },
         Command::Capture {
             device,
             form,

@@ -193,6 +193,15 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
         if let Some(e) = cause.downcast_ref::<RegistryStoreError>() {
             return registry_store_code(e);
         }
+        if let Some(e) = cause.downcast_ref::<birthright_registry::tiles::ExportError>() {
+            use birthright_registry::tiles::ExportError;
+            match e {
+                ExportError::Io { .. } => return "io",
+                ExportError::Missing(_) | ExportError::Checkpoint(_) => return "store_damaged",
+                // The others are transparent: the next cause in the chain says.
+                _ => {}
+            }
+        }
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return match e.kind() {
                 std::io::ErrorKind::NotFound => "file_not_found",

@@ -62,14 +62,45 @@ pub fn serve(
         trusted_proxies,
         ..http::Limits::default()
     };
-    let registry = Registry::open_on(data, &Database::choose(data, database)?)?;
+    let database = Database::choose(data, database)?;
+    let registry = Registry::open_on(data, &database)?;
     // A database restored from a backup is refused here, before anything is served.
     registry.checkpoint()?;
-    http::run(registry, listen, limits, |addr| {
-        println!("listening on http://{addr}");
-        let _ = std::io::stdout().flush();
-    })
+    let registry = std::sync::Arc::new(registry);
+    let registrar =
+        birthright_registry::registrar::Registrar::open(data, &database, registry.clone())?;
+    http::run_with(
+        registry,
+        Some(std::sync::Arc::new(registrar)),
+        listen,
+        limits,
+        |addr| {
+            println!("listening on http://{addr}");
+            let _ = std::io::stdout().flush();
+        },
+    )
     .map_err(|e| anyhow!("serving on {listen}: {e}"))
+}
+
+/// `registry tiles export`.
+pub fn tiles_export(data: &Path, out: &Path, json: bool) -> Result<()> {
+    let summary = birthright_registry::tiles::export(data, out)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "out": out,
+            "size": summary.size,
+            "written": summary.written,
+            "kept": summary.kept,
+        }));
+    }
+    println!(
+        "exported the ledger of {} entries to {}: {} files written, {} already there",
+        summary.size,
+        out.display(),
+        summary.written,
+        summary.kept
+    );
+    Ok(())
 }
 
 /// `registry enrol-token`.
@@ -305,5 +336,87 @@ pub fn recover(data: &Path, json: bool) -> Result<()> {
         ),
         None => println!("ledger head set to the database's tree of {size} leaves"),
     }
+    Ok(())
+}
+
+fn trust_summary(registry: &Registry, data: &Path) -> Result<birthright_core::trust::TrustBundle> {
+    let trust = registry.write_trust_file(data)?;
+    Ok(trust)
+}
+
+/// `registry witness add`.
+pub fn witness_add(data: &Path, vkey: &str, url: &str, json: bool) -> Result<()> {
+    let registry = Registry::open(data)?;
+    let row = registry.add_witness(vkey, url)?;
+    let trust = trust_summary(&registry, data)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "name": row.name,
+            "vkey": row.vkey,
+            "url": row.url,
+            "quorum": trust.witness_quorum,
+            "trust_fingerprint": trust.fingerprint()?,
+        }));
+    }
+    println!("witness {} added ({})", row.name, row.url);
+    println!(
+        "quorum: {} of {}; trust bundle rewritten (fingerprint {}): give devices and verifiers the new one",
+        trust.witness_quorum,
+        trust.witnesses.len(),
+        trust.fingerprint()?
+    );
+    Ok(())
+}
+
+/// `registry witness list`.
+pub fn witness_list(data: &Path, json: bool) -> Result<()> {
+    let registry = Registry::open(data)?;
+    let witnesses = registry.witnesses()?;
+    let quorum = registry.witness_quorum()?;
+    if json {
+        let list: Vec<_> = witnesses
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "name": w.name,
+                    "vkey": w.vkey,
+                    "url": w.url,
+                    "cosigned_size": w.size,
+                })
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "quorum": quorum, "witnesses": list }));
+    }
+    if witnesses.is_empty() {
+        println!("no witnesses: checkpoints carry the registry's signature alone");
+        return Ok(());
+    }
+    println!("quorum: {quorum} of {}", witnesses.len());
+    for w in witnesses {
+        let size = w.size.map_or("nothing cosigned yet".to_string(), |s| {
+            format!("cosigned up to size {s}")
+        });
+        println!("{}  {}  {size}", w.name, w.url);
+    }
+    Ok(())
+}
+
+/// `registry witness quorum`.
+pub fn witness_quorum(data: &Path, k: u32, json: bool) -> Result<()> {
+    let registry = Registry::open(data)?;
+    registry.set_witness_quorum(k)?;
+    let trust = trust_summary(&registry, data)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "quorum": k,
+            "witnesses": trust.witnesses.len(),
+            "trust_fingerprint": trust.fingerprint()?,
+        }));
+    }
+    println!(
+        "quorum set to {k} of {}; trust bundle rewritten (fingerprint {}): give devices and verifiers the new one",
+        trust.witnesses.len(),
+        trust.fingerprint()?
+    );
     Ok(())
 }

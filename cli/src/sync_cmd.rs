@@ -361,6 +361,12 @@ fn print_report(report: &SyncReport) {
         println!("  rejected {}: {} ({})", r.id, r.message, r.code);
     }
     println!("ledger size {} (checkpoint verified)", report.tree_size);
+    if let Some(waiting) = &report.awaiting_witnesses {
+        println!(
+            "{waiting}: the records sent stay waiting until enough witnesses cosign the \
+             registry's checkpoint; sync again later"
+        );
+    }
     if report.device_revoked {
         println!(
             "this device has been revoked by the registry: it can no longer capture; give the \

@@ -27,6 +27,10 @@ use crate::{
 pub const REVOCATIONS_SUFFIX: &str = ".revocations.cose";
 /// File name suffix of a cached status list.
 pub const STATUS_LIST_SUFFIX: &str = ".status-list.cwt";
+/// File name suffix of the latest witnessed checkpoint cached for a registry (a signed note).
+pub const CHECKPOINT_SUFFIX: &str = ".checkpoint";
+/// Largest checkpoint note accepted.
+const MAX_CHECKPOINT_BYTES: u64 = birthright_core::ledger::note::MAX_NOTE_BYTES as u64;
 
 /// The exit code of a verdict.
 pub fn exit_code(verdict: &Verdict) -> u8 {
@@ -293,6 +297,7 @@ pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path, json: bool) -
             ),
             _ => {}
         }
+        let checkpoint = cache_checkpoint(trust, &fetched.origin, kid, &url.base, out)?;
         let status_list = match (&fetched.status_list, fetched.status_list_kept) {
             (Some(_), true) => "saved",
             (Some(_), false) => "kept",
@@ -309,6 +314,7 @@ pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path, json: bool) -
                 "registry_key_id": kid.to_string(),
                 "revocation_list": revocations,
                 "status_list": status_list,
+                "checkpoint": checkpoint,
             }));
             continue;
         }
@@ -320,16 +326,120 @@ pub fn fetch(trust: &[PathBuf], registries: &[String], out: &Path, json: bool) -
             .to_string()
         };
         println!(
-            "{}: revocation list {}, status list {}",
+            "{}: revocation list {}, status list {}, checkpoint {}",
             fetched.origin,
             why(revocations),
-            why(status_list)
+            why(status_list),
+            checkpoint
         );
     }
     if json {
         crate::output::print_json(&serde_json::Value::Array(results))?;
     }
     Ok(())
+}
+
+/// Fetches the registry's checkpoint and caches it beside the lists if it carries the trust
+/// bundle's witness quorum and extends the one cached (checked by a consistency proof): an
+/// offline verifier then holds the latest witnessed state of the ledger. Returns what happened,
+/// in words.
+fn cache_checkpoint(
+    trust: &[PathBuf],
+    origin: &str,
+    kid: &str,
+    base: &str,
+    out: &Path,
+) -> Result<String> {
+    use birthright_core::{
+        store::sync_rows::VerifiedCheckpoint,
+        sync::{
+            Transport, verify,
+            verify::{check_consistency, parse_consistency_json, signed_checkpoint},
+        },
+        trust::TrustBundle,
+    };
+    let Some(bundle) = trust
+        .iter()
+        .filter_map(|p| read_bounded(p, MAX_TRUST_BYTES).ok())
+        .filter_map(|b| TrustBundle::from_json(&b).ok())
+        .find(|b| b.origin == origin)
+    else {
+        return Ok("not cached (no trust bundle for it)".into());
+    };
+    let transport = UreqTransport::new(base);
+    let get = |path: &str| -> Result<Vec<u8>> {
+        let response = transport
+            .send(&birthright_core::sync::HttpRequest {
+                method: birthright_core::sync::Method::Get,
+                path: path.into(),
+                content_type: None,
+                body: Vec::new(),
+            })
+            .map_err(|e| anyhow!("{base}{path}: {}", e.message))?;
+        if response.status != 200 {
+            bail!(
+                "{base}{path}: the registry answered HTTP {}",
+                response.status
+            );
+        }
+        Ok(response.body)
+    };
+    let note = String::from_utf8(get("/v1/checkpoint")?)
+        .map_err(|_| anyhow!("{base}: the checkpoint is not text"))?;
+    let verifier = verify::pinned_checkpoint_verifier(&bundle)?;
+    let checkpoint = signed_checkpoint(&verifier, &note, origin)?;
+    let witnesses = verify::witnessed(&bundle, &note)?;
+    if witnesses.cosigned < witnesses.quorum {
+        return Ok(format!("not cached ({witnesses})"));
+    }
+    let path = out.join(format!("{kid}{CHECKPOINT_SUFFIX}"));
+    let cached = match std::fs::metadata(&path) {
+        Ok(_) => {
+            let text = String::from_utf8(read_bounded(&path, MAX_CHECKPOINT_BYTES)?)
+                .map_err(|_| anyhow!("{}: not text", path.display()))?;
+            let c = signed_checkpoint(&verifier, &text, origin)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            Some(VerifiedCheckpoint {
+                size: c.size,
+                root_hash: c.root_hash,
+                note: text,
+            })
+        }
+        Err(_) => None,
+    };
+    if let Some(cached) = &cached {
+        if checkpoint.size < cached.size {
+            return Ok(format!(
+                "kept (the cached one, size {}, is newer)",
+                cached.size
+            ));
+        }
+        if checkpoint.size == cached.size && checkpoint.root_hash != cached.root_hash {
+            bail!(
+                "{origin}: two different checkpoints for size {}: the registry's ledger was \
+                 rewritten (both are evidence: {} and the registry's /v1/checkpoint)",
+                checkpoint.size,
+                path.display()
+            );
+        }
+        if checkpoint.size > cached.size && cached.size > 0 {
+            let proof = parse_consistency_json(&get(&format!(
+                "/v1/proof/consistency?from={}&to={}",
+                cached.size, checkpoint.size
+            ))?)?;
+            check_consistency(cached, &checkpoint, &proof).map_err(|e| {
+                anyhow!(
+                    "{origin}: {e}; the cached checkpoint {} is evidence",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    files::write_replacing(&path, note.as_bytes())?;
+    Ok(format!(
+        "size {} saved ({} witnesses)",
+        checkpoint.size, witnesses.cosigned
+    ))
 }
 
 #[cfg(test)]

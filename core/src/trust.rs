@@ -16,10 +16,13 @@ use crate::{
     codec::{self, CodecError, Value},
     cose::{self, CoseError, CoseSign1, HEADER_CONTENT_TYPE, HeaderProfile},
     keys::{Ed25519Key, KeyId, verifying_key},
+    ledger::cosignature::WitnessPolicy,
 };
 
-/// Format tag of a trust bundle.
+/// Format tag of a trust bundle without witnesses (quorum 0: the registry's signature alone).
 pub const TRUST_BUNDLE_FORMAT: &str = "birthright-trust/v1";
+/// Format tag of a trust bundle that lists witnesses and a quorum (`docs/PROTOCOL.md` §3).
+pub const TRUST_BUNDLE_FORMAT_V2: &str = "birthright-trust/v2";
 /// The HPKE suite batches are sealed with (RFC 9180 ids 0x0020, 0x0001, 0x0003).
 pub const HPKE_SUITE: &str = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305";
 /// COSE content type of a device certificate: a CoAP Content-Format number from the
@@ -91,6 +94,17 @@ pub struct TrustBundle {
     pub hpke_key_id: String,
     /// The HPKE suite, [`HPKE_SUITE`].
     pub hpke_suite: String,
+    /// v2: the witnesses' verifier keys (C2SP cosignature/v1, type 0x04). Absent in v1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
+    /// v2: how many of [`Self::witnesses`] must cosign a checkpoint before a device
+    /// acknowledges records under it. Absent (0) in v1.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub witness_quorum: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn b64_32(what: &str, text: &str) -> Result<[u8; 32], TrustError> {
@@ -108,11 +122,23 @@ impl TrustBundle {
         }
         let bundle: TrustBundle =
             serde_json::from_slice(json).map_err(|e| TrustError::BadBundle(e.to_string()))?;
-        if bundle.format != TRUST_BUNDLE_FORMAT {
-            return Err(TrustError::BadBundle(format!(
-                "unknown format '{}', expected {TRUST_BUNDLE_FORMAT}",
-                bundle.format
-            )));
+        match bundle.format.as_str() {
+            TRUST_BUNDLE_FORMAT if bundle.witnesses.is_empty() && bundle.witness_quorum == 0 => {}
+            TRUST_BUNDLE_FORMAT => {
+                return Err(TrustError::BadBundle(format!(
+                    "a {TRUST_BUNDLE_FORMAT} bundle lists no witnesses: witnesses need \
+                     {TRUST_BUNDLE_FORMAT_V2}"
+                )));
+            }
+            TRUST_BUNDLE_FORMAT_V2 => {
+                bundle.witness_policy()?;
+            }
+            other => {
+                return Err(TrustError::BadBundle(format!(
+                    "unknown format '{other}', expected {TRUST_BUNDLE_FORMAT} or \
+                     {TRUST_BUNDLE_FORMAT_V2}"
+                )));
+            }
         }
         if bundle.hpke_suite != HPKE_SUITE {
             return Err(TrustError::BadBundle("unsupported HPKE suite".into()));
@@ -154,6 +180,25 @@ impl TrustBundle {
         Ok(bundle)
     }
 
+    /// The witness policy: the bundle's witnesses and quorum (none and 0 for v1).
+    pub fn witness_policy(&self) -> Result<WitnessPolicy, TrustError> {
+        WitnessPolicy::from_vkeys(&self.witnesses, self.witness_quorum as usize)
+            .map_err(|e| TrustError::BadBundle(format!("witnesses: {e}")))
+    }
+
+    /// This bundle with `witnesses` and `quorum`: v2 when there are any, else v1.
+    pub fn with_witnesses(mut self, witnesses: Vec<String>, quorum: u32) -> TrustBundle {
+        self.format = if witnesses.is_empty() && quorum == 0 {
+            TRUST_BUNDLE_FORMAT
+        } else {
+            TRUST_BUNDLE_FORMAT_V2
+        }
+        .into();
+        self.witnesses = witnesses;
+        self.witness_quorum = quorum;
+        self
+    }
+
     /// The bundle as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
@@ -180,7 +225,9 @@ impl TrustBundle {
     /// the first 16 bytes of `SHA-256("birthright/trust-fingerprint/v1\0" ||
     /// u16be(len(origin)) || origin || registry_public_key || hpke_public_key)` (raw keys), as
     /// 32 lower-case hex digits in groups of four joined by `-`. Everything else in a valid
-    /// bundle is derived from these three, so the fingerprint pins the whole bundle.
+    /// bundle is derived from these three, so the fingerprint pins the whole bundle. A v2
+    /// bundle appends `"\0witnesses/v2\0" || u32be(quorum) || u32be(n)` and each witness vkey
+    /// as `u32be(len) || vkey`, so its witnesses and quorum are pinned as well.
     pub fn fingerprint(&self) -> Result<String, TrustError> {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
@@ -189,6 +236,17 @@ impl TrustBundle {
         h.update(self.origin.as_bytes());
         h.update(self.registry_verifying_key()?.to_bytes());
         h.update(self.hpke_public_key()?);
+        if self.format == TRUST_BUNDLE_FORMAT_V2 {
+            // The witnesses and the quorum are pinned too: a bundle stripped of its witnesses
+            // has another fingerprint.
+            h.update(b"\0witnesses/v2\0");
+            h.update(self.witness_quorum.to_be_bytes());
+            h.update((self.witnesses.len() as u32).to_be_bytes());
+            for vkey in &self.witnesses {
+                h.update((vkey.len() as u32).to_be_bytes());
+                h.update(vkey.as_bytes());
+            }
+        }
         let digest = h.finalize();
         let hex = hex::encode(&digest[..16]);
         Ok(hex
@@ -454,6 +512,8 @@ pub(crate) mod tests {
             hpke_public_key: B64.encode(hpke),
             hpke_key_id: KeyId::of(&hpke).to_hex(),
             hpke_suite: HPKE_SUITE.into(),
+            witnesses: Vec::new(),
+            witness_quorum: 0,
         };
         (key, bundle)
     }
@@ -654,6 +714,69 @@ pub(crate) mod tests {
             let mut t = bytes.clone();
             t[i] ^= 0x04;
             assert!(DeviceCertificate::verify(&t, &bundle).is_err(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn v2_bundles_list_witnesses_and_pin_them() {
+        use crate::ledger::cosignature::CosignatureSigner;
+        let (_, v1) = registry();
+        let vkeys: Vec<String> = (0..3u8)
+            .map(|i| {
+                CosignatureSigner::new(
+                    &format!("w{i}.test/w"),
+                    Ed25519Key::from_secret(&[20 + i; 32]).signing_key().clone(),
+                )
+                .unwrap()
+                .verifier_key()
+            })
+            .collect();
+        let v2 = v1.clone().with_witnesses(vkeys.clone(), 2);
+        assert_eq!(v2.format, TRUST_BUNDLE_FORMAT_V2);
+        let parsed = TrustBundle::from_json(v2.to_json().as_bytes()).unwrap();
+        assert_eq!(parsed, v2);
+        assert_eq!(parsed.witness_policy().unwrap().quorum(), 2);
+        // A v1 bundle serialises exactly as before (no witness fields) and keeps its
+        // fingerprint; the witnesses and the quorum change a v2 bundle's.
+        assert!(!v1.to_json().contains("witness"));
+        assert_eq!(
+            v1.clone().with_witnesses(vec![], 0).fingerprint().unwrap(),
+            v1.fingerprint().unwrap()
+        );
+        let f = v2.fingerprint().unwrap();
+        assert_ne!(f, v1.fingerprint().unwrap());
+        assert_ne!(
+            f,
+            v1.clone()
+                .with_witnesses(vkeys.clone(), 1)
+                .fingerprint()
+                .unwrap()
+        );
+        assert_ne!(
+            f,
+            v1.clone()
+                .with_witnesses(vkeys[..2].to_vec(), 2)
+                .fingerprint()
+                .unwrap()
+        );
+        // Refused: witnesses in a v1 bundle, a quorum above the list, a duplicate, a bad key.
+        let mut bad = v2.clone();
+        bad.format = TRUST_BUNDLE_FORMAT.into();
+        assert!(TrustBundle::from_json(bad.to_json().as_bytes()).is_err());
+        for (witnesses, quorum) in [
+            (vkeys.clone(), 4),
+            (vec![vkeys[0].clone(), vkeys[0].clone()], 1),
+            (vec!["not a key".to_string()], 1),
+            (vec![v1.checkpoint_vkey.clone()], 1),
+        ] {
+            let bad = v1.clone().with_witnesses(witnesses, quorum);
+            assert!(
+                matches!(
+                    TrustBundle::from_json(bad.to_json().as_bytes()),
+                    Err(TrustError::BadBundle(m)) if m.starts_with("witnesses: ")
+                ),
+                "{quorum}"
+            );
         }
     }
 }

@@ -123,6 +123,8 @@ pub fn inputs() -> Inputs {
         hpke_public_key: B64.encode(HPKE_PUBLIC),
         hpke_key_id: KeyId::of(&HPKE_PUBLIC).to_hex(),
         hpke_suite: HPKE_SUITE.into(),
+        witnesses: Vec::new(),
+        witness_quorum: 0,
     };
     let certificate = DeviceCertificate {
         version: 1,

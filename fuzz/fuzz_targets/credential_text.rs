@@ -23,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
         hpke_public_key: STANDARD.encode([9u8; 32]),
         hpke_key_id: String::new(),
         hpke_suite: HPKE_SUITE.into(),
+        witnesses: Vec::new(),
+        witness_quorum: 0,
     };
     let _ = verify_text(text, &trust, None, 0);
 });

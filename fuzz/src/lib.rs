@@ -92,6 +92,8 @@ fn make_trust() -> TrustBundle {
         hpke_public_key: STANDARD.encode(hpke),
         hpke_key_id: KeyId::of(&hpke).to_hex(),
         hpke_suite: HPKE_SUITE.into(),
+        witnesses: Vec::new(),
+        witness_quorum: 0,
     }
 }
 

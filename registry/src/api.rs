@@ -66,16 +66,20 @@ pub struct Answer {
     pub content_type: &'static str,
     /// `Retry-After`, seconds.
     pub retry_after_secs: Option<u64>,
+    /// `Cache-Control`, when the answer sets one (the tiles of [`crate::tiles`]).
+    pub cache_control: Option<&'static str>,
     /// Body bytes.
     pub body: Vec<u8>,
 }
 
 impl Answer {
-    fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
+    /// A 200 answer.
+    pub fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
         Answer {
             status: 200,
             content_type,
             retry_after_secs: None,
+            cache_control: None,
             body,
         }
     }
@@ -94,6 +98,7 @@ impl Answer {
             status,
             content_type: "application/json",
             retry_after_secs: None,
+            cache_control: None,
             body: serde_json::to_vec(&ErrorBody {
                 code: code.into(),
                 message: message.into(),
@@ -181,6 +186,21 @@ pub const ROUTES: &[Route] = &[
         body_limit: None,
         work: Work::Plain,
         handler: leaves,
+    },
+    Route {
+        method: Method::Get,
+        path: "/tlog/checkpoint",
+        body_limit: None,
+        work: Work::Plain,
+        handler: crate::tiles::checkpoint_answer,
+    },
+    // A prefix: every tile and entry bundle (`/tlog/tile/<L>/<N>[.p/<W>]`).
+    Route {
+        method: Method::Get,
+        path: "/tlog/tile/",
+        body_limit: None,
+        work: Work::Plain,
+        handler: crate::tiles::tile_answer,
     },
 ];
 

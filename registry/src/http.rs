@@ -87,7 +87,7 @@ struct Bucket {
 
 /// Token buckets per client, at most `capacity`, the least recently used dropped first (so a
 /// flood of new addresses never resets the bucket of a client being limited right now).
-struct Buckets {
+pub(crate) struct Buckets {
     map: HashMap<IpAddr, Bucket>,
     order: BTreeMap<u64, IpAddr>,
     tick: u64,
@@ -95,7 +95,7 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Buckets {
             map: HashMap::new(),
             order: BTreeMap::new(),
@@ -105,7 +105,7 @@ impl Buckets {
     }
 
     /// Takes a token for `client`: `None` if it may go ahead, or the seconds to wait.
-    fn take(
+    pub(crate) fn take(
         &mut self,
         client: IpAddr,
         now: Instant,
@@ -153,7 +153,7 @@ impl Buckets {
 
 /// The client's address: the peer's, or the last entry of the trusted proxy header when the
 /// peer is loopback or a configured proxy (anyone else could write any address there).
-fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr {
+pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, limits: &Limits) -> IpAddr {
     let Some(name) = &limits.trusted_proxy_header else {
         return peer;
     };
@@ -193,6 +193,11 @@ impl IntoResponse for Answer {
             self.body,
         )
             .into_response();
+        if let Some(cache) = self.cache_control {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        }
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
@@ -339,15 +344,19 @@ async fn guard(
 
 /// The route for a request's log line: the route's path in [`api::ROUTES`]
 /// (`/v1/proof/inclusion`), never the raw path or query.
-fn route_of(request: &Request) -> &'static str {
+fn route_of(request: &Request) -> String {
+    if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
+        return path.as_str().to_string();
+    }
     api::route(api_method(request.method()), request.uri().path())
         .map_or("(no such route)", |route| route.path)
+        .to_string()
 }
 
 /// One log line per request, through `tracing` at info level: method, route template, status,
 /// duration and, once the service knows it, the device's key id. Never a body, a query, a
 /// name or an address.
-async fn log_request(request: Request, next: Next) -> Response {
+pub(crate) async fn log_request(request: Request, next: Next) -> Response {
     use tracing::Instrument;
     let span = tracing::info_span!(
         "request",
@@ -374,15 +383,29 @@ pub fn log_device_kid(kid: &birthright_core::keys::KeyId) {
 
 /// The router: every endpoint of [`api::ROUTES`] behind the limits.
 pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
+    router_with(registry, limits, None)
+}
+
+/// [`router`], with the registrars' API under `/api/registrar/v1/` when `registrar` is given.
+pub fn router_with(
+    registry: Arc<Registry>,
+    limits: Limits,
+    registrar: Option<Arc<crate::registrar::Registrar>>,
+) -> Router {
+    let registrar_api = registrar.map(|r| crate::registrar::api::router(r, &limits));
     let state = Arc::new(AppState {
         registry,
         buckets: Mutex::new(Buckets::new(limits.max_clients)),
         ingests: Arc::new(Semaphore::new(limits.max_concurrent_ingests)),
         limits,
     });
-    // Every route is in api::ROUTES: add an endpoint there, not here.
-    Router::new()
-        .fallback(handle)
+    // Every route is in api::ROUTES: add an endpoint there, not here (the registrars' API
+    // has its own table, registrar::api::ROUTES).
+    let app = match registrar_api {
+        Some(api) => Router::new().nest(crate::registrar::api::PREFIX, api),
+        None => Router::new(),
+    };
+    app.fallback(handle)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -396,14 +419,44 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(registry, None, listener, limits, shutdown).await
+}
+
+/// [`serve`], with the registrars' API when `registrar` is given.
+pub async fn serve_with(
+    registry: Arc<Registry>,
+    registrar: Option<Arc<crate::registrar::Registrar>>,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (header_read_timeout, request_timeout) =
+        (limits.header_read_timeout, limits.request_timeout);
+    let app = router_with(registry, limits, registrar);
+    serve_router(
+        app,
+        listener,
+        header_read_timeout,
+        request_timeout,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `app` on `listener` (HTTP/1.1, keep-alive, headers read within
+/// `header_read_timeout`) until `shutdown`, then lets requests finish for `request_timeout`.
+pub(crate) async fn serve_router(
+    app: Router,
+    listener: tokio::net::TcpListener,
+    header_read_timeout: Duration,
+    request_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
         server::graceful::GracefulShutdown,
         service::TowerToHyperService,
     };
-    let (header_read_timeout, request_timeout) =
-        (limits.header_read_timeout, limits.request_timeout);
-    let app = router(registry, limits);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -463,13 +516,24 @@ pub fn run(
     limits: Limits,
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
+    run_with(Arc::new(registry), None, listen, limits, ready)
+}
+
+/// [`run`], with the registrars' API when `registrar` is given.
+pub fn run_with(
+    registry: Arc<Registry>,
+    registrar: Option<Arc<crate::registrar::Registrar>>,
+    listen: &str,
+    limits: Limits,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         ready(listener.local_addr()?);
-        serve(Arc::new(registry), listener, limits, shutdown_signal()).await
+        serve_with(registry, registrar, listener, limits, shutdown_signal()).await
     })
 }
 

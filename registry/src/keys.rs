@@ -195,6 +195,8 @@ impl RegistryKeys {
             hpke_public_key: B64.encode(self.hpke_public),
             hpke_key_id: KeyId::of(&self.hpke_public).to_hex(),
             hpke_suite: HPKE_SUITE.into(),
+            witnesses: Vec::new(),
+            witness_quorum: 0,
         }
     }
 }

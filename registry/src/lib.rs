@@ -8,8 +8,11 @@ pub mod http;
 pub mod keys;
 pub mod local;
 pub mod pg;
+pub mod registrar;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod tiles;
+pub mod witness;
 
 pub use service::{Registry, ServiceError};

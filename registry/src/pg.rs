@@ -34,7 +34,7 @@ use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
         CredentialRevocation, DeviceRow, DuplicatePair, LeafStatuses, PAIR_COLUMNS, RegistryStore,
-        StoreError, TokenProblem,
+        StoreError, TokenProblem, WitnessRow,
     },
 };
 
@@ -129,7 +129,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();
     CREATE TRIGGER credential_revocations_are_kept BEFORE DELETE ON credential_revocations
         FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();",
-    // 2: duplicate detection (SQLite's version 6): keyed blocking hashes, candidate pairs.
+    // 2: witnesses (C2SP tlog-witness), the quorum, and the cosignatures collected per size
+    // (SQLite's version 6).
+    "CREATE TABLE witnesses (
+        seq      BIGSERIAL UNIQUE,
+        name     TEXT PRIMARY KEY,
+        vkey     TEXT NOT NULL,
+        url      TEXT NOT NULL,
+        size     BIGINT,
+        added_at BIGINT NOT NULL
+    );
+    CREATE TABLE witness_policy (
+        id     SMALLINT PRIMARY KEY CHECK (id = 1),
+        quorum BIGINT NOT NULL CHECK (quorum >= 0)
+    );
+    CREATE TABLE cosignatures (
+        size    BIGINT NOT NULL,
+        witness TEXT NOT NULL,
+        line    TEXT NOT NULL,
+        PRIMARY KEY (size, witness)
+    );",
+    // 3: duplicate detection (SQLite's version 7): keyed blocking hashes, candidate pairs.
     "CREATE TABLE match_keys (
         key        BYTEA NOT NULL,
         device_kid BYTEA NOT NULL,
@@ -371,6 +391,22 @@ impl LedgerTx for PgTx<'_, '_> {
             )?
             .ok_or_else(|| StoreError::Backend(format!("node ({level}, {index}) is missing")))?;
         hash32(row.get(0), &format!("node ({level}, {index})"))
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let rows = self.with(
+            "SELECT hash FROM nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+            |tx, s| tx.query(s, &[&i16::from(level), &int(start), &int(end)]),
+        )?;
+        if rows.len() as u64 != end.saturating_sub(start) {
+            return Err(StoreError::Damaged(format!(
+                "nodes ({level}, {start}..{end}): {} stored",
+                rows.len()
+            )));
+        }
+        rows.iter()
+            .map(|r| hash32(r.get(0), &format!("a node at level {level}")))
+            .collect()
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -948,6 +984,116 @@ impl RegistryStore for PgStore {
         &self.ledger
     }
 
+    fn add_witness(&self, row: &WitnessRow, at: i64) -> Result<bool, StoreError> {
+        self.db().write_sql(|tx| {
+            let existing =
+                tx.query_opt("SELECT vkey FROM witnesses WHERE name = $1", &[&row.name])?;
+            match existing.map(|r| r.get::<_, String>(0)) {
+                Some(vkey) if vkey != row.vkey => Ok(false),
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE witnesses SET url = $2 WHERE name = $1",
+                        &[&row.name, &row.url],
+                    )?;
+                    Ok(true)
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO witnesses (name, vkey, url, size, added_at)
+                         VALUES ($1, $2, $3, NULL, $4)",
+                        &[&row.name, &row.vkey, &row.url, &at],
+                    )?;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    fn witnesses(&self) -> Result<Vec<WitnessRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT name, vkey, url, size FROM witnesses ORDER BY added_at, seq",
+                    &[],
+                )?
+                .iter()
+                .map(|r| WitnessRow {
+                    name: r.get(0),
+                    vkey: r.get(1),
+                    url: r.get(2),
+                    size: r.get::<_, Option<i64>>(3).map(|s| s as u64),
+                })
+                .collect())
+        })
+    }
+
+    fn set_witness_quorum(&self, quorum: u32) -> Result<(), StoreError> {
+        self.db().write_sql(|tx| {
+            tx.execute(
+                "INSERT INTO witness_policy (id, quorum) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET quorum = $1",
+                &[&i64::from(quorum)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn witness_quorum(&self) -> Result<u32, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query_opt("SELECT quorum FROM witness_policy WHERE id = 1", &[])?
+                .map_or(0, |r| {
+                    r.get::<_, i64>(0).clamp(0, i64::from(u32::MAX)) as u32
+                }))
+        })
+    }
+
+    fn record_witness_size(
+        &self,
+        name: &str,
+        size: u64,
+        line: Option<&str>,
+        exact: bool,
+    ) -> Result<(), StoreError> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        self.db().write_sql(|tx| {
+            if exact {
+                tx.execute(
+                    "UPDATE witnesses SET size = $2 WHERE name = $1",
+                    &[&name, &size],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE witnesses SET size = GREATEST(COALESCE(size, 0), $2) WHERE name = $1",
+                    &[&name, &size],
+                )?;
+            }
+            if let Some(line) = line {
+                tx.execute(
+                    "INSERT INTO cosignatures (size, witness, line) VALUES ($1, $2, $3)
+                     ON CONFLICT (size, witness) DO UPDATE SET line = $3",
+                    &[&size, &name, &line],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<String>, StoreError> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT c.line FROM cosignatures c JOIN witnesses w ON w.name = c.witness
+                     WHERE c.size = $1 ORDER BY w.added_at, w.seq",
+                    &[&size],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
     fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
         let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
         self.db().read_sql(|tx| {
@@ -1190,50 +1336,51 @@ mod tests {
             nodes: &[(u8, u64, Hash)],
             note: &str,
         ) -> (TestDatabase, PgLedger) {
-            // Only an empty database is older than version 1; from version 1 on, a database
-            // of that version holding a ledger is built and then opened (migrated).
+            if version == 0 {
+                return Self::fresh();
+            }
+            // A database at `version` holding the old ledger, then opened (and so migrated).
             let db = TestDatabase::create();
-            if version >= 1 {
+            {
                 let mut client = Client::connect(&db.url, NoTls).unwrap();
                 client
-                    .batch_execute("CREATE TABLE birthright_schema (version INTEGER NOT NULL)")
+                    .batch_execute(
+                        "CREATE TABLE birthright_schema (version INTEGER NOT NULL);
+                         INSERT INTO birthright_schema(version) VALUES (0);",
+                    )
                     .unwrap();
                 for sql in &MIGRATIONS[..version] {
                     client.batch_execute(sql).unwrap();
                 }
                 client
                     .execute(
-                        "INSERT INTO birthright_schema(version) VALUES ($1)",
+                        "UPDATE birthright_schema SET version = $1",
                         &[&(version as i32)],
                     )
                     .unwrap();
                 for (i, leaf) in leaves.iter().enumerate() {
                     client
-                        .execute(
-                            "INSERT INTO leaves(idx, data) VALUES ($1, $2)",
-                            &[&(i as i64), leaf],
-                        )
+                        .execute("INSERT INTO leaves VALUES ($1, $2)", &[&(i as i64), leaf])
                         .unwrap();
                 }
                 for (level, index, hash) in nodes {
                     client
                         .execute(
-                            "INSERT INTO nodes(level, idx, hash) VALUES ($1, $2, $3)",
+                            "INSERT INTO nodes VALUES ($1, $2, $3)",
                             &[&i16::from(*level), &(*index as i64), &hash.as_slice()],
                         )
                         .unwrap();
                 }
-                let body = note
-                    .split_once("\n\n")
-                    .map(|(body, _)| format!("{body}\n"))
-                    .unwrap();
-                let root = birthright_core::ledger::checkpoint::Checkpoint::parse(&body)
-                    .unwrap()
-                    .root_hash;
+                let text_end = note.rfind("\n\n").map_or(note.len(), |i| i + 1);
+                let root =
+                    birthright_core::ledger::checkpoint::Checkpoint::parse(&note[..text_end])
+                        .unwrap()
+                        .root_hash
+                        .to_vec();
                 client
                     .execute(
                         "INSERT INTO checkpoints(size, note, root) VALUES ($1, $2, $3)",
-                        &[&(leaves.len() as i64), &note, &root.as_slice()],
+                        &[&(leaves.len() as i64), &note, &root],
                     )
                     .unwrap();
             }
@@ -1305,6 +1452,16 @@ mod tests {
                 "upgrade from version {version}"
             );
         }
+    }
+
+    #[test]
+    fn witness_rows() {
+        if !testing::available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        let store = PgStore::open(&db.url, StorageKey::generate().unwrap()).unwrap();
+        crate::store::witness_rows_behave(&store);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use birthright_core::{
     keys::{KeyId, os_random},
-    ledger::{Hash, LedgerError, merkle, tree},
+    ledger::{Hash, LedgerError, merkle, tiles::Tile, tree},
     store::StorageKey,
     wire::{LedgerLeaf, record_commitment},
 };
@@ -71,6 +71,11 @@ pub trait LedgerTx {
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError>;
     /// Leaf data for indices `[start, end)`.
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Merkle nodes `(level, start..end)`, all of which must exist (a tile's hashes: one range
+    /// read where the backend has one).
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        (start..end).map(|i| self.node(level, i)).collect()
+    }
     /// The stored row of device `kid`'s record `id`, if it is stored (not erased).
     fn placement(&self, kid: &KeyId, id: &Uuid) -> Result<Option<StoredPlacement>, StoreError>;
     /// The sealed record bytes of device `kid`'s record `id`.
@@ -415,6 +420,9 @@ pub trait Ledger: Send + Sync {
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Current tree size.
     fn tree_size(&self) -> Result<u64, StoreError>;
+    /// The bytes of a C2SP tile or entry bundle of the latest signed tree, from a read
+    /// snapshot (`None` when that tree does not hold it).
+    fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError>;
     /// The devices with a record `id` on the ledger, first sequenced first.
     fn record_owners(&self, id: &Uuid) -> Result<Vec<KeyId>, StoreError>;
     /// The decrypted signed record bytes of device `kid`'s record `id`.
@@ -566,6 +574,10 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
     /// Current tree size.
     fn tree_size(&self) -> Result<u64, StoreError> {
         self.backend.read(|tx| tx.size())
+    }
+
+    fn tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.read(|tx| crate::tiles::read_tile(tx, tile))
     }
 
     /// The devices with a record `id` on the ledger, first sequenced first.

@@ -106,6 +106,19 @@ pub enum TokenProblem {
     BadBinding,
 }
 
+/// A witness the registry submits its checkpoints to (`registry witness add`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessRow {
+    /// The witness's key name.
+    pub name: String,
+    /// Its verifier key (cosignature/v1).
+    pub vkey: String,
+    /// Its submission prefix: `POST {url}/add-checkpoint`.
+    pub url: String,
+    /// The size the registry last knows the witness cosigned (learnt from its answers).
+    pub size: Option<u64>,
+}
+
 /// An enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRow {
@@ -348,6 +361,15 @@ pub trait RegistryStore: Send + Sync {
         self.ledger().tree_size()
     }
 
+    /// The bytes of a C2SP tile or entry bundle of the latest signed tree (`None` when that
+    /// tree does not hold it), from read connections.
+    fn tile(
+        &self,
+        tile: &birthright_core::ledger::tiles::Tile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ledger().tile(tile)
+    }
+
     /// The decrypted signed record bytes of record `id` of device `kid`.
     fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         self.ledger().record_bytes(kid, id)
@@ -363,6 +385,32 @@ pub trait RegistryStore: Send + Sync {
     fn recover_head(&self) -> Result<Recovery, StoreError> {
         self.ledger().recover_head()
     }
+
+    /// Adds a witness, or updates the URL of one with the same name and key; false if a
+    /// witness of that name has another key.
+    fn add_witness(&self, row: &WitnessRow, at: i64) -> Result<bool, StoreError>;
+
+    /// The witnesses, in the order they were added.
+    fn witnesses(&self) -> Result<Vec<WitnessRow>, StoreError>;
+
+    /// Sets the witness quorum K.
+    fn set_witness_quorum(&self, quorum: u32) -> Result<(), StoreError>;
+
+    /// The witness quorum K (0 until set).
+    fn witness_quorum(&self) -> Result<u32, StoreError>;
+
+    /// Records what witness `name` last cosigned: its size (never lowered by a late answer
+    /// unless `exact`, as a 409 tells), and the cosignature line for that size if any.
+    fn record_witness_size(
+        &self,
+        name: &str,
+        size: u64,
+        line: Option<&str>,
+        exact: bool,
+    ) -> Result<(), StoreError>;
+
+    /// The cosignature lines collected for the checkpoint of `size`.
+    fn cosignatures(&self, size: u64) -> Result<Vec<String>, StoreError>;
 
     /// The records having at least one of the keyed blocking hashes `keys`, without repeats.
     fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError>;
@@ -498,7 +546,25 @@ const MIGRATIONS: &[&str] = &[
     // 5: each checkpoint's root beside its note, so the fork check never parses notes (the
     // roots of older checkpoints are filled in from their notes by `backfill_checkpoint_roots`).
     "ALTER TABLE checkpoints ADD COLUMN root BLOB;",
-    // 6: duplicate detection (docs/MATCHING.md §7): each record's blocking keys as keyed
+    // 6: witnesses (C2SP tlog-witness), the quorum, and the cosignatures collected per size.
+    "CREATE TABLE witnesses (
+        name     TEXT PRIMARY KEY,
+        vkey     TEXT NOT NULL,
+        url      TEXT NOT NULL,
+        size     INTEGER,
+        added_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE witness_policy (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        quorum INTEGER NOT NULL CHECK (quorum >= 0)
+    ) STRICT;
+    CREATE TABLE cosignatures (
+        size    INTEGER NOT NULL,
+        witness TEXT NOT NULL,
+        line    TEXT NOT NULL,
+        PRIMARY KEY (size, witness)
+    ) STRICT, WITHOUT ROWID;",
+    // 7: duplicate detection (docs/MATCHING.md §7): each record's blocking keys as keyed
     // hashes (no names), and the candidate pairs a registrar reviews.
     "CREATE TABLE match_keys (
         key        BLOB NOT NULL,
@@ -569,6 +635,31 @@ impl LedgerTx for SqliteTx<'_> {
             .query_row(params![level, index as i64], |r| r.get(0))
             .map_err(|e| StoreError::Backend(format!("node ({level}, {index}): {e}")))?;
         hash32(hash, &format!("node ({level}, {index})"))
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+        )?;
+        let rows: Vec<Vec<u8>> = stmt
+            .query_map(
+                params![
+                    level,
+                    i64::try_from(start).unwrap_or(i64::MAX),
+                    i64::try_from(end).unwrap_or(i64::MAX)
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        if rows.len() as u64 != end.saturating_sub(start) {
+            return Err(StoreError::Damaged(format!(
+                "nodes ({level}, {start}..{end}): {} stored",
+                rows.len()
+            )));
+        }
+        rows.into_iter()
+            .map(|h| hash32(h, &format!("a node at level {level}")))
+            .collect()
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -1204,6 +1295,118 @@ impl RegistryStore for SqliteStore {
         &self.ledger
     }
 
+    fn add_witness(&self, row: &WitnessRow, at: i64) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT vkey FROM witnesses WHERE name = ?1",
+                    params![row.name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match existing {
+                Some(vkey) if vkey != row.vkey => Ok(false),
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE witnesses SET url = ?2 WHERE name = ?1",
+                        params![row.name, row.url],
+                    )?;
+                    Ok(true)
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO witnesses (name, vkey, url, size, added_at)
+                         VALUES (?1, ?2, ?3, NULL, ?4)",
+                        params![row.name, row.vkey, row.url, at],
+                    )?;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    fn witnesses(&self) -> Result<Vec<WitnessRow>, StoreError> {
+        let conn = self.read();
+        let mut stmt =
+            conn.prepare("SELECT name, vkey, url, size FROM witnesses ORDER BY added_at, rowid")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(WitnessRow {
+                    name: r.get(0)?,
+                    vkey: r.get(1)?,
+                    url: r.get(2)?,
+                    size: r.get::<_, Option<i64>>(3)?.map(|s| s as u64),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn set_witness_quorum(&self, quorum: u32) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO witness_policy (id, quorum) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET quorum = ?1",
+                params![quorum],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn witness_quorum(&self) -> Result<u32, StoreError> {
+        let conn = self.read();
+        let q: Option<u32> = conn
+            .query_row("SELECT quorum FROM witness_policy WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(q.unwrap_or(0))
+    }
+
+    fn record_witness_size(
+        &self,
+        name: &str,
+        size: u64,
+        line: Option<&str>,
+        exact: bool,
+    ) -> Result<(), StoreError> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        self.write(|tx| {
+            if exact {
+                tx.execute(
+                    "UPDATE witnesses SET size = ?2 WHERE name = ?1",
+                    params![name, size],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE witnesses SET size = MAX(COALESCE(size, 0), ?2) WHERE name = ?1",
+                    params![name, size],
+                )?;
+            }
+            if let Some(line) = line {
+                tx.execute(
+                    "INSERT INTO cosignatures (size, witness, line) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (size, witness) DO UPDATE SET line = ?3",
+                    params![size, name, line],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn cosignatures(&self, size: u64) -> Result<Vec<String>, StoreError> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let conn = self.read();
+        let mut stmt = conn.prepare(
+            "SELECT c.line FROM cosignatures c JOIN witnesses w ON w.name = c.witness
+             WHERE c.size = ?1 ORDER BY w.added_at, w.rowid",
+        )?;
+        let rows = stmt
+            .query_map(params![size], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
         let conn = self.read();
         let mut stmt =
@@ -1346,6 +1549,62 @@ fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| StoreError::Damaged("a record id".into()))
 }
 
+/// The witness rows of any backend: added, listed in order, sizes only grow unless told
+/// exactly (a 409), cosignature lines per size, the quorum.
+#[cfg(test)]
+pub(crate) fn witness_rows_behave(store: &dyn RegistryStore) {
+    let row = |name: &str, vkey: &str| WitnessRow {
+        name: name.into(),
+        vkey: vkey.into(),
+        url: format!("https://{name}"),
+        size: None,
+    };
+    assert_eq!(store.witness_quorum().unwrap(), 0);
+    assert!(store.witnesses().unwrap().is_empty());
+    assert!(store.add_witness(&row("w1.test", "k1"), 10).unwrap());
+    assert!(store.add_witness(&row("w2.test", "k2"), 11).unwrap());
+    // Same name, another key: refused; same name and key: the URL is updated.
+    assert!(!store.add_witness(&row("w1.test", "other"), 12).unwrap());
+    let mut moved = row("w1.test", "k1");
+    moved.url = "https://w1.test/new".into();
+    assert!(store.add_witness(&moved, 13).unwrap());
+    let listed = store.witnesses().unwrap();
+    assert_eq!(
+        listed.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+        ["w1.test", "w2.test"]
+    );
+    assert_eq!(listed[0].url, "https://w1.test/new");
+    store
+        .record_witness_size("w1.test", 5, Some("\u{2014} w1.test AAAA"), false)
+        .unwrap();
+    store
+        .record_witness_size("w1.test", 3, None, false)
+        .unwrap();
+    assert_eq!(
+        store.witnesses().unwrap()[0].size,
+        Some(5),
+        "a late answer never lowers it"
+    );
+    store.record_witness_size("w1.test", 2, None, true).unwrap();
+    assert_eq!(
+        store.witnesses().unwrap()[0].size,
+        Some(2),
+        "a 409 says exactly"
+    );
+    store
+        .record_witness_size("w2.test", 5, Some("\u{2014} w2.test BBBB"), false)
+        .unwrap();
+    assert_eq!(
+        store.cosignatures(5).unwrap(),
+        ["\u{2014} w1.test AAAA", "\u{2014} w2.test BBBB"]
+    );
+    assert!(store.cosignatures(4).unwrap().is_empty());
+    store.set_witness_quorum(2).unwrap();
+    assert_eq!(store.witness_quorum().unwrap(), 2);
+    store.set_witness_quorum(1).unwrap();
+    assert_eq!(store.witness_quorum().unwrap(), 1);
+}
+
 #[cfg(test)]
 mod tests {
     use birthright_core::ledger::merkle::{
@@ -1416,6 +1675,14 @@ mod tests {
     }
 
     conformance_suite!(Sqlite);
+
+    #[test]
+    fn witness_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("r.db"), StorageKey::generate().unwrap()).unwrap();
+        super::witness_rows_behave(&store);
+    }
 
     /// Every old schema version of the registry's SQLite database upgrades to exactly the
     /// schema of a fresh one (the shared helper's test, as the device store runs it).

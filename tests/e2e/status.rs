@@ -261,7 +261,8 @@ fn lists_fetched_for_two_registries_verify_offline() {
         out.contains("registru.test/nasteri: revocation list saved, status list saved"),
         "{out}"
     );
-    assert_eq!(fs::read_dir(&lists).unwrap().count(), 4);
+    // Per registry: its revocation list, its status list and its latest checkpoint.
+    assert_eq!(fs::read_dir(&lists).unwrap().count(), 6);
     // Again, with --json: nothing newer, so both registries' cached lists are kept.
     let again: serde_json::Value = serde_json::from_str(&ok(&[
         "lists",

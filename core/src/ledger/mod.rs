@@ -3,9 +3,12 @@
 //! signed notes and checkpoints.
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod merkle;
 pub mod note;
+pub mod tiles;
 pub mod tree;
+pub mod witness;
 
 /// A SHA-256 hash: a leaf, node or root of the tree.
 pub type Hash = [u8; 32];

@@ -25,6 +25,7 @@ use super::{
     verify::{
         Receipt, check_consistency, check_registered_credential, check_same_root,
         parse_consistency_json, pinned_checkpoint_verifier, pinned_hpke_key, signed_checkpoint,
+        witnessed,
     },
 };
 use crate::{
@@ -102,6 +103,8 @@ pub struct SyncMachine<S> {
     batched_up_to: i64,
     /// The batch whose records were last counted as sent (a resend is not counted again).
     counted_batch: Option<Uuid>,
+    /// Whether a batch answered below the witness quorum was already resent in this sync.
+    resent_for_witnesses: bool,
 }
 
 impl<S: SyncStore> SyncMachine<S> {
@@ -135,6 +138,7 @@ impl<S: SyncStore> SyncMachine<S> {
             },
             batched_up_to: 0,
             counted_batch: None,
+            resent_for_witnesses: false,
         })
     }
 
@@ -242,8 +246,7 @@ impl<S: SyncStore> SyncMachine<S> {
                 from,
             } => {
                 check_consistency(&from, &checkpoint, &parse_consistency_json(body)?)?;
-                self.apply_answer(batch, *response, checkpoint)?;
-                Phase::NextBatch
+                self.apply_if_witnessed(batch, *response, checkpoint)?
             }
             Phase::FetchCheckpoint => self.digest_checkpoint(body)?,
             Phase::CheckpointConsistency {
@@ -444,6 +447,24 @@ impl<S: SyncStore> SyncMachine<S> {
                 });
             }
         }
+        self.apply_if_witnessed(batch, response, checkpoint)
+    }
+
+    /// Applies a verified answer if its checkpoint carries the witness quorum. Below it
+    /// nothing is acknowledged: the batch stays open (its records in flight) and is resent
+    /// later, when the registry answers with the records' placements under a checkpoint the
+    /// witnesses have cosigned.
+    fn apply_if_witnessed(
+        &mut self,
+        batch: BatchRow,
+        response: BatchResponse,
+        checkpoint: Checkpoint,
+    ) -> Result<Phase, SyncError> {
+        let witnesses = witnessed(&self.trust, &response.checkpoint)?;
+        if witnesses.cosigned < witnesses.quorum {
+            self.report.awaiting_witnesses = Some(witnesses);
+            return Ok(Phase::FetchCheckpoint);
+        }
         self.apply_answer(batch, response, checkpoint)?;
         Ok(Phase::NextBatch)
     }
@@ -497,6 +518,8 @@ impl<S: SyncStore> SyncMachine<S> {
         };
         self.store
             .apply_batch_answer(&batch.id, &settled, &verified, self.now)?;
+        // The batch that waited for the witnesses (the oldest open one) is this one.
+        self.report.awaiting_witnesses = None;
         self.count_settled(&response.results, &settled);
         self.note_checkpoint(&verified);
         Ok(())
@@ -597,6 +620,24 @@ impl<S: SyncStore> SyncMachine<S> {
         let note = String::from_utf8(body.to_vec())
             .map_err(|_| SyncError::InvalidResponse("checkpoint is not UTF-8".into()))?;
         let checkpoint = signed_checkpoint(&self.verifier, &note, &self.trust.origin)?;
+        // A checkpoint below the witness quorum is not kept: the device's history holds only
+        // checkpoints the witnesses vouched for.
+        let witnesses = witnessed(&self.trust, &note)?;
+        if witnesses.cosigned < witnesses.quorum {
+            if self.store.open_batch()?.is_some() {
+                self.report.awaiting_witnesses = Some(witnesses);
+            }
+            return Ok(Phase::FetchStatusList);
+        }
+        // The witnesses caught up since a batch was answered below the quorum: resend it once
+        // now (the answer then places its records under a witnessed checkpoint).
+        if self.report.awaiting_witnesses.is_some()
+            && !self.resent_for_witnesses
+            && self.store.open_batch()?.is_some()
+        {
+            self.resent_for_witnesses = true;
+            return Ok(Phase::NextBatch);
+        }
         match self.store.latest_checkpoint()? {
             // An older checkpoint (a replay, or a lagging mirror): the newer one stays; only a
             // different root for a size this device verified is evidence of a fork.

@@ -36,7 +36,7 @@ pub mod verify;
 
 pub use machine::SyncMachine;
 pub use storage::{NewBatch, PendingRecord, Settled, SyncStart, SyncStore};
-pub use verify::Receipt;
+pub use verify::{Receipt, witnessed};
 
 use std::time::Duration;
 
@@ -223,6 +223,40 @@ pub struct SyncReport {
     pub status_list_refreshed: bool,
     /// Whether this device itself is on the revocation list.
     pub device_revoked: bool,
+    /// Records answered under a checkpoint that fewer witnesses cosigned than the trust
+    /// bundle's quorum: they stay waiting (not acknowledged) and a later sync resends them.
+    pub awaiting_witnesses: Option<AwaitingWitnesses>,
+}
+
+/// How far the latest checkpoint the registry answered with is from the witness quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AwaitingWitnesses {
+    /// Trusted witnesses whose valid cosignature it carries.
+    pub cosigned: u32,
+    /// How many the trust bundle asks for.
+    pub quorum: u32,
+}
+
+/// JSON: `{"cosigned": 1, "quorum": 2, "summary": "awaiting witnesses (1 of 2)"}`.
+impl Serialize for AwaitingWitnesses {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("AwaitingWitnesses", 3)?;
+        s.serialize_field("cosigned", &self.cosigned)?;
+        s.serialize_field("quorum", &self.quorum)?;
+        s.serialize_field("summary", &self.to_string())?;
+        s.end()
+    }
+}
+
+impl std::fmt::Display for AwaitingWitnesses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "awaiting witnesses ({} of {})",
+            self.cosigned, self.quorum
+        )
+    }
 }
 
 /// Why a sync stopped.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-use super::SyncError;
+use super::{AwaitingWitnesses, SyncError};
 use crate::{
     credential::{self, Registration, Verdict},
     device::DeviceError,
@@ -96,6 +96,21 @@ pub fn signed_checkpoint(
 ) -> Result<Checkpoint, SyncError> {
     verify_checkpoint(verifier, note, origin)
         .map_err(|e| SyncError::InvalidResponse(format!("checkpoint: {e}")))
+}
+
+/// The witnesses' verdict on a checkpoint note the registry signed: how many trusted witnesses
+/// cosigned it, against the bundle's quorum. A cosignature line that names a trusted witness but
+/// does not verify is the registry's fault (it relays them). Quorum 0 (a v1 bundle) is met by
+/// the registry's signature alone.
+pub fn witnessed(trust: &TrustBundle, note: &str) -> Result<AwaitingWitnesses, SyncError> {
+    let policy = trust.witness_policy().map_err(|_| damaged_trust_bundle())?;
+    let outcome = policy
+        .evaluate(note)
+        .map_err(|e| SyncError::InvalidResponse(format!("checkpoint cosignatures: {e}")))?;
+    Ok(AwaitingWitnesses {
+        cosigned: outcome.count() as u32,
+        quorum: outcome.quorum as u32,
+    })
 }
 
 /// Consistency proof as served by `GET /v1/proof/consistency` (JSON).

@@ -352,6 +352,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             trust.checkpoint_vkey.clone().into_bytes(),
         ],
     )?;
+    // Tiles: a width byte, then a path, a bundle of two leaves, or a hash tile.
+    let leaf = wire::LedgerLeaf::parse(&[1; 49])
+        .map(|l| l.to_bytes().to_vec())
+        .unwrap_or_default();
+    let bundle = birthright_core::ledger::tiles::encode_bundle(&[leaf.clone(), leaf])
+        .unwrap_or_default();
+    let mut tiles = vec![
+        [&[1u8][..], b"tile/0/x001/x234/067"].concat(),
+        [&[5u8][..], b"tile/entries/000.p/5"].concat(),
+        [&[2u8][..], &bundle[..]].concat(),
+        [&[2u8][..], &[7u8; 64][..]].concat(),
+    ];
+    tiles.push([&[0u8][..], &[9u8; 32 * 256][..]].concat());
+    write(dir, "tiles", &tiles)?;
     write(
         dir,
         "enrolment_json",

@@ -519,22 +519,6 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
-    typealias FfiType = Int32
-    typealias SwiftType = Int32
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: Int32, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -704,28 +688,26 @@ fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
 public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
-     * Validates, signs, encrypts and stores a registration; durable once this returns. Also
-     * returns the records on the device that may be the same child (never blocks the
-     * capture: show them and let the worker confirm).
+     * Validates, signs, encrypts and stores a registration; durable once this returns.
      */
-    func capture(input: RegistrationForm) throws  -> Captured
+    func capture(input: RegistrationForm) throws  -> RecordSummary
     
     /**
      * Captures many forms (an import) in one transaction: all are stored, in order, or none
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-    func captureBatch(forms: [RegistrationForm]) throws  -> [Captured]
+    func captureBatch(forms: [RegistrationForm]) throws  -> [RecordSummary]
     
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
      */
-    func captureJson(json: String) throws  -> Captured
+    func captureJson(json: String) throws  -> RecordSummary
     
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-    func correct(id: String, input: RegistrationForm) throws  -> Captured
+    func correct(id: String, input: RegistrationForm) throws  -> RecordSummary
     
     /**
      * Number of records in each status.
@@ -896,12 +878,10 @@ public static func `open`(path: String, storageKey: Data)throws  -> Device  {
 
     
     /**
-     * Validates, signs, encrypts and stores a registration; durable once this returns. Also
-     * returns the records on the device that may be the same child (never blocks the
-     * capture: show them and let the worker confirm).
+     * Validates, signs, encrypts and stores a registration; durable once this returns.
      */
-open func capture(input: RegistrationForm)throws  -> Captured  {
-    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func capture(input: RegistrationForm)throws  -> RecordSummary  {
+    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture(
             self.uniffiCloneHandle(),
@@ -915,8 +895,8 @@ open func capture(input: RegistrationForm)throws  -> Captured  {
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-open func captureBatch(forms: [RegistrationForm])throws  -> [Captured]  {
-    return try  FfiConverterSequenceTypeCaptured.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func captureBatch(forms: [RegistrationForm])throws  -> [RecordSummary]  {
+    return try  FfiConverterSequenceTypeRecordSummary.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture_batch(
             self.uniffiCloneHandle(),
@@ -928,8 +908,8 @@ open func captureBatch(forms: [RegistrationForm])throws  -> [Captured]  {
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
      */
-open func captureJson(json: String)throws  -> Captured  {
-    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func captureJson(json: String)throws  -> RecordSummary  {
+    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture_json(
             self.uniffiCloneHandle(),
@@ -941,8 +921,8 @@ open func captureJson(json: String)throws  -> Captured  {
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-open func correct(id: String, input: RegistrationForm)throws  -> Captured  {
-    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func correct(id: String, input: RegistrationForm)throws  -> RecordSummary  {
+    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_correct(
             self.uniffiCloneHandle(),
@@ -2054,40 +2034,37 @@ public func FfiConverterTypeVerifier_lower(_ value: Verifier) -> UInt64 {
 
 
 /**
- * A registration just captured, with the records on the device that may be the same child
- * (the app shows them; the record is stored either way).
+ * How many witnesses cosigned the registry's latest checkpoint, against the quorum.
  */
-public struct Captured: Equatable, Hashable {
+public struct AwaitingWitnesses: Equatable, Hashable {
     /**
-     * The new record.
+     * Trusted witnesses that cosigned.
      */
-    public var summary: RecordSummary
+    public var cosigned: UInt32
     /**
-     * Records on this device that may be the same child, best first.
+     * How many must.
      */
-    public var possibleDuplicates: [PossibleDuplicate]
+    public var quorum: UInt32
     /**
-     * From the registry's latest answers: this device's records it holds for review that
-     * concern this child, with the registry's records they may duplicate.
+     * "awaiting witnesses (1 of 2)".
      */
-    public var registryHints: [RegistryHint]
+    public var summary: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * The new record.
-         */summary: RecordSummary, 
+         * Trusted witnesses that cosigned.
+         */cosigned: UInt32, 
         /**
-         * Records on this device that may be the same child, best first.
-         */possibleDuplicates: [PossibleDuplicate], 
+         * How many must.
+         */quorum: UInt32, 
         /**
-         * From the registry's latest answers: this device's records it holds for review that
-         * concern this child, with the registry's records they may duplicate.
-         */registryHints: [RegistryHint]) {
+         * "awaiting witnesses (1 of 2)".
+         */summary: String) {
+        self.cosigned = cosigned
+        self.quorum = quorum
         self.summary = summary
-        self.possibleDuplicates = possibleDuplicates
-        self.registryHints = registryHints
     }
 
     
@@ -2096,26 +2073,26 @@ public struct Captured: Equatable, Hashable {
 }
 
 #if compiler(>=6)
-extension Captured: Sendable {}
+extension AwaitingWitnesses: Sendable {}
 #endif
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public struct FfiConverterTypeCaptured: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Captured {
+public struct FfiConverterTypeAwaitingWitnesses: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AwaitingWitnesses {
         return
-            try Captured(
-                summary: FfiConverterTypeRecordSummary.read(from: &buf), 
-                possibleDuplicates: FfiConverterSequenceTypePossibleDuplicate.read(from: &buf), 
-                registryHints: FfiConverterSequenceTypeRegistryHint.read(from: &buf)
+            try AwaitingWitnesses(
+                cosigned: FfiConverterUInt32.read(from: &buf), 
+                quorum: FfiConverterUInt32.read(from: &buf), 
+                summary: FfiConverterString.read(from: &buf)
         )
     }
 
-    public static func write(_ value: Captured, into buf: inout [UInt8]) {
-        FfiConverterTypeRecordSummary.write(value.summary, into: &buf)
-        FfiConverterSequenceTypePossibleDuplicate.write(value.possibleDuplicates, into: &buf)
-        FfiConverterSequenceTypeRegistryHint.write(value.registryHints, into: &buf)
+    public static func write(_ value: AwaitingWitnesses, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.cosigned, into: &buf)
+        FfiConverterUInt32.write(value.quorum, into: &buf)
+        FfiConverterString.write(value.summary, into: &buf)
     }
 }
 
@@ -2123,15 +2100,15 @@ public struct FfiConverterTypeCaptured: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeCaptured_lift(_ buf: RustBuffer) throws -> Captured {
-    return try FfiConverterTypeCaptured.lift(buf)
+public func FfiConverterTypeAwaitingWitnesses_lift(_ buf: RustBuffer) throws -> AwaitingWitnesses {
+    return try FfiConverterTypeAwaitingWitnesses.lift(buf)
 }
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeCaptured_lower(_ value: Captured) -> RustBuffer {
-    return FfiConverterTypeCaptured.lower(value)
+public func FfiConverterTypeAwaitingWitnesses_lower(_ value: AwaitingWitnesses) -> RustBuffer {
+    return FfiConverterTypeAwaitingWitnesses.lower(value)
 }
 
 
@@ -2981,147 +2958,6 @@ public func FfiConverterTypeListsRefresh_lower(_ value: ListsRefresh) -> RustBuf
 
 
 /**
- * A record on the device that may be the same child as the one just captured.
- */
-public struct PossibleDuplicate: Equatable, Hashable {
-    /**
-     * The earlier record's id (UUID).
-     */
-    public var id: String
-    /**
-     * Its child's name.
-     */
-    public var childName: String
-    /**
-     * Its child's date of birth, as entered.
-     */
-    public var dateOfBirth: String
-    /**
-     * When it was captured.
-     */
-    public var capturedAt: Date
-    /**
-     * Its status (`Acknowledged`: already registered).
-     */
-    public var status: RecordStatus
-    /**
-     * Likely or possible.
-     */
-    public var level: DuplicateLevel
-    /**
-     * Matching score (points, docs/MATCHING.md).
-     */
-    public var score: Int32
-    /**
-     * Why, in plain language.
-     */
-    public var reasons: [String]
-    /**
-     * The sentence to show: "this child may already be registered (Олена Коваленко,
-     * 2026-03-14, captured 2 days ago)".
-     */
-    public var message: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The earlier record's id (UUID).
-         */id: String, 
-        /**
-         * Its child's name.
-         */childName: String, 
-        /**
-         * Its child's date of birth, as entered.
-         */dateOfBirth: String, 
-        /**
-         * When it was captured.
-         */capturedAt: Date, 
-        /**
-         * Its status (`Acknowledged`: already registered).
-         */status: RecordStatus, 
-        /**
-         * Likely or possible.
-         */level: DuplicateLevel, 
-        /**
-         * Matching score (points, docs/MATCHING.md).
-         */score: Int32, 
-        /**
-         * Why, in plain language.
-         */reasons: [String], 
-        /**
-         * The sentence to show: "this child may already be registered (Олена Коваленко,
-         * 2026-03-14, captured 2 days ago)".
-         */message: String) {
-        self.id = id
-        self.childName = childName
-        self.dateOfBirth = dateOfBirth
-        self.capturedAt = capturedAt
-        self.status = status
-        self.level = level
-        self.score = score
-        self.reasons = reasons
-        self.message = message
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension PossibleDuplicate: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypePossibleDuplicate: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PossibleDuplicate {
-        return
-            try PossibleDuplicate(
-                id: FfiConverterString.read(from: &buf), 
-                childName: FfiConverterString.read(from: &buf), 
-                dateOfBirth: FfiConverterString.read(from: &buf), 
-                capturedAt: FfiConverterTimestamp.read(from: &buf), 
-                status: FfiConverterTypeRecordStatus.read(from: &buf), 
-                level: FfiConverterTypeDuplicateLevel.read(from: &buf), 
-                score: FfiConverterInt32.read(from: &buf), 
-                reasons: FfiConverterSequenceString.read(from: &buf), 
-                message: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: PossibleDuplicate, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.id, into: &buf)
-        FfiConverterString.write(value.childName, into: &buf)
-        FfiConverterString.write(value.dateOfBirth, into: &buf)
-        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
-        FfiConverterTypeRecordStatus.write(value.status, into: &buf)
-        FfiConverterTypeDuplicateLevel.write(value.level, into: &buf)
-        FfiConverterInt32.write(value.score, into: &buf)
-        FfiConverterSequenceString.write(value.reasons, into: &buf)
-        FfiConverterString.write(value.message, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePossibleDuplicate_lift(_ buf: RustBuffer) throws -> PossibleDuplicate {
-    return try FfiConverterTypePossibleDuplicate.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypePossibleDuplicate_lower(_ value: PossibleDuplicate) -> RustBuffer {
-    return FfiConverterTypePossibleDuplicate.lower(value)
-}
-
-
-/**
  * The modules of a credential's QR code, for drawing it natively (a Compose `Canvas`, a
  * SwiftUI `Canvas`), as no app renders SVG out of the box. Draw `size` x `size` squares, dark
  * where `modules[y * size + x]` is 1, on a light square `quiet_zone` modules larger on every
@@ -3359,196 +3195,6 @@ public func FfiConverterTypeRecordSummary_lift(_ buf: RustBuffer) throws -> Reco
 #endif
 public func FfiConverterTypeRecordSummary_lower(_ value: RecordSummary) -> RustBuffer {
     return FfiConverterTypeRecordSummary.lower(value)
-}
-
-
-/**
- * A registry record a held record may duplicate.
- */
-public struct RegistryCandidate: Equatable, Hashable {
-    /**
-     * Likely or possible.
-     */
-    public var level: DuplicateLevel
-    /**
-     * Matching score (points).
-     */
-    public var score: Int32
-    /**
-     * Its child's name.
-     */
-    public var childName: String
-    /**
-     * Its child's date of birth, as entered.
-     */
-    public var dateOfBirth: String
-    /**
-     * When it was captured.
-     */
-    public var capturedAt: Date
-    /**
-     * Why, in plain language.
-     */
-    public var reasons: [String]
-    /**
-     * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
-     * ago)".
-     */
-    public var message: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * Likely or possible.
-         */level: DuplicateLevel, 
-        /**
-         * Matching score (points).
-         */score: Int32, 
-        /**
-         * Its child's name.
-         */childName: String, 
-        /**
-         * Its child's date of birth, as entered.
-         */dateOfBirth: String, 
-        /**
-         * When it was captured.
-         */capturedAt: Date, 
-        /**
-         * Why, in plain language.
-         */reasons: [String], 
-        /**
-         * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
-         * ago)".
-         */message: String) {
-        self.level = level
-        self.score = score
-        self.childName = childName
-        self.dateOfBirth = dateOfBirth
-        self.capturedAt = capturedAt
-        self.reasons = reasons
-        self.message = message
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension RegistryCandidate: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRegistryCandidate: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryCandidate {
-        return
-            try RegistryCandidate(
-                level: FfiConverterTypeDuplicateLevel.read(from: &buf), 
-                score: FfiConverterInt32.read(from: &buf), 
-                childName: FfiConverterString.read(from: &buf), 
-                dateOfBirth: FfiConverterString.read(from: &buf), 
-                capturedAt: FfiConverterTimestamp.read(from: &buf), 
-                reasons: FfiConverterSequenceString.read(from: &buf), 
-                message: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: RegistryCandidate, into buf: inout [UInt8]) {
-        FfiConverterTypeDuplicateLevel.write(value.level, into: &buf)
-        FfiConverterInt32.write(value.score, into: &buf)
-        FfiConverterString.write(value.childName, into: &buf)
-        FfiConverterString.write(value.dateOfBirth, into: &buf)
-        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
-        FfiConverterSequenceString.write(value.reasons, into: &buf)
-        FfiConverterString.write(value.message, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryCandidate_lift(_ buf: RustBuffer) throws -> RegistryCandidate {
-    return try FfiConverterTypeRegistryCandidate.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryCandidate_lower(_ value: RegistryCandidate) -> RustBuffer {
-    return FfiConverterTypeRegistryCandidate.lower(value)
-}
-
-
-/**
- * One of this device's records the registry holds for review as a possible duplicate.
- */
-public struct RegistryHint: Equatable, Hashable {
-    /**
-     * The held record (UUID).
-     */
-    public var heldRecordId: String
-    /**
-     * The registry's records it may duplicate, best first.
-     */
-    public var candidates: [RegistryCandidate]
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(
-        /**
-         * The held record (UUID).
-         */heldRecordId: String, 
-        /**
-         * The registry's records it may duplicate, best first.
-         */candidates: [RegistryCandidate]) {
-        self.heldRecordId = heldRecordId
-        self.candidates = candidates
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension RegistryHint: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeRegistryHint: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryHint {
-        return
-            try RegistryHint(
-                heldRecordId: FfiConverterString.read(from: &buf), 
-                candidates: FfiConverterSequenceTypeRegistryCandidate.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: RegistryHint, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.heldRecordId, into: &buf)
-        FfiConverterSequenceTypeRegistryCandidate.write(value.candidates, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryHint_lift(_ buf: RustBuffer) throws -> RegistryHint {
-    return try FfiConverterTypeRegistryHint.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeRegistryHint_lower(_ value: RegistryHint) -> RustBuffer {
-    return FfiConverterTypeRegistryHint.lower(value)
 }
 
 
@@ -3985,6 +3631,11 @@ public struct SyncReport: Equatable, Hashable {
      * This device is revoked.
      */
     public var deviceRevoked: Bool
+    /**
+     * Records answered under a checkpoint below the witness quorum stay waiting; a later
+     * sync resends them. `None` when nothing waits for witnesses.
+     */
+    public var awaitingWitnesses: AwaitingWitnesses?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4015,7 +3666,11 @@ public struct SyncReport: Equatable, Hashable {
          */statusListRefreshed: Bool, 
         /**
          * This device is revoked.
-         */deviceRevoked: Bool) {
+         */deviceRevoked: Bool, 
+        /**
+         * Records answered under a checkpoint below the witness quorum stay waiting; a later
+         * sync resends them. `None` when nothing waits for witnesses.
+         */awaitingWitnesses: AwaitingWitnesses?) {
         self.batches = batches
         self.accepted = accepted
         self.duplicate = duplicate
@@ -4025,6 +3680,7 @@ public struct SyncReport: Equatable, Hashable {
         self.revocationsRefreshed = revocationsRefreshed
         self.statusListRefreshed = statusListRefreshed
         self.deviceRevoked = deviceRevoked
+        self.awaitingWitnesses = awaitingWitnesses
     }
 
     
@@ -4051,7 +3707,8 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 checkpoint: FfiConverterOptionString.read(from: &buf), 
                 revocationsRefreshed: FfiConverterBool.read(from: &buf), 
                 statusListRefreshed: FfiConverterBool.read(from: &buf), 
-                deviceRevoked: FfiConverterBool.read(from: &buf)
+                deviceRevoked: FfiConverterBool.read(from: &buf), 
+                awaitingWitnesses: FfiConverterOptionTypeAwaitingWitnesses.read(from: &buf)
         )
     }
 
@@ -4065,6 +3722,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterBool.write(value.revocationsRefreshed, into: &buf)
         FfiConverterBool.write(value.statusListRefreshed, into: &buf)
         FfiConverterBool.write(value.deviceRevoked, into: &buf)
+        FfiConverterOptionTypeAwaitingWitnesses.write(value.awaitingWitnesses, into: &buf)
     }
 }
 
@@ -4597,81 +4255,6 @@ public func FfiConverterTypeBirthrightError_lower(_ value: BirthrightError) -> R
 
 
 /**
- * How strongly two records look like one child registered twice.
- */
-
-public enum DuplicateLevel: Equatable, Hashable {
-    
-    /**
-     * Probably the same child.
-     */
-    case likely
-    /**
-     * Worth a look.
-     */
-    case possible
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension DuplicateLevel: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDuplicateLevel: FfiConverterRustBuffer {
-    typealias SwiftType = DuplicateLevel
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DuplicateLevel {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .likely
-        
-        case 2: return .possible
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: DuplicateLevel, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .likely:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .possible:
-            writeInt(&buf, Int32(2))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDuplicateLevel_lift(_ buf: RustBuffer) throws -> DuplicateLevel {
-    return try FfiConverterTypeDuplicateLevel.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDuplicateLevel_lower(_ value: DuplicateLevel) -> RustBuffer {
-    return FfiConverterTypeDuplicateLevel.lower(value)
-}
-
-
-
-/**
  * An HTTP method the sync uses.
  */
 
@@ -5190,6 +4773,30 @@ fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeAwaitingWitnesses: FfiConverterRustBuffer {
+    typealias SwiftType = AwaitingWitnesses?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAwaitingWitnesses.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAwaitingWitnesses.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeCredentialClaims: FfiConverterRustBuffer {
     typealias SwiftType = CredentialClaims?
 
@@ -5337,31 +4944,6 @@ fileprivate struct FfiConverterSequenceTypeRegistrationForm: FfiConverterRustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeCaptured: FfiConverterRustBuffer {
-    typealias SwiftType = [Captured]
-
-    public static func write(_ value: [Captured], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeCaptured.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Captured] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [Captured]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeCaptured.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffer {
     typealias SwiftType = [CaregiverClaim]
 
@@ -5387,31 +4969,6 @@ fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypePossibleDuplicate: FfiConverterRustBuffer {
-    typealias SwiftType = [PossibleDuplicate]
-
-    public static func write(_ value: [PossibleDuplicate], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypePossibleDuplicate.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PossibleDuplicate] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [PossibleDuplicate]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypePossibleDuplicate.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceTypeRecordSummary: FfiConverterRustBuffer {
     typealias SwiftType = [RecordSummary]
 
@@ -5429,56 +4986,6 @@ fileprivate struct FfiConverterSequenceTypeRecordSummary: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeRecordSummary.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeRegistryCandidate: FfiConverterRustBuffer {
-    typealias SwiftType = [RegistryCandidate]
-
-    public static func write(_ value: [RegistryCandidate], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeRegistryCandidate.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryCandidate] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [RegistryCandidate]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeRegistryCandidate.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeRegistryHint: FfiConverterRustBuffer {
-    typealias SwiftType = [RegistryHint]
-
-    public static func write(_ value: [RegistryHint], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeRegistryHint.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryHint] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [RegistryHint]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeRegistryHint.read(from: &buf))
         }
         return seq
     }
@@ -5586,16 +5093,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_func_verify_credential() != 585) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture() != 18672) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture() != 3262) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 50263) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 12535) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 30628) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 39960) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_correct() != 59556) {
+    if (uniffi_birthright_ffi_checksum_method_device_correct() != 46050) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_counts() != 42790) {

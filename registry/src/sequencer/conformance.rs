@@ -130,9 +130,82 @@ macro_rules! conformance_suite {
             }
             $crate::sequencer::conformance::upgrades_from_every_schema_version::<$harness>();
         }
+        #[test]
+        fn conformance_tiles_are_the_stored_tree_up_to_the_signed_size() {
+            if <$harness as $crate::sequencer::conformance::Harness>::skip() {
+                return;
+            }
+            $crate::sequencer::conformance::tiles_are_the_stored_tree::<$harness>();
+        }
     };
 }
 pub(crate) use conformance_suite;
+
+/// The C2SP tiles read from a backend (`crate::tiles::read_tile`, on a read snapshot) are the
+/// tree its leaves make, stop at the latest signed checkpoint, and give proofs that verify.
+pub(crate) fn tiles_are_the_stored_tree<H: Harness>() {
+    use birthright_core::ledger::tiles::{
+        Tile, TileKind, TileMap, consistency_proof_from_tiles, decode_bundle, decode_hashes,
+        root_from_tiles,
+    };
+    let (_guard, seq) = sequencer::<H>();
+    let leaves: Vec<Vec<u8>> = (0..1000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    seq.append_leaves(&leaves[..700]).unwrap();
+    let read = |t: &Tile| {
+        seq.backend()
+            .read(|tx| crate::tiles::read_tile(tx, t))
+            .unwrap()
+    };
+    assert_eq!(
+        read(&Tile::entries(0, 1)),
+        None,
+        "served before any checkpoint"
+    );
+    let (size, note) = seq.latest_checkpoint(&sign).unwrap();
+    assert_eq!(size, 700);
+    seq.append_leaves(&leaves[700..]).unwrap();
+    assert_eq!(
+        read(&Tile::entries(2, 189)),
+        None,
+        "served beyond the signed size"
+    );
+    assert_eq!(read(&Tile::hashes(0, 3, 1)), None);
+    let mut map = TileMap::new();
+    for tile in Tile::all_in_tree(700) {
+        let bytes = read(&tile).unwrap();
+        match tile.kind {
+            TileKind::Entries => {
+                let entries = decode_bundle(&tile, &bytes, 49).unwrap();
+                let start = tile.index as usize * 256;
+                assert_eq!(
+                    entries,
+                    leaves[start..start + entries.len()]
+                        .iter()
+                        .map(Vec::as_slice)
+                        .collect::<Vec<_>>()
+                );
+            }
+            TileKind::Hashes(_) => {
+                map.insert(tile, decode_hashes(&tile, &bytes).unwrap());
+            }
+        }
+    }
+    let hashes: Vec<Hash> = leaves[..700].iter().map(|l| leaf_hash(l)).collect();
+    assert_eq!(root_from_tiles(700, 700, &map).unwrap(), note_root(&note).1);
+    assert_eq!(
+        root_from_tiles(700, 300, &map).unwrap(),
+        root_from_leaf_hashes(&hashes[..300])
+    );
+    let proof = consistency_proof_from_tiles(300, 700, &map).unwrap();
+    verify_consistency(
+        300,
+        700,
+        &proof,
+        &root_from_leaf_hashes(&hashes[..300]),
+        &note_root(&note).1,
+    )
+    .unwrap();
+}
 
 const ORIGIN: &str = "registry.test/births";
 

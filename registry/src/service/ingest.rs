@@ -66,10 +66,19 @@ impl Registry {
         let consistency = self
             .store
             .consistency_proof(batch.known_tree_size, sequenced.size)?;
+        // The witnesses cosign before the device is answered; if they cannot, the answer
+        // carries the registry's signature alone and the device waits for a witnessed one.
+        let checkpoint = match self.witness(sequenced.size, &sequenced.checkpoint) {
+            Ok(cosigned) => cosigned,
+            Err(e) => {
+                eprintln!("registry: witnessing size {}: {e}", sequenced.size);
+                sequenced.checkpoint
+            }
+        };
         Ok(BatchResponse {
             version: wire::WIRE_VERSION,
             batch_id: batch.batch_id,
-            checkpoint: sequenced.checkpoint,
+            checkpoint,
             known_tree_size: batch.known_tree_size,
             consistency_proof: wire::hash_bufs(&consistency),
             results: results.into_iter().flatten().collect(),

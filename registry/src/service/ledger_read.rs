@@ -5,9 +5,10 @@ use birthright_core::{ledger::Hash, trust::RevocationList};
 use super::{MAX_LEAVES_PER_CALL, Registry, ServiceError, StatusCache, now_unix};
 
 impl Registry {
-    /// The latest signed checkpoint (text).
+    /// The latest signed checkpoint (text), with every witness cosignature collected for it
+    /// (see [`Self::cosigned_checkpoint`]).
     pub fn checkpoint(&self) -> Result<String, ServiceError> {
-        Ok(self.store.latest_checkpoint(&self.signer())?.1)
+        self.cosigned_checkpoint()
     }
 
     /// The current tree size.

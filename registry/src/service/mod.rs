@@ -16,6 +16,10 @@ mod duplicates;
 mod enrolment;
 mod ingest;
 mod ledger_read;
+mod tiles;
+mod witnesses;
+
+pub use witnesses::{Submission, WITNESS_TIMEOUT, check_witness_url};
 
 pub use duplicates::{Decision, DuplicateView};
 
@@ -110,6 +114,10 @@ pub struct Registry {
     store: Box<dyn RegistryStore>,
     trust: TrustBundle,
     status_cache: std::sync::Mutex<Option<StatusCache>>,
+    /// Held while checkpoints are submitted to the witnesses (one round at a time).
+    witness_lock: std::sync::Mutex<()>,
+    /// The last checkpoint size resubmitted on a read, and when.
+    witness_retry: std::sync::Mutex<Option<(u64, std::time::Instant)>>,
 }
 
 /// The signed status list as last built, and the state it was built from.
@@ -252,6 +260,13 @@ fn open_store(
     })
 }
 
+fn bundle_of(keys: &RegistryKeys, store: &dyn RegistryStore) -> Result<TrustBundle, StoreError> {
+    let witnesses = store.witnesses()?.into_iter().map(|w| w.vkey).collect();
+    Ok(keys
+        .trust_bundle()
+        .with_witnesses(witnesses, store.witness_quorum()?))
+}
+
 fn write_private(path: &Path, text: &str) -> Result<(), KeysError> {
     let io = |source| KeysError::Io {
         path: path.to_path_buf(),
@@ -300,7 +315,7 @@ impl Registry {
             write_private(&dir.join(DATABASE_FILE), &format!("{url}\n"))?;
         }
         let store = open_store(dir, &keys, database)?;
-        let registry = Registry::with_store(keys, store);
+        let registry = Registry::with_store(keys, store)?;
         registry.store.latest_checkpoint(&registry.signer())?;
         Ok((registry, dir.join(TRUST_FILE)))
     }
@@ -314,7 +329,7 @@ impl Registry {
     pub fn open_on(dir: &Path, database: &Database) -> Result<Registry, OpenError> {
         let keys = RegistryKeys::load(dir)?;
         let store = open_store(dir, &keys, database)?;
-        Ok(Registry::with_store(keys, store))
+        Ok(Registry::with_store(keys, store)?)
     }
 
     /// `registry recover`: after the data directory was restored from a backup, accepts the
@@ -347,20 +362,38 @@ impl Registry {
         Ok(recovery)
     }
 
-    /// A registry over any store implementation.
-    pub fn with_store(keys: RegistryKeys, store: Box<dyn RegistryStore>) -> Registry {
-        let trust = keys.trust_bundle();
-        Registry {
+    /// A registry over any store implementation. Its trust bundle lists the store's witnesses
+    /// and quorum (v2), or none (v1).
+    pub fn with_store(
+        keys: RegistryKeys,
+        store: Box<dyn RegistryStore>,
+    ) -> Result<Registry, StoreError> {
+        let trust = bundle_of(&keys, store.as_ref())?;
+        Ok(Registry {
             keys,
             store,
             trust,
             status_cache: std::sync::Mutex::new(None),
-        }
+            witness_lock: std::sync::Mutex::new(()),
+            witness_retry: std::sync::Mutex::new(None),
+        })
     }
 
-    /// The public trust bundle.
+    /// The public trust bundle, as it was when the registry was opened.
     pub fn trust_bundle(&self) -> &TrustBundle {
         &self.trust
+    }
+
+    /// The trust bundle as the store's witnesses and quorum make it now (after `registry
+    /// witness add` or `quorum`), and writes it to `trust.json` in `dir`.
+    pub fn write_trust_file(&self, dir: &Path) -> Result<TrustBundle, OpenError> {
+        let trust = bundle_of(&self.keys, self.store.as_ref())?;
+        let path = dir.join(TRUST_FILE);
+        std::fs::write(&path, trust.to_json()).map_err(|source| KeysError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(trust)
     }
 
     fn signer(&self) -> impl Fn(u64, &Hash) -> Result<String, LedgerError> + '_ {

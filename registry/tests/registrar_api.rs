@@ -1,0 +1,796 @@
+//! The registrars' API over real HTTP on loopback (the registry's own server, `http::run_with`),
+//! on SQLite and on PostgreSQL: every route's session boundary, CSRF, roles and regions,
+//! the same answer for a wrong name and a wrong password, back-off per name and per address,
+//! idle and absolute session expiry (time moved, not slept), TOTP enrolment and login with no
+//! code reuse, the one-time password that must be changed first, the audit log, and no
+//! plaintext name in the database or the audit log.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+        mpsc,
+    },
+    time::Duration,
+};
+
+use birthright_core::{
+    device::Device, fixtures::reference_input, record::RegistrationForm, store::StorageKey,
+    sync::SyncConfig,
+};
+use birthright_registry::{
+    Registry,
+    http::{HeaderName, Limits, run_with},
+    local::LocalTransport,
+    pg::testing::{TestDatabase, available},
+    registrar::{Registrar, RegistrarConfig, Role, api::PREFIX, totp},
+    service::Database,
+};
+use serde_json::Value;
+
+const T0: i64 = 1_800_000_000;
+const PASSWORD: &str = "a long enough password";
+/// Names in the test records that must never be stored in plaintext or audited.
+const NAMES: [&str; 4] = ["Олена", "Коваленко", "Ștefan", "Popescu"];
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut head =
+        format!("{method} {PREFIX}{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if method == "POST"
+        && !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
+}
+
+/// A logged-in client.
+struct Client {
+    addr: SocketAddr,
+    cookie: String,
+    csrf: String,
+    from: String,
+}
+
+impl Client {
+    fn get(&self, path: &str) -> Reply {
+        call(
+            self.addr,
+            "GET",
+            path,
+            &[("Cookie", &self.cookie), ("X-Forwarded-For", &self.from)],
+            None,
+        )
+    }
+
+    fn post(&self, path: &str, body: &str) -> Reply {
+        call(
+            self.addr,
+            "POST",
+            path,
+            &[
+                ("Cookie", &self.cookie),
+                ("X-CSRF-Token", &self.csrf),
+                ("X-Forwarded-For", &self.from),
+            ],
+            Some(body),
+        )
+    }
+}
+
+struct World {
+    addr: SocketAddr,
+    clock: Arc<AtomicI64>,
+    registrar: Arc<Registrar>,
+    /// Record ids by region.
+    ua46: Vec<uuid::Uuid>,
+    ua32: Vec<uuid::Uuid>,
+    dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+    database: Database,
+}
+
+fn device_in(registry: &Registry, worker: &str, region: &str) -> Device {
+    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
+    device.init(worker).unwrap();
+    let token = registry.create_token(worker, region, 3600).unwrap();
+    let answer = registry
+        .enrol(&common::request(registry, &device, &token))
+        .unwrap();
+    device
+        .complete_enrolment(&answer, registry.trust_bundle())
+        .unwrap();
+    device
+}
+
+fn capture_and_sync(
+    registry: &Arc<Registry>,
+    device: &Device,
+    forms: &[RegistrationForm],
+) -> Vec<uuid::Uuid> {
+    let ids = forms
+        .iter()
+        .map(|f| device.capture(f).unwrap().summary.id)
+        .collect();
+    device
+        .sync_with_sleep(
+            &LocalTransport::new(registry.clone()),
+            &common::NoProgress,
+            SyncConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    ids
+}
+
+impl World {
+    fn new(postgres: bool) -> Option<World> {
+        let dir = tempfile::tempdir().unwrap();
+        let (database, guard) = if postgres {
+            if !available() {
+                return None;
+            }
+            let db = TestDatabase::create();
+            (Database::Postgres(db.url.clone()), Some(db))
+        } else {
+            (Database::Sqlite, None)
+        };
+        let registry = Arc::new(
+            Registry::init_on(dir.path(), "registry.test/births", &database)
+                .unwrap()
+                .0,
+        );
+        let a = device_in(&registry, "worker-a", "UA-46");
+        let b = device_in(&registry, "worker-b", "UA-32");
+        let mut stefan = reference_input();
+        stefan.child.given_names = "Ștefan".into();
+        stefan.child.family_name = "Popescu".into();
+        stefan.child.date_of_birth = "2025-11-02".into();
+        let ua46 = capture_and_sync(&registry, &a, &[reference_input()]);
+        let ua32 = capture_and_sync(&registry, &b, &[stefan]);
+        let clock = Arc::new(AtomicI64::new(T0));
+        let c = clock.clone();
+        let registrar = Arc::new(
+            Registrar::open(dir.path(), &database, registry.clone())
+                .unwrap()
+                .with_clock(Arc::new(move || c.load(Ordering::SeqCst))),
+        );
+        for (name, roles, regions) in [
+            ("reg46", vec![Role::Registrar], vec!["UA-46".to_string()]),
+            ("regall", vec![Role::Registrar], vec![]),
+            ("sup32", vec![Role::Supervisor], vec!["UA-32".to_string()]),
+            ("auditor", vec![Role::Auditor], vec![]),
+            ("admin", vec![Role::Admin], vec![]),
+            ("adminreg", vec![Role::Admin, Role::Registrar], vec![]),
+        ] {
+            registrar
+                .add_user(name, &roles, &regions, Some(PASSWORD), T0)
+                .unwrap();
+        }
+        let limits = Limits {
+            requests_per_second: 1000.0,
+            burst: 10_000.0,
+            trusted_proxy_header: Some(HeaderName::from_static("x-forwarded-for")),
+            ..Limits::default()
+        };
+        let (ready, addr) = mpsc::channel();
+        let served = registrar.clone();
+        std::thread::spawn(move || {
+            run_with(registry, Some(served), "127.0.0.1:0", limits, |a| {
+                ready.send(a).unwrap()
+            })
+            .unwrap();
+        });
+        Some(World {
+            addr: addr.recv().unwrap(),
+            clock,
+            registrar,
+            ua46,
+            ua32,
+            dir,
+            _database: guard,
+            database,
+        })
+    }
+
+    fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    fn try_login(&self, user: &str, password: &str, totp: Option<&str>, from: &str) -> Reply {
+        let body = match totp {
+            Some(code) => serde_json::json!({"username": user, "password": password, "totp": code}),
+            None => serde_json::json!({"username": user, "password": password}),
+        };
+        call(
+            self.addr,
+            "POST",
+            "/login",
+            &[("X-Forwarded-For", from)],
+            Some(&body.to_string()),
+        )
+    }
+
+    fn login_with(&self, user: &str, password: &str, totp: Option<&str>, from: &str) -> Client {
+        let reply = self.try_login(user, password, totp, from);
+        assert_eq!(reply.status, 200, "login {user}: {:?}", reply.body);
+        let cookie = reply.header("set-cookie").unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Strict")
+                && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+        Client {
+            addr: self.addr,
+            cookie: cookie.split(';').next().unwrap().to_string(),
+            csrf: reply.body["csrf_token"].as_str().unwrap().to_string(),
+            from: from.to_string(),
+        }
+    }
+
+    fn login(&self, user: &str) -> Client {
+        self.login_with(user, PASSWORD, None, "198.51.100.1")
+    }
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn every_route_needs_a_session(w: &World) {
+    let id = w.ua46[0].to_string();
+    for (method, path) in [
+        ("POST", "/logout"),
+        ("POST", "/password"),
+        ("POST", "/totp/enrol"),
+        ("POST", "/totp/confirm"),
+        ("GET", "/me"),
+        ("GET", "/records"),
+        ("GET", &format!("/records/{id}") as &str),
+        ("GET", "/audit"),
+    ] {
+        let reply = call(w.addr, method, path, &[], Some("{}"));
+        assert_eq!(
+            (reply.status, reply.code()),
+            (401, "unauthenticated"),
+            "{method} {path}"
+        );
+        let reply = call(
+            w.addr,
+            method,
+            path,
+            &[("Cookie", "birthright_session=forged")],
+            Some("{}"),
+        );
+        assert_eq!(reply.status, 401, "{method} {path} with a forged cookie");
+    }
+    let doc = call(w.addr, "GET", "/openapi.json", &[], None);
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.body["openapi"], "3.0.3");
+    assert_eq!(
+        call(w.addr, "GET", "/nothing", &[], None).code(),
+        "not_found"
+    );
+    let reply = call(
+        w.addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "text/plain")],
+        Some("{}"),
+    );
+    assert_eq!(reply.status, 415);
+    let reply = call(w.addr, "POST", "/login", &[], Some("{\"user\": 1}"));
+    assert_eq!((reply.status, reply.code()), (400, "bad_body"));
+}
+
+fn csrf_guards_every_state_change(w: &World) {
+    let c = w.login("regall");
+    for path in ["/logout", "/password", "/totp/enrol", "/totp/confirm"] {
+        for token in [None, Some("wrong")] {
+            let mut headers = vec![("Cookie", c.cookie.as_str())];
+            if let Some(t) = token {
+                headers.push(("X-CSRF-Token", t));
+            }
+            let reply = call(w.addr, "POST", path, &headers, Some("{}"));
+            assert_eq!(
+                (reply.status, reply.code()),
+                (403, "csrf"),
+                "{path} {token:?}"
+            );
+        }
+    }
+    let me = c.get("/me");
+    assert_eq!(me.body["csrf_token"], c.csrf.as_str());
+    assert_eq!(me.body["roles"], serde_json::json!(["registrar"]));
+    // Behind the trusted proxy saying so, the cookie is Secure; without it, not.
+    assert!(
+        !w.try_login("regall", PASSWORD, None, "198.51.100.2")
+            .header("set-cookie")
+            .unwrap()
+            .contains("Secure")
+    );
+    let body = serde_json::json!({"username": "regall", "password": PASSWORD}).to_string();
+    let tls = call(
+        w.addr,
+        "POST",
+        "/login",
+        &[
+            ("X-Forwarded-For", "198.51.100.2"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        Some(&body),
+    );
+    assert!(
+        tls.header("set-cookie").unwrap().ends_with("; Secure"),
+        "{:?}",
+        tls.headers
+    );
+    let out = c.post("/logout", "");
+    assert_eq!(out.status, 204);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(c.get("/me").status, 401, "the session ended");
+}
+
+fn roles_and_regions_bound_every_read(w: &World) {
+    let (id46, id32) = (w.ua46[0].to_string(), w.ua32[0].to_string());
+    let reg46 = w.login("reg46");
+    let list = reg46.get("/records");
+    assert_eq!(list.status, 200, "{:?}", list.body);
+    let ids: Vec<&str> = list.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id46.as_str()]);
+    assert_eq!(
+        reg46.get("/records?region=UA-32").code(),
+        "region_forbidden"
+    );
+    assert_eq!(reg46.get(&format!("/records/{id32}")).status, 403);
+    assert_eq!(
+        reg46.get("/records?query=stefan").body["records"],
+        serde_json::json!([])
+    );
+    let view = reg46.get(&format!("/records/{id46}"));
+    assert_eq!(view.status, 200);
+    assert_eq!(view.body["region"], "UA-46");
+    assert_eq!(view.body["form"]["child"]["given_names"], "Олена");
+    assert_eq!(reg46.get("/audit").code(), "forbidden");
+
+    let sup32 = w.login("sup32");
+    let list = sup32.get("/records");
+    assert_eq!(list.body["records"].as_array().unwrap().len(), 1);
+    assert_eq!(list.body["records"][0]["id"], id32.as_str());
+    assert_eq!(sup32.get(&format!("/records/{id46}")).status, 403);
+
+    let all = w.login("regall");
+    assert_eq!(
+        all.get("/records").body["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Case and diacritics ignored; every word must match; date of birth by prefix.
+    assert_eq!(
+        all.get("/records?query=%C8%99tefan").body["records"][0]["id"],
+        id32.as_str()
+    );
+    assert_eq!(
+        all.get("/records?query=STEFAN%20popescu").body["records"][0]["id"],
+        id32.as_str()
+    );
+    assert_eq!(
+        all.get("/records?query=stefan%20kovalenko").body["records"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        all.get("/records?dob=2025-11").body["records"][0]["id"],
+        id32.as_str()
+    );
+    assert_eq!(all.get("/records?dob=2025-1").code(), "bad_query");
+    assert_eq!(
+        all.get("/records?status=registered").body["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        all.get("/records?status=revoked").body["records"],
+        serde_json::json!([])
+    );
+    assert_eq!(all.get("/records?status=lost").code(), "bad_query");
+    assert_eq!(all.get("/records/not-a-uuid").code(), "bad_id");
+    assert_eq!(
+        all.get(&format!("/records/{}", uuid::Uuid::now_v7()))
+            .status,
+        404
+    );
+
+    // An admin sees no record without a records role, and must enrol TOTP first anyway.
+    let admin = w.login("admin");
+    assert_eq!(admin.get("/records").code(), "totp_enrolment_required");
+    let auditor = w.login("auditor");
+    assert_eq!(
+        auditor.get("/records").body["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let audit = auditor.get("/audit?limit=1000");
+    assert_eq!(audit.status, 200);
+    let entries = audit.body["entries"].as_array().unwrap();
+    let has = |action: &str, target: Option<&str>| {
+        entries
+            .iter()
+            .any(|e| e["action"] == action && target.is_none_or(|t| e["target"] == t))
+    };
+    assert!(has("record_view", Some(&id46)), "{entries:?}");
+    assert!(has("record_view_refused", Some(&id32)));
+    assert!(has("record_search", None));
+    assert!(has("login", None));
+    assert!(entries.iter().all(|e| e["at"].as_str().is_some()));
+    assert!(
+        entries.iter().filter(|e| e["action"] == "login").all(
+            |e| ["198.51.100.1", "198.51.100.2"].contains(&e["address"].as_str().unwrap_or(""))
+        ),
+        "{entries:?}"
+    );
+    let text = audit.body.to_string();
+    for name in NAMES {
+        assert!(!text.contains(name), "{name} in the audit log");
+    }
+}
+
+fn a_failed_login_says_nothing_and_backs_off(w: &World) {
+    let from = "203.0.113.5";
+    let wrong = w.try_login("reg46", "not the password", None, from);
+    let unknown = w.try_login("nobody-here", "not the password", None, "203.0.113.6");
+    assert_eq!((wrong.status, wrong.code()), (401, "login_failed"));
+    assert_eq!(
+        wrong.body, unknown.body,
+        "the same answer whether the user exists or not"
+    );
+    // Per name: the fifth failure starts the back-off, for an unknown name too.
+    for name in ["reg46", "nobody-here"] {
+        for i in 0..5 {
+            let from = format!("203.0.113.{}", 10 + i);
+            w.try_login(name, "not the password", None, &from);
+        }
+        let refused = w.try_login(name, PASSWORD, None, "203.0.113.99");
+        assert_eq!(
+            (refused.status, refused.code()),
+            (429, "login_backoff"),
+            "{name}"
+        );
+        assert!(
+            refused
+                .header("retry-after")
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > 0
+        );
+    }
+    w.advance(31);
+    w.login_with("reg46", PASSWORD, None, "203.0.113.98");
+    // Per address: many names from one address.
+    for i in 0..5 {
+        w.try_login(&format!("guess{i}"), "x", None, "192.0.2.77");
+    }
+    assert_eq!(
+        w.try_login("regall", PASSWORD, None, "192.0.2.77").code(),
+        "login_backoff"
+    );
+    w.login_with("regall", PASSWORD, None, "192.0.2.78");
+    w.advance(3600);
+}
+
+fn sessions_expire(w: &World) {
+    let idle = RegistrarConfig::default().idle_timeout_secs;
+    let c = w.login("regall");
+    w.advance(idle - 1);
+    assert_eq!(c.get("/me").status, 200, "used just in time");
+    w.advance(idle - 1);
+    assert_eq!(c.get("/me").status, 200, "activity keeps it alive");
+    w.advance(idle + 1);
+    assert_eq!(c.get("/me").code(), "session_expired");
+    assert_eq!(c.get("/me").code(), "unauthenticated", "and it is gone");
+    // However busy, a session ends after its lifetime.
+    let c = w.login("regall");
+    let lifetime = RegistrarConfig::default().session_lifetime_secs;
+    let mut spent = 0;
+    while spent + idle / 2 <= lifetime {
+        w.advance(idle / 2);
+        spent += idle / 2;
+        assert_eq!(c.get("/me").status, 200);
+    }
+    w.advance(idle / 2);
+    assert_eq!(c.get("/me").code(), "session_expired");
+    // Disabling a user ends its sessions.
+    let c = w.login("sup32");
+    w.registrar.disable_user("sup32", w.now()).unwrap();
+    assert_eq!(c.get("/me").status, 401);
+    assert_eq!(
+        w.try_login("sup32", PASSWORD, None, "198.51.100.3").code(),
+        "login_failed"
+    );
+    w.registrar
+        .reset_password("sup32", Some(PASSWORD), false, w.now())
+        .unwrap();
+    w.login("sup32");
+}
+
+fn totp_is_enrolled_and_required_for_admins(w: &World) {
+    let from = "198.51.100.40";
+    let c = w.login_with("adminreg", PASSWORD, None, from);
+    assert_eq!(c.get("/me").body["totp_enrolment_required"], true);
+    assert_eq!(c.get("/records").code(), "totp_enrolment_required");
+    assert_eq!(
+        c.post("/totp/confirm", "{\"code\":\"123456\"}").code(),
+        "no_totp_enrolment"
+    );
+    let enrol = c.post("/totp/enrol", "");
+    assert_eq!(enrol.status, 200, "{:?}", enrol.body);
+    assert_eq!(enrol.header("cache-control"), Some("no-store"));
+    let secret = base32_decode(enrol.body["secret"].as_str().unwrap());
+    assert_eq!(secret.len(), totp::SECRET_BYTES);
+    assert!(
+        enrol.body["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    assert_eq!(
+        c.post("/totp/confirm", "{\"code\":\"000000\"}").code(),
+        "wrong_code"
+    );
+    let code = totp::code_at(&secret, w.now());
+    assert_eq!(
+        c.post("/totp/confirm", &format!("{{\"code\":\"{code}\"}}"))
+            .status,
+        204
+    );
+    assert_eq!(
+        c.get("/records").status,
+        200,
+        "enrolled: the admin (also a registrar) reads"
+    );
+    assert_eq!(c.post("/totp/enrol", "").code(), "totp_already_enrolled");
+    // The code used to confirm is spent; the next step's code is needed.
+    assert_eq!(
+        w.try_login("adminreg", PASSWORD, None, from).code(),
+        "totp_required"
+    );
+    assert_eq!(
+        w.try_login("adminreg", PASSWORD, Some(&code), from).code(),
+        "login_failed"
+    );
+    w.advance(totp::STEP_SECS);
+    let next = totp::code_at(&secret, w.now());
+    w.login_with("adminreg", PASSWORD, Some(&next), from);
+    assert_eq!(
+        w.try_login("adminreg", PASSWORD, Some(&next), from).code(),
+        "login_failed",
+        "no reuse"
+    );
+    // The secret is sealed at rest.
+    let user = w
+        .registrar
+        .store()
+        .user_by_name("adminreg")
+        .unwrap()
+        .unwrap();
+    let sealed = user.totp_secret.unwrap();
+    assert!(
+        !sealed
+            .windows(secret.len())
+            .any(|win| win == secret.as_slice())
+    );
+    w.advance(3600);
+}
+
+fn a_one_time_password_must_be_changed_first(w: &World) {
+    let (_, one_time) = w
+        .registrar
+        .add_user("newbie", &[Role::Registrar], &[], None, w.now())
+        .unwrap();
+    let one_time = one_time.unwrap();
+    let c = w.login_with("newbie", &one_time, None, "198.51.100.50");
+    assert_eq!(c.get("/me").body["must_change_password"], true);
+    assert_eq!(c.get("/records").code(), "password_change_required");
+    assert_eq!(c.post("/totp/enrol", "").code(), "password_change_required");
+    let change = |current: &str, new: &str| {
+        c.post(
+            "/password",
+            &serde_json::json!({"current_password": current, "new_password": new}).to_string(),
+        )
+    };
+    assert_eq!(
+        change("wrong", "a brand new password").code(),
+        "wrong_password"
+    );
+    assert_eq!(change(&one_time, "short").code(), "weak_password");
+    assert_eq!(change(&one_time, "a brand new password").status, 204);
+    assert_eq!(c.get("/records").status, 200);
+    assert_eq!(
+        w.try_login("newbie", &one_time, None, "198.51.100.51")
+            .code(),
+        "login_failed"
+    );
+    w.login_with("newbie", "a brand new password", None, "198.51.100.52");
+}
+
+fn no_names_in_the_database(w: &World) {
+    let mut stored = Vec::new();
+    match &w.database {
+        Database::Sqlite => {
+            for suffix in ["", "-wal"] {
+                if let Ok(bytes) = std::fs::read(w.dir.path().join(format!("registry.db{suffix}")))
+                {
+                    stored.extend(bytes);
+                }
+            }
+        }
+        Database::Postgres(url) => {
+            let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            for table in [
+                "registrar_users",
+                "registrar_sessions",
+                "registrar_login_failures",
+                "registrar_audit",
+                "records",
+            ] {
+                for row in client
+                    .query(&format!("SELECT t::text FROM {table} t"), &[])
+                    .unwrap()
+                {
+                    stored.extend(row.get::<_, String>(0).into_bytes());
+                }
+            }
+        }
+    }
+    assert!(stored.len() > 1000);
+    for name in NAMES {
+        let needle = name.as_bytes();
+        assert!(
+            !stored.windows(needle.len()).any(|w| w == needle),
+            "{name} stored in plaintext"
+        );
+    }
+    // The audit log cannot be rewritten.
+    if let Database::Sqlite = w.database {
+        let conn = rusqlite::Connection::open(w.dir.path().join("registry.db")).unwrap();
+        assert!(conn.execute("DELETE FROM registrar_audit", []).is_err());
+        assert!(
+            conn.execute("UPDATE registrar_audit SET actor = 'x'", [])
+                .is_err()
+        );
+    }
+}
+
+fn reopening_migrates_nothing_twice(w: &World) {
+    use birthright_registry::registrar::{
+        store::RegistrarStore, store_pg::PgRegistrarStore, store_sqlite::SqliteRegistrarStore,
+    };
+    let users = w.registrar.list_users().unwrap().len();
+    let again: Box<dyn RegistrarStore> = match &w.database {
+        Database::Sqlite => {
+            let store = SqliteRegistrarStore::open(&w.dir.path().join("registry.db")).unwrap();
+            assert_eq!(store.schema_version().unwrap(), 1);
+            Box::new(store)
+        }
+        Database::Postgres(url) => Box::new(PgRegistrarStore::open(url).unwrap()),
+    };
+    assert_eq!(again.users().unwrap().len(), users);
+    assert!(again.audit(0, 10).unwrap().len() == 10);
+}
+
+fn run_all(w: &World) {
+    every_route_needs_a_session(w);
+    csrf_guards_every_state_change(w);
+    roles_and_regions_bound_every_read(w);
+    a_failed_login_says_nothing_and_backs_off(w);
+    sessions_expire(w);
+    totp_is_enrolled_and_required_for_admins(w);
+    a_one_time_password_must_be_changed_first(w);
+    no_names_in_the_database(w);
+    reopening_migrates_nothing_twice(w);
+}
+
+#[test]
+fn registrar_api_on_sqlite() {
+    run_all(&World::new(false).unwrap());
+}
+
+#[test]
+fn registrar_api_on_postgres() {
+    let Some(world) = World::new(true) else {
+        return;
+    };
+    run_all(&world);
+}
