@@ -13,6 +13,8 @@
 //! - `credentials`: QR credentials rendered by `credential` and checked by `verify`.
 //! - `device_cli`: the device commands' contract (correct, list filters, validation errors,
 //!   storage keys).
+//! - `duplicates`: the same child from two devices held for review, the registrar's decision;
+//!   the device's own warning at capture.
 //! - `enrolment`: the token never on the wire, the pin checked first, plain HTTP refused off
 //!   this machine, a truncated store reported.
 //! - `hardening`: output paths that are symlinks, endless inputs, store file modes, names with
@@ -41,6 +43,8 @@ mod conventions;
 mod credentials;
 #[path = "e2e/device_cli.rs"]
 mod device_cli;
+#[path = "e2e/duplicates.rs"]
+mod duplicates;
 #[path = "e2e/enrolment.rs"]
 mod enrolment;
 #[path = "e2e/hardening.rs"]

@@ -52,7 +52,7 @@ pub(crate) fn capture(report: &mut Report, dir: &Path, quick: bool) -> Result<()
     let per_capture = started.elapsed() / n;
     // The physical limit: the same primitives on the same bytes, nothing else. `capture` signs
     // the record once and seals twice: the signed record and the search summary.
-    let stored = device.get(&last.map(|s| s.id).context("no record")?)?;
+    let stored = device.get(&last.map(|s| s.summary.id).context("no record")?)?;
     let cose = CoseSign1::parse(&stored.signed.bytes, 1 << 20)?;
     let to_sign = sig_structure(&cose);
     let signed_bytes = stored.signed.bytes.clone();

@@ -37,7 +37,7 @@ pub(crate) fn records_for(device: &Device, n: usize, seed: u64) -> Result<Vec<Ve
     let mut out = Vec::with_capacity(n);
     for chunk in inputs.chunks(1000) {
         for s in device.capture_batch(chunk, now())? {
-            out.push(device.get(&s.id)?.signed.bytes);
+            out.push(device.get(&s.summary.id)?.signed.bytes);
         }
     }
     Ok(out)

@@ -19,6 +19,7 @@ mod common;
 mod device_scale;
 mod ingest;
 mod ledger;
+mod matching;
 mod monitor;
 mod qr_rendering;
 mod qr_size;
@@ -93,6 +94,7 @@ fn main() -> Result<()> {
     ledger(&mut report, dir.path(), args.quick, args.ledger_10m)?;
     ledger::ledger_postgres(&mut report, args.quick)?;
     device_scale(&mut report, dir.path(), args.quick)?;
+    matching::matching(&mut report, dir.path(), args.quick)?;
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;

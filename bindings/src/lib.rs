@@ -398,8 +398,10 @@ impl Device {
         })
     }
 
-    /// Validates, signs, encrypts and stores a registration; durable once this returns.
-    pub fn capture(&self, input: RegistrationForm) -> Result<RecordSummary, BirthrightError> {
+    /// Validates, signs, encrypts and stores a registration; durable once this returns. Also
+    /// returns the records on the device that may be the same child (never blocks the
+    /// capture: show them and let the worker confirm).
+    pub fn capture(&self, input: RegistrationForm) -> Result<Captured, BirthrightError> {
         Ok(self.inner.capture(&input)?.into())
     }
 
@@ -409,7 +411,7 @@ impl Device {
     pub fn capture_batch(
         &self,
         forms: Vec<RegistrationForm>,
-    ) -> Result<Vec<RecordSummary>, BirthrightError> {
+    ) -> Result<Vec<Captured>, BirthrightError> {
         Ok(self
             .inner
             .capture_batch(&forms, time::OffsetDateTime::now_utc())?
@@ -419,7 +421,7 @@ impl Device {
     }
 
     /// Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
-    pub fn capture_json(&self, json: String) -> Result<RecordSummary, BirthrightError> {
+    pub fn capture_json(&self, json: String) -> Result<Captured, BirthrightError> {
         Ok(self.inner.capture_json(&json)?.into())
     }
 
@@ -428,7 +430,7 @@ impl Device {
         &self,
         id: String,
         input: RegistrationForm,
-    ) -> Result<RecordSummary, BirthrightError> {
+    ) -> Result<Captured, BirthrightError> {
         Ok(self.inner.correct(&parse_id(&id)?, &input)?.into())
     }
 

@@ -62,6 +62,81 @@ pub struct RecordSummary {
     pub leaf_index: Option<u64>,
 }
 
+/// A registration just captured, with the records on the device that may be the same child
+/// (the app shows them; the record is stored either way).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Captured {
+    /// The new record.
+    pub summary: RecordSummary,
+    /// Records on this device that may be the same child, best first.
+    pub possible_duplicates: Vec<PossibleDuplicate>,
+    /// From the registry's latest answers: this device's records it holds for review that
+    /// concern this child, with the registry's records they may duplicate.
+    pub registry_hints: Vec<RegistryHint>,
+}
+
+/// One of this device's records the registry holds for review as a possible duplicate.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RegistryHint {
+    /// The held record (UUID).
+    pub held_record_id: String,
+    /// The registry's records it may duplicate, best first.
+    pub candidates: Vec<RegistryCandidate>,
+}
+
+/// A registry record a held record may duplicate.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RegistryCandidate {
+    /// Likely or possible.
+    pub level: DuplicateLevel,
+    /// Matching score (points).
+    pub score: i32,
+    /// Its child's name.
+    pub child_name: String,
+    /// Its child's date of birth, as entered.
+    pub date_of_birth: String,
+    /// When it was captured.
+    pub captured_at: SystemTime,
+    /// Why, in plain language.
+    pub reasons: Vec<String>,
+    /// "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
+    /// ago)".
+    pub message: String,
+}
+
+/// How strongly two records look like one child registered twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DuplicateLevel {
+    /// Probably the same child.
+    Likely,
+    /// Worth a look.
+    Possible,
+}
+
+/// A record on the device that may be the same child as the one just captured.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct PossibleDuplicate {
+    /// The earlier record's id (UUID).
+    pub id: String,
+    /// Its child's name.
+    pub child_name: String,
+    /// Its child's date of birth, as entered.
+    pub date_of_birth: String,
+    /// When it was captured.
+    pub captured_at: SystemTime,
+    /// Its status (`Acknowledged`: already registered).
+    pub status: RecordStatus,
+    /// Likely or possible.
+    pub level: DuplicateLevel,
+    /// Matching score (points, docs/MATCHING.md).
+    pub score: i32,
+    /// Why, in plain language.
+    pub reasons: Vec<String>,
+    /// The sentence to show: "this child may already be registered (Олена Коваленко,
+    /// 2026-03-14, captured 2 days ago)".
+    pub message: String,
+}
+
 /// A record in full.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct StoredRecord {
@@ -388,6 +463,63 @@ impl From<core::device::RecordSummary> for RecordSummary {
             reject_code: s.reject_code,
             reject_message: s.reject_message,
             leaf_index: s.leaf_index,
+        }
+    }
+}
+
+impl From<core::device::Captured> for Captured {
+    fn from(c: core::device::Captured) -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        Captured {
+            summary: c.summary.into(),
+            possible_duplicates: c
+                .possible_duplicates
+                .into_iter()
+                .map(|d| PossibleDuplicate {
+                    message: d.sentence(now),
+                    id: d.id.to_string(),
+                    child_name: d.child_name,
+                    date_of_birth: d.date_of_birth,
+                    captured_at: system_time(d.captured_at),
+                    status: d.status,
+                    level: if d.level == core::matching::Level::Likely {
+                        DuplicateLevel::Likely
+                    } else {
+                        DuplicateLevel::Possible
+                    },
+                    score: d.score,
+                    reasons: d.reasons,
+                })
+                .collect(),
+            registry_hints: c
+                .registry_hints
+                .into_iter()
+                .map(|h| {
+                    let sentences = h.sentences(now);
+                    RegistryHint {
+                        held_record_id: h.record_id.to_string(),
+                        candidates: h
+                            .held
+                            .candidates
+                            .into_iter()
+                            .zip(sentences)
+                            .map(|(c, message)| RegistryCandidate {
+                                level: if c.level == "likely" {
+                                    DuplicateLevel::Likely
+                                } else {
+                                    DuplicateLevel::Possible
+                                },
+                                score: c.score,
+                                child_name: c.child_name,
+                                date_of_birth: c.date_of_birth,
+                                captured_at: system_time(c.captured_at),
+                                reasons: c.reasons,
+                                message,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
         }
     }
 }

@@ -110,7 +110,7 @@ pub(crate) fn run(keep: bool) -> Result<()> {
     let mut inputs = vec![reference_input()];
     inputs.extend(sample_inputs(5, 2026, today));
     for input in &inputs {
-        let summary = device.capture(input)?;
+        let summary = device.capture(input)?.summary;
         println!(
             "   {}  {:<28} born {}  {}",
             summary.id, summary.child_name, summary.date_of_birth, input.place_of_birth.locality

@@ -274,16 +274,93 @@ pub(crate) fn capture(
             format!("the registration form is not valid: {e}"),
         )
     })?;
-    let summary = match correct {
+    let captured = match correct {
         None => device.capture(&input),
         Some(id) => device.correct(&parse_id(id)?, &input),
     }
     .map_err(explain)?;
+    let now = time::OffsetDateTime::now_utc();
     if json_output {
-        return crate::output::print_json(&summary_json(&summary));
+        let mut out = summary_json(&captured.summary);
+        out["possible_duplicates"] = captured
+            .possible_duplicates
+            .iter()
+            .map(|d| duplicate_json(d, now))
+            .collect();
+        out["registry_hints"] = captured
+            .registry_hints
+            .iter()
+            .map(|h| {
+                let candidates: Vec<_> = h
+                    .held
+                    .candidates
+                    .iter()
+                    .zip(h.sentences(now))
+                    .map(|(c, message)| {
+                        serde_json::json!({
+                            "level": c.level,
+                            "score": c.score,
+                            "child_name": c.child_name,
+                            "date_of_birth": c.date_of_birth,
+                            "captured_at": when(c.captured_at),
+                            "reasons": c.reasons,
+                            "message": message,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({ "held_record_id": h.record_id, "candidates": candidates })
+            })
+            .collect();
+        return crate::output::print_json(&out);
     }
-    println!("{}", summary.id);
+    println!("{}", captured.summary.id);
+    warn_duplicates(&captured.possible_duplicates, now, None);
+    for hint in &captured.registry_hints {
+        for sentence in hint.sentences(now) {
+            eprintln!(
+                "{sentence} [the registry holds record {} for review]",
+                hint.record_id
+            );
+        }
+    }
     Ok(())
+}
+
+/// One possible duplicate in `capture --json`.
+fn duplicate_json(
+    d: &birthright_core::device::PossibleDuplicate,
+    now: time::OffsetDateTime,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": d.id,
+        "child_name": d.child_name,
+        "date_of_birth": d.date_of_birth,
+        "captured_at": when(d.captured_at),
+        "status": d.status.as_str(),
+        "level": d.level.as_str(),
+        "score": d.score,
+        "reasons": d.reasons,
+        "message": d.sentence(now),
+    })
+}
+
+/// Tells the worker on standard error which records the new one may duplicate (the record
+/// is stored either way). `line`: the form's line in an import.
+fn warn_duplicates(
+    found: &[birthright_core::device::PossibleDuplicate],
+    now: time::OffsetDateTime,
+    line: Option<usize>,
+) {
+    for d in found {
+        let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        eprintln!(
+            "{at}{} [{} duplicate, record {}: {}]",
+            d.sentence(now),
+            d.level.as_str(),
+            d.id,
+            d.reasons.join("; ")
+        );
+    }
 }
 
 /// Most forms one `capture --json-lines` imports (one transaction holds them all).
@@ -347,7 +424,12 @@ pub(crate) fn capture_lines(args: &DeviceArgs, source: &str, json_out: bool) -> 
         let device = open(args)?;
         match device.capture_batch(&forms, now) {
             Ok(done) => {
-                let ids: Vec<String> = done.iter().map(|s| s.id.to_string()).collect();
+                let ids: Vec<String> = done.iter().map(|s| s.summary.id.to_string()).collect();
+                if !json_out {
+                    for (captured, line) in done.iter().zip(&line_of) {
+                        warn_duplicates(&captured.possible_duplicates, now, Some(*line));
+                    }
+                }
                 if json_out {
                     println!("{}", serde_json::to_string_pretty(&ids)?);
                 } else {

@@ -448,6 +448,19 @@ enum RegistryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the open pairs of possible duplicates (a later record held for review, and the
+    /// earlier record it may be), or decide one with `duplicates decide`.
+    #[command(args_conflicts_with_subcommands = true)]
+    Duplicates {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// JSON output: `[{"record_id", "candidate_id", "score", "level", "reasons"}]`.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        decide: Option<DuplicatesCommand>,
+    },
     /// Revoke one registered credential (by its ledger index): it verifies as revoked once
     /// verifiers have the next status list.
     RevokeCredential {
@@ -676,6 +689,32 @@ enum WitnessCommand {
     },
 }
 
+/// `registry duplicates` subcommands.
+#[derive(Subcommand)]
+enum DuplicatesCommand {
+    /// A registrar's decision on one pair: closes it. The held record stays held while
+    /// another pair holding it is open.
+    #[command(group = clap::ArgGroup::new("decision").required(true))]
+    Decide {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The held (later) record's id.
+        record: String,
+        /// The candidate (earlier) record's id.
+        candidate: String,
+        /// The two records are the same child.
+        #[arg(long, group = "decision")]
+        duplicate: bool,
+        /// The two records are two children.
+        #[arg(long, group = "decision")]
+        not_duplicate: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// A whole number from `min` to `max`, or a message saying so (not Rust's own words).
 fn whole_number(text: &str, min: u32, max: u32) -> Result<u32, String> {
     text.trim()
@@ -723,6 +762,13 @@ impl Command {
             }))
             | Command::Registry(RegistryCommand::Tiles(TilesCommand::Export { json, .. }))
             | Command::Monitor { json, .. }
+            | Command::Registry(RegistryCommand::Duplicates {
+                decide: None, json, ..
+            })
+            | Command::Registry(RegistryCommand::Duplicates {
+                decide: Some(DuplicatesCommand::Decide { json, .. }),
+                ..
+            })
             | Command::Lists(ListsCommand::Fetch { json, .. }) => *json,
             Command::Demo { .. }
             | Command::Credential { .. }
@@ -959,6 +1005,31 @@ fn run(command: Command) -> anyhow::Result<u8> {
             note,
             json,
         }) => registry_cmd::revoke(&data, &device_kid, reason.as_str(), note.as_deref(), json)?,
+        Command::Registry(RegistryCommand::Duplicates {
+            decide:
+                Some(DuplicatesCommand::Decide {
+                    data,
+                    record,
+                    candidate,
+                    duplicate,
+                    not_duplicate: _,
+                    json,
+                }),
+            ..
+        }) => registry_cmd::decide_duplicate(&data, &record, &candidate, duplicate, json)?,
+        Command::Registry(RegistryCommand::Duplicates {
+            data,
+            json,
+            decide: None,
+        }) => match data {
+            Some(data) => registry_cmd::duplicates(&data, json)?,
+            None => {
+                return Err(output::coded(
+                    "usage",
+                    "registry duplicates needs --data DIR (the registry's data directory)",
+                ));
+            }
+        },
         Command::Registry(RegistryCommand::RevokeCredential {
             data,
             leaf_index,

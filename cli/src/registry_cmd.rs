@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow};
 use birthright_core::keys::KeyId;
 use birthright_registry::{
     Registry, http,
-    service::{Database, parse_ttl},
+    service::{Database, Decision, parse_ttl},
 };
 
 use crate::{
@@ -240,6 +240,85 @@ pub(crate) fn revoke_credential(
         );
     } else {
         println!("the registered credential at ledger index {leaf_index} was already revoked");
+    }
+    Ok(())
+}
+
+/// `registry duplicates`: the open pairs of possible duplicates, oldest first.
+pub fn duplicates(data: &Path, json: bool) -> Result<()> {
+    let registry = Registry::open(data)?;
+    let pairs = registry.duplicates()?;
+    if json {
+        let list: Vec<_> = pairs
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "record_id": p.record_id,
+                    "candidate_id": p.candidate_id,
+                    "score": p.score,
+                    "level": p.level,
+                    "reasons": p.reasons,
+                    "record_device_kid": p.record_kid.to_string(),
+                    "candidate_device_kid": p.candidate_kid.to_string(),
+                    "found_at": rfc3339(p.opened_at),
+                })
+            })
+            .collect();
+        return print_json(&list);
+    }
+    if pairs.is_empty() {
+        println!("no possible duplicates waiting for review");
+    }
+    for p in pairs {
+        println!(
+            "record {} (held) may be record {}: {} ({} points), found {}\n  {}",
+            p.record_id,
+            p.candidate_id,
+            p.level,
+            p.score,
+            when(p.opened_at),
+            p.reasons.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// `registry duplicates decide`: closes one pair with the registrar's decision.
+pub fn decide_duplicate(
+    data: &Path,
+    record: &str,
+    candidate: &str,
+    duplicate: bool,
+    json: bool,
+) -> Result<()> {
+    let id = |text: &str| {
+        uuid::Uuid::parse_str(text.trim())
+            .map_err(|_| coded("usage", format!("{text:?} is not a record id (a UUID)")))
+    };
+    let (record, candidate) = (id(record)?, id(candidate)?);
+    let decision = if duplicate {
+        Decision::Duplicate
+    } else {
+        Decision::NotDuplicate
+    };
+    let registry = Registry::open(data)?;
+    registry.decide_duplicate(&record, &candidate, decision)?;
+    let still_held = registry.duplicates()?.iter().any(|p| p.record_id == record);
+    if json {
+        return print_json(&serde_json::json!({
+            "record_id": record,
+            "candidate_id": candidate,
+            "decision": decision.as_str(),
+            "still_held": still_held,
+        }));
+    }
+    let what = match decision {
+        Decision::Duplicate => "the same child",
+        Decision::NotDuplicate => "two children",
+    };
+    println!("recorded: records {record} and {candidate} are {what}");
+    if still_held {
+        println!("record {record} is still held: other possible duplicates of it wait for review");
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::{
     codec,
     keys::{Ed25519Key, KeyId, RngError},
+    matching::{self, Level, Prepared, Profile, blocking::Index},
     record::{Record, RegistrationForm, SCHEMA_VERSION},
     signed::{SignedRecord, SignedRecordError},
     store::{RecordRow, RecordStatus, StorageKey, Store, StoreError},
@@ -214,13 +215,176 @@ impl Counts {
     }
 }
 
-/// Sealed per-record summary used for lists and name search, so a list does not decrypt and
-/// decode whole records.
+/// Sealed per-record summary used for lists, name search and duplicate checks, so none of
+/// them decrypts and decodes whole records.
 #[derive(Serialize, Deserialize)]
 struct SealedSummary {
     child_name: String,
     date_of_birth: String,
     mother_name: String,
+    /// What duplicate matching reads (absent from summaries written before it existed: those
+    /// records are matched from their full record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<Profile>,
+}
+
+/// Meta key of the registry's hints: this device's records the registry holds for review as
+/// possible duplicates, with their candidates, from its latest answers (sealed CBOR).
+pub const META_REGISTRY_HINTS: &str = "registry_hints";
+
+/// Most hints kept (the oldest are dropped first).
+const MAX_REGISTRY_HINTS: usize = 200;
+
+/// One of this device's records the registry holds for review, and the registry's records it
+/// may duplicate (from the latest answer about it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryHint {
+    /// This device's record.
+    pub record_id: Uuid,
+    /// What the registry said.
+    pub held: wire::Held,
+}
+
+impl RegistryHint {
+    /// The sentences an app shows, one per candidate, with `now` the current time.
+    pub fn sentences(&self, now: OffsetDateTime) -> Vec<String> {
+        self.held
+            .candidates
+            .iter()
+            .map(|c| {
+                format!(
+                    "this child may already be registered ({}, {}, captured {})",
+                    c.child_name,
+                    c.date_of_birth,
+                    ago(now.unix_timestamp() - c.captured_at)
+                )
+            })
+            .collect()
+    }
+}
+
+/// Keeps the hints of an applied batch answer (inside its transaction): a record held gets
+/// its new hint, a record acknowledged without one loses any it had.
+pub(crate) fn keep_registry_hints(
+    store: &Store,
+    tx: &rusqlite::Transaction<'_>,
+    settled: &[crate::sync::Settled],
+) -> Result<(), StoreError> {
+    use crate::sync::Settled;
+    let answered: Vec<(Uuid, Option<&wire::Held>)> = settled
+        .iter()
+        .filter_map(|s| match s {
+            Settled::Acknowledged { id, held, .. } => Some((*id, held.as_ref())),
+            Settled::Rejected { .. } => None,
+        })
+        .collect();
+    let mut hints = read_hints(store, tx)?;
+    if hints.is_empty() && answered.iter().all(|(_, h)| h.is_none()) {
+        return Ok(());
+    }
+    hints.retain(|h| !answered.iter().any(|(id, _)| *id == h.record_id));
+    for (id, held) in answered {
+        if let Some(held) = held {
+            hints.push(RegistryHint {
+                record_id: id,
+                held: held.clone(),
+            });
+        }
+    }
+    let excess = hints.len().saturating_sub(MAX_REGISTRY_HINTS);
+    hints.drain(..excess);
+    let bytes = zeroize::Zeroizing::new(
+        codec::to_vec(&hints).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    );
+    store.set_meta(tx, META_REGISTRY_HINTS, &bytes)
+}
+
+fn read_hints(store: &Store, conn: &rusqlite::Connection) -> Result<Vec<RegistryHint>, StoreError> {
+    match store.meta(conn, META_REGISTRY_HINTS)? {
+        Some(bytes) => {
+            codec::from_slice(&bytes, 4 * 1024 * 1024).map_err(|_| StoreError::Tampered {
+                what: "registry hints".into(),
+            })
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A registration just captured, with the records already on this device that may be the
+/// same child (docs/MATCHING.md). Capture never waits for or depends on them: the record is
+/// stored either way, and the app shows them for the worker to check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Captured {
+    /// The new record.
+    #[serde(flatten)]
+    pub summary: RecordSummary,
+    /// Records on this device that may be the same child, best first.
+    pub possible_duplicates: Vec<PossibleDuplicate>,
+    /// From the registry's latest answers: held records of this device that are among the
+    /// possible duplicates, or whose candidates' name and date of birth match this child.
+    pub registry_hints: Vec<RegistryHint>,
+}
+
+/// A record on the device that may be the same child as one just captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PossibleDuplicate {
+    /// The earlier record's id.
+    pub id: Uuid,
+    /// Its child's name.
+    pub child_name: String,
+    /// Its child's date of birth, as entered.
+    pub date_of_birth: String,
+    /// When it was captured (Unix seconds, UTC).
+    pub captured_at: i64,
+    /// Where it is in its life cycle (`acknowledged`: already registered).
+    #[serde(serialize_with = "status_str")]
+    pub status: RecordStatus,
+    /// `likely` or `possible`.
+    pub level: Level,
+    /// The matching score (points, docs/MATCHING.md §6).
+    pub score: i32,
+    /// Why, in plain language.
+    pub reasons: Vec<String>,
+}
+
+impl PossibleDuplicate {
+    /// The sentence an app shows: `this child may already be registered (Олена Коваленко,
+    /// 2026-03-14, captured 2 days ago)`, with `now` the current time.
+    pub fn sentence(&self, now: OffsetDateTime) -> String {
+        let ago = ago(now.unix_timestamp() - self.captured_at);
+        let what = if self.status == RecordStatus::Acknowledged {
+            "this child may already be registered"
+        } else {
+            "this child may already have been captured"
+        };
+        format!(
+            "{what} ({}, {}, captured {ago})",
+            self.child_name, self.date_of_birth
+        )
+    }
+}
+
+/// `just now`, `5 minutes ago`, `3 hours ago`, `1 day ago`, `2 days ago`.
+fn ago(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    match seconds.max(0) {
+        s if s < 60 => "just now".into(),
+        s if s < 3_600 => plural(s / 60, "minute"),
+        s if s < 86_400 => plural(s / 3_600, "hour"),
+        s => plural(s / 86_400, "day"),
+    }
+}
+
+/// The device's records as a blocking index, and what a possible duplicate shows of each.
+struct Known {
+    index: Index,
+    shown: Vec<(RecordRow, SealedSummary)>,
 }
 
 /// Lower-cased, NFC form used for name search.
@@ -409,24 +573,89 @@ impl Device {
 
     /// Validates, signs, encrypts and stores a new registration. Once this returns, the record
     /// is durable (it survives a killed process or a power cut).
-    pub fn capture(&self, input: &RegistrationForm) -> Result<RecordSummary, DeviceError> {
-        self.capture_at(input, OffsetDateTime::now_utc(), None)
+    ///
+    /// Also returns the records already on the device that may be the same child (matched
+    /// over the decrypted summaries in memory; no index of names is written anywhere).
+    pub fn capture(&self, input: &RegistrationForm) -> Result<Captured, DeviceError> {
+        self.capture_checked(input, OffsetDateTime::now_utc(), None)
     }
 
     /// Parses the JSON form and captures it.
-    pub fn capture_json(&self, json: &str) -> Result<RecordSummary, DeviceError> {
+    pub fn capture_json(&self, json: &str) -> Result<Captured, DeviceError> {
         let input = RegistrationForm::from_json(json)?;
         self.capture(&input)
     }
 
     /// Records a correction of record `id`: a new signed record that supersedes it. The old
-    /// record is kept unchanged (nothing is edited in place or deleted).
-    pub fn correct(
+    /// record is kept unchanged (nothing is edited in place or deleted). The possible
+    /// duplicates leave out the corrected record.
+    pub fn correct(&self, id: &Uuid, input: &RegistrationForm) -> Result<Captured, DeviceError> {
+        self.capture_checked(input, OffsetDateTime::now_utc(), Some(*id))
+    }
+
+    /// [`Self::capture_at`] with the duplicate check of [`Self::capture`].
+    pub fn capture_checked(
         &self,
-        id: &Uuid,
         input: &RegistrationForm,
-    ) -> Result<RecordSummary, DeviceError> {
-        self.capture_at(input, OffsetDateTime::now_utc(), Some(*id))
+        captured_at: OffsetDateTime,
+        supersedes: Option<Uuid>,
+    ) -> Result<Captured, DeviceError> {
+        let (row, summary) = self.prepare(input, captured_at, supersedes)?;
+        let prepared = Prepared::from_form(input);
+        self.store.write(|tx| -> Result<Captured, DeviceError> {
+            let known = self.known(tx)?;
+            let possible_duplicates = known.duplicates(&prepared, supersedes);
+            let registry_hints = hints_for(
+                &read_hints(&self.store, tx)?,
+                &prepared,
+                &possible_duplicates,
+            );
+            let row = self.insert(tx, row)?;
+            Ok(Captured {
+                summary: summary_from(row, summary),
+                possible_duplicates,
+                registry_hints,
+            })
+        })
+    }
+
+    /// The registry's hints from its latest answers (records of this device it holds for
+    /// review as possible duplicates).
+    pub fn registry_hints(&self) -> Result<Vec<RegistryHint>, DeviceError> {
+        Ok(self.store.read(|conn| read_hints(&self.store, conn))?)
+    }
+
+    /// The records on the device that may be the same child as `input` (what capture would
+    /// report), without capturing it.
+    pub fn possible_duplicates(
+        &self,
+        input: &RegistrationForm,
+    ) -> Result<Vec<PossibleDuplicate>, DeviceError> {
+        let prepared = Prepared::from_form(input);
+        let known = self.store.read(|conn| self.known(conn))?;
+        Ok(known.duplicates(&prepared, None))
+    }
+
+    /// Decrypts every current record's summary into a blocking index (docs/MATCHING.md §5).
+    fn known(&self, conn: &rusqlite::Connection) -> Result<Known, DeviceError> {
+        let rows = self.store.records(conn, None)?;
+        let mut known = Known {
+            index: Index::new(),
+            shown: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            if row.superseded_by.is_some() {
+                continue;
+            }
+            let mut summary = self.sealed_summary(&row)?;
+            let profile = match summary.profile.take() {
+                Some(profile) => profile,
+                None => Profile::from_form(&self.signed_record(&row)?.record.enrolment),
+            };
+            known.index.add(Prepared::new(profile));
+            known.shown.push((row, summary));
+        }
+        Ok(known)
     }
 
     /// Captures with an explicit capture time (tests, benchmarks and imports).
@@ -451,7 +680,7 @@ impl Device {
         &self,
         inputs: &[RegistrationForm],
         captured_at: OffsetDateTime,
-    ) -> Result<Vec<RecordSummary>, DeviceError> {
+    ) -> Result<Vec<Captured>, DeviceError> {
         let mut prepared = Vec::with_capacity(inputs.len());
         let mut problems = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
@@ -470,11 +699,33 @@ impl Device {
             return Err(DeviceError::Validation(ValidationErrors(problems)));
         }
         self.store
-            .write(|tx| -> Result<Vec<RecordSummary>, DeviceError> {
-                prepared
-                    .into_iter()
-                    .map(|(row, summary)| Ok(summary_from(self.insert(tx, row)?, summary)))
-                    .collect()
+            .write(|tx| -> Result<Vec<Captured>, DeviceError> {
+                // Each form is matched against the device's records and the forms before it.
+                let mut known = self.known(tx)?;
+                let hints = read_hints(&self.store, tx)?;
+                let mut out = Vec::with_capacity(prepared.len());
+                for ((row, summary), input) in prepared.into_iter().zip(inputs) {
+                    let profile = Prepared::from_form(input);
+                    let possible_duplicates = known.duplicates(&profile, None);
+                    let registry_hints = hints_for(&hints, &profile, &possible_duplicates);
+                    let row = self.insert(tx, row)?;
+                    known.index.add(profile);
+                    known.shown.push((
+                        row.clone(),
+                        SealedSummary {
+                            child_name: summary.child_name.clone(),
+                            date_of_birth: summary.date_of_birth.clone(),
+                            mother_name: summary.mother_name.clone(),
+                            profile: None,
+                        },
+                    ));
+                    out.push(Captured {
+                        summary: summary_from(row, summary),
+                        possible_duplicates,
+                        registry_hints,
+                    });
+                }
+                Ok(out)
             })
     }
 
@@ -509,6 +760,7 @@ impl Device {
             )
             .trim()
             .to_string(),
+            profile: Some(Profile::from_form(&record.enrolment)),
         };
         let row_id = record.id.as_bytes().to_vec();
         let summary_bytes = zeroize::Zeroizing::new(
@@ -549,6 +801,12 @@ impl Device {
     }
 
     fn summary(&self, row: RecordRow) -> Result<RecordSummary, DeviceError> {
+        let mut summary = self.sealed_summary(&row)?;
+        summary.profile = None;
+        Ok(summary_from(row, summary))
+    }
+
+    fn sealed_summary(&self, row: &RecordRow) -> Result<SealedSummary, DeviceError> {
         let plain = self.store.unseal(
             "records",
             "sealed_summary",
@@ -561,7 +819,7 @@ impl Device {
                     what: "record summary".into(),
                 }
             })?;
-        Ok(summary_from(row, summary))
+        Ok(summary)
     }
 
     /// Decrypts and decodes the signed record in `row`.
@@ -833,6 +1091,65 @@ fn describe(identity: &Identity) -> DeviceIdentity {
     }
 }
 
+/// The hints that concern a new capture: those of its possible duplicates, and those whose
+/// candidate's child's name and date of birth match it (docs/MATCHING.md §8).
+fn hints_for(
+    hints: &[RegistryHint],
+    record: &Prepared,
+    duplicates: &[PossibleDuplicate],
+) -> Vec<RegistryHint> {
+    hints
+        .iter()
+        .filter(|h| {
+            duplicates.iter().any(|d| d.id == h.record_id)
+                || h.held.candidates.iter().any(|c| {
+                    let (given, family) = c
+                        .child_name
+                        .rsplit_once(' ')
+                        .unwrap_or((c.child_name.as_str(), ""));
+                    let candidate = Prepared::new(Profile {
+                        child_given: given.into(),
+                        child_family: family.into(),
+                        date_of_birth: c.date_of_birth.clone(),
+                        ..Profile::default()
+                    });
+                    let child = Prepared::new(Profile {
+                        child_given: record.profile.child_given.clone(),
+                        child_family: record.profile.child_family.clone(),
+                        date_of_birth: record.profile.date_of_birth.clone(),
+                        ..Profile::default()
+                    });
+                    matching::score(&child, &candidate).level != Level::None
+                })
+        })
+        .cloned()
+        .collect()
+}
+
+impl Known {
+    /// The records scoring `possible` or more against `record`, best first, leaving out
+    /// `corrected` (the record a correction replaces).
+    fn duplicates(&self, record: &Prepared, corrected: Option<Uuid>) -> Vec<PossibleDuplicate> {
+        self.index
+            .matches(record, None)
+            .into_iter()
+            .filter_map(|(at, m)| {
+                let (row, summary) = self.shown.get(at)?;
+                (Some(row.id) != corrected).then(|| PossibleDuplicate {
+                    id: row.id,
+                    child_name: summary.child_name.clone(),
+                    date_of_birth: summary.date_of_birth.clone(),
+                    captured_at: row.captured_at,
+                    status: row.status,
+                    level: m.level,
+                    score: m.points,
+                    reasons: m.reasons,
+                })
+            })
+            .collect()
+    }
+}
+
 fn summary_from(row: RecordRow, summary: SealedSummary) -> RecordSummary {
     RecordSummary {
         id: row.id,
@@ -866,9 +1183,66 @@ mod tests {
     }
 
     #[test]
+    fn capture_reports_the_same_child_already_on_the_device() {
+        let device = device();
+        let first = device.capture(&olena()).unwrap();
+        assert!(first.possible_duplicates.is_empty());
+        // The same child typed in Latin letters by another worker, a day later.
+        let mut again = olena();
+        again.child.given_names = "Olena".into();
+        again.child.family_name = "Kovalenko".into();
+        let later =
+            OffsetDateTime::from_unix_timestamp(first.summary.captured_at + 2 * 86_400).unwrap();
+        let second = device.capture_checked(&again, later, None).unwrap();
+        assert_eq!(second.possible_duplicates.len(), 1, "{second:?}");
+        let dup = &second.possible_duplicates[0];
+        assert_eq!(dup.id, first.summary.id);
+        assert_eq!(dup.level, Level::Likely);
+        assert!(
+            dup.reasons
+                .contains(&"same mother and date of birth".to_string())
+        );
+        assert_eq!(
+            dup.sentence(later),
+            "this child may already have been captured (Олена Коваленко, 2026-03-14, \
+             captured 2 days ago)"
+        );
+        // Both are stored: a match never blocks a capture.
+        assert_eq!(device.counts().unwrap().total(), 2);
+        // A correction of the first is not its own duplicate; the second still is one.
+        let fixed = device.correct(&first.summary.id, &olena()).unwrap();
+        let found: Vec<Uuid> = fixed.possible_duplicates.iter().map(|d| d.id).collect();
+        assert_eq!(found, vec![second.summary.id]);
+        // A twin is not a duplicate.
+        let mut twin = olena();
+        twin.child.given_names = "Оксана".into();
+        twin.child.plurality = 2;
+        twin.child.birth_order = 2;
+        assert!(device.possible_duplicates(&twin).unwrap().is_empty());
+        // A batch sees the forms before it.
+        let mut other = olena();
+        other.child.given_names = "Тарас".into();
+        other.child.date_of_birth = "2025-01-02".into();
+        let batch = device
+            .capture_batch(&[other.clone(), other], OffsetDateTime::now_utc())
+            .unwrap();
+        assert!(batch[0].possible_duplicates.is_empty());
+        assert_eq!(batch[1].possible_duplicates[0].id, batch[0].summary.id);
+    }
+
+    #[test]
+    fn ago_in_words() {
+        assert_eq!(ago(5), "just now");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(7_200), "2 hours ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(-5), "just now");
+    }
+
+    #[test]
     fn capture_get_list_counts() {
         let device = device();
-        let summary = device.capture(&olena()).unwrap();
+        let summary = device.capture(&olena()).unwrap().summary;
         assert_eq!(summary.status, RecordStatus::Pending);
         assert_eq!(summary.child_name, "Олена Коваленко");
         let stored = device.get(&summary.id).unwrap();
@@ -920,10 +1294,10 @@ mod tests {
     #[test]
     fn corrections_supersede_without_editing() {
         let device = device();
-        let first = device.capture(&olena()).unwrap();
+        let first = device.capture(&olena()).unwrap().summary;
         let mut fixed = olena();
         fixed.child.given_names = "Олена Марія".into();
-        let second = device.correct(&first.id, &fixed).unwrap();
+        let second = device.correct(&first.id, &fixed).unwrap().summary;
         assert_eq!(second.supersedes, Some(first.id));
         let old = device.get(&first.id).unwrap();
         assert_eq!(old.summary.superseded_by, Some(second.id));
@@ -1056,7 +1430,7 @@ mod tests {
         let (identity, id) = {
             let device = Device::create(&path, key.clone()).unwrap();
             let identity = device.init("w-1").unwrap();
-            (identity, device.capture(&olena()).unwrap().id)
+            (identity, device.capture(&olena()).unwrap().summary.id)
         };
         let device = Device::open(&path, key).unwrap();
         assert_eq!(device.identity().unwrap(), identity);
@@ -1083,8 +1457,8 @@ mod tests {
         let (identity, ids) = {
             let device = Device::create(&path, key.clone()).unwrap();
             let identity = device.init("w-1").unwrap();
-            let first = device.capture(&olena()).unwrap().id;
-            let second = device.correct(&first, &olena()).unwrap().id;
+            let first = device.capture(&olena()).unwrap().summary.id;
+            let second = device.correct(&first, &olena()).unwrap().summary.id;
             (identity, vec![first, second])
         };
         // Take the file back to what version 1 wrote: no sync tables or columns, no row tags,

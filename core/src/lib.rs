@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod http_client;
 pub mod keys;
 pub mod ledger;
+pub mod matching;
 pub mod record;
 pub mod redact;
 pub mod signed;

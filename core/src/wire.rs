@@ -188,6 +188,38 @@ pub struct RecordResult {
     pub rejection: Option<Rejection>,
     /// A registry-signed credential for the record (accepted and duplicate), if issued.
     pub credential: Option<ByteBuf>,
+    /// The record is on the ledger but held for a registrar's review: it may be a child the
+    /// registry already has (docs/MATCHING.md). No credential is issued while it is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// Most candidates a held record's answer names.
+pub const MAX_HELD_CANDIDATES: usize = 5;
+
+/// Why a record is held for review: the registry's records it may duplicate, best first (at
+/// most [`MAX_HELD_CANDIDATES`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// The candidates.
+    pub candidates: Vec<HeldCandidate>,
+}
+
+/// One record a held record may duplicate, as much as the worker needs to recognise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldCandidate {
+    /// `likely` or `possible`.
+    pub level: String,
+    /// The matching score (points).
+    pub score: i32,
+    /// The candidate's child's name.
+    pub child_name: String,
+    /// The candidate's child's date of birth, as entered.
+    pub date_of_birth: String,
+    /// When the candidate was captured (Unix seconds).
+    pub captured_at: i64,
+    /// Why, in plain language.
+    pub reasons: Vec<String>,
 }
 
 /// The registry's answer to a batch (sealed back to the device).
@@ -829,6 +861,7 @@ mod tests {
             leaf: None,
             rejection: None,
             credential: None,
+            held: None,
         };
         let many = BatchResponse {
             version: WIRE_VERSION,

@@ -30,8 +30,8 @@ use birthright_core::{
     sync::Receipt,
     trust::{DeviceCertificate, HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
     wire::{
-        self, Batch, BatchResponse, EnrolRequest, EnrolResponse, LeafReceipt, LedgerLeaf, Outcome,
-        RecordResult, Rejection, SealedBatch, WIRE_VERSION,
+        self, Batch, BatchResponse, EnrolRequest, EnrolResponse, Held, HeldCandidate, LeafReceipt,
+        LedgerLeaf, Outcome, RecordResult, Rejection, SealedBatch, WIRE_VERSION,
     },
 };
 use serde_bytes::ByteBuf;
@@ -437,6 +437,7 @@ fn vectors() -> Vec<Vector> {
                 leaf: Some(receipt.clone()),
                 rejection: None,
                 credential: Some(ByteBuf::from(registered.bytes.clone())),
+                held: None,
             },
             RecordResult {
                 record_id: i.correction.id,
@@ -447,6 +448,7 @@ fn vectors() -> Vec<Vector> {
                     message: "place_of_birth.facility: unknown facility".into(),
                 }),
                 credential: None,
+                held: None,
             },
         ],
     };
@@ -481,12 +483,44 @@ fn vectors() -> Vec<Vector> {
         leaf: Some(receipt.clone()),
         rejection: None,
         credential: None,
+        held: None,
     };
     out.push(vector(
         "record_result_duplicate",
         "§9",
         json!({ "record_id": i.record.id.to_string(), "outcome": "Duplicate", "leaf": "as in `batch_response`" }),
         &cbor(&duplicate),
+    ));
+    let held = RecordResult {
+        record_id: i.correction.id,
+        outcome: Outcome::Accepted,
+        leaf: Some(receipt.clone()),
+        rejection: None,
+        credential: None,
+        held: Some(Held {
+            candidates: vec![HeldCandidate {
+                level: "likely".into(),
+                score: 107,
+                child_name: "Олена Коваленко".into(),
+                date_of_birth: "2026-03-14".into(),
+                captured_at: SEQUENCED_AT - 86_400,
+                reasons: vec![
+                    "same mother and date of birth".into(),
+                    "child's name Olena Kovalenko/Олена Коваленко".into(),
+                ],
+            }],
+        }),
+    };
+    out.push(vector(
+        "record_result_held",
+        "§9",
+        json!({ "record_id": i.correction.id.to_string(), "outcome": "Accepted", "leaf": "as in `batch_response`",
+                "credential": null,
+                "held": { "candidates": [{ "level": "likely", "score": 107, "child_name": "Олена Коваленко",
+                          "date_of_birth": "2026-03-14", "captured_at": SEQUENCED_AT - 86_400,
+                          "reasons": ["same mother and date of birth", "child's name Olena Kovalenko/Олена Коваленко"] }] },
+                "note": "a record on the ledger held for a registrar's review (docs/MATCHING.md §7): no credential; field 5 names the candidates" }),
+        &cbor(&held),
     ));
 
     let stored = Receipt {

@@ -301,16 +301,45 @@ fn message_keys_are_pinned() {
         leaf: Some(leaf),
         rejection: Some(rejection),
         credential: Some(bytes(1)),
+        held: None,
+    };
+    let candidate = birthright_core::wire::HeldCandidate {
+        level: "likely".into(),
+        score: 1,
+        child_name: String::new(),
+        date_of_birth: String::new(),
+        captured_at: 0,
+        reasons: vec![],
     };
     pinned(
+        "HeldCandidate",
+        &candidate,
+        &[
+            (0, "level"),
+            (1, "score"),
+            (2, "child_name"),
+            (3, "date_of_birth"),
+            (4, "captured_at"),
+            (5, "reasons"),
+        ],
+    );
+    let held = birthright_core::wire::Held {
+        candidates: vec![candidate],
+    };
+    pinned("Held", &held, &[(0, "candidates")]);
+    pinned(
         "RecordResult",
-        &result,
+        &RecordResult {
+            held: Some(held),
+            ..result.clone()
+        },
         &[
             (0, "record_id"),
             (1, "outcome"),
             (2, "leaf"),
             (3, "rejection"),
             (4, "credential"),
+            (5, "held"),
         ],
     );
     pinned(

@@ -33,8 +33,8 @@ use uuid::Uuid;
 use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
-        CredentialRevocation, DeviceRow, LeafStatuses, RegistryStore, StoreError, TokenProblem,
-        WitnessRow,
+        CredentialRevocation, DeviceRow, DuplicatePair, LeafStatuses, PAIR_COLUMNS, RegistryStore,
+        StoreError, TokenProblem, WitnessRow,
     },
 };
 
@@ -149,6 +149,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         line    TEXT NOT NULL,
         PRIMARY KEY (size, witness)
     );",
+    // 3: duplicate detection (SQLite's version 7): keyed blocking hashes, candidate pairs.
+    "CREATE TABLE match_keys (
+        key        BYTEA NOT NULL,
+        device_kid BYTEA NOT NULL,
+        id         BYTEA NOT NULL,
+        PRIMARY KEY (key, device_kid, id)
+    );
+    CREATE INDEX match_keys_by_record ON match_keys(device_kid, id);
+    CREATE TABLE duplicate_pairs (
+        record_kid    BYTEA NOT NULL,
+        record_id     BYTEA NOT NULL,
+        candidate_kid BYTEA NOT NULL,
+        candidate_id  BYTEA NOT NULL,
+        score         INTEGER NOT NULL,
+        level         TEXT NOT NULL,
+        opened_at     BIGINT NOT NULL,
+        closed_at     BIGINT,
+        decision      TEXT,
+        PRIMARY KEY (record_kid, record_id, candidate_kid, candidate_id)
+    );
+    CREATE INDEX duplicate_pairs_open ON duplicate_pairs(record_id) WHERE closed_at IS NULL;",
 ];
 
 impl From<postgres::Error> for StoreError {
@@ -1099,6 +1120,136 @@ impl RegistryStore for PgStore {
                 .collect())
         })
     }
+
+    fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
+        let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        self.db().read_sql(|tx| {
+            let mut out = Vec::new();
+            for row in tx.query(
+                "SELECT DISTINCT device_kid, id FROM match_keys WHERE key = ANY($1)",
+                &[&keys],
+            )? {
+                out.push((key_id(row.get(0))?, uuid_of(row.get(1))?));
+            }
+            out.sort_unstable();
+            Ok(out)
+        })
+    }
+
+    fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT EXISTS(SELECT 1 FROM match_keys WHERE device_kid = $1 AND id = $2)",
+                    &[&kid.0.as_slice(), &id.as_bytes().as_slice()],
+                )?
+                .get(0))
+        })
+    }
+
+    fn add_match(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        keys: &[[u8; 32]],
+        pairs: &[DuplicatePair],
+    ) -> Result<(), StoreError> {
+        self.db().write_sql(|tx| {
+            let insert = tx.prepare(
+                "INSERT INTO match_keys(key, device_kid, id) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for key in keys {
+                tx.execute(
+                    &insert,
+                    &[
+                        &key.as_slice(),
+                        &kid.0.as_slice(),
+                        &id.as_bytes().as_slice(),
+                    ],
+                )?;
+            }
+            for p in pairs {
+                tx.execute(
+                    "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
+                     score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT DO NOTHING",
+                    &[
+                        &p.record_kid.0.as_slice(),
+                        &p.record_id.as_bytes().as_slice(),
+                        &p.candidate_kid.0.as_slice(),
+                        &p.candidate_id.as_bytes().as_slice(),
+                        &p.score,
+                        &p.level,
+                        &p.opened_at,
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn open_pairs(
+        &self,
+        record: Option<(&KeyId, &Uuid)>,
+    ) -> Result<Vec<DuplicatePair>, StoreError> {
+        let (kid, id) = match record {
+            Some((kid, id)) => (Some(kid.0.to_vec()), Some(id.as_bytes().to_vec())),
+            None => (None, None),
+        };
+        self.db().read_sql(|tx| {
+            let rows = tx.query(
+                &format!(
+                    "SELECT {PAIR_COLUMNS} FROM duplicate_pairs
+                     WHERE ($1::BYTEA IS NULL AND closed_at IS NULL)
+                     OR (record_kid = $1 AND record_id = $2
+                         AND (closed_at IS NULL OR decision = 'duplicate'))
+                     ORDER BY opened_at, record_id, score DESC"
+                ),
+                &[&kid, &id],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(DuplicatePair {
+                        record_kid: key_id(r.get(0))?,
+                        record_id: uuid_of(r.get(1))?,
+                        candidate_kid: key_id(r.get(2))?,
+                        candidate_id: uuid_of(r.get(3))?,
+                        score: r.get(4),
+                        level: r.get(5),
+                        opened_at: r.get(6),
+                        closed_at: r.get(7),
+                        decision: r.get(8),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn close_pairs(
+        &self,
+        record_id: &Uuid,
+        candidate_id: &Uuid,
+        decision: &str,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        self.db().write_sql(|tx| {
+            Ok(tx.execute(
+                "UPDATE duplicate_pairs SET closed_at = $3, decision = $4
+                 WHERE record_id = $1 AND candidate_id = $2 AND closed_at IS NULL",
+                &[
+                    &record_id.as_bytes().as_slice(),
+                    &candidate_id.as_bytes().as_slice(),
+                    &at,
+                    &decision,
+                ],
+            )?)
+        })
+    }
+}
+
+fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|_| StoreError::Damaged("a record id".into()))
 }
 
 /// `url` with its database name replaced by `name`.

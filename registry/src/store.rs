@@ -233,6 +233,30 @@ pub struct Recovery {
     pub current: (u64, Hash),
 }
 
+/// A pair of records that may be one child registered twice (docs/MATCHING.md §7): `record`
+/// arrived after `candidate` and is held for review while the pair is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicatePair {
+    /// The device of the later record.
+    pub record_kid: KeyId,
+    /// The later record, held while the pair is open.
+    pub record_id: Uuid,
+    /// The device of the earlier record.
+    pub candidate_kid: KeyId,
+    /// The earlier record.
+    pub candidate_id: Uuid,
+    /// The matching score (points).
+    pub score: i32,
+    /// `likely` or `possible`.
+    pub level: String,
+    /// When the pair was found (Unix seconds).
+    pub opened_at: i64,
+    /// When a registrar decided (Unix seconds); `None` while open.
+    pub closed_at: Option<i64>,
+    /// `duplicate` or `not_duplicate`, once decided.
+    pub decision: Option<String>,
+}
+
 /// The registry's storage operations.
 pub trait RegistryStore: Send + Sync {
     /// Stores a new enrolment token: its public id and its binding key (never the token).
@@ -387,6 +411,37 @@ pub trait RegistryStore: Send + Sync {
 
     /// The cosignature lines collected for the checkpoint of `size`.
     fn cosignatures(&self, size: u64) -> Result<Vec<String>, StoreError>;
+
+    /// The records having at least one of the keyed blocking hashes `keys`, without repeats.
+    fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError>;
+
+    /// Whether record `id` of device `kid` has been matched (its keys are stored).
+    fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
+
+    /// Stores a record's keyed blocking hashes and the open pairs found for it, in one
+    /// transaction (a pair already stored is kept as it is).
+    fn add_match(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        keys: &[[u8; 32]],
+        pairs: &[DuplicatePair],
+    ) -> Result<(), StoreError>;
+
+    /// Open pairs, oldest first; with `record`, the pairs that keep that record without a
+    /// credential: its open ones and those decided `duplicate`.
+    fn open_pairs(&self, record: Option<(&KeyId, &Uuid)>)
+    -> Result<Vec<DuplicatePair>, StoreError>;
+
+    /// Closes the open pairs of `record_id` with `candidate_id` (ids as shown) with a
+    /// registrar's `decision`; returns how many were closed.
+    fn close_pairs(
+        &self,
+        record_id: &Uuid,
+        candidate_id: &Uuid,
+        decision: &str,
+        at: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -509,6 +564,28 @@ const MIGRATIONS: &[&str] = &[
         line    TEXT NOT NULL,
         PRIMARY KEY (size, witness)
     ) STRICT, WITHOUT ROWID;",
+    // 7: duplicate detection (docs/MATCHING.md §7): each record's blocking keys as keyed
+    // hashes (no names), and the candidate pairs a registrar reviews.
+    "CREATE TABLE match_keys (
+        key        BLOB NOT NULL,
+        device_kid BLOB NOT NULL,
+        id         BLOB NOT NULL,
+        PRIMARY KEY (key, device_kid, id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX match_keys_by_record ON match_keys(device_kid, id);
+    CREATE TABLE duplicate_pairs (
+        record_kid    BLOB NOT NULL,
+        record_id     BLOB NOT NULL,
+        candidate_kid BLOB NOT NULL,
+        candidate_id  BLOB NOT NULL,
+        score         INTEGER NOT NULL,
+        level         TEXT NOT NULL,
+        opened_at     INTEGER NOT NULL,
+        closed_at     INTEGER,
+        decision      TEXT,
+        PRIMARY KEY (record_kid, record_id, candidate_kid, candidate_id)
+    ) STRICT;
+    CREATE INDEX duplicate_pairs_open ON duplicate_pairs(record_id) WHERE closed_at IS NULL;",
 ];
 
 /// The schema version that adds `checkpoints.root`.
@@ -1329,6 +1406,147 @@ impl RegistryStore for SqliteStore {
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }
+
+    fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
+        let conn = self.read();
+        let mut stmt =
+            conn.prepare_cached("SELECT device_kid, id FROM match_keys WHERE key = ?1")?;
+        let mut out = Vec::new();
+        for key in keys {
+            let rows = stmt.query_map([key.as_slice()], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            for row in rows {
+                let (kid, id) = row?;
+                out.push((key_id(&kid)?, uuid_of(&id)?));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
+        Ok(self.read().query_row(
+            "SELECT EXISTS(SELECT 1 FROM match_keys WHERE device_kid = ?1 AND id = ?2)",
+            params![kid.0.as_slice(), id.as_bytes().as_slice()],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn add_match(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        keys: &[[u8; 32]],
+        pairs: &[DuplicatePair],
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO match_keys(key, device_kid, id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for key in keys {
+                insert.execute(params![
+                    key.as_slice(),
+                    kid.0.as_slice(),
+                    id.as_bytes().as_slice()
+                ])?;
+            }
+            let mut pair = tx.prepare_cached(
+                "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
+                 score, level, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for p in pairs {
+                pair.execute(params![
+                    p.record_kid.0.as_slice(),
+                    p.record_id.as_bytes().as_slice(),
+                    p.candidate_kid.0.as_slice(),
+                    p.candidate_id.as_bytes().as_slice(),
+                    p.score,
+                    p.level,
+                    p.opened_at
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn open_pairs(
+        &self,
+        record: Option<(&KeyId, &Uuid)>,
+    ) -> Result<Vec<DuplicatePair>, StoreError> {
+        let conn = self.read();
+        let sql = format!(
+            "SELECT {PAIR_COLUMNS} FROM duplicate_pairs
+             WHERE (?1 IS NULL AND closed_at IS NULL)
+             OR (record_kid = ?1 AND record_id = ?2 AND (closed_at IS NULL OR decision = 'duplicate'))
+             ORDER BY opened_at, record_id, score DESC"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let (kid, id) = match record {
+            Some((kid, id)) => (Some(kid.0.to_vec()), Some(id.as_bytes().to_vec())),
+            None => (None, None),
+        };
+        let rows = stmt.query_map(params![kid, id], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (rk, ri, ck, ci, score, level, opened_at, closed_at, decision) = row?;
+            out.push(DuplicatePair {
+                record_kid: key_id(&rk)?,
+                record_id: uuid_of(&ri)?,
+                candidate_kid: key_id(&ck)?,
+                candidate_id: uuid_of(&ci)?,
+                score: i32::try_from(score).map_err(|_| StoreError::Damaged("a score".into()))?,
+                level,
+                opened_at,
+                closed_at,
+                decision,
+            });
+        }
+        Ok(out)
+    }
+
+    fn close_pairs(
+        &self,
+        record_id: &Uuid,
+        candidate_id: &Uuid,
+        decision: &str,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE duplicate_pairs SET closed_at = ?3, decision = ?4
+                 WHERE record_id = ?1 AND candidate_id = ?2 AND closed_at IS NULL",
+                params![
+                    record_id.as_bytes().as_slice(),
+                    candidate_id.as_bytes().as_slice(),
+                    at,
+                    decision
+                ],
+            )? as u64)
+        })
+    }
+}
+
+/// The columns of a [`DuplicatePair`], in its order.
+pub(crate) const PAIR_COLUMNS: &str = "record_kid, record_id, candidate_kid, candidate_id, score, level, opened_at, closed_at, decision";
+
+fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|_| StoreError::Damaged("a record id".into()))
 }
 
 /// The witness rows of any backend: added, listed in order, sizes only grow unless told

@@ -140,7 +140,7 @@ fn a_copied_record_id_never_blocks_the_device_that_captured_it() {
         let registry = registry(dir.path());
         let owner = enrolled_device(&registry, "w-owner");
         let attacker = enrolled_device(&registry, "w-attacker");
-        let genuine = owner.capture(&reference_input()).unwrap();
+        let genuine = owner.capture(&reference_input()).unwrap().summary;
         // The attacker read the id off the provisional QR and signs its own record with it.
         let mut copy = owner.get(&genuine.id).unwrap().signed.record;
         copy.enrolment.child.given_names = "Someone".into();
@@ -194,7 +194,7 @@ fn corrections_come_only_from_the_capturing_device_once_per_version() {
     let registry = registry(dir.path());
     let owner = enrolled_device(&registry, "w-owner");
     let attacker = enrolled_device(&registry, "w-attacker");
-    let original = owner.capture(&reference_input()).unwrap();
+    let original = owner.capture(&reference_input()).unwrap().summary;
     sync(&owner, &registry);
     let record = owner.get(&original.id).unwrap().signed.record;
     let correction_of = |device: &Device, of: Uuid| {
@@ -252,7 +252,7 @@ fn a_record_naming_another_worker_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let genuine = device.capture(&reference_input()).unwrap();
+    let genuine = device.capture(&reference_input()).unwrap().summary;
     let mut record = device.get(&genuine.id).unwrap().signed.record;
     record.id = Uuid::now_v7();
     record.worker_id = "w-2".into();
@@ -287,7 +287,7 @@ fn garbage_batches_leave_no_trace() {
     }
     assert_eq!(batch_rows(dir.path()), 0);
     assert_eq!(registry.tree_size().unwrap(), 0);
-    let good = device.capture(&reference_input()).unwrap();
+    let good = device.capture(&reference_input()).unwrap().summary;
     send(&registry, &device, vec![bytes(&device, &good.id)]);
     assert_eq!(batch_rows(dir.path()), 1);
 }
@@ -297,7 +297,7 @@ fn a_record_erased_at_the_registry_is_never_sequenced_again() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let record = device.capture(&reference_input()).unwrap();
+    let record = device.capture(&reference_input()).unwrap().summary;
     sync(&device, &registry);
     let db = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     db.execute(
@@ -360,7 +360,7 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
     assert_eq!((err.status, err.code), (503, "ledger_restored"), "{err}");
     assert!(err.message.contains("registry recover"), "{err}");
     let other = enrolled_device(&registry, "w-2");
-    let fresh = other.capture(&reference_input()).unwrap();
+    let fresh = other.capture(&reference_input()).unwrap().summary;
     let err = registry
         .ingest(&{
             let batch = Batch {

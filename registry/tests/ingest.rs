@@ -53,7 +53,7 @@ fn capture_samples(device: &Device, n: usize, seed: u64) -> Vec<Uuid> {
     let now = OffsetDateTime::now_utc();
     sample_inputs(n, seed, now.date())
         .iter()
-        .map(|input| device.capture(input).unwrap().id)
+        .map(|input| device.capture(input).unwrap().summary.id)
         .collect()
 }
 
@@ -430,10 +430,13 @@ fn no_credential_for_a_corrected_record() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let first = device.capture(&reference_input()).unwrap();
+    let first = device.capture(&reference_input()).unwrap().summary;
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert!(device.credential(&first.id).is_ok());
-    let correction = device.correct(&first.id, &reference_input()).unwrap();
+    let correction = device
+        .correct(&first.id, &reference_input())
+        .unwrap()
+        .summary;
     let superseded = device.credential(&first.id).unwrap_err().to_string();
     assert!(
         superseded.contains(&correction.id.to_string()),
@@ -540,7 +543,7 @@ fn a_revoked_key_cannot_backdate_records_and_resends_stay_duplicates() {
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
     let now = OffsetDateTime::now_utc();
-    let synced = device.capture(&reference_input()).unwrap();
+    let synced = device.capture(&reference_input()).unwrap().summary;
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     let kid = device.identity().unwrap().key_id;
     // The phone is stolen: revoked from now. The thief captures with a clock set back, so
@@ -1476,8 +1479,8 @@ fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
         assert_eq!(answer.status, 200);
         StatusListToken::verify(&answer.body, registry.trust_bundle()).unwrap()
     };
-    let first = device.capture(&reference_input()).unwrap();
-    let other = device.capture(&reference_input()).unwrap();
+    let first = device.capture(&reference_input()).unwrap().summary;
+    let other = device.capture(&reference_input()).unwrap().summary;
     sync(&device, &transport).unwrap();
     let old_leaf = device.get(&first.id).unwrap().summary.leaf_index.unwrap();
     let other_leaf = device.get(&other.id).unwrap().summary.leaf_index.unwrap();
@@ -1490,7 +1493,10 @@ fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
         registry.status_list().unwrap()
     );
     let old_credential = device.credential(&first.id).unwrap();
-    let correction = device.correct(&first.id, &reference_input()).unwrap();
+    let correction = device
+        .correct(&first.id, &reference_input())
+        .unwrap()
+        .summary;
     sync(&device, &transport).unwrap();
     let new_leaf = device
         .get(&correction.id)
@@ -1541,4 +1547,81 @@ fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
             .verdict,
         birthright_core::credential::Verdict::Superseded(_)
     ));
+}
+
+#[test]
+fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let first = enrolled_device(&registry, "w-1");
+    let second = enrolled_device(&registry, "w-2");
+    let original = first.capture(&reference_input()).unwrap().summary.id;
+    let mut latin = reference_input();
+    latin.child.given_names = "Olena".into();
+    latin.child.family_name = "Kovalenko".into();
+    let copy = second.capture(&latin).unwrap().summary.id;
+    let other = second
+        .capture(&sample_inputs(1, 99, OffsetDateTime::now_utc().date())[0])
+        .unwrap();
+    let send = |device: &Device, ids: &[Uuid], known: u64| {
+        let records = ids
+            .iter()
+            .map(|id| device.get(id).unwrap().signed.bytes)
+            .collect();
+        let (sealed, key) = seal(&registry, device, records, known);
+        BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap()
+    };
+    let answer = send(&first, &[original], 0);
+    assert!(answer.results[0].held.is_none());
+    assert!(answer.results[0].credential.is_some());
+    let answer = send(&second, &[copy, other.summary.id], 1);
+    let held = &answer.results[0];
+    assert_eq!(held.outcome, Outcome::Accepted);
+    assert!(held.leaf.is_some(), "on the ledger");
+    assert!(held.credential.is_none(), "no credential while held");
+    let hint = held.held.as_ref().expect("held");
+    assert_eq!(hint.candidates.len(), 1);
+    assert_eq!(hint.candidates[0].level, "likely");
+    assert_eq!(hint.candidates[0].child_name, "Олена Коваленко");
+    assert_eq!(hint.candidates[0].date_of_birth, "2026-03-14");
+    assert!(
+        hint.candidates[0]
+            .reasons
+            .contains(&"same mother and date of birth".to_string()),
+        "{hint:?}"
+    );
+    // Another child in the same batch is registered as usual.
+    assert!(answer.results[1].held.is_none());
+    assert!(answer.results[1].credential.is_some());
+    // A re-send is still held (matching is not repeated: the pair is stored).
+    let again = send(&second, &[copy], 3);
+    assert_eq!(again.results[0].outcome, Outcome::Duplicate);
+    assert!(again.results[0].credential.is_none());
+    assert!(again.results[0].held.is_some());
+    let pairs = registry.duplicates().unwrap();
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(
+        (pairs[0].record_id, pairs[0].candidate_id),
+        (copy, original)
+    );
+    // Two children after all: released, and its re-send gets its credential.
+    registry
+        .decide_duplicate(
+            &copy,
+            &original,
+            birthright_registry::service::Decision::NotDuplicate,
+        )
+        .unwrap();
+    assert!(registry.duplicates().unwrap().is_empty());
+    let released = send(&second, &[copy], 3);
+    assert!(released.results[0].held.is_none());
+    assert!(released.results[0].credential.is_some());
+    let err = registry
+        .decide_duplicate(
+            &copy,
+            &original,
+            birthright_registry::service::Decision::Duplicate,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, "unknown_pair");
 }

@@ -172,7 +172,7 @@ fn capture_and_sync(
 ) -> Vec<uuid::Uuid> {
     let ids = forms
         .iter()
-        .map(|f| device.capture(f).unwrap().id)
+        .map(|f| device.capture(f).unwrap().summary.id)
         .collect();
     device
         .sync_with_sleep(

@@ -185,7 +185,10 @@ fun main() {
 
     var olenaId = ""
     test("capture with Cyrillic names") {
-        val summary = device.capture(sampleRegistrationForm())
+        val captured = device.capture(sampleRegistrationForm())
+        check(captured.possibleDuplicates.isEmpty()) { "${captured.possibleDuplicates}" }
+        check(captured.registryHints.isEmpty()) { "never synced: ${captured.registryHints}" }
+        val summary = captured.summary
         olenaId = summary.id
         check(summary.childName == "Олена Коваленко") { summary.childName }
         check(summary.status == RecordStatus.PENDING) { "${summary.status}" }
@@ -199,7 +202,7 @@ fun main() {
             child = sample.child.copy(givenNames = "Ștefan", familyName = "Țăran", sex = Sex.MALE),
             mother = sample.mother.copy(givenNames = "Rene\u0301e", familyName = "Țăran"),
         )
-        val summary = device.capture(input)
+        val summary = device.capture(input).summary
         check(summary.childName == "Ștefan Țăran") { summary.childName }
         check(summary.motherName == "Renée Țăran") { "NFC: ${summary.motherName}" }
     }
@@ -230,7 +233,7 @@ fun main() {
 
     test("calls from many threads at once") {
         val pool = Executors.newFixedThreadPool(4)
-        val futures = (1..8).map { pool.submit<String> { device.capture(sampleRegistrationForm()).id } }
+        val futures = (1..8).map { pool.submit<String> { device.capture(sampleRegistrationForm()).summary.id } }
         val ids = futures.map { it.get(60, TimeUnit.SECONDS) }
         pool.shutdown()
         check(ids.toSet().size == 8) { "8 distinct records" }
@@ -561,10 +564,10 @@ fun main() {
     }
 
     test("correcting a record twice is AlreadyCorrected, naming the correction") {
-        val first = device.capture(sampleRegistrationForm())
+        val first = device.capture(sampleRegistrationForm()).summary
         val sample = sampleRegistrationForm()
         val fixed = sample.copy(child = sample.child.copy(givenNames = "Олена Марія"))
-        val second = device.correct(first.id, fixed)
+        val second = device.correct(first.id, fixed).summary
         check(second.supersedes == first.id) { "${second.supersedes}" }
         try {
             device.correct(first.id, fixed)
@@ -579,9 +582,18 @@ fun main() {
         val before = device.counts().pending
         val sample = sampleRegistrationForm()
         val forms = listOf(sample, sample.copy(child = sample.child.copy(givenNames = "Ірина")), sample)
-        val done = device.captureBatch(forms)
+        val captured = device.captureBatch(forms)
+        val done = captured.map { it.summary }
         check(done.map { it.childName } == listOf("Олена Коваленко", "Ірина Коваленко", "Олена Коваленко")) { "${done.map { it.childName }}" }
         check(done.map { it.id }.toSet().size == 3) { "distinct ids" }
+        // The third form is the first one again: reported, and stored all the same.
+        val third = captured[2].possibleDuplicates
+        check(third.any { it.id == done[0].id && it.level == DuplicateLevel.LIKELY }) { "$third" }
+        // Ірина: same mother and date, a single birth, another name: only possible.
+        check(third.none { it.id == done[1].id && it.level == DuplicateLevel.LIKELY }) { "$third" }
+        val shown = third.first { it.id == done[0].id }
+        check(shown.message.startsWith("this child may already have been captured (Олена Коваленко, ")) { shown.message }
+        check(shown.reasons.contains("same mother and date of birth")) { "${shown.reasons}" }
         check(device.counts().pending == before + 3uL) { "${device.counts()}" }
         val bad = listOf(sample, sample.copy(child = sample.child.copy(dateOfBirth = "2099-01-01")), sample)
         try {

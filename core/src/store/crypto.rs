@@ -117,6 +117,18 @@ impl StorageKey {
             .unwrap_or_default();
         MacKey(okm)
     }
+
+    /// The secret of the registry's keyed blocking hashes (docs/MATCHING.md §5.2):
+    /// HKDF-SHA256 of the storage key with the info string `birthright/registry/v1/match-keys`
+    /// (no salt).
+    pub fn match_secret(&self) -> Zeroizing<[u8; 32]> {
+        let mut okm = Zeroizing::new([0u8; 32]);
+        hkdf::Hkdf::<Sha256>::new(None, self.0.as_ref())
+            .expand(b"birthright/registry/v1/match-keys", okm.as_mut())
+            // 32 bytes is far below HKDF-SHA256's 8160-byte output limit.
+            .unwrap_or_default();
+        okm
+    }
 }
 
 /// The row-authentication key derived from a [`StorageKey`]. Zeroized on drop.

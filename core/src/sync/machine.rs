@@ -552,8 +552,20 @@ impl<S: SyncStore> SyncMachine<S> {
                         self.now,
                     )?;
                 }
+                if result
+                    .held
+                    .as_ref()
+                    .is_some_and(|h| h.candidates.len() > wire::MAX_HELD_CANDIDATES)
+                {
+                    return Err(SyncError::InvalidResponse(format!(
+                        "record {}: more candidates of a held record than the {} allowed",
+                        result.record_id,
+                        wire::MAX_HELD_CANDIDATES
+                    )));
+                }
                 Ok(Settled::Acknowledged {
                     id: result.record_id,
+                    held: result.held.clone(),
                     leaf_index: leaf.index,
                     receipt: codec::to_vec(&receipt)
                         .map_err(|e| SyncError::Local(format!("encoding a receipt: {e}")))?,

@@ -76,6 +76,8 @@ pub enum Settled {
         receipt: Vec<u8>,
         /// The verified registered credential (COSE_Sign1), if the registry issued one.
         credential: Option<Vec<u8>>,
+        /// Held for a registrar's review as a possible duplicate (docs/MATCHING.md §7).
+        held: Option<crate::wire::Held>,
     },
     /// Refused by the registry.
     Rejected {
@@ -331,6 +333,7 @@ impl SyncStore for Device {
                         leaf_index,
                         receipt,
                         credential,
+                        held: _,
                     } => RecordUpdate::Acknowledged {
                         id: *id,
                         leaf_index: *leaf_index,
@@ -348,7 +351,10 @@ impl SyncStore for Device {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(store.write(|tx| store.apply_batch_answer(tx, batch, &updates, checkpoint, now))?)
+        Ok(store.write(|tx| -> Result<(), StoreError> {
+            store.apply_batch_answer(tx, batch, &updates, checkpoint, now)?;
+            crate::device::keep_registry_hints(store, tx, settled)
+        })?)
     }
 
     fn latest_checkpoint(&self) -> Result<Option<VerifiedCheckpoint>, SyncError> {

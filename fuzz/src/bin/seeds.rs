@@ -272,6 +272,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             message: "child.date_of_birth: in the future".into(),
         }),
         credential: credential.map(|c| ByteBuf::from(c.to_vec())),
+        held: None,
     };
     let response = |results| BatchResponse {
         version: wire::WIRE_VERSION,

@@ -519,6 +519,22 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -688,26 +704,28 @@ fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
 public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
-     * Validates, signs, encrypts and stores a registration; durable once this returns.
+     * Validates, signs, encrypts and stores a registration; durable once this returns. Also
+     * returns the records on the device that may be the same child (never blocks the
+     * capture: show them and let the worker confirm).
      */
-    func capture(input: RegistrationForm) throws  -> RecordSummary
+    func capture(input: RegistrationForm) throws  -> Captured
     
     /**
      * Captures many forms (an import) in one transaction: all are stored, in order, or none
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-    func captureBatch(forms: [RegistrationForm]) throws  -> [RecordSummary]
+    func captureBatch(forms: [RegistrationForm]) throws  -> [Captured]
     
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
      */
-    func captureJson(json: String) throws  -> RecordSummary
+    func captureJson(json: String) throws  -> Captured
     
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-    func correct(id: String, input: RegistrationForm) throws  -> RecordSummary
+    func correct(id: String, input: RegistrationForm) throws  -> Captured
     
     /**
      * Number of records in each status.
@@ -878,10 +896,12 @@ public static func `open`(path: String, storageKey: Data)throws  -> Device  {
 
     
     /**
-     * Validates, signs, encrypts and stores a registration; durable once this returns.
+     * Validates, signs, encrypts and stores a registration; durable once this returns. Also
+     * returns the records on the device that may be the same child (never blocks the
+     * capture: show them and let the worker confirm).
      */
-open func capture(input: RegistrationForm)throws  -> RecordSummary  {
-    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func capture(input: RegistrationForm)throws  -> Captured  {
+    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture(
             self.uniffiCloneHandle(),
@@ -895,8 +915,8 @@ open func capture(input: RegistrationForm)throws  -> RecordSummary  {
      * is. A `Validation` error lists every problem of every form, its path prefixed with the
      * form's position from 0: `records[3].child.date_of_birth`.
      */
-open func captureBatch(forms: [RegistrationForm])throws  -> [RecordSummary]  {
-    return try  FfiConverterSequenceTypeRecordSummary.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func captureBatch(forms: [RegistrationForm])throws  -> [Captured]  {
+    return try  FfiConverterSequenceTypeCaptured.lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture_batch(
             self.uniffiCloneHandle(),
@@ -908,8 +928,8 @@ open func captureBatch(forms: [RegistrationForm])throws  -> [RecordSummary]  {
     /**
      * Captures the JSON interchange form (`docs/PROTOCOL.md` §1).
      */
-open func captureJson(json: String)throws  -> RecordSummary  {
-    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func captureJson(json: String)throws  -> Captured  {
+    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_capture_json(
             self.uniffiCloneHandle(),
@@ -921,8 +941,8 @@ open func captureJson(json: String)throws  -> RecordSummary  {
     /**
      * Records a correction of record `id` (a new record that supersedes it).
      */
-open func correct(id: String, input: RegistrationForm)throws  -> RecordSummary  {
-    return try  FfiConverterTypeRecordSummary_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
+open func correct(id: String, input: RegistrationForm)throws  -> Captured  {
+    return try  FfiConverterTypeCaptured_lift(try rustCallWithError(FfiConverterTypeBirthrightError_lift) {
         uniffiCallStatus in
     uniffi_birthright_ffi_fn_method_device_correct(
             self.uniffiCloneHandle(),
@@ -2113,6 +2133,88 @@ public func FfiConverterTypeAwaitingWitnesses_lower(_ value: AwaitingWitnesses) 
 
 
 /**
+ * A registration just captured, with the records on the device that may be the same child
+ * (the app shows them; the record is stored either way).
+ */
+public struct Captured: Equatable, Hashable {
+    /**
+     * The new record.
+     */
+    public var summary: RecordSummary
+    /**
+     * Records on this device that may be the same child, best first.
+     */
+    public var possibleDuplicates: [PossibleDuplicate]
+    /**
+     * From the registry's latest answers: this device's records it holds for review that
+     * concern this child, with the registry's records they may duplicate.
+     */
+    public var registryHints: [RegistryHint]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The new record.
+         */summary: RecordSummary, 
+        /**
+         * Records on this device that may be the same child, best first.
+         */possibleDuplicates: [PossibleDuplicate], 
+        /**
+         * From the registry's latest answers: this device's records it holds for review that
+         * concern this child, with the registry's records they may duplicate.
+         */registryHints: [RegistryHint]) {
+        self.summary = summary
+        self.possibleDuplicates = possibleDuplicates
+        self.registryHints = registryHints
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Captured: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCaptured: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Captured {
+        return
+            try Captured(
+                summary: FfiConverterTypeRecordSummary.read(from: &buf), 
+                possibleDuplicates: FfiConverterSequenceTypePossibleDuplicate.read(from: &buf), 
+                registryHints: FfiConverterSequenceTypeRegistryHint.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Captured, into buf: inout [UInt8]) {
+        FfiConverterTypeRecordSummary.write(value.summary, into: &buf)
+        FfiConverterSequenceTypePossibleDuplicate.write(value.possibleDuplicates, into: &buf)
+        FfiConverterSequenceTypeRegistryHint.write(value.registryHints, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCaptured_lift(_ buf: RustBuffer) throws -> Captured {
+    return try FfiConverterTypeCaptured.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCaptured_lower(_ value: Captured) -> RustBuffer {
+    return FfiConverterTypeCaptured.lower(value)
+}
+
+
+/**
  * A caregiver named on a credential.
  */
 public struct CaregiverClaim: Equatable, Hashable {
@@ -2958,6 +3060,147 @@ public func FfiConverterTypeListsRefresh_lower(_ value: ListsRefresh) -> RustBuf
 
 
 /**
+ * A record on the device that may be the same child as the one just captured.
+ */
+public struct PossibleDuplicate: Equatable, Hashable {
+    /**
+     * The earlier record's id (UUID).
+     */
+    public var id: String
+    /**
+     * Its child's name.
+     */
+    public var childName: String
+    /**
+     * Its child's date of birth, as entered.
+     */
+    public var dateOfBirth: String
+    /**
+     * When it was captured.
+     */
+    public var capturedAt: Date
+    /**
+     * Its status (`Acknowledged`: already registered).
+     */
+    public var status: RecordStatus
+    /**
+     * Likely or possible.
+     */
+    public var level: DuplicateLevel
+    /**
+     * Matching score (points, docs/MATCHING.md).
+     */
+    public var score: Int32
+    /**
+     * Why, in plain language.
+     */
+    public var reasons: [String]
+    /**
+     * The sentence to show: "this child may already be registered (Олена Коваленко,
+     * 2026-03-14, captured 2 days ago)".
+     */
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The earlier record's id (UUID).
+         */id: String, 
+        /**
+         * Its child's name.
+         */childName: String, 
+        /**
+         * Its child's date of birth, as entered.
+         */dateOfBirth: String, 
+        /**
+         * When it was captured.
+         */capturedAt: Date, 
+        /**
+         * Its status (`Acknowledged`: already registered).
+         */status: RecordStatus, 
+        /**
+         * Likely or possible.
+         */level: DuplicateLevel, 
+        /**
+         * Matching score (points, docs/MATCHING.md).
+         */score: Int32, 
+        /**
+         * Why, in plain language.
+         */reasons: [String], 
+        /**
+         * The sentence to show: "this child may already be registered (Олена Коваленко,
+         * 2026-03-14, captured 2 days ago)".
+         */message: String) {
+        self.id = id
+        self.childName = childName
+        self.dateOfBirth = dateOfBirth
+        self.capturedAt = capturedAt
+        self.status = status
+        self.level = level
+        self.score = score
+        self.reasons = reasons
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PossibleDuplicate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePossibleDuplicate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PossibleDuplicate {
+        return
+            try PossibleDuplicate(
+                id: FfiConverterString.read(from: &buf), 
+                childName: FfiConverterString.read(from: &buf), 
+                dateOfBirth: FfiConverterString.read(from: &buf), 
+                capturedAt: FfiConverterTimestamp.read(from: &buf), 
+                status: FfiConverterTypeRecordStatus.read(from: &buf), 
+                level: FfiConverterTypeDuplicateLevel.read(from: &buf), 
+                score: FfiConverterInt32.read(from: &buf), 
+                reasons: FfiConverterSequenceString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PossibleDuplicate, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.childName, into: &buf)
+        FfiConverterString.write(value.dateOfBirth, into: &buf)
+        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
+        FfiConverterTypeRecordStatus.write(value.status, into: &buf)
+        FfiConverterTypeDuplicateLevel.write(value.level, into: &buf)
+        FfiConverterInt32.write(value.score, into: &buf)
+        FfiConverterSequenceString.write(value.reasons, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePossibleDuplicate_lift(_ buf: RustBuffer) throws -> PossibleDuplicate {
+    return try FfiConverterTypePossibleDuplicate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePossibleDuplicate_lower(_ value: PossibleDuplicate) -> RustBuffer {
+    return FfiConverterTypePossibleDuplicate.lower(value)
+}
+
+
+/**
  * The modules of a credential's QR code, for drawing it natively (a Compose `Canvas`, a
  * SwiftUI `Canvas`), as no app renders SVG out of the box. Draw `size` x `size` squares, dark
  * where `modules[y * size + x]` is 1, on a light square `quiet_zone` modules larger on every
@@ -3195,6 +3438,196 @@ public func FfiConverterTypeRecordSummary_lift(_ buf: RustBuffer) throws -> Reco
 #endif
 public func FfiConverterTypeRecordSummary_lower(_ value: RecordSummary) -> RustBuffer {
     return FfiConverterTypeRecordSummary.lower(value)
+}
+
+
+/**
+ * A registry record a held record may duplicate.
+ */
+public struct RegistryCandidate: Equatable, Hashable {
+    /**
+     * Likely or possible.
+     */
+    public var level: DuplicateLevel
+    /**
+     * Matching score (points).
+     */
+    public var score: Int32
+    /**
+     * Its child's name.
+     */
+    public var childName: String
+    /**
+     * Its child's date of birth, as entered.
+     */
+    public var dateOfBirth: String
+    /**
+     * When it was captured.
+     */
+    public var capturedAt: Date
+    /**
+     * Why, in plain language.
+     */
+    public var reasons: [String]
+    /**
+     * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
+     * ago)".
+     */
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Likely or possible.
+         */level: DuplicateLevel, 
+        /**
+         * Matching score (points).
+         */score: Int32, 
+        /**
+         * Its child's name.
+         */childName: String, 
+        /**
+         * Its child's date of birth, as entered.
+         */dateOfBirth: String, 
+        /**
+         * When it was captured.
+         */capturedAt: Date, 
+        /**
+         * Why, in plain language.
+         */reasons: [String], 
+        /**
+         * "this child may already be registered (Олена Коваленко, 2026-03-14, captured 2 days
+         * ago)".
+         */message: String) {
+        self.level = level
+        self.score = score
+        self.childName = childName
+        self.dateOfBirth = dateOfBirth
+        self.capturedAt = capturedAt
+        self.reasons = reasons
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RegistryCandidate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegistryCandidate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryCandidate {
+        return
+            try RegistryCandidate(
+                level: FfiConverterTypeDuplicateLevel.read(from: &buf), 
+                score: FfiConverterInt32.read(from: &buf), 
+                childName: FfiConverterString.read(from: &buf), 
+                dateOfBirth: FfiConverterString.read(from: &buf), 
+                capturedAt: FfiConverterTimestamp.read(from: &buf), 
+                reasons: FfiConverterSequenceString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RegistryCandidate, into buf: inout [UInt8]) {
+        FfiConverterTypeDuplicateLevel.write(value.level, into: &buf)
+        FfiConverterInt32.write(value.score, into: &buf)
+        FfiConverterString.write(value.childName, into: &buf)
+        FfiConverterString.write(value.dateOfBirth, into: &buf)
+        FfiConverterTimestamp.write(value.capturedAt, into: &buf)
+        FfiConverterSequenceString.write(value.reasons, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryCandidate_lift(_ buf: RustBuffer) throws -> RegistryCandidate {
+    return try FfiConverterTypeRegistryCandidate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryCandidate_lower(_ value: RegistryCandidate) -> RustBuffer {
+    return FfiConverterTypeRegistryCandidate.lower(value)
+}
+
+
+/**
+ * One of this device's records the registry holds for review as a possible duplicate.
+ */
+public struct RegistryHint: Equatable, Hashable {
+    /**
+     * The held record (UUID).
+     */
+    public var heldRecordId: String
+    /**
+     * The registry's records it may duplicate, best first.
+     */
+    public var candidates: [RegistryCandidate]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The held record (UUID).
+         */heldRecordId: String, 
+        /**
+         * The registry's records it may duplicate, best first.
+         */candidates: [RegistryCandidate]) {
+        self.heldRecordId = heldRecordId
+        self.candidates = candidates
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RegistryHint: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegistryHint: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryHint {
+        return
+            try RegistryHint(
+                heldRecordId: FfiConverterString.read(from: &buf), 
+                candidates: FfiConverterSequenceTypeRegistryCandidate.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RegistryHint, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.heldRecordId, into: &buf)
+        FfiConverterSequenceTypeRegistryCandidate.write(value.candidates, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryHint_lift(_ buf: RustBuffer) throws -> RegistryHint {
+    return try FfiConverterTypeRegistryHint.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryHint_lower(_ value: RegistryHint) -> RustBuffer {
+    return FfiConverterTypeRegistryHint.lower(value)
 }
 
 
@@ -4255,6 +4688,81 @@ public func FfiConverterTypeBirthrightError_lower(_ value: BirthrightError) -> R
 
 
 /**
+ * How strongly two records look like one child registered twice.
+ */
+
+public enum DuplicateLevel: Equatable, Hashable {
+    
+    /**
+     * Probably the same child.
+     */
+    case likely
+    /**
+     * Worth a look.
+     */
+    case possible
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DuplicateLevel: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDuplicateLevel: FfiConverterRustBuffer {
+    typealias SwiftType = DuplicateLevel
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DuplicateLevel {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .likely
+        
+        case 2: return .possible
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DuplicateLevel, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .likely:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .possible:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDuplicateLevel_lift(_ buf: RustBuffer) throws -> DuplicateLevel {
+    return try FfiConverterTypeDuplicateLevel.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDuplicateLevel_lower(_ value: DuplicateLevel) -> RustBuffer {
+    return FfiConverterTypeDuplicateLevel.lower(value)
+}
+
+
+
+/**
  * An HTTP method the sync uses.
  */
 
@@ -4944,6 +5452,31 @@ fileprivate struct FfiConverterSequenceTypeRegistrationForm: FfiConverterRustBuf
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCaptured: FfiConverterRustBuffer {
+    typealias SwiftType = [Captured]
+
+    public static func write(_ value: [Captured], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCaptured.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Captured] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Captured]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCaptured.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffer {
     typealias SwiftType = [CaregiverClaim]
 
@@ -4969,6 +5502,31 @@ fileprivate struct FfiConverterSequenceTypeCaregiverClaim: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePossibleDuplicate: FfiConverterRustBuffer {
+    typealias SwiftType = [PossibleDuplicate]
+
+    public static func write(_ value: [PossibleDuplicate], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePossibleDuplicate.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PossibleDuplicate] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PossibleDuplicate]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePossibleDuplicate.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeRecordSummary: FfiConverterRustBuffer {
     typealias SwiftType = [RecordSummary]
 
@@ -4986,6 +5544,56 @@ fileprivate struct FfiConverterSequenceTypeRecordSummary: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeRecordSummary.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRegistryCandidate: FfiConverterRustBuffer {
+    typealias SwiftType = [RegistryCandidate]
+
+    public static func write(_ value: [RegistryCandidate], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRegistryCandidate.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryCandidate] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RegistryCandidate]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRegistryCandidate.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRegistryHint: FfiConverterRustBuffer {
+    typealias SwiftType = [RegistryHint]
+
+    public static func write(_ value: [RegistryHint], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRegistryHint.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RegistryHint] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RegistryHint]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRegistryHint.read(from: &buf))
         }
         return seq
     }
@@ -5093,16 +5701,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_birthright_ffi_checksum_func_verify_credential() != 585) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture() != 3262) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture() != 18672) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 12535) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture_batch() != 50263) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 39960) {
+    if (uniffi_birthright_ffi_checksum_method_device_capture_json() != 30628) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_birthright_ffi_checksum_method_device_correct() != 46050) {
+    if (uniffi_birthright_ffi_checksum_method_device_correct() != 59556) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_birthright_ffi_checksum_method_device_counts() != 42790) {

@@ -196,6 +196,19 @@ impl Registry {
             }
         };
         let proof = self.store.inclusion_proof(placement.index, size)?;
+        // On the ledger either way; a possible duplicate gets no credential until a
+        // registrar has decided.
+        let held = self.hold_if_duplicate(
+            kid,
+            &candidate.id,
+            candidate.supersedes,
+            &candidate.bytes,
+            now,
+        )?;
+        let credential = match held {
+            Some(_) => None,
+            None => self.issue_registered_credential(candidate, placement.index, now),
+        };
         Ok(RecordResult {
             record_id: candidate.id,
             outcome: kind,
@@ -206,7 +219,8 @@ impl Registry {
                 inclusion_proof: wire::hash_bufs(&proof),
             }),
             rejection: None,
-            credential: self.issue_registered_credential(candidate, placement.index, now),
+            credential,
+            held,
         })
     }
 
@@ -345,6 +359,7 @@ fn rejected(record_id: Uuid, rejection: Rejection) -> RecordResult {
         leaf: None,
         rejection: Some(rejection),
         credential: None,
+        held: None,
     }
 }
 

@@ -12,6 +12,7 @@ use birthright_core::{
 use time::OffsetDateTime;
 
 mod admin;
+mod duplicates;
 mod enrolment;
 mod ingest;
 mod ledger_read;
@@ -19,6 +20,8 @@ mod tiles;
 mod witnesses;
 
 pub use witnesses::{Submission, WITNESS_TIMEOUT, check_witness_url};
+
+pub use duplicates::{Decision, DuplicateView};
 
 use crate::{
     head::HEAD_FILE,

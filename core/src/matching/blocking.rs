@@ -1,0 +1,227 @@
+//! Blocking keys (docs/MATCHING.md §5): a record is only scored against the records that
+//! share at least one key with it, never against every record.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{Prepared, dates::PartialDate, names::NamePart, normalise::block_code};
+
+/// Most keys one record gives (a bound on index size; real records give 5 to 30).
+pub const MAX_KEYS: usize = 64;
+
+/// Most words of a name part used for keys.
+const MAX_WORDS: usize = 3;
+
+/// The blocking codes of a name part: per word (at most three), the codes of its skeletons.
+fn codes(part: &NamePart) -> BTreeSet<String> {
+    part.skeletons
+        .iter()
+        .take(MAX_WORDS)
+        .flatten()
+        .map(|s| block_code(s))
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Keys pairing every code of `x` with every code of `y`, in sorted order within the pair
+/// (so a swap of given and family names gives the same key).
+fn pairs(
+    tag: &str,
+    x: &BTreeSet<String>,
+    y: &BTreeSet<String>,
+    tail: &str,
+    out: &mut BTreeSet<String>,
+) {
+    for a in x {
+        for b in y {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            out.insert(format!("{tag}:{lo}:{hi}:{tail}"));
+        }
+    }
+}
+
+/// The months a date of birth may really be in: its own; with the day and month swapped
+/// when the day could be a month; the neighbouring month within 3 days of a month's end.
+fn block_months(d: &PartialDate) -> Vec<(i32, u8)> {
+    let Some(m) = d.month else {
+        return Vec::new();
+    };
+    let mut out = vec![(d.year, m)];
+    if let Some(day) = d.day {
+        if (1..=12).contains(&day) && day != m {
+            out.push((d.year, day));
+        }
+        if day <= 3 {
+            out.push(if m == 1 {
+                (d.year - 1, 12)
+            } else {
+                (d.year, m - 1)
+            });
+        }
+        if day >= 26 {
+            out.push(if m == 12 {
+                (d.year + 1, 1)
+            } else {
+                (d.year, m + 1)
+            });
+        }
+    }
+    out
+}
+
+/// The blocking keys of a record, sorted, at most [`MAX_KEYS`] (docs/MATCHING.md §5). `M`
+/// stands for each block month of the child's date of birth (`2026-03`; a year-only date
+/// gives `2026`, no date `-`):
+/// - `c:CODE:CODE:M`, the child's given-name and family-name codes (the pair sorted, so a
+///   swap of given and family names gives the same key);
+/// - `m:CODE:CODE:M`, the same for the mother's name (a child's misspelt name still meets);
+/// - `p:CODE:CODE:PLACE`, the child's name codes with the locality's: the code of each of
+///   its first three words' first skeleton, joined by `+` (a date far off still meets);
+/// - `i:ID:YEAR`, the mother's national id with each block year.
+pub fn block_keys(p: &Prepared) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    let months: Vec<String> = match &p.dob {
+        Some(d) if d.month.is_some() => block_months(d)
+            .into_iter()
+            .map(|(y, m)| format!("{y}-{m:02}"))
+            .collect(),
+        Some(d) => vec![d.year.to_string()],
+        None => vec!["-".into()],
+    };
+    let child_given = codes(&p.child.given);
+    let child_family = codes(&p.child.family);
+    let mother_given = codes(&p.mother.given);
+    let mother_family = codes(&p.mother.family);
+    for month in &months {
+        pairs("c", &child_given, &child_family, month, &mut out);
+        pairs("m", &mother_given, &mother_family, month, &mut out);
+    }
+    let place: Vec<String> = p
+        .locality
+        .skeletons
+        .iter()
+        .take(MAX_WORDS)
+        .filter_map(|w| w.first().map(|s| block_code(s)))
+        .filter(|c| !c.is_empty())
+        .collect();
+    if !place.is_empty() {
+        pairs("p", &child_given, &child_family, &place.join("+"), &mut out);
+    }
+    if !p.mother_id.is_empty() {
+        let years = p.dob.map(|d| d.block_years()).unwrap_or_default();
+        for year in years {
+            out.insert(format!("i:{}:{year}", p.mother_id));
+        }
+    }
+    out.into_iter().take(MAX_KEYS).collect()
+}
+
+/// An in-memory blocking index over prepared records (the device's matcher, the benchmark's
+/// and the tests'; the registry keeps the same keys, as keyed hashes, in its database).
+#[derive(Debug, Default)]
+pub struct Index {
+    keys: HashMap<String, Vec<usize>>,
+    records: Vec<Prepared>,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    /// Adds a record; returns its position.
+    pub fn add(&mut self, record: Prepared) -> usize {
+        let at = self.records.len();
+        for key in block_keys(&record) {
+            self.keys.entry(key).or_default().push(at);
+        }
+        self.records.push(record);
+        at
+    }
+
+    /// The record at `at`.
+    pub fn get(&self, at: usize) -> Option<&Prepared> {
+        self.records.get(at)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Positions of the records sharing a key with `record`, ascending, without repeats.
+    pub fn candidates(&self, record: &Prepared) -> Vec<usize> {
+        let mut out: Vec<usize> = block_keys(record)
+            .iter()
+            .filter_map(|k| self.keys.get(k))
+            .flatten()
+            .copied()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The records scoring at least `possible` against `record`, best first, leaving out the
+    /// position `itself` (the record's own entry, when it is in the index).
+    pub fn matches(&self, record: &Prepared, itself: Option<usize>) -> Vec<(usize, super::Match)> {
+        let mut out: Vec<(usize, super::Match)> = self
+            .candidates(record)
+            .into_iter()
+            .filter(|&at| Some(at) != itself)
+            .filter_map(|at| {
+                let m = super::score(record, &self.records[at]);
+                (m.level != super::Level::None).then_some((at, m))
+            })
+            .collect();
+        out.sort_by(|x, y| y.1.points.cmp(&x.1.points).then(x.0.cmp(&y.0)));
+        out
+    }
+}
+
+/// Domain tag of the keyed blocking hashes.
+pub const KEYED_TAG: &[u8] = b"birthright match key v1\0";
+
+/// A blocking key as the registry stores it: `HMAC-SHA256(secret, KEYED_TAG || key)`, so the
+/// database holds no name, not even a phonetic code of one (docs/MATCHING.md §5.2).
+pub fn keyed(secret: &[u8; 32], key: &str) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(KEYED_TAG);
+    mac.update(key.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The keyed hashes of a record's blocking keys, sorted, without repeats.
+pub fn keyed_block_keys(secret: &[u8; 32], record: &Prepared) -> Vec<[u8; 32]> {
+    let mut out: Vec<[u8; 32]> = block_keys(record)
+        .iter()
+        .map(|k| keyed(secret, k))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod keyed_tests {
+    use super::*;
+
+    #[test]
+    fn keyed_hash_known_answer() {
+        // HMAC-SHA256 over the tag and the key text; pinned so a second implementation can
+        // check itself (docs/MATCHING.md §5.2).
+        assert_eq!(
+            hex::encode(keyed(&[7; 32], "c:kvln:oln:2026-03")),
+            "c935a92543354108a8ed61e154d25c4f0163111323bc489ce0421706889443cc"
+        );
+        assert_ne!(keyed(&[7; 32], "a"), keyed(&[8; 32], "a"));
+        assert_ne!(keyed(&[7; 32], "a"), keyed(&[7; 32], "b"));
+    }
+}

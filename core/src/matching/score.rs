@@ -1,0 +1,250 @@
+//! The scoring function (docs/MATCHING.md §6): evidence points for and against two records
+//! being the same child, a level, and the reasons in plain language.
+
+use super::{
+    Prepared,
+    dates::{DateMatch, PartialDate, compare_dates},
+    names::{NameMatch, NamePart, PersonName, compare_names, part_similarity},
+    normalise::tidy,
+};
+
+/// Points from which a pair is a `likely` duplicate.
+pub const LIKELY: i32 = 70;
+/// Points from which a pair is a `possible` duplicate.
+pub const POSSIBLE: i32 = 45;
+
+/// How strongly a pair looks like one child registered twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Below [`POSSIBLE`]: not a duplicate.
+    None,
+    /// From [`POSSIBLE`]: worth a look.
+    Possible,
+    /// From [`LIKELY`]: probably the same child.
+    Likely,
+}
+
+impl Level {
+    /// `likely`, `possible` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::None => "none",
+            Level::Possible => "possible",
+            Level::Likely => "likely",
+        }
+    }
+
+    /// The level of `points`.
+    pub fn of(points: i32) -> Level {
+        if points >= LIKELY {
+            Level::Likely
+        } else if points >= POSSIBLE {
+            Level::Possible
+        } else {
+            Level::None
+        }
+    }
+}
+
+/// The outcome of comparing two records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// Evidence points (the sum of §6's table; may be negative).
+    pub points: i32,
+    /// The level of the points, or `None` when a rule (twins) rules the pair out.
+    pub level: Level,
+    /// Why, in plain language, strongest evidence first.
+    pub reasons: Vec<String>,
+}
+
+impl Match {
+    /// The reasons as one sentence (`same mother and date of birth; child's name Олена/Olena`).
+    pub fn reasons_text(&self) -> String {
+        self.reasons.join("; ")
+    }
+}
+
+/// Points for a name-part similarity `s` on the scale `(exact, close, near, different)`:
+/// `s >= 0.95`, `>= 0.88`, `>= 0.80`, below.
+fn name_points(s: Option<f64>, scale: (i32, i32, i32, i32)) -> i32 {
+    match s {
+        None => 0,
+        Some(s) if s >= 0.95 => scale.0,
+        Some(s) if s >= 0.88 => scale.1,
+        Some(s) if s >= 0.80 => scale.2,
+        Some(_) => scale.3,
+    }
+}
+
+fn date_points(m: Option<DateMatch>, scale: [i32; 7]) -> i32 {
+    match m {
+        None => 0,
+        Some(DateMatch::Same) => scale[0],
+        Some(DateMatch::DayMonthSwapped) => scale[1],
+        Some(DateMatch::WithinDays(_)) => scale[2],
+        Some(DateMatch::Near(_)) => scale[3],
+        Some(DateMatch::SameMonth) => scale[4],
+        Some(DateMatch::SameYear) => scale[5],
+        Some(DateMatch::Different) => scale[6],
+    }
+}
+
+fn dates(a: Option<PartialDate>, b: Option<PartialDate>) -> Option<DateMatch> {
+    Some(compare_dates(&a?, &b?))
+}
+
+/// Mean of the two parts' similarities of a person's name, `None` if neither compares.
+fn whole_name(m: &NameMatch) -> Option<f64> {
+    match (m.given, m.family) {
+        (Some(g), Some(f)) => Some((g + f) / 2.0),
+        (g, f) => g.or(f),
+    }
+}
+
+fn place_similarity(a: &NamePart, b: &NamePart) -> Option<f64> {
+    part_similarity(a, b)
+}
+
+/// Scores two prepared records (docs/MATCHING.md §6). Symmetric: `score(a, b)` equals
+/// `score(b, a)` apart from the order of the names quoted in the reasons.
+pub fn score(a: &Prepared, b: &Prepared) -> Match {
+    let mut points = 0;
+    let child = compare_names(&a.child, &b.child);
+    points += name_points(child.given, (20, 14, 6, -12));
+    points += name_points(child.family, (10, 7, 3, -6));
+
+    let dob = dates(a.dob, b.dob);
+    points += date_points(dob, [25, 18, 18, 8, 14, 5, -45]);
+
+    let (sa, sb) = (a.profile.sex, b.profile.sex);
+    let sex_differs = sa != 0 && sb != 0 && sa != sb;
+    if sa != 0 && sb != 0 {
+        points += if sex_differs { -12 } else { 2 };
+    }
+
+    let area = place_similarity(&a.admin_area, &b.admin_area);
+    points += match area {
+        Some(s) if s >= 0.90 => 2,
+        Some(_) => -2,
+        None => 0,
+    };
+    let locality = place_similarity(&a.locality, &b.locality);
+    let same_place = locality.is_some_and(|s| s >= 0.90);
+    points += match locality {
+        Some(_) if same_place => 5,
+        Some(_) => -5,
+        None => 0,
+    };
+
+    let mother = compare_names(&a.mother, &b.mother);
+    points += name_points(mother.given, (10, 7, 2, -15));
+    points += name_points(mother.family, (6, 4, 0, -3));
+    let mother_dob = dates(a.mother_dob, b.mother_dob);
+    points += date_points(mother_dob, [8, 5, 5, 2, 2, 2, -4]);
+    let ids_known = !a.mother_id.is_empty() && !b.mother_id.is_empty();
+    let same_id = ids_known && a.mother_id == b.mother_id;
+    if ids_known {
+        points += if same_id { 15 } else { -15 };
+    }
+
+    if !a.father.is_empty() && !b.father.is_empty() {
+        points += match whole_name(&compare_names(&a.father, &b.father)) {
+            Some(s) if s >= 0.90 => 4,
+            Some(s) if s < 0.80 => -3,
+            _ => 0,
+        };
+    }
+    let shared_caregiver = a.caregivers.iter().any(|x| {
+        b.caregivers
+            .iter()
+            .any(|y| whole_name(&compare_names(x, y)).is_some_and(|s| s >= 0.92))
+    });
+    if shared_caregiver {
+        points += 2;
+    }
+
+    // Reasons, strongest first.
+    let same_mother = same_id
+        || (mother.given.is_some_and(|s| s >= 0.88) && mother.family.is_some_and(|s| s >= 0.88));
+    let mut reasons = Vec::new();
+    match (same_mother, dob) {
+        (true, Some(DateMatch::Same)) => reasons.push("same mother and date of birth".into()),
+        (true, _) => reasons.push("same mother".into()),
+        (false, Some(DateMatch::Same)) => reasons.push("same date of birth".into()),
+        _ => {}
+    }
+    if same_id {
+        reasons.push("same mother's national id".into());
+    }
+    let (da, db) = (&a.profile.date_of_birth, &b.profile.date_of_birth);
+    match dob {
+        Some(DateMatch::DayMonthSwapped) => reasons.push(format!(
+            "dates of birth {da} and {db} (day and month swapped)"
+        )),
+        Some(DateMatch::WithinDays(n) | DateMatch::Near(n)) => {
+            reasons.push(format!("dates of birth {n} days apart ({da} and {db})"))
+        }
+        Some(DateMatch::SameMonth) => {
+            reasons.push(format!("date of birth in the same month ({da} and {db})"))
+        }
+        Some(DateMatch::SameYear) => {
+            reasons.push(format!("date of birth in the same year ({da} and {db})"))
+        }
+        _ => {}
+    }
+    reasons.push(child_name_reason(a, b, &child));
+    if same_place {
+        reasons.push("same place of birth".into());
+    }
+    if sex_differs {
+        reasons.push("different sex".into());
+    }
+    if ids_known && !same_id {
+        reasons.push("different mother's national id".into());
+    }
+
+    // Twins (§6.2): a multiple birth, same mother and date, told apart by birth order or
+    // given name, are two children.
+    let multiple = a.profile.plurality >= 2 || b.profile.plurality >= 2;
+    let same_delivery = same_mother && dob.is_some_and(|d| d != DateMatch::Different);
+    let other_child =
+        a.profile.birth_order != b.profile.birth_order || child.given.is_some_and(|s| s < 0.80);
+    if multiple && same_delivery && other_child {
+        reasons.insert(
+            0,
+            "twins or a multiple birth: another child of the same delivery".into(),
+        );
+        return Match {
+            points,
+            level: Level::None,
+            reasons,
+        };
+    }
+    Match {
+        points,
+        level: Level::of(points),
+        reasons,
+    }
+}
+
+/// `child's name Олена/Olena`, `same child's name`, or with the names swapped.
+fn child_name_reason(a: &Prepared, b: &Prepared, m: &NameMatch) -> String {
+    let (na, nb) = (a.profile.child_name(), b.profile.child_name());
+    let swapped = if m.swapped {
+        " (given and family names swapped)"
+    } else {
+        ""
+    };
+    if tidy(&na) == tidy(&nb) {
+        return "same child's name".into();
+    }
+    format!("child's name {na}/{nb}{swapped}")
+}
+
+/// Whether two names are the same person's (both parts at least 0.88), for callers that
+/// compare names outside a full score.
+pub fn same_person(a: &PersonName, b: &PersonName) -> bool {
+    let m = compare_names(a, b);
+    m.given.is_some_and(|s| s >= 0.88) && m.family.is_some_and(|s| s >= 0.88)
+}

@@ -1,0 +1,366 @@
+//! The table of pairs that must and must not match, and the properties of the score.
+
+use proptest::prelude::*;
+
+use super::{Level, Prepared, Profile, blocking::Index, score};
+
+fn olena() -> Profile {
+    Profile {
+        child_given: "Олена".into(),
+        child_family: "Коваленко".into(),
+        sex: 1,
+        date_of_birth: "2026-03-14".into(),
+        plurality: 1,
+        birth_order: 1,
+        admin_area: "Київська область".into(),
+        locality: "Бородянка".into(),
+        mother_given: "Марія".into(),
+        mother_family: "Коваленко".into(),
+        mother_date_of_birth: "1998-07-02".into(),
+        mother_national_id: String::new(),
+        father_given: "Андрій".into(),
+        father_family: "Коваленко".into(),
+        caregivers: vec![("Марія".into(), "Коваленко".into())],
+    }
+}
+
+fn turcanu() -> Profile {
+    Profile {
+        child_given: "Ion".into(),
+        child_family: "Țurcanu".into(),
+        sex: 2,
+        date_of_birth: "2026-05-04".into(),
+        plurality: 1,
+        birth_order: 1,
+        admin_area: "Ungheni".into(),
+        locality: "Sculeni".into(),
+        mother_given: "Ana".into(),
+        mother_family: "Țurcanu".into(),
+        mother_date_of_birth: "1995-01-20".into(),
+        mother_national_id: "2001234567890".into(),
+        father_given: String::new(),
+        father_family: String::new(),
+        caregivers: vec![("Ana".into(), "Țurcanu".into())],
+    }
+}
+
+fn level(a: &Profile, b: &Profile) -> Level {
+    let m = score(&Prepared::new(a.clone()), &Prepared::new(b.clone()));
+    m.level
+}
+
+fn with(base: Profile, change: impl FnOnce(&mut Profile)) -> Profile {
+    let mut p = base;
+    change(&mut p);
+    p
+}
+
+/// Pairs that must be found, with the least level each must reach.
+#[test]
+fn every_variation_is_found() {
+    let cases: Vec<(&str, Profile, Profile, Level)> = vec![
+        ("identical", olena(), olena(), Level::Likely),
+        (
+            "typo in the child's given name",
+            olena(),
+            with(olena(), |p| p.child_given = "Олеан".into()),
+            Level::Likely,
+        ),
+        (
+            "typo in the family name",
+            olena(),
+            with(olena(), |p| p.child_family = "Коваленка".into()),
+            Level::Likely,
+        ),
+        (
+            "Latin spelling (KMU 2010)",
+            olena(),
+            with(olena(), |p| {
+                p.child_given = "Olena".into();
+                p.child_family = "Kovalenko".into();
+                p.mother_given = "Mariia".into();
+                p.mother_family = "Kovalenko".into();
+            }),
+            Level::Likely,
+        ),
+        (
+            "Romanian Latin and Moldovan Cyrillic",
+            turcanu(),
+            with(turcanu(), |p| {
+                p.child_given = "Ион".into();
+                p.child_family = "Цуркану".into();
+                p.mother_given = "Ана".into();
+                p.mother_family = "Цуркану".into();
+            }),
+            Level::Likely,
+        ),
+        (
+            "ș/ş and ț/ţ",
+            turcanu(),
+            with(turcanu(), |p| {
+                p.child_family = "Ţurcanu".into();
+                p.mother_family = "Turcanu".into();
+            }),
+            Level::Likely,
+        ),
+        (
+            "given and family names swapped",
+            olena(),
+            with(olena(), |p| {
+                p.child_given = "Коваленко".into();
+                p.child_family = "Олена".into();
+            }),
+            Level::Likely,
+        ),
+        (
+            "double name in the other order",
+            with(olena(), |p| p.child_given = "Олена Марія".into()),
+            with(olena(), |p| p.child_given = "Марія-Олена".into()),
+            Level::Likely,
+        ),
+        (
+            "one half of a double name missing",
+            with(olena(), |p| p.child_given = "Олена Марія".into()),
+            olena(),
+            Level::Likely,
+        ),
+        (
+            "day and month swapped",
+            with(olena(), |p| p.date_of_birth = "2026-03-04".into()),
+            with(olena(), |p| p.date_of_birth = "2026-04-03".into()),
+            Level::Likely,
+        ),
+        (
+            "date of birth off by two days",
+            olena(),
+            with(olena(), |p| p.date_of_birth = "2026-03-16".into()),
+            Level::Likely,
+        ),
+        (
+            "date of birth off by a week",
+            olena(),
+            with(olena(), |p| p.date_of_birth = "2026-03-21".into()),
+            Level::Possible,
+        ),
+        (
+            "month-only date",
+            olena(),
+            with(olena(), |p| p.date_of_birth = "2026-03".into()),
+            Level::Likely,
+        ),
+        (
+            "a duplicate of one twin",
+            with(olena(), |p| p.plurality = 2),
+            with(olena(), |p| {
+                p.plurality = 2;
+                p.child_given = "Olena".into();
+            }),
+            Level::Likely,
+        ),
+        (
+            "the child renamed, a single birth, same mother and date",
+            olena(),
+            with(olena(), |p| p.child_given = "Софія".into()),
+            Level::Possible,
+        ),
+    ];
+    for (what, a, b, least) in cases {
+        let got = level(&a, &b);
+        assert!(got >= least, "{what}: {got:?}, wanted at least {least:?}");
+        assert_eq!(level(&b, &a), got, "{what}: not symmetric");
+    }
+}
+
+/// Pairs that must not be found.
+#[test]
+fn look_alikes_are_not_duplicates() {
+    let cases: Vec<(&str, Profile, Profile)> = vec![
+        (
+            "twins with different names",
+            with(olena(), |p| p.plurality = 2),
+            with(olena(), |p| {
+                p.plurality = 2;
+                p.birth_order = 2;
+                p.child_given = "Оксана".into();
+            }),
+        ),
+        (
+            "twins with the same name but another birth order",
+            with(olena(), |p| p.plurality = 2),
+            with(olena(), |p| {
+                p.plurality = 2;
+                p.birth_order = 2;
+            }),
+        ),
+        (
+            "a sibling two years older",
+            olena(),
+            with(olena(), |p| {
+                p.child_given = "Ірина".into();
+                p.date_of_birth = "2024-01-09".into();
+            }),
+        ),
+        (
+            "a cousin with the same name in the same village",
+            olena(),
+            with(olena(), |p| {
+                p.date_of_birth = "2026-01-30".into();
+                p.mother_given = "Наталія".into();
+                p.mother_family = "Коваленко".into();
+                p.mother_date_of_birth = "1991-11-11".into();
+                p.father_given = "Петро".into();
+                p.caregivers = vec![("Наталія".into(), "Коваленко".into())];
+            }),
+        ),
+        (
+            "Іван Петренко born the same month elsewhere",
+            with(olena(), |p| {
+                p.child_given = "Іван".into();
+                p.child_family = "Петренко".into();
+                p.sex = 2;
+                p.date_of_birth = "2026-03-02".into();
+                p.mother_given = "Оксана".into();
+                p.mother_family = "Петренко".into();
+            }),
+            with(olena(), |p| {
+                p.child_given = "Іван".into();
+                p.child_family = "Петренко".into();
+                p.sex = 2;
+                p.date_of_birth = "2026-03-09".into();
+                p.locality = "Ірпінь".into();
+                p.mother_given = "Тетяна".into();
+                p.mother_family = "Петренко".into();
+                p.mother_date_of_birth = "1990-02-02".into();
+                p.father_given = "Іван".into();
+                p.father_family = "Петренко".into();
+                p.caregivers = vec![("Тетяна".into(), "Петренко".into())];
+            }),
+        ),
+        ("different children", olena(), turcanu()),
+    ];
+    for (what, a, b) in cases {
+        let m = score(&Prepared::new(a.clone()), &Prepared::new(b.clone()));
+        assert_eq!(m.level, Level::None, "{what}: {m:?}");
+        assert_eq!(level(&b, &a), Level::None, "{what}: not symmetric");
+    }
+}
+
+#[test]
+fn reasons_are_plain_sentences() {
+    let a = olena();
+    let b = with(olena(), |p| p.child_given = "Olena".into());
+    let m = score(&Prepared::new(a), &Prepared::new(b));
+    assert_eq!(
+        m.reasons_text(),
+        "same mother and date of birth; child's name Олена Коваленко/Olena Коваленко; \
+         same place of birth"
+    );
+    let twins = score(
+        &Prepared::new(with(olena(), |p| p.plurality = 2)),
+        &Prepared::new(with(olena(), |p| {
+            p.plurality = 2;
+            p.birth_order = 2;
+            p.child_given = "Оксана".into();
+        })),
+    );
+    assert!(twins.reasons[0].starts_with("twins"), "{twins:?}");
+}
+
+#[test]
+fn blocking_finds_the_variations_without_a_scan() {
+    let mut index = Index::new();
+    index.add(Prepared::new(olena()));
+    index.add(Prepared::new(turcanu()));
+    let latin = with(olena(), |p| {
+        p.child_given = "Olena".into();
+        p.child_family = "Kovalenko".into();
+        p.date_of_birth = "2026-03".into();
+    });
+    assert_eq!(index.candidates(&Prepared::new(latin.clone())), vec![0]);
+    let found = index.matches(&Prepared::new(latin), None);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, 0);
+    let cyrillic = with(turcanu(), |p| {
+        p.child_given = "Ион".into();
+        p.child_family = "Цуркану".into();
+        p.mother_given = "Ана".into();
+        p.mother_family = "Цуркану".into();
+        p.mother_national_id = String::new();
+    });
+    assert_eq!(index.candidates(&Prepared::new(cyrillic)), vec![1]);
+}
+
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("Олена".to_string()),
+        Just("Olena".to_string()),
+        Just("Оксана".to_string()),
+        Just("Іван".to_string()),
+        Just("Ion".to_string()),
+        Just("Анна-Марія".to_string()),
+        Just("Țurcanu".to_string()),
+        Just("Цуркану".to_string()),
+        Just("Коваленко".to_string()),
+        "[a-zа-яіїєґ ]{0,12}",
+    ]
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    (
+        (
+            name(),
+            name(),
+            0u8..3,
+            "(2025|2026)(-0[1-9](-[012][1-9])?)?",
+            1u8..3,
+            1u8..3,
+        ),
+        (name(), name(), "(1990-0[1-9]-1[0-9])?", "(AB12|CD34)?"),
+        (name(), name()),
+    )
+        .prop_map(
+            |((cg, cf, sex, dob, plurality, order), (mg, mf, mdob, id), (loc, fg))| Profile {
+                child_given: cg,
+                child_family: cf,
+                sex,
+                date_of_birth: dob,
+                plurality,
+                birth_order: order.min(plurality),
+                admin_area: "Київська область".into(),
+                locality: loc,
+                mother_given: mg,
+                mother_family: mf,
+                mother_date_of_birth: mdob,
+                mother_national_id: id,
+                father_given: fg,
+                father_family: String::new(),
+                caregivers: Vec::new(),
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn matching_is_symmetric(a in profile(), b in profile()) {
+        let (pa, pb) = (Prepared::new(a), Prepared::new(b));
+        let (x, y) = (score(&pa, &pb), score(&pb, &pa));
+        prop_assert_eq!(x.points, y.points);
+        prop_assert_eq!(x.level, y.level);
+    }
+
+    #[test]
+    fn a_record_never_matches_itself(records in proptest::collection::vec(profile(), 1..12)) {
+        let mut index = Index::new();
+        let positions: Vec<usize> = records
+            .into_iter()
+            .map(|p| index.add(Prepared::new(p)))
+            .collect();
+        for at in positions {
+            let record = index.get(at).cloned();
+            prop_assert!(record.is_some());
+            if let Some(record) = record {
+                prop_assert!(index.matches(&record, Some(at)).iter().all(|(found, _)| *found != at));
+            }
+        }
+    }
+}

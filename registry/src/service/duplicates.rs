@@ -1,0 +1,187 @@
+//! Duplicate detection at the registry (docs/MATCHING.md §7): every record sequenced is
+//! matched against the registry's records through keyed blocking hashes; a record with a
+//! `likely` or `possible` candidate is held for a registrar's review (no registered
+//! credential) until every pair holding it is decided.
+
+use birthright_core::{
+    keys::KeyId,
+    matching::{Level, Match, Prepared, blocking::keyed_block_keys, score},
+    signed::SignedRecord,
+    wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
+};
+use uuid::Uuid;
+
+use super::{Registry, ServiceError, now_unix};
+use crate::store::DuplicatePair;
+
+/// An open pair as a registrar sees it: the ids, the score and the reasons (recomputed from
+/// the sealed records: the database keeps no names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateView {
+    /// The later record, held for review.
+    pub record_id: Uuid,
+    /// Its device.
+    pub record_kid: KeyId,
+    /// The earlier record it may duplicate.
+    pub candidate_id: Uuid,
+    /// Its device.
+    pub candidate_kid: KeyId,
+    /// Points (docs/MATCHING.md §6).
+    pub score: i32,
+    /// `likely` or `possible`.
+    pub level: String,
+    /// Why, in plain language.
+    pub reasons: Vec<String>,
+    /// When the pair was found (Unix seconds).
+    pub opened_at: i64,
+}
+
+/// A registrar's decision on a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The two records are the same child.
+    Duplicate,
+    /// They are two children.
+    NotDuplicate,
+}
+
+impl Decision {
+    /// `duplicate` or `not_duplicate` (as stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Duplicate => "duplicate",
+            Decision::NotDuplicate => "not_duplicate",
+        }
+    }
+}
+
+impl Registry {
+    /// Matches the record just sequenced (its `bytes` were verified moments ago), stores its
+    /// keys and pairs once, and says whether it is held. Run again for a re-send, it finds
+    /// the stored pairs (and matches a record a crash left unmatched).
+    pub(super) fn hold_if_duplicate(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        supersedes: Option<Uuid>,
+        bytes: &[u8],
+        now: i64,
+    ) -> Result<Option<Held>, ServiceError> {
+        let signed = SignedRecord::decode(bytes).map_err(ServiceError::internal)?;
+        let prepared = Prepared::from_form(&signed.record.enrolment);
+        if !self.store.has_match_keys(kid, id)? {
+            let secret = self.keys.data_key.match_secret();
+            let keys = keyed_block_keys(&secret, &prepared);
+            let mut pairs = Vec::new();
+            for (candidate_kid, candidate_id) in self.store.match_candidates(&keys)? {
+                if (candidate_kid == *kid && candidate_id == *id)
+                    || Some(candidate_id) == supersedes
+                {
+                    continue;
+                }
+                let Some((m, _)) = self.compare(&prepared, &candidate_kid, &candidate_id)? else {
+                    continue;
+                };
+                if m.level != Level::None {
+                    pairs.push(DuplicatePair {
+                        record_kid: *kid,
+                        record_id: *id,
+                        candidate_kid,
+                        candidate_id,
+                        score: m.points,
+                        level: m.level.as_str().into(),
+                        opened_at: now,
+                        closed_at: None,
+                        decision: None,
+                    });
+                }
+            }
+            self.store.add_match(kid, id, &keys, &pairs)?;
+        }
+        let mut open = self.store.open_pairs(Some((kid, id)))?;
+        if open.is_empty() {
+            return Ok(None);
+        }
+        open.sort_by_key(|p| std::cmp::Reverse(p.score));
+        let mut candidates = Vec::new();
+        for pair in open.iter().take(MAX_HELD_CANDIDATES) {
+            if let Some((m, other)) =
+                self.compare(&prepared, &pair.candidate_kid, &pair.candidate_id)?
+            {
+                candidates.push(HeldCandidate {
+                    level: pair.level.clone(),
+                    score: pair.score,
+                    child_name: other.record.enrolment.child.display_name(),
+                    date_of_birth: other.record.enrolment.child.date_of_birth.clone(),
+                    captured_at: other.record.captured_at,
+                    reasons: m.reasons,
+                });
+            }
+        }
+        Ok(Some(Held { candidates }))
+    }
+
+    /// Scores `record` against the stored record `id` of `kid`; `None` if it is not stored.
+    fn compare(
+        &self,
+        record: &Prepared,
+        kid: &KeyId,
+        id: &Uuid,
+    ) -> Result<Option<(Match, SignedRecord)>, ServiceError> {
+        let Some(bytes) = self.store.record_bytes(kid, id)? else {
+            return Ok(None);
+        };
+        let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+        let m = score(record, &Prepared::from_form(&other.record.enrolment));
+        Ok(Some((m, other)))
+    }
+
+    /// The open candidate pairs, oldest first, with their reasons.
+    pub fn duplicates(&self) -> Result<Vec<DuplicateView>, ServiceError> {
+        let mut out = Vec::new();
+        for pair in self.store.open_pairs(None)? {
+            let reasons = match self.store.record_bytes(&pair.record_kid, &pair.record_id)? {
+                Some(bytes) => {
+                    let record = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+                    let prepared = Prepared::from_form(&record.record.enrolment);
+                    self.compare(&prepared, &pair.candidate_kid, &pair.candidate_id)?
+                        .map(|(m, _)| m.reasons)
+                        .unwrap_or_default()
+                }
+                None => Vec::new(),
+            };
+            out.push(DuplicateView {
+                record_id: pair.record_id,
+                record_kid: pair.record_kid,
+                candidate_id: pair.candidate_id,
+                candidate_kid: pair.candidate_kid,
+                score: pair.score,
+                level: pair.level,
+                reasons,
+                opened_at: pair.opened_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Closes the open pair of `record` with `candidate` with a registrar's decision. A
+    /// record stays held while any other pair holding it is open.
+    pub fn decide_duplicate(
+        &self,
+        record: &Uuid,
+        candidate: &Uuid,
+        decision: Decision,
+    ) -> Result<(), ServiceError> {
+        match self
+            .store
+            .close_pairs(record, candidate, decision.as_str(), now_unix())?
+        {
+            0 => Err(ServiceError::new(
+                404,
+                "unknown_pair",
+                format!("no open duplicate pair of record {record} with record {candidate}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
