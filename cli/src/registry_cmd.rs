@@ -245,7 +245,7 @@ pub(crate) fn revoke_credential(
 }
 
 /// `registry duplicates`: the open pairs of possible duplicates, oldest first.
-pub fn duplicates(data: &Path, json: bool) -> Result<()> {
+pub(crate) fn duplicates(data: &Path, json: bool) -> Result<()> {
     let registry = Registry::open(data)?;
     let pairs = registry.duplicates()?;
     if json {
@@ -284,7 +284,7 @@ pub fn duplicates(data: &Path, json: bool) -> Result<()> {
 }
 
 /// `registry duplicates decide`: closes one pair with the registrar's decision.
-pub fn decide_duplicate(
+pub(crate) fn decide_duplicate(
     data: &Path,
     record: &str,
     candidate: &str,
