@@ -124,7 +124,7 @@ pub enum Outcome {
     Rejected,
 }
 
-/// Why a record was refused. The `code` is one of [`REJECT_CODES`].
+/// Why a record was refused. The `code` is a [`RejectCode`] as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// Machine-readable reason.
@@ -133,23 +133,91 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// Reason codes the registry uses in [`Rejection::code`].
-pub const REJECT_CODES: &[&str] = &[
-    "malformed",
-    "bad_signature",
-    "unknown_device",
-    "revoked_device",
-    "captured_in_future",
-    "device_expired",
-    "device_mismatch",
-    "worker_mismatch",
-    "invalid_record",
-    "conflicting_record",
-    "record_removed",
-    "unknown_original",
-    "not_record_owner",
-    "already_corrected",
-];
+/// Why the registry refused a record: the machine-readable code of a [`Rejection`] (PROTOCOL
+/// §9). On the wire the code is text, so a device keeps working when a newer registry sends a
+/// code it does not know ([`Rejection::known_code`] is then `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectCode {
+    /// The record could not be decoded.
+    Malformed,
+    /// The record's signature does not verify with the enrolled key.
+    BadSignature,
+    /// The device is not enrolled with this registry.
+    UnknownDevice,
+    /// The device was revoked before the record reached the registry.
+    RevokedDevice,
+    /// The capture time is ahead of the registry's clock.
+    CapturedInFuture,
+    /// The device's certificate did not cover the capture (or expired long ago).
+    DeviceExpired,
+    /// The record was signed by another device than the batch's.
+    DeviceMismatch,
+    /// The record names another field worker than the device's.
+    WorkerMismatch,
+    /// The form is invalid or not in normalised form.
+    InvalidRecord,
+    /// Another record with this id but different content is registered.
+    ConflictingRecord,
+    /// A record with this id was removed from the registry.
+    RecordRemoved,
+    /// The record it corrects is not registered from this device.
+    UnknownOriginal,
+    /// Only the capturing device may correct a record.
+    NotRecordOwner,
+    /// This version was corrected already.
+    AlreadyCorrected,
+}
+
+impl RejectCode {
+    /// Every code, in documentation order.
+    pub const ALL: [RejectCode; 14] = [RejectCode::Malformed, RejectCode::BadSignature, RejectCode::UnknownDevice, RejectCode::RevokedDevice, RejectCode::CapturedInFuture, RejectCode::DeviceExpired, RejectCode::DeviceMismatch, RejectCode::WorkerMismatch, RejectCode::InvalidRecord, RejectCode::ConflictingRecord, RejectCode::RecordRemoved, RejectCode::UnknownOriginal, RejectCode::NotRecordOwner, RejectCode::AlreadyCorrected];
+
+    /// The code as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::Malformed => "malformed",
+            RejectCode::BadSignature => "bad_signature",
+            RejectCode::UnknownDevice => "unknown_device",
+            RejectCode::RevokedDevice => "revoked_device",
+            RejectCode::CapturedInFuture => "captured_in_future",
+            RejectCode::DeviceExpired => "device_expired",
+            RejectCode::DeviceMismatch => "device_mismatch",
+            RejectCode::WorkerMismatch => "worker_mismatch",
+            RejectCode::InvalidRecord => "invalid_record",
+            RejectCode::ConflictingRecord => "conflicting_record",
+            RejectCode::RecordRemoved => "record_removed",
+            RejectCode::UnknownOriginal => "unknown_original",
+            RejectCode::NotRecordOwner => "not_record_owner",
+            RejectCode::AlreadyCorrected => "already_corrected",
+        }
+    }
+
+    /// The code named by `text`, if it is one of these.
+    pub fn parse(text: &str) -> Option<RejectCode> {
+        RejectCode::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for RejectCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Rejection {
+    /// A rejection with `code` and a message for the field worker.
+    pub fn new(code: RejectCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code: code.as_str().to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The code, if this build knows it.
+    pub fn known_code(&self) -> Option<RejectCode> {
+        RejectCode::parse(&self.code)
+    }
+}
 
 /// Where an accepted or duplicate record sits on the ledger, with what the device needs to
 /// check it.
@@ -644,6 +712,26 @@ pub fn generate_hpke_keypair() -> Result<(Zeroizing<[u8; 32]>, [u8; 32]), WireEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reject_code_round_trips_and_is_documented() {
+        let protocol = include_str!("../../docs/PROTOCOL.md");
+        for code in RejectCode::ALL {
+            assert_eq!(RejectCode::parse(code.as_str()), Some(code));
+            let rejection = Rejection::new(code, "message");
+            assert_eq!(rejection.known_code(), Some(code));
+            assert!(
+                protocol.contains(&format!("`{code}`")),
+                "PROTOCOL.md §9 does not list the reason code {code}"
+            );
+        }
+        // A code from a newer registry still decodes; the device just does not know it.
+        let newer = Rejection {
+            code: "some_new_reason".into(),
+            message: "m".into(),
+        };
+        assert_eq!(newer.known_code(), None);
+    }
 
     fn batch() -> Batch {
         Batch {

@@ -5,7 +5,7 @@ use birthright_core::{
     keys::{KeyId, verifying_key},
     signed::SignedRecord,
     validate,
-    wire::{self, Batch, BatchResponse, LeafReceipt, Outcome, RecordResult, Rejection},
+    wire::{self, Batch, BatchResponse, LeafReceipt, Outcome, RecordResult, RejectCode, Rejection},
 };
 use serde_bytes::ByteBuf;
 use time::OffsetDateTime;
@@ -151,26 +151,26 @@ impl Registry {
         size: u64,
         now: i64,
     ) -> Result<RecordResult, ServiceError> {
-        let refused = |code: &str, message: &str| rejected(candidate.id, reject(code, message));
+        let refused = |code: RejectCode, message: &str| rejected(candidate.id, reject(code, message));
         let (kind, placement) = match outcome {
             Sequenced::Accepted(p) => (Outcome::Accepted, p),
             Sequenced::Duplicate(p) => (Outcome::Duplicate, p),
             Sequenced::Conflict => {
                 return Ok(refused(
-                    "conflicting_record",
+                    RejectCode::ConflictingRecord,
                     "another record with this id but different content is already registered",
                 ));
             }
             Sequenced::Removed => {
                 return Ok(refused(
-                    "record_removed",
+                    RejectCode::RecordRemoved,
                     "a record with this id from this device is already on the ledger but was \
                      removed from the registry: it cannot be registered again",
                 ));
             }
             Sequenced::UnknownOriginal => {
                 return Ok(refused(
-                    "unknown_original",
+                    RejectCode::UnknownOriginal,
                     "the record this corrects is not registered from this device: a \
                      record the registry refused is captured again, not corrected",
                 ));
@@ -183,13 +183,13 @@ impl Registry {
                     candidate.supersedes.unwrap_or_default()
                 );
                 return Ok(refused(
-                    "not_record_owner",
+                    RejectCode::NotRecordOwner,
                     "only the device that captured a record can correct it",
                 ));
             }
             Sequenced::AlreadyCorrected => {
                 return Ok(refused(
-                    "already_corrected",
+                    RejectCode::AlreadyCorrected,
                     "this version of the record has already been corrected: correct the \
                      newest version instead",
                 ));
@@ -254,7 +254,7 @@ impl Registry {
         let signed = match SignedRecord::decode(bytes) {
             Ok(signed) => signed,
             Err(e) => {
-                let why = reject("malformed", format!("unreadable record: {e}"));
+                let why = reject(RejectCode::Malformed, format!("unreadable record: {e}"));
                 return Ok(Err((Uuid::nil(), why)));
             }
         };
@@ -291,7 +291,7 @@ impl Registry {
         let captured_at = signed.record.captured_at;
         if captured_at > now.saturating_add(MAX_CLOCK_AHEAD_SECS) {
             return Ok(Some(reject(
-                "captured_in_future",
+                RejectCode::CapturedInFuture,
                 "the record's capture time is ahead of the registry's clock: check the \
                  device's date and time, then capture the record again",
             )));
@@ -303,7 +303,7 @@ impl Registry {
             let in_force = now >= revoked_at || captured_at >= revoked_at;
             if in_force && !self.already_registered(kid, &id, &signed.bytes)? {
                 return Ok(Some(reject(
-                    "revoked_device",
+                    RejectCode::RevokedDevice,
                     "this device has been revoked; records it sends are no longer accepted",
                 )));
             }
@@ -314,14 +314,14 @@ impl Registry {
         let grace_over = now > device.not_after.saturating_add(EXPIRED_SYNC_GRACE_SECS);
         if grace_over && !self.already_registered(kid, &id, &signed.bytes)? {
             return Ok(Some(reject(
-                "device_expired",
+                RejectCode::DeviceExpired,
                 "the device's certificate expired more than 30 days ago: nothing new from \
                  it is accepted; enrol the device again",
             )));
         }
         if captured_at > device.not_after {
             return Ok(Some(reject(
-                "device_expired",
+                RejectCode::DeviceExpired,
                 "the device's certificate had expired when this record was captured",
             )));
         }
@@ -329,7 +329,7 @@ impl Registry {
         // vouches for the key, including its signatures of the weeks before.
         if captured_at < device.not_before.saturating_sub(PRE_ENROLMENT_CAPTURE_SECS) {
             return Ok(Some(reject(
-                "device_expired",
+                RejectCode::DeviceExpired,
                 "the record claims a capture time long before the device was enrolled",
             )));
         }
@@ -373,19 +373,19 @@ fn check_signer(
 ) -> Option<Rejection> {
     if &signed.kid != kid {
         return Some(reject(
-            "device_mismatch",
+            RejectCode::DeviceMismatch,
             "the record was signed by another device than the batch's",
         ));
     }
     if signed.verify(device_key).is_err() {
         return Some(reject(
-            "bad_signature",
+            RejectCode::BadSignature,
             "the record's signature does not verify",
         ));
     }
     if signed.record.worker_id != device.worker_id {
         return Some(reject(
-            "worker_mismatch",
+            RejectCode::WorkerMismatch,
             "the record names another field worker than the one this device is enrolled for",
         ));
     }
@@ -395,14 +395,14 @@ fn check_signer(
 /// Re-validates the form as of its capture time: it must be valid and already normalised.
 fn check_form(signed: &SignedRecord) -> Option<Rejection> {
     let Ok(at) = OffsetDateTime::from_unix_timestamp(signed.record.captured_at) else {
-        return Some(reject("invalid_record", "capture time out of range"));
+        return Some(reject(RejectCode::InvalidRecord, "capture time out of range"));
     };
     match validate::validate(&signed.record.enrolment, at) {
         Ok(normal) if normal == signed.record.enrolment => None,
         Ok(_) => Some(reject(
-            "invalid_record",
+            RejectCode::InvalidRecord,
             "the record is not in normalised form",
         )),
-        Err(errors) => Some(reject("invalid_record", errors.to_string())),
+        Err(errors) => Some(reject(RejectCode::InvalidRecord, errors.to_string())),
     }
 }

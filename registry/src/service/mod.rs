@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use birthright_core::{
     ledger::{Hash, LedgerError, checkpoint::Checkpoint, checkpoint::sign_checkpoint},
     trust::TrustBundle,
-    wire::Rejection,
+    wire::{RejectCode, Rejection},
 };
 use time::OffsetDateTime;
 
@@ -151,11 +151,8 @@ fn now_unix() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn reject(code: &str, message: impl Into<String>) -> Rejection {
-    Rejection {
-        code: code.into(),
-        message: message.into(),
-    }
+fn reject(code: RejectCode, message: impl Into<String>) -> Rejection {
+    Rejection::new(code, message)
 }
 
 /// Why a time-to-live was refused.
