@@ -1,9 +1,10 @@
 //! The ledger's cryptography, shared by the registry (which builds the tree) and devices and
 //! auditors (which verify it): RFC 6962 / RFC 9162 Merkle trees over SHA-256, and C2SP
-//! signed notes and checkpoints.
+//! signed notes and checkpoints; the leaves themselves (record commitments).
 
 pub mod checkpoint;
 pub mod cosignature;
+pub mod leaf;
 pub mod merkle;
 pub mod note;
 pub mod tiles;
@@ -38,6 +39,12 @@ pub enum LedgerError {
     /// The consistency proof does not connect the two roots.
     #[error("consistency proof does not verify")]
     ConsistencyProofInvalid,
+    /// Leaf data that is not a version-1 ledger leaf.
+    #[error("a ledger leaf is {} bytes starting with version {}; this one is {len} bytes", leaf::LEAF_LEN, leaf::LEAF_VERSION)]
+    MalformedLeaf {
+        /// Its length.
+        len: usize,
+    },
     /// A signed note that is malformed.
     #[error("malformed signed note: {0}")]
     BadNote(String),
