@@ -1034,6 +1034,65 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// `GET /v1/proof/inclusion` answer (JSON, PROTOCOL §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionJson {
+    /// Leaf index.
+    pub index: u64,
+    /// Tree size.
+    pub size: u64,
+    /// Proof hashes, standard base64.
+    pub proof: Vec<String>,
+}
+
+/// `GET /v1/proof/consistency` answer (JSON, PROTOCOL §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyJson {
+    /// Old size.
+    pub from: u64,
+    /// New size.
+    pub to: u64,
+    /// Proof hashes, standard base64.
+    pub proof: Vec<String>,
+}
+
+/// `GET /v1/leaves` answer (JSON, PROTOCOL §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeavesJson {
+    /// First index.
+    pub start: u64,
+    /// Leaf data, standard base64, in order.
+    pub leaves: Vec<String>,
+}
+
+/// Hashes as the JSON answers carry them (standard base64).
+pub fn hashes_to_base64(hashes: &[Hash]) -> Vec<String> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    hashes.iter().map(|h| STANDARD.encode(h)).collect()
+}
+
+/// Decodes the base64 proof hashes of a JSON answer: at most [`MAX_PROOF_HASHES`], each 32
+/// bytes.
+pub fn hashes_from_base64(proof: &[String]) -> Result<Vec<Hash>, WireError> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    if proof.len() > MAX_PROOF_HASHES {
+        return Err(WireError::Invalid(format!(
+            "a proof of {} hashes is longer than the {MAX_PROOF_HASHES} any tree needs",
+            proof.len()
+        )));
+    }
+    proof
+        .iter()
+        .map(|h| {
+            STANDARD
+                .decode(h)
+                .ok()
+                .and_then(|b| <Hash>::try_from(b).ok())
+                .ok_or_else(|| WireError::Invalid("a proof hash is not 32 bytes of base64".into()))
+        })
+        .collect()
+}
+
 /// The X25519 public key of an HPKE secret key.
 pub fn hpke_public_key(secret: &[u8; 32]) -> Result<[u8; 32], WireError> {
     let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret)

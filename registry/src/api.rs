@@ -9,7 +9,9 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
 pub use birthright_core::sync::Method;
-use birthright_core::wire::{ErrorBody, MAX_SEALED_BATCH_BYTES};
+use birthright_core::wire::{
+    ConsistencyJson, ErrorBody, InclusionJson, LeavesJson, MAX_SEALED_BATCH_BYTES, hashes_to_base64,
+};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{Registry, ServiceError};
@@ -335,44 +337,13 @@ struct LeavesQuery {
     end: u64,
 }
 
-/// `GET /v1/proof/inclusion` answer.
-#[derive(Serialize)]
-pub struct InclusionJson {
-    /// Leaf index.
-    pub index: u64,
-    /// Tree size.
-    pub size: u64,
-    /// Proof hashes, standard base64.
-    pub proof: Vec<String>,
-}
-
-/// `GET /v1/proof/consistency` answer.
-#[derive(Serialize)]
-pub struct ConsistencyJson {
-    /// Old size.
-    pub from: u64,
-    /// New size.
-    pub to: u64,
-    /// Proof hashes, standard base64.
-    pub proof: Vec<String>,
-}
-
-/// `GET /v1/leaves` answer.
-#[derive(Serialize)]
-pub struct LeavesJson {
-    /// First index.
-    pub start: u64,
-    /// Leaf data, standard base64, in order.
-    pub leaves: Vec<String>,
-}
-
 fn inclusion(registry: &Registry, call: Call<'_>) -> Result<Answer, ServiceError> {
     let q: InclusionQuery = parse_query(call.query)?;
     let proof = registry.inclusion_proof(q.index, q.size)?;
     Ok(Answer::json(&InclusionJson {
         index: q.index,
         size: q.size,
-        proof: proof.iter().map(|h| B64.encode(h)).collect(),
+        proof: hashes_to_base64(&proof),
     }))
 }
 
@@ -382,7 +353,7 @@ fn consistency(registry: &Registry, call: Call<'_>) -> Result<Answer, ServiceErr
     Ok(Answer::json(&ConsistencyJson {
         from: q.from,
         to: q.to,
-        proof: proof.iter().map(|h| B64.encode(h)).collect(),
+        proof: hashes_to_base64(&proof),
     }))
 }
 

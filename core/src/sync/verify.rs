@@ -113,30 +113,12 @@ pub fn witnessed(trust: &TrustBundle, note: &str) -> Result<AwaitingWitnesses, S
     })
 }
 
-/// Consistency proof as served by `GET /v1/proof/consistency` (JSON).
-#[derive(Deserialize)]
-struct ConsistencyJson {
-    proof: Vec<String>,
-}
-
-/// The hashes of a `GET /v1/proof/consistency` answer.
+/// The hashes of a `GET /v1/proof/consistency` answer ([`crate::wire::ConsistencyJson`]).
 pub fn parse_consistency_json(body: &[u8]) -> Result<Vec<Hash>, SyncError> {
-    use base64::{Engine, engine::general_purpose::STANDARD};
-    let parsed: ConsistencyJson = serde_json::from_slice(body)
+    let parsed: crate::wire::ConsistencyJson = serde_json::from_slice(body)
         .map_err(|e| SyncError::InvalidResponse(format!("consistency proof: {e}")))?;
-    parsed
-        .proof
-        .iter()
-        .map(|h| {
-            STANDARD
-                .decode(h)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    SyncError::InvalidResponse("consistency proof hash is not 32 bytes".into())
-                })
-        })
-        .collect()
+    crate::wire::hashes_from_base64(&parsed.proof)
+        .map_err(|e| SyncError::InvalidResponse(format!("consistency proof: {e}")))
 }
 
 /// `to` extends `from` (a checkpoint this device verified before) by `proof`: the registry's
@@ -441,12 +423,14 @@ mod tests {
         use base64::{Engine, engine::general_purpose::STANDARD};
         let h = STANDARD.encode([3u8; 32]);
         assert_eq!(
-            parse_consistency_json(format!(r#"{{"proof":["{h}"]}}"#).as_bytes()).unwrap(),
+            parse_consistency_json(format!(r#"{{"from":1,"to":2,"proof":["{h}"]}}"#).as_bytes())
+                .unwrap(),
             vec![[3u8; 32]]
         );
         for bad in [
-            r#"{"proof":["AAAA"]}"#,
-            r#"{"proof":["not base64!"]}"#,
+            r#"{"from":1,"to":2,"proof":["AAAA"]}"#,
+            r#"{"from":1,"to":2,"proof":["not base64!"]}"#,
+            r#"{"proof":[]}"#,
             r#"{"hashes":[]}"#,
             "[]",
             "",
