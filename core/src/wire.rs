@@ -167,7 +167,22 @@ pub enum RejectCode {
 
 impl RejectCode {
     /// Every code, in documentation order.
-    pub const ALL: [RejectCode; 14] = [RejectCode::Malformed, RejectCode::BadSignature, RejectCode::UnknownDevice, RejectCode::RevokedDevice, RejectCode::CapturedInFuture, RejectCode::DeviceExpired, RejectCode::DeviceMismatch, RejectCode::WorkerMismatch, RejectCode::InvalidRecord, RejectCode::ConflictingRecord, RejectCode::RecordRemoved, RejectCode::UnknownOriginal, RejectCode::NotRecordOwner, RejectCode::AlreadyCorrected];
+    pub const ALL: [RejectCode; 14] = [
+        RejectCode::Malformed,
+        RejectCode::BadSignature,
+        RejectCode::UnknownDevice,
+        RejectCode::RevokedDevice,
+        RejectCode::CapturedInFuture,
+        RejectCode::DeviceExpired,
+        RejectCode::DeviceMismatch,
+        RejectCode::WorkerMismatch,
+        RejectCode::InvalidRecord,
+        RejectCode::ConflictingRecord,
+        RejectCode::RecordRemoved,
+        RejectCode::UnknownOriginal,
+        RejectCode::NotRecordOwner,
+        RejectCode::AlreadyCorrected,
+    ];
 
     /// The code as sent on the wire.
     pub fn as_str(self) -> &'static str {
@@ -913,7 +928,6 @@ mod tests {
             codec::from_slice::<LeafReceipt>(&codec::to_vec(&leaf).unwrap(), 1 << 20).unwrap_err();
         assert!(err.to_string().contains("too many proof hashes"), "{err}");
     }
-
 
     proptest::proptest! {
         #[test]

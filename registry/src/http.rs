@@ -32,8 +32,9 @@ use crate::{
     api::{self, Answer, Call, Method, Work},
 };
 
-pub use crate::api::{ConsistencyJson, InclusionJson, LeavesJson, MAX_ENROL_BYTES};
+pub use crate::api::MAX_ENROL_BYTES;
 pub use axum::http::HeaderName;
+pub use birthright_core::wire::{ConsistencyJson, InclusionJson, LeavesJson};
 
 /// Limits applied to every client.
 #[derive(Debug, Clone)]

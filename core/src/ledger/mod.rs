@@ -40,7 +40,11 @@ pub enum LedgerError {
     #[error("consistency proof does not verify")]
     ConsistencyProofInvalid,
     /// Leaf data that is not a version-1 ledger leaf.
-    #[error("a ledger leaf is {} bytes starting with version {}; this one is {len} bytes", leaf::LEAF_LEN, leaf::LEAF_VERSION)]
+    #[error(
+        "a ledger leaf is {} bytes starting with version {}; this one is {len} bytes",
+        leaf::LEAF_LEN,
+        leaf::LEAF_VERSION
+    )]
     MalformedLeaf {
         /// Its length.
         len: usize,

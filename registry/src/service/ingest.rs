@@ -151,7 +151,8 @@ impl Registry {
         size: u64,
         now: i64,
     ) -> Result<RecordResult, ServiceError> {
-        let refused = |code: RejectCode, message: &str| rejected(candidate.id, reject(code, message));
+        let refused =
+            |code: RejectCode, message: &str| rejected(candidate.id, reject(code, message));
         let (kind, placement) = match outcome {
             Sequenced::Accepted(p) => (Outcome::Accepted, p),
             Sequenced::Duplicate(p) => (Outcome::Duplicate, p),
@@ -395,7 +396,10 @@ fn check_signer(
 /// Re-validates the form as of its capture time: it must be valid and already normalised.
 fn check_form(signed: &SignedRecord) -> Option<Rejection> {
     let Ok(at) = OffsetDateTime::from_unix_timestamp(signed.record.captured_at) else {
-        return Some(reject(RejectCode::InvalidRecord, "capture time out of range"));
+        return Some(reject(
+            RejectCode::InvalidRecord,
+            "capture time out of range",
+        ));
     };
     match validate::validate(&signed.record.enrolment, at) {
         Ok(normal) if normal == signed.record.enrolment => None,
