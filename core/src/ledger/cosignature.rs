@@ -255,39 +255,14 @@ impl CosignatureVerifier {
         if vkey.len() > MAX_KEY_NAME_BYTES + 64 {
             return Err(CosignatureError::BadKey("too long".into()));
         }
-        // The base64 key may itself contain '+': split off only the name and the key id.
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(material)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(CosignatureError::BadKey("expected name+keyid+key".into()));
-        };
+        let (name, id, key) = super::note::parse_ed25519_vkey(
+            vkey,
+            SIGNATURE_TYPE_COSIGNATURE_V1,
+            "a witness cosignature key",
+            cosignature_key_id,
+        )
+        .map_err(CosignatureError::BadKey)?;
         check_name(name)?;
-        let id: [u8; 4] = hex::decode(id_hex)
-            .ok()
-            .filter(|_| id_hex.len() == 8)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| CosignatureError::BadKey("the key id must be 8 hex digits".into()))?;
-        let material = B64
-            .decode(material)
-            .map_err(|_| CosignatureError::BadKey("the key is not standard base64".into()))?;
-        let [kind, rest @ ..] = material.as_slice() else {
-            return Err(CosignatureError::BadKey("empty key".into()));
-        };
-        if *kind != SIGNATURE_TYPE_COSIGNATURE_V1 {
-            return Err(CosignatureError::BadKey(format!(
-                "signature type {kind:#04x} is not a witness cosignature key (0x04)"
-            )));
-        }
-        let public: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| CosignatureError::BadKey("an Ed25519 key is 32 bytes".into()))?;
-        let key = VerifyingKey::from_bytes(&public)
-            .map_err(|_| CosignatureError::BadKey("not a valid Ed25519 key".into()))?;
-        if cosignature_key_id(name, &public) != id {
-            return Err(CosignatureError::BadKey(
-                "the key id does not match the key".into(),
-            ));
-        }
         Ok(CosignatureVerifier {
             name: name.to_string(),
             key_id: id,

@@ -37,6 +37,48 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
+/// The parts of a signed-note verifier key `name+hex8+base64(kind || Ed25519 key)` of
+/// signature type `kind` (`what` names it in errors): the name (not yet checked), the key id
+/// (checked against `key_id` of the name and key) and the key. Errors are plain messages.
+pub(crate) fn parse_ed25519_vkey<'a>(
+    vkey: &'a str,
+    kind: u8,
+    what: &str,
+    key_id: fn(&str, &[u8; 32]) -> [u8; 4],
+) -> Result<(&'a str, [u8; 4], VerifyingKey), String> {
+    // The base64 key may itself contain '+': split off only the name and the key id.
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(material)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("expected name+keyid+key".into());
+    };
+    let id: [u8; 4] = hex::decode(id_hex)
+        .ok()
+        .filter(|_| id_hex.len() == 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "the key id must be 8 hex digits".to_string())?;
+    let material = B64
+        .decode(material)
+        .map_err(|_| "the key is not standard base64".to_string())?;
+    let [found, rest @ ..] = material.as_slice() else {
+        return Err("empty key".into());
+    };
+    if *found != kind {
+        return Err(format!(
+            "signature type {found:#04x} is not {what} ({kind:#04x})"
+        ));
+    }
+    let public: [u8; 32] = rest
+        .try_into()
+        .map_err(|_| "an Ed25519 key is 32 bytes".to_string())?;
+    let key =
+        VerifyingKey::from_bytes(&public).map_err(|_| "not a valid Ed25519 key".to_string())?;
+    if key_id(name, &public) != id {
+        return Err("the key id does not match the key".into());
+    }
+    Ok((name, id, key))
+}
+
 /// Signs notes with an Ed25519 key under a key name.
 pub struct NoteSigner {
     name: String,
@@ -115,39 +157,10 @@ pub struct NoteVerifier {
 impl NoteVerifier {
     /// Parses a verifier key `name+hex8+base64(0x01 || key)`.
     pub fn from_vkey(vkey: &str) -> Result<Self, LedgerError> {
-        // The base64 key may itself contain '+': split off only the name and the key id.
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(material)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(LedgerError::BadKey("expected name+keyid+key".into()));
-        };
+        let (name, id, key) =
+            parse_ed25519_vkey(vkey, SIGNATURE_TYPE_ED25519, "an Ed25519 note key", key_id)
+                .map_err(LedgerError::BadKey)?;
         check_key_name(name)?;
-        let id: [u8; 4] = hex::decode(id_hex)
-            .ok()
-            .filter(|_| id_hex.len() == 8)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| LedgerError::BadKey("the key id must be 8 hex digits".into()))?;
-        let material = B64
-            .decode(material)
-            .map_err(|_| LedgerError::BadKey("the key is not valid base64".into()))?;
-        let [kind, rest @ ..] = material.as_slice() else {
-            return Err(LedgerError::BadKey("empty key".into()));
-        };
-        if *kind != SIGNATURE_TYPE_ED25519 {
-            return Err(LedgerError::BadKey(format!(
-                "unsupported signature type {kind:#04x}"
-            )));
-        }
-        let public: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| LedgerError::BadKey("an Ed25519 key is 32 bytes".into()))?;
-        let key = VerifyingKey::from_bytes(&public)
-            .map_err(|_| LedgerError::BadKey("not a valid Ed25519 key".into()))?;
-        if key_id(name, &public) != id {
-            return Err(LedgerError::BadKey(
-                "the key id does not match the key".into(),
-            ));
-        }
         Ok(NoteVerifier {
             name: name.to_string(),
             key_id: id,
