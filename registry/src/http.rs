@@ -306,6 +306,24 @@ fn is_too_large(e: &axum::Error) -> bool {
     false
 }
 
+/// The seconds a client must wait before this request is served, if its token bucket is
+/// empty (the client as [`client_address`] tells it, behind a trusted proxy too).
+pub(crate) fn rate_limit_wait(
+    buckets: &Mutex<Buckets>,
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    limits: &Limits,
+) -> Option<u64> {
+    let client = client_address(peer.ip(), headers, limits);
+    // The buckets are plain counters: a panic elsewhere cannot leave them inconsistent.
+    buckets.lock().unwrap_or_else(|e| e.into_inner()).take(
+        client,
+        Instant::now(),
+        limits.requests_per_second,
+        limits.burst,
+    )
+}
+
 /// Per-client token bucket, then a timeout around the handler.
 async fn guard(
     State(state): State<Shared>,
@@ -314,17 +332,7 @@ async fn guard(
     next: Next,
 ) -> Response {
     let limits = &state.limits;
-    let client = client_address(peer.ip(), request.headers(), limits);
-    let wait = state
-        .buckets
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take(
-            client,
-            Instant::now(),
-            limits.requests_per_second,
-            limits.burst,
-        );
+    let wait = rate_limit_wait(&state.buckets, peer, request.headers(), limits);
     if let Some(secs) = wait {
         let mut response = error(
             429,

@@ -6,7 +6,7 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -21,7 +21,7 @@ use axum::{
 use birthright_core::ledger::witness::{CONTENT_TYPE_SIZE, MAX_ADD_CHECKPOINT_BYTES, Refusal};
 
 use super::{Witness, WitnessError};
-use crate::http::{Buckets, Limits, client_address, log_request, serve_router, shutdown_signal};
+use crate::http::{Buckets, Limits, log_request, rate_limit_wait, serve_router, shutdown_signal};
 
 struct AppState {
     witness: Arc<Witness>,
@@ -108,17 +108,7 @@ async fn guard(
     next: Next,
 ) -> Response {
     let limits = &state.limits;
-    let client = client_address(peer.ip(), request.headers(), limits);
-    let wait = state
-        .buckets
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take(
-            client,
-            Instant::now(),
-            limits.requests_per_second,
-            limits.burst,
-        );
+    let wait = rate_limit_wait(&state.buckets, peer, request.headers(), limits);
     if let Some(secs) = wait {
         let mut response = text(429, "too many requests: slow down and retry\n");
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
