@@ -70,8 +70,15 @@ impl ServiceError {
     }
 
     fn internal(e: impl std::fmt::Display) -> Self {
-        // Storage errors never carry personal data (values are encrypted); still, keep it short.
-        ServiceError::new(500, "internal", format!("internal error: {e}"))
+        // The detail (a database or key error) is for the operator's log; the client learns
+        // only that the registry failed. Storage errors never carry personal data (values are
+        // encrypted).
+        tracing::error!(detail = %e, "internal error");
+        ServiceError::new(
+            500,
+            "internal",
+            "internal error in the registry; it has been logged for the operator",
+        )
     }
 }
 
