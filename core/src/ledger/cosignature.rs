@@ -334,20 +334,9 @@ pub struct SplitNote<'n> {
 
 /// Splits a signed note (size- and count-limited) into text and signature lines.
 pub fn split_note(note: &str) -> Result<SplitNote<'_>, CosignatureError> {
-    if note.len() > MAX_NOTE_BYTES {
-        return Err(CosignatureError::BadNote(format!(
-            "larger than {MAX_NOTE_BYTES} bytes"
-        )));
-    }
-    if !note.ends_with('\n') {
-        return Err(CosignatureError::BadNote("must end with a newline".into()));
-    }
-    let split = note
-        .rfind("\n\n")
-        .ok_or_else(|| CosignatureError::BadNote("no blank line before the signatures".into()))?;
-    let text = &note[..split + 1];
+    let (text, block) =
+        super::note::split_text_and_signatures(note).map_err(CosignatureError::BadNote)?;
     check_checkpoint_text(text)?;
-    let block = &note[split + 2..];
     let signatures: Vec<&str> = block.lines().collect();
     if signatures.is_empty() {
         return Err(CosignatureError::BadNote("no signature lines".into()));

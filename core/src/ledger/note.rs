@@ -37,6 +37,22 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
+/// Splits a signed note into its text (ending in a newline) and its block of signature lines,
+/// after the size limit and the framing checks every signed-note reader makes. Errors are
+/// plain messages.
+pub(crate) fn split_text_and_signatures(note: &str) -> Result<(&str, &str), String> {
+    if note.len() > MAX_NOTE_BYTES {
+        return Err(format!("larger than {MAX_NOTE_BYTES} bytes"));
+    }
+    if !note.ends_with('\n') {
+        return Err("must end with a newline".into());
+    }
+    let split = note
+        .rfind("\n\n")
+        .ok_or_else(|| "no blank line before the signatures".to_string())?;
+    Ok((&note[..split + 1], &note[split + 2..]))
+}
+
 /// The parts of a signed-note verifier key `name+hex8+base64(kind || Ed25519 key)` of
 /// signature type `kind` (`what` names it in errors): the name (not yet checked), the key id
 /// (checked against `key_id` of the name and key) and the key. Errors are plain messages.
@@ -187,20 +203,8 @@ impl NoteVerifier {
     /// must carry a valid signature by this key, and a signature that names this key but does
     /// not verify rejects the whole note.
     pub fn verify<'n>(&self, note: &'n str) -> Result<&'n str, LedgerError> {
-        if note.len() > MAX_NOTE_BYTES {
-            return Err(LedgerError::BadNote(format!(
-                "larger than {MAX_NOTE_BYTES} bytes"
-            )));
-        }
-        if !note.ends_with('\n') {
-            return Err(LedgerError::BadNote("must end with a newline".into()));
-        }
-        let split = note
-            .rfind("\n\n")
-            .ok_or_else(|| LedgerError::BadNote("no blank line before the signatures".into()))?;
-        let text = &note[..split + 1];
+        let (text, signatures) = split_text_and_signatures(note).map_err(LedgerError::BadNote)?;
         check_text(text)?;
-        let signatures = &note[split + 2..];
         let mut verified = false;
         for (count, line) in signatures.lines().enumerate() {
             if count >= MAX_SIGNATURES {
