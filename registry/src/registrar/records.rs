@@ -370,7 +370,6 @@ impl Registrar {
         let limit = filter.limit.unwrap_or(50).clamp(1, MAX_RESULTS);
         let mut records = Vec::new();
         let mut next_after = None;
-        let mut opened = 0;
         let index = self.store.record_index()?;
         let visible = index.iter().filter(|meta| {
             // The region filter comes before anything is opened.
@@ -379,13 +378,12 @@ impl Registrar {
                 && meta_matches(meta, filter)
         });
         let mut last = None;
-        for meta in visible {
+        for (opened, meta) in visible.enumerate() {
             if records.len() >= limit || opened >= MAX_SCAN {
                 next_after = last;
                 break;
             }
             last = Some(meta.leaf_index);
-            opened += 1;
             let Some(signed) = self.open_record(meta)? else {
                 continue;
             };
