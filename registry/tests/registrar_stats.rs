@@ -93,8 +93,13 @@ fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) ->
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let mut head =
-        format!("{method} {PREFIX}{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    // The web pages by their own path, the API under its prefix.
+    let full = if path.starts_with("/registrar/") {
+        path.to_string()
+    } else {
+        format!("{PREFIX}{path}")
+    };
+    let mut head = format!("{method} {full} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -740,7 +745,60 @@ fn the_audit_log_says_what_was_shown_without_names(w: &World) {
     assert!(!text.to_lowercase().contains("maria"));
 }
 
+fn the_pages_use_the_same_search_and_statistics(w: &World) {
+    let reg46 = w.login("reg46");
+    let page = reg46.get("/registrar/statistics");
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Timeliness") && page.text.contains("UA-46"));
+    assert!(page.text.contains(&w.kids[0]));
+    assert!(!page.text.contains("UA-32") && !page.text.contains(&w.kids[1]));
+    no_personal_data(&page.text, w);
+    assert!(page.text.contains("/api/registrar/v1/statistics.csv"));
+    let refused = reg46.get("/registrar/statistics?region=UA-32");
+    assert_eq!(refused.status, 403);
+    assert!(!refused.text.contains(&w.kids[1]));
+    let uk = call(
+        w.addr,
+        "GET",
+        "/registrar/statistics",
+        &[("Cookie", &format!("{}; birthright_lang=uk", reg46.cookie))],
+    );
+    assert!(uk.text.contains("Своєчасність"), "{}", uk.text);
+    // The search page: Latin finds Cyrillic, and pages on with a link.
+    let found = reg46.get("/registrar/search?query=Kovalenko");
+    assert_eq!(found.status, 200);
+    assert!(
+        found
+            .text
+            .contains(&format!("/registrar/records/{}", w.olena))
+    );
+    assert!(
+        found
+            .text
+            .contains(&format!("/registrar/records/{}", w.olena_again))
+    );
+    assert!(
+        !found
+            .text
+            .contains(&format!("/registrar/records/{}", w.ion))
+    );
+    let by_mother = reg46.get("/registrar/search?mother=maria&dob_to=2099-01-01");
+    assert!(
+        by_mother
+            .text
+            .contains(&format!("/registrar/records/{}", w.ion))
+    );
+    let hidden = reg46.get(&format!("/registrar/search?number={}", w.stefan));
+    assert_eq!(hidden.status, 200);
+    assert!(
+        !hidden
+            .text
+            .contains(&format!("/registrar/records/{}", w.stefan))
+    );
+}
+
 fn run_all(w: &World) {
+    the_pages_use_the_same_search_and_statistics(w);
     search_finds_names_across_scripts_and_every_filter(w);
     search_stays_in_the_users_regions(w);
     statistics_count_what_happened(w);
