@@ -21,6 +21,8 @@
 
 pub mod access;
 pub mod api;
+pub mod certificate;
+pub mod devices;
 pub mod openapi;
 pub mod password;
 pub mod records;
