@@ -405,7 +405,8 @@ pub fn router_with(
     let registrar_api = registrar.map(|r| {
         (
             crate::registrar::api::router(r.clone(), &limits),
-            crate::registrar::web::router(r, &limits),
+            crate::registrar::web::router(r.clone(), &limits),
+            crate::registrar::api::pages(r, &limits),
         )
     });
     let state = Arc::new(AppState {
@@ -417,9 +418,10 @@ pub fn router_with(
     // Every route is in api::ROUTES: add an endpoint there, not here (the registrars' API
     // has its own table, registrar::api::ROUTES).
     let app = match registrar_api {
-        Some((api, web)) => Router::new()
+        Some((api, web, pages)) => Router::new()
             .nest(crate::registrar::api::PREFIX, api)
-            .nest(crate::registrar::web::PREFIX, web),
+            .nest(crate::registrar::web::PREFIX, web)
+            .merge(pages),
         None => Router::new(),
     };
     app.fallback(handle)
