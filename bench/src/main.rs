@@ -61,6 +61,9 @@ struct Args {
     /// Write the results as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Only figure 12, the registrars' search and statistics (for a look at one figure).
+    #[arg(long)]
+    registrar_only: bool,
     /// Internal: sync the device and registry prepared in DIR and print its memory as JSON.
     #[arg(long, value_name = "DIR", hide = true)]
     child_sync_rss: Option<PathBuf>,
@@ -88,6 +91,10 @@ fn main() -> Result<()> {
         "Birthright benchmarks ({run} run). Columns: figure | same-run limit | ratio (figure / limit)"
     );
     let mut report = Report::default();
+    if args.registrar_only {
+        registrar::registrar(&mut report, dir.path(), args.quick)?;
+        return Ok(());
+    }
     capture(&mut report, dir.path(), args.quick)?;
     ingest(&mut report, dir.path(), args.quick)?;
     ingest_postgres(&mut report, dir.path(), args.quick)?;
