@@ -14,13 +14,17 @@ level-possible = Possibly the same child
 
 search-title = Search records
 search-names = Names (child, mother or father)
+search-mother = Mother's names
+search-dob-from = Born on or after
+search-dob-to = Born on or before
+search-number = Registration number or ledger entry
 search-dob = Date of birth
 search-dob-placeholder = 2026, 2026-03 or 2026-03-14
 search-region = Region
 search-status = Status
 search-any = Any
 search-submit = Search
-search-hint = Enter names, a date of birth, a region or a status, then search. Upper and lower case and accents do not matter.
+search-hint = Enter names, a date of birth, a region or a status, then search. Upper and lower case, accents and the alphabet (Cyrillic or Latin) do not matter.
 search-results = { $count ->
     [one] 1 record found
    *[other] { $count } records found

@@ -15,13 +15,17 @@ level-possible = Posibil același copil
 
 search-title = Căutarea înregistrărilor
 search-names = Nume (copil, mamă sau tată)
+search-mother = Numele mamei
+search-dob-from = Născuți începând cu
+search-dob-to = Născuți până la
+search-number = Numărul înregistrării sau poziția în jurnal
 search-dob = Data nașterii
 search-dob-placeholder = 2026, 2026-03 sau 2026-03-14
 search-region = Regiunea
 search-status = Starea
 search-any = Oricare
 search-submit = Caută
-search-hint = Introduceți nume, o dată a nașterii, o regiune sau o stare, apoi căutați. Majusculele și diacriticele nu contează.
+search-hint = Introduceți nume, o dată a nașterii, o regiune sau o stare, apoi căutați. Majusculele, diacriticele și alfabetul (chirilic sau latin) nu contează.
 search-results = { $count ->
     [one] O înregistrare găsită
     [few] { $count } înregistrări găsite

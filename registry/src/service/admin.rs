@@ -87,3 +87,10 @@ impl Registry {
         Ok(self.store.record_owners(id)?)
     }
 }
+
+impl Registry {
+    /// The open duplicate pairs, oldest first, as stored (no record is opened: for counts).
+    pub fn open_duplicate_pairs(&self) -> Result<Vec<crate::store::DuplicatePair>, ServiceError> {
+        Ok(self.store.open_pairs(None)?)
+    }
+}

@@ -151,7 +151,11 @@ pub(crate) async fn queue(State(state): State<Shared>, req: Req) -> Response {
 #[serde(default)]
 pub(crate) struct SearchQuery {
     query: String,
+    mother: String,
     dob: String,
+    dob_from: String,
+    dob_to: String,
+    number: String,
     region: String,
     status: String,
 }
@@ -175,10 +179,15 @@ pub(crate) async fn search(
             q.map_err(|_| RegistrarError::bad_request("bad_query", "the search is not as expected"))?;
         let filter = Filter {
             query: non_empty(&q.query),
+            mother: non_empty(&q.mother),
             dob: non_empty(&q.dob),
+            dob_from: non_empty(&q.dob_from),
+            dob_to: non_empty(&q.dob_to),
+            number: non_empty(&q.number),
             region: non_empty(&q.region),
             status: non_empty(&q.status),
             limit: None,
+            after: None,
         };
         let results = if submitted {
             match page
@@ -199,9 +208,17 @@ pub(crate) async fn search(
             form.search method="get" action={ (PREFIX) "/search" } {
                 label { (lang.t("search-names"))
                     input type="search" name="query" value=(q.query) maxlength="200"; }
+                label { (lang.t("search-mother"))
+                    input type="search" name="mother" value=(q.mother) maxlength="200"; }
                 label { (lang.t("search-dob"))
                     input type="text" name="dob" value=(q.dob) placeholder=(lang.t("search-dob-placeholder"))
                         pattern="[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?"; }
+                label { (lang.t("search-dob-from"))
+                    input type="date" name="dob_from" value=(q.dob_from); }
+                label { (lang.t("search-dob-to"))
+                    input type="date" name="dob_to" value=(q.dob_to); }
+                label { (lang.t("search-number"))
+                    input type="text" name="number" value=(q.number) maxlength="64"; }
                 label { (lang.t("search-region"))
                     @if regions.is_empty() {
                         input type="text" name="region" value=(q.region) maxlength="16";
