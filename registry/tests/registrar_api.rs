@@ -766,7 +766,7 @@ fn reopening_migrates_nothing_twice(w: &World) {
     let again: Box<dyn RegistrarStore> = match &w.database {
         Database::Sqlite => {
             let store = SqliteRegistrarStore::open(&w.dir.path().join("registry.db")).unwrap();
-            assert_eq!(store.schema_version().unwrap(), 1);
+            assert_eq!(store.schema_version().unwrap(), 2);
             Box::new(store)
         }
         Database::Postgres(url) => Box::new(PgRegistrarStore::open(url).unwrap()),

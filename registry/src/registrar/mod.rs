@@ -21,6 +21,8 @@
 
 pub mod access;
 pub mod api;
+pub mod certificate;
+pub mod devices;
 pub mod i18n;
 pub mod openapi;
 pub mod password;
