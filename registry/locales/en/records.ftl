@@ -41,6 +41,7 @@ record-leaf = Ledger entry
 record-inclusion = Ledger check
 record-inclusion-ok = In the signed ledger (checked now against { $size } entries)
 record-inclusion-failed = Could not be confirmed in the signed ledger: tell the registry's administrator.
+record-certificate = Printable birth certificate
 record-history = History
 record-history-earlier = Earlier version (corrected by a later one)
 record-history-this = This version

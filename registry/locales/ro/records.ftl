@@ -43,6 +43,7 @@ record-leaf = Poziția în jurnal
 record-inclusion = Verificarea jurnalului
 record-inclusion-ok = În jurnalul semnat (verificat acum, { $size } intrări)
 record-inclusion-failed = Nu a putut fi confirmată în jurnalul semnat: anunțați administratorul registrului.
+record-certificate = Certificat de naștere pentru tipărire
 record-history = Istoric
 record-history-earlier = Versiune anterioară (corectată ulterior)
 record-history-this = Această versiune

@@ -45,6 +45,7 @@ record-leaf = Запис у журналі
 record-inclusion = Перевірка журналу
 record-inclusion-ok = Є в підписаному журналі (перевірено щойно, записів: { $size })
 record-inclusion-failed = Не вдалося підтвердити в підписаному журналі: повідомте адміністратора реєстру.
+record-certificate = Свідоцтво про народження для друку
 record-history = Історія
 record-history-earlier = Попередня версія (виправлена пізнішою)
 record-history-this = Ця версія
