@@ -405,8 +405,8 @@ pub fn router_with(
     let registrar_api = registrar.map(|r| {
         (
             crate::registrar::api::router(r.clone(), &limits),
-            crate::registrar::web::router(r.clone(), &limits),
-            crate::registrar::api::pages(r, &limits),
+            crate::registrar::api::pages(r.clone(), &limits),
+            crate::registrar::web::router(r, &limits),
         )
     });
     let state = Arc::new(AppState {
@@ -418,10 +418,10 @@ pub fn router_with(
     // Every route is in api::ROUTES: add an endpoint there, not here (the registrars' API
     // has its own table, registrar::api::ROUTES).
     let app = match registrar_api {
-        Some((api, web, pages)) => Router::new()
+        Some((api, pages, web)) => Router::new()
             .nest(crate::registrar::api::PREFIX, api)
-            .nest(crate::registrar::web::PREFIX, web)
-            .merge(pages),
+            .merge(pages)
+            .nest(crate::registrar::web::PREFIX, web),
         None => Router::new(),
     };
     app.fallback(handle)

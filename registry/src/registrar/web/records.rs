@@ -244,7 +244,7 @@ pub(crate) async fn search(
                 label { (lang.t("search-dob-to"))
                     input type="date" name="dob_to" value=(q.dob_to); }
                 label { (lang.t("search-number"))
-                    input type="text" name="number" value=(q.number) maxlength="40"; }
+                    input type="text" name="number" value=(q.number) maxlength="64"; }
                 label { (lang.t("search-region"))
                     @if regions.is_empty() {
                         input type="text" name="region" value=(q.region) maxlength="16";
@@ -576,6 +576,8 @@ pub(crate) async fn record(
             h1 { (name) " " span class={ "status status-" (view.status) } { (status_text(lang, view.status)) } }
             @if !pairs.is_empty() {
                 p.notice { (lang.ta("record-held", &[("count", pairs.len().into())])) }
+            } @else if view.status == "registered" {
+                p { a href={ (PREFIX) "/records/" (view.id) "/certificate" } { (lang.t("record-certificate")) } }
             }
             div.columns {
                 section {
