@@ -35,6 +35,7 @@ use super::{
     Registrar, RegistrarError, access,
     records::Filter,
     sessions::{COOKIE, LoginRequest, Session},
+    statistics::{Statistics, StatisticsFilter},
 };
 
 /// Largest request body.
@@ -89,6 +90,10 @@ pub enum Endpoint {
     Records,
     /// `GET /records/{id}`.
     Record,
+    /// `GET /statistics`.
+    Statistics,
+    /// `GET /statistics.csv`.
+    StatisticsCsv,
     /// `GET /audit`.
     Audit,
     /// `GET /openapi.json`.
@@ -129,6 +134,8 @@ pub const ROUTES: &[(Endpoint, &str, &str)] = &[
     (Endpoint::Me, "get", "/me"),
     (Endpoint::Records, "get", "/records"),
     (Endpoint::Record, "get", "/records/{id}"),
+    (Endpoint::Statistics, "get", "/statistics"),
+    (Endpoint::StatisticsCsv, "get", "/statistics.csv"),
     (Endpoint::Audit, "get", "/audit"),
     (Endpoint::OpenApi, "get", "/openapi.json"),
     (Endpoint::Devices, "get", "/devices"),
@@ -159,6 +166,8 @@ fn method_router(endpoint: Endpoint) -> MethodRouter<Shared> {
         Endpoint::Me => get(me),
         Endpoint::Records => get(records),
         Endpoint::Record => get(record),
+        Endpoint::Statistics => get(statistics),
+        Endpoint::StatisticsCsv => get(statistics_csv),
         Endpoint::Audit => get(audit),
         Endpoint::OpenApi => get(openapi),
         Endpoint::Devices => get(devices),
@@ -537,10 +546,15 @@ async fn me(
 #[serde(deny_unknown_fields)]
 struct RecordsQuery {
     query: Option<String>,
+    mother: Option<String>,
     dob: Option<String>,
+    dob_from: Option<String>,
+    dob_to: Option<String>,
+    number: Option<String>,
     region: Option<String>,
     status: Option<String>,
     limit: Option<usize>,
+    after: Option<u64>,
 }
 
 fn query_error(e: QueryRejection) -> RegistrarError {
@@ -564,16 +578,21 @@ async fn records(
         let Query(q) = q?;
         let filter = Filter {
             query: empty_none(q.query),
+            mother: empty_none(q.mother),
             dob: empty_none(q.dob),
+            dob_from: empty_none(q.dob_from),
+            dob_to: empty_none(q.dob_to),
+            number: empty_none(q.number),
             region: empty_none(q.region),
             status: empty_none(q.status),
             limit: q.limit,
+            after: q.after,
         };
-        r.search(&session, &filter, &ctx.address, now)
+        r.search_page(&session, &filter, &ctx.address, now)
     })
     .await
     {
-        Ok(list) => no_store(axum::Json(json!({ "records": list })).into_response()),
+        Ok(page) => no_store(axum::Json(page).into_response()),
         Err(e) => error(e),
     }
 }
@@ -596,6 +615,71 @@ async fn record(
     .await
     {
         Ok(view) => no_store(axum::Json(view).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatisticsQuery {
+    region: Option<String>,
+}
+
+async fn compute_statistics(
+    state: &Shared,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+    q: Result<Query<StatisticsQuery>, QueryRejection>,
+) -> Result<Statistics, RegistrarError> {
+    let ctx = context(state, headers, peer(info));
+    let q = q.map_err(query_error);
+    blocking(state, move |r, now| {
+        let session = session_of(r, &ctx, now, false, false)?;
+        let Query(q) = q?;
+        let filter = StatisticsFilter {
+            region: empty_none(q.region),
+        };
+        r.statistics(&session, &filter, &ctx.address, now)
+    })
+    .await
+}
+
+async fn statistics(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    q: Result<Query<StatisticsQuery>, QueryRejection>,
+) -> Response {
+    match compute_statistics(&state, info, &headers, q).await {
+        Ok(stats) => no_store(axum::Json(stats).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+async fn statistics_csv(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    q: Result<Query<StatisticsQuery>, QueryRejection>,
+) -> Response {
+    match compute_statistics(&state, info, &headers, q).await {
+        Ok(stats) => {
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"birthright-statistics.csv\"",
+                    ),
+                ],
+                stats.csv(),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
         Err(e) => error(e),
     }
 }

@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod password;
 pub mod records;
 pub mod sessions;
+pub mod statistics;
 pub mod store;
 pub mod store_pg;
 pub mod store_sqlite;

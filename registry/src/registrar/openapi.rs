@@ -105,9 +105,21 @@ const RECORDS: &[(&str, &str)] = &[
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = base_document();
+    if let (Value::Object(paths), Value::Object(more)) = (&mut doc["paths"], devcerts_paths()) {
+        paths.extend(more);
+    }
+    if let (Value::Object(schemas), Value::Object(more)) =
+        (&mut doc["components"]["schemas"], devcerts_schemas())
+    {
+        schemas.extend(more);
+    }
+    doc
+}
+
+/// Devices, tokens, users and certificates (apart: one `json!` of everything is too deep).
+fn devcerts_paths() -> Value {
     let none = serde_json::Map::new;
-    let session = json!({"$ref": "#/components/schemas/Session"});
-    let no_content = ("204", json!({"description": "done"}));
     let no_content_2 = || ("204", json!({"description": "done"}));
     let roles_schema = json!({"type": "array", "minItems": 1,
         "items": {"type": "string", "enum": ["registrar", "supervisor", "auditor", "admin"]}});
@@ -115,79 +127,6 @@ pub fn document() -> Value {
         "user": {"$ref": "#/components/schemas/User"},
         "one_time_password": {"type": "string", "description": "shown once; changed at first login"}}});
     json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Birthright registrars' API",
-            "version": "1",
-            "description": "Sessions are an HttpOnly, SameSite=Strict cookie set by POST /login. \
-                Every state-changing request but login needs the session's CSRF token in the \
-                X-CSRF-Token header. Errors are {\"code\", \"message\"}. Every login, logout, \
-                record or certificate view and every change is audited."
-        },
-        "servers": [{"url": "/api/registrar/v1"}],
-        "paths": {
-            "/login": {"post": op(
-                "Log in; sets the session cookie",
-                ("200", json_ok("logged in", session.clone())),
-                &[("400", "bad body"), ("401", "wrong user name, password or code (one answer for all), or totp_required"),
-                  ("415", "not JSON"), ("429", "too many failed logins: login_backoff, with Retry-After")],
-                body(json!({"type": "object", "required": ["username", "password"],
-                    "properties": {"username": {"type": "string"}, "password": {"type": "string"},
-                                   "totp": {"type": "string", "description": "6-digit code, when enrolled"}}})),
-            )},
-            "/logout": {"post": op("End the session", no_content.clone(), AUTH_CSRF, csrf(none()))},
-            "/password": {"post": op(
-                "Change the password (required first after a one-time password)",
-                no_content.clone(),
-                &[("400", "weak_password"), ("401", "no session"), ("403", "csrf or wrong_password")],
-                csrf(body(json!({"type": "object", "required": ["current_password", "new_password"],
-                    "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 12}}}))),
-            )},
-            "/totp/enrol": {"post": op(
-                "Start enrolling a TOTP second factor (RFC 6238, SHA-1, 6 digits, 30 s)",
-                ("200", json_ok("the new secret, shown once", json!({"type": "object",
-                    "properties": {"secret": {"type": "string", "description": "base32"},
-                                   "otpauth_uri": {"type": "string"}}}))),
-                &[("401", "no session"), ("403", "csrf, or the password must be changed first"), ("409", "totp_already_enrolled")],
-                csrf(none()),
-            )},
-            "/totp/confirm": {"post": op(
-                "Confirm the second factor with a current code",
-                no_content,
-                &[("400", "wrong_code"), ("401", "no session"), ("403", "csrf"), ("409", "no_totp_enrolment")],
-                csrf(body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}))),
-            )},
-            "/me": {"get": op("The session's user and CSRF token", ("200", json_ok("the session", session)), AUTH, none())},
-            "/records": {"get": op(
-                "Search the stored records the user may see (its regions only); audited by count",
-                ("200", json_ok("matches, in ledger order", json!({"type": "object",
-                    "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}}}}))),
-                RECORDS,
-                query(&[("query", "string", "words in the child's or parents' names (case and diacritics ignored)"),
-                        ("dob", "string", "date of birth: YYYY, YYYY-MM or YYYY-MM-DD"),
-                        ("region", "string", "region code (the capturing device's)"),
-                        ("status", "string", "registered, superseded or revoked"),
-                        ("limit", "integer", "most results (1 to 200, default 50)")]),
-            )},
-            "/records/{id}": {"get": op(
-                "One record in full; audited",
-                ("200", json_ok("the record", json!({"type": "object"}))),
-                &[("400", "bad_id"), ("401", "no session"), ("403", "role or region not allowed"), ("404", "no such record")],
-                {
-                    let mut m = serde_json::Map::new();
-                    m.insert("parameters".into(), json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]));
-                    m
-                },
-            )},
-            "/audit": {"get": op(
-                "The audit log (auditors)",
-                ("200", json_ok("entries after `after`", json!({"type": "object",
-                    "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
-                                   "next_after": {"type": "integer", "nullable": true}}}))),
-                &[("400", "bad query"), ("401", "no session"), ("403", "not an auditor")],
-                query(&[("after", "integer", "the last seq already read"), ("limit", "integer", "1 to 1000, default 100")]),
-            )},
-            "/openapi.json": {"get": op("This document", ("200", json_ok("OpenAPI 3", json!({"type": "object"}))), &[], none())},
             "/devices": {"get": op(
                 "The devices of the user's regions (supervisors, auditors)",
                 ("200", json_ok("devices, in enrolment order", json!({"type": "object",
@@ -286,28 +225,11 @@ pub fn document() -> Value {
                   ("409", "not_registered or just_issued")],
                 with_path("id", "string", "record id (UUID)", csrf(none())),
             )},
-        },
-        "components": {
-            "parameters": {
-                "CsrfToken": {"name": "X-CSRF-Token", "in": "header", "required": true, "schema": {"type": "string"}}
-            },
-            "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": super::sessions::COOKIE}
-            },
-            "schemas": {
-                "Error": {"type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
-                "Session": {"type": "object", "properties": {
-                    "csrf_token": {"type": "string"}, "user": {"type": "string"},
-                    "roles": {"type": "array", "items": {"type": "string", "enum": ["registrar", "supervisor", "auditor", "admin"]}},
-                    "regions": {"type": "array", "items": {"type": "string"}},
-                    "must_change_password": {"type": "boolean"}, "totp_enrolled": {"type": "boolean"},
-                    "totp_enrolment_required": {"type": "boolean"}}},
-                "RecordSummary": {"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "leaf_index": {"type": "integer"},
-                    "region": {"type": "string"}, "status": {"type": "string"},
-                    "sequenced_at": {"type": "string", "format": "date-time"},
-                    "child": {"type": "object"}}},
+    })
+}
+
+fn devcerts_schemas() -> Value {
+    json!({
                 "Device": {"type": "object", "properties": {
                     "device_kid": {"type": "string"}, "worker_id": {"type": "string"}, "region": {"type": "string"},
                     "enrolled_at": {"type": "string", "format": "date-time"},
@@ -342,7 +264,158 @@ pub fn document() -> Value {
                     "issued_at": {"type": "string", "format": "date-time"},
                     "reissued": {"type": "boolean"},
                     "credential": {"type": "string", "description": "BR1:… text of the registered credential"},
-                    "qr_svg": {"type": "string"}}},
+                    "qr_svg": {"type": "string"}}}
+    })
+}
+
+fn base_document() -> Value {
+    let none = serde_json::Map::new;
+    let session = json!({"$ref": "#/components/schemas/Session"});
+    let no_content = ("204", json!({"description": "done"}));
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Birthright registrars' API",
+            "version": "1",
+            "description": "Sessions are an HttpOnly, SameSite=Strict cookie set by POST /login. \
+                Every state-changing request but login needs the session's CSRF token in the \
+                X-CSRF-Token header. Errors are {\"code\", \"message\"}. Every login, logout, \
+                record or certificate view and every change is audited."
+        },
+        "servers": [{"url": "/api/registrar/v1"}],
+        "paths": {
+            "/login": {"post": op(
+                "Log in; sets the session cookie",
+                ("200", json_ok("logged in", session.clone())),
+                &[("400", "bad body"), ("401", "wrong user name, password or code (one answer for all), or totp_required"),
+                  ("415", "not JSON"), ("429", "too many failed logins: login_backoff, with Retry-After")],
+                body(json!({"type": "object", "required": ["username", "password"],
+                    "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                                   "totp": {"type": "string", "description": "6-digit code, when enrolled"}}})),
+            )},
+            "/logout": {"post": op("End the session", no_content.clone(), AUTH_CSRF, csrf(none()))},
+            "/password": {"post": op(
+                "Change the password (required first after a one-time password)",
+                no_content.clone(),
+                &[("400", "weak_password"), ("401", "no session"), ("403", "csrf or wrong_password")],
+                csrf(body(json!({"type": "object", "required": ["current_password", "new_password"],
+                    "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 12}}}))),
+            )},
+            "/totp/enrol": {"post": op(
+                "Start enrolling a TOTP second factor (RFC 6238, SHA-1, 6 digits, 30 s)",
+                ("200", json_ok("the new secret, shown once", json!({"type": "object",
+                    "properties": {"secret": {"type": "string", "description": "base32"},
+                                   "otpauth_uri": {"type": "string"}}}))),
+                &[("401", "no session"), ("403", "csrf, or the password must be changed first"), ("409", "totp_already_enrolled")],
+                csrf(none()),
+            )},
+            "/totp/confirm": {"post": op(
+                "Confirm the second factor with a current code",
+                no_content,
+                &[("400", "wrong_code"), ("401", "no session"), ("403", "csrf"), ("409", "no_totp_enrolment")],
+                csrf(body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}))),
+            )},
+            "/me": {"get": op("The session's user and CSRF token", ("200", json_ok("the session", session)), AUTH, none())},
+            "/records": {"get": op(
+                "Search the stored records the user may see (its regions only); opens at most 5000 records a request; audited (filter names, count, ids shown)",
+                ("200", json_ok("matches, in ledger order", json!({"type": "object",
+                    "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}},
+                                   "next_after": {"type": "integer", "nullable": true,
+                                       "description": "pass as `after` for the next page; null when the search is complete"}}}))),
+                RECORDS,
+                query(&[("query", "string", "words in the child's or parents' names (case, diacritics and script ignored)"),
+                        ("mother", "string", "words in the mother's names (as query)"),
+                        ("dob", "string", "date of birth: YYYY, YYYY-MM or YYYY-MM-DD"),
+                        ("dob_from", "string", "born on or after (YYYY-MM-DD)"),
+                        ("dob_to", "string", "born on or before (YYYY-MM-DD)"),
+                        ("number", "string", "registration number: the record id (UUID) or its ledger index"),
+                        ("region", "string", "region code (the capturing device's)"),
+                        ("status", "string", "registered, superseded or revoked"),
+                        ("limit", "integer", "most results (1 to 200, default 50)"),
+                        ("after", "integer", "only records after this ledger index (the last page's next_after)")]),
+            )},
+            "/statistics": {"get": op(
+                "Aggregates of the user's regions: registrations by month, region and sex; timeliness; statuses; queue; devices (registrars, supervisors, auditors); audited",
+                ("200", json_ok("the statistics", json!({"$ref": "#/components/schemas/Statistics"}))),
+                RECORDS,
+                query(&[("region", "string", "only this region (one of the user's)")]),
+            )},
+            "/statistics.csv": {"get": op(
+                "The same aggregates as CSV: measure,region,month,sex,status,device,value",
+                ("200", json!({"description": "the statistics", "content": {"text/csv": {"schema": {"type": "string"}}}})),
+                RECORDS,
+                query(&[("region", "string", "only this region (one of the user's)")]),
+            )},
+            "/records/{id}": {"get": op(
+                "One record in full; audited",
+                ("200", json_ok("the record", json!({"type": "object"}))),
+                &[("400", "bad_id"), ("401", "no session"), ("403", "role or region not allowed"), ("404", "no such record")],
+                {
+                    let mut m = serde_json::Map::new();
+                    m.insert("parameters".into(), json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]));
+                    m
+                },
+            )},
+            "/audit": {"get": op(
+                "The audit log (auditors)",
+                ("200", json_ok("entries after `after`", json!({"type": "object",
+                    "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+                                   "next_after": {"type": "integer", "nullable": true}}}))),
+                &[("400", "bad query"), ("401", "no session"), ("403", "not an auditor")],
+                query(&[("after", "integer", "the last seq already read"), ("limit", "integer", "1 to 1000, default 100")]),
+            )},
+            "/openapi.json": {"get": op("This document", ("200", json_ok("OpenAPI 3", json!({"type": "object"}))), &[], none())},
+        },
+        "components": {
+            "parameters": {
+                "CsrfToken": {"name": "X-CSRF-Token", "in": "header", "required": true, "schema": {"type": "string"}}
+            },
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": super::sessions::COOKIE}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+                "Session": {"type": "object", "properties": {
+                    "csrf_token": {"type": "string"}, "user": {"type": "string"},
+                    "roles": {"type": "array", "items": {"type": "string", "enum": ["registrar", "supervisor", "auditor", "admin"]}},
+                    "regions": {"type": "array", "items": {"type": "string"}},
+                    "must_change_password": {"type": "boolean"}, "totp_enrolled": {"type": "boolean"},
+                    "totp_enrolment_required": {"type": "boolean"}}},
+                "RecordSummary": {"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "leaf_index": {"type": "integer"},
+                    "region": {"type": "string"}, "status": {"type": "string"},
+                    "sequenced_at": {"type": "string", "format": "date-time"},
+                    "child": {"type": "object"}}},
+                "Statistics": {"type": "object", "properties": {
+                    "generated_at": {"type": "string", "format": "date-time"},
+                    "regions": {"type": "array", "nullable": true, "items": {"type": "string"},
+                        "description": "the regions covered; null: every region"},
+                    "registrations": {"type": "array", "items": {"type": "object", "properties": {
+                        "month": {"type": "string"}, "region": {"type": "string"},
+                        "sex": {"type": "string", "enum": ["female", "male", "unknown", "not_recorded"]},
+                        "count": {"type": "integer"}}}},
+                    "timeliness": {"type": "array", "items": {"type": "object", "properties": {
+                        "region": {"type": "string", "nullable": true, "description": "null: every region covered"},
+                        "registrations": {"type": "integer"}, "within_30_days": {"type": "integer"},
+                        "within_1_year": {"type": "integer"}, "later": {"type": "integer"},
+                        "date_unknown": {"type": "integer"},
+                        "share_within_30_days": {"type": "number", "nullable": true},
+                        "share_within_1_year": {"type": "number", "nullable": true}}}},
+                    "statuses": {"type": "array", "items": {"type": "object", "properties": {
+                        "region": {"type": "string"}, "status": {"type": "string"}, "count": {"type": "integer"}}}},
+                    "queue": {"type": "array", "items": {"type": "object", "properties": {
+                        "region": {"type": "string"}, "awaiting": {"type": "integer"},
+                        "oldest_age_secs": {"type": "integer", "nullable": true},
+                        "under_1_day": {"type": "integer"}, "from_1_to_7_days": {"type": "integer"},
+                        "from_7_to_30_days": {"type": "integer"}, "over_30_days": {"type": "integer"}}}},
+                    "devices": {"type": "array", "items": {"type": "object", "properties": {
+                        "kid": {"type": "string"}, "region": {"type": "string"},
+                        "enrolled_at": {"type": "string", "format": "date-time"}, "revoked": {"type": "boolean"},
+                        "last_record_at": {"type": "string", "format": "date-time", "nullable": true},
+                        "records": {"type": "integer"},
+                        "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "awaiting_review": {"type": "integer"}}}}}},
                 "AuditEntry": {"type": "object", "properties": {
                     "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
                     "actor": {"type": "string", "nullable": true}, "action": {"type": "string"},

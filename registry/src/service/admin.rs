@@ -119,4 +119,9 @@ impl Registry {
     pub fn is_held(&self, kid: &KeyId, id: &Uuid) -> Result<bool, ServiceError> {
         Ok(!self.store.open_pairs(Some((kid, id)))?.is_empty())
     }
+
+    /// The open duplicate pairs, oldest first, as stored (no record is opened: for counts).
+    pub fn open_duplicate_pairs(&self) -> Result<Vec<crate::store::DuplicatePair>, ServiceError> {
+        Ok(self.store.open_pairs(None)?)
+    }
 }
