@@ -395,7 +395,8 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
     router_with(registry, limits, None)
 }
 
-/// [`router`], with the registrars' API under `/api/registrar/v1/` when `registrar` is given.
+/// [`router`], with the registrars' API under `/api/registrar/v1/` and their web workspace
+/// under `/registrar/` when `registrar` is given.
 pub fn router_with(
     registry: Arc<Registry>,
     limits: Limits,
@@ -404,7 +405,7 @@ pub fn router_with(
     let registrar_api = registrar.map(|r| {
         (
             crate::registrar::api::router(r.clone(), &limits),
-            crate::registrar::api::pages(r, &limits),
+            crate::registrar::web::router(r, &limits),
         )
     });
     let state = Arc::new(AppState {
@@ -416,9 +417,9 @@ pub fn router_with(
     // Every route is in api::ROUTES: add an endpoint there, not here (the registrars' API
     // has its own table, registrar::api::ROUTES).
     let app = match registrar_api {
-        Some((api, pages)) => Router::new()
+        Some((api, web)) => Router::new()
             .nest(crate::registrar::api::PREFIX, api)
-            .merge(pages),
+            .nest(crate::registrar::web::PREFIX, web),
         None => Router::new(),
     };
     app.fallback(handle)

@@ -462,11 +462,11 @@ fn every_route_needs_a_session_and_csrf(w: &World) {
         &[],
         None,
     );
-    assert_eq!(page.status, 401);
+    assert_eq!(page.status, 303, "to the login page");
     assert!(
-        page.header("content-type")
+        page.header("location")
             .unwrap()
-            .starts_with("text/html")
+            .starts_with("/registrar/login")
     );
     // Every state change needs the CSRF token, whoever asks (checked before the role).
     for user in ["sup32", "admin", "reg46"] {
@@ -850,8 +850,25 @@ fn certificates_verify_and_are_reissued(w: &World) {
     let form = reference_input();
     assert!(html.contains(&form.child.given_names));
     assert!(html.contains(&form.mother.family_name));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("style-src 'sha256-") && !csp.contains("unsafe"),
+        "{csp}"
+    );
     let a5 = reg46.get_abs(&format!("{path}?paper=a5"));
     assert!(a5.text.contains("@page { size: A5 portrait"));
+    // In the registrar's language, dates as it writes them.
+    let uk = call(
+        w.addr,
+        "GET",
+        &path,
+        &[("Cookie", &format!("{}; birthright_lang=uk", reg46.cookie))],
+        None,
+    );
+    assert_eq!(uk.status, 200);
+    assert!(uk.text.contains("Свідоцтво про народження"), "{}", uk.text);
+    let dob: Vec<&str> = form.child.date_of_birth.split('-').rev().collect();
+    assert!(uk.text.contains(&dob.join(".")));
     // The QR code in the page, read back, is a registered credential that verifies.
     let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap() + 6];
     let text = read_svg(svg);
@@ -933,7 +950,7 @@ fn certificates_verify_and_are_reissued(w: &World) {
             })
             .count()
     };
-    assert_eq!(count("certificate_view", "reg46", &id), 4, "{audit:?}");
+    assert_eq!(count("certificate_view", "reg46", &id), 5, "{audit:?}");
     assert_eq!(count("certificate_reissue", "reg46", &id), 1);
     assert!(count("certificate_refused", "reg46", &w.ua32.to_string()) >= 1);
     for name in [

@@ -65,7 +65,6 @@ pub struct ProxyTrust {
 /// The API's state.
 pub struct ApiState {
     registrar: Arc<Registrar>,
-    proxy: ProxyTrust,
     limits: crate::http::Limits,
 }
 
@@ -192,10 +191,6 @@ pub fn router<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     let state = Arc::new(ApiState {
         registrar,
-        proxy: ProxyTrust {
-            header: limits.trusted_proxy_header.clone(),
-            proxies: limits.trusted_proxies.clone(),
-        },
         limits: limits.clone(),
     });
     ROUTES
@@ -244,33 +239,48 @@ struct Context {
 }
 
 fn context(state: &ApiState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Context {
+    let (address, https) = client_facts(&state.limits, headers, peer);
+    Context {
+        address,
+        https,
+        token: cookie(headers, COOKIE),
+        csrf: headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+/// The client's address (behind a trusted proxy, the one it names) and whether the client
+/// reached the registry over HTTPS (a trusted proxy's `X-Forwarded-Proto: https`); shared by
+/// the API and the web workspace.
+pub(crate) fn client_facts(
+    limits: &crate::http::Limits,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> (String, bool) {
     let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip());
-    let address = crate::http::client_address(peer_ip, headers, &state.limits);
-    let trusted = state.proxy.header.is_some()
-        && (peer_ip.is_loopback() || state.proxy.proxies.contains(&peer_ip));
+    let address = crate::http::client_address(peer_ip, headers, limits);
+    let trusted = limits.trusted_proxy_header.is_some()
+        && (peer_ip.is_loopback() || limits.trusted_proxies.contains(&peer_ip));
     let https = trusted
         && headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
-    let token = headers
+    (address.to_string(), https)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string());
-    let csrf = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Context {
-        address: address.to_string(),
-        https,
-        token,
-        csrf,
-    }
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_string())
 }
 
 fn peer(info: Option<axum::Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAddr> {
@@ -344,7 +354,8 @@ fn json_body<T: DeserializeOwned>(
     })
 }
 
-fn session_cookie(token: &str, max_age: i64, https: bool) -> HeaderValue {
+/// The session cookie (`HttpOnly; SameSite=Strict; Path=/`, `Secure` over HTTPS).
+pub(crate) fn session_cookie(token: &str, max_age: i64, https: bool) -> HeaderValue {
     let secure = if https { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
@@ -1052,80 +1063,4 @@ async fn reissue(
         })
         .await,
     )
-}
-
-/// Where the printable certificate page is: `GET {CERTIFICATE_PAGE}` (`?paper=a5` for A5).
-pub const CERTIFICATE_PAGE: &str = "/registrar/records/{id}/certificate";
-
-#[derive(Deserialize)]
-struct PaperQuery {
-    paper: Option<String>,
-}
-
-/// The printable certificate page (HTML, same session cookie as the API), for any outer state.
-pub fn pages<S: Clone + Send + Sync + 'static>(
-    registrar: Arc<Registrar>,
-    limits: &crate::http::Limits,
-) -> Router<S> {
-    let state = Arc::new(ApiState {
-        registrar,
-        proxy: ProxyTrust {
-            header: limits.trusted_proxy_header.clone(),
-            proxies: limits.trusted_proxies.clone(),
-        },
-        limits: limits.clone(),
-    });
-    Router::new()
-        .route(CERTIFICATE_PAGE, get(certificate_page))
-        .with_state(state)
-}
-
-fn html_page(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:",
-        ),
-    );
-    no_store(response)
-}
-
-async fn certificate_page(
-    State(state): State<Shared>,
-    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    q: Result<Query<PaperQuery>, QueryRejection>,
-) -> Response {
-    let ctx = context(&state, &headers, peer(info));
-    let id = record_id(id);
-    let a5 = q
-        .ok()
-        .and_then(|Query(q)| q.paper)
-        .is_some_and(|p| p.eq_ignore_ascii_case("a5"));
-    match with_session(&state, ctx, false, move |r, s, address, now| {
-        r.certificate(s, &id?, address, now)
-    })
-    .await
-    {
-        Ok(c) => html_page(StatusCode::OK, super::certificate::render_html(&c, a5)),
-        Err(e) => {
-            let status =
-                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            html_page(
-                status,
-                format!(
-                    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-                     <title>No certificate</title></head><body><h1>No certificate</h1>\
-                     <p>{}</p></body></html>\n",
-                    super::certificate::escape(&e.message)
-                ),
-            )
-        }
-    }
 }

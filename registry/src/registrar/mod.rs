@@ -23,6 +23,7 @@ pub mod access;
 pub mod api;
 pub mod certificate;
 pub mod devices;
+pub mod i18n;
 pub mod openapi;
 pub mod password;
 pub mod records;
@@ -33,6 +34,7 @@ pub mod store_pg;
 pub mod store_sqlite;
 pub mod totp;
 pub mod users;
+pub mod web;
 
 use std::{path::Path, sync::Arc};
 
