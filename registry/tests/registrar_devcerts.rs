@@ -850,6 +850,13 @@ fn certificates_verify_and_are_reissued(w: &World) {
     let form = reference_input();
     assert!(html.contains(&form.child.given_names));
     assert!(html.contains(&form.mother.family_name));
+    // The record page links to it for those who print, not for an auditor.
+    let link = format!("/registrar/records/{}/certificate", w.ua46);
+    let record_page = format!("/registrar/records/{}", w.ua46);
+    assert!(reg46.get_abs(&record_page).text.contains(&link));
+    let auditor_page = w.login("auditor").get_abs(&record_page);
+    assert_eq!(auditor_page.status, 200);
+    assert!(!auditor_page.text.contains(&link));
     let csp = page.header("content-security-policy").unwrap();
     assert!(
         csp.contains("style-src 'sha256-") && !csp.contains("unsafe"),
