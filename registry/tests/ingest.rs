@@ -1610,6 +1610,8 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
             &copy,
             &original,
             birthright_registry::service::Decision::NotDuplicate,
+            None,
+            OffsetDateTime::now_utc().unix_timestamp(),
         )
         .unwrap();
     assert!(registry.duplicates().unwrap().is_empty());
@@ -1621,6 +1623,8 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
             &copy,
             &original,
             birthright_registry::service::Decision::Duplicate,
+            None,
+            OffsetDateTime::now_utc().unix_timestamp(),
         )
         .unwrap_err();
     assert_eq!(err.code, "unknown_pair");

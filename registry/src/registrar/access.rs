@@ -2,7 +2,7 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | `registrar` | search and view records (later: review, decide, print), in its regions |
+//! | `registrar` | search and view records, review and decide (later: print), in its regions |
 //! | `supervisor` | what a registrar may (later: devices and enrolment tokens of its regions) |
 //! | `auditor` | read everything, read-only: records in its regions, the audit log |
 //! | `admin` | users; no record unless also given a records role |
@@ -81,6 +81,15 @@ pub fn require_records(user: &UserRow) -> Result<(), RegistrarError> {
     }
 }
 
+/// Fails with 403 unless `user` may decide on registrations (a registrar or a supervisor).
+pub fn require_decide(user: &UserRow) -> Result<(), RegistrarError> {
+    if has(user, Role::Registrar) || has(user, Role::Supervisor) {
+        Ok(())
+    } else {
+        Err(RegistrarError::forbidden("deciding on registrations"))
+    }
+}
+
 /// Fails with 403 unless `user` is an auditor.
 pub fn require_auditor(user: &UserRow) -> Result<(), RegistrarError> {
     if has(user, Role::Auditor) {
@@ -120,6 +129,10 @@ mod tests {
         assert!(reads_records(&user(&["admin", "registrar"], &[])));
         assert!(require_auditor(&user(&["registrar"], &[])).is_err());
         assert!(require_auditor(&user(&["auditor"], &[])).is_ok());
+        assert!(require_decide(&user(&["registrar"], &[])).is_ok());
+        assert!(require_decide(&user(&["supervisor"], &[])).is_ok());
+        assert!(require_decide(&user(&["auditor"], &[])).is_err());
+        assert!(require_decide(&user(&["admin"], &[])).is_err());
         let limited = user(&["registrar"], &["UA-46"]);
         assert!(sees_region(&limited, "UA-46"));
         assert!(!sees_region(&limited, "UA-32"));
