@@ -805,6 +805,9 @@ impl Command {
                 decide: Some(DuplicatesCommand::Decide { json, .. }),
                 ..
             })
+            | Command::Registry(RegistryCommand::Policy {
+                command: PolicyCommand::Show { json, .. } | PolicyCommand::Set { json, .. },
+            })
             | Command::Lists(ListsCommand::Fetch { json, .. }) => *json,
             Command::Demo { .. }
             | Command::Credential { .. }

@@ -714,7 +714,9 @@ impl NoticesRequest {
     ) -> Result<(NoticesRequest, ResponseKey), WireError> {
         let (sealed, plaintext, key) = open_envelope(sealed_bytes, hpke_secret, NOTICES_HPKE_INFO)?;
         if sealed.compressed {
-            return Err(WireError::Invalid("a notices request is not compressed".into()));
+            return Err(WireError::Invalid(
+                "a notices request is not compressed".into(),
+            ));
         }
         let request: NoticesRequest = codec::from_slice(&plaintext, 4096)?;
         if request.request_id != sealed.batch_id || request.version != WIRE_VERSION {

@@ -30,9 +30,9 @@ use birthright_core::{
     sync::Receipt,
     trust::{DeviceCertificate, HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
     wire::{
-        self, Batch, BatchResponse, EnrolRequest, EnrolResponse, Held, HeldCandidate, LeafReceipt,
-        LedgerLeaf, Outcome, RecordResult, Rejection, SealedBatch, WIRE_VERSION,
-        DecidedBy, DecisionKind, DecisionLeaf, DecisionReason,
+        self, Batch, BatchResponse, DecidedBy, DecisionKind, DecisionLeaf, DecisionReason,
+        EnrolRequest, EnrolResponse, Held, HeldCandidate, LeafReceipt, LedgerLeaf, Outcome,
+        RecordResult, Rejection, SealedBatch, WIRE_VERSION,
     },
 };
 use serde_bytes::ByteBuf;
@@ -720,7 +720,11 @@ fn golden_vectors_decode_and_verify() {
     let decision = DecisionLeaf::parse(&bytes("decision_leaf")).unwrap();
     assert_eq!(
         (decision.record_index, decision.decision, decision.reason),
-        (LEAF_INDEX, DecisionKind::Rejected, DecisionReason::MissingInformation)
+        (
+            LEAF_INDEX,
+            DecisionKind::Rejected,
+            DecisionReason::MissingInformation
+        )
     );
     assert_eq!(
         decision.commitment,

@@ -1796,7 +1796,12 @@ impl RegistryStore for SqliteStore {
             Ok(tx.execute(
                 "UPDATE registrations SET status = 'awaiting_review', reasons = ?3, updated_at = ?4
                  WHERE device_kid = ?1 AND id = ?2 AND status = 'declared'",
-                params![kid.0.as_slice(), id.as_bytes().as_slice(), reasons.join(","), at],
+                params![
+                    kid.0.as_slice(),
+                    id.as_bytes().as_slice(),
+                    reasons.join(","),
+                    at
+                ],
             )? == 1)
         })
     }
@@ -1812,7 +1817,12 @@ impl RegistryStore for SqliteStore {
             tx.execute(
                 "UPDATE registrations SET reasons = ?3, updated_at = ?4
                  WHERE device_kid = ?1 AND id = ?2 AND status = 'awaiting_review'",
-                params![kid.0.as_slice(), id.as_bytes().as_slice(), reasons.join(","), at],
+                params![
+                    kid.0.as_slice(),
+                    id.as_bytes().as_slice(),
+                    reasons.join(","),
+                    at
+                ],
             )?;
             Ok(())
         })
@@ -1851,7 +1861,10 @@ impl RegistryStore for SqliteStore {
              ORDER BY leaf_index"
         ))?;
         let rows = stmt
-            .query_map(params![kid.0.as_slice(), id.as_bytes().as_slice()], sqlite_decision)?
+            .query_map(
+                params![kid.0.as_slice(), id.as_bytes().as_slice()],
+                sqlite_decision,
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().collect()
     }

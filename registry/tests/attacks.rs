@@ -320,7 +320,11 @@ fn a_record_erased_at_the_registry_is_never_sequenced_again() {
         send(&registry, &device, vec![bytes(&device, &record.id)]),
         vec![refused("record_removed")]
     );
-    assert_eq!(registry.tree_size().unwrap(), 2, "the record and its registration");
+    assert_eq!(
+        registry.tree_size().unwrap(),
+        2,
+        "the record and its registration"
+    );
 }
 
 fn copy_db(from: &Path, to: &Path) {

@@ -58,15 +58,16 @@ fn capture_samples(device: &Device, n: usize, seed: u64) -> Vec<Uuid> {
 }
 
 /// `form` with the child born at most 300 days ago, so the review policy registers it at once.
-fn recent(mut form: birthright_core::record::RegistrationForm) -> birthright_core::record::RegistrationForm {
+fn recent(
+    mut form: birthright_core::record::RegistrationForm,
+) -> birthright_core::record::RegistrationForm {
     let today = OffsetDateTime::now_utc().date();
     let born = birthright_registry::service::decisions::earliest_birth(&form.child.date_of_birth)
         .unwrap_or(today);
     if (today - born).whole_days() > 300 {
         let born = today - time::Duration::days((today - born).whole_days() % 300);
         form.child.date_of_birth = born.to_string();
-        form.child.date_of_birth_precision =
-            Some(birthright_core::record::DatePrecision::Day);
+        form.child.date_of_birth_precision = Some(birthright_core::record::DatePrecision::Day);
     }
     form
 }

@@ -483,8 +483,8 @@ fn roles_and_regions_bound_every_read(w: &World) {
             .map(|r| r["id"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    assert_eq!(with_status("registered"), [id46.clone()]);
-    assert_eq!(with_status("awaiting_review"), [id32.clone()]);
+    assert_eq!(with_status("registered"), std::slice::from_ref(&id46));
+    assert_eq!(with_status("awaiting_review"), std::slice::from_ref(&id32));
     assert_eq!(
         all.get("/records?status=revoked").body["records"],
         serde_json::json!([])
@@ -791,7 +791,12 @@ fn review_queue_and_decisions(w: &World) {
         queue.body["records"][0]["reasons"],
         serde_json::json!(["late_registration"])
     );
-    assert!(queue.body["records"][0]["age_at_capture_days"].as_i64().unwrap() > 365);
+    assert!(
+        queue.body["records"][0]["age_at_capture_days"]
+            .as_i64()
+            .unwrap()
+            > 365
+    );
     for (filter, expected) in [
         ("reason=late_registration", 1),
         ("reason=correction", 0),

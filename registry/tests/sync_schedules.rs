@@ -764,7 +764,11 @@ fn check_ledger(seed: u64, device: &Device, registry: &Registry, captured: &[Uui
     let decisions = decided.len();
     decided.sort_unstable();
     decided.dedup();
-    assert_eq!(decided.len(), decisions, "seed {seed}: a record decided twice");
+    assert_eq!(
+        decided.len(),
+        decisions,
+        "seed {seed}: a record decided twice"
+    );
     assert!(
         decided.iter().all(|i| indices.contains(i)),
         "seed {seed}: a decision on a leaf that is not a captured record"

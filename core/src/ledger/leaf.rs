@@ -304,7 +304,10 @@ mod tests {
             "cc535b1b14c22ad41905d48066256d2cbedd743f004f41c81d9e104b8c7ee7ee"
         );
         assert_eq!(DecisionLeaf::parse(&bytes).unwrap(), leaf);
-        assert_eq!(LedgerEntry::parse(&bytes).unwrap(), LedgerEntry::Decision(leaf));
+        assert_eq!(
+            LedgerEntry::parse(&bytes).unwrap(),
+            LedgerEntry::Decision(leaf)
+        );
         assert!(DecisionLeaf::parse(&bytes[..52]).is_err());
         let mut bad = bytes;
         bad[42] = 9;

@@ -203,7 +203,10 @@ fn check_filter(f: &Filter) -> Result<(), RegistrarError> {
 }
 
 impl Registrar {
-    pub(crate) fn open_record(&self, meta: &RecordMeta) -> Result<Option<SignedRecord>, RegistrarError> {
+    pub(crate) fn open_record(
+        &self,
+        meta: &RecordMeta,
+    ) -> Result<Option<SignedRecord>, RegistrarError> {
         let Some(bytes) = self.registry.record_bytes_of(&meta.kid, &meta.id)? else {
             return Ok(None);
         };

@@ -11,10 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Registrar, RegistrarError, access,
-    records::ChildSummary,
-    sessions::Session,
-    store::RecordMeta,
+    Registrar, RegistrarError, access, records::ChildSummary, sessions::Session, store::RecordMeta,
 };
 use crate::service::decisions::{
     AWAITING_REVIEW, Action, DecisionRequest, REVIEW_REASONS, STATUSES, age_days,
@@ -352,11 +349,7 @@ impl Registrar {
             now,
             Some(&user.username),
             "record_decision",
-            Some(format!(
-                "{id} {} {}",
-                body.action,
-                outcome.reason.as_str()
-            )),
+            Some(format!("{id} {} {}", body.action, outcome.reason.as_str())),
             Some(address),
         )?;
         Ok(DecisionAnswer {

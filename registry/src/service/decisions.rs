@@ -210,7 +210,10 @@ impl Registry {
         decision: NewDecision,
     ) -> Result<Result<DecisionOutcome, Option<String>>, ServiceError> {
         let signer = self.signer();
-        match self.store.decide(std::slice::from_ref(&decision), &signer)? {
+        match self
+            .store
+            .decide(std::slice::from_ref(&decision), &signer)?
+        {
             Decided::Appended { rows, size, .. } => {
                 let row = rows
                     .into_iter()

@@ -94,14 +94,8 @@ impl Registry {
             .zip(sequenced.results)
             .zip(reviews)
         {
-            results[*slot] = Some(self.record_result(
-                &kid,
-                candidate,
-                outcome,
-                review,
-                sequenced.size,
-                now,
-            )?);
+            results[*slot] =
+                Some(self.record_result(&kid, candidate, outcome, review, sequenced.size, now)?);
         }
         let consistency = self
             .store
@@ -198,12 +192,16 @@ impl Registry {
             &candidate.bytes,
             now,
         )?;
-        let status = self.store.registration(kid, &candidate.id)?.map(|r| r.status);
+        let status = self
+            .store
+            .registration(kid, &candidate.id)?
+            .map(|r| r.status);
         let registered = match status.as_deref() {
             // Sequenced before review statuses existed: registered then.
             None | Some("registered") => true,
             Some(DECLARED) => {
-                let signed = SignedRecord::decode(&candidate.bytes).map_err(ServiceError::internal)?;
+                let signed =
+                    SignedRecord::decode(&candidate.bytes).map_err(ServiceError::internal)?;
                 let policy = self.store.review_policy()?;
                 let reasons = review_reasons(
                     &policy,
