@@ -23,6 +23,7 @@ mod matching;
 mod monitor;
 mod qr_rendering;
 mod qr_size;
+mod registrar;
 mod report;
 mod status_list;
 mod wire_size;
@@ -95,6 +96,7 @@ fn main() -> Result<()> {
     ledger::ledger_postgres(&mut report, args.quick)?;
     device_scale(&mut report, dir.path(), args.quick)?;
     matching::matching(&mut report, dir.path(), args.quick)?;
+    registrar::registrar(&mut report, dir.path(), args.quick)?;
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;

@@ -401,7 +401,12 @@ pub fn router_with(
     limits: Limits,
     registrar: Option<Arc<crate::registrar::Registrar>>,
 ) -> Router {
-    let registrar_api = registrar.map(|r| crate::registrar::api::router(r, &limits));
+    let registrar_api = registrar.map(|r| {
+        (
+            crate::registrar::api::router(r.clone(), &limits),
+            crate::registrar::api::pages(r, &limits),
+        )
+    });
     let state = Arc::new(AppState {
         registry,
         buckets: Mutex::new(Buckets::new(limits.max_clients)),
@@ -411,7 +416,9 @@ pub fn router_with(
     // Every route is in api::ROUTES: add an endpoint there, not here (the registrars' API
     // has its own table, registrar::api::ROUTES).
     let app = match registrar_api {
-        Some(api) => Router::new().nest(crate::registrar::api::PREFIX, api),
+        Some((api, pages)) => Router::new()
+            .nest(crate::registrar::api::PREFIX, api)
+            .merge(pages),
         None => Router::new(),
     };
     app.fallback(handle)

@@ -35,7 +35,7 @@ use crate::{
     store::{
         CredentialRevocation, DECISION_COLUMNS, DecisionRow, DeviceRow, DuplicatePair,
         LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RegistrationRow, RegistryStore,
-        ReviewPolicy, StoreError, TokenProblem, WitnessRow, decided_by_str, decision_row,
+        ReviewPolicy, StoreError, TokenProblem, TokenRow, WitnessRow, decided_by_str, decision_row,
         registration_row,
     },
 };
@@ -904,6 +904,38 @@ impl RegistryStore for PgStore {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn unused_tokens(&self, now: i64) -> Result<Vec<TokenRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query(
+                "SELECT hash, worker_id, region, created_at, expires_at FROM tokens
+                 WHERE used_at IS NULL AND binding_key IS NOT NULL AND expires_at > $1
+                 ORDER BY created_at, hash",
+                &[&now],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(TokenRow {
+                    id: hash32(r.get(0), "a token id")?,
+                    worker_id: r.get(1),
+                    region: r.get(2),
+                    created_at: r.get(3),
+                    expires_at: r.get(4),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn cancel_token(&self, token_id: &[u8; 32]) -> Result<bool, StoreError> {
+        self.db().write_sql(|tx| {
+            let deleted = tx.execute(
+                "DELETE FROM tokens WHERE hash = $1 AND used_at IS NULL",
+                &[&token_id.as_slice()],
+            )?;
+            Ok(deleted == 1)
         })
     }
 

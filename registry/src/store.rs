@@ -107,6 +107,22 @@ pub enum TokenProblem {
     BadBinding,
 }
 
+/// An enrolment token not used yet, as listed: its public id (`wire::enrol_token_id`), never
+/// the token, which the registry does not keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// The token's public id.
+    pub id: [u8; 32],
+    /// Field worker it enrols.
+    pub worker_id: String,
+    /// Region of the device it enrols.
+    pub region: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
 /// A witness the registry submits its checkpoints to (`registry witness add`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WitnessRow {
@@ -383,6 +399,14 @@ pub trait RegistryStore: Send + Sync {
         created_at: i64,
         expires_at: i64,
     ) -> Result<(), StoreError>;
+
+    /// The tokens neither used nor expired at `now` (nor issued before binding keys, which
+    /// cannot be used), oldest first.
+    fn unused_tokens(&self, now: i64) -> Result<Vec<TokenRow>, StoreError>;
+
+    /// Cancels (deletes) the unused token with public id `token_id`; false if there is no
+    /// unused token of that id (a used token stays, as the record of its device's enrolment).
+    fn cancel_token(&self, token_id: &[u8; 32]) -> Result<bool, StoreError>;
 
     /// Atomically consumes the token and enrols the device: `binding_ok` checks the request's
     /// binding against the token's binding key, and `make_device` builds the row from the
@@ -1327,6 +1351,41 @@ impl RegistryStore for SqliteStore {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn unused_tokens(&self, now: i64) -> Result<Vec<TokenRow>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare(
+            "SELECT hash, worker_id, region, created_at, expires_at FROM tokens
+             WHERE used_at IS NULL AND binding_key IS NOT NULL AND expires_at > ?1
+             ORDER BY created_at, hash",
+        )?;
+        let rows: Vec<(Vec<u8>, String, String, i64, i64)> = stmt
+            .query_map([now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, worker_id, region, created_at, expires_at)| {
+                Ok(TokenRow {
+                    id: hash32(id, "a token id")?,
+                    worker_id,
+                    region,
+                    created_at,
+                    expires_at,
+                })
+            })
+            .collect()
+    }
+
+    fn cancel_token(&self, token_id: &[u8; 32]) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let deleted = tx.execute(
+                "DELETE FROM tokens WHERE hash = ?1 AND used_at IS NULL",
+                [token_id.as_slice()],
+            )?;
+            Ok(deleted == 1)
         })
     }
 

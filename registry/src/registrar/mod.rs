@@ -23,11 +23,14 @@
 
 pub mod access;
 pub mod api;
+pub mod certificate;
+pub mod devices;
 pub mod openapi;
 pub mod password;
 pub mod records;
 pub mod review;
 pub mod sessions;
+pub mod statistics;
 pub mod store;
 pub mod store_pg;
 pub mod store_sqlite;
