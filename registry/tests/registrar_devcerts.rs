@@ -244,7 +244,7 @@ impl World {
         let mut stefan = reference_input();
         stefan.child.given_names = "Ștefan".into();
         stefan.child.family_name = "Popescu".into();
-        stefan.child.date_of_birth = "2025-11-02".into();
+        stefan.child.date_of_birth = "2026-11-02".into(); // within the review policy's 365 days: registered at once
         let ua46 = capture_and_sync(&registry, &a, &reference_input());
         let ua32 = capture_and_sync(&registry, &b, &stefan);
         let kid = |d: &Device| d.identity().unwrap().key_id.to_string();

@@ -34,6 +34,7 @@ use uuid::Uuid;
 use super::{
     Registrar, RegistrarError, access,
     records::Filter,
+    review::{DecisionBody, QueueFilter},
     sessions::{COOKIE, LoginRequest, Session},
     statistics::{Statistics, StatisticsFilter},
 };
@@ -89,6 +90,10 @@ pub enum Endpoint {
     Records,
     /// `GET /records/{id}`.
     Record,
+    /// `GET /queue`.
+    Queue,
+    /// `POST /records/{id}/decision`.
+    Decision,
     /// `GET /statistics`.
     Statistics,
     /// `GET /statistics.csv`.
@@ -133,6 +138,8 @@ pub const ROUTES: &[(Endpoint, &str, &str)] = &[
     (Endpoint::Me, "get", "/me"),
     (Endpoint::Records, "get", "/records"),
     (Endpoint::Record, "get", "/records/{id}"),
+    (Endpoint::Queue, "get", "/queue"),
+    (Endpoint::Decision, "post", "/records/{id}/decision"),
     (Endpoint::Statistics, "get", "/statistics"),
     (Endpoint::StatisticsCsv, "get", "/statistics.csv"),
     (Endpoint::Audit, "get", "/audit"),
@@ -165,6 +172,8 @@ fn method_router(endpoint: Endpoint) -> MethodRouter<Shared> {
         Endpoint::Me => get(me),
         Endpoint::Records => get(records),
         Endpoint::Record => get(record),
+        Endpoint::Queue => get(queue),
+        Endpoint::Decision => post(decision),
         Endpoint::Statistics => get(statistics),
         Endpoint::StatisticsCsv => get(statistics_csv),
         Endpoint::Audit => get(audit),
@@ -632,6 +641,45 @@ async fn record(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct QueueQuery {
+    reason: Option<String>,
+    region: Option<String>,
+    device: Option<String>,
+    min_age_days: Option<i64>,
+    max_age_days: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn queue(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    q: Result<Query<QueueQuery>, QueryRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let q = q.map_err(query_error);
+    match blocking(&state, move |r, now| {
+        let session = session_of(r, &ctx, now, false, false)?;
+        let Query(q) = q?;
+        let filter = QueueFilter {
+            reason: empty_none(q.reason),
+            region: empty_none(q.region),
+            device: empty_none(q.device),
+            min_age_days: q.min_age_days,
+            max_age_days: q.max_age_days,
+            limit: q.limit,
+        };
+        r.queue(&session, &filter, &ctx.address, now)
+    })
+    .await
+    {
+        Ok(queue) => no_store(axum::Json(queue).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StatisticsQuery {
     region: Option<String>,
 }
@@ -663,6 +711,30 @@ async fn statistics(
 ) -> Response {
     match compute_statistics(&state, info, &headers, q).await {
         Ok(stats) => no_store(axum::Json(stats).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+async fn decision(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let id = id
+        .ok()
+        .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+        .ok_or_else(|| RegistrarError::bad_request("bad_id", "a record id is a UUID"));
+    let parsed: Result<DecisionBody, _> = json_body(&headers, body);
+    match blocking(&state, move |r, now| {
+        let session = session_of(r, &ctx, now, true, false)?;
+        r.decide(&session, &id?, &parsed?, &ctx.address, now)
+    })
+    .await
+    {
+        Ok(answer) => no_store(axum::Json(answer).into_response()),
         Err(e) => error(e),
     }
 }

@@ -3,8 +3,8 @@
 //! A certificate (the page: [`super::web::certificate`], A4 and A5 print CSS) has the registration
 //! details, the registration number (the record id, which the credential's `sub` carries),
 //! the ledger index, and the registered credential as an inline SVG QR code with its text.
-//! The credential is the newest one issued for the record: the one issued when the record
-//! was registered (issued at its sequencing time, byte-identical to the device's), or the
+//! The credential is the newest one issued for the record: one issued at the time the record
+//! was registered (by the review policy at sequencing, or by a registrar's decision), or the
 //! latest reissue (`POST /records/{id}/reissue`): a NEW registered credential, issued now; the
 //! old one stays valid unless revoked. The registry keeps only the reissue times: each
 //! credential is signed again from the sealed record when shown (Ed25519 is deterministic).
@@ -14,7 +14,7 @@
 //! reissue too (`certificate_reissue`); neither log line holds a name.
 //!
 //! A record is printable while it is registered: not superseded by a correction, not revoked,
-//! not held for a duplicate review.
+//! not awaiting review, rejected or found a duplicate ([`Registrar::status_of`]).
 
 use birthright_core::{
     credential::{Credential, qr},
@@ -23,9 +23,7 @@ use birthright_core::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{
-    Registrar, RegistrarError, access, records::status, sessions::Session, store::RecordMeta,
-};
+use super::{Registrar, RegistrarError, access, sessions::Session, store::RecordMeta};
 
 /// A certificate's contents.
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +81,7 @@ impl Registrar {
                 "this record is outside your regions",
             ));
         }
-        if status(&meta) != "registered" || self.registry.is_held(&meta.kid, &meta.id)? {
+        if self.status_of(&meta)? != "registered" || self.registry.is_held(&meta.kid, &meta.id)? {
             return Err(RegistrarError::new(
                 409,
                 "not_registered",
@@ -92,6 +90,16 @@ impl Registrar {
             ));
         }
         Ok(meta)
+    }
+
+    /// When the record was registered: its registration's time (the policy's at sequencing,
+    /// or a registrar's decision), or its sequencing for a record from before review statuses.
+    fn registered_at(&self, meta: &RecordMeta) -> Result<i64, RegistrarError> {
+        Ok(self
+            .registry
+            .registration(&meta.kid, &meta.id)?
+            .filter(|r| r.status == "registered")
+            .map_or(meta.sequenced_at, |r| r.updated_at))
     }
 
     fn certificate_of(
@@ -123,7 +131,7 @@ impl Registrar {
             leaf_index: meta.leaf_index,
             registry: self.registry.trust_bundle().origin.clone(),
             region: meta.region.clone(),
-            registered_at: meta.sequenced_at,
+            registered_at: self.registered_at(meta)?,
             issued_at,
             reissued,
             credential: credential.text,
@@ -143,11 +151,10 @@ impl Registrar {
     ) -> Result<Certificate, RegistrarError> {
         let meta = self.printable(session, id, address, now)?;
         let reissue = self.store.latest_credential_issue(meta.leaf_index)?;
-        let certificate = self.certificate_of(
-            &meta,
-            reissue.unwrap_or(meta.sequenced_at),
-            reissue.is_some(),
-        )?;
+        let certificate = match reissue {
+            Some(at) => self.certificate_of(&meta, at, true)?,
+            None => self.certificate_of(&meta, self.registered_at(&meta)?, false)?,
+        };
         self.audit(
             now,
             Some(&session.user.username),
@@ -169,7 +176,7 @@ impl Registrar {
     ) -> Result<Certificate, RegistrarError> {
         let meta = self.printable(session, id, address, now)?;
         if self.store.latest_credential_issue(meta.leaf_index)? == Some(now)
-            || meta.sequenced_at == now
+            || self.registered_at(&meta)? == now
         {
             return Err(RegistrarError::new(
                 409,

@@ -356,6 +356,43 @@ fn base_document() -> Value {
                     m
                 },
             )},
+            "/queue": {"get": op(
+                "Records awaiting review in the user's regions, oldest first, with counts per reason; audited by count",
+                ("200", json_ok("the queue", json!({"type": "object", "properties": {
+                    "records": {"type": "array", "items": {"$ref": "#/components/schemas/QueueEntry"}},
+                    "counts": {"type": "object", "additionalProperties": {"type": "integer"},
+                               "description": "per reason: late_registration, possible_duplicate, correction"},
+                    "total": {"type": "integer"}}}))),
+                RECORDS,
+                query(&[("reason", "string", "late_registration, possible_duplicate or correction"),
+                        ("region", "string", "region code (the capturing device's)"),
+                        ("device", "string", "the capturing device's key id (16 hex digits)"),
+                        ("min_age_days", "integer", "the child at least this many days old at capture"),
+                        ("max_age_days", "integer", "the child at most this many days old at capture"),
+                        ("limit", "integer", "most entries (1 to 500, default 100)")]),
+            )},
+            "/records/{id}/decision": {"post": op(
+                "Decide on a record awaiting review (registrars and supervisors, in their regions); appended to the ledger and audited",
+                ("200", json_ok("the record's new status", json!({"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "status": {"type": "string", "enum": ["registered", "rejected", "duplicate", "correction_requested"]},
+                    "decision_leaf": {"type": "integer"}, "tree_size": {"type": "integer"}}}))),
+                &[("400", "bad_id, bad_body, bad_decision, bad_reason, reason_required, bad_note or bad_duplicate"),
+                  ("401", "no session"), ("403", "csrf, role or region not allowed, or a first step pending"),
+                  ("404", "no such record"), ("409", "not_awaiting_review: decided already"), ("415", "not JSON")],
+                {
+                    let mut m = csrf(body(json!({"type": "object", "required": ["action"], "properties": {
+                        "action": {"type": "string", "enum": ["register", "reject", "duplicate_of", "request_correction"]},
+                        "reason": {"type": "string", "enum": super::review::reason_codes(),
+                                   "description": "required for reject and request_correction"},
+                        "note": {"type": "string", "maxLength": 2000, "description": "kept sealed at the registry, never on the ledger"},
+                        "duplicate_of": {"type": "string", "format": "uuid", "description": "with duplicate_of"}}})));
+                    m.insert("parameters".into(), json!([
+                        {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+                        {"$ref": "#/components/parameters/CsrfToken"}]));
+                    m
+                },
+            )},
             "/audit": {"get": op(
                 "The audit log (auditors)",
                 ("200", json_ok("entries after `after`", json!({"type": "object",
@@ -416,6 +453,14 @@ fn base_document() -> Value {
                         "records": {"type": "integer"},
                         "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
                         "awaiting_review": {"type": "integer"}}}}}},
+                "QueueEntry": {"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "leaf_index": {"type": "integer"},
+                    "region": {"type": "string"}, "device_kid": {"type": "string"}, "worker_id": {"type": "string"},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "declared_at": {"type": "string", "format": "date-time"},
+                    "age_at_capture_days": {"type": "integer", "nullable": true},
+                    "supersedes": {"type": "string", "format": "uuid", "nullable": true},
+                    "child": {"type": "object"}}},
                 "AuditEntry": {"type": "object", "properties": {
                     "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
                     "actor": {"type": "string", "nullable": true}, "action": {"type": "string"},

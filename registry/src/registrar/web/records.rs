@@ -719,9 +719,13 @@ pub(crate) async fn decide_pair(
                 ));
             }
         }
-        page.registrar
-            .registry()
-            .decide_duplicate(&id, &candidate, decision)?;
+        page.registrar.registry().decide_duplicate(
+            &id,
+            &candidate,
+            decision,
+            Some(user.username.clone()),
+            page.now,
+        )?;
         page.registrar.audit(
             page.now,
             Some(&user.username),
