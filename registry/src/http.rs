@@ -405,7 +405,6 @@ pub fn router_with(
     let registrar_api = registrar.map(|r| {
         (
             crate::registrar::api::router(r.clone(), &limits),
-            crate::registrar::api::pages(r.clone(), &limits),
             crate::registrar::web::router(r, &limits),
         )
     });
@@ -418,9 +417,8 @@ pub fn router_with(
     // Every route is in api::ROUTES: add an endpoint there, not here (the registrars' API
     // has its own table, registrar::api::ROUTES).
     let app = match registrar_api {
-        Some((api, pages, web)) => Router::new()
+        Some((api, web)) => Router::new()
             .nest(crate::registrar::api::PREFIX, api)
-            .merge(pages)
             .nest(crate::registrar::web::PREFIX, web),
         None => Router::new(),
     };

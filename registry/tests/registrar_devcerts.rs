@@ -244,7 +244,7 @@ impl World {
         let mut stefan = reference_input();
         stefan.child.given_names = "Ștefan".into();
         stefan.child.family_name = "Popescu".into();
-        stefan.child.date_of_birth = "2025-11-02".into();
+        stefan.child.date_of_birth = "2026-11-02".into(); // within the review policy's 365 days: registered at once
         let ua46 = capture_and_sync(&registry, &a, &reference_input());
         let ua32 = capture_and_sync(&registry, &b, &stefan);
         let kid = |d: &Device| d.identity().unwrap().key_id.to_string();
@@ -462,11 +462,11 @@ fn every_route_needs_a_session_and_csrf(w: &World) {
         &[],
         None,
     );
-    assert_eq!(page.status, 401);
+    assert_eq!(page.status, 303, "to the login page");
     assert!(
-        page.header("content-type")
+        page.header("location")
             .unwrap()
-            .starts_with("text/html")
+            .starts_with("/registrar/login")
     );
     // Every state change needs the CSRF token, whoever asks (checked before the role).
     for user in ["sup32", "admin", "reg46"] {
@@ -850,8 +850,32 @@ fn certificates_verify_and_are_reissued(w: &World) {
     let form = reference_input();
     assert!(html.contains(&form.child.given_names));
     assert!(html.contains(&form.mother.family_name));
+    // The record page links to it for those who print, not for an auditor.
+    let link = format!("/registrar/records/{}/certificate", w.ua46);
+    let record_page = format!("/registrar/records/{}", w.ua46);
+    assert!(reg46.get_abs(&record_page).text.contains(&link));
+    let auditor_page = w.login("auditor").get_abs(&record_page);
+    assert_eq!(auditor_page.status, 200);
+    assert!(!auditor_page.text.contains(&link));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("style-src 'sha256-") && !csp.contains("unsafe"),
+        "{csp}"
+    );
     let a5 = reg46.get_abs(&format!("{path}?paper=a5"));
     assert!(a5.text.contains("@page { size: A5 portrait"));
+    // In the registrar's language, dates as it writes them.
+    let uk = call(
+        w.addr,
+        "GET",
+        &path,
+        &[("Cookie", &format!("{}; birthright_lang=uk", reg46.cookie))],
+        None,
+    );
+    assert_eq!(uk.status, 200);
+    assert!(uk.text.contains("Свідоцтво про народження"), "{}", uk.text);
+    let dob: Vec<&str> = form.child.date_of_birth.split('-').rev().collect();
+    assert!(uk.text.contains(&dob.join(".")));
     // The QR code in the page, read back, is a registered credential that verifies.
     let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap() + 6];
     let text = read_svg(svg);
@@ -933,7 +957,7 @@ fn certificates_verify_and_are_reissued(w: &World) {
             })
             .count()
     };
-    assert_eq!(count("certificate_view", "reg46", &id), 4, "{audit:?}");
+    assert_eq!(count("certificate_view", "reg46", &id), 5, "{audit:?}");
     assert_eq!(count("certificate_reissue", "reg46", &id), 1);
     assert!(count("certificate_refused", "reg46", &w.ua32.to_string()) >= 1);
     for name in [

@@ -48,6 +48,11 @@ col-waiting-since = Waiting since
 
 status-registered = Registered
 status-superseded = Corrected since
+status-declared = Declared
+status-awaiting_review = Awaiting review
+status-rejected = Rejected
+status-duplicate = Duplicate
+status-correction_requested = Correction requested
 status-revoked = Credential revoked
 
 sex-female = Female

@@ -48,6 +48,11 @@ col-waiting-since = Așteaptă din
 
 status-registered = Înregistrată
 status-superseded = Corectată ulterior
+status-declared = Declarată
+status-awaiting_review = În așteptarea verificării
+status-rejected = Respinsă
+status-duplicate = Duplicat
+status-correction_requested = Corectare cerută
 status-revoked = Certificat revocat
 
 sex-female = Feminin

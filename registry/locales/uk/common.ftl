@@ -48,6 +48,11 @@ col-waiting-since = Очікує з
 
 status-registered = Зареєстровано
 status-superseded = Згодом виправлено
+status-declared = Заявлено
+status-awaiting_review = Очікує перевірки
+status-rejected = Відхилено
+status-duplicate = Дублікат
+status-correction_requested = Потрібне виправлення
 status-revoked = Свідоцтво відкликано
 
 sex-female = Жіноча

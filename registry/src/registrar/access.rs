@@ -2,7 +2,7 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | `registrar` | search and view records, print and reissue certificates (later: review, decide), in its regions |
+//! | `registrar` | search and view records, review and decide, print and reissue certificates, in its regions |
 //! | `supervisor` | what a registrar may, and the devices and enrolment tokens of its regions |
 //! | `auditor` | read everything, read-only: records, devices and tokens in its regions, the audit log |
 //! | `admin` | users; no record unless also given a records role |
@@ -78,6 +78,15 @@ pub fn require_records(user: &UserRow) -> Result<(), RegistrarError> {
         Ok(())
     } else {
         Err(RegistrarError::forbidden("reading records"))
+    }
+}
+
+/// Fails with 403 unless `user` may decide on registrations (a registrar or a supervisor).
+pub fn require_decide(user: &UserRow) -> Result<(), RegistrarError> {
+    if has(user, Role::Registrar) || has(user, Role::Supervisor) {
+        Ok(())
+    } else {
+        Err(RegistrarError::forbidden("deciding on registrations"))
     }
 }
 
@@ -180,6 +189,10 @@ mod tests {
         assert!(reads_records(&user(&["admin", "registrar"], &[])));
         assert!(require_auditor(&user(&["registrar"], &[])).is_err());
         assert!(require_auditor(&user(&["auditor"], &[])).is_ok());
+        assert!(require_decide(&user(&["registrar"], &[])).is_ok());
+        assert!(require_decide(&user(&["supervisor"], &[])).is_ok());
+        assert!(require_decide(&user(&["auditor"], &[])).is_err());
+        assert!(require_decide(&user(&["admin"], &[])).is_err());
         let limited = user(&["registrar"], &["UA-46"]);
         assert!(sees_region(&limited, "UA-46"));
         assert!(!sees_region(&limited, "UA-32"));

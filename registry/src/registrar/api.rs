@@ -34,6 +34,7 @@ use uuid::Uuid;
 use super::{
     Registrar, RegistrarError, access,
     records::Filter,
+    review::{DecisionBody, QueueFilter},
     sessions::{COOKIE, LoginRequest, Session},
     statistics::{Statistics, StatisticsFilter},
 };
@@ -89,6 +90,10 @@ pub enum Endpoint {
     Records,
     /// `GET /records/{id}`.
     Record,
+    /// `GET /queue`.
+    Queue,
+    /// `POST /records/{id}/decision`.
+    Decision,
     /// `GET /statistics`.
     Statistics,
     /// `GET /statistics.csv`.
@@ -133,6 +138,8 @@ pub const ROUTES: &[(Endpoint, &str, &str)] = &[
     (Endpoint::Me, "get", "/me"),
     (Endpoint::Records, "get", "/records"),
     (Endpoint::Record, "get", "/records/{id}"),
+    (Endpoint::Queue, "get", "/queue"),
+    (Endpoint::Decision, "post", "/records/{id}/decision"),
     (Endpoint::Statistics, "get", "/statistics"),
     (Endpoint::StatisticsCsv, "get", "/statistics.csv"),
     (Endpoint::Audit, "get", "/audit"),
@@ -165,6 +172,8 @@ fn method_router(endpoint: Endpoint) -> MethodRouter<Shared> {
         Endpoint::Me => get(me),
         Endpoint::Records => get(records),
         Endpoint::Record => get(record),
+        Endpoint::Queue => get(queue),
+        Endpoint::Decision => post(decision),
         Endpoint::Statistics => get(statistics),
         Endpoint::StatisticsCsv => get(statistics_csv),
         Endpoint::Audit => get(audit),
@@ -632,6 +641,45 @@ async fn record(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct QueueQuery {
+    reason: Option<String>,
+    region: Option<String>,
+    device: Option<String>,
+    min_age_days: Option<i64>,
+    max_age_days: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn queue(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    q: Result<Query<QueueQuery>, QueryRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let q = q.map_err(query_error);
+    match blocking(&state, move |r, now| {
+        let session = session_of(r, &ctx, now, false, false)?;
+        let Query(q) = q?;
+        let filter = QueueFilter {
+            reason: empty_none(q.reason),
+            region: empty_none(q.region),
+            device: empty_none(q.device),
+            min_age_days: q.min_age_days,
+            max_age_days: q.max_age_days,
+            limit: q.limit,
+        };
+        r.queue(&session, &filter, &ctx.address, now)
+    })
+    .await
+    {
+        Ok(queue) => no_store(axum::Json(queue).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StatisticsQuery {
     region: Option<String>,
 }
@@ -663,6 +711,30 @@ async fn statistics(
 ) -> Response {
     match compute_statistics(&state, info, &headers, q).await {
         Ok(stats) => no_store(axum::Json(stats).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+async fn decision(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let id = id
+        .ok()
+        .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+        .ok_or_else(|| RegistrarError::bad_request("bad_id", "a record id is a UUID"));
+    let parsed: Result<DecisionBody, _> = json_body(&headers, body);
+    match blocking(&state, move |r, now| {
+        let session = session_of(r, &ctx, now, true, false)?;
+        r.decide(&session, &id?, &parsed?, &ctx.address, now)
+    })
+    .await
+    {
+        Ok(answer) => no_store(axum::Json(answer).into_response()),
         Err(e) => error(e),
     }
 }
@@ -1063,76 +1135,4 @@ async fn reissue(
         })
         .await,
     )
-}
-
-/// Where the printable certificate page is: `GET {CERTIFICATE_PAGE}` (`?paper=a5` for A5).
-pub const CERTIFICATE_PAGE: &str = "/registrar/records/{id}/certificate";
-
-#[derive(Deserialize)]
-struct PaperQuery {
-    paper: Option<String>,
-}
-
-/// The printable certificate page (HTML, same session cookie as the API), for any outer state.
-pub fn pages<S: Clone + Send + Sync + 'static>(
-    registrar: Arc<Registrar>,
-    limits: &crate::http::Limits,
-) -> Router<S> {
-    let state = Arc::new(ApiState {
-        registrar,
-        limits: limits.clone(),
-    });
-    Router::new()
-        .route(CERTIFICATE_PAGE, get(certificate_page))
-        .with_state(state)
-}
-
-fn html_page(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:",
-        ),
-    );
-    no_store(response)
-}
-
-async fn certificate_page(
-    State(state): State<Shared>,
-    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    q: Result<Query<PaperQuery>, QueryRejection>,
-) -> Response {
-    let ctx = context(&state, &headers, peer(info));
-    let id = record_id(id);
-    let a5 = q
-        .ok()
-        .and_then(|Query(q)| q.paper)
-        .is_some_and(|p| p.eq_ignore_ascii_case("a5"));
-    match with_session(&state, ctx, false, move |r, s, address, now| {
-        r.certificate(s, &id?, address, now)
-    })
-    .await
-    {
-        Ok(c) => html_page(StatusCode::OK, super::certificate::render_html(&c, a5)),
-        Err(e) => {
-            let status =
-                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            html_page(
-                status,
-                format!(
-                    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-                     <title>No certificate</title></head><body><h1>No certificate</h1>\
-                     <p>{}</p></body></html>\n",
-                    super::certificate::escape(&e.message)
-                ),
-            )
-        }
-    }
 }

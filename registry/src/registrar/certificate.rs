@@ -1,10 +1,10 @@
 //! Printable birth certificates of registered records, and reissue for a lost paper.
 //!
-//! A certificate is an HTML page (A4 and A5 print CSS, `@page size`) with the registration
+//! A certificate (the page: [`super::web::certificate`], A4 and A5 print CSS) has the registration
 //! details, the registration number (the record id, which the credential's `sub` carries),
 //! the ledger index, and the registered credential as an inline SVG QR code with its text.
-//! The credential is the newest one issued for the record: the one issued when the record
-//! was registered (issued at its sequencing time, byte-identical to the device's), or the
+//! The credential is the newest one issued for the record: one issued at the time the record
+//! was registered (by the review policy at sequencing, or by a registrar's decision), or the
 //! latest reissue (`POST /records/{id}/reissue`): a NEW registered credential, issued now; the
 //! old one stays valid unless revoked. The registry keeps only the reissue times: each
 //! credential is signed again from the sealed record when shown (Ed25519 is deterministic).
@@ -14,18 +14,16 @@
 //! reissue too (`certificate_reissue`); neither log line holds a name.
 //!
 //! A record is printable while it is registered: not superseded by a correction, not revoked,
-//! not held for a duplicate review.
+//! not awaiting review, rejected or found a duplicate ([`Registrar::status_of`]).
 
 use birthright_core::{
     credential::{Credential, qr},
-    record::{RegistrationForm, Sex},
+    record::RegistrationForm,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{
-    Registrar, RegistrarError, access, records::status, sessions::Session, store::RecordMeta,
-};
+use super::{Registrar, RegistrarError, access, sessions::Session, store::RecordMeta};
 
 /// A certificate's contents.
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +81,7 @@ impl Registrar {
                 "this record is outside your regions",
             ));
         }
-        if status(&meta) != "registered" || self.registry.is_held(&meta.kid, &meta.id)? {
+        if self.status_of(&meta)? != "registered" || self.registry.is_held(&meta.kid, &meta.id)? {
             return Err(RegistrarError::new(
                 409,
                 "not_registered",
@@ -92,6 +90,16 @@ impl Registrar {
             ));
         }
         Ok(meta)
+    }
+
+    /// When the record was registered: its registration's time (the policy's at sequencing,
+    /// or a registrar's decision), or its sequencing for a record from before review statuses.
+    fn registered_at(&self, meta: &RecordMeta) -> Result<i64, RegistrarError> {
+        Ok(self
+            .registry
+            .registration(&meta.kid, &meta.id)?
+            .filter(|r| r.status == "registered")
+            .map_or(meta.sequenced_at, |r| r.updated_at))
     }
 
     fn certificate_of(
@@ -123,7 +131,7 @@ impl Registrar {
             leaf_index: meta.leaf_index,
             registry: self.registry.trust_bundle().origin.clone(),
             region: meta.region.clone(),
-            registered_at: meta.sequenced_at,
+            registered_at: self.registered_at(meta)?,
             issued_at,
             reissued,
             credential: credential.text,
@@ -143,11 +151,10 @@ impl Registrar {
     ) -> Result<Certificate, RegistrarError> {
         let meta = self.printable(session, id, address, now)?;
         let reissue = self.store.latest_credential_issue(meta.leaf_index)?;
-        let certificate = self.certificate_of(
-            &meta,
-            reissue.unwrap_or(meta.sequenced_at),
-            reissue.is_some(),
-        )?;
+        let certificate = match reissue {
+            Some(at) => self.certificate_of(&meta, at, true)?,
+            None => self.certificate_of(&meta, self.registered_at(&meta)?, false)?,
+        };
         self.audit(
             now,
             Some(&session.user.username),
@@ -169,7 +176,7 @@ impl Registrar {
     ) -> Result<Certificate, RegistrarError> {
         let meta = self.printable(session, id, address, now)?;
         if self.store.latest_credential_issue(meta.leaf_index)? == Some(now)
-            || meta.sequenced_at == now
+            || self.registered_at(&meta)? == now
         {
             return Err(RegistrarError::new(
                 409,
@@ -187,179 +194,5 @@ impl Registrar {
             Some(address),
         )?;
         Ok(certificate)
-    }
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
-/// A recorded date (`YYYY-MM-DD`, `YYYY-MM` or `YYYY`) in words: `2 November 2025`,
-/// `November 2025`, `2025`; anything else as it is.
-pub fn date_words(date: &str) -> String {
-    let parts: Vec<&str> = date.split('-').collect();
-    let month = |m: &str| {
-        m.parse::<usize>()
-            .ok()
-            .and_then(|m| m.checked_sub(1))
-            .and_then(|m| MONTHS.get(m))
-    };
-    match parts.as_slice() {
-        [y, m, d] => match (month(m), d.parse::<u8>()) {
-            (Some(m), Ok(d)) => format!("{d} {m} {y}"),
-            _ => date.to_string(),
-        },
-        [y, m] => match month(m) {
-            Some(m) => format!("{m} {y}"),
-            None => date.to_string(),
-        },
-        _ => date.to_string(),
-    }
-}
-
-/// A Unix time as a date in words (UTC).
-fn unix_date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
-        .map(|d| date_words(&d))
-        .unwrap_or_else(|_| unix.to_string())
-}
-
-fn sex_words(sex: Option<Sex>) -> &'static str {
-    match sex {
-        Some(Sex::Female) => "female",
-        Some(Sex::Male) => "male",
-        Some(Sex::Unknown) | None => "not recorded",
-    }
-}
-
-/// The printable page of `c`: A4 by default, A5 with `?paper=a5`.
-pub fn render_html(c: &Certificate, a5: bool) -> String {
-    let f = &c.form;
-    let mut rows: Vec<(&str, String)> = vec![
-        (
-            "Child",
-            format!("{} {}", f.child.given_names, f.child.family_name),
-        ),
-        ("Sex", sex_words(f.child.sex).to_string()),
-        ("Date of birth", date_words(&f.child.date_of_birth)),
-    ];
-    if let Some(t) = &f.child.time_of_birth {
-        rows.push(("Time of birth", t.clone()));
-    }
-    let mut place = f.place_of_birth.locality.clone();
-    if let Some(facility) = &f.place_of_birth.facility {
-        place = format!("{facility}, {place}");
-    }
-    place = format!("{place} ({})", f.place_of_birth.admin_area);
-    rows.push(("Place of birth", place));
-    rows.push((
-        "Mother",
-        format!("{} {}", f.mother.given_names, f.mother.family_name),
-    ));
-    if let Some(father) = &f.father {
-        rows.push((
-            "Father",
-            format!("{} {}", father.given_names, father.family_name),
-        ));
-    }
-    rows.push(("Registration number", c.registration_number.clone()));
-    rows.push(("Ledger index", c.leaf_index.to_string()));
-    rows.push(("Registered on", unix_date(c.registered_at)));
-    rows.push(("Registry", c.registry.clone()));
-    rows.push(("Region", c.region.clone()));
-    let mut table = String::new();
-    for (label, value) in rows {
-        table.push_str(&format!(
-            "<tr><th>{}</th><td>{}</td></tr>\n",
-            escape(label),
-            escape(&value)
-        ));
-    }
-    let paper = if a5 { "A5" } else { "A4" };
-    let issued = if c.reissued {
-        format!(
-            "Reissued on {}: this is a new credential; earlier ones stay valid unless revoked.",
-            unix_date(c.issued_at)
-        )
-    } else {
-        format!("Issued on {}.", unix_date(c.issued_at))
-    };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Birth certificate {number}</title>\n<style>\n\
-         @page {{ size: {paper} portrait; margin: 12mm; }}\n\
-         @media print {{ .no-print {{ display: none; }} body {{ margin: 0; }} }}\n\
-         body {{ font-family: serif; max-width: 180mm; margin: 1em auto; color: #000; }}\n\
-         body.a5 {{ max-width: 124mm; font-size: 10pt; }}\n\
-         h1 {{ text-align: center; font-size: 1.6em; margin: 0 0 .2em; }}\n\
-         .registry {{ text-align: center; margin: 0 0 1em; }}\n\
-         table {{ width: 100%; border-collapse: collapse; }}\n\
-         th {{ text-align: left; width: 40%; padding: .3em; vertical-align: top; }}\n\
-         td {{ padding: .3em; border-bottom: 1px solid #888; }}\n\
-         .qr {{ text-align: center; margin-top: 1em; }}\n\
-         .qr svg {{ width: 60mm; height: 60mm; }}\n\
-         body.a5 .qr svg {{ width: 45mm; height: 45mm; }}\n\
-         .credential {{ font-family: monospace; font-size: 6pt; word-break: break-all; }}\n\
-         </style>\n</head>\n<body class=\"{class}\">\n\
-         <p class=\"no-print\"><a href=\"?paper=a4\">A4</a> · <a href=\"?paper=a5\">A5</a> · \
-         <button type=\"button\" onclick=\"window.print()\">Print</button></p>\n\
-         <h1>Birth certificate</h1>\n<p class=\"registry\">{registry}</p>\n\
-         <table>\n{table}</table>\n\
-         <div class=\"qr\">{svg}<p>Scan to verify offline against the registry's key.</p>\n\
-         <p class=\"credential\" id=\"credential\">{credential}</p>\n<p>{issued}</p></div>\n\
-         </body>\n</html>\n",
-        number = escape(&c.registration_number),
-        registry = escape(&c.registry),
-        class = if a5 { "a5" } else { "a4" },
-        svg = c.qr_svg,
-        credential = escape(&c.credential),
-        issued = escape(&issued),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_read_as_words_and_text_is_escaped() {
-        assert_eq!(date_words("2025-11-02"), "2 November 2025");
-        assert_eq!(date_words("2025-11"), "November 2025");
-        assert_eq!(date_words("2025"), "2025");
-        assert_eq!(date_words("2025-13-01"), "2025-13-01");
-        assert_eq!(unix_date(0), "1 January 1970");
-        assert_eq!(
-            escape("<b a=\"x\">O'Neil & co</b>"),
-            "&lt;b a=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/b&gt;"
-        );
     }
 }

@@ -138,7 +138,7 @@ impl From<usize> for Arg<'_> {
 }
 
 /// The catalog files, the same names in every language's folder.
-pub const FILES: &[&str] = &["common", "auth", "records", "statistics"];
+pub const FILES: &[&str] = &["common", "auth", "records", "statistics", "certificate"];
 
 macro_rules! catalog {
     ($lang:literal) => {
@@ -147,6 +147,7 @@ macro_rules! catalog {
             include_str!(concat!("../../locales/", $lang, "/auth.ftl")),
             include_str!(concat!("../../locales/", $lang, "/records.ftl")),
             include_str!(concat!("../../locales/", $lang, "/statistics.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/certificate.ftl")),
         ]
     };
 }

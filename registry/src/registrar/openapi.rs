@@ -105,9 +105,21 @@ const RECORDS: &[(&str, &str)] = &[
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = base_document();
+    if let (Value::Object(paths), Value::Object(more)) = (&mut doc["paths"], devcerts_paths()) {
+        paths.extend(more);
+    }
+    if let (Value::Object(schemas), Value::Object(more)) =
+        (&mut doc["components"]["schemas"], devcerts_schemas())
+    {
+        schemas.extend(more);
+    }
+    doc
+}
+
+/// Devices, tokens, users and certificates (apart: one `json!` of everything is too deep).
+fn devcerts_paths() -> Value {
     let none = serde_json::Map::new;
-    let session = json!({"$ref": "#/components/schemas/Session"});
-    let no_content = ("204", json!({"description": "done"}));
     let no_content_2 = || ("204", json!({"description": "done"}));
     let roles_schema = json!({"type": "array", "minItems": 1,
         "items": {"type": "string", "enum": ["registrar", "supervisor", "auditor", "admin"]}});
@@ -115,98 +127,6 @@ pub fn document() -> Value {
         "user": {"$ref": "#/components/schemas/User"},
         "one_time_password": {"type": "string", "description": "shown once; changed at first login"}}});
     json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Birthright registrars' API",
-            "version": "1",
-            "description": "Sessions are an HttpOnly, SameSite=Strict cookie set by POST /login. \
-                Every state-changing request but login needs the session's CSRF token in the \
-                X-CSRF-Token header. Errors are {\"code\", \"message\"}. Every login, logout, \
-                record or certificate view and every change is audited."
-        },
-        "servers": [{"url": "/api/registrar/v1"}],
-        "paths": {
-            "/login": {"post": op(
-                "Log in; sets the session cookie",
-                ("200", json_ok("logged in", session.clone())),
-                &[("400", "bad body"), ("401", "wrong user name, password or code (one answer for all), or totp_required"),
-                  ("415", "not JSON"), ("429", "too many failed logins: login_backoff, with Retry-After")],
-                body(json!({"type": "object", "required": ["username", "password"],
-                    "properties": {"username": {"type": "string"}, "password": {"type": "string"},
-                                   "totp": {"type": "string", "description": "6-digit code, when enrolled"}}})),
-            )},
-            "/logout": {"post": op("End the session", no_content.clone(), AUTH_CSRF, csrf(none()))},
-            "/password": {"post": op(
-                "Change the password (required first after a one-time password)",
-                no_content.clone(),
-                &[("400", "weak_password"), ("401", "no session"), ("403", "csrf or wrong_password")],
-                csrf(body(json!({"type": "object", "required": ["current_password", "new_password"],
-                    "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 12}}}))),
-            )},
-            "/totp/enrol": {"post": op(
-                "Start enrolling a TOTP second factor (RFC 6238, SHA-1, 6 digits, 30 s)",
-                ("200", json_ok("the new secret, shown once", json!({"type": "object",
-                    "properties": {"secret": {"type": "string", "description": "base32"},
-                                   "otpauth_uri": {"type": "string"}}}))),
-                &[("401", "no session"), ("403", "csrf, or the password must be changed first"), ("409", "totp_already_enrolled")],
-                csrf(none()),
-            )},
-            "/totp/confirm": {"post": op(
-                "Confirm the second factor with a current code",
-                no_content,
-                &[("400", "wrong_code"), ("401", "no session"), ("403", "csrf"), ("409", "no_totp_enrolment")],
-                csrf(body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}))),
-            )},
-            "/me": {"get": op("The session's user and CSRF token", ("200", json_ok("the session", session)), AUTH, none())},
-            "/records": {"get": op(
-                "Search the stored records the user may see (its regions only); opens at most 5000 records a request; audited (filter names, count, ids shown)",
-                ("200", json_ok("matches, in ledger order", json!({"type": "object",
-                    "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}},
-                                   "next_after": {"type": "integer", "nullable": true,
-                                       "description": "pass as `after` for the next page; null when the search is complete"}}}))),
-                RECORDS,
-                query(&[("query", "string", "words in the child's or parents' names (case, diacritics and script ignored)"),
-                        ("mother", "string", "words in the mother's names (as query)"),
-                        ("dob", "string", "date of birth: YYYY, YYYY-MM or YYYY-MM-DD"),
-                        ("dob_from", "string", "born on or after (YYYY-MM-DD)"),
-                        ("dob_to", "string", "born on or before (YYYY-MM-DD)"),
-                        ("number", "string", "registration number: the record id (UUID) or its ledger index"),
-                        ("region", "string", "region code (the capturing device's)"),
-                        ("status", "string", "registered, superseded or revoked"),
-                        ("limit", "integer", "most results (1 to 200, default 50)"),
-                        ("after", "integer", "only records after this ledger index (the last page's next_after)")]),
-            )},
-            "/statistics": {"get": op(
-                "Aggregates of the user's regions: registrations by month, region and sex; timeliness; statuses; queue; devices (registrars, supervisors, auditors); audited",
-                ("200", json_ok("the statistics", json!({"$ref": "#/components/schemas/Statistics"}))),
-                RECORDS,
-                query(&[("region", "string", "only this region (one of the user's)")]),
-            )},
-            "/statistics.csv": {"get": op(
-                "The same aggregates as CSV: measure,region,month,sex,status,device,value",
-                ("200", json!({"description": "the statistics", "content": {"text/csv": {"schema": {"type": "string"}}}})),
-                RECORDS,
-                query(&[("region", "string", "only this region (one of the user's)")]),
-            )},
-            "/records/{id}": {"get": op(
-                "One record in full; audited",
-                ("200", json_ok("the record", json!({"type": "object"}))),
-                &[("400", "bad_id"), ("401", "no session"), ("403", "role or region not allowed"), ("404", "no such record")],
-                {
-                    let mut m = serde_json::Map::new();
-                    m.insert("parameters".into(), json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]));
-                    m
-                },
-            )},
-            "/audit": {"get": op(
-                "The audit log (auditors)",
-                ("200", json_ok("entries after `after`", json!({"type": "object",
-                    "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
-                                   "next_after": {"type": "integer", "nullable": true}}}))),
-                &[("400", "bad query"), ("401", "no session"), ("403", "not an auditor")],
-                query(&[("after", "integer", "the last seq already read"), ("limit", "integer", "1 to 1000, default 100")]),
-            )},
-            "/openapi.json": {"get": op("This document", ("200", json_ok("OpenAPI 3", json!({"type": "object"}))), &[], none())},
             "/devices": {"get": op(
                 "The devices of the user's regions (supervisors, auditors)",
                 ("200", json_ok("devices, in enrolment order", json!({"type": "object",
@@ -305,6 +225,183 @@ pub fn document() -> Value {
                   ("409", "not_registered or just_issued")],
                 with_path("id", "string", "record id (UUID)", csrf(none())),
             )},
+    })
+}
+
+fn devcerts_schemas() -> Value {
+    json!({
+                "Device": {"type": "object", "properties": {
+                    "device_kid": {"type": "string"}, "worker_id": {"type": "string"}, "region": {"type": "string"},
+                    "enrolled_at": {"type": "string", "format": "date-time"},
+                    "valid_until": {"type": "string", "format": "date-time"},
+                    "records": {"type": "integer", "description": "records stored at the registry"},
+                    "last_sync": {"type": "string", "format": "date-time", "nullable": true,
+                        "description": "when the registry last sequenced a record of it"},
+                    "revoked": {"type": "boolean"},
+                    "revoked_at": {"type": "string", "format": "date-time", "nullable": true},
+                    "revoke_reason": {"type": "string", "nullable": true},
+                    "revoke_note": {"type": "string", "nullable": true}}},
+                "Token": {"type": "object", "properties": {
+                    "id": {"type": "string", "description": "public id, 64 hex digits"},
+                    "worker_id": {"type": "string"}, "region": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "expires_at": {"type": "string", "format": "date-time"}}},
+                "NewToken": {"type": "object", "properties": {
+                    "token": {"type": "string", "description": "the one-time token, shown once"},
+                    "id": {"type": "string"}, "worker_id": {"type": "string"}, "region": {"type": "string"},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                    "trust_fingerprint": {"type": "string"},
+                    "qr_svg": {"type": "string", "description": "SVG QR code holding the token text"}}},
+                "User": {"type": "object", "properties": {
+                    "username": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}},
+                    "regions": {"type": "array", "items": {"type": "string"}}, "disabled": {"type": "boolean"},
+                    "must_change_password": {"type": "boolean"}, "totp_enrolled": {"type": "boolean"},
+                    "created_at": {"type": "string", "format": "date-time"}}},
+                "Certificate": {"type": "object", "properties": {
+                    "registration_number": {"type": "string", "description": "the record id"},
+                    "leaf_index": {"type": "integer"}, "registry": {"type": "string"}, "region": {"type": "string"},
+                    "registered_at": {"type": "string", "format": "date-time"},
+                    "issued_at": {"type": "string", "format": "date-time"},
+                    "reissued": {"type": "boolean"},
+                    "credential": {"type": "string", "description": "BR1:… text of the registered credential"},
+                    "qr_svg": {"type": "string"}}}
+    })
+}
+
+fn base_document() -> Value {
+    let none = serde_json::Map::new;
+    let session = json!({"$ref": "#/components/schemas/Session"});
+    let no_content = ("204", json!({"description": "done"}));
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Birthright registrars' API",
+            "version": "1",
+            "description": "Sessions are an HttpOnly, SameSite=Strict cookie set by POST /login. \
+                Every state-changing request but login needs the session's CSRF token in the \
+                X-CSRF-Token header. Errors are {\"code\", \"message\"}. Every login, logout, \
+                record or certificate view and every change is audited."
+        },
+        "servers": [{"url": "/api/registrar/v1"}],
+        "paths": {
+            "/login": {"post": op(
+                "Log in; sets the session cookie",
+                ("200", json_ok("logged in", session.clone())),
+                &[("400", "bad body"), ("401", "wrong user name, password or code (one answer for all), or totp_required"),
+                  ("415", "not JSON"), ("429", "too many failed logins: login_backoff, with Retry-After")],
+                body(json!({"type": "object", "required": ["username", "password"],
+                    "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                                   "totp": {"type": "string", "description": "6-digit code, when enrolled"}}})),
+            )},
+            "/logout": {"post": op("End the session", no_content.clone(), AUTH_CSRF, csrf(none()))},
+            "/password": {"post": op(
+                "Change the password (required first after a one-time password)",
+                no_content.clone(),
+                &[("400", "weak_password"), ("401", "no session"), ("403", "csrf or wrong_password")],
+                csrf(body(json!({"type": "object", "required": ["current_password", "new_password"],
+                    "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 12}}}))),
+            )},
+            "/totp/enrol": {"post": op(
+                "Start enrolling a TOTP second factor (RFC 6238, SHA-1, 6 digits, 30 s)",
+                ("200", json_ok("the new secret, shown once", json!({"type": "object",
+                    "properties": {"secret": {"type": "string", "description": "base32"},
+                                   "otpauth_uri": {"type": "string"}}}))),
+                &[("401", "no session"), ("403", "csrf, or the password must be changed first"), ("409", "totp_already_enrolled")],
+                csrf(none()),
+            )},
+            "/totp/confirm": {"post": op(
+                "Confirm the second factor with a current code",
+                no_content,
+                &[("400", "wrong_code"), ("401", "no session"), ("403", "csrf"), ("409", "no_totp_enrolment")],
+                csrf(body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}))),
+            )},
+            "/me": {"get": op("The session's user and CSRF token", ("200", json_ok("the session", session)), AUTH, none())},
+            "/records": {"get": op(
+                "Search the stored records the user may see (its regions only); opens at most 5000 records a request; audited (filter names, count, ids shown)",
+                ("200", json_ok("matches, in ledger order", json!({"type": "object",
+                    "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/RecordSummary"}},
+                                   "next_after": {"type": "integer", "nullable": true,
+                                       "description": "pass as `after` for the next page; null when the search is complete"}}}))),
+                RECORDS,
+                query(&[("query", "string", "words in the child's or parents' names (case, diacritics and script ignored)"),
+                        ("mother", "string", "words in the mother's names (as query)"),
+                        ("dob", "string", "date of birth: YYYY, YYYY-MM or YYYY-MM-DD"),
+                        ("dob_from", "string", "born on or after (YYYY-MM-DD)"),
+                        ("dob_to", "string", "born on or before (YYYY-MM-DD)"),
+                        ("number", "string", "registration number: the record id (UUID) or its ledger index"),
+                        ("region", "string", "region code (the capturing device's)"),
+                        ("status", "string", "registered, superseded or revoked"),
+                        ("limit", "integer", "most results (1 to 200, default 50)"),
+                        ("after", "integer", "only records after this ledger index (the last page's next_after)")]),
+            )},
+            "/statistics": {"get": op(
+                "Aggregates of the user's regions: registrations by month, region and sex; timeliness; statuses; queue; devices (registrars, supervisors, auditors); audited",
+                ("200", json_ok("the statistics", json!({"$ref": "#/components/schemas/Statistics"}))),
+                RECORDS,
+                query(&[("region", "string", "only this region (one of the user's)")]),
+            )},
+            "/statistics.csv": {"get": op(
+                "The same aggregates as CSV: measure,region,month,sex,status,device,value",
+                ("200", json!({"description": "the statistics", "content": {"text/csv": {"schema": {"type": "string"}}}})),
+                RECORDS,
+                query(&[("region", "string", "only this region (one of the user's)")]),
+            )},
+            "/records/{id}": {"get": op(
+                "One record in full; audited",
+                ("200", json_ok("the record", json!({"type": "object"}))),
+                &[("400", "bad_id"), ("401", "no session"), ("403", "role or region not allowed"), ("404", "no such record")],
+                {
+                    let mut m = serde_json::Map::new();
+                    m.insert("parameters".into(), json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]));
+                    m
+                },
+            )},
+            "/queue": {"get": op(
+                "Records awaiting review in the user's regions, oldest first, with counts per reason; audited by count",
+                ("200", json_ok("the queue", json!({"type": "object", "properties": {
+                    "records": {"type": "array", "items": {"$ref": "#/components/schemas/QueueEntry"}},
+                    "counts": {"type": "object", "additionalProperties": {"type": "integer"},
+                               "description": "per reason: late_registration, possible_duplicate, correction"},
+                    "total": {"type": "integer"}}}))),
+                RECORDS,
+                query(&[("reason", "string", "late_registration, possible_duplicate or correction"),
+                        ("region", "string", "region code (the capturing device's)"),
+                        ("device", "string", "the capturing device's key id (16 hex digits)"),
+                        ("min_age_days", "integer", "the child at least this many days old at capture"),
+                        ("max_age_days", "integer", "the child at most this many days old at capture"),
+                        ("limit", "integer", "most entries (1 to 500, default 100)")]),
+            )},
+            "/records/{id}/decision": {"post": op(
+                "Decide on a record awaiting review (registrars and supervisors, in their regions); appended to the ledger and audited",
+                ("200", json_ok("the record's new status", json!({"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "status": {"type": "string", "enum": ["registered", "rejected", "duplicate", "correction_requested"]},
+                    "decision_leaf": {"type": "integer"}, "tree_size": {"type": "integer"}}}))),
+                &[("400", "bad_id, bad_body, bad_decision, bad_reason, reason_required, bad_note or bad_duplicate"),
+                  ("401", "no session"), ("403", "csrf, role or region not allowed, or a first step pending"),
+                  ("404", "no such record"), ("409", "not_awaiting_review: decided already"), ("415", "not JSON")],
+                {
+                    let mut m = csrf(body(json!({"type": "object", "required": ["action"], "properties": {
+                        "action": {"type": "string", "enum": ["register", "reject", "duplicate_of", "request_correction"]},
+                        "reason": {"type": "string", "enum": super::review::reason_codes(),
+                                   "description": "required for reject and request_correction"},
+                        "note": {"type": "string", "maxLength": 2000, "description": "kept sealed at the registry, never on the ledger"},
+                        "duplicate_of": {"type": "string", "format": "uuid", "description": "with duplicate_of"}}})));
+                    m.insert("parameters".into(), json!([
+                        {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+                        {"$ref": "#/components/parameters/CsrfToken"}]));
+                    m
+                },
+            )},
+            "/audit": {"get": op(
+                "The audit log (auditors)",
+                ("200", json_ok("entries after `after`", json!({"type": "object",
+                    "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+                                   "next_after": {"type": "integer", "nullable": true}}}))),
+                &[("400", "bad query"), ("401", "no session"), ("403", "not an auditor")],
+                query(&[("after", "integer", "the last seq already read"), ("limit", "integer", "1 to 1000, default 100")]),
+            )},
+            "/openapi.json": {"get": op("This document", ("200", json_ok("OpenAPI 3", json!({"type": "object"}))), &[], none())},
         },
         "components": {
             "parameters": {
@@ -356,41 +453,14 @@ pub fn document() -> Value {
                         "records": {"type": "integer"},
                         "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
                         "awaiting_review": {"type": "integer"}}}}}},
-                "Device": {"type": "object", "properties": {
-                    "device_kid": {"type": "string"}, "worker_id": {"type": "string"}, "region": {"type": "string"},
-                    "enrolled_at": {"type": "string", "format": "date-time"},
-                    "valid_until": {"type": "string", "format": "date-time"},
-                    "records": {"type": "integer", "description": "records stored at the registry"},
-                    "last_sync": {"type": "string", "format": "date-time", "nullable": true,
-                        "description": "when the registry last sequenced a record of it"},
-                    "revoked": {"type": "boolean"},
-                    "revoked_at": {"type": "string", "format": "date-time", "nullable": true},
-                    "revoke_reason": {"type": "string", "nullable": true},
-                    "revoke_note": {"type": "string", "nullable": true}}},
-                "Token": {"type": "object", "properties": {
-                    "id": {"type": "string", "description": "public id, 64 hex digits"},
-                    "worker_id": {"type": "string"}, "region": {"type": "string"},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "expires_at": {"type": "string", "format": "date-time"}}},
-                "NewToken": {"type": "object", "properties": {
-                    "token": {"type": "string", "description": "the one-time token, shown once"},
-                    "id": {"type": "string"}, "worker_id": {"type": "string"}, "region": {"type": "string"},
-                    "expires_at": {"type": "string", "format": "date-time"},
-                    "trust_fingerprint": {"type": "string"},
-                    "qr_svg": {"type": "string", "description": "SVG QR code holding the token text"}}},
-                "User": {"type": "object", "properties": {
-                    "username": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}},
-                    "regions": {"type": "array", "items": {"type": "string"}}, "disabled": {"type": "boolean"},
-                    "must_change_password": {"type": "boolean"}, "totp_enrolled": {"type": "boolean"},
-                    "created_at": {"type": "string", "format": "date-time"}}},
-                "Certificate": {"type": "object", "properties": {
-                    "registration_number": {"type": "string", "description": "the record id"},
-                    "leaf_index": {"type": "integer"}, "registry": {"type": "string"}, "region": {"type": "string"},
-                    "registered_at": {"type": "string", "format": "date-time"},
-                    "issued_at": {"type": "string", "format": "date-time"},
-                    "reissued": {"type": "boolean"},
-                    "credential": {"type": "string", "description": "BR1:… text of the registered credential"},
-                    "qr_svg": {"type": "string"}}},
+                "QueueEntry": {"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "leaf_index": {"type": "integer"},
+                    "region": {"type": "string"}, "device_kid": {"type": "string"}, "worker_id": {"type": "string"},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "declared_at": {"type": "string", "format": "date-time"},
+                    "age_at_capture_days": {"type": "integer", "nullable": true},
+                    "supersedes": {"type": "string", "format": "uuid", "nullable": true},
+                    "child": {"type": "object"}}},
                 "AuditEntry": {"type": "object", "properties": {
                     "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
                     "actor": {"type": "string", "nullable": true}, "action": {"type": "string"},

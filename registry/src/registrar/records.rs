@@ -32,7 +32,8 @@ pub const MAX_QUERY_CHARS: usize = 200;
 /// Most records one search request opens; past it the answer says where to go on.
 pub const MAX_SCAN: usize = 5_000;
 
-/// A record's status as the registry holds it today (the review life cycle adds more).
+/// A record's status from the index alone (a record without review: registered, superseded or
+/// revoked); [`Registrar::status_of`] adds the review life cycle.
 pub fn status(meta: &RecordMeta) -> &'static str {
     if meta.revoked {
         "revoked"
@@ -44,7 +45,16 @@ pub fn status(meta: &RecordMeta) -> &'static str {
 }
 
 /// The statuses a search may ask for.
-pub const STATUSES: [&str; 3] = ["registered", "superseded", "revoked"];
+pub const STATUSES: [&str; 8] = [
+    "declared",
+    "awaiting_review",
+    "registered",
+    "rejected",
+    "duplicate",
+    "correction_requested",
+    "superseded",
+    "revoked",
+];
 
 /// A search.
 #[derive(Debug, Clone, Default)]
@@ -125,6 +135,26 @@ pub struct RecordSummary {
     pub child: ChildSummary,
 }
 
+/// One decision on a record, as a registrar sees it (the note only here, never on the
+/// ledger).
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionView {
+    /// `registered`, `rejected`, `duplicate` or `correction_requested`.
+    pub decision: &'static str,
+    /// Its reason code.
+    pub reason: &'static str,
+    /// The registrar's login name, or `review policy`.
+    pub decided_by: String,
+    /// The registrar's note.
+    pub note: Option<String>,
+    /// The record it duplicates.
+    pub duplicate_of: Option<Uuid>,
+    /// The decision's ledger leaf.
+    pub leaf_index: u64,
+    /// When (RFC 3339).
+    pub decided_at: String,
+}
+
 /// One page of search results.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchPage {
@@ -145,6 +175,10 @@ pub struct RecordView {
     pub region: String,
     /// Status.
     pub status: &'static str,
+    /// Why it awaits (or awaited) review.
+    pub review_reasons: Vec<String>,
+    /// The decisions on it, in ledger order.
+    pub decisions: Vec<DecisionView>,
     /// Sequencing time (RFC 3339).
     pub sequenced_at: String,
     /// Capture time on the device (RFC 3339).
@@ -290,9 +324,8 @@ fn check_filter(f: &Filter) -> Result<(), RegistrarError> {
 
 /// Whether the index entry `meta` passes the filters that need no opening.
 fn meta_matches(meta: &RecordMeta, f: &Filter) -> bool {
-    if f.region.as_ref().is_some_and(|r| *r != meta.region)
-        || f.status.as_deref().is_some_and(|s| s != status(meta))
-    {
+    // The status (which needs the registration row) is checked by the caller.
+    if f.region.as_ref().is_some_and(|r| *r != meta.region) {
         return false;
     }
     match f.number.as_deref().map(str::trim) {
@@ -384,6 +417,10 @@ impl Registrar {
                 break;
             }
             last = Some(meta.leaf_index);
+            let status = self.status_of(meta)?;
+            if filter.status.as_deref().is_some_and(|s| s != status) {
+                continue;
+            }
             let Some(signed) = self.open_record(meta)? else {
                 continue;
             };
@@ -410,7 +447,7 @@ impl Registrar {
                 id: meta.id,
                 leaf_index: meta.leaf_index,
                 region: meta.region.clone(),
-                status: status(meta),
+                status,
                 sequenced_at: super::rfc3339(meta.sequenced_at),
                 child: ChildSummary {
                     given_names: form.child.given_names.clone(),
@@ -496,11 +533,31 @@ impl Registrar {
             Some(id.to_string()),
             Some(address),
         )?;
+        let history = self
+            .registry
+            .decisions_of(&meta.kid, &meta.id)?
+            .into_iter()
+            .map(|d| DecisionView {
+                decision: d.decision.as_str(),
+                reason: d.reason.as_str(),
+                decided_by: d.actor.clone().unwrap_or_else(|| match d.decided_by {
+                    birthright_core::wire::DecidedBy::Policy => "review policy".into(),
+                    birthright_core::wire::DecidedBy::Registrar => "registry operator".into(),
+                }),
+                note: self.registry.decision_note(&d),
+                duplicate_of: d.duplicate_of,
+                leaf_index: d.leaf_index,
+                decided_at: super::rfc3339(d.decided_at),
+            })
+            .collect();
+        let registration = self.registry.registration(&meta.kid, &meta.id)?;
         Ok(RecordView {
             id: meta.id,
             leaf_index: meta.leaf_index,
             region: meta.region.clone(),
-            status: status(&meta),
+            status: self.status_of(&meta)?,
+            review_reasons: registration.map(|r| r.reasons).unwrap_or_default(),
+            decisions: history,
             sequenced_at: super::rfc3339(meta.sequenced_at),
             captured_at: super::rfc3339(signed.record.captured_at),
             device_kid: meta.kid.to_string(),

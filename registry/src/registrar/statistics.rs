@@ -10,7 +10,7 @@
 //!   the date of birth to the registration day; a partial date of birth is `date_unknown`.
 //! - **Records by status**, per region (a record held for review counts as
 //!   `awaiting_review`, whatever its index status).
-//! - **Queue**: records awaiting review (today: those held by an open duplicate pair), with
+//! - **Queue**: records awaiting review (the review policy's and duplicate detection's), with
 //!   their ages from the registry's sequencing time, oldest first per region.
 //! - **Devices**: per enrolled device of the user's regions, its records by status, the
 //!   records held for review, and the last time the registry received a record from it.
@@ -27,7 +27,7 @@ use birthright_core::{keys::KeyId, matching::dates::PartialDate, record::Sex};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Registrar, RegistrarError, access, records, sessions::Session, store::RecordMeta};
+use super::{Registrar, RegistrarError, access, sessions::Session, store::RecordMeta};
 
 /// Registrations within this many days of birth are timely (CRVS).
 pub const TIMELY_DAYS: i64 = 30;
@@ -244,9 +244,9 @@ impl Registrar {
             index.iter().map(|m| ((m.kid, m.id), m)).collect();
         let held: BTreeSet<(KeyId, Uuid)> = self
             .registry
-            .open_duplicate_pairs()?
+            .registrations(Some(AWAITING_REVIEW))?
             .into_iter()
-            .map(|p| (p.record_kid, p.record_id))
+            .map(|r| (r.kid, r.id))
             .collect();
 
         let mut months: BTreeMap<(String, String, &'static str), u64> = BTreeMap::new();
@@ -282,7 +282,7 @@ impl Registrar {
             let status = if awaiting {
                 AWAITING_REVIEW
             } else {
-                records::status(meta)
+                self.status_of(meta)?
             };
             *statuses.entry((meta.region.clone(), status)).or_default() += 1;
             let q = queue

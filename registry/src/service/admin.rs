@@ -89,11 +89,6 @@ impl Registry {
 }
 
 impl Registry {
-    /// The open duplicate pairs, oldest first, as stored (no record is opened: for counts).
-    pub fn open_duplicate_pairs(&self) -> Result<Vec<crate::store::DuplicatePair>, ServiceError> {
-        Ok(self.store.open_pairs(None)?)
-    }
-
     /// A registered credential, signed with the registry's key, for the stored record `id` of
     /// device `kid` at ledger leaf `leaf_index`, issued at `issued_at`; `None` if the record is
     /// not stored. Ed25519 is deterministic: the same inputs give the same credential bytes.
@@ -123,5 +118,10 @@ impl Registry {
     /// duplicate (no registered credential until decided).
     pub fn is_held(&self, kid: &KeyId, id: &Uuid) -> Result<bool, ServiceError> {
         Ok(!self.store.open_pairs(Some((kid, id)))?.is_empty())
+    }
+
+    /// The open duplicate pairs, oldest first, as stored (no record is opened: for counts).
+    pub fn open_duplicate_pairs(&self) -> Result<Vec<crate::store::DuplicatePair>, ServiceError> {
+        Ok(self.store.open_pairs(None)?)
     }
 }

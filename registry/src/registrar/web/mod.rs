@@ -20,6 +20,7 @@
 //! a nav entry, if it has one, in [`layout::NAV`].
 
 pub mod auth;
+pub mod certificate;
 pub mod layout;
 pub mod records;
 pub mod statistics;
@@ -87,6 +88,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .route("/search", get(records::search))
         .route("/records/{id}", get(records::record))
         .route("/statistics", get(statistics::statistics))
+        .route("/records/{id}/certificate", get(certificate::page))
         .route(
             "/records/{id}/duplicates/{candidate}",
             post(records::decide_pair),
@@ -450,6 +452,7 @@ mod tests {
             include_str!("auth.rs"),
             include_str!("records.rs"),
             include_str!("statistics.rs"),
+            include_str!("certificate.rs"),
         ];
         let mut used = BTreeSet::new();
         for source in sources {

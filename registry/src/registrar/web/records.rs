@@ -571,12 +571,18 @@ pub(crate) async fn record(
         }
         let mine = rows(lang, &view.form);
         let may_decide = decides(&page.session.user);
+        let printable = pairs.is_empty()
+            && view.status == "registered"
+            && crate::registrar::access::require_printer(&page.session.user).is_ok();
         let name = format!("{} {}", view.form.child.given_names, view.form.child.family_name);
         let body = html! {
             h1 { (name) " " span class={ "status status-" (view.status) } { (status_text(lang, view.status)) } }
             @if !pairs.is_empty() {
                 p.notice { (lang.ta("record-held", &[("count", pairs.len().into())])) }
             } @else if view.status == "registered" {
+                p { a href={ (PREFIX) "/records/" (view.id) "/certificate" } { (lang.t("record-certificate")) } }
+            }
+            @if printable {
                 p { a href={ (PREFIX) "/records/" (view.id) "/certificate" } { (lang.t("record-certificate")) } }
             }
             div.columns {
@@ -745,9 +751,13 @@ pub(crate) async fn decide_pair(
                 ));
             }
         }
-        page.registrar
-            .registry()
-            .decide_duplicate(&id, &candidate, decision)?;
+        page.registrar.registry().decide_duplicate(
+            &id,
+            &candidate,
+            decision,
+            Some(user.username.clone()),
+            page.now,
+        )?;
         page.registrar.audit(
             page.now,
             Some(&user.username),
