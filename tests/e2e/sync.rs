@@ -194,7 +194,8 @@ fn a_sync_killed_with_a_batch_in_flight_resumes_without_loss_or_duplicates() {
     assert!(before == again, "the open batch is resent byte for byte");
     assert_eq!(ids_in(&device, "in_flight"), first_batch);
     assert_eq!(ids_in(&device, "acknowledged"), Vec::<String>::new());
-    assert_eq!(tree_size(&registry.url), per_batch as u64);
+    // The batch's records (the same child) and the first one's registration.
+    assert_eq!(tree_size(&registry.url), per_batch as u64 + 1);
 
     // The next sync resends the open batch first, then the rest.
     let report = sync_json(&device, &registry.url);
@@ -219,11 +220,11 @@ fn a_device_with_nothing_to_send_refreshes_its_checkpoint_through_a_consistency_
     let b_ids = capture(&b, 3);
     assert_eq!(sync_json(&b, &registry.url)["tree_size"], 6);
 
-    // A has nothing pending: it fetches the new checkpoint and proves it extends size 2.
+    // A has nothing pending: it fetches the new checkpoint and proves it extends size 3.
     let proxy = start_proxy(&registry.url, Vec::new());
     let out = ok(&["sync", "--data", p(&a), "--registry", &proxy.url]);
     assert!(out.contains("synced: 0 accepted"), "{out}");
-    assert!(out.contains("ledger size 5 (checkpoint verified)"), "{out}");
+    assert!(out.contains("ledger size 6 (checkpoint verified)"), "{out}");
     let requests = proxy.tally().requests;
     assert!(
         requests.contains(&"GET /v1/proof/consistency?from=2&to=5".to_string()),
@@ -292,7 +293,7 @@ fn a_revoked_device_is_told_why() {
         devices.contains("revoked") && devices.contains("stolen"),
         "{devices}"
     );
-    assert_eq!(tree_size(&registry.url), 1);
+    assert_eq!(tree_size(&registry.url), 2, "the record and its registration");
 }
 
 #[test]
