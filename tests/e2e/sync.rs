@@ -227,7 +227,7 @@ fn a_device_with_nothing_to_send_refreshes_its_checkpoint_through_a_consistency_
     assert!(out.contains("ledger size 6 (checkpoint verified)"), "{out}");
     let requests = proxy.tally().requests;
     assert!(
-        requests.contains(&"GET /v1/proof/consistency?from=2&to=5".to_string()),
+        requests.contains(&"GET /v1/proof/consistency?from=3&to=6".to_string()),
         "{requests:?}"
     );
     assert!(
@@ -293,7 +293,11 @@ fn a_revoked_device_is_told_why() {
         devices.contains("revoked") && devices.contains("stolen"),
         "{devices}"
     );
-    assert_eq!(tree_size(&registry.url), 2, "the record and its registration");
+    assert_eq!(
+        tree_size(&registry.url),
+        2,
+        "the record and its registration"
+    );
 }
 
 #[test]
