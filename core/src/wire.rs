@@ -684,8 +684,24 @@ impl NoticesRequest {
         m
     }
 
-    /// Seals the request to the registry's X25519 key: the envelope's bytes and the key of
-    /// the answer.
+    /// Seals the request to the registry's X25519 key (the encapsulation from the OS
+    /// randomness): the envelope's bytes and the key of the answer.
+    pub fn seal(
+        &self,
+        registry_hpke_public: &[u8; 32],
+    ) -> Result<(Vec<u8>, ResponseKey), WireError> {
+        seal_with(
+            &codec::to_vec(self)?,
+            &self.request_id,
+            false,
+            registry_hpke_public,
+            |recipient| {
+                hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, recipient, NOTICES_HPKE_INFO)
+            },
+        )
+    }
+
+    /// [`Self::seal`] with the encapsulation drawn from `rng`.
     pub fn seal_with_rng(
         &self,
         registry_hpke_public: &[u8; 32],

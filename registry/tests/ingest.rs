@@ -1676,3 +1676,119 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
         .unwrap_err();
     assert_eq!(err.code, "unknown_pair");
 }
+
+/// A late registration awaits review without a credential; once a registrar registers it,
+/// the device's signed notices request is answered, sealed to it, with the decision, its
+/// inclusion proof (checked here as the device would: the decision leaf rebuilt from the
+/// device's own receipt and record) and the registered credential; an unsigned request is
+/// refused.
+#[test]
+fn a_reviewed_registration_reaches_the_device_through_its_notices() {
+    use birthright_core::wire::{
+        DecidedBy, DecisionKind, DecisionLeaf, DecisionReason, NoticesRequest, NoticesResponse,
+    };
+    use birthright_registry::service::decisions::{Action, DecisionRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let mut late = reference_input();
+    let three_years_ago = OffsetDateTime::now_utc().date() - time::Duration::days(3 * 365);
+    late.child.date_of_birth = three_years_ago.to_string();
+    late.mother.date_of_birth = Some("1990-01-01".into());
+    let id = device.capture(&late).unwrap().summary.id;
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(registry.tree_size().unwrap(), 1, "no decision yet");
+    let receipt = device.receipt(&id).unwrap().unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let decided = registry
+        .decide(
+            &DecisionRequest {
+                record: id,
+                action: Action::Register,
+                reason: None,
+                note: Some("checked the maternity ward's letter".into()),
+                actor: Some("registrar-1".into()),
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        (decided.status.as_str(), decided.leaf_index),
+        ("registered", 1)
+    );
+    let kid = device.identity().unwrap().key_id;
+    let hpke = registry.trust_bundle().hpke_public_key().unwrap();
+    let mut request = NoticesRequest {
+        version: wire::WIRE_VERSION,
+        request_id: Uuid::now_v7(),
+        device_kid: ByteBuf::from(kid.0.to_vec()),
+        known_tree_size: 1,
+        from_index: 0,
+        signature: ByteBuf::from(vec![0; 64]),
+    };
+    let (sealed, _) = request.seal(&hpke).unwrap();
+    let refused = registry.notices(&sealed).unwrap_err();
+    assert_eq!((refused.status, refused.code), (403, "bad_signature"));
+    let message = request.signed_message();
+    request.signature = ByteBuf::from(
+        device
+            .with_device_key(|k| k.sign(&message).to_vec())
+            .unwrap(),
+    );
+    let (sealed, key) = request.seal(&hpke).unwrap();
+    let answer = NoticesResponse::open(&registry.notices(&sealed).unwrap(), &key).unwrap();
+    assert_eq!(answer.notices.len(), 1);
+    let notice = &answer.notices[0];
+    assert_eq!(notice.record_id, id);
+    assert_eq!(
+        (notice.decision, notice.reason, notice.decided_by),
+        (
+            DecisionKind::Registered,
+            DecisionReason::Reviewed,
+            DecidedBy::Registrar
+        )
+    );
+    let trust = device.trust_bundle().unwrap().unwrap();
+    let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey).unwrap();
+    let cp = verify_checkpoint(&verifier, &answer.checkpoint, &trust.origin).unwrap();
+    assert_eq!(cp.size, 2);
+    let salt: [u8; 32] = receipt.salt.as_slice().try_into().unwrap();
+    let leaf = DecisionLeaf {
+        record_index: receipt.leaf_index,
+        commitment: wire::record_commitment(&salt, &device.get(&id).unwrap().signed.bytes),
+        decision: notice.decision,
+        reason: notice.reason,
+        decided_by: notice.decided_by,
+        decided_at: notice.decided_at,
+    }
+    .to_bytes();
+    let proof = wire::hashes(&notice.inclusion_proof).unwrap();
+    verify_inclusion(
+        &leaf_hash(&leaf),
+        notice.leaf_index,
+        2,
+        &proof,
+        &cp.root_hash,
+    )
+    .unwrap();
+    let consistency = wire::hashes(&answer.consistency_proof).unwrap();
+    assert_eq!(consistency.len(), 1);
+    let credential = notice
+        .credential
+        .as_ref()
+        .expect("the registered credential");
+    let verifier = birthright_core::credential::Verifier::from_bytes(
+        registry.trust_bundle().to_json().as_bytes(),
+        None,
+    )
+    .unwrap();
+    let verification = verifier.verify_bytes(credential, now);
+    assert!(
+        matches!(
+            verification.verdict,
+            birthright_core::credential::Verdict::Valid
+        ),
+        "{verification:?}"
+    );
+}
