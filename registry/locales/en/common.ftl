@@ -30,6 +30,12 @@ error-weak_password = The new password must have at least 12 characters and diff
 error-totp_already_enrolled = A second factor is already set up. An administrator can reset it if the phone is lost.
 error-no_totp_enrolment = No second factor is being set up: start again.
 error-wrong_code = The code is wrong or has expired. Enter the current code from the app.
+error-bad_queue_filter = The filter could not be applied: an age is a whole number of days, and a device is its 16-character key id.
+error-bad_decision = The decision was not filled in as expected. Go back and try again.
+error-bad_reason = That reason is not one of the choices.
+error-reason_required = Choose a reason for this decision.
+error-bad_note = The note is too long: at most 2000 characters.
+error-not_awaiting_review = This record is no longer waiting for a decision: someone decided already.
 error-unknown_pair = These two records are no longer waiting for a decision.
 
 role-registrar = Registrar

@@ -5,10 +5,43 @@ queue-count = { $count ->
    *[other] { $count } records are waiting for review.
 }
 queue-empty = No record is waiting for review in your regions.
-reason-possible-duplicate = { $count ->
-    [one] Possible duplicate
-   *[other] Possible duplicate ({ $count } candidates)
+reason-late_registration = Late registration
+reason-possible_duplicate = Possible duplicate
+reason-correction = Correction of an earlier record
+queue-reason = Why it waits
+queue-device = Device (key id)
+queue-min-age = Age at capture from (days)
+queue-max-age = Age at capture up to (days)
+queue-filter = Show
+queue-age = Age at capture
+queue-age-days = { $count ->
+    [one] 1 day
+   *[other] { $count } days
 }
+record-decisions = Decisions
+record-decided-by-policy = the registry's rules (no person)
+record-duplicate-of = the record it duplicates
+decision-reason-none = no reason given
+decision-reason-timely = registered in time
+decision-reason-reviewed = checked by a registrar
+decision-reason-incorrect_information = incorrect information
+decision-reason-missing_information = missing information
+decision-reason-insufficient_evidence = not enough evidence
+decision-reason-suspected_fraud = suspected fraud
+decision-reason-already_registered = already registered
+decision-reason-other = another reason (see the note)
+decide-title = Decide on this record
+decide-register-title = The details are right: register the birth
+decide-register = Register
+decide-note = Note (kept at the registry, never on the ledger)
+decide-reason = Reason
+decide-choose = Choose a reason
+decide-correction-title = Send it back to the field worker for a correction
+decide-correction = Ask for a correction
+decide-reject-title = Refuse the registration
+decide-reject = Reject
+decide-duplicate-title = The same child is registered already
+decide-duplicate-of = Duplicate of record
 level-likely = Likely the same child
 level-possible = Possibly the same child
 

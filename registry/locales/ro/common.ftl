@@ -30,6 +30,12 @@ error-weak_password = Parola nouă trebuie să aibă cel puțin 12 caractere și
 error-totp_already_enrolled = Al doilea factor este deja configurat. Dacă telefonul s-a pierdut, un administrator îl poate reseta.
 error-no_totp_enrolment = Nu se configurează niciun al doilea factor: începeți din nou.
 error-wrong_code = Codul este greșit sau a expirat. Introduceți codul actual din aplicație.
+error-bad_queue_filter = Filtrul nu a putut fi aplicat: vârsta este un număr întreg de zile, iar dispozitivul este identificatorul cheii sale, de 16 caractere.
+error-bad_decision = Decizia nu a fost completată cum era de așteptat. Reveniți și încercați din nou.
+error-bad_reason = Acest motiv nu se află printre variante.
+error-reason_required = Alegeți un motiv pentru această decizie.
+error-bad_note = Nota este prea lungă: cel mult 2000 de caractere.
+error-not_awaiting_review = Această înregistrare nu mai așteaptă o decizie: cineva a decis deja.
 error-unknown_pair = Aceste două înregistrări nu mai așteaptă o decizie.
 
 role-registrar = Ofițer de stare civilă

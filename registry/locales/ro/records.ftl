@@ -6,10 +6,44 @@ queue-count = { $count ->
    *[other] { $count } de înregistrări așteaptă verificarea.
 }
 queue-empty = Nicio înregistrare nu așteaptă verificarea în regiunile dumneavoastră.
-reason-possible-duplicate = { $count ->
-    [one] Posibil duplicat
-   *[other] Posibil duplicat ({ $count } candidați)
+reason-late_registration = Înregistrare târzie
+reason-possible_duplicate = Posibil duplicat
+reason-correction = Corectarea unei înregistrări anterioare
+queue-reason = Motivul verificării
+queue-device = Dispozitivul (identificatorul cheii)
+queue-min-age = Vârsta la înregistrare de la (zile)
+queue-max-age = Vârsta la înregistrare până la (zile)
+queue-filter = Afișează
+queue-age = Vârsta la înregistrare
+queue-age-days = { $count ->
+    [one] o zi
+    [few] { $count } zile
+   *[other] { $count } de zile
 }
+record-decisions = Decizii
+record-decided-by-policy = regulile registrului (fără intervenția unei persoane)
+record-duplicate-of = înregistrarea pe care o dublează
+decision-reason-none = niciun motiv indicat
+decision-reason-timely = înregistrată la timp
+decision-reason-reviewed = verificată de un registrator
+decision-reason-incorrect_information = informații incorecte
+decision-reason-missing_information = informații lipsă
+decision-reason-insufficient_evidence = dovezi insuficiente
+decision-reason-suspected_fraud = suspiciune de fraudă
+decision-reason-already_registered = deja înregistrată
+decision-reason-other = alt motiv (vedeți nota)
+decide-title = Decizie privind această înregistrare
+decide-register-title = Datele sunt corecte: înregistrați nașterea
+decide-register = Înregistrează
+decide-note = Notă (păstrată la registru, niciodată în jurnal)
+decide-reason = Motivul
+decide-choose = Alegeți un motiv
+decide-correction-title = Trimiteți-o înapoi lucrătorului de teren pentru corectare
+decide-correction = Cere o corectare
+decide-reject-title = Refuzați înregistrarea
+decide-reject = Respinge
+decide-duplicate-title = Același copil este deja înregistrat
+decide-duplicate-of = Duplicat al înregistrării
 level-likely = Probabil același copil
 level-possible = Posibil același copil
 

@@ -7,10 +7,45 @@ queue-count = { $count ->
    *[other] На розгляд очікують { $count } записів.
 }
 queue-empty = У ваших регіонах немає записів, що очікують розгляду.
-reason-possible-duplicate = { $count ->
-    [one] Можливий дублікат
-   *[other] Можливий дублікат (кандидатів: { $count })
+reason-late_registration = Пізня реєстрація
+reason-possible_duplicate = Можливий дублікат
+reason-correction = Виправлення попереднього запису
+queue-reason = Причина розгляду
+queue-device = Пристрій (ідентифікатор ключа)
+queue-min-age = Вік на момент запису від (днів)
+queue-max-age = Вік на момент запису до (днів)
+queue-filter = Показати
+queue-age = Вік на момент запису
+queue-age-days = { $count ->
+    [one] { $count } день
+    [few] { $count } дні
+    [many] { $count } днів
+   *[other] { $count } дня
 }
+record-decisions = Рішення
+record-decided-by-policy = правила реєстру (без участі людини)
+record-duplicate-of = запис, який він дублює
+decision-reason-none = причину не вказано
+decision-reason-timely = зареєстровано вчасно
+decision-reason-reviewed = перевірено реєстратором
+decision-reason-incorrect_information = неправильні відомості
+decision-reason-missing_information = бракує відомостей
+decision-reason-insufficient_evidence = недостатньо доказів
+decision-reason-suspected_fraud = підозра на шахрайство
+decision-reason-already_registered = уже зареєстровано
+decision-reason-other = інша причина (див. примітку)
+decide-title = Рішення щодо цього запису
+decide-register-title = Відомості правильні: зареєструвати народження
+decide-register = Зареєструвати
+decide-note = Примітка (зберігається в реєстрі, ніколи не в журналі)
+decide-reason = Причина
+decide-choose = Оберіть причину
+decide-correction-title = Повернути працівникові на виправлення
+decide-correction = Попросити виправлення
+decide-reject-title = Відмовити в реєстрації
+decide-reject = Відхилити
+decide-duplicate-title = Цю дитину вже зареєстровано
+decide-duplicate-of = Дублікат запису
 level-likely = Імовірно та сама дитина
 level-possible = Можливо та сама дитина
 

@@ -89,6 +89,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .route("/records/{id}", get(records::record))
         .route("/statistics", get(statistics::statistics))
         .route("/records/{id}/certificate", get(certificate::page))
+        .route("/records/{id}/decision", post(records::decide))
         .route(
             "/records/{id}/duplicates/{candidate}",
             post(records::decide_pair),

@@ -6,8 +6,6 @@
 //! the record page is the API's audited view (`record_view`), and so is each candidate shown
 //! beside it; the queue and the search are audited by their counts.
 
-use std::collections::BTreeMap;
-
 use axum::{
     body::Bytes,
     extract::{Path, Query, State, rejection::QueryRejection},
@@ -31,9 +29,10 @@ use crate::{
         Registrar, RegistrarError, access,
         i18n::Lang,
         records::{Filter, RecordView, STATUSES},
+        review::{DecisionBody, QueueFilter, reason_codes},
         store::RecordMeta,
     },
-    service::{Decision, DuplicateView},
+    service::{Decision, DuplicateView, decisions::REVIEW_REASONS},
 };
 
 /// Whether `user` may take decisions on records (registrars and supervisors).
@@ -45,97 +44,141 @@ fn bad_id() -> RegistrarError {
     RegistrarError::bad_request("bad_id", "a record id is a UUID")
 }
 
-/// One record awaiting review, as the queue lists it.
-struct QueueItem {
-    meta: RecordMeta,
-    form: RegistrationForm,
-    /// Its open duplicate pairs.
-    pairs: Vec<DuplicateView>,
-}
-
-/// The records held for review (open duplicate pairs) that `page`'s user may see, oldest
-/// first. Audited by count.
-fn held_queue(page: &Page<'_>) -> Result<Vec<QueueItem>, RegistrarError> {
-    let user = &page.session.user;
-    access::require_records(user)?;
-    let registrar = page.registrar;
-    let mut by_record: BTreeMap<Uuid, Vec<DuplicateView>> = BTreeMap::new();
-    let mut order = Vec::new();
-    for pair in registrar.registry().duplicates()? {
-        if !by_record.contains_key(&pair.record_id) {
-            order.push(pair.record_id);
-        }
-        by_record.entry(pair.record_id).or_default().push(pair);
-    }
-    let index = registrar.store().record_index()?;
-    let mut out = Vec::new();
-    for id in order {
-        let pairs = by_record.remove(&id).unwrap_or_default();
-        let Some(first) = pairs.first() else { continue };
-        let Some(meta) = index
-            .iter()
-            .find(|m| m.id == id && m.kid == first.record_kid)
-        else {
-            continue;
-        };
-        // The region filter comes before anything is opened.
-        if !access::sees_region(user, &meta.region) {
-            continue;
-        }
-        let Some(signed) = registrar.open_record(meta)? else {
-            continue;
-        };
-        out.push(QueueItem {
-            meta: meta.clone(),
-            form: signed.record.enrolment,
-            pairs,
-        });
-    }
-    registrar.audit(
-        page.now,
-        Some(&user.username),
-        "queue_view",
-        Some(format!("{} records", out.len())),
-        Some(&page.req.address),
-    )?;
-    Ok(out)
-}
-
-fn child_name(form: &RegistrationForm) -> String {
-    form.child.display_name()
-}
-
 fn status_text(lang: Lang, status: &str) -> String {
     lang.t(&format!("status-{status}"))
 }
 
-/// `GET /registrar/queue`.
-pub(crate) async fn queue(State(state): State<Shared>, req: Req) -> Response {
-    with_session(&state, req, false, |page| {
+fn reason_text(lang: Lang, reason: &str) -> String {
+    lang.t(&format!("reason-{reason}"))
+}
+
+fn decision_reason_text(lang: Lang, code: &str) -> String {
+    lang.t(&format!("decision-reason-{code}"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct QueueQuery {
+    reason: String,
+    region: String,
+    device: String,
+    min_age_days: String,
+    max_age_days: String,
+}
+
+fn days(text: &str) -> Result<Option<i64>, RegistrarError> {
+    non_empty(text)
+        .map(|d| {
+            d.parse::<i64>().ok().filter(|d| *d >= 0).ok_or_else(|| {
+                RegistrarError::bad_request("bad_queue_filter", "an age is a number of days")
+            })
+        })
+        .transpose()
+}
+
+/// `GET /registrar/queue?reason=&region=&device=&min_age_days=&max_age_days=`: the API's
+/// queue ([`Registrar::queue`]): records awaiting review, oldest first, with their reasons
+/// and the counts per reason.
+pub(crate) async fn queue(
+    State(state): State<Shared>,
+    req: Req,
+    q: Result<Query<QueueQuery>, QueryRejection>,
+) -> Response {
+    with_session(&state, req, false, move |page| {
+        access::require_records(&page.session.user)?;
         let lang = page.lang();
-        let items = held_queue(page)?;
+        let Query(q) = q.map_err(|_| {
+            RegistrarError::bad_request("bad_queue_filter", "the filter is not as expected")
+        })?;
+        let filter = (|| {
+            Ok::<_, RegistrarError>(QueueFilter {
+                reason: non_empty(&q.reason),
+                region: non_empty(&q.region),
+                device: non_empty(&q.device),
+                min_age_days: days(&q.min_age_days)?,
+                max_age_days: days(&q.max_age_days)?,
+                limit: None,
+            })
+        })();
+        let queue = match filter.and_then(|f| {
+            page.registrar
+                .queue(page.session, &f, &page.req.address, page.now)
+        }) {
+            Ok(queue) => Ok(queue),
+            // A bad filter or a region outside the user's: said on the page, the form kept.
+            Err(e) if e.status == 400 || e.status == 403 => Err(e),
+            Err(e) => return Err(e),
+        };
+        let regions = &page.session.user.regions;
         let body = html! {
             h1 { (lang.t("queue-title")) }
-            p.summary { (lang.ta("queue-count", &[("count", items.len().into())])) }
-            @if items.is_empty() {
-                p.empty { (lang.t("queue-empty")) }
-            } @else {
-                table.list {
-                    thead { tr {
-                        th { (lang.t("col-child")) }
-                        th { (lang.t("col-dob")) }
-                        th { (lang.t("col-region")) }
-                        th { (lang.t("col-reason")) }
-                        th { (lang.t("col-waiting-since")) }
-                    } }
-                    tbody {
-                        @for item in &items {
-                            tr {
-                                td { a href={ (PREFIX) "/records/" (item.meta.id) } { (child_name(&item.form)) } }
-                                td { (lang.date(&item.form.child.date_of_birth)) }
-                                td { (item.meta.region) }
-                                td { (lang.ta("reason-possible-duplicate", &[("count", item.pairs.len().into())])) }
-                                td { (lang.datetime(item.pairs.iter().map(|p| p.opened_at).min().unwrap_or(item.meta.sequenced_at))) }
+            form.search method="get" action={ (PREFIX) "/queue" } {
+                label { (lang.t("queue-reason"))
+                    select name="reason" {
+                        option value="" { (lang.t("search-any")) }
+                        @for r in REVIEW_REASONS {
+                            option value=(r) selected[r == q.reason] { (reason_text(lang, r)) }
+                        }
+                    }
+                }
+                label { (lang.t("search-region"))
+                    @if regions.is_empty() {
+                        input type="text" name="region" value=(q.region) maxlength="16";
+                    } @else {
+                        select name="region" {
+                            option value="" { (lang.t("search-any")) }
+                            @for r in regions {
+                                option value=(r) selected[*r == q.region] { (r) }
+                            }
+                        }
+                    }
+                }
+                label { (lang.t("queue-device"))
+                    input type="text" name="device" value=(q.device) maxlength="16"
+                        pattern="[0-9a-fA-F]{16}"; }
+                label { (lang.t("queue-min-age"))
+                    input type="number" name="min_age_days" value=(q.min_age_days) min="0"; }
+                label { (lang.t("queue-max-age"))
+                    input type="number" name="max_age_days" value=(q.max_age_days) min="0"; }
+                button type="submit" { (lang.t("queue-filter")) }
+            }
+            @match &queue {
+                Err(e) => { p.error role="alert" { (super::error_text(lang, e)) } }
+                Ok(queue) => {
+                    p.summary { (lang.ta("queue-count", &[("count", queue.total.into())])) }
+                    ul.counts {
+                        @for (reason, count) in &queue.counts {
+                            li { (reason_text(lang, reason)) ": " strong { (count) } }
+                        }
+                    }
+                    @if queue.records.is_empty() {
+                        p.empty { (lang.t("queue-empty")) }
+                    } @else {
+                        table.list {
+                            thead { tr {
+                                th { (lang.t("col-child")) }
+                                th { (lang.t("col-dob")) }
+                                th { (lang.t("col-region")) }
+                                th { (lang.t("col-reason")) }
+                                th { (lang.t("queue-age")) }
+                                th { (lang.t("col-waiting-since")) }
+                            } }
+                            tbody {
+                                @for item in &queue.records {
+                                    tr {
+                                        td { a href={ (PREFIX) "/records/" (item.id) } { (item.child.given_names) " " (item.child.family_name) } }
+                                        td { (lang.date(&item.child.date_of_birth)) }
+                                        td { (item.region) }
+                                        td {
+                                            @for (n, reason) in item.reasons.iter().enumerate() {
+                                                @if n > 0 { ", " }
+                                                span class={ "reason reason-" (reason) } { (reason_text(lang, reason)) }
+                                            }
+                                        }
+                                        td { @if let Some(age) = item.age_at_capture_days { (lang.ta("queue-age-days", &[("count", age.into())])) } }
+                                        td { (lang.rfc3339(&item.declared_at)) }
+                                    }
+                                }
                             }
                         }
                     }
@@ -624,6 +667,30 @@ pub(crate) async fn record(
                     }
                 }
             }
+            @if view.status == "awaiting_review" && may_decide {
+                (decision_forms(page, lang, &view, &pairs))
+            }
+            @if !view.decisions.is_empty() {
+                section.decisions {
+                    h2 { (lang.t("record-decisions")) }
+                    ol.history {
+                        @for d in &view.decisions {
+                            li {
+                                strong { (status_text(lang, d.decision)) }
+                                " · " (decision_reason_text(lang, d.reason))
+                                " · " (if d.decided_by == "review policy" { lang.t("record-decided-by-policy") } else { d.decided_by.clone() })
+                                " · " (lang.rfc3339(&d.decided_at))
+                                @if let Some(other) = d.duplicate_of {
+                                    " · " a href={ (PREFIX) "/records/" (other) } { (lang.t("record-duplicate-of")) }
+                                }
+                                @if let Some(note) = &d.note {
+                                    p.note { (note) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             @if !candidates.is_empty() {
                 section.candidates {
                     h2 { (lang.t("record-candidates")) }
@@ -660,6 +727,84 @@ pub(crate) async fn record(
         Ok(page.html(&name, "", body))
     })
     .await
+}
+
+/// The decision forms of a record awaiting review: register; reject or ask for a correction
+/// (a reason code and a note); the duplicate of one of its candidates.
+fn decision_forms(
+    page: &Page<'_>,
+    lang: Lang,
+    view: &RecordView,
+    pairs: &[DuplicateView],
+) -> Markup {
+    let action = format!("{PREFIX}/records/{}/decision", view.id);
+    let codes: Vec<&str> = reason_codes()
+        .into_iter()
+        .filter(|c| !matches!(*c, "reviewed" | "already_registered"))
+        .collect();
+    let others: Vec<Uuid> = pairs
+        .iter()
+        .filter(|p| p.record_id == view.id)
+        .map(|p| p.candidate_id)
+        .collect();
+    let with_reason = |kind: &str, title: String, button: String| {
+        html! {
+            form.decision method="post" action=(action) {
+                (layout::csrf(page.session))
+                input type="hidden" name="action" value=(kind);
+                fieldset {
+                    legend { (title) }
+                    label { (lang.t("decide-reason"))
+                        select name="reason" required {
+                            option value="" { (lang.t("decide-choose")) }
+                            @for c in &codes {
+                                option value=(c) { (decision_reason_text(lang, c)) }
+                            }
+                        }
+                    }
+                    label { (lang.t("decide-note"))
+                        textarea name="note" maxlength="2000" rows="2" {} }
+                    button type="submit" { (button) }
+                }
+            }
+        }
+    };
+    html! {
+        section.decide {
+            h2 { (lang.t("decide-title")) }
+            form.decision method="post" action=(action) {
+                (layout::csrf(page.session))
+                input type="hidden" name="action" value="register";
+                fieldset {
+                    legend { (lang.t("decide-register-title")) }
+                    label { (lang.t("decide-note"))
+                        textarea name="note" maxlength="2000" rows="2" {} }
+                    button.primary type="submit" { (lang.t("decide-register")) }
+                }
+            }
+            (with_reason("request_correction", lang.t("decide-correction-title"), lang.t("decide-correction")))
+            (with_reason("reject", lang.t("decide-reject-title"), lang.t("decide-reject")))
+            @if !others.is_empty() {
+                form.decision method="post" action=(action) {
+                    (layout::csrf(page.session))
+                    input type="hidden" name="action" value="duplicate_of";
+                    fieldset {
+                        legend { (lang.t("decide-duplicate-title")) }
+                        label { (lang.t("decide-duplicate-of"))
+                            select name="duplicate_of" required {
+                                @for o in &others {
+                                    option value=(o) { (o) }
+                                }
+                            }
+                        }
+                        label { (lang.t("decide-note"))
+                            textarea name="note" maxlength="2000" rows="2" {} }
+                        button.danger type="submit" { (lang.t("decide-duplicate")) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Two records' fields side by side, the rows that differ marked.
@@ -765,6 +910,49 @@ pub(crate) async fn decide_pair(
             Some(format!("{id} {candidate} {}", decision.as_str())),
             Some(&page.req.address),
         )?;
+        Ok(redirect(&format!("{PREFIX}/records/{id}")))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DecisionForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    duplicate_of: String,
+}
+
+/// `POST /registrar/records/{id}/decision`: a registrar's decision on a record awaiting
+/// review ([`Registrar::decide`], as the API's): `action` (`register`, `reject`,
+/// `request_correction`, `duplicate_of`), `reason`, `note`, `duplicate_of`. Then back to the
+/// record page.
+pub(crate) async fn decide(
+    State(state): State<Shared>,
+    req: Req,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: Bytes,
+) -> Response {
+    with_form(&state, req, body, false, move |page, form: DecisionForm| {
+        let id = id
+            .ok()
+            .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+            .ok_or_else(bad_id)?;
+        let duplicate_of = non_empty(&form.duplicate_of)
+            .map(|d| Uuid::parse_str(&d).map_err(|_| bad_id()))
+            .transpose()?;
+        let body = DecisionBody {
+            action: form.action,
+            reason: non_empty(&form.reason),
+            note: non_empty(&form.note),
+            duplicate_of,
+        };
+        page.registrar
+            .decide(page.session, &id, &body, &page.req.address, page.now)?;
         Ok(redirect(&format!("{PREFIX}/records/{id}")))
     })
     .await
