@@ -183,6 +183,7 @@ fn run(postgres: bool) {
         ("reg46", vec![Role::Registrar], vec!["UA-46".to_string()]),
         ("regall", vec![Role::Registrar], vec![]),
         ("admin", vec![Role::Admin], vec![]),
+        ("auditor", vec![Role::Auditor], vec![]),
     ] {
         registrar
             .add_user(name, &roles, &regions, Some(PASSWORD), now)
@@ -346,6 +347,169 @@ fn run(postgres: bool) {
         "",
     );
     assert!(page.body.contains("Ștefan&lt;script&gt;") && !page.body.contains("<script"));
+
+    // The queue: the late registration with its reason and the counts per reason; the
+    // filters as a GET form.
+    let stefan_link = format!("href=\"/registrar/records/{stefan_id}\"");
+    let queue = |session: &str, query: &str| {
+        let reply = call(
+            addr,
+            "GET",
+            &format!("/registrar/queue{query}"),
+            &[("Cookie", session)],
+            "",
+        );
+        assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+        reply.body
+    };
+    let listed = queue(&everyone, "");
+    assert!(listed.contains(&stefan_link), "{listed}");
+    assert!(!listed.contains(&format!("href=\"/registrar/records/{olena}\"")));
+    assert!(listed.contains("reason reason-late_registration\">Late registration"));
+    assert!(
+        listed.contains("Late registration: <strong>1</strong>"),
+        "{listed}"
+    );
+    assert!(listed.contains("Possible duplicate: <strong>0</strong>"));
+    assert!(listed.contains("name=\"min_age_days\""));
+    assert!(
+        queue(
+            &everyone,
+            "?reason=late_registration&region=UA-32&min_age_days=300"
+        )
+        .contains(&stefan_link)
+    );
+    for other in ["?reason=correction", "?region=UA-46", "?max_age_days=30"] {
+        assert!(!queue(&everyone, other).contains(&stefan_link), "{other}");
+    }
+    assert!(queue(&everyone, "?min_age_days=many").contains("The filter could not be applied"));
+    // In Ukrainian and Romanian too.
+    let uk = call(
+        addr,
+        "GET",
+        "/registrar/queue",
+        &[("Cookie", &format!("{everyone}; birthright_lang=uk"))],
+        "",
+    );
+    assert!(uk.body.contains("Пізня реєстрація"), "{}", uk.body);
+    let ro = call(
+        addr,
+        "GET",
+        "/registrar/queue",
+        &[("Cookie", &format!("{everyone}; birthright_lang=ro"))],
+        "",
+    );
+    assert!(ro.body.contains("Înregistrare târzie"));
+
+    // The record page of a record awaiting review has the decision forms, for a registrar.
+    let decision = format!("action=\"/registrar/records/{stefan_id}/decision\"");
+    assert!(page.body.contains("status status-awaiting_review"));
+    assert!(page.body.contains(&decision), "{}", page.body);
+    assert!(page.body.contains("value=\"incorrect_information\""));
+    let auditor = form_login(addr, "auditor");
+    let seen_by_auditor = call(
+        addr,
+        "GET",
+        &format!("/registrar/records/{stefan_id}"),
+        &[("Cookie", auditor.as_str())],
+        "",
+    );
+    assert_eq!(seen_by_auditor.status, 200);
+    assert!(!seen_by_auditor.body.contains(&decision));
+    let path = format!("/registrar/records/{stefan_id}/decision");
+    let post =
+        |session: &str, body: &str| call(addr, "POST", &path, &[FORM, ("Cookie", session)], body);
+    let awaiting = || {
+        call(
+            addr,
+            "GET",
+            &format!("/registrar/records/{stefan_id}"),
+            &[("Cookie", everyone.as_str())],
+            "",
+        )
+        .body
+        .contains("status status-awaiting_review")
+    };
+    let register = "action=register&note=Birth+certificate+of+the+hospital+seen";
+    // Without the session's token (none, or another session's): 403, nothing changes.
+    let everyone_csrf = page_csrf(addr, &everyone);
+    for body in [register.to_string(), format!("csrf=wrong&{register}")] {
+        let reply = post(&everyone, &body);
+        assert_eq!(reply.status, 403, "{body}");
+        assert!(reply.body.contains("The form has expired"));
+    }
+    assert_eq!(
+        post(&session, &format!("csrf={everyone_csrf}&{register}")).status,
+        403
+    );
+    assert!(awaiting());
+    // A registrar of another region: 403, audited, nothing changes.
+    let reply = post(
+        &session,
+        &format!("csrf={}&{register}", page_csrf(addr, &session)),
+    );
+    assert_eq!(reply.status, 403);
+    assert!(reply.body.contains("outside the regions you work in"));
+    assert!(!reply.body.contains("Popescu"));
+    // An auditor: refused.
+    let reply = post(
+        &auditor,
+        &format!("csrf={}&{register}", page_csrf(addr, &auditor)),
+    );
+    assert_eq!(reply.status, 403);
+    assert!(awaiting());
+    // A rejection without a reason: said plainly, nothing changes.
+    let reply = post(
+        &everyone,
+        &format!("csrf={everyone_csrf}&action=reject&reason=&note="),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("Choose a reason"), "{}", reply.body);
+    assert!(awaiting());
+    // The registrar of every region registers it: back to the record page, registered, the
+    // decision in its history; out of the queue.
+    let reply = post(&everyone, &format!("csrf={everyone_csrf}&{register}"));
+    assert_eq!(
+        (reply.status, reply.header("location")),
+        (
+            303,
+            Some(format!("/registrar/records/{stefan_id}").as_str())
+        ),
+        "{}",
+        reply.body
+    );
+    let decided = call(
+        addr,
+        "GET",
+        &format!("/registrar/records/{stefan_id}"),
+        &[("Cookie", everyone.as_str())],
+        "",
+    );
+    assert!(
+        decided.body.contains("status status-registered"),
+        "{}",
+        decided.body
+    );
+    assert!(!decided.body.contains(&decision));
+    assert!(decided.body.contains("checked by a registrar") && decided.body.contains("regall"));
+    assert!(
+        decided
+            .body
+            .contains("Birth certificate of the hospital seen")
+    );
+    assert!(!queue(&everyone, "").contains(&stefan_link));
+    // Decided once: a second decision is refused.
+    let reply = post(&everyone, &format!("csrf={everyone_csrf}&{register}"));
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    let audit = registrar.store().audit(0, 1000).unwrap();
+    let by = |actor: &str, action: &str| {
+        audit
+            .iter()
+            .any(|e| e.action == action && e.actor.as_deref() == Some(actor))
+    };
+    assert!(by("reg46", "record_decision_refused"), "{audit:?}");
+    assert!(by("regall", "record_decision") && by("regall", "queue_read"));
+    assert!(!by("auditor", "record_decision"));
 
     // The language: the cookie's, else Accept-Language, else English.
     let lang = |headers: &[(&str, &str)]| {
