@@ -36,6 +36,7 @@ error-bad_reason = That reason is not one of the choices.
 error-reason_required = Choose a reason for this decision.
 error-bad_note = The note is too long: at most 2000 characters.
 error-not_awaiting_review = This record is no longer waiting for a decision: someone decided already.
+error-bad_duplicate = The record named as the duplicate cannot be used: it is this record or not one of this registry's.
 error-unknown_pair = These two records are no longer waiting for a decision.
 
 role-registrar = Registrar

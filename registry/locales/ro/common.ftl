@@ -36,6 +36,7 @@ error-bad_reason = Acest motiv nu se află printre variante.
 error-reason_required = Alegeți un motiv pentru această decizie.
 error-bad_note = Nota este prea lungă: cel mult 2000 de caractere.
 error-not_awaiting_review = Această înregistrare nu mai așteaptă o decizie: cineva a decis deja.
+error-bad_duplicate = Înregistrarea indicată ca duplicat nu poate fi folosită: este chiar aceasta sau nu există în acest registru.
 error-unknown_pair = Aceste două înregistrări nu mai așteaptă o decizie.
 
 role-registrar = Ofițer de stare civilă

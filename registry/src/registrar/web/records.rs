@@ -1,10 +1,11 @@
 //! The queue (records awaiting review), the search page and the record page (every field,
 //! the history, the ledger leaf with a live inclusion check, duplicate candidates side by
-//! side, the decision buttons).
+//! side, the decisions taken and the decision forms), and the decision route.
 //!
-//! Every read goes through the same [`crate::registrar::Registrar`] functions as the API:
-//! the record page is the API's audited view (`record_view`), and so is each candidate shown
-//! beside it; the queue and the search are audited by their counts.
+//! Every read and decision goes through the same [`crate::registrar::Registrar`] functions as
+//! the API: the queue is [`Registrar::queue`], a decision [`Registrar::decide`], the record
+//! page the API's audited view (`record_view`), and so is each candidate shown beside it; the
+//! queue and the search are audited by their counts.
 
 use axum::{
     body::Bytes,
