@@ -18,8 +18,8 @@
 //! dedupe, sequencer, proofs), and the core cannot depend on the registry crate.
 //!
 //! `BIRTHRIGHT_SYNC_SEED=N` replays schedule `N` alone; `BIRTHRIGHT_SYNC_SCHEDULES=N` runs `N`
-//! schedules (default [`DEFAULT_SCHEDULES`], 2 000: about 0.14 s of CPU each in a debug build,
-//! so some two and a half minutes on two idle cores). Each schedule starts from a copy of one
+//! schedules (default [`DEFAULT_SCHEDULES`], 2 000: 344 s of CPU in all in a debug build,
+//! 0.17 s a schedule, so about three minutes on two idle cores; measured on 2026-12-01). Each schedule starts from a copy of one
 //! registry and one enrolled device made once per process ([`template`]): the migrations, key
 //! generation and enrolment were a tenth of a schedule's cost and are the same in every
 //! schedule; the faults, the syncs and every check after them are each schedule's own. A
