@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of Birthright on a fresh machine: formatting, lints, the Rust
-# test suites (unit, property, end-to-end against a real registry process), the Kotlin binding
+# test suites (unit, property, end-to-end against a real registry process, the registrars'
+# web workspace in headless Chromium), the Kotlin binding
 # tests on the host JVM, and the benchmark smoke run; a short run of every fuzz target when a
 # nightly toolchain is present (FUZZ_SECONDS per target, default 20). Installs what it needs itself.
 set -euo pipefail
@@ -23,6 +24,21 @@ step "PostgreSQL for the registry's PostgreSQL tests (127.0.0.1:5432 or BIRTHRIG
 if [ -z "${BIRTHRIGHT_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null \
     && ! pg_isready -q -h 127.0.0.1 -p 5432 && command -v pg_ctlcluster >/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
+
+step "Chromium and chromedriver for the browser tests (Debian's chromium, chromium-driver)"
+# tests/e2e/browser.rs drives headless Chromium over WebDriver; without them it fails under
+# CI=true and says why it skipped otherwise.
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    if command -v apt-get >/dev/null; then
+        SUDO=""
+        if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+        { $SUDO apt-get update -qq \
+            && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver; } \
+            || echo "could not install chromium and chromium-driver: the browser test will say so"
+    else
+        echo "no apt-get: install Chromium and chromedriver for the browser test"
+    fi
 fi
 
 step "cargo test --workspace (the conformance suite on SQLite and PostgreSQL, end-to-end on SQLite)"

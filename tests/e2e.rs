@@ -7,6 +7,9 @@
 //!   refreshed through a consistency proof, a revoked device, bad input.
 //! - `tamper`: a forked ledger (a copy of the registry's data serving a different history) and
 //!   an impostor registry (same origin, other keys).
+//! - `browser`: the registrars' web workspace in headless Chromium over WebDriver
+//!   (`webdriver.rs`): login, first-login password, queue, record with its duplicate
+//!   candidate side by side, search, a decision, region limits; screenshots in each language.
 //! - `conventions`: `--json` and JSON errors on every command, `-` for standard input, plain
 //!   messages for broken forms, completions, `-v` diagnostics, the registry's request log,
 //!   sync progress and its partial summary.
@@ -37,6 +40,8 @@
 //! (Answers altered field by field by a malicious registry are tested in process in
 //! `registry/tests/ingest.rs`, where the test can hold the registry's keys.)
 
+#[path = "e2e/browser.rs"]
+mod browser;
 #[path = "e2e/conventions.rs"]
 mod conventions;
 #[path = "e2e/credentials.rs"]
@@ -67,5 +72,7 @@ mod support;
 mod sync;
 #[path = "e2e/tamper.rs"]
 mod tamper;
+#[path = "e2e/webdriver.rs"]
+mod webdriver;
 #[path = "e2e/witnesses.rs"]
 mod witnesses;

@@ -23,6 +23,7 @@ mod matching;
 mod monitor;
 mod qr_rendering;
 mod qr_size;
+mod registrar;
 mod report;
 mod status_list;
 mod wire_size;
@@ -60,6 +61,9 @@ struct Args {
     /// Write the results as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Only figure 12, the registrars' search and statistics (for a look at one figure).
+    #[arg(long)]
+    registrar_only: bool,
     /// Internal: sync the device and registry prepared in DIR and print its memory as JSON.
     #[arg(long, value_name = "DIR", hide = true)]
     child_sync_rss: Option<PathBuf>,
@@ -87,6 +91,10 @@ fn main() -> Result<()> {
         "Birthright benchmarks ({run} run). Columns: figure | same-run limit | ratio (figure / limit)"
     );
     let mut report = Report::default();
+    if args.registrar_only {
+        registrar::registrar(&mut report, dir.path(), args.quick)?;
+        return Ok(());
+    }
     capture(&mut report, dir.path(), args.quick)?;
     ingest(&mut report, dir.path(), args.quick)?;
     ingest_postgres(&mut report, dir.path(), args.quick)?;
@@ -95,6 +103,7 @@ fn main() -> Result<()> {
     ledger::ledger_postgres(&mut report, args.quick)?;
     device_scale(&mut report, dir.path(), args.quick)?;
     matching::matching(&mut report, dir.path(), args.quick)?;
+    registrar::registrar(&mut report, dir.path(), args.quick)?;
     qr_sizes(&mut report)?;
     qr_rendering(&mut report, args.quick)?;
     status_list_sizes(&mut report, args.quick)?;

@@ -461,6 +461,12 @@ enum RegistryCommand {
         #[command(subcommand)]
         decide: Option<DuplicatesCommand>,
     },
+    /// Show or change the review policy: which records are registered at once, which wait
+    /// for a registrar.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Revoke one registered credential (by its ledger index): it verifies as revoked once
     /// verifiers have the next status list.
     RevokeCredential {
@@ -689,6 +695,36 @@ enum WitnessCommand {
     },
 }
 
+/// `registry policy` subcommands.
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Show the review policy.
+    Show {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// JSON output: `{"max_age_days", "review_corrections"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the review policy (what is not given stays as it is).
+    Set {
+        /// Registry data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Register at once a child born at most this many days before the registry received
+        /// the record (default 365).
+        #[arg(long, value_name = "DAYS", value_parser = |t: &str| whole_number(t, 0, 36500))]
+        max_age_days: Option<u32>,
+        /// Whether corrections wait for a registrar (default true).
+        #[arg(long, value_name = "true|false")]
+        review_corrections: Option<bool>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `registry duplicates` subcommands.
 #[derive(Subcommand)]
 enum DuplicatesCommand {
@@ -768,6 +804,9 @@ impl Command {
             | Command::Registry(RegistryCommand::Duplicates {
                 decide: Some(DuplicatesCommand::Decide { json, .. }),
                 ..
+            })
+            | Command::Registry(RegistryCommand::Policy {
+                command: PolicyCommand::Show { json, .. } | PolicyCommand::Set { json, .. },
             })
             | Command::Lists(ListsCommand::Fetch { json, .. }) => *json,
             Command::Demo { .. }
@@ -1005,6 +1044,18 @@ fn run(command: Command) -> anyhow::Result<u8> {
             note,
             json,
         }) => registry_cmd::revoke(&data, &device_kid, reason.as_str(), note.as_deref(), json)?,
+        Command::Registry(RegistryCommand::Policy {
+            command: PolicyCommand::Show { data, json },
+        }) => registry_cmd::policy_show(&data, json)?,
+        Command::Registry(RegistryCommand::Policy {
+            command:
+                PolicyCommand::Set {
+                    data,
+                    max_age_days,
+                    review_corrections,
+                    json,
+                },
+        }) => registry_cmd::policy_set(&data, max_age_days, review_corrections, json)?,
         Command::Registry(RegistryCommand::Duplicates {
             decide:
                 Some(DuplicatesCommand::Decide {

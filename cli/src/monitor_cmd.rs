@@ -30,7 +30,7 @@ use birthright_core::{
     },
     sync::{HttpRequest, Method, Transport},
     trust::TrustBundle,
-    wire::LedgerLeaf,
+    wire::LedgerEntry,
 };
 use birthright_registry::tiles::{sync_dir, write_atomic};
 use serde::{Deserialize, Serialize};
@@ -573,7 +573,7 @@ fn follow(
         let start = n * 256;
         for (i, entry) in entries.iter().enumerate() {
             let index = start + i as u64;
-            if LedgerLeaf::parse(entry).is_err() {
+            if LedgerEntry::parse(entry).is_err() {
                 return inconsistent(format!(
                     "entry {index} of the log is not a ledger leaf (docs/PROTOCOL.md §10)"
                 ));

@@ -302,7 +302,8 @@ pub(crate) fn decide_duplicate(
         Decision::NotDuplicate
     };
     let registry = Registry::open(data)?;
-    registry.decide_duplicate(&record, &candidate, decision)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let decided = registry.decide_duplicate(&record, &candidate, decision, None, now)?;
     let still_held = registry.duplicates()?.iter().any(|p| p.record_id == record);
     if json {
         return print_json(&serde_json::json!({
@@ -310,6 +311,8 @@ pub(crate) fn decide_duplicate(
             "candidate_id": candidate,
             "decision": decision.as_str(),
             "still_held": still_held,
+            "status": decided.as_ref().map(|d| d.status.clone()),
+            "decision_leaf": decided.as_ref().map(|d| d.leaf_index),
         }));
     }
     let what = match decision {
@@ -320,6 +323,59 @@ pub(crate) fn decide_duplicate(
     if still_held {
         println!("record {record} is still held: other possible duplicates of it wait for review");
     }
+    if let Some(d) = decided {
+        println!(
+            "record {record} is now {} (decision at ledger index {})",
+            d.status.replace('_', " "),
+            d.leaf_index
+        );
+    }
+    Ok(())
+}
+
+/// `registry policy show`: the review policy.
+pub(crate) fn policy_show(data: &Path, json: bool) -> Result<()> {
+    let registry = Registry::open(data)?;
+    print_policy(&registry.review_policy()?, json)
+}
+
+/// `registry policy set`: changes the review policy (what is not given stays).
+pub(crate) fn policy_set(
+    data: &Path,
+    max_age_days: Option<u32>,
+    review_corrections: Option<bool>,
+    json: bool,
+) -> Result<()> {
+    let registry = Registry::open(data)?;
+    let mut policy = registry.review_policy()?;
+    if let Some(days) = max_age_days {
+        policy.max_age_days = days;
+    }
+    if let Some(review) = review_corrections {
+        policy.review_corrections = review;
+    }
+    registry.set_review_policy(&policy)?;
+    print_policy(&policy, json)
+}
+
+fn print_policy(policy: &birthright_registry::store::ReviewPolicy, json: bool) -> Result<()> {
+    if json {
+        return print_json(&serde_json::json!({
+            "max_age_days": policy.max_age_days,
+            "review_corrections": policy.review_corrections,
+        }));
+    }
+    println!(
+        "registered at once: a child born at most {} days before the registry received the \
+         record, with no possible duplicate{}",
+        policy.max_age_days,
+        if policy.review_corrections {
+            ", and not a correction"
+        } else {
+            " (corrections too)"
+        }
+    );
+    println!("every other record waits for a registrar's review");
     Ok(())
 }
 

@@ -15,7 +15,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use crate::ledger::leaf::{
-    COMMITMENT_TAG, LEAF_LEN, LEAF_VERSION, LedgerLeaf, record_commitment,
+    COMMITMENT_TAG, DECISION_LEAF_LEN, DecidedBy, DecisionKind, DecisionLeaf, DecisionReason,
+    LEAF_LEN, LEAF_VERSION, LedgerEntry, LedgerLeaf, record_commitment,
 };
 
 use crate::{
@@ -512,6 +513,39 @@ pub fn open_batch(
     sealed_bytes: &[u8],
     hpke_secret: &[u8; 32],
 ) -> Result<(Batch, ResponseKey), WireError> {
+    let (sealed, plaintext, key) = open_envelope(sealed_bytes, hpke_secret, HPKE_INFO)?;
+    let plaintext = if sealed.compressed {
+        Zeroizing::new(inflate(&plaintext, MAX_BATCH_PLAINTEXT_BYTES)?)
+    } else {
+        plaintext
+    };
+    let batch: Batch = codec::from_slice(&plaintext, MAX_BATCH_PLAINTEXT_BYTES)?;
+    if batch.batch_id != sealed.batch_id {
+        return Err(WireError::Invalid(
+            "batch id differs from its envelope".into(),
+        ));
+    }
+    if batch.version != WIRE_VERSION {
+        return Err(WireError::Invalid(format!(
+            "unsupported batch version {}",
+            batch.version
+        )));
+    }
+    if batch.records.len() > MAX_RECORDS_PER_BATCH {
+        return Err(WireError::Invalid(format!(
+            "a batch holds at most {MAX_RECORDS_PER_BATCH} records"
+        )));
+    }
+    Ok((batch, key))
+}
+
+/// Opens a [`SealedBatch`] envelope sealed with HPKE `info`: the envelope, its (still
+/// compressed, if so flagged) plaintext and the key of the answer.
+fn open_envelope(
+    sealed_bytes: &[u8],
+    hpke_secret: &[u8; 32],
+    info: &[u8],
+) -> Result<(SealedBatch, Zeroizing<Vec<u8>>, ResponseKey), WireError> {
     let sealed: SealedBatch = codec::from_slice(sealed_bytes, MAX_SEALED_BATCH_BYTES)?;
     if sealed.version != WIRE_VERSION {
         return Err(WireError::Invalid(format!(
@@ -539,7 +573,7 @@ pub fn open_batch(
         .map_err(|_| WireError::Invalid("encapsulated key must be 32 bytes".into()))?;
     let enc =
         <Kem as hpke::Kem>::EncappedKey::from_bytes(&enc_bytes).map_err(|_| WireError::Open)?;
-    let mut ctx = hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, &secret, &enc, HPKE_INFO)
+    let mut ctx = hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, &secret, &enc, info)
         .map_err(|_| WireError::Open)?;
     let plaintext = Zeroizing::new(
         ctx.open(
@@ -548,33 +582,12 @@ pub fn open_batch(
         )
         .map_err(|_| WireError::Open)?,
     );
-    let plaintext = if sealed.compressed {
-        Zeroizing::new(inflate(&plaintext, MAX_BATCH_PLAINTEXT_BYTES)?)
-    } else {
-        plaintext
-    };
     let mut response_secret = Zeroizing::new([0u8; 32]);
     ctx.export(RESPONSE_EXPORT_CONTEXT, response_secret.as_mut())
         .map_err(|_| WireError::Open)?;
-    let batch: Batch = codec::from_slice(&plaintext, MAX_BATCH_PLAINTEXT_BYTES)?;
-    if batch.batch_id != sealed.batch_id {
-        return Err(WireError::Invalid(
-            "batch id differs from its envelope".into(),
-        ));
-    }
-    if batch.version != WIRE_VERSION {
-        return Err(WireError::Invalid(format!(
-            "unsupported batch version {}",
-            batch.version
-        )));
-    }
-    if batch.records.len() > MAX_RECORDS_PER_BATCH {
-        return Err(WireError::Invalid(format!(
-            "a batch holds at most {MAX_RECORDS_PER_BATCH} records"
-        )));
-    }
     Ok((
-        batch,
+        sealed,
+        plaintext,
         ResponseKey {
             secret: response_secret,
             enc: enc_bytes,
@@ -604,6 +617,16 @@ impl BatchResponse {
 
     /// The device side: opens and decodes a sealed response.
     pub fn open(sealed: &[u8], key: &ResponseKey) -> Result<BatchResponse, WireError> {
+        open_response(sealed, key)
+    }
+}
+
+/// Opens and decodes a sealed answer (§9's response seal) of any type.
+fn open_response<T: serde::de::DeserializeOwned + Serialize>(
+    sealed: &[u8],
+    key: &ResponseKey,
+) -> Result<T, WireError> {
+    {
         use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::Aead as _};
         if sealed.len() > MAX_SEALED_RESPONSE_BYTES {
             return Err(WireError::Invalid("response too large".into()));
@@ -620,6 +643,161 @@ impl BatchResponse {
                 .map_err(|_| WireError::Open)?,
         );
         Ok(codec::from_slice(&plaintext, MAX_SEALED_RESPONSE_BYTES)?)
+    }
+}
+
+/// HPKE `info` of a sealed notices request (§9.1): not a batch's.
+pub const NOTICES_HPKE_INFO: &[u8] = b"birthright/notices/v1";
+/// Domain tag of the device's signature of a notices request.
+pub const NOTICES_REQUEST_TAG: &[u8] = b"birthright/notices-request/v1\0";
+/// Most notices one answer carries (the device asks again from the last one).
+pub const MAX_NOTICES: usize = 1000;
+
+/// A device asking for the decisions on its records (§9.1), sealed like a batch (with
+/// [`NOTICES_HPKE_INFO`]) and signed with the device key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticesRequest {
+    /// [`WIRE_VERSION`].
+    pub version: u8,
+    /// Random id (the envelope's id).
+    pub request_id: Uuid,
+    /// The asking device.
+    pub device_kid: ByteBuf,
+    /// Tree size of the last checkpoint the device verified.
+    pub known_tree_size: u64,
+    /// Only decisions at ledger indices from this one on.
+    pub from_index: u64,
+    /// Ed25519 signature by the device key of [`NoticesRequest::signed_message`].
+    pub signature: ByteBuf,
+}
+
+impl NoticesRequest {
+    /// What the device signs: [`NOTICES_REQUEST_TAG`] || request_id (16) || device_kid (8) ||
+    /// u64be(known_tree_size) || u64be(from_index).
+    pub fn signed_message(&self) -> Vec<u8> {
+        let mut m = Vec::with_capacity(NOTICES_REQUEST_TAG.len() + 40);
+        m.extend_from_slice(NOTICES_REQUEST_TAG);
+        m.extend_from_slice(self.request_id.as_bytes());
+        m.extend_from_slice(&self.device_kid);
+        m.extend_from_slice(&self.known_tree_size.to_be_bytes());
+        m.extend_from_slice(&self.from_index.to_be_bytes());
+        m
+    }
+
+    /// Seals the request to the registry's X25519 key (the encapsulation from the OS
+    /// randomness): the envelope's bytes and the key of the answer.
+    pub fn seal(
+        &self,
+        registry_hpke_public: &[u8; 32],
+    ) -> Result<(Vec<u8>, ResponseKey), WireError> {
+        seal_with(
+            &codec::to_vec(self)?,
+            &self.request_id,
+            false,
+            registry_hpke_public,
+            |recipient| {
+                hpke::setup_sender::<Aead, Kdf, Kem>(&OpModeS::Base, recipient, NOTICES_HPKE_INFO)
+            },
+        )
+    }
+
+    /// [`Self::seal`] with the encapsulation drawn from `rng`.
+    pub fn seal_with_rng(
+        &self,
+        registry_hpke_public: &[u8; 32],
+        rng: &mut impl hpke::rand_core::CryptoRng,
+    ) -> Result<(Vec<u8>, ResponseKey), WireError> {
+        seal_with(
+            &codec::to_vec(self)?,
+            &self.request_id,
+            false,
+            registry_hpke_public,
+            |recipient| {
+                hpke::setup_sender_with_rng::<Aead, Kdf, Kem>(
+                    &OpModeS::Base,
+                    recipient,
+                    NOTICES_HPKE_INFO,
+                    rng,
+                )
+            },
+        )
+    }
+
+    /// The registry side: opens a sealed request (its signature is the registry's to check).
+    pub fn open(
+        sealed_bytes: &[u8],
+        hpke_secret: &[u8; 32],
+    ) -> Result<(NoticesRequest, ResponseKey), WireError> {
+        let (sealed, plaintext, key) = open_envelope(sealed_bytes, hpke_secret, NOTICES_HPKE_INFO)?;
+        if sealed.compressed {
+            return Err(WireError::Invalid(
+                "a notices request is not compressed".into(),
+            ));
+        }
+        let request: NoticesRequest = codec::from_slice(&plaintext, 4096)?;
+        if request.request_id != sealed.batch_id || request.version != WIRE_VERSION {
+            return Err(WireError::Invalid(
+                "the request differs from its envelope".into(),
+            ));
+        }
+        Ok((request, key))
+    }
+}
+
+/// One decision on one of the device's records (§9.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The record.
+    pub record_id: Uuid,
+    /// The decision leaf's fields (its `record_index` and `commitment` the device knows).
+    pub decision: DecisionKind,
+    /// Why.
+    pub reason: DecisionReason,
+    /// Policy or registrar.
+    pub decided_by: DecidedBy,
+    /// When (the registry's clock).
+    pub decided_at: i64,
+    /// The decision leaf's index.
+    pub leaf_index: u64,
+    /// Its inclusion proof in the answer's checkpoint.
+    #[serde(deserialize_with = "bounded_proof")]
+    pub inclusion_proof: Vec<ByteBuf>,
+    /// The registered credential (with `registered`).
+    pub credential: Option<ByteBuf>,
+}
+
+fn bounded_notices<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Notice>, D::Error> {
+    codec::deserialize_bounded_vec(d, MAX_NOTICES, "notices")
+}
+
+/// The registry's answer to a notices request, sealed back like a batch answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticesResponse {
+    /// [`WIRE_VERSION`].
+    pub version: u8,
+    /// The request answered.
+    pub request_id: Uuid,
+    /// The signed checkpoint every proof is against.
+    pub checkpoint: String,
+    /// Echo of the request's `known_tree_size`.
+    pub known_tree_size: u64,
+    /// Consistency proof from `known_tree_size` to the checkpoint's size.
+    #[serde(deserialize_with = "bounded_proof")]
+    pub consistency_proof: Vec<ByteBuf>,
+    /// The decisions, in ledger order (at most [`MAX_NOTICES`]).
+    #[serde(deserialize_with = "bounded_notices")]
+    pub notices: Vec<Notice>,
+}
+
+impl NoticesResponse {
+    /// The registry side: seals the answer for the requesting device.
+    pub fn seal(&self, key: &ResponseKey) -> Result<Vec<u8>, WireError> {
+        seal_response_plaintext(&Zeroizing::new(codec::to_vec(self)?), key)
+    }
+
+    /// The device side: opens and decodes it.
+    pub fn open(sealed: &[u8], key: &ResponseKey) -> Result<NoticesResponse, WireError> {
+        open_response(sealed, key)
     }
 }
 

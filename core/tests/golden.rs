@@ -30,8 +30,9 @@ use birthright_core::{
     sync::Receipt,
     trust::{DeviceCertificate, HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
     wire::{
-        self, Batch, BatchResponse, EnrolRequest, EnrolResponse, Held, HeldCandidate, LeafReceipt,
-        LedgerLeaf, Outcome, RecordResult, Rejection, SealedBatch, WIRE_VERSION,
+        self, Batch, BatchResponse, DecidedBy, DecisionKind, DecisionLeaf, DecisionReason,
+        EnrolRequest, EnrolResponse, Held, HeldCandidate, LeafReceipt, LedgerLeaf, Outcome,
+        RecordResult, Rejection, SealedBatch, WIRE_VERSION,
     },
 };
 use serde_bytes::ByteBuf;
@@ -372,6 +373,22 @@ fn vectors() -> Vec<Vector> {
                 "device_kid": device_kid.to_hex(), "sequenced_at": SEQUENCED_AT }),
         &leaf_bytes,
     ));
+    let decision = DecisionLeaf {
+        record_index: LEAF_INDEX,
+        commitment: wire::record_commitment(&SALT, &signed.bytes),
+        decision: DecisionKind::Rejected,
+        reason: DecisionReason::MissingInformation,
+        decided_by: DecidedBy::Registrar,
+        decided_at: SEQUENCED_AT + 86_400,
+    };
+    out.push(vector(
+        "decision_leaf",
+        "§10.1",
+        json!({ "record_index": LEAF_INDEX, "commitment": "the commitment of vector `ledger_leaf`",
+                "decision": "rejected (2)", "reason": "missing_information (4)",
+                "decided_by": "registrar (1)", "decided_at": SEQUENCED_AT + 86_400 }),
+        &decision.to_bytes(),
+    ));
     let size = LEAF_INDEX + 2;
     let leaf_hashes: Vec<[u8; 32]> = (0..size)
         .map(|n| match n {
@@ -700,6 +717,19 @@ fn golden_vectors_decode_and_verify() {
     );
     let batch: Batch = codec::from_slice(&bytes("batch"), 1 << 20).unwrap();
     assert_eq!(batch.records.len(), 2);
+    let decision = DecisionLeaf::parse(&bytes("decision_leaf")).unwrap();
+    assert_eq!(
+        (decision.record_index, decision.decision, decision.reason),
+        (
+            LEAF_INDEX,
+            DecisionKind::Rejected,
+            DecisionReason::MissingInformation
+        )
+    );
+    assert_eq!(
+        decision.commitment,
+        LedgerLeaf::parse(&bytes("ledger_leaf")).unwrap().commitment
+    );
     let _: SealedBatch = codec::from_slice(&bytes("sealed_batch_envelope"), 1 << 20).unwrap();
     let answer: BatchResponse = codec::from_slice(&bytes("batch_response"), 1 << 20).unwrap();
     let sealed = bytes("sealed_batch_response");

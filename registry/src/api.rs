@@ -148,6 +148,13 @@ pub const ROUTES: &[Route] = &[
         handler: batches,
     },
     Route {
+        method: Method::Post,
+        path: "/v1/notices",
+        body_limit: Some(MAX_ENROL_BYTES),
+        work: Work::Plain,
+        handler: notices,
+    },
+    Route {
         method: Method::Get,
         path: "/v1/checkpoint",
         body_limit: None,
@@ -299,6 +306,10 @@ fn enrol(registry: &Registry, call: Call<'_>) -> Result<Answer, ServiceError> {
 
 fn batches(registry: &Registry, call: Call<'_>) -> Result<Answer, ServiceError> {
     Ok(Answer::ok("application/cbor", registry.ingest(call.body)?))
+}
+
+fn notices(registry: &Registry, call: Call<'_>) -> Result<Answer, ServiceError> {
+    Ok(Answer::ok("application/cbor", registry.notices(call.body)?))
 }
 
 fn checkpoint(registry: &Registry, _: Call<'_>) -> Result<Answer, ServiceError> {

@@ -395,13 +395,19 @@ pub fn router(registry: Arc<Registry>, limits: Limits) -> Router {
     router_with(registry, limits, None)
 }
 
-/// [`router`], with the registrars' API under `/api/registrar/v1/` when `registrar` is given.
+/// [`router`], with the registrars' API under `/api/registrar/v1/` and their web workspace
+/// under `/registrar/` when `registrar` is given.
 pub fn router_with(
     registry: Arc<Registry>,
     limits: Limits,
     registrar: Option<Arc<crate::registrar::Registrar>>,
 ) -> Router {
-    let registrar_api = registrar.map(|r| crate::registrar::api::router(r, &limits));
+    let registrar_api = registrar.map(|r| {
+        (
+            crate::registrar::api::router(r.clone(), &limits),
+            crate::registrar::web::router(r, &limits),
+        )
+    });
     let state = Arc::new(AppState {
         registry,
         buckets: Mutex::new(Buckets::new(limits.max_clients)),
@@ -411,7 +417,9 @@ pub fn router_with(
     // Every route is in api::ROUTES: add an endpoint there, not here (the registrars' API
     // has its own table, registrar::api::ROUTES).
     let app = match registrar_api {
-        Some(api) => Router::new().nest(crate::registrar::api::PREFIX, api),
+        Some((api, web)) => Router::new()
+            .nest(crate::registrar::api::PREFIX, api)
+            .nest(crate::registrar::web::PREFIX, web),
         None => Router::new(),
     };
     app.fallback(handle)

@@ -33,8 +33,10 @@ use uuid::Uuid;
 use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
-        CredentialRevocation, DeviceRow, DuplicatePair, LeafStatuses, PAIR_COLUMNS, RegistryStore,
-        StoreError, TokenProblem, WitnessRow,
+        CredentialRevocation, DECISION_COLUMNS, DecisionRow, DeviceRow, DuplicatePair,
+        LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RegistrationRow, RegistryStore,
+        ReviewPolicy, StoreError, TokenProblem, TokenRow, WitnessRow, decided_by_str, decision_row,
+        registration_row,
     },
 };
 
@@ -170,6 +172,39 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (record_kid, record_id, candidate_kid, candidate_id)
     );
     CREATE INDEX duplicate_pairs_open ON duplicate_pairs(record_id) WHERE closed_at IS NULL;",
+    // 4: the life of a registration (SQLite's version 8): statuses, decisions beside their
+    // leaves, the review policy.
+    "CREATE TABLE registrations (
+        device_kid    BYTEA NOT NULL,
+        id            BYTEA NOT NULL,
+        status        TEXT NOT NULL,
+        reasons       TEXT NOT NULL,
+        updated_at    BIGINT NOT NULL,
+        decision_leaf BIGINT,
+        PRIMARY KEY (device_kid, id)
+    );
+    CREATE INDEX registrations_by_status ON registrations(status, updated_at);
+    CREATE TABLE decisions (
+        leaf_index   BIGINT PRIMARY KEY,
+        device_kid   BYTEA NOT NULL,
+        id           BYTEA NOT NULL,
+        record_index BIGINT NOT NULL,
+        decision     TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        decided_by   TEXT NOT NULL,
+        actor        TEXT,
+        sealed_note  BYTEA,
+        duplicate_of BYTEA,
+        decided_at   BIGINT NOT NULL
+    );
+    CREATE INDEX decisions_by_record ON decisions(device_kid, id);
+    CREATE TRIGGER decisions_are_kept BEFORE DELETE ON decisions
+        FOR EACH ROW EXECUTE FUNCTION birthright_rows_are_kept();
+    CREATE TABLE review_policy (
+        id                 SMALLINT PRIMARY KEY CHECK (id = 1),
+        max_age_days       BIGINT NOT NULL,
+        review_corrections BOOLEAN NOT NULL
+    );",
 ];
 
 impl From<postgres::Error> for StoreError {
@@ -552,6 +587,66 @@ impl LedgerTx for PgTx<'_, '_> {
                  SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bytea[])",
                 |tx, s| tx.execute(s, &[&kids, &ids, &indices, &supersedes]),
             )?;
+            self.with(
+                "INSERT INTO registrations(device_kid, id, status, reasons, updated_at)
+                 SELECT k, i, 'declared', '', t FROM unnest($1::bytea[], $2::bytea[], $3::bigint[]) AS u(k, i, t)",
+                |tx, s| tx.execute(s, &[&kids, &ids, &times]),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn registration_status(&self, kid: &KeyId, id: &Uuid) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .with(
+                "SELECT status FROM registrations WHERE device_kid = $1 AND id = $2",
+                |tx, s| tx.query_opt(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError> {
+        for d in decisions {
+            let duplicate_of = d.duplicate_of.map(|u| u.as_bytes().to_vec());
+            self.with(
+                "INSERT INTO decisions(leaf_index, device_kid, id, record_index, decision, reason,
+                 decided_by, actor, sealed_note, duplicate_of, decided_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                |tx, s| {
+                    tx.execute(
+                        s,
+                        &[
+                            &int(d.leaf_index),
+                            &d.kid.0.as_slice(),
+                            &d.id.as_bytes().as_slice(),
+                            &int(d.record_index),
+                            &d.decision.as_str(),
+                            &d.reason.as_str(),
+                            &decided_by_str(d.decided_by),
+                            &d.actor,
+                            &d.sealed_note,
+                            &duplicate_of,
+                            &d.decided_at,
+                        ],
+                    )
+                },
+            )?;
+            self.with(
+                "UPDATE registrations SET status = $3, updated_at = $4, decision_leaf = $5
+                 WHERE device_kid = $1 AND id = $2",
+                |tx, s| {
+                    tx.execute(
+                        s,
+                        &[
+                            &d.kid.0.as_slice(),
+                            &d.id.as_bytes().as_slice(),
+                            &d.decision.as_str(),
+                            &d.decided_at,
+                            &int(d.leaf_index),
+                        ],
+                    )
+                },
+            )?;
         }
         Ok(())
     }
@@ -809,6 +904,38 @@ impl RegistryStore for PgStore {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn unused_tokens(&self, now: i64) -> Result<Vec<TokenRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query(
+                "SELECT hash, worker_id, region, created_at, expires_at FROM tokens
+                 WHERE used_at IS NULL AND binding_key IS NOT NULL AND expires_at > $1
+                 ORDER BY created_at, hash",
+                &[&now],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(TokenRow {
+                    id: hash32(r.get(0), "a token id")?,
+                    worker_id: r.get(1),
+                    region: r.get(2),
+                    created_at: r.get(3),
+                    expires_at: r.get(4),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn cancel_token(&self, token_id: &[u8; 32]) -> Result<bool, StoreError> {
+        self.db().write_sql(|tx| {
+            let deleted = tx.execute(
+                "DELETE FROM tokens WHERE hash = $1 AND used_at IS NULL",
+                &[&token_id.as_slice()],
+            )?;
+            Ok(deleted == 1)
         })
     }
 
@@ -1258,6 +1385,154 @@ impl RegistryStore for PgStore {
             )?)
         })
     }
+
+    fn set_review(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        reasons: &[String],
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        self.db().write_sql(|tx| {
+            Ok(tx.execute(
+                "UPDATE registrations SET status = 'awaiting_review', reasons = $3, updated_at = $4
+                 WHERE device_kid = $1 AND id = $2 AND status = 'declared'",
+                &[
+                    &kid.0.as_slice(),
+                    &id.as_bytes().as_slice(),
+                    &reasons.join(","),
+                    &at,
+                ],
+            )? == 1)
+        })
+    }
+
+    fn set_review_reasons(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        reasons: &[String],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.db().write_sql(|tx| {
+            tx.execute(
+                "UPDATE registrations SET reasons = $3, updated_at = $4
+                 WHERE device_kid = $1 AND id = $2 AND status = 'awaiting_review'",
+                &[
+                    &kid.0.as_slice(),
+                    &id.as_bytes().as_slice(),
+                    &reasons.join(","),
+                    &at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn registration(&self, kid: &KeyId, id: &Uuid) -> Result<Option<RegistrationRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE device_kid = $1 AND id = $2"
+                ),
+                &[&kid.0.as_slice(), &id.as_bytes().as_slice()],
+            )?
+            .map(|r| pg_registration(&r))
+            .transpose()
+        })
+    }
+
+    fn registrations(&self, status: Option<&str>) -> Result<Vec<RegistrationRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {REGISTRATION_COLUMNS} FROM registrations
+                     WHERE $1::TEXT IS NULL OR status = $1 ORDER BY updated_at, id"
+                ),
+                &[&status],
+            )?
+            .iter()
+            .map(pg_registration)
+            .collect()
+        })
+    }
+
+    fn decisions_of(&self, kid: &KeyId, id: &Uuid) -> Result<Vec<DecisionRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {DECISION_COLUMNS} FROM decisions WHERE device_kid = $1 AND id = $2
+                     ORDER BY leaf_index"
+                ),
+                &[&kid.0.as_slice(), &id.as_bytes().as_slice()],
+            )?
+            .iter()
+            .map(pg_decision)
+            .collect()
+        })
+    }
+
+    fn decisions_of_device(&self, kid: &KeyId) -> Result<Vec<DecisionRow>, StoreError> {
+        self.db().read_sql(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {DECISION_COLUMNS} FROM decisions WHERE device_kid = $1
+                     ORDER BY leaf_index"
+                ),
+                &[&kid.0.as_slice()],
+            )?
+            .iter()
+            .map(pg_decision)
+            .collect()
+        })
+    }
+
+    fn review_policy(&self) -> Result<ReviewPolicy, StoreError> {
+        self.db().read_sql(|tx| {
+            match tx.query_opt(
+                "SELECT max_age_days, review_corrections FROM review_policy WHERE id = 1",
+                &[],
+            )? {
+                Some(r) => Ok(ReviewPolicy {
+                    max_age_days: u32::try_from(r.get::<_, i64>(0))
+                        .map_err(|_| StoreError::Damaged("the review policy".into()))?,
+                    review_corrections: r.get(1),
+                }),
+                None => Ok(ReviewPolicy::default()),
+            }
+        })
+    }
+
+    fn set_review_policy(&self, policy: &ReviewPolicy) -> Result<(), StoreError> {
+        self.db().write_sql(|tx| {
+            tx.execute(
+                "INSERT INTO review_policy(id, max_age_days, review_corrections) VALUES (1, $1, $2)
+                 ON CONFLICT (id) DO UPDATE SET max_age_days = $1, review_corrections = $2",
+                &[&i64::from(policy.max_age_days), &policy.review_corrections],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn pg_registration(r: &postgres::Row) -> Result<RegistrationRow, StoreError> {
+    registration_row((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+}
+
+fn pg_decision(r: &postgres::Row) -> Result<DecisionRow, StoreError> {
+    decision_row(
+        r.get(0),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        r.get(5),
+        r.get(6),
+        r.get(7),
+        r.get(8),
+        r.get(9),
+        r.get(10),
+    )
 }
 
 fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {

@@ -17,7 +17,7 @@ use birthright_core::{
     keys::{KeyId, os_random},
     ledger::{Hash, LedgerError, merkle, tiles::Tile, tree},
     store::StorageKey,
-    wire::{LedgerLeaf, record_commitment},
+    wire::{DecisionLeaf, LedgerLeaf, record_commitment},
 };
 use std::collections::HashMap;
 
@@ -26,7 +26,10 @@ use uuid::Uuid;
 
 use crate::{
     head::HeadFile,
-    store::{Candidate, Placement, Recovery, Sequenced, SequencedBatch, StoreError},
+    store::{
+        Candidate, Decided, DecisionRow, NewDecision, Placement, Recovery, Sequenced,
+        SequencedBatch, StoreError,
+    },
 };
 
 /// A record's row as stored (sealed): what dedupe reads back.
@@ -98,8 +101,13 @@ pub trait LedgerTx {
     fn insert_nodes(&self, nodes: &[(u8, u64, Hash)]) -> Result<(), StoreError>;
     /// Inserts leaves `(index, data)`.
     fn insert_leaves(&self, leaves: &[(u64, Vec<u8>)]) -> Result<(), StoreError>;
-    /// Inserts records and their (never deleted) ledger index entries.
+    /// Inserts records, their (never deleted) ledger index entries and their registrations
+    /// (`declared`).
     fn insert_records(&self, records: &[NewRecord]) -> Result<(), StoreError>;
+    /// The registration status of device `kid`'s record `id` (`None`: no row).
+    fn registration_status(&self, kid: &KeyId, id: &Uuid) -> Result<Option<String>, StoreError>;
+    /// Inserts decisions beside their leaves and sets each record's status to its decision.
+    fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError>;
     /// Remembers a batch id (once).
     fn insert_batch(
         &self,
@@ -478,6 +486,8 @@ pub trait Ledger: Send + Sync {
     fn record_bytes(&self, kid: &KeyId, id: &Uuid) -> Result<Option<Vec<u8>>, StoreError>;
     /// Accepts the database's tree as the ledger head after a restore (`registry recover`).
     fn recover_head(&self) -> Result<Recovery, StoreError>;
+    /// Appends decisions (PROTOCOL §10.1) in one transaction and signs the new checkpoint.
+    fn decide(&self, decisions: &[NewDecision], sign: Sign<'_>) -> Result<Decided, StoreError>;
 }
 
 impl<B: LedgerBackend> Ledger for Sequencer<B> {
@@ -645,6 +655,70 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
                     .ok_or_else(|| StoreError::Damaged(format!("record {id}")))
             })
             .transpose()
+    }
+
+    fn decide(&self, decisions: &[NewDecision], sign: Sign<'_>) -> Result<Decided, StoreError> {
+        let (decided, root) = self.backend.write(|tx| {
+            let mut size = tx.size()?;
+            let mut pending = Pending::new(tx);
+            let mut rows = Vec::with_capacity(decisions.len());
+            for d in decisions {
+                let status = tx.registration_status(&d.kid, &d.id)?;
+                let expected = status
+                    .as_ref()
+                    .is_some_and(|s| d.expect.iter().any(|e| e == s));
+                let placement = match expected {
+                    true => tx.placement(&d.kid, &d.id)?,
+                    false => None,
+                };
+                let Some(placement) = placement else {
+                    return Ok((Decided::Stale { id: d.id, status }, None));
+                };
+                let record_leaf = tx
+                    .leaves(placement.index, placement.index + 1)?
+                    .pop()
+                    .ok_or_else(|| StoreError::Damaged(format!("leaf of record {}", d.id)))?;
+                let record_leaf = LedgerLeaf::parse(&record_leaf)?;
+                let leaf = DecisionLeaf {
+                    record_index: placement.index,
+                    commitment: record_leaf.commitment,
+                    decision: d.decision,
+                    reason: d.reason,
+                    decided_by: d.decided_by,
+                    decided_at: d.at,
+                };
+                pending.append(size, leaf.to_bytes().to_vec())?;
+                rows.push(DecisionRow {
+                    leaf_index: size,
+                    kid: d.kid,
+                    id: d.id,
+                    record_index: placement.index,
+                    decision: d.decision,
+                    reason: d.reason,
+                    decided_by: d.decided_by,
+                    actor: d.actor.clone(),
+                    sealed_note: d.sealed_note.clone(),
+                    duplicate_of: d.duplicate_of,
+                    decided_at: d.at,
+                });
+                size += 1;
+            }
+            pending.flush()?;
+            tx.insert_decisions(&rows)?;
+            let (checkpoint, root) = self.checkpoint_or_sign(tx, size, sign)?;
+            Ok((
+                Decided::Appended {
+                    rows,
+                    size,
+                    checkpoint,
+                },
+                Some((size, root)),
+            ))
+        })?;
+        if let Some((size, root)) = root {
+            self.advance_head(size, &root)?;
+        }
+        Ok(decided)
     }
 
     /// Accepts the database's tree as the ledger head after a restore (`registry recover`),

@@ -33,6 +33,7 @@ use birthright_core::{
     sqlite,
     store::StorageKey,
     trust::Revocation,
+    wire::{DecidedBy, DecisionKind, DecisionReason},
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_bytes::ByteBuf;
@@ -104,6 +105,22 @@ pub enum TokenProblem {
     DeviceExists,
     /// The request does not prove knowledge of the token for this device key and registry.
     BadBinding,
+}
+
+/// An enrolment token not used yet, as listed: its public id (`wire::enrol_token_id`), never
+/// the token, which the registry does not keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// The token's public id.
+    pub id: [u8; 32],
+    /// Field worker it enrols.
+    pub worker_id: String,
+    /// Region of the device it enrols.
+    pub region: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
 }
 
 /// A witness the registry submits its checkpoints to (`registry witness add`).
@@ -257,6 +274,119 @@ pub struct DuplicatePair {
     pub decision: Option<String>,
 }
 
+/// A record's place in the life of a registration at the registry (`registrations`): no row
+/// means a record sequenced before review statuses existed, which was registered at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRow {
+    /// The capturing device.
+    pub kid: KeyId,
+    /// Record id.
+    pub id: Uuid,
+    /// `declared`, `awaiting_review`, `registered`, `rejected`, `duplicate` or
+    /// `correction_requested`.
+    pub status: String,
+    /// Why it awaits review (`late_registration`, `possible_duplicate`, `correction`).
+    pub reasons: Vec<String>,
+    /// Last change (the registry's clock).
+    pub updated_at: i64,
+    /// The ledger index of the last decision's leaf.
+    pub decision_leaf: Option<u64>,
+}
+
+/// A decision to append to the ledger ([`RegistryStore::decide`]): the sequencer builds its
+/// leaf from the record's own leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDecision {
+    /// The capturing device.
+    pub kid: KeyId,
+    /// Record id.
+    pub id: Uuid,
+    /// The statuses the record may have now; with another, nothing is written.
+    pub expect: Vec<String>,
+    /// What is decided.
+    pub decision: DecisionKind,
+    /// Why.
+    pub reason: DecisionReason,
+    /// The policy or a registrar.
+    pub decided_by: DecidedBy,
+    /// The registrar's login name (kept here, never on the ledger).
+    pub actor: Option<String>,
+    /// The registrar's note, sealed under the data key.
+    pub sealed_note: Option<Vec<u8>>,
+    /// The record it duplicates.
+    pub duplicate_of: Option<Uuid>,
+    /// When (the registry's clock).
+    pub at: i64,
+}
+
+/// A decision as stored beside its leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRow {
+    /// Its leaf.
+    pub leaf_index: u64,
+    /// The capturing device.
+    pub kid: KeyId,
+    /// Record id.
+    pub id: Uuid,
+    /// The record's own leaf.
+    pub record_index: u64,
+    /// What was decided.
+    pub decision: DecisionKind,
+    /// Why.
+    pub reason: DecisionReason,
+    /// The policy or a registrar.
+    pub decided_by: DecidedBy,
+    /// The registrar's login name.
+    pub actor: Option<String>,
+    /// The registrar's note, sealed.
+    pub sealed_note: Option<Vec<u8>>,
+    /// The record it duplicates.
+    pub duplicate_of: Option<Uuid>,
+    /// When.
+    pub decided_at: i64,
+}
+
+/// What [`RegistryStore::decide`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// Appended: the decisions' leaves, and the signed checkpoint of the new size.
+    Appended {
+        /// The decisions as stored, in order.
+        rows: Vec<DecisionRow>,
+        /// Tree size after them.
+        size: u64,
+        /// Its signed checkpoint.
+        checkpoint: String,
+    },
+    /// A record's status is not one expected (another decision came first), or it is not
+    /// stored: nothing was written.
+    Stale {
+        /// The record.
+        id: Uuid,
+        /// Its status now (`None`: not stored).
+        status: Option<String>,
+    },
+}
+
+/// The review policy (docs/REGISTRAR-API.md): when a declared record is registered at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewPolicy {
+    /// A child born at most this many days before the registry sequenced the record is
+    /// registered at once (without another reason for review).
+    pub max_age_days: u32,
+    /// Corrections await review.
+    pub review_corrections: bool,
+}
+
+impl Default for ReviewPolicy {
+    fn default() -> Self {
+        ReviewPolicy {
+            max_age_days: 365,
+            review_corrections: true,
+        }
+    }
+}
+
 /// The registry's storage operations.
 pub trait RegistryStore: Send + Sync {
     /// Stores a new enrolment token: its public id and its binding key (never the token).
@@ -269,6 +399,14 @@ pub trait RegistryStore: Send + Sync {
         created_at: i64,
         expires_at: i64,
     ) -> Result<(), StoreError>;
+
+    /// The tokens neither used nor expired at `now` (nor issued before binding keys, which
+    /// cannot be used), oldest first.
+    fn unused_tokens(&self, now: i64) -> Result<Vec<TokenRow>, StoreError>;
+
+    /// Cancels (deletes) the unused token with public id `token_id`; false if there is no
+    /// unused token of that id (a used token stays, as the record of its device's enrolment).
+    fn cancel_token(&self, token_id: &[u8; 32]) -> Result<bool, StoreError>;
 
     /// Atomically consumes the token and enrols the device: `binding_ok` checks the request's
     /// binding against the token's binding key, and `make_device` builds the row from the
@@ -380,6 +518,17 @@ pub trait RegistryStore: Send + Sync {
         self.ledger().record_owners(id)
     }
 
+    /// Appends `decisions` to the ledger in one transaction, with their rows and the records'
+    /// new statuses, and signs the checkpoint of the new size; nothing if any record's status
+    /// is not one its decision expects.
+    fn decide(
+        &self,
+        decisions: &[NewDecision],
+        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
+    ) -> Result<Decided, StoreError> {
+        self.ledger().decide(decisions, sign)
+    }
+
     /// Accepts the database's current tree as the ledger head after a restore (`registry
     /// recover`): the head outside the database is rewritten to it.
     fn recover_head(&self) -> Result<Recovery, StoreError> {
@@ -446,6 +595,36 @@ pub trait RegistryStore: Send + Sync {
         decision: &str,
         at: i64,
     ) -> Result<u64, StoreError>;
+
+    /// Moves a `declared` record to `awaiting_review` with `reasons`; false if it was not
+    /// `declared`.
+    fn set_review(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        reasons: &[String],
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the review reasons of a record awaiting review.
+    fn set_review_reasons(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        reasons: &[String],
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// The registration row of device `kid`'s record `id`.
+    fn registration(&self, kid: &KeyId, id: &Uuid) -> Result<Option<RegistrationRow>, StoreError>;
+    /// The registration rows with `status` (every row with `None`), oldest change first.
+    fn registrations(&self, status: Option<&str>) -> Result<Vec<RegistrationRow>, StoreError>;
+    /// The decisions on device `kid`'s record `id`, in ledger order.
+    fn decisions_of(&self, kid: &KeyId, id: &Uuid) -> Result<Vec<DecisionRow>, StoreError>;
+    /// The decisions on device `kid`'s records, in ledger order.
+    fn decisions_of_device(&self, kid: &KeyId) -> Result<Vec<DecisionRow>, StoreError>;
+    /// The review policy (the default until one is set).
+    fn review_policy(&self) -> Result<ReviewPolicy, StoreError>;
+    /// Sets the review policy.
+    fn set_review_policy(&self, policy: &ReviewPolicy) -> Result<(), StoreError>;
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -590,6 +769,40 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (record_kid, record_id, candidate_kid, candidate_id)
     ) STRICT;
     CREATE INDEX duplicate_pairs_open ON duplicate_pairs(record_id) WHERE closed_at IS NULL;",
+    // 8: the life of a registration: each record's status (records sequenced before have no
+    // row: they were registered at once), the decisions beside their ledger leaves (the
+    // registrar's note sealed), and the review policy.
+    "CREATE TABLE registrations (
+        device_kid    BLOB NOT NULL,
+        id            BLOB NOT NULL,
+        status        TEXT NOT NULL,
+        reasons       TEXT NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        decision_leaf INTEGER,
+        PRIMARY KEY (device_kid, id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX registrations_by_status ON registrations(status, updated_at);
+    CREATE TABLE decisions (
+        leaf_index   INTEGER PRIMARY KEY,
+        device_kid   BLOB NOT NULL,
+        id           BLOB NOT NULL,
+        record_index INTEGER NOT NULL,
+        decision     TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        decided_by   TEXT NOT NULL,
+        actor        TEXT,
+        sealed_note  BLOB,
+        duplicate_of BLOB,
+        decided_at   INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX decisions_by_record ON decisions(device_kid, id);
+    CREATE TRIGGER decisions_are_kept BEFORE DELETE ON decisions
+        BEGIN SELECT RAISE(ABORT, 'decisions are never deleted'); END;
+    CREATE TABLE review_policy (
+        id                 INTEGER PRIMARY KEY CHECK (id = 1),
+        max_age_days       INTEGER NOT NULL,
+        review_corrections INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version that adds `checkpoints.root`.
@@ -771,6 +984,10 @@ impl LedgerTx for SqliteTx<'_> {
         let mut index_entry = self.0.prepare_cached(
             "INSERT INTO ledger_records(device_kid, id, leaf_index, supersedes) VALUES (?1, ?2, ?3, ?4)",
         )?;
+        let mut registration = self.0.prepare_cached(
+            "INSERT INTO registrations(device_kid, id, status, reasons, updated_at)
+             VALUES (?1, ?2, 'declared', '', ?3)",
+        )?;
         for r in records {
             let supersedes = r.supersedes.map(|s| s.as_bytes().to_vec());
             record.execute(params![
@@ -788,6 +1005,57 @@ impl LedgerTx for SqliteTx<'_> {
                 r.id.as_bytes().as_slice(),
                 r.index as i64,
                 supersedes
+            ])?;
+            registration.execute(params![
+                r.kid.0.as_slice(),
+                r.id.as_bytes().as_slice(),
+                r.sequenced_at
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn registration_status(&self, kid: &KeyId, id: &Uuid) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT status FROM registrations WHERE device_kid = ?1 AND id = ?2",
+                params![kid.0.as_slice(), id.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError> {
+        let mut insert = self.0.prepare_cached(
+            "INSERT INTO decisions(leaf_index, device_kid, id, record_index, decision, reason,
+             decided_by, actor, sealed_note, duplicate_of, decided_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let mut status = self.0.prepare_cached(
+            "UPDATE registrations SET status = ?3, updated_at = ?4, decision_leaf = ?5
+             WHERE device_kid = ?1 AND id = ?2",
+        )?;
+        for d in decisions {
+            insert.execute(params![
+                d.leaf_index as i64,
+                d.kid.0.as_slice(),
+                d.id.as_bytes().as_slice(),
+                d.record_index as i64,
+                d.decision.as_str(),
+                d.reason.as_str(),
+                decided_by_str(d.decided_by),
+                d.actor,
+                d.sealed_note,
+                d.duplicate_of.map(|u| u.as_bytes().to_vec()),
+                d.decided_at
+            ])?;
+            status.execute(params![
+                d.kid.0.as_slice(),
+                d.id.as_bytes().as_slice(),
+                d.decision.as_str(),
+                d.decided_at,
+                d.leaf_index as i64
             ])?;
         }
         Ok(())
@@ -1087,6 +1355,41 @@ impl RegistryStore for SqliteStore {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn unused_tokens(&self, now: i64) -> Result<Vec<TokenRow>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare(
+            "SELECT hash, worker_id, region, created_at, expires_at FROM tokens
+             WHERE used_at IS NULL AND binding_key IS NOT NULL AND expires_at > ?1
+             ORDER BY created_at, hash",
+        )?;
+        let rows: Vec<(Vec<u8>, String, String, i64, i64)> = stmt
+            .query_map([now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, worker_id, region, created_at, expires_at)| {
+                Ok(TokenRow {
+                    id: hash32(id, "a token id")?,
+                    worker_id,
+                    region,
+                    created_at,
+                    expires_at,
+                })
+            })
+            .collect()
+    }
+
+    fn cancel_token(&self, token_id: &[u8; 32]) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let deleted = tx.execute(
+                "DELETE FROM tokens WHERE hash = ?1 AND used_at IS NULL",
+                [token_id.as_slice()],
+            )?;
+            Ok(deleted == 1)
         })
     }
 
@@ -1553,7 +1856,229 @@ impl RegistryStore for SqliteStore {
             )? as u64)
         })
     }
+
+    fn set_review(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        reasons: &[String],
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE registrations SET status = 'awaiting_review', reasons = ?3, updated_at = ?4
+                 WHERE device_kid = ?1 AND id = ?2 AND status = 'declared'",
+                params![
+                    kid.0.as_slice(),
+                    id.as_bytes().as_slice(),
+                    reasons.join(","),
+                    at
+                ],
+            )? == 1)
+        })
+    }
+
+    fn set_review_reasons(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        reasons: &[String],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE registrations SET reasons = ?3, updated_at = ?4
+                 WHERE device_kid = ?1 AND id = ?2 AND status = 'awaiting_review'",
+                params![
+                    kid.0.as_slice(),
+                    id.as_bytes().as_slice(),
+                    reasons.join(","),
+                    at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn registration(&self, kid: &KeyId, id: &Uuid) -> Result<Option<RegistrationRow>, StoreError> {
+        let conn = self.read();
+        let row = conn
+            .query_row(
+                &format!(
+                    "SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE device_kid = ?1 AND id = ?2"
+                ),
+                params![kid.0.as_slice(), id.as_bytes().as_slice()],
+                sqlite_registration,
+            )
+            .optional()?;
+        row.map(registration_row).transpose()
+    }
+
+    fn registrations(&self, status: Option<&str>) -> Result<Vec<RegistrationRow>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {REGISTRATION_COLUMNS} FROM registrations
+             WHERE ?1 IS NULL OR status = ?1 ORDER BY updated_at, id"
+        ))?;
+        let rows = stmt
+            .query_map(params![status], sqlite_registration)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(registration_row).collect()
+    }
+
+    fn decisions_of(&self, kid: &KeyId, id: &Uuid) -> Result<Vec<DecisionRow>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE device_kid = ?1 AND id = ?2
+             ORDER BY leaf_index"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![kid.0.as_slice(), id.as_bytes().as_slice()],
+                sqlite_decision,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    fn decisions_of_device(&self, kid: &KeyId) -> Result<Vec<DecisionRow>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DECISION_COLUMNS} FROM decisions WHERE device_kid = ?1 ORDER BY leaf_index"
+        ))?;
+        let rows = stmt
+            .query_map(params![kid.0.as_slice()], sqlite_decision)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    fn review_policy(&self) -> Result<ReviewPolicy, StoreError> {
+        let row: Option<(i64, bool)> = self
+            .read()
+            .query_row(
+                "SELECT max_age_days, review_corrections FROM review_policy WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((days, review_corrections)) => ReviewPolicy {
+                max_age_days: u32::try_from(days)
+                    .map_err(|_| StoreError::Damaged("the review policy".into()))?,
+                review_corrections,
+            },
+            None => ReviewPolicy::default(),
+        })
+    }
+
+    fn set_review_policy(&self, policy: &ReviewPolicy) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO review_policy(id, max_age_days, review_corrections) VALUES (1, ?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET max_age_days = ?1, review_corrections = ?2",
+                params![i64::from(policy.max_age_days), policy.review_corrections],
+            )?;
+            Ok(())
+        })
+    }
 }
+
+type RegistrationColumns = (Vec<u8>, Vec<u8>, String, String, i64, Option<i64>);
+
+fn sqlite_registration(r: &rusqlite::Row<'_>) -> rusqlite::Result<RegistrationColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+/// A registration row from its columns (any backend).
+pub(crate) fn registration_row(
+    (kid, id, status, reasons, updated_at, leaf): RegistrationColumns,
+) -> Result<RegistrationRow, StoreError> {
+    Ok(RegistrationRow {
+        kid: key_id(&kid)?,
+        id: uuid_of(&id)?,
+        status,
+        reasons: reasons
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
+        updated_at,
+        decision_leaf: leaf.map(|l| l as u64),
+    })
+}
+
+fn sqlite_decision(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DecisionRow, StoreError>> {
+    Ok(decision_row(
+        r.get(0)?,
+        &r.get::<_, Vec<u8>>(1)?,
+        &r.get::<_, Vec<u8>>(2)?,
+        r.get(3)?,
+        &r.get::<_, String>(4)?,
+        &r.get::<_, String>(5)?,
+        &r.get::<_, String>(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+/// `policy` or `registrar` (as stored).
+pub(crate) fn decided_by_str(by: DecidedBy) -> &'static str {
+    match by {
+        DecidedBy::Policy => "policy",
+        DecidedBy::Registrar => "registrar",
+    }
+}
+
+/// A stored decision row from its columns (in [`DECISION_COLUMNS`] order).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decision_row(
+    leaf_index: i64,
+    kid: &[u8],
+    id: &[u8],
+    record_index: i64,
+    decision: &str,
+    reason: &str,
+    decided_by: &str,
+    actor: Option<String>,
+    sealed_note: Option<Vec<u8>>,
+    duplicate_of: Option<Vec<u8>>,
+    decided_at: i64,
+) -> Result<DecisionRow, StoreError> {
+    let damaged = |what: &str| StoreError::Damaged(format!("a decision's {what}"));
+    Ok(DecisionRow {
+        leaf_index: leaf_index as u64,
+        kid: key_id(kid)?,
+        id: uuid_of(id)?,
+        record_index: record_index as u64,
+        decision: DecisionKind::from_name(decision).ok_or_else(|| damaged("decision"))?,
+        reason: DecisionReason::from_name(reason).ok_or_else(|| damaged("reason"))?,
+        decided_by: match decided_by {
+            "policy" => DecidedBy::Policy,
+            "registrar" => DecidedBy::Registrar,
+            _ => return Err(damaged("author")),
+        },
+        actor,
+        sealed_note,
+        duplicate_of: duplicate_of.as_deref().map(uuid_of).transpose()?,
+        decided_at,
+    })
+}
+
+/// The columns of a decision row, in [`decision_row`]'s order.
+pub(crate) const DECISION_COLUMNS: &str = "leaf_index, device_kid, id, record_index, decision, reason, decided_by, actor, sealed_note, duplicate_of, decided_at";
+
+/// The columns of a registration row.
+pub(crate) const REGISTRATION_COLUMNS: &str =
+    "device_kid, id, status, reasons, updated_at, decision_leaf";
 
 /// The columns of a [`DuplicatePair`], in its order.
 pub(crate) const PAIR_COLUMNS: &str = "record_kid, record_id, candidate_kid, candidate_id, score, level, opened_at, closed_at, decision";

@@ -217,7 +217,8 @@ fn corrections_come_only_from_the_capturing_device_once_per_version() {
             refused("unknown_original")
         ]
     );
-    assert_eq!(registry.tree_size().unwrap(), 1);
+    // The original and the review policy's registration of it.
+    assert_eq!(registry.tree_size().unwrap(), 2);
     // The owner corrects it once; a second correction of the same version is refused, a
     // correction of the newest is taken, and a re-send of the first stays a duplicate.
     let first = correction_of(&owner, original.id);
@@ -244,7 +245,8 @@ fn corrections_come_only_from_the_capturing_device_once_per_version() {
         ),
         vec![refused("unknown_original")]
     );
-    assert_eq!(registry.tree_size().unwrap(), 3);
+    // Corrections await review: no registration leaf for them yet.
+    assert_eq!(registry.tree_size().unwrap(), 4);
 }
 
 #[test]
@@ -318,7 +320,11 @@ fn a_record_erased_at_the_registry_is_never_sequenced_again() {
         send(&registry, &device, vec![bytes(&device, &record.id)]),
         vec![refused("record_removed")]
     );
-    assert_eq!(registry.tree_size().unwrap(), 1);
+    assert_eq!(
+        registry.tree_size().unwrap(),
+        2,
+        "the record and its registration"
+    );
 }
 
 fn copy_db(from: &Path, to: &Path) {
@@ -350,10 +356,12 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
         device.capture(&reference_input()).unwrap();
         device.capture(&reference_input()).unwrap();
         sync(&device, &registry);
-        assert_eq!(registry.tree_size().unwrap(), 5);
+        // Five records (the same child each time: the first is registered at once, the
+        // others are held as its possible duplicates) and the first one's registration.
+        assert_eq!(registry.tree_size().unwrap(), 6);
         registry.checkpoint().unwrap()
     };
-    // The data directory's database is restored from the backup (3 leaves).
+    // The data directory's database is restored from the backup (4 leaves).
     copy_db(backup.path(), dir.path());
     let registry = Arc::new(Registry::open(dir.path()).unwrap());
     let err = registry.checkpoint().unwrap_err();
@@ -378,21 +386,22 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
         })
         .unwrap_err();
     assert_eq!(err.code, "ledger_restored");
-    // Nothing was sequenced or signed for the sizes already published.
-    assert_eq!(registry.tree_size().unwrap(), 3);
+    // Nothing was sequenced or signed for the sizes already published (the backup's three
+    // records and the first one's registration).
+    assert_eq!(registry.tree_size().unwrap(), 4);
     let db = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     let largest: i64 = db
         .query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(largest, 3);
+    assert_eq!(largest, 4);
     drop(db);
     drop(registry);
     // The operator accepts the loss explicitly; it is logged, and signing resumes.
     let recovery = Registry::recover(dir.path()).unwrap();
-    assert_eq!(recovery.previous.map(|(s, _)| s), Some(5));
-    assert_eq!(recovery.current.0, 3);
+    assert_eq!(recovery.previous.map(|(s, _)| s), Some(6));
+    assert_eq!(recovery.current.0, 4);
     let log = std::fs::read_to_string(dir.path().join("recover.log")).unwrap();
-    assert!(log.contains("size 5") && log.contains("size 3"), "{log}");
+    assert!(log.contains("size 6") && log.contains("size 4"), "{log}");
     let registry = Arc::new(Registry::open(dir.path()).unwrap());
     assert_ne!(registry.checkpoint().unwrap(), published);
     assert_eq!(
@@ -443,10 +452,11 @@ fn reads_never_wait_for_the_sequencer() {
     // Another writer holds the database's write lock (as a long batch would).
     let writer = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-    assert!(registry.checkpoint().unwrap().contains("\n1\n"));
-    assert_eq!(registry.tree_size().unwrap(), 1);
-    assert_eq!(registry.leaves(0, 1).unwrap().len(), 1);
-    registry.consistency_proof(0, 1).unwrap();
+    // The record and its registration.
+    assert!(registry.checkpoint().unwrap().contains("\n2\n"));
+    assert_eq!(registry.tree_size().unwrap(), 2);
+    assert_eq!(registry.leaves(0, 2).unwrap().len(), 2);
+    registry.consistency_proof(0, 2).unwrap();
     assert_eq!(registry.devices().unwrap().len(), 1);
     writer.execute_batch("ROLLBACK").unwrap();
 }

@@ -53,8 +53,41 @@ fn capture_samples(device: &Device, n: usize, seed: u64) -> Vec<Uuid> {
     let now = OffsetDateTime::now_utc();
     sample_inputs(n, seed, now.date())
         .iter()
-        .map(|input| device.capture(input).unwrap().summary.id)
+        .map(|input| device.capture(&recent(input.clone())).unwrap().summary.id)
         .collect()
+}
+
+/// `form` with the child born at most 300 days ago, so the review policy registers it at once.
+fn recent(
+    mut form: birthright_core::record::RegistrationForm,
+) -> birthright_core::record::RegistrationForm {
+    let today = OffsetDateTime::now_utc().date();
+    let born = birthright_registry::service::decisions::earliest_birth(&form.child.date_of_birth)
+        .unwrap_or(today);
+    if (today - born).whole_days() > 300 {
+        let born = today - time::Duration::days((today - born).whole_days() % 300);
+        form.child.date_of_birth = born.to_string();
+        form.child.date_of_birth_precision = Some(birthright_core::record::DatePrecision::Day);
+    }
+    form
+}
+
+/// How many leaves of the ledger are records (version 1; the others are decisions).
+fn record_leaves(registry: &Registry) -> u64 {
+    let size = registry.tree_size().unwrap();
+    let mut count = 0;
+    let mut start = 0;
+    while start < size {
+        let end = (start + 1000).min(size);
+        count += registry
+            .leaves(start, end)
+            .unwrap()
+            .iter()
+            .filter(|l| l.first() == Some(&1))
+            .count() as u64;
+        start = end;
+    }
+    count
 }
 
 /// Seals `records` from `device` into a batch as the device would.
@@ -183,8 +216,9 @@ fn happy_path_every_record_acknowledged_with_a_verifiable_receipt() {
     let report = sync(&device, &transport).unwrap();
     assert_eq!(report.accepted, 10);
     assert_eq!(report.batches, 4, "batches of at most 3 records");
-    assert_eq!(report.tree_size, 10);
-    assert_eq!(registry.tree_size().unwrap(), 10);
+    // Each record and the review policy's registration of it.
+    assert_eq!(report.tree_size, 20);
+    assert_eq!(record_leaves(&registry), 10);
     let trust = device.trust_bundle().unwrap().unwrap();
     let kid = device.identity().unwrap().key_id;
     let mut indices: Vec<u64> = Vec::new();
@@ -204,9 +238,10 @@ fn happy_path_every_record_acknowledged_with_a_verifiable_receipt() {
         );
     }
     indices.sort();
-    assert_eq!(indices, (0..10).collect::<Vec<_>>());
+    indices.dedup();
+    assert_eq!(indices.len(), 10);
     // Auditors recompute the root from the served leaves.
-    let leaves = registry.leaves(0, 10).unwrap();
+    let leaves = registry.leaves(0, 20).unwrap();
     let hashes: Vec<_> = leaves.iter().map(|l| leaf_hash(l)).collect();
     let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey).unwrap();
     let cp = verify_checkpoint(&verifier, &registry.checkpoint().unwrap(), &trust.origin).unwrap();
@@ -215,14 +250,23 @@ fn happy_path_every_record_acknowledged_with_a_verifiable_receipt() {
         cp.root_hash
     );
     for (i, l) in leaves.iter().enumerate() {
-        let leaf = LedgerLeaf::parse(l).unwrap();
-        assert_eq!(leaf.device_kid, kid);
-        let proof = registry.inclusion_proof(i as u64, 10).unwrap();
-        verify_inclusion(&hashes[i], i as u64, 10, &proof, &cp.root_hash).unwrap();
+        match wire::LedgerEntry::parse(l).unwrap() {
+            wire::LedgerEntry::Record(leaf) => {
+                assert_eq!(leaf.device_kid, kid);
+                assert!(indices.contains(&(i as u64)));
+            }
+            wire::LedgerEntry::Decision(d) => {
+                assert!(indices.contains(&d.record_index));
+                assert_eq!(d.decision, wire::DecisionKind::Registered);
+                assert_eq!(d.decided_by, wire::DecidedBy::Policy);
+            }
+        }
+        let proof = registry.inclusion_proof(i as u64, 20).unwrap();
+        verify_inclusion(&hashes[i], i as u64, 20, &proof, &cp.root_hash).unwrap();
     }
     // A second sync has nothing to send and finds the same checkpoint.
     let again = sync(&device, &transport).unwrap();
-    assert_eq!((again.accepted, again.batches, again.tree_size), (0, 0, 10));
+    assert_eq!((again.accepted, again.batches, again.tree_size), (0, 0, 20));
 }
 
 #[test]
@@ -320,7 +364,7 @@ fn one_bad_record_among_good_ones() {
         invalid_message.contains("child.date_of_birth"),
         "{invalid_message}"
     );
-    assert_eq!(registry.tree_size().unwrap(), 2);
+    assert_eq!(record_leaves(&registry), 2);
 }
 
 #[test]
@@ -336,7 +380,7 @@ fn a_resent_batch_never_adds_leaves() {
     let (sealed, key) = seal(&registry, &device, records.clone(), 0);
     let first = BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap();
     let second = BatchResponse::open(&registry.ingest(&sealed).unwrap(), &key).unwrap();
-    assert_eq!(registry.tree_size().unwrap(), 3);
+    assert_eq!(record_leaves(&registry), 3);
     for (a, b) in first.results.iter().zip(&second.results) {
         assert_eq!(a.outcome, Outcome::Accepted);
         assert_eq!(b.outcome, Outcome::Duplicate);
@@ -362,7 +406,7 @@ fn a_resent_batch_never_adds_leaves() {
         third.results[0].rejection.as_ref().unwrap().code,
         "conflicting_record"
     );
-    assert_eq!(registry.tree_size().unwrap(), 3);
+    assert_eq!(record_leaves(&registry), 3);
 }
 
 #[test]
@@ -530,7 +574,7 @@ fn one_sync_at_a_time_and_cancellation() {
     assert_eq!(counts.acknowledged, 6 + 3, "the answered batch was applied");
     let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert_eq!(report.accepted, 3, "the rest on the next sync");
-    assert_eq!(registry.tree_size().unwrap(), 12);
+    assert_eq!(record_leaves(&registry), 12);
     assert!(
         ids.iter()
             .all(|id| device.get(id).unwrap().summary.status == RecordStatus::Acknowledged)
@@ -568,7 +612,7 @@ fn a_revoked_key_cannot_backdate_records_and_resends_stay_duplicates() {
     // The record already on the ledger is answered as a duplicate, with its leaf.
     assert_eq!(answer.results[1].outcome, Outcome::Duplicate);
     assert_eq!(answer.results[1].leaf.as_ref().unwrap().index, 0);
-    assert_eq!(registry.tree_size().unwrap(), 1);
+    assert_eq!(record_leaves(&registry), 1);
 }
 
 #[test]
@@ -654,13 +698,14 @@ fn a_damaged_ledger_is_never_signed() {
     let device = enrolled_device(&registry, "w-1");
     capture_samples(&device, 3, 9);
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
-    assert_eq!(registry.tree_size().unwrap(), 3);
+    assert_eq!(record_leaves(&registry), 3);
     let signed = registry.checkpoint().unwrap();
-    // Damage the interior node over leaves 0 and 1 (as a bad restore or a disk fault would):
-    // the next tree would not extend the checkpoint already signed at size 3.
+    // Damage the interior node over leaves 0 to 3 (as a bad restore or a disk fault would):
+    // the next tree would not extend the checkpoint already signed at size 6 (three records
+    // and the review policy's three registrations).
     let db = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     db.execute(
-        "UPDATE nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 0",
+        "UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 0",
         [],
     )
     .unwrap();
@@ -669,7 +714,7 @@ fn a_damaged_ledger_is_never_signed() {
     let err = sync(&device, &LocalTransport::new(registry.clone())).unwrap_err();
     assert!(!matches!(err, SyncError::LedgerInconsistent(_)), "{err}");
     // Nothing was sequenced or signed, and the device keeps the record to send again.
-    assert_eq!(registry.tree_size().unwrap(), 3);
+    assert_eq!(record_leaves(&registry), 3);
     assert_eq!(registry.checkpoint().unwrap(), signed);
     assert_ne!(
         device.get(&more[0]).unwrap().summary.status,
@@ -704,7 +749,7 @@ fn a_restarted_registry_continues_the_same_tree() {
     let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey).unwrap();
     let old = verify_checkpoint(&verifier, &old_note, &trust.origin).unwrap();
     let new = verify_checkpoint(&verifier, &registry.checkpoint().unwrap(), &trust.origin).unwrap();
-    assert_eq!(new.size, 9);
+    assert_eq!(new.size, 18, "nine records and their registrations");
     let proof = registry.consistency_proof(old.size, new.size).unwrap();
     verify_consistency(old.size, new.size, &proof, &old.root_hash, &new.root_hash).unwrap();
 }
@@ -732,11 +777,11 @@ fn concurrent_submitters_are_all_sequenced_exactly_once() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(registry.tree_size().unwrap(), 48);
-    let leaves = registry.leaves(0, 48).unwrap();
+    assert_eq!(record_leaves(&registry), 48);
+    let leaves = registry.leaves(0, 96).unwrap();
     let mut commitments: Vec<_> = leaves
         .iter()
-        .map(|l| LedgerLeaf::parse(l).unwrap().commitment)
+        .filter_map(|l| LedgerLeaf::parse(l).ok().map(|l| l.commitment))
         .collect();
     commitments.sort();
     commitments.dedup();
@@ -827,7 +872,7 @@ fn faults_never_lose_or_duplicate_records() {
         })
         .unwrap();
     assert_eq!(
-        registry.tree_size().unwrap(),
+        record_leaves(&registry),
         20,
         "each record exactly once on the ledger"
     );
@@ -967,7 +1012,7 @@ fn a_database_unavailable_answer_is_retried_after_the_time_it_asks() {
     assert_eq!(waits.len(), 1, "{waits:?}");
     assert!(waits[0] >= Duration::from_secs(7), "{waits:?}");
     assert_eq!(report.accepted, 5);
-    assert_eq!(registry.tree_size().unwrap(), 5, "each record once");
+    assert_eq!(record_leaves(&registry), 5, "each record once");
     for id in &ids {
         assert_eq!(
             device.get(id).unwrap().summary.status,
@@ -1035,7 +1080,7 @@ fn an_unreachable_registry_stops_the_sync_and_the_next_one_resumes() {
         "the stored batch was resent and answered idempotently"
     );
     assert_eq!(report.accepted, 2);
-    assert_eq!(registry.tree_size().unwrap(), 5);
+    assert_eq!(record_leaves(&registry), 5);
     assert_eq!(device.counts().unwrap().acknowledged, 5);
 }
 
@@ -1142,9 +1187,9 @@ fn a_forked_ledger_is_detected() {
     sync(&device, &LocalTransport::new(honest.clone())).unwrap();
     assert_eq!(
         (honest.tree_size().unwrap(), fork.tree_size().unwrap()),
-        (3, 3)
+        (6, 6)
     );
-    // The device, which verified the honest size-3 tree, is then served the fork.
+    // The device, which verified the honest size-6 tree, is then served the fork.
     capture_samples(&device, 1, 13);
     let err = sync(&device, &LocalTransport::new(fork)).unwrap_err();
     assert!(matches!(err, SyncError::LedgerInconsistent(_)), "{err}");
@@ -1347,7 +1392,7 @@ fn older_revocation_lists_and_checkpoints_are_ignored() {
         .clone();
     capture_samples(&device, 2, 2);
     let size = sync(&device, &transport).unwrap().tree_size;
-    assert_eq!(size, 4);
+    assert_eq!(size, 8, "four records and their registrations");
     registry.revoke(&kid, "lost", None).unwrap();
     let report = sync(&device, &transport).unwrap();
     assert!(report.device_revoked);
@@ -1561,7 +1606,9 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
     latin.child.family_name = "Kovalenko".into();
     let copy = second.capture(&latin).unwrap().summary.id;
     let other = second
-        .capture(&sample_inputs(1, 99, OffsetDateTime::now_utc().date())[0])
+        .capture(&recent(
+            sample_inputs(1, 99, OffsetDateTime::now_utc().date())[0].clone(),
+        ))
         .unwrap();
     let send = |device: &Device, ids: &[Uuid], known: u64| {
         let records = ids
@@ -1610,6 +1657,8 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
             &copy,
             &original,
             birthright_registry::service::Decision::NotDuplicate,
+            None,
+            OffsetDateTime::now_utc().unix_timestamp(),
         )
         .unwrap();
     assert!(registry.duplicates().unwrap().is_empty());
@@ -1621,7 +1670,125 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
             &copy,
             &original,
             birthright_registry::service::Decision::Duplicate,
+            None,
+            OffsetDateTime::now_utc().unix_timestamp(),
         )
         .unwrap_err();
     assert_eq!(err.code, "unknown_pair");
+}
+
+/// A late registration awaits review without a credential; once a registrar registers it,
+/// the device's signed notices request is answered, sealed to it, with the decision, its
+/// inclusion proof (checked here as the device would: the decision leaf rebuilt from the
+/// device's own receipt and record) and the registered credential; an unsigned request is
+/// refused.
+#[test]
+fn a_reviewed_registration_reaches_the_device_through_its_notices() {
+    use birthright_core::wire::{
+        DecidedBy, DecisionKind, DecisionLeaf, DecisionReason, NoticesRequest, NoticesResponse,
+    };
+    use birthright_registry::service::decisions::{Action, DecisionRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let device = enrolled_device(&registry, "w-1");
+    let mut late = reference_input();
+    let three_years_ago = OffsetDateTime::now_utc().date() - time::Duration::days(3 * 365);
+    late.child.date_of_birth = three_years_ago.to_string();
+    late.mother.date_of_birth = Some("1990-01-01".into());
+    let id = device.capture(&late).unwrap().summary.id;
+    let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(registry.tree_size().unwrap(), 1, "no decision yet");
+    let receipt = device.receipt(&id).unwrap().unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let decided = registry
+        .decide(
+            &DecisionRequest {
+                record: id,
+                action: Action::Register,
+                reason: None,
+                note: Some("checked the maternity ward's letter".into()),
+                actor: Some("registrar-1".into()),
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        (decided.status.as_str(), decided.leaf_index),
+        ("registered", 1)
+    );
+    let kid = device.identity().unwrap().key_id;
+    let hpke = registry.trust_bundle().hpke_public_key().unwrap();
+    let mut request = NoticesRequest {
+        version: wire::WIRE_VERSION,
+        request_id: Uuid::now_v7(),
+        device_kid: ByteBuf::from(kid.0.to_vec()),
+        known_tree_size: 1,
+        from_index: 0,
+        signature: ByteBuf::from(vec![0; 64]),
+    };
+    let (sealed, _) = request.seal(&hpke).unwrap();
+    let refused = registry.notices(&sealed).unwrap_err();
+    assert_eq!((refused.status, refused.code), (403, "bad_signature"));
+    let message = request.signed_message();
+    request.signature = ByteBuf::from(
+        device
+            .with_device_key(|k| k.sign(&message).to_vec())
+            .unwrap(),
+    );
+    let (sealed, key) = request.seal(&hpke).unwrap();
+    let answer = NoticesResponse::open(&registry.notices(&sealed).unwrap(), &key).unwrap();
+    assert_eq!(answer.notices.len(), 1);
+    let notice = &answer.notices[0];
+    assert_eq!(notice.record_id, id);
+    assert_eq!(
+        (notice.decision, notice.reason, notice.decided_by),
+        (
+            DecisionKind::Registered,
+            DecisionReason::Reviewed,
+            DecidedBy::Registrar
+        )
+    );
+    let trust = device.trust_bundle().unwrap().unwrap();
+    let verifier = NoteVerifier::from_vkey(&trust.checkpoint_vkey).unwrap();
+    let cp = verify_checkpoint(&verifier, &answer.checkpoint, &trust.origin).unwrap();
+    assert_eq!(cp.size, 2);
+    let salt: [u8; 32] = receipt.salt.as_slice().try_into().unwrap();
+    let leaf = DecisionLeaf {
+        record_index: receipt.leaf_index,
+        commitment: wire::record_commitment(&salt, &device.get(&id).unwrap().signed.bytes),
+        decision: notice.decision,
+        reason: notice.reason,
+        decided_by: notice.decided_by,
+        decided_at: notice.decided_at,
+    }
+    .to_bytes();
+    let proof = wire::hashes(&notice.inclusion_proof).unwrap();
+    verify_inclusion(
+        &leaf_hash(&leaf),
+        notice.leaf_index,
+        2,
+        &proof,
+        &cp.root_hash,
+    )
+    .unwrap();
+    let consistency = wire::hashes(&answer.consistency_proof).unwrap();
+    assert_eq!(consistency.len(), 1);
+    let credential = notice
+        .credential
+        .as_ref()
+        .expect("the registered credential");
+    let verifier = birthright_core::credential::Verifier::from_bytes(
+        registry.trust_bundle().to_json().as_bytes(),
+        None,
+    )
+    .unwrap();
+    let verification = verifier.verify_bytes(credential, now);
+    assert!(
+        matches!(
+            verification.verdict,
+            birthright_core::credential::Verdict::Valid
+        ),
+        "{verification:?}"
+    );
 }

@@ -329,6 +329,8 @@ fn every_route_needs_a_session(w: &World) {
         ("GET", "/records"),
         ("GET", &format!("/records/{id}") as &str),
         ("GET", "/audit"),
+        ("GET", "/queue"),
+        ("POST", &format!("/records/{id}/decision") as &str),
     ] {
         let reply = call(w.addr, method, path, &[], Some("{}"));
         assert_eq!(
@@ -462,8 +464,13 @@ fn roles_and_regions_bound_every_read(w: &World) {
         all.get("/records?query=STEFAN%20popescu").body["records"][0]["id"],
         id32.as_str()
     );
+    // Across scripts: Ștefan's mother is Ірина Коваленко.
     assert_eq!(
-        all.get("/records?query=stefan%20kovalenko").body["records"],
+        all.get("/records?query=stefan%20kovalenko").body["records"][0]["id"],
+        id32.as_str()
+    );
+    assert_eq!(
+        all.get("/records?query=stefan%20petrenko").body["records"],
         serde_json::json!([])
     );
     assert_eq!(
@@ -471,13 +478,18 @@ fn roles_and_regions_bound_every_read(w: &World) {
         id32.as_str()
     );
     assert_eq!(all.get("/records?dob=2025-1").code(), "bad_query");
-    assert_eq!(
-        all.get("/records?status=registered").body["records"]
+    // The reference child (born 2026-03-14) was registered at once; Ștefan, born more than
+    // 365 days before the registry received the record, awaits review.
+    let with_status = |status: &str| {
+        all.get(&format!("/records?status={status}")).body["records"]
             .as_array()
             .unwrap()
-            .len(),
-        2
-    );
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with_status("registered"), std::slice::from_ref(&id46));
+    assert_eq!(with_status("awaiting_review"), std::slice::from_ref(&id32));
     assert_eq!(
         all.get("/records?status=revoked").body["records"],
         serde_json::json!([])
@@ -761,7 +773,7 @@ fn reopening_migrates_nothing_twice(w: &World) {
     let again: Box<dyn RegistrarStore> = match &w.database {
         Database::Sqlite => {
             let store = SqliteRegistrarStore::open(&w.dir.path().join("registry.db")).unwrap();
-            assert_eq!(store.schema_version().unwrap(), 1);
+            assert_eq!(store.schema_version().unwrap(), 2);
             Box::new(store)
         }
         Database::Postgres(url) => Box::new(PgRegistrarStore::open(url).unwrap()),
@@ -770,10 +782,154 @@ fn reopening_migrates_nothing_twice(w: &World) {
     assert!(again.audit(0, 10).unwrap().len() == 10);
 }
 
+fn review_queue_and_decisions(w: &World) {
+    use birthright_core::wire::{DecidedBy, DecisionKind, DecisionLeaf, LedgerLeaf};
+    let (id46, id32) = (w.ua46[0].to_string(), w.ua32[0].to_string());
+    let all = w.login("regall");
+    let queue = all.get("/queue");
+    assert_eq!(queue.status, 200, "{:?}", queue.body);
+    assert_eq!(queue.body["total"], 1);
+    assert_eq!(queue.body["counts"]["late_registration"], 1);
+    assert_eq!(queue.body["counts"]["possible_duplicate"], 0);
+    assert_eq!(queue.body["records"][0]["id"], id32.as_str());
+    assert_eq!(
+        queue.body["records"][0]["reasons"],
+        serde_json::json!(["late_registration"])
+    );
+    assert!(
+        queue.body["records"][0]["age_at_capture_days"]
+            .as_i64()
+            .unwrap()
+            > 365
+    );
+    for (filter, expected) in [
+        ("reason=late_registration", 1),
+        ("reason=correction", 0),
+        ("region=UA-32", 1),
+        ("region=UA-46", 0),
+        ("min_age_days=366", 1),
+        ("max_age_days=365", 0),
+    ] {
+        let reply = all.get(&format!("/queue?{filter}"));
+        assert_eq!(
+            reply.body["records"].as_array().unwrap().len(),
+            expected,
+            "{filter}: {:?}",
+            reply.body
+        );
+    }
+    assert_eq!(all.get("/queue?reason=late").code(), "bad_query");
+    assert_eq!(all.get("/queue?device=xyz").code(), "bad_query");
+    // A registrar of another region sees an empty queue and cannot decide there.
+    let reg46 = w.login("reg46");
+    assert_eq!(reg46.get("/queue").body["total"], 0);
+    assert_eq!(reg46.get("/queue?region=UA-32").code(), "region_forbidden");
+    let register = r#"{"action": "register", "note": "birth certificate of the maternity ward of Popescu seen"}"#;
+    let path = format!("/records/{id32}/decision");
+    let refused = reg46.post(&path, register);
+    assert_eq!((refused.status, refused.code()), (403, "region_forbidden"));
+    // Auditors and admins do not decide; without the CSRF token nobody does.
+    let auditor = w.login("auditor");
+    assert_eq!(auditor.post(&path, register).code(), "forbidden");
+    for token in [None, Some("wrong")] {
+        let mut headers = vec![("Cookie", all.cookie.as_str())];
+        if let Some(t) = token {
+            headers.push(("X-CSRF-Token", t));
+        }
+        let reply = call(w.addr, "POST", &path, &headers, Some(register));
+        assert_eq!((reply.status, reply.code()), (403, "csrf"));
+    }
+    let no_session = call(w.addr, "POST", &path, &[], Some(register));
+    assert_eq!(no_session.status, 401);
+    // Bad decisions.
+    for (body, code) in [
+        (r#"{"action": "approve"}"#, "bad_decision"),
+        (r#"{"action": "reject"}"#, "reason_required"),
+        (r#"{"action": "reject", "reason": "timely"}"#, "bad_reason"),
+        (r#"{"action": "duplicate_of"}"#, "bad_decision"),
+        (
+            r#"{"action": "register", "duplicate_of": "0190c8a1-0000-7000-8000-000000000000"}"#,
+            "bad_decision",
+        ),
+        (r#"{"action": "register", "extra": 1}"#, "bad_body"),
+    ] {
+        let reply = all.post(&path, body);
+        assert_eq!((reply.status, reply.code()), (400, code), "{body}");
+    }
+    assert_eq!(
+        all.post(
+            &format!("/records/{}/decision", uuid::Uuid::now_v7()),
+            register
+        )
+        .status,
+        404
+    );
+    // A record registered at once does not await review.
+    let again = all.post(&format!("/records/{id46}/decision"), register);
+    assert_eq!((again.status, again.code()), (409, "not_awaiting_review"));
+
+    // The supervisor of UA-32 registers it: on the ledger, audited, out of the queue.
+    let sup32 = w.login("sup32");
+    let size_before = w.registrar.registry().tree_size().unwrap();
+    let decided = sup32.post(&path, register);
+    assert_eq!(decided.status, 200, "{:?}", decided.body);
+    assert_eq!(decided.body["status"], "registered");
+    let leaf_index = decided.body["decision_leaf"].as_u64().unwrap();
+    assert_eq!(leaf_index, size_before);
+    assert_eq!(decided.body["tree_size"], size_before + 1);
+    let registry = w.registrar.registry();
+    let leaves = registry.leaves(0, size_before + 1).unwrap();
+    let leaf = DecisionLeaf::parse(&leaves[leaf_index as usize]).unwrap();
+    let view = all.get(&format!("/records/{id32}"));
+    assert_eq!(view.body["status"], "registered");
+    let record_leaf = view.body["leaf_index"].as_u64().unwrap();
+    assert_eq!(leaf.record_index, record_leaf);
+    assert_eq!(
+        leaf.commitment,
+        LedgerLeaf::parse(&leaves[record_leaf as usize])
+            .unwrap()
+            .commitment
+    );
+    assert_eq!(
+        (leaf.decision, leaf.decided_by, leaf.decided_at),
+        (DecisionKind::Registered, DecidedBy::Registrar, w.now())
+    );
+    let history = &view.body["decisions"];
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history:?}");
+    assert_eq!(history[0]["decided_by"], "sup32");
+    assert_eq!(history[0]["reason"], "reviewed");
+    assert_eq!(history[0]["leaf_index"], leaf_index);
+    assert!(history[0]["note"].as_str().unwrap().contains("maternity"));
+    assert_eq!(all.get("/queue").body["total"], 0);
+    let twice = sup32.post(&path, register);
+    assert_eq!((twice.status, twice.code()), (409, "not_awaiting_review"));
+    // The policy's own registration of the reference child is on the ledger too.
+    let policy = &all.get(&format!("/records/{id46}")).body["decisions"];
+    assert_eq!(policy[0]["decided_by"], "review policy");
+    assert_eq!(policy[0]["reason"], "timely");
+    let entries = w.registrar.store().audit(0, 1000).unwrap();
+    let decision = entries
+        .iter()
+        .find(|e| e.action == "record_decision")
+        .expect("the decision is audited");
+    assert_eq!(decision.actor.as_deref(), Some("sup32"));
+    assert_eq!(
+        decision.target.as_deref(),
+        Some(format!("{id32} register reviewed").as_str())
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "record_decision_refused" && e.actor.as_deref() == Some("reg46"))
+    );
+    assert!(entries.iter().any(|e| e.action == "queue_read"));
+}
+
 fn run_all(w: &World) {
     every_route_needs_a_session(w);
     csrf_guards_every_state_change(w);
     roles_and_regions_bound_every_read(w);
+    review_queue_and_decisions(w);
     a_failed_login_says_nothing_and_backs_off(w);
     sessions_expire(w);
     totp_is_enrolled_and_required_for_admins(w);

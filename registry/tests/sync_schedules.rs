@@ -753,14 +753,21 @@ fn run_schedule(seed: u64, dir: &Path) -> Vec<String> {
 }
 
 /// Every captured record is acknowledged and on the ledger exactly once, and the ledger holds
-/// nothing else.
+/// nothing else but the registry's decisions on them, at most one each.
 fn check_ledger(seed: u64, device: &Device, registry: &Registry, captured: &[Uuid]) {
     let kid = device.identity().unwrap().key_id;
     let size = registry.tree_size().unwrap();
+    let (mut records, mut decided) = (0u64, Vec::new());
+    for leaf in registry.leaves(0, size).unwrap() {
+        match wire::LedgerEntry::parse(&leaf).unwrap() {
+            wire::LedgerEntry::Record(_) => records += 1,
+            wire::LedgerEntry::Decision(d) => decided.push(d.record_index),
+        }
+    }
     assert_eq!(
-        size,
+        records,
         captured.len() as u64,
-        "seed {seed}: {} records captured, {size} leaves on the ledger",
+        "seed {seed}: {} records captured, {records} record leaves on the ledger",
         captured.len()
     );
     let mut indices = Vec::new();
@@ -787,6 +794,18 @@ fn check_ledger(seed: u64, device: &Device, registry: &Registry, captured: &[Uui
         indices.len(),
         captured.len(),
         "seed {seed}: two records share a leaf"
+    );
+    let decisions = decided.len();
+    decided.sort_unstable();
+    decided.dedup();
+    assert_eq!(
+        decided.len(),
+        decisions,
+        "seed {seed}: a record decided twice"
+    );
+    assert!(
+        decided.iter().all(|i| indices.contains(i)),
+        "seed {seed}: a decision on a leaf that is not a captured record"
     );
 }
 

@@ -129,7 +129,9 @@ fn faults_on_batch_uploads(backend: Backend) {
     assert_eq!(report["accepted"], per_batch as u64, "{report}");
     assert_eq!(report["duplicate"], (2 * per_batch + 1) as u64, "{report}");
     assert_eq!(report["rejected"].as_array().unwrap().len(), 0, "{report}");
-    assert_eq!(report["tree_size"], ids.len() as u64, "{report}");
+    // The same child each time: the first is registered at once (one decision leaf), the
+    // others are held as its possible duplicates.
+    assert_eq!(report["tree_size"], ids.len() as u64 + 1, "{report}");
     assert_exactly_once(&device, &ids, &registry.url);
     // Everything that crossed the wire was sealed: no name, date or place in the clear.
     let seen = proxy.seen.lock().unwrap().clone();
@@ -192,7 +194,8 @@ fn a_sync_killed_with_a_batch_in_flight_resumes_without_loss_or_duplicates() {
     assert!(before == again, "the open batch is resent byte for byte");
     assert_eq!(ids_in(&device, "in_flight"), first_batch);
     assert_eq!(ids_in(&device, "acknowledged"), Vec::<String>::new());
-    assert_eq!(tree_size(&registry.url), per_batch as u64);
+    // The batch's records (the same child) and the first one's registration.
+    assert_eq!(tree_size(&registry.url), per_batch as u64 + 1);
 
     // The next sync resends the open batch first, then the rest.
     let report = sync_json(&device, &registry.url);
@@ -212,18 +215,19 @@ fn a_device_with_nothing_to_send_refreshes_its_checkpoint_through_a_consistency_
     let a = enrolled_device(root.path(), &registry, &registry.url, "w-a");
     let b = enrolled_device(root.path(), &registry, &registry.url, "w-b");
     let a_ids = capture(&a, 2);
-    assert_eq!(sync_json(&a, &registry.url)["tree_size"], 2);
+    // Two records of one child: the first and its registration; the rest are held.
+    assert_eq!(sync_json(&a, &registry.url)["tree_size"], 3);
     let b_ids = capture(&b, 3);
-    assert_eq!(sync_json(&b, &registry.url)["tree_size"], 5);
+    assert_eq!(sync_json(&b, &registry.url)["tree_size"], 6);
 
-    // A has nothing pending: it fetches the new checkpoint and proves it extends size 2.
+    // A has nothing pending: it fetches the new checkpoint and proves it extends size 3.
     let proxy = start_proxy(&registry.url, Vec::new());
     let out = ok(&["sync", "--data", p(&a), "--registry", &proxy.url]);
     assert!(out.contains("synced: 0 accepted"), "{out}");
-    assert!(out.contains("ledger size 5 (checkpoint verified)"), "{out}");
+    assert!(out.contains("ledger size 6 (checkpoint verified)"), "{out}");
     let requests = proxy.tally().requests;
     assert!(
-        requests.contains(&"GET /v1/proof/consistency?from=2&to=5".to_string()),
+        requests.contains(&"GET /v1/proof/consistency?from=3&to=6".to_string()),
         "{requests:?}"
     );
     assert!(
@@ -289,7 +293,11 @@ fn a_revoked_device_is_told_why() {
         devices.contains("revoked") && devices.contains("stolen"),
         "{devices}"
     );
-    assert_eq!(tree_size(&registry.url), 1);
+    assert_eq!(
+        tree_size(&registry.url),
+        2,
+        "the record and its registration"
+    );
 }
 
 #[test]

@@ -58,7 +58,18 @@ impl QrMatrix {
 
 /// The module matrix of the credential's QR code.
 pub fn matrix(credential: &Credential) -> Result<QrMatrix, CredentialError> {
-    let code = qr_code(credential)?;
+    matrix_of(&qr_code(credential)?)
+}
+
+/// The module matrix of the QR code of any short `text` at ECC level M (the densest mode the
+/// text allows), e.g. an enrolment token for a phone to scan.
+pub fn text_matrix(text: &str) -> Result<QrMatrix, CredentialError> {
+    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
+        .map_err(|e| CredentialError::Issue(format!("QR encoding: {e}")))?;
+    matrix_of(&code)
+}
+
+fn matrix_of(code: &QrCode) -> Result<QrMatrix, CredentialError> {
     let size = code.width();
     let modules = code
         .to_colors()
@@ -70,7 +81,11 @@ pub fn matrix(credential: &Credential) -> Result<QrMatrix, CredentialError> {
 
 /// An SVG image of the QR code with a 4-module quiet zone.
 pub fn to_svg(credential: &Credential) -> Result<String, CredentialError> {
-    let m = matrix(credential)?;
+    Ok(matrix_svg(&matrix(credential)?))
+}
+
+/// An SVG image of a QR matrix with a 4-module quiet zone, 8 pixels a module.
+pub fn matrix_svg(m: &QrMatrix) -> String {
     let size = m.size_with_quiet_zone();
     let mut path = String::new();
     for (i, _) in m.modules.iter().enumerate().filter(|(_, d)| **d) {
@@ -80,11 +95,11 @@ pub fn to_svg(credential: &Credential) -> Result<String, CredentialError> {
             i / m.size + QUIET_ZONE
         ));
     }
-    Ok(format!(
+    format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" width=\"{px}\" height=\"{px}\" shape-rendering=\"crispEdges\">\
          <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>\n",
         px = size * 8
-    ))
+    )
 }
 
 /// How [`to_terminal`] draws.

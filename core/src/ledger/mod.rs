@@ -41,9 +41,10 @@ pub enum LedgerError {
     ConsistencyProofInvalid,
     /// Leaf data that is not a version-1 ledger leaf.
     #[error(
-        "a ledger leaf is {} bytes starting with version {}; this one is {len} bytes",
+        "a ledger leaf is a {}-byte record leaf (version {}) or a {}-byte decision leaf (version 2); this one is {len} bytes",
         leaf::LEAF_LEN,
-        leaf::LEAF_VERSION
+        leaf::LEAF_VERSION,
+        leaf::DECISION_LEAF_LEN
     )]
     MalformedLeaf {
         /// Its length.

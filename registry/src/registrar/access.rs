@@ -2,9 +2,9 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | `registrar` | search and view records (later: review, decide, print), in its regions |
-//! | `supervisor` | what a registrar may (later: devices and enrolment tokens of its regions) |
-//! | `auditor` | read everything, read-only: records in its regions, the audit log |
+//! | `registrar` | search and view records, review and decide, print and reissue certificates, in its regions |
+//! | `supervisor` | what a registrar may, and the devices and enrolment tokens of its regions |
+//! | `auditor` | read everything, read-only: records, devices and tokens in its regions, the audit log |
 //! | `admin` | users; no record unless also given a records role |
 //!
 //! A user limited to regions never sees a record outside them: every record read goes
@@ -81,12 +81,81 @@ pub fn require_records(user: &UserRow) -> Result<(), RegistrarError> {
     }
 }
 
+/// Fails with 403 unless `user` may decide on registrations (a registrar or a supervisor).
+pub fn require_decide(user: &UserRow) -> Result<(), RegistrarError> {
+    if has(user, Role::Registrar) || has(user, Role::Supervisor) {
+        Ok(())
+    } else {
+        Err(RegistrarError::forbidden("deciding on registrations"))
+    }
+}
+
 /// Fails with 403 unless `user` is an auditor.
 pub fn require_auditor(user: &UserRow) -> Result<(), RegistrarError> {
     if has(user, Role::Auditor) {
         Ok(())
     } else {
         Err(RegistrarError::forbidden("reading the audit log"))
+    }
+}
+
+/// Fails with 403 unless `user` may print certificates (registrar or supervisor: an auditor
+/// reads but issues no paper).
+pub fn require_printer(user: &UserRow) -> Result<(), RegistrarError> {
+    if roles(user)
+        .iter()
+        .any(|r| matches!(r, Role::Registrar | Role::Supervisor))
+    {
+        Ok(())
+    } else {
+        Err(RegistrarError::forbidden("printing certificates"))
+    }
+}
+
+/// Fails with 403 unless `user` may read devices and tokens (supervisor or auditor).
+pub fn require_device_reader(user: &UserRow) -> Result<(), RegistrarError> {
+    if roles(user)
+        .iter()
+        .any(|r| matches!(r, Role::Supervisor | Role::Auditor))
+    {
+        Ok(())
+    } else {
+        Err(RegistrarError::forbidden(
+            "reading devices and enrolment tokens",
+        ))
+    }
+}
+
+/// Fails with 403 unless `user` may manage devices and tokens (supervisor).
+pub fn require_supervisor(user: &UserRow) -> Result<(), RegistrarError> {
+    if has(user, Role::Supervisor) {
+        Ok(())
+    } else {
+        Err(RegistrarError::forbidden(
+            "managing devices and enrolment tokens",
+        ))
+    }
+}
+
+/// Fails with 403 unless `user` is an admin.
+pub fn require_admin(user: &UserRow) -> Result<(), RegistrarError> {
+    if has(user, Role::Admin) {
+        Ok(())
+    } else {
+        Err(RegistrarError::forbidden("managing users"))
+    }
+}
+
+/// Fails with 403 `region_forbidden` unless `user` sees `region`.
+pub fn require_region(user: &UserRow, region: &str) -> Result<(), RegistrarError> {
+    if sees_region(user, region) {
+        Ok(())
+    } else {
+        Err(RegistrarError::new(
+            403,
+            "region_forbidden",
+            format!("you have no access to region {region}"),
+        ))
     }
 }
 
@@ -120,6 +189,10 @@ mod tests {
         assert!(reads_records(&user(&["admin", "registrar"], &[])));
         assert!(require_auditor(&user(&["registrar"], &[])).is_err());
         assert!(require_auditor(&user(&["auditor"], &[])).is_ok());
+        assert!(require_decide(&user(&["registrar"], &[])).is_ok());
+        assert!(require_decide(&user(&["supervisor"], &[])).is_ok());
+        assert!(require_decide(&user(&["auditor"], &[])).is_err());
+        assert!(require_decide(&user(&["admin"], &[])).is_err());
         let limited = user(&["registrar"], &["UA-46"]);
         assert!(sees_region(&limited, "UA-46"));
         assert!(!sees_region(&limited, "UA-32"));
@@ -128,5 +201,13 @@ mod tests {
             assert_eq!(Role::parse(role.code()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+        assert!(require_printer(&user(&["registrar"], &[])).is_ok());
+        assert!(require_printer(&user(&["auditor"], &[])).is_err());
+        assert!(require_device_reader(&user(&["auditor"], &[])).is_ok());
+        assert!(require_device_reader(&user(&["registrar"], &[])).is_err());
+        assert!(require_supervisor(&user(&["auditor"], &[])).is_err());
+        assert!(require_supervisor(&user(&["supervisor"], &[])).is_ok());
+        assert!(require_admin(&user(&["supervisor"], &[])).is_err());
+        assert!(require_region(&limited, "UA-32").is_err());
     }
 }

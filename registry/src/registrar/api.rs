@@ -34,7 +34,9 @@ use uuid::Uuid;
 use super::{
     Registrar, RegistrarError, access,
     records::Filter,
+    review::{DecisionBody, QueueFilter},
     sessions::{COOKIE, LoginRequest, Session},
+    statistics::{Statistics, StatisticsFilter},
 };
 
 /// Largest request body.
@@ -64,7 +66,6 @@ pub struct ProxyTrust {
 /// The API's state.
 pub struct ApiState {
     registrar: Arc<Registrar>,
-    proxy: ProxyTrust,
     limits: crate::http::Limits,
 }
 
@@ -89,10 +90,42 @@ pub enum Endpoint {
     Records,
     /// `GET /records/{id}`.
     Record,
+    /// `GET /queue`.
+    Queue,
+    /// `POST /records/{id}/decision`.
+    Decision,
+    /// `GET /statistics`.
+    Statistics,
+    /// `GET /statistics.csv`.
+    StatisticsCsv,
     /// `GET /audit`.
     Audit,
     /// `GET /openapi.json`.
     OpenApi,
+    /// `GET /devices`.
+    Devices,
+    /// `POST /devices/{kid}/revoke`.
+    DeviceRevoke,
+    /// `GET /tokens`.
+    Tokens,
+    /// `POST /tokens`.
+    TokenCreate,
+    /// `POST /tokens/{id}/cancel`.
+    TokenCancel,
+    /// `GET /users`.
+    Users,
+    /// `POST /users`.
+    UserAdd,
+    /// `POST /users/{username}/disable`.
+    UserDisable,
+    /// `POST /users/{username}/reset-password`.
+    UserResetPassword,
+    /// `POST /users/{username}/access`.
+    UserAccess,
+    /// `GET /records/{id}/certificate`.
+    Certificate,
+    /// `POST /records/{id}/reissue`.
+    Reissue,
 }
 
 /// Every route: endpoint, method (lower case, as OpenAPI writes it), path under [`PREFIX`].
@@ -105,8 +138,28 @@ pub const ROUTES: &[(Endpoint, &str, &str)] = &[
     (Endpoint::Me, "get", "/me"),
     (Endpoint::Records, "get", "/records"),
     (Endpoint::Record, "get", "/records/{id}"),
+    (Endpoint::Queue, "get", "/queue"),
+    (Endpoint::Decision, "post", "/records/{id}/decision"),
+    (Endpoint::Statistics, "get", "/statistics"),
+    (Endpoint::StatisticsCsv, "get", "/statistics.csv"),
     (Endpoint::Audit, "get", "/audit"),
     (Endpoint::OpenApi, "get", "/openapi.json"),
+    (Endpoint::Devices, "get", "/devices"),
+    (Endpoint::DeviceRevoke, "post", "/devices/{kid}/revoke"),
+    (Endpoint::Tokens, "get", "/tokens"),
+    (Endpoint::TokenCreate, "post", "/tokens"),
+    (Endpoint::TokenCancel, "post", "/tokens/{id}/cancel"),
+    (Endpoint::Users, "get", "/users"),
+    (Endpoint::UserAdd, "post", "/users"),
+    (Endpoint::UserDisable, "post", "/users/{username}/disable"),
+    (
+        Endpoint::UserResetPassword,
+        "post",
+        "/users/{username}/reset-password",
+    ),
+    (Endpoint::UserAccess, "post", "/users/{username}/access"),
+    (Endpoint::Certificate, "get", "/records/{id}/certificate"),
+    (Endpoint::Reissue, "post", "/records/{id}/reissue"),
 ];
 
 fn method_router(endpoint: Endpoint) -> MethodRouter<Shared> {
@@ -119,8 +172,24 @@ fn method_router(endpoint: Endpoint) -> MethodRouter<Shared> {
         Endpoint::Me => get(me),
         Endpoint::Records => get(records),
         Endpoint::Record => get(record),
+        Endpoint::Queue => get(queue),
+        Endpoint::Decision => post(decision),
+        Endpoint::Statistics => get(statistics),
+        Endpoint::StatisticsCsv => get(statistics_csv),
         Endpoint::Audit => get(audit),
         Endpoint::OpenApi => get(openapi),
+        Endpoint::Devices => get(devices),
+        Endpoint::DeviceRevoke => post(device_revoke),
+        Endpoint::Tokens => get(tokens),
+        Endpoint::TokenCreate => post(token_create),
+        Endpoint::TokenCancel => post(token_cancel),
+        Endpoint::Users => get(users),
+        Endpoint::UserAdd => post(user_add),
+        Endpoint::UserDisable => post(user_disable),
+        Endpoint::UserResetPassword => post(user_reset_password),
+        Endpoint::UserAccess => post(user_access),
+        Endpoint::Certificate => get(certificate),
+        Endpoint::Reissue => post(reissue),
     }
 }
 
@@ -131,10 +200,6 @@ pub fn router<S: Clone + Send + Sync + 'static>(
 ) -> Router<S> {
     let state = Arc::new(ApiState {
         registrar,
-        proxy: ProxyTrust {
-            header: limits.trusted_proxy_header.clone(),
-            proxies: limits.trusted_proxies.clone(),
-        },
         limits: limits.clone(),
     });
     ROUTES
@@ -183,33 +248,48 @@ struct Context {
 }
 
 fn context(state: &ApiState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Context {
+    let (address, https) = client_facts(&state.limits, headers, peer);
+    Context {
+        address,
+        https,
+        token: cookie(headers, COOKIE),
+        csrf: headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+/// The client's address (behind a trusted proxy, the one it names) and whether the client
+/// reached the registry over HTTPS (a trusted proxy's `X-Forwarded-Proto: https`); shared by
+/// the API and the web workspace.
+pub(crate) fn client_facts(
+    limits: &crate::http::Limits,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> (String, bool) {
     let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip());
-    let address = crate::http::client_address(peer_ip, headers, &state.limits);
-    let trusted = state.proxy.header.is_some()
-        && (peer_ip.is_loopback() || state.proxy.proxies.contains(&peer_ip));
+    let address = crate::http::client_address(peer_ip, headers, limits);
+    let trusted = limits.trusted_proxy_header.is_some()
+        && (peer_ip.is_loopback() || limits.trusted_proxies.contains(&peer_ip));
     let https = trusted
         && headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
-    let token = headers
+    (address.to_string(), https)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string());
-    let csrf = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Context {
-        address: address.to_string(),
-        https,
-        token,
-        csrf,
-    }
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_string())
 }
 
 fn peer(info: Option<axum::Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAddr> {
@@ -283,7 +363,8 @@ fn json_body<T: DeserializeOwned>(
     })
 }
 
-fn session_cookie(token: &str, max_age: i64, https: bool) -> HeaderValue {
+/// The session cookie (`HttpOnly; SameSite=Strict; Path=/`, `Secure` over HTTPS).
+pub(crate) fn session_cookie(token: &str, max_age: i64, https: bool) -> HeaderValue {
     let secure = if https { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
@@ -485,10 +566,15 @@ async fn me(
 #[serde(deny_unknown_fields)]
 struct RecordsQuery {
     query: Option<String>,
+    mother: Option<String>,
     dob: Option<String>,
+    dob_from: Option<String>,
+    dob_to: Option<String>,
+    number: Option<String>,
     region: Option<String>,
     status: Option<String>,
     limit: Option<usize>,
+    after: Option<u64>,
 }
 
 fn query_error(e: QueryRejection) -> RegistrarError {
@@ -512,16 +598,21 @@ async fn records(
         let Query(q) = q?;
         let filter = Filter {
             query: empty_none(q.query),
+            mother: empty_none(q.mother),
             dob: empty_none(q.dob),
+            dob_from: empty_none(q.dob_from),
+            dob_to: empty_none(q.dob_to),
+            number: empty_none(q.number),
             region: empty_none(q.region),
             status: empty_none(q.status),
             limit: q.limit,
+            after: q.after,
         };
-        r.search(&session, &filter, &ctx.address, now)
+        r.search_page(&session, &filter, &ctx.address, now)
     })
     .await
     {
-        Ok(list) => no_store(axum::Json(json!({ "records": list })).into_response()),
+        Ok(page) => no_store(axum::Json(page).into_response()),
         Err(e) => error(e),
     }
 }
@@ -544,6 +635,134 @@ async fn record(
     .await
     {
         Ok(view) => no_store(axum::Json(view).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    reason: Option<String>,
+    region: Option<String>,
+    device: Option<String>,
+    min_age_days: Option<i64>,
+    max_age_days: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn queue(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    q: Result<Query<QueueQuery>, QueryRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let q = q.map_err(query_error);
+    match blocking(&state, move |r, now| {
+        let session = session_of(r, &ctx, now, false, false)?;
+        let Query(q) = q?;
+        let filter = QueueFilter {
+            reason: empty_none(q.reason),
+            region: empty_none(q.region),
+            device: empty_none(q.device),
+            min_age_days: q.min_age_days,
+            max_age_days: q.max_age_days,
+            limit: q.limit,
+        };
+        r.queue(&session, &filter, &ctx.address, now)
+    })
+    .await
+    {
+        Ok(queue) => no_store(axum::Json(queue).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatisticsQuery {
+    region: Option<String>,
+}
+
+async fn compute_statistics(
+    state: &Shared,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+    q: Result<Query<StatisticsQuery>, QueryRejection>,
+) -> Result<Statistics, RegistrarError> {
+    let ctx = context(state, headers, peer(info));
+    let q = q.map_err(query_error);
+    blocking(state, move |r, now| {
+        let session = session_of(r, &ctx, now, false, false)?;
+        let Query(q) = q?;
+        let filter = StatisticsFilter {
+            region: empty_none(q.region),
+        };
+        r.statistics(&session, &filter, &ctx.address, now)
+    })
+    .await
+}
+
+async fn statistics(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    q: Result<Query<StatisticsQuery>, QueryRejection>,
+) -> Response {
+    match compute_statistics(&state, info, &headers, q).await {
+        Ok(stats) => no_store(axum::Json(stats).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+async fn decision(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let id = id
+        .ok()
+        .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+        .ok_or_else(|| RegistrarError::bad_request("bad_id", "a record id is a UUID"));
+    let parsed: Result<DecisionBody, _> = json_body(&headers, body);
+    match blocking(&state, move |r, now| {
+        let session = session_of(r, &ctx, now, true, false)?;
+        r.decide(&session, &id?, &parsed?, &ctx.address, now)
+    })
+    .await
+    {
+        Ok(answer) => no_store(axum::Json(answer).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+async fn statistics_csv(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    q: Result<Query<StatisticsQuery>, QueryRejection>,
+) -> Response {
+    match compute_statistics(&state, info, &headers, q).await {
+        Ok(stats) => {
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"birthright-statistics.csv\"",
+                    ),
+                ],
+                stats.csv(),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
         Err(e) => error(e),
     }
 }
@@ -606,4 +825,314 @@ async fn audit(
 
 async fn openapi() -> Response {
     axum::Json(super::openapi::document()).into_response()
+}
+
+/// Runs `f` with the request's checked session (state-changing requests need the CSRF token)
+/// and the client's address, on the blocking pool.
+async fn with_session<T: Send + 'static>(
+    state: &Shared,
+    ctx: Context,
+    state_changing: bool,
+    f: impl FnOnce(&Registrar, &Session, &str, i64) -> Result<T, RegistrarError> + Send + 'static,
+) -> Result<T, RegistrarError> {
+    blocking(state, move |r, now| {
+        let session = session_of(r, &ctx, now, state_changing, false)?;
+        f(r, &session, &ctx.address, now)
+    })
+    .await
+}
+
+fn json_answer<T: serde::Serialize>(result: Result<T, RegistrarError>) -> Response {
+    match result {
+        Ok(value) => no_store(axum::Json(value).into_response()),
+        Err(e) => error(e),
+    }
+}
+
+fn path_text(p: Result<Path<String>, PathRejection>) -> Result<String, RegistrarError> {
+    p.map(|Path(s)| s)
+        .map_err(|e| RegistrarError::bad_request("bad_path", e.body_text()))
+}
+
+fn record_id(p: Result<Path<String>, PathRejection>) -> Result<Uuid, RegistrarError> {
+    p.ok()
+        .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+        .ok_or_else(|| RegistrarError::bad_request("bad_id", "a record id is a UUID"))
+}
+
+fn roles_of(codes: &[String]) -> Result<Vec<access::Role>, RegistrarError> {
+    codes
+        .iter()
+        .map(|c| {
+            access::Role::parse(c).ok_or_else(|| {
+                RegistrarError::bad_request(
+                    "bad_role",
+                    "a role is registrar, supervisor, auditor or admin",
+                )
+            })
+        })
+        .collect()
+}
+
+async fn devices(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    json_answer(
+        with_session(&state, ctx, false, |r, s, _, _| {
+            Ok(json!({ "devices": r.devices(s)? }))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    reason: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn device_revoke(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    kid: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let parsed: Result<RevokeBody, _> = json_body(&headers, body);
+    let kid = path_text(kid);
+    json_answer(
+        with_session(&state, ctx, true, move |r, s, address, now| {
+            let body = parsed?;
+            r.revoke_device(s, &kid?, &body.reason, body.note.as_deref(), address, now)
+        })
+        .await,
+    )
+}
+
+async fn tokens(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    json_answer(
+        with_session(&state, ctx, false, |r, s, _, now| {
+            Ok(json!({ "tokens": r.tokens(s, now)? }))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    worker_id: String,
+    region: String,
+    /// `30m`, `12h`, `7d` (at most `30d`); default `7d`.
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+async fn token_create(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let parsed: Result<TokenBody, _> = json_body(&headers, body);
+    json_answer(
+        with_session(&state, ctx, true, move |r, s, address, now| {
+            let body = parsed?;
+            let ttl = crate::service::parse_ttl(body.ttl.as_deref().unwrap_or("7d"))
+                .map_err(|e| RegistrarError::bad_request("bad_ttl", e.to_string()))?;
+            r.create_token(s, &body.worker_id, &body.region, ttl, address, now)
+        })
+        .await,
+    )
+}
+
+async fn token_cancel(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let id = path_text(id);
+    match with_session(&state, ctx, true, move |r, s, address, now| {
+        r.cancel_token(s, &id?, address, now)
+    })
+    .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn users(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    json_answer(
+        with_session(&state, ctx, false, |r, s, _, _| {
+            Ok(json!({ "users": r.admin_users(s)? }))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    username: String,
+    roles: Vec<String>,
+    #[serde(default)]
+    regions: Vec<String>,
+}
+
+async fn user_add(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let parsed: Result<UserBody, _> = json_body(&headers, body);
+    json_answer(
+        with_session(&state, ctx, true, move |r, s, address, now| {
+            let body = parsed?;
+            let roles = roles_of(&body.roles)?;
+            let (user, password) =
+                r.admin_add_user(s, &body.username, &roles, &body.regions, address, now)?;
+            Ok(json!({ "user": user, "one_time_password": *password }))
+        })
+        .await,
+    )
+}
+
+async fn user_disable(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let name = path_text(name);
+    json_answer(
+        with_session(&state, ctx, true, move |r, s, address, now| {
+            r.admin_disable_user(s, &name?, address, now)
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    #[serde(default)]
+    reset_totp: bool,
+}
+
+async fn user_reset_password(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let parsed: Result<ResetBody, _> = json_body(&headers, body);
+    let name = path_text(name);
+    json_answer(
+        with_session(&state, ctx, true, move |r, s, address, now| {
+            let body = parsed?;
+            let (user, password) =
+                r.admin_reset_password(s, &name?, body.reset_totp, address, now)?;
+            Ok(json!({ "user": user, "one_time_password": *password }))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    roles: Vec<String>,
+    #[serde(default)]
+    regions: Vec<String>,
+}
+
+async fn user_access(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let parsed: Result<AccessBody, _> = json_body(&headers, body);
+    let name = path_text(name);
+    json_answer(
+        with_session(&state, ctx, true, move |r, s, address, now| {
+            let body = parsed?;
+            let roles = roles_of(&body.roles)?;
+            r.admin_set_access(s, &name?, &roles, &body.regions, address, now)
+        })
+        .await,
+    )
+}
+
+fn certificate_json(c: &super::certificate::Certificate) -> serde_json::Value {
+    json!({
+        "registration_number": c.registration_number,
+        "leaf_index": c.leaf_index,
+        "registry": c.registry,
+        "region": c.region,
+        "registered_at": super::rfc3339(c.registered_at),
+        "issued_at": super::rfc3339(c.issued_at),
+        "reissued": c.reissued,
+        "credential": c.credential,
+        "qr_svg": c.qr_svg,
+    })
+}
+
+async fn certificate(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let id = record_id(id);
+    json_answer(
+        with_session(&state, ctx, false, move |r, s, address, now| {
+            Ok(certificate_json(&r.certificate(s, &id?, address, now)?))
+        })
+        .await,
+    )
+}
+
+async fn reissue(
+    State(state): State<Shared>,
+    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let ctx = context(&state, &headers, peer(info));
+    let id = record_id(id);
+    json_answer(
+        with_session(&state, ctx, true, move |r, s, address, now| {
+            Ok(certificate_json(&r.reissue(s, &id?, address, now)?))
+        })
+        .await,
+    )
 }

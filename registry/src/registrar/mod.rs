@@ -16,20 +16,28 @@
 //! back-off are tested without sleeping. Storage is behind [`store::RegistrarStore`], for
 //! SQLite ([`store_sqlite`]) and PostgreSQL ([`store_pg`]).
 //!
-//! Not here yet (the later parts): the review life cycle and its decisions on the
-//! ledger, the web pages, certificates and statistics.
+//! - Review ([`review`]): the queue of records awaiting review and the registrars'
+//!   decisions, appended to the ledger by the registry ([`crate::service::decisions`]).
+//!
+//! Not here yet (the later parts): the web pages, certificates and statistics.
 
 pub mod access;
 pub mod api;
+pub mod certificate;
+pub mod devices;
+pub mod i18n;
 pub mod openapi;
 pub mod password;
 pub mod records;
+pub mod review;
 pub mod sessions;
+pub mod statistics;
 pub mod store;
 pub mod store_pg;
 pub mod store_sqlite;
 pub mod totp;
 pub mod users;
+pub mod web;
 
 use std::{path::Path, sync::Arc};
 

@@ -137,6 +137,14 @@ pub trait RegistrarStore: Send + Sync {
 
     /// Every stored record (not erased ones), in ledger order.
     fn record_index(&self) -> Result<Vec<RecordMeta>, StoreError>;
+
+    /// Records that a new registered credential for the record at ledger leaf `leaf_index`
+    /// was issued at `at` (a reissue for a lost paper). Only the time is stored: the
+    /// credential, which holds names, is signed again from the sealed record when shown.
+    fn add_credential_issue(&self, leaf_index: u64, at: i64) -> Result<(), StoreError>;
+
+    /// The latest reissue time of the registered credential of leaf `leaf_index`.
+    fn latest_credential_issue(&self, leaf_index: u64) -> Result<Option<i64>, StoreError>;
 }
 
 /// Joins codes for a text column.

@@ -55,6 +55,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         BEGIN RAISE EXCEPTION 'audit log entries are never changed or deleted'; END $$;
     CREATE TRIGGER registrar_audit_is_kept BEFORE UPDATE OR DELETE ON registrar_audit
         FOR EACH ROW EXECUTE FUNCTION registrar_audit_is_kept();",
+    // 2: reissued registered credentials (certificates for a lost paper): when, by leaf.
+    "CREATE TABLE registrar_credential_issues (
+        leaf_index BIGINT NOT NULL,
+        issued_at  BIGINT NOT NULL,
+        PRIMARY KEY (leaf_index, issued_at)
+    );",
 ];
 
 /// The registrars' tables in the registry's PostgreSQL database.
@@ -415,5 +421,71 @@ impl RegistrarStore for PgRegistrarStore {
             })
             .collect()
         })
+    }
+
+    fn add_credential_issue(&self, leaf_index: u64, at: i64) -> Result<(), StoreError> {
+        let leaf = i64::try_from(leaf_index)
+            .map_err(|_| StoreError::Backend("leaf index out of range".into()))?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO registrar_credential_issues(leaf_index, issued_at) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&leaf, &at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn latest_credential_issue(&self, leaf_index: u64) -> Result<Option<i64>, StoreError> {
+        let Ok(leaf) = i64::try_from(leaf_index) else {
+            return Ok(None);
+        };
+        self.with(|c| {
+            Ok(c.query_one(
+                "SELECT MAX(issued_at) FROM registrar_credential_issues WHERE leaf_index = $1",
+                &[&leaf],
+            )?
+            .get(0))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::testing::{TestDatabase, available};
+
+    #[test]
+    fn a_version_1_database_gains_the_credential_issues() {
+        if !available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        {
+            let mut c = Client::connect(&db.url, NoTls).unwrap();
+            c.batch_execute(MIGRATIONS[0]).unwrap();
+            c.batch_execute(
+                "CREATE TABLE registrar_schema (version BIGINT NOT NULL);
+                 INSERT INTO registrar_schema(version) VALUES (1);
+                 INSERT INTO registrar_audit(at, action) VALUES (5, 'login');",
+            )
+            .unwrap();
+        }
+        let store = PgRegistrarStore::open(&db.url).unwrap();
+        assert_eq!(store.audit(0, 10).unwrap().len(), 1, "kept");
+        assert_eq!(store.latest_credential_issue(7).unwrap(), None);
+        store.add_credential_issue(7, 100).unwrap();
+        store.add_credential_issue(7, 300).unwrap();
+        store.add_credential_issue(7, 300).unwrap();
+        assert_eq!(store.latest_credential_issue(7).unwrap(), Some(300));
+        drop(store);
+        let again = PgRegistrarStore::open(&db.url).unwrap();
+        assert_eq!(again.latest_credential_issue(7).unwrap(), Some(300));
+        let version: i64 = Client::connect(&db.url, NoTls)
+            .unwrap()
+            .query_one("SELECT version FROM registrar_schema", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(version, MIGRATIONS.len() as i64);
     }
 }

@@ -55,6 +55,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'audit log entries are never deleted'); END;
     CREATE TRIGGER registrar_audit_is_not_rewritten BEFORE UPDATE ON registrar_audit
         BEGIN SELECT RAISE(ABORT, 'audit log entries are never changed'); END;",
+    // 2: reissued registered credentials (certificates for a lost paper): when, by leaf.
+    "CREATE TABLE registrar_credential_issues (
+        leaf_index INTEGER NOT NULL,
+        issued_at  INTEGER NOT NULL,
+        PRIMARY KEY (leaf_index, issued_at)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The registrars' tables in the registry's SQLite database.
@@ -434,5 +440,62 @@ impl RegistrarStore for SqliteRegistrarStore {
                 },
             )
             .collect()
+    }
+
+    fn add_credential_issue(&self, leaf_index: u64, at: i64) -> Result<(), StoreError> {
+        let leaf = i64::try_from(leaf_index)
+            .map_err(|_| StoreError::Backend("leaf index out of range".into()))?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO registrar_credential_issues(leaf_index, issued_at)
+                 VALUES (?1, ?2)",
+                params![leaf, at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn latest_credential_issue(&self, leaf_index: u64) -> Result<Option<i64>, StoreError> {
+        let Ok(leaf) = i64::try_from(leaf_index) else {
+            return Ok(None);
+        };
+        Ok(self.lock().query_row(
+            "SELECT MAX(issued_at) FROM registrar_credential_issues WHERE leaf_index = ?1",
+            [leaf],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_gains_the_credential_issues() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE registrar_schema (version INTEGER NOT NULL) STRICT;
+                 INSERT INTO registrar_schema(version) VALUES (1);
+                 INSERT INTO registrar_audit(at, action) VALUES (5, 'login');",
+            )
+            .unwrap();
+        }
+        let store = SqliteRegistrarStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(store.audit(0, 10).unwrap().len(), 1, "kept");
+        assert_eq!(store.latest_credential_issue(7).unwrap(), None);
+        store.add_credential_issue(7, 100).unwrap();
+        store.add_credential_issue(7, 300).unwrap();
+        store.add_credential_issue(7, 300).unwrap();
+        store.add_credential_issue(8, 900).unwrap();
+        assert_eq!(store.latest_credential_issue(7).unwrap(), Some(300));
+        drop(store);
+        let again = SqliteRegistrarStore::open(&path).unwrap();
+        assert_eq!(again.latest_credential_issue(8).unwrap(), Some(900));
     }
 }

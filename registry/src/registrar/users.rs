@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{Registrar, RegistrarError, Role, password, store::UserRow};
+use super::{Registrar, RegistrarError, Role, password, sessions::Session, store::UserRow};
 
 /// Longest login name.
 pub const MAX_USERNAME_CHARS: usize = 64;
@@ -107,7 +107,57 @@ fn password_or_one_time(
     }
 }
 
+/// Who changes a user, for the audit log: (login name, address) of an admin through the API;
+/// `None` for the CLI on the registry's own machine.
+type By<'a> = Option<(&'a str, &'a str)>;
+
+/// The roles (at least one) and regions (valid codes, at most [`MAX_REGIONS`]) of a user,
+/// sorted, without repeats.
+fn check_access(
+    roles: &[Role],
+    regions: &[String],
+) -> Result<(Vec<Role>, Vec<String>), RegistrarError> {
+    if roles.is_empty() {
+        return Err(RegistrarError::bad_request(
+            "no_role",
+            "give the user at least one role",
+        ));
+    }
+    if regions.len() > MAX_REGIONS {
+        return Err(RegistrarError::bad_request(
+            "bad_region",
+            format!("at most {MAX_REGIONS} regions per user"),
+        ));
+    }
+    let mut regions: Vec<String> = regions
+        .iter()
+        .map(|r| check_region(r))
+        .collect::<Result<_, _>>()?;
+    regions.sort();
+    regions.dedup();
+    let mut roles: Vec<Role> = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    Ok((roles, regions))
+}
+
 impl Registrar {
+    fn audit_by(
+        &self,
+        by: By<'_>,
+        now: i64,
+        action: &str,
+        username: String,
+    ) -> Result<(), RegistrarError> {
+        self.audit(
+            now,
+            by.map(|(actor, _)| actor),
+            action,
+            Some(username),
+            by.map(|(_, address)| address),
+        )
+    }
+
     /// Adds a user with `roles` and `regions` (none: every region). With `password` it is the
     /// user's password; without, a one-time password is made, returned, and must be changed at
     /// first login.
@@ -119,28 +169,20 @@ impl Registrar {
         password: Option<&str>,
         now: i64,
     ) -> Result<(UserSummary, Option<Zeroizing<String>>), RegistrarError> {
+        self.add_user_as(None, username, roles, regions, password, now)
+    }
+
+    fn add_user_as(
+        &self,
+        by: By<'_>,
+        username: &str,
+        roles: &[Role],
+        regions: &[String],
+        password: Option<&str>,
+        now: i64,
+    ) -> Result<(UserSummary, Option<Zeroizing<String>>), RegistrarError> {
         let username = normalise_username(username)?;
-        if roles.is_empty() {
-            return Err(RegistrarError::bad_request(
-                "no_role",
-                "give the user at least one role",
-            ));
-        }
-        if regions.len() > MAX_REGIONS {
-            return Err(RegistrarError::bad_request(
-                "bad_region",
-                format!("at most {MAX_REGIONS} regions per user"),
-            ));
-        }
-        let mut regions: Vec<String> = regions
-            .iter()
-            .map(|r| check_region(r))
-            .collect::<Result<_, _>>()?;
-        regions.sort();
-        regions.dedup();
-        let mut roles: Vec<Role> = roles.to_vec();
-        roles.sort();
-        roles.dedup();
+        let (roles, regions) = check_access(roles, regions)?;
         let (secret, one_time) = password_or_one_time(password)?;
         let mut user = UserRow {
             id: 0,
@@ -164,7 +206,7 @@ impl Registrar {
             ));
         };
         user.id = id;
-        self.audit(now, None, "user_add", Some(username), None)?;
+        self.audit_by(by, now, "user_add", username)?;
         Ok((UserSummary::from(&user), one_time.then_some(secret)))
     }
 
@@ -182,12 +224,21 @@ impl Registrar {
 
     /// Disables a user and ends its sessions.
     pub fn disable_user(&self, username: &str, now: i64) -> Result<UserSummary, RegistrarError> {
+        self.disable_user_as(None, username, now)
+    }
+
+    fn disable_user_as(
+        &self,
+        by: By<'_>,
+        username: &str,
+        now: i64,
+    ) -> Result<UserSummary, RegistrarError> {
         let mut user = self.existing_user(username)?;
         user.disabled = true;
         user.updated_at = now;
         self.store.update_user(&user)?;
         self.store.delete_sessions_of(user.id, None)?;
-        self.audit(now, None, "user_disable", Some(user.username.clone()), None)?;
+        self.audit_by(by, now, "user_disable", user.username.clone())?;
         Ok(UserSummary::from(&user))
     }
 
@@ -196,6 +247,17 @@ impl Registrar {
     /// removes its second factor (a lost phone).
     pub fn reset_password(
         &self,
+        username: &str,
+        password: Option<&str>,
+        reset_totp: bool,
+        now: i64,
+    ) -> Result<(UserSummary, Option<Zeroizing<String>>), RegistrarError> {
+        self.reset_password_as(None, username, password, reset_totp, now)
+    }
+
+    fn reset_password_as(
+        &self,
+        by: By<'_>,
         username: &str,
         password: Option<&str>,
         reset_totp: bool,
@@ -215,18 +277,125 @@ impl Registrar {
         self.store.delete_sessions_of(user.id, None)?;
         self.store
             .clear_failures(&super::sessions::user_key(&user.username))?;
-        self.audit(
+        self.audit_by(
+            by,
             now,
-            None,
             if reset_totp {
                 "user_reset_password_and_totp"
             } else {
                 "user_reset_password"
             },
-            Some(user.username.clone()),
-            None,
+            user.username.clone(),
         )?;
         Ok((UserSummary::from(&user), one_time.then_some(secret)))
+    }
+}
+
+/// Users as admins manage them through the API: the same rules as the CLI, each change
+/// audited with the admin and the address; passwords are always one-time passwords (shown
+/// once, changed at first login), so no admin ever knows another person's password.
+impl Registrar {
+    /// Every user (admins).
+    pub fn admin_users(&self, session: &Session) -> Result<Vec<UserSummary>, RegistrarError> {
+        super::access::require_admin(&session.user)?;
+        self.list_users()
+    }
+
+    /// Adds a user with a one-time password, returned once (admins).
+    pub fn admin_add_user(
+        &self,
+        session: &Session,
+        username: &str,
+        roles: &[Role],
+        regions: &[String],
+        address: &str,
+        now: i64,
+    ) -> Result<(UserSummary, Zeroizing<String>), RegistrarError> {
+        super::access::require_admin(&session.user)?;
+        let by = Some((session.user.username.as_str(), address));
+        let (user, secret) = self.add_user_as(by, username, roles, regions, None, now)?;
+        let secret = secret.ok_or_else(|| RegistrarError::new(500, "internal", "no password"))?;
+        Ok((user, secret))
+    }
+
+    /// Disables a user and ends its sessions (admins; not oneself).
+    pub fn admin_disable_user(
+        &self,
+        session: &Session,
+        username: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<UserSummary, RegistrarError> {
+        super::access::require_admin(&session.user)?;
+        if normalise_username(username)? == session.user.username {
+            return Err(RegistrarError::new(
+                409,
+                "own_account",
+                "you cannot disable your own account: ask another admin",
+            ));
+        }
+        let by = Some((session.user.username.as_str(), address));
+        self.disable_user_as(by, username, now)
+    }
+
+    /// Gives a user a new one-time password, returned once, enables it again and ends its
+    /// sessions; with `reset_totp` removes its second factor (admins).
+    pub fn admin_reset_password(
+        &self,
+        session: &Session,
+        username: &str,
+        reset_totp: bool,
+        address: &str,
+        now: i64,
+    ) -> Result<(UserSummary, Zeroizing<String>), RegistrarError> {
+        super::access::require_admin(&session.user)?;
+        let by = Some((session.user.username.as_str(), address));
+        let (user, secret) = self.reset_password_as(by, username, None, reset_totp, now)?;
+        let secret = secret.ok_or_else(|| RegistrarError::new(500, "internal", "no password"))?;
+        Ok((user, secret))
+    }
+
+    /// Sets a user's roles and regions (admins; an admin cannot take its own admin role away).
+    /// The user's sessions end, so the change holds from its next login.
+    pub fn admin_set_access(
+        &self,
+        session: &Session,
+        username: &str,
+        roles: &[Role],
+        regions: &[String],
+        address: &str,
+        now: i64,
+    ) -> Result<UserSummary, RegistrarError> {
+        super::access::require_admin(&session.user)?;
+        let mut user = self.existing_user(username)?;
+        let (roles, regions) = check_access(roles, regions)?;
+        if user.id == session.user.id && !roles.contains(&Role::Admin) {
+            return Err(RegistrarError::new(
+                409,
+                "own_account",
+                "you cannot take away your own admin role: ask another admin",
+            ));
+        }
+        user.roles = roles.iter().map(|r| r.code().to_string()).collect();
+        user.regions = regions;
+        user.updated_at = now;
+        self.store.update_user(&user)?;
+        if user.id != session.user.id {
+            self.store.delete_sessions_of(user.id, None)?;
+        }
+        self.audit(
+            now,
+            Some(&session.user.username),
+            "user_set_access",
+            Some(format!(
+                "{} roles={} regions={}",
+                user.username,
+                user.roles.join(","),
+                user.regions.join(",")
+            )),
+            Some(address),
+        )?;
+        Ok(UserSummary::from(&user))
     }
 }
 

@@ -598,6 +598,13 @@ impl LedgerTx for FaultyTx<'_> {
         self.step()?;
         self.inner.insert_batch(batch_id, at, records)
     }
+    fn registration_status(&self, kid: &KeyId, id: &Uuid) -> Result<Option<String>, StoreError> {
+        self.inner.registration_status(kid, id)
+    }
+    fn insert_decisions(&self, decisions: &[crate::store::DecisionRow]) -> Result<(), StoreError> {
+        self.step()?;
+        self.inner.insert_decisions(decisions)
+    }
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
         self.inner.checkpoint(size)
     }

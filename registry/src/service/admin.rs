@@ -87,3 +87,41 @@ impl Registry {
         Ok(self.store.record_owners(id)?)
     }
 }
+
+impl Registry {
+    /// A registered credential, signed with the registry's key, for the stored record `id` of
+    /// device `kid` at ledger leaf `leaf_index`, issued at `issued_at`; `None` if the record is
+    /// not stored. Ed25519 is deterministic: the same inputs give the same credential bytes.
+    pub fn registered_credential(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        leaf_index: u64,
+        issued_at: i64,
+    ) -> Result<Option<birthright_core::credential::Credential>, ServiceError> {
+        let Some(bytes) = self.store.record_bytes(kid, id)? else {
+            return Ok(None);
+        };
+        let signed = birthright_core::signed::SignedRecord::decode(&bytes)
+            .map_err(ServiceError::internal)?;
+        birthright_core::credential::issue_registered(
+            &self.keys.signing,
+            &signed.record,
+            leaf_index,
+            issued_at,
+        )
+        .map(Some)
+        .map_err(ServiceError::internal)
+    }
+
+    /// Whether record `id` of device `kid` is held for a registrar's review of a possible
+    /// duplicate (no registered credential until decided).
+    pub fn is_held(&self, kid: &KeyId, id: &Uuid) -> Result<bool, ServiceError> {
+        Ok(!self.store.open_pairs(Some((kid, id)))?.is_empty())
+    }
+
+    /// The open duplicate pairs, oldest first, as stored (no record is opened: for counts).
+    pub fn open_duplicate_pairs(&self) -> Result<Vec<crate::store::DuplicatePair>, ServiceError> {
+        Ok(self.store.open_pairs(None)?)
+    }
+}

@@ -17,7 +17,10 @@ use birthright_core::{
 };
 use uuid::Uuid;
 
-use super::{Registry, ServiceError, now_unix};
+use super::{
+    Registry, ServiceError,
+    decisions::{AWAITING_REVIEW, Action, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE},
+};
 use crate::store::DuplicatePair;
 
 /// An open pair as a registrar sees it: the ids, the score and the reasons (recomputed from
@@ -194,24 +197,70 @@ impl Registry {
         Ok(out)
     }
 
-    /// Closes the open pair of `record` with `candidate` with a registrar's decision. A
-    /// record stays held while any other pair holding it is open.
+    /// Closes the open pair of `record` with `candidate` with a registrar's decision, through
+    /// the decision path: a duplicate makes the record (if it awaits review) a duplicate of
+    /// `candidate` on the ledger; with its last pair closed as not a duplicate, the record
+    /// loses the reason `possible_duplicate`, and with no reason left it is registered.
     pub fn decide_duplicate(
         &self,
         record: &Uuid,
         candidate: &Uuid,
         decision: Decision,
-    ) -> Result<(), ServiceError> {
-        match self
+        actor: Option<String>,
+        now: i64,
+    ) -> Result<Option<DecisionOutcome>, ServiceError> {
+        if self
             .store
-            .close_pairs(record, candidate, decision.as_str(), now_unix())?
+            .close_pairs(record, candidate, decision.as_str(), now)?
+            == 0
         {
-            0 => Err(ServiceError::new(
+            return Err(ServiceError::new(
                 404,
                 "unknown_pair",
                 format!("no open duplicate pair of record {record} with record {candidate}"),
-            )),
-            _ => Ok(()),
+            ));
+        }
+        let Some(kid) = self.store.record_owners(record)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let Some(registration) = self.store.registration(&kid, record)? else {
+            return Ok(None);
+        };
+        if registration.status != AWAITING_REVIEW {
+            return Ok(None);
+        }
+        let request = |action| DecisionRequest {
+            record: *record,
+            action,
+            reason: None,
+            note: None,
+            actor: actor.clone(),
+        };
+        match decision {
+            Decision::Duplicate => self
+                .decide(&request(Action::DuplicateOf(*candidate)), now)
+                .map(Some),
+            Decision::NotDuplicate => {
+                let still_open = self
+                    .store
+                    .open_pairs(Some((&kid, record)))?
+                    .iter()
+                    .any(|p| p.closed_at.is_none());
+                if still_open {
+                    return Ok(None);
+                }
+                let reasons: Vec<String> = registration
+                    .reasons
+                    .into_iter()
+                    .filter(|r| r != POSSIBLE_DUPLICATE)
+                    .collect();
+                if reasons.is_empty() {
+                    self.decide(&request(Action::Register), now).map(Some)
+                } else {
+                    self.store.set_review_reasons(&kid, record, &reasons, now)?;
+                    Ok(None)
+                }
+            }
         }
     }
 }

@@ -21,6 +21,19 @@ impl Registry {
         region: &str,
         ttl_secs: i64,
     ) -> Result<String, ServiceError> {
+        self.create_token_at(worker_id, region, ttl_secs, now_unix())
+            .map(|(token, _)| token)
+    }
+
+    /// [`Self::create_token`] at time `now`: the token and its public id. (The callers bound
+    /// `ttl_secs` by [`super::MAX_TOKEN_TTL_SECS`].)
+    pub fn create_token_at(
+        &self,
+        worker_id: &str,
+        region: &str,
+        ttl_secs: i64,
+        now: i64,
+    ) -> Result<(String, [u8; 32]), ServiceError> {
         if worker_id.is_empty()
             || worker_id.len() > birthright_core::device::MAX_WORKER_ID_LEN
             || !worker_id
@@ -43,16 +56,27 @@ impl Registry {
         let mut bytes = [0u8; 16];
         os_random(&mut bytes).map_err(ServiceError::internal)?;
         let token = hex::encode(bytes);
-        let now = now_unix();
+        let id = wire::enrol_token_id(&token);
         self.store.insert_token(
-            &wire::enrol_token_id(&token),
+            &id,
             &wire::enrol_token_key(&token),
             worker_id,
             region,
             now,
             now.saturating_add(ttl_secs),
         )?;
-        Ok(token)
+        Ok((token, id))
+    }
+
+    /// The enrolment tokens neither used nor expired at `now`, oldest first.
+    pub fn unused_tokens(&self, now: i64) -> Result<Vec<crate::store::TokenRow>, ServiceError> {
+        Ok(self.store.unused_tokens(now)?)
+    }
+
+    /// Cancels the unused token with public id `id`; false if there is none (used, cancelled
+    /// or never issued).
+    pub fn cancel_token(&self, id: &[u8; 32]) -> Result<bool, ServiceError> {
+        Ok(self.store.cancel_token(id)?)
     }
 
     /// Handles `POST /v1/enrol`: returns the CBOR `EnrolResponse`.

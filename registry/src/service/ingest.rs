@@ -5,13 +5,18 @@ use birthright_core::{
     keys::{KeyId, verifying_key},
     signed::SignedRecord,
     validate,
-    wire::{self, Batch, BatchResponse, LeafReceipt, Outcome, RecordResult, RejectCode, Rejection},
+    wire::{
+        self, Batch, BatchResponse, DecidedBy, DecisionKind, DecisionReason, LeafReceipt, Outcome,
+        RecordResult, RejectCode, Rejection,
+    },
 };
 use serde_bytes::ByteBuf;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::{Candidate, DeviceRow, Sequenced, SequencedBatch};
+use crate::store::{Candidate, Decided, DeviceRow, NewDecision, Sequenced, SequencedBatch};
+
+use super::decisions::{DECLARED, review_reasons};
 
 use super::{
     EXPIRED_SYNC_GRACE_SECS, MAX_CLOCK_AHEAD_SECS, PRE_ENROLMENT_CAPTURE_SECS, Registry,
@@ -59,9 +64,38 @@ impl Registry {
                 );
             }
         }
-        for ((slot, candidate), outcome) in slots.iter().zip(&candidates).zip(sequenced.results) {
+        // The review policy on each record sequenced (or re-sent before it decided): decisions
+        // to register at once are appended together, in one more transaction.
+        let mut reviews = Vec::with_capacity(candidates.len());
+        let mut decisions = Vec::new();
+        for (candidate, outcome) in candidates.iter().zip(&sequenced.results) {
+            let review = match outcome {
+                Sequenced::Accepted(_) | Sequenced::Duplicate(_) => {
+                    Some(self.review(&kid, candidate, now, &mut decisions)?)
+                }
+                _ => None,
+            };
+            reviews.push(review);
+        }
+        let (size, checkpoint) = if decisions.is_empty() {
+            (sequenced.size, sequenced.checkpoint)
+        } else {
+            self.register_at_once(&decisions)?;
+            self.store.latest_checkpoint(&self.signer())?
+        };
+        let sequenced = SequencedBatch {
+            size,
+            checkpoint,
+            ..sequenced
+        };
+        for (((slot, candidate), outcome), review) in slots
+            .iter()
+            .zip(&candidates)
+            .zip(sequenced.results)
+            .zip(reviews)
+        {
             results[*slot] =
-                Some(self.record_result(&kid, candidate, outcome, sequenced.size, now)?);
+                Some(self.record_result(&kid, candidate, outcome, review, sequenced.size, now)?);
         }
         let consistency = self
             .store
@@ -141,13 +175,86 @@ impl Registry {
             .sequence(&batch.batch_id, candidates, now, &signer)?)
     }
 
+    /// Runs duplicate detection and the review policy on a record on the ledger: a record
+    /// still `declared` goes to review with its reasons, or its registration is pushed onto
+    /// `decisions`. Returns its hold (possible duplicates) and whether it is registered.
+    fn review(
+        &self,
+        kid: &KeyId,
+        candidate: &Candidate,
+        now: i64,
+        decisions: &mut Vec<NewDecision>,
+    ) -> Result<Review, ServiceError> {
+        let held = self.hold_if_duplicate(
+            kid,
+            &candidate.id,
+            candidate.supersedes,
+            &candidate.bytes,
+            now,
+        )?;
+        let status = self
+            .store
+            .registration(kid, &candidate.id)?
+            .map(|r| r.status);
+        let registered = match status.as_deref() {
+            // Sequenced before review statuses existed: registered then.
+            None | Some("registered") => true,
+            Some(DECLARED) => {
+                let signed =
+                    SignedRecord::decode(&candidate.bytes).map_err(ServiceError::internal)?;
+                let policy = self.store.review_policy()?;
+                let reasons = review_reasons(
+                    &policy,
+                    &signed.record.enrolment,
+                    candidate.supersedes.is_some(),
+                    held.is_some(),
+                    now,
+                );
+                if reasons.is_empty() {
+                    decisions.push(NewDecision {
+                        kid: *kid,
+                        id: candidate.id,
+                        expect: vec![DECLARED.to_string()],
+                        decision: DecisionKind::Registered,
+                        reason: DecisionReason::Timely,
+                        decided_by: DecidedBy::Policy,
+                        actor: None,
+                        sealed_note: None,
+                        duplicate_of: None,
+                        at: now,
+                    });
+                    true
+                } else {
+                    self.store.set_review(kid, &candidate.id, &reasons, now)?;
+                    false
+                }
+            }
+            Some(_) => false,
+        };
+        Ok(Review { held, registered })
+    }
+
+    /// Appends the policy's registrations in one transaction; should another request have
+    /// decided one of them meanwhile (a concurrent re-send), each of the others alone.
+    fn register_at_once(&self, decisions: &[NewDecision]) -> Result<(), ServiceError> {
+        let signer = self.signer();
+        if let Decided::Stale { .. } = self.store.decide(decisions, &signer)? {
+            for decision in decisions {
+                self.store.decide(std::slice::from_ref(decision), &signer)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The answer for one sequenced candidate: its leaf receipt (with an inclusion proof at
-    /// `size`) and registered credential, or the reason the sequencer refused it.
+    /// `size`) and, when registered, its registered credential; or the reason the sequencer
+    /// refused it.
     fn record_result(
         &self,
         kid: &KeyId,
         candidate: &Candidate,
         outcome: Sequenced,
+        review: Option<Review>,
         size: u64,
         now: i64,
     ) -> Result<RecordResult, ServiceError> {
@@ -197,18 +304,15 @@ impl Registry {
             }
         };
         let proof = self.store.inclusion_proof(placement.index, size)?;
-        // On the ledger either way; a possible duplicate gets no credential until a
-        // registrar has decided.
-        let held = self.hold_if_duplicate(
-            kid,
-            &candidate.id,
-            candidate.supersedes,
-            &candidate.bytes,
-            now,
-        )?;
-        let credential = match held {
-            Some(_) => None,
-            None => self.issue_registered_credential(candidate, placement.index, now),
+        // On the ledger either way; a record awaiting review (a possible duplicate, a late
+        // registration, a correction) gets no credential until a registrar has registered it.
+        let Review { held, registered } = review.unwrap_or(Review {
+            held: None,
+            registered: false,
+        });
+        let credential = match registered {
+            true => self.issue_registered_credential(candidate, placement.index, now),
+            false => None,
         };
         Ok(RecordResult {
             record_id: candidate.id,
@@ -350,6 +454,14 @@ impl Registry {
             .record_bytes(kid, id)?
             .is_some_and(|stored| stored == bytes))
     }
+}
+
+/// Duplicate detection's and the review policy's verdict on one record.
+struct Review {
+    /// Its possible duplicates, if it is held for them.
+    held: Option<wire::Held>,
+    /// Registered (by the policy now, or before).
+    registered: bool,
 }
 
 /// The answer for a record the registry refuses.

@@ -12,10 +12,12 @@ use birthright_core::{
 use time::OffsetDateTime;
 
 mod admin;
+pub mod decisions;
 mod duplicates;
 mod enrolment;
 mod ingest;
 mod ledger_read;
+mod notices;
 mod tiles;
 mod witnesses;
 

@@ -1,0 +1,23 @@
+# The printable birth certificate (English).
+cert-title = Birth certificate
+cert-child = Child
+cert-sex = Sex
+cert-sex-female = female
+cert-sex-male = male
+cert-sex-unknown = not recorded
+cert-date-of-birth = Date of birth
+cert-time-of-birth = Time of birth
+cert-place-of-birth = Place of birth
+cert-mother = Mother
+cert-father = Father
+cert-number = Registration number
+cert-ledger-index = Ledger index
+cert-registered-on = Registered on
+cert-registry = Registry
+cert-region = Region
+cert-scan = Scan the code to verify this certificate offline against the registry's key.
+cert-issued = Issued on { $date }.
+cert-reissued = Reissued on { $date }: this is a new credential; earlier ones stay valid unless revoked.
+cert-paper = Paper size:
+cert-print-hint = Print with your browser (Ctrl+P); the page fits the chosen paper.
+record-certificate = Printable birth certificate

@@ -1,0 +1,23 @@
+# Certificatul de naștere de tipărit (română).
+cert-title = Certificat de naștere
+cert-child = Copilul
+cert-sex = Sexul
+cert-sex-female = feminin
+cert-sex-male = masculin
+cert-sex-unknown = neînregistrat
+cert-date-of-birth = Data nașterii
+cert-time-of-birth = Ora nașterii
+cert-place-of-birth = Locul nașterii
+cert-mother = Mama
+cert-father = Tatăl
+cert-number = Număr de înregistrare
+cert-ledger-index = Număr de intrare în registru
+cert-registered-on = Înregistrat la
+cert-registry = Registrul
+cert-region = Regiunea
+cert-scan = Scanați codul pentru a verifica acest certificat fără internet, cu cheia registrului.
+cert-issued = Eliberat la { $date }.
+cert-reissued = Eliberat din nou la { $date }: aceasta este o nouă dovadă; cele anterioare rămân valabile dacă nu sunt revocate.
+cert-paper = Format hârtie:
+cert-print-hint = Tipăriți din browser (Ctrl+P); pagina se potrivește formatului ales.
+record-certificate = Certificat de naștere de tipărit

@@ -1,0 +1,93 @@
+# Coada, căutarea și pagina înregistrării (română).
+queue-title = Coada de verificare
+queue-count = { $count ->
+    [one] O înregistrare așteaptă verificarea.
+    [few] { $count } înregistrări așteaptă verificarea.
+   *[other] { $count } de înregistrări așteaptă verificarea.
+}
+queue-empty = Nicio înregistrare nu așteaptă verificarea în regiunile dumneavoastră.
+reason-possible-duplicate = { $count ->
+    [one] Posibil duplicat
+   *[other] Posibil duplicat ({ $count } candidați)
+}
+level-likely = Probabil același copil
+level-possible = Posibil același copil
+
+search-title = Căutarea înregistrărilor
+search-names = Nume (copil, mamă sau tată)
+search-mother = Numele mamei
+search-dob-from = Născuți începând cu
+search-dob-to = Născuți până la
+search-number = Numărul înregistrării sau poziția în jurnal
+search-dob = Data nașterii
+search-dob-placeholder = 2026, 2026-03 sau 2026-03-14
+search-region = Regiunea
+search-status = Starea
+search-any = Oricare
+search-submit = Caută
+search-hint = Introduceți nume, o dată a nașterii sau un interval, un număr de înregistrare, o regiune sau o stare, apoi căutați. Majusculele, diacriticele și alfabetul nu contează: Kovalenko îl găsește pe Коваленко.
+search-next = Pagina următoare
+search-results = { $count ->
+    [one] O înregistrare găsită
+    [few] { $count } înregistrări găsite
+   *[other] { $count } de înregistrări găsite
+}
+
+record-fields = Datele înregistrării
+record-registration = La registru
+record-id = Numărul înregistrării
+record-device = Dispozitivul
+record-worker = Lucrătorul de teren
+record-captured = Introdusă
+record-device-time = (după ceasul dispozitivului)
+record-leaf = Poziția în jurnal
+record-inclusion = Verificarea jurnalului
+record-inclusion-ok = În jurnalul semnat (verificat acum, { $size } intrări)
+record-inclusion-failed = Nu a putut fi confirmată în jurnalul semnat: anunțați administratorul registrului.
+record-certificate = Certificat de naștere pentru tipărire
+record-history = Istoric
+record-history-earlier = Versiune anterioară (corectată ulterior)
+record-history-this = Această versiune
+record-history-later = Corectare ulterioară
+record-held = { $count ->
+    [one] Această înregistrare așteaptă o decizie: poate fi același copil ca într-o altă înregistrare.
+   *[other] Această înregistrare așteaptă o decizie: poate fi același copil ca în alte înregistrări ({ $count }).
+}
+record-candidates = Posibile duplicate
+record-candidate-level = { $level } (scor { $score })
+record-candidate-hidden = Cealaltă înregistrare este în afara regiunilor dumneavoastră.
+record-decide-there = Decizia se ia pe înregistrarea ulterioară
+compare-this = Această înregistrare
+compare-candidate = Cealaltă înregistrare
+decide-duplicate = Același copil: marchează ca duplicat
+decide-not-duplicate = Copii diferiți
+
+field-child-given-names = Prenumele copilului
+field-child-family-name = Numele de familie al copilului
+field-sex = Sexul
+field-date-of-birth = Data nașterii
+field-time-of-birth = Ora nașterii
+field-plurality = Ordinea nașterii / copii născuți împreună
+field-place-kind = Locul nașterii
+field-admin-area = Regiunea nașterii
+field-locality = Localitatea
+field-facility = Unitatea sanitară
+field-coordinates = Coordonate
+field-mother = Mama
+field-father = Tatăl
+field-given-names = prenume
+field-family-name = nume de familie
+field-national-id = act de identitate
+field-nationality = cetățenie
+field-informant = Declarantul
+field-name = numele
+field-relationship = relația cu copilul
+field-phone = telefon
+field-caregiver = Îngrijitor { $n }
+field-consent = Consimțământ
+field-consent-given = Dat (de: { $by })
+field-consent-not-given = Nedat
+field-notes = Observații
+place-health-facility = Unitate sanitară
+place-home = Acasă
+place-other = În altă parte

@@ -1,0 +1,23 @@
+# Свідоцтво про народження для друку (українською).
+cert-title = Свідоцтво про народження
+cert-child = Дитина
+cert-sex = Стать
+cert-sex-female = жіноча
+cert-sex-male = чоловіча
+cert-sex-unknown = не зазначено
+cert-date-of-birth = Дата народження
+cert-time-of-birth = Час народження
+cert-place-of-birth = Місце народження
+cert-mother = Мати
+cert-father = Батько
+cert-number = Реєстраційний номер
+cert-ledger-index = Номер запису в реєстрі
+cert-registered-on = Дата реєстрації
+cert-registry = Реєстр
+cert-region = Регіон
+cert-scan = Відскануйте код, щоб перевірити це свідоцтво без інтернету за ключем реєстру.
+cert-issued = Видано { $date }.
+cert-reissued = Видано повторно { $date }: це нове посвідчення; попередні залишаються чинними, якщо їх не відкликано.
+cert-paper = Формат паперу:
+cert-print-hint = Надрукуйте через браузер (Ctrl+P); сторінка відповідає вибраному формату.
+record-certificate = Свідоцтво про народження для друку

@@ -1,0 +1,771 @@
+//! The queue (records awaiting review), the search page and the record page (every field,
+//! the history, the ledger leaf with a live inclusion check, duplicate candidates side by
+//! side, the decision buttons).
+//!
+//! Every read goes through the same [`crate::registrar::Registrar`] functions as the API:
+//! the record page is the API's audited view (`record_view`), and so is each candidate shown
+//! beside it; the queue and the search are audited by their counts.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    response::Response,
+};
+use birthright_core::{
+    ledger::{
+        checkpoint::verify_checkpoint,
+        merkle::{leaf_hash, verify_inclusion},
+        note::NoteVerifier,
+    },
+    record::{PlaceKind, RegistrationForm, Sex},
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{PREFIX, Page, Req, Shared, layout, redirect, with_form, with_session};
+use crate::{
+    registrar::{
+        Registrar, RegistrarError, access,
+        i18n::Lang,
+        records::{Filter, RecordView, STATUSES},
+        store::RecordMeta,
+    },
+    service::{Decision, DuplicateView},
+};
+
+/// Whether `user` may take decisions on records (registrars and supervisors).
+fn decides(user: &crate::registrar::store::UserRow) -> bool {
+    access::has(user, access::Role::Registrar) || access::has(user, access::Role::Supervisor)
+}
+
+fn bad_id() -> RegistrarError {
+    RegistrarError::bad_request("bad_id", "a record id is a UUID")
+}
+
+/// One record awaiting review, as the queue lists it.
+struct QueueItem {
+    meta: RecordMeta,
+    form: RegistrationForm,
+    /// Its open duplicate pairs.
+    pairs: Vec<DuplicateView>,
+}
+
+/// The records held for review (open duplicate pairs) that `page`'s user may see, oldest
+/// first. Audited by count.
+fn held_queue(page: &Page<'_>) -> Result<Vec<QueueItem>, RegistrarError> {
+    let user = &page.session.user;
+    access::require_records(user)?;
+    let registrar = page.registrar;
+    let mut by_record: BTreeMap<Uuid, Vec<DuplicateView>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for pair in registrar.registry().duplicates()? {
+        if !by_record.contains_key(&pair.record_id) {
+            order.push(pair.record_id);
+        }
+        by_record.entry(pair.record_id).or_default().push(pair);
+    }
+    let index = registrar.store().record_index()?;
+    let mut out = Vec::new();
+    for id in order {
+        let pairs = by_record.remove(&id).unwrap_or_default();
+        let Some(first) = pairs.first() else { continue };
+        let Some(meta) = index
+            .iter()
+            .find(|m| m.id == id && m.kid == first.record_kid)
+        else {
+            continue;
+        };
+        // The region filter comes before anything is opened.
+        if !access::sees_region(user, &meta.region) {
+            continue;
+        }
+        let Some(signed) = registrar.open_record(meta)? else {
+            continue;
+        };
+        out.push(QueueItem {
+            meta: meta.clone(),
+            form: signed.record.enrolment,
+            pairs,
+        });
+    }
+    registrar.audit(
+        page.now,
+        Some(&user.username),
+        "queue_view",
+        Some(format!("{} records", out.len())),
+        Some(&page.req.address),
+    )?;
+    Ok(out)
+}
+
+fn child_name(form: &RegistrationForm) -> String {
+    form.child.display_name()
+}
+
+fn status_text(lang: Lang, status: &str) -> String {
+    lang.t(&format!("status-{status}"))
+}
+
+/// `GET /registrar/queue`.
+pub(crate) async fn queue(State(state): State<Shared>, req: Req) -> Response {
+    with_session(&state, req, false, |page| {
+        let lang = page.lang();
+        let items = held_queue(page)?;
+        let body = html! {
+            h1 { (lang.t("queue-title")) }
+            p.summary { (lang.ta("queue-count", &[("count", items.len().into())])) }
+            @if items.is_empty() {
+                p.empty { (lang.t("queue-empty")) }
+            } @else {
+                table.list {
+                    thead { tr {
+                        th { (lang.t("col-child")) }
+                        th { (lang.t("col-dob")) }
+                        th { (lang.t("col-region")) }
+                        th { (lang.t("col-reason")) }
+                        th { (lang.t("col-waiting-since")) }
+                    } }
+                    tbody {
+                        @for item in &items {
+                            tr {
+                                td { a href={ (PREFIX) "/records/" (item.meta.id) } { (child_name(&item.form)) } }
+                                td { (lang.date(&item.form.child.date_of_birth)) }
+                                td { (item.meta.region) }
+                                td { (lang.ta("reason-possible-duplicate", &[("count", item.pairs.len().into())])) }
+                                td { (lang.datetime(item.pairs.iter().map(|p| p.opened_at).min().unwrap_or(item.meta.sequenced_at))) }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        Ok(page.html(&lang.t("queue-title"), "/registrar/queue", body))
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct SearchQuery {
+    query: String,
+    mother: String,
+    dob: String,
+    dob_from: String,
+    dob_to: String,
+    number: String,
+    region: String,
+    status: String,
+    after: Option<u64>,
+}
+
+impl SearchQuery {
+    /// This search's link from `after` on (the next page).
+    fn next_link(&self, after: u64) -> String {
+        let pairs = [
+            ("query", &self.query),
+            ("mother", &self.mother),
+            ("dob", &self.dob),
+            ("dob_from", &self.dob_from),
+            ("dob_to", &self.dob_to),
+            ("number", &self.number),
+            ("region", &self.region),
+            ("status", &self.status),
+        ];
+        let mut query: Vec<(&str, String)> = pairs
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k, v.clone()))
+            .collect();
+        query.push(("after", after.to_string()));
+        let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+        format!("{PREFIX}/search?{encoded}")
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// `GET /registrar/search?query=&mother=&dob=&dob_from=&dob_to=&number=&region=&status=&after=`:
+/// the API's search ([`Registrar::search_page`]), a page at a time.
+pub(crate) async fn search(
+    State(state): State<Shared>,
+    req: Req,
+    q: Result<Query<SearchQuery>, QueryRejection>,
+) -> Response {
+    let submitted = req.target.contains('?');
+    with_session(&state, req, false, move |page| {
+        access::require_records(&page.session.user)?;
+        let lang = page.lang();
+        let Query(q) =
+            q.map_err(|_| RegistrarError::bad_request("bad_query", "the search is not as expected"))?;
+        let filter = Filter {
+            query: non_empty(&q.query),
+            mother: non_empty(&q.mother),
+            dob: non_empty(&q.dob),
+            dob_from: non_empty(&q.dob_from),
+            dob_to: non_empty(&q.dob_to),
+            number: non_empty(&q.number),
+            region: non_empty(&q.region),
+            status: non_empty(&q.status),
+            limit: None,
+            after: q.after,
+        };
+        let results = if submitted {
+            match page
+                .registrar
+                .search_page(page.session, &filter, &page.req.address, page.now)
+            {
+                Ok(r) => Ok(Some(r)),
+                // A bad filter or a region outside the user's: said on the page, the form kept.
+                Err(e) if e.status == 400 || e.status == 403 => Err(e),
+                Err(e) => return Err(e),
+            }
+        } else {
+            Ok(None)
+        };
+        let regions = &page.session.user.regions;
+        let body = html! {
+            h1 { (lang.t("search-title")) }
+            form.search method="get" action={ (PREFIX) "/search" } {
+                label { (lang.t("search-names"))
+                    input type="search" name="query" value=(q.query) maxlength="200"; }
+                label { (lang.t("search-mother"))
+                    input type="search" name="mother" value=(q.mother) maxlength="200"; }
+                label { (lang.t("search-dob"))
+                    input type="text" name="dob" value=(q.dob) placeholder=(lang.t("search-dob-placeholder"))
+                        pattern="[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?"; }
+                label { (lang.t("search-dob-from"))
+                    input type="date" name="dob_from" value=(q.dob_from); }
+                label { (lang.t("search-dob-to"))
+                    input type="date" name="dob_to" value=(q.dob_to); }
+                label { (lang.t("search-number"))
+                    input type="text" name="number" value=(q.number) maxlength="64"; }
+                label { (lang.t("search-region"))
+                    @if regions.is_empty() {
+                        input type="text" name="region" value=(q.region) maxlength="16";
+                    } @else {
+                        select name="region" {
+                            option value="" { (lang.t("search-any")) }
+                            @for r in regions {
+                                option value=(r) selected[*r == q.region] { (r) }
+                            }
+                        }
+                    }
+                }
+                label { (lang.t("search-status"))
+                    select name="status" {
+                        option value="" { (lang.t("search-any")) }
+                        @for s in STATUSES {
+                            option value=(s) selected[s == q.status] { (status_text(lang, s)) }
+                        }
+                    }
+                }
+                button type="submit" { (lang.t("search-submit")) }
+            }
+            @match &results {
+                Err(e) => { p.error role="alert" { (super::error_text(lang, e)) } }
+                Ok(None) => { p.hint { (lang.t("search-hint")) } }
+                Ok(Some(found)) => {
+                    @let list = &found.records;
+                    p.summary { (lang.ta("search-results", &[("count", list.len().into())])) }
+                    @if !list.is_empty() {
+                        table.list {
+                            thead { tr {
+                                th { (lang.t("col-child")) }
+                                th { (lang.t("col-dob")) }
+                                th { (lang.t("col-sex")) }
+                                th { (lang.t("col-region")) }
+                                th { (lang.t("col-status")) }
+                                th { (lang.t("col-sequenced")) }
+                            } }
+                            tbody {
+                                @for r in list {
+                                    tr {
+                                        td { a href={ (PREFIX) "/records/" (r.id) } { (r.child.given_names) " " (r.child.family_name) } }
+                                        td { (lang.date(&r.child.date_of_birth)) }
+                                        td { (sex_text(lang, r.child.sex)) }
+                                        td { (r.region) }
+                                        td { span class={ "status status-" (r.status) } { (status_text(lang, r.status)) } }
+                                        td { (lang.rfc3339(&r.sequenced_at)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(after) = found.next_after {
+                        p.more { a href=(q.next_link(after)) { (lang.t("search-next")) } }
+                    }
+                }
+            }
+        };
+        Ok(page.html(&lang.t("search-title"), "/registrar/search", body))
+    })
+    .await
+}
+
+fn sex_text(lang: Lang, sex: Option<Sex>) -> String {
+    match sex {
+        Some(Sex::Female) => lang.t("sex-female"),
+        Some(Sex::Male) => lang.t("sex-male"),
+        Some(Sex::Unknown) => lang.t("sex-unknown"),
+        None => String::new(),
+    }
+}
+
+fn place_text(lang: Lang, kind: Option<PlaceKind>) -> String {
+    match kind {
+        Some(PlaceKind::HealthFacility) => lang.t("place-health-facility"),
+        Some(PlaceKind::Home) => lang.t("place-home"),
+        Some(PlaceKind::Other) => lang.t("place-other"),
+        None => String::new(),
+    }
+}
+
+/// One line of a record's fields: a key to align two records by, its label, its value.
+struct Row {
+    key: String,
+    label: String,
+    value: String,
+}
+
+/// Every field of a form, in the form's order.
+fn rows(lang: Lang, form: &RegistrationForm) -> Vec<Row> {
+    let mut out = Vec::new();
+    let mut push = |key: String, label: String, value: String| {
+        out.push(Row { key, label, value });
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let c = &form.child;
+    push(
+        "child.given".into(),
+        lang.t("field-child-given-names"),
+        c.given_names.clone(),
+    );
+    push(
+        "child.family".into(),
+        lang.t("field-child-family-name"),
+        c.family_name.clone(),
+    );
+    push(
+        "child.sex".into(),
+        lang.t("field-sex"),
+        sex_text(lang, c.sex),
+    );
+    push(
+        "child.dob".into(),
+        lang.t("field-date-of-birth"),
+        lang.date(&c.date_of_birth),
+    );
+    push(
+        "child.tob".into(),
+        lang.t("field-time-of-birth"),
+        opt(&c.time_of_birth),
+    );
+    push(
+        "child.plurality".into(),
+        lang.t("field-plurality"),
+        format!("{} / {}", c.birth_order, c.plurality),
+    );
+    let p = &form.place_of_birth;
+    push(
+        "place.kind".into(),
+        lang.t("field-place-kind"),
+        place_text(lang, p.kind),
+    );
+    push(
+        "place.area".into(),
+        lang.t("field-admin-area"),
+        p.admin_area.clone(),
+    );
+    push(
+        "place.locality".into(),
+        lang.t("field-locality"),
+        p.locality.clone(),
+    );
+    push(
+        "place.facility".into(),
+        lang.t("field-facility"),
+        opt(&p.facility),
+    );
+    let coords = match (p.latitude, p.longitude) {
+        (Some(lat), Some(lon)) => format!("{lat:.5}, {lon:.5}"),
+        _ => String::new(),
+    };
+    push("place.coords".into(), lang.t("field-coordinates"), coords);
+    let mut parent = |who: &str, label: &str, parent: Option<&birthright_core::record::Parent>| {
+        let title = lang.t(label);
+        let get =
+            |f: fn(&birthright_core::record::Parent) -> String| parent.map(f).unwrap_or_default();
+        push(
+            format!("{who}.given"),
+            format!("{title}: {}", lang.t("field-given-names")),
+            get(|p| p.given_names.clone()),
+        );
+        push(
+            format!("{who}.family"),
+            format!("{title}: {}", lang.t("field-family-name")),
+            get(|p| p.family_name.clone()),
+        );
+        push(
+            format!("{who}.dob"),
+            format!("{title}: {}", lang.t("field-date-of-birth")),
+            parent
+                .and_then(|p| p.date_of_birth.as_deref())
+                .map(|d| lang.date(d))
+                .unwrap_or_default(),
+        );
+        push(
+            format!("{who}.id"),
+            format!("{title}: {}", lang.t("field-national-id")),
+            get(|p| p.national_id.clone().unwrap_or_default()),
+        );
+        push(
+            format!("{who}.nationality"),
+            format!("{title}: {}", lang.t("field-nationality")),
+            get(|p| p.nationality.clone().unwrap_or_default()),
+        );
+    };
+    parent("mother", "field-mother", Some(&form.mother));
+    parent("father", "field-father", form.father.as_ref());
+    let i = &form.informant;
+    let informant = lang.t("field-informant");
+    push(
+        "informant.name".into(),
+        format!("{informant}: {}", lang.t("field-name")),
+        format!("{} {}", i.given_names, i.family_name),
+    );
+    push(
+        "informant.relationship".into(),
+        format!("{informant}: {}", lang.t("field-relationship")),
+        i.relationship.clone(),
+    );
+    push(
+        "informant.phone".into(),
+        format!("{informant}: {}", lang.t("field-phone")),
+        opt(&i.phone),
+    );
+    for (n, cg) in form.caregivers.iter().enumerate() {
+        let label = lang.ta("field-caregiver", &[("n", (n + 1).into())]);
+        let phone = cg
+            .phone
+            .as_deref()
+            .map(|p| format!(", {p}"))
+            .unwrap_or_default();
+        push(
+            format!("caregiver.{n}"),
+            label,
+            format!(
+                "{} {} ({}){phone}",
+                cg.given_names, cg.family_name, cg.relationship
+            ),
+        );
+    }
+    push(
+        "consent".into(),
+        lang.t("field-consent"),
+        if form.consent.given {
+            lang.ta(
+                "field-consent-given",
+                &[("by", form.consent.by_relationship.as_str().into())],
+            )
+        } else {
+            lang.t("field-consent-not-given")
+        },
+    );
+    push("notes".into(), lang.t("field-notes"), opt(&form.notes));
+    for (k, v) in &form.custom {
+        push(format!("custom.{k}"), k.clone(), v.clone());
+    }
+    out
+}
+
+/// The live inclusion check of leaf `index`: the size of the signed checkpoint it was
+/// verified under, or why not.
+fn inclusion(registrar: &Registrar, view: &RecordView) -> Result<u64, String> {
+    let registry = registrar.registry();
+    let bundle = registry.trust_bundle();
+    let verifier = NoteVerifier::from_vkey(&bundle.checkpoint_vkey).map_err(|e| e.to_string())?;
+    let note = registry.checkpoint().map_err(|e| e.message)?;
+    let checkpoint =
+        verify_checkpoint(&verifier, &note, &bundle.origin).map_err(|e| e.to_string())?;
+    let index = view.leaf_index;
+    let leaf = registry
+        .leaves(index, index + 1)
+        .map_err(|e| e.message)?
+        .into_iter()
+        .next()
+        .ok_or("no leaf")?;
+    let parsed =
+        birthright_core::ledger::leaf::LedgerLeaf::parse(&leaf).map_err(|e| e.to_string())?;
+    if parsed.device_kid.to_string() != view.device_kid {
+        return Err("the leaf names another device".into());
+    }
+    let proof = registry
+        .inclusion_proof(index, checkpoint.size)
+        .map_err(|e| e.message)?;
+    verify_inclusion(
+        &leaf_hash(&leaf),
+        index,
+        checkpoint.size,
+        &proof,
+        &checkpoint.root_hash,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(checkpoint.size)
+}
+
+/// The open duplicate pairs that name record `id`, either side.
+fn pairs_of(registrar: &Registrar, id: &Uuid) -> Result<Vec<DuplicateView>, RegistrarError> {
+    Ok(registrar
+        .registry()
+        .duplicates()?
+        .into_iter()
+        .filter(|p| p.record_id == *id || p.candidate_id == *id)
+        .collect())
+}
+
+/// `GET /registrar/records/{id}`.
+pub(crate) async fn record(
+    State(state): State<Shared>,
+    req: Req,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    with_session(&state, req, false, move |page| {
+        let id = id
+            .ok()
+            .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+            .ok_or_else(bad_id)?;
+        let lang = page.lang();
+        let registrar = page.registrar;
+        let view = registrar.record(page.session, &id, &page.req.address, page.now)?;
+        let index = registrar.store().record_index()?;
+        // History: the records it corrects (back to the first) and those correcting it.
+        let mut earlier = Vec::new();
+        let mut cursor = view.supersedes;
+        while let Some(prev) = cursor {
+            if earlier.len() >= 50 || earlier.iter().any(|m: &RecordMeta| m.id == prev) {
+                break;
+            }
+            let Some(meta) = index.iter().find(|m| m.id == prev) else { break };
+            earlier.push(meta.clone());
+            cursor = meta.supersedes;
+        }
+        let later: Vec<&RecordMeta> = index.iter().filter(|m| m.supersedes == Some(id)).collect();
+        let inclusion = inclusion(registrar, &view);
+        let pairs = pairs_of(registrar, &id)?;
+        let mut candidates = Vec::new();
+        for pair in &pairs {
+            let other = if pair.record_id == id { pair.candidate_id } else { pair.record_id };
+            // The candidate is a view of another child's record: audited, region-limited.
+            let seen = match registrar.record(page.session, &other, &page.req.address, page.now) {
+                Ok(v) => Some(v),
+                Err(e) if e.status == 403 || e.status == 404 => None,
+                Err(e) => return Err(e),
+            };
+            candidates.push((pair, other, seen));
+        }
+        let mine = rows(lang, &view.form);
+        let may_decide = decides(&page.session.user);
+        let printable = pairs.is_empty()
+            && view.status == "registered"
+            && crate::registrar::access::require_printer(&page.session.user).is_ok();
+        let name = format!("{} {}", view.form.child.given_names, view.form.child.family_name);
+        let body = html! {
+            h1 { (name) " " span class={ "status status-" (view.status) } { (status_text(lang, view.status)) } }
+            @if !pairs.is_empty() {
+                p.notice { (lang.ta("record-held", &[("count", pairs.len().into())])) }
+            } @else if view.status == "registered" {
+                p { a href={ (PREFIX) "/records/" (view.id) "/certificate" } { (lang.t("record-certificate")) } }
+            }
+            @if printable {
+                p { a href={ (PREFIX) "/records/" (view.id) "/certificate" } { (lang.t("record-certificate")) } }
+            }
+            div.columns {
+                section {
+                    h2 { (lang.t("record-fields")) }
+                    table.fields { tbody {
+                        @for row in &mine {
+                            tr { th scope="row" { (row.label) } td { (row.value) } }
+                        }
+                    } }
+                }
+                section {
+                    h2 { (lang.t("record-registration")) }
+                    dl.fields {
+                        dt { (lang.t("record-id")) } dd { code { (view.id) } }
+                        dt { (lang.t("col-region")) } dd { (view.region) }
+                        dt { (lang.t("record-device")) } dd { code { (view.device_kid) } }
+                        dt { (lang.t("record-worker")) } dd { (view.worker_id) }
+                        dt { (lang.t("record-captured")) } dd { (lang.rfc3339(&view.captured_at)) " " small { (lang.t("record-device-time")) } }
+                        dt { (lang.t("col-sequenced")) } dd { (lang.rfc3339(&view.sequenced_at)) }
+                        dt { (lang.t("record-leaf")) } dd { (view.leaf_index) }
+                        dt { (lang.t("record-inclusion")) }
+                        dd {
+                            @match &inclusion {
+                                Ok(size) => { span.ok { (lang.ta("record-inclusion-ok", &[("size", i64::try_from(*size).unwrap_or(i64::MAX).into())])) } }
+                                Err(_) => { span.bad { (lang.t("record-inclusion-failed")) } }
+                            }
+                        }
+                    }
+                    h2 { (lang.t("record-history")) }
+                    ol.history {
+                        @for meta in earlier.iter().rev() {
+                            li { a href={ (PREFIX) "/records/" (meta.id) } { (lang.t("record-history-earlier")) } " · " (lang.datetime(meta.sequenced_at)) }
+                        }
+                        li { strong { (lang.t("record-history-this")) } " · " (lang.rfc3339(&view.sequenced_at)) }
+                        @for meta in &later {
+                            li { a href={ (PREFIX) "/records/" (meta.id) } { (lang.t("record-history-later")) } " · " (lang.datetime(meta.sequenced_at)) }
+                        }
+                    }
+                }
+            }
+            @if !candidates.is_empty() {
+                section.candidates {
+                    h2 { (lang.t("record-candidates")) }
+                    @for (pair, other, seen) in &candidates {
+                        article.candidate {
+                            h3 { (lang.ta("record-candidate-level", &[("level", lang.t(&format!("level-{}", pair.level)).as_str().into()), ("score", i64::from(pair.score).into())])) }
+                            @match seen {
+                                None => { p { (lang.t("record-candidate-hidden")) } }
+                                Some(theirs) => {
+                                    (side_by_side(lang, &mine, &rows(lang, &theirs.form), *other))
+                                }
+                            }
+                            @if may_decide && pair.record_id == id {
+                                div.decisions {
+                                    form method="post" action={ (PREFIX) "/records/" (id) "/duplicates/" (other) } {
+                                        (layout::csrf(page.session))
+                                        input type="hidden" name="decision" value="duplicate";
+                                        button.danger type="submit" { (lang.t("decide-duplicate")) }
+                                    }
+                                    form method="post" action={ (PREFIX) "/records/" (id) "/duplicates/" (other) } {
+                                        (layout::csrf(page.session))
+                                        input type="hidden" name="decision" value="not_duplicate";
+                                        button type="submit" { (lang.t("decide-not-duplicate")) }
+                                    }
+                                }
+                            } @else if pair.record_id != id {
+                                p.hint { a href={ (PREFIX) "/records/" (pair.record_id) } { (lang.t("record-decide-there")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        Ok(page.html(&name, "", body))
+    })
+    .await
+}
+
+/// Two records' fields side by side, the rows that differ marked.
+fn side_by_side(lang: Lang, mine: &[Row], theirs: &[Row], other: Uuid) -> Markup {
+    let mut keys: Vec<(&str, &str)> = mine
+        .iter()
+        .map(|r| (r.key.as_str(), r.label.as_str()))
+        .collect();
+    for r in theirs {
+        if !keys.iter().any(|(k, _)| *k == r.key) {
+            keys.push((&r.key, &r.label));
+        }
+    }
+    let value = |rows: &[Row], key: &str| {
+        rows.iter()
+            .find(|r| r.key == key)
+            .map(|r| r.value.clone())
+            .unwrap_or_default()
+    };
+    html! {
+        table.compare {
+            thead { tr {
+                th {}
+                th { (lang.t("compare-this")) }
+                th { a href={ (PREFIX) "/records/" (other) } { (lang.t("compare-candidate")) } }
+            } }
+            tbody {
+                @for (key, label) in &keys {
+                    @let a = value(mine, key);
+                    @let b = value(theirs, key);
+                    @if !(a.is_empty() && b.is_empty()) {
+                        tr class=[(a != b).then_some("differs")] {
+                            th scope="row" { (label) }
+                            td { (a) }
+                            td { (b) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PairForm {
+    #[serde(default)]
+    decision: String,
+}
+
+/// `POST /registrar/records/{id}/duplicates/{candidate}`: a registrar's decision on a pair
+/// (the same child, or two children). Registrars and supervisors, in their regions (both
+/// records); audited.
+pub(crate) async fn decide_pair(
+    State(state): State<Shared>,
+    req: Req,
+    ids: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    body: Bytes,
+) -> Response {
+    with_form(&state, req, body, false, move |page, form: PairForm| {
+        let (id, candidate) = ids
+            .ok()
+            .and_then(|Path((a, b))| Some((Uuid::parse_str(&a).ok()?, Uuid::parse_str(&b).ok()?)))
+            .ok_or_else(bad_id)?;
+        let user = &page.session.user;
+        if !decides(user) {
+            return Err(RegistrarError::forbidden("deciding on records"));
+        }
+        let decision = match form.decision.as_str() {
+            "duplicate" => Decision::Duplicate,
+            "not_duplicate" => Decision::NotDuplicate,
+            _ => {
+                return Err(RegistrarError::bad_request(
+                    "bad_form",
+                    "the decision is not one of the choices",
+                ));
+            }
+        };
+        let index = page.registrar.store().record_index()?;
+        for rid in [id, candidate] {
+            let meta = index
+                .iter()
+                .find(|m| m.id == rid)
+                .ok_or_else(|| RegistrarError::new(404, "not_found", format!("no record {rid}")))?;
+            if !access::sees_region(user, &meta.region) {
+                return Err(RegistrarError::new(
+                    403,
+                    "region_forbidden",
+                    "this record is outside your regions",
+                ));
+            }
+        }
+        page.registrar.registry().decide_duplicate(
+            &id,
+            &candidate,
+            decision,
+            Some(user.username.clone()),
+            page.now,
+        )?;
+        page.registrar.audit(
+            page.now,
+            Some(&user.username),
+            "duplicate_decision",
+            Some(format!("{id} {candidate} {}", decision.as_str())),
+            Some(&page.req.address),
+        )?;
+        Ok(redirect(&format!("{PREFIX}/records/{id}")))
+    })
+    .await
+}
