@@ -94,16 +94,28 @@ pub(crate) fn ingest(report: &mut Report, dir: &Path, quick: bool) -> Result<()>
         .chunks(100)
         .map(|c| seal_batch(&registry, &device, c))
         .collect::<Result<Vec<_>>>()?;
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let url = format!("{}/v1/batches", server.url);
+    // The CLI's and the device's transport (core::http_client), so the row measures what a
+    // device's sync pays for HTTP.
+    let transport = birthright_core::http_client::UreqTransport::new(&server.url);
     let mut answers = Vec::with_capacity(bodies.len());
     let started = Instant::now();
     for (body, _, _) in &bodies {
-        let mut response = agent
-            .post(&url)
-            .header("content-type", "application/cbor")
-            .send(&body[..])?;
-        answers.push(response.body_mut().read_to_vec()?);
+        let response = birthright_core::sync::Transport::send(
+            &transport,
+            &birthright_core::sync::HttpRequest {
+                method: birthright_core::sync::Method::Post,
+                path: "/v1/batches".into(),
+                content_type: Some("application/cbor".into()),
+                body: body.clone(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            response.status == 200,
+            "ingest over HTTP: status {}",
+            response.status
+        );
+        answers.push(response.body);
     }
     let http_rate = extra.len() as f64 / started.elapsed().as_secs_f64();
     for ((_, key, sent), answer) in bodies.iter().zip(&answers) {

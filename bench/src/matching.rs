@@ -11,9 +11,9 @@ use birthright_core::{
     fixtures::sample_inputs,
     matching::{
         Level, Prepared, Profile,
-        blocking::keyed_block_keys,
+        blocking::{block_keys, commonness, is_child_name_key, keyed, keyed_block_keys},
         labelled::{Labelled, evaluate, labelled_set},
-        score,
+        score_in,
     },
     store::{StorageKey, crypto},
 };
@@ -180,6 +180,18 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         found.sort_unstable();
         found.dedup();
         candidates += found.len() as u64;
+        // How common the child's name is that month (docs/MATCHING.md §6.3), as the registry
+        // counts it: records under each of its child's-name keys.
+        let counts: HashMap<String, u64> = block_keys(&prepared)
+            .into_iter()
+            .filter(|k| is_child_name_key(k))
+            .map(|k| {
+                let short =
+                    u64::from_le_bytes(keyed(&secret, &k)[..8].try_into().unwrap_or_default());
+                let n = index.get(&short).map_or(0, |v| v.len() as u64);
+                (k, n)
+            })
+            .collect();
         let mut best = Level::None;
         for at in found {
             let sealed: Vec<u8> = read.query_row([at], |r| r.get(0))?;
@@ -190,7 +202,9 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
                 )
                 .ok_or_else(|| anyhow::anyhow!("a profile did not open"))?;
             let other: Profile = codec::from_slice(&plain, codec::MAX_RECORD_BYTES)?;
-            best = best.max(score(&prepared, &Prepared::new(other)).level);
+            let other = Prepared::new(other);
+            let common = commonness(&prepared, &other, |k| counts.get(k).copied().unwrap_or(0));
+            best = best.max(score_in(&prepared, &other, common).level);
         }
         held += u64::from(best != Level::None);
     }

@@ -262,8 +262,7 @@ impl core::sync::Transport for TransportAdapter {
         request: &core::sync::HttpRequest,
     ) -> Result<core::sync::HttpResponse, core::sync::TransportError> {
         self.0
-            .send(request.clone().into())
-            .map(Into::into)
+            .send(request.clone())
             .map_err(|e| core::sync::TransportError {
                 message: e.to_string(),
             })
@@ -274,7 +273,7 @@ struct ProgressAdapter(Arc<dyn SyncProgress>);
 
 impl core::sync::SyncProgress for ProgressAdapter {
     fn on_progress(&self, counts: &core::sync::SyncCounts) {
-        self.0.on_progress((*counts).into());
+        self.0.on_progress(*counts);
     }
 }
 
@@ -475,14 +474,11 @@ impl Device {
         progress: Arc<dyn SyncProgress>,
         options: Option<SyncOptions>,
     ) -> Result<SyncReport, BirthrightError> {
-        Ok(self
-            .inner
-            .sync(
-                &TransportAdapter(transport),
-                &ProgressAdapter(progress),
-                options.map(Into::into).unwrap_or_default(),
-            )?
-            .into())
+        Ok(self.inner.sync(
+            &TransportAdapter(transport),
+            &ProgressAdapter(progress),
+            options.map(Into::into).unwrap_or_default(),
+        )?)
     }
 
     /// `sync` that `cancellation.cancel()` (from another thread) stops before its next request
@@ -498,14 +494,11 @@ impl Device {
             cancel: Some(cancellation.inner.clone()),
             ..options.map(Into::into).unwrap_or_default()
         };
-        Ok(self
-            .inner
-            .sync(
-                &TransportAdapter(transport),
-                &ProgressAdapter(progress),
-                config,
-            )?
-            .into())
+        Ok(self.inner.sync(
+            &TransportAdapter(transport),
+            &ProgressAdapter(progress),
+            config,
+        )?)
     }
 
     /// When the registry revoked this device, as learnt at a sync; `None` while it is not

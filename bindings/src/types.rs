@@ -4,9 +4,15 @@
 //! - times are `SystemTime` (`java.time.Instant`, Swift `Date`) where the core keeps Unix
 //!   seconds, and ids are text where the core has `Uuid`/`KeyId` (`RecordSummary`,
 //!   `StoredRecord`, `DeviceIdentity`, `Enrolment`, `CredentialClaims`);
-//! - the sync's HTTP exchange, options, progress and report are the FFI's (`SyncOptions` has
-//!   defaults, the core's `SyncConfig` a cancel flag; the core's sync types stay UniFFI-free
-//!   until the sync module's split lands);
+//! - the sync's HTTP exchange (`HttpRequest`, `HttpResponse`, `HttpMethod`), progress
+//!   (`SyncCounts`) and report (`SyncReport`, `RejectedRecord`, `AwaitingWitnesses`) are the
+//!   core's own types too (`RejectedRecord.id` crosses as text through the core's `Uuid` custom
+//!   type); only `SyncOptions` is the FFI's, as its shape differs: every field has a default
+//!   for the apps, times are milliseconds, and the core's `SyncConfig` carries a cancel handle
+//!   and a test-only RNG seed that must not cross;
+//! - `DuplicateLevel` has no `None` (the core's `matching::Level` has one for pairs below
+//!   `possible`, which never reach the app); `PossibleDuplicate`, `RegistryHint` and
+//!   `RegistryCandidate` add the sentence for the screen, computed at the call;
 //! - a verification is flattened into a status and a reason, a QR matrix into bytes.
 
 use std::time::{Duration, SystemTime};
@@ -20,6 +26,10 @@ pub use birthright_core::{
         PlaceOfBirth, RegistrationForm, Sex,
     },
     store::RecordStatus,
+    sync::{
+        AwaitingWitnesses, HttpRequest, HttpResponse, Method, RejectedRecord, SyncCounts,
+        SyncReport,
+    },
     validate::{FieldCode, FieldError},
 };
 
@@ -187,39 +197,6 @@ pub struct Enrolment {
     pub registry_origin: String,
 }
 
-/// An HTTP method the sync uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum HttpMethod {
-    /// `GET`.
-    Get,
-    /// `POST`, with a body.
-    Post,
-}
-
-/// An HTTP request for the app's transport to perform against the registry base URL.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct HttpRequest {
-    /// `GET` or `POST`.
-    pub method: HttpMethod,
-    /// Path and query, e.g. `/v1/batches`.
-    pub path: String,
-    /// Content type of the body.
-    pub content_type: Option<String>,
-    /// Body bytes.
-    pub body: Vec<u8>,
-}
-
-/// The answer the app's transport received.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct HttpResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// `Retry-After` in seconds.
-    pub retry_after_secs: Option<u64>,
-    /// Body bytes.
-    pub body: Vec<u8>,
-}
-
 /// Tuning of a sync; every field has a default suited to 2G (`SyncOptions()` in Kotlin and
 /// Swift), so an app names only what it changes: `SyncOptions(maxAttempts = 2u)`.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -258,73 +235,6 @@ impl From<SyncOptions> for core::sync::SyncConfig {
             rng_seed: None,
         }
     }
-}
-
-/// Sync progress.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct SyncCounts {
-    /// Records to send when the sync started.
-    pub queued: u64,
-    /// Sent so far.
-    pub sent: u64,
-    /// Acknowledged so far.
-    pub acknowledged: u64,
-    /// Rejected so far.
-    pub rejected: u64,
-    /// Bytes of sealed batches sent so far, every attempt counted (for a rate and the time
-    /// left).
-    pub bytes_sent: u64,
-    /// While the sync waits to retry: how long, in milliseconds, from this report; 0 otherwise
-    /// (for a "retrying in 8 s" countdown).
-    pub retry_in_ms: u64,
-}
-
-/// A record the registry refused.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct RejectedRecord {
-    /// Record id.
-    pub id: String,
-    /// Reason code.
-    pub code: String,
-    /// Reason for the worker.
-    pub message: String,
-}
-
-/// What a sync did.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct SyncReport {
-    /// Batches sent.
-    pub batches: u64,
-    /// Newly accepted.
-    pub accepted: u64,
-    /// Already on the ledger.
-    pub duplicate: u64,
-    /// Refused, with reasons.
-    pub rejected: Vec<RejectedRecord>,
-    /// Verified ledger size.
-    pub tree_size: u64,
-    /// Verified checkpoint (signed note).
-    pub checkpoint: Option<String>,
-    /// Revocation list refreshed.
-    pub revocations_refreshed: bool,
-    /// Whether the status list of registered credentials was refreshed.
-    pub status_list_refreshed: bool,
-    /// This device is revoked.
-    pub device_revoked: bool,
-    /// Records answered under a checkpoint below the witness quorum stay waiting; a later
-    /// sync resends them. `None` when nothing waits for witnesses.
-    pub awaiting_witnesses: Option<AwaitingWitnesses>,
-}
-
-/// How many witnesses cosigned the registry's latest checkpoint, against the quorum.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct AwaitingWitnesses {
-    /// Trusted witnesses that cosigned.
-    pub cosigned: u32,
-    /// How many must.
-    pub quorum: u32,
-    /// "awaiting witnesses (1 of 2)".
-    pub summary: String,
 }
 
 /// A caregiver credential.
@@ -440,15 +350,6 @@ pub struct Verification {
     pub headline: String,
 }
 
-impl From<core::sync::Method> for HttpMethod {
-    fn from(m: core::sync::Method) -> Self {
-        match m {
-            core::sync::Method::Get => HttpMethod::Get,
-            core::sync::Method::Post => HttpMethod::Post,
-        }
-    }
-}
-
 impl From<core::device::RecordSummary> for RecordSummary {
     fn from(s: core::device::RecordSummary) -> Self {
         RecordSummary {
@@ -530,69 +431,6 @@ impl From<core::device::DeviceIdentity> for DeviceIdentity {
             key_id: i.key_id.to_hex(),
             public_key: i.public_key.to_vec(),
             worker_id: i.worker_id,
-        }
-    }
-}
-
-impl From<core::sync::HttpRequest> for HttpRequest {
-    fn from(r: core::sync::HttpRequest) -> Self {
-        HttpRequest {
-            method: r.method.into(),
-            path: r.path,
-            content_type: r.content_type,
-            body: r.body,
-        }
-    }
-}
-
-impl From<HttpResponse> for core::sync::HttpResponse {
-    fn from(r: HttpResponse) -> Self {
-        core::sync::HttpResponse {
-            status: r.status,
-            retry_after_secs: r.retry_after_secs,
-            body: r.body,
-        }
-    }
-}
-
-impl From<core::sync::SyncCounts> for SyncCounts {
-    fn from(c: core::sync::SyncCounts) -> Self {
-        SyncCounts {
-            queued: c.queued,
-            sent: c.sent,
-            acknowledged: c.acknowledged,
-            rejected: c.rejected,
-            bytes_sent: c.bytes_sent,
-            retry_in_ms: c.retry_in_ms,
-        }
-    }
-}
-
-impl From<core::sync::SyncReport> for SyncReport {
-    fn from(r: core::sync::SyncReport) -> Self {
-        SyncReport {
-            batches: r.batches,
-            accepted: r.accepted,
-            duplicate: r.duplicate,
-            rejected: r
-                .rejected
-                .into_iter()
-                .map(|x| RejectedRecord {
-                    id: x.id.to_string(),
-                    code: x.code,
-                    message: x.message,
-                })
-                .collect(),
-            tree_size: r.tree_size,
-            checkpoint: r.checkpoint,
-            revocations_refreshed: r.revocations_refreshed,
-            status_list_refreshed: r.status_list_refreshed,
-            device_revoked: r.device_revoked,
-            awaiting_witnesses: r.awaiting_witnesses.map(|w| AwaitingWitnesses {
-                cosigned: w.cosigned,
-                quorum: w.quorum,
-                summary: w.to_string(),
-            }),
         }
     }
 }

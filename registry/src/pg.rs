@@ -1263,6 +1263,18 @@ impl RegistryStore for PgStore {
         })
     }
 
+    fn match_key_count(&self, key: &[u8; 32]) -> Result<u64, StoreError> {
+        self.db().read_sql(|tx| {
+            let n: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM match_keys WHERE key = $1",
+                    &[&key.as_slice()],
+                )?
+                .get(0);
+            Ok(n.max(0) as u64)
+        })
+    }
+
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
         self.db().read_sql(|tx| {
             Ok(tx

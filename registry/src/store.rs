@@ -564,6 +564,10 @@ pub trait RegistryStore: Send + Sync {
     /// The records having at least one of the keyed blocking hashes `keys`, without repeats.
     fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError>;
 
+    /// How many records have the keyed blocking hash `key` (how common a child's name is
+    /// that month, docs/MATCHING.md §6.3).
+    fn match_key_count(&self, key: &[u8; 32]) -> Result<u64, StoreError>;
+
     /// Whether record `id` of device `kid` has been matched (its keys are stored).
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
 
@@ -1727,6 +1731,15 @@ impl RegistryStore for SqliteStore {
         out.sort_unstable();
         out.dedup();
         Ok(out)
+    }
+
+    fn match_key_count(&self, key: &[u8; 32]) -> Result<u64, StoreError> {
+        let n: i64 = self.read().query_row(
+            "SELECT count(*) FROM match_keys WHERE key = ?1",
+            [key.as_slice()],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
     }
 
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {

@@ -361,27 +361,32 @@ fn the_monitor_follows_a_registry_as_devices_sync_on_both_backends() {
         let trust = trust_file(&registry);
         let url = format!("{}/tlog", registry.url);
         let state = root.path().join("state");
+        // The same form three times: the first is registered by the review policy (its
+        // record leaf and a decision leaf), the other two wait for review as possible
+        // duplicates (a record leaf each).
         capture(&device, 3);
-        assert_eq!(sync_json(&device, &registry.url)["tree_size"], 3);
+        assert_eq!(sync_json(&device, &registry.url)["tree_size"], 4);
         let (code, verdict) = monitor(&trust, &url, &state);
         assert_eq!(code, 0, "{backend:?}: {verdict}");
         assert_eq!(
             (verdict["size"].as_u64(), verdict["new_leaves"].as_u64()),
-            (Some(3), Some(3))
+            (Some(4), Some(4))
         );
         capture(&device, 2);
-        assert_eq!(sync_json(&device, &registry.url)["tree_size"], 5);
+        assert_eq!(sync_json(&device, &registry.url)["tree_size"], 6);
         let (code, verdict) = monitor(&trust, &url, &state);
         assert_eq!(code, 0, "{backend:?}: {verdict}");
-        assert_eq!(verdict["previous_size"], 3);
+        assert_eq!(verdict["previous_size"], 4);
         assert_eq!(verdict["new_leaves"], 2);
-        // The entries are the ledger leaves the auditors' API serves: commitments only.
-        let bundle = http_get(&format!("{url}/tile/entries/000.p/5"));
-        assert_eq!(bundle.len(), 5 * 51);
+        // The entries are the ledger leaves the auditors' API serves: commitments only. Each
+        // is a 2-byte length and the leaf: 49 bytes for a record, 53 for a decision.
+        let bundle = http_get(&format!("{url}/tile/entries/000.p/6"));
+        assert_eq!(bundle.len(), 5 * (2 + 49) + (2 + 53));
         for word in PLAINTEXT {
             assert!(!contains(&bundle, word.as_bytes()), "{word} in the entries");
         }
         let leaves = ledger_leaves(&registry.url);
-        assert_eq!(leaves.len(), 5);
+        assert_eq!(leaves.len(), 6);
+        assert_eq!(record_leaves(&leaves).len(), 5);
     }
 }

@@ -96,6 +96,17 @@ fn superseded_and_revoked(backend: Backend) {
         "the synced device has fresh lists: {stdout}"
     );
 
+    // This registry registers corrections without review (the default policy reviews them),
+    // so the correction comes back with its registered credential.
+    ok(&[
+        "registry",
+        "policy",
+        "set",
+        "--data",
+        p(&registry.dir),
+        "--review-corrections",
+        "false",
+    ]);
     let correction = correct(&device, &id);
     ok(&["sync", "--data", p(&device)]);
     let (code, v) = verify(&["--trust", p(&trust), "--text", &old, "--data", p(&device)]);

@@ -237,10 +237,10 @@ fn a_device_with_nothing_to_send_refreshes_its_checkpoint_through_a_consistency_
     drop(proxy);
 
     // The refreshed checkpoint is A's: the next refresh needs no proof, and A's next batch
-    // is sealed against size 5 and answered with a proof from there.
+    // is sealed against size 6 and answered with a proof from there.
     let proxy = start_proxy(&registry.url, Vec::new());
     let report = sync_json(&a, &proxy.url);
-    assert_eq!(report["tree_size"], 5, "{report}");
+    assert_eq!(report["tree_size"], 6, "{report}");
     assert!(
         !proxy
             .tally()
@@ -253,11 +253,11 @@ fn a_device_with_nothing_to_send_refreshes_its_checkpoint_through_a_consistency_
     let late = capture(&a, 1);
     let report = sync_json(&a, &registry.url);
     assert_eq!(report["accepted"], 1, "{report}");
-    assert_eq!(report["tree_size"], 6, "{report}");
+    assert_eq!(report["tree_size"], 7, "{report}");
     assert_all_acknowledged(&a, &a_ids);
     assert_all_acknowledged(&b, &b_ids);
-    assert_eq!(show_json(&a, &late[0])["leaf_index"], 5);
-    assert_eq!(ledger_leaves(&registry.url).len(), 6);
+    assert_eq!(show_json(&a, &late[0])["leaf_index"], 6);
+    assert_eq!(ledger_leaves(&registry.url).len(), 7);
 }
 
 #[test]

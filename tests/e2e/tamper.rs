@@ -34,16 +34,17 @@ fn a_forked_ledger_is_detected_and_nothing_is_acknowledged() {
     let original = serve_registry(&dir);
     let fork = serve_registry(&fork_dir);
 
-    // A's records reach the original; A verifies its checkpoint at size 2.
+    // A's records reach the original; A verifies its checkpoint at size 3 (two records of one
+    // child and the review policy's registration of the first).
     let a_ids = capture(&a, 2);
-    assert_eq!(sync_json(&a, &original.url)["tree_size"], 2);
+    assert_eq!(sync_json(&a, &original.url)["tree_size"], 3);
     // B, enrolled in both (the copy holds the same enrolments), appends other records to the
     // fork: same keys, a different history.
     let b_ids = capture(&b, 3);
-    assert_eq!(sync_json(&b, &fork.url)["tree_size"], 3);
+    assert_eq!(sync_json(&b, &fork.url)["tree_size"], 4);
     assert_all_acknowledged(&b, &b_ids);
 
-    // A refreshes its checkpoint from the fork: no consistency proof from A's size 2 holds.
+    // A refreshes its checkpoint from the fork: no consistency proof from A's size 3 holds.
     let err = fails(&["sync", "--data", p(&a), "--registry", &fork.url]);
     assert!(err.contains("ledger is inconsistent"), "{err}");
 
@@ -52,7 +53,7 @@ fn a_forked_ledger_is_detected_and_nothing_is_acknowledged() {
     let late = capture(&a, 1);
     let err = fails(&["sync", "--data", p(&a), "--registry", &fork.url]);
     assert!(err.contains("ledger is inconsistent"), "{err}");
-    assert_eq!(tree_size(&fork.url), 4, "the fork did answer the batch");
+    assert_eq!(tree_size(&fork.url), 5, "the fork did answer the batch");
     let record = show_json(&a, &late[0]);
     assert_eq!(record["status"], "in_flight");
     assert!(record["leaf_index"].is_null());
@@ -125,6 +126,6 @@ fn an_impostor_registry_with_the_same_origin_is_refused() {
             .contains(&"GET /v1/checkpoint".to_string())
     );
     let report = sync_json(&device, &registry.url);
-    assert_eq!(report["tree_size"], 2, "{report}");
+    assert_eq!(report["tree_size"], 3, "{report}");
     assert_all_acknowledged(&device, &ids);
 }

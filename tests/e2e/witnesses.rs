@@ -207,9 +207,10 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
         serde_json::json!({"cosigned": 1, "quorum": 2, "summary": "awaiting witnesses (1 of 2)"}),
         "{report}"
     );
+    // Six records of one child and the review policy's registration of the first.
     assert_eq!(
         tree_size(&registry.url),
-        6,
+        7,
         "the registry did sequence them"
     );
     for id in &waiting {
@@ -235,7 +236,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
         "{verdict}"
     );
     assert_eq!(
-        verdict["size"], 2,
+        verdict["size"], 3,
         "the verified state is unchanged: {verdict}"
     );
 
@@ -257,7 +258,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
         (0, Some("verified")),
         "{verdict}"
     );
-    assert_eq!(verdict["size"], 6, "{verdict}");
+    assert_eq!(verdict["size"], 7, "{verdict}");
     let listed: Value = serde_json::from_str(&ok(&[
         "registry",
         "witness",
@@ -327,19 +328,20 @@ fn witnesses_refuse_a_forked_registry_and_no_device_acknowledges_on_it() {
     let original = serve_registry(&dir);
     let fork = serve_registry(&fork_dir);
 
-    // A's records reach the genuine registry, witnessed at size 2.
+    // A's records reach the genuine registry, witnessed at size 3 (two records of one child
+    // and the review policy's registration of the first).
     let a_ids = capture(&a, 2);
     let report = sync_json(&a, &original.url);
     assert_eq!(report["accepted"], 2, "{report}");
     assert_all_acknowledged(&a, &a_ids);
 
-    // B's records go to the fork, which sequences another history of size 3. The witnesses,
-    // at size 2 of the genuine ledger, refuse it: B acknowledges nothing.
+    // B's records go to the fork, which sequences another history of size 4. The witnesses,
+    // at size 3 of the genuine ledger, refuse it: B acknowledges nothing.
     let b_ids = capture(&b, 3);
     let report = sync_json(&b, &fork.url);
     assert_eq!(report["accepted"], 0, "{report}");
     assert_eq!(report["awaiting_witnesses"]["cosigned"], 0, "{report}");
-    assert_eq!(tree_size(&fork.url), 3, "the fork did sequence them");
+    assert_eq!(tree_size(&fork.url), 4, "the fork did sequence them");
     assert!(cosignature_lines(&fork.url).is_empty());
     for id in &b_ids {
         assert_eq!(show_json(&b, id)["status"], "in_flight", "{id}");
@@ -347,7 +349,7 @@ fn witnesses_refuse_a_forked_registry_and_no_device_acknowledges_on_it() {
     for w in &witnesses {
         let shown: Value =
             serde_json::from_str(&ok(&["witness", "show", "--data", p(&w.dir), "--json"])).unwrap();
-        assert_eq!(shown["logs"][0]["cosigned_size"], 2, "{shown}");
+        assert_eq!(shown["logs"][0]["cosigned_size"], 3, "{shown}");
     }
 
     // A, shown the fork, refuses it: its answer does not extend A's witnessed history.

@@ -115,6 +115,28 @@ pub fn block_keys(p: &Prepared) -> Vec<String> {
     out.into_iter().take(MAX_KEYS).collect()
 }
 
+/// Whether `key` is a child's-name-and-month key (`c:…`).
+pub fn is_child_name_key(key: &str) -> bool {
+    key.starts_with("c:")
+}
+
+/// How common the child's name of a pair is (docs/MATCHING.md §6.3): of the
+/// child's-name-and-month keys both `a` and `b` give, the most records `count` says the
+/// population holds under one; 0 when they share none. `count` is the registry's count of a
+/// keyed hash or the device's count in its in-memory index.
+pub fn commonness(a: &Prepared, b: &Prepared, count: impl Fn(&str) -> u64) -> u64 {
+    let theirs: BTreeSet<String> = block_keys(b)
+        .into_iter()
+        .filter(|k| is_child_name_key(k))
+        .collect();
+    block_keys(a)
+        .iter()
+        .filter(|k| is_child_name_key(k) && theirs.contains(*k))
+        .map(|k| count(k))
+        .max()
+        .unwrap_or(0)
+}
+
 /// An in-memory blocking index over prepared records (the device's matcher, the benchmark's
 /// and the tests'; the registry keeps the same keys, as keyed hashes, in its database).
 #[derive(Debug, Default)]
@@ -154,6 +176,19 @@ impl Index {
         self.records.is_empty()
     }
 
+    /// Records in the index under `key`.
+    pub fn count(&self, key: &str) -> u64 {
+        self.keys.get(key).map_or(0, |v| v.len() as u64)
+    }
+
+    /// Scores `record` against the record at `at`, with the commonness of their child's name
+    /// counted in this index (docs/MATCHING.md §6.3).
+    pub fn score(&self, record: &Prepared, at: usize) -> Option<super::Match> {
+        let other = self.records.get(at)?;
+        let common = commonness(record, other, |k| self.count(k));
+        Some(super::score::score_in(record, other, common))
+    }
+
     /// Positions of the records sharing a key with `record`, ascending, without repeats.
     pub fn candidates(&self, record: &Prepared) -> Vec<usize> {
         let mut out: Vec<usize> = block_keys(record)
@@ -175,7 +210,7 @@ impl Index {
             .into_iter()
             .filter(|&at| Some(at) != itself)
             .filter_map(|at| {
-                let m = super::score(record, &self.records[at]);
+                let m = self.score(record, at)?;
                 (m.level != super::Level::None).then_some((at, m))
             })
             .collect();

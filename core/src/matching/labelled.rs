@@ -573,8 +573,9 @@ pub fn evaluate(set: &[Labelled]) -> Evaluation {
         let candidates = index.candidates(&prepared);
         e.candidates += candidates.len() as u64;
         for at in candidates {
-            let Some(other) = index.get(at) else { continue };
-            let m = super::score(&prepared, other);
+            let Some(m) = index.score(&prepared, at) else {
+                continue;
+            };
             let truth = children[at] == item.child;
             for (q, level) in [
                 (&mut e.possible, super::Level::Possible),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     blocking::block_keys,
-    score::{LIKELY, Level, Match, POSSIBLE, score},
+    score::{LIKELY, Level, Match, POSSIBLE, score, score_in},
 };
 use self::{dates::PartialDate, names::PersonName};
 use crate::record::{RegistrationForm, Sex};

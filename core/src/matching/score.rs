@@ -106,13 +106,45 @@ fn place_similarity(a: &NamePart, b: &NamePart) -> Option<f64> {
     part_similarity(a, b)
 }
 
-/// Scores two prepared records (docs/MATCHING.md §6). Symmetric: `score(a, b)` equals
-/// `score(b, a)` apart from the order of the names quoted in the reasons.
+/// Most points a common child's name takes off (docs/MATCHING.md §6.3).
+pub const MAX_COMMON_NAME_PENALTY: i32 = 20;
+
+/// Points taken off an agreement on the child's name when `common` records of the population
+/// share the pair's child's-name-and-month key (docs/MATCHING.md §6.3): 5 for each doubling
+/// beyond the first record, at most [`MAX_COMMON_NAME_PENALTY`]; 0 for `common` of 0 or 1.
+pub fn common_name_penalty(common: u64) -> i32 {
+    if common < 2 {
+        return 0;
+    }
+    let doublings = 63 - common.leading_zeros() as i32; // floor(log2(common))
+    (5 * doublings).min(MAX_COMMON_NAME_PENALTY)
+}
+
+/// Scores two prepared records (docs/MATCHING.md §6) without knowing the population (as if
+/// their child's name were rare): [`score_in`] with `common` 1.
 pub fn score(a: &Prepared, b: &Prepared) -> Match {
+    score_in(a, b, 1)
+}
+
+/// Scores two prepared records (docs/MATCHING.md §6), where `common` is how many records of
+/// the population the two are matched in hold the child's-name-and-month key the pair shares
+/// ([`super::blocking::commonness`]). Symmetric: `score_in(a, b, n)` equals
+/// `score_in(b, a, n)` apart from the order of the names quoted in the reasons.
+pub fn score_in(a: &Prepared, b: &Prepared, common: u64) -> Match {
     let mut points = 0;
     let child = compare_names(&a.child, &b.child);
     points += name_points(child.given, (20, 14, 6, -12));
     points += name_points(child.family, (10, 7, 3, -6));
+    // A name many children of that month share says less about which child this is
+    // (Fellegi-Sunter's frequency-adjusted agreement weight, in steps).
+    let same_child_name =
+        child.given.is_some_and(|s| s >= 0.88) && child.family.is_some_and(|s| s >= 0.88);
+    let penalty = if same_child_name {
+        common_name_penalty(common)
+    } else {
+        0
+    };
+    points -= penalty;
 
     let dob = dates(a.dob, b.dob);
     points += date_points(dob, [25, 18, 18, 8, 14, 5, -45]);
@@ -194,6 +226,11 @@ pub fn score(a: &Prepared, b: &Prepared) -> Match {
         _ => {}
     }
     reasons.push(child_name_reason(a, b, &child));
+    if penalty > 0 {
+        reasons.push(format!(
+            "a common child's name ({common} records with it born around that month)"
+        ));
+    }
     if same_place {
         reasons.push("same place of birth".into());
     }

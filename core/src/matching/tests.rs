@@ -339,13 +339,70 @@ fn profile() -> impl Strategy<Value = Profile> {
         )
 }
 
+/// A common child's name (docs/MATCHING.md §6.3) takes points off in steps of doublings, up
+/// to the cap, only when the child's names agree, and says so in the reasons.
+#[test]
+fn a_common_name_counts_less() {
+    use super::score::{MAX_COMMON_NAME_PENALTY, common_name_penalty, score_in};
+    let steps: Vec<i32> = [0, 1, 2, 3, 4, 7, 8, 15, 16, 1000]
+        .iter()
+        .map(|&n| common_name_penalty(n))
+        .collect();
+    assert_eq!(steps, [0, 0, 5, 5, 10, 10, 15, 15, 20, 20]);
+    assert_eq!(common_name_penalty(u64::MAX), MAX_COMMON_NAME_PENALTY);
+
+    let (a, b) = (
+        Prepared::new(olena()),
+        Prepared::new(with(olena(), |p| p.date_of_birth = "2026-03-16".into())),
+    );
+    let rare = score_in(&a, &b, 1);
+    let common = score_in(&a, &b, 9);
+    assert_eq!(rare.points - common.points, 15);
+    assert!(
+        common
+            .reasons
+            .iter()
+            .any(|r| r.contains("common child's name (9 records"))
+    );
+    assert!(!rare.reasons.iter().any(|r| r.contains("common")));
+    assert_eq!(score(&a, &b), rare);
+
+    // Other children's names: nothing to discount.
+    let other = Prepared::new(with(olena(), |p| p.child_given = "Ярослава".into()));
+    assert_eq!(score_in(&a, &other, 9).points, score(&a, &other).points);
+
+    // The index counts its own records under the pair's shared key.
+    let mut index = Index::new();
+    for day in 10..14 {
+        index.add(Prepared::new(with(olena(), |p| {
+            p.date_of_birth = format!("2026-03-{day}");
+            p.mother_given = "Ганна".into();
+        })));
+    }
+    let at = index.add(b.clone());
+    let counted = super::blocking::commonness(&a, &b, |k| index.count(k));
+    assert_eq!(counted, 5);
+    assert_eq!(index.score(&a, at), Some(score_in(&a, &b, 5)));
+}
+
 proptest! {
     #[test]
-    fn matching_is_symmetric(a in profile(), b in profile()) {
+    fn matching_is_symmetric(a in profile(), b in profile(), common in 0u64..40) {
         let (pa, pb) = (Prepared::new(a), Prepared::new(b));
         let (x, y) = (score(&pa, &pb), score(&pb, &pa));
         prop_assert_eq!(x.points, y.points);
         prop_assert_eq!(x.level, y.level);
+        let (x, y) = (
+            super::score::score_in(&pa, &pb, common),
+            super::score::score_in(&pb, &pa, common),
+        );
+        prop_assert_eq!(x.points, y.points);
+        prop_assert_eq!(x.level, y.level);
+        let count = |k: &str| k.len() as u64;
+        prop_assert_eq!(
+            super::blocking::commonness(&pa, &pb, count),
+            super::blocking::commonness(&pb, &pa, count)
+        );
     }
 
     #[test]

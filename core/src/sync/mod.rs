@@ -45,8 +45,9 @@ use uuid::Uuid;
 
 use crate::{codec, device::DeviceError, store::StoreError, wire::ErrorBody};
 
-/// An HTTP method.
+/// An HTTP method (`HttpMethod` in Kotlin and Swift).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum), uniffi(name = "HttpMethod"))]
 pub enum Method {
     /// GET.
     Get,
@@ -56,6 +57,7 @@ pub enum Method {
 
 /// A request for the host to perform against the registry base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HttpRequest {
     /// GET or POST.
     pub method: Method,
@@ -69,6 +71,7 @@ pub struct HttpRequest {
 
 /// The registry's answer as the host received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
@@ -95,6 +98,7 @@ pub trait Transport {
 
 /// Counts reported while syncing (for a progress bar).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncCounts {
     /// Records waiting to be sent when the sync started (pending + in flight).
     pub queued: u64,
@@ -193,6 +197,7 @@ impl Default for SyncConfig {
 
 /// A record the registry refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RejectedRecord {
     /// Record id.
     pub id: Uuid,
@@ -204,6 +209,7 @@ pub struct RejectedRecord {
 
 /// What a finished sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncReport {
     /// Batches sent and answered.
     pub batches: u64,
@@ -228,8 +234,10 @@ pub struct SyncReport {
     pub awaiting_witnesses: Option<AwaitingWitnesses>,
 }
 
-/// How far the latest checkpoint the registry answered with is from the witness quorum.
+/// How far the latest checkpoint the registry answered with is from the witness quorum. In
+/// Kotlin and Swift its text (`awaiting witnesses (1 of 2)`) is `toString()` / `description`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi::export(Display))]
 pub struct AwaitingWitnesses {
     /// Trusted witnesses whose valid cosignature it carries.
     pub cosigned: u32,

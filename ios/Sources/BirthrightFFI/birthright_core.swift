@@ -481,6 +481,38 @@ fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
+    typealias FfiType = UInt32
+    typealias SwiftType = UInt32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -578,6 +610,105 @@ fileprivate struct FfiConverterString: FfiConverter {
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
     }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
+
+/**
+ * How far the latest checkpoint the registry answered with is from the witness quorum. In
+ * Kotlin and Swift its text (`awaiting witnesses (1 of 2)`) is `toString()` / `description`.
+ */
+public struct AwaitingWitnesses: Equatable, Hashable, CustomStringConvertible {
+    /**
+     * Trusted witnesses whose valid cosignature it carries.
+     */
+    public var cosigned: UInt32
+    /**
+     * How many the trust bundle asks for.
+     */
+    public var quorum: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Trusted witnesses whose valid cosignature it carries.
+         */cosigned: UInt32, 
+        /**
+         * How many the trust bundle asks for.
+         */quorum: UInt32) {
+        self.cosigned = cosigned
+        self.quorum = quorum
+    }
+
+    
+
+    
+// The local Rust `Display` implementation.
+public var description: String {
+    return try!  FfiConverterString.lift(
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_birthright_core_fn_method_awaitingwitnesses_uniffi_trait_display(
+            FfiConverterTypeAwaitingWitnesses_lower(self),uniffiCallStatus
+    )
+}
+    )
+}
+}
+
+#if compiler(>=6)
+extension AwaitingWitnesses: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAwaitingWitnesses: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AwaitingWitnesses {
+        return
+            try AwaitingWitnesses(
+                cosigned: FfiConverterUInt32.read(from: &buf), 
+                quorum: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AwaitingWitnesses, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.cosigned, into: &buf)
+        FfiConverterUInt32.write(value.quorum, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAwaitingWitnesses_lift(_ buf: RustBuffer) throws -> AwaitingWitnesses {
+    return try FfiConverterTypeAwaitingWitnesses.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAwaitingWitnesses_lower(_ value: AwaitingWitnesses) -> RustBuffer {
+    return FfiConverterTypeAwaitingWitnesses.lower(value)
 }
 
 
@@ -1039,6 +1170,174 @@ public func FfiConverterTypeFieldError_lower(_ value: FieldError) -> RustBuffer 
 
 
 /**
+ * A request for the host to perform against the registry base URL.
+ */
+public struct HttpRequest: Equatable, Hashable {
+    /**
+     * GET or POST.
+     */
+    public var method: HttpMethod
+    /**
+     * Path and query, starting with `/`, e.g. `/v1/batches`.
+     */
+    public var path: String
+    /**
+     * Content type of the body (POST only).
+     */
+    public var contentType: String?
+    /**
+     * The body (empty for GET).
+     */
+    public var body: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * GET or POST.
+         */method: HttpMethod, 
+        /**
+         * Path and query, starting with `/`, e.g. `/v1/batches`.
+         */path: String, 
+        /**
+         * Content type of the body (POST only).
+         */contentType: String?, 
+        /**
+         * The body (empty for GET).
+         */body: Data) {
+        self.method = method
+        self.path = path
+        self.contentType = contentType
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpRequest {
+        return
+            try HttpRequest(
+                method: FfiConverterTypeHttpMethod.read(from: &buf), 
+                path: FfiConverterString.read(from: &buf), 
+                contentType: FfiConverterOptionString.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpRequest, into buf: inout [UInt8]) {
+        FfiConverterTypeHttpMethod.write(value.method, into: &buf)
+        FfiConverterString.write(value.path, into: &buf)
+        FfiConverterOptionString.write(value.contentType, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpRequest_lift(_ buf: RustBuffer) throws -> HttpRequest {
+    return try FfiConverterTypeHttpRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpRequest_lower(_ value: HttpRequest) -> RustBuffer {
+    return FfiConverterTypeHttpRequest.lower(value)
+}
+
+
+/**
+ * The registry's answer as the host received it.
+ */
+public struct HttpResponse: Equatable, Hashable {
+    /**
+     * HTTP status code.
+     */
+    public var status: UInt16
+    /**
+     * The `Retry-After` header in seconds, if present.
+     */
+    public var retryAfterSecs: UInt64?
+    /**
+     * The body.
+     */
+    public var body: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * HTTP status code.
+         */status: UInt16, 
+        /**
+         * The `Retry-After` header in seconds, if present.
+         */retryAfterSecs: UInt64?, 
+        /**
+         * The body.
+         */body: Data) {
+        self.status = status
+        self.retryAfterSecs = retryAfterSecs
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HttpResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpResponse {
+        return
+            try HttpResponse(
+                status: FfiConverterUInt16.read(from: &buf), 
+                retryAfterSecs: FfiConverterOptionUInt64.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HttpResponse, into buf: inout [UInt8]) {
+        FfiConverterUInt16.write(value.status, into: &buf)
+        FfiConverterOptionUInt64.write(value.retryAfterSecs, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpResponse_lift(_ buf: RustBuffer) throws -> HttpResponse {
+    return try FfiConverterTypeHttpResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpResponse_lower(_ value: HttpResponse) -> RustBuffer {
+    return FfiConverterTypeHttpResponse.lower(value)
+}
+
+
+/**
  * The person declaring the birth.
  */
 public struct Informant: Equatable, Hashable {
@@ -1476,6 +1775,349 @@ public func FfiConverterTypeRegistrationForm_lower(_ value: RegistrationForm) ->
 
 
 /**
+ * A record the registry refused.
+ */
+public struct RejectedRecord: Equatable, Hashable {
+    /**
+     * Record id.
+     */
+    public var id: Uuid
+    /**
+     * Machine-readable reason.
+     */
+    public var code: String
+    /**
+     * Reason for the worker.
+     */
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Record id.
+         */id: Uuid, 
+        /**
+         * Machine-readable reason.
+         */code: String, 
+        /**
+         * Reason for the worker.
+         */message: String) {
+        self.id = id
+        self.code = code
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RejectedRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRejectedRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RejectedRecord {
+        return
+            try RejectedRecord(
+                id: FfiConverterTypeUuid.read(from: &buf), 
+                code: FfiConverterString.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RejectedRecord, into buf: inout [UInt8]) {
+        FfiConverterTypeUuid.write(value.id, into: &buf)
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectedRecord_lift(_ buf: RustBuffer) throws -> RejectedRecord {
+    return try FfiConverterTypeRejectedRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectedRecord_lower(_ value: RejectedRecord) -> RustBuffer {
+    return FfiConverterTypeRejectedRecord.lower(value)
+}
+
+
+/**
+ * Counts reported while syncing (for a progress bar).
+ */
+public struct SyncCounts: Equatable, Hashable {
+    /**
+     * Records waiting to be sent when the sync started (pending + in flight).
+     */
+    public var queued: UInt64
+    /**
+     * Records sent so far in this sync.
+     */
+    public var sent: UInt64
+    /**
+     * Records acknowledged so far in this sync (accepted or duplicate).
+     */
+    public var acknowledged: UInt64
+    /**
+     * Records rejected so far in this sync.
+     */
+    public var rejected: UInt64
+    /**
+     * Bytes of sealed batches sent so far in this sync, every attempt counted (for a rate
+     * and an estimate of the time left).
+     */
+    public var bytesSent: UInt64
+    /**
+     * While the sync waits to retry a request that failed: how long, in milliseconds, from
+     * when this was reported; 0 otherwise.
+     */
+    public var retryInMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Records waiting to be sent when the sync started (pending + in flight).
+         */queued: UInt64, 
+        /**
+         * Records sent so far in this sync.
+         */sent: UInt64, 
+        /**
+         * Records acknowledged so far in this sync (accepted or duplicate).
+         */acknowledged: UInt64, 
+        /**
+         * Records rejected so far in this sync.
+         */rejected: UInt64, 
+        /**
+         * Bytes of sealed batches sent so far in this sync, every attempt counted (for a rate
+         * and an estimate of the time left).
+         */bytesSent: UInt64, 
+        /**
+         * While the sync waits to retry a request that failed: how long, in milliseconds, from
+         * when this was reported; 0 otherwise.
+         */retryInMs: UInt64) {
+        self.queued = queued
+        self.sent = sent
+        self.acknowledged = acknowledged
+        self.rejected = rejected
+        self.bytesSent = bytesSent
+        self.retryInMs = retryInMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncCounts: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncCounts: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncCounts {
+        return
+            try SyncCounts(
+                queued: FfiConverterUInt64.read(from: &buf), 
+                sent: FfiConverterUInt64.read(from: &buf), 
+                acknowledged: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf), 
+                retryInMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncCounts, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.queued, into: &buf)
+        FfiConverterUInt64.write(value.sent, into: &buf)
+        FfiConverterUInt64.write(value.acknowledged, into: &buf)
+        FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+        FfiConverterUInt64.write(value.retryInMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncCounts_lift(_ buf: RustBuffer) throws -> SyncCounts {
+    return try FfiConverterTypeSyncCounts.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncCounts_lower(_ value: SyncCounts) -> RustBuffer {
+    return FfiConverterTypeSyncCounts.lower(value)
+}
+
+
+/**
+ * What a finished sync did.
+ */
+public struct SyncReport: Equatable, Hashable {
+    /**
+     * Batches sent and answered.
+     */
+    public var batches: UInt64
+    /**
+     * Records newly accepted onto the ledger.
+     */
+    public var accepted: UInt64
+    /**
+     * Records the registry already had (a retried batch): acknowledged too.
+     */
+    public var duplicate: UInt64
+    /**
+     * Records refused, with reasons.
+     */
+    public var rejected: [RejectedRecord]
+    /**
+     * Size of the newest verified checkpoint.
+     */
+    public var treeSize: UInt64
+    /**
+     * The newest verified checkpoint (signed note).
+     */
+    public var checkpoint: String?
+    /**
+     * Whether the revocation list was refreshed.
+     */
+    public var revocationsRefreshed: Bool
+    /**
+     * Whether the status list of registered credentials was refreshed.
+     */
+    public var statusListRefreshed: Bool
+    /**
+     * Whether this device itself is on the revocation list.
+     */
+    public var deviceRevoked: Bool
+    /**
+     * Records answered under a checkpoint that fewer witnesses cosigned than the trust
+     * bundle's quorum: they stay waiting (not acknowledged) and a later sync resends them.
+     */
+    public var awaitingWitnesses: AwaitingWitnesses?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Batches sent and answered.
+         */batches: UInt64, 
+        /**
+         * Records newly accepted onto the ledger.
+         */accepted: UInt64, 
+        /**
+         * Records the registry already had (a retried batch): acknowledged too.
+         */duplicate: UInt64, 
+        /**
+         * Records refused, with reasons.
+         */rejected: [RejectedRecord], 
+        /**
+         * Size of the newest verified checkpoint.
+         */treeSize: UInt64, 
+        /**
+         * The newest verified checkpoint (signed note).
+         */checkpoint: String?, 
+        /**
+         * Whether the revocation list was refreshed.
+         */revocationsRefreshed: Bool, 
+        /**
+         * Whether the status list of registered credentials was refreshed.
+         */statusListRefreshed: Bool, 
+        /**
+         * Whether this device itself is on the revocation list.
+         */deviceRevoked: Bool, 
+        /**
+         * Records answered under a checkpoint that fewer witnesses cosigned than the trust
+         * bundle's quorum: they stay waiting (not acknowledged) and a later sync resends them.
+         */awaitingWitnesses: AwaitingWitnesses?) {
+        self.batches = batches
+        self.accepted = accepted
+        self.duplicate = duplicate
+        self.rejected = rejected
+        self.treeSize = treeSize
+        self.checkpoint = checkpoint
+        self.revocationsRefreshed = revocationsRefreshed
+        self.statusListRefreshed = statusListRefreshed
+        self.deviceRevoked = deviceRevoked
+        self.awaitingWitnesses = awaitingWitnesses
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncReport {
+        return
+            try SyncReport(
+                batches: FfiConverterUInt64.read(from: &buf), 
+                accepted: FfiConverterUInt64.read(from: &buf), 
+                duplicate: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterSequenceTypeRejectedRecord.read(from: &buf), 
+                treeSize: FfiConverterUInt64.read(from: &buf), 
+                checkpoint: FfiConverterOptionString.read(from: &buf), 
+                revocationsRefreshed: FfiConverterBool.read(from: &buf), 
+                statusListRefreshed: FfiConverterBool.read(from: &buf), 
+                deviceRevoked: FfiConverterBool.read(from: &buf), 
+                awaitingWitnesses: FfiConverterOptionTypeAwaitingWitnesses.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.batches, into: &buf)
+        FfiConverterUInt64.write(value.accepted, into: &buf)
+        FfiConverterUInt64.write(value.duplicate, into: &buf)
+        FfiConverterSequenceTypeRejectedRecord.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.treeSize, into: &buf)
+        FfiConverterOptionString.write(value.checkpoint, into: &buf)
+        FfiConverterBool.write(value.revocationsRefreshed, into: &buf)
+        FfiConverterBool.write(value.statusListRefreshed, into: &buf)
+        FfiConverterBool.write(value.deviceRevoked, into: &buf)
+        FfiConverterOptionTypeAwaitingWitnesses.write(value.awaitingWitnesses, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lift(_ buf: RustBuffer) throws -> SyncReport {
+    return try FfiConverterTypeSyncReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer {
+    return FfiConverterTypeSyncReport.lower(value)
+}
+
+
+/**
  * Which kind of credential.
  */
 
@@ -1876,6 +2518,81 @@ public func FfiConverterTypeFieldCode_lower(_ value: FieldCode) -> RustBuffer {
 
 
 /**
+ * An HTTP method (`HttpMethod` in Kotlin and Swift).
+ */
+
+public enum HttpMethod: Equatable, Hashable {
+    
+    /**
+     * GET.
+     */
+    case get
+    /**
+     * POST.
+     */
+    case post
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HttpMethod: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpMethod: FfiConverterRustBuffer {
+    typealias SwiftType = HttpMethod
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpMethod {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .get
+        
+        case 2: return .post
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HttpMethod, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .get:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .post:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpMethod_lift(_ buf: RustBuffer) throws -> HttpMethod {
+    return try FfiConverterTypeHttpMethod.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpMethod_lower(_ value: HttpMethod) -> RustBuffer {
+    return FfiConverterTypeHttpMethod.lower(value)
+}
+
+
+
+/**
  * Kind of place of birth.
  */
 
@@ -2142,6 +2859,30 @@ public func FfiConverterTypeSex_lower(_ value: Sex) -> RustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
     typealias SwiftType = Double?
 
@@ -2182,6 +2923,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeAwaitingWitnesses: FfiConverterRustBuffer {
+    typealias SwiftType = AwaitingWitnesses?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAwaitingWitnesses.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAwaitingWitnesses.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2311,6 +3076,31 @@ fileprivate struct FfiConverterSequenceTypeCaregiver: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeRejectedRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [RejectedRecord]
+
+    public static func write(_ value: [RejectedRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRejectedRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RejectedRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RejectedRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRejectedRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -2371,6 +3161,46 @@ public func FfiConverterTypeCustomFields_lift(_ value: RustBuffer) throws -> Cus
 #endif
 public func FfiConverterTypeCustomFields_lower(_ value: CustomFields) -> RustBuffer {
     return FfiConverterTypeCustomFields.lower(value)
+}
+
+
+
+public typealias Uuid = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUuid: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Uuid {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: Uuid, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Uuid {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: Uuid) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUuid_lift(_ value: RustBuffer) throws -> Uuid {
+    return try FfiConverterTypeUuid.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUuid_lower(_ value: Uuid) -> RustBuffer {
+    return FfiConverterTypeUuid.lower(value)
 }
 
 

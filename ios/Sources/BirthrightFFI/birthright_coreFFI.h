@@ -243,6 +243,11 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_CORE_FN_METHOD_AWAITINGWITNESSES_UNIFFI_TRAIT_DISPLAY
+#define UNIFFI_FFIDEF_UNIFFI_BIRTHRIGHT_CORE_FN_METHOD_AWAITINGWITNESSES_UNIFFI_TRAIT_DISPLAY
+RustBuffer uniffi_birthright_core_fn_method_awaitingwitnesses_uniffi_trait_display(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_FFI_BIRTHRIGHT_CORE_RUSTBUFFER_ALLOC
 #define UNIFFI_FFIDEF_FFI_BIRTHRIGHT_CORE_RUSTBUFFER_ALLOC
 RustBuffer ffi_birthright_core_rustbuffer_alloc(uint64_t size, RustCallStatus *_Nonnull out_status

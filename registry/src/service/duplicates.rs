@@ -3,9 +3,15 @@
 //! `likely` or `possible` candidate is held for a registrar's review (no registered
 //! credential) until every pair holding it is decided.
 
+use std::collections::HashMap;
+
 use birthright_core::{
     keys::KeyId,
-    matching::{Level, Match, Prepared, blocking::keyed_block_keys, score},
+    matching::{
+        Level, Match, Prepared,
+        blocking::{block_keys, commonness, is_child_name_key, keyed, keyed_block_keys},
+        score_in,
+    },
     signed::SignedRecord,
     wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
 };
@@ -72,6 +78,7 @@ impl Registry {
     ) -> Result<Option<Held>, ServiceError> {
         let signed = SignedRecord::decode(bytes).map_err(ServiceError::internal)?;
         let prepared = Prepared::from_form(&signed.record.enrolment);
+        let counts = self.name_counts(&prepared)?;
         if !self.store.has_match_keys(kid, id)? {
             let secret = self.keys.data_key.match_secret();
             let keys = keyed_block_keys(&secret, &prepared);
@@ -82,7 +89,9 @@ impl Registry {
                 {
                     continue;
                 }
-                let Some((m, _)) = self.compare(&prepared, &candidate_kid, &candidate_id)? else {
+                let Some((m, _)) =
+                    self.compare(&prepared, &counts, &candidate_kid, &candidate_id)?
+                else {
                     continue;
                 };
                 if m.level != Level::None {
@@ -109,7 +118,7 @@ impl Registry {
         let mut candidates = Vec::new();
         for pair in open.iter().take(MAX_HELD_CANDIDATES) {
             if let Some((m, other)) =
-                self.compare(&prepared, &pair.candidate_kid, &pair.candidate_id)?
+                self.compare(&prepared, &counts, &pair.candidate_kid, &pair.candidate_id)?
             {
                 candidates.push(HeldCandidate {
                     level: pair.level.clone(),
@@ -124,10 +133,27 @@ impl Registry {
         Ok(Some(Held { candidates }))
     }
 
-    /// Scores `record` against the stored record `id` of `kid`; `None` if it is not stored.
+    /// How many records the registry holds under each of `record`'s child's-name-and-month
+    /// keys (counted through their keyed hashes: docs/MATCHING.md §6.3).
+    fn name_counts(&self, record: &Prepared) -> Result<HashMap<String, u64>, ServiceError> {
+        let secret = self.keys.data_key.match_secret();
+        let mut counts = HashMap::new();
+        for key in block_keys(record)
+            .into_iter()
+            .filter(|k| is_child_name_key(k))
+        {
+            let n = self.store.match_key_count(&keyed(&secret, &key))?;
+            counts.insert(key, n);
+        }
+        Ok(counts)
+    }
+
+    /// Scores `record` against the stored record `id` of `kid`, with `counts` from
+    /// [`Self::name_counts`]; `None` if it is not stored.
     fn compare(
         &self,
         record: &Prepared,
+        counts: &HashMap<String, u64>,
         kid: &KeyId,
         id: &Uuid,
     ) -> Result<Option<(Match, SignedRecord)>, ServiceError> {
@@ -135,8 +161,11 @@ impl Registry {
             return Ok(None);
         };
         let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
-        let m = score(record, &Prepared::from_form(&other.record.enrolment));
-        Ok(Some((m, other)))
+        let other_prepared = Prepared::from_form(&other.record.enrolment);
+        let common = commonness(record, &other_prepared, |k| {
+            counts.get(k).copied().unwrap_or(0)
+        });
+        Ok(Some((score_in(record, &other_prepared, common), other)))
     }
 
     /// The open candidate pairs, oldest first, with their reasons.
@@ -147,7 +176,8 @@ impl Registry {
                 Some(bytes) => {
                     let record = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
                     let prepared = Prepared::from_form(&record.record.enrolment);
-                    self.compare(&prepared, &pair.candidate_kid, &pair.candidate_id)?
+                    let counts = self.name_counts(&prepared)?;
+                    self.compare(&prepared, &counts, &pair.candidate_kid, &pair.candidate_id)?
                         .map(|(m, _)| m.reasons)
                         .unwrap_or_default()
                 }
