@@ -3,7 +3,8 @@
 //! process: a registrar logs in with a one-time password and is made to choose her own,
 //! finds the record held as a possible duplicate in the queue, opens it (both records side
 //! by side, the differing names marked, the ledger entry checked), searches, and decides;
-//! a registrar of another region sees none of it. Screenshots of the login, queue, search
+//! registers a late registration from the queue with the decision form; a registrar of
+//! another region sees none of it. Screenshots of the login, queue, search
 //! and record pages in each language go to `target/screenshots/`.
 //!
 //! Without chromedriver the test says why and passes, except under `CI=true`, where it
@@ -256,6 +257,56 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
     ]))
     .unwrap();
     assert_eq!(pairs, serde_json::json!([]));
+
+    // A late registration: in the queue with its reason; registered from its record page.
+    let mut late = latin.clone();
+    late["child"]["given_names"] = "Ivan".into();
+    late["child"]["family_name"] = "Shevchenko".into();
+    late["child"]["date_of_birth"] = "2022-05-20".into();
+    late["mother"]["given_names"] = "Maria".into();
+    late["mother"]["family_name"] = "Shevchenko".into();
+    let late_path = root.path().join("late.json");
+    std::fs::write(&late_path, late.to_string()).unwrap();
+    let late_id = capture_form(&first, &late_path, 1).remove(0);
+    sync_json(&first, &url);
+    browser.goto(&format!("{base}/queue"));
+    let rows = browser.find_all("table.list tbody tr");
+    assert_eq!(rows.len(), 1, "{}", browser.source());
+    let row = rows[0].text();
+    assert!(
+        row.contains("Ivan Shevchenko") && row.contains("Late registration"),
+        "{row}"
+    );
+    browser.find("table.list tbody a").click();
+    assert!(
+        browser
+            .url()
+            .ends_with(&format!("/registrar/records/{late_id}"))
+    );
+    browser
+        .find("form.decision input[value=register] ~ fieldset textarea[name=note]")
+        .type_text("Hospital certificate seen");
+    browser
+        .find("form.decision input[value=register] ~ fieldset button")
+        .click();
+    assert!(
+        browser
+            .url()
+            .ends_with(&format!("/registrar/records/{late_id}")),
+        "{}",
+        browser.url()
+    );
+    assert_eq!(browser.find("h1 span.status").text(), "Registered");
+    let decisions = browser.find("section.decisions").text();
+    assert!(
+        decisions.contains("checked by a registrar")
+            && decisions.contains("olha")
+            && decisions.contains("Hospital certificate seen"),
+        "{decisions}"
+    );
+    assert!(browser.find_all("form.decision").is_empty());
+    browser.goto(&format!("{base}/queue"));
+    assert!(browser.find_all("table.list tbody tr").is_empty());
 
     // Log out: the session is gone.
     browser.find("form.logout button").click();

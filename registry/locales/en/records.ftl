@@ -20,6 +20,7 @@ queue-age-days = { $count ->
 }
 record-decisions = Decisions
 record-decided-by-policy = the registry's rules (no person)
+record-decided-by-operator = the registry's operator (on the server)
 record-duplicate-of = the record it duplicates
 decision-reason-none = no reason given
 decision-reason-timely = registered in time

@@ -22,6 +22,7 @@ queue-age-days = { $count ->
 }
 record-decisions = Decizii
 record-decided-by-policy = regulile registrului (fără intervenția unei persoane)
+record-decided-by-operator = operatorul registrului (pe server)
 record-duplicate-of = înregistrarea pe care o dublează
 decision-reason-none = niciun motiv indicat
 decision-reason-timely = înregistrată la timp

@@ -24,6 +24,7 @@ queue-age-days = { $count ->
 }
 record-decisions = Рішення
 record-decided-by-policy = правила реєстру (без участі людини)
+record-decided-by-operator = оператор реєстру (на сервері)
 record-duplicate-of = запис, який він дублює
 decision-reason-none = причину не вказано
 decision-reason-timely = зареєстровано вчасно

@@ -57,6 +57,16 @@ fn decision_reason_text(lang: Lang, code: &str) -> String {
     lang.t(&format!("decision-reason-{code}"))
 }
 
+/// Who took a decision: the user's login name, or the registry's rules or operator said in
+/// the page's language.
+fn decided_by_text(lang: Lang, by: &str) -> String {
+    match by {
+        "review policy" => lang.t("record-decided-by-policy"),
+        "registry operator" => lang.t("record-decided-by-operator"),
+        user => user.to_string(),
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(crate) struct QueueQuery {
@@ -679,7 +689,7 @@ pub(crate) async fn record(
                             li {
                                 strong { (status_text(lang, d.decision)) }
                                 " · " (decision_reason_text(lang, d.reason))
-                                " · " (if d.decided_by == "review policy" { lang.t("record-decided-by-policy") } else { d.decided_by.clone() })
+                                " · " (decided_by_text(lang, &d.decided_by))
                                 " · " (lang.rfc3339(&d.decided_at))
                                 @if let Some(other) = d.duplicate_of {
                                     " · " a href={ (PREFIX) "/records/" (other) } { (lang.t("record-duplicate-of")) }
