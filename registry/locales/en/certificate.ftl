@@ -20,4 +20,3 @@ cert-issued = Issued on { $date }.
 cert-reissued = Reissued on { $date }: this is a new credential; earlier ones stay valid unless revoked.
 cert-paper = Paper size:
 cert-print-hint = Print with your browser (Ctrl+P); the page fits the chosen paper.
-record-certificate = Printable birth certificate

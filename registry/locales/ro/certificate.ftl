@@ -20,4 +20,3 @@ cert-issued = Eliberat la { $date }.
 cert-reissued = Eliberat din nou la { $date }: aceasta este o nouă dovadă; cele anterioare rămân valabile dacă nu sunt revocate.
 cert-paper = Format hârtie:
 cert-print-hint = Tipăriți din browser (Ctrl+P); pagina se potrivește formatului ales.
-record-certificate = Certificat de naștere de tipărit
