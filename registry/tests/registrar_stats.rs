@@ -252,6 +252,14 @@ impl World {
                 .unwrap()
                 .0,
         );
+        // This world is about the figures, not the review: its registry registers every record
+        // at once (late ones and corrections too) unless it may be a duplicate.
+        registry
+            .set_review_policy(&birthright_registry::store::ReviewPolicy {
+                max_age_days: 36_500,
+                review_corrections: false,
+            })
+            .unwrap();
         let a = device_in(&registry, "worker-a", "UA-46");
         let b = device_in(&registry, "worker-b", "UA-32");
         let c = device_in(&registry, "worker-c", "UA-46");

@@ -236,15 +236,15 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
             "form[action$=\"/duplicates/{original}\"] input[value=not_duplicate] ~ button"
         ))
         .click();
+    // The form's answer is a redirect back to the record page, which the browser may still be
+    // loading when the click returns.
+    wait_for("the record page without the decided pair", || {
+        browser.find_all("section.candidates").is_empty()
+    });
     assert!(
         browser
             .url()
             .ends_with(&format!("/registrar/records/{held}"))
-    );
-    assert!(
-        browser.find_all("section.candidates").is_empty(),
-        "{}",
-        browser.source()
     );
     browser.goto(&format!("{base}/queue"));
     assert!(browser.find_all("table.list tbody tr").is_empty());

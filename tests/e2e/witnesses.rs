@@ -269,7 +269,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     ]))
     .unwrap();
     for w in listed["witnesses"].as_array().unwrap() {
-        assert_eq!(w["cosigned_size"], 6, "{listed}");
+        assert_eq!(w["cosigned_size"], 7, "{listed}");
     }
 
     // An offline verifier keeps the latest witnessed checkpoint with its lists.

@@ -633,8 +633,6 @@ pub(crate) async fn record(
             h1 { (name) " " span class={ "status status-" (view.status) } { (status_text(lang, view.status)) } }
             @if !pairs.is_empty() {
                 p.notice { (lang.ta("record-held", &[("count", pairs.len().into())])) }
-            } @else if view.status == "registered" {
-                p { a href={ (PREFIX) "/records/" (view.id) "/certificate" } { (lang.t("record-certificate")) } }
             }
             @if printable {
                 p { a href={ (PREFIX) "/records/" (view.id) "/certificate" } { (lang.t("record-certificate")) } }
