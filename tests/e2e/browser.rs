@@ -120,6 +120,10 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
         .find("input[name=password]")
         .type_text("not her password");
     browser.find("button[type=submit]").click();
+    // The answer may still be loading when the click returns.
+    wait_for("the login page's error", || {
+        !browser.find_all("p.error").is_empty()
+    });
     assert!(
         browser.find("p.error").text().contains("wrong"),
         "{}",
@@ -130,11 +134,9 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
     browser.find("input[name=username]").type_text("olha");
     browser.find("input[name=password]").type_text(&one_time);
     browser.find("main button[type=submit]").click();
-    assert!(
-        browser.url().ends_with("/registrar/password"),
-        "{}",
-        browser.url()
-    );
+    wait_for("/registrar/password", || {
+        browser.url().ends_with("/registrar/password")
+    });
     browser
         .find("input[name=current_password]")
         .type_text(&one_time);
@@ -145,11 +147,9 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
         .find("input[name=repeat_password]")
         .type_text("olha's own long password");
     browser.find("main button[type=submit]").click();
-    assert!(
-        browser.url().ends_with("/registrar/queue"),
-        "{}",
-        browser.url()
-    );
+    wait_for("/registrar/queue", || {
+        browser.url().ends_with("/registrar/queue")
+    });
 
     // The queue: the later record, held.
     let rows = browser.find_all("table.list tbody tr");
@@ -278,17 +278,25 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
         "{row}"
     );
     browser.find("table.list tbody a").click();
-    assert!(
+    wait_for("the late registration's record page", || {
         browser
             .url()
             .ends_with(&format!("/registrar/records/{late_id}"))
-    );
+            && !browser.find_all("form.decision").is_empty()
+    });
     browser
         .find("form.decision input[value=register] ~ fieldset textarea[name=note]")
         .type_text("Hospital certificate seen");
     browser
         .find("form.decision input[value=register] ~ fieldset button")
         .click();
+    // The answer is a redirect back to the record page, maybe still loading.
+    wait_for("the record page with the record registered", || {
+        browser
+            .find_all("h1 span.status-registered")
+            .first()
+            .is_some_and(|s| s.text() == "Registered")
+    });
     assert!(
         browser
             .url()
@@ -310,11 +318,9 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
 
     // Log out: the session is gone.
     browser.find("form.logout button").click();
-    assert!(
-        browser.url().ends_with("/registrar/login"),
-        "{}",
-        browser.url()
-    );
+    wait_for("/registrar/login", || {
+        browser.url().ends_with("/registrar/login")
+    });
     browser.goto(&format!("{base}/records/{held}"));
     assert!(browser.url().contains("/registrar/login?next="));
 
@@ -332,11 +338,9 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
         .find("input[name=repeat_password]")
         .type_text("petro's own long password");
     browser.find("main button[type=submit]").click();
-    assert!(
-        browser.url().ends_with("/registrar/queue"),
-        "{}",
-        browser.url()
-    );
+    wait_for("/registrar/queue", || {
+        browser.url().ends_with("/registrar/queue")
+    });
     assert!(browser.find_all("table.list tbody tr").is_empty());
     browser.goto(&format!("{base}/records/{held}"));
     assert_eq!(browser.find("h1").text(), "Not allowed");
