@@ -206,12 +206,20 @@ impl<'a> Browser<'a> {
         .collect()
     }
 
-    /// The first element matching the CSS selector; panics with the page if there is none.
+    /// The first element matching the CSS selector, waiting up to 30 s for it to appear (a
+    /// click that submits a form may return before the next page has loaded); panics with the
+    /// page if there is none by then.
     pub(crate) fn find(&self, css: &str) -> Element<'_, 'a> {
-        self.find_all(css)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no element {css} on {}:\n{}", self.url(), self.source()))
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(element) = self.find_all(css).into_iter().next() {
+                return element;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!("no element {css} on {}:\n{}", self.url(), self.source());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Writes a PNG screenshot of the window to `path`.

@@ -287,7 +287,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     ]))
     .unwrap();
     assert_eq!(
-        fetched[0]["checkpoint"], "size 6 saved (3 witnesses)",
+        fetched[0]["checkpoint"], "size 7 saved (3 witnesses)",
         "{fetched}"
     );
     let cached = fs::read_dir(&lists)
