@@ -296,7 +296,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
         .find(|p| p.to_string_lossy().ends_with(".checkpoint"))
         .unwrap();
     let note = fs::read_to_string(cached).unwrap();
-    assert!(note.starts_with(&format!("{ORIGIN}\n6\n")), "{note}");
+    assert!(note.starts_with(&format!("{ORIGIN}\n7\n")), "{note}");
     assert_eq!(note.matches("\u{2014} witness").count(), 3);
 }
 
