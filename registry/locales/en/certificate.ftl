@@ -20,3 +20,5 @@ cert-issued = Issued on { $date }.
 cert-reissued = Reissued on { $date }: this is a new credential; earlier ones stay valid unless revoked.
 cert-paper = Paper size:
 cert-print-hint = Print with your browser (Ctrl+P); the page fits the chosen paper.
+cert-reissue-explain = Paper lost? Reissue gives a new credential, dated today, and shows it here to print. Earlier credentials stay valid unless the record is revoked.
+cert-reissue = Reissue the certificate

@@ -123,3 +123,7 @@ field-notes = Notes
 place-health-facility = Health facility
 place-home = At home
 place-other = Elsewhere
+queue-pages = Pages of the queue
+queue-page = Page { $page }
+queue-previous = Previous page
+queue-next = Next page

@@ -20,3 +20,5 @@ cert-issued = Eliberat la { $date }.
 cert-reissued = Eliberat din nou la { $date }: aceasta este o nouă dovadă; cele anterioare rămân valabile dacă nu sunt revocate.
 cert-paper = Format hârtie:
 cert-print-hint = Tipăriți din browser (Ctrl+P); pagina se potrivește formatului ales.
+cert-reissue-explain = Ați pierdut hârtia? Eliberarea din nou dă o nouă dovadă, datată azi, și o afișează aici pentru tipărire. Cele anterioare rămân valabile dacă nu sunt revocate.
+cert-reissue = Eliberați din nou certificatul

@@ -126,3 +126,7 @@ field-notes = Observații
 place-health-facility = Unitate sanitară
 place-home = Acasă
 place-other = În altă parte
+queue-pages = Paginile cozii
+queue-page = Pagina { $page }
+queue-previous = Pagina anterioară
+queue-next = Pagina următoare

@@ -129,3 +129,7 @@ field-notes = Примітки
 place-health-facility = Заклад охорони здоров'я
 place-home = Удома
 place-other = В іншому місці
+queue-pages = Сторінки черги
+queue-page = Сторінка { $page }
+queue-previous = Попередня сторінка
+queue-next = Наступна сторінка

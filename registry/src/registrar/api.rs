@@ -648,6 +648,7 @@ struct QueueQuery {
     min_age_days: Option<i64>,
     max_age_days: Option<i64>,
     limit: Option<usize>,
+    offset: Option<usize>,
 }
 
 async fn queue(
@@ -668,6 +669,7 @@ async fn queue(
             min_age_days: q.min_age_days,
             max_age_days: q.max_age_days,
             limit: q.limit,
+            offset: q.offset.unwrap_or(0),
         };
         r.queue(&session, &filter, &ctx.address, now)
     })

@@ -36,6 +36,8 @@ pub struct DeviceView {
     /// When the registry last sequenced a record of it (RFC 3339): its last sync that brought
     /// a record. `None` before its first record.
     pub last_sync: Option<String>,
+    /// Its records a registrar rejected.
+    pub rejections: u64,
     /// Revoked.
     pub revoked: bool,
     /// Revocation time (RFC 3339).
@@ -108,6 +110,10 @@ impl Registrar {
             entry.0 += 1;
             entry.1 = entry.1.max(meta.sequenced_at);
         }
+        let mut rejections: HashMap<KeyId, u64> = HashMap::new();
+        for row in self.registry.registrations(Some("rejected"))? {
+            *rejections.entry(row.kid).or_default() += 1;
+        }
         Ok(self
             .registry
             .devices()?
@@ -123,6 +129,7 @@ impl Registrar {
                     valid_until: super::rfc3339(d.not_after),
                     records,
                     last_sync: (records > 0).then(|| super::rfc3339(last)),
+                    rejections: rejections.get(&d.kid).copied().unwrap_or(0),
                     revoked: d.revoked_at.is_some(),
                     revoked_at: d.revoked_at.map(super::rfc3339),
                     revoke_reason: d.revoke_reason,

@@ -138,7 +138,15 @@ impl From<usize> for Arg<'_> {
 }
 
 /// The catalog files, the same names in every language's folder.
-pub const FILES: &[&str] = &["common", "auth", "records", "statistics", "certificate"];
+pub const FILES: &[&str] = &[
+    "common",
+    "auth",
+    "records",
+    "statistics",
+    "certificate",
+    "devices",
+    "users",
+];
 
 macro_rules! catalog {
     ($lang:literal) => {
@@ -148,6 +156,8 @@ macro_rules! catalog {
             include_str!(concat!("../../locales/", $lang, "/records.ftl")),
             include_str!(concat!("../../locales/", $lang, "/statistics.ftl")),
             include_str!(concat!("../../locales/", $lang, "/certificate.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/devices.ftl")),
+            include_str!(concat!("../../locales/", $lang, "/users.ftl")),
         ]
     };
 }

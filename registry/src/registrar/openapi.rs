@@ -237,6 +237,7 @@ fn devcerts_schemas() -> Value {
                     "records": {"type": "integer", "description": "records stored at the registry"},
                     "last_sync": {"type": "string", "format": "date-time", "nullable": true,
                         "description": "when the registry last sequenced a record of it"},
+                    "rejections": {"type": "integer", "description": "records of it a registrar rejected"},
                     "revoked": {"type": "boolean"},
                     "revoked_at": {"type": "string", "format": "date-time", "nullable": true},
                     "revoke_reason": {"type": "string", "nullable": true},
@@ -369,7 +370,8 @@ fn base_document() -> Value {
                         ("device", "string", "the capturing device's key id (16 hex digits)"),
                         ("min_age_days", "integer", "the child at least this many days old at capture"),
                         ("max_age_days", "integer", "the child at most this many days old at capture"),
-                        ("limit", "integer", "most entries (1 to 500, default 100)")]),
+                        ("limit", "integer", "most entries (1 to 500, default 100)"),
+                        ("offset", "integer", "entries the filter selects to skip first (the earlier pages; default 0)")]),
             )},
             "/records/{id}/decision": {"post": op(
                 "Decide on a record awaiting review (registrars and supervisors, in their regions); appended to the ledger and audited",

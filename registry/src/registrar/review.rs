@@ -35,6 +35,8 @@ pub struct QueueFilter {
     pub max_age_days: Option<i64>,
     /// Most entries (at most [`MAX_QUEUE`]).
     pub limit: Option<usize>,
+    /// Entries the filter selects to skip first (the earlier pages), oldest first.
+    pub offset: usize,
 }
 
 /// One record awaiting review.
@@ -218,6 +220,7 @@ impl Registrar {
         let mut counts: BTreeMap<String, usize> =
             REVIEW_REASONS.iter().map(|r| (r.to_string(), 0)).collect();
         let mut total = 0;
+        let mut skipped = 0;
         let mut records = Vec::new();
         for row in self.registry.registrations(Some(AWAITING_REVIEW))? {
             let Some(meta) = index.get(&(row.kid, row.id)) else {
@@ -252,6 +255,10 @@ impl Registrar {
             if outside(filter.min_age_days, |a, b| a >= b)
                 || outside(filter.max_age_days, |a, b| a <= b)
             {
+                continue;
+            }
+            if skipped < filter.offset {
+                skipped += 1;
                 continue;
             }
             records.push(QueueEntry {

@@ -3,8 +3,14 @@
 //! print CSS inline (`@page size`) and allowed by its hash in the Content-Security-Policy,
 //! and the registered credential's QR code as inline SVG. The contents and the audit entry
 //! are [`Registrar::certificate`]'s (registrars and supervisors of the record's region).
+//!
+//! For a lost paper, the page's reissue button (`POST /registrar/records/{id}/reissue`, the
+//! session's CSRF token in the form) issues a new registered credential through
+//! [`Registrar::reissue`], audited as the API's, and comes back to the page, which shows the
+//! newest credential: the new one.
 
 use axum::{
+    body::Bytes,
     extract::{Path, Query, State, rejection::PathRejection, rejection::QueryRejection},
     http::{HeaderValue, StatusCode, header},
     response::Response,
@@ -16,7 +22,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Req, Shared, with_session};
+use super::{PREFIX, Req, Shared, auth::Empty, redirect, with_form, with_session};
 use crate::registrar::{RegistrarError, certificate::Certificate, i18n::Lang};
 
 /// The print CSS, with `{size}` for the paper (`A4`, `A5`).
@@ -33,6 +39,8 @@ td { padding: .3em; border-bottom: 1px solid #888; }
 .qr svg { width: 60mm; height: 60mm; }
 body.a5 .qr svg { width: 45mm; height: 45mm; }
 .credential { font-family: monospace; font-size: 6pt; word-break: break-all; }
+form.reissue { margin: 1em 0; padding: .6em; border: 1px solid #888; }
+form.reissue button { font: inherit; padding: .3em .8em; }
 ";
 
 /// The stylesheet for `a5` or A4.
@@ -60,8 +68,8 @@ fn unix_day(unix: i64) -> String {
     )
 }
 
-/// The certificate page of `c` in `lang`.
-pub fn render(lang: Lang, c: &Certificate, a5: bool) -> String {
+/// The certificate page of `c` in `lang`; `csrf` (the session's token) for its reissue form.
+pub fn render(lang: Lang, c: &Certificate, a5: bool, csrf: &str) -> String {
     let f = &c.form;
     let mut rows: Vec<(String, String)> = vec![
         (
@@ -138,6 +146,12 @@ pub fn render(lang: Lang, c: &Certificate, a5: bool) -> String {
                     p.credential #credential { (c.credential) }
                     p { (issued) }
                 }
+                form.reissue.no-print method="post"
+                    action={ (PREFIX) "/records/" (c.registration_number) "/reissue" } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    p { (lang.t("cert-reissue-explain")) }
+                    button type="submit" { (lang.t("cert-reissue")) }
+                }
             }
         }
     }
@@ -156,14 +170,14 @@ pub(crate) async fn page(
         .and_then(|Query(q)| q.paper)
         .is_some_and(|p| p.eq_ignore_ascii_case("a5"));
     with_session(&state, req, false, move |page| {
-        let id = id
-            .ok()
-            .and_then(|Path(id)| Uuid::parse_str(&id).ok())
-            .ok_or_else(|| RegistrarError::bad_request("bad_id", "a record id is a UUID"))?;
+        let id = record_id(id)?;
         let c = page
             .registrar
             .certificate(page.session, &id, &page.req.address, page.now)?;
-        let mut response = super::html(StatusCode::OK, PreEscaped(render(page.lang(), &c, a5)));
+        let mut response = super::html(
+            StatusCode::OK,
+            PreEscaped(render(page.lang(), &c, a5, &page.session.csrf_token)),
+        );
         let hash = STANDARD.encode(Sha256::digest(style(a5).as_bytes()));
         if let Ok(csp) = HeaderValue::from_str(&format!(
             "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
@@ -174,6 +188,29 @@ pub(crate) async fn page(
                 .insert(header::CONTENT_SECURITY_POLICY, csp);
         }
         Ok(response)
+    })
+    .await
+}
+
+fn record_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, RegistrarError> {
+    id.ok()
+        .and_then(|Path(id)| Uuid::parse_str(&id).ok())
+        .ok_or_else(|| RegistrarError::bad_request("bad_id", "a record id is a UUID"))
+}
+
+/// `POST /registrar/records/{id}/reissue`: a new registered credential for a lost paper
+/// ([`Registrar::reissue`], audited), then back to the certificate page, which shows it.
+pub(crate) async fn reissue(
+    State(state): State<Shared>,
+    req: Req,
+    id: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    with_form(&state, req, body, false, move |page, _: Empty| {
+        let id = record_id(id)?;
+        page.registrar
+            .reissue(page.session, &id, &page.req.address, page.now)?;
+        Ok(redirect(&format!("{PREFIX}/records/{id}/certificate")))
     })
     .await
 }

@@ -34,6 +34,16 @@ pub const NAV: &[NavEntry] = &[
         shown: access::reads_records,
     },
     NavEntry {
+        path: "/registrar/devices",
+        label: "nav-devices",
+        shown: |u| access::require_device_reader(u).is_ok(),
+    },
+    NavEntry {
+        path: "/registrar/users",
+        label: "nav-users",
+        shown: |u| access::has(u, access::Role::Admin),
+    },
+    NavEntry {
         path: "/registrar/account",
         label: "nav-account",
         shown: |_| true,

@@ -21,9 +21,11 @@
 
 pub mod auth;
 pub mod certificate;
+pub mod devices;
 pub mod layout;
 pub mod records;
 pub mod statistics;
+pub mod users;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -89,6 +91,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .route("/records/{id}", get(records::record))
         .route("/statistics", get(statistics::statistics))
         .route("/records/{id}/certificate", get(certificate::page))
+        .route("/records/{id}/reissue", post(certificate::reissue))
+        .route("/devices", get(devices::devices))
+        .route("/devices/{kid}/revoke", post(devices::device_revoke))
+        .route("/tokens", post(devices::token_create))
+        .route("/tokens/{id}/cancel", post(devices::token_cancel))
+        .route("/users", get(users::users).post(users::user_add))
+        .route("/users/{username}/disable", post(users::user_disable))
+        .route("/users/{username}/reset-password", post(users::user_reset))
         .route("/records/{id}/decision", post(records::decide))
         .route(
             "/records/{id}/duplicates/{candidate}",
@@ -188,8 +198,19 @@ impl Page<'_> {
     /// A complete HTML page (200) around `body`, with the navigation; `current` is the
     /// path of the nav entry to mark.
     pub fn html(&self, title: &str, current: &str, body: Markup) -> Response {
+        self.html_status(StatusCode::OK, title, current, body)
+    }
+
+    /// [`Self::html`] with another status (a form refused, said on its page).
+    pub fn html_status(
+        &self,
+        status: StatusCode,
+        title: &str,
+        current: &str,
+        body: Markup,
+    ) -> Response {
         html(
-            StatusCode::OK,
+            status,
             layout::page(
                 self.req.lang,
                 Some(self.session),
@@ -454,6 +475,8 @@ mod tests {
             include_str!("records.rs"),
             include_str!("statistics.rs"),
             include_str!("certificate.rs"),
+            include_str!("devices.rs"),
+            include_str!("users.rs"),
         ];
         let mut used = BTreeSet::new();
         for source in sources {
@@ -485,6 +508,12 @@ mod tests {
         for level in ["likely", "possible"] {
             used.insert(format!("level-{level}"));
         }
+        for code in birthright_core::trust::REVOCATION_REASONS {
+            used.insert(format!("revoke-reason-{code}"));
+        }
+        for ttl in devices::TOKEN_TTLS {
+            used.insert(format!("ttl-{ttl}"));
+        }
         for code in [
             "forbidden",
             "region_forbidden",
@@ -504,6 +533,21 @@ mod tests {
             "no_totp_enrolment",
             "wrong_code",
             "unknown_pair",
+            "bad_role",
+            "bad_username",
+            "bad_region",
+            "no_role",
+            "bad_ttl",
+            "bad_worker",
+            "bad_reason",
+            "unknown_token",
+            "unknown_device",
+            "unknown_user",
+            "already_revoked",
+            "own_account",
+            "user_exists",
+            "just_issued",
+            "not_registered",
         ] {
             used.insert(format!("error-{code}"));
         }

@@ -75,6 +75,41 @@ pub(crate) struct QueueQuery {
     device: String,
     min_age_days: String,
     max_age_days: String,
+    page: String,
+}
+
+/// Entries on one page of the web queue.
+pub const QUEUE_PAGE: usize = 100;
+
+impl QueueQuery {
+    /// The page asked for, from 1 (no page, or not a number: the first).
+    fn page_number(&self) -> usize {
+        self.page
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+    }
+
+    /// This queue's link to page `page`, the filters kept.
+    fn page_link(&self, page: usize) -> String {
+        let pairs = [
+            ("reason", &self.reason),
+            ("region", &self.region),
+            ("device", &self.device),
+            ("min_age_days", &self.min_age_days),
+            ("max_age_days", &self.max_age_days),
+        ];
+        let mut query: Vec<(&str, String)> = pairs
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k, v.clone()))
+            .collect();
+        query.push(("page", page.to_string()));
+        let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+        format!("{PREFIX}/queue?{encoded}")
+    }
 }
 
 fn days(text: &str) -> Result<Option<i64>, RegistrarError> {
@@ -87,9 +122,10 @@ fn days(text: &str) -> Result<Option<i64>, RegistrarError> {
         .transpose()
 }
 
-/// `GET /registrar/queue?reason=&region=&device=&min_age_days=&max_age_days=`: the API's
+/// `GET /registrar/queue?reason=&region=&device=&min_age_days=&max_age_days=&page=`: the API's
 /// queue ([`Registrar::queue`]): records awaiting review, oldest first, with their reasons
-/// and the counts per reason.
+/// and the counts per reason, [`QUEUE_PAGE`] to a page with links to the pages before and
+/// after that keep the filters.
 pub(crate) async fn queue(
     State(state): State<Shared>,
     req: Req,
@@ -101,6 +137,7 @@ pub(crate) async fn queue(
         let Query(q) = q.map_err(|_| {
             RegistrarError::bad_request("bad_queue_filter", "the filter is not as expected")
         })?;
+        let page_number = q.page_number();
         let filter = (|| {
             Ok::<_, RegistrarError>(QueueFilter {
                 reason: non_empty(&q.reason),
@@ -108,14 +145,21 @@ pub(crate) async fn queue(
                 device: non_empty(&q.device),
                 min_age_days: days(&q.min_age_days)?,
                 max_age_days: days(&q.max_age_days)?,
-                limit: None,
+                // One more than a page: whether there is a next page.
+                limit: Some(QUEUE_PAGE + 1),
+                offset: (page_number - 1).saturating_mul(QUEUE_PAGE),
             })
         })();
+        let mut has_next = false;
         let queue = match filter.and_then(|f| {
             page.registrar
                 .queue(page.session, &f, &page.req.address, page.now)
         }) {
-            Ok(queue) => Ok(queue),
+            Ok(mut queue) => {
+                has_next = queue.records.len() > QUEUE_PAGE;
+                queue.records.truncate(QUEUE_PAGE);
+                Ok(queue)
+            }
             // A bad filter or a region outside the user's: said on the page, the form kept.
             Err(e) if e.status == 400 || e.status == 403 => Err(e),
             Err(e) => return Err(e),
@@ -190,6 +234,17 @@ pub(crate) async fn queue(
                                         td { (lang.rfc3339(&item.declared_at)) }
                                     }
                                 }
+                            }
+                        }
+                    }
+                    @if page_number > 1 || has_next {
+                        nav.pages aria-label=(lang.t("queue-pages")) {
+                            @if page_number > 1 {
+                                a rel="prev" href=(q.page_link(page_number - 1)) { (lang.t("queue-previous")) }
+                            }
+                            span.page { (lang.ta("queue-page", &[("page", page_number.into())])) }
+                            @if has_next {
+                                a rel="next" href=(q.page_link(page_number + 1)) { (lang.t("queue-next")) }
                             }
                         }
                     }

@@ -1,0 +1,22 @@
+# The users page (English).
+users-title = Users
+users-add = Add a user
+users-add-hint = The new user gets a one-time password, shown once, to change at the first login. An administrator also sets up a second factor then.
+users-regions-hint = Region codes separated by spaces or commas; leave empty for all regions.
+users-add-button = Add user
+users-list = All users
+users-state = State
+users-created = Created
+users-active = Active
+users-disabled = Disabled
+users-one-time = one-time password not yet changed
+users-totp = second factor set up
+users-disable = Disable
+users-reset = Reset password
+users-reset-totp = also remove the second factor (lost phone)
+users-added-title = User added
+users-reset-title = Password reset
+users-password-once = This one-time password is shown only now. Give it to the person in a safe way; they must change it at the first login.
+users-one-time-password = One-time password
+users-password-hint = The person's sessions have ended; the account is enabled.
+users-back = Back to users

@@ -1,0 +1,22 @@
+# Pagina utilizatorilor (română).
+users-title = Utilizatori
+users-add = Adăugați un utilizator
+users-add-hint = Noul utilizator primește o parolă de unică folosință, afișată o singură dată, pe care o schimbă la prima autentificare. Un administrator își configurează atunci și al doilea factor.
+users-regions-hint = Coduri de regiune separate prin spații sau virgule; lăsați gol pentru toate regiunile.
+users-add-button = Adăugați
+users-list = Toți utilizatorii
+users-state = Stare
+users-created = Creat
+users-active = Activ
+users-disabled = Dezactivat
+users-one-time = parola de unică folosință nu a fost încă schimbată
+users-totp = al doilea factor configurat
+users-disable = Dezactivați
+users-reset = Resetați parola
+users-reset-totp = eliminați și al doilea factor (telefon pierdut)
+users-added-title = Utilizator adăugat
+users-reset-title = Parolă resetată
+users-password-once = Această parolă de unică folosință este afișată doar acum. Transmiteți-o persoanei în mod sigur; ea trebuie să o schimbe la prima autentificare.
+users-one-time-password = Parolă de unică folosință
+users-password-hint = Sesiunile persoanei s-au încheiat; contul este activat.
+users-back = Înapoi la utilizatori
