@@ -39,7 +39,7 @@ use birthright_core::{
     device::Device,
     fixtures::sample_inputs,
     keys::KeyId,
-    ledger::Hash,
+    ledger::{Hash, leaf::LedgerEntry},
     store::{
         RecordStatus, StorageKey, StoreError,
         sync_rows::{BatchRow, VerifiedCheckpoint},
@@ -47,6 +47,7 @@ use birthright_core::{
     sync::{
         HttpRequest, HttpResponse, Method, NewBatch, PendingRecord, Receipt, Settled, Step,
         SyncConfig, SyncError, SyncMachine, SyncStart, SyncStore, Transport, TransportError,
+        storage::{AwaitingRecord, Decided},
     },
     trust::TrustBundle,
     wire::{self, BatchResponse, ErrorBody, LedgerLeaf, ResponseKey},
@@ -326,6 +327,43 @@ impl SyncStore for Watched<'_> {
     }
     fn save_status_list(&self, list: &[u8], now: i64) -> Result<(), SyncError> {
         self.write(|| self.device.save_status_list(list, now))
+    }
+    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError> {
+        self.read(|| self.device.awaiting_decisions_from())
+    }
+    fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError> {
+        self.read(|| self.device.awaiting_record(id))
+    }
+    fn sign_request(&self, message: &[u8]) -> Result<[u8; 64], SyncError> {
+        self.read(|| self.device.sign_request(message))
+    }
+    fn apply_decisions(
+        &self,
+        decided: &[Decided],
+        checkpoint: &VerifiedCheckpoint,
+        now: i64,
+    ) -> Result<(), SyncError> {
+        // The invariant at the write: every decision applied is the registry's leaf there.
+        for d in decided {
+            let leaves = self
+                .registry
+                .leaves(d.decision.leaf_index, d.decision.leaf_index + 1)
+                .unwrap();
+            let Ok(LedgerEntry::Decision(leaf)) = LedgerEntry::parse(&leaves[0]) else {
+                panic!(
+                    "seed {}: {} decided by a leaf that is no decision",
+                    self.seed, d.id
+                );
+            };
+            assert_eq!(
+                (leaf.decision, leaf.decided_at),
+                (d.decision.decision, d.decision.decided_at),
+                "seed {}: {} decided otherwise than the ledger says",
+                self.seed,
+                d.id
+            );
+        }
+        self.write(|| self.device.apply_decisions(decided, checkpoint, now))
     }
 }
 
