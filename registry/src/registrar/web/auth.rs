@@ -41,8 +41,8 @@ fn after_login(session: &Session, next: Option<&str>) -> String {
     } else if access::has(&session.user, access::Role::Admin) && session.user.totp_secret.is_none()
     {
         format!("{PREFIX}/totp")
-    } else if !access::reads_records(&session.user) && next.is_none() {
-        format!("{PREFIX}/account")
+    } else if next.is_none() {
+        super::start_page(&session.user)
     } else {
         local_target(next)
     }

@@ -411,15 +411,21 @@ where
     .await
 }
 
+/// The page a user starts on: the queue for those who read records, the users page for an
+/// admin who does not, else the account page.
+pub fn start_page(user: &super::store::UserRow) -> String {
+    if super::access::reads_records(user) {
+        format!("{PREFIX}/queue")
+    } else if super::access::has(user, super::Role::Admin) {
+        users::PATH.to_string()
+    } else {
+        format!("{PREFIX}/account")
+    }
+}
+
 async fn home(State(state): State<Shared>, req: Req) -> Response {
     with_session(&state, req, false, |page| {
-        Ok(redirect(
-            &if super::access::reads_records(&page.session.user) {
-                format!("{PREFIX}/queue")
-            } else {
-                format!("{PREFIX}/account")
-            },
-        ))
+        Ok(redirect(&start_page(&page.session.user)))
     })
     .await
 }
