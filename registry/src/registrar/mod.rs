@@ -19,7 +19,10 @@
 //! - Review ([`review`]): the queue of records awaiting review and the registrars'
 //!   decisions, appended to the ledger by the registry ([`crate::service::decisions`]).
 //!
-//! Not here yet (the later parts): the web pages, certificates and statistics.
+//! - Devices and tokens ([`devices`]), certificates ([`certificate`]), search and record views
+//!   ([`records`]), statistics ([`statistics`]), the JSON API ([`api`], [`openapi`]) and the
+//!   web workspace at `/registrar/` ([`web`]: login, queue, search, record, certificate,
+//!   statistics, devices and tokens, users) over the same functions.
 
 pub mod access;
 pub mod api;

@@ -310,7 +310,7 @@ pub fn error_response(req: &Req, session: Option<&Session>, e: &RegistrarError) 
     let body = maud::html! {
         h1 { (title) }
         p.error role="alert" { (error_text(lang, e)) }
-        p { a href={ (PREFIX) "/queue" } { (lang.t("error-back")) } }
+        p { a href=(session.map_or_else(|| format!("{PREFIX}/login"), |s| start_page(&s.user))) { (lang.t("error-back")) } }
     };
     let back = req.back();
     html(status, layout::page(lang, session, "", &back, &title, body))
