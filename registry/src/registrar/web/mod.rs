@@ -520,6 +520,9 @@ mod tests {
         for ttl in devices::TOKEN_TTLS {
             used.insert(format!("ttl-{ttl}"));
         }
+        for title in ["users-added-title", "users-reset-title"] {
+            used.insert(title.to_string());
+        }
         for code in [
             "forbidden",
             "region_forbidden",
