@@ -787,8 +787,12 @@ impl<S: SyncStore> SyncMachine<S> {
             let Some(record) = self.store.awaiting_record(&notice.record_id)? else {
                 continue;
             };
+            // A decided record is never decided again (PROTOCOL §10.1).
             if decided.iter().any(|d: &Decided| d.id == notice.record_id) {
-                continue;
+                return Err(SyncError::InvalidResponse(format!(
+                    "two decisions on record {} in one answer",
+                    notice.record_id
+                )));
             }
             let decision = check_notice(
                 notice,
