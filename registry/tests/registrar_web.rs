@@ -1249,6 +1249,14 @@ fn queue_pages(w: &World<'_>, a: &Device, regall: &str) {
     assert!(links(&w.get(regall, "/registrar/queue?region=UA-32").body).is_empty());
     let past = w.get(regall, "/registrar/queue?page=9");
     assert!(links(&past.body).is_empty() && past.body.contains("page=8"));
+    assert!(past.body.contains("past the end of the queue"));
+    // With an age filter the earlier pages are counted after it.
+    let aged = w.get(
+        regall,
+        "/registrar/queue?region=UA-46&min_age_days=300&page=2",
+    );
+    assert_eq!(links(&aged.body).len(), 5, "{}", aged.body);
+    assert!(aged.body.contains("min_age_days=300&amp;page=1"));
 }
 
 /// The CSRF token in the logout form of a page of `session`.

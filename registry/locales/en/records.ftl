@@ -127,3 +127,4 @@ queue-pages = Pages of the queue
 queue-page = Page { $page }
 queue-previous = Previous page
 queue-next = Next page
+queue-past-the-end = This page is past the end of the queue.

@@ -130,3 +130,4 @@ queue-pages = Paginile cozii
 queue-page = Pagina { $page }
 queue-previous = Pagina anterioară
 queue-next = Pagina următoare
+queue-past-the-end = Această pagină este după sfârșitul cozii.

@@ -133,3 +133,4 @@ queue-pages = Сторінки черги
 queue-page = Сторінка { $page }
 queue-previous = Попередня сторінка
 queue-next = Наступна сторінка
+queue-past-the-end = Ця сторінка вже за кінцем черги.

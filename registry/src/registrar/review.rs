@@ -244,6 +244,12 @@ impl Registrar {
             {
                 continue;
             }
+            // The earlier pages' entries: without an age filter, skipped before opening.
+            let by_age = filter.min_age_days.is_some() || filter.max_age_days.is_some();
+            if !by_age && skipped < filter.offset {
+                skipped += 1;
+                continue;
+            }
             let Some(signed) = self.open_record(meta)? else {
                 continue;
             };

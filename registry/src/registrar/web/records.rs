@@ -206,7 +206,9 @@ pub(crate) async fn queue(
                             li { (reason_text(lang, reason)) ": " strong { (count) } }
                         }
                     }
-                    @if queue.records.is_empty() {
+                    @if queue.records.is_empty() && page_number > 1 {
+                        p.empty { (lang.t("queue-past-the-end")) }
+                    } @else if queue.records.is_empty() {
                         p.empty { (lang.t("queue-empty")) }
                     } @else {
                         table.list {
