@@ -1074,6 +1074,39 @@ fn users_for_admins(w: &World<'_>, admin: &str) {
             .status,
         409
     );
+    // Roles and regions changed: CSRF first; then as asked, the form filled in with them.
+    let change = "/registrar/users/newreg/access";
+    assert_eq!(w.post(admin, change, "csrf=wrong&role=auditor").status, 403);
+    let reply = w.post(
+        admin,
+        change,
+        &format!("csrf={csrf}&role=auditor&regions=UA-46"),
+    );
+    assert_eq!(
+        (reply.status, reply.header("location")),
+        (303, Some("/registrar/users#user-newreg")),
+        "{}",
+        reply.body
+    );
+    let row = |body: &str| {
+        let at = body.find("id=\"user-newreg\"").unwrap();
+        body[at..at + body[at..].find("</tr>").unwrap()].to_string()
+    };
+    let changed = row(&w.get(admin, "/registrar/users").body);
+    assert!(
+        changed.contains("<td>Auditor</td><td>UA-46</td>"),
+        "{changed}"
+    );
+    assert!(
+        changed.contains("value=\"auditor\" checked")
+            && !changed.contains("value=\"registrar\" checked")
+    );
+    assert_eq!(
+        w.post(admin, change, &format!("csrf={csrf}&regions=UA-46"))
+            .status,
+        400
+    );
+    assert!(w.audited("user_set_access", "admin"));
     // Disabled: no login; not oneself.
     let reply = w.post(
         admin,

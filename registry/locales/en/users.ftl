@@ -20,3 +20,5 @@ users-password-once = This one-time password is shown only now. Give it to the p
 users-one-time-password = One-time password
 users-password-hint = The person's sessions have ended; the account is enabled.
 users-back = Back to users
+users-change-access = Change roles and regions
+users-change-access-button = Save roles and regions

@@ -20,3 +20,5 @@ users-password-once = Această parolă de unică folosință este afișată doar
 users-one-time-password = Parolă de unică folosință
 users-password-hint = Sesiunile persoanei s-au încheiat; contul este activat.
 users-back = Înapoi la utilizatori
+users-change-access = Schimbați rolurile și regiunile
+users-change-access-button = Salvați rolurile și regiunile

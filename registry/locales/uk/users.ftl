@@ -20,3 +20,5 @@ users-password-once = Цей одноразовий пароль показан�
 users-one-time-password = Одноразовий пароль
 users-password-hint = Сеанси цієї людини завершено; обліковий запис увімкнено.
 users-back = Назад до користувачів
+users-change-access = Змінити ролі та регіони
+users-change-access-button = Зберегти ролі та регіони

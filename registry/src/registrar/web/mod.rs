@@ -99,6 +99,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .route("/users", get(users::users).post(users::user_add))
         .route("/users/{username}/disable", post(users::user_disable))
         .route("/users/{username}/reset-password", post(users::user_reset))
+        .route("/users/{username}/access", post(users::user_access))
         .route("/records/{id}/decision", post(records::decide))
         .route(
             "/records/{id}/duplicates/{candidate}",

@@ -2,9 +2,11 @@
 //! form that adds a user; per user a disable button and a password reset (optionally removing
 //! the second factor, for a lost phone). A new user's or a reset's one-time password is shown
 //! once; the user changes it at the first login, so no admin knows another person's password.
+//! Per user, too, a form that changes its roles and regions.
 //!
 //! Every read and change is [`Registrar::admin_users`], [`Registrar::admin_add_user`],
-//! [`Registrar::admin_disable_user`] or [`Registrar::admin_reset_password`], as the JSON API
+//! [`Registrar::admin_disable_user`], [`Registrar::admin_reset_password`] or
+//! [`Registrar::admin_set_access`], as the JSON API
 //! calls them: admins only, each change audited. An admin reads no record unless also given a
 //! records role (the pages of records check that, not this one).
 
@@ -94,6 +96,7 @@ fn users_page(
                                         button.danger type="submit" { (lang.t("users-disable")) }
                                     }
                                 }
+                                (access_form(page, lang, u))
                                 form method="post" action={ (PATH) "/" (u.username) "/reset-password" } {
                                     (layout::csrf(page.session))
                                     label.check {
@@ -113,6 +116,33 @@ fn users_page(
         .and_then(|e| StatusCode::from_u16(e.status).ok())
         .unwrap_or(StatusCode::OK);
     Ok(page.html_status(status, &lang.t("users-title"), PATH, body))
+}
+
+/// The form that changes `u`'s roles and regions, filled in with the present ones.
+fn access_form(page: &Page<'_>, lang: Lang, u: &UserSummary) -> maud::Markup {
+    html! {
+        details.access {
+            summary { (lang.t("users-change-access")) }
+            form.stack method="post" action={ (PATH) "/" (u.username) "/access" } {
+                (layout::csrf(page.session))
+                fieldset.roles {
+                    legend { (lang.t("account-roles")) }
+                    @for role in Role::ALL {
+                        label.check {
+                            input type="checkbox" name="role" value=(role.code())
+                                checked[u.roles.iter().any(|r| r == role.code())];
+                            (role_text(lang, role.code()))
+                        }
+                    }
+                }
+                label { (lang.t("account-regions"))
+                    input type="text" name="regions" value=(u.regions.join(" "));
+                    span.hint { (lang.t("users-regions-hint")) }
+                }
+                button type="submit" { (lang.t("users-change-access-button")) }
+            }
+        }
+    }
 }
 
 /// A user's state in words: disabled, a one-time password to change, a second factor.
@@ -154,6 +184,15 @@ fn ticked_roles(form: &[(String, String)]) -> Result<Vec<Role>, RegistrarError> 
         .collect()
 }
 
+/// The regions typed in a form (`regions=`, separated by spaces or commas).
+fn regions_of(form: &[(String, String)]) -> Vec<String> {
+    field(form, "regions")
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The value of field `name` of a form ("" if absent).
 fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     form.iter()
@@ -170,17 +209,12 @@ pub(crate) async fn user_add(State(state): State<Shared>, req: Req, body: Bytes)
         false,
         |page, form: Vec<(String, String)>| {
             access::require_admin(&page.session.user)?;
-            let regions: Vec<String> = field(&form, "regions")
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|r| !r.is_empty())
-                .map(str::to_string)
-                .collect();
             let added = ticked_roles(&form).and_then(|roles| {
                 page.registrar.admin_add_user(
                     page.session,
                     field(&form, "username"),
                     &roles,
-                    &regions,
+                    &regions_of(&form),
                     &page.req.address,
                     page.now,
                 )
@@ -263,6 +297,40 @@ pub(crate) async fn user_reset(
                 page.now,
             )?;
             Ok(password_page(page, "users-reset-title", &user, &secret))
+        },
+    )
+    .await
+}
+
+/// `POST /registrar/users/{username}/access` (`role=…` repeated, `regions=`): sets the user's
+/// roles and regions (its sessions end, so they hold from its next login); back to the page.
+pub(crate) async fn user_access(
+    State(state): State<Shared>,
+    req: Req,
+    name: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    with_form(
+        &state,
+        req,
+        body,
+        false,
+        move |page, form: Vec<(String, String)>| {
+            let changed = ticked_roles(&form).and_then(|roles| {
+                page.registrar.admin_set_access(
+                    page.session,
+                    &username(name)?,
+                    &roles,
+                    &regions_of(&form),
+                    &page.req.address,
+                    page.now,
+                )
+            });
+            match changed {
+                Ok(user) => Ok(redirect(&format!("{PATH}#user-{}", user.username))),
+                Err(e) if said_on_the_page(&e) && e.status != 404 => users_page(page, Some(&e)),
+                Err(e) => Err(e),
+            }
         },
     )
     .await
