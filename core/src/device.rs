@@ -166,6 +166,9 @@ pub struct RecordSummary {
     pub reject_message: Option<String>,
     /// Position on the registry ledger, once acknowledged.
     pub leaf_index: Option<u64>,
+    /// When the registry decided on it (Unix seconds, the registry's clock), once a
+    /// registrar's decision reached the device.
+    pub decided_at: Option<i64>,
 }
 
 fn status_str<S: serde::Serializer>(status: &RecordStatus, s: S) -> Result<S::Ok, S::Error> {
@@ -1170,6 +1173,7 @@ fn summary_from(row: RecordRow, summary: SealedSummary) -> RecordSummary {
         reject_code: row.reject_code,
         reject_message: row.reject_message,
         leaf_index: row.leaf_index,
+        decided_at: row.decision.map(|d| d.decided_at),
     }
 }
 
