@@ -477,7 +477,7 @@ fn totp_is_enrolled_and_required_for_admins(w: &World) {
     );
     let code = totp::code_at(&secret, w.now());
     assert_eq!(
-        c.post("/totp/confirm", &format!("{{\"code\":\"{code}\"}}"))
+        c.post("/totp/confirm", format!("{{\"code\":\"{code}\"}}"))
             .status,
         204
     );
@@ -533,7 +533,7 @@ fn a_one_time_password_must_be_changed_first(w: &World) {
     let change = |current: &str, new: &str| {
         c.post(
             "/password",
-            &serde_json::json!({"current_password": current, "new_password": new}).to_string(),
+            serde_json::json!({"current_password": current, "new_password": new}),
         )
     };
     assert_eq!(
