@@ -16,7 +16,7 @@ use std::{
     },
 };
 
-use birthright_core::{device::Device, fixtures::reference_input, record::RegistrationForm};
+use birthright_core::{device::Device, record::RegistrationForm};
 use birthright_registry::{
     Registry,
     http::{HeaderName, Limits, run_with},
@@ -24,7 +24,7 @@ use birthright_registry::{
     registrar::{Registrar, RegistrarConfig, Role, totp},
     service::Database,
 };
-use common::{Client, Reply, api_call, device_in};
+use common::{Client, Reply, api_call, days_ago, device_in, timely_input};
 
 const T0: i64 = 1_800_000_000;
 const PASSWORD: &str = "a long enough password";
@@ -38,6 +38,8 @@ struct World {
     /// Record ids by region.
     ua46: Vec<uuid::Uuid>,
     ua32: Vec<uuid::Uuid>,
+    /// The date of birth of the UA-32 child (`YYYY-MM-DD`).
+    stefan_dob: String,
     dir: tempfile::TempDir,
     _database: Option<TestDatabase>,
     database: Database,
@@ -75,11 +77,13 @@ impl World {
         );
         let a = device_in(&registry, "worker-a", "UA-46");
         let b = device_in(&registry, "worker-b", "UA-32");
-        let mut stefan = reference_input();
+        let mut stefan = timely_input();
         stefan.child.given_names = "Ștefan".into();
         stefan.child.family_name = "Popescu".into();
-        stefan.child.date_of_birth = "2025-11-02".into();
-        let ua46 = capture_and_sync(&registry, &a, &[reference_input()]);
+        // Born more than 365 days before the registry receives the record: a late registration.
+        stefan.child.date_of_birth = days_ago(400).to_string();
+        let stefan_dob = stefan.child.date_of_birth.clone();
+        let ua46 = capture_and_sync(&registry, &a, &[timely_input()]);
         let ua32 = capture_and_sync(&registry, &b, &[stefan]);
         let clock = Arc::new(AtomicI64::new(T0));
         let c = clock.clone();
@@ -120,6 +124,7 @@ impl World {
             registrar,
             ua46,
             ua32,
+            stefan_dob,
             dir,
             _database: guard,
             database,
@@ -308,11 +313,12 @@ fn roles_and_regions_bound_every_read(w: &World) {
         serde_json::json!([])
     );
     assert_eq!(
-        all.get("/records?dob=2025-11").json["records"][0]["id"],
+        all.get(&format!("/records?dob={}", &w.stefan_dob[..7]))
+            .json["records"][0]["id"],
         id32.as_str()
     );
     assert_eq!(all.get("/records?dob=2025-1").code(), "bad_query");
-    // The reference child (born 2026-03-14) was registered at once; Ștefan, born more than
+    // The reference child (born 30 days ago) was registered at once; Ștefan, born more than
     // 365 days before the registry received the record, awaits review.
     let with_status = |status: &str| {
         all.get(&format!("/records?status={status}")).json["records"]

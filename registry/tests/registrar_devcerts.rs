@@ -24,7 +24,6 @@ use birthright_core::{
         qr::{self, QrMatrix},
     },
     device::Device,
-    fixtures::reference_input,
     record::RegistrationForm,
     store::StorageKey,
     trust::RevocationList,
@@ -36,10 +35,9 @@ use birthright_registry::{
     registrar::{Registrar, Role, totp},
     service::Database,
 };
-use common::{Client, Reply, device_in};
+use common::{Client, Reply, days_ago, device_in, timely_input};
 use serde_json::{Value, json};
 
-const T0: i64 = 1_800_000_000;
 const PASSWORD: &str = "a long enough password";
 /// The address the test's clients call from (the loopback peer's own).
 const FROM: &str = "127.0.0.1";
@@ -111,15 +109,19 @@ impl World {
         );
         let a = device_in(&registry, "worker-a", "UA-46");
         let b = device_in(&registry, "worker-b", "UA-32");
-        let mut stefan = reference_input();
+        let mut stefan = timely_input();
         stefan.child.given_names = "Ștefan".into();
         stefan.child.family_name = "Popescu".into();
-        stefan.child.date_of_birth = "2026-11-02".into(); // within the review policy's 365 days: registered at once
-        let ua46 = capture_and_sync(&registry, &a, &reference_input());
+        // Within the review policy's 365 days: registered at once.
+        stefan.child.date_of_birth = days_ago(60).to_string();
+        let ua46 = capture_and_sync(&registry, &a, &timely_input());
         let ua32 = capture_and_sync(&registry, &b, &stefan);
         let kid = |d: &Device| d.identity().unwrap().key_id.to_string();
         let (kid46, kid32) = (kid(&a), kid(&b));
-        let clock = Arc::new(AtomicI64::new(T0));
+        // The registrar's clock starts at the registry's (real) one: the tokens it creates are
+        // used at the registry, which judges their expiry by its own clock.
+        let t0 = time::OffsetDateTime::now_utc().unix_timestamp();
+        let clock = Arc::new(AtomicI64::new(t0));
         let c = clock.clone();
         let registrar = Arc::new(
             Registrar::open(dir.path(), &database, registry.clone())
@@ -134,7 +136,7 @@ impl World {
             ("admin", vec![Role::Admin], vec![]),
         ] {
             registrar
-                .add_user(name, &roles, &regions, Some(PASSWORD), T0)
+                .add_user(name, &roles, &regions, Some(PASSWORD), t0)
                 .unwrap();
         }
         let limits = Limits {
@@ -678,7 +680,7 @@ fn certificates_verify_and_are_reissued(w: &World) {
         .unwrap()
         .leaf_index;
     assert!(html.contains(&format!("<th>Ledger index</th><td>{leaf}</td>")));
-    let form = reference_input();
+    let form = timely_input();
     assert!(html.contains(&form.child.given_names));
     assert!(html.contains(&form.mother.family_name));
     // The record page links to it for those who print, not for an auditor.
@@ -831,7 +833,7 @@ fn no_names_or_notes_stored_in_plaintext(w: &World) {
         }
     }
     assert!(stored.len() > 1000);
-    for name in ["Ștefan", "Popescu", &reference_input().child.given_names] {
+    for name in ["Ștefan", "Popescu", &timely_input().child.given_names] {
         let needle = name.as_bytes();
         assert!(
             !stored.windows(needle.len()).any(|w| w == needle),

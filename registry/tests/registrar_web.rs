@@ -12,7 +12,7 @@ use std::{
     sync::{Arc, mpsc},
 };
 
-use birthright_core::{device::Device, fixtures::reference_input, record::RegistrationForm};
+use birthright_core::{device::Device, record::RegistrationForm};
 use birthright_registry::{
     Registry,
     http::{Limits, run_with},
@@ -20,7 +20,7 @@ use birthright_registry::{
     registrar::{Registrar, Role},
     service::Database,
 };
-use common::{call, device_in};
+use common::{call, days_ago, device_in, timely_input};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -79,11 +79,12 @@ fn run(postgres: bool) {
     );
     let a = device_in(&registry, "worker-a", "UA-46");
     let b = device_in(&registry, "worker-b", "UA-32");
-    let mut stefan = reference_input();
+    let mut stefan = timely_input();
     stefan.child.given_names = "Ștefan<script>".into();
     stefan.child.family_name = "Popescu".into();
-    stefan.child.date_of_birth = "2025-11-02".into();
-    let olena = capture_and_sync(&registry, &a, &reference_input());
+    // Born more than 365 days before the registry receives the record: a late registration.
+    stefan.child.date_of_birth = days_ago(400).to_string();
+    let olena = capture_and_sync(&registry, &a, &timely_input());
     let stefan_id = capture_and_sync(&registry, &b, &stefan);
     let registrar = Arc::new(Registrar::open(dir.path(), &database, registry.clone()).unwrap());
     let now = registrar.now();

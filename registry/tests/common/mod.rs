@@ -13,6 +13,8 @@ use std::{
 
 use birthright_core::{
     device::Device,
+    fixtures::reference_input_born,
+    record::RegistrationForm,
     store::StorageKey,
     sync::{SyncConfig, SyncCounts, SyncProgress},
 };
@@ -23,6 +25,21 @@ use serde_json::Value;
 pub(crate) struct NoProgress;
 impl SyncProgress for NoProgress {
     fn on_progress(&self, _: &SyncCounts) {}
+}
+
+/// How many days before today the child of [`timely_input`] is born: well within the review
+/// policy's default 365 days.
+pub(crate) const TIMELY_DAYS: i64 = 30;
+
+/// The date `days` before today (UTC).
+pub(crate) fn days_ago(days: i64) -> time::Date {
+    time::OffsetDateTime::now_utc().date() - time::Duration::days(days)
+}
+
+/// The reference child born [`TIMELY_DAYS`] days ago: a timely registration whatever the date
+/// (a registry judges a record by its own clock when it arrives).
+pub(crate) fn timely_input() -> RegistrationForm {
+    reference_input_born(TIMELY_DAYS, days_ago(0))
 }
 
 /// A new registry in `dir`.
