@@ -134,7 +134,7 @@ pub struct PossibleDuplicate {
     pub date_of_birth: String,
     /// When it was captured.
     pub captured_at: SystemTime,
-    /// Its status (`Acknowledged`: already registered).
+    /// Its status (`Registered`, or `Acknowledged`: declared to the registry).
     pub status: RecordStatus,
     /// Likely or possible.
     pub level: DuplicateLevel,

@@ -338,7 +338,8 @@ pub struct PossibleDuplicate {
     pub date_of_birth: String,
     /// When it was captured (Unix seconds, UTC).
     pub captured_at: i64,
-    /// Where it is in its life cycle (`acknowledged`: already registered).
+    /// Where it is in its life cycle (`registered`, or `acknowledged`: declared to the
+    /// registry).
     #[serde(serialize_with = "status_str")]
     pub status: RecordStatus,
     /// `likely` or `possible`.
@@ -354,7 +355,10 @@ impl PossibleDuplicate {
     /// 2026-03-14, captured 2 days ago)`, with `now` the current time.
     pub fn sentence(&self, now: OffsetDateTime) -> String {
         let ago = ago(now.unix_timestamp() - self.captured_at);
-        let what = if self.status == RecordStatus::Acknowledged {
+        let what = if matches!(
+            self.status,
+            RecordStatus::Acknowledged | RecordStatus::Registered
+        ) {
             "this child may already be registered"
         } else {
             "this child may already have been captured"
