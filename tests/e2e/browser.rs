@@ -369,7 +369,7 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
     // Another late registration, rejected with a reason.
     let mut refused = late.clone();
     refused["child"]["given_names"] = "Petro".into();
-    refused["child"]["date_of_birth"] = "2021-08-02".into();
+    refused["child"]["date_of_birth"] = days_ago(5 * 365 + 100).into();
     let refused_path = root.path().join("refused.json");
     std::fs::write(&refused_path, refused.to_string()).unwrap();
     let refused_id = capture_form(&first, &refused_path, 1).remove(0);
