@@ -8,119 +8,27 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     sync::{Arc, mpsc},
-    time::Duration,
 };
 
-use birthright_core::{
-    device::Device, fixtures::reference_input, record::RegistrationForm, store::StorageKey,
-    sync::SyncConfig,
-};
+use birthright_core::{device::Device, record::RegistrationForm};
 use birthright_registry::{
     Registry,
     http::{Limits, run_with},
-    local::LocalTransport,
     pg::testing::{TestDatabase, available},
     registrar::{Registrar, Role},
     service::Database,
 };
+use common::{call, days_ago, device_in, timely_input};
 
 const PASSWORD: &str = "a long enough password";
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn cookies(&self) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// The value of `name="…" value="…"` in the page.
-    fn field(&self, name: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("name=\"{name}\" value=\""))
-            .unwrap();
-        let rest = &self.body[at + name.len() + 15..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-}
-
-fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    Reply {
-        status,
-        headers: lines
-            .filter_map(|l| l.split_once(": "))
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_string(),
-    }
-}
-
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
-
-fn device_in(registry: &Registry, worker: &str, region: &str) -> Device {
-    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
-    device.init(worker).unwrap();
-    let token = registry.create_token(worker, region, 3600).unwrap();
-    let answer = registry
-        .enrol(&common::request(registry, &device, &token))
-        .unwrap();
-    device
-        .complete_enrolment(&answer, registry.trust_bundle())
-        .unwrap();
-    device
-}
 
 fn capture_and_sync(registry: &Arc<Registry>, device: &Device, form: &RegistrationForm) -> String {
     let id = device.capture(form).unwrap().summary.id;
-    device
-        .sync_with_sleep(
-            &LocalTransport::new(registry.clone()),
-            &common::NoProgress,
-            SyncConfig::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    common::sync(registry, device);
     id.to_string()
 }
 
@@ -171,11 +79,12 @@ fn run(postgres: bool) {
     );
     let a = device_in(&registry, "worker-a", "UA-46");
     let b = device_in(&registry, "worker-b", "UA-32");
-    let mut stefan = reference_input();
+    let mut stefan = timely_input();
     stefan.child.given_names = "Ștefan<script>".into();
     stefan.child.family_name = "Popescu".into();
-    stefan.child.date_of_birth = "2025-11-02".into();
-    let olena = capture_and_sync(&registry, &a, &reference_input());
+    // Born more than 365 days before the registry receives the record: a late registration.
+    stefan.child.date_of_birth = days_ago(400).to_string();
+    let olena = capture_and_sync(&registry, &a, &timely_input());
     let stefan_id = capture_and_sync(&registry, &b, &stefan);
     let registrar = Arc::new(Registrar::open(dir.path(), &database, registry.clone()).unwrap());
     let now = registrar.now();
