@@ -143,6 +143,79 @@ pub(crate) fn wire_size(report: &mut Report, dir: &Path, quick: bool) -> Result<
         "sealed batch bytes per record",
         Some(per_record),
     );
+    notices(report, dir)
+}
+
+/// The notices of a registrar's decisions (PROTOCOL §9.1): late registrations, synced and
+/// waiting, registered by a registrar; the next sync's notices request and answer, per
+/// decision, against the batch answer's bytes per record of the first sync.
+fn notices(report: &mut Report, dir: &Path) -> Result<()> {
+    use birthright_core::{fixtures::sample_inputs, ledger::leaf::DecisionReason};
+    use birthright_registry::service::decisions::{Action, DecisionRequest};
+    let n = 20;
+    let registry = Arc::new(Registry::init(&dir.join("notices-registry"), "bench.test/births")?.0);
+    let device = file_device(dir, "notices-device")?;
+    enrolled(&registry, &device)?;
+    let today = crate::report::now().date();
+    let mut forms = sample_inputs(n, 17, today);
+    for form in &mut forms {
+        form.child.date_of_birth = (today - time::Duration::days(3 * 365)).to_string();
+        form.child.date_of_birth_precision = None;
+    }
+    let ids: Vec<_> = device
+        .capture_batch(&forms, crate::report::now())?
+        .into_iter()
+        .map(|c| c.summary.id)
+        .collect();
+    let first = Recording {
+        inner: LocalTransport::new(registry.clone()),
+        log: RefCell::new(Vec::new()),
+    };
+    device.sync(&first, &Quiet, SyncConfig::default())?;
+    let batch_answers: usize = first
+        .log
+        .borrow()
+        .iter()
+        .filter(|(_, route, _, _)| route == "/v1/batches")
+        .map(|(_, _, _, got)| *got)
+        .sum();
+    let now = crate::report::now().unix_timestamp();
+    for id in &ids {
+        registry.decide(
+            &DecisionRequest {
+                record: *id,
+                action: Action::Register,
+                reason: Some(DecisionReason::Reviewed),
+                note: None,
+                actor: Some("bench".into()),
+            },
+            now,
+        )?;
+    }
+    let second = Recording {
+        inner: LocalTransport::new(registry),
+        log: RefCell::new(Vec::new()),
+    };
+    let report_2 = device.sync(&second, &Quiet, SyncConfig::default())?;
+    anyhow::ensure!(
+        report_2.registered as usize == n,
+        "{} of {n} registrations reached the device",
+        report_2.registered
+    );
+    let (sent, got) = second
+        .log
+        .borrow()
+        .iter()
+        .filter(|(_, route, _, _)| route == "/v1/notices")
+        .fold((0, 0), |(s, g), (_, _, sent, got)| (s + sent, g + got));
+    report.add(
+        "wire",
+        format!("notices: request + answer bytes per registrar's decision ({n} registered)"),
+        (sent + got) as f64 / n as f64,
+        "bytes",
+        "batch answer bytes per record",
+        Some(batch_answers as f64 / n as f64),
+    );
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow};
 use birthright_core::{
     credential::{self, qr},
     device::{Device, ListFilter},
-    fixtures::{reference_input, sample_inputs},
+    fixtures::{reference_input_born, sample_inputs},
     ledger::{checkpoint::verify_checkpoint, note::NoteVerifier},
     store::StorageKey,
     sync::{SyncConfig, SyncCounts, SyncProgress},
@@ -107,7 +107,8 @@ pub(crate) fn run(keep: bool) -> Result<()> {
 
     println!("\n3. Registrations captured offline (validated, signed, encrypted at rest)");
     let today = time::OffsetDateTime::now_utc().date();
-    let mut inputs = vec![reference_input()];
+    // Олена, born a month ago: a timely registration, registered at once.
+    let mut inputs = vec![reference_input_born(30, today)];
     inputs.extend(sample_inputs(5, 2026, today));
     for input in &inputs {
         let summary = device.capture(input)?.summary;

@@ -35,8 +35,8 @@ use crate::{
     store::{
         CredentialRevocation, DECISION_COLUMNS, DecisionRow, DeviceRow, DuplicatePair,
         LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RegistrationRow, RegistryStore,
-        ReviewPolicy, StoreError, TokenProblem, TokenRow, WitnessRow, decided_by_str, decision_row,
-        registration_row,
+        ReviewPolicy, StoreError, TokenProblem, TokenRow, WITNESS_COLUMNS, WitnessRow,
+        decided_by_str, decision_row, duplicate_pair, registration_row, witness_row,
     },
 };
 
@@ -1167,16 +1167,11 @@ impl RegistryStore for PgStore {
         self.db().read_sql(|tx| {
             Ok(tx
                 .query(
-                    "SELECT name, vkey, url, size FROM witnesses ORDER BY added_at, seq",
+                    &format!("SELECT {WITNESS_COLUMNS} FROM witnesses ORDER BY added_at, seq"),
                     &[],
                 )?
                 .iter()
-                .map(|r| WitnessRow {
-                    name: r.get(0),
-                    vkey: r.get(1),
-                    url: r.get(2),
-                    size: r.get::<_, Option<i64>>(3).map(|s| s as u64),
-                })
+                .map(|r| witness_row(r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect())
         })
     }
@@ -1349,17 +1344,17 @@ impl RegistryStore for PgStore {
             )?;
             rows.iter()
                 .map(|r| {
-                    Ok(DuplicatePair {
-                        record_kid: key_id(r.get(0))?,
-                        record_id: uuid_of(r.get(1))?,
-                        candidate_kid: key_id(r.get(2))?,
-                        candidate_id: uuid_of(r.get(3))?,
-                        score: r.get(4),
-                        level: r.get(5),
-                        opened_at: r.get(6),
-                        closed_at: r.get(7),
-                        decision: r.get(8),
-                    })
+                    duplicate_pair(
+                        r.get(0),
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        i64::from(r.get::<_, i32>(4)),
+                        r.get(5),
+                        r.get(6),
+                        r.get(7),
+                        r.get(8),
+                    )
                 })
                 .collect()
         })

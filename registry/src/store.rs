@@ -1634,16 +1634,12 @@ impl RegistryStore for SqliteStore {
 
     fn witnesses(&self) -> Result<Vec<WitnessRow>, StoreError> {
         let conn = self.read();
-        let mut stmt =
-            conn.prepare("SELECT name, vkey, url, size FROM witnesses ORDER BY added_at, rowid")?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {WITNESS_COLUMNS} FROM witnesses ORDER BY added_at, rowid"
+        ))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok(WitnessRow {
-                    name: r.get(0)?,
-                    vkey: r.get(1)?,
-                    url: r.get(2)?,
-                    size: r.get::<_, Option<i64>>(3)?.map(|s| s as u64),
-                })
+                Ok(witness_row(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<Result<_, _>>()?;
         Ok(rows)
@@ -1821,17 +1817,9 @@ impl RegistryStore for SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (rk, ri, ck, ci, score, level, opened_at, closed_at, decision) = row?;
-            out.push(DuplicatePair {
-                record_kid: key_id(&rk)?,
-                record_id: uuid_of(&ri)?,
-                candidate_kid: key_id(&ck)?,
-                candidate_id: uuid_of(&ci)?,
-                score: i32::try_from(score).map_err(|_| StoreError::Damaged("a score".into()))?,
-                level,
-                opened_at,
-                closed_at,
-                decision,
-            });
+            out.push(duplicate_pair(
+                &rk, &ri, &ck, &ci, score, level, opened_at, closed_at, decision,
+            )?);
         }
         Ok(out)
     }
@@ -2082,6 +2070,50 @@ pub(crate) const REGISTRATION_COLUMNS: &str =
 
 /// The columns of a [`DuplicatePair`], in its order.
 pub(crate) const PAIR_COLUMNS: &str = "record_kid, record_id, candidate_kid, candidate_id, score, level, opened_at, closed_at, decision";
+
+/// A stored duplicate pair from its columns (in [`PAIR_COLUMNS`] order).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn duplicate_pair(
+    record_kid: &[u8],
+    record_id: &[u8],
+    candidate_kid: &[u8],
+    candidate_id: &[u8],
+    score: i64,
+    level: String,
+    opened_at: i64,
+    closed_at: Option<i64>,
+    decision: Option<String>,
+) -> Result<DuplicatePair, StoreError> {
+    Ok(DuplicatePair {
+        record_kid: key_id(record_kid)?,
+        record_id: uuid_of(record_id)?,
+        candidate_kid: key_id(candidate_kid)?,
+        candidate_id: uuid_of(candidate_id)?,
+        score: i32::try_from(score).map_err(|_| StoreError::Damaged("a score".into()))?,
+        level,
+        opened_at,
+        closed_at,
+        decision,
+    })
+}
+
+/// The columns of a [`WitnessRow`], in [`witness_row`]'s order.
+pub(crate) const WITNESS_COLUMNS: &str = "name, vkey, url, size";
+
+/// A stored witness from its columns (in [`WITNESS_COLUMNS`] order).
+pub(crate) fn witness_row(
+    name: String,
+    vkey: String,
+    url: String,
+    size: Option<i64>,
+) -> WitnessRow {
+    WitnessRow {
+        name,
+        vkey,
+        url,
+        size: size.map(|s| s as u64),
+    }
+}
 
 fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| StoreError::Damaged("a record id".into()))

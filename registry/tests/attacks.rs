@@ -7,7 +7,6 @@ use std::{path::Path, sync::Arc};
 
 use birthright_core::{
     device::Device,
-    fixtures::reference_input,
     record::Record,
     signed::SignedRecord,
     sync::SyncConfig,
@@ -19,7 +18,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 mod common;
-use common::{NoProgress, enrolled_device, registry};
+use common::{NoProgress, enrolled_device, registry, timely_input};
 
 fn sync(device: &Device, registry: &Arc<Registry>) -> birthright_core::sync::SyncReport {
     device
@@ -101,12 +100,8 @@ fn an_expired_device_cannot_backdate_records_after_the_grace_period() {
     let not_after = registry.devices().unwrap()[0].not_after;
     let captured = OffsetDateTime::from_unix_timestamp(not_after - 86_400).unwrap();
     // Captured the day before the certificate ends (as a retired phone's clock can claim).
-    let first = device
-        .capture_at(&reference_input(), captured, None)
-        .unwrap();
-    let second = device
-        .capture_at(&reference_input(), captured, None)
-        .unwrap();
+    let first = device.capture_at(&timely_input(), captured, None).unwrap();
+    let second = device.capture_at(&timely_input(), captured, None).unwrap();
     // Synced long after the grace period: refused, whatever the capture time says.
     let late = not_after + EXPIRED_SYNC_GRACE_SECS + 1;
     assert_eq!(
@@ -140,7 +135,7 @@ fn a_copied_record_id_never_blocks_the_device_that_captured_it() {
         let registry = registry(dir.path());
         let owner = enrolled_device(&registry, "w-owner");
         let attacker = enrolled_device(&registry, "w-attacker");
-        let genuine = owner.capture(&reference_input()).unwrap().summary;
+        let genuine = owner.capture(&timely_input()).unwrap().summary;
         // The attacker read the id off the provisional QR and signs its own record with it.
         let mut copy = owner.get(&genuine.id).unwrap().signed.record;
         copy.enrolment.child.given_names = "Someone".into();
@@ -194,7 +189,7 @@ fn corrections_come_only_from_the_capturing_device_once_per_version() {
     let registry = registry(dir.path());
     let owner = enrolled_device(&registry, "w-owner");
     let attacker = enrolled_device(&registry, "w-attacker");
-    let original = owner.capture(&reference_input()).unwrap().summary;
+    let original = owner.capture(&timely_input()).unwrap().summary;
     sync(&owner, &registry);
     let record = owner.get(&original.id).unwrap().signed.record;
     let correction_of = |device: &Device, of: Uuid| {
@@ -254,7 +249,7 @@ fn a_record_naming_another_worker_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let genuine = device.capture(&reference_input()).unwrap().summary;
+    let genuine = device.capture(&timely_input()).unwrap().summary;
     let mut record = device.get(&genuine.id).unwrap().signed.record;
     record.id = Uuid::now_v7();
     record.worker_id = "w-2".into();
@@ -289,7 +284,7 @@ fn garbage_batches_leave_no_trace() {
     }
     assert_eq!(batch_rows(dir.path()), 0);
     assert_eq!(registry.tree_size().unwrap(), 0);
-    let good = device.capture(&reference_input()).unwrap().summary;
+    let good = device.capture(&timely_input()).unwrap().summary;
     send(&registry, &device, vec![bytes(&device, &good.id)]);
     assert_eq!(batch_rows(dir.path()), 1);
 }
@@ -299,7 +294,7 @@ fn a_record_erased_at_the_registry_is_never_sequenced_again() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let record = device.capture(&reference_input()).unwrap().summary;
+    let record = device.capture(&timely_input()).unwrap().summary;
     sync(&device, &registry);
     let db = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     db.execute(
@@ -345,7 +340,7 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
         let registry = registry(dir.path());
         let device = enrolled_device(&registry, "w-1");
         for _ in 0..3 {
-            device.capture(&reference_input()).unwrap();
+            device.capture(&timely_input()).unwrap();
         }
         sync(&device, &registry);
         device
@@ -353,8 +348,8 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
     copy_db(dir.path(), backup.path());
     let published = {
         let registry = Arc::new(Registry::open(dir.path()).unwrap());
-        device.capture(&reference_input()).unwrap();
-        device.capture(&reference_input()).unwrap();
+        device.capture(&timely_input()).unwrap();
+        device.capture(&timely_input()).unwrap();
         sync(&device, &registry);
         // Five records (the same child each time: the first is registered at once, the
         // others are held as its possible duplicates) and the first one's registration.
@@ -368,7 +363,7 @@ fn a_restored_database_signs_nothing_until_an_explicit_recover() {
     assert_eq!((err.status, err.code), (503, "ledger_restored"), "{err}");
     assert!(err.message.contains("registry recover"), "{err}");
     let other = enrolled_device(&registry, "w-2");
-    let fresh = other.capture(&reference_input()).unwrap().summary;
+    let fresh = other.capture(&timely_input()).unwrap().summary;
     let err = registry
         .ingest(&{
             let batch = Batch {
@@ -418,7 +413,7 @@ fn registry_files_are_private_to_its_user() {
     let dir = parent.path().join("data");
     let registry = registry(&dir);
     let device = enrolled_device(&registry, "w-1");
-    device.capture(&reference_input()).unwrap();
+    device.capture(&timely_input()).unwrap();
     sync(&device, &registry);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
@@ -447,7 +442,7 @@ fn reads_never_wait_for_the_sequencer() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    device.capture(&reference_input()).unwrap();
+    device.capture(&timely_input()).unwrap();
     sync(&device, &registry);
     // Another writer holds the database's write lock (as a long batch would).
     let writer = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();

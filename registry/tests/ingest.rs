@@ -12,7 +12,7 @@ use std::{
 use birthright_core::{
     codec,
     device::{Device, ListFilter},
-    fixtures::{reference_input, sample_inputs},
+    fixtures::{reference_input_born, sample_inputs},
     ledger::{
         checkpoint::verify_checkpoint,
         merkle::{leaf_hash, verify_consistency, verify_inclusion},
@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 mod common;
-use common::{NoProgress, enrol, enrolled_device, registry, request};
+use common::{NoProgress, enrol, enrolled_device, registry, request, timely_input};
 
 fn config() -> SyncConfig {
     SyncConfig {
@@ -313,7 +313,7 @@ fn one_bad_record_among_good_ones() {
     let last = bad_signature.len() - 1;
     bad_signature[last] ^= 1;
     // A record that never went through validation, signed by the real device key.
-    let mut input = reference_input();
+    let mut input = timely_input();
     input.child.date_of_birth = "2099-01-01".into();
     let unvalidated = Record {
         schema_version: SCHEMA_VERSION,
@@ -417,7 +417,7 @@ fn a_revoked_device_keeps_earlier_records_only() {
     let now = OffsetDateTime::now_utc();
     // Captured after enrolment, before the revocation: still valid.
     let before = device
-        .capture_at(&reference_input(), now + Duration::from_secs(10), None)
+        .capture_at(&timely_input(), now + Duration::from_secs(10), None)
         .unwrap();
     registry
         .revoke_at(
@@ -428,7 +428,7 @@ fn a_revoked_device_keeps_earlier_records_only() {
         )
         .unwrap();
     let after = device
-        .capture_at(&reference_input(), now + Duration::from_secs(30), None)
+        .capture_at(&timely_input(), now + Duration::from_secs(30), None)
         .unwrap();
     let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert!(report.device_revoked);
@@ -450,11 +450,11 @@ fn a_revoked_device_keeps_earlier_records_only() {
     // for the supervisor), and it issues no provisional credential a border would refuse.
     assert!(device.revoked_at().unwrap().is_some());
     assert!(matches!(
-        device.capture(&reference_input()),
+        device.capture(&timely_input()),
         Err(birthright_core::device::DeviceError::Revoked)
     ));
     assert!(matches!(
-        device.correct(&before.id, &reference_input()),
+        device.correct(&before.id, &timely_input()),
         Err(birthright_core::device::DeviceError::Revoked)
     ));
     assert_eq!(device.list(&ListFilter::default()).unwrap().len(), 2);
@@ -474,13 +474,10 @@ fn no_credential_for_a_corrected_record() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let first = device.capture(&reference_input()).unwrap().summary;
+    let first = device.capture(&timely_input()).unwrap().summary;
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert!(device.credential(&first.id).is_ok());
-    let correction = device
-        .correct(&first.id, &reference_input())
-        .unwrap()
-        .summary;
+    let correction = device.correct(&first.id, &timely_input()).unwrap().summary;
     let superseded = device.credential(&first.id).unwrap_err().to_string();
     assert!(
         superseded.contains(&correction.id.to_string()),
@@ -587,14 +584,14 @@ fn a_revoked_key_cannot_backdate_records_and_resends_stay_duplicates() {
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
     let now = OffsetDateTime::now_utc();
-    let synced = device.capture(&reference_input()).unwrap().summary;
+    let synced = device.capture(&timely_input()).unwrap().summary;
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     let kid = device.identity().unwrap().key_id;
     // The phone is stolen: revoked from now. The thief captures with a clock set back, so
     // the record claims a time before the revocation.
     registry.revoke(&kid, "stolen", None).unwrap();
     let backdated = device
-        .capture_at(&reference_input(), now - Duration::from_secs(60), None)
+        .capture_at(&timely_input(), now - Duration::from_secs(60), None)
         .unwrap();
     let bytes = |id: &Uuid| device.get(id).unwrap().signed.bytes;
     let (sealed, key) = seal(
@@ -624,12 +621,10 @@ fn records_captured_before_enrolment_are_taken_within_a_grace_period() {
     let now = OffsetDateTime::now_utc();
     // Offline on a new phone, waiting for the supervisor's token.
     let days = |d: u64| Duration::from_secs(d * 86_400);
-    let early = device
-        .capture_at(&reference_input(), now - days(3), None)
-        .unwrap();
-    let too_early = device
-        .capture_at(&reference_input(), now - days(45), None)
-        .unwrap();
+    // Born before the earliest capture, and still timely when the records arrive.
+    let form = reference_input_born(60, now.date());
+    let early = device.capture_at(&form, now - days(3), None).unwrap();
+    let too_early = device.capture_at(&form, now - days(45), None).unwrap();
     enrol(&registry, &device, "w-early");
     // Its provisional credential is issued at enrolment, when the certificate is valid.
     let provisional = device.credential(&early.id).unwrap();
@@ -663,14 +658,10 @@ fn a_record_captured_in_the_future_is_refused() {
     let now = OffsetDateTime::now_utc();
     // A clock a few minutes fast is tolerated; one two days ahead is not.
     let slightly_fast = device
-        .capture_at(&reference_input(), now + Duration::from_secs(300), None)
+        .capture_at(&timely_input(), now + Duration::from_secs(300), None)
         .unwrap();
     let far_ahead = device
-        .capture_at(
-            &reference_input(),
-            now + Duration::from_secs(2 * 86_400),
-            None,
-        )
+        .capture_at(&timely_input(), now + Duration::from_secs(2 * 86_400), None)
         .unwrap();
     let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert_eq!(report.accepted, 1);
@@ -1207,7 +1198,8 @@ fn the_registry_database_holds_no_names_in_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    device.capture(&reference_input()).unwrap();
+    let form = timely_input();
+    device.capture(&form).unwrap();
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert_eq!(
         device.list(&ListFilter::default()).unwrap()[0].status,
@@ -1217,7 +1209,7 @@ fn the_registry_database_holds_no_names_in_plaintext() {
         "Олена".as_bytes(),
         "Коваленко".as_bytes(),
         "Зимна Вода".as_bytes(),
-        b"2026-03-14",
+        form.child.date_of_birth.as_bytes(),
         b"380501234567",
     ];
     let mut files = 0;
@@ -1525,8 +1517,8 @@ fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
         assert_eq!(answer.status, 200);
         StatusListToken::verify(&answer.body, registry.trust_bundle()).unwrap()
     };
-    let first = device.capture(&reference_input()).unwrap().summary;
-    let other = device.capture(&reference_input()).unwrap().summary;
+    let first = device.capture(&timely_input()).unwrap().summary;
+    let other = device.capture(&timely_input()).unwrap().summary;
     sync(&device, &transport).unwrap();
     let old_leaf = device.get(&first.id).unwrap().summary.leaf_index.unwrap();
     let other_leaf = device.get(&other.id).unwrap().summary.leaf_index.unwrap();
@@ -1539,10 +1531,7 @@ fn a_correction_supersedes_the_old_leaf_in_the_status_list() {
         registry.status_list().unwrap()
     );
     let old_credential = device.credential(&first.id).unwrap();
-    let correction = device
-        .correct(&first.id, &reference_input())
-        .unwrap()
-        .summary;
+    let correction = device.correct(&first.id, &timely_input()).unwrap().summary;
     sync(&device, &transport).unwrap();
     let new_leaf = device
         .get(&correction.id)
@@ -1601,8 +1590,9 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
     let registry = registry(dir.path());
     let first = enrolled_device(&registry, "w-1");
     let second = enrolled_device(&registry, "w-2");
-    let original = first.capture(&reference_input()).unwrap().summary.id;
-    let mut latin = reference_input();
+    let reference = timely_input();
+    let original = first.capture(&reference).unwrap().summary.id;
+    let mut latin = reference.clone();
     latin.child.given_names = "Olena".into();
     latin.child.family_name = "Kovalenko".into();
     let copy = second.capture(&latin).unwrap().summary.id;
@@ -1631,7 +1621,10 @@ fn a_possible_duplicate_is_on_the_ledger_but_held_without_a_credential() {
     assert_eq!(hint.candidates.len(), 1);
     assert_eq!(hint.candidates[0].level, "likely");
     assert_eq!(hint.candidates[0].child_name, "Олена Коваленко");
-    assert_eq!(hint.candidates[0].date_of_birth, "2026-03-14");
+    assert_eq!(
+        hint.candidates[0].date_of_birth,
+        reference.child.date_of_birth
+    );
     assert!(
         hint.candidates[0]
             .reasons
@@ -1692,7 +1685,7 @@ fn a_reviewed_registration_reaches_the_device_through_its_notices() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
     let device = enrolled_device(&registry, "w-1");
-    let mut late = reference_input();
+    let mut late = timely_input();
     let three_years_ago = OffsetDateTime::now_utc().date() - time::Duration::days(3 * 365);
     late.child.date_of_birth = three_years_ago.to_string();
     late.mother.date_of_birth = Some("1990-01-01".into());

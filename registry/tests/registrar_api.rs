@@ -8,137 +8,28 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicI64, Ordering},
         mpsc,
     },
-    time::Duration,
 };
 
-use birthright_core::{
-    device::Device, fixtures::reference_input, record::RegistrationForm, store::StorageKey,
-    sync::SyncConfig,
-};
+use birthright_core::{device::Device, record::RegistrationForm};
 use birthright_registry::{
     Registry,
     http::{HeaderName, Limits, run_with},
-    local::LocalTransport,
     pg::testing::{TestDatabase, available},
-    registrar::{Registrar, RegistrarConfig, Role, api::PREFIX, totp},
+    registrar::{Registrar, RegistrarConfig, Role, totp},
     service::Database,
 };
-use serde_json::Value;
+use common::{Client, Reply, api_call, days_ago, device_in, timely_input};
 
 const T0: i64 = 1_800_000_000;
 const PASSWORD: &str = "a long enough password";
 /// Names in the test records that must never be stored in plaintext or audited.
 const NAMES: [&str; 4] = ["Олена", "Коваленко", "Ștefan", "Popescu"];
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-}
-
-fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head =
-        format!("{method} {PREFIX}{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if method == "POST"
-        && !headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-    {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_str(body).unwrap_or(Value::Null),
-    }
-}
-
-/// A logged-in client.
-struct Client {
-    addr: SocketAddr,
-    cookie: String,
-    csrf: String,
-    from: String,
-}
-
-impl Client {
-    fn get(&self, path: &str) -> Reply {
-        call(
-            self.addr,
-            "GET",
-            path,
-            &[("Cookie", &self.cookie), ("X-Forwarded-For", &self.from)],
-            None,
-        )
-    }
-
-    fn post(&self, path: &str, body: &str) -> Reply {
-        call(
-            self.addr,
-            "POST",
-            path,
-            &[
-                ("Cookie", &self.cookie),
-                ("X-CSRF-Token", &self.csrf),
-                ("X-Forwarded-For", &self.from),
-            ],
-            Some(body),
-        )
-    }
-}
 
 struct World {
     addr: SocketAddr,
@@ -147,22 +38,11 @@ struct World {
     /// Record ids by region.
     ua46: Vec<uuid::Uuid>,
     ua32: Vec<uuid::Uuid>,
+    /// The date of birth of the UA-32 child (`YYYY-MM-DD`).
+    stefan_dob: String,
     dir: tempfile::TempDir,
     _database: Option<TestDatabase>,
     database: Database,
-}
-
-fn device_in(registry: &Registry, worker: &str, region: &str) -> Device {
-    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
-    device.init(worker).unwrap();
-    let token = registry.create_token(worker, region, 3600).unwrap();
-    let answer = registry
-        .enrol(&common::request(registry, &device, &token))
-        .unwrap();
-    device
-        .complete_enrolment(&answer, registry.trust_bundle())
-        .unwrap();
-    device
 }
 
 fn capture_and_sync(
@@ -174,14 +54,7 @@ fn capture_and_sync(
         .iter()
         .map(|f| device.capture(f).unwrap().summary.id)
         .collect();
-    device
-        .sync_with_sleep(
-            &LocalTransport::new(registry.clone()),
-            &common::NoProgress,
-            SyncConfig::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    common::sync(registry, device);
     ids
 }
 
@@ -204,11 +77,13 @@ impl World {
         );
         let a = device_in(&registry, "worker-a", "UA-46");
         let b = device_in(&registry, "worker-b", "UA-32");
-        let mut stefan = reference_input();
+        let mut stefan = timely_input();
         stefan.child.given_names = "Ștefan".into();
         stefan.child.family_name = "Popescu".into();
-        stefan.child.date_of_birth = "2025-11-02".into();
-        let ua46 = capture_and_sync(&registry, &a, &[reference_input()]);
+        // Born more than 365 days before the registry receives the record: a late registration.
+        stefan.child.date_of_birth = days_ago(400).to_string();
+        let stefan_dob = stefan.child.date_of_birth.clone();
+        let ua46 = capture_and_sync(&registry, &a, &[timely_input()]);
         let ua32 = capture_and_sync(&registry, &b, &[stefan]);
         let clock = Arc::new(AtomicI64::new(T0));
         let c = clock.clone();
@@ -249,6 +124,7 @@ impl World {
             registrar,
             ua46,
             ua32,
+            stefan_dob,
             dir,
             _database: guard,
             database,
@@ -264,58 +140,21 @@ impl World {
     }
 
     fn try_login(&self, user: &str, password: &str, totp: Option<&str>, from: &str) -> Reply {
-        let body = match totp {
-            Some(code) => serde_json::json!({"username": user, "password": password, "totp": code}),
-            None => serde_json::json!({"username": user, "password": password}),
-        };
-        call(
-            self.addr,
-            "POST",
-            "/login",
-            &[("X-Forwarded-For", from)],
-            Some(&body.to_string()),
-        )
+        common::api_login(self.addr, user, password, totp, from)
     }
 
     fn login_with(&self, user: &str, password: &str, totp: Option<&str>, from: &str) -> Client {
-        let reply = self.try_login(user, password, totp, from);
-        assert_eq!(reply.status, 200, "login {user}: {:?}", reply.body);
-        let cookie = reply.header("set-cookie").unwrap().to_string();
-        assert!(
-            cookie.contains("HttpOnly")
-                && cookie.contains("SameSite=Strict")
-                && cookie.contains("Path=/"),
-            "{cookie}"
-        );
-        Client {
-            addr: self.addr,
-            cookie: cookie.split(';').next().unwrap().to_string(),
-            csrf: reply.body["csrf_token"].as_str().unwrap().to_string(),
-            from: from.to_string(),
-        }
+        Client::of(
+            self.addr,
+            &self.try_login(user, password, totp, from),
+            user,
+            from,
+        )
     }
 
     fn login(&self, user: &str) -> Client {
         self.login_with(user, PASSWORD, None, "198.51.100.1")
     }
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
 }
 
 fn every_route_needs_a_session(w: &World) {
@@ -332,37 +171,37 @@ fn every_route_needs_a_session(w: &World) {
         ("GET", "/queue"),
         ("POST", &format!("/records/{id}/decision") as &str),
     ] {
-        let reply = call(w.addr, method, path, &[], Some("{}"));
+        let reply = api_call(w.addr, method, path, &[], "{}");
         assert_eq!(
             (reply.status, reply.code()),
             (401, "unauthenticated"),
             "{method} {path}"
         );
-        let reply = call(
+        let reply = api_call(
             w.addr,
             method,
             path,
             &[("Cookie", "birthright_session=forged")],
-            Some("{}"),
+            "{}",
         );
         assert_eq!(reply.status, 401, "{method} {path} with a forged cookie");
     }
-    let doc = call(w.addr, "GET", "/openapi.json", &[], None);
+    let doc = api_call(w.addr, "GET", "/openapi.json", &[], "");
     assert_eq!(doc.status, 200);
-    assert_eq!(doc.body["openapi"], "3.0.3");
+    assert_eq!(doc.json["openapi"], "3.0.3");
     assert_eq!(
-        call(w.addr, "GET", "/nothing", &[], None).code(),
+        api_call(w.addr, "GET", "/nothing", &[], "").code(),
         "not_found"
     );
-    let reply = call(
+    let reply = api_call(
         w.addr,
         "POST",
         "/login",
         &[("Content-Type", "text/plain")],
-        Some("{}"),
+        "{}",
     );
     assert_eq!(reply.status, 415);
-    let reply = call(w.addr, "POST", "/login", &[], Some("{\"user\": 1}"));
+    let reply = api_call(w.addr, "POST", "/login", &[], "{\"user\": 1}");
     assert_eq!((reply.status, reply.code()), (400, "bad_body"));
 }
 
@@ -374,7 +213,7 @@ fn csrf_guards_every_state_change(w: &World) {
             if let Some(t) = token {
                 headers.push(("X-CSRF-Token", t));
             }
-            let reply = call(w.addr, "POST", path, &headers, Some("{}"));
+            let reply = api_call(w.addr, "POST", path, &headers, "{}");
             assert_eq!(
                 (reply.status, reply.code()),
                 (403, "csrf"),
@@ -383,8 +222,8 @@ fn csrf_guards_every_state_change(w: &World) {
         }
     }
     let me = c.get("/me");
-    assert_eq!(me.body["csrf_token"], c.csrf.as_str());
-    assert_eq!(me.body["roles"], serde_json::json!(["registrar"]));
+    assert_eq!(me.json["csrf_token"], c.csrf.as_str());
+    assert_eq!(me.json["roles"], serde_json::json!(["registrar"]));
     // Behind the trusted proxy saying so, the cookie is Secure; without it, not.
     assert!(
         !w.try_login("regall", PASSWORD, None, "198.51.100.2")
@@ -393,7 +232,7 @@ fn csrf_guards_every_state_change(w: &World) {
             .contains("Secure")
     );
     let body = serde_json::json!({"username": "regall", "password": PASSWORD}).to_string();
-    let tls = call(
+    let tls = api_call(
         w.addr,
         "POST",
         "/login",
@@ -401,7 +240,7 @@ fn csrf_guards_every_state_change(w: &World) {
             ("X-Forwarded-For", "198.51.100.2"),
             ("X-Forwarded-Proto", "https"),
         ],
-        Some(&body),
+        &body,
     );
     assert!(
         tls.header("set-cookie").unwrap().ends_with("; Secure"),
@@ -418,8 +257,8 @@ fn roles_and_regions_bound_every_read(w: &World) {
     let (id46, id32) = (w.ua46[0].to_string(), w.ua32[0].to_string());
     let reg46 = w.login("reg46");
     let list = reg46.get("/records");
-    assert_eq!(list.status, 200, "{:?}", list.body);
-    let ids: Vec<&str> = list.body["records"]
+    assert_eq!(list.status, 200, "{:?}", list.json);
+    let ids: Vec<&str> = list.json["records"]
         .as_array()
         .unwrap()
         .iter()
@@ -432,24 +271,24 @@ fn roles_and_regions_bound_every_read(w: &World) {
     );
     assert_eq!(reg46.get(&format!("/records/{id32}")).status, 403);
     assert_eq!(
-        reg46.get("/records?query=stefan").body["records"],
+        reg46.get("/records?query=stefan").json["records"],
         serde_json::json!([])
     );
     let view = reg46.get(&format!("/records/{id46}"));
     assert_eq!(view.status, 200);
-    assert_eq!(view.body["region"], "UA-46");
-    assert_eq!(view.body["form"]["child"]["given_names"], "Олена");
+    assert_eq!(view.json["region"], "UA-46");
+    assert_eq!(view.json["form"]["child"]["given_names"], "Олена");
     assert_eq!(reg46.get("/audit").code(), "forbidden");
 
     let sup32 = w.login("sup32");
     let list = sup32.get("/records");
-    assert_eq!(list.body["records"].as_array().unwrap().len(), 1);
-    assert_eq!(list.body["records"][0]["id"], id32.as_str());
+    assert_eq!(list.json["records"].as_array().unwrap().len(), 1);
+    assert_eq!(list.json["records"][0]["id"], id32.as_str());
     assert_eq!(sup32.get(&format!("/records/{id46}")).status, 403);
 
     let all = w.login("regall");
     assert_eq!(
-        all.get("/records").body["records"]
+        all.get("/records").json["records"]
             .as_array()
             .unwrap()
             .len(),
@@ -457,31 +296,32 @@ fn roles_and_regions_bound_every_read(w: &World) {
     );
     // Case and diacritics ignored; every word must match; date of birth by prefix.
     assert_eq!(
-        all.get("/records?query=%C8%99tefan").body["records"][0]["id"],
+        all.get("/records?query=%C8%99tefan").json["records"][0]["id"],
         id32.as_str()
     );
     assert_eq!(
-        all.get("/records?query=STEFAN%20popescu").body["records"][0]["id"],
+        all.get("/records?query=STEFAN%20popescu").json["records"][0]["id"],
         id32.as_str()
     );
     // Across scripts: Ștefan's mother is Ірина Коваленко.
     assert_eq!(
-        all.get("/records?query=stefan%20kovalenko").body["records"][0]["id"],
+        all.get("/records?query=stefan%20kovalenko").json["records"][0]["id"],
         id32.as_str()
     );
     assert_eq!(
-        all.get("/records?query=stefan%20petrenko").body["records"],
+        all.get("/records?query=stefan%20petrenko").json["records"],
         serde_json::json!([])
     );
     assert_eq!(
-        all.get("/records?dob=2025-11").body["records"][0]["id"],
+        all.get(&format!("/records?dob={}", &w.stefan_dob[..7]))
+            .json["records"][0]["id"],
         id32.as_str()
     );
     assert_eq!(all.get("/records?dob=2025-1").code(), "bad_query");
-    // The reference child (born 2026-03-14) was registered at once; Ștefan, born more than
+    // The reference child (born 30 days ago) was registered at once; Ștefan, born more than
     // 365 days before the registry received the record, awaits review.
     let with_status = |status: &str| {
-        all.get(&format!("/records?status={status}")).body["records"]
+        all.get(&format!("/records?status={status}")).json["records"]
             .as_array()
             .unwrap()
             .iter()
@@ -491,7 +331,7 @@ fn roles_and_regions_bound_every_read(w: &World) {
     assert_eq!(with_status("registered"), std::slice::from_ref(&id46));
     assert_eq!(with_status("awaiting_review"), std::slice::from_ref(&id32));
     assert_eq!(
-        all.get("/records?status=revoked").body["records"],
+        all.get("/records?status=revoked").json["records"],
         serde_json::json!([])
     );
     assert_eq!(all.get("/records?status=lost").code(), "bad_query");
@@ -507,7 +347,7 @@ fn roles_and_regions_bound_every_read(w: &World) {
     assert_eq!(admin.get("/records").code(), "totp_enrolment_required");
     let auditor = w.login("auditor");
     assert_eq!(
-        auditor.get("/records").body["records"]
+        auditor.get("/records").json["records"]
             .as_array()
             .unwrap()
             .len(),
@@ -515,7 +355,7 @@ fn roles_and_regions_bound_every_read(w: &World) {
     );
     let audit = auditor.get("/audit?limit=1000");
     assert_eq!(audit.status, 200);
-    let entries = audit.body["entries"].as_array().unwrap();
+    let entries = audit.json["entries"].as_array().unwrap();
     let has = |action: &str, target: Option<&str>| {
         entries
             .iter()
@@ -532,7 +372,7 @@ fn roles_and_regions_bound_every_read(w: &World) {
         ),
         "{entries:?}"
     );
-    let text = audit.body.to_string();
+    let text = audit.json.to_string();
     for name in NAMES {
         assert!(!text.contains(name), "{name} in the audit log");
     }
@@ -544,7 +384,7 @@ fn a_failed_login_says_nothing_and_backs_off(w: &World) {
     let unknown = w.try_login("nobody-here", "not the password", None, "203.0.113.6");
     assert_eq!((wrong.status, wrong.code()), (401, "login_failed"));
     assert_eq!(
-        wrong.body, unknown.body,
+        wrong.json, unknown.json,
         "the same answer whether the user exists or not"
     );
     // Per name: the fifth failure starts the back-off, for an unknown name too.
@@ -620,19 +460,19 @@ fn sessions_expire(w: &World) {
 fn totp_is_enrolled_and_required_for_admins(w: &World) {
     let from = "198.51.100.40";
     let c = w.login_with("adminreg", PASSWORD, None, from);
-    assert_eq!(c.get("/me").body["totp_enrolment_required"], true);
+    assert_eq!(c.get("/me").json["totp_enrolment_required"], true);
     assert_eq!(c.get("/records").code(), "totp_enrolment_required");
     assert_eq!(
         c.post("/totp/confirm", "{\"code\":\"123456\"}").code(),
         "no_totp_enrolment"
     );
     let enrol = c.post("/totp/enrol", "");
-    assert_eq!(enrol.status, 200, "{:?}", enrol.body);
+    assert_eq!(enrol.status, 200, "{:?}", enrol.json);
     assert_eq!(enrol.header("cache-control"), Some("no-store"));
-    let secret = base32_decode(enrol.body["secret"].as_str().unwrap());
+    let secret = common::base32_decode(enrol.json["secret"].as_str().unwrap());
     assert_eq!(secret.len(), totp::SECRET_BYTES);
     assert!(
-        enrol.body["otpauth_uri"]
+        enrol.json["otpauth_uri"]
             .as_str()
             .unwrap()
             .starts_with("otpauth://totp/")
@@ -643,7 +483,7 @@ fn totp_is_enrolled_and_required_for_admins(w: &World) {
     );
     let code = totp::code_at(&secret, w.now());
     assert_eq!(
-        c.post("/totp/confirm", &format!("{{\"code\":\"{code}\"}}"))
+        c.post("/totp/confirm", format!("{{\"code\":\"{code}\"}}"))
             .status,
         204
     );
@@ -693,13 +533,13 @@ fn a_one_time_password_must_be_changed_first(w: &World) {
         .unwrap();
     let one_time = one_time.unwrap();
     let c = w.login_with("newbie", &one_time, None, "198.51.100.50");
-    assert_eq!(c.get("/me").body["must_change_password"], true);
+    assert_eq!(c.get("/me").json["must_change_password"], true);
     assert_eq!(c.get("/records").code(), "password_change_required");
     assert_eq!(c.post("/totp/enrol", "").code(), "password_change_required");
     let change = |current: &str, new: &str| {
         c.post(
             "/password",
-            &serde_json::json!({"current_password": current, "new_password": new}).to_string(),
+            serde_json::json!({"current_password": current, "new_password": new}),
         )
     };
     assert_eq!(
@@ -787,17 +627,17 @@ fn review_queue_and_decisions(w: &World) {
     let (id46, id32) = (w.ua46[0].to_string(), w.ua32[0].to_string());
     let all = w.login("regall");
     let queue = all.get("/queue");
-    assert_eq!(queue.status, 200, "{:?}", queue.body);
-    assert_eq!(queue.body["total"], 1);
-    assert_eq!(queue.body["counts"]["late_registration"], 1);
-    assert_eq!(queue.body["counts"]["possible_duplicate"], 0);
-    assert_eq!(queue.body["records"][0]["id"], id32.as_str());
+    assert_eq!(queue.status, 200, "{:?}", queue.json);
+    assert_eq!(queue.json["total"], 1);
+    assert_eq!(queue.json["counts"]["late_registration"], 1);
+    assert_eq!(queue.json["counts"]["possible_duplicate"], 0);
+    assert_eq!(queue.json["records"][0]["id"], id32.as_str());
     assert_eq!(
-        queue.body["records"][0]["reasons"],
+        queue.json["records"][0]["reasons"],
         serde_json::json!(["late_registration"])
     );
     assert!(
-        queue.body["records"][0]["age_at_capture_days"]
+        queue.json["records"][0]["age_at_capture_days"]
             .as_i64()
             .unwrap()
             > 365
@@ -812,17 +652,17 @@ fn review_queue_and_decisions(w: &World) {
     ] {
         let reply = all.get(&format!("/queue?{filter}"));
         assert_eq!(
-            reply.body["records"].as_array().unwrap().len(),
+            reply.json["records"].as_array().unwrap().len(),
             expected,
             "{filter}: {:?}",
-            reply.body
+            reply.json
         );
     }
     assert_eq!(all.get("/queue?reason=late").code(), "bad_query");
     assert_eq!(all.get("/queue?device=xyz").code(), "bad_query");
     // A registrar of another region sees an empty queue and cannot decide there.
     let reg46 = w.login("reg46");
-    assert_eq!(reg46.get("/queue").body["total"], 0);
+    assert_eq!(reg46.get("/queue").json["total"], 0);
     assert_eq!(reg46.get("/queue?region=UA-32").code(), "region_forbidden");
     let register = r#"{"action": "register", "note": "birth certificate of the maternity ward of Popescu seen"}"#;
     let path = format!("/records/{id32}/decision");
@@ -836,10 +676,10 @@ fn review_queue_and_decisions(w: &World) {
         if let Some(t) = token {
             headers.push(("X-CSRF-Token", t));
         }
-        let reply = call(w.addr, "POST", &path, &headers, Some(register));
+        let reply = api_call(w.addr, "POST", &path, &headers, register);
         assert_eq!((reply.status, reply.code()), (403, "csrf"));
     }
-    let no_session = call(w.addr, "POST", &path, &[], Some(register));
+    let no_session = api_call(w.addr, "POST", &path, &[], register);
     assert_eq!(no_session.status, 401);
     // Bad decisions.
     for (body, code) in [
@@ -872,17 +712,17 @@ fn review_queue_and_decisions(w: &World) {
     let sup32 = w.login("sup32");
     let size_before = w.registrar.registry().tree_size().unwrap();
     let decided = sup32.post(&path, register);
-    assert_eq!(decided.status, 200, "{:?}", decided.body);
-    assert_eq!(decided.body["status"], "registered");
-    let leaf_index = decided.body["decision_leaf"].as_u64().unwrap();
+    assert_eq!(decided.status, 200, "{:?}", decided.json);
+    assert_eq!(decided.json["status"], "registered");
+    let leaf_index = decided.json["decision_leaf"].as_u64().unwrap();
     assert_eq!(leaf_index, size_before);
-    assert_eq!(decided.body["tree_size"], size_before + 1);
+    assert_eq!(decided.json["tree_size"], size_before + 1);
     let registry = w.registrar.registry();
     let leaves = registry.leaves(0, size_before + 1).unwrap();
     let leaf = DecisionLeaf::parse(&leaves[leaf_index as usize]).unwrap();
     let view = all.get(&format!("/records/{id32}"));
-    assert_eq!(view.body["status"], "registered");
-    let record_leaf = view.body["leaf_index"].as_u64().unwrap();
+    assert_eq!(view.json["status"], "registered");
+    let record_leaf = view.json["leaf_index"].as_u64().unwrap();
     assert_eq!(leaf.record_index, record_leaf);
     assert_eq!(
         leaf.commitment,
@@ -894,17 +734,17 @@ fn review_queue_and_decisions(w: &World) {
         (leaf.decision, leaf.decided_by, leaf.decided_at),
         (DecisionKind::Registered, DecidedBy::Registrar, w.now())
     );
-    let history = &view.body["decisions"];
+    let history = &view.json["decisions"];
     assert_eq!(history.as_array().unwrap().len(), 1, "{history:?}");
     assert_eq!(history[0]["decided_by"], "sup32");
     assert_eq!(history[0]["reason"], "reviewed");
     assert_eq!(history[0]["leaf_index"], leaf_index);
     assert!(history[0]["note"].as_str().unwrap().contains("maternity"));
-    assert_eq!(all.get("/queue").body["total"], 0);
+    assert_eq!(all.get("/queue").json["total"], 0);
     let twice = sup32.post(&path, register);
     assert_eq!((twice.status, twice.code()), (409, "not_awaiting_review"));
     // The policy's own registration of the reference child is on the ledger too.
-    let policy = &all.get(&format!("/records/{id46}")).body["decisions"];
+    let policy = &all.get(&format!("/records/{id46}")).json["decisions"];
     assert_eq!(policy[0]["decided_by"], "review policy");
     assert_eq!(policy[0]["reason"], "timely");
     let entries = w.registrar.store().audit(0, 1000).unwrap();

@@ -10,14 +10,12 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicI64, Ordering},
         mpsc,
     },
-    time::Duration,
 };
 
 use birthright_core::{
@@ -26,146 +24,31 @@ use birthright_core::{
         qr::{self, QrMatrix},
     },
     device::Device,
-    fixtures::reference_input,
     record::RegistrationForm,
     store::StorageKey,
-    sync::SyncConfig,
     trust::RevocationList,
 };
 use birthright_registry::{
     Registry,
     http::{HeaderName, Limits, run_with},
-    local::LocalTransport,
     pg::testing::{TestDatabase, available},
-    registrar::{Registrar, Role, api::PREFIX, totp},
+    registrar::{Registrar, Role, totp},
     service::Database,
 };
+use common::{Client, Reply, days_ago, device_in, timely_input};
 use serde_json::{Value, json};
 
-const T0: i64 = 1_800_000_000;
 const PASSWORD: &str = "a long enough password";
+/// The address the test's clients call from (the loopback peer's own).
+const FROM: &str = "127.0.0.1";
 const NOTE: &str = "phone fell into the river near Vylkove";
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    text: String,
-    body: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request to `path` (absolute).
-fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if method == "POST" {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let (head, text) = answer.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        text: text.to_string(),
-        body: serde_json::from_str(text).unwrap_or(Value::Null),
-    }
-}
-
-fn api(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    call(
-        addr,
-        method,
-        &format!("{PREFIX}{path}"),
-        headers,
-        Some("{}"),
-    )
-}
-
-struct Client {
-    addr: SocketAddr,
-    cookie: String,
-    csrf: String,
-}
-
 impl Client {
-    fn get(&self, path: &str) -> Reply {
-        self.get_abs(&format!("{PREFIX}{path}"))
-    }
-
-    fn get_abs(&self, path: &str) -> Reply {
-        call(self.addr, "GET", path, &[("Cookie", &self.cookie)], None)
-    }
-
-    fn post(&self, path: &str, body: Value) -> Reply {
-        call(
-            self.addr,
-            "POST",
-            &format!("{PREFIX}{path}"),
-            &[("Cookie", &self.cookie), ("X-CSRF-Token", &self.csrf)],
-            Some(&body.to_string()),
-        )
-    }
-
     /// The same POST without the CSRF header, and with a wrong one: both refused.
     fn post_without_csrf(&self, path: &str, body: Value) -> [Reply; 2] {
-        let path = format!("{PREFIX}{path}");
         [
-            call(
-                self.addr,
-                "POST",
-                &path,
-                &[("Cookie", &self.cookie)],
-                Some(&body.to_string()),
-            ),
-            call(
-                self.addr,
-                "POST",
-                &path,
-                &[("Cookie", &self.cookie), ("X-CSRF-Token", "forged")],
-                Some(&body.to_string()),
-            ),
+            self.post_with_csrf(path, &body, None),
+            self.post_with_csrf(path, &body, Some("forged")),
         ]
     }
 }
@@ -183,14 +66,6 @@ struct World {
     dir: tempfile::TempDir,
     database: Database,
     _database: Option<TestDatabase>,
-}
-
-fn device_in(registry: &Registry, worker: &str, region: &str) -> Device {
-    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
-    device.init(worker).unwrap();
-    let token = registry.create_token(worker, region, 3600).unwrap();
-    enrol_with(registry, &device, &token).unwrap();
-    device
 }
 
 fn enrol_with(
@@ -211,14 +86,7 @@ fn capture_and_sync(
     form: &RegistrationForm,
 ) -> uuid::Uuid {
     let id = device.capture(form).unwrap().summary.id;
-    device
-        .sync_with_sleep(
-            &LocalTransport::new(registry.clone()),
-            &common::NoProgress,
-            SyncConfig::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    common::sync(registry, device);
     id
 }
 
@@ -241,15 +109,19 @@ impl World {
         );
         let a = device_in(&registry, "worker-a", "UA-46");
         let b = device_in(&registry, "worker-b", "UA-32");
-        let mut stefan = reference_input();
+        let mut stefan = timely_input();
         stefan.child.given_names = "Ștefan".into();
         stefan.child.family_name = "Popescu".into();
-        stefan.child.date_of_birth = "2026-11-02".into(); // within the review policy's 365 days: registered at once
-        let ua46 = capture_and_sync(&registry, &a, &reference_input());
+        // Within the review policy's 365 days: registered at once.
+        stefan.child.date_of_birth = days_ago(60).to_string();
+        let ua46 = capture_and_sync(&registry, &a, &timely_input());
         let ua32 = capture_and_sync(&registry, &b, &stefan);
         let kid = |d: &Device| d.identity().unwrap().key_id.to_string();
         let (kid46, kid32) = (kid(&a), kid(&b));
-        let clock = Arc::new(AtomicI64::new(T0));
+        // The registrar's clock starts at the registry's (real) one: the tokens it creates are
+        // used at the registry, which judges their expiry by its own clock.
+        let t0 = time::OffsetDateTime::now_utc().unix_timestamp();
+        let clock = Arc::new(AtomicI64::new(t0));
         let c = clock.clone();
         let registrar = Arc::new(
             Registrar::open(dir.path(), &database, registry.clone())
@@ -264,7 +136,7 @@ impl World {
             ("admin", vec![Role::Admin], vec![]),
         ] {
             registrar
-                .add_user(name, &roles, &regions, Some(PASSWORD), T0)
+                .add_user(name, &roles, &regions, Some(PASSWORD), t0)
                 .unwrap();
         }
         let limits = Limits {
@@ -309,32 +181,11 @@ impl World {
     }
 
     fn try_login(&self, user: &str, password: &str, totp: Option<String>) -> Reply {
-        let mut body = json!({"username": user, "password": password});
-        if let Some(code) = totp {
-            body["totp"] = json!(code);
-        }
-        call(
-            self.addr,
-            "POST",
-            &format!("{PREFIX}/login"),
-            &[],
-            Some(&body.to_string()),
-        )
+        common::api_login(self.addr, user, password, totp.as_deref(), FROM)
     }
 
     fn client_of(&self, reply: Reply, user: &str) -> Client {
-        assert_eq!(reply.status, 200, "login {user}: {:?}", reply.body);
-        Client {
-            addr: self.addr,
-            cookie: reply
-                .header("set-cookie")
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_string(),
-            csrf: reply.body["csrf_token"].as_str().unwrap().to_string(),
-        }
+        Client::of(self.addr, &reply, user, FROM)
     }
 
     fn login(&self, user: &str) -> Client {
@@ -351,7 +202,7 @@ impl World {
         let c = self.client_of(self.try_login("admin", PASSWORD, None), "admin");
         assert_eq!(c.get("/users").code(), "totp_enrolment_required");
         let enrol = c.post("/totp/enrol", json!({}));
-        let secret = base32_decode(enrol.body["secret"].as_str().unwrap());
+        let secret = common::base32_decode(enrol.json["secret"].as_str().unwrap());
         let code = totp::code_at(&secret, self.now());
         assert_eq!(c.post("/totp/confirm", json!({ "code": code })).status, 204);
         secret
@@ -370,24 +221,6 @@ impl World {
             .map(|e| (e.action, e.actor, e.target))
             .collect()
     }
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
 }
 
 /// The modules of the QR code drawn in `svg` (as `qr::matrix_svg` draws: a viewBox of the
@@ -440,7 +273,7 @@ fn every_route_needs_a_session_and_csrf(w: &World) {
         format!("/records/{id}/reissue"),
     ];
     for path in &gets {
-        let reply = api(w.addr, "GET", path, &[]);
+        let reply = common::api_call(w.addr, "GET", path, &[], "{}");
         assert_eq!(
             (reply.status, reply.code()),
             (401, "unauthenticated"),
@@ -448,19 +281,19 @@ fn every_route_needs_a_session_and_csrf(w: &World) {
         );
     }
     for path in &posts {
-        let reply = api(w.addr, "POST", path, &[]);
+        let reply = common::api_call(w.addr, "POST", path, &[], "{}");
         assert_eq!(
             (reply.status, reply.code()),
             (401, "unauthenticated"),
             "{path}"
         );
     }
-    let page = call(
+    let page = common::call(
         w.addr,
         "GET",
         &format!("/registrar/records/{id}/certificate"),
         &[],
-        None,
+        "",
     );
     assert_eq!(page.status, 303, "to the login page");
     assert!(
@@ -482,9 +315,9 @@ fn every_route_needs_a_session_and_csrf(w: &World) {
 fn devices_are_listed_by_region(w: &World) {
     let sup32 = w.login("sup32");
     let list = sup32.get("/devices");
-    assert_eq!(list.status, 200, "{:?}", list.body);
+    assert_eq!(list.status, 200, "{:?}", list.json);
     assert_eq!(list.header("cache-control"), Some("no-store"));
-    let devices = list.body["devices"].as_array().unwrap();
+    let devices = list.json["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 1, "only UA-32: {devices:?}");
     let d = &devices[0];
     assert_eq!(d["device_kid"], w.kid32.as_str());
@@ -494,7 +327,7 @@ fn devices_are_listed_by_region(w: &World) {
     assert!(d["last_sync"].as_str().unwrap().ends_with('Z'));
     assert_eq!(d["revoked"], false);
     let all = w.login("auditor").get("/devices");
-    let kids: Vec<&str> = all.body["devices"]
+    let kids: Vec<&str> = all.json["devices"]
         .as_array()
         .unwrap()
         .iter()
@@ -515,23 +348,23 @@ fn tokens_are_created_listed_used_and_cancelled(w: &World) {
         "/tokens",
         json!({"worker_id": "worker-c", "region": "UA-32", "ttl": "2d"}),
     );
-    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(created.status, 200, "{:?}", created.json);
     assert_eq!(created.header("cache-control"), Some("no-store"));
-    let token = created.body["token"].as_str().unwrap().to_string();
-    let token_id = created.body["id"].as_str().unwrap().to_string();
+    let token = created.json["token"].as_str().unwrap().to_string();
+    let token_id = created.json["id"].as_str().unwrap().to_string();
     assert_eq!(
-        created.body["trust_fingerprint"],
+        created.json["trust_fingerprint"],
         w.registry.trust_bundle().fingerprint().unwrap().as_str()
     );
     assert_eq!(
-        created.body["expires_at"],
+        created.json["expires_at"],
         time::OffsetDateTime::from_unix_timestamp(w.now() + 2 * 86_400)
             .unwrap()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap()
     );
     // The phone scans the QR code: it holds the token.
-    assert_eq!(read_svg(created.body["qr_svg"].as_str().unwrap()), token);
+    assert_eq!(read_svg(created.json["qr_svg"].as_str().unwrap()), token);
     // Boundaries: another region, too long, not a supervisor.
     let reply = sup32.post("/tokens", json!({"worker_id": "w", "region": "UA-46"}));
     assert_eq!((reply.status, reply.code()), (403, "region_forbidden"));
@@ -553,23 +386,23 @@ fn tokens_are_created_listed_used_and_cancelled(w: &World) {
         "/tokens",
         json!({"worker_id": "worker-d", "region": "UA-32"}),
     );
-    let second_id = second.body["id"].as_str().unwrap().to_string();
-    let second_token = second.body["token"].as_str().unwrap().to_string();
+    let second_id = second.json["id"].as_str().unwrap().to_string();
+    let second_token = second.json["token"].as_str().unwrap().to_string();
     let listed = sup32.get("/tokens");
     assert_eq!(listed.status, 200);
-    let ids: Vec<&str> = listed.body["tokens"]
+    let ids: Vec<&str> = listed.json["tokens"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [token_id.as_str(), second_id.as_str()]);
-    assert!(!listed.text.contains(&token) && !listed.text.contains(&second_token));
-    assert_eq!(listed.body["tokens"][0]["worker_id"], "worker-c");
+    assert!(!listed.body.contains(&token) && !listed.body.contains(&second_token));
+    assert_eq!(listed.json["tokens"][0]["worker_id"], "worker-c");
     let sup46 = w.login("sup46");
-    assert_eq!(sup46.get("/tokens").body["tokens"], json!([]));
+    assert_eq!(sup46.get("/tokens").json["tokens"], json!([]));
     assert_eq!(
-        w.login("auditor").get("/tokens").body["tokens"]
+        w.login("auditor").get("/tokens").json["tokens"]
             .as_array()
             .unwrap()
             .len(),
@@ -579,7 +412,7 @@ fn tokens_are_created_listed_used_and_cancelled(w: &World) {
     let phone = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
     phone.init("worker-c").unwrap();
     enrol_with(&w.registry, &phone, &token).unwrap();
-    let ids: Vec<Value> = sup32.get("/tokens").body["tokens"]
+    let ids: Vec<Value> = sup32.get("/tokens").json["tokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -606,7 +439,7 @@ fn tokens_are_created_listed_used_and_cancelled(w: &World) {
     assert_eq!((reply.status, reply.code()), (404, "unknown_token"));
     let reply = sup32.post("/tokens/xyz/cancel", json!({}));
     assert_eq!((reply.status, reply.code()), (400, "bad_id"));
-    assert_eq!(sup32.get("/tokens").body["tokens"], json!([]));
+    assert_eq!(sup32.get("/tokens").json["tokens"], json!([]));
     let late = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
     late.init("worker-d").unwrap();
     let refused = enrol_with(&w.registry, &late, &second_token).unwrap_err();
@@ -618,14 +451,14 @@ fn tokens_are_created_listed_used_and_cancelled(w: &World) {
     );
     assert_eq!(short.status, 200);
     assert_eq!(
-        sup32.get("/tokens").body["tokens"]
+        sup32.get("/tokens").json["tokens"]
             .as_array()
             .unwrap()
             .len(),
         1
     );
     w.advance(61);
-    assert_eq!(sup32.get("/tokens").body["tokens"], json!([]));
+    assert_eq!(sup32.get("/tokens").json["tokens"], json!([]));
     let audit = w.audit_actions();
     for (action, target) in [
         ("token_create", format!("{token_id} UA-32")),
@@ -665,10 +498,10 @@ fn devices_are_revoked_with_a_public_code_and_a_private_note(w: &World) {
     );
     assert_eq!((reply.status, reply.code()), (404, "unknown_device"));
     let revoked = sup32.post(&path, json!({"reason": "lost", "note": NOTE}));
-    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
-    assert_eq!(revoked.body["revoked"], true);
-    assert_eq!(revoked.body["revoke_reason"], "lost");
-    assert_eq!(revoked.body["revoke_note"], NOTE);
+    assert_eq!(revoked.status, 200, "{:?}", revoked.json);
+    assert_eq!(revoked.json["revoked"], true);
+    assert_eq!(revoked.json["revoke_reason"], "lost");
+    assert_eq!(revoked.json["revoke_note"], NOTE);
     let reply = sup32.post(&path, json!({"reason": "stolen"}));
     assert_eq!((reply.status, reply.code()), (409, "already_revoked"));
     // The signed list carries the code, not the note; it verifies under the trust bundle.
@@ -696,15 +529,15 @@ fn devices_are_revoked_with_a_public_code_and_a_private_note(w: &World) {
 fn admins_manage_users(w: &World) {
     let admin = w.login("admin");
     let list = admin.get("/users");
-    assert_eq!(list.status, 200, "{:?}", list.body);
-    let names: Vec<&str> = list.body["users"]
+    assert_eq!(list.status, 200, "{:?}", list.json);
+    let names: Vec<&str> = list.json["users"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| u["username"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["reg46", "sup46", "sup32", "auditor", "admin"]);
-    assert!(!list.text.contains("argon2"), "no password hashes");
+    assert!(!list.body.contains("argon2"), "no password hashes");
     // An admin reads no record.
     assert_eq!(admin.get("/records").code(), "forbidden");
     assert_eq!(
@@ -726,11 +559,11 @@ fn admins_manage_users(w: &World) {
         "/users",
         json!({"username": "Newreg", "roles": ["registrar"], "regions": ["UA-32"]}),
     );
-    assert_eq!(added.status, 200, "{:?}", added.body);
+    assert_eq!(added.status, 200, "{:?}", added.json);
     assert_eq!(added.header("cache-control"), Some("no-store"));
-    assert_eq!(added.body["user"]["username"], "newreg");
-    assert_eq!(added.body["user"]["must_change_password"], true);
-    let one_time = added.body["one_time_password"]
+    assert_eq!(added.json["user"]["username"], "newreg");
+    assert_eq!(added.json["user"]["must_change_password"], true);
+    let one_time = added.json["one_time_password"]
         .as_str()
         .unwrap()
         .to_string();
@@ -761,17 +594,17 @@ fn admins_manage_users(w: &World) {
         "/users/reg46/access",
         json!({"roles": ["registrar"], "regions": ["UA-32", "UA-46"]}),
     );
-    assert_eq!(changed.status, 200, "{:?}", changed.body);
-    assert_eq!(changed.body["regions"], json!(["UA-32", "UA-46"]));
+    assert_eq!(changed.status, 200, "{:?}", changed.json);
+    assert_eq!(changed.json["regions"], json!(["UA-32", "UA-46"]));
     assert_eq!(reg46.get("/me").status, 401, "its session ended");
     let records = w.login("reg46").get("/records");
-    assert_eq!(records.body["records"].as_array().unwrap().len(), 2);
+    assert_eq!(records.json["records"].as_array().unwrap().len(), 2);
     admin.post(
         "/users/reg46/access",
         json!({"roles": ["registrar"], "regions": ["UA-46"]}),
     );
     assert_eq!(
-        w.login("reg46").get("/records").body["records"]
+        w.login("reg46").get("/records").json["records"]
             .as_array()
             .unwrap()
             .len(),
@@ -786,16 +619,16 @@ fn admins_manage_users(w: &World) {
     assert_eq!((reply.status, reply.code()), (409, "own_account"));
     let disabled = admin.post("/users/newreg/disable", json!({}));
     assert_eq!(disabled.status, 200);
-    assert_eq!(disabled.body["disabled"], true);
+    assert_eq!(disabled.json["disabled"], true);
     assert_eq!(
         w.try_login("newreg", &one_time, None).code(),
         "login_failed"
     );
     // Reset: a new one-time password, enabled again.
     let reset = admin.post("/users/newreg/reset-password", json!({"reset_totp": true}));
-    assert_eq!(reset.status, 200, "{:?}", reset.body);
-    assert_eq!(reset.body["user"]["disabled"], false);
-    let again = reset.body["one_time_password"].as_str().unwrap();
+    assert_eq!(reset.status, 200, "{:?}", reset.json);
+    assert_eq!(reset.json["user"]["disabled"], false);
+    let again = reset.json["one_time_password"].as_str().unwrap();
     assert_ne!(again, one_time);
     let c = w.client_of(w.try_login("newreg", again, None), "newreg");
     assert_eq!(c.get("/records").code(), "password_change_required");
@@ -824,14 +657,14 @@ fn certificates_verify_and_are_reissued(w: &World) {
     let reg46 = w.login("reg46");
     let path = format!("/registrar/records/{}/certificate", w.ua46);
     let page = reg46.get_abs(&path);
-    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.header("content-type")
             .unwrap()
             .starts_with("text/html")
     );
     assert_eq!(page.header("cache-control"), Some("no-store"));
-    let html = &page.text;
+    let html = &page.body;
     assert!(html.contains("@page { size: A4 portrait"), "A4 print CSS");
     assert!(
         html.contains(&w.ua46.to_string()),
@@ -847,35 +680,35 @@ fn certificates_verify_and_are_reissued(w: &World) {
         .unwrap()
         .leaf_index;
     assert!(html.contains(&format!("<th>Ledger index</th><td>{leaf}</td>")));
-    let form = reference_input();
+    let form = timely_input();
     assert!(html.contains(&form.child.given_names));
     assert!(html.contains(&form.mother.family_name));
     // The record page links to it for those who print, not for an auditor.
     let link = format!("/registrar/records/{}/certificate", w.ua46);
     let record_page = format!("/registrar/records/{}", w.ua46);
-    assert!(reg46.get_abs(&record_page).text.contains(&link));
+    assert!(reg46.get_abs(&record_page).body.contains(&link));
     let auditor_page = w.login("auditor").get_abs(&record_page);
     assert_eq!(auditor_page.status, 200);
-    assert!(!auditor_page.text.contains(&link));
+    assert!(!auditor_page.body.contains(&link));
     let csp = page.header("content-security-policy").unwrap();
     assert!(
         csp.contains("style-src 'sha256-") && !csp.contains("unsafe"),
         "{csp}"
     );
     let a5 = reg46.get_abs(&format!("{path}?paper=a5"));
-    assert!(a5.text.contains("@page { size: A5 portrait"));
+    assert!(a5.body.contains("@page { size: A5 portrait"));
     // In the registrar's language, dates as it writes them.
-    let uk = call(
+    let uk = common::call(
         w.addr,
         "GET",
         &path,
         &[("Cookie", &format!("{}; birthright_lang=uk", reg46.cookie))],
-        None,
+        "",
     );
     assert_eq!(uk.status, 200);
-    assert!(uk.text.contains("Свідоцтво про народження"), "{}", uk.text);
+    assert!(uk.body.contains("Свідоцтво про народження"), "{}", uk.body);
     let dob: Vec<&str> = form.child.date_of_birth.split('-').rev().collect();
-    assert!(uk.text.contains(&dob.join(".")));
+    assert!(uk.body.contains(&dob.join(".")));
     // The QR code in the page, read back, is a registered credential that verifies.
     let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap() + 6];
     let text = read_svg(svg);
@@ -889,12 +722,12 @@ fn certificates_verify_and_are_reissued(w: &World) {
     // The API gives the same credential.
     let json = reg46.get(&format!("/records/{}/certificate", w.ua46));
     assert_eq!(json.status, 200);
-    assert_eq!(json.body["credential"], text.as_str());
-    assert_eq!(json.body["reissued"], false);
+    assert_eq!(json.json["credential"], text.as_str());
+    assert_eq!(json.json["reissued"], false);
     // Region, role: refused; refusals of another region are audited.
     let other = reg46.get_abs(&format!("/registrar/records/{}/certificate", w.ua32));
     assert_eq!(other.status, 403);
-    assert!(!other.text.contains("Popescu"));
+    assert!(!other.body.contains("Popescu"));
     assert_eq!(
         reg46
             .get(&format!("/records/{}/certificate", w.ua32))
@@ -917,9 +750,9 @@ fn certificates_verify_and_are_reissued(w: &World) {
     // Reissue: a NEW credential, issued now; the old one stays valid.
     w.advance(60);
     let reissued = reg46.post(&format!("/records/{}/reissue", w.ua46), json!({}));
-    assert_eq!(reissued.status, 200, "{:?}", reissued.body);
-    assert_eq!(reissued.body["reissued"], true);
-    let new_text = reissued.body["credential"].as_str().unwrap().to_string();
+    assert_eq!(reissued.status, 200, "{:?}", reissued.json);
+    assert_eq!(reissued.json["reissued"], true);
+    let new_text = reissued.json["credential"].as_str().unwrap().to_string();
     assert_ne!(new_text, text);
     let new_claims = verifier.verify_text(&new_text, w.now());
     assert_eq!(new_claims.verdict, Verdict::Valid);
@@ -928,13 +761,13 @@ fn certificates_verify_and_are_reissued(w: &World) {
     let again = reg46.post(&format!("/records/{}/reissue", w.ua46), json!({}));
     assert_eq!((again.status, again.code()), (409, "just_issued"));
     let reprint = reg46.get_abs(&path);
-    let svg = &reprint.text[reprint.text.find("<svg").unwrap()..];
+    let svg = &reprint.body[reprint.body.find("<svg").unwrap()..];
     assert_eq!(
         read_svg(svg),
         new_text,
         "the page shows the newest credential"
     );
-    assert!(reprint.text.contains("Reissued on"));
+    assert!(reprint.body.contains("Reissued on"));
     let reply = w
         .login("sup32")
         .post(&format!("/records/{}/reissue", w.ua46), json!({}));
@@ -1000,7 +833,7 @@ fn no_names_or_notes_stored_in_plaintext(w: &World) {
         }
     }
     assert!(stored.len() > 1000);
-    for name in ["Ștefan", "Popescu", &reference_input().child.given_names] {
+    for name in ["Ștefan", "Popescu", &timely_input().child.given_names] {
         let needle = name.as_bytes();
         assert!(
             !stored.windows(needle.len()).any(|w| w == needle),

@@ -10,128 +10,37 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicI64, Ordering},
         mpsc,
     },
-    time::Duration,
 };
 
 use birthright_core::{
     credential::{Verdict, Verifier},
     device::Device,
-    fixtures::reference_input,
     record::RegistrationForm,
     store::StorageKey,
-    sync::SyncConfig,
     trust::RevocationList,
 };
 use birthright_registry::{
     Registry,
     http::{Limits, run_with},
-    local::LocalTransport,
     pg::testing::{TestDatabase, available},
     registrar::{Registrar, Role, sessions::LoginRequest, totp},
     service::Database,
 };
+use common::{Reply, base32_decode, call, days_ago, device_in, timely_input};
 
 const PASSWORD: &str = "a long enough password";
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn cookies(&self) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// The value of `name="…" value="…"` in the page.
-    fn field(&self, name: &str) -> String {
-        let at = self
-            .body
-            .find(&format!("name=\"{name}\" value=\""))
-            .unwrap();
-        let rest = &self.body[at + name.len() + 15..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-}
-
-fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    Reply {
-        status,
-        headers: lines
-            .filter_map(|l| l.split_once(": "))
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_string(),
-    }
-}
-
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
-
-fn device_in(registry: &Registry, worker: &str, region: &str) -> Device {
-    let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
-    device.init(worker).unwrap();
-    let token = registry.create_token(worker, region, 3600).unwrap();
-    let answer = registry
-        .enrol(&common::request(registry, &device, &token))
-        .unwrap();
-    device
-        .complete_enrolment(&answer, registry.trust_bundle())
-        .unwrap();
-    device
-}
 
 fn capture_and_sync(registry: &Arc<Registry>, device: &Device, form: &RegistrationForm) -> String {
     let id = device.capture(form).unwrap().summary.id;
-    device
-        .sync_with_sleep(
-            &LocalTransport::new(registry.clone()),
-            &common::NoProgress,
-            SyncConfig::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    common::sync(registry, device);
     id.to_string()
 }
 
@@ -182,11 +91,12 @@ fn run(postgres: bool) {
     );
     let a = device_in(&registry, "worker-a", "UA-46");
     let b = device_in(&registry, "worker-b", "UA-32");
-    let mut stefan = reference_input();
+    let mut stefan = timely_input();
     stefan.child.given_names = "Ștefan<script>".into();
     stefan.child.family_name = "Popescu".into();
-    stefan.child.date_of_birth = "2025-11-02".into();
-    let olena = capture_and_sync(&registry, &a, &reference_input());
+    // Born more than 365 days before the registry receives the record: a late registration.
+    stefan.child.date_of_birth = days_ago(400).to_string();
+    let olena = capture_and_sync(&registry, &a, &timely_input());
     let stefan_id = capture_and_sync(&registry, &b, &stefan);
     // The system clock, moved on by the test (a reissue needs a later second).
     let skew = Arc::new(AtomicI64::new(0));
@@ -937,24 +847,6 @@ fn enrol_totp(w: &World<'_>, admin: &str) -> Vec<u8> {
     secret
 }
 
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// Whether `user` logs in with `password` (a one-time password still to change counts).
 fn logs_in(w: &World<'_>, user: &str, password: &str) -> bool {
     w.registrar
@@ -1224,7 +1116,7 @@ fn queue_pages(w: &World<'_>, a: &Device, regall: &str) {
     // Late registrations, captured in one batch and synced at once (the fast path).
     let forms: Vec<RegistrationForm> = (0..105)
         .map(|i| {
-            let mut form = reference_input();
+            let mut form = timely_input();
             let letters = |n: usize| -> String {
                 n.to_string()
                     .bytes()
@@ -1233,19 +1125,14 @@ fn queue_pages(w: &World<'_>, a: &Device, regall: &str) {
             };
             form.child.given_names = format!("Dana{}", letters(i));
             form.mother.given_names = format!("Maria{}", letters(i));
-            form.child.date_of_birth = format!("2025-{:02}-{:02}", 1 + i / 28, 1 + i % 28);
+            // Born more than 365 days before: late registrations.
+            form.child.date_of_birth = days_ago(400 + i64::try_from(i).unwrap()).to_string();
             form
         })
         .collect();
     a.capture_batch(&forms, time::OffsetDateTime::now_utc())
         .unwrap();
-    a.sync_with_sleep(
-        &LocalTransport::new(w.registry.clone()),
-        &common::NoProgress,
-        SyncConfig::default(),
-        &mut |_| {},
-    )
-    .unwrap();
+    common::sync(w.registry, a);
     let links = |body: &str| -> Vec<String> {
         body.match_indices("<td><a href=\"/registrar/records/")
             .map(|(i, m)| body[i + m.len()..i + m.len() + 36].to_string())

@@ -80,7 +80,8 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
     let second = enrolled_device(root.path(), &registry, &url, "w-second");
     let original = capture(&first, 1).remove(0);
     sync_json(&first, &url);
-    let mut latin: Value = serde_json::from_str(&std::fs::read_to_string(OLENA).unwrap()).unwrap();
+    let mut latin: Value =
+        serde_json::from_str(&std::fs::read_to_string(olena()).unwrap()).unwrap();
     latin["child"]["given_names"] = "Olena".into();
     latin["child"]["family_name"] = "Kovalenko".into();
     let latin_path = root.path().join("olena-latin.json");
@@ -191,7 +192,8 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
 
     // Search, by a name in any case (ОЛЕНА) and a month of birth.
     browser.goto(&format!(
-        "{base}/search?query=%D0%9E%D0%9B%D0%95%D0%9D%D0%90&dob=2026-03"
+        "{base}/search?query=%D0%9E%D0%9B%D0%95%D0%9D%D0%90&dob={}",
+        &olena_dob()[..7]
     ));
     // Across scripts too: the Latin spelling of the held record is found.
     let found: Vec<String> = browser
@@ -227,9 +229,15 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
         }
     }
     // Dates as each language writes them.
-    assert!(browser.find("table.fields").text().contains("14.03.2026"));
+    let (year, month, day) = (&olena_dob()[..4], &olena_dob()[5..7], &olena_dob()[8..]);
+    assert!(
+        browser
+            .find("table.fields")
+            .text()
+            .contains(&format!("{day}.{month}.{year}"))
+    );
     browser.find("a.lang[lang=en]").click();
-    assert!(browser.find("table.fields").text().contains("2026-03-14"));
+    assert!(browser.find("table.fields").text().contains(olena_dob()));
 
     // The decision: two different children. The pair is closed; the queue is empty.
     browser.goto(&format!("{base}/records/{held}"));
@@ -264,7 +272,8 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
     let mut late = latin.clone();
     late["child"]["given_names"] = "Ivan".into();
     late["child"]["family_name"] = "Shevchenko".into();
-    late["child"]["date_of_birth"] = "2022-05-20".into();
+    // Born about four years ago: beyond the review policy's 365 days whatever the date.
+    late["child"]["date_of_birth"] = days_ago(4 * 365 + 30).into();
     late["mother"]["given_names"] = "Maria".into();
     late["mother"]["family_name"] = "Shevchenko".into();
     let late_path = root.path().join("late.json");
@@ -360,7 +369,7 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
     // Another late registration, rejected with a reason.
     let mut refused = late.clone();
     refused["child"]["given_names"] = "Petro".into();
-    refused["child"]["date_of_birth"] = "2021-08-02".into();
+    refused["child"]["date_of_birth"] = days_ago(5 * 365 + 100).into();
     let refused_path = root.path().join("refused.json");
     std::fs::write(&refused_path, refused.to_string()).unwrap();
     let refused_id = capture_form(&first, &refused_path, 1).remove(0);

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::support::*;
 
 fn form(root: &Path, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-    let mut form: Value = serde_json::from_str(&fs::read_to_string(OLENA).unwrap()).unwrap();
+    let mut form: Value = serde_json::from_str(&fs::read_to_string(olena()).unwrap()).unwrap();
     edit(&mut form);
     let path = root.join(name);
     fs::write(&path, serde_json::to_string(&form).unwrap()).unwrap();
@@ -194,7 +194,7 @@ fn with_key(key: &str, args: &[&str]) -> Output {
 fn assert_sealed_at_rest(dir: &Path) {
     for entry in fs::read_dir(dir).unwrap() {
         let bytes = fs::read(entry.unwrap().path()).unwrap();
-        for needle in PLAINTEXT {
+        for needle in plaintext() {
             assert!(!contains(&bytes, needle.as_bytes()), "{needle} at rest");
         }
     }
@@ -235,7 +235,7 @@ fn the_storage_key_comes_from_a_new_0600_file_the_environment_or_a_key_file() {
     assert!(init.status.success());
     assert!(!String::from_utf8_lossy(&init.stderr).contains("created"));
     assert!(!env.join("storage.key").exists());
-    let captured = with_key(key, &["capture", "--data", p(&env), "--json", OLENA]);
+    let captured = with_key(key, &["capture", "--data", p(&env), "--json", olena()]);
     assert!(captured.status.success());
     let id = String::from_utf8(captured.stdout)
         .unwrap()
@@ -269,7 +269,7 @@ fn the_storage_key_comes_from_a_new_0600_file_the_environment_or_a_key_file() {
         "--key-file",
         p(&file),
         "--json",
-        OLENA,
+        olena(),
     ]);
     let by_file = with_key(
         other_key,
@@ -340,9 +340,9 @@ fn capture_json_lines_imports_all_or_nothing_with_line_numbers() {
         "--worker",
         "w-import",
     ]);
-    let olena: Value = serde_json::from_str(&fs::read_to_string(OLENA).unwrap()).unwrap();
+    let reference: Value = serde_json::from_str(&fs::read_to_string(olena()).unwrap()).unwrap();
     let line = |edit: &dyn Fn(&mut Value)| {
-        let mut form = olena.clone();
+        let mut form = reference.clone();
         edit(&mut form);
         serde_json::to_string(&form).unwrap()
     };
@@ -447,7 +447,7 @@ fn capture_json_lines_imports_all_or_nothing_with_line_numbers() {
         "--data",
         p(&device),
         "--json",
-        OLENA,
+        olena(),
         "--json-lines",
         p(&empty),
     ]);

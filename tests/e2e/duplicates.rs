@@ -28,7 +28,7 @@ fn same_child_twice(backend: Backend) {
     let original = capture(&first, 1).remove(0);
     let report = sync_json(&first, &registry.url);
     assert_eq!(report["accepted"], 1, "{report}");
-    let form: Value = serde_json::from_str(&std::fs::read_to_string(OLENA).unwrap()).unwrap();
+    let form: Value = serde_json::from_str(&std::fs::read_to_string(olena()).unwrap()).unwrap();
     let mut latin = form.clone();
     latin["child"]["given_names"] = "Olena".into();
     latin["child"]["family_name"] = "Kovalenko".into();
@@ -39,13 +39,14 @@ fn same_child_twice(backend: Backend) {
     assert_eq!(report["accepted"], 1, "on the ledger, held: {report}");
 
     // The second device has the registry's hint: capturing the child again says so.
-    let out = run(&["capture", "--data", p(&second), "--form", OLENA]);
+    let out = run(&["capture", "--data", p(&second), "--form", olena()]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(
-            "this child may already be registered (Олена Коваленко, 2026-03-14, captured "
-        ) && stderr.contains(&format!("the registry holds record {again} for review")),
+        stderr.contains(&format!(
+            "this child may already be registered (Олена Коваленко, {}, captured ",
+            olena_dob()
+        )) && stderr.contains(&format!("the registry holds record {again} for review")),
         "{stderr}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
@@ -88,7 +89,7 @@ fn same_child_twice(backend: Backend) {
     // No name is stored in the registry's SQLite file in plaintext (keys are keyed hashes).
     if backend == Backend::Sqlite {
         let db = std::fs::read(registry.dir.join("registry.db")).unwrap();
-        for word in PLAINTEXT
+        for word in plaintext()
             .iter()
             .chain(["Olena", "Kovalenko", "kvln"].iter())
         {
@@ -141,11 +142,14 @@ fn capture_warns_of_the_same_child_on_the_device_and_lists_it_in_json() {
     let device = root.path().join("device");
     ok(&["device", "init", "--data", p(&device), "--worker", "w-dup"]);
     let first = capture(&device, 1).remove(0);
-    let out = run(&["capture", "--data", p(&device), "--form", OLENA]);
+    let out = run(&["capture", "--data", p(&device), "--form", olena()]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("this child may already have been captured (Олена Коваленко, 2026-03-14, captured just now)"),
+        stderr.contains(&format!(
+            "this child may already have been captured (Олена Коваленко, {}, captured just now)",
+            olena_dob()
+        )),
         "{stderr}"
     );
     assert!(stderr.contains(&first), "{stderr}");
@@ -154,7 +158,7 @@ fn capture_warns_of_the_same_child_on_the_device_and_lists_it_in_json() {
         "--data",
         p(&device),
         "--form",
-        OLENA,
+        olena(),
         "--json",
     ]))
     .unwrap();

@@ -148,7 +148,7 @@ fn a_name_with_a_direction_override_is_refused_with_its_path() {
     let root = tempfile::tempdir().unwrap();
     let device = root.path().join("device");
     ok(&["device", "init", "--data", p(&device)]);
-    let mut form: Value = serde_json::from_str(&fs::read_to_string(OLENA).unwrap()).unwrap();
+    let mut form: Value = serde_json::from_str(&fs::read_to_string(olena()).unwrap()).unwrap();
     // "Олена" followed by RIGHT-TO-LEFT OVERRIDE and reversed text: displays as another name.
     form["child"]["given_names"] = "Олена\u{202E}анелО".into();
     form["caregivers"][0]["family_name"] = "Ко\u{200B}валенко".into();

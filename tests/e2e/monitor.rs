@@ -382,7 +382,7 @@ fn the_monitor_follows_a_registry_as_devices_sync_on_both_backends() {
         // is a 2-byte length and the leaf: 49 bytes for a record, 53 for a decision.
         let bundle = http_get(&format!("{url}/tile/entries/000.p/6"));
         assert_eq!(bundle.len(), 5 * (2 + 49) + (2 + 53));
-        for word in PLAINTEXT {
+        for word in plaintext() {
             assert!(!contains(&bundle, word.as_bytes()), "{word} in the entries");
         }
         let leaves = ledger_leaves(&registry.url);

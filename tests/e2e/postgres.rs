@@ -202,7 +202,7 @@ fn two_registry_processes_on_one_postgresql_database() {
         stored.extend(row.get::<_, Vec<u8>>(1));
     }
     assert!(!stored.is_empty());
-    for word in PLAINTEXT {
+    for word in plaintext() {
         assert!(!contains(&stored, word.as_bytes()), "{word} in PostgreSQL");
     }
     // The admin commands on host A use the recorded database.

@@ -40,7 +40,7 @@ fn text_of(device: &Path, id: &str) -> String {
 }
 
 fn correct(device: &Path, id: &str) -> String {
-    let mut form: Value = serde_json::from_str(&fs::read_to_string(OLENA).unwrap()).unwrap();
+    let mut form: Value = serde_json::from_str(&fs::read_to_string(olena()).unwrap()).unwrap();
     form["child"]["given_names"] = "Олена Марія".into();
     let path = device.join("corrected.json");
     fs::write(&path, form.to_string()).unwrap();

@@ -18,17 +18,67 @@ use std::{
 use serde_json::Value;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_birthright");
+/// The docs' reference form, its child born 2026-03-14: the tests capture [`olena`], the same
+/// form with a date of birth relative to today.
 pub(crate) const OLENA: &str = "../docs/examples/olena.json";
 pub(crate) const ORIGIN: &str = "registry.e2e/births";
 
-/// Words that must never cross the wire or appear where only sealed data belongs.
-pub(crate) const PLAINTEXT: [&str; 5] = [
-    "Олена",
-    "Коваленко",
-    "Зимна Вода",
-    "2026-03-14",
-    "380501234567",
-];
+/// How many days before today the child of [`olena`] is born: well within the registry's
+/// default review policy (365 days), so that its registration is timely whatever the date.
+pub(crate) const TIMELY_DAYS: i64 = 30;
+
+/// The date `days` before today (UTC), as `YYYY-MM-DD`: the CLI captures and the registry
+/// judges a registration's timeliness with the real clock.
+pub(crate) fn days_ago(days: i64) -> String {
+    let date = time::OffsetDateTime::now_utc().date() - time::Duration::days(days);
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// The tests' reference form (a path): [`OLENA`] with the child born [`TIMELY_DAYS`] days ago,
+/// written once per test process.
+pub(crate) fn olena() -> &'static str {
+    &reference().0
+}
+
+/// The child's date of birth in [`olena`] (`YYYY-MM-DD`).
+pub(crate) fn olena_dob() -> &'static str {
+    &reference().1
+}
+
+/// [`olena`]'s path and date of birth.
+fn reference() -> &'static (String, String) {
+    static REFERENCE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let dob = days_ago(TIMELY_DAYS);
+        let mut form: Value =
+            serde_json::from_str(&std::fs::read_to_string(OLENA).unwrap()).unwrap();
+        form["child"]["date_of_birth"] = dob.clone().into();
+        // Named by the date (the same form for every process that day), written whole under
+        // a name of this process's and renamed into place.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join(format!("olena-born-{dob}.json"));
+        let partial = dir.join(format!("olena-born-{dob}.json.{}", std::process::id()));
+        std::fs::write(&partial, serde_json::to_string_pretty(&form).unwrap()).unwrap();
+        std::fs::rename(&partial, &path).unwrap();
+        (path.to_str().unwrap().to_string(), dob)
+    })
+}
+
+/// Words of [`olena`] that must never cross the wire or appear where only sealed data belongs.
+pub(crate) fn plaintext() -> [&'static str; 5] {
+    [
+        "Олена",
+        "Коваленко",
+        "Зимна Вода",
+        olena_dob(),
+        "380501234567",
+    ]
+}
 
 /// Environment variable the CLI reads the storage key from.
 pub(crate) const STORAGE_KEY_ENV: &str = "BIRTHRIGHT_STORAGE_KEY";
@@ -310,7 +360,7 @@ pub(crate) fn enrolled_device(
 }
 
 pub(crate) fn capture(dir: &Path, n: usize) -> Vec<String> {
-    capture_form(dir, Path::new(OLENA), n)
+    capture_form(dir, Path::new(olena()), n)
 }
 
 pub(crate) fn capture_form(dir: &Path, form: &Path, n: usize) -> Vec<String> {
@@ -326,7 +376,7 @@ pub(crate) fn capture_form(dir: &Path, form: &Path, n: usize) -> Vec<String> {
 /// Writes the reference form with ~5.5 KB of notes and custom fields (no personal data), so
 /// that a handful of records fill a batch's byte budget.
 pub(crate) fn bulky_form(root: &Path) -> PathBuf {
-    let mut form: Value = serde_json::from_str(&std::fs::read_to_string(OLENA).unwrap()).unwrap();
+    let mut form: Value = serde_json::from_str(&std::fs::read_to_string(olena()).unwrap()).unwrap();
     let notes: String = "Пологи вдома, акушерка прибула за годину. "
         .repeat(40)
         .chars()

@@ -136,7 +136,7 @@ fn faults_on_batch_uploads(backend: Backend) {
     // Everything that crossed the wire was sealed: no name, date or place in the clear.
     let seen = proxy.seen.lock().unwrap().clone();
     assert!(seen.len() > 10_000, "the proxy saw the traffic");
-    for needle in PLAINTEXT {
+    for needle in plaintext() {
         assert!(!contains(&seen, needle.as_bytes()), "{needle} on the wire");
     }
     for needle in ["Пологи вдома", "v07-v07"] {
@@ -290,7 +290,7 @@ fn a_revoked_device_is_told_why() {
     assert_eq!(record["reject_code"], "revoked_device");
     // From now on the phone captures nothing and hands out no provisional paper; what it
     // holds stays listed for the supervisor.
-    let err = fails(&["capture", "--data", p(&device), "--json", OLENA]);
+    let err = fails(&["capture", "--data", p(&device), "--json", olena()]);
     assert!(err.contains("revoked"), "{err}");
     assert_eq!(list_json(&device).len(), 2);
     let devices = ok(&["registry", "devices", "--data", p(&registry.dir)]);

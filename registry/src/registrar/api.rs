@@ -330,6 +330,22 @@ fn session_of(
     Ok(session)
 }
 
+/// The session of a TOTP enrolment request (state-changing): an administrator's pending
+/// second factor is what it sets up, so only a pending password change refuses it.
+fn totp_session_of(
+    registrar: &Registrar,
+    ctx: &Context,
+    now: i64,
+) -> Result<Session, RegistrarError> {
+    let session = session_of(registrar, ctx, now, true, true)?;
+    if session.user.must_change_password {
+        return Err(session
+            .pending_step()
+            .unwrap_or_else(RegistrarError::unauthenticated));
+    }
+    Ok(session)
+}
+
 fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -503,12 +519,7 @@ async fn totp_enrol(
 ) -> Response {
     let ctx = context(&state, &headers, peer(info));
     match blocking(&state, move |r, now| {
-        let session = session_of(r, &ctx, now, true, true)?;
-        if session.user.must_change_password {
-            return Err(session
-                .pending_step()
-                .unwrap_or_else(RegistrarError::unauthenticated));
-        }
+        let session = totp_session_of(r, &ctx, now)?;
         r.totp_enrol(&session, &ctx.address, now)
     })
     .await
@@ -535,12 +546,7 @@ async fn totp_confirm(
     let ctx = context(&state, &headers, peer(info));
     let parsed: Result<CodeBody, _> = json_body(&headers, body);
     match blocking(&state, move |r, now| {
-        let session = session_of(r, &ctx, now, true, true)?;
-        if session.user.must_change_password {
-            return Err(session
-                .pending_step()
-                .unwrap_or_else(RegistrarError::unauthenticated));
-        }
+        let session = totp_session_of(r, &ctx, now)?;
         r.totp_confirm(&session, &parsed?.code, &ctx.address, now)
     })
     .await

@@ -23,7 +23,9 @@ use birthright_core::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Registrar, RegistrarError, access, sessions::Session, store::RecordMeta};
+use super::{
+    RefusedAccess, Registrar, RegistrarError, access, sessions::Session, store::RecordMeta,
+};
 
 /// A certificate's contents.
 #[derive(Debug, Clone, Serialize)]
@@ -67,20 +69,17 @@ impl Registrar {
             .into_iter()
             .find(|m| m.id == *id)
             .ok_or_else(|| RegistrarError::new(404, "not_found", format!("no record {id}")))?;
-        if !access::sees_region(user, &meta.region) {
-            self.audit(
+        self.refuse_outside_region(
+            user,
+            &meta.region,
+            "this record is outside your regions",
+            RefusedAccess {
+                action: "certificate_refused",
+                record: id,
+                address,
                 now,
-                Some(&user.username),
-                "certificate_refused",
-                Some(id.to_string()),
-                Some(address),
-            )?;
-            return Err(RegistrarError::new(
-                403,
-                "region_forbidden",
-                "this record is outside your regions",
-            ));
-        }
+            },
+        )?;
         if self.status_of(&meta)? != "registered" || self.registry.is_held(&meta.kid, &meta.id)? {
             return Err(RegistrarError::new(
                 409,

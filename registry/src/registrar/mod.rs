@@ -54,7 +54,21 @@ use crate::{
 };
 
 pub use access::Role;
-use store::{AuditEntry, RegistrarStore};
+use store::{AuditEntry, RegistrarStore, UserRow};
+
+/// A refused access to one record, as the audit log records it: the refusal's action name,
+/// the record, and when and from where it was asked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedAccess<'a> {
+    /// The audit log's action for the refusal (`record_view_refused`, ...).
+    pub action: &'static str,
+    /// The record asked for.
+    pub record: &'a uuid::Uuid,
+    /// The asker's address.
+    pub address: &'a str,
+    /// When (Unix seconds).
+    pub now: i64,
+}
 
 /// Tunables of sessions and log-in back-off.
 #[derive(Debug, Clone)]
@@ -218,6 +232,29 @@ impl Registrar {
     /// The store (for tests and tools).
     pub fn store(&self) -> &dyn RegistrarStore {
         self.store.as_ref()
+    }
+
+    /// Fails with 403 `region_forbidden` (saying `message`) unless `user` sees `region`, the
+    /// region of a record `user` asked for; a refusal is appended to the audit log first, as
+    /// `refused` says.
+    pub(crate) fn refuse_outside_region(
+        &self,
+        user: &UserRow,
+        region: &str,
+        message: &str,
+        refused: RefusedAccess<'_>,
+    ) -> Result<(), RegistrarError> {
+        if access::sees_region(user, region) {
+            return Ok(());
+        }
+        self.audit(
+            refused.now,
+            Some(&user.username),
+            refused.action,
+            Some(refused.record.to_string()),
+            Some(refused.address),
+        )?;
+        Err(RegistrarError::new(403, "region_forbidden", message))
     }
 
     /// Appends to the audit log.

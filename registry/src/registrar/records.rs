@@ -23,7 +23,9 @@ use birthright_core::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Registrar, RegistrarError, access, sessions::Session, store::RecordMeta};
+use super::{
+    RefusedAccess, Registrar, RegistrarError, access, sessions::Session, store::RecordMeta,
+};
 
 /// Most results one search answers.
 pub const MAX_RESULTS: usize = 200;
@@ -379,14 +381,8 @@ impl Registrar {
         let user = &session.user;
         access::require_records(user)?;
         check_filter(filter)?;
-        if let Some(region) = &filter.region
-            && !access::sees_region(user, region)
-        {
-            return Err(RegistrarError::new(
-                403,
-                "region_forbidden",
-                format!("you have no access to region {region}"),
-            ));
+        if let Some(region) = &filter.region {
+            access::require_region(user, region)?;
         }
         let words = filter
             .query
@@ -505,20 +501,17 @@ impl Registrar {
                 format!("no record {id}"),
             ));
         };
-        if !access::sees_region(user, &meta.region) {
-            self.audit(
+        self.refuse_outside_region(
+            user,
+            &meta.region,
+            "this record is outside your regions",
+            RefusedAccess {
+                action: "record_view_refused",
+                record: id,
+                address,
                 now,
-                Some(&user.username),
-                "record_view_refused",
-                Some(id.to_string()),
-                Some(address),
-            )?;
-            return Err(RegistrarError::new(
-                403,
-                "region_forbidden",
-                "this record is outside your regions",
-            ));
-        }
+            },
+        )?;
         let Some(signed) = self.open_record(&meta)? else {
             return Err(RegistrarError::new(
                 404,

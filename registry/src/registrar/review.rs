@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    Registrar, RegistrarError, access, records::ChildSummary, sessions::Session, store::RecordMeta,
+    RefusedAccess, Registrar, RegistrarError, access, records::ChildSummary, sessions::Session,
+    store::RecordMeta,
 };
 use crate::service::decisions::{
     AWAITING_REVIEW, Action, DecisionRequest, REVIEW_REASONS, STATUSES, age_days,
@@ -193,14 +194,8 @@ impl Registrar {
                 format!("reason is one of {}", REVIEW_REASONS.join(", ")),
             ));
         }
-        if let Some(region) = &filter.region
-            && !access::sees_region(user, region)
-        {
-            return Err(RegistrarError::new(
-                403,
-                "region_forbidden",
-                format!("you have no access to region {region}"),
-            ));
+        if let Some(region) = &filter.region {
+            access::require_region(user, region)?;
         }
         let device = filter
             .device
@@ -329,24 +324,27 @@ impl Registrar {
             })
             .transpose()?;
         let meta = self.meta_of(id)?;
-        let refuse = |what: &str| -> Result<DecisionAnswer, RegistrarError> {
-            self.audit(
-                now,
-                Some(&user.username),
-                "record_decision_refused",
-                Some(id.to_string()),
-                Some(address),
-            )?;
-            Err(RegistrarError::new(403, "region_forbidden", what))
+        let refused = RefusedAccess {
+            action: "record_decision_refused",
+            record: id,
+            address,
+            now,
         };
-        if !access::sees_region(user, &meta.region) {
-            return refuse("this record is outside your regions");
-        }
+        self.refuse_outside_region(
+            user,
+            &meta.region,
+            "this record is outside your regions",
+            refused,
+        )?;
         if let Action::DuplicateOf(other) = action
             && let Ok(other) = self.meta_of(&other)
-            && !access::sees_region(user, &other.region)
         {
-            return refuse("the record it duplicates is outside your regions");
+            self.refuse_outside_region(
+                user,
+                &other.region,
+                "the record it duplicates is outside your regions",
+                refused,
+            )?;
         }
         let outcome = self.registry.decide(
             &DecisionRequest {

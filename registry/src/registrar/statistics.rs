@@ -227,14 +227,8 @@ impl Registrar {
         if !access::reads_records(user) {
             return Err(RegistrarError::forbidden("reading statistics"));
         }
-        if let Some(region) = &filter.region
-            && !access::sees_region(user, region)
-        {
-            return Err(RegistrarError::new(
-                403,
-                "region_forbidden",
-                format!("you have no access to region {region}"),
-            ));
+        if let Some(region) = &filter.region {
+            access::require_region(user, region)?;
         }
         let covered = |region: &str| {
             access::sees_region(user, region) && filter.region.as_ref().is_none_or(|r| r == region)

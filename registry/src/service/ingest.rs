@@ -2,7 +2,7 @@
 
 use birthright_core::{
     credential,
-    keys::{KeyId, verifying_key},
+    keys::KeyId,
     signed::SignedRecord,
     validate,
     wire::{
@@ -19,8 +19,8 @@ use crate::store::{Candidate, Decided, DeviceRow, NewDecision, Sequenced, Sequen
 use super::decisions::{DECLARED, review_reasons};
 
 use super::{
-    EXPIRED_SYNC_GRACE_SECS, MAX_CLOCK_AHEAD_SECS, PRE_ENROLMENT_CAPTURE_SECS, Registry,
-    ServiceError, now_unix, reject,
+    EXPIRED_SYNC_GRACE_SECS, EnrolledDevice, MAX_CLOCK_AHEAD_SECS, PRE_ENROLMENT_CAPTURE_SECS,
+    Registry, ServiceError, now_unix, reject,
 };
 
 impl Registry {
@@ -125,17 +125,8 @@ impl Registry {
         &self,
         batch: &Batch,
     ) -> Result<(KeyId, DeviceRow, ed25519_dalek::VerifyingKey), ServiceError> {
-        let kid = KeyId::from_slice(&batch.device_kid).ok_or_else(|| {
-            ServiceError::new(400, "malformed_batch", "device key id must be 8 bytes")
-        })?;
-        crate::http::log_device_kid(&kid);
-        let device = self.store.device(&kid)?.ok_or_else(|| {
-            ServiceError::new(
-                403,
-                "unknown_device",
-                format!("device {kid} is not enrolled with this registry"),
-            )
-        })?;
+        let EnrolledDevice { kid, row, key } =
+            self.enrolled_device(&batch.device_kid, "malformed_batch")?;
         let size_now = self.store.tree_size()?;
         if batch.known_tree_size > size_now {
             return Err(ServiceError::new(
@@ -147,9 +138,7 @@ impl Registry {
                 ),
             ));
         }
-        let device_key = verifying_key(&device.public_key)
-            .ok_or_else(|| ServiceError::internal("stored device key is invalid"))?;
-        Ok((kid, device, device_key))
+        Ok((kid, row, key))
     }
 
     /// Sequences the verified candidates of `batch`; with none, writes nothing (not even the

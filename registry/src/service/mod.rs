@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use birthright_core::{
+    keys::{KeyId, verifying_key},
     ledger::{Hash, LedgerError, checkpoint::Checkpoint, checkpoint::sign_checkpoint},
     trust::TrustBundle,
     wire::{RejectCode, Rejection},
@@ -138,6 +139,13 @@ struct StatusCache {
 
 /// A device as listed for administrators.
 pub type Device = DeviceRow;
+
+/// The enrolled device a device's request names: its key id, its stored row and its key.
+struct EnrolledDevice {
+    kid: KeyId,
+    row: DeviceRow,
+    key: ed25519_dalek::VerifyingKey,
+}
 
 /// Fails unless `reason` is a public revocation reason code.
 fn check_reason(reason: &str) -> Result<(), ServiceError> {
@@ -400,6 +408,30 @@ impl Registry {
             source,
         })?;
         Ok(trust)
+    }
+
+    /// The enrolled device whose key id a device's request carries (`kid`, its raw bytes),
+    /// with its verifying key. Refuses with 400 `malformed` (the request kind's code) a key id
+    /// that is not 8 bytes, and with 403 `unknown_device` a device this registry never
+    /// enrolled; revocation and the request's signature are the caller's to judge.
+    fn enrolled_device(
+        &self,
+        kid: &[u8],
+        malformed: &'static str,
+    ) -> Result<EnrolledDevice, ServiceError> {
+        let kid = KeyId::from_slice(kid)
+            .ok_or_else(|| ServiceError::new(400, malformed, "device key id must be 8 bytes"))?;
+        crate::http::log_device_kid(&kid);
+        let row = self.store.device(&kid)?.ok_or_else(|| {
+            ServiceError::new(
+                403,
+                "unknown_device",
+                format!("device {kid} is not enrolled with this registry"),
+            )
+        })?;
+        let key = verifying_key(&row.public_key)
+            .ok_or_else(|| ServiceError::internal("stored device key is invalid"))?;
+        Ok(EnrolledDevice { kid, row, key })
     }
 
     fn signer(&self) -> impl Fn(u64, &Hash) -> Result<String, LedgerError> + '_ {

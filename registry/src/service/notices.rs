@@ -6,7 +6,6 @@
 
 use birthright_core::{
     credential,
-    keys::{KeyId, verifying_key},
     signed::SignedRecord,
     wire::{
         self, DecisionKind, MAX_NOTICES, Notice, NoticesRequest, NoticesResponse, WIRE_VERSION,
@@ -14,7 +13,7 @@ use birthright_core::{
 };
 use serde_bytes::ByteBuf;
 
-use super::{Registry, ServiceError, now_unix};
+use super::{EnrolledDevice, Registry, ServiceError, now_unix};
 
 impl Registry {
     /// Handles `POST /v1/notices`.
@@ -26,19 +25,11 @@ impl Registry {
     pub fn notices_at(&self, body: &[u8], now: i64) -> Result<Vec<u8>, ServiceError> {
         let (request, key) = NoticesRequest::open(body, &self.keys.hpke_secret)
             .map_err(|e| ServiceError::new(400, "malformed_request", e.to_string()))?;
-        let kid = KeyId::from_slice(&request.device_kid).ok_or_else(|| {
-            ServiceError::new(400, "malformed_request", "device key id must be 8 bytes")
-        })?;
-        crate::http::log_device_kid(&kid);
-        let device = self.store.device(&kid)?.ok_or_else(|| {
-            ServiceError::new(
-                403,
-                "unknown_device",
-                format!("device {kid} is not enrolled with this registry"),
-            )
-        })?;
-        let device_key = verifying_key(&device.public_key)
-            .ok_or_else(|| ServiceError::internal("stored device key is invalid"))?;
+        let EnrolledDevice {
+            kid,
+            row: device,
+            key: device_key,
+        } = self.enrolled_device(&request.device_kid, "malformed_request")?;
         let signature = ed25519_dalek::Signature::from_slice(&request.signature)
             .map_err(|_| ServiceError::new(403, "bad_signature", "the request is not signed"))?;
         if device_key
