@@ -581,6 +581,26 @@ pub trait RegistryStore: Send + Sync {
         pairs: &[DuplicatePair],
     ) -> Result<(), StoreError>;
 
+    /// The records sequenced at a leaf index in `leaves` that have no keyed blocking hashes
+    /// (sequenced before duplicate detection existed, or left unmatched by a crash), in ledger
+    /// order: each one's device, id and the record it corrects.
+    fn records_without_match_keys(
+        &self,
+        leaves: std::ops::Range<u64>,
+    ) -> Result<Vec<(KeyId, Uuid, Option<Uuid>)>, StoreError>;
+
+    /// The first leaf index the back-fill of keyed blocking hashes has not looked at yet (0
+    /// before it ever ran).
+    fn match_backfill_next(&self) -> Result<u64, StoreError>;
+
+    /// Stores the keyed blocking hashes of several records (a hash already stored is kept)
+    /// and moves the back-fill on to leaf index `next` (never back), in one transaction.
+    fn add_backfilled_match_keys(
+        &self,
+        records: &[(KeyId, Uuid, Vec<[u8; 32]>)],
+        next: u64,
+    ) -> Result<(), StoreError>;
+
     /// Open pairs, oldest first; with `record`, the pairs that keep that record without a
     /// credential: its open ones and those decided `duplicate`.
     fn open_pairs(&self, record: Option<(&KeyId, &Uuid)>)
@@ -802,6 +822,12 @@ const MIGRATIONS: &[&str] = &[
         id                 INTEGER PRIMARY KEY CHECK (id = 1),
         max_age_days       INTEGER NOT NULL,
         review_corrections INTEGER NOT NULL
+    ) STRICT;",
+    // 9: how far the back-fill of keyed blocking hashes has come (docs/MATCHING.md §7): the
+    // records sequenced before version 7 get theirs when the registry opens.
+    "CREATE TABLE match_backfill (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        next_leaf INTEGER NOT NULL
     ) STRICT;",
 ];
 
@@ -1789,6 +1815,79 @@ impl RegistryStore for SqliteStore {
         })
     }
 
+    fn records_without_match_keys(
+        &self,
+        leaves: std::ops::Range<u64>,
+    ) -> Result<Vec<(KeyId, Uuid, Option<Uuid>)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.device_kid, r.id, r.supersedes FROM records r
+             WHERE r.leaf_index >= ?1 AND r.leaf_index < ?2
+             AND NOT EXISTS (SELECT 1 FROM match_keys m
+                             WHERE m.device_kid = r.device_kid AND m.id = r.id)
+             ORDER BY r.leaf_index",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                i64::try_from(leaves.start).unwrap_or(i64::MAX),
+                i64::try_from(leaves.end).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kid, id, supersedes) = row?;
+            let supersedes = supersedes.as_deref().map(uuid_of).transpose()?;
+            out.push((key_id(&kid)?, uuid_of(&id)?, supersedes));
+        }
+        Ok(out)
+    }
+
+    fn match_backfill_next(&self) -> Result<u64, StoreError> {
+        let next: Option<i64> = self
+            .read()
+            .query_row(
+                "SELECT next_leaf FROM match_backfill WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(next.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    fn add_backfilled_match_keys(
+        &self,
+        records: &[(KeyId, Uuid, Vec<[u8; 32]>)],
+        next: u64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO match_keys(key, device_kid, id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for (kid, id, keys) in records {
+                for key in keys {
+                    insert.execute(params![
+                        key.as_slice(),
+                        kid.0.as_slice(),
+                        id.as_bytes().as_slice()
+                    ])?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO match_backfill(id, next_leaf) VALUES (1, ?1)
+                 ON CONFLICT(id) DO UPDATE SET next_leaf = max(next_leaf, excluded.next_leaf)",
+                [i64::try_from(next).unwrap_or(i64::MAX)],
+            )?;
+            Ok(())
+        })
+    }
     fn open_pairs(
         &self,
         record: Option<(&KeyId, &Uuid)>,

@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use super::{
     Registry, ServiceError,
-    decisions::{AWAITING_REVIEW, Action, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE},
+    decisions::{
+        AWAITING_REVIEW, Action, DECLARED, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE,
+    },
 };
 use crate::store::DuplicatePair;
 
@@ -64,7 +66,94 @@ impl Decision {
     }
 }
 
+/// How many ledger leaves one step of the back-fill of keyed blocking hashes looks at (one
+/// transaction): a step opens at most this many records.
+pub const BACKFILL_STEP_LEAVES: u64 = 1_000;
+
+/// What the back-fill of keyed blocking hashes did (docs/MATCHING.md §7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backfill {
+    /// Records that got their keyed hashes (registered before duplicate detection).
+    pub keyed: u64,
+    /// Records sequenced but never matched (a crash between the two), matched now as at
+    /// ingest: their keys and candidate pairs are stored, and their re-send is answered from
+    /// them.
+    pub matched: u64,
+    /// The first leaf index not looked at yet: the ledger's size when done.
+    pub next_leaf: u64,
+    /// Whether every leaf of the ledger has been looked at.
+    pub done: bool,
+}
+
 impl Registry {
+    /// Gives every sequenced record without keyed blocking hashes its hashes, so a new record
+    /// that duplicates it is found: records registered before duplicate detection existed (or
+    /// before the schema version that added the hashes). Runs when the registry opens. It
+    /// goes through the ledger in steps of [`BACKFILL_STEP_LEAVES`] leaves, each in one
+    /// transaction with its position, so a killed back-fill resumes where it stopped and a
+    /// finished one only looks at the leaves appended since. Each record is opened with the
+    /// data key in memory; only the keyed hashes are written.
+    pub fn backfill_match_keys(&self) -> Result<Backfill, ServiceError> {
+        let mut total = Backfill::default();
+        loop {
+            let step = self.backfill_match_keys_step(BACKFILL_STEP_LEAVES)?;
+            total.keyed += step.keyed;
+            total.matched += step.matched;
+            total.next_leaf = step.next_leaf;
+            if step.done {
+                total.done = true;
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One step of [`Self::backfill_match_keys`]: the next `leaves` leaves (at least one).
+    /// A record still `declared` was sequenced and never matched (the process stopped
+    /// between the two): it is matched as at ingest, so its re-send is held if it should
+    /// be. Any other record was registered or reviewed before duplicate detection: it gets
+    /// its keys only (it becomes a candidate for new records; old records are not paired
+    /// with each other).
+    pub fn backfill_match_keys_step(&self, leaves: u64) -> Result<Backfill, ServiceError> {
+        let from = self.store.match_backfill_next()?;
+        let size = self.store.tree_size()?;
+        if from >= size {
+            return Ok(Backfill {
+                next_leaf: from,
+                done: true,
+                ..Backfill::default()
+            });
+        }
+        let to = from.saturating_add(leaves.max(1)).min(size);
+        let secret = self.keys.data_key.match_secret();
+        let now = super::now_unix();
+        let mut step = Backfill {
+            next_leaf: to,
+            done: to >= size,
+            ..Backfill::default()
+        };
+        let mut keyed = Vec::new();
+        for (kid, id, supersedes) in self.store.records_without_match_keys(from..to)? {
+            let Some(bytes) = self.store.record_bytes(&kid, &id)? else {
+                continue;
+            };
+            let declared = self
+                .store
+                .registration(&kid, &id)?
+                .is_some_and(|r| r.status == DECLARED);
+            if declared {
+                self.hold_if_duplicate(&kid, &id, supersedes, &bytes, now)?;
+                step.matched += 1;
+                continue;
+            }
+            let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+            let keys = keyed_block_keys(&secret, &Prepared::from_form(&signed.record.enrolment));
+            keyed.push((kid, id, keys));
+        }
+        step.keyed = keyed.len() as u64;
+        self.store.add_backfilled_match_keys(&keyed, to)?;
+        Ok(step)
+    }
+
     /// Matches the record just sequenced (its `bytes` were verified moments ago), stores its
     /// keys and pairs once, and says whether it is held. Run again for a re-send, it finds
     /// the stored pairs (and matches a record a crash left unmatched).
