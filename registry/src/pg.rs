@@ -34,9 +34,9 @@ use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
         CredentialRevocation, DECISION_COLUMNS, DecisionRow, DeviceRow, DuplicatePair,
-        LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RegistrationRow, RegistryStore,
-        ReviewPolicy, StoreError, TokenProblem, TokenRow, WitnessRow, decided_by_str, decision_row,
-        registration_row,
+        LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RecordMatch, RegistrationRow,
+        RegistryStore, ReviewPolicy, StoreError, TokenProblem, TokenRow, WitnessRow,
+        decided_by_str, decision_row, registration_row,
     },
 };
 
@@ -1291,42 +1291,54 @@ impl RegistryStore for PgStore {
         })
     }
 
-    fn add_match(
+    fn add_matches(
         &self,
-        kid: &KeyId,
-        id: &Uuid,
-        keys: &[[u8; 32]],
-        pairs: &[DuplicatePair],
+        matches: &[RecordMatch],
+        backfill_next: Option<u64>,
     ) -> Result<(), StoreError> {
         self.db().write_sql(|tx| {
             let insert = tx.prepare(
                 "INSERT INTO match_keys(key, device_kid, id) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
             )?;
-            for key in keys {
-                tx.execute(
-                    &insert,
-                    &[
-                        &key.as_slice(),
-                        &kid.0.as_slice(),
-                        &id.as_bytes().as_slice(),
-                    ],
-                )?;
+            let pair = tx.prepare(
+                "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
+                 score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for m in matches {
+                for key in &m.keys {
+                    tx.execute(
+                        &insert,
+                        &[
+                            &key.as_slice(),
+                            &m.kid.0.as_slice(),
+                            &m.id.as_bytes().as_slice(),
+                        ],
+                    )?;
+                }
+                for p in &m.pairs {
+                    tx.execute(
+                        &pair,
+                        &[
+                            &p.record_kid.0.as_slice(),
+                            &p.record_id.as_bytes().as_slice(),
+                            &p.candidate_kid.0.as_slice(),
+                            &p.candidate_id.as_bytes().as_slice(),
+                            &p.score,
+                            &p.level,
+                            &p.opened_at,
+                        ],
+                    )?;
+                }
             }
-            for p in pairs {
+            if let Some(next) = backfill_next {
+                let next = i64::try_from(next).unwrap_or(i64::MAX);
                 tx.execute(
-                    "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
-                     score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT DO NOTHING",
-                    &[
-                        &p.record_kid.0.as_slice(),
-                        &p.record_id.as_bytes().as_slice(),
-                        &p.candidate_kid.0.as_slice(),
-                        &p.candidate_id.as_bytes().as_slice(),
-                        &p.score,
-                        &p.level,
-                        &p.opened_at,
-                    ],
+                    "INSERT INTO match_backfill(id, next_leaf) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE
+                     SET next_leaf = GREATEST(match_backfill.next_leaf, excluded.next_leaf)",
+                    &[&next],
                 )?;
             }
             Ok(())
@@ -1368,38 +1380,6 @@ impl RegistryStore for PgStore {
         })
     }
 
-    fn add_backfilled_match_keys(
-        &self,
-        records: &[(KeyId, Uuid, Vec<[u8; 32]>)],
-        next: u64,
-    ) -> Result<(), StoreError> {
-        let next = i64::try_from(next).unwrap_or(i64::MAX);
-        self.db().write_sql(|tx| {
-            let insert = tx.prepare(
-                "INSERT INTO match_keys(key, device_kid, id) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-            )?;
-            for (kid, id, keys) in records {
-                for key in keys {
-                    tx.execute(
-                        &insert,
-                        &[
-                            &key.as_slice(),
-                            &kid.0.as_slice(),
-                            &id.as_bytes().as_slice(),
-                        ],
-                    )?;
-                }
-            }
-            tx.execute(
-                "INSERT INTO match_backfill(id, next_leaf) VALUES (1, $1)
-                 ON CONFLICT (id) DO UPDATE
-                 SET next_leaf = GREATEST(match_backfill.next_leaf, excluded.next_leaf)",
-                &[&next],
-            )?;
-            Ok(())
-        })
-    }
     fn open_pairs(
         &self,
         record: Option<(&KeyId, &Uuid)>,

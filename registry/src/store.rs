@@ -274,6 +274,20 @@ pub struct DuplicatePair {
     pub decision: Option<String>,
 }
 
+/// What matching found for one record (docs/MATCHING.md §7): its keyed blocking hashes and
+/// the pairs it opens (none for a record back-filled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMatch {
+    /// The record's device.
+    pub kid: KeyId,
+    /// The record.
+    pub id: Uuid,
+    /// Its keyed blocking hashes.
+    pub keys: Vec<[u8; 32]>,
+    /// The pairs at `possible` or above, the record as `record`.
+    pub pairs: Vec<DuplicatePair>,
+}
+
 /// A record's place in the life of a registration at the registry (`registrations`): no row
 /// means a record sequenced before review statuses existed, which was registered at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -571,14 +585,13 @@ pub trait RegistryStore: Send + Sync {
     /// Whether record `id` of device `kid` has been matched (its keys are stored).
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
 
-    /// Stores a record's keyed blocking hashes and the open pairs found for it, in one
-    /// transaction (a pair already stored is kept as it is).
-    fn add_match(
+    /// Stores the keyed blocking hashes and open pairs of several records (a hash or pair
+    /// already stored is kept as it is) and, with `backfill_next`, moves the back-fill of
+    /// hashes on to that leaf index (never back): all in one transaction.
+    fn add_matches(
         &self,
-        kid: &KeyId,
-        id: &Uuid,
-        keys: &[[u8; 32]],
-        pairs: &[DuplicatePair],
+        matches: &[RecordMatch],
+        backfill_next: Option<u64>,
     ) -> Result<(), StoreError>;
 
     /// The records sequenced at a leaf index in `leaves` that have no keyed blocking hashes
@@ -592,14 +605,6 @@ pub trait RegistryStore: Send + Sync {
     /// The first leaf index the back-fill of keyed blocking hashes has not looked at yet (0
     /// before it ever ran).
     fn match_backfill_next(&self) -> Result<u64, StoreError>;
-
-    /// Stores the keyed blocking hashes of several records (a hash already stored is kept)
-    /// and moves the back-fill on to leaf index `next` (never back), in one transaction.
-    fn add_backfilled_match_keys(
-        &self,
-        records: &[(KeyId, Uuid, Vec<[u8; 32]>)],
-        next: u64,
-    ) -> Result<(), StoreError>;
 
     /// Open pairs, oldest first; with `record`, the pairs that keep that record without a
     /// credential: its open ones and those decided `duplicate`.
@@ -1776,40 +1781,47 @@ impl RegistryStore for SqliteStore {
         )?)
     }
 
-    fn add_match(
+    fn add_matches(
         &self,
-        kid: &KeyId,
-        id: &Uuid,
-        keys: &[[u8; 32]],
-        pairs: &[DuplicatePair],
+        matches: &[RecordMatch],
+        backfill_next: Option<u64>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO match_keys(key, device_kid, id) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
             )?;
-            for key in keys {
-                insert.execute(params![
-                    key.as_slice(),
-                    kid.0.as_slice(),
-                    id.as_bytes().as_slice()
-                ])?;
-            }
             let mut pair = tx.prepare_cached(
                 "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
                  score, level, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT DO NOTHING",
             )?;
-            for p in pairs {
-                pair.execute(params![
-                    p.record_kid.0.as_slice(),
-                    p.record_id.as_bytes().as_slice(),
-                    p.candidate_kid.0.as_slice(),
-                    p.candidate_id.as_bytes().as_slice(),
-                    p.score,
-                    p.level,
-                    p.opened_at
-                ])?;
+            for m in matches {
+                for key in &m.keys {
+                    insert.execute(params![
+                        key.as_slice(),
+                        m.kid.0.as_slice(),
+                        m.id.as_bytes().as_slice()
+                    ])?;
+                }
+                for p in &m.pairs {
+                    pair.execute(params![
+                        p.record_kid.0.as_slice(),
+                        p.record_id.as_bytes().as_slice(),
+                        p.candidate_kid.0.as_slice(),
+                        p.candidate_id.as_bytes().as_slice(),
+                        p.score,
+                        p.level,
+                        p.opened_at
+                    ])?;
+                }
+            }
+            if let Some(next) = backfill_next {
+                tx.execute(
+                    "INSERT INTO match_backfill(id, next_leaf) VALUES (1, ?1)
+                     ON CONFLICT(id) DO UPDATE SET next_leaf = max(next_leaf, excluded.next_leaf)",
+                    [i64::try_from(next).unwrap_or(i64::MAX)],
+                )?;
             }
             Ok(())
         })
@@ -1861,33 +1873,6 @@ impl RegistryStore for SqliteStore {
         Ok(next.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
-    fn add_backfilled_match_keys(
-        &self,
-        records: &[(KeyId, Uuid, Vec<[u8; 32]>)],
-        next: u64,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO match_keys(key, device_kid, id) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?;
-            for (kid, id, keys) in records {
-                for key in keys {
-                    insert.execute(params![
-                        key.as_slice(),
-                        kid.0.as_slice(),
-                        id.as_bytes().as_slice()
-                    ])?;
-                }
-            }
-            tx.execute(
-                "INSERT INTO match_backfill(id, next_leaf) VALUES (1, ?1)
-                 ON CONFLICT(id) DO UPDATE SET next_leaf = max(next_leaf, excluded.next_leaf)",
-                [i64::try_from(next).unwrap_or(i64::MAX)],
-            )?;
-            Ok(())
-        })
-    }
     fn open_pairs(
         &self,
         record: Option<(&KeyId, &Uuid)>,

@@ -84,6 +84,19 @@ fn every_variation_is_found() {
             Level::Likely,
         ),
         (
+            "Russian Latin spelling (Ольга/Olga, Сергій/Sergii)",
+            with(olena(), |p| {
+                p.child_given = "Ольга".into();
+                p.father_given = "Сергій".into();
+            }),
+            with(olena(), |p| {
+                p.child_given = "Olga".into();
+                p.child_family = "Kovalenko".into();
+                p.father_given = "Sergii".into();
+            }),
+            Level::Likely,
+        ),
+        (
             "Romanian Latin and Moldovan Cyrillic",
             turcanu(),
             with(turcanu(), |p| {
