@@ -1,5 +1,6 @@
-//! The back-fill of duplicate detection's keyed blocking hashes (docs/MATCHING.md §7), on
-//! SQLite and on PostgreSQL: records stored before duplicate detection (their keys emptied
+//! Duplicate detection at the registry (docs/MATCHING.md §7), on SQLite and on PostgreSQL:
+//! the records of one batch are matched with each other as with the stored ones; and the
+//! back-fill of the keyed blocking hashes: records stored before duplicate detection (their keys emptied
 //! here, as a registry upgraded from before schema version 7 has none) get their keys when
 //! the registry opens, in steps that each commit with their position, so a back-fill stopped
 //! between two steps resumes where it stopped; a finished back-fill changes nothing when run
@@ -259,4 +260,52 @@ fn old_records_get_their_keys_and_are_found_on_sqlite() {
 #[test]
 fn old_records_get_their_keys_and_are_found_on_postgres() {
     old_records_get_their_keys_and_are_found(true);
+}
+
+/// Two copies of one child in one batch: the second is held with the first as its candidate,
+/// though the batch's keys are stored together after both were matched.
+fn the_same_child_twice_in_one_batch_is_held(postgres: bool) {
+    let Some(world) = World::new(postgres) else {
+        return;
+    };
+    let registry = world.open();
+    let device = enrolled_device(&registry, "w-1");
+    let child = recent(reference_input());
+    let first = device.capture(&child).unwrap().summary.id;
+    let mut latin = child.clone();
+    latin.child.given_names = "Olena".into();
+    latin.child.family_name = "Kovalenko".into();
+    let second = device.capture(&latin).unwrap().summary.id;
+    let other = device
+        .capture(&recent(
+            sample_inputs(1, 77, OffsetDateTime::now_utc().date())[0].clone(),
+        ))
+        .unwrap()
+        .summary
+        .id;
+    let report = sync(&registry, &device);
+    assert_eq!((report.accepted, report.batches), (3, 1), "{report:?}");
+    assert!(candidates_of(&registry, first).is_empty());
+    assert_eq!(candidates_of(&registry, second), vec![first]);
+    assert!(candidates_of(&registry, other).is_empty());
+    let pairs = registry.duplicates().unwrap();
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].level, "likely");
+    assert!(
+        pairs[0]
+            .reasons
+            .contains(&"same mother and date of birth".to_string()),
+        "{:?}",
+        pairs[0].reasons
+    );
+}
+
+#[test]
+fn the_same_child_twice_in_one_batch_is_held_on_sqlite() {
+    the_same_child_twice_in_one_batch_is_held(false);
+}
+
+#[test]
+fn the_same_child_twice_in_one_batch_is_held_on_postgres() {
+    the_same_child_twice_in_one_batch_is_held(true);
 }
