@@ -14,6 +14,10 @@
 //!   messages for broken forms, completions, `-v` diagnostics, the registry's request log,
 //!   sync progress and its partial summary.
 //! - `credentials`: QR credentials rendered by `credential` and checked by `verify`.
+//! - `decisions`: late registrations acknowledged without a registered credential, decided
+//!   by a registrar through the API (registered, rejected, sent back for correction); the
+//!   device's next sync brings each decision, the registered credential `verify` accepts, and
+//!   the worker's correction goes back.
 //! - `device_cli`: the device commands' contract (correct, list filters, validation errors,
 //!   storage keys).
 //! - `duplicates`: the same child from two devices held for review, the registrar's decision;
@@ -46,6 +50,8 @@ mod browser;
 mod conventions;
 #[path = "e2e/credentials.rs"]
 mod credentials;
+#[path = "e2e/decisions.rs"]
+mod decisions;
 #[path = "e2e/device_cli.rs"]
 mod device_cli;
 #[path = "e2e/duplicates.rs"]

@@ -507,11 +507,13 @@ pub(crate) fn list(
     }
     let counts = device.counts()?;
     eprintln!(
-        "{} shown; on this device: {} pending, {} in flight, {} acknowledged, {} rejected",
+        "{} shown; on this device: {} pending, {} in flight, {} acknowledged, {} registered, \
+         {} rejected",
         records.len(),
         counts.pending,
         counts.in_flight,
         counts.acknowledged,
+        counts.registered,
         counts.rejected
     );
     Ok(())

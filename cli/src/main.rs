@@ -37,10 +37,13 @@ enum StatusArg {
     /// Sent, waiting for the registry's receipt.
     #[value(name = "in_flight")]
     InFlight,
-    /// On the registry's ledger, receipt verified.
+    /// On the registry's ledger, receipt verified: declared, waiting for the registry's
+    /// decision.
     Acknowledged,
-    /// Refused by the registry: correct it.
+    /// Refused by the registry, at sync or by a registrar: correct it.
     Rejected,
+    /// Registered by the registry, with a registered credential.
+    Registered,
 }
 
 impl StatusArg {
@@ -51,6 +54,7 @@ impl StatusArg {
             StatusArg::InFlight => RecordStatus::InFlight,
             StatusArg::Acknowledged => RecordStatus::Acknowledged,
             StatusArg::Rejected => RecordStatus::Rejected,
+            StatusArg::Registered => RecordStatus::Registered,
         }
     }
 }

@@ -331,6 +331,7 @@ pub(crate) fn sync(
         batches = report.batches,
         accepted = report.accepted,
         duplicate = report.duplicate,
+        registered = report.registered,
         rejected = report.rejected.len(),
         tree_size = report.tree_size,
         "sync finished"
@@ -351,9 +352,10 @@ pub(crate) fn sync(
 
 fn print_report(report: &SyncReport) {
     println!(
-        "synced: {} accepted, {} already on the ledger, {} rejected ({} batch(es))",
+        "synced: {} accepted, {} already on the ledger, {} registered, {} rejected ({} batch(es))",
         report.accepted,
         report.duplicate,
+        report.registered,
         report.rejected.len(),
         report.batches
     );

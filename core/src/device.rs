@@ -202,16 +202,18 @@ pub struct Counts {
     pub pending: u64,
     /// Sent, answer not yet verified.
     pub in_flight: u64,
-    /// On the ledger with a verified receipt.
+    /// On the ledger with a verified receipt, declared (waiting for the registry's decision).
     pub acknowledged: u64,
-    /// Refused by the registry.
+    /// Refused by the registry (at sync, or later by a registrar).
     pub rejected: u64,
+    /// Registered, with a registered credential.
+    pub registered: u64,
 }
 
 impl Counts {
     /// All records.
     pub fn total(&self) -> u64 {
-        self.pending + self.in_flight + self.acknowledged + self.rejected
+        self.pending + self.in_flight + self.acknowledged + self.rejected + self.registered
     }
 }
 
@@ -888,6 +890,7 @@ impl Device {
                 RecordStatus::InFlight => counts.in_flight = n,
                 RecordStatus::Acknowledged => counts.acknowledged = n,
                 RecordStatus::Rejected => counts.rejected = n,
+                RecordStatus::Registered => counts.registered = n,
             }
         }
         Ok(counts)

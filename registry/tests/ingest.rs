@@ -224,7 +224,7 @@ fn happy_path_every_record_acknowledged_with_a_verifiable_receipt() {
     let mut indices: Vec<u64> = Vec::new();
     for id in &ids {
         let stored = device.get(id).unwrap();
-        assert_eq!(stored.summary.status, RecordStatus::Acknowledged);
+        assert_eq!(stored.summary.status, RecordStatus::Registered);
         let receipt = device.receipt(id).unwrap().unwrap();
         receipt.verify(&stored.signed.bytes, kid, &trust).unwrap();
         // The same receipt does not verify for another record's bytes.
@@ -293,7 +293,7 @@ fn batches_cut_by_the_byte_budget_leave_nothing_behind() {
     for id in &ids {
         assert_eq!(
             device.get(id).unwrap().summary.status,
-            RecordStatus::Acknowledged
+            RecordStatus::Registered
         );
     }
     assert_eq!(device.counts().unwrap().pending, 0);
@@ -437,7 +437,7 @@ fn a_revoked_device_keeps_earlier_records_only() {
     assert_eq!(report.rejected[0].code, "revoked_device");
     assert_eq!(
         device.get(&before.id).unwrap().summary.status,
-        RecordStatus::Acknowledged
+        RecordStatus::Registered
     );
     let rejected = device.get(&after.id).unwrap().summary;
     assert_eq!(rejected.status, RecordStatus::Rejected);
@@ -571,13 +571,13 @@ fn one_sync_at_a_time_and_cancellation() {
         "stopped after one batch"
     );
     let counts = device.counts().unwrap();
-    assert_eq!(counts.acknowledged, 6 + 3, "the answered batch was applied");
+    assert_eq!(counts.registered, 6 + 3, "the answered batch was applied");
     let report = sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert_eq!(report.accepted, 3, "the rest on the next sync");
     assert_eq!(record_leaves(&registry), 12);
     assert!(
         ids.iter()
-            .all(|id| device.get(id).unwrap().summary.status == RecordStatus::Acknowledged)
+            .all(|id| device.get(id).unwrap().summary.status == RecordStatus::Registered)
     );
 }
 
@@ -651,7 +651,7 @@ fn records_captured_before_enrolment_are_taken_within_a_grace_period() {
     assert_eq!(report.rejected[0].code, "device_expired");
     assert_eq!(
         device.get(&early.id).unwrap().summary.status,
-        RecordStatus::Acknowledged
+        RecordStatus::Registered
     );
 }
 
@@ -678,7 +678,7 @@ fn a_record_captured_in_the_future_is_refused() {
     assert_eq!(report.rejected[0].code, "captured_in_future");
     assert_eq!(
         device.get(&slightly_fast.id).unwrap().summary.status,
-        RecordStatus::Acknowledged
+        RecordStatus::Registered
     );
     let refused = device.get(&far_ahead.id).unwrap().summary;
     assert_eq!(refused.status, RecordStatus::Rejected);
@@ -718,7 +718,7 @@ fn a_damaged_ledger_is_never_signed() {
     assert_eq!(registry.checkpoint().unwrap(), signed);
     assert_ne!(
         device.get(&more[0]).unwrap().summary.status,
-        RecordStatus::Acknowledged
+        RecordStatus::Registered
     );
 }
 
@@ -768,7 +768,7 @@ fn concurrent_submitters_are_all_sequenced_exactly_once() {
                 for id in ids {
                     assert_eq!(
                         device.get(&id).unwrap().summary.status,
-                        RecordStatus::Acknowledged
+                        RecordStatus::Registered
                     );
                 }
             })
@@ -880,7 +880,7 @@ fn faults_never_lose_or_duplicate_records() {
     for id in &ids {
         assert_eq!(
             device.get(id).unwrap().summary.status,
-            RecordStatus::Acknowledged
+            RecordStatus::Registered
         );
     }
     let waits = waits.into_inner().unwrap();
@@ -1016,7 +1016,7 @@ fn a_database_unavailable_answer_is_retried_after_the_time_it_asks() {
     for id in &ids {
         assert_eq!(
             device.get(id).unwrap().summary.status,
-            RecordStatus::Acknowledged
+            RecordStatus::Registered
         );
     }
 }
@@ -1052,7 +1052,7 @@ fn a_long_retry_after_ends_the_sync_instead_of_knocking_early() {
     for id in &ids {
         assert_eq!(
             device.get(id).unwrap().summary.status,
-            RecordStatus::Acknowledged
+            RecordStatus::Registered
         );
     }
 }
@@ -1081,7 +1081,7 @@ fn an_unreachable_registry_stops_the_sync_and_the_next_one_resumes() {
     );
     assert_eq!(report.accepted, 2);
     assert_eq!(record_leaves(&registry), 5);
-    assert_eq!(device.counts().unwrap().acknowledged, 5);
+    assert_eq!(device.counts().unwrap().registered, 5);
 }
 
 /// A registry insider: opens each answer with the registry's own keys, alters it and reseals it.
@@ -1158,6 +1158,7 @@ fn tampered_answers_are_refused_and_nothing_is_acknowledged() {
             "{name}: {err}"
         );
         assert_eq!(device.counts().unwrap().acknowledged, 0, "{name}");
+        assert_eq!(device.counts().unwrap().registered, 0, "{name}");
         assert_eq!(device.counts().unwrap().in_flight, 3, "{name}");
     }
 }
@@ -1194,7 +1195,7 @@ fn a_forked_ledger_is_detected() {
     let err = sync(&device, &LocalTransport::new(fork)).unwrap_err();
     assert!(matches!(err, SyncError::LedgerInconsistent(_)), "{err}");
     let pending_or_in_flight = device.counts().unwrap();
-    assert_eq!(pending_or_in_flight.acknowledged, 3);
+    assert_eq!(pending_or_in_flight.registered, 3);
     assert_eq!(
         pending_or_in_flight.in_flight, 1,
         "the new record is not marked acknowledged"
@@ -1210,7 +1211,7 @@ fn the_registry_database_holds_no_names_in_plaintext() {
     sync(&device, &LocalTransport::new(registry.clone())).unwrap();
     assert_eq!(
         device.list(&ListFilter::default()).unwrap()[0].status,
-        RecordStatus::Acknowledged
+        RecordStatus::Registered
     );
     let needles: [&[u8]; 5] = [
         "Олена".as_bytes(),
@@ -1332,7 +1333,7 @@ fn a_store_edited_without_the_key_is_refused_before_anything_is_sent() {
         ),
         (
             "receipt replaced",
-            "UPDATE records SET receipt = x'00' WHERE status = 'acknowledged'".into(),
+            "UPDATE records SET receipt = x'00' WHERE status = 'registered'".into(),
         ),
     ];
     for (name, sql) in attacks {
@@ -1790,5 +1791,187 @@ fn a_reviewed_registration_reaches_the_device_through_its_notices() {
             birthright_core::credential::Verdict::Valid
         ),
         "{verification:?}"
+    );
+}
+
+/// A late registration, as the field captures it: born three years before today.
+fn late_child(seed: u64) -> birthright_core::record::RegistrationForm {
+    let mut form = sample_inputs(1, seed, OffsetDateTime::now_utc().date())[0].clone();
+    let three_years_ago = OffsetDateTime::now_utc().date() - time::Duration::days(3 * 365);
+    form.child.date_of_birth = three_years_ago.to_string();
+    form
+}
+
+/// Rewrites the notices answers the device receives (the registry's HPKE key opens the request
+/// and so the answer's key, as an insider could).
+struct ForgedNotices {
+    inner: LocalTransport,
+    hpke_secret: [u8; 32],
+    alter: fn(&mut birthright_core::wire::NoticesResponse),
+}
+
+impl Transport for ForgedNotices {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        use birthright_core::wire::{NoticesRequest, NoticesResponse};
+        let mut response = self.inner.send(request)?;
+        if request.path == "/v1/notices" && response.status == 200 {
+            let (_, key) = NoticesRequest::open(&request.body, &self.hpke_secret).unwrap();
+            let mut answer = NoticesResponse::open(&response.body, &key).unwrap();
+            (self.alter)(&mut answer);
+            response.body = answer.seal(&key).unwrap();
+        }
+        Ok(response)
+    }
+}
+
+/// Late registrations wait as acknowledged; on the next sync after a registrar's decisions the
+/// device holds the registered credential of the one registered, the reasons of the one
+/// rejected and the one sent back for correction, and the fourth still waits; a forged
+/// decision changes nothing; the same decisions fetched again change nothing; the correction
+/// goes back to the registry as a record that supersedes the one sent back.
+#[test]
+fn a_device_learns_the_registrars_decisions_on_its_next_sync() {
+    use birthright_core::wire::{DecisionKind, DecisionReason};
+    use birthright_registry::service::decisions::{Action, DecisionRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let keys = RegistryKeys::load(dir.path()).unwrap();
+    let device = enrolled_device(&registry, "w-1");
+    let ids: Vec<Uuid> = (0..4)
+        .map(|n| device.capture(&late_child(500 + n)).unwrap().summary.id)
+        .collect();
+    let transport = LocalTransport::new(registry.clone());
+    let report = sync(&device, &transport).unwrap();
+    assert_eq!((report.accepted, report.registered), (4, 0));
+    assert_eq!(
+        device.counts().unwrap().acknowledged,
+        4,
+        "declared, awaiting review"
+    );
+    let nothing_yet = sync(&device, &transport).unwrap();
+    assert_eq!((nothing_yet.registered, nothing_yet.rejected.len()), (0, 0));
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let decide = |id: Uuid, action: Action, reason: Option<DecisionReason>| {
+        registry
+            .decide(
+                &DecisionRequest {
+                    record: id,
+                    action,
+                    reason,
+                    note: Some("checked at the office".into()),
+                    actor: Some("registrar-1".into()),
+                },
+                now,
+            )
+            .unwrap()
+    };
+    decide(ids[0], Action::Register, None);
+    decide(
+        ids[1],
+        Action::Reject,
+        Some(DecisionReason::IncorrectInformation),
+    );
+    decide(
+        ids[2],
+        Action::RequestCorrection,
+        Some(DecisionReason::MissingInformation),
+    );
+
+    // A forged decision (rejected turned into registered, or another reason) is refused.
+    type Forgery = (
+        &'static str,
+        fn(&mut birthright_core::wire::NoticesResponse),
+    );
+    let forgeries: Vec<Forgery> = vec![
+        ("another decision", |a| {
+            a.notices[1].decision = DecisionKind::Registered
+        }),
+        ("another reason", |a| {
+            a.notices[2].reason = DecisionReason::SuspectedFraud
+        }),
+        ("another record", |a| {
+            let other = a.notices[0].record_id;
+            a.notices[1].record_id = other;
+        }),
+        ("a credential without a registration", |a| {
+            let credential = a.notices[0].credential.clone();
+            a.notices[1].credential = credential;
+        }),
+        ("a registration without its credential", |a| {
+            a.notices[0].credential = None
+        }),
+    ];
+    for (name, alter) in forgeries {
+        let forged = ForgedNotices {
+            inner: LocalTransport::new(registry.clone()),
+            hpke_secret: *keys.hpke_secret,
+            alter,
+        };
+        let err = sync(&device, &forged).unwrap_err();
+        assert!(
+            matches!(err, SyncError::InvalidResponse(_)),
+            "{name}: {err}"
+        );
+        assert_eq!(device.counts().unwrap().acknowledged, 4, "{name}");
+    }
+
+    let report = sync(&device, &transport).unwrap();
+    assert_eq!(report.registered, 1);
+    let codes: Vec<(Uuid, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.id, r.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(ids[1], "rejected"), (ids[2], "correction_requested")]
+    );
+    assert!(
+        report.rejected[1].message.contains("missing information"),
+        "{}",
+        report.rejected[1].message
+    );
+    let status = |id: &Uuid| device.get(id).unwrap().summary.status;
+    assert_eq!(status(&ids[0]), RecordStatus::Registered);
+    assert_eq!(status(&ids[1]), RecordStatus::Rejected);
+    assert_eq!(status(&ids[2]), RecordStatus::Rejected);
+    assert_eq!(
+        status(&ids[3]),
+        RecordStatus::Acknowledged,
+        "not decided yet"
+    );
+    let registered = device.credential(&ids[0]).unwrap();
+    let verifier = birthright_core::credential::Verifier::from_bytes(
+        registry.trust_bundle().to_json().as_bytes(),
+        None,
+    )
+    .unwrap();
+    let verification = verifier.verify_bytes(&registered.bytes, now);
+    assert!(
+        matches!(
+            verification.verdict,
+            birthright_core::credential::Verdict::Valid
+        ),
+        "{verification:?}"
+    );
+    assert!(verification.registration.is_some(), "registry-signed");
+
+    // Fetched again: nothing changes.
+    let again = sync(&device, &transport).unwrap();
+    assert_eq!((again.registered, again.rejected.len()), (0, 0));
+    assert_eq!(device.counts().unwrap().registered, 1);
+
+    // The worker corrects the record sent back; it supersedes it at the registry.
+    let corrected = device.correct(&ids[2], &late_child(502)).unwrap();
+    let report = sync(&device, &transport).unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(
+        status(&corrected.summary.id),
+        RecordStatus::Acknowledged,
+        "a correction is reviewed too"
+    );
+    assert_eq!(
+        device.get(&ids[2]).unwrap().summary.superseded_by,
+        Some(corrected.summary.id)
     );
 }

@@ -6,11 +6,16 @@
 //! answers (re-sealed with the registry's key, one leaf altered),
 //! and kills of the device (before a request leaves, after the registry committed, and before
 //! or after any write of the sync's store), each kill followed by reopening the store from its
-//! file. After every schedule a clean sync must finish, and:
+//! file. Some records are late registrations, and between syncs a registrar registers, rejects
+//! or sends back some of the records awaiting review, so the notices of decisions cross the same
+//! faults. After every schedule a clean sync must finish, and:
 //! - every captured record is on the ledger exactly once (one leaf per record, its commitment
 //!   recomputed from the device's record bytes and receipt, no other leaf);
 //! - nothing was ever acknowledged without a verified proof (checked at the write itself: every
-//!   receipt verifies and names the registry's own leaf);
+//!   receipt verifies and names the registry's own leaf), and no decision applied that is not
+//!   the registry's leaf at its index;
+//! - each record's status on the device is the registry's decision on it (registered,
+//!   rejected for the others), acknowledged while there is none;
 //! - every back-off wait was exactly one of the documented ones (`sync::backoff`), after exactly
 //!   the failures that call for one, and the sync gave up exactly when documented.
 //!
@@ -39,7 +44,7 @@ use birthright_core::{
     device::Device,
     fixtures::sample_inputs,
     keys::KeyId,
-    ledger::Hash,
+    ledger::{Hash, leaf::LedgerEntry},
     store::{
         RecordStatus, StorageKey, StoreError,
         sync_rows::{BatchRow, VerifiedCheckpoint},
@@ -47,6 +52,7 @@ use birthright_core::{
     sync::{
         HttpRequest, HttpResponse, Method, NewBatch, PendingRecord, Receipt, Settled, Step,
         SyncConfig, SyncError, SyncMachine, SyncStart, SyncStore, Transport, TransportError,
+        storage::{AwaitingRecord, Decided},
     },
     trust::TrustBundle,
     wire::{self, BatchResponse, ErrorBody, LedgerLeaf, ResponseKey},
@@ -327,6 +333,43 @@ impl SyncStore for Watched<'_> {
     fn save_status_list(&self, list: &[u8], now: i64) -> Result<(), SyncError> {
         self.write(|| self.device.save_status_list(list, now))
     }
+    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError> {
+        self.read(|| self.device.awaiting_decisions_from())
+    }
+    fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError> {
+        self.read(|| self.device.awaiting_record(id))
+    }
+    fn sign_request(&self, message: &[u8]) -> Result<[u8; 64], SyncError> {
+        self.read(|| self.device.sign_request(message))
+    }
+    fn apply_decisions(
+        &self,
+        decided: &[Decided],
+        checkpoint: &VerifiedCheckpoint,
+        now: i64,
+    ) -> Result<(), SyncError> {
+        // The invariant at the write: every decision applied is the registry's leaf there.
+        for d in decided {
+            let leaves = self
+                .registry
+                .leaves(d.decision.leaf_index, d.decision.leaf_index + 1)
+                .unwrap();
+            let Ok(LedgerEntry::Decision(leaf)) = LedgerEntry::parse(&leaves[0]) else {
+                panic!(
+                    "seed {}: {} decided by a leaf that is no decision",
+                    self.seed, d.id
+                );
+            };
+            assert_eq!(
+                (leaf.decision, leaf.decided_at),
+                (d.decision.decision, d.decision.decided_at),
+                "seed {}: {} decided otherwise than the ledger says",
+                self.seed,
+                d.id
+            );
+        }
+        self.write(|| self.device.apply_decisions(decided, checkpoint, now))
+    }
 }
 
 /// The registry side: the real registry in this process. Batches are ingested at the virtual
@@ -528,6 +571,37 @@ struct Schedule {
 
 impl Schedule {
     /// One sync of `device` through `wire`, faulty or clean.
+    /// A registrar decides up to two records awaiting review: registered, rejected or sent
+    /// back for a correction.
+    fn decide(&mut self, registry: &Registry, clock: &Clock) {
+        use birthright_core::ledger::leaf::DecisionReason;
+        use birthright_registry::service::decisions::{Action, DecisionRequest};
+        let awaiting = registry.registrations(Some("awaiting_review")).unwrap();
+        for row in awaiting.iter().take(2) {
+            let (action, reason) = match self.dice.below(3) {
+                0 => (Action::Register, None),
+                1 => (Action::Reject, Some(DecisionReason::SuspectedFraud)),
+                _ => (
+                    Action::RequestCorrection,
+                    Some(DecisionReason::MissingInformation),
+                ),
+            };
+            registry
+                .decide(
+                    &DecisionRequest {
+                        record: row.id,
+                        action,
+                        reason,
+                        note: None,
+                        actor: Some("registrar".into()),
+                    },
+                    clock.now(),
+                )
+                .unwrap_or_else(|e| panic!("seed {}: deciding {}: {e}", self.seed, row.id));
+            self.trace.push(format!("decided {action:?}"));
+        }
+    }
+
     fn sync(
         &mut self,
         device: &Device,
@@ -725,7 +799,15 @@ fn run_schedule(seed: u64, dir: &Path) -> Vec<String> {
         dice: Dice(seed),
         trace: Vec::new(),
     };
-    let forms = sample_inputs(24, seed, time::OffsetDateTime::now_utc().date());
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut forms = sample_inputs(24, seed, today);
+    // Some late registrations, which wait for a registrar's decision (fetched as notices).
+    for form in forms.iter_mut() {
+        let exact_day = form.child.date_of_birth.len() == "2026-03-14".len();
+        if exact_day && schedule.dice.chance(30) {
+            form.child.date_of_birth = (today - time::Duration::days(3 * 365)).to_string();
+        }
+    }
     let mut forms = forms.iter();
     let mut captured = Vec::new();
     let mut capture = |device: &Device, n: u64, clock: &Clock| {
@@ -741,6 +823,9 @@ fn run_schedule(seed: u64, dir: &Path) -> Vec<String> {
         }
         let end = schedule.sync(&device, &registry, &trust, &wire, &clock, true);
         schedule.trace.push(format!("end {end:?}"));
+        if schedule.dice.chance(50) {
+            schedule.decide(&registry, &clock);
+        }
         if end == End::Killed {
             drop(device);
             device = Device::open(&path, storage_key()).unwrap();
@@ -752,8 +837,10 @@ fn run_schedule(seed: u64, dir: &Path) -> Vec<String> {
     schedule.trace
 }
 
-/// Every captured record is acknowledged and on the ledger exactly once, and the ledger holds
-/// nothing else but the registry's decisions on them, at most one each.
+/// Every captured record is on the ledger exactly once, and the ledger holds nothing else but
+/// the registry's decisions on them, at most one each; the device's status of each record is
+/// the registry's decision (registered, or rejected for the other decisions), acknowledged
+/// while there is none.
 fn check_ledger(seed: u64, device: &Device, registry: &Registry, captured: &[Uuid]) {
     let kid = device.identity().unwrap().key_id;
     let size = registry.tree_size().unwrap();
@@ -761,7 +848,7 @@ fn check_ledger(seed: u64, device: &Device, registry: &Registry, captured: &[Uui
     for leaf in registry.leaves(0, size).unwrap() {
         match wire::LedgerEntry::parse(&leaf).unwrap() {
             wire::LedgerEntry::Record(_) => records += 1,
-            wire::LedgerEntry::Decision(d) => decided.push(d.record_index),
+            wire::LedgerEntry::Decision(d) => decided.push((d.record_index, d.decision)),
         }
     }
     assert_eq!(
@@ -773,12 +860,13 @@ fn check_ledger(seed: u64, device: &Device, registry: &Registry, captured: &[Uui
     let mut indices = Vec::new();
     for id in captured {
         let stored = device.get(id).unwrap();
-        assert_eq!(
-            stored.summary.status,
-            RecordStatus::Acknowledged,
-            "seed {seed}: {id}"
-        );
         let receipt = device.receipt(id).unwrap().unwrap();
+        let expected = match decided.iter().find(|(i, _)| *i == receipt.leaf_index) {
+            None => RecordStatus::Acknowledged,
+            Some((_, wire::DecisionKind::Registered)) => RecordStatus::Registered,
+            Some(_) => RecordStatus::Rejected,
+        };
+        assert_eq!(stored.summary.status, expected, "seed {seed}: {id}");
         let leaf = registry_leaf(registry, receipt.leaf_index);
         assert_eq!(leaf.device_kid, kid, "seed {seed}");
         assert_eq!(
@@ -795,16 +883,16 @@ fn check_ledger(seed: u64, device: &Device, registry: &Registry, captured: &[Uui
         captured.len(),
         "seed {seed}: two records share a leaf"
     );
-    let decisions = decided.len();
-    decided.sort_unstable();
-    decided.dedup();
+    let mut decided_leaves: Vec<u64> = decided.iter().map(|(i, _)| *i).collect();
+    decided_leaves.sort_unstable();
+    decided_leaves.dedup();
     assert_eq!(
+        decided_leaves.len(),
         decided.len(),
-        decisions,
         "seed {seed}: a record decided twice"
     );
     assert!(
-        decided.iter().all(|i| indices.contains(i)),
+        decided.iter().all(|(i, _)| indices.contains(i)),
         "seed {seed}: a decision on a leaf that is not a captured record"
     );
 }

@@ -91,8 +91,14 @@ fn correct_list_and_search_follow_the_cli_contract() {
         vec![later.clone()]
     );
     assert_eq!(
+        listed_ids(&device, &["--status", "registered"]),
+        vec![olena.clone(), maria.clone()],
+        "registered at once"
+    );
+    assert_eq!(
         listed_ids(&device, &["--status", "acknowledged"]),
-        vec![olena.clone(), maria.clone(), fixed.clone()]
+        vec![fixed.clone()],
+        "a correction waits for a registrar"
     );
     assert!(listed_ids(&device, &["--status", "rejected"]).is_empty());
     let bad = fails(&["list", "--data", p(&device), "--status", "lost"]);

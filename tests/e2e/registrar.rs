@@ -5,57 +5,13 @@
 //! backends, in `registry/tests/registrar_api.rs`.
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
+    io::Write,
     process::{Command, Stdio},
-    time::Duration,
 };
 
 use serde_json::Value;
 
 use crate::support::*;
-
-/// One request to the registry at `url`; (status, headers, JSON body).
-fn call(
-    url: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, Value) {
-    let addr = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!(
-        "{method} /api/registrar/v1{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        head.to_string(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
-}
-
-fn cookie_of(head: &str) -> String {
-    head.lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 #[test]
 fn the_first_administrator_logs_in_changes_the_password_and_enrols_totp() {
@@ -132,7 +88,7 @@ fn the_first_administrator_logs_in_changes_the_password_and_enrols_totp() {
     let registry = serve_registry(&dir);
     let url = &registry.url;
     let login = |user: &str, password: &str| {
-        call(
+        registrar_call(
             url,
             "POST",
             "/login",
@@ -151,19 +107,19 @@ fn the_first_administrator_logs_in_changes_the_password_and_enrols_totp() {
     let csrf = body["csrf_token"].as_str().unwrap().to_string();
     let auth = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
     assert_eq!(
-        call(url, "POST", "/totp/enrol", &auth, "").2["code"],
+        registrar_call(url, "POST", "/totp/enrol", &auth, "").2["code"],
         "password_change_required"
     );
     let change = serde_json::json!({"current_password": one_time, "new_password": "the administrator's password"});
     assert_eq!(
-        call(url, "POST", "/password", &auth, &change.to_string()).0,
+        registrar_call(url, "POST", "/password", &auth, &change.to_string()).0,
         204
     );
     assert_eq!(
-        call(url, "GET", "/records", &auth, "").2["code"],
+        registrar_call(url, "GET", "/records", &auth, "").2["code"],
         "totp_enrolment_required"
     );
-    let (status, _, enrol) = call(url, "POST", "/totp/enrol", &auth, "");
+    let (status, _, enrol) = registrar_call(url, "POST", "/totp/enrol", &auth, "");
     assert_eq!(status, 200);
     assert!(
         enrol["otpauth_uri"]
@@ -171,14 +127,14 @@ fn the_first_administrator_logs_in_changes_the_password_and_enrols_totp() {
             .unwrap()
             .contains("root-admin")
     );
-    assert_eq!(call(url, "POST", "/logout", &auth, "").0, 204);
-    assert_eq!(call(url, "GET", "/me", &auth, "").0, 401);
+    assert_eq!(registrar_call(url, "POST", "/logout", &auth, "").0, 204);
+    assert_eq!(registrar_call(url, "GET", "/me", &auth, "").0, 401);
 
     // The registrar reads (no records yet); a disabled user is refused like a wrong password.
     let (status, head, _) = login("olha", "olha's own long password");
     assert_eq!(status, 200);
     let cookie = cookie_of(&head);
-    let (status, _, records) = call(url, "GET", "/records", &[("Cookie", &cookie)], "");
+    let (status, _, records) = registrar_call(url, "GET", "/records", &[("Cookie", &cookie)], "");
     assert_eq!(
         (status, records["records"].clone()),
         (200, serde_json::json!([]))
@@ -192,7 +148,10 @@ fn the_first_administrator_logs_in_changes_the_password_and_enrols_totp() {
         "--username",
         "olha",
     ]);
-    assert_eq!(call(url, "GET", "/me", &[("Cookie", &cookie)], "").0, 401);
+    assert_eq!(
+        registrar_call(url, "GET", "/me", &[("Cookie", &cookie)], "").0,
+        401
+    );
     let (status, _, refused) = login("olha", "olha's own long password");
     assert_eq!(
         (status, refused["code"].as_str()),
@@ -200,6 +159,6 @@ fn the_first_administrator_logs_in_changes_the_password_and_enrols_totp() {
     );
     let (_, _, unknown) = login("nobody", "olha's own long password");
     assert_eq!(refused, unknown);
-    let (status, _, doc) = call(url, "GET", "/openapi.json", &[], "");
+    let (status, _, doc) = registrar_call(url, "GET", "/openapi.json", &[], "");
     assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.0.3")));
 }

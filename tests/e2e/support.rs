@@ -360,6 +360,15 @@ pub(crate) fn show_json(dir: &Path, id: &str) -> Value {
     serde_json::from_str(&ok(&["show", "--data", p(dir), id, "--json"])).unwrap()
 }
 
+/// The statuses of a record on the ledger: declared (awaiting the registry's decision) or
+/// registered.
+pub(crate) const ON_LEDGER: [&str; 2] = ["acknowledged", "registered"];
+
+/// Records on the device that are on the ledger (acknowledged or registered).
+pub(crate) fn count_on_ledger(dir: &Path) -> usize {
+    ON_LEDGER.iter().map(|s| count_status(dir, s)).sum()
+}
+
 /// Records on the device in `status`.
 pub(crate) fn count_status(dir: &Path, status: &str) -> usize {
     list_json(dir)
@@ -435,7 +444,7 @@ pub(crate) fn record_leaves(leaves: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Every one of `ids` is acknowledged on the device, the ledger at `url` holds exactly
+/// Every one of `ids` is on the ledger as the device sees it (acknowledged or registered), the ledger at `url` holds exactly
 /// `ids.len()` record leaves (and decisions on them), and the device's receipts name each
 /// record leaf exactly once.
 pub(crate) fn assert_exactly_once(dir: &Path, ids: &[String], url: &str) {
@@ -446,7 +455,10 @@ pub(crate) fn assert_exactly_once(dir: &Path, ids: &[String], url: &str) {
             .iter()
             .find(|r| r["id"] == id.as_str())
             .unwrap_or_else(|| panic!("record {id} lost"));
-        assert_eq!(record["status"], "acknowledged", "{id}");
+        assert!(
+            ON_LEDGER.iter().any(|s| record["status"] == *s),
+            "{id}: {record}"
+        );
         indexes.push(record["leaf_index"].as_u64().unwrap());
     }
     let leaves = record_leaves(&ledger_leaves(url));
@@ -460,11 +472,15 @@ pub(crate) fn assert_exactly_once(dir: &Path, ids: &[String], url: &str) {
     assert_eq!(distinct.len(), ids.len(), "distinct leaves");
 }
 
-pub(crate) fn assert_all_acknowledged(dir: &Path, ids: &[String]) {
+/// Every one of `ids` is on the ledger (acknowledged or registered) with its leaf index.
+pub(crate) fn assert_all_on_ledger(dir: &Path, ids: &[String]) {
     let listed = list_json(dir);
     for id in ids {
         let record = listed.iter().find(|r| r["id"] == id.as_str()).unwrap();
-        assert_eq!(record["status"], "acknowledged", "{id}");
+        assert!(
+            ON_LEDGER.iter().any(|s| record["status"] == *s),
+            "{id}: {record}"
+        );
         assert!(record["leaf_index"].is_u64());
     }
 }
@@ -691,4 +707,46 @@ pub(crate) fn start_faulting_proxy(
         tally,
         stop,
     }
+}
+
+/// One request to the registrars' API (`/api/registrar/v1`) of the registry at `url`; (status, headers, JSON body).
+pub(crate) fn registrar_call(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Value) {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!(
+        "{method} /api/registrar/v1{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        head.to_string(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+pub(crate) fn cookie_of(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
 }

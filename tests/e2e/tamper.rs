@@ -42,7 +42,7 @@ fn a_forked_ledger_is_detected_and_nothing_is_acknowledged() {
     // fork: same keys, a different history.
     let b_ids = capture(&b, 3);
     assert_eq!(sync_json(&b, &fork.url)["tree_size"], 4);
-    assert_all_acknowledged(&b, &b_ids);
+    assert_all_on_ledger(&b, &b_ids);
 
     // A refreshes its checkpoint from the fork: no consistency proof from A's size 3 holds.
     let err = fails(&["sync", "--data", p(&a), "--registry", &fork.url]);
@@ -57,8 +57,8 @@ fn a_forked_ledger_is_detected_and_nothing_is_acknowledged() {
     let record = show_json(&a, &late[0]);
     assert_eq!(record["status"], "in_flight");
     assert!(record["leaf_index"].is_null());
-    assert_eq!(count_status(&a, "acknowledged"), 2);
-    assert_all_acknowledged(&a, &a_ids);
+    assert_eq!(count_on_ledger(&a), 2);
+    assert_all_on_ledger(&a, &a_ids);
 
     // Back on the genuine ledger, the same batch goes through, once.
     let report = sync_json(&a, &original.url);
@@ -102,7 +102,7 @@ fn an_impostor_registry_with_the_same_origin_is_refused() {
     assert_eq!(proxy.tally().batch_bodies.len(), 1);
     assert_eq!(tree_size(&impostor.url), 0);
     assert_eq!(count_status(&device, "in_flight"), 2);
-    assert_eq!(count_status(&device, "acknowledged"), 0);
+    assert_eq!(count_on_ledger(&device), 0);
     drop(proxy);
 
     // 3. The genuine registry takes the same batch.
@@ -127,5 +127,5 @@ fn an_impostor_registry_with_the_same_origin_is_refused() {
     );
     let report = sync_json(&device, &registry.url);
     assert_eq!(report["tree_size"], 3, "{report}");
-    assert_all_acknowledged(&device, &ids);
+    assert_all_on_ledger(&device, &ids);
 }

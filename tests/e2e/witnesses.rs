@@ -176,7 +176,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     let report = sync_json(&device, &registry.url);
     assert_eq!(report["accepted"], 2, "{report}");
     assert!(report["awaiting_witnesses"].is_null(), "{report}");
-    assert_all_acknowledged(&device, &ids);
+    assert_all_on_ledger(&device, &ids);
     assert_eq!(cosignature_lines(&registry.url).len(), 3);
     // A monitor holding the v2 bundle follows the witnessed log.
     let trust_path = dir.join("trust.json");
@@ -194,7 +194,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     ids.extend(capture(&device, 2));
     let report = sync_json(&device, &registry.url);
     assert_eq!(report["accepted"], 2, "{report}");
-    assert_all_acknowledged(&device, &ids);
+    assert_all_on_ledger(&device, &ids);
     assert_eq!(cosignature_lines(&registry.url).len(), 2);
 
     // Two killed: the registry sequences the records, but nothing is acknowledged.
@@ -216,7 +216,7 @@ fn two_of_three_witnesses_let_devices_acknowledge_and_fewer_hold_records_back() 
     for id in &waiting {
         assert_eq!(show_json(&device, id)["status"], "in_flight", "{id}");
     }
-    assert_all_acknowledged(&device, &ids);
+    assert_all_on_ledger(&device, &ids);
     // The plain summary says so too.
     let text = ok(&["sync", "--data", p(&device), "--registry", &registry.url]);
     assert!(text.contains("awaiting witnesses (1 of 2)"), "{text}");
@@ -333,7 +333,7 @@ fn witnesses_refuse_a_forked_registry_and_no_device_acknowledges_on_it() {
     let a_ids = capture(&a, 2);
     let report = sync_json(&a, &original.url);
     assert_eq!(report["accepted"], 2, "{report}");
-    assert_all_acknowledged(&a, &a_ids);
+    assert_all_on_ledger(&a, &a_ids);
 
     // B's records go to the fork, which sequences another history of size 4. The witnesses,
     // at size 3 of the genuine ledger, refuse it: B acknowledges nothing.

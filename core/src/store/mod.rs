@@ -103,17 +103,23 @@ pub enum RecordStatus {
     InFlight,
     /// On the registry's ledger, with a verified receipt.
     Acknowledged,
-    /// Refused by the registry; the reason is kept for the worker.
+    /// Refused by the registry, at sync or later by a registrar (rejected, a duplicate, or
+    /// a correction asked for); the reason is kept for the worker.
     Rejected,
+    /// Registered by the registry (a legal registration, PROTOCOL §10.1), with its
+    /// registered credential. An acknowledged record is only declared.
+    Registered,
 }
 
 impl RecordStatus {
-    /// All statuses, in life-cycle order.
-    pub const ALL: [RecordStatus; 4] = [
+    /// All statuses, in the order of their codes (the sealed manifest counts them in this
+    /// order, so a new status is added at the end).
+    pub const ALL: [RecordStatus; 5] = [
         RecordStatus::Pending,
         RecordStatus::InFlight,
         RecordStatus::Acknowledged,
         RecordStatus::Rejected,
+        RecordStatus::Registered,
     ];
 
     /// The name stored in the database and shown by the CLI.
@@ -123,7 +129,17 @@ impl RecordStatus {
             RecordStatus::InFlight => "in_flight",
             RecordStatus::Acknowledged => "acknowledged",
             RecordStatus::Rejected => "rejected",
+            RecordStatus::Registered => "registered",
         }
+    }
+
+    /// Whether the record is on the registry's ledger (it has a verified receipt): a record
+    /// rejected at sync is not, one a registrar rejected later is.
+    pub fn may_be_on_ledger(self) -> bool {
+        matches!(
+            self,
+            RecordStatus::Acknowledged | RecordStatus::Registered | RecordStatus::Rejected
+        )
     }
 
     fn index(self) -> usize {
@@ -139,7 +155,8 @@ impl FromStr for RecordStatus {
             .find(|status| status.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown status '{s}': expected pending, in_flight, acknowledged or rejected"
+                    "unknown status '{s}': expected pending, in_flight, acknowledged, rejected \
+                     or registered"
                 )
             })
     }
@@ -182,6 +199,55 @@ pub struct RecordRow {
     pub receipt: Option<Vec<u8>>,
     /// The registered credential, sealed for this row, once the registry issued it.
     pub sealed_credential: Option<Vec<u8>>,
+    /// The registry's decision on it, verified on its ledger leaf (PROTOCOL §9.1).
+    pub decision: Option<RecordDecision>,
+}
+
+/// A registry's decision on one of the device's records, as the device verified it: the
+/// fields of its decision leaf (PROTOCOL §10.1) and that leaf's index. Public ledger data,
+/// kept as CBOR (packed struct: 0 decision · 1 reason · 2 decided_by · 3 decided_at ·
+/// 4 leaf_index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDecision {
+    /// What was decided.
+    pub decision: crate::ledger::leaf::DecisionKind,
+    /// Why.
+    pub reason: crate::ledger::leaf::DecisionReason,
+    /// The review policy or a registrar (never which one).
+    pub decided_by: crate::ledger::leaf::DecidedBy,
+    /// When, Unix seconds (the registry's clock).
+    pub decided_at: i64,
+    /// The decision leaf's index.
+    pub leaf_index: u64,
+}
+
+impl RecordDecision {
+    /// What the field worker is told, in plain language: `The registrar asked for a
+    /// correction (missing information): correct the record and sync again.`
+    pub fn explanation(&self) -> String {
+        use crate::ledger::leaf::{DecisionKind, DecisionReason};
+        let why = match self.reason {
+            DecisionReason::None | DecisionReason::Timely | DecisionReason::Reviewed => None,
+            DecisionReason::IncorrectInformation => Some("incorrect information"),
+            DecisionReason::MissingInformation => Some("missing information"),
+            DecisionReason::InsufficientEvidence => Some("insufficient evidence"),
+            DecisionReason::SuspectedFraud => Some("suspected fraud"),
+            DecisionReason::AlreadyRegistered => Some("the child is already registered"),
+            DecisionReason::Other => Some("another reason: ask the registry"),
+        };
+        let why = why.map(|w| format!(" ({w})")).unwrap_or_default();
+        match self.decision {
+            DecisionKind::Registered => format!("The registry registered this birth{why}."),
+            DecisionKind::Rejected => format!("The registrar rejected this registration{why}."),
+            DecisionKind::Duplicate => format!(
+                "The registrar found this child already registered in another record{why}: \
+                 do not capture it again."
+            ),
+            DecisionKind::CorrectionRequested => format!(
+                "The registrar asked for a correction{why}: correct the record and sync again."
+            ),
+        }
+    }
 }
 
 impl RecordRow {
@@ -208,13 +274,14 @@ impl RecordRow {
             batch_id: None,
             receipt: None,
             sealed_credential: None,
+            decision: None,
         }
     }
 }
 
 pub(crate) const RECORD_COLUMNS: &str = "id, seq, captured_at, status, supersedes, superseded_by, \
      reject_code, reject_message, leaf_index, sealed_record, sealed_summary, batch_id, receipt, \
-     sealed_credential, row_mac";
+     sealed_credential, row_mac, decision";
 
 pub(crate) fn uuid_from_blob(blob: Vec<u8>) -> rusqlite::Result<Uuid> {
     Uuid::from_slice(&blob).map_err(|e| {
@@ -256,9 +323,28 @@ pub(crate) fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Tagged<Rec
             batch_id: optional_uuid(row.get(11)?)?,
             receipt: row.get(12)?,
             sealed_credential: row.get(13)?,
+            decision: row
+                .get::<_, Option<Vec<u8>>>(15)?
+                .map(|bytes| {
+                    crate::codec::from_slice(&bytes, 256).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            15,
+                            rusqlite::types::Type::Blob,
+                            e.to_string().into(),
+                        )
+                    })
+                })
+                .transpose()?,
         },
         tag: row.get(14)?,
     })
+}
+
+fn decision_bytes(decision: &Option<RecordDecision>) -> Result<Option<Vec<u8>>, StoreError> {
+    decision
+        .as_ref()
+        .map(|d| crate::codec::to_vec(d).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 /// Meta key of the encrypted canary checked at every open.
@@ -271,10 +357,11 @@ const V2_SEALED_META: [&str; 2] = [META_CANARY, "device_secret"];
 
 /// What the store holds, counted: sealed in `meta`, updated in the same transaction as every
 /// insert and status change, and compared with the tables at open and before every sync.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Manifest {
-    /// Records in each status, in [`RecordStatus::ALL`] order.
-    records: [u64; 4],
+    /// Records in each status, in [`RecordStatus::ALL`] order (a manifest written before a
+    /// status existed is shorter: the missing counts are 0).
+    records: Vec<u64>,
     /// Batches still open.
     open_batches: u64,
     /// Batches answered.
@@ -283,6 +370,18 @@ struct Manifest {
     checkpoints: u64,
     /// Meta keys present (besides the canary and the manifest).
     meta: BTreeSet<String>,
+}
+
+impl Default for Manifest {
+    fn default() -> Manifest {
+        Manifest {
+            records: vec![0; RecordStatus::ALL.len()],
+            open_batches: 0,
+            done_batches: 0,
+            checkpoints: 0,
+            meta: BTreeSet::new(),
+        }
+    }
 }
 
 /// An open device store.
@@ -599,7 +698,13 @@ impl Store {
         let sealed = raw_meta(conn, META_MANIFEST)?
             .ok_or_else(|| tampered("manifest of the store (deleted)"))?;
         let plain = self.unseal("meta", "value", META_MANIFEST.as_bytes(), &sealed)?;
-        crate::codec::from_slice(&plain, 1024 * 1024).map_err(|_| tampered("manifest of the store"))
+        let mut manifest: Manifest = crate::codec::from_slice(&plain, 1024 * 1024)
+            .map_err(|_| tampered("manifest of the store"))?;
+        if manifest.records.len() > RecordStatus::ALL.len() {
+            return Err(tampered("manifest of the store (unknown statuses)"));
+        }
+        manifest.records.resize(RecordStatus::ALL.len(), 0);
+        Ok(manifest)
     }
 
     fn put_manifest(&self, tx: &Transaction<'_>, manifest: &Manifest) -> Result<(), StoreError> {
@@ -625,7 +730,7 @@ impl Store {
     /// [`StoreError::Tampered`]. Cheap (counts only); run at open and before every sync.
     pub fn check_integrity(&self, conn: &Connection) -> Result<(), StoreError> {
         let manifest = self.manifest(conn)?;
-        let mut records = [0u64; 4];
+        let mut records = vec![0u64; RecordStatus::ALL.len()];
         let mut stmt =
             conn.prepare_cached("SELECT status, COUNT(*) FROM records GROUP BY status")?;
         let rows = stmt.query_map([], |row| {
@@ -733,7 +838,7 @@ impl Store {
     }
 
     fn record_tag(&self, r: &RecordRow) -> RowMac {
-        RowMac::new(&self.mac, "records")
+        let mac = RowMac::new(&self.mac, "records")
             .bytes(Some(r.id.as_bytes()))
             .int(Some(r.seq))
             .int(Some(r.captured_at))
@@ -747,7 +852,17 @@ impl Store {
             .bytes(Some(&r.sealed_summary))
             .bytes(uuid_bytes(&r.batch_id))
             .bytes(r.receipt.as_deref())
-            .bytes(r.sealed_credential.as_deref())
+            .bytes(r.sealed_credential.as_deref());
+        // Tagged only when present, so the tags of rows written before decisions existed
+        // still check out; a decision removed from a row no longer matches its tag.
+        match r
+            .decision
+            .as_ref()
+            .and_then(|d| crate::codec::to_vec(d).ok())
+        {
+            Some(decision) => mac.bytes(Some(&decision)),
+            None => mac,
+        }
     }
 
     pub(crate) fn verified_record(
@@ -777,7 +892,7 @@ impl Store {
         tx.execute(
             &format!(
                 "INSERT INTO records({RECORD_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
             ),
             params![
                 row.id.as_bytes().as_slice(),
@@ -795,6 +910,7 @@ impl Store {
                 row.receipt,
                 row.sealed_credential,
                 self.record_tag(&row).finish().as_slice(),
+                decision_bytes(&row.decision)?,
             ],
         )?;
         self.update_manifest(tx, |m| m.records[row.status.index()] += 1)?;
@@ -824,7 +940,7 @@ impl Store {
         let changed = tx.execute(
             "UPDATE records SET status = ?2, superseded_by = ?3, reject_code = ?4,
                  reject_message = ?5, leaf_index = ?6, batch_id = ?7, receipt = ?8,
-                 sealed_credential = ?9, row_mac = ?10
+                 sealed_credential = ?9, row_mac = ?10, decision = ?11
              WHERE id = ?1",
             params![
                 new.id.as_bytes().as_slice(),
@@ -837,6 +953,7 @@ impl Store {
                 new.receipt,
                 new.sealed_credential,
                 self.record_tag(new).finish().as_slice(),
+                decision_bytes(&new.decision)?,
             ],
         )?;
         if changed != 1 {

@@ -63,6 +63,41 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE records ADD COLUMN row_mac BLOB;
     ALTER TABLE batches ADD COLUMN row_mac BLOB;
     ALTER TABLE checkpoints ADD COLUMN row_mac BLOB;",
+    // 4: the registry's decisions (PROTOCOL §9.1). A record the registry registered is
+    // `registered`; the verified decision (CBOR, public ledger data, in the row's tag when
+    // present) is kept with the record. SQLite cannot change a CHECK, so the table is rebuilt
+    // (its self-references point at the new table, which takes the old name).
+    "CREATE TABLE records_v4 (
+        id                BLOB PRIMARY KEY CHECK (length(id) = 16),
+        seq               INTEGER NOT NULL UNIQUE,
+        captured_at       INTEGER NOT NULL,
+        status            TEXT NOT NULL
+                          CHECK (status IN ('pending', 'in_flight', 'acknowledged', 'rejected',
+                                            'registered')),
+        supersedes        BLOB REFERENCES records_v4(id),
+        superseded_by     BLOB REFERENCES records_v4(id),
+        reject_code       TEXT,
+        reject_message    TEXT,
+        leaf_index        INTEGER,
+        sealed_record     BLOB NOT NULL,
+        sealed_summary    BLOB NOT NULL,
+        batch_id          BLOB REFERENCES batches(id),
+        receipt           BLOB,
+        sealed_credential BLOB,
+        decision          BLOB,
+        row_mac           BLOB
+    ) STRICT;
+    INSERT INTO records_v4(id, seq, captured_at, status, supersedes, superseded_by,
+            reject_code, reject_message, leaf_index, sealed_record, sealed_summary, batch_id,
+            receipt, sealed_credential, row_mac)
+        SELECT id, seq, captured_at, status, supersedes, superseded_by, reject_code,
+            reject_message, leaf_index, sealed_record, sealed_summary, batch_id, receipt,
+            sealed_credential, row_mac
+        FROM records ORDER BY seq;
+    DROP TABLE records;
+    ALTER TABLE records_v4 RENAME TO records;
+    CREATE INDEX records_by_status ON records(status, seq);
+    CREATE INDEX records_by_batch ON records(batch_id);",
 ];
 
 /// Brings the schema to [`VERSION`] inside `tx` (the caller refuses newer versions first).

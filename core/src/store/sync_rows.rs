@@ -5,9 +5,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
 use super::{
-    RECORD_COLUMNS, RecordRow, RecordStatus, Store, StoreError, Tagged, crypto::RowMac, record_row,
-    tampered, uuid_from_blob,
+    RECORD_COLUMNS, RecordDecision, RecordRow, RecordStatus, Store, StoreError, Tagged,
+    crypto::RowMac, record_row, tampered, uuid_from_blob,
 };
+use crate::ledger::leaf::DecisionKind;
 
 /// A batch as stored before it is first sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,19 @@ pub enum RecordUpdate {
         /// Reason for the worker.
         message: String,
     },
+}
+
+/// What to write for one record when the registry's verified decision on it is applied.
+#[derive(Debug, Clone)]
+pub struct DecisionUpdate {
+    /// Record id.
+    pub id: Uuid,
+    /// The decision, verified on its ledger leaf.
+    pub decision: RecordDecision,
+    /// The registered credential, sealed for this row (with a registration).
+    pub sealed_credential: Option<Vec<u8>>,
+    /// The reason for the worker (with a rejection, a duplicate or a correction asked for).
+    pub message: String,
 }
 
 impl RecordUpdate {
@@ -332,17 +346,25 @@ impl Store {
                     receipt,
                     sealed_credential,
                     ..
-                } => RecordRow {
-                    status: RecordStatus::Acknowledged,
-                    leaf_index: Some(*leaf_index),
-                    receipt: Some(receipt.clone()),
-                    sealed_credential: sealed_credential
+                } => {
+                    let sealed_credential = sealed_credential
                         .clone()
-                        .or_else(|| row.sealed_credential.clone()),
-                    reject_code: None,
-                    reject_message: None,
-                    ..row.clone()
-                },
+                        .or_else(|| row.sealed_credential.clone());
+                    RecordRow {
+                        // With its registered credential, the review policy registered it at
+                        // once; without, it is declared and waits for a registrar.
+                        status: match sealed_credential {
+                            Some(_) => RecordStatus::Registered,
+                            None => RecordStatus::Acknowledged,
+                        },
+                        leaf_index: Some(*leaf_index),
+                        receipt: Some(receipt.clone()),
+                        sealed_credential,
+                        reject_code: None,
+                        reject_message: None,
+                        ..row.clone()
+                    }
+                }
                 RecordUpdate::Rejected { code, message, .. } => RecordRow {
                     status: RecordStatus::Rejected,
                     reject_code: Some(code.clone()),
@@ -359,6 +381,48 @@ impl Store {
             ..batch.clone()
         };
         self.put_batch(tx, &batch, &done)
+    }
+
+    /// Applies the registry's verified decisions and keeps the checkpoint they were proved
+    /// against, in the caller's transaction. Only a record still waiting for a decision
+    /// (acknowledged) changes: a decision is never taken back, and one applied before (an
+    /// answer fetched twice) changes nothing.
+    pub fn apply_decisions(
+        &self,
+        tx: &Transaction<'_>,
+        updates: &[DecisionUpdate],
+        checkpoint: &VerifiedCheckpoint,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for update in updates {
+            let id = &update.id;
+            let row = self
+                .record(tx, id)?
+                .ok_or_else(|| tampered(format!("record {id} (deleted)")))?;
+            if row.status != RecordStatus::Acknowledged {
+                continue;
+            }
+            let new = match update.decision.decision {
+                DecisionKind::Registered => RecordRow {
+                    status: RecordStatus::Registered,
+                    sealed_credential: update
+                        .sealed_credential
+                        .clone()
+                        .or_else(|| row.sealed_credential.clone()),
+                    decision: Some(update.decision),
+                    ..row.clone()
+                },
+                decided => RecordRow {
+                    status: RecordStatus::Rejected,
+                    reject_code: Some(decided.as_str().to_owned()),
+                    reject_message: Some(update.message.clone()),
+                    decision: Some(update.decision),
+                    ..row.clone()
+                },
+            };
+            self.put_record(tx, &row, &new)?;
+        }
+        self.save_checkpoint(tx, checkpoint, now)
     }
 
     /// Remembers a verified checkpoint (a size already stored is left as it is).

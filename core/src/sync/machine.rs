@@ -7,7 +7,9 @@
 //! The phases of one sync: the revocation list; then batch after batch (an open one first,
 //! resent as stored; each answer verified, sometimes after one more consistency proof, and
 //! applied in one transaction); then the checkpoint (with a consistency proof from the newest
-//! one verified before); then the status list.
+//! one verified before); then, if records wait for the registry's decision, the notices of
+//! decisions on them (PROTOCOL §9.1), each checked on the ledger before it is applied; then
+//! the status list.
 
 use std::time::Duration;
 
@@ -21,9 +23,9 @@ use super::{
     SyncReport, TransportError,
     backoff::{Retry, SyncBackoff},
     error_body, get,
-    storage::{NewBatch, Settled, SyncStore},
+    storage::{Decided, NewBatch, Settled, SyncStore},
     verify::{
-        Receipt, check_consistency, check_registered_credential, check_same_root,
+        Receipt, check_consistency, check_notice, check_registered_credential, check_same_root,
         parse_consistency_json, pinned_checkpoint_verifier, pinned_hpke_key, signed_checkpoint,
         witnessed,
     },
@@ -39,7 +41,10 @@ use crate::{
         sync_rows::{BatchRow, VerifiedCheckpoint},
     },
     trust::{RevocationList, TrustBundle},
-    wire::{self, Batch, BatchResponse, Outcome, RecordResult},
+    wire::{
+        self, Batch, BatchResponse, MAX_NOTICES, NoticesRequest, NoticesResponse, Outcome,
+        RecordResult, ResponseKey,
+    },
 };
 
 #[derive(Debug)]
@@ -58,6 +63,11 @@ enum Phase {
         from: VerifiedCheckpoint,
     },
     FetchCheckpoint,
+    /// After the checkpoint, while records wait for a decision: the notices of decisions on
+    /// them (the request sealed once; a retry resends its bytes).
+    FetchNotices {
+        call: Box<NoticesCall>,
+    },
     /// After the checkpoint: the status list, which then covers this sync's corrections.
     FetchStatusList,
     CheckpointConsistency {
@@ -66,6 +76,15 @@ enum Phase {
         from: VerifiedCheckpoint,
     },
     Done,
+}
+
+/// A notices request as sent, and what opens and checks its answer.
+#[derive(Debug)]
+struct NoticesCall {
+    request_id: Uuid,
+    known_tree_size: u64,
+    body: Vec<u8>,
+    key: ResponseKey,
 }
 
 /// The sync's random number generator: seeded from [`SyncConfig::rng_seed`], else from the OS.
@@ -196,6 +215,18 @@ impl<S: SyncStore> SyncMachine<S> {
                     from.size, checkpoint.size
                 )),
                 Phase::FetchCheckpoint => get("/v1/checkpoint"),
+                Phase::FetchNotices { call } => {
+                    self.counts.bytes_sent = self
+                        .counts
+                        .bytes_sent
+                        .saturating_add(call.body.len() as u64);
+                    HttpRequest {
+                        method: Method::Post,
+                        path: "/v1/notices".into(),
+                        content_type: Some("application/cbor".into()),
+                        body: call.body.clone(),
+                    }
+                }
                 Phase::FetchStatusList => get("/v1/status-list"),
                 Phase::Done => return Ok(Step::Done(self.report.clone())),
             };
@@ -213,6 +244,11 @@ impl<S: SyncStore> SyncMachine<S> {
             // A registry from before status lists: nothing to cache, the sync is complete.
             Ok(r) if r.status == 404 && matches!(self.phase, Phase::FetchStatusList) => {
                 self.phase = Phase::Done;
+                return Ok(());
+            }
+            // A registry from before notices: its records are registered at once or never.
+            Ok(r) if r.status == 404 && matches!(self.phase, Phase::FetchNotices { .. }) => {
+                self.phase = Phase::FetchStatusList;
                 return Ok(());
             }
             Ok(r) if r.status == 408 || r.status == 429 || r.status >= 500 => {
@@ -256,8 +292,9 @@ impl<S: SyncStore> SyncMachine<S> {
             } => {
                 check_consistency(&from, &checkpoint, &parse_consistency_json(body)?)?;
                 self.save_checkpoint(&checkpoint, note)?;
-                Phase::FetchStatusList
+                self.after_checkpoint()?
             }
+            Phase::FetchNotices { call } => self.digest_notices(*call, body)?,
             Phase::FetchStatusList => {
                 self.store_status_list(body)?;
                 Phase::Done
@@ -588,7 +625,10 @@ impl<S: SyncStore> SyncMachine<S> {
     fn count_settled(&mut self, results: &[RecordResult], settled: &[Settled]) {
         for (result, settled) in results.iter().zip(settled) {
             match settled {
-                Settled::Acknowledged { .. } => {
+                Settled::Acknowledged { credential, .. } => {
+                    if credential.is_some() {
+                        self.report.registered += 1;
+                    }
                     if result.outcome == Outcome::Accepted {
                         self.report.accepted += 1;
                     } else {
@@ -645,11 +685,11 @@ impl<S: SyncStore> SyncMachine<S> {
                 if let Some(seen) = self.store.checkpoint_at(checkpoint.size)? {
                     check_same_root(&seen, &checkpoint)?;
                 }
-                Ok(Phase::FetchStatusList)
+                self.after_checkpoint()
             }
             Some(latest) if latest.size == checkpoint.size => {
                 check_same_root(&latest, &checkpoint)?;
-                Ok(Phase::FetchStatusList)
+                self.after_checkpoint()
             }
             Some(latest) if latest.size > 0 => Ok(Phase::CheckpointConsistency {
                 note,
@@ -658,8 +698,138 @@ impl<S: SyncStore> SyncMachine<S> {
             }),
             _ => {
                 self.save_checkpoint(&checkpoint, note)?;
-                Ok(Phase::FetchStatusList)
+                self.after_checkpoint()
             }
+        }
+    }
+
+    /// After the checkpoint: the notices of decisions if records wait for one (not for a
+    /// revoked device, which the registry no longer answers), else the status list.
+    fn after_checkpoint(&mut self) -> Result<Phase, SyncError> {
+        if self.report.device_revoked {
+            return Ok(Phase::FetchStatusList);
+        }
+        match self.store.awaiting_decisions_from()? {
+            Some(from_index) => self.notices_request(from_index),
+            None => Ok(Phase::FetchStatusList),
+        }
+    }
+
+    /// Signs and seals a notices request for the decisions from ledger index `from_index`,
+    /// against the newest checkpoint this device verified.
+    fn notices_request(&mut self, from_index: u64) -> Result<Phase, SyncError> {
+        let known_tree_size = self.store.latest_checkpoint()?.map_or(0, |c| c.size);
+        let mut request = NoticesRequest {
+            version: wire::WIRE_VERSION,
+            request_id: self.batch_id(),
+            device_kid: ByteBuf::from(self.kid.0.to_vec()),
+            known_tree_size,
+            from_index,
+            signature: ByteBuf::new(),
+        };
+        let signature = self.store.sign_request(&request.signed_message())?;
+        request.signature = ByteBuf::from(signature.to_vec());
+        let hpke_public = pinned_hpke_key(&self.trust)?;
+        let (body, key) = request
+            .seal_with_rng(&hpke_public, &mut self.rng)
+            .map_err(|e| SyncError::Local(format!("sealing a notices request: {e}")))?;
+        Ok(Phase::FetchNotices {
+            call: Box::new(NoticesCall {
+                request_id: request.request_id,
+                known_tree_size,
+                body,
+                key,
+            }),
+        })
+    }
+
+    /// Verifies a notices answer (its checkpoint like a batch answer's, each decision on the
+    /// ledger against the device's own record) and applies the decisions with the checkpoint
+    /// in one transaction. Below the witness quorum nothing is applied: a later sync asks
+    /// again. A full answer is followed by the next page.
+    fn digest_notices(&mut self, call: NoticesCall, body: &[u8]) -> Result<Phase, SyncError> {
+        let response = NoticesResponse::open(body, &call.key)
+            .map_err(|e| SyncError::InvalidResponse(format!("notices answer: {e}")))?;
+        if response.request_id != call.request_id
+            || response.known_tree_size != call.known_tree_size
+        {
+            return Err(SyncError::InvalidResponse(
+                "the notices answer is for another request".into(),
+            ));
+        }
+        let checkpoint =
+            signed_checkpoint(&self.verifier, &response.checkpoint, &self.trust.origin)?;
+        let known = match call.known_tree_size {
+            0 => VerifiedCheckpoint {
+                size: 0,
+                root_hash: [0; 32],
+                note: String::new(),
+            },
+            size => self.store.checkpoint_at(size)?.ok_or_else(|| {
+                SyncError::Device(DeviceError::Store(StoreError::Tampered {
+                    what: "checkpoint the notices were asked against (missing)".into(),
+                }))
+            })?,
+        };
+        let proof = wire::hashes(&response.consistency_proof)
+            .map_err(|e| SyncError::InvalidResponse(e.to_string()))?;
+        check_consistency(&known, &checkpoint, &proof)?;
+        if let Some(seen) = self.store.checkpoint_at(checkpoint.size)? {
+            check_same_root(&seen, &checkpoint)?;
+        }
+        let witnesses = witnessed(&self.trust, &response.checkpoint)?;
+        if witnesses.cosigned < witnesses.quorum {
+            return Ok(Phase::FetchStatusList);
+        }
+        let mut decided = Vec::new();
+        for notice in &response.notices {
+            // Decided before (applied by an earlier answer), or not a record of this device.
+            let Some(record) = self.store.awaiting_record(&notice.record_id)? else {
+                continue;
+            };
+            // A decided record is never decided again (PROTOCOL §10.1).
+            if decided.iter().any(|d: &Decided| d.id == notice.record_id) {
+                return Err(SyncError::InvalidResponse(format!(
+                    "two decisions on record {} in one answer",
+                    notice.record_id
+                )));
+            }
+            let decision = check_notice(
+                notice,
+                &record.receipt,
+                &record.signed,
+                &checkpoint,
+                &self.trust,
+                self.now,
+            )?;
+            decided.push(Decided {
+                id: notice.record_id,
+                decision,
+                credential: notice.credential.as_ref().map(|c| c.to_vec()),
+            });
+        }
+        let verified = VerifiedCheckpoint {
+            size: checkpoint.size,
+            root_hash: checkpoint.root_hash,
+            note: response.checkpoint,
+        };
+        self.store.apply_decisions(&decided, &verified, self.now)?;
+        self.note_checkpoint(&verified);
+        for d in &decided {
+            match d.decision.decision {
+                crate::ledger::leaf::DecisionKind::Registered => self.report.registered += 1,
+                kind => self.report.rejected.push(RejectedRecord {
+                    id: d.id,
+                    code: kind.as_str().to_owned(),
+                    message: d.decision.explanation(),
+                }),
+            }
+        }
+        match response.notices.last() {
+            Some(last) if response.notices.len() >= MAX_NOTICES => {
+                self.notices_request(last.leaf_index.saturating_add(1))
+            }
+            _ => Ok(Phase::FetchStatusList),
         }
     }
 

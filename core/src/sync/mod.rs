@@ -217,7 +217,11 @@ pub struct SyncReport {
     pub accepted: u64,
     /// Records the registry already had (a retried batch): acknowledged too.
     pub duplicate: u64,
-    /// Records refused, with reasons.
+    /// Records registered in this sync: at once by the review policy (their registered
+    /// credential in the batch answer) or by a registrar's decision (PROTOCOL §9.1).
+    pub registered: u64,
+    /// Records refused, with reasons: at sync, or by a registrar's decision (rejected,
+    /// `duplicate`, `correction_requested`; they stay on the ledger).
     pub rejected: Vec<RejectedRecord>,
     /// Size of the newest verified checkpoint.
     pub tree_size: u64,

@@ -6,16 +6,17 @@
 
 use uuid::Uuid;
 
-use super::SyncError;
+use super::{SyncError, verify::Receipt};
 use crate::{
+    codec,
     device::{
         Device, DeviceError, META_REVOCATIONS, META_REVOCATIONS_FETCHED_AT, META_STATUS_LIST,
         META_STATUS_LIST_FETCHED_AT,
     },
     keys::KeyId,
     store::{
-        RecordStatus, StoreError,
-        sync_rows::{BatchRow, RecordUpdate, VerifiedCheckpoint},
+        RecordDecision, RecordStatus, StoreError,
+        sync_rows::{BatchRow, DecisionUpdate, RecordUpdate, VerifiedCheckpoint},
     },
     trust::TrustBundle,
     wire::ResponseKey,
@@ -90,6 +91,27 @@ pub enum Settled {
     },
 }
 
+/// A record on the ledger still waiting for the registry's decision: what the device checks a
+/// decision notice against.
+#[derive(Debug, Clone)]
+pub struct AwaitingRecord {
+    /// Its verified receipt (leaf index and salt).
+    pub receipt: Receipt,
+    /// The signed record (COSE_Sign1) bytes.
+    pub signed: Vec<u8>,
+}
+
+/// A verified decision on one record, to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// Record id.
+    pub id: Uuid,
+    /// The decision, as its ledger leaf holds it.
+    pub decision: RecordDecision,
+    /// The verified registered credential (COSE_Sign1), with a registration.
+    pub credential: Option<Vec<u8>>,
+}
+
 /// The storage operations of a sync. Every method that writes is one transaction.
 pub trait SyncStore {
     /// Checks the store's integrity and the enrolment, and reads what a sync starts from.
@@ -139,6 +161,21 @@ pub trait SyncStore {
     fn status_list(&self) -> Result<Option<Vec<u8>>, SyncError>;
     /// Caches a verified status list fetched at `now`.
     fn save_status_list(&self, list: &[u8], now: i64) -> Result<(), SyncError>;
+    /// The smallest ledger index of a record waiting for the registry's decision
+    /// (acknowledged), if there is one: decisions on it are at later indices.
+    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError>;
+    /// Record `id`, if it is this device's and waits for a decision.
+    fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError>;
+    /// The device key's signature of `message` (a notices request's signed message).
+    fn sign_request(&self, message: &[u8]) -> Result<[u8; 64], SyncError>;
+    /// Applies verified decisions and keeps the checkpoint they were proved against, in one
+    /// transaction.
+    fn apply_decisions(
+        &self,
+        decided: &[Decided],
+        checkpoint: &VerifiedCheckpoint,
+        now: i64,
+    ) -> Result<(), SyncError>;
 }
 
 impl<T: SyncStore + ?Sized> SyncStore for &T {
@@ -205,6 +242,23 @@ impl<T: SyncStore + ?Sized> SyncStore for &T {
     }
     fn save_status_list(&self, list: &[u8], now: i64) -> Result<(), SyncError> {
         (**self).save_status_list(list, now)
+    }
+    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError> {
+        (**self).awaiting_decisions_from()
+    }
+    fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError> {
+        (**self).awaiting_record(id)
+    }
+    fn sign_request(&self, message: &[u8]) -> Result<[u8; 64], SyncError> {
+        (**self).sign_request(message)
+    }
+    fn apply_decisions(
+        &self,
+        decided: &[Decided],
+        checkpoint: &VerifiedCheckpoint,
+        now: i64,
+    ) -> Result<(), SyncError> {
+        (**self).apply_decisions(decided, checkpoint, now)
     }
 }
 
@@ -402,5 +456,60 @@ impl SyncStore for Device {
             store.set_meta(tx, META_STATUS_LIST, list)?;
             store.set_meta(tx, META_STATUS_LIST_FETCHED_AT, now.to_string().as_bytes())
         })?)
+    }
+    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError> {
+        let store = self.store();
+        let rows = store.read(|c| store.records(c, Some(RecordStatus::Acknowledged)))?;
+        Ok(rows.iter().filter_map(|row| row.leaf_index).min())
+    }
+
+    fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError> {
+        let store = self.store();
+        let Some(row) = store.read(|c| store.record(c, id))? else {
+            return Ok(None);
+        };
+        if row.status != RecordStatus::Acknowledged {
+            return Ok(None);
+        }
+        let receipt = row
+            .receipt
+            .as_deref()
+            .and_then(|bytes| codec::from_slice(bytes, 1024 * 1024).ok())
+            .ok_or_else(|| StoreError::Tampered {
+                what: format!("receipt of record {id}"),
+            })?;
+        Ok(Some(AwaitingRecord {
+            receipt,
+            signed: Device::signed_record(self, &row)?.bytes,
+        }))
+    }
+
+    fn sign_request(&self, message: &[u8]) -> Result<[u8; 64], SyncError> {
+        Ok(self.sign_with_device_key(message)?)
+    }
+
+    fn apply_decisions(
+        &self,
+        decided: &[Decided],
+        checkpoint: &VerifiedCheckpoint,
+        now: i64,
+    ) -> Result<(), SyncError> {
+        let store = self.store();
+        let updates = decided
+            .iter()
+            .map(|d| {
+                Ok(DecisionUpdate {
+                    id: d.id,
+                    decision: d.decision,
+                    sealed_credential: d
+                        .credential
+                        .as_ref()
+                        .map(|c| store.seal(CREDENTIAL.0, CREDENTIAL.1, d.id.as_bytes(), c))
+                        .transpose()?,
+                    message: d.decision.explanation(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(store.write(|tx| store.apply_decisions(tx, &updates, checkpoint, now))?)
     }
 }

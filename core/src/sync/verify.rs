@@ -1,6 +1,7 @@
 //! What the device checks before it believes the registry: a checkpoint's signature and origin,
 //! the consistency of the registry's history with what this device verified before, every
-//! record's inclusion proof (its [`Receipt`]), and each registered credential. Pure functions
+//! record's inclusion proof (its [`Receipt`]), each registered credential, and each decision
+//! notice ([`check_notice`]). Pure functions
 //! over the pinned trust bundle and the answer's bytes: no store, no clock, no network. A
 //! failure is the registry's ([`SyncError::InvalidResponse`], [`SyncError::LedgerInconsistent`]),
 //! except a key in the stored trust bundle that does not parse, which is a damaged store.
@@ -17,12 +18,13 @@ use crate::{
     ledger::{
         Hash,
         checkpoint::{Checkpoint, verify_checkpoint},
+        leaf::{DecisionKind, DecisionLeaf},
         merkle,
         note::NoteVerifier,
     },
-    store::{StoreError, sync_rows::VerifiedCheckpoint},
+    store::{RecordDecision, StoreError, sync_rows::VerifiedCheckpoint},
     trust::TrustBundle,
-    wire::{self, LedgerLeaf},
+    wire::{self, LedgerLeaf, Notice},
 };
 
 /// Proof that a record is on the ledger, stored with it on the device (CBOR).
@@ -86,6 +88,70 @@ impl Receipt {
         .map_err(|e| SyncError::InvalidResponse(format!("inclusion proof: {e}")))?;
         Ok(checkpoint)
     }
+}
+
+/// A notice of the registry's decision on one of the device's records (PROTOCOL §9.1),
+/// checked against what the device holds of that record: the decision leaf is rebuilt from
+/// the record's own receipt (its leaf index and salt) and signed bytes with the notice's
+/// fields, and must be in `checkpoint` (already verified) at the notice's index; a
+/// registration must carry the registry's registered credential for this record and leaf.
+pub fn check_notice(
+    notice: &Notice,
+    receipt: &Receipt,
+    signed_record: &[u8],
+    checkpoint: &Checkpoint,
+    trust: &TrustBundle,
+    now: i64,
+) -> Result<RecordDecision, SyncError> {
+    let bad = |why: String| {
+        SyncError::InvalidResponse(format!("notice for record {}: {why}", notice.record_id))
+    };
+    let salt = <[u8; 32]>::try_from(receipt.salt.as_slice())
+        .map_err(|_| bad("the record's salt is not 32 bytes".into()))?;
+    let leaf = DecisionLeaf {
+        record_index: receipt.leaf_index,
+        commitment: wire::record_commitment(&salt, signed_record),
+        decision: notice.decision,
+        reason: notice.reason,
+        decided_by: notice.decided_by,
+        decided_at: notice.decided_at,
+    };
+    let proof = wire::hashes(&notice.inclusion_proof).map_err(|e| bad(e.to_string()))?;
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&leaf.to_bytes()),
+        notice.leaf_index,
+        checkpoint.size,
+        &proof,
+        &checkpoint.root_hash,
+    )
+    .map_err(|e| bad(format!("the decision is not on the ledger ({e})")))?;
+    match (&notice.credential, notice.decision) {
+        (Some(credential), DecisionKind::Registered) => check_registered_credential(
+            credential,
+            &notice.record_id,
+            receipt.leaf_index,
+            trust,
+            now,
+        )?,
+        (None, DecisionKind::Registered) => {
+            return Err(bad(
+                "a registration without its registered credential".into()
+            ));
+        }
+        (Some(_), _) => {
+            return Err(bad(
+                "a credential with a decision other than a registration".into(),
+            ));
+        }
+        (None, _) => {}
+    }
+    Ok(RecordDecision {
+        decision: notice.decision,
+        reason: notice.reason,
+        decided_by: notice.decided_by,
+        decided_at: notice.decided_at,
+        leaf_index: notice.leaf_index,
+    })
 }
 
 /// A signed checkpoint note from the registry: signature under the pinned key, and origin.
