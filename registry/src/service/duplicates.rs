@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use birthright_core::{
     keys::KeyId,
     matching::{
-        Level, Match, Prepared,
+        Level, Match, Prepared, Profile,
         blocking::{block_keys, commonness, is_child_name_key, keyed, keyed_block_keys},
-        score_in,
+        rules_out, score_in,
     },
     signed::SignedRecord,
     wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
@@ -249,8 +249,8 @@ impl Registry {
                     if skip(&candidate_kid, &candidate_id) {
                         continue;
                     }
-                    if let Some((m, _)) =
-                        self.compare(&this, &these_counts, &candidate_kid, &candidate_id)?
+                    if let Some(m) =
+                        self.candidate_match(&this, &these_counts, &candidate_kid, &candidate_id)?
                     {
                         pair(candidate_kid, candidate_id, m);
                     }
@@ -334,6 +334,31 @@ impl Registry {
             counts.insert(key, n);
         }
         Ok(counts)
+    }
+
+    /// Scores `record` against the stored candidate `id` of `kid` as matching does: `None`
+    /// if it is not stored or its dates and ids alone rule it out ([`rules_out`]: its score
+    /// could not reach `possible`, so it is not prepared).
+    fn candidate_match(
+        &self,
+        record: &Prepared,
+        counts: &HashMap<String, u64>,
+        kid: &KeyId,
+        id: &Uuid,
+    ) -> Result<Option<Match>, ServiceError> {
+        let Some(bytes) = self.store.record_bytes(kid, id)? else {
+            return Ok(None);
+        };
+        let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+        let profile = Profile::from_form(&other.record.enrolment);
+        if rules_out(record, &profile) {
+            return Ok(None);
+        }
+        let other_prepared = Prepared::new(profile);
+        let common = commonness(record, &other_prepared, |k| {
+            counts.get(k).copied().unwrap_or(0)
+        });
+        Ok(Some(score_in(record, &other_prepared, common)))
     }
 
     /// Scores `record` against the stored record `id` of `kid`, with `counts` from
