@@ -166,6 +166,9 @@ pub struct RecordSummary {
     pub reject_message: Option<String>,
     /// Position on the registry ledger, once acknowledged.
     pub leaf_index: Option<u64>,
+    /// When the registry decided on it (Unix seconds, the registry's clock), once a
+    /// registrar's decision reached the device.
+    pub decided_at: Option<i64>,
 }
 
 fn status_str<S: serde::Serializer>(status: &RecordStatus, s: S) -> Result<S::Ok, S::Error> {
@@ -338,7 +341,8 @@ pub struct PossibleDuplicate {
     pub date_of_birth: String,
     /// When it was captured (Unix seconds, UTC).
     pub captured_at: i64,
-    /// Where it is in its life cycle (`acknowledged`: already registered).
+    /// Where it is in its life cycle (`registered`, or `acknowledged`: declared to the
+    /// registry).
     #[serde(serialize_with = "status_str")]
     pub status: RecordStatus,
     /// `likely` or `possible`.
@@ -354,7 +358,10 @@ impl PossibleDuplicate {
     /// 2026-03-14, captured 2 days ago)`, with `now` the current time.
     pub fn sentence(&self, now: OffsetDateTime) -> String {
         let ago = ago(now.unix_timestamp() - self.captured_at);
-        let what = if self.status == RecordStatus::Acknowledged {
+        let what = if matches!(
+            self.status,
+            RecordStatus::Acknowledged | RecordStatus::Registered
+        ) {
             "this child may already be registered"
         } else {
             "this child may already have been captured"
@@ -1166,6 +1173,7 @@ fn summary_from(row: RecordRow, summary: SealedSummary) -> RecordSummary {
         reject_code: row.reject_code,
         reject_message: row.reject_message,
         leaf_index: row.leaf_index,
+        decided_at: row.decision.map(|d| d.decided_at),
     }
 }
 

@@ -27,12 +27,14 @@ use birthright_core::{
     },
     record::{Caregiver, Parent, Record, RegistrationForm},
     signed::SignedRecord,
+    store::RecordDecision,
     sync::Receipt,
     trust::{DeviceCertificate, HPKE_SUITE, TRUST_BUNDLE_FORMAT, TrustBundle},
     wire::{
         self, Batch, BatchResponse, DecidedBy, DecisionKind, DecisionLeaf, DecisionReason,
-        EnrolRequest, EnrolResponse, Held, HeldCandidate, LeafReceipt, LedgerLeaf, Outcome,
-        RecordResult, Rejection, SealedBatch, WIRE_VERSION,
+        EnrolRequest, EnrolResponse, Held, HeldCandidate, LeafReceipt, LedgerLeaf, Notice,
+        NoticesRequest, NoticesResponse, Outcome, RecordResult, Rejection, SealedBatch,
+        WIRE_VERSION,
     },
 };
 use serde_bytes::ByteBuf;
@@ -60,6 +62,8 @@ const ORIGIN: &str = "registry.test/births";
 const RECORD_ID: u128 = 0x019c_ea6e_0a00_7abc_8def_0123_4567_89ab;
 const CORRECTION_ID: u128 = 0x019c_ea6e_0a01_7abc_8def_0123_4567_89ac;
 const BATCH_ID: u128 = 0x019c_ea70_0000_7000_8000_0000_0000_0001;
+const NOTICES_ID: u128 = 0x019c_ea70_0000_7000_8000_0000_0000_0002;
+const DECIDED_AT: i64 = SEQUENCED_AT + 86_400;
 const CAPTURED_AT: i64 = 1_773_462_900; // 2026-03-14T04:35:00Z
 const CORRECTED_AT: i64 = 1_773_466_500;
 const SEQUENCED_AT: i64 = 1_773_500_000;
@@ -540,6 +544,68 @@ fn vectors() -> Vec<Vector> {
         &cbor(&held),
     ));
 
+    let mut notices_request = NoticesRequest {
+        version: WIRE_VERSION,
+        request_id: Uuid::from_u128(NOTICES_ID),
+        device_kid: ByteBuf::from(i.device.key_id().0.to_vec()),
+        known_tree_size: size,
+        from_index: LEAF_INDEX,
+        signature: ByteBuf::new(),
+    };
+    let signed_message = notices_request.signed_message();
+    notices_request.signature = ByteBuf::from(i.device.sign(&signed_message).to_vec());
+    out.push(vector(
+        "notices_request",
+        "§9.1",
+        json!({ "request_id": Uuid::from_u128(NOTICES_ID).to_string(),
+                "device_kid": i.device.key_id().to_hex(), "known_tree_size": size,
+                "from_index": LEAF_INDEX, "signed_message": hex::encode(&signed_message),
+                "device_seed": hex::encode(DEVICE_SEED),
+                "note": "the plaintext before sealing (HPKE info birthright/notices/v1); the signature is Ed25519 over signed_message" }),
+        &cbor(&notices_request),
+    ));
+    let notices = NoticesResponse {
+        version: WIRE_VERSION,
+        request_id: Uuid::from_u128(NOTICES_ID),
+        checkpoint: note.clone(),
+        known_tree_size: size,
+        consistency_proof: vec![],
+        notices: vec![Notice {
+            record_id: i.record.id,
+            decision: DecisionKind::Registered,
+            reason: DecisionReason::Reviewed,
+            decided_by: DecidedBy::Registrar,
+            decided_at: DECIDED_AT,
+            leaf_index: LEAF_INDEX + 1,
+            inclusion_proof: inclusion(LEAF_INDEX + 1),
+            credential: Some(ByteBuf::from(registered.bytes.clone())),
+        }],
+    };
+    out.push(vector(
+        "notices_response",
+        "§9.1",
+        json!({ "request_id": Uuid::from_u128(NOTICES_ID).to_string(), "checkpoint": "vector `checkpoint`",
+                "known_tree_size": size,
+                "notices": ["record: registered, reviewed, by a registrar, at decided_at, decision leaf 1235 with its inclusion proof in the checkpoint's tree, credential = vector `credential_registered`"],
+                "decided_at": DECIDED_AT,
+                "note": "the plaintext before sealing (sealed as §9). An encoding vector: leaf 1235 of the vectors' tree is `signed_record_correction`'s record leaf, not this decision leaf, so a device would refuse the notice's proof" }),
+        &cbor(&notices),
+    ));
+    out.push(vector(
+        "record_decision",
+        "§4",
+        json!({ "decision": "registered", "reason": "reviewed", "decided_by": "registrar",
+                "decided_at": DECIDED_AT, "leaf_index": LEAF_INDEX + 1,
+                "note": "records.decision in the device store: the registry's decision as the device verified it" }),
+        &cbor(&RecordDecision {
+            decision: DecisionKind::Registered,
+            reason: DecisionReason::Reviewed,
+            decided_by: DecidedBy::Registrar,
+            decided_at: DECIDED_AT,
+            leaf_index: LEAF_INDEX + 1,
+        }),
+    ));
+
     let stored = Receipt {
         leaf_index: LEAF_INDEX,
         salt: ByteBuf::from(SALT.to_vec()),
@@ -731,6 +797,17 @@ fn golden_vectors_decode_and_verify() {
         LedgerLeaf::parse(&bytes("ledger_leaf")).unwrap().commitment
     );
     let _: SealedBatch = codec::from_slice(&bytes("sealed_batch_envelope"), 1 << 20).unwrap();
+    let request: NoticesRequest = codec::from_slice(&bytes("notices_request"), 4096).unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&request.signature).unwrap();
+    i.device
+        .verifying_key()
+        .verify_strict(&request.signed_message(), &signature)
+        .unwrap();
+    let notices: NoticesResponse = codec::from_slice(&bytes("notices_response"), 1 << 20).unwrap();
+    assert_eq!(notices.request_id, request.request_id);
+    assert_eq!(notices.notices[0].record_id, i.record.id);
+    let decision: RecordDecision = codec::from_slice(&bytes("record_decision"), 256).unwrap();
+    assert_eq!(decision.leaf_index, notices.notices[0].leaf_index);
     let answer: BatchResponse = codec::from_slice(&bytes("batch_response"), 1 << 20).unwrap();
     let sealed = bytes("sealed_batch_response");
     assert_eq!(

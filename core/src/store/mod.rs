@@ -133,15 +133,6 @@ impl RecordStatus {
         }
     }
 
-    /// Whether the record is on the registry's ledger (it has a verified receipt): a record
-    /// rejected at sync is not, one a registrar rejected later is.
-    pub fn may_be_on_ledger(self) -> bool {
-        matches!(
-            self,
-            RecordStatus::Acknowledged | RecordStatus::Registered | RecordStatus::Rejected
-        )
-    }
-
     fn index(self) -> usize {
         self as usize
     }

@@ -1012,13 +1012,17 @@ public struct Counts: Equatable, Hashable {
      */
     public var inFlight: UInt64
     /**
-     * On the ledger with a verified receipt.
+     * On the ledger with a verified receipt, declared (waiting for the registry's decision).
      */
     public var acknowledged: UInt64
     /**
-     * Refused by the registry.
+     * Refused by the registry (at sync, or later by a registrar).
      */
     public var rejected: UInt64
+    /**
+     * Registered, with a registered credential.
+     */
+    public var registered: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1030,15 +1034,19 @@ public struct Counts: Equatable, Hashable {
          * Sent, answer not yet verified.
          */inFlight: UInt64, 
         /**
-         * On the ledger with a verified receipt.
+         * On the ledger with a verified receipt, declared (waiting for the registry's decision).
          */acknowledged: UInt64, 
         /**
-         * Refused by the registry.
-         */rejected: UInt64) {
+         * Refused by the registry (at sync, or later by a registrar).
+         */rejected: UInt64, 
+        /**
+         * Registered, with a registered credential.
+         */registered: UInt64) {
         self.pending = pending
         self.inFlight = inFlight
         self.acknowledged = acknowledged
         self.rejected = rejected
+        self.registered = registered
     }
 
     
@@ -1060,7 +1068,8 @@ public struct FfiConverterTypeCounts: FfiConverterRustBuffer {
                 pending: FfiConverterUInt64.read(from: &buf), 
                 inFlight: FfiConverterUInt64.read(from: &buf), 
                 acknowledged: FfiConverterUInt64.read(from: &buf), 
-                rejected: FfiConverterUInt64.read(from: &buf)
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                registered: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -1069,6 +1078,7 @@ public struct FfiConverterTypeCounts: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.inFlight, into: &buf)
         FfiConverterUInt64.write(value.acknowledged, into: &buf)
         FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.registered, into: &buf)
     }
 }
 
@@ -1983,7 +1993,13 @@ public struct SyncReport: Equatable, Hashable {
      */
     public var duplicate: UInt64
     /**
-     * Records refused, with reasons.
+     * Records registered in this sync: at once by the review policy (their registered
+     * credential in the batch answer) or by a registrar's decision (PROTOCOL §9.1).
+     */
+    public var registered: UInt64
+    /**
+     * Records refused, with reasons: at sync, or by a registrar's decision (rejected,
+     * `duplicate`, `correction_requested`; they stay on the ledger).
      */
     public var rejected: [RejectedRecord]
     /**
@@ -2025,7 +2041,12 @@ public struct SyncReport: Equatable, Hashable {
          * Records the registry already had (a retried batch): acknowledged too.
          */duplicate: UInt64, 
         /**
-         * Records refused, with reasons.
+         * Records registered in this sync: at once by the review policy (their registered
+         * credential in the batch answer) or by a registrar's decision (PROTOCOL §9.1).
+         */registered: UInt64, 
+        /**
+         * Records refused, with reasons: at sync, or by a registrar's decision (rejected,
+         * `duplicate`, `correction_requested`; they stay on the ledger).
          */rejected: [RejectedRecord], 
         /**
          * Size of the newest verified checkpoint.
@@ -2049,6 +2070,7 @@ public struct SyncReport: Equatable, Hashable {
         self.batches = batches
         self.accepted = accepted
         self.duplicate = duplicate
+        self.registered = registered
         self.rejected = rejected
         self.treeSize = treeSize
         self.checkpoint = checkpoint
@@ -2077,6 +2099,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 batches: FfiConverterUInt64.read(from: &buf), 
                 accepted: FfiConverterUInt64.read(from: &buf), 
                 duplicate: FfiConverterUInt64.read(from: &buf), 
+                registered: FfiConverterUInt64.read(from: &buf), 
                 rejected: FfiConverterSequenceTypeRejectedRecord.read(from: &buf), 
                 treeSize: FfiConverterUInt64.read(from: &buf), 
                 checkpoint: FfiConverterOptionString.read(from: &buf), 
@@ -2091,6 +2114,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.batches, into: &buf)
         FfiConverterUInt64.write(value.accepted, into: &buf)
         FfiConverterUInt64.write(value.duplicate, into: &buf)
+        FfiConverterUInt64.write(value.registered, into: &buf)
         FfiConverterSequenceTypeRejectedRecord.write(value.rejected, into: &buf)
         FfiConverterUInt64.write(value.treeSize, into: &buf)
         FfiConverterOptionString.write(value.checkpoint, into: &buf)
@@ -2696,9 +2720,15 @@ public enum RecordStatus: Equatable, Hashable {
      */
     case acknowledged
     /**
-     * Refused by the registry; the reason is kept for the worker.
+     * Refused by the registry, at sync or later by a registrar (rejected, a duplicate, or
+     * a correction asked for); the reason is kept for the worker.
      */
     case rejected
+    /**
+     * Registered by the registry (a legal registration, PROTOCOL §10.1), with its
+     * registered credential. An acknowledged record is only declared.
+     */
+    case registered
 
 
 
@@ -2728,6 +2758,8 @@ public struct FfiConverterTypeRecordStatus: FfiConverterRustBuffer {
         
         case 4: return .rejected
         
+        case 5: return .registered
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -2750,6 +2782,10 @@ public struct FfiConverterTypeRecordStatus: FfiConverterRustBuffer {
         
         case .rejected:
             writeInt(&buf, Int32(4))
+        
+        
+        case .registered:
+            writeInt(&buf, Int32(5))
         
         }
     }

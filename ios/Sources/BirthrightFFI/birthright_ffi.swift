@@ -2833,7 +2833,7 @@ public struct PossibleDuplicate: Equatable, Hashable {
      */
     public var capturedAt: Date
     /**
-     * Its status (`Acknowledged`: already registered).
+     * Its status (`Registered`, or `Acknowledged`: declared to the registry).
      */
     public var status: RecordStatus
     /**
@@ -2870,7 +2870,7 @@ public struct PossibleDuplicate: Equatable, Hashable {
          * When it was captured.
          */capturedAt: Date, 
         /**
-         * Its status (`Acknowledged`: already registered).
+         * Its status (`Registered`, or `Acknowledged`: declared to the registry).
          */status: RecordStatus, 
         /**
          * Likely or possible.
