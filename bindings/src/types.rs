@@ -70,6 +70,9 @@ pub struct RecordSummary {
     pub reject_message: Option<String>,
     /// Ledger index once acknowledged.
     pub leaf_index: Option<u64>,
+    /// When the registry decided on it (its clock), once a registrar's decision reached the
+    /// device.
+    pub decided_at: Option<SystemTime>,
 }
 
 /// A registration just captured, with the records on the device that may be the same child
@@ -364,6 +367,7 @@ impl From<core::device::RecordSummary> for RecordSummary {
             reject_code: s.reject_code,
             reject_message: s.reject_message,
             leaf_index: s.leaf_index,
+            decided_at: s.decided_at.map(system_time),
         }
     }
 }

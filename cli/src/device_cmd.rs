@@ -482,6 +482,7 @@ fn summary_json(r: &RecordSummary) -> serde_json::Value {
         "reject_code": r.reject_code,
         "reject_message": r.reject_message,
         "leaf_index": r.leaf_index,
+        "decided_at": r.decided_at.map(when),
     })
 }
 
@@ -563,6 +564,7 @@ fn show_json(stored: &StoredRecord) -> serde_json::Value {
         "reject_code": stored.summary.reject_code,
         "reject_message": stored.summary.reject_message,
         "leaf_index": stored.summary.leaf_index,
+        "decided_at": stored.summary.decided_at.map(when),
         "signed_record_bytes": stored.signed.bytes.len(),
         "enrolment": record.enrolment,
     })
@@ -598,6 +600,9 @@ fn show_text(stored: &StoredRecord) -> String {
     }
     if let Some(i) = stored.summary.leaf_index {
         line("ledger index", i.to_string());
+    }
+    if let Some(at) = stored.summary.decided_at {
+        line("decided", when(at));
     }
     line(
         "captured",

@@ -6,7 +6,7 @@
 
 use std::{
     path::Path,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use serde::{Deserialize, Serialize};
@@ -166,6 +166,9 @@ pub struct RecordSummary {
     pub reject_message: Option<String>,
     /// Position on the registry ledger, once acknowledged.
     pub leaf_index: Option<u64>,
+    /// When the registry decided on it (Unix seconds, the registry's clock), once a
+    /// registrar's decision reached the device.
+    pub decided_at: Option<i64>,
 }
 
 fn status_str<S: serde::Serializer>(status: &RecordStatus, s: S) -> Result<S::Ok, S::Error> {
@@ -387,10 +390,18 @@ fn ago(seconds: i64) -> String {
     }
 }
 
-/// The device's records as a blocking index, and what a possible duplicate shows of each.
+/// The device's current records (those not corrected since) as a blocking index, kept in
+/// memory while the device is open and never on disk: built once by decrypting every summary,
+/// then brought up to date with the records captured since (by capture sequence), so a check
+/// at capture reads only its candidates' rows. A correction captured since (by any handle on
+/// the store) rebuilds it, so a corrected record leaves it.
+#[derive(Default)]
 struct Known {
     index: Index,
-    shown: Vec<(RecordRow, SealedSummary)>,
+    /// The record at each position of the index.
+    ids: Vec<Uuid>,
+    /// The largest capture sequence in the index.
+    max_seq: i64,
 }
 
 /// Lower-cased, NFC form used for name search.
@@ -408,6 +419,8 @@ struct Identity {
 pub struct Device {
     store: Store,
     identity: RwLock<Option<Arc<Identity>>>,
+    /// The duplicate check's index ([`Known`]), built at its first use.
+    known: Mutex<Option<Known>>,
 }
 
 impl std::fmt::Debug for Device {
@@ -466,6 +479,7 @@ impl Device {
         let device = Device {
             store,
             identity: RwLock::new(identity),
+            known: Mutex::new(None),
         };
         device.check_enrolment()?;
         Ok(device)
@@ -609,8 +623,9 @@ impl Device {
         let (row, summary) = self.prepare(input, captured_at, supersedes)?;
         let prepared = Prepared::from_form(input);
         self.store.write(|tx| -> Result<Captured, DeviceError> {
-            let known = self.known(tx)?;
-            let possible_duplicates = known.duplicates(&prepared, supersedes);
+            let possible_duplicates = self.with_known(tx, |known| {
+                self.duplicates(tx, known, &prepared, supersedes)
+            })?;
             let registry_hints = hints_for(
                 &read_hints(&self.store, tx)?,
                 &prepared,
@@ -638,30 +653,105 @@ impl Device {
         input: &RegistrationForm,
     ) -> Result<Vec<PossibleDuplicate>, DeviceError> {
         let prepared = Prepared::from_form(input);
-        let known = self.store.read(|conn| self.known(conn))?;
-        Ok(known.duplicates(&prepared, None))
+        self.store.read(|conn| {
+            self.with_known(conn, |known| self.duplicates(conn, known, &prepared, None))
+        })
+    }
+
+    /// Runs `f` on the duplicate check's index ([`Known`]), first brought up to date with the
+    /// store as `conn` sees it. An error (or a transaction that then fails to commit, see
+    /// [`Self::forget_known`]) drops the index, so it never holds a record the store does not.
+    fn with_known<T>(
+        &self,
+        conn: &rusqlite::Connection,
+        f: impl FnOnce(&mut Known) -> Result<T, DeviceError>,
+    ) -> Result<T, DeviceError> {
+        let mut held = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = match held.take() {
+            Some(mut known) => {
+                let new = self.store.records_after(conn, known.max_seq)?;
+                if new.iter().any(|row| row.supersedes.is_some()) {
+                    self.build_known(conn)?
+                } else {
+                    for row in new {
+                        let profile = self.profile_of(&row)?;
+                        known.add(&row, profile);
+                    }
+                    known
+                }
+            }
+            None => self.build_known(conn)?,
+        };
+        let result = f(&mut known)?;
+        *held = Some(known);
+        Ok(result)
+    }
+
+    /// Drops the duplicate check's index (rebuilt at its next use).
+    fn forget_known(&self) {
+        *self.known.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Decrypts every current record's summary into a blocking index (docs/MATCHING.md §5).
-    fn known(&self, conn: &rusqlite::Connection) -> Result<Known, DeviceError> {
-        let rows = self.store.records(conn, None)?;
-        let mut known = Known {
-            index: Index::new(),
-            shown: Vec::with_capacity(rows.len()),
-        };
-        for row in rows {
+    fn build_known(&self, conn: &rusqlite::Connection) -> Result<Known, DeviceError> {
+        let mut known = Known::default();
+        for row in self.store.records_after(conn, 0)? {
+            known.max_seq = known.max_seq.max(row.seq);
             if row.superseded_by.is_some() {
                 continue;
             }
-            let mut summary = self.sealed_summary(&row)?;
-            let profile = match summary.profile.take() {
-                Some(profile) => profile,
-                None => Profile::from_form(&self.signed_record(&row)?.record.enrolment),
-            };
-            known.index.add(Prepared::new(profile));
-            known.shown.push((row, summary));
+            let profile = self.profile_of(&row)?;
+            known.add(&row, profile);
         }
         Ok(known)
+    }
+
+    /// The matching profile of a stored record: from its summary, or (a summary written
+    /// before duplicate detection) from the record itself.
+    fn profile_of(&self, row: &RecordRow) -> Result<Prepared, DeviceError> {
+        let profile = match self.sealed_summary(row)?.profile {
+            Some(profile) => profile,
+            None => Profile::from_form(&self.signed_record(row)?.record.enrolment),
+        };
+        Ok(Prepared::new(profile))
+    }
+
+    /// The records scoring `possible` or more against `record`, best first, as they are now
+    /// in the store, leaving out `corrected` (the record a correction replaces).
+    fn duplicates(
+        &self,
+        conn: &rusqlite::Connection,
+        known: &Known,
+        record: &Prepared,
+        corrected: Option<Uuid>,
+    ) -> Result<Vec<PossibleDuplicate>, DeviceError> {
+        let mut out = Vec::new();
+        for (at, m) in known.index.matches(record, None) {
+            let Some(id) = known.ids.get(at).copied() else {
+                continue;
+            };
+            if Some(id) == corrected {
+                continue;
+            }
+            let row = self
+                .store
+                .record(conn, &id)?
+                .ok_or_else(|| StoreError::Tampered {
+                    what: format!("record {id} (deleted)"),
+                })?;
+            let summary = self.sealed_summary(&row)?;
+            out.push(PossibleDuplicate {
+                id,
+                child_name: summary.child_name,
+                date_of_birth: summary.date_of_birth,
+                captured_at: row.captured_at,
+                status: row.status,
+                level: m.level,
+                score: m.points,
+                reasons: m.reasons,
+            });
+        }
+        Ok(out)
     }
 
     /// Captures with an explicit capture time (tests, benchmarks and imports).
@@ -704,35 +794,33 @@ impl Device {
         if !problems.is_empty() {
             return Err(DeviceError::Validation(ValidationErrors(problems)));
         }
-        self.store
+        let stored = self
+            .store
             .write(|tx| -> Result<Vec<Captured>, DeviceError> {
-                // Each form is matched against the device's records and the forms before it.
-                let mut known = self.known(tx)?;
                 let hints = read_hints(&self.store, tx)?;
-                let mut out = Vec::with_capacity(prepared.len());
-                for ((row, summary), input) in prepared.into_iter().zip(inputs) {
-                    let profile = Prepared::from_form(input);
-                    let possible_duplicates = known.duplicates(&profile, None);
-                    let registry_hints = hints_for(&hints, &profile, &possible_duplicates);
-                    let row = self.insert(tx, row)?;
-                    known.index.add(profile);
-                    known.shown.push((
-                        row.clone(),
-                        SealedSummary {
-                            child_name: summary.child_name.clone(),
-                            date_of_birth: summary.date_of_birth.clone(),
-                            mother_name: summary.mother_name.clone(),
-                            profile: None,
-                        },
-                    ));
-                    out.push(Captured {
-                        summary: summary_from(row, summary),
-                        possible_duplicates,
-                        registry_hints,
-                    });
-                }
-                Ok(out)
-            })
+                // Each form is matched against the device's records and the forms before it.
+                self.with_known(tx, |known| {
+                    let mut out = Vec::with_capacity(prepared.len());
+                    for ((row, summary), input) in prepared.into_iter().zip(inputs) {
+                        let profile = Prepared::from_form(input);
+                        let possible_duplicates = self.duplicates(tx, known, &profile, None)?;
+                        let registry_hints = hints_for(&hints, &profile, &possible_duplicates);
+                        let row = self.insert(tx, row)?;
+                        known.add(&row, profile);
+                        out.push(Captured {
+                            summary: summary_from(row, summary),
+                            possible_duplicates,
+                            registry_hints,
+                        });
+                    }
+                    Ok(out)
+                })
+            });
+        if stored.is_err() {
+            // The index may hold forms of the batch that the store then did not keep.
+            self.forget_known();
+        }
+        stored
     }
 
     /// Validates, signs and seals one registration: the row to insert and its summary.
@@ -1134,26 +1222,11 @@ fn hints_for(
 }
 
 impl Known {
-    /// The records scoring `possible` or more against `record`, best first, leaving out
-    /// `corrected` (the record a correction replaces).
-    fn duplicates(&self, record: &Prepared, corrected: Option<Uuid>) -> Vec<PossibleDuplicate> {
-        self.index
-            .matches(record, None)
-            .into_iter()
-            .filter_map(|(at, m)| {
-                let (row, summary) = self.shown.get(at)?;
-                (Some(row.id) != corrected).then(|| PossibleDuplicate {
-                    id: row.id,
-                    child_name: summary.child_name.clone(),
-                    date_of_birth: summary.date_of_birth.clone(),
-                    captured_at: row.captured_at,
-                    status: row.status,
-                    level: m.level,
-                    score: m.points,
-                    reasons: m.reasons,
-                })
-            })
-            .collect()
+    /// Adds stored record `row` with its matching profile.
+    fn add(&mut self, row: &RecordRow, profile: Prepared) {
+        self.index.add(profile);
+        self.ids.push(row.id);
+        self.max_seq = self.max_seq.max(row.seq);
     }
 }
 
@@ -1170,6 +1243,7 @@ fn summary_from(row: RecordRow, summary: SealedSummary) -> RecordSummary {
         reject_code: row.reject_code,
         reject_message: row.reject_message,
         leaf_index: row.leaf_index,
+        decided_at: row.decision.map(|d| d.decided_at),
     }
 }
 
@@ -1187,6 +1261,57 @@ mod tests {
         let device = Device::open_in_memory(StorageKey::generate().unwrap()).unwrap();
         device.init("worker-7").unwrap();
         device
+    }
+
+    /// The duplicate check's in-memory index follows the store: records another handle on
+    /// the same file captured are found, a record corrected since is not, and the status shown
+    /// is the record's current one.
+    #[test]
+    fn the_in_memory_index_follows_every_handle_on_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let key = StorageKey::generate().unwrap();
+        let a = Device::create(&path, key.clone()).unwrap();
+        a.init("worker-7").unwrap();
+        let b = Device::open(&path, key).unwrap();
+        let mut maria = olena();
+        maria.child.given_names = "Марія".into();
+        maria.child.date_of_birth = "2025-11-02".into();
+        assert!(
+            b.possible_duplicates(&olena()).unwrap().is_empty(),
+            "built empty"
+        );
+        let first = a.capture(&olena()).unwrap();
+        let found: Vec<Uuid> = b
+            .possible_duplicates(&olena())
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(
+            found,
+            vec![first.summary.id],
+            "captured by the other handle"
+        );
+        // Corrected through the other handle: the correction is found, the original not.
+        let fixed = a.correct(&first.summary.id, &olena()).unwrap();
+        let found: Vec<Uuid> = b
+            .possible_duplicates(&olena())
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(found, vec![fixed.summary.id]);
+        assert!(b.possible_duplicates(&maria).unwrap().is_empty());
+        // The index is in memory only: the file holds no name in plaintext.
+        drop((a, b));
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes
+                .windows("Коваленко".len())
+                .any(|w| w == "Коваленко".as_bytes()),
+            "a name in the file"
+        );
     }
 
     #[test]

@@ -652,6 +652,12 @@ pub const NOTICES_HPKE_INFO: &[u8] = b"birthright/notices/v1";
 pub const NOTICES_REQUEST_TAG: &[u8] = b"birthright/notices-request/v1\0";
 /// Most notices one answer carries (the device asks again from the last one).
 pub const MAX_NOTICES: usize = 1000;
+/// Most records one notices request names (so a request stays within its 16 KiB body).
+pub const MAX_NOTICE_RECORDS: usize = 500;
+
+fn bounded_notice_records<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Uuid>, D::Error> {
+    codec::deserialize_bounded_vec(d, MAX_NOTICE_RECORDS, "records")
+}
 
 /// A device asking for the decisions on its records (§9.1), sealed like a batch (with
 /// [`NOTICES_HPKE_INFO`]) and signed with the device key.
@@ -669,18 +675,27 @@ pub struct NoticesRequest {
     pub from_index: u64,
     /// Ed25519 signature by the device key of [`NoticesRequest::signed_message`].
     pub signature: ByteBuf,
+    /// Only decisions on these records (those awaiting one on the device, at most
+    /// [`MAX_NOTICE_RECORDS`]), so an answer never repeats what the device already holds.
+    #[serde(deserialize_with = "bounded_notice_records")]
+    pub records: Vec<Uuid>,
 }
 
 impl NoticesRequest {
     /// What the device signs: [`NOTICES_REQUEST_TAG`] || request_id (16) || device_kid (8) ||
-    /// u64be(known_tree_size) || u64be(from_index).
+    /// u64be(known_tree_size) || u64be(from_index) || u32be(number of records) || each
+    /// record id (16).
     pub fn signed_message(&self) -> Vec<u8> {
-        let mut m = Vec::with_capacity(NOTICES_REQUEST_TAG.len() + 40);
+        let mut m = Vec::with_capacity(NOTICES_REQUEST_TAG.len() + 44 + 16 * self.records.len());
         m.extend_from_slice(NOTICES_REQUEST_TAG);
         m.extend_from_slice(self.request_id.as_bytes());
         m.extend_from_slice(&self.device_kid);
         m.extend_from_slice(&self.known_tree_size.to_be_bytes());
         m.extend_from_slice(&self.from_index.to_be_bytes());
+        m.extend_from_slice(&(self.records.len() as u32).to_be_bytes());
+        for id in &self.records {
+            m.extend_from_slice(id.as_bytes());
+        }
         m
     }
 
@@ -734,7 +749,7 @@ impl NoticesRequest {
                 "a notices request is not compressed".into(),
             ));
         }
-        let request: NoticesRequest = codec::from_slice(&plaintext, 4096)?;
+        let request: NoticesRequest = codec::from_slice(&plaintext, 12 * 1024)?;
         if request.request_id != sealed.batch_id || request.version != WIRE_VERSION {
             return Err(WireError::Invalid(
                 "the request differs from its envelope".into(),

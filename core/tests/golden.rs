@@ -551,6 +551,7 @@ fn vectors() -> Vec<Vector> {
         known_tree_size: size,
         from_index: LEAF_INDEX,
         signature: ByteBuf::new(),
+        records: vec![i.record.id],
     };
     let signed_message = notices_request.signed_message();
     notices_request.signature = ByteBuf::from(i.device.sign(&signed_message).to_vec());
@@ -559,7 +560,8 @@ fn vectors() -> Vec<Vector> {
         "§9.1",
         json!({ "request_id": Uuid::from_u128(NOTICES_ID).to_string(),
                 "device_kid": i.device.key_id().to_hex(), "known_tree_size": size,
-                "from_index": LEAF_INDEX, "signed_message": hex::encode(&signed_message),
+                "from_index": LEAF_INDEX, "records": [i.record.id.to_string()],
+                "signed_message": hex::encode(&signed_message),
                 "device_seed": hex::encode(DEVICE_SEED),
                 "note": "the plaintext before sealing (HPKE info birthright/notices/v1); the signature is Ed25519 over signed_message" }),
         &cbor(&notices_request),

@@ -1727,10 +1727,21 @@ fn a_reviewed_registration_reaches_the_device_through_its_notices() {
         known_tree_size: 1,
         from_index: 0,
         signature: ByteBuf::from(vec![0; 64]),
+        records: vec![Uuid::now_v7()],
     };
     let (sealed, _) = request.seal(&hpke).unwrap();
     let refused = registry.notices(&sealed).unwrap_err();
     assert_eq!((refused.status, refused.code), (403, "bad_signature"));
+    let message = request.signed_message();
+    request.signature = ByteBuf::from(
+        device
+            .with_device_key(|k| k.sign(&message).to_vec())
+            .unwrap(),
+    );
+    let (sealed, key) = request.seal(&hpke).unwrap();
+    let answer = NoticesResponse::open(&registry.notices(&sealed).unwrap(), &key).unwrap();
+    assert!(answer.notices.is_empty(), "only the records asked about");
+    request.records = vec![id];
     let message = request.signed_message();
     request.signature = ByteBuf::from(
         device

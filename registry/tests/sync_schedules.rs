@@ -333,8 +333,8 @@ impl SyncStore for Watched<'_> {
     fn save_status_list(&self, list: &[u8], now: i64) -> Result<(), SyncError> {
         self.write(|| self.device.save_status_list(list, now))
     }
-    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError> {
-        self.read(|| self.device.awaiting_decisions_from())
+    fn awaiting_decisions(&self) -> Result<Vec<(u64, Uuid)>, SyncError> {
+        self.read(|| self.device.awaiting_decisions())
     }
     fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError> {
         self.read(|| self.device.awaiting_record(id))

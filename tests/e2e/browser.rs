@@ -3,9 +3,11 @@
 //! process: a registrar logs in with a one-time password and is made to choose her own,
 //! finds the record held as a possible duplicate in the queue, opens it (both records side
 //! by side, the differing names marked, the ledger entry checked), searches, and decides;
-//! registers a late registration from the queue with the decision form; a registrar of
-//! another region sees none of it. Screenshots of the login, queue, search
-//! and record pages in each language go to `target/screenshots/`.
+//! registers a late registration from the queue with the decision form, opens its certificate
+//! and prints it (A4 and A5, WebDriver's Print Page), rejects another; then the devices sync
+//! and hold the registered credentials and the rejection; a registrar of another region sees
+//! none of it. Screenshots of the login, queue, search, record and certificate pages in each
+//! language, and the printed certificates, go to `target/screenshots/`.
 //!
 //! Without chromedriver the test says why and passes, except under `CI=true`, where it
 //! fails (`scripts/test-all.sh` installs both packages).
@@ -313,8 +315,118 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
         "{decisions}"
     );
     assert!(browser.find_all("form.decision").is_empty());
+
+    // Its certificate: the page in each language, and printed on A4 and A5 as the print
+    // preview lays it out.
+    browser
+        .find(&format!("a[href$=\"/records/{late_id}/certificate\"]"))
+        .click();
+    wait_for("the certificate page", || {
+        browser
+            .url()
+            .ends_with(&format!("/records/{late_id}/certificate"))
+            && !browser.find_all("div.qr svg").is_empty()
+    });
+    let certificate = browser.find("body").text();
+    assert!(
+        certificate.contains("Ivan") && certificate.contains("Shevchenko"),
+        "{certificate}"
+    );
+    // The page has no navigation (it is for printing): the language is chosen on the record
+    // page and kept by its cookie.
+    for lang in LANGS {
+        browser.goto(&format!("{base}/records/{late_id}"));
+        switch(&browser, lang);
+        browser.goto(&format!("{base}/records/{late_id}/certificate"));
+        assert_eq!(
+            browser.find("html").attribute("lang").as_deref(),
+            Some(lang)
+        );
+        browser.screenshot(&shots.join(format!("certificate-{lang}.png")));
+    }
+    browser.goto(&format!("{base}/records/{late_id}"));
+    switch(&browser, "en");
+    browser.goto(&format!("{base}/records/{late_id}/certificate"));
+    let a4 = browser.print_pdf(&shots.join("certificate-a4.pdf"), 21.0, 29.7);
+    browser.goto(&format!("{base}/records/{late_id}/certificate?paper=a5"));
+    let a5 = browser.print_pdf(&shots.join("certificate-a5.pdf"), 14.8, 21.0);
+    assert!(
+        a4.len() > 1000 && a5.len() > 1000,
+        "{} {}",
+        a4.len(),
+        a5.len()
+    );
+
+    // Another late registration, rejected with a reason.
+    let mut refused = late.clone();
+    refused["child"]["given_names"] = "Petro".into();
+    refused["child"]["date_of_birth"] = "2021-08-02".into();
+    let refused_path = root.path().join("refused.json");
+    std::fs::write(&refused_path, refused.to_string()).unwrap();
+    let refused_id = capture_form(&first, &refused_path, 1).remove(0);
+    // This sync already brings the registration decided above.
+    let report = sync_json(&first, &url);
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(show_json(&first, &late_id)["status"], "registered");
+    browser.goto(&format!("{base}/records/{refused_id}"));
+    browser
+        .find("form.decision input[value=reject] ~ fieldset option[value=incorrect_information]")
+        .click();
+    browser
+        .find("form.decision input[value=reject] ~ fieldset textarea[name=note]")
+        .type_text("The village is misspelt");
+    browser
+        .find("form.decision input[value=reject] ~ fieldset button")
+        .click();
+    wait_for("the record page with the record rejected", || {
+        browser
+            .find_all("h1 span.status-rejected")
+            .first()
+            .is_some_and(|s| s.text() == "Rejected")
+    });
     browser.goto(&format!("{base}/queue"));
     assert!(browser.find_all("table.list tbody tr").is_empty());
+
+    // The devices sync: the first holds the late registration's registered credential and
+    // the rejection with its reason; the second, the record released as not a duplicate.
+    let out = run(&["sync", "--data", p(&first), "--registry", &url, "--json"]);
+    assert_eq!(out.status.code(), Some(3), "a rejection: {out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["registered"], 0, "{report}");
+    assert_eq!(report["rejected"][0]["id"], refused_id.as_str(), "{report}");
+    assert_eq!(report["rejected"][0]["code"], "rejected", "{report}");
+    assert_eq!(show_json(&first, &late_id)["status"], "registered");
+    let shown = show_json(&first, &refused_id);
+    assert_eq!(shown["status"], "rejected", "{shown}");
+    assert!(
+        shown["reject_message"]
+            .as_str()
+            .unwrap()
+            .contains("incorrect information"),
+        "{shown}"
+    );
+    let credential = ok(&[
+        "credential",
+        "--data",
+        p(&first),
+        &late_id,
+        "--format",
+        "text",
+    ]);
+    let trust = trust_file(&registry);
+    let out = run(&[
+        "verify",
+        "--trust",
+        p(&trust),
+        "--text",
+        credential.trim(),
+        "--json",
+    ]);
+    let verified: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["verdict"]["status"], "valid", "{verified}");
+    let report = sync_json(&second, &url);
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(show_json(&second, &held)["status"], "registered");
 
     // Log out: the session is gone.
     browser.find("form.logout button").click();

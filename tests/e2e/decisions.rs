@@ -191,6 +191,8 @@ fn late_registrations_are_decided_by_a_registrar_and_the_device_learns_each_deci
     );
     let shown = status_of(&device, &corrected);
     assert_eq!(shown["reject_code"], "correction_requested", "{shown}");
+    assert!(shown["decided_at"].is_string(), "{shown}");
+    assert!(status_of(&device, &registered)["decided_at"].is_string());
     let text = ok(&["list", "--data", p(&device)]);
     assert!(
         text.contains("The registrar asked for a correction (missing information)"),

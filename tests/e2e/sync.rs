@@ -230,8 +230,13 @@ fn a_device_with_nothing_to_send_refreshes_its_checkpoint_through_a_consistency_
         requests.contains(&"GET /v1/proof/consistency?from=3&to=6".to_string()),
         "{requests:?}"
     );
-    assert!(
-        !requests.iter().any(|r| r.starts_with("POST")),
+    // No batch: its only POST asks for the decisions on its held record.
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.starts_with("POST"))
+            .collect::<Vec<_>>(),
+        vec!["POST /v1/notices"],
         "{requests:?}"
     );
     drop(proxy);

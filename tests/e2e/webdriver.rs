@@ -222,6 +222,23 @@ impl<'a> Browser<'a> {
         }
     }
 
+    /// Prints the page as the browser's print preview lays it out (the print CSS, on paper of
+    /// `width_cm` x `height_cm`, WebDriver's Print Page) and writes the PDF to `path`; returns
+    /// its bytes.
+    pub(crate) fn print_pdf(&self, path: &Path, width_cm: f64, height_cm: f64) -> Vec<u8> {
+        let b64 = self.cmd(
+            "POST",
+            "/print",
+            Some(json!({ "page": { "width": width_cm, "height": height_cm }, "background": true })),
+        );
+        let pdf = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or(""))
+            .unwrap();
+        assert!(pdf.starts_with(b"%PDF"), "a PDF");
+        std::fs::write(path, &pdf).unwrap();
+        pdf
+    }
+
     /// Writes a PNG screenshot of the window to `path`.
     pub(crate) fn screenshot(&self, path: &Path) {
         let b64 = self.cmd("GET", "/screenshot", None);

@@ -179,6 +179,19 @@ impl Store {
         self.verified_records(rows)
     }
 
+    /// Every row captured after sequence `after_seq` (all of them from 0), in capture order.
+    pub fn records_after(
+        &self,
+        conn: &Connection,
+        after_seq: i64,
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE seq > ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(params![after_seq], record_row)?;
+        self.verified_records(rows)
+    }
+
     /// Stores a new batch and moves its records from pending to in flight, atomically.
     pub fn insert_batch(
         &self,

@@ -42,7 +42,7 @@ use crate::{
     },
     trust::{RevocationList, TrustBundle},
     wire::{
-        self, Batch, BatchResponse, MAX_NOTICES, NoticesRequest, NoticesResponse, Outcome,
+        self, Batch, BatchResponse, MAX_NOTICE_RECORDS, NoticesRequest, NoticesResponse, Outcome,
         RecordResult, ResponseKey,
     },
 };
@@ -124,6 +124,8 @@ pub struct SyncMachine<S> {
     counted_batch: Option<Uuid>,
     /// Whether a batch answered below the witness quorum was already resent in this sync.
     resent_for_witnesses: bool,
+    /// The records awaiting a decision not yet asked about in this sync (ledger order).
+    awaiting: Vec<(u64, Uuid)>,
 }
 
 impl<S: SyncStore> SyncMachine<S> {
@@ -158,6 +160,7 @@ impl<S: SyncStore> SyncMachine<S> {
             batched_up_to: 0,
             counted_batch: None,
             resent_for_witnesses: false,
+            awaiting: Vec::new(),
         })
     }
 
@@ -709,23 +712,28 @@ impl<S: SyncStore> SyncMachine<S> {
         if self.report.device_revoked {
             return Ok(Phase::FetchStatusList);
         }
-        match self.store.awaiting_decisions_from()? {
-            Some(from_index) => self.notices_request(from_index),
-            None => Ok(Phase::FetchStatusList),
-        }
+        self.awaiting = self.store.awaiting_decisions()?;
+        self.notices_request()
     }
 
-    /// Signs and seals a notices request for the decisions from ledger index `from_index`,
-    /// against the newest checkpoint this device verified.
-    fn notices_request(&mut self, from_index: u64) -> Result<Phase, SyncError> {
+    /// Signs and seals a notices request for the decisions on the next records awaiting one
+    /// (at most [`MAX_NOTICE_RECORDS`]), against the newest checkpoint this device verified;
+    /// the status list when none is left.
+    fn notices_request(&mut self) -> Result<Phase, SyncError> {
+        if self.awaiting.is_empty() {
+            return Ok(Phase::FetchStatusList);
+        }
+        let take = self.awaiting.len().min(MAX_NOTICE_RECORDS);
+        let asked: Vec<(u64, Uuid)> = self.awaiting.drain(..take).collect();
         let known_tree_size = self.store.latest_checkpoint()?.map_or(0, |c| c.size);
         let mut request = NoticesRequest {
             version: wire::WIRE_VERSION,
             request_id: self.batch_id(),
             device_kid: ByteBuf::from(self.kid.0.to_vec()),
             known_tree_size,
-            from_index,
+            from_index: asked.first().map_or(0, |(index, _)| *index),
             signature: ByteBuf::new(),
+            records: asked.iter().map(|(_, id)| *id).collect(),
         };
         let signature = self.store.sign_request(&request.signed_message())?;
         request.signature = ByteBuf::from(signature.to_vec());
@@ -746,7 +754,7 @@ impl<S: SyncStore> SyncMachine<S> {
     /// Verifies a notices answer (its checkpoint like a batch answer's, each decision on the
     /// ledger against the device's own record) and applies the decisions with the checkpoint
     /// in one transaction. Below the witness quorum nothing is applied: a later sync asks
-    /// again. A full answer is followed by the next page.
+    /// again. The records not asked about yet are asked next.
     fn digest_notices(&mut self, call: NoticesCall, body: &[u8]) -> Result<Phase, SyncError> {
         let response = NoticesResponse::open(body, &call.key)
             .map_err(|e| SyncError::InvalidResponse(format!("notices answer: {e}")))?;
@@ -825,12 +833,7 @@ impl<S: SyncStore> SyncMachine<S> {
                 }),
             }
         }
-        match response.notices.last() {
-            Some(last) if response.notices.len() >= MAX_NOTICES => {
-                self.notices_request(last.leaf_index.saturating_add(1))
-            }
-            _ => Ok(Phase::FetchStatusList),
-        }
+        self.notices_request()
     }
 
     fn save_checkpoint(&mut self, checkpoint: &Checkpoint, note: String) -> Result<(), SyncError> {

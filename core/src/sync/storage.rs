@@ -161,9 +161,9 @@ pub trait SyncStore {
     fn status_list(&self) -> Result<Option<Vec<u8>>, SyncError>;
     /// Caches a verified status list fetched at `now`.
     fn save_status_list(&self, list: &[u8], now: i64) -> Result<(), SyncError>;
-    /// The smallest ledger index of a record waiting for the registry's decision
-    /// (acknowledged), if there is one: decisions on it are at later indices.
-    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError>;
+    /// The records waiting for the registry's decision (acknowledged), each with its ledger
+    /// index, in ledger order.
+    fn awaiting_decisions(&self) -> Result<Vec<(u64, Uuid)>, SyncError>;
     /// Record `id`, if it is this device's and waits for a decision.
     fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError>;
     /// The device key's signature of `message` (a notices request's signed message).
@@ -243,8 +243,8 @@ impl<T: SyncStore + ?Sized> SyncStore for &T {
     fn save_status_list(&self, list: &[u8], now: i64) -> Result<(), SyncError> {
         (**self).save_status_list(list, now)
     }
-    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError> {
-        (**self).awaiting_decisions_from()
+    fn awaiting_decisions(&self) -> Result<Vec<(u64, Uuid)>, SyncError> {
+        (**self).awaiting_decisions()
     }
     fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError> {
         (**self).awaiting_record(id)
@@ -457,10 +457,15 @@ impl SyncStore for Device {
             store.set_meta(tx, META_STATUS_LIST_FETCHED_AT, now.to_string().as_bytes())
         })?)
     }
-    fn awaiting_decisions_from(&self) -> Result<Option<u64>, SyncError> {
+    fn awaiting_decisions(&self) -> Result<Vec<(u64, Uuid)>, SyncError> {
         let store = self.store();
         let rows = store.read(|c| store.records(c, Some(RecordStatus::Acknowledged)))?;
-        Ok(rows.iter().filter_map(|row| row.leaf_index).min())
+        let mut awaiting: Vec<(u64, Uuid)> = rows
+            .iter()
+            .filter_map(|row| Some((row.leaf_index?, row.id)))
+            .collect();
+        awaiting.sort_unstable();
+        Ok(awaiting)
     }
 
     fn awaiting_record(&self, id: &Uuid) -> Result<Option<AwaitingRecord>, SyncError> {

@@ -3083,6 +3083,11 @@ public struct RecordSummary: Equatable, Hashable {
      * Ledger index once acknowledged.
      */
     public var leafIndex: UInt64?
+    /**
+     * When the registry decided on it (its clock), once a registrar's decision reached the
+     * device.
+     */
+    public var decidedAt: Date?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3119,7 +3124,11 @@ public struct RecordSummary: Equatable, Hashable {
          */rejectMessage: String?, 
         /**
          * Ledger index once acknowledged.
-         */leafIndex: UInt64?) {
+         */leafIndex: UInt64?, 
+        /**
+         * When the registry decided on it (its clock), once a registrar's decision reached the
+         * device.
+         */decidedAt: Date?) {
         self.id = id
         self.capturedAt = capturedAt
         self.status = status
@@ -3131,6 +3140,7 @@ public struct RecordSummary: Equatable, Hashable {
         self.rejectCode = rejectCode
         self.rejectMessage = rejectMessage
         self.leafIndex = leafIndex
+        self.decidedAt = decidedAt
     }
 
     
@@ -3159,7 +3169,8 @@ public struct FfiConverterTypeRecordSummary: FfiConverterRustBuffer {
                 supersededBy: FfiConverterOptionString.read(from: &buf), 
                 rejectCode: FfiConverterOptionString.read(from: &buf), 
                 rejectMessage: FfiConverterOptionString.read(from: &buf), 
-                leafIndex: FfiConverterOptionUInt64.read(from: &buf)
+                leafIndex: FfiConverterOptionUInt64.read(from: &buf), 
+                decidedAt: FfiConverterOptionTimestamp.read(from: &buf)
         )
     }
 
@@ -3175,6 +3186,7 @@ public struct FfiConverterTypeRecordSummary: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.rejectCode, into: &buf)
         FfiConverterOptionString.write(value.rejectMessage, into: &buf)
         FfiConverterOptionUInt64.write(value.leafIndex, into: &buf)
+        FfiConverterOptionTimestamp.write(value.decidedAt, into: &buf)
     }
 }
 

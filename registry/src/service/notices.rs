@@ -1,7 +1,8 @@
 //! `POST /v1/notices` (PROTOCOL §9.1): a device learns the decisions on its records. The
 //! request is sealed to the registry like a batch and signed with the device's key; the answer
 //! is sealed back to it, with each decision's inclusion proof and, for a registration, the
-//! registered credential (issued only now for a record a registrar registered).
+//! registered credential (issued only now for a record a registrar registered). Only the
+//! records the device names are answered: those still awaiting a decision on it.
 
 use birthright_core::{
     credential,
@@ -75,9 +76,13 @@ impl Registry {
                 note
             }
         };
+        let asked: std::collections::HashSet<&uuid::Uuid> = request.records.iter().collect();
         let mut notices = Vec::new();
         for row in self.store.decisions_of_device(&kid)? {
-            if row.leaf_index < request.from_index || row.leaf_index >= size {
+            if row.leaf_index < request.from_index
+                || row.leaf_index >= size
+                || !asked.contains(&row.id)
+            {
                 continue;
             }
             if notices.len() >= MAX_NOTICES {
