@@ -3,6 +3,7 @@
 //! do not. `--quick` is the CI smoke run (under a minute); the full run takes a few minutes.
 //!
 //! `cargo run --profile perf -p birthright-bench -- [--quick] [--ledger-10m] [--json FILE]`
+//! (`--registrar-only`, `--matching-only`: one figure)
 //!
 //! The peak memory of a sync is measured in a fresh child process (the same binary re-executed
 //! with the hidden `--child-sync-rss DIR`) that holds only the device and syncs over loopback
@@ -64,6 +65,10 @@ struct Args {
     /// Only figure 12, the registrars' search and statistics (for a look at one figure).
     #[arg(long)]
     registrar_only: bool,
+    /// Only figure 11, duplicate detection, after figure 2 (registry ingest, its same-run
+    /// baseline).
+    #[arg(long)]
+    matching_only: bool,
     /// Internal: sync the device and registry prepared in DIR and print its memory as JSON.
     #[arg(long, value_name = "DIR", hide = true)]
     child_sync_rss: Option<PathBuf>,
@@ -93,6 +98,11 @@ fn main() -> Result<()> {
     let mut report = Report::default();
     if args.registrar_only {
         registrar::registrar(&mut report, dir.path(), args.quick)?;
+        return Ok(());
+    }
+    if args.matching_only {
+        ingest(&mut report, dir.path(), args.quick)?;
+        matching::matching(&mut report, dir.path(), args.quick)?;
         return Ok(());
     }
     capture(&mut report, dir.path(), args.quick)?;

@@ -13,7 +13,7 @@ use birthright_core::{
         Level, Prepared, Profile,
         blocking::{block_keys, commonness, is_child_name_key, keyed, keyed_block_keys},
         labelled::{Labelled, evaluate, labelled_set},
-        score_in,
+        rules_out, score_in,
     },
     store::{StorageKey, crypto},
 };
@@ -167,6 +167,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     tx.commit()?;
     let mut read = db.prepare("SELECT sealed FROM profiles WHERE id = ?1")?;
     let mut candidates = 0u64;
+    let mut scored = 0u64;
     let mut held = 0u64;
     let started = Instant::now();
     for item in &probe_set {
@@ -202,6 +203,12 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
                 )
                 .ok_or_else(|| anyhow::anyhow!("a profile did not open"))?;
             let other: Profile = codec::from_slice(&plain, codec::MAX_RECORD_BYTES)?;
+            // As the registry does: a candidate whose dates alone keep it below `possible`
+            // is not prepared.
+            if rules_out(&prepared, &other) {
+                continue;
+            }
+            scored += 1;
             let other = Prepared::new(other);
             let common = commonness(&prepared, &other, |k| counts.get(k).copied().unwrap_or(0));
             best = best.max(score_in(&prepared, &other, common).level);
@@ -210,8 +217,9 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     }
     let micros = started.elapsed().as_secs_f64() * 1e6 / probes as f64;
     println!(
-        "  (registry of {n}: {:.2} candidates examined per new record; {held} of {probes} new records would be held)",
-        candidates as f64 / probes as f64
+        "  (registry of {n}: {:.2} candidates examined per new record, {:.2} of them prepared and scored; {held} of {probes} new records would be held)",
+        candidates as f64 / probes as f64,
+        scored as f64 / probes as f64
     );
     let ingest_us = report
         .value("ingest, batches of 100")

@@ -185,6 +185,7 @@ pub(crate) fn error_code(error: &anyhow::Error) -> &'static str {
                 OpenError::Keys(e) => keys_code(e),
                 OpenError::Store(e) => registry_store_code(e),
                 OpenError::BadDatabase(_) => "bad_database",
+                OpenError::Backfill(e) => e.code,
             };
         }
         if let Some(e) = cause.downcast_ref::<KeysError>() {

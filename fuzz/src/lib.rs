@@ -1,7 +1,7 @@
 //! What the fuzz targets share: fixed keys, a fixed registry (trust bundle, certificate,
 //! revocation list), the signing and sealing done inside the harness so that fuzz input reaches
-//! the decoders behind the signature and HPKE checks, and the device set-up of the batch-answer
-//! target. The seed generator (`src/bin/seeds.rs`) builds its corpora from the same pieces, so
+//! the decoders behind the signature and HPKE checks, and the device set-ups of the batch-answer
+//! and notices-answer targets. The seed generator (`src/bin/seeds.rs`) builds its corpora from the same pieces, so
 //! the seeds pass every check a target makes before the decoder under test.
 //!
 //! Nothing here is secret: every key is a fixed test key.
@@ -21,13 +21,16 @@ use birthright_core::{
         note::NoteSigner,
     },
     record::Record,
+    store::StorageKey,
+    sync::{HttpResponse, Step, SyncConfig, SyncMachine},
     trust::{
         CONTENT_TYPE_DEVICE_CERTIFICATE, CONTENT_TYPE_REVOCATIONS, DeviceCertificate, HPKE_SUITE,
         Revocation, RevocationList, TRUST_BUNDLE_FORMAT, TrustBundle,
     },
-    store::StorageKey,
-    sync::{HttpResponse, Step, SyncConfig, SyncMachine},
-    wire::{self, Batch, LedgerLeaf, ResponseKey},
+    wire::{
+        self, Batch, BatchResponse, DecidedBy, DecisionKind, DecisionLeaf, DecisionReason,
+        LeafReceipt, LedgerLeaf, NoticesRequest, Outcome, RecordResult, ResponseKey,
+    },
 };
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
@@ -238,13 +241,19 @@ pub fn substitute(data: &mut [u8], from: &[u8], to: &[u8]) {
     }
 }
 
-/// The checkpoint of a one-leaf ledger whose leaf is `leaf`, signed by the registry.
+/// The checkpoint of a one-leaf ledger whose root (the leaf's hash) is `root_hash`, signed by
+/// the registry.
 pub fn one_leaf_checkpoint(root_hash: [u8; 32]) -> String {
+    checkpoint_note(1, root_hash)
+}
+
+/// The checkpoint of a ledger of `size` leaves with root `root_hash`, signed by the registry.
+pub fn checkpoint_note(size: u64, root_hash: [u8; 32]) -> String {
     sign_checkpoint(
         &note_signer(),
         &Checkpoint {
             origin: ORIGIN.into(),
-            size: 1,
+            size,
             root_hash,
             extensions: vec![],
         },
@@ -274,6 +283,8 @@ pub struct AnswerParts {
     pub placeholder_credential: Vec<u8>,
     /// The record's id.
     pub record_id: Uuid,
+    /// The record's leaf (index 0; salt [`LEAF_SALT`], sequenced at [`SEQUENCED_AT`]).
+    pub leaf: LedgerLeaf,
 }
 
 impl AnswerParts {
@@ -355,6 +366,7 @@ pub fn with_answer_context<T>(
         credential,
         placeholder_credential,
         record_id: summary.id,
+        leaf,
     };
     Some(f(&mut machine, &parts))
 }
@@ -362,7 +374,11 @@ pub fn with_answer_context<T>(
 /// Hands the device the sealed answer `plaintext` and then plays the registry for the rest of
 /// the sync (the checkpoint), for at most a few steps. Errors are the expected outcome for most
 /// inputs; returns whether the device accepted the answer (the seed generator checks its seeds).
-pub fn drive_answer(machine: &mut SyncMachine<&Device>, parts: &AnswerParts, plaintext: &[u8]) -> bool {
+pub fn drive_answer(
+    machine: &mut SyncMachine<&Device>,
+    parts: &AnswerParts,
+    plaintext: &[u8],
+) -> bool {
     let Ok(sealed) = wire::seal_response_plaintext(plaintext, &parts.response_key) else {
         return false;
     };
@@ -383,6 +399,234 @@ pub fn drive_answer(machine: &mut SyncMachine<&Device>, parts: &AnswerParts, pla
         };
         if machine.handle(Ok(ok(body))).is_err() {
             break;
+        }
+    }
+    true
+}
+
+/// In notices-answer input, replaced by the id of the notices request the device sent.
+pub const PLACEHOLDER_REQUEST_ID: [u8; 16] = [0xC1; 16];
+/// In notices-answer input, replaced by the hash of the record's own leaf (leaf 0): the
+/// inclusion proof of a decision leaf at index 1 of a two-leaf ledger.
+pub const PLACEHOLDER_RECORD_LEAF_HASH: [u8; 32] = [0xC3; 32];
+/// Decision time of the decision leaves the notices-answer target puts on its ledgers.
+pub const DECIDED_AT: i64 = SEQUENCED_AT + 600;
+/// The decisions of the notices-answer target, with their reasons: for each, a two-leaf
+/// ledger whose second leaf decides the record of leaf 0 so (all by a registrar, at
+/// [`DECIDED_AT`]).
+pub const DECISIONS: [(DecisionKind, DecisionReason); 4] = [
+    (DecisionKind::Registered, DecisionReason::Reviewed),
+    (DecisionKind::Rejected, DecisionReason::IncorrectInformation),
+    (DecisionKind::Duplicate, DecisionReason::AlreadyRegistered),
+    (
+        DecisionKind::CorrectionRequested,
+        DecisionReason::MissingInformation,
+    ),
+];
+
+/// In notices-answer input, replaced by the checkpoint of the two-leaf ledger of decision
+/// `i` of [`DECISIONS`] (the same length as the real one); empty for another `i`.
+pub fn placeholder_decision_checkpoint(i: usize) -> String {
+    static NOTES: OnceLock<Vec<String>> = OnceLock::new();
+    NOTES
+        .get_or_init(|| {
+            (0..DECISIONS.len())
+                .map(|i| checkpoint_note(2, [0xD0 + i as u8; 32]))
+                .collect()
+        })
+        .get(i)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// In notices-answer input, replaced by the hash of the decision leaf of decision `i` of
+/// [`DECISIONS`]: the consistency proof from the one-leaf ledger to its two-leaf ledger.
+pub fn placeholder_decision_leaf_hash(i: usize) -> [u8; 32] {
+    [0xE0_u8.wrapping_add(i as u8); 32]
+}
+
+/// A two-leaf ledger: the record's leaf, then a decision on it.
+pub struct DecisionLedger {
+    /// The decision leaf (index 1).
+    pub leaf: DecisionLeaf,
+    /// Its leaf hash.
+    pub leaf_hash: [u8; 32],
+    /// The checkpoint of the two-leaf ledger.
+    pub checkpoint: String,
+}
+
+/// What the notices-answer target knows once the device has asked for its notices.
+pub struct NoticesParts {
+    /// The notices request the device sent, as the registry opened it.
+    pub request: NoticesRequest,
+    /// The key that seals the answer to that request.
+    pub response_key: ResponseKey,
+    /// The checkpoint of the one-leaf ledger holding the record (the device's newest).
+    pub checkpoint: String,
+    /// The hash of the record's leaf (index 0).
+    pub record_leaf_hash: [u8; 32],
+    /// One two-leaf ledger for each of [`DECISIONS`], in that order.
+    pub ledgers: Vec<DecisionLedger>,
+    /// The registered credential of the record at leaf 0, issued at [`NOW`].
+    pub credential: Vec<u8>,
+    /// The credential of the same record with the id [`PLACEHOLDER_RECORD_ID`] (same length).
+    pub placeholder_credential: Vec<u8>,
+    /// The record's id.
+    pub record_id: Uuid,
+}
+
+impl NoticesParts {
+    /// `data` with the placeholders replaced by this device's values: the notices answer
+    /// plaintext the fuzzer wrote, made about this device's request, record and ledgers.
+    pub fn fill_in(&self, data: &[u8]) -> Vec<u8> {
+        let mut data = data.to_vec();
+        substitute(&mut data, &self.placeholder_credential, &self.credential);
+        substitute(
+            &mut data,
+            placeholder_checkpoint().as_bytes(),
+            self.checkpoint.as_bytes(),
+        );
+        for (i, ledger) in self.ledgers.iter().enumerate() {
+            substitute(
+                &mut data,
+                placeholder_decision_checkpoint(i).as_bytes(),
+                ledger.checkpoint.as_bytes(),
+            );
+            substitute(
+                &mut data,
+                &placeholder_decision_leaf_hash(i),
+                &ledger.leaf_hash,
+            );
+        }
+        substitute(
+            &mut data,
+            &PLACEHOLDER_REQUEST_ID,
+            self.request.request_id.as_bytes(),
+        );
+        substitute(&mut data, &PLACEHOLDER_RECORD_ID, self.record_id.as_bytes());
+        substitute(
+            &mut data,
+            &PLACEHOLDER_RECORD_LEAF_HASH,
+            &self.record_leaf_hash,
+        );
+        data
+    }
+}
+
+/// Runs `f` on the device of [`with_answer_context`] once its batch is answered (the record
+/// accepted at leaf 0 of the one-leaf ledger, without a credential: `acknowledged`, awaiting
+/// a decision) and the checkpoint is fetched: the device has just sent its notices request,
+/// the state in which it reads the registry's notices answer. `None` if a set-up step fails
+/// (it never should).
+pub fn with_notices_context<T>(
+    f: impl FnOnce(&mut SyncMachine<&Device>, &NoticesParts) -> T,
+) -> Option<T> {
+    with_answer_context(|machine, parts| {
+        let answer = BatchResponse {
+            version: wire::WIRE_VERSION,
+            batch_id: parts.batch.batch_id,
+            checkpoint: parts.checkpoint.clone(),
+            known_tree_size: 0,
+            consistency_proof: vec![],
+            results: vec![RecordResult {
+                record_id: parts.record_id,
+                outcome: Outcome::Accepted,
+                leaf: Some(LeafReceipt {
+                    index: 0,
+                    salt: ByteBuf::from(LEAF_SALT.to_vec()),
+                    sequenced_at: SEQUENCED_AT,
+                    inclusion_proof: vec![],
+                }),
+                rejection: None,
+                credential: None,
+                held: None,
+            }],
+        };
+        machine
+            .handle(Ok(ok(answer.seal(&parts.response_key).ok()?)))
+            .ok()?;
+        let Step::Send(request) = machine.poll().ok()? else {
+            return None;
+        };
+        if request.path != "/v1/checkpoint" {
+            return None;
+        }
+        machine
+            .handle(Ok(ok(parts.checkpoint.clone().into_bytes())))
+            .ok()?;
+        let Step::Send(request) = machine.poll().ok()? else {
+            return None;
+        };
+        if request.path != "/v1/notices" {
+            return None;
+        }
+        let (request, response_key) = NoticesRequest::open(&request.body, &HPKE_SECRET).ok()?;
+        let record_leaf_hash = merkle::leaf_hash(&parts.leaf.to_bytes());
+        let ledgers = DECISIONS
+            .iter()
+            .map(|&(decision, reason)| {
+                let leaf = DecisionLeaf {
+                    record_index: 0,
+                    commitment: parts.leaf.commitment,
+                    decision,
+                    reason,
+                    decided_by: DecidedBy::Registrar,
+                    decided_at: DECIDED_AT,
+                };
+                let leaf_hash = merkle::leaf_hash(&leaf.to_bytes());
+                DecisionLedger {
+                    leaf,
+                    leaf_hash,
+                    checkpoint: checkpoint_note(
+                        2,
+                        merkle::node_hash(&record_leaf_hash, &leaf_hash),
+                    ),
+                }
+            })
+            .collect();
+        let notices = NoticesParts {
+            request,
+            response_key,
+            checkpoint: parts.checkpoint.clone(),
+            record_leaf_hash,
+            ledgers,
+            credential: parts.credential.clone(),
+            placeholder_credential: parts.placeholder_credential.clone(),
+            record_id: parts.record_id,
+        };
+        Some(f(machine, &notices))
+    })
+    .flatten()
+}
+
+/// Hands the device the sealed notices answer `plaintext`, then plays the registry for the
+/// rest of the sync (the status list: not found), for at most a few steps; a further notices
+/// request (after a full answer) ends it. Errors are the expected outcome for most inputs;
+/// returns whether the device accepted the answer (the seed generator checks its seeds).
+pub fn drive_notices(
+    machine: &mut SyncMachine<&Device>,
+    parts: &NoticesParts,
+    plaintext: &[u8],
+) -> bool {
+    let Ok(sealed) = wire::seal_response_plaintext(plaintext, &parts.response_key) else {
+        return false;
+    };
+    if machine.handle(Ok(ok(sealed))).is_err() {
+        return false;
+    }
+    for _ in 0..3 {
+        match machine.poll() {
+            Ok(Step::Send(request)) if request.path == "/v1/status-list" => {
+                let not_found = HttpResponse {
+                    status: 404,
+                    retry_after_secs: None,
+                    body: Vec::new(),
+                };
+                if machine.handle(Ok(not_found)).is_err() {
+                    break;
+                }
+            }
+            _ => break,
         }
     }
     true

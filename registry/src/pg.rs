@@ -34,9 +34,9 @@ use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
         CredentialRevocation, DECISION_COLUMNS, DecisionRow, DeviceRow, DuplicatePair,
-        LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RegistrationRow, RegistryStore,
-        ReviewPolicy, StoreError, TokenProblem, TokenRow, WITNESS_COLUMNS, WitnessRow,
-        decided_by_str, decision_row, duplicate_pair, registration_row, witness_row,
+        LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RecordMatch, RegistrationRow,
+        RegistryStore, ReviewPolicy, StoreError, TokenProblem, TokenRow, WITNESS_COLUMNS,
+        WitnessRow, decided_by_str, decision_row, duplicate_pair, registration_row, witness_row,
     },
 };
 
@@ -204,6 +204,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         id                 SMALLINT PRIMARY KEY CHECK (id = 1),
         max_age_days       BIGINT NOT NULL,
         review_corrections BOOLEAN NOT NULL
+    );",
+    // 5: how far the back-fill of keyed blocking hashes has come (SQLite's version 9).
+    "CREATE TABLE match_backfill (
+        id        SMALLINT PRIMARY KEY CHECK (id = 1),
+        next_leaf BIGINT NOT NULL
     );",
 ];
 
@@ -1281,45 +1286,92 @@ impl RegistryStore for PgStore {
         })
     }
 
-    fn add_match(
+    fn add_matches(
         &self,
-        kid: &KeyId,
-        id: &Uuid,
-        keys: &[[u8; 32]],
-        pairs: &[DuplicatePair],
+        matches: &[RecordMatch],
+        backfill_next: Option<u64>,
     ) -> Result<(), StoreError> {
         self.db().write_sql(|tx| {
             let insert = tx.prepare(
                 "INSERT INTO match_keys(key, device_kid, id) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
             )?;
-            for key in keys {
-                tx.execute(
-                    &insert,
-                    &[
-                        &key.as_slice(),
-                        &kid.0.as_slice(),
-                        &id.as_bytes().as_slice(),
-                    ],
-                )?;
+            let pair = tx.prepare(
+                "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
+                 score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for m in matches {
+                for key in &m.keys {
+                    tx.execute(
+                        &insert,
+                        &[
+                            &key.as_slice(),
+                            &m.kid.0.as_slice(),
+                            &m.id.as_bytes().as_slice(),
+                        ],
+                    )?;
+                }
+                for p in &m.pairs {
+                    tx.execute(
+                        &pair,
+                        &[
+                            &p.record_kid.0.as_slice(),
+                            &p.record_id.as_bytes().as_slice(),
+                            &p.candidate_kid.0.as_slice(),
+                            &p.candidate_id.as_bytes().as_slice(),
+                            &p.score,
+                            &p.level,
+                            &p.opened_at,
+                        ],
+                    )?;
+                }
             }
-            for p in pairs {
+            if let Some(next) = backfill_next {
+                let next = i64::try_from(next).unwrap_or(i64::MAX);
                 tx.execute(
-                    "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
-                     score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT DO NOTHING",
-                    &[
-                        &p.record_kid.0.as_slice(),
-                        &p.record_id.as_bytes().as_slice(),
-                        &p.candidate_kid.0.as_slice(),
-                        &p.candidate_id.as_bytes().as_slice(),
-                        &p.score,
-                        &p.level,
-                        &p.opened_at,
-                    ],
+                    "INSERT INTO match_backfill(id, next_leaf) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE
+                     SET next_leaf = GREATEST(match_backfill.next_leaf, excluded.next_leaf)",
+                    &[&next],
                 )?;
             }
             Ok(())
+        })
+    }
+
+    fn records_without_match_keys(
+        &self,
+        leaves: std::ops::Range<u64>,
+    ) -> Result<Vec<(KeyId, Uuid, Option<Uuid>)>, StoreError> {
+        let from = i64::try_from(leaves.start).unwrap_or(i64::MAX);
+        let to = i64::try_from(leaves.end).unwrap_or(i64::MAX);
+        self.db().read_sql(|tx| {
+            let mut out = Vec::new();
+            for row in tx.query(
+                "SELECT r.device_kid, r.id, r.supersedes FROM records r
+                 WHERE r.leaf_index >= $1 AND r.leaf_index < $2
+                 AND NOT EXISTS (SELECT 1 FROM match_keys m
+                                 WHERE m.device_kid = r.device_kid AND m.id = r.id)
+                 ORDER BY r.leaf_index",
+                &[&from, &to],
+            )? {
+                let supersedes: Option<&[u8]> = row.get(2);
+                out.push((
+                    key_id(row.get(0))?,
+                    uuid_of(row.get(1))?,
+                    supersedes.map(uuid_of).transpose()?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    fn match_backfill_next(&self) -> Result<u64, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query_opt("SELECT next_leaf FROM match_backfill WHERE id = 1", &[])?
+                .map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
         })
     }
 

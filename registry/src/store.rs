@@ -274,6 +274,20 @@ pub struct DuplicatePair {
     pub decision: Option<String>,
 }
 
+/// What matching found for one record (docs/MATCHING.md §7): its keyed blocking hashes and
+/// the pairs it opens (none for a record back-filled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMatch {
+    /// The record's device.
+    pub kid: KeyId,
+    /// The record.
+    pub id: Uuid,
+    /// Its keyed blocking hashes.
+    pub keys: Vec<[u8; 32]>,
+    /// The pairs at `possible` or above, the record as `record`.
+    pub pairs: Vec<DuplicatePair>,
+}
+
 /// A record's place in the life of a registration at the registry (`registrations`): no row
 /// means a record sequenced before review statuses existed, which was registered at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -571,15 +585,26 @@ pub trait RegistryStore: Send + Sync {
     /// Whether record `id` of device `kid` has been matched (its keys are stored).
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
 
-    /// Stores a record's keyed blocking hashes and the open pairs found for it, in one
-    /// transaction (a pair already stored is kept as it is).
-    fn add_match(
+    /// Stores the keyed blocking hashes and open pairs of several records (a hash or pair
+    /// already stored is kept as it is) and, with `backfill_next`, moves the back-fill of
+    /// hashes on to that leaf index (never back): all in one transaction.
+    fn add_matches(
         &self,
-        kid: &KeyId,
-        id: &Uuid,
-        keys: &[[u8; 32]],
-        pairs: &[DuplicatePair],
+        matches: &[RecordMatch],
+        backfill_next: Option<u64>,
     ) -> Result<(), StoreError>;
+
+    /// The records sequenced at a leaf index in `leaves` that have no keyed blocking hashes
+    /// (sequenced before duplicate detection existed, or left unmatched by a crash), in ledger
+    /// order: each one's device, id and the record it corrects.
+    fn records_without_match_keys(
+        &self,
+        leaves: std::ops::Range<u64>,
+    ) -> Result<Vec<(KeyId, Uuid, Option<Uuid>)>, StoreError>;
+
+    /// The first leaf index the back-fill of keyed blocking hashes has not looked at yet (0
+    /// before it ever ran).
+    fn match_backfill_next(&self) -> Result<u64, StoreError>;
 
     /// Open pairs, oldest first; with `record`, the pairs that keep that record without a
     /// credential: its open ones and those decided `duplicate`.
@@ -802,6 +827,12 @@ const MIGRATIONS: &[&str] = &[
         id                 INTEGER PRIMARY KEY CHECK (id = 1),
         max_age_days       INTEGER NOT NULL,
         review_corrections INTEGER NOT NULL
+    ) STRICT;",
+    // 9: how far the back-fill of keyed blocking hashes has come (docs/MATCHING.md §7): the
+    // records sequenced before version 7 get theirs when the registry opens.
+    "CREATE TABLE match_backfill (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        next_leaf INTEGER NOT NULL
     ) STRICT;",
 ];
 
@@ -1746,43 +1777,96 @@ impl RegistryStore for SqliteStore {
         )?)
     }
 
-    fn add_match(
+    fn add_matches(
         &self,
-        kid: &KeyId,
-        id: &Uuid,
-        keys: &[[u8; 32]],
-        pairs: &[DuplicatePair],
+        matches: &[RecordMatch],
+        backfill_next: Option<u64>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO match_keys(key, device_kid, id) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
             )?;
-            for key in keys {
-                insert.execute(params![
-                    key.as_slice(),
-                    kid.0.as_slice(),
-                    id.as_bytes().as_slice()
-                ])?;
-            }
             let mut pair = tx.prepare_cached(
                 "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
                  score, level, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT DO NOTHING",
             )?;
-            for p in pairs {
-                pair.execute(params![
-                    p.record_kid.0.as_slice(),
-                    p.record_id.as_bytes().as_slice(),
-                    p.candidate_kid.0.as_slice(),
-                    p.candidate_id.as_bytes().as_slice(),
-                    p.score,
-                    p.level,
-                    p.opened_at
-                ])?;
+            for m in matches {
+                for key in &m.keys {
+                    insert.execute(params![
+                        key.as_slice(),
+                        m.kid.0.as_slice(),
+                        m.id.as_bytes().as_slice()
+                    ])?;
+                }
+                for p in &m.pairs {
+                    pair.execute(params![
+                        p.record_kid.0.as_slice(),
+                        p.record_id.as_bytes().as_slice(),
+                        p.candidate_kid.0.as_slice(),
+                        p.candidate_id.as_bytes().as_slice(),
+                        p.score,
+                        p.level,
+                        p.opened_at
+                    ])?;
+                }
+            }
+            if let Some(next) = backfill_next {
+                tx.execute(
+                    "INSERT INTO match_backfill(id, next_leaf) VALUES (1, ?1)
+                     ON CONFLICT(id) DO UPDATE SET next_leaf = max(next_leaf, excluded.next_leaf)",
+                    [i64::try_from(next).unwrap_or(i64::MAX)],
+                )?;
             }
             Ok(())
         })
+    }
+
+    fn records_without_match_keys(
+        &self,
+        leaves: std::ops::Range<u64>,
+    ) -> Result<Vec<(KeyId, Uuid, Option<Uuid>)>, StoreError> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.device_kid, r.id, r.supersedes FROM records r
+             WHERE r.leaf_index >= ?1 AND r.leaf_index < ?2
+             AND NOT EXISTS (SELECT 1 FROM match_keys m
+                             WHERE m.device_kid = r.device_kid AND m.id = r.id)
+             ORDER BY r.leaf_index",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                i64::try_from(leaves.start).unwrap_or(i64::MAX),
+                i64::try_from(leaves.end).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kid, id, supersedes) = row?;
+            let supersedes = supersedes.as_deref().map(uuid_of).transpose()?;
+            out.push((key_id(&kid)?, uuid_of(&id)?, supersedes));
+        }
+        Ok(out)
+    }
+
+    fn match_backfill_next(&self) -> Result<u64, StoreError> {
+        let next: Option<i64> = self
+            .read()
+            .query_row(
+                "SELECT next_leaf FROM match_backfill WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(next.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
     fn open_pairs(

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     blocking::block_keys,
-    score::{LIKELY, Level, Match, POSSIBLE, score, score_in},
+    score::{LIKELY, Level, Match, POSSIBLE, rules_out, score, score_in},
 };
 use self::{dates::PartialDate, names::PersonName};
 use crate::record::{RegistrationForm, Sex};
@@ -126,6 +126,14 @@ pub struct Prepared {
     pub caregivers: Vec<PersonName>,
 }
 
+/// A national id as compared: its letters and digits, upper case.
+pub(crate) fn national_id(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
 impl Prepared {
     /// Prepares `profile` (the only costly step: do it once per record).
     pub fn new(profile: Profile) -> Prepared {
@@ -136,12 +144,7 @@ impl Prepared {
             locality: names::NamePart::new(&profile.locality),
             mother: PersonName::new(&profile.mother_given, &profile.mother_family),
             mother_dob: PartialDate::parse(&profile.mother_date_of_birth),
-            mother_id: profile
-                .mother_national_id
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .map(|c| c.to_ascii_uppercase())
-                .collect(),
+            mother_id: national_id(&profile.mother_national_id),
             father: PersonName::new(&profile.father_given, &profile.father_family),
             caregivers: profile
                 .caregivers

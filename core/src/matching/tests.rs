@@ -55,6 +55,27 @@ fn with(base: Profile, change: impl FnOnce(&mut Profile)) -> Profile {
     p
 }
 
+/// The cheap check rules out a pair whose child's dates of birth are far apart, and never
+/// one of the variations (each of which must still be found).
+#[test]
+fn only_pairs_far_apart_are_ruled_out() {
+    use super::score::rules_out;
+    let a = Prepared::new(olena());
+    assert!(rules_out(
+        &a,
+        &with(olena(), |p| p.date_of_birth = "2025-11-02".into())
+    ));
+    assert!(!rules_out(&a, &olena()));
+    assert!(!rules_out(
+        &a,
+        &with(olena(), |p| p.date_of_birth = "2026-03-19".into())
+    ));
+    assert!(!rules_out(
+        &a,
+        &with(olena(), |p| p.date_of_birth = "2026-03".into())
+    ));
+}
+
 /// Pairs that must be found, with the least level each must reach.
 #[test]
 fn every_variation_is_found() {
@@ -80,6 +101,19 @@ fn every_variation_is_found() {
                 p.child_family = "Kovalenko".into();
                 p.mother_given = "Mariia".into();
                 p.mother_family = "Kovalenko".into();
+            }),
+            Level::Likely,
+        ),
+        (
+            "Russian Latin spelling (Ольга/Olga, Сергій/Sergii)",
+            with(olena(), |p| {
+                p.child_given = "Ольга".into();
+                p.father_given = "Сергій".into();
+            }),
+            with(olena(), |p| {
+                p.child_given = "Olga".into();
+                p.child_family = "Kovalenko".into();
+                p.father_given = "Sergii".into();
             }),
             Level::Likely,
         ),
@@ -168,6 +202,10 @@ fn every_variation_is_found() {
         let got = level(&a, &b);
         assert!(got >= least, "{what}: {got:?}, wanted at least {least:?}");
         assert_eq!(level(&b, &a), got, "{what}: not symmetric");
+        assert!(
+            !super::score::rules_out(&Prepared::new(a.clone()), &b),
+            "{what}: ruled out by the cheap check"
+        );
     }
 }
 
@@ -403,6 +441,16 @@ proptest! {
             super::blocking::commonness(&pa, &pb, count),
             super::blocking::commonness(&pb, &pa, count)
         );
+    }
+
+    #[test]
+    fn a_pair_ruled_out_by_its_dates_never_matches(a in profile(), b in profile(), common in 0u64..40) {
+        let pa = Prepared::new(a);
+        if super::score::rules_out(&pa, &b) {
+            let pb = Prepared::new(b);
+            prop_assert_eq!(super::score::score_in(&pa, &pb, common).level, Level::None);
+            prop_assert_eq!(super::score::score_in(&pb, &pa, common).level, Level::None);
+        }
     }
 
     #[test]

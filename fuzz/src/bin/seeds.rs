@@ -11,10 +11,12 @@ use birthright_core::{
     fixtures::{reference_input, sample_inputs},
     ledger::checkpoint::Checkpoint,
     record::Record,
-    trust::{Revocation, RevocationList},
     signed::SignedRecord,
+    store::RecordStatus,
+    trust::{Revocation, RevocationList},
     wire::{
-        self, Batch, BatchResponse, EnrolResponse, LeafReceipt, Outcome, RecordResult, Rejection,
+        self, Batch, BatchResponse, DecidedBy, DecisionKind, EnrolResponse, LeafReceipt, Notice,
+        NoticesResponse, Outcome, RecordResult, Rejection,
     },
 };
 use birthright_fuzz as h;
@@ -309,6 +311,144 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     write(dir, "batch_answer", &answers)?;
 
+    // Notices answers, with the placeholders the target fills in: decision `i` of
+    // `h::DECISIONS` on the record, at leaf 1 of that decision's two-leaf ledger.
+    let notice = |i: usize, decision: DecisionKind, credential: bool| Notice {
+        record_id: Uuid::from_bytes(h::PLACEHOLDER_RECORD_ID),
+        decision,
+        reason: h::DECISIONS[i].1,
+        decided_by: DecidedBy::Registrar,
+        decided_at: h::DECIDED_AT,
+        leaf_index: 1,
+        inclusion_proof: vec![ByteBuf::from(h::PLACEHOLDER_RECORD_LEAF_HASH.to_vec())],
+        credential: credential.then(|| ByteBuf::from(placeholder_credential.clone())),
+    };
+    // Against the one-leaf ledger the device knows (`None`) or a decision's two-leaf ledger.
+    let notices_answer = |ledger: Option<usize>, notices: Vec<Notice>| NoticesResponse {
+        version: wire::WIRE_VERSION,
+        request_id: Uuid::from_bytes(h::PLACEHOLDER_REQUEST_ID),
+        checkpoint: ledger.map_or_else(
+            h::placeholder_checkpoint,
+            h::placeholder_decision_checkpoint,
+        ),
+        known_tree_size: 1,
+        consistency_proof: ledger
+            .map(|i| ByteBuf::from(h::placeholder_decision_leaf_hash(i).to_vec()))
+            .into_iter()
+            .collect(),
+        notices,
+    };
+    let registered = || notice(0, DecisionKind::Registered, true);
+    let acknowledged = RecordStatus::Acknowledged;
+    // Each with whether the device accepts it and the record's status after it.
+    let notices_seeds = [
+        // No decision yet, with the known checkpoint and with a newer one.
+        (notices_answer(None, vec![]), true, acknowledged),
+        (notices_answer(Some(0), vec![]), true, acknowledged),
+        // Each decision, applied.
+        (
+            notices_answer(Some(0), vec![registered()]),
+            true,
+            RecordStatus::Registered,
+        ),
+        (
+            notices_answer(Some(1), vec![notice(1, DecisionKind::Rejected, false)]),
+            true,
+            RecordStatus::Rejected,
+        ),
+        (
+            notices_answer(Some(2), vec![notice(2, DecisionKind::Duplicate, false)]),
+            true,
+            RecordStatus::Rejected,
+        ),
+        (
+            notices_answer(
+                Some(3),
+                vec![notice(3, DecisionKind::CorrectionRequested, false)],
+            ),
+            true,
+            RecordStatus::Rejected,
+        ),
+        // A notice about a record that is not this device's is skipped.
+        (
+            notices_answer(
+                Some(0),
+                vec![Notice {
+                    record_id: Uuid::from_bytes([0x99; 16]),
+                    ..registered()
+                }],
+            ),
+            true,
+            acknowledged,
+        ),
+        // Refused: another request's answer, a wrong echo of the tree size.
+        (
+            NoticesResponse {
+                request_id: Uuid::from_bytes([0x42; 16]),
+                ..notices_answer(Some(0), vec![registered()])
+            },
+            false,
+            acknowledged,
+        ),
+        (
+            NoticesResponse {
+                known_tree_size: 0,
+                ..notices_answer(Some(0), vec![registered()])
+            },
+            false,
+            acknowledged,
+        ),
+        // Refused: a decision other than the ledger's, a credential with a rejection, a
+        // registration without its credential, two decisions on the record, a decision leaf
+        // that is not in the checkpoint's tree.
+        (
+            notices_answer(Some(0), vec![notice(0, DecisionKind::Rejected, false)]),
+            false,
+            acknowledged,
+        ),
+        (
+            notices_answer(Some(1), vec![notice(1, DecisionKind::Rejected, true)]),
+            false,
+            acknowledged,
+        ),
+        (
+            notices_answer(Some(0), vec![notice(0, DecisionKind::Registered, false)]),
+            false,
+            acknowledged,
+        ),
+        (
+            notices_answer(Some(0), vec![registered(), registered()]),
+            false,
+            acknowledged,
+        ),
+        (
+            notices_answer(None, vec![registered()]),
+            false,
+            acknowledged,
+        ),
+    ];
+    let mut notices_answers = Vec::new();
+    for (i, (answer, accepts, status)) in notices_seeds.iter().enumerate() {
+        let answer = codec::to_vec(answer)?;
+        let outcome = h::with_notices_context(|machine, parts| {
+            let accepted = h::drive_notices(machine, parts, &parts.fill_in(&answer));
+            let now = machine
+                .store()
+                .get(&parts.record_id)
+                .map(|r| r.summary.status);
+            (accepted, now.ok())
+        });
+        if outcome != Some((*accepts, Some(*status))) {
+            return Err(format!(
+                "notices_answer seed {i}: (accepted, status) {outcome:?}, expected {:?}",
+                (accepts, status)
+            )
+            .into());
+        }
+        notices_answers.push(answer);
+    }
+    write(dir, "notices_answer", &notices_answers)?;
+
     // The older targets.
     write(
         dir,
@@ -356,8 +496,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let leaf = wire::LedgerLeaf::parse(&[1; 49])
         .map(|l| l.to_bytes().to_vec())
         .unwrap_or_default();
-    let bundle = birthright_core::ledger::tiles::encode_bundle(&[leaf.clone(), leaf])
-        .unwrap_or_default();
+    let bundle =
+        birthright_core::ledger::tiles::encode_bundle(&[leaf.clone(), leaf]).unwrap_or_default();
     let mut tiles = vec![
         [&[1u8][..], b"tile/0/x001/x234/067"].concat(),
         [&[5u8][..], b"tile/entries/000.p/5"].concat(),

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use birthright_core::{
     keys::KeyId,
     matching::{
-        Level, Match, Prepared,
+        Level, Match, Prepared, Profile,
         blocking::{block_keys, commonness, is_child_name_key, keyed, keyed_block_keys},
-        score_in,
+        rules_out, score_in,
     },
     signed::SignedRecord,
     wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
@@ -19,9 +19,24 @@ use uuid::Uuid;
 
 use super::{
     Registry, ServiceError,
-    decisions::{AWAITING_REVIEW, Action, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE},
+    decisions::{
+        AWAITING_REVIEW, Action, DECLARED, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE,
+    },
 };
-use crate::store::DuplicatePair;
+use crate::store::{DuplicatePair, RecordMatch};
+
+/// A record on the ledger to match: its device, id, the record it corrects and its verified
+/// signed bytes.
+pub(super) struct ToMatch<'a> {
+    /// The capturing device.
+    pub kid: KeyId,
+    /// The record.
+    pub id: Uuid,
+    /// The record it corrects (never its candidate).
+    pub supersedes: Option<Uuid>,
+    /// Its signed record.
+    pub bytes: &'a [u8],
+}
 
 /// An open pair as a registrar sees it: the ids, the score and the reasons (recomputed from
 /// the sealed records: the database keeps no names).
@@ -64,10 +79,100 @@ impl Decision {
     }
 }
 
+/// How many ledger leaves one step of the back-fill of keyed blocking hashes looks at (one
+/// transaction): a step opens at most this many records.
+pub const BACKFILL_STEP_LEAVES: u64 = 1_000;
+
+/// What the back-fill of keyed blocking hashes did (docs/MATCHING.md §7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backfill {
+    /// Records that got their keyed hashes (registered before duplicate detection).
+    pub keyed: u64,
+    /// Records sequenced but never matched (a crash between the two), matched now as at
+    /// ingest: their keys and candidate pairs are stored, and their re-send is answered from
+    /// them.
+    pub matched: u64,
+    /// The first leaf index not looked at yet: the ledger's size when done.
+    pub next_leaf: u64,
+    /// Whether every leaf of the ledger has been looked at.
+    pub done: bool,
+}
+
 impl Registry {
-    /// Matches the record just sequenced (its `bytes` were verified moments ago), stores its
-    /// keys and pairs once, and says whether it is held. Run again for a re-send, it finds
-    /// the stored pairs (and matches a record a crash left unmatched).
+    /// Gives every sequenced record without keyed blocking hashes its hashes, so a new record
+    /// that duplicates it is found: records registered before duplicate detection existed (or
+    /// before the schema version that added the hashes). Runs when the registry opens. It
+    /// goes through the ledger in steps of [`BACKFILL_STEP_LEAVES`] leaves, each in one
+    /// transaction with its position, so a killed back-fill resumes where it stopped and a
+    /// finished one only looks at the leaves appended since. Each record is opened with the
+    /// data key in memory; only the keyed hashes are written.
+    pub fn backfill_match_keys(&self) -> Result<Backfill, ServiceError> {
+        let mut total = Backfill::default();
+        loop {
+            let step = self.backfill_match_keys_step(BACKFILL_STEP_LEAVES)?;
+            total.keyed += step.keyed;
+            total.matched += step.matched;
+            total.next_leaf = step.next_leaf;
+            if step.done {
+                total.done = true;
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One step of [`Self::backfill_match_keys`]: the next `leaves` leaves (at least one).
+    /// A record still `declared` was sequenced and never matched (the process stopped
+    /// between the two): it is matched as at ingest, so its re-send is held if it should
+    /// be. Any other record was registered or reviewed before duplicate detection: it gets
+    /// its keys only (it becomes a candidate for new records; old records are not paired
+    /// with each other).
+    pub fn backfill_match_keys_step(&self, leaves: u64) -> Result<Backfill, ServiceError> {
+        let from = self.store.match_backfill_next()?;
+        let size = self.store.tree_size()?;
+        if from >= size {
+            return Ok(Backfill {
+                next_leaf: from,
+                done: true,
+                ..Backfill::default()
+            });
+        }
+        let to = from.saturating_add(leaves.max(1)).min(size);
+        let secret = self.keys.data_key.match_secret();
+        let now = super::now_unix();
+        let mut step = Backfill {
+            next_leaf: to,
+            done: to >= size,
+            ..Backfill::default()
+        };
+        let mut keyed = Vec::new();
+        for (kid, id, supersedes) in self.store.records_without_match_keys(from..to)? {
+            let Some(bytes) = self.store.record_bytes(&kid, &id)? else {
+                continue;
+            };
+            let declared = self
+                .store
+                .registration(&kid, &id)?
+                .is_some_and(|r| r.status == DECLARED);
+            if declared {
+                self.hold_if_duplicate(&kid, &id, supersedes, &bytes, now)?;
+                step.matched += 1;
+                continue;
+            }
+            let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+            let keys = keyed_block_keys(&secret, &Prepared::from_form(&signed.record.enrolment));
+            keyed.push(RecordMatch {
+                kid,
+                id,
+                keys,
+                pairs: Vec::new(),
+            });
+        }
+        step.keyed = keyed.len() as u64;
+        self.store.add_matches(&keyed, Some(to))?;
+        Ok(step)
+    }
+
+    /// [`Self::hold_if_duplicates`] for one record.
     pub(super) fn hold_if_duplicate(
         &self,
         kid: &KeyId,
@@ -76,41 +181,124 @@ impl Registry {
         bytes: &[u8],
         now: i64,
     ) -> Result<Option<Held>, ServiceError> {
-        let signed = SignedRecord::decode(bytes).map_err(ServiceError::internal)?;
-        let prepared = Prepared::from_form(&signed.record.enrolment);
-        let counts = self.name_counts(&prepared)?;
-        if !self.store.has_match_keys(kid, id)? {
-            let secret = self.keys.data_key.match_secret();
-            let keys = keyed_block_keys(&secret, &prepared);
-            let mut pairs = Vec::new();
-            for (candidate_kid, candidate_id) in self.store.match_candidates(&keys)? {
-                if (candidate_kid == *kid && candidate_id == *id)
-                    || Some(candidate_id) == supersedes
-                {
-                    continue;
+        let record = ToMatch {
+            kid: *kid,
+            id: *id,
+            supersedes,
+            bytes,
+        };
+        Ok(self
+            .hold_if_duplicates(std::slice::from_ref(&record), now)?
+            .pop()
+            .flatten())
+    }
+
+    /// Matches the records just sequenced, in order (their bytes were verified moments
+    /// ago), stores the keys and pairs of those not matched before in one transaction, and
+    /// says of each whether it is held. A record is matched against the stored records and
+    /// the records before it in `records`, as if they had been stored one by one. Run again
+    /// for a re-send, it finds the stored pairs (and matches a record a crash left
+    /// unmatched).
+    pub(super) fn hold_if_duplicates(
+        &self,
+        records: &[ToMatch<'_>],
+        now: i64,
+    ) -> Result<Vec<Option<Held>>, ServiceError> {
+        let secret = self.keys.data_key.match_secret();
+        let mut prepared = Vec::with_capacity(records.len());
+        let mut counts = Vec::with_capacity(records.len());
+        // The records matched now, with where they are in `records`.
+        let mut matched: Vec<(RecordMatch, usize)> = Vec::new();
+        for (at, record) in records.iter().enumerate() {
+            let signed = SignedRecord::decode(record.bytes).map_err(ServiceError::internal)?;
+            let this = Prepared::from_form(&signed.record.enrolment);
+            let mut these_counts = self.name_counts(&this)?;
+            let seen = matched
+                .iter()
+                .any(|(m, _)| m.kid == record.kid && m.id == record.id);
+            if !seen && !self.store.has_match_keys(&record.kid, &record.id)? {
+                // The records matched earlier in this batch count as stored ones.
+                for (key, n) in these_counts.iter_mut() {
+                    let hash = keyed(&secret, key);
+                    *n += matched
+                        .iter()
+                        .filter(|(m, _)| m.keys.binary_search(&hash).is_ok())
+                        .count() as u64;
                 }
-                let Some((m, _)) =
-                    self.compare(&prepared, &counts, &candidate_kid, &candidate_id)?
-                else {
-                    continue;
+                let keys = keyed_block_keys(&secret, &this);
+                let skip = |kid: &KeyId, id: &Uuid| {
+                    (*kid == record.kid && *id == record.id) || Some(*id) == record.supersedes
                 };
-                if m.level != Level::None {
-                    pairs.push(DuplicatePair {
-                        record_kid: *kid,
-                        record_id: *id,
-                        candidate_kid,
-                        candidate_id,
-                        score: m.points,
-                        level: m.level.as_str().into(),
-                        opened_at: now,
-                        closed_at: None,
-                        decision: None,
-                    });
+                let mut pairs = Vec::new();
+                let mut pair = |candidate_kid: KeyId, candidate_id: Uuid, m: Match| {
+                    if m.level != Level::None {
+                        pairs.push(DuplicatePair {
+                            record_kid: record.kid,
+                            record_id: record.id,
+                            candidate_kid,
+                            candidate_id,
+                            score: m.points,
+                            level: m.level.as_str().into(),
+                            opened_at: now,
+                            closed_at: None,
+                            decision: None,
+                        });
+                    }
+                };
+                for (candidate_kid, candidate_id) in self.store.match_candidates(&keys)? {
+                    if skip(&candidate_kid, &candidate_id) {
+                        continue;
+                    }
+                    if let Some(m) =
+                        self.candidate_match(&this, &these_counts, &candidate_kid, &candidate_id)?
+                    {
+                        pair(candidate_kid, candidate_id, m);
+                    }
                 }
+                for (earlier, earlier_at) in &matched {
+                    let shares_a_key = earlier.keys.iter().any(|k| keys.binary_search(k).is_ok());
+                    let Some(other) = prepared.get(*earlier_at) else {
+                        continue;
+                    };
+                    if shares_a_key && !skip(&earlier.kid, &earlier.id) {
+                        let common =
+                            commonness(&this, other, |k| these_counts.get(k).copied().unwrap_or(0));
+                        pair(earlier.kid, earlier.id, score_in(&this, other, common));
+                    }
+                }
+                matched.push((
+                    RecordMatch {
+                        kid: record.kid,
+                        id: record.id,
+                        keys,
+                        pairs,
+                    },
+                    at,
+                ));
             }
-            self.store.add_match(kid, id, &keys, &pairs)?;
+            prepared.push(this);
+            counts.push(these_counts);
         }
-        let mut open = self.store.open_pairs(Some((kid, id)))?;
+        if !matched.is_empty() {
+            let matches: Vec<RecordMatch> = matched.into_iter().map(|(m, _)| m).collect();
+            self.store.add_matches(&matches, None)?;
+        }
+        let mut holds = Vec::with_capacity(records.len());
+        for ((record, this), these_counts) in records.iter().zip(&prepared).zip(&counts) {
+            holds.push(self.held(record, this, these_counts)?);
+        }
+        Ok(holds)
+    }
+
+    /// The hold of a matched record: its open pairs (and those decided `duplicate`), best
+    /// first, with the candidates' names and reasons; `None` without any.
+    fn held(
+        &self,
+        record: &ToMatch<'_>,
+        prepared: &Prepared,
+        counts: &HashMap<String, u64>,
+    ) -> Result<Option<Held>, ServiceError> {
+        let mut open = self.store.open_pairs(Some((&record.kid, &record.id)))?;
         if open.is_empty() {
             return Ok(None);
         }
@@ -118,7 +306,7 @@ impl Registry {
         let mut candidates = Vec::new();
         for pair in open.iter().take(MAX_HELD_CANDIDATES) {
             if let Some((m, other)) =
-                self.compare(&prepared, &counts, &pair.candidate_kid, &pair.candidate_id)?
+                self.compare(prepared, counts, &pair.candidate_kid, &pair.candidate_id)?
             {
                 candidates.push(HeldCandidate {
                     level: pair.level.clone(),
@@ -146,6 +334,31 @@ impl Registry {
             counts.insert(key, n);
         }
         Ok(counts)
+    }
+
+    /// Scores `record` against the stored candidate `id` of `kid` as matching does: `None`
+    /// if it is not stored or its dates and ids alone rule it out ([`rules_out`]: its score
+    /// could not reach `possible`, so it is not prepared).
+    fn candidate_match(
+        &self,
+        record: &Prepared,
+        counts: &HashMap<String, u64>,
+        kid: &KeyId,
+        id: &Uuid,
+    ) -> Result<Option<Match>, ServiceError> {
+        let Some(bytes) = self.store.record_bytes(kid, id)? else {
+            return Ok(None);
+        };
+        let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+        let profile = Profile::from_form(&other.record.enrolment);
+        if rules_out(record, &profile) {
+            return Ok(None);
+        }
+        let other_prepared = Prepared::new(profile);
+        let common = commonness(record, &other_prepared, |k| {
+            counts.get(k).copied().unwrap_or(0)
+        });
+        Ok(Some(score_in(record, &other_prepared, common)))
     }
 
     /// Scores `record` against the stored record `id` of `kid`, with `counts` from

@@ -6,8 +6,8 @@ use birthright_core::{
     signed::SignedRecord,
     validate,
     wire::{
-        self, Batch, BatchResponse, DecidedBy, DecisionKind, DecisionReason, LeafReceipt, Outcome,
-        RecordResult, RejectCode, Rejection,
+        self, Batch, BatchResponse, DecidedBy, DecisionKind, DecisionReason, Held, LeafReceipt,
+        Outcome, RecordResult, RejectCode, Rejection,
     },
 };
 use serde_bytes::ByteBuf;
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::store::{Candidate, Decided, DeviceRow, NewDecision, Sequenced, SequencedBatch};
 
 use super::decisions::{DECLARED, review_reasons};
+use super::duplicates::ToMatch;
 
 use super::{
     EXPIRED_SYNC_GRACE_SECS, EnrolledDevice, MAX_CLOCK_AHEAD_SECS, PRE_ENROLMENT_CAPTURE_SECS,
@@ -66,12 +67,33 @@ impl Registry {
         }
         // The review policy on each record sequenced (or re-sent before it decided): decisions
         // to register at once are appended together, in one more transaction.
+        // Duplicate detection first, on all of them at once (one transaction for their keys
+        // and pairs).
+        let on_ledger: Vec<&Candidate> = candidates
+            .iter()
+            .zip(&sequenced.results)
+            .filter(|(_, outcome)| {
+                matches!(outcome, Sequenced::Accepted(_) | Sequenced::Duplicate(_))
+            })
+            .map(|(candidate, _)| candidate)
+            .collect();
+        let to_match: Vec<ToMatch<'_>> = on_ledger
+            .iter()
+            .map(|c| ToMatch {
+                kid,
+                id: c.id,
+                supersedes: c.supersedes,
+                bytes: &c.bytes,
+            })
+            .collect();
+        let mut holds = self.hold_if_duplicates(&to_match, now)?.into_iter();
         let mut reviews = Vec::with_capacity(candidates.len());
         let mut decisions = Vec::new();
         for (candidate, outcome) in candidates.iter().zip(&sequenced.results) {
             let review = match outcome {
                 Sequenced::Accepted(_) | Sequenced::Duplicate(_) => {
-                    Some(self.review(&kid, candidate, now, &mut decisions)?)
+                    let held = holds.next().flatten();
+                    Some(self.review(&kid, candidate, held, now, &mut decisions)?)
                 }
                 _ => None,
             };
@@ -171,16 +193,10 @@ impl Registry {
         &self,
         kid: &KeyId,
         candidate: &Candidate,
+        held: Option<Held>,
         now: i64,
         decisions: &mut Vec<NewDecision>,
     ) -> Result<Review, ServiceError> {
-        let held = self.hold_if_duplicate(
-            kid,
-            &candidate.id,
-            candidate.supersedes,
-            &candidate.bytes,
-            now,
-        )?;
         let status = self
             .store
             .registration(kid, &candidate.id)?

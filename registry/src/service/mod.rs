@@ -24,7 +24,7 @@ mod witnesses;
 
 pub use witnesses::{Submission, WITNESS_TIMEOUT, check_witness_url};
 
-pub use duplicates::{Decision, DuplicateView};
+pub use duplicates::{BACKFILL_STEP_LEAVES, Backfill, Decision, DuplicateView};
 
 use crate::{
     head::HEAD_FILE,
@@ -116,6 +116,10 @@ pub enum OpenError {
     /// The database named is not usable.
     #[error("{0}")]
     BadDatabase(String),
+    /// The back-fill of duplicate detection's keys could not finish (it resumes where it
+    /// stopped at the next open).
+    #[error("giving older records their duplicate-detection keys failed: {0}")]
+    Backfill(ServiceError),
 }
 
 /// A running registry: its keys and store.
@@ -339,11 +343,24 @@ impl Registry {
         Registry::open_on(dir, &Database::recorded(dir)?)
     }
 
-    /// Opens the registry in `dir` on `database`.
+    /// Opens the registry in `dir` on `database`, and gives the records sequenced before
+    /// duplicate detection their keys ([`Registry::backfill_match_keys`]; once done, it only
+    /// looks at the leaves appended since the last open).
     pub fn open_on(dir: &Path, database: &Database) -> Result<Registry, OpenError> {
         let keys = RegistryKeys::load(dir)?;
         let store = open_store(dir, &keys, database)?;
-        Ok(Registry::with_store(keys, store)?)
+        let registry = Registry::with_store(keys, store)?;
+        let backfill = registry
+            .backfill_match_keys()
+            .map_err(OpenError::Backfill)?;
+        if backfill.keyed + backfill.matched > 0 {
+            tracing::info!(
+                keyed = backfill.keyed,
+                matched = backfill.matched,
+                "older records given their duplicate-detection keys"
+            );
+        }
+        Ok(registry)
     }
 
     /// `registry recover`: after the data directory was restored from a backup, accepts the

@@ -1,0 +1,311 @@
+//! Duplicate detection at the registry (docs/MATCHING.md §7), on SQLite and on PostgreSQL:
+//! the records of one batch are matched with each other as with the stored ones; and the
+//! back-fill of the keyed blocking hashes: records stored before duplicate detection (their keys emptied
+//! here, as a registry upgraded from before schema version 7 has none) get their keys when
+//! the registry opens, in steps that each commit with their position, so a back-fill stopped
+//! between two steps resumes where it stopped; a finished back-fill changes nothing when run
+//! again; and a new duplicate of an old record is then held with the old one as candidate.
+
+mod common;
+
+use std::{path::Path, sync::Arc};
+
+use birthright_core::{
+    device::Device,
+    fixtures::{reference_input, sample_inputs},
+    record::{DatePrecision, RegistrationForm},
+};
+use birthright_registry::{
+    Registry,
+    local::LocalTransport,
+    pg::testing::{TestDatabase, available},
+    service::Database,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use common::{NoProgress, enrolled_device};
+
+/// A registry in a directory on one backend, and a way to run SQL on its database.
+struct World {
+    dir: tempfile::TempDir,
+    database: Database,
+    _guard: Option<TestDatabase>,
+}
+
+impl World {
+    fn new(postgres: bool) -> Option<World> {
+        let dir = tempfile::tempdir().unwrap();
+        let (database, guard) = if postgres {
+            if !available() {
+                return None;
+            }
+            let db = TestDatabase::create();
+            (Database::Postgres(db.url.clone()), Some(db))
+        } else {
+            (Database::Sqlite, None)
+        };
+        Registry::init_on(dir.path(), "registry.test/births", &database).unwrap();
+        Some(World {
+            dir,
+            database,
+            _guard: guard,
+        })
+    }
+
+    fn open(&self) -> Arc<Registry> {
+        Arc::new(Registry::open_on(self.dir.path(), &self.database).unwrap())
+    }
+
+    /// Runs `sql` (no parameters, no rows) on the registry's database.
+    fn execute(&self, sql: &str) {
+        match &self.database {
+            Database::Sqlite => {
+                rusqlite::Connection::open(self.dir.path().join("registry.db"))
+                    .unwrap()
+                    .execute_batch(sql)
+                    .unwrap();
+            }
+            Database::Postgres(url) => {
+                postgres::Client::connect(url, postgres::NoTls)
+                    .unwrap()
+                    .batch_execute(sql)
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The one number `sql` selects.
+    fn count(&self, sql: &str) -> i64 {
+        match &self.database {
+            Database::Sqlite => rusqlite::Connection::open(self.dir.path().join("registry.db"))
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Database::Postgres(url) => postgres::Client::connect(url, postgres::NoTls)
+                .unwrap()
+                .query_one(sql, &[])
+                .unwrap()
+                .get(0),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// `form` born recently, so the review policy registers it at once.
+fn recent(mut form: RegistrationForm) -> RegistrationForm {
+    let born = OffsetDateTime::now_utc().date() - time::Duration::days(40);
+    form.child.date_of_birth = born.to_string();
+    form.child.date_of_birth_precision = Some(DatePrecision::Day);
+    form
+}
+
+fn sync(registry: &Arc<Registry>, device: &Device) -> birthright_core::sync::SyncReport {
+    device
+        .sync_with_sleep(
+            &LocalTransport::new(registry.clone()),
+            &NoProgress,
+            birthright_core::sync::SyncConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap()
+}
+
+/// The ids of the candidates of `record`'s open pairs.
+fn candidates_of(registry: &Registry, record: Uuid) -> Vec<Uuid> {
+    registry
+        .duplicates()
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.record_id == record)
+        .map(|p| p.candidate_id)
+        .collect()
+}
+
+fn old_records_get_their_keys_and_are_found(postgres: bool) {
+    let Some(world) = World::new(postgres) else {
+        return;
+    };
+    let registry = world.open();
+    let old_device = enrolled_device(&registry, "w-old");
+    let child = recent(reference_input());
+    let original = old_device.capture(&child).unwrap().summary.id;
+    for form in sample_inputs(6, 41, OffsetDateTime::now_utc().date()) {
+        old_device.capture(&recent(form)).unwrap();
+    }
+    let report = sync(&registry, &old_device);
+    assert_eq!(report.accepted, 7);
+    let keys_at_ingest = world.count("SELECT count(*) FROM match_keys");
+    assert!(keys_at_ingest > 0, "ingest stores each record's keys");
+    drop(registry);
+
+    // As before duplicate detection: no keys, the back-fill never ran.
+    world.execute("DELETE FROM match_keys; DELETE FROM match_backfill;");
+    let keyless = |world: &World| {
+        world.count(
+            "SELECT count(*) FROM records r WHERE NOT EXISTS
+             (SELECT 1 FROM match_keys m WHERE m.device_kid = r.device_kid AND m.id = r.id)",
+        )
+    };
+    assert_eq!(keyless(&world), 7);
+
+    // Without its keys the old record is no candidate: a copy of it is not held.
+    let registry = Arc::new(
+        Registry::with_store(
+            birthright_registry::keys::RegistryKeys::load(world.path()).unwrap(),
+            open_store_without_backfill(&world),
+        )
+        .unwrap(),
+    );
+    let unseen_device = enrolled_device(&registry, "w-unseen");
+    let unseen_copy = unseen_device.capture(&child).unwrap().summary.id;
+    let report = sync(&registry, &unseen_device);
+    assert_eq!(report.accepted, 1);
+    assert!(
+        candidates_of(&registry, unseen_copy).is_empty(),
+        "without keys the old record is not found"
+    );
+
+    // One step of two leaves, then the process stops: the step's records have their keys and
+    // the position is kept.
+    let step = registry.backfill_match_keys_step(2).unwrap();
+    assert_eq!((step.keyed, step.matched, step.next_leaf), (2, 0, 2));
+    assert!(!step.done);
+    assert_eq!(keyless(&world), 5);
+    drop(registry);
+
+    // Opening the registry finishes the back-fill from there.
+    let registry = world.open();
+    assert_eq!(keyless(&world), 0);
+    assert_eq!(
+        world.count("SELECT count(*) FROM match_keys"),
+        keys_at_ingest + world.count_keys_of(unseen_copy),
+        "the old records' keys are the ones ingest stored"
+    );
+    let size = registry.tree_size().unwrap();
+    assert_eq!(
+        world.count("SELECT next_leaf FROM match_backfill"),
+        size as i64
+    );
+
+    // Idempotent: run again, nothing is added.
+    let again = registry.backfill_match_keys().unwrap();
+    assert_eq!((again.keyed, again.matched), (0, 0));
+    assert!(again.done);
+    let keys_now = world.count("SELECT count(*) FROM match_keys");
+    drop(registry);
+    let registry = world.open();
+    assert_eq!(world.count("SELECT count(*) FROM match_keys"), keys_now);
+
+    // A new duplicate of the old record is held with the old one as its candidate.
+    let new_device = enrolled_device(&registry, "w-new");
+    let mut latin = child.clone();
+    latin.child.given_names = "Olena".into();
+    latin.child.family_name = "Kovalenko".into();
+    let copy = new_device.capture(&latin).unwrap().summary.id;
+    let report = sync(&registry, &new_device);
+    assert_eq!(report.accepted, 1);
+    let candidates = candidates_of(&registry, copy);
+    assert!(candidates.contains(&original), "{candidates:?}");
+}
+
+/// The registry's store opened as `Registry::open_on` does, but without its back-fill: the
+/// state of a registry between the upgrade and its first open.
+fn open_store_without_backfill(
+    world: &World,
+) -> Box<dyn birthright_registry::store::RegistryStore> {
+    let keys = birthright_registry::keys::RegistryKeys::load(world.path()).unwrap();
+    match &world.database {
+        Database::Sqlite => Box::new(
+            birthright_registry::store::SqliteStore::open(
+                &world.path().join("registry.db"),
+                keys.data_key.clone(),
+            )
+            .unwrap()
+            .with_head_file(&world.path().join(birthright_registry::head::HEAD_FILE))
+            .unwrap(),
+        ),
+        Database::Postgres(url) => Box::new(
+            birthright_registry::pg::PgStore::open(url, keys.data_key.clone())
+                .unwrap()
+                .with_head_file(&world.path().join(birthright_registry::head::HEAD_FILE))
+                .unwrap(),
+        ),
+    }
+}
+
+impl World {
+    /// How many keyed hashes record `id` has.
+    fn count_keys_of(&self, id: Uuid) -> i64 {
+        let hex = hex::encode(id.as_bytes());
+        match &self.database {
+            Database::Sqlite => self.count(&format!(
+                "SELECT count(*) FROM match_keys WHERE id = x'{hex}'"
+            )),
+            Database::Postgres(_) => self.count(&format!(
+                "SELECT count(*) FROM match_keys WHERE id = '\\x{hex}'::bytea"
+            )),
+        }
+    }
+}
+
+#[test]
+fn old_records_get_their_keys_and_are_found_on_sqlite() {
+    old_records_get_their_keys_and_are_found(false);
+}
+
+#[test]
+fn old_records_get_their_keys_and_are_found_on_postgres() {
+    old_records_get_their_keys_and_are_found(true);
+}
+
+/// Two copies of one child in one batch: the second is held with the first as its candidate,
+/// though the batch's keys are stored together after both were matched.
+fn the_same_child_twice_in_one_batch_is_held(postgres: bool) {
+    let Some(world) = World::new(postgres) else {
+        return;
+    };
+    let registry = world.open();
+    let device = enrolled_device(&registry, "w-1");
+    let child = recent(reference_input());
+    let first = device.capture(&child).unwrap().summary.id;
+    let mut latin = child.clone();
+    latin.child.given_names = "Olena".into();
+    latin.child.family_name = "Kovalenko".into();
+    let second = device.capture(&latin).unwrap().summary.id;
+    let other = device
+        .capture(&recent(
+            sample_inputs(1, 77, OffsetDateTime::now_utc().date())[0].clone(),
+        ))
+        .unwrap()
+        .summary
+        .id;
+    let report = sync(&registry, &device);
+    assert_eq!((report.accepted, report.batches), (3, 1), "{report:?}");
+    assert!(candidates_of(&registry, first).is_empty());
+    assert_eq!(candidates_of(&registry, second), vec![first]);
+    assert!(candidates_of(&registry, other).is_empty());
+    let pairs = registry.duplicates().unwrap();
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].level, "likely");
+    assert!(
+        pairs[0]
+            .reasons
+            .contains(&"same mother and date of birth".to_string()),
+        "{:?}",
+        pairs[0].reasons
+    );
+}
+
+#[test]
+fn the_same_child_twice_in_one_batch_is_held_on_sqlite() {
+    the_same_child_twice_in_one_batch_is_held(false);
+}
+
+#[test]
+fn the_same_child_twice_in_one_batch_is_held_on_postgres() {
+    the_same_child_twice_in_one_batch_is_held(true);
+}
