@@ -414,24 +414,7 @@ fn a_registrar_reviews_a_possible_duplicate_in_chromium() {
             .contains("incorrect information"),
         "{shown}"
     );
-    let credential = ok(&[
-        "credential",
-        "--data",
-        p(&first),
-        &late_id,
-        "--format",
-        "text",
-    ]);
-    let trust = trust_file(&registry);
-    let out = run(&[
-        "verify",
-        "--trust",
-        p(&trust),
-        "--text",
-        credential.trim(),
-        "--json",
-    ]);
-    let verified: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, verified) = verify_credential_of(&first, &late_id, &trust_file(&registry));
     assert_eq!(verified["verdict"]["status"], "valid", "{verified}");
     let report = sync_json(&second, &url);
     assert_eq!(report["registered"], 1, "{report}");

@@ -98,23 +98,7 @@ fn late_registrations_are_decided_by_a_registrar_and_the_device_learns_each_deci
     for id in [&registered, &rejected, &corrected] {
         assert_eq!(status_of(&device, id)["status"], "acknowledged");
     }
-    let provisional = ok(&[
-        "credential",
-        "--data",
-        p(&device),
-        &registered,
-        "--format",
-        "text",
-    ]);
-    let out = run(&[
-        "verify",
-        "--trust",
-        p(&trust),
-        "--text",
-        provisional.trim(),
-        "--json",
-    ]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = verify_credential_of(&device, &registered, &trust);
     assert_eq!(v["verdict"]["status"], "valid_provisional", "{v}");
     assert_eq!(tree_size(&url), 3, "no decision on the ledger yet");
 
@@ -198,24 +182,8 @@ fn late_registrations_are_decided_by_a_registrar_and_the_device_learns_each_deci
         text.contains("The registrar asked for a correction (missing information)"),
         "{text}"
     );
-    let credential = ok(&[
-        "credential",
-        "--data",
-        p(&device),
-        &registered,
-        "--format",
-        "text",
-    ]);
-    let out = run(&[
-        "verify",
-        "--trust",
-        p(&trust),
-        "--text",
-        credential.trim(),
-        "--json",
-    ]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{v}");
+    let (code, v) = verify_credential_of(&device, &registered, &trust);
+    assert_eq!(code, 0, "{v}");
     assert_eq!(v["verdict"]["status"], "valid", "{v}");
     assert_eq!(v["registration"]["record_id"], registered.as_str(), "{v}");
     assert_eq!(v["registration"]["leaf_index"], 0, "{v}");

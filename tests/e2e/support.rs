@@ -800,3 +800,21 @@ pub(crate) fn cookie_of(head: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The caregiver's credential of record `id` on `device` (`credential --format text`), checked
+/// by `verify --json` against the registry's `trust` bundle: its exit code and its JSON.
+pub(crate) fn verify_credential_of(device: &Path, id: &str, trust: &Path) -> (i32, Value) {
+    let text = ok(&["credential", "--data", p(device), id, "--format", "text"]);
+    let out = run(&[
+        "verify",
+        "--trust",
+        p(trust),
+        "--text",
+        text.trim(),
+        "--json",
+    ]);
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
