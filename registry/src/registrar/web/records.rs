@@ -954,13 +954,17 @@ pub(crate) async fn decide_pair(
                 .iter()
                 .find(|m| m.id == rid)
                 .ok_or_else(|| RegistrarError::new(404, "not_found", format!("no record {rid}")))?;
-            if !access::sees_region(user, &meta.region) {
-                return Err(RegistrarError::new(
-                    403,
-                    "region_forbidden",
-                    "this record is outside your regions",
-                ));
-            }
+            page.registrar.refuse_outside_region(
+                user,
+                &meta.region,
+                "this record is outside your regions",
+                crate::registrar::RefusedAccess {
+                    action: "duplicate_decision_refused",
+                    record: &rid,
+                    address: &page.req.address,
+                    now: page.now,
+                },
+            )?;
         }
         page.registrar.registry().decide_duplicate(
             &id,
