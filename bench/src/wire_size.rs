@@ -160,7 +160,7 @@ fn notices(report: &mut Report, dir: &Path) -> Result<()> {
     let mut forms = sample_inputs(n, 17, today);
     for form in &mut forms {
         form.child.date_of_birth = (today - time::Duration::days(3 * 365)).to_string();
-        form.child.date_of_birth_precision = None;
+        form.child.date_of_birth_precision = Some(birthright_core::record::DatePrecision::Day);
     }
     let ids: Vec<_> = device
         .capture_batch(&forms, crate::report::now())?
