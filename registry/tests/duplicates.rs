@@ -16,10 +16,7 @@ use birthright_core::{
     record::{DatePrecision, RegistrationForm},
 };
 use birthright_registry::{
-    Registry,
-    local::LocalTransport,
-    pg::testing::{TestDatabase, available},
-    service::Database,
+    Registry, local::LocalTransport, pg::testing::TestDatabase, service::Database,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -36,15 +33,7 @@ struct World {
 impl World {
     fn new(postgres: bool) -> Option<World> {
         let dir = tempfile::tempdir().unwrap();
-        let (database, guard) = if postgres {
-            if !available() {
-                return None;
-            }
-            let db = TestDatabase::create();
-            (Database::Postgres(db.url.clone()), Some(db))
-        } else {
-            (Database::Sqlite, None)
-        };
+        let (database, guard) = common::test_database(postgres)?;
         Registry::init_on(dir.path(), "registry.test/births", &database).unwrap();
         Some(World {
             dir,

@@ -31,7 +31,7 @@ use birthright_core::{
 use birthright_registry::{
     Registry,
     http::{HeaderName, Limits, run_with},
-    pg::testing::{TestDatabase, available},
+    pg::testing::TestDatabase,
     registrar::{Registrar, Role, totp},
     service::Database,
 };
@@ -93,15 +93,7 @@ fn capture_and_sync(
 impl World {
     fn new(postgres: bool) -> Option<World> {
         let dir = tempfile::tempdir().unwrap();
-        let (database, guard) = if postgres {
-            if !available() {
-                return None;
-            }
-            let db = TestDatabase::create();
-            (Database::Postgres(db.url.clone()), Some(db))
-        } else {
-            (Database::Sqlite, None)
-        };
+        let (database, guard) = common::test_database(postgres)?;
         let registry = Arc::new(
             Registry::init_on(dir.path(), "registry.test/births", &database)
                 .unwrap()

@@ -26,14 +26,13 @@ use birthright_core::{
 use birthright_registry::{
     Registry,
     http::{HeaderName, Limits, run_with},
-    pg::testing::{TestDatabase, available},
+    pg::testing::TestDatabase,
     registrar::{
         Registrar, Role,
         records::Filter,
         sessions::LoginRequest,
         statistics::{CSV_HEADER, StatisticsFilter},
     },
-    service::Database,
 };
 use common::{Client, Reply, device_in};
 use serde_json::{Value, json};
@@ -121,15 +120,7 @@ struct World {
 impl World {
     fn new(postgres: bool) -> Option<World> {
         let dir = tempfile::tempdir().unwrap();
-        let (database, guard) = if postgres {
-            if !available() {
-                return None;
-            }
-            let db = TestDatabase::create();
-            (Database::Postgres(db.url.clone()), Some(db))
-        } else {
-            (Database::Sqlite, None)
-        };
+        let (database, guard) = common::test_database(postgres)?;
         let registry = Arc::new(
             Registry::init_on(dir.path(), "registry.test/births", &database)
                 .unwrap()

@@ -43,6 +43,28 @@ pub(crate) fn timely_input() -> RegistrationForm {
 }
 
 /// A new registry in `dir`.
+/// The backend of a test registry: SQLite, or a fresh PostgreSQL database (kept while its
+/// guard lives); `None` when PostgreSQL is asked for and no server is reachable.
+pub(crate) fn test_database(
+    postgres: bool,
+) -> Option<(
+    birthright_registry::service::Database,
+    Option<birthright_registry::pg::testing::TestDatabase>,
+)> {
+    use birthright_registry::{
+        pg::testing::{TestDatabase, available},
+        service::Database,
+    };
+    if !postgres {
+        return Some((Database::Sqlite, None));
+    }
+    if !available() {
+        return None;
+    }
+    let db = TestDatabase::create();
+    Some((Database::Postgres(db.url.clone()), Some(db)))
+}
+
 pub(crate) fn registry(dir: &Path) -> Arc<Registry> {
     Arc::new(Registry::init(dir, "registry.test/births").unwrap().0)
 }
