@@ -34,9 +34,10 @@ use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
         CredentialRevocation, DECISION_COLUMNS, DecisionRow, DeviceRow, DuplicatePair,
-        LeafStatuses, PAIR_COLUMNS, REGISTRATION_COLUMNS, RecordMatch, RegistrationRow,
-        RegistryStore, ReviewPolicy, StoreError, TokenProblem, TokenRow, WITNESS_COLUMNS,
-        WitnessRow, decided_by_str, decision_row, duplicate_pair, registration_row, witness_row,
+        LeafStatuses, MatchRecordRow, PAIR_COLUMNS, REGISTRATION_COLUMNS, RecordMatch,
+        RegistrationRow, RegistryStore, ReviewPolicy, StoreError, TokenProblem, TokenRow,
+        WITNESS_COLUMNS, WitnessRow, decided_by_str, decision_row, duplicate_pair,
+        registration_row, split_keys, witness_row,
     },
 };
 
@@ -210,6 +211,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         id        SMALLINT PRIMARY KEY CHECK (id = 1),
         next_leaf BIGINT NOT NULL
     );",
+    // 6: each record's keyed hashes in one appended row, and the keys gain `q:` (SQLite's
+    // version 10): the back-fill makes every record's hashes again.
+    "DROP TABLE match_keys;
+    CREATE TABLE match_records (
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        device_kid BYTEA NOT NULL,
+        id         BYTEA NOT NULL,
+        keys       BYTEA NOT NULL,
+        UNIQUE (device_kid, id)
+    );
+    DELETE FROM match_backfill;",
 ];
 
 impl From<postgres::Error> for StoreError {
@@ -1248,30 +1260,22 @@ impl RegistryStore for PgStore {
         })
     }
 
-    fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
-        let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+    fn match_records_after(&self, seq: i64, limit: u32) -> Result<Vec<MatchRecordRow>, StoreError> {
         self.db().read_sql(|tx| {
             let mut out = Vec::new();
             for row in tx.query(
-                "SELECT DISTINCT device_kid, id FROM match_keys WHERE key = ANY($1)",
-                &[&keys],
+                "SELECT seq, device_kid, id, keys FROM match_records WHERE seq > $1
+                 ORDER BY seq LIMIT $2",
+                &[&seq, &i64::from(limit)],
             )? {
-                out.push((key_id(row.get(0))?, uuid_of(row.get(1))?));
+                out.push(MatchRecordRow {
+                    seq: row.get(0),
+                    kid: key_id(row.get(1))?,
+                    id: uuid_of(row.get(2))?,
+                    keys: split_keys(row.get(3))?,
+                });
             }
-            out.sort_unstable();
             Ok(out)
-        })
-    }
-
-    fn match_key_count(&self, key: &[u8; 32]) -> Result<u64, StoreError> {
-        self.db().read_sql(|tx| {
-            let n: i64 = tx
-                .query_one(
-                    "SELECT count(*) FROM match_keys WHERE key = $1",
-                    &[&key.as_slice()],
-                )?
-                .get(0);
-            Ok(n.max(0) as u64)
         })
     }
 
@@ -1279,7 +1283,7 @@ impl RegistryStore for PgStore {
         self.db().read_sql(|tx| {
             Ok(tx
                 .query_one(
-                    "SELECT EXISTS(SELECT 1 FROM match_keys WHERE device_kid = $1 AND id = $2)",
+                    "SELECT EXISTS(SELECT 1 FROM match_records WHERE device_kid = $1 AND id = $2)",
                     &[&kid.0.as_slice(), &id.as_bytes().as_slice()],
                 )?
                 .get(0))
@@ -1292,8 +1296,11 @@ impl RegistryStore for PgStore {
         backfill_next: Option<u64>,
     ) -> Result<(), StoreError> {
         self.db().write_sql(|tx| {
+            // Rows become visible in `seq` order (the index in memory reads on from the last
+            // one it saw), so writers take turns.
+            tx.batch_execute("LOCK TABLE match_records IN SHARE ROW EXCLUSIVE MODE")?;
             let insert = tx.prepare(
-                "INSERT INTO match_keys(key, device_kid, id) VALUES ($1, $2, $3)
+                "INSERT INTO match_records(device_kid, id, keys) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
             )?;
             let pair = tx.prepare(
@@ -1302,16 +1309,14 @@ impl RegistryStore for PgStore {
                  ON CONFLICT DO NOTHING",
             )?;
             for m in matches {
-                for key in &m.keys {
-                    tx.execute(
-                        &insert,
-                        &[
-                            &key.as_slice(),
-                            &m.kid.0.as_slice(),
-                            &m.id.as_bytes().as_slice(),
-                        ],
-                    )?;
-                }
+                tx.execute(
+                    &insert,
+                    &[
+                        &m.kid.0.as_slice(),
+                        &m.id.as_bytes().as_slice(),
+                        &m.keys.concat(),
+                    ],
+                )?;
                 for p in &m.pairs {
                     tx.execute(
                         &pair,
@@ -1351,7 +1356,7 @@ impl RegistryStore for PgStore {
             for row in tx.query(
                 "SELECT r.device_kid, r.id, r.supersedes FROM records r
                  WHERE r.leaf_index >= $1 AND r.leaf_index < $2
-                 AND NOT EXISTS (SELECT 1 FROM match_keys m
+                 AND NOT EXISTS (SELECT 1 FROM match_records m
                                  WHERE m.device_kid = r.device_kid AND m.id = r.id)
                  ORDER BY r.leaf_index",
                 &[&from, &to],

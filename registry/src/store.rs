@@ -288,6 +288,34 @@ pub struct RecordMatch {
     pub pairs: Vec<DuplicatePair>,
 }
 
+/// One record's stored keyed blocking hashes (`match_records`), in the order they were stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchRecordRow {
+    /// Its place in that order (rising).
+    pub seq: i64,
+    /// The record's device.
+    pub kid: KeyId,
+    /// The record.
+    pub id: Uuid,
+    /// Its keyed blocking hashes.
+    pub keys: Vec<[u8; 32]>,
+}
+
+/// Splits the `keys` column (32 bytes per hash) into hashes.
+pub(crate) fn split_keys(column: &[u8]) -> Result<Vec<[u8; 32]>, StoreError> {
+    if column.len() % 32 != 0 {
+        return Err(StoreError::Damaged("match keys of a record".into()));
+    }
+    Ok(column
+        .chunks_exact(32)
+        .map(|c| {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(c);
+            hash
+        })
+        .collect())
+}
+
 /// A record's place in the life of a registration at the registry (`registrations`): no row
 /// means a record sequenced before review statuses existed, which was registered at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -575,12 +603,10 @@ pub trait RegistryStore: Send + Sync {
     /// The cosignature lines collected for the checkpoint of `size`.
     fn cosignatures(&self, size: u64) -> Result<Vec<String>, StoreError>;
 
-    /// The records having at least one of the keyed blocking hashes `keys`, without repeats.
-    fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError>;
-
-    /// How many records have the keyed blocking hash `key` (how common a child's name is
-    /// that month, docs/MATCHING.md §6.3).
-    fn match_key_count(&self, key: &[u8; 32]) -> Result<u64, StoreError>;
+    /// The records' keyed blocking hashes stored after `seq`, in the order they were stored,
+    /// at most `limit` (the registry's blocking index in memory is built and brought up to
+    /// date from them: docs/MATCHING.md §7).
+    fn match_records_after(&self, seq: i64, limit: u32) -> Result<Vec<MatchRecordRow>, StoreError>;
 
     /// Whether record `id` of device `kid` has been matched (its keys are stored).
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
@@ -834,6 +860,18 @@ const MIGRATIONS: &[&str] = &[
         id        INTEGER PRIMARY KEY CHECK (id = 1),
         next_leaf INTEGER NOT NULL
     ) STRICT;",
+    // 10: each record's keyed hashes in one appended row (the blocking index is kept in
+    // memory, docs/MATCHING.md §7), and the keys gain `q:` (§5.1): the back-fill makes every
+    // record's hashes again when the registry opens (the pairs found are kept).
+    "DROP TABLE match_keys;
+    CREATE TABLE match_records (
+        seq        INTEGER PRIMARY KEY,
+        device_kid BLOB NOT NULL,
+        id         BLOB NOT NULL,
+        keys       BLOB NOT NULL,
+        UNIQUE (device_kid, id)
+    ) STRICT;
+    DELETE FROM match_backfill;",
 ];
 
 /// The schema version that adds `checkpoints.root`.
@@ -1741,37 +1779,36 @@ impl RegistryStore for SqliteStore {
         Ok(rows)
     }
 
-    fn match_candidates(&self, keys: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, StoreError> {
+    fn match_records_after(&self, seq: i64, limit: u32) -> Result<Vec<MatchRecordRow>, StoreError> {
         let conn = self.read();
-        let mut stmt =
-            conn.prepare_cached("SELECT device_kid, id FROM match_keys WHERE key = ?1")?;
-        let mut out = Vec::new();
-        for key in keys {
-            let rows = stmt.query_map([key.as_slice()], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?;
-            for row in rows {
-                let (kid, id) = row?;
-                out.push((key_id(&kid)?, uuid_of(&id)?));
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
-    }
-
-    fn match_key_count(&self, key: &[u8; 32]) -> Result<u64, StoreError> {
-        let n: i64 = self.read().query_row(
-            "SELECT count(*) FROM match_keys WHERE key = ?1",
-            [key.as_slice()],
-            |r| r.get(0),
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, device_kid, id, keys FROM match_records WHERE seq > ?1
+             ORDER BY seq LIMIT ?2",
         )?;
-        Ok(n.max(0) as u64)
+        let rows = stmt.query_map(params![seq, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, kid, id, keys) = row?;
+            out.push(MatchRecordRow {
+                seq,
+                kid: key_id(&kid)?,
+                id: uuid_of(&id)?,
+                keys: split_keys(&keys)?,
+            });
+        }
+        Ok(out)
     }
 
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {
         Ok(self.read().query_row(
-            "SELECT EXISTS(SELECT 1 FROM match_keys WHERE device_kid = ?1 AND id = ?2)",
+            "SELECT EXISTS(SELECT 1 FROM match_records WHERE device_kid = ?1 AND id = ?2)",
             params![kid.0.as_slice(), id.as_bytes().as_slice()],
             |r| r.get(0),
         )?)
@@ -1784,7 +1821,7 @@ impl RegistryStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO match_keys(key, device_kid, id) VALUES (?1, ?2, ?3)
+                "INSERT INTO match_records(device_kid, id, keys) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
             )?;
             let mut pair = tx.prepare_cached(
@@ -1793,13 +1830,11 @@ impl RegistryStore for SqliteStore {
                  ON CONFLICT DO NOTHING",
             )?;
             for m in matches {
-                for key in &m.keys {
-                    insert.execute(params![
-                        key.as_slice(),
-                        m.kid.0.as_slice(),
-                        m.id.as_bytes().as_slice()
-                    ])?;
-                }
+                insert.execute(params![
+                    m.kid.0.as_slice(),
+                    m.id.as_bytes().as_slice(),
+                    m.keys.concat()
+                ])?;
                 for p in &m.pairs {
                     pair.execute(params![
                         p.record_kid.0.as_slice(),
@@ -1831,7 +1866,7 @@ impl RegistryStore for SqliteStore {
         let mut stmt = conn.prepare_cached(
             "SELECT r.device_kid, r.id, r.supersedes FROM records r
              WHERE r.leaf_index >= ?1 AND r.leaf_index < ?2
-             AND NOT EXISTS (SELECT 1 FROM match_keys m
+             AND NOT EXISTS (SELECT 1 FROM match_records m
                              WHERE m.device_kid = r.device_kid AND m.id = r.id)
              ORDER BY r.leaf_index",
         )?;

@@ -127,16 +127,22 @@ fn old_records_get_their_keys_and_are_found(postgres: bool) {
     }
     let report = sync(&registry, &old_device);
     assert_eq!(report.accepted, 7);
-    let keys_at_ingest = world.count("SELECT count(*) FROM match_keys");
+    let keys_at_ingest =
+        world.count("SELECT coalesce(sum(length(keys)), 0) / 32 FROM match_records");
+    assert_eq!(
+        world.count("SELECT count(*) FROM match_records"),
+        7,
+        "one row per record"
+    );
     assert!(keys_at_ingest > 0, "ingest stores each record's keys");
     drop(registry);
 
     // As before duplicate detection: no keys, the back-fill never ran.
-    world.execute("DELETE FROM match_keys; DELETE FROM match_backfill;");
+    world.execute("DELETE FROM match_records; DELETE FROM match_backfill;");
     let keyless = |world: &World| {
         world.count(
             "SELECT count(*) FROM records r WHERE NOT EXISTS
-             (SELECT 1 FROM match_keys m WHERE m.device_kid = r.device_kid AND m.id = r.id)",
+             (SELECT 1 FROM match_records m WHERE m.device_kid = r.device_kid AND m.id = r.id)",
         )
     };
     assert_eq!(keyless(&world), 7);
@@ -170,7 +176,7 @@ fn old_records_get_their_keys_and_are_found(postgres: bool) {
     let registry = world.open();
     assert_eq!(keyless(&world), 0);
     assert_eq!(
-        world.count("SELECT count(*) FROM match_keys"),
+        world.count("SELECT coalesce(sum(length(keys)), 0) / 32 FROM match_records"),
         keys_at_ingest + world.count_keys_of(unseen_copy),
         "the old records' keys are the ones ingest stored"
     );
@@ -184,10 +190,13 @@ fn old_records_get_their_keys_and_are_found(postgres: bool) {
     let again = registry.backfill_match_keys().unwrap();
     assert_eq!((again.keyed, again.matched), (0, 0));
     assert!(again.done);
-    let keys_now = world.count("SELECT count(*) FROM match_keys");
+    let keys_now = world.count("SELECT coalesce(sum(length(keys)), 0) / 32 FROM match_records");
     drop(registry);
     let registry = world.open();
-    assert_eq!(world.count("SELECT count(*) FROM match_keys"), keys_now);
+    assert_eq!(
+        world.count("SELECT coalesce(sum(length(keys)), 0) / 32 FROM match_records"),
+        keys_now
+    );
 
     // A new duplicate of the old record is held with the old one as its candidate.
     let new_device = enrolled_device(&registry, "w-new");
@@ -232,10 +241,10 @@ impl World {
         let hex = hex::encode(id.as_bytes());
         match &self.database {
             Database::Sqlite => self.count(&format!(
-                "SELECT count(*) FROM match_keys WHERE id = x'{hex}'"
+                "SELECT length(keys) / 32 FROM match_records WHERE id = x'{hex}'"
             )),
             Database::Postgres(_) => self.count(&format!(
-                "SELECT count(*) FROM match_keys WHERE id = '\\x{hex}'::bytea"
+                "SELECT CAST(length(keys) / 32 AS BIGINT) FROM match_records WHERE id = '\\x{hex}'::bytea"
             )),
         }
     }
@@ -297,4 +306,42 @@ fn the_same_child_twice_in_one_batch_is_held_on_sqlite() {
 #[test]
 fn the_same_child_twice_in_one_batch_is_held_on_postgres() {
     the_same_child_twice_in_one_batch_is_held(true);
+}
+
+/// The blocking index is kept in memory by each registry process (docs/MATCHING.md §7): one
+/// whose index was built before another process stored a record still finds that record,
+/// because each use first reads the rows stored since.
+fn an_index_built_earlier_sees_records_another_process_stored(postgres: bool) {
+    let Some(world) = World::new(postgres) else {
+        return;
+    };
+    let early = world.open();
+    let first = enrolled_device(&early, "w-first");
+    first
+        .capture(&recent(
+            sample_inputs(1, 7, OffsetDateTime::now_utc().date())[0].clone(),
+        ))
+        .unwrap();
+    assert_eq!(sync(&early, &first).accepted, 1, "the index is built here");
+
+    let other = world.open();
+    let second = enrolled_device(&other, "w-second");
+    let child = recent(reference_input());
+    let original = second.capture(&child).unwrap().summary.id;
+    assert_eq!(sync(&other, &second).accepted, 1);
+
+    let third = enrolled_device(&early, "w-third");
+    let copy = third.capture(&child).unwrap().summary.id;
+    assert_eq!(sync(&early, &third).accepted, 1);
+    assert_eq!(candidates_of(&early, copy), vec![original]);
+}
+
+#[test]
+fn an_index_built_earlier_sees_records_another_process_stored_on_sqlite() {
+    an_index_built_earlier_sees_records_another_process_stored(false);
+}
+
+#[test]
+fn an_index_built_earlier_sees_records_another_process_stored_on_postgres() {
+    an_index_built_earlier_sees_records_another_process_stored(true);
 }

@@ -76,17 +76,12 @@ fn block_months(d: &PartialDate) -> Vec<(i32, u8)> {
 /// - `m:CODE:CODE:M`, the same for the mother's name (a child's misspelt name still meets);
 /// - `p:CODE:CODE:PLACE`, the child's name codes with the locality's: the code of each of
 ///   its first three words' first skeleton, joined by `+` (a date far off still meets);
+/// - `q:CODE:CODE:PLACE`, the same for the mother's name codes (a child's misspelt name and
+///   a date far off still meet, in a block far smaller than `m:`);
 /// - `i:ID:YEAR`, the mother's national id with each block year.
 pub fn block_keys(p: &Prepared) -> Vec<String> {
     let mut out = BTreeSet::new();
-    let months: Vec<String> = match &p.dob {
-        Some(d) if d.month.is_some() => block_months(d)
-            .into_iter()
-            .map(|(y, m)| format!("{y}-{m:02}"))
-            .collect(),
-        Some(d) => vec![d.year.to_string()],
-        None => vec!["-".into()],
-    };
+    let months = key_months(p);
     let child_given = codes(&p.child.given);
     let child_family = codes(&p.child.family);
     let mother_given = codes(&p.mother.given);
@@ -104,13 +99,69 @@ pub fn block_keys(p: &Prepared) -> Vec<String> {
         .filter(|c| !c.is_empty())
         .collect();
     if !place.is_empty() {
-        pairs("p", &child_given, &child_family, &place.join("+"), &mut out);
+        let place = place.join("+");
+        pairs("p", &child_given, &child_family, &place, &mut out);
+        pairs("q", &mother_given, &mother_family, &place, &mut out);
     }
     if !p.mother_id.is_empty() {
         let years = p.dob.map(|d| d.block_years()).unwrap_or_default();
         for year in years {
             out.insert(format!("i:{}:{year}", p.mother_id));
         }
+    }
+    out.into_iter().take(MAX_KEYS).collect()
+}
+
+/// Most records one record is compared with, in its smallest blocks (docs/MATCHING.md §5.4):
+/// a common name born in a busy month fills a block with look-alikes, and scoring them all
+/// costs more than it finds.
+pub const CANDIDATE_BUDGET: u64 = 16;
+
+/// Most records taken from one block, whatever its size: a work limit, so that no block
+/// (however many records a flood put in it) makes one record's matching unbounded.
+pub const MAX_BLOCK_RECORDS: u64 = 4_096;
+
+/// Which of a record's blocks to look in (docs/MATCHING.md §5.4), given how many records each
+/// holds (`sizes`, in the order of its keys): the positions of the blocks taken, smallest
+/// first (equal sizes in key order), while their sizes add up to at most `budget`. When even
+/// the smallest is larger, that block alone is taken, so a record always meets the records of
+/// its most selective key. Empty blocks are taken (they cost nothing).
+pub fn chosen_blocks(sizes: &[u64], budget: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&at| (sizes[at], at));
+    let mut total = 0u64;
+    let mut out = Vec::new();
+    for at in order {
+        let size = sizes[at];
+        if total.saturating_add(size) <= budget || out.is_empty() {
+            total = total.saturating_add(size);
+            out.push(at);
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+/// The `M` of a record's keys: its block months, its year, or `-`.
+fn key_months(p: &Prepared) -> Vec<String> {
+    match &p.dob {
+        Some(d) if d.month.is_some() => block_months(d)
+            .into_iter()
+            .map(|(y, m)| format!("{y}-{m:02}"))
+            .collect(),
+        Some(d) => vec![d.year.to_string()],
+        None => vec!["-".into()],
+    }
+}
+
+/// The child's-name-and-month keys (`c:…`) of [`block_keys`], without the others (they sort
+/// first, so they are the same keys in the same order).
+pub fn child_name_keys(p: &Prepared) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    let (given, family) = (codes(&p.child.given), codes(&p.child.family));
+    for month in key_months(p) {
+        pairs("c", &given, &family, &month, &mut out);
     }
     out.into_iter().take(MAX_KEYS).collect()
 }
@@ -125,13 +176,10 @@ pub fn is_child_name_key(key: &str) -> bool {
 /// population holds under one; 0 when they share none. `count` is the registry's count of a
 /// keyed hash or the device's count in its in-memory index.
 pub fn commonness(a: &Prepared, b: &Prepared, count: impl Fn(&str) -> u64) -> u64 {
-    let theirs: BTreeSet<String> = block_keys(b)
-        .into_iter()
-        .filter(|k| is_child_name_key(k))
-        .collect();
-    block_keys(a)
+    let theirs = child_name_keys(b);
+    child_name_keys(a)
         .iter()
-        .filter(|k| is_child_name_key(k) && theirs.contains(*k))
+        .filter(|k| theirs.binary_search(k).is_ok())
         .map(|k| count(k))
         .max()
         .unwrap_or(0)
@@ -189,12 +237,17 @@ impl Index {
         Some(super::score::score_in(record, other, common))
     }
 
-    /// Positions of the records sharing a key with `record`, ascending, without repeats.
+    /// Positions of the records in `record`'s chosen blocks ([`chosen_blocks`] with
+    /// [`CANDIDATE_BUDGET`]), ascending, without repeats.
     pub fn candidates(&self, record: &Prepared) -> Vec<usize> {
-        let mut out: Vec<usize> = block_keys(record)
+        let blocks: Vec<&[usize]> = block_keys(record)
             .iter()
-            .filter_map(|k| self.keys.get(k))
-            .flatten()
+            .map(|k| self.keys.get(k).map_or(&[][..], Vec::as_slice))
+            .collect();
+        let sizes: Vec<u64> = blocks.iter().map(|b| b.len() as u64).collect();
+        let mut out: Vec<usize> = chosen_blocks(&sizes, CANDIDATE_BUDGET)
+            .into_iter()
+            .flat_map(|at| blocks[at].iter().take(MAX_BLOCK_RECORDS as usize))
             .copied()
             .collect();
         out.sort_unstable();
@@ -216,6 +269,65 @@ impl Index {
             .collect();
         out.sort_by(|x, y| y.1.points.cmp(&x.1.points).then(x.0.cmp(&y.0)));
         out
+    }
+}
+
+/// The registry's blocking index, in memory (docs/MATCHING.md §7): each keyed hash, by its
+/// first 8 bytes, to the numbers of the records that have it. The store keeps each record's
+/// hashes in one appended row, so that storing a new record's keys rewrites no index on disk
+/// at random places; this index is built from those rows and brought up to date from them.
+/// Two hashes that share their first 8 bytes (a chance of about 2⁻⁶⁴ a pair) only make their
+/// blocks look in each other's records: the score decides.
+#[derive(Debug, Default)]
+pub struct KeyedIndex {
+    blocks: HashMap<u64, Vec<u32>>,
+    records: u32,
+}
+
+fn short(hash: &[u8; 32]) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(first)
+}
+
+impl KeyedIndex {
+    /// An empty index.
+    pub fn new() -> KeyedIndex {
+        KeyedIndex::default()
+    }
+
+    /// Adds the next record with its keyed hashes; returns its number (0, 1, 2, ...).
+    pub fn add(&mut self, hashes: &[[u8; 32]]) -> u32 {
+        let number = self.records;
+        for hash in hashes {
+            let block = self.blocks.entry(short(hash)).or_default();
+            if block.last() != Some(&number) {
+                block.push(number);
+            }
+        }
+        self.records += 1;
+        number
+    }
+
+    /// Records added.
+    pub fn len(&self) -> u32 {
+        self.records
+    }
+
+    /// Whether no record was added.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Records under `hash` (a block's size).
+    pub fn size(&self, hash: &[u8; 32]) -> u64 {
+        self.blocks.get(&short(hash)).map_or(0, |b| b.len() as u64)
+    }
+
+    /// The records under `hash`, first added first, at most [`MAX_BLOCK_RECORDS`].
+    pub fn block(&self, hash: &[u8; 32]) -> &[u32] {
+        let block = self.blocks.get(&short(hash)).map_or(&[][..], Vec::as_slice);
+        &block[..block.len().min(MAX_BLOCK_RECORDS as usize)]
     }
 }
 

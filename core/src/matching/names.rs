@@ -9,8 +9,28 @@ use super::normalise::{skeletons, tidy};
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     // The greedy matching can depend on the order; a fixed order makes it symmetric.
     let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    // Skeletons are ASCII and short: compare their bytes without allocating (the same
+    // result, since an ASCII byte is its scalar value).
+    if a.is_ascii() && b.is_ascii() && a.len() <= SHORT && b.len() <= SHORT {
+        return jaro_winkler_of(a.as_bytes(), b.as_bytes(), [false; SHORT], [false; SHORT]);
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    jaro_winkler_of(&a, &b, vec![false; a.len()], vec![false; b.len()])
+}
+
+/// Longest ASCII text [`jaro_winkler`] compares without allocating.
+const SHORT: usize = 48;
+
+/// [`jaro_winkler`] over two sequences, with `a_matched` and `b_matched` all false and at
+/// least as long as `a` and `b`.
+fn jaro_winkler_of<T: PartialEq, M: AsMut<[bool]>>(
+    a: &[T],
+    b: &[T],
+    mut a_matched: M,
+    mut b_matched: M,
+) -> f64 {
+    let (a_matched, b_matched) = (a_matched.as_mut(), b_matched.as_mut());
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
@@ -18,8 +38,6 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
         return 0.0;
     }
     let window = (a.len().max(b.len()) / 2).saturating_sub(1);
-    let mut a_matched = vec![false; a.len()];
-    let mut b_matched = vec![false; b.len()];
     let mut matches = 0usize;
     for (i, ca) in a.iter().enumerate() {
         let lo = i.saturating_sub(window);

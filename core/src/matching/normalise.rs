@@ -26,8 +26,33 @@ pub const SCHEMES: [Scheme; 3] = [Scheme::Ukrainian, Scheme::Russian, Scheme::Ro
 
 /// Lower case, NFC, trimmed, inner white space collapsed to one space.
 pub fn tidy(text: &str) -> String {
-    let lower: String = text.nfc().collect::<String>().to_lowercase();
-    lower.split_whitespace().collect::<Vec<_>>().join(" ")
+    let lower = if is_nfc(text) {
+        text.to_lowercase()
+    } else {
+        text.nfc().collect::<String>().to_lowercase()
+    };
+    let mut out = String::with_capacity(lower.len());
+    for word in lower.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Whether `text` is certainly in NFC already (most text is: then it need not be composed).
+fn is_nfc(text: &str) -> bool {
+    text.is_ascii()
+        || text.chars().all(stays_nfc)
+        || unicode_normalization::is_nfc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes
+}
+
+/// Whether `c` is in a range none of whose characters composes with a neighbour (Latin up to
+/// the combining marks, Cyrillic): text of such characters is in NFC as it is.
+fn stays_nfc(c: char) -> bool {
+    matches!(c, '\0'..='\u{02FF}' | '\u{0400}'..='\u{04FF}' | '\u{2019}')
 }
 
 /// Whether `text` holds any Cyrillic letter.
@@ -40,6 +65,11 @@ pub fn is_cyrillic(text: &str) -> bool {
 /// expected lower case.
 pub fn fold_latin(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        // ASCII decomposes to itself.
+        out.extend(text.chars().filter(char::is_ascii_lowercase));
+        return out;
+    }
     for c in text.nfd() {
         match c {
             'a'..='z' => out.push(c),
@@ -58,7 +88,11 @@ pub fn fold_latin(text: &str) -> String {
 /// One lower-case Cyrillic word (no spaces) in Latin letters by `scheme`; letters outside
 /// the tables (Latin ones included) are folded by [`fold_latin`].
 pub fn transliterate(word: &str, scheme: Scheme) -> String {
-    let chars: Vec<char> = word.nfc().collect();
+    let chars: Vec<char> = if is_nfc(word) {
+        word.chars().collect()
+    } else {
+        word.nfc().collect()
+    };
     let mut out = String::with_capacity(word.len() * 2);
     for (i, &c) in chars.iter().enumerate() {
         // "At the start of a word": the first letter, or after an apostrophe (KMU 2010 writes
@@ -305,6 +339,53 @@ pub fn block_code(skeleton: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast paths (text already in NFC, ASCII) give what composing first gives.
+    #[test]
+    fn the_fast_paths_agree_with_normalising_first() {
+        use unicode_normalization::{IsNormalized, is_nfc_quick};
+        for c in ('\0'..='\u{02FF}')
+            .chain('\u{0400}'..='\u{04FF}')
+            .chain(['\u{2019}'])
+        {
+            assert!(stays_nfc(c));
+            assert_eq!(is_nfc_quick([c].into_iter()), IsNormalized::Yes, "{c:?}");
+        }
+        let slow_tidy = |t: &str| {
+            let lower: String = t.nfc().collect::<String>().to_lowercase();
+            lower.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        for text in [
+            "  Олена   Коваленко ",
+            "Йосип",
+            "Й\u{0306}осип",
+            "И\u{0306}осип",
+            "Ţurcanu Ștefan",
+            "T\u{0326}urcanu",
+            "Mary-Ann  O'Neil",
+            "ÅNGSTRÖM",
+            "İstanbul",
+            "",
+        ] {
+            assert_eq!(tidy(text), slow_tidy(text), "{text:?}");
+            let ascii: String = text.chars().filter(char::is_ascii).collect();
+            // With one letter more that is not ASCII, the same text takes the slow path.
+            assert_eq!(
+                format!("{}e", fold_latin(&ascii)),
+                fold_latin(&format!("{ascii}é")),
+                "{ascii:?}"
+            );
+            for scheme in SCHEMES {
+                let lower = text.to_lowercase();
+                let composed: String = lower.nfc().collect();
+                assert_eq!(
+                    transliterate(&lower, scheme),
+                    transliterate(&composed, scheme),
+                    "{text:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn kmu_2010_examples() {

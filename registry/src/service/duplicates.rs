@@ -9,7 +9,10 @@ use birthright_core::{
     keys::KeyId,
     matching::{
         Level, Match, Prepared, Profile,
-        blocking::{block_keys, commonness, is_child_name_key, keyed, keyed_block_keys},
+        blocking::{
+            CANDIDATE_BUDGET, KeyedIndex, block_keys, child_name_keys, chosen_blocks, commonness,
+            is_child_name_key, keyed, keyed_block_keys,
+        },
         rules_out, score_in,
     },
     signed::SignedRecord,
@@ -58,6 +61,58 @@ pub struct DuplicateView {
     pub reasons: Vec<String>,
     /// When the pair was found (Unix seconds).
     pub opened_at: i64,
+}
+
+/// The registry's blocking index in memory (docs/MATCHING.md §7): the stored records' keyed
+/// hashes ([`KeyedIndex`]), the record each number stands for, and the last stored row read.
+/// Built at its first use by reading every row of `match_records`, then brought up to date
+/// with the rows stored since (by this process or another on the same store) before each use.
+#[derive(Default)]
+pub(super) struct MatchIndex {
+    index: KeyedIndex,
+    records: Vec<(KeyId, Uuid)>,
+    last_seq: i64,
+}
+
+/// Rows of `match_records` read at a time when the index is brought up to date.
+const INDEX_ROWS_PER_READ: u32 = 10_000;
+
+/// A record's blocking keys with their keyed hashes (in the same order) and how many records
+/// each block holds.
+struct Blocks {
+    keys: Vec<String>,
+    hashes: Vec<[u8; 32]>,
+    sizes: Vec<u64>,
+}
+
+impl Blocks {
+    /// The hashes of the blocks to look in ([`chosen_blocks`]), sorted.
+    fn chosen(&self) -> Vec<[u8; 32]> {
+        let mut out: Vec<[u8; 32]> = chosen_blocks(&self.sizes, CANDIDATE_BUDGET)
+            .into_iter()
+            .filter_map(|at| self.hashes.get(at).copied())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Every hash, sorted, without repeats (as [`keyed_block_keys`] gives them).
+    fn sorted_hashes(&self) -> Vec<[u8; 32]> {
+        let mut out = self.hashes.clone();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The sizes of the child's-name-and-month blocks, by key (docs/MATCHING.md §6.3).
+    fn child_name_counts(&self) -> HashMap<String, u64> {
+        self.keys
+            .iter()
+            .zip(&self.sizes)
+            .filter(|(k, _)| is_child_name_key(k))
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
+    }
 }
 
 /// A registrar's decision on a pair.
@@ -204,7 +259,6 @@ impl Registry {
         records: &[ToMatch<'_>],
         now: i64,
     ) -> Result<Vec<Option<Held>>, ServiceError> {
-        let secret = self.keys.data_key.match_secret();
         let mut prepared = Vec::with_capacity(records.len());
         let mut counts = Vec::with_capacity(records.len());
         // The records matched now, with where they are in `records`.
@@ -212,20 +266,21 @@ impl Registry {
         for (at, record) in records.iter().enumerate() {
             let signed = SignedRecord::decode(record.bytes).map_err(ServiceError::internal)?;
             let this = Prepared::from_form(&signed.record.enrolment);
-            let mut these_counts = self.name_counts(&this)?;
+            let mut blocks = self.blocks(&this)?;
             let seen = matched
                 .iter()
                 .any(|(m, _)| m.kid == record.kid && m.id == record.id);
             if !seen && !self.store.has_match_keys(&record.kid, &record.id)? {
                 // The records matched earlier in this batch count as stored ones.
-                for (key, n) in these_counts.iter_mut() {
-                    let hash = keyed(&secret, key);
+                for (hash, n) in blocks.hashes.iter().zip(blocks.sizes.iter_mut()) {
                     *n += matched
                         .iter()
-                        .filter(|(m, _)| m.keys.binary_search(&hash).is_ok())
+                        .filter(|(m, _)| m.keys.binary_search(hash).is_ok())
                         .count() as u64;
                 }
-                let keys = keyed_block_keys(&secret, &this);
+                let these_counts = blocks.child_name_counts();
+                let chosen = blocks.chosen();
+                let keys = blocks.sorted_hashes();
                 let skip = |kid: &KeyId, id: &Uuid| {
                     (*kid == record.kid && *id == record.id) || Some(*id) == record.supersedes
                 };
@@ -245,7 +300,7 @@ impl Registry {
                         });
                     }
                 };
-                for (candidate_kid, candidate_id) in self.store.match_candidates(&keys)? {
+                for (candidate_kid, candidate_id) in self.block_records(&chosen)? {
                     if skip(&candidate_kid, &candidate_id) {
                         continue;
                     }
@@ -256,7 +311,7 @@ impl Registry {
                     }
                 }
                 for (earlier, earlier_at) in &matched {
-                    let shares_a_key = earlier.keys.iter().any(|k| keys.binary_search(k).is_ok());
+                    let shares_a_key = earlier.keys.iter().any(|k| chosen.binary_search(k).is_ok());
                     let Some(other) = prepared.get(*earlier_at) else {
                         continue;
                     };
@@ -277,7 +332,7 @@ impl Registry {
                 ));
             }
             prepared.push(this);
-            counts.push(these_counts);
+            counts.push(blocks.child_name_counts());
         }
         if !matched.is_empty() {
             let matches: Vec<RecordMatch> = matched.into_iter().map(|(m, _)| m).collect();
@@ -321,19 +376,69 @@ impl Registry {
         Ok(Some(Held { candidates }))
     }
 
+    /// Runs `f` on the blocking index, first brought up to date with the store.
+    fn with_match_index<T>(&self, f: impl FnOnce(&MatchIndex) -> T) -> Result<T, ServiceError> {
+        let mut held = self.match_index.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let rows = self
+                .store
+                .match_records_after(held.last_seq, INDEX_ROWS_PER_READ)?;
+            let done = rows.len() < INDEX_ROWS_PER_READ as usize;
+            for row in rows {
+                held.index.add(&row.keys);
+                held.records.push((row.kid, row.id));
+                held.last_seq = row.seq;
+            }
+            if done {
+                return Ok(f(&held));
+            }
+        }
+    }
+
+    /// How many stored records have each of `hashes` (the blocks' sizes).
+    fn block_sizes(&self, hashes: &[[u8; 32]]) -> Result<Vec<u64>, ServiceError> {
+        self.with_match_index(|m| hashes.iter().map(|h| m.index.size(h)).collect())
+    }
+
+    /// The stored records under any of `hashes` (at most `MAX_BLOCK_RECORDS` of each),
+    /// without repeats.
+    fn block_records(&self, hashes: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, ServiceError> {
+        self.with_match_index(|m| {
+            let mut numbers: Vec<u32> = hashes
+                .iter()
+                .flat_map(|h| m.index.block(h).iter().copied())
+                .collect();
+            numbers.sort_unstable();
+            numbers.dedup();
+            numbers
+                .into_iter()
+                .filter_map(|n| m.records.get(n as usize).copied())
+                .collect()
+        })
+    }
+
+    /// `record`'s blocks as the registry holds them: each key, its keyed hash and how many
+    /// stored records have it (docs/MATCHING.md §5.4).
+    fn blocks(&self, record: &Prepared) -> Result<Blocks, ServiceError> {
+        let secret = self.keys.data_key.match_secret();
+        let keys = block_keys(record);
+        let hashes: Vec<[u8; 32]> = keys.iter().map(|k| keyed(&secret, k)).collect();
+        let sizes = self.block_sizes(&hashes)?;
+        Ok(Blocks {
+            keys,
+            hashes,
+            sizes,
+        })
+    }
+
     /// How many records the registry holds under each of `record`'s child's-name-and-month
     /// keys (counted through their keyed hashes: docs/MATCHING.md §6.3).
     fn name_counts(&self, record: &Prepared) -> Result<HashMap<String, u64>, ServiceError> {
         let secret = self.keys.data_key.match_secret();
-        let mut counts = HashMap::new();
-        for key in block_keys(record)
-            .into_iter()
-            .filter(|k| is_child_name_key(k))
-        {
-            let n = self.store.match_key_count(&keyed(&secret, &key))?;
-            counts.insert(key, n);
-        }
-        Ok(counts)
+        let keys = child_name_keys(record);
+        let hashes: Vec<[u8; 32]> = keys.iter().map(|k| keyed(&secret, k)).collect();
+        let sizes = self.block_sizes(&hashes)?;
+        Ok(keys.into_iter().zip(sizes).collect())
     }
 
     /// Scores `record` against the stored candidate `id` of `kid` as matching does: `None`

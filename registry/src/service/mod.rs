@@ -132,6 +132,8 @@ pub struct Registry {
     witness_lock: std::sync::Mutex<()>,
     /// The last checkpoint size resubmitted on a read, and when.
     witness_retry: std::sync::Mutex<Option<(u64, std::time::Instant)>>,
+    /// The blocking index of duplicate detection, built at its first use.
+    match_index: std::sync::Mutex<duplicates::MatchIndex>,
 }
 
 /// The signed status list as last built, and the state it was built from.
@@ -407,6 +409,7 @@ impl Registry {
             status_cache: std::sync::Mutex::new(None),
             witness_lock: std::sync::Mutex::new(()),
             witness_retry: std::sync::Mutex::new(None),
+            match_index: std::sync::Mutex::new(duplicates::MatchIndex::default()),
         })
     }
 
