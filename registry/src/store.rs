@@ -303,7 +303,7 @@ pub struct MatchRecordRow {
 
 /// Splits the `keys` column (32 bytes per hash) into hashes.
 pub(crate) fn split_keys(column: &[u8]) -> Result<Vec<[u8; 32]>, StoreError> {
-    if column.len() % 32 != 0 {
+    if !column.len().is_multiple_of(32) {
         return Err(StoreError::Damaged("match keys of a record".into()));
     }
     Ok(column

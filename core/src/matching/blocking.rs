@@ -319,6 +319,18 @@ impl KeyedIndex {
         self.records == 0
     }
 
+    /// The heap memory the index holds, in bytes: its table's slots and every block's
+    /// numbers (what it costs to keep in memory, without the allocator's own overhead).
+    pub fn memory_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(u64, Vec<u32>)>() + 1;
+        self.blocks.capacity() * slot
+            + self
+                .blocks
+                .values()
+                .map(|b| b.capacity() * std::mem::size_of::<u32>())
+                .sum::<usize>()
+    }
+
     /// Records under `hash` (a block's size).
     pub fn size(&self, hash: &[u8; 32]) -> u64 {
         self.blocks.get(&short(hash)).map_or(0, |b| b.len() as u64)
@@ -370,5 +382,56 @@ mod keyed_tests {
         );
         assert_ne!(keyed(&[7; 32], "a"), keyed(&[8; 32], "a"));
         assert_ne!(keyed(&[7; 32], "a"), keyed(&[7; 32], "b"));
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn the_smallest_blocks_are_taken_within_the_budget() {
+        // Sizes by key: the two small ones fit (2 + 5), the 12 would pass 16.
+        assert_eq!(chosen_blocks(&[40, 2, 12, 5, 300], 16), vec![1, 3]);
+        // Empty blocks cost nothing; equal sizes go in key order.
+        assert_eq!(chosen_blocks(&[0, 8, 8, 0], 16), vec![0, 3, 1, 2]);
+        // Every block over the budget: the smallest alone.
+        assert_eq!(chosen_blocks(&[90, 40, 300], 16), vec![1]);
+        assert_eq!(chosen_blocks(&[], 16), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_keyed_index_counts_and_lists_blocks() {
+        let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let mut index = KeyedIndex::new();
+        assert!(index.is_empty());
+        assert_eq!(index.add(&[a, b]), 0);
+        assert_eq!(index.add(&[b]), 1);
+        // A hash given twice for one record counts once.
+        assert_eq!(index.add(&[b, b, c]), 2);
+        assert_eq!(index.len(), 3);
+        assert_eq!((index.size(&a), index.size(&b), index.size(&c)), (1, 3, 1));
+        assert_eq!(index.block(&b), &[0, 1, 2]);
+        assert_eq!(index.block(&[9; 32]), &[] as &[u32]);
+    }
+
+    proptest! {
+        /// The blocks taken add up to at most the budget, or are the one smallest block; no
+        /// block left out is smaller than one taken.
+        #[test]
+        fn the_choice_keeps_the_budget(sizes in proptest::collection::vec(0u64..60, 0..12)) {
+            let chosen = chosen_blocks(&sizes, CANDIDATE_BUDGET);
+            let total: u64 = chosen.iter().map(|&at| sizes[at]).sum();
+            prop_assert!(total <= CANDIDATE_BUDGET || chosen.len() == 1);
+            prop_assert_eq!(chosen.is_empty(), sizes.is_empty());
+            let largest_taken = chosen.iter().map(|&at| sizes[at]).max().unwrap_or(0);
+            for (at, size) in sizes.iter().enumerate() {
+                if !chosen.contains(&at) {
+                    prop_assert!(*size >= largest_taken);
+                }
+            }
+        }
     }
 }
