@@ -262,12 +262,11 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
                 .filter(|(k, _)| is_child_name_key(k))
                 .map(|(k, n)| (k.as_str(), *n))
                 .collect();
-            let mut found: Vec<u32> = chosen_blocks(&sizes, CANDIDATE_BUDGET)
+            let chosen: Vec<[u8; 32]> = chosen_blocks(&sizes, CANDIDATE_BUDGET)
                 .into_iter()
-                .flat_map(|at| index.block(&hashes[at]).iter().copied())
+                .map(|at| hashes[at])
                 .collect();
-            found.sort_unstable();
-            found.dedup();
+            let found = index.records_under(&chosen);
             examined += found.len() as u64;
             let mut best = Level::None;
             for number in found {

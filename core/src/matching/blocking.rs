@@ -341,6 +341,18 @@ impl KeyedIndex {
         let block = self.blocks.get(&short(hash)).map_or(&[][..], Vec::as_slice);
         &block[..block.len().min(MAX_BLOCK_RECORDS as usize)]
     }
+
+    /// The records under any of `hashes` ([`Self::block`] of each), ascending, without
+    /// repeats: a record's candidates, given the hashes of its chosen blocks.
+    pub fn records_under(&self, hashes: &[[u8; 32]]) -> Vec<u32> {
+        let mut out: Vec<u32> = hashes
+            .iter()
+            .flat_map(|h| self.block(h).iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// Domain tag of the keyed blocking hashes.
@@ -414,6 +426,7 @@ mod budget_tests {
         assert_eq!(index.len(), 3);
         assert_eq!((index.size(&a), index.size(&b), index.size(&c)), (1, 3, 1));
         assert_eq!(index.block(&b), &[0, 1, 2]);
+        assert_eq!(index.records_under(&[c, a]), vec![0, 2]);
         assert_eq!(index.block(&[9; 32]), &[] as &[u32]);
     }
 

@@ -270,7 +270,8 @@ impl Registry {
             let seen = matched
                 .iter()
                 .any(|(m, _)| m.kid == record.kid && m.id == record.id);
-            if !seen && !self.store.has_match_keys(&record.kid, &record.id)? {
+            let unmatched = !seen && !self.store.has_match_keys(&record.kid, &record.id)?;
+            if unmatched {
                 // The records matched earlier in this batch count as stored ones.
                 for (hash, n) in blocks.hashes.iter().zip(blocks.sizes.iter_mut()) {
                     *n += matched
@@ -278,7 +279,9 @@ impl Registry {
                         .filter(|(m, _)| m.keys.binary_search(hash).is_ok())
                         .count() as u64;
                 }
-                let these_counts = blocks.child_name_counts();
+            }
+            let these_counts = blocks.child_name_counts();
+            if unmatched {
                 let chosen = blocks.chosen();
                 let keys = blocks.sorted_hashes();
                 let skip = |kid: &KeyId, id: &Uuid| {
@@ -332,7 +335,7 @@ impl Registry {
                 ));
             }
             prepared.push(this);
-            counts.push(blocks.child_name_counts());
+            counts.push(these_counts);
         }
         if !matched.is_empty() {
             let matches: Vec<RecordMatch> = matched.into_iter().map(|(m, _)| m).collect();
@@ -404,13 +407,8 @@ impl Registry {
     /// without repeats.
     fn block_records(&self, hashes: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, ServiceError> {
         self.with_match_index(|m| {
-            let mut numbers: Vec<u32> = hashes
-                .iter()
-                .flat_map(|h| m.index.block(h).iter().copied())
-                .collect();
-            numbers.sort_unstable();
-            numbers.dedup();
-            numbers
+            m.index
+                .records_under(hashes)
                 .into_iter()
                 .filter_map(|n| m.records.get(n as usize).copied())
                 .collect()
