@@ -252,6 +252,11 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         let started = Instant::now();
         let mut matched: Vec<(Uuid, Vec<[u8; 32]>)> = Vec::new();
         for new in batch {
+            // Its true duplicates are the records of its child stored so far (arrived ones too).
+            let stored_of_child = true_pairs.get(&new.label).copied().unwrap_or(0);
+            for q in &mut quality {
+                q.true_pairs += stored_of_child;
+            }
             let this = Prepared::new(open(&new.id, &new.sealed)?);
             let keys = block_keys(&this);
             let hashes: Vec<[u8; 32]> = keys.iter().map(|k| keyed(&secret, k)).collect();
@@ -305,6 +310,8 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         let tx = db.unchecked_transaction()?;
         for new in batch {
             store_record(&tx, &kid, &new.id, &new.sealed)?;
+            labels.insert(new.id, new.label);
+            *true_pairs.entry(new.label).or_default() += 1;
         }
         tx.commit()?;
         let started = Instant::now();
@@ -317,12 +324,6 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         matching += started.elapsed();
     }
     let micros = matching.as_secs_f64() * 1e6 / arriving.len() as f64;
-    for q in &mut quality {
-        q.true_pairs = arriving
-            .iter()
-            .map(|a| true_pairs.get(&a.label).copied().unwrap_or(0))
-            .sum();
-    }
     let arrived = arriving.len() as f64;
     println!(
         "  (registry of {n}: {:.2} candidates examined per new record, {:.2} of them prepared and scored; {held} of {} new records held; {} true duplicates of them in the registry; blocking index in memory built in {build_ms:.0} ms)",
