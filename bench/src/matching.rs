@@ -10,11 +10,12 @@ use birthright_core::{
     fixtures::sample_inputs,
     keys::{Ed25519Key, KeyId},
     matching::{
-        Level, Prepared, Profile,
+        BoundFacts, Level, Prepared, Profile,
         blocking::{
             CANDIDATE_BUDGET, KeyedIndex, block_keys, chosen_blocks, commonness, is_child_name_key,
             keyed, keyed_block_keys,
         },
+        bound::sealing_context,
         labelled::{Quality, evaluate, form_of, labelled_set},
         rules_out, score_in,
     },
@@ -151,14 +152,15 @@ fn device(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
 
 /// The registry's matching of one new record, as the registry does it
 /// (`registry/src/service/duplicates.rs`), over the same tables: records stored as sealed
-/// signed records keyed by device and id, and each record's keyed hashes in one appended row
-/// of `match_records`, read into the blocking index in memory ([`KeyedIndex`]) when the
-/// registry first matches (WAL, `synchronous=FULL`, as the registry's store). Per new
-/// record: its keys and their hashes, its blocks' sizes, the blocks chosen within the budget
-/// (docs/MATCHING.md §5.4); per candidate its sealed record
-/// read, opened and decoded, ruled out by its dates (§6.4) or prepared and scored; the new
-/// records' rows of hashes written (one transaction per 100, as ingest's batches) and read
-/// into the index. The registry holds the labelled set (1 000 000 records in the full run)
+/// signed records keyed by device and id, and each record's keyed hashes and sealed facts
+/// for the bound (§6.4) in one appended row of `match_records`, read into the blocking index
+/// in memory ([`KeyedIndex`]) when the registry first matches (WAL, `synchronous=FULL`, as
+/// the registry's store). Per new record (its form as verified): its keys and their hashes,
+/// its blocks' sizes, the blocks chosen within the budget (docs/MATCHING.md §5.4); per
+/// candidate the bound over the facts in memory, and for those it does not rule out the
+/// sealed record read, opened, decoded, prepared and scored; the new records' rows of hashes
+/// and sealed facts written (one transaction per 100, as ingest's batches) and read into the
+/// index. The registry holds the labelled set (1 000 000 records in the full run)
 /// but for 2 000 records held out of it, spread over the set, which arrive as new records:
 /// the true duplicates of each in the registry give precision and recall at that size too.
 fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
@@ -178,7 +180,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
              PRIMARY KEY (device_kid, id)) STRICT, WITHOUT ROWID;
          CREATE TABLE match_records (
              seq INTEGER PRIMARY KEY, device_kid BLOB NOT NULL, id BLOB NOT NULL,
-             keys BLOB NOT NULL, UNIQUE (device_kid, id)) STRICT;",
+             keys BLOB NOT NULL, sealed_facts BLOB NOT NULL, UNIQUE (device_kid, id)) STRICT;",
     )?;
     let seal = |id: &Uuid, form: &RegistrationForm| -> Result<Vec<u8>> {
         let record = Record {
@@ -210,27 +212,36 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             let label = (part, item.child);
             let sealed = seal(&id, &form_of(&item.profile))?;
             if at % hold_out == hold_out / 2 {
-                arriving.push(Arriving { id, sealed, label });
+                arriving.push(Arriving {
+                    id,
+                    sealed,
+                    profile: item.profile,
+                    label,
+                });
                 continue;
             }
-            let keys = keyed_block_keys(&secret, &Prepared::new(item.profile));
+            let prepared = Prepared::new(item.profile);
+            let keys = keyed_block_keys(&secret, &prepared);
+            let facts = seal_facts(&key, &kid, &id, &keys, &BoundFacts::of(&prepared, &secret))?;
             store_record(&tx, &kid, &id, &sealed)?;
-            store_keys(&tx, &kid, &id, &keys)?;
+            store_keys(&tx, &kid, &id, &keys, &facts)?;
             labels.insert(id, label);
             *true_pairs.entry(label).or_default() += 1;
         }
         tx.commit()?;
     }
     let mut index = KeyedIndex::new();
-    let mut numbered: Vec<Uuid> = Vec::new();
+    let mut numbered: Vec<(Uuid, Option<BoundFacts>)> = Vec::new();
     let mut last_seq = 0i64;
     let started = Instant::now();
-    read_new_rows(&db, &mut index, &mut numbered, &mut last_seq)?;
+    read_new_rows(&db, &key, &kid, &mut index, &mut numbered, &mut last_seq)?;
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
-    // The index, and the record each number stands for (a device and an id, as the registry
-    // keeps them).
-    let index_mb =
-        (index.memory_bytes() + numbered.len() * std::mem::size_of::<(KeyId, Uuid)>()) as f64 / 1e6;
+    // The index, and the record each number stands for (a device, an id and its facts, as
+    // the registry keeps them).
+    let index_mb = (index.memory_bytes()
+        + numbered.len() * std::mem::size_of::<(KeyId, Uuid, Option<BoundFacts>)>())
+        as f64
+        / 1e6;
 
     let mut read =
         db.prepare("SELECT sealed_record FROM records WHERE device_kid = ?1 AND id = ?2")?;
@@ -245,19 +256,21 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             &SignedRecord::decode(&plain)?.record.enrolment,
         ))
     };
-    let (mut examined, mut scored, mut held) = (0u64, 0u64, 0u64);
+    let (mut examined, mut read_back, mut scored, mut held) = (0u64, 0u64, 0u64, 0u64);
     let mut quality = [Quality::default(); 2];
     let mut matching = std::time::Duration::ZERO;
     for batch in arriving.chunks(100) {
         let started = Instant::now();
-        let mut matched: Vec<(Uuid, Vec<[u8; 32]>)> = Vec::new();
+        let mut matched: Vec<(Uuid, Vec<[u8; 32]>, Vec<u8>)> = Vec::new();
         for new in batch {
             // Its true duplicates are the records of its child stored so far (arrived ones too).
             let stored_of_child = true_pairs.get(&new.label).copied().unwrap_or(0);
             for q in &mut quality {
                 q.true_pairs += stored_of_child;
             }
-            let this = Prepared::new(open(&new.id, &new.sealed)?);
+            // The registry matches the form it has just verified (it does not read it back).
+            let this = Prepared::new(new.profile.clone());
+            let facts = BoundFacts::of(&this, &secret);
             let keys = block_keys(&this);
             let hashes: Vec<[u8; 32]> = keys.iter().map(|k| keyed(&secret, k)).collect();
             let sizes: Vec<u64> = hashes.iter().map(|h| index.size(h)).collect();
@@ -275,15 +288,20 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             examined += found.len() as u64;
             let mut best = Level::None;
             for number in found {
-                let Some(other_id) = numbered.get(number as usize) else {
+                let Some((other_id, other_facts)) = numbered.get(number as usize) else {
                     continue;
                 };
+                // Ruled out by the facts in memory (docs/MATCHING.md §6.4): not read.
+                if other_facts.is_some_and(|other| facts.rules_out(&other)) {
+                    continue;
+                }
+                read_back += 1;
                 let sealed: Vec<u8> = read.query_row(
                     rusqlite::params![kid.0.as_slice(), other_id.as_bytes().as_slice()],
                     |r| r.get(0),
                 )?;
                 let other = open(other_id, &sealed)?;
-                if rules_out(&this, &other) {
+                if other_facts.is_none() && rules_out(&this, &other) {
                     continue;
                 }
                 scored += 1;
@@ -303,7 +321,8 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             let mut stored = hashes;
             stored.sort_unstable();
             stored.dedup();
-            matched.push((new.id, stored));
+            let sealed_facts = seal_facts(&key, &kid, &new.id, &stored, &facts)?;
+            matched.push((new.id, stored, sealed_facts));
         }
         // Ingest stores the batch's records (not matching's cost), then its matches.
         matching += started.elapsed();
@@ -316,18 +335,19 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
         tx.commit()?;
         let started = Instant::now();
         let tx = db.unchecked_transaction()?;
-        for (id, keys) in &matched {
-            store_keys(&tx, &kid, id, keys)?;
+        for (id, keys, facts) in &matched {
+            store_keys(&tx, &kid, id, keys, facts)?;
         }
         tx.commit()?;
-        read_new_rows(&db, &mut index, &mut numbered, &mut last_seq)?;
+        read_new_rows(&db, &key, &kid, &mut index, &mut numbered, &mut last_seq)?;
         matching += started.elapsed();
     }
     let micros = matching.as_secs_f64() * 1e6 / arriving.len() as f64;
     let arrived = arriving.len() as f64;
     println!(
-        "  (registry of {n}: {:.2} candidates examined per new record, {:.2} of them prepared and scored; {held} of {} new records held; {} true duplicates of them in the registry; blocking index in memory built in {build_ms:.0} ms)",
+        "  (registry of {n}: {:.2} candidates examined per new record, {:.2} of them read, {:.2} prepared and scored; {held} of {} new records held; {} true duplicates of them in the registry; blocking index in memory built in {build_ms:.0} ms)",
         examined as f64 / arrived,
+        read_back as f64 / arrived,
         scored as f64 / arrived,
         arriving.len(),
         quality[0].true_pairs
@@ -403,6 +423,8 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
 struct Arriving {
     id: Uuid,
     sealed: Vec<u8>,
+    /// What the registry reads of its form once it has verified it.
+    profile: Profile,
     /// The chunk of the labelled set it came from, and the child it is of.
     label: (usize, u64),
 }
@@ -427,24 +449,45 @@ fn store_keys(
     kid: &KeyId,
     id: &Uuid,
     keys: &[[u8; 32]],
+    sealed_facts: &[u8],
 ) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO match_records(device_kid, id, keys) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        "INSERT INTO match_records(device_kid, id, keys, sealed_facts) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
     )?
-    .execute(rusqlite::params![kid.0.as_slice(), id.as_bytes().as_slice(), keys.concat()])?;
+    .execute(rusqlite::params![
+        kid.0.as_slice(),
+        id.as_bytes().as_slice(),
+        keys.concat(),
+        sealed_facts
+    ])?;
     Ok(())
+}
+
+/// A record's facts sealed for its row, as the registry seals them.
+fn seal_facts(
+    key: &StorageKey,
+    kid: &KeyId,
+    id: &Uuid,
+    keys: &[[u8; 32]],
+    facts: &BoundFacts,
+) -> Result<Vec<u8>> {
+    Ok(key.seal(&sealing_context(kid, id, keys), &facts.to_bytes())?)
 }
 
 /// Reads the rows of `match_records` after `last_seq` into the index, as the registry does
 /// before each use.
 fn read_new_rows(
     db: &rusqlite::Connection,
+    key: &StorageKey,
+    kid: &KeyId,
     index: &mut KeyedIndex,
-    numbered: &mut Vec<Uuid>,
+    numbered: &mut Vec<(Uuid, Option<BoundFacts>)>,
     last_seq: &mut i64,
 ) -> Result<()> {
-    let mut stmt =
-        db.prepare_cached("SELECT seq, id, keys FROM match_records WHERE seq > ?1 ORDER BY seq")?;
+    let mut stmt = db.prepare_cached(
+        "SELECT seq, id, keys, sealed_facts FROM match_records WHERE seq > ?1 ORDER BY seq",
+    )?;
     let mut rows = stmt.query([*last_seq])?;
     while let Some(row) = rows.next()? {
         let keys: Vec<u8> = row.get(2)?;
@@ -453,7 +496,12 @@ fn read_new_rows(
             .map(|c| c.try_into())
             .collect::<Result<_, _>>()?;
         index.add(&hashes);
-        numbered.push(Uuid::from_slice(&row.get::<_, Vec<u8>>(1)?)?);
+        let id = Uuid::from_slice(&row.get::<_, Vec<u8>>(1)?)?;
+        let sealed: Vec<u8> = row.get(3)?;
+        let facts = key
+            .open(&sealing_context(kid, &id, &hashes), &sealed)
+            .and_then(|plain| BoundFacts::from_bytes(&plain).ok());
+        numbered.push((id, facts));
         *last_seq = row.get(0)?;
     }
     Ok(())

@@ -222,6 +222,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (device_kid, id)
     );
     DELETE FROM match_backfill;",
+    // 7: each row of `match_records` also keeps the record's sealed facts for the bound
+    // (SQLite's version 11): the back-fill makes every record's row again.
+    "DROP TABLE match_records;
+    CREATE TABLE match_records (
+        seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        device_kid   BYTEA NOT NULL,
+        id           BYTEA NOT NULL,
+        keys         BYTEA NOT NULL,
+        sealed_facts BYTEA NOT NULL,
+        UNIQUE (device_kid, id)
+    );
+    DELETE FROM match_backfill;",
 ];
 
 impl From<postgres::Error> for StoreError {
@@ -1264,7 +1276,7 @@ impl RegistryStore for PgStore {
         self.db().read_sql(|tx| {
             let mut out = Vec::new();
             for row in tx.query(
-                "SELECT seq, device_kid, id, keys FROM match_records WHERE seq > $1
+                "SELECT seq, device_kid, id, keys, sealed_facts FROM match_records WHERE seq > $1
                  ORDER BY seq LIMIT $2",
                 &[&seq, &i64::from(limit)],
             )? {
@@ -1273,6 +1285,7 @@ impl RegistryStore for PgStore {
                     kid: key_id(row.get(1))?,
                     id: uuid_of(row.get(2))?,
                     keys: split_keys(row.get(3))?,
+                    sealed_facts: row.get(4),
                 });
             }
             Ok(out)
@@ -1300,8 +1313,8 @@ impl RegistryStore for PgStore {
             // one it saw), so writers take turns.
             tx.batch_execute("LOCK TABLE match_records IN SHARE ROW EXCLUSIVE MODE")?;
             let insert = tx.prepare(
-                "INSERT INTO match_records(device_kid, id, keys) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )?;
             let pair = tx.prepare(
                 "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
@@ -1315,6 +1328,7 @@ impl RegistryStore for PgStore {
                         &m.kid.0.as_slice(),
                         &m.id.as_bytes().as_slice(),
                         &m.keys.concat(),
+                        &m.sealed_facts,
                     ],
                 )?;
                 for p in &m.pairs {

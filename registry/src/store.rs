@@ -284,6 +284,9 @@ pub struct RecordMatch {
     pub id: Uuid,
     /// Its keyed blocking hashes.
     pub keys: Vec<[u8; 32]>,
+    /// Its facts for the bound of docs/MATCHING.md §6.4, sealed with the data key and bound to
+    /// the device, id and hashes (`BoundFacts::to_bytes`).
+    pub sealed_facts: Vec<u8>,
     /// The pairs at `possible` or above, the record as `record`.
     pub pairs: Vec<DuplicatePair>,
 }
@@ -299,6 +302,8 @@ pub struct MatchRecordRow {
     pub id: Uuid,
     /// Its keyed blocking hashes.
     pub keys: Vec<[u8; 32]>,
+    /// Its sealed facts ([`RecordMatch::sealed_facts`]).
+    pub sealed_facts: Vec<u8>,
 }
 
 /// Splits the `keys` column (32 bytes per hash) into hashes.
@@ -869,6 +874,19 @@ const MIGRATIONS: &[&str] = &[
         device_kid BLOB NOT NULL,
         id         BLOB NOT NULL,
         keys       BLOB NOT NULL,
+        UNIQUE (device_kid, id)
+    ) STRICT;
+    DELETE FROM match_backfill;",
+    // 11: each row of `match_records` also keeps the record's facts for the bound of
+    // docs/MATCHING.md §6.4, sealed (so the index in memory rules candidates out before
+    // reading them); the back-fill makes every record's row again when the registry opens.
+    "DROP TABLE match_records;
+    CREATE TABLE match_records (
+        seq          INTEGER PRIMARY KEY,
+        device_kid   BLOB NOT NULL,
+        id           BLOB NOT NULL,
+        keys         BLOB NOT NULL,
+        sealed_facts BLOB NOT NULL,
         UNIQUE (device_kid, id)
     ) STRICT;
     DELETE FROM match_backfill;",
@@ -1782,7 +1800,7 @@ impl RegistryStore for SqliteStore {
     fn match_records_after(&self, seq: i64, limit: u32) -> Result<Vec<MatchRecordRow>, StoreError> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, device_kid, id, keys FROM match_records WHERE seq > ?1
+            "SELECT seq, device_kid, id, keys, sealed_facts FROM match_records WHERE seq > ?1
              ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![seq, limit], |r| {
@@ -1791,16 +1809,18 @@ impl RegistryStore for SqliteStore {
                 r.get::<_, Vec<u8>>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
                 r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, kid, id, keys) = row?;
+            let (seq, kid, id, keys, sealed_facts) = row?;
             out.push(MatchRecordRow {
                 seq,
                 kid: key_id(&kid)?,
                 id: uuid_of(&id)?,
                 keys: split_keys(&keys)?,
+                sealed_facts,
             });
         }
         Ok(out)
@@ -1821,8 +1841,8 @@ impl RegistryStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO match_records(device_kid, id, keys) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             )?;
             let mut pair = tx.prepare_cached(
                 "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
@@ -1833,7 +1853,8 @@ impl RegistryStore for SqliteStore {
                 insert.execute(params![
                     m.kid.0.as_slice(),
                     m.id.as_bytes().as_slice(),
-                    m.keys.concat()
+                    m.keys.concat(),
+                    m.sealed_facts
                 ])?;
                 for p in &m.pairs {
                     pair.execute(params![

@@ -345,3 +345,57 @@ fn an_index_built_earlier_sees_records_another_process_stored_on_sqlite() {
 fn an_index_built_earlier_sees_records_another_process_stored_on_postgres() {
     an_index_built_earlier_sees_records_another_process_stored(true);
 }
+
+/// Each row of `match_records` keeps its record's facts for the bound sealed, bound to the
+/// row's device, id and hashes (docs/MATCHING.md §7): an insider who gives a record's row
+/// another record's facts (that would rule it out without reading it) or hashes (under which
+/// it would not be found) does not hide it from matching: the facts do not open, so the
+/// registry makes the row's hashes and facts again from the record.
+fn a_record_whose_row_was_altered_is_still_found(postgres: bool, column: &str) {
+    let Some(world) = World::new(postgres) else {
+        return;
+    };
+    let registry = world.open();
+    let device = enrolled_device(&registry, "w-1");
+    let unrelated = sample_inputs(1, 7, OffsetDateTime::now_utc().date())[0].clone();
+    let mut unrelated = recent(unrelated);
+    unrelated.child.date_of_birth = "2019-01-05".into();
+    device.capture(&unrelated).unwrap();
+    assert_eq!(sync(&registry, &device).accepted, 1);
+    let child = recent(reference_input());
+    let original = device.capture(&child).unwrap().summary.id;
+    assert_eq!(sync(&registry, &device).accepted, 1);
+    drop(registry);
+    assert_eq!(world.count("SELECT COUNT(*) FROM match_records"), 2);
+    world.execute(&format!(
+        "UPDATE match_records SET {column} =
+             (SELECT {column} FROM match_records ORDER BY seq LIMIT 1)
+         WHERE seq = (SELECT MAX(seq) FROM match_records)"
+    ));
+
+    let registry = world.open();
+    let copier = enrolled_device(&registry, "w-2");
+    let copy = copier.capture(&child).unwrap().summary.id;
+    assert_eq!(sync(&registry, &copier).accepted, 1);
+    assert_eq!(candidates_of(&registry, copy), vec![original]);
+}
+
+#[test]
+fn a_record_whose_row_was_given_other_facts_is_still_found_on_sqlite() {
+    a_record_whose_row_was_altered_is_still_found(false, "sealed_facts");
+}
+
+#[test]
+fn a_record_whose_row_was_given_other_facts_is_still_found_on_postgres() {
+    a_record_whose_row_was_altered_is_still_found(true, "sealed_facts");
+}
+
+#[test]
+fn a_record_whose_row_was_given_other_hashes_is_still_found_on_sqlite() {
+    a_record_whose_row_was_altered_is_still_found(false, "keys");
+}
+
+#[test]
+fn a_record_whose_row_was_given_other_hashes_is_still_found_on_postgres() {
+    a_record_whose_row_was_altered_is_still_found(true, "keys");
+}

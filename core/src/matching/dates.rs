@@ -32,7 +32,16 @@ impl PartialDate {
         };
         let month = num(parts.next())?;
         let day = num(parts.next())?;
-        if parts.next().is_some() || (day.is_some() && month.is_none()) {
+        if parts.next().is_some() {
+            return None;
+        }
+        PartialDate::from_parts(year, month, day)
+    }
+
+    /// A date from its parts, if [`Self::parse`] could give it: a year 0 to 9999, a month
+    /// 1 to 12, a day only with a month and only one the month has.
+    pub fn from_parts(year: i32, month: Option<u8>, day: Option<u8>) -> Option<PartialDate> {
+        if !(0..=9999).contains(&year) || (day.is_some() && month.is_none()) {
             return None;
         }
         if let Some(m) = month

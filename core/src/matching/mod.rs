@@ -8,6 +8,7 @@
 //! gives the keys under which candidates are looked up, so that nobody scores every pair.
 
 pub mod blocking;
+pub mod bound;
 pub mod dates;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod labelled;
@@ -21,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     blocking::block_keys,
-    score::{LIKELY, Level, Match, POSSIBLE, rules_out, score, score_in},
+    bound::{BoundFacts, rules_out},
+    score::{LIKELY, Level, Match, POSSIBLE, score, score_in},
 };
 use self::{dates::PartialDate, names::PersonName};
 use crate::record::{RegistrationForm, Sex};

@@ -2,7 +2,7 @@
 //! being the same child, a level, and the reasons in plain language.
 
 use super::{
-    Prepared, Profile,
+    Prepared,
     dates::{DateMatch, PartialDate, compare_dates},
     names::{NameMatch, NamePart, PersonName, compare_names, part_similarity},
     normalise::tidy,
@@ -77,7 +77,7 @@ fn name_points(s: Option<f64>, scale: (i32, i32, i32, i32)) -> i32 {
     }
 }
 
-fn date_points(m: Option<DateMatch>, scale: [i32; 7]) -> i32 {
+pub(super) fn date_points(m: Option<DateMatch>, scale: [i32; 7]) -> i32 {
     match m {
         None => 0,
         Some(DateMatch::Same) => scale[0],
@@ -90,7 +90,7 @@ fn date_points(m: Option<DateMatch>, scale: [i32; 7]) -> i32 {
     }
 }
 
-fn dates(a: Option<PartialDate>, b: Option<PartialDate>) -> Option<DateMatch> {
+pub(super) fn dates(a: Option<PartialDate>, b: Option<PartialDate>) -> Option<DateMatch> {
     Some(compare_dates(&a?, &b?))
 }
 
@@ -263,36 +263,6 @@ pub fn score_in(a: &Prepared, b: &Prepared, common: u64) -> Match {
         level: Level::of(points),
         reasons,
     }
-}
-
-/// Most points the evidence [`rules_out`] does not look at can add: the child's names (20 +
-/// 10), admin area (2), locality (5), the mother's names (10 + 6), father (4), caregiver (2).
-const MAX_NAME_AND_PLACE_POINTS: i32 = 59;
-
-/// Whether the pair of `a` and the not yet prepared `b` is certain to score below
-/// [`POSSIBLE`], judged from the cheap evidence alone (docs/MATCHING.md §6.4): the child's and
-/// the mother's dates of birth, sex and the mother's national id, with every name and place
-/// taken at its best. A candidate ruled out need not be prepared (the costly step): its
-/// [`score_in`] would give level none.
-pub fn rules_out(a: &Prepared, b: &Profile) -> bool {
-    let mut points = MAX_NAME_AND_PLACE_POINTS;
-    points += date_points(
-        dates(a.dob, PartialDate::parse(&b.date_of_birth)),
-        [25, 18, 18, 8, 14, 5, -45],
-    );
-    points += date_points(
-        dates(a.mother_dob, PartialDate::parse(&b.mother_date_of_birth)),
-        [8, 5, 5, 2, 2, 2, -4],
-    );
-    let (sa, sb) = (a.profile.sex, b.sex);
-    if sa != 0 && sb != 0 {
-        points += if sa != sb { -12 } else { 2 };
-    }
-    let b_id = super::national_id(&b.mother_national_id);
-    if !a.mother_id.is_empty() && !b_id.is_empty() {
-        points += if a.mother_id == b_id { 15 } else { -15 };
-    }
-    points < POSSIBLE
 }
 
 /// `child's name Олена/Olena`, `same child's name`, or with the names swapped.

@@ -59,7 +59,7 @@ fn with(base: Profile, change: impl FnOnce(&mut Profile)) -> Profile {
 /// one of the variations (each of which must still be found).
 #[test]
 fn only_pairs_far_apart_are_ruled_out() {
-    use super::score::rules_out;
+    use super::bound::rules_out;
     let a = Prepared::new(olena());
     assert!(rules_out(
         &a,
@@ -203,7 +203,7 @@ fn every_variation_is_found() {
         assert!(got >= least, "{what}: {got:?}, wanted at least {least:?}");
         assert_eq!(level(&b, &a), got, "{what}: not symmetric");
         assert!(
-            !super::score::rules_out(&Prepared::new(a.clone()), &b),
+            !super::bound::rules_out(&Prepared::new(a.clone()), &b),
             "{what}: ruled out by the cheap check"
         );
     }
@@ -446,7 +446,7 @@ proptest! {
     #[test]
     fn a_pair_ruled_out_by_its_dates_never_matches(a in profile(), b in profile(), common in 0u64..40) {
         let pa = Prepared::new(a);
-        if super::score::rules_out(&pa, &b) {
+        if super::bound::rules_out(&pa, &b) {
             let pb = Prepared::new(b);
             prop_assert_eq!(super::score::score_in(&pa, &pb, common).level, Level::None);
             prop_assert_eq!(super::score::score_in(&pb, &pa, common).level, Level::None);

@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use birthright_core::{
     keys::KeyId,
     matching::{
-        Level, Match, Prepared, Profile,
+        BoundFacts, Level, Match, Prepared, Profile,
         blocking::{
             CANDIDATE_BUDGET, KeyedIndex, block_keys, child_name_keys, chosen_blocks, commonness,
             is_child_name_key, keyed, keyed_block_keys,
         },
+        bound::sealing_context,
         rules_out, score_in,
     },
+    record::RegistrationForm,
     signed::SignedRecord,
     wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
 };
@@ -26,10 +28,10 @@ use super::{
         AWAITING_REVIEW, Action, DECLARED, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE,
     },
 };
-use crate::store::{DuplicatePair, RecordMatch};
+use crate::store::{DuplicatePair, MatchRecordRow, RecordMatch};
 
-/// A record on the ledger to match: its device, id, the record it corrects and its verified
-/// signed bytes.
+/// A record on the ledger to match: its device, id, the record it corrects and its form
+/// (from its verified signed bytes).
 pub(super) struct ToMatch<'a> {
     /// The capturing device.
     pub kid: KeyId,
@@ -37,8 +39,8 @@ pub(super) struct ToMatch<'a> {
     pub id: Uuid,
     /// The record it corrects (never its candidate).
     pub supersedes: Option<Uuid>,
-    /// Its signed record.
-    pub bytes: &'a [u8],
+    /// Its registration form.
+    pub form: &'a RegistrationForm,
 }
 
 /// An open pair as a registrar sees it: the ids, the score and the reasons (recomputed from
@@ -64,14 +66,25 @@ pub struct DuplicateView {
 }
 
 /// The registry's blocking index in memory (docs/MATCHING.md §7): the stored records' keyed
-/// hashes ([`KeyedIndex`]), the record each number stands for, and the last stored row read.
-/// Built at its first use by reading every row of `match_records`, then brought up to date
-/// with the rows stored since (by this process or another on the same store) before each use.
+/// hashes ([`KeyedIndex`]), the record each number stands for with its facts for the bound,
+/// and the last stored row read. Built at its first use by reading every row of
+/// `match_records`, then brought up to date with the rows stored since (by this process or
+/// another on the same store) before each use.
 #[derive(Default)]
 pub(super) struct MatchIndex {
     index: KeyedIndex,
-    records: Vec<(KeyId, Uuid)>,
+    records: Vec<Indexed>,
     last_seq: i64,
+}
+
+/// A stored record as the blocking index knows it.
+#[derive(Debug, Clone, Copy)]
+struct Indexed {
+    kid: KeyId,
+    id: Uuid,
+    /// Its facts for the bound of docs/MATCHING.md §6.4; `None` if its row's sealed facts did
+    /// not open (then it is read to be judged).
+    facts: Option<BoundFacts>,
 }
 
 /// Rows of `match_records` read at a time when the index is brought up to date.
@@ -208,17 +221,22 @@ impl Registry {
                 .store
                 .registration(&kid, &id)?
                 .is_some_and(|r| r.status == DECLARED);
+            let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
             if declared {
-                self.hold_if_duplicate(&kid, &id, supersedes, &bytes, now)?;
+                let form = &signed.record.enrolment;
+                self.hold_if_duplicate(&kid, &id, supersedes, form, now)?;
                 step.matched += 1;
                 continue;
             }
-            let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
-            let keys = keyed_block_keys(&secret, &Prepared::from_form(&signed.record.enrolment));
+            let prepared = Prepared::from_form(&signed.record.enrolment);
+            let keys = keyed_block_keys(&secret, &prepared);
+            let sealed_facts =
+                self.seal_facts(&kid, &id, &keys, &BoundFacts::of(&prepared, &secret))?;
             keyed.push(RecordMatch {
                 kid,
                 id,
                 keys,
+                sealed_facts,
                 pairs: Vec::new(),
             });
         }
@@ -233,14 +251,14 @@ impl Registry {
         kid: &KeyId,
         id: &Uuid,
         supersedes: Option<Uuid>,
-        bytes: &[u8],
+        form: &RegistrationForm,
         now: i64,
     ) -> Result<Option<Held>, ServiceError> {
         let record = ToMatch {
             kid: *kid,
             id: *id,
             supersedes,
-            bytes,
+            form,
         };
         Ok(self
             .hold_if_duplicates(std::slice::from_ref(&record), now)?
@@ -259,13 +277,13 @@ impl Registry {
         records: &[ToMatch<'_>],
         now: i64,
     ) -> Result<Vec<Option<Held>>, ServiceError> {
+        let secret = self.keys.data_key.match_secret();
         let mut prepared = Vec::with_capacity(records.len());
         let mut counts = Vec::with_capacity(records.len());
         // The records matched now, with where they are in `records`.
         let mut matched: Vec<(RecordMatch, usize)> = Vec::new();
         for (at, record) in records.iter().enumerate() {
-            let signed = SignedRecord::decode(record.bytes).map_err(ServiceError::internal)?;
-            let this = Prepared::from_form(&signed.record.enrolment);
+            let this = Prepared::from_form(record.form);
             let mut blocks = self.blocks(&this)?;
             let seen = matched
                 .iter()
@@ -303,14 +321,15 @@ impl Registry {
                         });
                     }
                 };
-                for (candidate_kid, candidate_id) in self.block_records(&chosen)? {
-                    if skip(&candidate_kid, &candidate_id) {
+                let facts = BoundFacts::of(&this, &secret);
+                for candidate in self.block_records(&chosen)? {
+                    if skip(&candidate.kid, &candidate.id) {
                         continue;
                     }
                     if let Some(m) =
-                        self.candidate_match(&this, &these_counts, &candidate_kid, &candidate_id)?
+                        self.candidate_match(&this, &facts, &these_counts, &candidate)?
                     {
-                        pair(candidate_kid, candidate_id, m);
+                        pair(candidate.kid, candidate.id, m);
                     }
                 }
                 for (earlier, earlier_at) in &matched {
@@ -324,11 +343,13 @@ impl Registry {
                         pair(earlier.kid, earlier.id, score_in(&this, other, common));
                     }
                 }
+                let sealed_facts = self.seal_facts(&record.kid, &record.id, &keys, &facts)?;
                 matched.push((
                     RecordMatch {
                         kid: record.kid,
                         id: record.id,
                         keys,
+                        sealed_facts,
                         pairs,
                     },
                     at,
@@ -388,8 +409,13 @@ impl Registry {
                 .match_records_after(held.last_seq, INDEX_ROWS_PER_READ)?;
             let done = rows.len() < INDEX_ROWS_PER_READ as usize;
             for row in rows {
-                held.index.add(&row.keys);
-                held.records.push((row.kid, row.id));
+                let (keys, facts) = self.indexed_row(&row)?;
+                held.index.add(&keys);
+                held.records.push(Indexed {
+                    kid: row.kid,
+                    id: row.id,
+                    facts,
+                });
                 held.last_seq = row.seq;
             }
             if done {
@@ -403,9 +429,61 @@ impl Registry {
         self.with_match_index(|m| hashes.iter().map(|h| m.index.size(h)).collect())
     }
 
+    /// `facts` sealed for the row of `kid`'s record `id` with `keys` ([`sealing_context`]).
+    fn seal_facts(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        keys: &[[u8; 32]],
+        facts: &BoundFacts,
+    ) -> Result<Vec<u8>, ServiceError> {
+        self.keys
+            .data_key
+            .seal(&sealing_context(kid, id, keys), &facts.to_bytes())
+            .map_err(ServiceError::internal)
+    }
+
+    /// What the index keeps of a stored row: its hashes and facts when its sealed facts open
+    /// and read. Otherwise the row was changed or damaged (its facts, hashes, device or id),
+    /// which is said on standard error, and its record's hashes and facts are made again from
+    /// the sealed record, so that altering a row cannot hide its record from matching; a row
+    /// whose record is not stored keeps its hashes, with no facts (its candidates are then
+    /// found not stored).
+    fn indexed_row(
+        &self,
+        row: &MatchRecordRow,
+    ) -> Result<(Vec<[u8; 32]>, Option<BoundFacts>), ServiceError> {
+        let context = sealing_context(&row.kid, &row.id, &row.keys);
+        let read = self
+            .keys
+            .data_key
+            .open(&context, &row.sealed_facts)
+            .map(|plain| BoundFacts::from_bytes(&plain));
+        let problem = match read {
+            Some(Ok(facts)) => return Ok((row.keys.clone(), Some(facts))),
+            Some(Err(e)) => format!("its matching facts cannot be read ({e})"),
+            None => "its matching row does not open: it was changed or damaged".to_string(),
+        };
+        eprintln!(
+            "registry: record {} from device {}: {problem}; its hashes and facts are made again \
+             from the record",
+            row.id, row.kid
+        );
+        let Some(bytes) = self.store.record_bytes(&row.kid, &row.id)? else {
+            return Ok((row.keys.clone(), None));
+        };
+        let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+        let prepared = Prepared::from_form(&signed.record.enrolment);
+        let secret = self.keys.data_key.match_secret();
+        Ok((
+            keyed_block_keys(&secret, &prepared),
+            Some(BoundFacts::of(&prepared, &secret)),
+        ))
+    }
+
     /// The stored records under any of `hashes` (at most `MAX_BLOCK_RECORDS` of each),
     /// without repeats.
-    fn block_records(&self, hashes: &[[u8; 32]]) -> Result<Vec<(KeyId, Uuid)>, ServiceError> {
+    fn block_records(&self, hashes: &[[u8; 32]]) -> Result<Vec<Indexed>, ServiceError> {
         self.with_match_index(|m| {
             m.index
                 .records_under(hashes)
@@ -439,22 +517,27 @@ impl Registry {
         Ok(keys.into_iter().zip(sizes).collect())
     }
 
-    /// Scores `record` against the stored candidate `id` of `kid` as matching does: `None`
-    /// if it is not stored or its dates and ids alone rule it out ([`rules_out`]: its score
-    /// could not reach `possible`, so it is not prepared).
+    /// Scores `record` (with `facts`) against a stored candidate as matching does: `None`
+    /// if it is not stored or its dates and ids alone rule it out (the bound of
+    /// docs/MATCHING.md §6.4: its score could not reach `possible`), judged from the facts in
+    /// the index before the candidate is read, or from the candidate itself before it is
+    /// prepared.
     fn candidate_match(
         &self,
         record: &Prepared,
+        facts: &BoundFacts,
         counts: &HashMap<String, u64>,
-        kid: &KeyId,
-        id: &Uuid,
+        candidate: &Indexed,
     ) -> Result<Option<Match>, ServiceError> {
-        let Some(bytes) = self.store.record_bytes(kid, id)? else {
+        if candidate.facts.is_some_and(|other| facts.rules_out(&other)) {
+            return Ok(None);
+        }
+        let Some(bytes) = self.store.record_bytes(&candidate.kid, &candidate.id)? else {
             return Ok(None);
         };
         let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
         let profile = Profile::from_form(&other.record.enrolment);
-        if rules_out(record, &profile) {
+        if candidate.facts.is_none() && rules_out(record, &profile) {
             return Ok(None);
         }
         let other_prepared = Prepared::new(profile);

@@ -3,6 +3,7 @@
 use birthright_core::{
     credential,
     keys::KeyId,
+    record::RegistrationForm,
     signed::SignedRecord,
     validate,
     wire::{
@@ -24,6 +25,10 @@ use super::{
     Registry, ServiceError, now_unix, reject,
 };
 
+/// A record checked at ingest: the candidate to sequence with its form (for matching), or
+/// its id (nil if unreadable) with the reason it is rejected.
+type Checked = Result<(Candidate, RegistrationForm), (Uuid, Rejection)>;
+
 impl Registry {
     /// Handles `POST /v1/batches`: opens, verifies, validates, sequences and answers (sealed).
     pub fn ingest(&self, body: &[u8]) -> Result<Vec<u8>, ServiceError> {
@@ -43,13 +48,15 @@ impl Registry {
         // Verify and validate outside the sequencer; only good records are sequenced.
         let mut results: Vec<Option<RecordResult>> = Vec::with_capacity(batch.records.len());
         let mut candidates = Vec::new();
+        let mut forms = Vec::new();
         let mut slots = Vec::new();
         for (i, bytes) in batch.records.iter().enumerate() {
             match self.check_record(bytes, &kid, &device, &device_key, now)? {
-                Ok(candidate) => {
+                Ok((candidate, form)) => {
                     results.push(None);
                     slots.push(i);
                     candidates.push(candidate);
+                    forms.push(form);
                 }
                 Err((id, rejection)) => results.push(Some(rejected(id, rejection))),
             }
@@ -69,21 +76,18 @@ impl Registry {
         // to register at once are appended together, in one more transaction.
         // Duplicate detection first, on all of them at once (one transaction for their keys
         // and pairs).
-        let on_ledger: Vec<&Candidate> = candidates
+        let to_match: Vec<ToMatch<'_>> = candidates
             .iter()
+            .zip(&forms)
             .zip(&sequenced.results)
             .filter(|(_, outcome)| {
                 matches!(outcome, Sequenced::Accepted(_) | Sequenced::Duplicate(_))
             })
-            .map(|(candidate, _)| candidate)
-            .collect();
-        let to_match: Vec<ToMatch<'_>> = on_ledger
-            .iter()
-            .map(|c| ToMatch {
+            .map(|((c, form), _)| ToMatch {
                 kid,
                 id: c.id,
                 supersedes: c.supersedes,
-                bytes: &c.bytes,
+                form,
             })
             .collect();
         let mut holds = self.hold_if_duplicates(&to_match, now)?.into_iter();
@@ -352,7 +356,8 @@ impl Registry {
 
     /// Checks one signed record: decodes, verifies against the enrolled key, checks device
     /// validity and revocation at capture time, re-validates. Returns the candidate to sequence
-    /// or the record id (nil if unreadable) with the reason it is rejected.
+    /// with its form (for matching), or the record id (nil if unreadable) with the reason it
+    /// is rejected.
     fn check_record(
         &self,
         bytes: &[u8],
@@ -360,7 +365,7 @@ impl Registry {
         device: &DeviceRow,
         device_key: &ed25519_dalek::VerifyingKey,
         now: i64,
-    ) -> Result<Result<Candidate, (Uuid, Rejection)>, ServiceError> {
+    ) -> Result<Checked, ServiceError> {
         let signed = match SignedRecord::decode(bytes) {
             Ok(signed) => signed,
             Err(e) => {
@@ -379,12 +384,15 @@ impl Registry {
         if let Some(rejection) = problem {
             return Ok(Err((id, rejection)));
         }
-        Ok(Ok(Candidate {
-            id,
-            kid: *kid,
-            supersedes: signed.record.supersedes,
-            bytes: signed.bytes,
-        }))
+        Ok(Ok((
+            Candidate {
+                id,
+                kid: *kid,
+                supersedes: signed.record.supersedes,
+                bytes: signed.bytes,
+            },
+            signed.record.enrolment,
+        )))
     }
 
     /// Whether the enrolled device could sign a record captured when this one says, judged by
