@@ -400,6 +400,66 @@ pub struct PgLedger {
 }
 
 /// A [`LedgerTx`] over a PostgreSQL transaction.
+/// Stores the keyed blocking hashes, sealed facts and open pairs of `matches` (a row or pair
+/// already stored is kept as it is) and, with `backfill_next`, moves the back-fill on to that
+/// leaf index (never back), inside the caller's transaction.
+fn insert_matches(
+    tx: &mut Transaction<'_>,
+    matches: &[RecordMatch],
+    backfill_next: Option<u64>,
+) -> Result<(), StoreError> {
+    if matches.is_empty() && backfill_next.is_none() {
+        return Ok(());
+    }
+    // Rows become visible in `seq` order (the index in memory reads on from the last
+    // one it saw), so writers take turns.
+    tx.batch_execute("LOCK TABLE match_records IN SHARE ROW EXCLUSIVE MODE")?;
+    let insert = tx.prepare(
+        "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )?;
+    let pair = tx.prepare(
+        "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
+         score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for m in matches {
+        tx.execute(
+            &insert,
+            &[
+                &m.kid.0.as_slice(),
+                &m.id.as_bytes().as_slice(),
+                &m.keys.concat(),
+                &m.sealed_facts,
+            ],
+        )?;
+        for p in &m.pairs {
+            tx.execute(
+                &pair,
+                &[
+                    &p.record_kid.0.as_slice(),
+                    &p.record_id.as_bytes().as_slice(),
+                    &p.candidate_kid.0.as_slice(),
+                    &p.candidate_id.as_bytes().as_slice(),
+                    &p.score,
+                    &p.level,
+                    &p.opened_at,
+                ],
+            )?;
+        }
+    }
+    if let Some(next) = backfill_next {
+        let next = i64::try_from(next).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO match_backfill(id, next_leaf) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE
+             SET next_leaf = GREATEST(match_backfill.next_leaf, excluded.next_leaf)",
+            &[&next],
+        )?;
+    }
+    Ok(())
+}
+
 struct PgTx<'a, 'c> {
     tx: &'a RefCell<Transaction<'c>>,
     /// The connection's prepared statements.
@@ -632,6 +692,10 @@ impl LedgerTx for PgTx<'_, '_> {
                 |tx, s| tx.query_opt(s, &[&kid.0.as_slice(), &id.as_bytes().as_slice()]),
             )?
             .map(|r| r.get(0)))
+    }
+
+    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<(), StoreError> {
+        insert_matches(&mut self.tx.borrow_mut(), matches, None)
     }
 
     fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError> {
@@ -1308,55 +1372,8 @@ impl RegistryStore for PgStore {
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.db().write_sql(|tx| {
-            // Rows become visible in `seq` order (the index in memory reads on from the last
-            // one it saw), so writers take turns.
-            tx.batch_execute("LOCK TABLE match_records IN SHARE ROW EXCLUSIVE MODE")?;
-            let insert = tx.prepare(
-                "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )?;
-            let pair = tx.prepare(
-                "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
-                 score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT DO NOTHING",
-            )?;
-            for m in matches {
-                tx.execute(
-                    &insert,
-                    &[
-                        &m.kid.0.as_slice(),
-                        &m.id.as_bytes().as_slice(),
-                        &m.keys.concat(),
-                        &m.sealed_facts,
-                    ],
-                )?;
-                for p in &m.pairs {
-                    tx.execute(
-                        &pair,
-                        &[
-                            &p.record_kid.0.as_slice(),
-                            &p.record_id.as_bytes().as_slice(),
-                            &p.candidate_kid.0.as_slice(),
-                            &p.candidate_id.as_bytes().as_slice(),
-                            &p.score,
-                            &p.level,
-                            &p.opened_at,
-                        ],
-                    )?;
-                }
-            }
-            if let Some(next) = backfill_next {
-                let next = i64::try_from(next).unwrap_or(i64::MAX);
-                tx.execute(
-                    "INSERT INTO match_backfill(id, next_leaf) VALUES (1, $1)
-                     ON CONFLICT (id) DO UPDATE
-                     SET next_leaf = GREATEST(match_backfill.next_leaf, excluded.next_leaf)",
-                    &[&next],
-                )?;
-            }
-            Ok(())
-        })
+        self.db()
+            .write_sql(|tx| insert_matches(tx, matches, backfill_next))
     }
 
     fn records_without_match_keys(

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::{
     head::HeadFile,
     store::{
-        Candidate, Decided, DecisionRow, NewDecision, Placement, Recovery, Sequenced,
+        Candidate, Decided, DecisionRow, NewDecision, Placement, RecordMatch, Recovery, Sequenced,
         SequencedBatch, StoreError,
     },
 };
@@ -108,6 +108,9 @@ pub trait LedgerTx {
     fn registration_status(&self, kid: &KeyId, id: &Uuid) -> Result<Option<String>, StoreError>;
     /// Inserts decisions beside their leaves and sets each record's status to its decision.
     fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError>;
+    /// Stores records' keyed blocking hashes, sealed facts and open pairs (duplicate
+    /// detection's rows, docs/MATCHING.md §7); a row or pair already stored is kept.
+    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<(), StoreError>;
     /// Remembers a batch id (once).
     fn insert_batch(
         &self,
@@ -487,7 +490,17 @@ pub trait Ledger: Send + Sync {
     /// Accepts the database's tree as the ledger head after a restore (`registry recover`).
     fn recover_head(&self) -> Result<Recovery, StoreError>;
     /// Appends decisions (PROTOCOL §10.1) in one transaction and signs the new checkpoint.
-    fn decide(&self, decisions: &[NewDecision], sign: Sign<'_>) -> Result<Decided, StoreError>;
+    fn decide(&self, decisions: &[NewDecision], sign: Sign<'_>) -> Result<Decided, StoreError> {
+        self.decide_and_match(decisions, &[], sign)
+    }
+    /// [`Self::decide`], and stores `matches` in the same transaction (even when a decision
+    /// is stale and none is appended).
+    fn decide_and_match(
+        &self,
+        decisions: &[NewDecision],
+        matches: &[RecordMatch],
+        sign: Sign<'_>,
+    ) -> Result<Decided, StoreError>;
 }
 
 impl<B: LedgerBackend> Ledger for Sequencer<B> {
@@ -657,8 +670,14 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
             .transpose()
     }
 
-    fn decide(&self, decisions: &[NewDecision], sign: Sign<'_>) -> Result<Decided, StoreError> {
+    fn decide_and_match(
+        &self,
+        decisions: &[NewDecision],
+        matches: &[RecordMatch],
+        sign: Sign<'_>,
+    ) -> Result<Decided, StoreError> {
         let (decided, root) = self.backend.write(|tx| {
+            tx.insert_matches(matches)?;
             let mut size = tx.size()?;
             let mut pending = Pending::new(tx);
             let mut rows = Vec::with_capacity(decisions.len());

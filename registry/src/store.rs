@@ -576,6 +576,18 @@ pub trait RegistryStore: Send + Sync {
         self.ledger().decide(decisions, sign)
     }
 
+    /// [`Self::decide`], storing `matches` (as [`Self::add_matches`] does) in the same
+    /// transaction, even when the decisions are stale: a batch's duplicate detection and its
+    /// registrations at once cost one commit.
+    fn decide_and_match(
+        &self,
+        decisions: &[NewDecision],
+        matches: &[RecordMatch],
+        sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
+    ) -> Result<Decided, StoreError> {
+        self.ledger().decide_and_match(decisions, matches, sign)
+    }
+
     /// Accepts the database's current tree as the ledger head after a restore (`registry
     /// recover`): the head outside the database is rewritten to it.
     fn recover_head(&self) -> Result<Recovery, StoreError> {
@@ -914,6 +926,55 @@ pub struct SqliteLedger {
 }
 
 /// A [`LedgerTx`] over a SQLite connection inside a transaction.
+/// Stores the keyed blocking hashes, sealed facts and open pairs of `matches` (a row or pair
+/// already stored is kept as it is) and, with `backfill_next`, moves the back-fill on to that
+/// leaf index (never back), inside the caller's transaction.
+fn insert_matches(
+    tx: &Connection,
+    matches: &[RecordMatch],
+    backfill_next: Option<u64>,
+) -> Result<(), StoreError> {
+    if matches.is_empty() && backfill_next.is_none() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    )?;
+    let mut pair = tx.prepare_cached(
+        "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
+         score, level, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for m in matches {
+        insert.execute(params![
+            m.kid.0.as_slice(),
+            m.id.as_bytes().as_slice(),
+            m.keys.concat(),
+            m.sealed_facts
+        ])?;
+        for p in &m.pairs {
+            pair.execute(params![
+                p.record_kid.0.as_slice(),
+                p.record_id.as_bytes().as_slice(),
+                p.candidate_kid.0.as_slice(),
+                p.candidate_id.as_bytes().as_slice(),
+                p.score,
+                p.level,
+                p.opened_at
+            ])?;
+        }
+    }
+    if let Some(next) = backfill_next {
+        tx.execute(
+            "INSERT INTO match_backfill(id, next_leaf) VALUES (1, ?1)
+             ON CONFLICT(id) DO UPDATE SET next_leaf = max(next_leaf, excluded.next_leaf)",
+            [i64::try_from(next).unwrap_or(i64::MAX)],
+        )?;
+    }
+    Ok(())
+}
+
 struct SqliteTx<'a>(&'a Connection);
 
 fn key_id(bytes: &[u8]) -> Result<KeyId, StoreError> {
@@ -1111,6 +1172,10 @@ impl LedgerTx for SqliteTx<'_> {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<(), StoreError> {
+        insert_matches(self.0, matches, None)
     }
 
     fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError> {
@@ -1839,44 +1904,7 @@ impl RegistryStore for SqliteStore {
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            )?;
-            let mut pair = tx.prepare_cached(
-                "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
-                 score, level, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT DO NOTHING",
-            )?;
-            for m in matches {
-                insert.execute(params![
-                    m.kid.0.as_slice(),
-                    m.id.as_bytes().as_slice(),
-                    m.keys.concat(),
-                    m.sealed_facts
-                ])?;
-                for p in &m.pairs {
-                    pair.execute(params![
-                        p.record_kid.0.as_slice(),
-                        p.record_id.as_bytes().as_slice(),
-                        p.candidate_kid.0.as_slice(),
-                        p.candidate_id.as_bytes().as_slice(),
-                        p.score,
-                        p.level,
-                        p.opened_at
-                    ])?;
-                }
-            }
-            if let Some(next) = backfill_next {
-                tx.execute(
-                    "INSERT INTO match_backfill(id, next_leaf) VALUES (1, ?1)
-                     ON CONFLICT(id) DO UPDATE SET next_leaf = max(next_leaf, excluded.next_leaf)",
-                    [i64::try_from(next).unwrap_or(i64::MAX)],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(|tx| insert_matches(tx, matches, backfill_next))
     }
 
     fn records_without_match_keys(

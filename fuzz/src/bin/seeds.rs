@@ -511,5 +511,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "enrolment_json",
         &[reference_input().to_json_pretty().into_bytes()],
     )?;
+    let facts: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| {
+            let prepared = birthright_core::matching::Prepared::from_form(&r.enrolment);
+            birthright_core::matching::BoundFacts::of(&prepared, &[7; 32])
+                .to_bytes()
+                .to_vec()
+        })
+        .collect();
+    write(dir, "match_facts", &facts)?;
     Ok(())
 }

@@ -605,6 +605,12 @@ impl LedgerTx for FaultyTx<'_> {
         self.step()?;
         self.inner.insert_decisions(decisions)
     }
+    fn insert_matches(&self, matches: &[crate::store::RecordMatch]) -> Result<(), StoreError> {
+        if !matches.is_empty() {
+            self.step()?;
+        }
+        self.inner.insert_matches(matches)
+    }
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
         self.inner.checkpoint(size)
     }

@@ -16,7 +16,7 @@ use birthright_core::{
         bound::sealing_context,
         rules_out, score_in,
     },
-    record::RegistrationForm,
+    record::{Record, RegistrationForm},
     signed::SignedRecord,
     wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
 };
@@ -41,6 +41,17 @@ pub(super) struct ToMatch<'a> {
     pub supersedes: Option<Uuid>,
     /// Its registration form.
     pub form: &'a RegistrationForm,
+    /// When its device says it was captured (shown beside it as a candidate).
+    pub captured_at: i64,
+}
+
+/// What matching records found ([`Registry::match_batch`]): whether each is held, and the
+/// rows of those matched now, still to be stored.
+pub(super) struct MatchedBatch {
+    /// For each record in order, its hold, if it has a candidate.
+    pub holds: Vec<Option<Held>>,
+    /// The keyed hashes, sealed facts and pairs of the records matched now.
+    pub matches: Vec<RecordMatch>,
 }
 
 /// An open pair as a registrar sees it: the ids, the score and the reasons (recomputed from
@@ -224,7 +235,8 @@ impl Registry {
             let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
             if declared {
                 let form = &signed.record.enrolment;
-                self.hold_if_duplicate(&kid, &id, supersedes, form, now)?;
+                let captured_at = signed.record.captured_at;
+                self.hold_if_duplicate(&kid, &id, supersedes, form, captured_at, now)?;
                 step.matched += 1;
                 continue;
             }
@@ -252,6 +264,7 @@ impl Registry {
         id: &Uuid,
         supersedes: Option<Uuid>,
         form: &RegistrationForm,
+        captured_at: i64,
         now: i64,
     ) -> Result<Option<Held>, ServiceError> {
         let record = ToMatch {
@@ -259,6 +272,7 @@ impl Registry {
             id: *id,
             supersedes,
             form,
+            captured_at,
         };
         Ok(self
             .hold_if_duplicates(std::slice::from_ref(&record), now)?
@@ -266,22 +280,39 @@ impl Registry {
             .flatten())
     }
 
-    /// Matches the records just sequenced, in order (their bytes were verified moments
-    /// ago), stores the keys and pairs of those not matched before in one transaction, and
-    /// says of each whether it is held. A record is matched against the stored records and
-    /// the records before it in `records`, as if they had been stored one by one. Run again
-    /// for a re-send, it finds the stored pairs (and matches a record a crash left
-    /// unmatched).
+    /// [`Self::match_batch`], storing the rows of the records matched now in one
+    /// transaction.
     pub(super) fn hold_if_duplicates(
         &self,
         records: &[ToMatch<'_>],
         now: i64,
     ) -> Result<Vec<Option<Held>>, ServiceError> {
+        let batch = self.match_batch(records, now)?;
+        if !batch.matches.is_empty() {
+            self.store.add_matches(&batch.matches, None)?;
+        }
+        Ok(batch.holds)
+    }
+
+    /// Matches the records just sequenced, in order (their bytes were verified moments
+    /// ago), and says of each whether it is held; the keys, facts and pairs of those not
+    /// matched before are returned for the caller to store (ingest stores them in the
+    /// transaction of its decisions). A record is matched against the stored records and
+    /// the records before it in `records`, as if they had been stored one by one. Run again
+    /// for a re-send, it finds the stored pairs (and matches a record a crash left
+    /// unmatched).
+    pub(super) fn match_batch(
+        &self,
+        records: &[ToMatch<'_>],
+        now: i64,
+    ) -> Result<MatchedBatch, ServiceError> {
         let secret = self.keys.data_key.match_secret();
         let mut prepared = Vec::with_capacity(records.len());
         let mut counts = Vec::with_capacity(records.len());
         // The records matched now, with where they are in `records`.
         let mut matched: Vec<(RecordMatch, usize)> = Vec::new();
+        // For each record, its hold when it was matched now (`None` if it was not).
+        let mut fresh_holds: Vec<Option<Option<Held>>> = Vec::with_capacity(records.len());
         for (at, record) in records.iter().enumerate() {
             let this = Prepared::from_form(record.form);
             let mut blocks = self.blocks(&this)?;
@@ -306,7 +337,12 @@ impl Registry {
                     (*kid == record.kid && *id == record.id) || Some(*id) == record.supersedes
                 };
                 let mut pairs = Vec::new();
-                let mut pair = |candidate_kid: KeyId, candidate_id: Uuid, m: Match| {
+                let mut shown = Vec::new();
+                let mut pair = |candidate_kid: KeyId,
+                                candidate_id: Uuid,
+                                m: Match,
+                                form: &RegistrationForm,
+                                captured_at: i64| {
                     if m.level != Level::None {
                         pairs.push(DuplicatePair {
                             record_kid: record.kid,
@@ -319,6 +355,14 @@ impl Registry {
                             closed_at: None,
                             decision: None,
                         });
+                        shown.push(HeldCandidate {
+                            level: m.level.as_str().into(),
+                            score: m.points,
+                            child_name: form.child.display_name(),
+                            date_of_birth: form.child.date_of_birth.clone(),
+                            captured_at,
+                            reasons: m.reasons,
+                        });
                     }
                 };
                 let facts = BoundFacts::of(&this, &secret);
@@ -326,24 +370,45 @@ impl Registry {
                     if skip(&candidate.kid, &candidate.id) {
                         continue;
                     }
-                    if let Some(m) =
+                    if let Some((m, other)) =
                         self.candidate_match(&this, &facts, &these_counts, &candidate)?
                     {
-                        pair(candidate.kid, candidate.id, m);
+                        pair(
+                            candidate.kid,
+                            candidate.id,
+                            m,
+                            &other.enrolment,
+                            other.captured_at,
+                        );
                     }
                 }
                 for (earlier, earlier_at) in &matched {
                     let shares_a_key = earlier.keys.iter().any(|k| chosen.binary_search(k).is_ok());
-                    let Some(other) = prepared.get(*earlier_at) else {
+                    let (Some(other), Some(earlier_record)) =
+                        (prepared.get(*earlier_at), records.get(*earlier_at))
+                    else {
                         continue;
                     };
                     if shares_a_key && !skip(&earlier.kid, &earlier.id) {
                         let common =
                             commonness(&this, other, |k| these_counts.get(k).copied().unwrap_or(0));
-                        pair(earlier.kid, earlier.id, score_in(&this, other, common));
+                        pair(
+                            earlier.kid,
+                            earlier.id,
+                            score_in(&this, other, common),
+                            earlier_record.form,
+                            earlier_record.captured_at,
+                        );
                     }
                 }
                 let sealed_facts = self.seal_facts(&record.kid, &record.id, &keys, &facts)?;
+                // Best first (a stable sort: of equal scores, the first found first), as
+                // [`Self::held`] shows the stored pairs.
+                shown.sort_by_key(|c| std::cmp::Reverse(c.score));
+                shown.truncate(MAX_HELD_CANDIDATES);
+                fresh_holds.push(Some(
+                    (!shown.is_empty()).then_some(Held { candidates: shown }),
+                ));
                 matched.push((
                     RecordMatch {
                         kid: record.kid,
@@ -354,19 +419,25 @@ impl Registry {
                     },
                     at,
                 ));
+            } else {
+                fresh_holds.push(None);
             }
             prepared.push(this);
             counts.push(these_counts);
         }
-        if !matched.is_empty() {
-            let matches: Vec<RecordMatch> = matched.into_iter().map(|(m, _)| m).collect();
-            self.store.add_matches(&matches, None)?;
-        }
         let mut holds = Vec::with_capacity(records.len());
-        for ((record, this), these_counts) in records.iter().zip(&prepared).zip(&counts) {
-            holds.push(self.held(record, this, these_counts)?);
+        for (((record, this), these_counts), fresh) in
+            records.iter().zip(&prepared).zip(&counts).zip(fresh_holds)
+        {
+            holds.push(match fresh {
+                Some(hold) => hold,
+                None => self.held(record, this, these_counts)?,
+            });
         }
-        Ok(holds)
+        Ok(MatchedBatch {
+            holds,
+            matches: matched.into_iter().map(|(m, _)| m).collect(),
+        })
     }
 
     /// The hold of a matched record: its open pairs (and those decided `duplicate`), best
@@ -517,7 +588,8 @@ impl Registry {
         Ok(keys.into_iter().zip(sizes).collect())
     }
 
-    /// Scores `record` (with `facts`) against a stored candidate as matching does: `None`
+    /// Scores `record` (with `facts`) against a stored candidate as matching does, with the
+    /// candidate's record: `None`
     /// if it is not stored or its dates and ids alone rule it out (the bound of
     /// docs/MATCHING.md §6.4: its score could not reach `possible`), judged from the facts in
     /// the index before the candidate is read, or from the candidate itself before it is
@@ -528,7 +600,7 @@ impl Registry {
         facts: &BoundFacts,
         counts: &HashMap<String, u64>,
         candidate: &Indexed,
-    ) -> Result<Option<Match>, ServiceError> {
+    ) -> Result<Option<(Match, Record)>, ServiceError> {
         if candidate.facts.is_some_and(|other| facts.rules_out(&other)) {
             return Ok(None);
         }
@@ -544,7 +616,10 @@ impl Registry {
         let common = commonness(record, &other_prepared, |k| {
             counts.get(k).copied().unwrap_or(0)
         });
-        Ok(Some(score_in(record, &other_prepared, common)))
+        Ok(Some((
+            score_in(record, &other_prepared, common),
+            other.record,
+        )))
     }
 
     /// Scores `record` against the stored record `id` of `kid`, with `counts` from

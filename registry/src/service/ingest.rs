@@ -3,7 +3,7 @@
 use birthright_core::{
     credential,
     keys::KeyId,
-    record::RegistrationForm,
+    record::{Record, RegistrationForm},
     signed::SignedRecord,
     validate,
     wire::{
@@ -15,7 +15,9 @@ use serde_bytes::ByteBuf;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::{Candidate, Decided, DeviceRow, NewDecision, Sequenced, SequencedBatch};
+use crate::store::{
+    Candidate, Decided, DeviceRow, NewDecision, RecordMatch, Sequenced, SequencedBatch,
+};
 
 use super::decisions::{DECLARED, review_reasons};
 use super::duplicates::ToMatch;
@@ -25,9 +27,18 @@ use super::{
     Registry, ServiceError, now_unix, reject,
 };
 
+/// What the review policy decided for a batch's records: those registered at once (appended
+/// together) and those sent to review with their reasons (set once the batch's matches are
+/// stored).
+#[derive(Default)]
+struct ReviewPlan {
+    decisions: Vec<NewDecision>,
+    to_review: Vec<(Uuid, Vec<String>)>,
+}
+
 /// A record checked at ingest: the candidate to sequence with its form (for matching), or
 /// its id (nil if unreadable) with the reason it is rejected.
-type Checked = Result<(Candidate, RegistrationForm), (Uuid, Rejection)>;
+type Checked = Result<(Candidate, Record), (Uuid, Rejection)>;
 
 impl Registry {
     /// Handles `POST /v1/batches`: opens, verifies, validates, sequences and answers (sealed).
@@ -48,15 +59,15 @@ impl Registry {
         // Verify and validate outside the sequencer; only good records are sequenced.
         let mut results: Vec<Option<RecordResult>> = Vec::with_capacity(batch.records.len());
         let mut candidates = Vec::new();
-        let mut forms = Vec::new();
+        let mut records = Vec::new();
         let mut slots = Vec::new();
         for (i, bytes) in batch.records.iter().enumerate() {
             match self.check_record(bytes, &kid, &device, &device_key, now)? {
-                Ok((candidate, form)) => {
+                Ok((candidate, record)) => {
                     results.push(None);
                     slots.push(i);
                     candidates.push(candidate);
-                    forms.push(form);
+                    records.push(record);
                 }
                 Err((id, rejection)) => results.push(Some(rejected(id, rejection))),
             }
@@ -72,43 +83,56 @@ impl Registry {
                 );
             }
         }
-        // The review policy on each record sequenced (or re-sent before it decided): decisions
-        // to register at once are appended together, in one more transaction.
-        // Duplicate detection first, on all of them at once (one transaction for their keys
-        // and pairs).
+        // Duplicate detection on every record sequenced (or re-sent before it was decided),
+        // on all of them at once; then the review policy on each. The rows duplicate
+        // detection stores and the decisions to register at once are written together, in
+        // one more transaction.
         let to_match: Vec<ToMatch<'_>> = candidates
             .iter()
-            .zip(&forms)
+            .zip(&records)
             .zip(&sequenced.results)
             .filter(|(_, outcome)| {
                 matches!(outcome, Sequenced::Accepted(_) | Sequenced::Duplicate(_))
             })
-            .map(|((c, form), _)| ToMatch {
+            .map(|((c, record), _)| ToMatch {
                 kid,
                 id: c.id,
                 supersedes: c.supersedes,
-                form,
+                form: &record.enrolment,
+                captured_at: record.captured_at,
             })
             .collect();
-        let mut holds = self.hold_if_duplicates(&to_match, now)?.into_iter();
+        let matched = self.match_batch(&to_match, now)?;
+        let mut holds = matched.holds.into_iter();
         let mut reviews = Vec::with_capacity(candidates.len());
-        let mut decisions = Vec::new();
-        for (candidate, outcome) in candidates.iter().zip(&sequenced.results) {
+        let mut plan = ReviewPlan::default();
+        for ((candidate, record), outcome) in
+            candidates.iter().zip(&records).zip(&sequenced.results)
+        {
             let review = match outcome {
                 Sequenced::Accepted(_) | Sequenced::Duplicate(_) => {
                     let held = holds.next().flatten();
-                    Some(self.review(&kid, candidate, held, now, &mut decisions)?)
+                    let form = &record.enrolment;
+                    Some(self.review(&kid, candidate, form, held, now, &mut plan)?)
                 }
                 _ => None,
             };
             reviews.push(review);
         }
-        let (size, checkpoint) = if decisions.is_empty() {
+        let (size, checkpoint) = if plan.decisions.is_empty() {
+            if !matched.matches.is_empty() {
+                self.store.add_matches(&matched.matches, None)?;
+            }
             (sequenced.size, sequenced.checkpoint)
         } else {
-            self.register_at_once(&decisions)?;
+            self.register_at_once(&plan.decisions, &matched.matches)?;
             self.store.latest_checkpoint(&self.signer())?
         };
+        // After the matches: a record killed in between is still `declared` with its pairs,
+        // and its re-send sets its review.
+        for (id, reasons) in &plan.to_review {
+            self.store.set_review(&kid, id, reasons, now)?;
+        }
         let sequenced = SequencedBatch {
             size,
             checkpoint,
@@ -190,16 +214,17 @@ impl Registry {
             .sequence(&batch.batch_id, candidates, now, &signer)?)
     }
 
-    /// Runs duplicate detection and the review policy on a record on the ledger: a record
-    /// still `declared` goes to review with its reasons, or its registration is pushed onto
-    /// `decisions`. Returns its hold (possible duplicates) and whether it is registered.
+    /// Runs the review policy on a record on the ledger, with its hold from duplicate
+    /// detection: a record still `declared` goes to review with its reasons, or is registered
+    /// at once (either pushed onto `plan`). Returns its hold and whether it is registered.
     fn review(
         &self,
         kid: &KeyId,
         candidate: &Candidate,
+        form: &RegistrationForm,
         held: Option<Held>,
         now: i64,
-        decisions: &mut Vec<NewDecision>,
+        plan: &mut ReviewPlan,
     ) -> Result<Review, ServiceError> {
         let status = self
             .store
@@ -209,18 +234,16 @@ impl Registry {
             // Sequenced before review statuses existed: registered then.
             None | Some("registered") => true,
             Some(DECLARED) => {
-                let signed =
-                    SignedRecord::decode(&candidate.bytes).map_err(ServiceError::internal)?;
                 let policy = self.store.review_policy()?;
                 let reasons = review_reasons(
                     &policy,
-                    &signed.record.enrolment,
+                    form,
                     candidate.supersedes.is_some(),
                     held.is_some(),
                     now,
                 );
                 if reasons.is_empty() {
-                    decisions.push(NewDecision {
+                    plan.decisions.push(NewDecision {
                         kid: *kid,
                         id: candidate.id,
                         expect: vec![DECLARED.to_string()],
@@ -234,7 +257,7 @@ impl Registry {
                     });
                     true
                 } else {
-                    self.store.set_review(kid, &candidate.id, &reasons, now)?;
+                    plan.to_review.push((candidate.id, reasons));
                     false
                 }
             }
@@ -243,11 +266,17 @@ impl Registry {
         Ok(Review { held, registered })
     }
 
-    /// Appends the policy's registrations in one transaction; should another request have
-    /// decided one of them meanwhile (a concurrent re-send), each of the others alone.
-    fn register_at_once(&self, decisions: &[NewDecision]) -> Result<(), ServiceError> {
+    /// Appends the policy's registrations in one transaction with the rows duplicate
+    /// detection stores (`matches`); should another request have decided one of them
+    /// meanwhile (a concurrent re-send), the rows are stored all the same and each of the
+    /// others is appended alone.
+    fn register_at_once(
+        &self,
+        decisions: &[NewDecision],
+        matches: &[RecordMatch],
+    ) -> Result<(), ServiceError> {
         let signer = self.signer();
-        if let Decided::Stale { .. } = self.store.decide(decisions, &signer)? {
+        if let Decided::Stale { .. } = self.store.decide_and_match(decisions, matches, &signer)? {
             for decision in decisions {
                 self.store.decide(std::slice::from_ref(decision), &signer)?;
             }
@@ -391,7 +420,7 @@ impl Registry {
                 supersedes: signed.record.supersedes,
                 bytes: signed.bytes,
             },
-            signed.record.enrolment,
+            signed.record,
         )))
     }
 
