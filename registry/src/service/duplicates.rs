@@ -43,6 +43,9 @@ pub(super) struct ToMatch<'a> {
     pub form: &'a RegistrationForm,
     /// When its device says it was captured (shown beside it as a candidate).
     pub captured_at: i64,
+    /// Whether it was sequenced just now, for the first time (so it has no stored row of
+    /// hashes yet, and the store is not asked).
+    pub first_sequenced: bool,
 }
 
 /// What matching records found ([`Registry::match_batch`]): whether each is held, and the
@@ -80,7 +83,7 @@ pub struct DuplicateView {
 /// hashes ([`KeyedIndex`]), the record each number stands for with its facts for the bound,
 /// and the last stored row read. Built at its first use by reading every row of
 /// `match_records`, then brought up to date with the rows stored since (by this process or
-/// another on the same store) before each use.
+/// another on the same store) before each batch is matched and each listing of pairs.
 #[derive(Default)]
 pub(super) struct MatchIndex {
     index: KeyedIndex,
@@ -273,6 +276,7 @@ impl Registry {
             supersedes,
             form,
             captured_at,
+            first_sequenced: false,
         };
         Ok(self
             .hold_if_duplicates(std::slice::from_ref(&record), now)?
@@ -307,6 +311,9 @@ impl Registry {
         now: i64,
     ) -> Result<MatchedBatch, ServiceError> {
         let secret = self.keys.data_key.match_secret();
+        // The index is brought up to date once: the batch's own records are matched with
+        // each other below, as if stored one by one.
+        self.with_match_index(|_| ())?;
         let mut prepared = Vec::with_capacity(records.len());
         let mut counts = Vec::with_capacity(records.len());
         // The records matched now, with where they are in `records`.
@@ -315,11 +322,13 @@ impl Registry {
         let mut fresh_holds: Vec<Option<Option<Held>>> = Vec::with_capacity(records.len());
         for (at, record) in records.iter().enumerate() {
             let this = Prepared::from_form(record.form);
-            let mut blocks = self.blocks(&this)?;
+            let mut blocks = self.blocks(&this, &secret);
             let seen = matched
                 .iter()
                 .any(|(m, _)| m.kid == record.kid && m.id == record.id);
-            let unmatched = !seen && !self.store.has_match_keys(&record.kid, &record.id)?;
+            let unmatched = !seen
+                && (record.first_sequenced
+                    || !self.store.has_match_keys(&record.kid, &record.id)?);
             if unmatched {
                 // The records matched earlier in this batch count as stored ones.
                 for (hash, n) in blocks.hashes.iter().zip(blocks.sizes.iter_mut()) {
@@ -366,7 +375,7 @@ impl Registry {
                     }
                 };
                 let facts = BoundFacts::of(&this, &secret);
-                for candidate in self.block_records(&chosen)? {
+                for candidate in self.block_records(&chosen) {
                     if skip(&candidate.kid, &candidate.id) {
                         continue;
                     }
@@ -495,9 +504,15 @@ impl Registry {
         }
     }
 
-    /// How many stored records have each of `hashes` (the blocks' sizes).
-    fn block_sizes(&self, hashes: &[[u8; 32]]) -> Result<Vec<u64>, ServiceError> {
-        self.with_match_index(|m| hashes.iter().map(|h| m.index.size(h)).collect())
+    /// Runs `f` on the blocking index as it is (the caller brought it up to date).
+    fn with_match_index_as_is<T>(&self, f: impl FnOnce(&MatchIndex) -> T) -> T {
+        f(&self.match_index.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// How many stored records have each of `hashes` (the blocks' sizes), in the index as
+    /// it is.
+    fn block_sizes(&self, hashes: &[[u8; 32]]) -> Vec<u64> {
+        self.with_match_index_as_is(|m| hashes.iter().map(|h| m.index.size(h)).collect())
     }
 
     /// `facts` sealed for the row of `kid`'s record `id` with `keys` ([`sealing_context`]).
@@ -553,9 +568,9 @@ impl Registry {
     }
 
     /// The stored records under any of `hashes` (at most `MAX_BLOCK_RECORDS` of each),
-    /// without repeats.
-    fn block_records(&self, hashes: &[[u8; 32]]) -> Result<Vec<Indexed>, ServiceError> {
-        self.with_match_index(|m| {
+    /// without repeats, in the index as it is.
+    fn block_records(&self, hashes: &[[u8; 32]]) -> Vec<Indexed> {
+        self.with_match_index_as_is(|m| {
             m.index
                 .records_under(hashes)
                 .into_iter()
@@ -564,18 +579,17 @@ impl Registry {
         })
     }
 
-    /// `record`'s blocks as the registry holds them: each key, its keyed hash and how many
-    /// stored records have it (docs/MATCHING.md §5.4).
-    fn blocks(&self, record: &Prepared) -> Result<Blocks, ServiceError> {
-        let secret = self.keys.data_key.match_secret();
+    /// `record`'s blocks as the registry holds them, in the index as it is: each key, its
+    /// keyed hash (with `secret`) and how many stored records have it (docs/MATCHING.md §5.4).
+    fn blocks(&self, record: &Prepared, secret: &[u8; 32]) -> Blocks {
         let keys = block_keys(record);
-        let hashes: Vec<[u8; 32]> = keys.iter().map(|k| keyed(&secret, k)).collect();
-        let sizes = self.block_sizes(&hashes)?;
-        Ok(Blocks {
+        let hashes: Vec<[u8; 32]> = keys.iter().map(|k| keyed(secret, k)).collect();
+        let sizes = self.block_sizes(&hashes);
+        Blocks {
             keys,
             hashes,
             sizes,
-        })
+        }
     }
 
     /// How many records the registry holds under each of `record`'s child's-name-and-month
@@ -584,7 +598,8 @@ impl Registry {
         let secret = self.keys.data_key.match_secret();
         let keys = child_name_keys(record);
         let hashes: Vec<[u8; 32]> = keys.iter().map(|k| keyed(&secret, k)).collect();
-        let sizes = self.block_sizes(&hashes)?;
+        self.with_match_index(|_| ())?;
+        let sizes = self.block_sizes(&hashes);
         Ok(keys.into_iter().zip(sizes).collect())
     }
 

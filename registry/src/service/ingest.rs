@@ -94,12 +94,13 @@ impl Registry {
             .filter(|(_, outcome)| {
                 matches!(outcome, Sequenced::Accepted(_) | Sequenced::Duplicate(_))
             })
-            .map(|((c, record), _)| ToMatch {
+            .map(|((c, record), outcome)| ToMatch {
                 kid,
                 id: c.id,
                 supersedes: c.supersedes,
                 form: &record.enrolment,
                 captured_at: record.captured_at,
+                first_sequenced: matches!(outcome, Sequenced::Accepted(_)),
             })
             .collect();
         let matched = self.match_batch(&to_match, now)?;
