@@ -234,6 +234,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (device_kid, id)
     );
     DELETE FROM match_backfill;",
+    // 8: each matched record's candidate form, sealed (SQLite's version 12).
+    "CREATE TABLE match_candidates (
+        seq              BIGINT PRIMARY KEY,
+        sealed_candidate BYTEA NOT NULL
+    );",
 ];
 
 impl From<postgres::Error> for StoreError {
@@ -416,7 +421,11 @@ fn insert_matches(
     tx.batch_execute("LOCK TABLE match_records IN SHARE ROW EXCLUSIVE MODE")?;
     let insert = tx.prepare(
         "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING seq",
+    )?;
+    let candidate = tx.prepare(
+        "INSERT INTO match_candidates(seq, sealed_candidate) VALUES ($1, $2)
+         ON CONFLICT (seq) DO UPDATE SET sealed_candidate = excluded.sealed_candidate",
     )?;
     let pair = tx.prepare(
         "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
@@ -424,7 +433,7 @@ fn insert_matches(
          ON CONFLICT DO NOTHING",
     )?;
     for m in matches {
-        tx.execute(
+        let inserted = tx.query_opt(
             &insert,
             &[
                 &m.kid.0.as_slice(),
@@ -433,6 +442,10 @@ fn insert_matches(
                 &m.sealed_facts,
             ],
         )?;
+        if let Some(row) = inserted {
+            let seq: i64 = row.get(0);
+            tx.execute(&candidate, &[&seq, &m.sealed_candidate])?;
+        }
         for p in &m.pairs {
             tx.execute(
                 &pair,
@@ -1353,6 +1366,17 @@ impl RegistryStore for PgStore {
                 });
             }
             Ok(out)
+        })
+    }
+
+    fn match_candidate(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db().read_sql(|tx| {
+            Ok(tx
+                .query_opt(
+                    "SELECT sealed_candidate FROM match_candidates WHERE seq = $1",
+                    &[&seq],
+                )?
+                .map(|r| r.get(0)))
         })
     }
 

@@ -287,6 +287,9 @@ pub struct RecordMatch {
     /// Its facts for the bound of docs/MATCHING.md §6.4, sealed with the data key and bound to
     /// the device, id and hashes (`BoundFacts::to_bytes`).
     pub sealed_facts: Vec<u8>,
+    /// What scoring it as a candidate needs (its prepared profile and what a hold shows of
+    /// it), sealed with the data key and bound to the device and id (`match_candidates`).
+    pub sealed_candidate: Vec<u8>,
     /// The pairs at `possible` or above, the record as `record`.
     pub pairs: Vec<DuplicatePair>,
 }
@@ -625,6 +628,10 @@ pub trait RegistryStore: Send + Sync {
     /// date from them: docs/MATCHING.md §7).
     fn match_records_after(&self, seq: i64, limit: u32) -> Result<Vec<MatchRecordRow>, StoreError>;
 
+    /// The sealed candidate form of the record whose `match_records` row is `seq`
+    /// ([`RecordMatch::sealed_candidate`]); `None` for a row stored before it existed.
+    fn match_candidate(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// Whether record `id` of device `kid` has been matched (its keys are stored).
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
 
@@ -902,6 +909,13 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (device_kid, id)
     ) STRICT;
     DELETE FROM match_backfill;",
+    // 12: each matched record's candidate form (its prepared profile, sealed), keyed by its
+    // `match_records` row, so a candidate is scored without reading and preparing its
+    // signed record (docs/MATCHING.md §7); rows stored before keep that slower path.
+    "CREATE TABLE match_candidates (
+        seq              INTEGER PRIMARY KEY,
+        sealed_candidate BLOB NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version that adds `checkpoints.root`.
@@ -946,13 +960,20 @@ fn insert_matches(
          score, level, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT DO NOTHING",
     )?;
+    let mut candidate = tx.prepare_cached(
+        "INSERT INTO match_candidates(seq, sealed_candidate) VALUES (?1, ?2)
+         ON CONFLICT(seq) DO UPDATE SET sealed_candidate = excluded.sealed_candidate",
+    )?;
     for m in matches {
-        insert.execute(params![
+        let inserted = insert.execute(params![
             m.kid.0.as_slice(),
             m.id.as_bytes().as_slice(),
             m.keys.concat(),
             m.sealed_facts
         ])?;
+        if inserted == 1 {
+            candidate.execute(params![tx.last_insert_rowid(), m.sealed_candidate])?;
+        }
         for p in &m.pairs {
             pair.execute(params![
                 p.record_kid.0.as_slice(),
@@ -1889,6 +1910,14 @@ impl RegistryStore for SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    fn match_candidate(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .read()
+            .prepare_cached("SELECT sealed_candidate FROM match_candidates WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))
+            .optional()?)
     }
 
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {

@@ -350,8 +350,10 @@ fn an_index_built_earlier_sees_records_another_process_stored_on_postgres() {
 /// row's device, id and hashes (docs/MATCHING.md §7): an insider who gives a record's row
 /// another record's facts (that would rule it out without reading it) or hashes (under which
 /// it would not be found) does not hide it from matching: the facts do not open, so the
-/// registry makes the row's hashes and facts again from the record.
-fn a_record_whose_row_was_altered_is_still_found(postgres: bool, column: &str) {
+/// registry makes the row's hashes and facts again from the record. Likewise a record whose
+/// sealed candidate form (`match_candidates`) was swapped for another's is scored from its
+/// record.
+fn a_record_whose_row_was_altered_is_still_found(postgres: bool, table: &str, column: &str) {
     let Some(world) = World::new(postgres) else {
         return;
     };
@@ -367,10 +369,11 @@ fn a_record_whose_row_was_altered_is_still_found(postgres: bool, column: &str) {
     assert_eq!(sync(&registry, &device).accepted, 1);
     drop(registry);
     assert_eq!(world.count("SELECT COUNT(*) FROM match_records"), 2);
+    assert_eq!(world.count("SELECT COUNT(*) FROM match_candidates"), 2);
     world.execute(&format!(
-        "UPDATE match_records SET {column} =
-             (SELECT {column} FROM match_records ORDER BY seq LIMIT 1)
-         WHERE seq = (SELECT MAX(seq) FROM match_records)"
+        "UPDATE {table} SET {column} =
+             (SELECT {column} FROM {table} ORDER BY seq LIMIT 1)
+         WHERE seq = (SELECT MAX(seq) FROM {table})"
     ));
 
     let registry = world.open();
@@ -382,20 +385,30 @@ fn a_record_whose_row_was_altered_is_still_found(postgres: bool, column: &str) {
 
 #[test]
 fn a_record_whose_row_was_given_other_facts_is_still_found_on_sqlite() {
-    a_record_whose_row_was_altered_is_still_found(false, "sealed_facts");
+    a_record_whose_row_was_altered_is_still_found(false, "match_records", "sealed_facts");
 }
 
 #[test]
 fn a_record_whose_row_was_given_other_facts_is_still_found_on_postgres() {
-    a_record_whose_row_was_altered_is_still_found(true, "sealed_facts");
+    a_record_whose_row_was_altered_is_still_found(true, "match_records", "sealed_facts");
 }
 
 #[test]
 fn a_record_whose_row_was_given_other_hashes_is_still_found_on_sqlite() {
-    a_record_whose_row_was_altered_is_still_found(false, "keys");
+    a_record_whose_row_was_altered_is_still_found(false, "match_records", "keys");
 }
 
 #[test]
 fn a_record_whose_row_was_given_other_hashes_is_still_found_on_postgres() {
-    a_record_whose_row_was_altered_is_still_found(true, "keys");
+    a_record_whose_row_was_altered_is_still_found(true, "match_records", "keys");
+}
+
+#[test]
+fn a_record_whose_candidate_form_was_swapped_is_still_found_on_sqlite() {
+    a_record_whose_row_was_altered_is_still_found(false, "match_candidates", "sealed_candidate");
+}
+
+#[test]
+fn a_record_whose_candidate_form_was_swapped_is_still_found_on_postgres() {
+    a_record_whose_row_was_altered_is_still_found(true, "match_candidates", "sealed_candidate");
 }

@@ -1,7 +1,7 @@
 //! Dates of birth with their precision (docs/MATCHING.md §4).
 
 /// A date as entered: a year, perhaps a month, perhaps a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartialDate {
     /// Year.
     pub year: i32,

@@ -104,7 +104,7 @@ impl Profile {
 }
 
 /// A profile made ready for scoring: names split and folded, dates parsed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Prepared {
     /// The profile it was made from (its text is used in the reasons).
     pub profile: Profile,

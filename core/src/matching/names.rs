@@ -82,7 +82,7 @@ fn jaro_winkler_of<T: PartialEq, M: AsMut<[bool]>>(
 
 /// One name part (given names or family name) ready for comparison: its words and, for
 /// each word, the skeletons of its Latin variants.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NamePart {
     /// The words, tidied (lower case), split at spaces and hyphens.
     pub words: Vec<String>,
@@ -164,7 +164,7 @@ fn greedy(short: &NamePart, long: &NamePart) -> f64 {
 }
 
 /// A person's name, prepared.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PersonName {
     /// Given name(s).
     pub given: NamePart,

@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 
 use birthright_core::{
+    codec,
     keys::KeyId,
     matching::{
-        BoundFacts, Level, Match, Prepared, Profile,
+        BoundFacts, Level, Match, Prepared,
         blocking::{
             CANDIDATE_BUDGET, KeyedIndex, block_keys, child_name_keys, chosen_blocks, commonness,
             is_child_name_key, keyed, keyed_block_keys,
@@ -18,8 +19,10 @@ use birthright_core::{
     },
     record::{Record, RegistrationForm},
     signed::SignedRecord,
+    store::crypto::context,
     wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
 };
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
@@ -94,11 +97,52 @@ pub(super) struct MatchIndex {
 /// A stored record as the blocking index knows it.
 #[derive(Debug, Clone, Copy)]
 struct Indexed {
+    /// Its row of `match_records`.
+    seq: i64,
     kid: KeyId,
     id: Uuid,
     /// Its facts for the bound of docs/MATCHING.md §6.4; `None` if its row's sealed facts did
     /// not open (then it is read to be judged).
     facts: Option<BoundFacts>,
+}
+
+/// A matched record as a candidate, as `match_candidates` keeps it (sealed): its prepared
+/// profile (so scoring it needs neither its signed record nor its preparation) and what a
+/// hold shows of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCandidate {
+    /// Its profile, prepared.
+    pub prepared: Prepared,
+    /// The child's name as shown.
+    pub child_name: String,
+    /// The child's date of birth as entered.
+    pub date_of_birth: String,
+    /// When its device says it was captured.
+    pub captured_at: i64,
+}
+
+impl StoredCandidate {
+    /// The candidate form of `record`, its profile already prepared.
+    fn new(prepared: Prepared, record: &Record) -> StoredCandidate {
+        StoredCandidate {
+            prepared,
+            child_name: record.enrolment.child.display_name(),
+            date_of_birth: record.enrolment.child.date_of_birth.clone(),
+            captured_at: record.captured_at,
+        }
+    }
+}
+
+/// Most bytes a candidate form may have when read back.
+pub const MAX_CANDIDATE_BYTES: usize = 64 * 1024;
+
+/// The associated data of a record's candidate form: its table and column, the device's key
+/// id and the record's id.
+pub fn candidate_context(kid: &KeyId, id: &Uuid) -> Vec<u8> {
+    let mut row = Vec::with_capacity(kid.0.len() + 16);
+    row.extend_from_slice(&kid.0);
+    row.extend_from_slice(id.as_bytes());
+    context("match_candidates", "sealed_candidate", &row)
 }
 
 /// Rows of `match_records` read at a time when the index is brought up to date.
@@ -247,11 +291,14 @@ impl Registry {
             let keys = keyed_block_keys(&secret, &prepared);
             let sealed_facts =
                 self.seal_facts(&kid, &id, &keys, &BoundFacts::of(&prepared, &secret))?;
+            let sealed_candidate =
+                self.seal_candidate(&kid, &id, &StoredCandidate::new(prepared, &signed.record))?;
             keyed.push(RecordMatch {
                 kid,
                 id,
                 keys,
                 sealed_facts,
+                sealed_candidate,
                 pairs: Vec::new(),
             });
         }
@@ -350,7 +397,8 @@ impl Registry {
                 let mut pair = |candidate_kid: KeyId,
                                 candidate_id: Uuid,
                                 m: Match,
-                                form: &RegistrationForm,
+                                child_name: String,
+                                date_of_birth: String,
                                 captured_at: i64| {
                     if m.level != Level::None {
                         pairs.push(DuplicatePair {
@@ -367,8 +415,8 @@ impl Registry {
                         shown.push(HeldCandidate {
                             level: m.level.as_str().into(),
                             score: m.points,
-                            child_name: form.child.display_name(),
-                            date_of_birth: form.child.date_of_birth.clone(),
+                            child_name,
+                            date_of_birth,
                             captured_at,
                             reasons: m.reasons,
                         });
@@ -386,7 +434,8 @@ impl Registry {
                             candidate.kid,
                             candidate.id,
                             m,
-                            &other.enrolment,
+                            other.child_name,
+                            other.date_of_birth,
                             other.captured_at,
                         );
                     }
@@ -405,12 +454,20 @@ impl Registry {
                             earlier.kid,
                             earlier.id,
                             score_in(&this, other, common),
-                            earlier_record.form,
+                            earlier_record.form.child.display_name(),
+                            earlier_record.form.child.date_of_birth.clone(),
                             earlier_record.captured_at,
                         );
                     }
                 }
                 let sealed_facts = self.seal_facts(&record.kid, &record.id, &keys, &facts)?;
+                let stored = StoredCandidate {
+                    prepared: this.clone(),
+                    child_name: record.form.child.display_name(),
+                    date_of_birth: record.form.child.date_of_birth.clone(),
+                    captured_at: record.captured_at,
+                };
+                let sealed_candidate = self.seal_candidate(&record.kid, &record.id, &stored)?;
                 // Best first (a stable sort: of equal scores, the first found first), as
                 // [`Self::held`] shows the stored pairs.
                 shown.sort_by_key(|c| std::cmp::Reverse(c.score));
@@ -424,6 +481,7 @@ impl Registry {
                         id: record.id,
                         keys,
                         sealed_facts,
+                        sealed_candidate,
                         pairs,
                     },
                     at,
@@ -492,6 +550,7 @@ impl Registry {
                 let (keys, facts) = self.indexed_row(&row)?;
                 held.index.add(&keys);
                 held.records.push(Indexed {
+                    seq: row.seq,
                     kid: row.kid,
                     id: row.id,
                     facts,
@@ -615,26 +674,68 @@ impl Registry {
         facts: &BoundFacts,
         counts: &HashMap<String, u64>,
         candidate: &Indexed,
-    ) -> Result<Option<(Match, Record)>, ServiceError> {
+    ) -> Result<Option<(Match, StoredCandidate)>, ServiceError> {
         if candidate.facts.is_some_and(|other| facts.rules_out(&other)) {
             return Ok(None);
         }
-        let Some(bytes) = self.store.record_bytes(&candidate.kid, &candidate.id)? else {
+        let Some(other) = self.stored_candidate(candidate)? else {
+            return Ok(None);
+        };
+        if candidate.facts.is_none() && rules_out(record, &other.prepared.profile) {
+            return Ok(None);
+        }
+        let common = commonness(record, &other.prepared, |k| {
+            counts.get(k).copied().unwrap_or(0)
+        });
+        Ok(Some((score_in(record, &other.prepared, common), other)))
+    }
+
+    /// A stored record as a candidate: from its row of `match_candidates` when it has one
+    /// that opens and reads, otherwise (a row stored before that table, or one changed or
+    /// damaged, said on standard error) from its sealed record, prepared; `None` if neither
+    /// is stored.
+    fn stored_candidate(&self, at: &Indexed) -> Result<Option<StoredCandidate>, ServiceError> {
+        if let Some(sealed) = self.store.match_candidate(at.seq)? {
+            let read = self
+                .keys
+                .data_key
+                .open(&candidate_context(&at.kid, &at.id), &sealed)
+                .map(|plain| codec::from_slice::<StoredCandidate>(&plain, MAX_CANDIDATE_BYTES));
+            match read {
+                Some(Ok(stored)) => return Ok(Some(stored)),
+                Some(Err(e)) => eprintln!(
+                    "registry: record {} from device {}: its candidate form cannot be read \
+                     ({e}); it is read from the record",
+                    at.id, at.kid
+                ),
+                None => eprintln!(
+                    "registry: record {} from device {}: its candidate form does not open: it \
+                     was changed or damaged; it is read from the record",
+                    at.id, at.kid
+                ),
+            }
+        }
+        let Some(bytes) = self.store.record_bytes(&at.kid, &at.id)? else {
             return Ok(None);
         };
         let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
-        let profile = Profile::from_form(&other.record.enrolment);
-        if candidate.facts.is_none() && rules_out(record, &profile) {
-            return Ok(None);
-        }
-        let other_prepared = Prepared::new(profile);
-        let common = commonness(record, &other_prepared, |k| {
-            counts.get(k).copied().unwrap_or(0)
-        });
-        Ok(Some((
-            score_in(record, &other_prepared, common),
-            other.record,
-        )))
+        let prepared = Prepared::from_form(&other.record.enrolment);
+        Ok(Some(StoredCandidate::new(prepared, &other.record)))
+    }
+
+    /// `candidate` sealed for `kid`'s record `id` ([`candidate_context`]).
+    fn seal_candidate(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+        candidate: &StoredCandidate,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let plain =
+            zeroize::Zeroizing::new(codec::to_vec(candidate).map_err(ServiceError::internal)?);
+        self.keys
+            .data_key
+            .seal(&candidate_context(kid, id), &plain)
+            .map_err(ServiceError::internal)
     }
 
     /// Scores `record` against the stored record `id` of `kid`, with `counts` from
@@ -751,5 +852,57 @@ impl Registry {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use birthright_core::fixtures::{reference_input, sample_inputs};
+
+    use super::*;
+
+    fn candidate(form: &RegistrationForm) -> StoredCandidate {
+        StoredCandidate {
+            prepared: Prepared::from_form(form),
+            child_name: form.child.display_name(),
+            date_of_birth: form.child.date_of_birth.clone(),
+            captured_at: 1_780_000_000,
+        }
+    }
+
+    /// A candidate form read back scores exactly as the record it was made from, prepared.
+    #[test]
+    fn a_candidate_form_reads_back_and_scores_as_its_record() {
+        let today =
+            time::Date::from_calendar_date(2026, time::Month::March, 20).unwrap_or(time::Date::MIN);
+        let forms: Vec<RegistrationForm> = std::iter::once(reference_input())
+            .chain(sample_inputs(20, 5, today))
+            .collect();
+        let first = Prepared::from_form(&forms[0]);
+        for form in &forms {
+            let bytes = codec::to_vec(&candidate(form)).unwrap();
+            let back: StoredCandidate = codec::from_slice(&bytes, MAX_CANDIDATE_BYTES).unwrap();
+            assert_eq!(back.prepared, Prepared::from_form(form));
+            assert_eq!(back.child_name, form.child.display_name());
+            assert_eq!(
+                score_in(&first, &back.prepared, 3),
+                score_in(&first, &Prepared::from_form(form), 3)
+            );
+        }
+    }
+
+    /// Bytes that are not a candidate form, or too many, are refused with an error.
+    #[test]
+    fn bad_candidate_bytes_are_refused() {
+        let bytes = codec::to_vec(&candidate(&reference_input())).unwrap();
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                codec::from_slice::<StoredCandidate>(&bytes[..cut], MAX_CANDIDATE_BYTES).is_err()
+            );
+        }
+        assert!(codec::from_slice::<StoredCandidate>(&bytes, bytes.len() - 1).is_err());
+        let mut flipped = bytes.clone();
+        flipped[3] ^= 0xff;
+        let _ = codec::from_slice::<StoredCandidate>(&flipped, MAX_CANDIDATE_BYTES);
     }
 }

@@ -24,7 +24,10 @@ mod witnesses;
 
 pub use witnesses::{Submission, WITNESS_TIMEOUT, check_witness_url};
 
-pub use duplicates::{BACKFILL_STEP_LEAVES, Backfill, Decision, DuplicateView};
+pub use duplicates::{
+    BACKFILL_STEP_LEAVES, Backfill, Decision, DuplicateView, MAX_CANDIDATE_BYTES, StoredCandidate,
+    candidate_context,
+};
 
 use crate::{
     head::HEAD_FILE,
