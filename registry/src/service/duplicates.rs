@@ -17,7 +17,7 @@ use birthright_core::{
         bound::sealing_context,
         rules_out, score_in,
     },
-    record::{Record, RegistrationForm},
+    record::RegistrationForm,
     signed::SignedRecord,
     store::crypto::context,
     wire::{Held, HeldCandidate, MAX_HELD_CANDIDATES},
@@ -122,13 +122,14 @@ pub struct StoredCandidate {
 }
 
 impl StoredCandidate {
-    /// The candidate form of `record`, its profile already prepared.
-    fn new(prepared: Prepared, record: &Record) -> StoredCandidate {
+    /// The candidate form of a record with `form` captured at `captured_at`, its profile
+    /// already prepared.
+    pub fn new(prepared: Prepared, form: &RegistrationForm, captured_at: i64) -> StoredCandidate {
         StoredCandidate {
             prepared,
-            child_name: record.enrolment.child.display_name(),
-            date_of_birth: record.enrolment.child.date_of_birth.clone(),
-            captured_at: record.captured_at,
+            child_name: form.child.display_name(),
+            date_of_birth: form.child.date_of_birth.clone(),
+            captured_at,
         }
     }
 }
@@ -280,19 +281,22 @@ impl Registry {
                 .registration(&kid, &id)?
                 .is_some_and(|r| r.status == DECLARED);
             let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
+            let form = &signed.record.enrolment;
+            let captured_at = signed.record.captured_at;
             if declared {
-                let form = &signed.record.enrolment;
-                let captured_at = signed.record.captured_at;
                 self.hold_if_duplicate(&kid, &id, supersedes, form, captured_at, now)?;
                 step.matched += 1;
                 continue;
             }
-            let prepared = Prepared::from_form(&signed.record.enrolment);
+            let prepared = Prepared::from_form(form);
             let keys = keyed_block_keys(&secret, &prepared);
             let sealed_facts =
                 self.seal_facts(&kid, &id, &keys, &BoundFacts::of(&prepared, &secret))?;
-            let sealed_candidate =
-                self.seal_candidate(&kid, &id, &StoredCandidate::new(prepared, &signed.record))?;
+            let sealed_candidate = self.seal_candidate(
+                &kid,
+                &id,
+                &StoredCandidate::new(prepared, form, captured_at),
+            )?;
             keyed.push(RecordMatch {
                 kid,
                 id,
@@ -461,12 +465,7 @@ impl Registry {
                     }
                 }
                 let sealed_facts = self.seal_facts(&record.kid, &record.id, &keys, &facts)?;
-                let stored = StoredCandidate {
-                    prepared: this.clone(),
-                    child_name: record.form.child.display_name(),
-                    date_of_birth: record.form.child.date_of_birth.clone(),
-                    captured_at: record.captured_at,
-                };
+                let stored = StoredCandidate::new(this.clone(), record.form, record.captured_at);
                 let sealed_candidate = self.seal_candidate(&record.kid, &record.id, &stored)?;
                 // Best first (a stable sort: of equal scores, the first found first), as
                 // [`Self::held`] shows the stored pairs.
@@ -528,9 +527,9 @@ impl Registry {
                 candidates.push(HeldCandidate {
                     level: pair.level.clone(),
                     score: pair.score,
-                    child_name: other.record.enrolment.child.display_name(),
-                    date_of_birth: other.record.enrolment.child.date_of_birth.clone(),
-                    captured_at: other.record.captured_at,
+                    child_name: other.child_name,
+                    date_of_birth: other.date_of_birth,
+                    captured_at: other.captured_at,
                     reasons: m.reasons,
                 });
             }
@@ -614,11 +613,9 @@ impl Registry {
              from the record",
             row.id, row.kid
         );
-        let Some(bytes) = self.store.record_bytes(&row.kid, &row.id)? else {
+        let Some(StoredCandidate { prepared, .. }) = self.read_candidate(&row.kid, &row.id)? else {
             return Ok((row.keys.clone(), None));
         };
-        let signed = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
-        let prepared = Prepared::from_form(&signed.record.enrolment);
         let secret = self.keys.data_key.match_secret();
         Ok((
             keyed_block_keys(&secret, &prepared),
@@ -715,12 +712,26 @@ impl Registry {
                 ),
             }
         }
-        let Some(bytes) = self.store.record_bytes(&at.kid, &at.id)? else {
+        self.read_candidate(&at.kid, &at.id)
+    }
+
+    /// The candidate form of `kid`'s record `id` made from its sealed record (read, decoded
+    /// and prepared); `None` if it is not stored.
+    fn read_candidate(
+        &self,
+        kid: &KeyId,
+        id: &Uuid,
+    ) -> Result<Option<StoredCandidate>, ServiceError> {
+        let Some(bytes) = self.store.record_bytes(kid, id)? else {
             return Ok(None);
         };
         let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
         let prepared = Prepared::from_form(&other.record.enrolment);
-        Ok(Some(StoredCandidate::new(prepared, &other.record)))
+        Ok(Some(StoredCandidate::new(
+            prepared,
+            &other.record.enrolment,
+            other.record.captured_at,
+        )))
     }
 
     /// `candidate` sealed for `kid`'s record `id` ([`candidate_context`]).
@@ -746,16 +757,14 @@ impl Registry {
         counts: &HashMap<String, u64>,
         kid: &KeyId,
         id: &Uuid,
-    ) -> Result<Option<(Match, SignedRecord)>, ServiceError> {
-        let Some(bytes) = self.store.record_bytes(kid, id)? else {
+    ) -> Result<Option<(Match, StoredCandidate)>, ServiceError> {
+        let Some(other) = self.read_candidate(kid, id)? else {
             return Ok(None);
         };
-        let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
-        let other_prepared = Prepared::from_form(&other.record.enrolment);
-        let common = commonness(record, &other_prepared, |k| {
+        let common = commonness(record, &other.prepared, |k| {
             counts.get(k).copied().unwrap_or(0)
         });
-        Ok(Some((score_in(record, &other_prepared, common), other)))
+        Ok(Some((score_in(record, &other.prepared, common), other)))
     }
 
     /// The open candidate pairs, oldest first, with their reasons.
@@ -862,12 +871,7 @@ mod tests {
     use super::*;
 
     fn candidate(form: &RegistrationForm) -> StoredCandidate {
-        StoredCandidate {
-            prepared: Prepared::from_form(form),
-            child_name: form.child.display_name(),
-            date_of_birth: form.child.date_of_birth.clone(),
-            captured_at: 1_780_000_000,
-        }
+        StoredCandidate::new(Prepared::from_form(form), form, 1_780_000_000)
     }
 
     /// A candidate form read back scores exactly as the record it was made from, prepared.
