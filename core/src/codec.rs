@@ -70,6 +70,17 @@ pub fn from_slice<T: DeserializeOwned + Serialize>(
     Ok(value)
 }
 
+/// Decodes `bytes` (at most `limit` long) that this program encoded with [`to_vec`] and sealed
+/// with its own key, just opened: the seal authenticates them, so no other encoding of the
+/// value can be there and the one-valid-encoding check of [`from_slice`] (an encoding more)
+/// is left out. Never for bytes from the wire or from anyone else.
+pub fn from_own_sealed_slice<T: DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, CodecError> {
+    decode(bytes, limit)
+}
+
 /// Decodes without the one-valid-encoding check (size limit and trailing bytes only).
 fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
     if bytes.len() > limit {
@@ -154,6 +165,22 @@ pub fn value_from_slice(bytes: &[u8], limit: usize) -> Result<Value, CodecError>
 mod tests {
     use super::*;
     use crate::record::*;
+
+    #[test]
+    fn own_sealed_bytes_decode_within_their_limit() {
+        let value = (7u32, "Олена".to_string(), vec![1u8, 2, 3]);
+        let bytes = to_vec(&value).unwrap();
+        let back: (u32, String, Vec<u8>) = from_own_sealed_slice(&bytes, bytes.len()).unwrap();
+        assert_eq!(back, value);
+        assert!(matches!(
+            from_own_sealed_slice::<(u32, String, Vec<u8>)>(&bytes, bytes.len() - 1),
+            Err(CodecError::TooLarge { .. })
+        ));
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(from_own_sealed_slice::<(u32, String, Vec<u8>)>(&trailing, 1024).is_err());
+        assert!(from_own_sealed_slice::<(u32, String, Vec<u8>)>(&bytes[..3], 1024).is_err());
+    }
 
     #[test]
     fn floats_take_the_shortest_exact_width() {

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     blocking::block_keys,
     bound::{BoundFacts, rules_out},
-    score::{LIKELY, Level, Match, POSSIBLE, score, score_in},
+    score::{Evidence, LIKELY, Level, Match, POSSIBLE, score, score_in, weigh},
 };
 use self::{dates::PartialDate, names::PersonName};
 use crate::record::{RegistrationForm, Sex};

@@ -80,12 +80,10 @@ fn jaro_winkler_of<T: PartialEq, M: AsMut<[bool]>>(
     jaro + prefix * 0.1 * (1.0 - jaro)
 }
 
-/// One name part (given names or family name) ready for comparison: its words and, for
-/// each word, the skeletons of its Latin variants.
+/// One name part (given names or family name) ready for comparison: for each of its words
+/// (tidied, lower case, split at spaces and hyphens), the skeletons of its Latin variants.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NamePart {
-    /// The words, tidied (lower case), split at spaces and hyphens.
-    pub words: Vec<String>,
     /// Per word, its skeletons (one for Latin text, up to three for Cyrillic).
     pub skeletons: Vec<Vec<String>>,
 }
@@ -93,24 +91,26 @@ pub struct NamePart {
 impl NamePart {
     /// Prepares `text` (given names or family name as entered).
     pub fn new(text: &str) -> NamePart {
-        let tidied = tidy(text);
-        let words: Vec<String> = tidied
+        let skeletons = tidy(text)
             .split([' ', '-', '‐', '–'])
             .filter(|w| !w.is_empty())
-            .map(str::to_string)
+            .map(skeletons)
             .collect();
-        let skeletons = words.iter().map(|w| skeletons(w)).collect();
-        NamePart { words, skeletons }
+        NamePart { skeletons }
     }
 
-    /// Whether nothing was entered.
+    /// Whether nothing was entered (no word has a skeleton).
     pub fn is_empty(&self) -> bool {
-        self.words.is_empty() || self.skeletons.iter().all(Vec::is_empty)
+        self.skeletons.iter().all(Vec::is_empty)
     }
 }
 
-/// Similarity of two words: the best Jaro-Winkler over their skeleton pairs.
+/// Similarity of two words: the best Jaro-Winkler over their skeleton pairs (1 at once when
+/// they share a skeleton: nothing scores higher).
 pub fn word_similarity(a: &[String], b: &[String]) -> f64 {
+    if a.iter().any(|x| b.contains(x)) {
+        return 1.0;
+    }
     let mut best = 0.0f64;
     for x in a {
         for y in b {
@@ -128,6 +128,10 @@ pub fn part_similarity(a: &NamePart, b: &NamePart) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
+    if a.skeletons.len() == 1 && b.skeletons.len() == 1 {
+        // One word each: the pairing is that one pair, whichever side leads.
+        return Some(word_similarity(&a.skeletons[0], &b.skeletons[0]));
+    }
     if a.skeletons.len() == b.skeletons.len() {
         // Greedy pairing depends on which side leads: take the better, for symmetry.
         return Some(greedy(a, b).max(greedy(b, a)));
@@ -142,7 +146,15 @@ pub fn part_similarity(a: &NamePart, b: &NamePart) -> Option<f64> {
 
 /// The mean best-pair similarity of `short`'s words against `long`'s unused words.
 fn greedy(short: &NamePart, long: &NamePart) -> f64 {
-    let mut used = vec![false; long.skeletons.len()];
+    // Names have a few words: mark them used without allocating.
+    let (mut few, mut many) = ([false; 8], Vec::new());
+    let used: &mut [bool] = match few.get_mut(..long.skeletons.len()) {
+        Some(few) => few,
+        None => {
+            many.resize(long.skeletons.len(), false);
+            &mut many
+        }
+    };
     let mut total = 0.0;
     for word in &short.skeletons {
         let mut best = (0.0f64, None);
@@ -260,6 +272,30 @@ mod tests {
         let half = part_similarity(&a, &c).unwrap();
         assert!(half > 0.9 && half < 1.0, "{half}");
         assert_eq!(part_similarity(&a, &NamePart::new(" ")), None);
+    }
+
+    /// The short cuts (a shared skeleton, one word each) give what the full comparison gives.
+    #[test]
+    fn the_short_cuts_agree_with_comparing_every_pair() {
+        use proptest::prelude::*;
+        let word = proptest::collection::vec("[a-eSC]{1,6}", 1..4);
+        let part = proptest::collection::vec(word.clone(), 1..4);
+        proptest!(|(a in word.clone(), b in word, x in part.clone(), y in part)| {
+            let mut best = 0.0f64;
+            for p in &a {
+                for q in &b {
+                    best = best.max(jaro_winkler(p, q));
+                }
+            }
+            prop_assert_eq!(word_similarity(&a, &b), best);
+            let (x, y) = (NamePart { skeletons: x }, NamePart { skeletons: y });
+            if x.skeletons.len() == y.skeletons.len() {
+                prop_assert_eq!(
+                    part_similarity(&x, &y),
+                    Some(greedy(&x, &y).max(greedy(&y, &x)))
+                );
+            }
+        });
     }
 
     #[test]

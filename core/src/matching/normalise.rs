@@ -88,18 +88,29 @@ pub fn fold_latin(text: &str) -> String {
 /// One lower-case Cyrillic word (no spaces) in Latin letters by `scheme`; letters outside
 /// the tables (Latin ones included) are folded by [`fold_latin`].
 pub fn transliterate(word: &str, scheme: Scheme) -> String {
-    let chars: Vec<char> = if is_nfc(word) {
-        word.chars().collect()
-    } else {
-        word.nfc().collect()
-    };
     let mut out = String::with_capacity(word.len() * 2);
-    for (i, &c) in chars.iter().enumerate() {
+    transliterate_into(word, scheme, &mut out);
+    out
+}
+
+/// [`transliterate`], appended to `out`.
+fn transliterate_into(word: &str, scheme: Scheme, out: &mut String) {
+    if is_nfc(word) {
+        transliterate_chars(word.chars(), scheme, out);
+    } else {
+        transliterate_chars(word.nfc(), scheme, out);
+    }
+}
+
+/// [`transliterate`] of the characters of a word in NFC, into `out`.
+fn transliterate_chars(chars: impl Iterator<Item = char>, scheme: Scheme, out: &mut String) {
+    let mut chars = chars.peekable();
+    let mut prev = None;
+    while let Some(c) = chars.next() {
         // "At the start of a word": the first letter, or after an apostrophe (KMU 2010 writes
         // є, ї, й, ю, я there as ye, yi, y, yu, ya).
-        let initial = i == 0;
-        let prev = if i == 0 { None } else { Some(chars[i - 1]) };
-        let next = chars.get(i + 1).copied();
+        let initial = prev.is_none();
+        let next = chars.peek().copied();
         let s: &str = match scheme {
             Scheme::Ukrainian => match c {
                 'а' => "a",
@@ -146,7 +157,7 @@ pub fn transliterate(word: &str, scheme: Scheme) -> String {
                 'э' => "e",
                 'ё' => "io",
                 'ъ' => "",
-                _ => return_folded(c, &mut out),
+                _ => return_folded(c, out),
             },
             Scheme::Russian => match c {
                 'а' => "a",
@@ -183,7 +194,7 @@ pub fn transliterate(word: &str, scheme: Scheme) -> String {
                 'э' => "e",
                 'ю' => "iu",
                 'я' => "ia",
-                _ => return_folded(c, &mut out),
+                _ => return_folded(c, out),
             },
             Scheme::Romanian => match c {
                 'а' => "a",
@@ -226,12 +237,12 @@ pub fn transliterate(word: &str, scheme: Scheme) -> String {
                 'є' => "ie",
                 'ї' => "ii",
                 'ё' => "io",
-                _ => return_folded(c, &mut out),
+                _ => return_folded(c, out),
             },
         };
         out.push_str(s);
+        prev = Some(c);
     }
-    out
 }
 
 /// Folds one non-table character into `out`; returns the empty string for the caller.
@@ -262,8 +273,15 @@ pub fn latin_variants(word: &str) -> Vec<String> {
 /// `kh`, `h`, `g` → `g`; `ph` → `f`; `w` → `v`; `x` → `ks`; `q`, other `c` → `k`;
 /// `y`, `j` → `i`; then runs of the same letter collapse to one.
 pub fn skeleton(folded: &str) -> String {
+    let mut out = Vec::with_capacity(folded.len());
+    skeleton_into(folded, &mut out);
+    // Only ASCII was pushed.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`skeleton`] as bytes (ASCII), appended to `out`.
+fn skeleton_into(folded: &str, out: &mut Vec<u8>) {
     let b = folded.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         let rest = &b[i..];
@@ -300,17 +318,29 @@ pub fn skeleton(folded: &str) -> String {
         }
         i += used;
     }
-    // Only ASCII was pushed.
-    String::from_utf8(out).unwrap_or_default()
 }
 
-/// The skeletons of a word's Latin variants, without repeats.
+/// The skeletons of a word's Latin variants ([`latin_variants`]), without repeats.
 pub fn skeletons(word: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(3);
-    for v in latin_variants(word) {
-        let s = skeleton(&v);
+    let mut variant = String::with_capacity(word.len() * 2);
+    let mut push = |variant: &str| {
+        let mut bytes = Vec::with_capacity(variant.len());
+        skeleton_into(variant, &mut bytes);
+        // Only ASCII was pushed.
+        let s = String::from_utf8(bytes).unwrap_or_default();
         if !s.is_empty() && !out.contains(&s) {
             out.push(s);
+        }
+    };
+    if !is_cyrillic(word) {
+        push(&fold_latin(word));
+    } else {
+        // Variants that are the same give the same skeleton: they need not be told apart.
+        for scheme in SCHEMES {
+            variant.clear();
+            transliterate_into(word, scheme, &mut variant);
+            push(&variant);
         }
     }
     out

@@ -131,6 +131,15 @@ pub fn score(a: &Prepared, b: &Prepared) -> Match {
 /// ([`super::blocking::commonness`]). Symmetric: `score_in(a, b, n)` equals
 /// `score_in(b, a, n)` apart from the order of the names quoted in the reasons.
 pub fn score_in(a: &Prepared, b: &Prepared, common: u64) -> Match {
+    weigh(a, b, || common).into_match()
+}
+
+/// The evidence of [`score_in`] before its reasons are written: its points and level, and
+/// what the reasons are written from. `common` is asked for only when the pair agrees on
+/// the child's name (the only case its penalty applies), so a caller that must count it
+/// pays for counting only then; [`Evidence::into_match`] writes the reasons, so a caller
+/// that keeps only pairs from `possible` writes them only for those.
+pub fn weigh<'a>(a: &'a Prepared, b: &'a Prepared, common: impl FnOnce() -> u64) -> Evidence<'a> {
     let mut points = 0;
     let child = compare_names(&a.child, &b.child);
     points += name_points(child.given, (20, 14, 6, -12));
@@ -139,10 +148,11 @@ pub fn score_in(a: &Prepared, b: &Prepared, common: u64) -> Match {
     // (Fellegi-Sunter's frequency-adjusted agreement weight, in steps).
     let same_child_name =
         child.given.is_some_and(|s| s >= 0.88) && child.family.is_some_and(|s| s >= 0.88);
-    let penalty = if same_child_name {
-        common_name_penalty(common)
+    let (common, penalty) = if same_child_name {
+        let common = common();
+        (common, common_name_penalty(common))
     } else {
-        0
+        (0, 0)
     };
     points -= penalty;
 
@@ -196,72 +206,112 @@ pub fn score_in(a: &Prepared, b: &Prepared, common: u64) -> Match {
         points += 2;
     }
 
-    // Reasons, strongest first.
     let same_mother = same_id
         || (mother.given.is_some_and(|s| s >= 0.88) && mother.family.is_some_and(|s| s >= 0.88));
-    let mut reasons = Vec::new();
-    match (same_mother, dob) {
-        (true, Some(DateMatch::Same)) => reasons.push("same mother and date of birth".into()),
-        (true, _) => reasons.push("same mother".into()),
-        (false, Some(DateMatch::Same)) => reasons.push("same date of birth".into()),
-        _ => {}
-    }
-    if same_id {
-        reasons.push("same mother's national id".into());
-    }
-    let (da, db) = (&a.profile.date_of_birth, &b.profile.date_of_birth);
-    match dob {
-        Some(DateMatch::DayMonthSwapped) => reasons.push(format!(
-            "dates of birth {da} and {db} (day and month swapped)"
-        )),
-        Some(DateMatch::WithinDays(n) | DateMatch::Near(n)) => {
-            reasons.push(format!("dates of birth {n} days apart ({da} and {db})"))
-        }
-        Some(DateMatch::SameMonth) => {
-            reasons.push(format!("date of birth in the same month ({da} and {db})"))
-        }
-        Some(DateMatch::SameYear) => {
-            reasons.push(format!("date of birth in the same year ({da} and {db})"))
-        }
-        _ => {}
-    }
-    reasons.push(child_name_reason(a, b, &child));
-    if penalty > 0 {
-        reasons.push(format!(
-            "a common child's name ({common} records with it born around that month)"
-        ));
-    }
-    if same_place {
-        reasons.push("same place of birth".into());
-    }
-    if sex_differs {
-        reasons.push("different sex".into());
-    }
-    if ids_known && !same_id {
-        reasons.push("different mother's national id".into());
-    }
-
     // Twins (§6.2): a multiple birth, same mother and date, told apart by birth order or
     // given name, are two children.
     let multiple = a.profile.plurality >= 2 || b.profile.plurality >= 2;
     let same_delivery = same_mother && dob.is_some_and(|d| d != DateMatch::Different);
     let other_child =
         a.profile.birth_order != b.profile.birth_order || child.given.is_some_and(|s| s < 0.80);
-    if multiple && same_delivery && other_child {
-        reasons.insert(
-            0,
-            "twins or a multiple birth: another child of the same delivery".into(),
-        );
-        return Match {
-            points,
-            level: Level::None,
-            reasons,
-        };
-    }
-    Match {
+    let twins = multiple && same_delivery && other_child;
+    Evidence {
+        a,
+        b,
         points,
-        level: Level::of(points),
-        reasons,
+        level: if twins {
+            Level::None
+        } else {
+            Level::of(points)
+        },
+        twins,
+        child,
+        dob,
+        common,
+        penalty,
+        same_mother,
+        same_id,
+        ids_known,
+        same_place,
+        sex_differs,
+    }
+}
+
+/// What [`weigh`] found of a pair: its points and level, and what its reasons say.
+#[derive(Debug, Clone)]
+pub struct Evidence<'a> {
+    a: &'a Prepared,
+    b: &'a Prepared,
+    /// Evidence points (as [`Match::points`]).
+    pub points: i32,
+    /// The level (as [`Match::level`]).
+    pub level: Level,
+    twins: bool,
+    child: NameMatch,
+    dob: Option<DateMatch>,
+    common: u64,
+    penalty: i32,
+    same_mother: bool,
+    same_id: bool,
+    ids_known: bool,
+    same_place: bool,
+    sex_differs: bool,
+}
+
+impl Evidence<'_> {
+    /// The match, its reasons written, strongest first.
+    pub fn into_match(self) -> Match {
+        let (a, b) = (self.a, self.b);
+        let mut reasons = Vec::new();
+        if self.twins {
+            reasons.push("twins or a multiple birth: another child of the same delivery".into());
+        }
+        match (self.same_mother, self.dob) {
+            (true, Some(DateMatch::Same)) => reasons.push("same mother and date of birth".into()),
+            (true, _) => reasons.push("same mother".into()),
+            (false, Some(DateMatch::Same)) => reasons.push("same date of birth".into()),
+            _ => {}
+        }
+        if self.same_id {
+            reasons.push("same mother's national id".into());
+        }
+        let (da, db) = (&a.profile.date_of_birth, &b.profile.date_of_birth);
+        match self.dob {
+            Some(DateMatch::DayMonthSwapped) => reasons.push(format!(
+                "dates of birth {da} and {db} (day and month swapped)"
+            )),
+            Some(DateMatch::WithinDays(n) | DateMatch::Near(n)) => {
+                reasons.push(format!("dates of birth {n} days apart ({da} and {db})"))
+            }
+            Some(DateMatch::SameMonth) => {
+                reasons.push(format!("date of birth in the same month ({da} and {db})"))
+            }
+            Some(DateMatch::SameYear) => {
+                reasons.push(format!("date of birth in the same year ({da} and {db})"))
+            }
+            _ => {}
+        }
+        reasons.push(child_name_reason(a, b, &self.child));
+        if self.penalty > 0 {
+            reasons.push(format!(
+                "a common child's name ({} records with it born around that month)",
+                self.common
+            ));
+        }
+        if self.same_place {
+            reasons.push("same place of birth".into());
+        }
+        if self.sex_differs {
+            reasons.push("different sex".into());
+        }
+        if self.ids_known && !self.same_id {
+            reasons.push("different mother's national id".into());
+        }
+        Match {
+            points: self.points,
+            level: self.level,
+            reasons,
+        }
     }
 }
 

@@ -423,6 +423,42 @@ fn a_common_name_counts_less() {
     assert_eq!(index.score(&a, at), Some(score_in(&a, &b, 5)));
 }
 
+/// The commonness of the child's name is asked for only when the pair agrees on it, and the
+/// evidence gives the match [`score_in`] gives.
+#[test]
+fn commonness_is_counted_only_for_the_same_childs_name() {
+    use std::cell::Cell;
+    let a = Prepared::new(Profile {
+        child_given: "Олена".into(),
+        child_family: "Коваленко".into(),
+        date_of_birth: "2026-03-14".into(),
+        ..Profile::default()
+    });
+    let same = Prepared::new(Profile {
+        child_given: "Olena".into(),
+        child_family: "Kovalenko".into(),
+        date_of_birth: "2026-03-14".into(),
+        ..Profile::default()
+    });
+    let other = Prepared::new(Profile {
+        child_given: "Оксана".into(),
+        child_family: "Бондар".into(),
+        date_of_birth: "2026-03-14".into(),
+        ..Profile::default()
+    });
+    let asked = Cell::new(0);
+    let count = || {
+        asked.set(asked.get() + 1);
+        9
+    };
+    let evidence = super::weigh(&a, &same, count);
+    assert_eq!(asked.get(), 1);
+    assert_eq!(evidence.into_match(), super::score::score_in(&a, &same, 9));
+    let evidence = super::weigh(&a, &other, count);
+    assert_eq!(asked.get(), 1, "not asked for different names");
+    assert_eq!(evidence.into_match(), super::score::score_in(&a, &other, 9));
+}
+
 proptest! {
     #[test]
     fn matching_is_symmetric(a in profile(), b in profile(), common in 0u64..40) {

@@ -15,7 +15,7 @@ use birthright_core::{
             is_child_name_key, keyed, keyed_block_keys,
         },
         bound::sealing_context,
-        rules_out, score_in,
+        rules_out, score_in, weigh,
     },
     record::RegistrationForm,
     signed::SignedRecord,
@@ -452,12 +452,17 @@ impl Registry {
                         continue;
                     };
                     if shares_a_key && !skip(&earlier.kid, &earlier.id) {
-                        let common =
-                            commonness(&this, other, |k| these_counts.get(k).copied().unwrap_or(0));
+                        let common = || {
+                            commonness(&this, other, |k| these_counts.get(k).copied().unwrap_or(0))
+                        };
+                        let evidence = weigh(&this, other, common);
+                        if evidence.level == Level::None {
+                            continue;
+                        }
                         pair(
                             earlier.kid,
                             earlier.id,
-                            score_in(&this, other, common),
+                            evidence.into_match(),
                             earlier_record.form.child.display_name(),
                             earlier_record.form.child.date_of_birth.clone(),
                             earlier_record.captured_at,
@@ -659,12 +664,13 @@ impl Registry {
         Ok(keys.into_iter().zip(sizes).collect())
     }
 
-    /// Scores `record` (with `facts`) against a stored candidate as matching does, with the
-    /// candidate's record: `None`
-    /// if it is not stored or its dates and ids alone rule it out (the bound of
+    /// Scores `record` (with `facts`) against a stored candidate as matching does: the match
+    /// with the candidate's form when it scores at least `possible`; `None` when it does not,
+    /// when it is not stored, or when its dates and ids alone rule it out (the bound of
     /// docs/MATCHING.md §6.4: its score could not reach `possible`), judged from the facts in
     /// the index before the candidate is read, or from the candidate itself before it is
-    /// prepared.
+    /// scored. The reasons are written only for a match kept, and the commonness of the
+    /// child's name is counted only when the two agree on it.
     fn candidate_match(
         &self,
         record: &Prepared,
@@ -681,10 +687,16 @@ impl Registry {
         if candidate.facts.is_none() && rules_out(record, &other.prepared.profile) {
             return Ok(None);
         }
-        let common = commonness(record, &other.prepared, |k| {
-            counts.get(k).copied().unwrap_or(0)
+        let evidence = weigh(record, &other.prepared, || {
+            commonness(record, &other.prepared, |k| {
+                counts.get(k).copied().unwrap_or(0)
+            })
         });
-        Ok(Some((score_in(record, &other.prepared, common), other)))
+        if evidence.level == Level::None {
+            return Ok(None);
+        }
+        let found = evidence.into_match();
+        Ok(Some((found, other)))
     }
 
     /// A stored record as a candidate: from its row of `match_candidates` when it has one
@@ -697,7 +709,9 @@ impl Registry {
                 .keys
                 .data_key
                 .open(&candidate_context(&at.kid, &at.id), &sealed)
-                .map(|plain| codec::from_slice::<StoredCandidate>(&plain, MAX_CANDIDATE_BYTES));
+                .map(|plain| {
+                    codec::from_own_sealed_slice::<StoredCandidate>(&plain, MAX_CANDIDATE_BYTES)
+                });
             match read {
                 Some(Ok(stored)) => return Ok(Some(stored)),
                 Some(Err(e)) => eprintln!(
