@@ -34,7 +34,7 @@ use crate::{
     sequencer::{Ledger, LedgerBackend, LedgerTx, NewRecord, Sequencer, StoredPlacement},
     store::{
         CredentialRevocation, DECISION_COLUMNS, DecisionRow, DeviceRow, DuplicatePair,
-        LeafStatuses, MatchRecordRow, PAIR_COLUMNS, REGISTRATION_COLUMNS, RecordMatch,
+        LeafStatuses, MatchRecordRow, MatchRows, PAIR_COLUMNS, REGISTRATION_COLUMNS, RecordMatch,
         RegistrationRow, RegistryStore, ReviewPolicy, StoreError, TokenProblem, TokenRow,
         WITNESS_COLUMNS, WitnessRow, decided_by_str, decision_row, duplicate_pair,
         registration_row, split_keys, witness_row,
@@ -412,9 +412,10 @@ fn insert_matches(
     tx: &mut Transaction<'_>,
     matches: &[RecordMatch],
     backfill_next: Option<u64>,
-) -> Result<(), StoreError> {
+) -> Result<MatchRows, StoreError> {
+    let mut given = Vec::with_capacity(matches.len());
     if matches.is_empty() && backfill_next.is_none() {
-        return Ok(());
+        return Ok(given);
     }
     // Rows become visible in `seq` order (the index in memory reads on from the last
     // one it saw), so writers take turns.
@@ -445,6 +446,9 @@ fn insert_matches(
         if let Some(row) = inserted {
             let seq: i64 = row.get(0);
             tx.execute(&candidate, &[&seq, &m.sealed_candidate])?;
+            given.push(Some(seq));
+        } else {
+            given.push(None);
         }
         for p in &m.pairs {
             tx.execute(
@@ -470,7 +474,7 @@ fn insert_matches(
             &[&next],
         )?;
     }
-    Ok(())
+    Ok(given)
 }
 
 struct PgTx<'a, 'c> {
@@ -707,7 +711,7 @@ impl LedgerTx for PgTx<'_, '_> {
             .map(|r| r.get(0)))
     }
 
-    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<(), StoreError> {
+    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<MatchRows, StoreError> {
         insert_matches(&mut self.tx.borrow_mut(), matches, None)
     }
 
@@ -1395,7 +1399,7 @@ impl RegistryStore for PgStore {
         &self,
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<MatchRows, StoreError> {
         self.db()
             .write_sql(|tx| insert_matches(tx, matches, backfill_next))
     }

@@ -27,8 +27,8 @@ use uuid::Uuid;
 use crate::{
     head::HeadFile,
     store::{
-        Candidate, Decided, DecisionRow, NewDecision, Placement, RecordMatch, Recovery, Sequenced,
-        SequencedBatch, StoreError,
+        Candidate, Decided, DecisionRow, MatchRows, NewDecision, Placement, RecordMatch, Recovery,
+        Sequenced, SequencedBatch, StoreError,
     },
 };
 
@@ -109,8 +109,9 @@ pub trait LedgerTx {
     /// Inserts decisions beside their leaves and sets each record's status to its decision.
     fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError>;
     /// Stores records' keyed blocking hashes, sealed facts and open pairs (duplicate
-    /// detection's rows, docs/MATCHING.md §7); a row or pair already stored is kept.
-    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<(), StoreError>;
+    /// detection's rows, docs/MATCHING.md §7); a row or pair already stored is kept. Returns
+    /// the row numbers given ([`MatchRows`]).
+    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<MatchRows, StoreError>;
     /// Remembers a batch id (once).
     fn insert_batch(
         &self,
@@ -491,16 +492,16 @@ pub trait Ledger: Send + Sync {
     fn recover_head(&self) -> Result<Recovery, StoreError>;
     /// Appends decisions (PROTOCOL §10.1) in one transaction and signs the new checkpoint.
     fn decide(&self, decisions: &[NewDecision], sign: Sign<'_>) -> Result<Decided, StoreError> {
-        self.decide_and_match(decisions, &[], sign)
+        Ok(self.decide_and_match(decisions, &[], sign)?.0)
     }
     /// [`Self::decide`], and stores `matches` in the same transaction (even when a decision
-    /// is stale and none is appended).
+    /// is stale and none is appended), with the row numbers they were given.
     fn decide_and_match(
         &self,
         decisions: &[NewDecision],
         matches: &[RecordMatch],
         sign: Sign<'_>,
-    ) -> Result<Decided, StoreError>;
+    ) -> Result<(Decided, MatchRows), StoreError>;
 }
 
 impl<B: LedgerBackend> Ledger for Sequencer<B> {
@@ -675,9 +676,9 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
         decisions: &[NewDecision],
         matches: &[RecordMatch],
         sign: Sign<'_>,
-    ) -> Result<Decided, StoreError> {
+    ) -> Result<(Decided, MatchRows), StoreError> {
         let (decided, root) = self.backend.write(|tx| {
-            tx.insert_matches(matches)?;
+            let rows_given = tx.insert_matches(matches)?;
             let mut size = tx.size()?;
             let mut pending = Pending::new(tx);
             let mut rows = Vec::with_capacity(decisions.len());
@@ -691,7 +692,7 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
                     false => None,
                 };
                 let Some(placement) = placement else {
-                    return Ok((Decided::Stale { id: d.id, status }, None));
+                    return Ok(((Decided::Stale { id: d.id, status }, rows_given), None));
                 };
                 let record_leaf = tx
                     .leaves(placement.index, placement.index + 1)?
@@ -726,11 +727,14 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
             tx.insert_decisions(&rows)?;
             let (checkpoint, root) = self.checkpoint_or_sign(tx, size, sign)?;
             Ok((
-                Decided::Appended {
-                    rows,
-                    size,
-                    checkpoint,
-                },
+                (
+                    Decided::Appended {
+                        rows,
+                        size,
+                        checkpoint,
+                    },
+                    rows_given,
+                ),
                 Some((size, root)),
             ))
         })?;

@@ -294,6 +294,10 @@ pub struct RecordMatch {
     pub pairs: Vec<DuplicatePair>,
 }
 
+/// The row numbers (`match_records.seq`) that stored matches were given, one per match in
+/// order: `None` for a match whose row was stored before (kept as it was).
+pub type MatchRows = Vec<Option<i64>>;
+
 /// One record's stored keyed blocking hashes (`match_records`), in the order they were stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchRecordRow {
@@ -587,7 +591,7 @@ pub trait RegistryStore: Send + Sync {
         decisions: &[NewDecision],
         matches: &[RecordMatch],
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
-    ) -> Result<Decided, StoreError> {
+    ) -> Result<(Decided, MatchRows), StoreError> {
         self.ledger().decide_and_match(decisions, matches, sign)
     }
 
@@ -637,12 +641,13 @@ pub trait RegistryStore: Send + Sync {
 
     /// Stores the keyed blocking hashes and open pairs of several records (a hash or pair
     /// already stored is kept as it is) and, with `backfill_next`, moves the back-fill of
-    /// hashes on to that leaf index (never back): all in one transaction.
+    /// hashes on to that leaf index (never back): all in one transaction. Returns the row
+    /// numbers given.
     fn add_matches(
         &self,
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<MatchRows, StoreError>;
 
     /// The records sequenced at a leaf index in `leaves` that have no keyed blocking hashes
     /// (sequenced before duplicate detection existed, or left unmatched by a crash), in ledger
@@ -947,9 +952,10 @@ fn insert_matches(
     tx: &Connection,
     matches: &[RecordMatch],
     backfill_next: Option<u64>,
-) -> Result<(), StoreError> {
+) -> Result<MatchRows, StoreError> {
+    let mut given = Vec::with_capacity(matches.len());
     if matches.is_empty() && backfill_next.is_none() {
-        return Ok(());
+        return Ok(given);
     }
     let mut insert = tx.prepare_cached(
         "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
@@ -972,7 +978,11 @@ fn insert_matches(
             m.sealed_facts
         ])?;
         if inserted == 1 {
-            candidate.execute(params![tx.last_insert_rowid(), m.sealed_candidate])?;
+            let seq = tx.last_insert_rowid();
+            candidate.execute(params![seq, m.sealed_candidate])?;
+            given.push(Some(seq));
+        } else {
+            given.push(None);
         }
         for p in &m.pairs {
             pair.execute(params![
@@ -993,7 +1003,7 @@ fn insert_matches(
             [i64::try_from(next).unwrap_or(i64::MAX)],
         )?;
     }
-    Ok(())
+    Ok(given)
 }
 
 struct SqliteTx<'a>(&'a Connection);
@@ -1195,7 +1205,7 @@ impl LedgerTx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<(), StoreError> {
+    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<MatchRows, StoreError> {
         insert_matches(self.0, matches, None)
     }
 
@@ -1932,7 +1942,7 @@ impl RegistryStore for SqliteStore {
         &self,
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<MatchRows, StoreError> {
         self.write(|tx| insert_matches(tx, matches, backfill_next))
     }
 

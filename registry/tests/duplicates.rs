@@ -334,6 +334,27 @@ fn an_index_built_earlier_sees_records_another_process_stored(postgres: bool) {
     let copy = third.capture(&child).unwrap().summary.id;
     assert_eq!(sync(&early, &third).accepted, 1);
     assert_eq!(candidates_of(&early, copy), vec![original]);
+
+    // Each process's own rows join its index as they are stored (not read back), the other's
+    // are read on: both see all three copies.
+    let fourth = enrolled_device(&other, "w-fourth");
+    let copy_there = fourth.capture(&child).unwrap().summary.id;
+    assert_eq!(sync(&other, &fourth).accepted, 1);
+    let fifth = enrolled_device(&early, "w-fifth");
+    let copy_here = fifth.capture(&child).unwrap().summary.id;
+    assert_eq!(sync(&early, &fifth).accepted, 1);
+    let sorted = |mut ids: Vec<Uuid>| {
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        sorted(candidates_of(&early, copy_there)),
+        sorted(vec![original, copy])
+    );
+    assert_eq!(
+        sorted(candidates_of(&early, copy_here)),
+        sorted(vec![original, copy, copy_there])
+    );
 }
 
 #[test]

@@ -605,7 +605,10 @@ impl LedgerTx for FaultyTx<'_> {
         self.step()?;
         self.inner.insert_decisions(decisions)
     }
-    fn insert_matches(&self, matches: &[crate::store::RecordMatch]) -> Result<(), StoreError> {
+    fn insert_matches(
+        &self,
+        matches: &[crate::store::RecordMatch],
+    ) -> Result<crate::store::MatchRows, StoreError> {
         if !matches.is_empty() {
             self.step()?;
         }

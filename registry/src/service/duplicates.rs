@@ -31,7 +31,7 @@ use super::{
         AWAITING_REVIEW, Action, DECLARED, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE,
     },
 };
-use crate::store::{DuplicatePair, MatchRecordRow, RecordMatch};
+use crate::store::{DuplicatePair, MatchRecordRow, MatchRows, RecordMatch};
 
 /// A record on the ledger to match: its device, id, the record it corrects and its form
 /// (from its verified signed bytes).
@@ -58,6 +58,8 @@ pub(super) struct MatchedBatch {
     pub holds: Vec<Option<Held>>,
     /// The keyed hashes, sealed facts and pairs of the records matched now.
     pub matches: Vec<RecordMatch>,
+    /// Their facts in plain, in the same order (for the index in memory once stored).
+    pub facts: Vec<BoundFacts>,
 }
 
 /// An open pair as a registrar sees it: the ids, the score and the reasons (recomputed from
@@ -272,6 +274,7 @@ impl Registry {
             ..Backfill::default()
         };
         let mut keyed = Vec::new();
+        let mut keyed_facts = Vec::new();
         for (kid, id, supersedes) in self.store.records_without_match_keys(from..to)? {
             let Some(bytes) = self.store.record_bytes(&kid, &id)? else {
                 continue;
@@ -290,8 +293,9 @@ impl Registry {
             }
             let prepared = Prepared::from_form(form);
             let keys = keyed_block_keys(&secret, &prepared);
-            let sealed_facts =
-                self.seal_facts(&kid, &id, &keys, &BoundFacts::of(&prepared, &secret))?;
+            let facts = BoundFacts::of(&prepared, &secret);
+            let sealed_facts = self.seal_facts(&kid, &id, &keys, &facts)?;
+            keyed_facts.push(facts);
             let sealed_candidate = self.seal_candidate(
                 &kid,
                 &id,
@@ -307,7 +311,8 @@ impl Registry {
             });
         }
         step.keyed = keyed.len() as u64;
-        self.store.add_matches(&keyed, Some(to))?;
+        let rows = self.store.add_matches(&keyed, Some(to))?;
+        self.index_stored(&keyed, &keyed_facts, &rows);
         Ok(step)
     }
 
@@ -344,9 +349,40 @@ impl Registry {
     ) -> Result<Vec<Option<Held>>, ServiceError> {
         let batch = self.match_batch(records, now)?;
         if !batch.matches.is_empty() {
-            self.store.add_matches(&batch.matches, None)?;
+            let rows = self.store.add_matches(&batch.matches, None)?;
+            self.index_stored(&batch.matches, &batch.facts, &rows);
         }
         Ok(batch.holds)
+    }
+
+    /// Adds rows just stored (`matches` with their `facts`, given `rows`) to the blocking
+    /// index in memory, without reading them back: each row that directly follows the last
+    /// row the index holds. At the first that does not (another writer's rows came between,
+    /// or a row number was skipped), it stops: the index reads on from the store when next
+    /// used, as it does for rows other processes store.
+    pub(super) fn index_stored(
+        &self,
+        matches: &[RecordMatch],
+        facts: &[BoundFacts],
+        rows: &MatchRows,
+    ) {
+        let mut held = self.match_index.lock().unwrap_or_else(|e| e.into_inner());
+        for ((m, facts), seq) in matches.iter().zip(facts).zip(rows) {
+            let Some(seq) = *seq else {
+                continue;
+            };
+            if seq != held.last_seq + 1 {
+                return;
+            }
+            held.index.add(&m.keys);
+            held.records.push(Indexed {
+                seq,
+                kid: m.kid,
+                id: m.id,
+                facts: Some(*facts),
+            });
+            held.last_seq = seq;
+        }
     }
 
     /// Matches the records just sequenced, in order (their bytes were verified moments
@@ -369,6 +405,7 @@ impl Registry {
         let mut counts = Vec::with_capacity(records.len());
         // The records matched now, with where they are in `records`.
         let mut matched: Vec<(RecordMatch, usize)> = Vec::new();
+        let mut matched_facts: Vec<BoundFacts> = Vec::new();
         // For each record, its hold when it was matched now (`None` if it was not).
         let mut fresh_holds: Vec<Option<Option<Held>>> = Vec::with_capacity(records.len());
         for (at, record) in records.iter().enumerate() {
@@ -479,6 +516,7 @@ impl Registry {
                 fresh_holds.push(Some(
                     (!shown.is_empty()).then_some(Held { candidates: shown }),
                 ));
+                matched_facts.push(facts);
                 matched.push((
                     RecordMatch {
                         kid: record.kid,
@@ -508,6 +546,7 @@ impl Registry {
         Ok(MatchedBatch {
             holds,
             matches: matched.into_iter().map(|(m, _)| m).collect(),
+            facts: matched_facts,
         })
     }
 
@@ -907,6 +946,49 @@ mod tests {
                 score_in(&first, &Prepared::from_form(form), 3)
             );
         }
+    }
+
+    /// Rows just stored join the index in memory only where they follow the last row it
+    /// holds; after a gap (another writer's rows) it stops, and the next use reads on from the
+    /// store.
+    #[test]
+    fn rows_just_stored_join_the_index_only_where_they_follow_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registry, _) = Registry::init(dir.path(), "registry.test/births").unwrap();
+        let prepared = Prepared::from_form(&reference_input());
+        let facts = BoundFacts::of(&prepared, &[7; 32]);
+        let row = |n: u8| RecordMatch {
+            kid: KeyId([n; birthright_core::keys::KEY_ID_LEN]),
+            id: Uuid::from_u128(u128::from(n)),
+            keys: vec![[n; 32]],
+            sealed_facts: Vec::new(),
+            sealed_candidate: Vec::new(),
+            pairs: Vec::new(),
+        };
+        let held = |r: &Registry| {
+            let m = r.match_index.lock().unwrap();
+            (
+                m.last_seq,
+                m.records.iter().map(|i| i.seq).collect::<Vec<_>>(),
+            )
+        };
+        let (last, before) = held(&registry);
+        registry.index_stored(&[row(1), row(2)], &[facts; 2], &vec![None, Some(last + 1)]);
+        let (now, seqs) = held(&registry);
+        assert_eq!(now, last + 1);
+        assert_eq!(seqs.len(), before.len() + 1);
+        let block = registry.block_records(&[[2; 32]]);
+        assert_eq!(block.len(), 1);
+        assert_eq!(block[0].id, Uuid::from_u128(2));
+        assert!(block[0].facts.is_some_and(|f| f == facts));
+        // A gap: nothing more is added, and the rows after it are left for the store.
+        registry.index_stored(
+            &[row(3), row(4)],
+            &[facts; 2],
+            &vec![Some(now + 2), Some(now + 3)],
+        );
+        assert_eq!(held(&registry), (now, seqs));
+        assert!(registry.block_records(&[[3; 32]]).is_empty());
     }
 
     /// Bytes that are not a candidate form, or too many, are refused with an error.

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::store::{
-    Candidate, Decided, DeviceRow, NewDecision, RecordMatch, Sequenced, SequencedBatch,
+    Candidate, Decided, DeviceRow, MatchRows, NewDecision, RecordMatch, Sequenced, SequencedBatch,
 };
 
 use super::decisions::{DECLARED, review_reasons};
@@ -122,11 +122,13 @@ impl Registry {
         }
         let (size, checkpoint) = if plan.decisions.is_empty() {
             if !matched.matches.is_empty() {
-                self.store.add_matches(&matched.matches, None)?;
+                let rows = self.store.add_matches(&matched.matches, None)?;
+                self.index_stored(&matched.matches, &matched.facts, &rows);
             }
             (sequenced.size, sequenced.checkpoint)
         } else {
-            self.register_at_once(&plan.decisions, &matched.matches)?;
+            let rows = self.register_at_once(&plan.decisions, &matched.matches)?;
+            self.index_stored(&matched.matches, &matched.facts, &rows);
             self.store.latest_checkpoint(&self.signer())?
         };
         // After the matches: a record killed in between is still `declared` with its pairs,
@@ -270,19 +272,20 @@ impl Registry {
     /// Appends the policy's registrations in one transaction with the rows duplicate
     /// detection stores (`matches`); should another request have decided one of them
     /// meanwhile (a concurrent re-send), the rows are stored all the same and each of the
-    /// others is appended alone.
+    /// others is appended alone. Returns the row numbers the rows were given.
     fn register_at_once(
         &self,
         decisions: &[NewDecision],
         matches: &[RecordMatch],
-    ) -> Result<(), ServiceError> {
+    ) -> Result<MatchRows, ServiceError> {
         let signer = self.signer();
-        if let Decided::Stale { .. } = self.store.decide_and_match(decisions, matches, &signer)? {
+        let (decided, rows) = self.store.decide_and_match(decisions, matches, &signer)?;
+        if let Decided::Stale { .. } = decided {
             for decision in decisions {
                 self.store.decide(std::slice::from_ref(decision), &signer)?;
             }
         }
-        Ok(())
+        Ok(rows)
     }
 
     /// The answer for one sequenced candidate: its leaf receipt (with an inclusion proof at
