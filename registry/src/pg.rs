@@ -239,6 +239,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         seq              BIGINT PRIMARY KEY,
         sealed_candidate BYTEA NOT NULL
     );",
+    // 9: candidate forms of the earlier layout are dropped (SQLite's version 13).
+    "DELETE FROM match_candidates;",
 ];
 
 impl From<postgres::Error> for StoreError {
@@ -404,6 +406,10 @@ pub struct PgLedger {
     next_reader: AtomicUsize,
 }
 
+/// Stores a candidate form by its row number, replacing one stored before.
+const UPSERT_CANDIDATE: &str = "INSERT INTO match_candidates(seq, sealed_candidate) VALUES ($1, $2)
+     ON CONFLICT (seq) DO UPDATE SET sealed_candidate = excluded.sealed_candidate";
+
 /// A [`LedgerTx`] over a PostgreSQL transaction.
 /// Stores the keyed blocking hashes, sealed facts and open pairs of `matches` (a row or pair
 /// already stored is kept as it is) and, with `backfill_next`, moves the back-fill on to that
@@ -424,10 +430,7 @@ fn insert_matches(
         "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING seq",
     )?;
-    let candidate = tx.prepare(
-        "INSERT INTO match_candidates(seq, sealed_candidate) VALUES ($1, $2)
-         ON CONFLICT (seq) DO UPDATE SET sealed_candidate = excluded.sealed_candidate",
-    )?;
+    let candidate = tx.prepare(UPSERT_CANDIDATE)?;
     let pair = tx.prepare(
         "INSERT INTO duplicate_pairs(record_kid, record_id, candidate_kid, candidate_id,
          score, level, opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -1381,6 +1384,13 @@ impl RegistryStore for PgStore {
                     &[&seq],
                 )?
                 .map(|r| r.get(0)))
+        })
+    }
+
+    fn put_match_candidate(&self, seq: i64, sealed: &[u8]) -> Result<(), StoreError> {
+        self.db().write_sql(|tx| {
+            tx.execute(UPSERT_CANDIDATE, &[&seq, &sealed])?;
+            Ok(())
         })
     }
 

@@ -639,6 +639,11 @@ pub trait RegistryStore: Send + Sync {
     /// Whether record `id` of device `kid` has been matched (its keys are stored).
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
 
+    /// Stores (or replaces) the sealed candidate form of the record of `match_records` row
+    /// `seq`: one made again from its record, when the stored one was missing or did not
+    /// read.
+    fn put_match_candidate(&self, seq: i64, sealed: &[u8]) -> Result<(), StoreError>;
+
     /// Stores the keyed blocking hashes and open pairs of several records (a hash or pair
     /// already stored is kept as it is) and, with `backfill_next`, moves the back-fill of
     /// hashes on to that leaf index (never back): all in one transaction. Returns the row
@@ -921,6 +926,10 @@ const MIGRATIONS: &[&str] = &[
         seq              INTEGER PRIMARY KEY,
         sealed_candidate BLOB NOT NULL
     ) STRICT;",
+    // 13: a candidate form keeps each name part's skeletons only (not its words): the forms
+    // of the earlier layout are dropped, and each is made again from its record the next
+    // time it is a candidate.
+    "DELETE FROM match_candidates;",
 ];
 
 /// The schema version that adds `checkpoints.root`.
@@ -966,10 +975,7 @@ fn insert_matches(
          score, level, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT DO NOTHING",
     )?;
-    let mut candidate = tx.prepare_cached(
-        "INSERT INTO match_candidates(seq, sealed_candidate) VALUES (?1, ?2)
-         ON CONFLICT(seq) DO UPDATE SET sealed_candidate = excluded.sealed_candidate",
-    )?;
+    let mut candidate = tx.prepare_cached(UPSERT_CANDIDATE)?;
     for m in matches {
         let inserted = insert.execute(params![
             m.kid.0.as_slice(),
@@ -1005,6 +1011,10 @@ fn insert_matches(
     }
     Ok(given)
 }
+
+/// Stores a candidate form by its row number, replacing one stored before.
+const UPSERT_CANDIDATE: &str = "INSERT INTO match_candidates(seq, sealed_candidate) VALUES (?1, ?2)
+     ON CONFLICT(seq) DO UPDATE SET sealed_candidate = excluded.sealed_candidate";
 
 struct SqliteTx<'a>(&'a Connection);
 
@@ -1928,6 +1938,14 @@ impl RegistryStore for SqliteStore {
             .prepare_cached("SELECT sealed_candidate FROM match_candidates WHERE seq = ?1")?
             .query_row([seq], |r| r.get(0))
             .optional()?)
+    }
+
+    fn put_match_candidate(&self, seq: i64, sealed: &[u8]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached(UPSERT_CANDIDATE)?
+                .execute(params![seq, sealed])?;
+            Ok(())
+        })
     }
 
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError> {

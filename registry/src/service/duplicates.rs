@@ -739,9 +739,9 @@ impl Registry {
     }
 
     /// A stored record as a candidate: from its row of `match_candidates` when it has one
-    /// that opens and reads, otherwise (a row stored before that table, or one changed or
-    /// damaged, said on standard error) from its sealed record, prepared; `None` if neither
-    /// is stored.
+    /// that opens and reads, otherwise (a row stored before that table or dropped by an
+    /// upgrade, or one changed or damaged, said on standard error) from its sealed record,
+    /// prepared, and its row is made again from it; `None` if neither is stored.
     fn stored_candidate(&self, at: &Indexed) -> Result<Option<StoredCandidate>, ServiceError> {
         if let Some(sealed) = self.store.match_candidate(at.seq)? {
             let read = self
@@ -765,7 +765,12 @@ impl Registry {
                 ),
             }
         }
-        self.read_candidate(&at.kid, &at.id)
+        let Some(candidate) = self.read_candidate(&at.kid, &at.id)? else {
+            return Ok(None);
+        };
+        let sealed = self.seal_candidate(&at.kid, &at.id, &candidate)?;
+        self.store.put_match_candidate(at.seq, &sealed)?;
+        Ok(Some(candidate))
     }
 
     /// The candidate form of `kid`'s record `id` made from its sealed record (read, decoded
