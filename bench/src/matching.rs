@@ -290,16 +290,26 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             let found = index.records_under(&chosen);
             examined += found.len() as u64;
             let mut best = Level::None;
-            for number in found {
-                let Some((other_seq, other_id, other_facts)) = numbered.get(number as usize) else {
-                    continue;
-                };
-                // Ruled out by the facts in memory (docs/MATCHING.md §6.4): not read.
-                if other_facts.is_some_and(|other| facts.rules_out(&other)) {
-                    continue;
-                }
+            // Ruled out by the facts in memory (docs/MATCHING.md §6.4): not read.
+            let survivors: Vec<&(i64, Uuid, Option<BoundFacts>)> = found
+                .into_iter()
+                .filter_map(|number| numbered.get(number as usize))
+                .filter(|(_, _, other)| !other.is_some_and(|other| facts.rules_out(&other)))
+                .collect();
+            // The survivors' forms read together (more than one in one read transaction).
+            let together = survivors.len() > 1;
+            if together {
+                db.execute_batch("BEGIN")?;
+            }
+            let mut forms = Vec::with_capacity(survivors.len());
+            for (other_seq, _, _) in &survivors {
+                forms.push(read.query_row([other_seq], |r| r.get::<_, Vec<u8>>(0))?);
+            }
+            if together {
+                db.execute_batch("COMMIT")?;
+            }
+            for ((_, other_id, other_facts), sealed) in survivors.into_iter().zip(forms) {
                 read_back += 1;
-                let sealed: Vec<u8> = read.query_row([other_seq], |r| r.get(0))?;
                 let other = open(other_id, &sealed)?.prepared;
                 if other_facts.is_none() && rules_out(&this, &other.profile) {
                     continue;

@@ -1376,15 +1376,15 @@ impl RegistryStore for PgStore {
         })
     }
 
-    fn match_candidate(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db().read_sql(|tx| {
-            Ok(tx
-                .query_opt(
-                    "SELECT sealed_candidate FROM match_candidates WHERE seq = $1",
-                    &[&seq],
-                )?
-                .map(|r| r.get(0)))
-        })
+    fn match_candidates(&self, seqs: &[i64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let rows = self.db().read_sql(|tx| {
+            Ok(tx.query(
+                "SELECT seq, sealed_candidate FROM match_candidates WHERE seq = ANY($1)",
+                &[&seqs],
+            )?)
+        })?;
+        let found: HashMap<i64, Vec<u8>> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(seqs.iter().map(|seq| found.get(seq).cloned()).collect())
     }
 
     fn put_match_candidate(&self, seq: i64, sealed: &[u8]) -> Result<(), StoreError> {
@@ -1897,6 +1897,16 @@ mod tests {
         let db = TestDatabase::create();
         let store = PgStore::open(&db.url, StorageKey::generate().unwrap()).unwrap();
         crate::store::witness_rows_behave(&store);
+    }
+
+    #[test]
+    fn match_rows() {
+        if !testing::available() {
+            return;
+        }
+        let db = TestDatabase::create();
+        let store = PgStore::open(&db.url, StorageKey::generate().unwrap()).unwrap();
+        crate::store::match_rows_behave(&store);
     }
 
     #[test]

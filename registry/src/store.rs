@@ -632,9 +632,10 @@ pub trait RegistryStore: Send + Sync {
     /// date from them: docs/MATCHING.md §7).
     fn match_records_after(&self, seq: i64, limit: u32) -> Result<Vec<MatchRecordRow>, StoreError>;
 
-    /// The sealed candidate form of the record whose `match_records` row is `seq`
-    /// ([`RecordMatch::sealed_candidate`]); `None` for a row stored before it existed.
-    fn match_candidate(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The sealed candidate forms ([`RecordMatch::sealed_candidate`]) of the records whose
+    /// `match_records` rows are `seqs`, in the same order (`None` for a row without one),
+    /// read together (one snapshot, one round trip).
+    fn match_candidates(&self, seqs: &[i64]) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
 
     /// Whether record `id` of device `kid` has been matched (its keys are stored).
     fn has_match_keys(&self, kid: &KeyId, id: &Uuid) -> Result<bool, StoreError>;
@@ -1932,12 +1933,24 @@ impl RegistryStore for SqliteStore {
         Ok(out)
     }
 
-    fn match_candidate(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .read()
-            .prepare_cached("SELECT sealed_candidate FROM match_candidates WHERE seq = ?1")?
-            .query_row([seq], |r| r.get(0))
-            .optional()?)
+    fn match_candidates(&self, seqs: &[i64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let conn = self.read();
+        // More than one in one read transaction: one snapshot, and its locks taken once.
+        let tx = match seqs.len() {
+            0 | 1 => None,
+            _ => Some(conn.unchecked_transaction()?),
+        };
+        let mut read =
+            conn.prepare_cached("SELECT sealed_candidate FROM match_candidates WHERE seq = ?1")?;
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            out.push(read.query_row([seq], |r| r.get(0)).optional()?);
+        }
+        drop(read);
+        if let Some(tx) = tx {
+            tx.finish()?;
+        }
+        Ok(out)
     }
 
     fn put_match_candidate(&self, seq: i64, sealed: &[u8]) -> Result<(), StoreError> {
@@ -2344,6 +2357,48 @@ fn uuid_of(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| StoreError::Damaged("a record id".into()))
 }
 
+/// Duplicate detection's rows on any store: each new row is given the next row number (a row
+/// kept gives none), candidate forms are read together by row number in the order asked
+/// (none for a row without one) and replaced by `put_match_candidate`.
+#[cfg(test)]
+pub(crate) fn match_rows_behave(store: &dyn RegistryStore) {
+    let row = |n: u8| RecordMatch {
+        kid: KeyId([n; birthright_core::keys::KEY_ID_LEN]),
+        id: Uuid::from_u128(u128::from(n)),
+        keys: vec![[n; 32]],
+        sealed_facts: vec![n],
+        sealed_candidate: vec![n, n],
+        pairs: Vec::new(),
+    };
+    let given = store.add_matches(&[row(1), row(2)], None).unwrap();
+    let (Some(first), Some(second)) = (given[0], given[1]) else {
+        panic!("no row numbers: {given:?}");
+    };
+    assert_eq!(second, first + 1);
+    // (PostgreSQL's identity may skip a number for the row kept.)
+    let again = store.add_matches(&[row(2), row(3)], None).unwrap();
+    let [None, Some(third)] = again[..] else {
+        panic!("{again:?}");
+    };
+    assert!(third > second);
+    assert_eq!(
+        store.match_candidates(&[third, third + 50, first]).unwrap(),
+        vec![Some(vec![3, 3]), None, Some(vec![1, 1])]
+    );
+    assert!(store.match_candidates(&[]).unwrap().is_empty());
+    store.put_match_candidate(first, &[9]).unwrap();
+    store.put_match_candidate(third + 50, &[8]).unwrap();
+    assert_eq!(
+        store.match_candidates(&[first, third + 50]).unwrap(),
+        vec![Some(vec![9]), Some(vec![8])]
+    );
+    let rows = store.match_records_after(first, 10).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![second, third]
+    );
+}
+
 /// The witness rows of any backend: added, listed in order, sizes only grow unless told
 /// exactly (a 409), cosignature lines per size, the quorum.
 #[cfg(test)]
@@ -2477,6 +2532,14 @@ mod tests {
         let store =
             SqliteStore::open(&dir.path().join("r.db"), StorageKey::generate().unwrap()).unwrap();
         super::witness_rows_behave(&store);
+    }
+
+    #[test]
+    fn match_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("r.db"), StorageKey::generate().unwrap()).unwrap();
+        super::match_rows_behave(&store);
     }
 
     /// Every old schema version of the registry's SQLite database upgrades to exactly the

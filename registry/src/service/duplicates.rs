@@ -189,6 +189,30 @@ impl Blocks {
     }
 }
 
+/// Scores `record` against a stored candidate read (`other`, the record `candidate` of the
+/// index) as matching does: the match when it scores at least `possible`; `None` when it
+/// does not, or when the candidate's own dates and ids rule it out (the bound of
+/// docs/MATCHING.md §6.4, for a candidate the index holds no facts of; the others were judged
+/// before they were read). The reasons are written only for a match kept, and the commonness
+/// of the child's name (from `counts`, the record's child's-name block sizes) is counted only
+/// when the two agree on it.
+fn candidate_match(
+    record: &Prepared,
+    counts: &HashMap<String, u64>,
+    candidate: &Indexed,
+    other: &StoredCandidate,
+) -> Option<Match> {
+    if candidate.facts.is_none() && rules_out(record, &other.prepared.profile) {
+        return None;
+    }
+    let evidence = weigh(record, &other.prepared, || {
+        commonness(record, &other.prepared, |k| {
+            counts.get(k).copied().unwrap_or(0)
+        })
+    });
+    (evidence.level != Level::None).then(|| evidence.into_match())
+}
+
 /// A registrar's decision on a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -464,13 +488,15 @@ impl Registry {
                     }
                 };
                 let facts = BoundFacts::of(&this, &secret);
-                for candidate in self.block_records(&chosen) {
-                    if skip(&candidate.kid, &candidate.id) {
-                        continue;
-                    }
-                    if let Some((m, other)) =
-                        self.candidate_match(&this, &facts, &these_counts, &candidate)?
-                    {
+                // Ruled out by the facts in memory (docs/MATCHING.md §6.4): not read.
+                let survivors: Vec<Indexed> = self
+                    .block_records(&chosen)
+                    .into_iter()
+                    .filter(|c| !skip(&c.kid, &c.id))
+                    .filter(|c| !c.facts.is_some_and(|other| facts.rules_out(&other)))
+                    .collect();
+                for (candidate, other) in self.stored_candidates(&survivors)? {
+                    if let Some(m) = candidate_match(&this, &these_counts, &candidate, &other) {
                         pair(
                             candidate.kid,
                             candidate.id,
@@ -703,47 +729,37 @@ impl Registry {
         Ok(keys.into_iter().zip(sizes).collect())
     }
 
-    /// Scores `record` (with `facts`) against a stored candidate as matching does: the match
-    /// with the candidate's form when it scores at least `possible`; `None` when it does not,
-    /// when it is not stored, or when its dates and ids alone rule it out (the bound of
-    /// docs/MATCHING.md §6.4: its score could not reach `possible`), judged from the facts in
-    /// the index before the candidate is read, or from the candidate itself before it is
-    /// scored. The reasons are written only for a match kept, and the commonness of the
-    /// child's name is counted only when the two agree on it.
-    fn candidate_match(
+    /// The stored records `at` as candidates, read together, in order, leaving out those not
+    /// stored: each from its row of `match_candidates` when it has one that opens and reads,
+    /// otherwise (a row stored before that table or dropped by an upgrade, or one changed or
+    /// damaged, said on standard error) from its sealed record, prepared, and its row is made
+    /// again from it.
+    fn stored_candidates(
         &self,
-        record: &Prepared,
-        facts: &BoundFacts,
-        counts: &HashMap<String, u64>,
-        candidate: &Indexed,
-    ) -> Result<Option<(Match, StoredCandidate)>, ServiceError> {
-        if candidate.facts.is_some_and(|other| facts.rules_out(&other)) {
-            return Ok(None);
+        at: &[Indexed],
+    ) -> Result<Vec<(Indexed, StoredCandidate)>, ServiceError> {
+        if at.is_empty() {
+            return Ok(Vec::new());
         }
-        let Some(other) = self.stored_candidate(candidate)? else {
-            return Ok(None);
-        };
-        if candidate.facts.is_none() && rules_out(record, &other.prepared.profile) {
-            return Ok(None);
+        let seqs: Vec<i64> = at.iter().map(|c| c.seq).collect();
+        let forms = self.store.match_candidates(&seqs)?;
+        let mut out = Vec::with_capacity(at.len());
+        for (candidate, sealed) in at.iter().zip(forms) {
+            if let Some(other) = self.stored_candidate(candidate, sealed)? {
+                out.push((*candidate, other));
+            }
         }
-        let evidence = weigh(record, &other.prepared, || {
-            commonness(record, &other.prepared, |k| {
-                counts.get(k).copied().unwrap_or(0)
-            })
-        });
-        if evidence.level == Level::None {
-            return Ok(None);
-        }
-        let found = evidence.into_match();
-        Ok(Some((found, other)))
+        Ok(out)
     }
 
-    /// A stored record as a candidate: from its row of `match_candidates` when it has one
-    /// that opens and reads, otherwise (a row stored before that table or dropped by an
-    /// upgrade, or one changed or damaged, said on standard error) from its sealed record,
-    /// prepared, and its row is made again from it; `None` if neither is stored.
-    fn stored_candidate(&self, at: &Indexed) -> Result<Option<StoredCandidate>, ServiceError> {
-        if let Some(sealed) = self.store.match_candidate(at.seq)? {
+    /// A stored record as a candidate from its sealed form as read (see
+    /// [`Self::stored_candidates`]); `None` if neither the form nor the record is stored.
+    fn stored_candidate(
+        &self,
+        at: &Indexed,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<StoredCandidate>, ServiceError> {
+        if let Some(sealed) = sealed {
             let read = self
                 .keys
                 .data_key
