@@ -18,7 +18,7 @@ use birthright_core::{
         },
         bound::sealing_context,
         labelled::{Quality, evaluate, form_of, labelled_set},
-        rules_out, weigh,
+        rules_out_prepared, weigh,
     },
     record::{Record, RegistrationForm, SCHEMA_VERSION},
     signed::SignedRecord,
@@ -231,7 +231,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             let prepared = Prepared::new(item.profile);
             let keys = keyed_block_keys(&secret, &prepared);
             let facts = seal_facts(&key, &kid, &id, &keys, &BoundFacts::of(&prepared, &secret))?;
-            let candidate = seal_candidate(&key, &kid, &id, prepared)?;
+            let candidate = seal_candidate(&key, &kid, &id, &prepared)?;
             store_record(&tx, &kid, &id, &sealed)?;
             store_keys(&tx, &kid, &id, &keys, &facts, &candidate)?;
             labels.insert(id, label);
@@ -311,7 +311,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             for ((_, other_id, other_facts), sealed) in survivors.into_iter().zip(forms) {
                 read_back += 1;
                 let other = open(other_id, &sealed)?.prepared;
-                if other_facts.is_none() && rules_out(&this, &other.profile) {
+                if other_facts.is_none() && rules_out_prepared(&this, &other) {
                     continue;
                 }
                 scored += 1;
@@ -337,7 +337,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             stored.sort_unstable();
             stored.dedup();
             let sealed_facts = seal_facts(&key, &kid, &new.id, &stored, &facts)?;
-            let sealed_candidate = seal_candidate(&key, &kid, &new.id, this)?;
+            let sealed_candidate = seal_candidate(&key, &kid, &new.id, &this)?;
             matched.push((new.id, stored, facts, sealed_facts, sealed_candidate));
         }
         // Ingest stores the batch's records (not matching's cost) and, in the same
@@ -510,12 +510,17 @@ fn store_keys(
 
 /// A record's candidate form sealed, as the registry seals it (the bench's records show no
 /// name or capture time: only their cost is measured).
-fn seal_candidate(key: &StorageKey, kid: &KeyId, id: &Uuid, prepared: Prepared) -> Result<Vec<u8>> {
+fn seal_candidate(
+    key: &StorageKey,
+    kid: &KeyId,
+    id: &Uuid,
+    prepared: &Prepared,
+) -> Result<Vec<u8>> {
     let candidate = StoredCandidate {
         child_name: prepared.profile.child_name(),
         date_of_birth: prepared.profile.date_of_birth.clone(),
         captured_at: 1_780_000_000,
-        prepared,
+        prepared: prepared.scoring_only(),
     };
     Ok(key.seal(&candidate_context(kid, id), &codec::to_vec(&candidate)?)?)
 }

@@ -204,10 +204,16 @@ pub fn sealing_context(kid: &KeyId, id: &Uuid, keys: &[[u8; 32]]) -> Vec<u8> {
 /// candidate ruled out need not be prepared (the costly step): its
 /// [`super::score_in`] would give level none.
 pub fn rules_out(a: &Prepared, b: &Profile) -> bool {
-    // Any secret serves to compare two ids within one call.
-    const LOCAL: [u8; 32] = [0; 32];
     BoundFacts::of(a, &LOCAL).rules_out(&BoundFacts::of_profile(b, &LOCAL))
 }
+
+/// [`rules_out`] with the other record prepared (its parsed dates and id).
+pub fn rules_out_prepared(a: &Prepared, b: &Prepared) -> bool {
+    BoundFacts::of(a, &LOCAL).rules_out(&BoundFacts::of(b, &LOCAL))
+}
+
+/// Any secret serves to compare two ids within one call.
+const LOCAL: [u8; 32] = [0; 32];
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     blocking::block_keys,
-    bound::{BoundFacts, rules_out},
+    bound::{BoundFacts, rules_out, rules_out_prepared},
     score::{Evidence, LIKELY, Level, Match, POSSIBLE, score, score_in, weigh},
 };
 use self::{dates::PartialDate, names::PersonName};
@@ -160,5 +160,34 @@ impl Prepared {
     /// Prepares the profile of a form.
     pub fn from_form(form: &RegistrationForm) -> Prepared {
         Prepared::new(Profile::from_form(form))
+    }
+
+    /// This prepared profile without the text as entered that scoring, blocking and the
+    /// bound never read (the place's, the mother's, the father's and the caregivers' names,
+    /// the mother's date of birth and id: their prepared forms are kept; the child's names,
+    /// date of birth, sex, plurality and birth order stay): what the registry keeps of a
+    /// candidate. Scores (reasons included), keys and facts are the same as the full one's.
+    pub fn scoring_only(&self) -> Prepared {
+        let p = &self.profile;
+        Prepared {
+            profile: Profile {
+                child_given: p.child_given.clone(),
+                child_family: p.child_family.clone(),
+                sex: p.sex,
+                date_of_birth: p.date_of_birth.clone(),
+                plurality: p.plurality,
+                birth_order: p.birth_order,
+                ..Profile::default()
+            },
+            child: self.child.clone(),
+            dob: self.dob,
+            admin_area: self.admin_area.clone(),
+            locality: self.locality.clone(),
+            mother: self.mother.clone(),
+            mother_dob: self.mother_dob,
+            mother_id: self.mother_id.clone(),
+            father: self.father.clone(),
+            caregivers: self.caregivers.clone(),
+        }
     }
 }

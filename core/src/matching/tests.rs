@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 
-use super::{Level, Prepared, Profile, blocking::Index, score};
+use super::{BoundFacts, Level, Prepared, Profile, blocking::Index, score};
 
 fn olena() -> Profile {
     Profile {
@@ -487,6 +487,37 @@ proptest! {
             prop_assert_eq!(super::score::score_in(&pa, &pb, common).level, Level::None);
             prop_assert_eq!(super::score::score_in(&pb, &pa, common).level, Level::None);
         }
+    }
+
+    /// What the registry keeps of a candidate ([`Prepared::scoring_only`]) scores, blocks and
+    /// bounds exactly as the full prepared profile.
+    #[test]
+    fn a_candidate_kept_for_scoring_scores_as_the_full_profile(
+        a in profile(),
+        b in profile(),
+        common in 0u64..40,
+    ) {
+        let (pa, pb) = (Prepared::new(a), Prepared::new(b));
+        let kept = pb.scoring_only();
+        prop_assert_eq!(
+            super::score::score_in(&pa, &kept, common),
+            super::score::score_in(&pa, &pb, common)
+        );
+        prop_assert_eq!(
+            super::score::score_in(&kept, &pa, common),
+            super::score::score_in(&pb, &pa, common)
+        );
+        prop_assert_eq!(super::block_keys(&kept), super::block_keys(&pb));
+        prop_assert_eq!(BoundFacts::of(&kept, &[3; 32]), BoundFacts::of(&pb, &[3; 32]));
+        let count = |k: &str| k.len() as u64;
+        prop_assert_eq!(
+            super::blocking::commonness(&pa, &kept, count),
+            super::blocking::commonness(&pa, &pb, count)
+        );
+        prop_assert_eq!(
+            super::rules_out_prepared(&pa, &kept),
+            super::rules_out(&pa, &pb.profile)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use birthright_core::{
             is_child_name_key, keyed, keyed_block_keys,
         },
         bound::sealing_context,
-        rules_out, score_in, weigh,
+        rules_out_prepared, score_in, weigh,
     },
     record::RegistrationForm,
     signed::SignedRecord,
@@ -125,10 +125,10 @@ pub struct StoredCandidate {
 
 impl StoredCandidate {
     /// The candidate form of a record with `form` captured at `captured_at`, its profile
-    /// already prepared.
-    pub fn new(prepared: Prepared, form: &RegistrationForm, captured_at: i64) -> StoredCandidate {
+    /// already prepared (kept as [`Prepared::scoring_only`]).
+    pub fn new(prepared: &Prepared, form: &RegistrationForm, captured_at: i64) -> StoredCandidate {
         StoredCandidate {
-            prepared,
+            prepared: prepared.scoring_only(),
             child_name: form.child.display_name(),
             date_of_birth: form.child.date_of_birth.clone(),
             captured_at,
@@ -202,7 +202,7 @@ fn candidate_match(
     candidate: &Indexed,
     other: &StoredCandidate,
 ) -> Option<Match> {
-    if candidate.facts.is_none() && rules_out(record, &other.prepared.profile) {
+    if candidate.facts.is_none() && rules_out_prepared(record, &other.prepared) {
         return None;
     }
     let evidence = weigh(record, &other.prepared, || {
@@ -323,7 +323,7 @@ impl Registry {
             let sealed_candidate = self.seal_candidate(
                 &kid,
                 &id,
-                &StoredCandidate::new(prepared, form, captured_at),
+                &StoredCandidate::new(&prepared, form, captured_at),
             )?;
             keyed.push(RecordMatch {
                 kid,
@@ -533,7 +533,7 @@ impl Registry {
                     }
                 }
                 let sealed_facts = self.seal_facts(&record.kid, &record.id, &keys, &facts)?;
-                let stored = StoredCandidate::new(this.clone(), record.form, record.captured_at);
+                let stored = StoredCandidate::new(&this, record.form, record.captured_at);
                 let sealed_candidate = self.seal_candidate(&record.kid, &record.id, &stored)?;
                 // Best first (a stable sort: of equal scores, the first found first), as
                 // [`Self::held`] shows the stored pairs.
@@ -802,7 +802,7 @@ impl Registry {
         let other = SignedRecord::decode(&bytes).map_err(ServiceError::internal)?;
         let prepared = Prepared::from_form(&other.record.enrolment);
         Ok(Some(StoredCandidate::new(
-            prepared,
+            &prepared,
             &other.record.enrolment,
             other.record.captured_at,
         )))
@@ -945,7 +945,7 @@ mod tests {
     use super::*;
 
     fn candidate(form: &RegistrationForm) -> StoredCandidate {
-        StoredCandidate::new(Prepared::from_form(form), form, 1_780_000_000)
+        StoredCandidate::new(&Prepared::from_form(form), form, 1_780_000_000)
     }
 
     /// A candidate form read back scores exactly as the record it was made from, prepared.
@@ -960,7 +960,7 @@ mod tests {
         for form in &forms {
             let bytes = codec::to_vec(&candidate(form)).unwrap();
             let back: StoredCandidate = codec::from_slice(&bytes, MAX_CANDIDATE_BYTES).unwrap();
-            assert_eq!(back.prepared, Prepared::from_form(form));
+            assert_eq!(back.prepared, Prepared::from_form(form).scoring_only());
             assert_eq!(back.child_name, form.child.display_name());
             assert_eq!(
                 score_in(&first, &back.prepared, 3),
