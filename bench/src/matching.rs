@@ -13,8 +13,8 @@ use birthright_core::{
     matching::{
         BoundFacts, Level, Prepared, Profile,
         blocking::{
-            CANDIDATE_BUDGET, KeyedIndex, block_keys, chosen_blocks, commonness, is_child_name_key,
-            keyed, keyed_block_keys,
+            CANDIDATE_BUDGET, KeyedIndex, block_keys, chosen_blocks, commonness_with,
+            is_child_name_key, keyed, keyed_block_keys,
         },
         bound::sealing_context,
         labelled::{Quality, evaluate, form_of, labelled_set},
@@ -317,7 +317,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
                 scored += 1;
                 // The commonness is counted only for the same child's name, the reasons
                 // written only for a pair kept, as the registry does.
-                let common = || commonness(&this, &other, |k| counts.get(k).copied().unwrap_or(0));
+                let common = || commonness_with(|k| counts.get(k).copied(), &other);
                 let evidence = weigh(&this, &other, common);
                 let level = evidence.level;
                 if level != Level::None {

@@ -185,6 +185,17 @@ pub fn commonness(a: &Prepared, b: &Prepared, count: impl Fn(&str) -> u64) -> u6
         .unwrap_or(0)
 }
 
+/// [`commonness`] with `a`'s side counted already: `a_counts` gives the count of each of
+/// `a`'s child's-name-and-month keys and `None` for any other key (the registry's block sizes
+/// of `a`'s `c:` keys), so only `b`'s keys are made.
+pub fn commonness_with(a_counts: impl Fn(&str) -> Option<u64>, b: &Prepared) -> u64 {
+    child_name_keys(b)
+        .iter()
+        .filter_map(|k| a_counts(k))
+        .max()
+        .unwrap_or(0)
+}
+
 /// An in-memory blocking index over prepared records (the device's matcher, the benchmark's
 /// and the tests'; the registry keeps the same keys, as keyed hashes, in its database).
 #[derive(Debug, Default)]

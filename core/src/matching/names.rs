@@ -220,6 +220,11 @@ pub fn compare_names(a: &PersonName, b: &PersonName) -> NameMatch {
         family: part_similarity(&a.family, &b.family),
         swapped: false,
     };
+    let sum = |m: &NameMatch| m.given.unwrap_or(0.0) + m.family.unwrap_or(0.0);
+    // The swapped reading sums to at most 2 × 0.97: it cannot beat a straight one that high.
+    if sum(&straight) >= 2.0 * 0.97 {
+        return straight;
+    }
     let x = part_similarity(&a.given, &b.family).map(|s| s * 0.97);
     let y = part_similarity(&a.family, &b.given).map(|s| s * 0.97);
     let (low, high) = match (x, y) {
@@ -231,7 +236,6 @@ pub fn compare_names(a: &PersonName, b: &PersonName) -> NameMatch {
         family: high,
         swapped: true,
     };
-    let sum = |m: &NameMatch| m.given.unwrap_or(0.0) + m.family.unwrap_or(0.0);
     if sum(&crossed) > sum(&straight) {
         crossed
     } else {
@@ -289,6 +293,24 @@ mod tests {
             }
             prop_assert_eq!(word_similarity(&a, &b), best);
             let (x, y) = (NamePart { skeletons: x }, NamePart { skeletons: y });
+            // Both readings, always (the comparison without its short cut).
+            let (p, q) = (
+                PersonName { given: x.clone(), family: y.clone() },
+                PersonName { given: y.clone(), family: NamePart { skeletons: vec![b.clone()] } },
+            );
+            let straight = (part_similarity(&p.given, &q.given), part_similarity(&p.family, &q.family));
+            let cx = part_similarity(&p.given, &q.family).map(|s| s * 0.97);
+            let cy = part_similarity(&p.family, &q.given).map(|s| s * 0.97);
+            let crossed = match (cx, cy) {
+                (Some(cx), Some(cy)) => (Some(cx.min(cy)), Some(cx.max(cy))),
+                (cx, cy) => (cx.or(cy), None),
+            };
+            let total = |m: (Option<f64>, Option<f64>)| m.0.unwrap_or(0.0) + m.1.unwrap_or(0.0);
+            let want = if total(crossed) > total(straight) { (crossed, true) } else { (straight, false) };
+            let got = compare_names(&p, &q);
+            prop_assert_eq!(((got.given, got.family), got.swapped), want);
+            let same = compare_names(&p, &p);
+            prop_assert!(!same.swapped);
             if x.skeletons.len() == y.skeletons.len() {
                 prop_assert_eq!(
                     part_similarity(&x, &y),

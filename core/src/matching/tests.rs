@@ -477,6 +477,16 @@ proptest! {
             super::blocking::commonness(&pa, &pb, count),
             super::blocking::commonness(&pb, &pa, count)
         );
+        // Counted from `a`'s block keys, as the registry does.
+        let counts: std::collections::HashMap<String, u64> = super::block_keys(&pa)
+            .into_iter()
+            .filter(|k| super::blocking::is_child_name_key(k))
+            .map(|k| { let n = count(&k); (k, n) })
+            .collect();
+        prop_assert_eq!(
+            super::blocking::commonness_with(|k| counts.get(k).copied(), &pb),
+            super::blocking::commonness(&pa, &pb, count)
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use birthright_core::{
     matching::{
         BoundFacts, Level, Match, Prepared,
         blocking::{
-            CANDIDATE_BUDGET, KeyedIndex, block_keys, child_name_keys, chosen_blocks, commonness,
-            is_child_name_key, keyed, keyed_block_keys,
+            CANDIDATE_BUDGET, KeyedIndex, block_keys, child_name_keys, chosen_blocks,
+            commonness_with, is_child_name_key, keyed, keyed_block_keys,
         },
         bound::sealing_context,
         rules_out_prepared, score_in, weigh,
@@ -206,9 +206,7 @@ fn candidate_match(
         return None;
     }
     let evidence = weigh(record, &other.prepared, || {
-        commonness(record, &other.prepared, |k| {
-            counts.get(k).copied().unwrap_or(0)
-        })
+        commonness_with(|k| counts.get(k).copied(), &other.prepared)
     });
     (evidence.level != Level::None).then(|| evidence.into_match())
 }
@@ -515,9 +513,7 @@ impl Registry {
                         continue;
                     };
                     if shares_a_key && !skip(&earlier.kid, &earlier.id) {
-                        let common = || {
-                            commonness(&this, other, |k| these_counts.get(k).copied().unwrap_or(0))
-                        };
+                        let common = || commonness_with(|k| these_counts.get(k).copied(), other);
                         let evidence = weigh(&this, other, common);
                         if evidence.level == Level::None {
                             continue;
@@ -835,9 +831,7 @@ impl Registry {
         let Some(other) = self.read_candidate(kid, id)? else {
             return Ok(None);
         };
-        let common = commonness(record, &other.prepared, |k| {
-            counts.get(k).copied().unwrap_or(0)
-        });
+        let common = commonness_with(|k| counts.get(k).copied(), &other.prepared);
         Ok(Some((score_in(record, &other.prepared, common), other)))
     }
 
