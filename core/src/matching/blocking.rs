@@ -3,7 +3,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Prepared, dates::PartialDate, names::NamePart, normalise::block_code};
+use super::{
+    Prepared,
+    dates::PartialDate,
+    names::{NamePart, skeletons_of},
+    normalise::block_code,
+};
 
 /// Most keys one record gives (a bound on index size; real records give 5 to 30).
 pub const MAX_KEYS: usize = 64;
@@ -13,11 +18,10 @@ const MAX_WORDS: usize = 3;
 
 /// The blocking codes of a name part: per word (at most three), the codes of its skeletons.
 fn codes(part: &NamePart) -> BTreeSet<String> {
-    part.skeletons
-        .iter()
+    part.words()
         .take(MAX_WORDS)
-        .flatten()
-        .map(|s| block_code(s))
+        .flat_map(skeletons_of)
+        .map(block_code)
         .filter(|c| !c.is_empty())
         .collect()
 }
@@ -92,10 +96,9 @@ pub fn block_keys(p: &Prepared) -> Vec<String> {
     }
     let place: Vec<String> = p
         .locality
-        .skeletons
-        .iter()
+        .words()
         .take(MAX_WORDS)
-        .filter_map(|w| w.first().map(|s| block_code(s)))
+        .filter_map(|w| skeletons_of(w).next().map(block_code))
         .filter(|c| !c.is_empty())
         .collect();
     if !place.is_empty() {

@@ -1,7 +1,7 @@
 //! Name similarity (docs/MATCHING.md §3): Jaro-Winkler over phonetic skeletons, token sets
 //! for double names, and the swap of given and family names.
 
-use super::normalise::{skeletons, tidy};
+use super::normalise::{push_skeletons, tidy};
 
 /// Jaro-Winkler similarity of two strings, in [0, 1] (1: identical), over Unicode scalar
 /// values: the Jaro similarity with a match window of `max(len) / 2 - 1`, then
@@ -81,39 +81,80 @@ fn jaro_winkler_of<T: PartialEq, M: AsMut<[bool]>>(
 }
 
 /// One name part (given names or family name) ready for comparison: for each of its words
-/// (tidied, lower case, split at spaces and hyphens), the skeletons of its Latin variants.
+/// (tidied, lower case, split at spaces and hyphens), the skeletons of its Latin variants
+/// (one for Latin text, up to three for Cyrillic), kept in one string: each word's skeletons
+/// joined by `|` and followed by a space (skeletons are ASCII letters; a word without one is
+/// only its space). `Олена Марія` is `olena|olena mariia|maria `.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct NamePart {
-    /// Per word, its skeletons (one for Latin text, up to three for Cyrillic).
-    pub skeletons: Vec<Vec<String>>,
+    skeletons: String,
 }
 
 impl NamePart {
     /// Prepares `text` (given names or family name as entered).
     pub fn new(text: &str) -> NamePart {
-        let skeletons = tidy(text)
-            .split([' ', '-', '‐', '–'])
-            .filter(|w| !w.is_empty())
-            .map(skeletons)
-            .collect();
+        let tidied = tidy(text);
+        let mut skeletons = String::with_capacity(tidied.len() + 8);
+        for word in tidied.split([' ', '-', '‐', '–']).filter(|w| !w.is_empty()) {
+            push_skeletons(word, &mut skeletons);
+            skeletons.push(' ');
+        }
         NamePart { skeletons }
+    }
+
+    /// A name part of words given by their skeletons.
+    pub fn of_skeletons<W: AsRef<str>>(words: &[Vec<W>]) -> NamePart {
+        let mut skeletons = String::new();
+        for word in words {
+            for (i, s) in word.iter().enumerate() {
+                if i > 0 {
+                    skeletons.push('|');
+                }
+                skeletons.push_str(s.as_ref());
+            }
+            skeletons.push(' ');
+        }
+        NamePart { skeletons }
+    }
+
+    /// Its words, each as its skeletons joined by `|` (empty for a word without one).
+    pub fn words(&self) -> std::str::SplitTerminator<'_, char> {
+        self.skeletons.split_terminator(' ')
+    }
+
+    /// How many words it has.
+    pub fn word_count(&self) -> usize {
+        self.words().count()
+    }
+
+    /// Per word, its skeletons.
+    pub fn word_skeletons(&self) -> Vec<Vec<String>> {
+        self.words()
+            .map(|w| skeletons_of(w).map(str::to_string).collect())
+            .collect()
     }
 
     /// Whether nothing was entered (no word has a skeleton).
     pub fn is_empty(&self) -> bool {
-        self.skeletons.iter().all(Vec::is_empty)
+        self.skeletons.bytes().all(|b| b == b' ' || b == b'|')
     }
 }
 
-/// Similarity of two words: the best Jaro-Winkler over their skeleton pairs (1 at once when
-/// they share a skeleton: nothing scores higher).
-pub fn word_similarity(a: &[String], b: &[String]) -> f64 {
-    if a.iter().any(|x| b.contains(x)) {
+/// The skeletons of one word of a [`NamePart`] (as [`NamePart::words`] gives it).
+pub fn skeletons_of(word: &str) -> impl Iterator<Item = &str> + Clone {
+    word.split('|').filter(|s| !s.is_empty())
+}
+
+/// Similarity of two words (as [`NamePart::words`] gives them): the best Jaro-Winkler over
+/// their skeleton pairs (1 at once when they share a skeleton: nothing scores higher).
+pub fn word_similarity(a: &str, b: &str) -> f64 {
+    if skeletons_of(a).any(|x| skeletons_of(b).any(|y| y == x)) {
         return 1.0;
     }
     let mut best = 0.0f64;
-    for x in a {
-        for y in b {
+    for x in skeletons_of(a) {
+        for y in skeletons_of(b) {
             best = best.max(jaro_winkler(x, y));
         }
     }
@@ -128,38 +169,46 @@ pub fn part_similarity(a: &NamePart, b: &NamePart) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    if a.skeletons.len() == 1 && b.skeletons.len() == 1 {
+    let (na, nb) = (a.word_count(), b.word_count());
+    if na == 1 && nb == 1 {
         // One word each: the pairing is that one pair, whichever side leads.
-        return Some(word_similarity(&a.skeletons[0], &b.skeletons[0]));
+        let (Some(x), Some(y)) = (a.words().next(), b.words().next()) else {
+            return None;
+        };
+        return Some(word_similarity(x, y));
     }
-    if a.skeletons.len() == b.skeletons.len() {
+    if na == nb {
         // Greedy pairing depends on which side leads: take the better, for symmetry.
         return Some(greedy(a, b).max(greedy(b, a)));
     }
-    let (short, long) = if a.skeletons.len() < b.skeletons.len() {
-        (a, b)
-    } else {
-        (b, a)
-    };
+    let (short, long) = if na < nb { (a, b) } else { (b, a) };
     Some(greedy(short, long) * 0.95)
 }
 
 /// The mean best-pair similarity of `short`'s words against `long`'s unused words.
 fn greedy(short: &NamePart, long: &NamePart) -> f64 {
-    // Names have a few words: mark them used without allocating.
-    let (mut few, mut many) = ([false; 8], Vec::new());
-    let used: &mut [bool] = match few.get_mut(..long.skeletons.len()) {
-        Some(few) => few,
+    // Names have a few words: hold the other's, each with whether it is used, without
+    // allocating.
+    let n = long.word_count();
+    let (mut few, mut many) = ([("", false); 8], Vec::new());
+    let others: &mut [(&str, bool)] = match few.get_mut(..n) {
+        Some(few) => {
+            for (slot, word) in few.iter_mut().zip(long.words()) {
+                slot.0 = word;
+            }
+            few
+        }
         None => {
-            many.resize(long.skeletons.len(), false);
+            many.extend(long.words().map(|w| (w, false)));
             &mut many
         }
     };
-    let mut total = 0.0;
-    for word in &short.skeletons {
+    let (mut total, mut words) = (0.0, 0usize);
+    for word in short.words() {
+        words += 1;
         let mut best = (0.0f64, None);
-        for (j, other) in long.skeletons.iter().enumerate() {
-            if used[j] {
+        for (j, (other, used)) in others.iter().enumerate() {
+            if *used {
                 continue;
             }
             let s = word_similarity(word, other);
@@ -168,11 +217,11 @@ fn greedy(short: &NamePart, long: &NamePart) -> f64 {
             }
         }
         if let (_, Some(j)) = best {
-            used[j] = true;
+            others[j].1 = true;
         }
         total += best.0;
     }
-    total / short.skeletons.len() as f64
+    total / words as f64
 }
 
 /// A person's name, prepared.
@@ -291,12 +340,13 @@ mod tests {
                     best = best.max(jaro_winkler(p, q));
                 }
             }
-            prop_assert_eq!(word_similarity(&a, &b), best);
-            let (x, y) = (NamePart { skeletons: x }, NamePart { skeletons: y });
+            let word = |w: &[String]| w.join("|");
+            prop_assert_eq!(word_similarity(&word(&a), &word(&b)), best);
+            let (x, y) = (NamePart::of_skeletons(&x), NamePart::of_skeletons(&y));
             // Both readings, always (the comparison without its short cut).
             let (p, q) = (
                 PersonName { given: x.clone(), family: y.clone() },
-                PersonName { given: y.clone(), family: NamePart { skeletons: vec![b.clone()] } },
+                PersonName { given: y.clone(), family: NamePart::of_skeletons(std::slice::from_ref(&b)) },
             );
             let straight = (part_similarity(&p.given, &q.given), part_similarity(&p.family, &q.family));
             let cx = part_similarity(&p.given, &q.family).map(|s| s * 0.97);
@@ -311,7 +361,7 @@ mod tests {
             prop_assert_eq!(((got.given, got.family), got.swapped), want);
             let same = compare_names(&p, &p);
             prop_assert!(!same.swapped);
-            if x.skeletons.len() == y.skeletons.len() {
+            if x.word_count() == y.word_count() {
                 prop_assert_eq!(
                     part_similarity(&x, &y),
                     Some(greedy(&x, &y).max(greedy(&y, &x)))

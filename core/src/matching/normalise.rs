@@ -322,28 +322,45 @@ fn skeleton_into(folded: &str, out: &mut Vec<u8>) {
 
 /// The skeletons of a word's Latin variants ([`latin_variants`]), without repeats.
 pub fn skeletons(word: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(3);
-    let mut variant = String::with_capacity(word.len() * 2);
-    let mut push = |variant: &str| {
-        let mut bytes = Vec::with_capacity(variant.len());
+    let mut joined = String::new();
+    push_skeletons(word, &mut joined);
+    joined
+        .split('|')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// [`skeletons`] of `word` appended to `out`, joined by `|` (nothing for a word without one).
+pub fn push_skeletons(word: &str, out: &mut String) {
+    let start = out.len();
+    let mut bytes = Vec::with_capacity(word.len() * 2);
+    let mut push = |variant: &str, out: &mut String| {
+        bytes.clear();
         skeleton_into(variant, &mut bytes);
         // Only ASCII was pushed.
-        let s = String::from_utf8(bytes).unwrap_or_default();
-        if !s.is_empty() && !out.contains(&s) {
-            out.push(s);
+        let Ok(s) = std::str::from_utf8(&bytes) else {
+            return;
+        };
+        if s.is_empty() || out[start..].split('|').any(|t| t == s) {
+            return;
         }
+        if out.len() > start {
+            out.push('|');
+        }
+        out.push_str(s);
     };
     if !is_cyrillic(word) {
-        push(&fold_latin(word));
+        push(&fold_latin(word), out);
     } else {
         // Variants that are the same give the same skeleton: they need not be told apart.
+        let mut variant = String::with_capacity(word.len() * 2);
         for scheme in SCHEMES {
             variant.clear();
             transliterate_into(word, scheme, &mut variant);
-            push(&variant);
+            push(&variant, out);
         }
     }
-    out
 }
 
 /// A short phonetic code for blocking (docs/MATCHING.md §5): the skeleton's first letter

@@ -204,7 +204,7 @@ impl Words {
         Words(
             texts
                 .iter()
-                .flat_map(|t| NamePart::new(t).skeletons)
+                .flat_map(|t| NamePart::new(t).word_skeletons())
                 .filter(|s| !s.is_empty())
                 .collect(),
         )
