@@ -265,12 +265,10 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     for batch in arriving.chunks(100) {
         let started = Instant::now();
         let mut matched: Vec<MatchRow> = Vec::new();
+        // The pairs scored (the new record's child, the candidate, the level), counted
+        // against the truth once the batch is matched (not matching's cost).
+        let mut levels: Vec<((usize, u64), Uuid, Level)> = Vec::new();
         for new in batch {
-            // Its true duplicates are the records of its child stored so far (arrived ones too).
-            let stored_of_child = true_pairs.get(&new.label).copied().unwrap_or(0);
-            for q in &mut quality {
-                q.true_pairs += stored_of_child;
-            }
             // The registry matches the form it has just verified (it does not read it back).
             let this = Prepared::new(new.profile.clone());
             let facts = BoundFacts::of(&this, &secret);
@@ -324,13 +322,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
                     std::hint::black_box(evidence.into_match());
                 }
                 best = best.max(level);
-                let truth = labels.get(other_id) == Some(&new.label);
-                for (q, at_least) in quality.iter_mut().zip([Level::Possible, Level::Likely]) {
-                    if level >= at_least {
-                        q.found += 1;
-                        q.true_found += u64::from(truth);
-                    }
-                }
+                levels.push((new.label, *other_id, level));
             }
             held += u64::from(best != Level::None);
             let mut stored = hashes;
@@ -340,9 +332,25 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             let sealed_candidate = seal_candidate(&key, &kid, &new.id, &this)?;
             matched.push((new.id, stored, facts, sealed_facts, sealed_candidate));
         }
+        matching += started.elapsed();
+        for new in batch {
+            // Its true duplicates are the records of its child stored so far.
+            let stored_of_child = true_pairs.get(&new.label).copied().unwrap_or(0);
+            for q in &mut quality {
+                q.true_pairs += stored_of_child;
+            }
+        }
+        for (label, other_id, level) in levels {
+            let truth = labels.get(&other_id) == Some(&label);
+            for (q, at_least) in quality.iter_mut().zip([Level::Possible, Level::Likely]) {
+                if level >= at_least {
+                    q.found += 1;
+                    q.true_found += u64::from(truth);
+                }
+            }
+        }
         // Ingest stores the batch's records (not matching's cost) and, in the same
         // transaction (its decisions' at the registry), the batch's rows of hashes and facts.
-        matching += started.elapsed();
         let tx = db.unchecked_transaction()?;
         for new in batch {
             store_record(&tx, &kid, &new.id, &new.sealed)?;
