@@ -56,14 +56,14 @@ fn block_months(d: &PartialDate) -> Vec<(i32, u8)> {
         }
         if day <= 3 {
             out.push(if m == 1 {
-                (d.year - 1, 12)
+                (d.year.saturating_sub(1), 12)
             } else {
                 (d.year, m - 1)
             });
         }
         if day >= 26 {
             out.push(if m == 12 {
-                (d.year + 1, 1)
+                (d.year.saturating_add(1), 1)
             } else {
                 (d.year, m + 1)
             });

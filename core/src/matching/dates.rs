@@ -70,10 +70,10 @@ impl PartialDate {
         let mut years = vec![self.year];
         if let (Some(m), Some(d)) = (self.month, self.day) {
             if m == 12 && d >= 25 {
-                years.push(self.year + 1);
+                years.push(self.year.saturating_add(1));
             }
             if m == 1 && d <= 7 {
-                years.push(self.year - 1);
+                years.push(self.year.saturating_sub(1));
             }
         }
         years

@@ -521,5 +521,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     write(dir, "match_facts", &facts)?;
+    let forms: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| {
+            let prepared = birthright_core::matching::Prepared::from_form(&r.enrolment);
+            codec::to_vec(&prepared.scoring_only()).unwrap_or_default()
+        })
+        .collect();
+    write(dir, "prepared_form", &forms)?;
     Ok(())
 }
