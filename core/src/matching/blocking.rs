@@ -179,13 +179,15 @@ pub fn is_child_name_key(key: &str) -> bool {
 /// population holds under one; 0 when they share none. `count` is the registry's count of a
 /// keyed hash or the device's count in its in-memory index.
 pub fn commonness(a: &Prepared, b: &Prepared, count: impl Fn(&str) -> u64) -> u64 {
-    let theirs = child_name_keys(b);
-    child_name_keys(a)
-        .iter()
-        .filter(|k| theirs.binary_search(k).is_ok())
-        .map(|k| count(k))
-        .max()
-        .unwrap_or(0)
+    let mine = child_name_keys(a);
+    commonness_with(
+        |k| {
+            mine.binary_search_by(|m| m.as_str().cmp(k))
+                .is_ok()
+                .then(|| count(k))
+        },
+        b,
+    )
 }
 
 /// [`commonness`] with `a`'s side counted already: `a_counts` gives the count of each of

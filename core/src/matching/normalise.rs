@@ -255,17 +255,28 @@ fn return_folded(c: char, out: &mut String) -> &'static str {
 /// The Latin spellings of one lower-case word: one for Latin text, one per distinct
 /// transliteration for Cyrillic text (at most three).
 pub fn latin_variants(word: &str) -> Vec<String> {
-    if !is_cyrillic(word) {
-        return vec![fold_latin(word)];
-    }
     let mut out: Vec<String> = Vec::with_capacity(3);
-    for scheme in SCHEMES {
-        let v = transliterate(word, scheme);
-        if !out.contains(&v) {
-            out.push(v);
+    for_each_variant(word, |v| {
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_string());
         }
-    }
+    });
     out
+}
+
+/// Calls `f` with each Latin spelling of one lower-case word, as [`latin_variants`] lists
+/// them but with repeats, through one buffer.
+fn for_each_variant(word: &str, mut f: impl FnMut(&str)) {
+    if !is_cyrillic(word) {
+        f(&fold_latin(word));
+        return;
+    }
+    let mut variant = String::with_capacity(word.len() * 2);
+    for scheme in SCHEMES {
+        variant.clear();
+        transliterate_into(word, scheme, &mut variant);
+        f(&variant);
+    }
 }
 
 /// The phonetic skeleton of a folded Latin word (a–z only), docs/MATCHING.md §2.3:
@@ -335,7 +346,8 @@ pub fn skeletons(word: &str) -> Vec<String> {
 pub fn push_skeletons(word: &str, out: &mut String) {
     let start = out.len();
     let mut bytes = Vec::with_capacity(word.len() * 2);
-    let mut push = |variant: &str, out: &mut String| {
+    // Variants that are the same give the same skeleton: they need not be told apart.
+    for_each_variant(word, |variant| {
         bytes.clear();
         skeleton_into(variant, &mut bytes);
         // Only ASCII was pushed.
@@ -349,18 +361,7 @@ pub fn push_skeletons(word: &str, out: &mut String) {
             out.push('|');
         }
         out.push_str(s);
-    };
-    if !is_cyrillic(word) {
-        push(&fold_latin(word), out);
-    } else {
-        // Variants that are the same give the same skeleton: they need not be told apart.
-        let mut variant = String::with_capacity(word.len() * 2);
-        for scheme in SCHEMES {
-            variant.clear();
-            transliterate_into(word, scheme, &mut variant);
-            push(&variant, out);
-        }
-    }
+    });
 }
 
 /// A short phonetic code for blocking (docs/MATCHING.md §5): the skeleton's first letter
