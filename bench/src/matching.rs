@@ -181,6 +181,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     let db = rusqlite::Connection::open(&path)?;
     db.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;
+         PRAGMA mmap_size=2147418112;
          CREATE TABLE records (
              device_kid BLOB NOT NULL, id BLOB NOT NULL, sealed_record BLOB NOT NULL,
              PRIMARY KEY (device_kid, id)) STRICT, WITHOUT ROWID;
@@ -247,9 +248,14 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     // The index, and the record each number stands for (a device, an id and its facts, as
     // the registry keeps them).
+    let names_bytes: usize = numbered
+        .iter()
+        .filter_map(|(_, _, facts)| facts.as_ref()?.mother.as_ref())
+        .map(|m| m.given.skeleton_text().len() + m.family.skeleton_text().len())
+        .sum();
     let index_mb = (index.memory_bytes()
-        + numbered.len() * std::mem::size_of::<(i64, KeyId, Uuid, Option<BoundFacts>)>())
-        as f64
+        + numbered.len() * std::mem::size_of::<(i64, KeyId, Uuid, Option<BoundFacts>)>()
+        + names_bytes) as f64
         / 1e6;
 
     let mut read = db.prepare("SELECT sealed_candidate FROM match_candidates WHERE seq = ?1")?;
@@ -292,7 +298,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
             let survivors: Vec<&(i64, Uuid, Option<BoundFacts>)> = found
                 .into_iter()
                 .filter_map(|number| numbered.get(number as usize))
-                .filter(|(_, _, other)| !other.is_some_and(|other| facts.rules_out(&other)))
+                .filter(|(_, _, other)| !other.as_ref().is_some_and(|other| facts.rules_out(other)))
                 .collect();
             // The survivors' forms read together (more than one in one read transaction).
             let together = survivors.len() > 1;
@@ -372,7 +378,7 @@ fn registry(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
                 break;
             }
             index.add(keys);
-            numbered.push((last_seq + 1, *id, Some(*facts)));
+            numbered.push((last_seq + 1, *id, Some(facts.clone())));
             last_seq += 1;
         }
         read_new_rows(&db, &key, &kid, &mut index, &mut numbered, &mut last_seq)?;

@@ -20,6 +20,9 @@ pub struct Pragmas {
     pub cache_kib: Option<i64>,
     /// Overwrite freed pages, so deleted data leaves no trace in the file.
     pub secure_delete: bool,
+    /// Bytes of the file read through memory-mapped I/O (`None`: none, SQLite's default):
+    /// a page read is then a memory access, not a system call and a copy.
+    pub mmap_bytes: Option<i64>,
 }
 
 impl Pragmas {
@@ -39,6 +42,9 @@ impl Pragmas {
         }
         if self.secure_delete {
             conn.pragma_update(None, "secure_delete", "ON")?;
+        }
+        if let Some(bytes) = self.mmap_bytes {
+            conn.pragma_update(None, "mmap_size", bytes)?;
         }
         Ok(())
     }
@@ -206,6 +212,7 @@ mod tests {
             busy_timeout: Duration::from_secs(1),
             cache_kib: Some(2048),
             secure_delete: true,
+            mmap_bytes: Some(1 << 20),
         }
         .apply(&conn)
         .unwrap();
@@ -220,5 +227,6 @@ mod tests {
         assert_eq!(text("temp_store"), "Integer(2)");
         assert_eq!(text("cache_size"), "Integer(-2048)");
         assert_eq!(text("secure_delete"), "Integer(1)");
+        assert_eq!(text("mmap_size"), "Integer(1048576)");
     }
 }

@@ -939,6 +939,14 @@ const CHECKPOINT_ROOTS_VERSION: usize = 5;
 /// Read connections beside the sequencer's.
 const READERS: usize = 4;
 
+/// Bytes of the database file each connection maps into memory (`PRAGMA mmap_size`): the
+/// candidates matching reads at random pages of a large registry are then memory accesses,
+/// not a system call and a copy each (docs/PERFORMANCE.md §11, run J). Pages are still
+/// written with ordinary I/O (SQLite maps them read-only); address space, not memory, is
+/// reserved. 2 GiB less 64 KiB: the most SQLite maps (`SQLITE_MAX_MMAP_SIZE`); pages beyond
+/// are read as before.
+const MMAP_BYTES: i64 = 0x7fff_0000;
+
 /// The embedded SQLite store: the tables of `MIGRATIONS` and the ledger's [`Sequencer`] over
 /// [`SqliteLedger`].
 pub struct SqliteStore {
@@ -1449,6 +1457,7 @@ impl SqliteLedger {
             busy_timeout: std::time::Duration::from_secs(30),
             cache_kib: Some(cache_kib),
             secure_delete: false,
+            mmap_bytes: Some(MMAP_BYTES),
         }
         .apply(&conn)?;
         Ok(conn)

@@ -1,30 +1,40 @@
 //! The bound of docs/MATCHING.md §6.4 over a record's cheap facts ([`BoundFacts`]: its
-//! child's and mother's dates of birth, sex and mother's national id), small enough for the
-//! registry to keep for every record in memory and so rule a candidate out before reading it.
+//! child's and mother's dates of birth, sex, plurality and birth order, the mother's national
+//! id and her name's skeletons), small enough for the registry to keep for every record in
+//! memory and so rule a candidate out before reading it.
 
 use uuid::Uuid;
 
 use super::{
     Prepared, Profile,
-    dates::PartialDate,
+    dates::{DateMatch, PartialDate},
+    names::{NamePart, PersonName, compare_names},
     national_id,
-    score::{POSSIBLE, date_points, dates},
+    score::{POSSIBLE, date_points, dates, mother_name_points},
 };
 use crate::{keys::KeyId, store::crypto::context};
 
-/// Bytes of [`BoundFacts::to_bytes`].
+/// Bytes of facts of version 1 (no plurality, birth order or mother's name), still read.
 pub const FACTS_LEN: usize = 19;
 
-/// Version byte of [`BoundFacts::to_bytes`].
-const FACTS_VERSION: u8 = 1;
+/// Version byte of [`BoundFacts::to_bytes`] (version 1 is still read).
+const FACTS_VERSION: u8 = 2;
 
-/// Most points the evidence the bound does not look at can add: the child's names (20 +
-/// 10), admin area (2), locality (5), the mother's names (10 + 6), father (4), caregiver (2).
-const MAX_NAME_AND_PLACE_POINTS: i32 = 59;
+/// Most bytes of each of the mother's name parts' skeletons kept in the facts; a longer
+/// name is left out (the bound then takes her name at its best).
+pub const MAX_FACTS_NAME_BYTES: usize = 255;
+
+/// Most points the evidence the bound never looks at can add: the child's names (20 + 10),
+/// admin area (2), locality (5), father (4), caregiver (2).
+const MAX_NAME_AND_PLACE_POINTS: i32 = 43;
+
+/// Most points the mother's names can add (10 + 6), taken when the facts do not keep them.
+const MAX_MOTHER_NAME_POINTS: i32 = 16;
 
 /// What the bound of §6.4 reads of a record. The mother's national id is kept as the first 8
-/// bytes of a keyed hash (equality is all the bound asks of it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// bytes of a keyed hash (equality is all the bound asks of it), her name as its skeletons
+/// ([`NamePart::skeleton_text`]).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct BoundFacts {
     /// Child's date of birth, when it could be read.
     pub dob: Option<PartialDate>,
@@ -34,16 +44,23 @@ pub struct BoundFacts {
     pub sex: u8,
     /// The mother's national id, keyed ([`mother_id_hash`]); `None` when not given.
     pub mother_id: Option<[u8; 8]>,
+    /// Children born in the delivery (0 in facts of version 1).
+    pub plurality: u8,
+    /// Position in a multiple birth (0 in facts of version 1).
+    pub birth_order: u8,
+    /// The mother's name as prepared (its parts empty when not given); `None` in facts of
+    /// version 1 or when a part's skeletons are longer than [`MAX_FACTS_NAME_BYTES`].
+    pub mother: Option<PersonName>,
 }
 
 /// Facts that could not be read back from bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FactsError {
-    /// Not [`FACTS_LEN`] bytes.
-    #[error("matching facts must be {FACTS_LEN} bytes, not {0}")]
+    /// Not as many bytes as their version and names say.
+    #[error("matching facts of {0} bytes do not have the length their version and names give")]
     Length(usize),
     /// A version this build does not read.
-    #[error("matching facts of version {0} (this build reads version 1)")]
+    #[error("matching facts of version {0} (this build reads versions 1 and 2)")]
     Version(u8),
     /// A field out of its range.
     #[error("matching facts with an impossible {0}")]
@@ -70,31 +87,44 @@ pub fn mother_id_hash(secret: &[u8; 32], id: &str) -> Option<[u8; 8]> {
 impl BoundFacts {
     /// The facts of a prepared record, its mother's id keyed with `secret`.
     pub fn of(record: &Prepared, secret: &[u8; 32]) -> BoundFacts {
+        let fits = |part: &NamePart| part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES;
         BoundFacts {
             dob: record.dob,
             mother_dob: record.mother_dob,
             sex: record.profile.sex,
             mother_id: mother_id_hash(secret, &record.mother_id),
+            plurality: record.profile.plurality,
+            birth_order: record.profile.birth_order,
+            mother: (fits(&record.mother.given) && fits(&record.mother.family))
+                .then(|| record.mother.clone()),
         }
     }
 
     /// The facts of a profile not prepared (the same as [`Self::of`] its prepared form).
     pub fn of_profile(profile: &Profile, secret: &[u8; 32]) -> BoundFacts {
+        let mother = PersonName::new(&profile.mother_given, &profile.mother_family);
+        let fits = |part: &NamePart| part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES;
         BoundFacts {
             dob: PartialDate::parse(&profile.date_of_birth),
             mother_dob: PartialDate::parse(&profile.mother_date_of_birth),
             sex: profile.sex,
             mother_id: mother_id_hash(secret, &national_id(&profile.mother_national_id)),
+            plurality: profile.plurality,
+            birth_order: profile.birth_order,
+            mother: (fits(&mother.given) && fits(&mother.family)).then_some(mother),
         }
     }
 
     /// Whether a pair of records with these facts is certain to score below
-    /// [`POSSIBLE`] (docs/MATCHING.md §6.4): the points of the dates, sex and mother's id
-    /// exactly, with every name and place taken at its best. Symmetric. Both sides' ids must
-    /// be keyed with the same secret.
+    /// [`POSSIBLE`] or to be twins (docs/MATCHING.md §6.4): the points of the dates, sex,
+    /// mother's id and, when both keep it, the mother's name exactly, with the child's names,
+    /// the places, the father and the caregivers taken at their best; and the twins rule
+    /// (§6.1) where the birth orders tell the two children apart. Symmetric. Both sides' ids
+    /// must be keyed with the same secret.
     pub fn rules_out(&self, other: &BoundFacts) -> bool {
         let mut points = MAX_NAME_AND_PLACE_POINTS;
-        points += date_points(dates(self.dob, other.dob), [25, 18, 18, 8, 14, 5, -45]);
+        let dob = dates(self.dob, other.dob);
+        points += date_points(dob, [25, 18, 18, 8, 14, 5, -45]);
         points += date_points(
             dates(self.mother_dob, other.mother_dob),
             [8, 5, 5, 2, 2, 2, -4],
@@ -102,18 +132,37 @@ impl BoundFacts {
         if self.sex != 0 && other.sex != 0 {
             points += if self.sex != other.sex { -12 } else { 2 };
         }
+        let same_id = matches!((self.mother_id, other.mother_id), (Some(a), Some(b)) if a == b);
         if let (Some(a), Some(b)) = (self.mother_id, other.mother_id) {
             points += if a == b { 15 } else { -15 };
         }
-        points < POSSIBLE
+        let (Some(mother), Some(other_mother)) = (&self.mother, &other.mother) else {
+            return points + MAX_MOTHER_NAME_POINTS < POSSIBLE;
+        };
+        let names = compare_names(mother, other_mother);
+        points += mother_name_points(&names);
+        let same_mother = same_id
+            || (names.given.is_some_and(|s| s >= 0.88) && names.family.is_some_and(|s| s >= 0.88));
+        // The twins rule of §6.1, told apart by birth order (the given names are not known).
+        let twins = (self.plurality >= 2 || other.plurality >= 2)
+            && same_mother
+            && dob.is_some_and(|d| d != DateMatch::Different)
+            && self.birth_order != other.birth_order;
+        twins || points < POSSIBLE
     }
 
-    /// The facts as [`FACTS_LEN`] bytes (docs/MATCHING.md §7): version 1; a presence byte
-    /// (bit 0 the child's date, bit 1 the mother's, bit 2 the mother's id); the child's date
-    /// and the mother's, each as year (u16, big-endian), month and day (0 when not known, and
-    /// all zero when absent); sex; the mother's id hash (zero when absent).
-    pub fn to_bytes(&self) -> [u8; FACTS_LEN] {
-        let mut out = [0u8; FACTS_LEN];
+    /// The facts as bytes (docs/MATCHING.md §6.4, version 2): the version; a presence byte
+    /// (bit 0 the child's date, bit 1 the mother's, bit 2 the mother's id, bit 3 the mother's
+    /// name); the child's date and the mother's, each as year (u16, big-endian), month and
+    /// day (0 when not known, and all zero when absent); sex; the mother's id hash (zero when
+    /// absent); plurality; birth order; then the mother's given names' and family name's
+    /// skeletons, each as a length byte and its ASCII (both lengths zero without the name).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (given, family) = match &self.mother {
+            Some(m) => (m.given.skeleton_text(), m.family.skeleton_text()),
+            None => ("", ""),
+        };
+        let mut out = vec![0u8; FACTS_LEN];
         out[0] = FACTS_VERSION;
         let date = |d: Option<PartialDate>, at: &mut [u8]| {
             if let Some(d) = d {
@@ -124,27 +173,45 @@ impl BoundFacts {
         };
         out[1] = u8::from(self.dob.is_some())
             | u8::from(self.mother_dob.is_some()) << 1
-            | u8::from(self.mother_id.is_some()) << 2;
+            | u8::from(self.mother_id.is_some()) << 2
+            | u8::from(self.mother.is_some()) << 3;
         date(self.dob, &mut out[2..6]);
         date(self.mother_dob, &mut out[6..10]);
         out[10] = self.sex;
         if let Some(id) = self.mother_id {
             out[11..19].copy_from_slice(&id);
         }
+        out.push(self.plurality);
+        out.push(self.birth_order);
+        for part in [given, family] {
+            // [`Self::of`] keeps only names that fit; a longer one is written as absent.
+            let part = if part.len() <= MAX_FACTS_NAME_BYTES {
+                part
+            } else {
+                ""
+            };
+            out.push(part.len() as u8);
+            out.extend_from_slice(part.as_bytes());
+        }
         out
     }
 
-    /// Reads [`Self::to_bytes`] back; every field is checked (a date must be one
-    /// [`PartialDate::parse`] could give), so what is read is what was written.
+    /// Reads [`Self::to_bytes`] (or facts of version 1, 19 bytes) back; every field is
+    /// checked (a date must be one [`PartialDate::parse`] could give, a name's skeletons
+    /// one [`NamePart::from_skeleton_text`] reads), so what is read is what was written.
     pub fn from_bytes(bytes: &[u8]) -> Result<BoundFacts, FactsError> {
-        let bytes: &[u8; FACTS_LEN] = bytes
-            .try_into()
-            .map_err(|_| FactsError::Length(bytes.len()))?;
-        if bytes[0] != FACTS_VERSION {
-            return Err(FactsError::Version(bytes[0]));
+        let length = || FactsError::Length(bytes.len());
+        let head: &[u8; FACTS_LEN] = bytes
+            .get(..FACTS_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(length)?;
+        let version = head[0];
+        if version != 1 && version != FACTS_VERSION {
+            return Err(FactsError::Version(version));
         }
-        let present = bytes[1];
-        if present > 0b111 {
+        let present = head[1];
+        let bits = if version == 1 { 0b111 } else { 0b1111 };
+        if present & !bits != 0 {
             return Err(FactsError::Field("presence byte"));
         }
         let date = |on: bool, at: &[u8], what: &'static str| -> Result<_, FactsError> {
@@ -161,14 +228,14 @@ impl BoundFacts {
                 .map(Some)
                 .ok_or(FactsError::Field(what))
         };
-        let dob = date(present & 1 != 0, &bytes[2..6], "child's date of birth")?;
-        let mother_dob = date(present & 2 != 0, &bytes[6..10], "mother's date of birth")?;
-        let sex = bytes[10];
+        let dob = date(present & 1 != 0, &head[2..6], "child's date of birth")?;
+        let mother_dob = date(present & 2 != 0, &head[6..10], "mother's date of birth")?;
+        let sex = head[10];
         if sex > 2 {
             return Err(FactsError::Field("sex"));
         }
         let mut id = [0u8; 8];
-        id.copy_from_slice(&bytes[11..19]);
+        id.copy_from_slice(&head[11..19]);
         let mother_id = if present & 4 != 0 {
             Some(id)
         } else if id == [0; 8] {
@@ -176,12 +243,53 @@ impl BoundFacts {
         } else {
             return Err(FactsError::Field("mother's id"));
         };
-        Ok(BoundFacts {
+        let mut facts = BoundFacts {
             dob,
             mother_dob,
             sex,
             mother_id,
-        })
+            ..BoundFacts::default()
+        };
+        if version == 1 {
+            return if bytes.len() == FACTS_LEN {
+                Ok(facts)
+            } else {
+                Err(length())
+            };
+        }
+        let mut rest = &bytes[FACTS_LEN..];
+        let [plurality, birth_order, tail @ ..] = rest else {
+            return Err(length());
+        };
+        facts.plurality = *plurality;
+        facts.birth_order = *birth_order;
+        rest = tail;
+        let mut parts = Vec::with_capacity(2);
+        for what in ["mother's given names", "mother's family name"] {
+            let [n, tail @ ..] = rest else {
+                return Err(length());
+            };
+            let n = usize::from(*n);
+            let text = tail.get(..n).ok_or_else(length)?;
+            rest = &tail[n..];
+            let part = std::str::from_utf8(text)
+                .ok()
+                .and_then(NamePart::from_skeleton_text)
+                .ok_or(FactsError::Field(what))?;
+            parts.push(part);
+        }
+        if !rest.is_empty() {
+            return Err(length());
+        }
+        let (Some(family), Some(given)) = (parts.pop(), parts.pop()) else {
+            return Err(length());
+        };
+        if present & 8 != 0 {
+            facts.mother = Some(PersonName { given, family });
+        } else if !given.skeleton_text().is_empty() || !family.skeleton_text().is_empty() {
+            return Err(FactsError::Field("mother's name"));
+        }
+        Ok(facts)
     }
 }
 
@@ -233,19 +341,47 @@ mod tests {
         ]
     }
 
+    fn mother() -> impl Strategy<Value = Option<PersonName>> {
+        let names = [
+            "Олена",
+            "Olena",
+            "Оксана",
+            "Ana",
+            "Ioana",
+            "Maria Elena",
+            "",
+        ];
+        let families = ["Коваленко", "Kovalenko", "Țurcanu", "Turcanu", "Lungu", ""];
+        prop_oneof![
+            Just(None),
+            (0..names.len(), 0..families.len())
+                .prop_map(move |(g, f)| Some(PersonName::new(names[g], families[f]))),
+        ]
+    }
+
     fn facts() -> impl Strategy<Value = BoundFacts> {
         (
-            date(),
-            date(),
-            0u8..=2,
-            proptest::option::of(any::<[u8; 8]>()),
+            (
+                date(),
+                date(),
+                0u8..=2,
+                proptest::option::of(any::<[u8; 8]>()),
+            ),
+            (0u8..=3, 0u8..=3, mother()),
         )
-            .prop_map(|(dob, mother_dob, sex, mother_id)| BoundFacts {
-                dob,
-                mother_dob,
-                sex,
-                mother_id,
-            })
+            .prop_map(
+                |((dob, mother_dob, sex, mother_id), (plurality, birth_order, mother))| {
+                    BoundFacts {
+                        dob,
+                        mother_dob,
+                        sex,
+                        mother_id,
+                        plurality,
+                        birth_order,
+                        mother,
+                    }
+                },
+            )
     }
 
     proptest! {
@@ -255,9 +391,23 @@ mod tests {
         }
 
         #[test]
-        fn bytes_read_are_bytes_written(bytes in proptest::collection::vec(any::<u8>(), FACTS_LEN)) {
+        fn bytes_read_are_bytes_written(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(f) = BoundFacts::from_bytes(&bytes) {
-                prop_assert_eq!(f.to_bytes().to_vec(), bytes);
+                prop_assert_eq!(f.to_bytes(), bytes);
+            }
+        }
+
+        #[test]
+        fn version_1_bytes_read_as_they_were_written(bytes in proptest::collection::vec(any::<u8>(), FACTS_LEN)) {
+            let mut bytes = bytes;
+            bytes[0] = 1;
+            if let Ok(f) = BoundFacts::from_bytes(&bytes) {
+                prop_assert!(f.mother.is_none());
+                let mut again = f.to_bytes();
+                again.truncate(FACTS_LEN);
+                again[0] = 1;
+                again[1] &= 0b111;
+                prop_assert_eq!(again, bytes);
             }
         }
 
@@ -270,23 +420,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn bad_bytes_say_what_is_wrong() {
-        let good = BoundFacts {
+    fn good() -> BoundFacts {
+        BoundFacts {
             dob: PartialDate::parse("2026-03-14"),
             mother_dob: PartialDate::parse("1998-07"),
             sex: 1,
             mother_id: Some([7; 8]),
+            plurality: 1,
+            birth_order: 1,
+            mother: Some(PersonName::new("Олена", "Коваленко")),
         }
-        .to_bytes();
+    }
+
+    #[test]
+    fn bad_bytes_say_what_is_wrong() {
+        let good = good().to_bytes();
         assert_eq!(
             BoundFacts::from_bytes(&good[..18]),
             Err(FactsError::Length(18))
         );
-        let mut bad = good;
-        bad[0] = 2;
-        assert_eq!(BoundFacts::from_bytes(&bad), Err(FactsError::Version(2)));
-        let mut bad = good;
+        let cut = good.len() - 1;
+        assert_eq!(
+            BoundFacts::from_bytes(&good[..cut]),
+            Err(FactsError::Length(cut))
+        );
+        let mut longer = good.clone();
+        longer.push(0);
+        assert_eq!(
+            BoundFacts::from_bytes(&longer),
+            Err(FactsError::Length(good.len() + 1))
+        );
+        let mut bad = good.clone();
+        bad[0] = 3;
+        assert_eq!(BoundFacts::from_bytes(&bad), Err(FactsError::Version(3)));
+        let mut bad = good.clone();
         bad[5] = 31; // 2026-03-31 is fine
         assert!(BoundFacts::from_bytes(&bad).is_ok());
         bad[4] = 2; // 2026-02-31 is not
@@ -294,14 +461,33 @@ mod tests {
             BoundFacts::from_bytes(&bad),
             Err(FactsError::Field("child's date of birth"))
         );
-        let mut bad = good;
+        let mut bad = good.clone();
         bad[10] = 3;
         assert_eq!(BoundFacts::from_bytes(&bad), Err(FactsError::Field("sex")));
-        let mut bad = good;
-        bad[1] = 0b011; // an id without its presence bit
+        let mut bad = good.clone();
+        bad[1] = 0b1011; // an id without its presence bit
         assert_eq!(
             BoundFacts::from_bytes(&bad),
             Err(FactsError::Field("mother's id"))
+        );
+        let mut bad = good.clone();
+        bad[1] = 0b0111; // a name without its presence bit
+        assert_eq!(
+            BoundFacts::from_bytes(&bad),
+            Err(FactsError::Field("mother's name"))
+        );
+        let mut bad = good.clone();
+        bad[22] = 0xff; // not ASCII
+        assert_eq!(
+            BoundFacts::from_bytes(&bad),
+            Err(FactsError::Field("mother's given names"))
+        );
+        // Version 1 has no presence bit 3.
+        let mut old = good[..FACTS_LEN].to_vec();
+        old[0] = 1;
+        assert_eq!(
+            BoundFacts::from_bytes(&old),
+            Err(FactsError::Field("presence byte"))
         );
     }
 
@@ -312,10 +498,78 @@ mod tests {
             mother_dob: PartialDate::parse("1998"),
             sex: 2,
             mother_id: None,
+            plurality: 1,
+            birth_order: 1,
+            mother: Some(PersonName::new("Олена", "Ткач")),
         };
         assert_eq!(
             hex::encode(facts.to_bytes()),
-            "010307ea030e07ce0000020000000000000000"
+            "020b07ea030e07ce00000200000000000000000101\
+             066f6c656e61200b746b61437c746b61436920"
         );
+        // Version 1 (before plurality, birth order and the mother's name) is still read.
+        let old = hex::decode("010307ea030e07ce0000020000000000000000").unwrap();
+        assert_eq!(
+            BoundFacts::from_bytes(&old),
+            Ok(BoundFacts {
+                mother: None,
+                plurality: 0,
+                birth_order: 0,
+                ..facts
+            })
+        );
+    }
+
+    #[test]
+    fn twins_told_apart_by_birth_order_are_ruled_out() {
+        let first = BoundFacts {
+            plurality: 2,
+            birth_order: 1,
+            ..good()
+        };
+        let second = BoundFacts {
+            birth_order: 2,
+            ..first.clone()
+        };
+        assert!(first.rules_out(&second));
+        // The same child twice (same birth order) is not.
+        assert!(!first.rules_out(&first.clone()));
+        // Another mother's name of the same family: not the same delivery, judged on points.
+        let cousin = BoundFacts {
+            mother: Some(PersonName::new("Оксана", "Коваленко")),
+            mother_id: None,
+            ..second.clone()
+        };
+        let first_without_id = BoundFacts {
+            mother_id: None,
+            ..first.clone()
+        };
+        assert!(!first_without_id.rules_out(&cousin));
+        // Facts of version 1 (no names): twins are not told apart.
+        let old = |f: &BoundFacts| BoundFacts {
+            mother: None,
+            plurality: 0,
+            birth_order: 0,
+            ..f.clone()
+        };
+        assert!(!old(&first).rules_out(&old(&second)));
+    }
+
+    #[test]
+    fn a_different_mother_rules_a_look_alike_out() {
+        // Child's dates 3 days apart, another mother's name and date:
+        // 43 + 18 + 2 (sex) - 15 - 3 - 4 = 41 < 45; without her name, 59 + 18 + 2 - 4 = 75.
+        let a = BoundFacts {
+            mother_id: None,
+            ..good()
+        };
+        let b = BoundFacts {
+            mother: Some(PersonName::new("Ioana", "Lungu")),
+            mother_dob: PartialDate::parse("1985-02"),
+            dob: PartialDate::parse("2026-03-17"),
+            ..a.clone()
+        };
+        assert!(a.rules_out(&b));
+        assert!(!a.rules_out(&BoundFacts { mother: None, ..b }));
     }
 }

@@ -135,6 +135,20 @@ impl NamePart {
             .collect()
     }
 
+    /// Its words' skeletons as the one string it keeps (`olena|olena mariia|maria `).
+    pub fn skeleton_text(&self) -> &str {
+        &self.skeletons
+    }
+
+    /// A name part from [`Self::skeleton_text`]; `None` unless the text is printable ASCII
+    /// that is empty or ends its last word with a space.
+    pub fn from_skeleton_text(text: &str) -> Option<NamePart> {
+        let printable = text.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        (printable && (text.is_empty() || text.ends_with(' '))).then(|| NamePart {
+            skeletons: text.to_string(),
+        })
+    }
+
     /// Whether nothing was entered (no word has a skeleton).
     pub fn is_empty(&self) -> bool {
         self.skeletons.bytes().all(|b| b == b' ' || b == b'|')

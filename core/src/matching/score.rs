@@ -77,6 +77,12 @@ fn name_points(s: Option<f64>, scale: (i32, i32, i32, i32)) -> i32 {
     }
 }
 
+/// Points of the mother's names (§6): given names on (10, 7, 2, -15), family name on
+/// (6, 4, 0, -3).
+pub(super) fn mother_name_points(m: &NameMatch) -> i32 {
+    name_points(m.given, (10, 7, 2, -15)) + name_points(m.family, (6, 4, 0, -3))
+}
+
 pub(super) fn date_points(m: Option<DateMatch>, scale: [i32; 7]) -> i32 {
     match m {
         None => 0,
@@ -180,8 +186,7 @@ pub fn weigh<'a>(a: &'a Prepared, b: &'a Prepared, common: impl FnOnce() -> u64)
     };
 
     let mother = compare_names(&a.mother, &b.mother);
-    points += name_points(mother.given, (10, 7, 2, -15));
-    points += name_points(mother.family, (6, 4, 0, -3));
+    points += mother_name_points(&mother);
     let mother_dob = dates(a.mother_dob, b.mother_dob);
     points += date_points(mother_dob, [8, 5, 5, 2, 2, 2, -4]);
     let ids_known = !a.mother_id.is_empty() && !b.mother_id.is_empty();

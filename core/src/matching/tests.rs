@@ -490,7 +490,7 @@ proptest! {
     }
 
     #[test]
-    fn a_pair_ruled_out_by_its_dates_never_matches(a in profile(), b in profile(), common in 0u64..40) {
+    fn a_pair_ruled_out_by_its_facts_never_matches(a in profile(), b in profile(), common in 0u64..40) {
         let pa = Prepared::new(a);
         if super::bound::rules_out(&pa, &b) {
             let pb = Prepared::new(b);
@@ -545,4 +545,64 @@ proptest! {
             }
         }
     }
+}
+
+/// Over the labelled set's pairs that share a blocking key (twins, siblings, cousins and
+/// common names among them), the bound of §6.4 rules out only pairs that score level none,
+/// and it rules out at least 97 % of the pairs that score none (98 % with seed 5; without the
+/// mother's name and the birth order it was 92 %), twins told apart by birth order among them.
+#[test]
+fn the_bound_rules_out_only_pairs_that_do_not_match_on_the_labelled_set() {
+    use std::collections::HashMap;
+    let set = super::labelled::labelled_set(3_000, 5);
+    let prepared: Vec<Prepared> = set
+        .iter()
+        .map(|r| Prepared::new(r.profile.clone()))
+        .collect();
+    let facts: Vec<BoundFacts> = prepared
+        .iter()
+        .map(|p| BoundFacts::of(p, &[9; 32]))
+        .collect();
+    let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
+    for (at, p) in prepared.iter().enumerate() {
+        for key in super::block_keys(p) {
+            blocks.entry(key).or_default().push(at);
+        }
+    }
+    let mut pairs: Vec<(usize, usize)> = blocks
+        .values()
+        .flat_map(|b| {
+            b.iter()
+                .enumerate()
+                .flat_map(move |(i, &x)| b[i + 1..].iter().map(move |&y| (x, y)))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (mut ruled_out, mut twins_ruled_out, mut look_alikes) = (0, 0, 0);
+    for (x, y) in pairs {
+        let level = score(&prepared[x], &prepared[y]).level;
+        if level == Level::None {
+            look_alikes += 1;
+        }
+        if facts[x].rules_out(&facts[y]) {
+            assert_eq!(
+                level,
+                Level::None,
+                "{:?} and {:?}",
+                set[x].profile,
+                set[y].profile
+            );
+            ruled_out += 1;
+            let (a, b) = (&set[x].profile, &set[y].profile);
+            if (a.plurality >= 2 || b.plurality >= 2) && a.date_of_birth == b.date_of_birth {
+                twins_ruled_out += 1;
+            }
+        }
+    }
+    assert!(twins_ruled_out > 0, "no twins ruled out");
+    assert!(
+        ruled_out * 100 >= look_alikes * 97,
+        "{ruled_out} ruled out of {look_alikes} look-alikes"
+    );
 }

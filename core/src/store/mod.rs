@@ -510,6 +510,7 @@ impl Store {
             busy_timeout: std::time::Duration::from_secs(10),
             cache_kib: None,
             secure_delete: true,
+            mmap_bytes: None,
         }
         .apply(&conn)
         .map_err(classify_open_error)?;

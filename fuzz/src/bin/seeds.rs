@@ -511,15 +511,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "enrolment_json",
         &[reference_input().to_json_pretty().into_bytes()],
     )?;
-    let facts: Vec<Vec<u8>> = records
+    let mut facts: Vec<Vec<u8>> = records
         .iter()
         .map(|r| {
             let prepared = birthright_core::matching::Prepared::from_form(&r.enrolment);
-            birthright_core::matching::BoundFacts::of(&prepared, &[7; 32])
-                .to_bytes()
-                .to_vec()
+            birthright_core::matching::BoundFacts::of(&prepared, &[7; 32]).to_bytes()
         })
         .collect();
+    // Facts of version 1 (docs/MATCHING.md §6.4's known answer), still read.
+    facts.push(vec![
+        0x01, 0x03, 0x07, 0xea, 0x03, 0x0e, 0x07, 0xce, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     write(dir, "match_facts", &facts)?;
     let forms: Vec<Vec<u8>> = records
         .iter()

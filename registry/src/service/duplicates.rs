@@ -97,7 +97,7 @@ pub(super) struct MatchIndex {
 }
 
 /// A stored record as the blocking index knows it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Indexed {
     /// Its row of `match_records`.
     seq: i64,
@@ -106,6 +106,17 @@ struct Indexed {
     /// Its facts for the bound of docs/MATCHING.md §6.4; `None` if its row's sealed facts did
     /// not open (then it is read to be judged).
     facts: Option<BoundFacts>,
+}
+
+/// A stored record the bound did not rule out, to be read and scored.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    /// Its row of `match_records`.
+    seq: i64,
+    kid: KeyId,
+    id: Uuid,
+    /// Whether the bound judged it from its facts in memory (if not, it is judged once read).
+    judged: bool,
 }
 
 /// A matched record as a candidate, as `match_candidates` keeps it (sealed): its prepared
@@ -199,10 +210,10 @@ impl Blocks {
 fn candidate_match(
     record: &Prepared,
     counts: &HashMap<String, u64>,
-    candidate: &Indexed,
+    candidate: &Candidate,
     other: &StoredCandidate,
 ) -> Option<Match> {
-    if candidate.facts.is_none() && rules_out_prepared(record, &other.prepared) {
+    if !candidate.judged && rules_out_prepared(record, &other.prepared) {
         return None;
     }
     let evidence = weigh(record, &other.prepared, || {
@@ -401,7 +412,7 @@ impl Registry {
                 seq,
                 kid: m.kid,
                 id: m.id,
-                facts: Some(*facts),
+                facts: Some(facts.clone()),
             });
             held.last_seq = seq;
         }
@@ -487,12 +498,7 @@ impl Registry {
                 };
                 let facts = BoundFacts::of(&this, &secret);
                 // Ruled out by the facts in memory (docs/MATCHING.md §6.4): not read.
-                let survivors: Vec<Indexed> = self
-                    .block_records(&chosen)
-                    .into_iter()
-                    .filter(|c| !skip(&c.kid, &c.id))
-                    .filter(|c| !c.facts.is_some_and(|other| facts.rules_out(&other)))
-                    .collect();
+                let survivors = self.survivors(&chosen, &facts, skip);
                 for (candidate, other) in self.stored_candidates(&survivors)? {
                     if let Some(m) = candidate_match(&this, &these_counts, &candidate, &other) {
                         pair(
@@ -690,13 +696,27 @@ impl Registry {
     }
 
     /// The stored records under any of `hashes` (at most `MAX_BLOCK_RECORDS` of each),
-    /// without repeats, in the index as it is.
-    fn block_records(&self, hashes: &[[u8; 32]]) -> Vec<Indexed> {
+    /// without repeats, in the index as it is, but those `skip` names and those the bound
+    /// rules out against `facts` from their facts in memory (docs/MATCHING.md §6.4).
+    fn survivors(
+        &self,
+        hashes: &[[u8; 32]],
+        facts: &BoundFacts,
+        skip: impl Fn(&KeyId, &Uuid) -> bool,
+    ) -> Vec<Candidate> {
         self.with_match_index_as_is(|m| {
             m.index
                 .records_under(hashes)
                 .into_iter()
-                .filter_map(|n| m.records.get(n as usize).copied())
+                .filter_map(|n| m.records.get(n as usize))
+                .filter(|c| !skip(&c.kid, &c.id))
+                .filter(|c| !c.facts.as_ref().is_some_and(|other| facts.rules_out(other)))
+                .map(|c| Candidate {
+                    seq: c.seq,
+                    kid: c.kid,
+                    id: c.id,
+                    judged: c.facts.is_some(),
+                })
                 .collect()
         })
     }
@@ -732,8 +752,8 @@ impl Registry {
     /// again from it.
     fn stored_candidates(
         &self,
-        at: &[Indexed],
-    ) -> Result<Vec<(Indexed, StoredCandidate)>, ServiceError> {
+        at: &[Candidate],
+    ) -> Result<Vec<(Candidate, StoredCandidate)>, ServiceError> {
         if at.is_empty() {
             return Ok(Vec::new());
         }
@@ -752,7 +772,7 @@ impl Registry {
     /// [`Self::stored_candidates`]); `None` if neither the form nor the record is stored.
     fn stored_candidate(
         &self,
-        at: &Indexed,
+        at: &Candidate,
         sealed: Option<Vec<u8>>,
     ) -> Result<Option<StoredCandidate>, ServiceError> {
         if let Some(sealed) = sealed {
@@ -988,22 +1008,34 @@ mod tests {
             )
         };
         let (last, before) = held(&registry);
-        registry.index_stored(&[row(1), row(2)], &[facts; 2], &vec![None, Some(last + 1)]);
+        let two = [facts.clone(), facts.clone()];
+        registry.index_stored(&[row(1), row(2)], &two, &vec![None, Some(last + 1)]);
         let (now, seqs) = held(&registry);
         assert_eq!(now, last + 1);
         assert_eq!(seqs.len(), before.len() + 1);
-        let block = registry.block_records(&[[2; 32]]);
+        let block = registry.survivors(&[[2; 32]], &facts, |_, _| false);
         assert_eq!(block.len(), 1);
         assert_eq!(block[0].id, Uuid::from_u128(2));
-        assert!(block[0].facts.is_some_and(|f| f == facts));
-        // A gap: nothing more is added, and the rows after it are left for the store.
-        registry.index_stored(
-            &[row(3), row(4)],
-            &[facts; 2],
-            &vec![Some(now + 2), Some(now + 3)],
+        assert!(block[0].judged);
+        assert_eq!(
+            registry
+                .match_index
+                .lock()
+                .unwrap()
+                .records
+                .last()
+                .unwrap()
+                .facts,
+            Some(facts.clone())
         );
+        // A gap: nothing more is added, and the rows after it are left for the store.
+        registry.index_stored(&[row(3), row(4)], &two, &vec![Some(now + 2), Some(now + 3)]);
         assert_eq!(held(&registry), (now, seqs));
-        assert!(registry.block_records(&[[3; 32]]).is_empty());
+        assert!(
+            registry
+                .survivors(&[[3; 32]], &facts, |_, _| false)
+                .is_empty()
+        );
     }
 
     /// Bytes that are not a candidate form, or too many, are refused with an error.
