@@ -156,7 +156,8 @@ fn device(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
 /// (`registry/src/service/duplicates.rs`), over the same tables: records stored as sealed
 /// signed records keyed by device and id, and each record's keyed hashes and sealed facts
 /// for the bound (§6.4) in one appended row of `match_records`, read into the blocking index
-/// in memory ([`KeyedIndex`]) when the registry first matches (WAL, `synchronous=FULL`, as
+/// in memory ([`KeyedIndex`]) when the registry first matches (WAL, `synchronous=FULL`, pages
+/// read through `mmap_size`, as
 /// the registry's store). Per new record (its form as verified): its keys and their hashes,
 /// its blocks' sizes, the blocks chosen within the budget (docs/MATCHING.md §5.4); per
 /// candidate the bound over the facts in memory, and for those it does not rule out the
