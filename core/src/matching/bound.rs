@@ -87,7 +87,6 @@ pub fn mother_id_hash(secret: &[u8; 32], id: &str) -> Option<[u8; 8]> {
 impl BoundFacts {
     /// The facts of a prepared record, its mother's id keyed with `secret`.
     pub fn of(record: &Prepared, secret: &[u8; 32]) -> BoundFacts {
-        let fits = |part: &NamePart| part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES;
         BoundFacts {
             dob: record.dob,
             mother_dob: record.mother_dob,
@@ -95,15 +94,13 @@ impl BoundFacts {
             mother_id: mother_id_hash(secret, &record.mother_id),
             plurality: record.profile.plurality,
             birth_order: record.profile.birth_order,
-            mother: (fits(&record.mother.given) && fits(&record.mother.family))
-                .then(|| record.mother.clone()),
+            mother: kept(&record.mother).then(|| record.mother.clone()),
         }
     }
 
     /// The facts of a profile not prepared (the same as [`Self::of`] its prepared form).
     pub fn of_profile(profile: &Profile, secret: &[u8; 32]) -> BoundFacts {
         let mother = PersonName::new(&profile.mother_given, &profile.mother_family);
-        let fits = |part: &NamePart| part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES;
         BoundFacts {
             dob: PartialDate::parse(&profile.date_of_birth),
             mother_dob: PartialDate::parse(&profile.mother_date_of_birth),
@@ -111,7 +108,7 @@ impl BoundFacts {
             mother_id: mother_id_hash(secret, &national_id(&profile.mother_national_id)),
             plurality: profile.plurality,
             birth_order: profile.birth_order,
-            mother: (fits(&mother.given) && fits(&mother.family)).then_some(mother),
+            mother: kept(&mother).then_some(mother),
         }
     }
 
@@ -158,7 +155,8 @@ impl BoundFacts {
     /// absent); plurality; birth order; then the mother's given names' and family name's
     /// skeletons, each as a length byte and its ASCII (both lengths zero without the name).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let (given, family) = match &self.mother {
+        let mother = self.mother.as_ref().filter(|m| kept(m));
+        let (given, family) = match mother {
             Some(m) => (m.given.skeleton_text(), m.family.skeleton_text()),
             None => ("", ""),
         };
@@ -174,7 +172,7 @@ impl BoundFacts {
         out[1] = u8::from(self.dob.is_some())
             | u8::from(self.mother_dob.is_some()) << 1
             | u8::from(self.mother_id.is_some()) << 2
-            | u8::from(self.mother.is_some()) << 3;
+            | u8::from(mother.is_some()) << 3;
         date(self.dob, &mut out[2..6]);
         date(self.mother_dob, &mut out[6..10]);
         out[10] = self.sex;
@@ -184,12 +182,7 @@ impl BoundFacts {
         out.push(self.plurality);
         out.push(self.birth_order);
         for part in [given, family] {
-            // [`Self::of`] keeps only names that fit; a longer one is written as absent.
-            let part = if part.len() <= MAX_FACTS_NAME_BYTES {
-                part
-            } else {
-                ""
-            };
+            // Only a name [`kept`] is written (one that is not is written as absent).
             out.push(part.len() as u8);
             out.extend_from_slice(part.as_bytes());
         }
@@ -285,12 +278,28 @@ impl BoundFacts {
             return Err(length());
         };
         if present & 8 != 0 {
-            facts.mother = Some(PersonName { given, family });
+            let mother = PersonName { given, family };
+            if !kept(&mother) {
+                return Err(FactsError::Field("mother's name"));
+            }
+            facts.mother = Some(mother);
         } else if !given.skeleton_text().is_empty() || !family.skeleton_text().is_empty() {
             return Err(FactsError::Field("mother's name"));
         }
         Ok(facts)
     }
+}
+
+/// Whether the facts keep a mother's name: each part's skeletons fit in
+/// [`MAX_FACTS_NAME_BYTES`] and every word has a skeleton (so a name compared with itself
+/// scores its best, and a record is never ruled out against itself).
+fn kept(name: &PersonName) -> bool {
+    [&name.given, &name.family].into_iter().all(|part| {
+        part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES
+            && part
+                .words()
+                .all(|w| super::names::skeletons_of(w).next().is_some())
+    })
 }
 
 /// The associated data under which the registry seals a record's facts in its row of
@@ -518,6 +527,39 @@ mod tests {
                 ..facts
             })
         );
+    }
+
+    /// A name with a word of no skeleton (found by the fuzz target `match_facts`) is not
+    /// kept: compared with itself it would not score its best, and a record with a child's
+    /// date of year only would be ruled out against itself.
+    #[test]
+    fn a_name_with_a_word_of_no_skeleton_is_not_kept() {
+        let name = PersonName {
+            given: NamePart::from_skeleton_text(" rIna ").unwrap(),
+            family: NamePart::from_skeleton_text("ko-alenko ").unwrap(),
+        };
+        let facts = BoundFacts {
+            dob: PartialDate::from_parts(4352, None, None),
+            mother_dob: PartialDate::from_parts(0, None, None),
+            sex: 1,
+            mother: Some(name),
+            ..BoundFacts::default()
+        };
+        let bytes = facts.to_bytes();
+        assert_eq!(bytes[1] & 8, 0, "written without the name");
+        let read = BoundFacts::from_bytes(&bytes).unwrap();
+        assert_eq!(read.mother, None);
+        assert!(!read.rules_out(&read));
+        let with_name = hex::decode(
+            "020b1100000000000000010000000000000000010106207249\
+             6e61200a6b6f2d616c656e6b6f20",
+        )
+        .unwrap();
+        assert_eq!(
+            BoundFacts::from_bytes(&with_name),
+            Err(FactsError::Field("mother's name"))
+        );
+        assert!(kept(&PersonName::new("Ірина Марія", "Коваленко")));
     }
 
     #[test]
