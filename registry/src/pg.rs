@@ -418,6 +418,7 @@ fn insert_matches(
     tx: &mut Transaction<'_>,
     matches: &[RecordMatch],
     backfill_next: Option<u64>,
+    seen: Option<i64>,
 ) -> Result<MatchRows, StoreError> {
     let mut given = Vec::with_capacity(matches.len());
     if matches.is_empty() && backfill_next.is_none() {
@@ -426,6 +427,17 @@ fn insert_matches(
     // Rows become visible in `seq` order (the index in memory reads on from the last
     // one it saw), so writers take turns.
     tx.batch_execute("LOCK TABLE match_records IN SHARE ROW EXCLUSIVE MODE")?;
+    if let Some(seen) = seen {
+        let last: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(seq), 0)::BIGINT FROM match_records",
+                &[],
+            )?
+            .get(0);
+        if last > seen {
+            return Err(StoreError::MatchedBehind);
+        }
+    }
     let insert = tx.prepare(
         "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING seq",
@@ -714,8 +726,12 @@ impl LedgerTx for PgTx<'_, '_> {
             .map(|r| r.get(0)))
     }
 
-    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<MatchRows, StoreError> {
-        insert_matches(&mut self.tx.borrow_mut(), matches, None)
+    fn insert_matches(
+        &self,
+        matches: &[RecordMatch],
+        seen: Option<i64>,
+    ) -> Result<MatchRows, StoreError> {
+        insert_matches(&mut self.tx.borrow_mut(), matches, None, seen)
     }
 
     fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError> {
@@ -1409,9 +1425,10 @@ impl RegistryStore for PgStore {
         &self,
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
+        seen: Option<i64>,
     ) -> Result<MatchRows, StoreError> {
         self.db()
-            .write_sql(|tx| insert_matches(tx, matches, backfill_next))
+            .write_sql(|tx| insert_matches(tx, matches, backfill_next, seen))
     }
 
     fn records_without_match_keys(

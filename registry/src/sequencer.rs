@@ -110,8 +110,13 @@ pub trait LedgerTx {
     fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError>;
     /// Stores records' keyed blocking hashes, sealed facts and open pairs (duplicate
     /// detection's rows, docs/MATCHING.md §7); a row or pair already stored is kept. Returns
-    /// the row numbers given ([`MatchRows`]).
-    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<MatchRows, StoreError>;
+    /// the row numbers given ([`MatchRows`]). With `seen`, nothing is stored if a row was
+    /// stored after that one ([`StoreError::MatchedBehind`]).
+    fn insert_matches(
+        &self,
+        matches: &[RecordMatch],
+        seen: Option<i64>,
+    ) -> Result<MatchRows, StoreError>;
     /// Remembers a batch id (once).
     fn insert_batch(
         &self,
@@ -492,14 +497,17 @@ pub trait Ledger: Send + Sync {
     fn recover_head(&self) -> Result<Recovery, StoreError>;
     /// Appends decisions (PROTOCOL §10.1) in one transaction and signs the new checkpoint.
     fn decide(&self, decisions: &[NewDecision], sign: Sign<'_>) -> Result<Decided, StoreError> {
-        Ok(self.decide_and_match(decisions, &[], sign)?.0)
+        Ok(self.decide_and_match(decisions, &[], None, sign)?.0)
     }
     /// [`Self::decide`], and stores `matches` in the same transaction (even when a decision
-    /// is stale and none is appended), with the row numbers they were given.
+    /// is stale and none is appended), with the row numbers they were given. With `seen`
+    /// (see [`LedgerTx::insert_matches`]), nothing at all is written if a row of
+    /// duplicate detection was stored after it.
     fn decide_and_match(
         &self,
         decisions: &[NewDecision],
         matches: &[RecordMatch],
+        seen: Option<i64>,
         sign: Sign<'_>,
     ) -> Result<(Decided, MatchRows), StoreError>;
 }
@@ -675,10 +683,11 @@ impl<B: LedgerBackend> Ledger for Sequencer<B> {
         &self,
         decisions: &[NewDecision],
         matches: &[RecordMatch],
+        seen: Option<i64>,
         sign: Sign<'_>,
     ) -> Result<(Decided, MatchRows), StoreError> {
         let (decided, root) = self.backend.write(|tx| {
-            let rows_given = tx.insert_matches(matches)?;
+            let rows_given = tx.insert_matches(matches, seen)?;
             let mut size = tx.size()?;
             let mut pending = Pending::new(tx);
             let mut rows = Vec::with_capacity(decisions.len());

@@ -76,6 +76,11 @@ pub enum StoreError {
          `birthright registry recover --data DIR` to accept the loss (devices will see a fork)"
     )]
     Restored(String),
+    /// Duplicate detection's rows were not stored: another writer stored rows after the last
+    /// one the matching that made them had seen, so their records were not matched against
+    /// those. Nothing was written; match again.
+    #[error("records were matched meanwhile by another request; nothing was stored")]
+    MatchedBehind,
     /// Reading or writing the ledger head file failed.
     #[error("ledger head file {path}: {message}")]
     Head {
@@ -590,9 +595,11 @@ pub trait RegistryStore: Send + Sync {
         &self,
         decisions: &[NewDecision],
         matches: &[RecordMatch],
+        seen: Option<i64>,
         sign: &dyn Fn(u64, &Hash) -> Result<String, LedgerError>,
     ) -> Result<(Decided, MatchRows), StoreError> {
-        self.ledger().decide_and_match(decisions, matches, sign)
+        self.ledger()
+            .decide_and_match(decisions, matches, seen, sign)
     }
 
     /// Accepts the database's current tree as the ledger head after a restore (`registry
@@ -648,11 +655,14 @@ pub trait RegistryStore: Send + Sync {
     /// Stores the keyed blocking hashes and open pairs of several records (a hash or pair
     /// already stored is kept as it is) and, with `backfill_next`, moves the back-fill of
     /// hashes on to that leaf index (never back): all in one transaction. Returns the row
-    /// numbers given.
+    /// numbers given. With `seen` (the last row of `match_records` the matching that made
+    /// `matches` had seen), nothing is stored if a row was stored after it
+    /// ([`StoreError::MatchedBehind`]).
     fn add_matches(
         &self,
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
+        seen: Option<i64>,
     ) -> Result<MatchRows, StoreError>;
 
     /// The records sequenced at a leaf index in `leaves` that have no keyed blocking hashes
@@ -970,10 +980,20 @@ fn insert_matches(
     tx: &Connection,
     matches: &[RecordMatch],
     backfill_next: Option<u64>,
+    seen: Option<i64>,
 ) -> Result<MatchRows, StoreError> {
     let mut given = Vec::with_capacity(matches.len());
     if matches.is_empty() && backfill_next.is_none() {
         return Ok(given);
+    }
+    if let Some(seen) = seen {
+        let last: i64 =
+            tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM match_records", [], |r| {
+                r.get(0)
+            })?;
+        if last > seen {
+            return Err(StoreError::MatchedBehind);
+        }
     }
     let mut insert = tx.prepare_cached(
         "INSERT INTO match_records(device_kid, id, keys, sealed_facts)
@@ -1224,8 +1244,12 @@ impl LedgerTx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn insert_matches(&self, matches: &[RecordMatch]) -> Result<MatchRows, StoreError> {
-        insert_matches(self.0, matches, None)
+    fn insert_matches(
+        &self,
+        matches: &[RecordMatch],
+        seen: Option<i64>,
+    ) -> Result<MatchRows, StoreError> {
+        insert_matches(self.0, matches, None, seen)
     }
 
     fn insert_decisions(&self, decisions: &[DecisionRow]) -> Result<(), StoreError> {
@@ -1982,8 +2006,9 @@ impl RegistryStore for SqliteStore {
         &self,
         matches: &[RecordMatch],
         backfill_next: Option<u64>,
+        seen: Option<i64>,
     ) -> Result<MatchRows, StoreError> {
-        self.write(|tx| insert_matches(tx, matches, backfill_next))
+        self.write(|tx| insert_matches(tx, matches, backfill_next, seen))
     }
 
     fn records_without_match_keys(
@@ -2379,13 +2404,15 @@ pub(crate) fn match_rows_behave(store: &dyn RegistryStore) {
         sealed_candidate: vec![n, n],
         pairs: Vec::new(),
     };
-    let given = store.add_matches(&[row(1), row(2)], None).unwrap();
+    let given = store.add_matches(&[row(1), row(2)], None, None).unwrap();
     let (Some(first), Some(second)) = (given[0], given[1]) else {
         panic!("no row numbers: {given:?}");
     };
     assert_eq!(second, first + 1);
     // (PostgreSQL's identity may skip a number for the row kept.)
-    let again = store.add_matches(&[row(2), row(3)], None).unwrap();
+    let again = store
+        .add_matches(&[row(2), row(3)], None, Some(second))
+        .unwrap();
     let [None, Some(third)] = again[..] else {
         panic!("{again:?}");
     };
@@ -2406,6 +2433,23 @@ pub(crate) fn match_rows_behave(store: &dyn RegistryStore) {
         rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
         vec![second, third]
     );
+    // Rows made by a matching that saw only up to `second` are not stored now that `third`
+    // is (their record was never matched against it), alone or with decisions.
+    assert!(matches!(
+        store.add_matches(&[row(4)], Some(9), Some(second)),
+        Err(StoreError::MatchedBehind)
+    ));
+    let no_sign = |_: u64, _: &Hash| -> Result<String, LedgerError> { Ok(String::new()) };
+    assert!(matches!(
+        store.decide_and_match(&[], &[row(4)], Some(second), &no_sign),
+        Err(StoreError::MatchedBehind)
+    ));
+    assert!(!store.has_match_keys(&row(4).kid, &row(4).id).unwrap());
+    assert_eq!(store.match_backfill_next().unwrap(), 0);
+    let [Some(fourth)] = store.add_matches(&[row(4)], None, Some(third)).unwrap()[..] else {
+        panic!("row 4 not stored");
+    };
+    assert!(fourth > third);
 }
 
 /// The witness rows of any backend: added, listed in order, sizes only grow unless told

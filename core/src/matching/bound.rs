@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::{
     Prepared, Profile,
-    dates::{DateMatch, PartialDate},
+    dates::PartialDate,
     names::{NamePart, PersonName, compare_names},
     national_id,
-    score::{POSSIBLE, date_points, dates, mother_name_points},
+    score::{POSSIBLE, date_points, dates, mother_name_points, same_name, twins_if_same_mother},
 };
 use crate::{keys::KeyId, store::crypto::context};
 
@@ -30,6 +30,9 @@ const MAX_NAME_AND_PLACE_POINTS: i32 = 43;
 
 /// Most points the mother's names can add (10 + 6), taken when the facts do not keep them.
 const MAX_MOTHER_NAME_POINTS: i32 = 16;
+
+/// Fewest points the mother's names can add (-15 - 3).
+const MIN_MOTHER_NAME_POINTS: i32 = -18;
 
 /// What the bound of §6.4 reads of a record. The mother's national id is kept as the first 8
 /// bytes of a keyed hash (equality is all the bound asks of it), her name as its skeletons
@@ -133,18 +136,24 @@ impl BoundFacts {
         if let (Some(a), Some(b)) = (self.mother_id, other.mother_id) {
             points += if a == b { 15 } else { -15 };
         }
+        if points + MAX_MOTHER_NAME_POINTS < POSSIBLE {
+            return true; // whatever the mother's names
+        }
         let (Some(mother), Some(other_mother)) = (&self.mother, &other.mother) else {
-            return points + MAX_MOTHER_NAME_POINTS < POSSIBLE;
+            return false;
         };
+        // The twins rule, told apart by birth order only (the child's names are not known).
+        let twins_possible = twins_if_same_mother(
+            self.plurality >= 2 || other.plurality >= 2,
+            dob,
+            self.birth_order != other.birth_order,
+        );
+        if !twins_possible && points + MIN_MOTHER_NAME_POINTS >= POSSIBLE {
+            return false; // whatever the mother's names
+        }
         let names = compare_names(mother, other_mother);
         points += mother_name_points(&names);
-        let same_mother = same_id
-            || (names.given.is_some_and(|s| s >= 0.88) && names.family.is_some_and(|s| s >= 0.88));
-        // The twins rule of §6.1, told apart by birth order (the given names are not known).
-        let twins = (self.plurality >= 2 || other.plurality >= 2)
-            && same_mother
-            && dob.is_some_and(|d| d != DateMatch::Different)
-            && self.birth_order != other.birth_order;
+        let twins = twins_possible && (same_id || same_name(&names));
         twins || points < POSSIBLE
     }
 

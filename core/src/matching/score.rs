@@ -83,6 +83,23 @@ pub(super) fn mother_name_points(m: &NameMatch) -> i32 {
     name_points(m.given, (10, 7, 2, -15)) + name_points(m.family, (6, 4, 0, -3))
 }
 
+/// Whether both parts of a name compare at least 0.88 (the same person's name, §6).
+pub(super) fn same_name(m: &NameMatch) -> bool {
+    m.given.is_some_and(|s| s >= 0.88) && m.family.is_some_and(|s| s >= 0.88)
+}
+
+/// The twins rule (§6.2) but for the mother: whether two records of the same mother are
+/// two children of one multiple birth, their dates of birth not different and the two told
+/// apart (`other_child`: by birth order or given name). [`weigh`] and the bound
+/// ([`super::BoundFacts::rules_out`]) both ask it.
+pub(super) fn twins_if_same_mother(
+    multiple: bool,
+    dob: Option<DateMatch>,
+    other_child: bool,
+) -> bool {
+    multiple && dob.is_some_and(|d| d != DateMatch::Different) && other_child
+}
+
 pub(super) fn date_points(m: Option<DateMatch>, scale: [i32; 7]) -> i32 {
     match m {
         None => 0,
@@ -152,9 +169,7 @@ pub fn weigh<'a>(a: &'a Prepared, b: &'a Prepared, common: impl FnOnce() -> u64)
     points += name_points(child.family, (10, 7, 3, -6));
     // A name many children of that month share says less about which child this is
     // (Fellegi-Sunter's frequency-adjusted agreement weight, in steps).
-    let same_child_name =
-        child.given.is_some_and(|s| s >= 0.88) && child.family.is_some_and(|s| s >= 0.88);
-    let (common, penalty) = if same_child_name {
+    let (common, penalty) = if same_name(&child) {
         let common = common();
         (common, common_name_penalty(common))
     } else {
@@ -211,15 +226,13 @@ pub fn weigh<'a>(a: &'a Prepared, b: &'a Prepared, common: impl FnOnce() -> u64)
         points += 2;
     }
 
-    let same_mother = same_id
-        || (mother.given.is_some_and(|s| s >= 0.88) && mother.family.is_some_and(|s| s >= 0.88));
-    // Twins (§6.2): a multiple birth, same mother and date, told apart by birth order or
-    // given name, are two children.
-    let multiple = a.profile.plurality >= 2 || b.profile.plurality >= 2;
-    let same_delivery = same_mother && dob.is_some_and(|d| d != DateMatch::Different);
-    let other_child =
-        a.profile.birth_order != b.profile.birth_order || child.given.is_some_and(|s| s < 0.80);
-    let twins = multiple && same_delivery && other_child;
+    let same_mother = same_id || same_name(&mother);
+    let twins = same_mother
+        && twins_if_same_mother(
+            a.profile.plurality >= 2 || b.profile.plurality >= 2,
+            dob,
+            a.profile.birth_order != b.profile.birth_order || child.given.is_some_and(|s| s < 0.80),
+        );
     Evidence {
         a,
         b,
@@ -337,6 +350,5 @@ fn child_name_reason(a: &Prepared, b: &Prepared, m: &NameMatch) -> String {
 /// Whether two names are the same person's (both parts at least 0.88), for callers that
 /// compare names outside a full score.
 pub fn same_person(a: &PersonName, b: &PersonName) -> bool {
-    let m = compare_names(a, b);
-    m.given.is_some_and(|s| s >= 0.88) && m.family.is_some_and(|s| s >= 0.88)
+    same_name(&compare_names(a, b))
 }

@@ -608,11 +608,12 @@ impl LedgerTx for FaultyTx<'_> {
     fn insert_matches(
         &self,
         matches: &[crate::store::RecordMatch],
+        seen: Option<i64>,
     ) -> Result<crate::store::MatchRows, StoreError> {
         if !matches.is_empty() {
             self.step()?;
         }
-        self.inner.insert_matches(matches)
+        self.inner.insert_matches(matches, seen)
     }
     fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
         self.inner.checkpoint(size)

@@ -31,7 +31,7 @@ use super::{
         AWAITING_REVIEW, Action, DECLARED, DecisionOutcome, DecisionRequest, POSSIBLE_DUPLICATE,
     },
 };
-use crate::store::{DuplicatePair, MatchRecordRow, MatchRows, RecordMatch};
+use crate::store::{DuplicatePair, MatchRecordRow, MatchRows, RecordMatch, StoreError};
 
 /// A record on the ledger to match: its device, id, the record it corrects and its form
 /// (from its verified signed bytes).
@@ -60,6 +60,24 @@ pub(super) struct MatchedBatch {
     pub matches: Vec<RecordMatch>,
     /// Their facts in plain, in the same order (for the index in memory once stored).
     pub facts: Vec<BoundFacts>,
+    /// The last row of `match_records` the index held when the matching began: the rows
+    /// are stored only if none was stored after it ([`StoreError::MatchedBehind`]), since
+    /// the records of rows stored meanwhile (by a concurrent request or another process)
+    /// were not matched against these.
+    pub seen: i64,
+}
+
+/// Times a batch is matched again when rows were stored meanwhile (each time against the
+/// rows stored since, at once), before the request is answered as busy.
+pub(super) const MATCH_ATTEMPTS: u32 = 16;
+
+/// The answer when a batch found other rows stored meanwhile on every attempt.
+pub(super) fn matched_behind_too_often() -> ServiceError {
+    ServiceError::new(
+        503,
+        "registry_busy",
+        "the registry is busy matching other records; try again shortly",
+    )
 }
 
 /// An open pair as a registrar sees it: the ids, the score and the reasons (recomputed from
@@ -344,7 +362,9 @@ impl Registry {
             });
         }
         step.keyed = keyed.len() as u64;
-        let rows = self.store.add_matches(&keyed, Some(to))?;
+        // Old records are not matched against each other: their rows go in whatever was
+        // stored meanwhile.
+        let rows = self.store.add_matches(&keyed, Some(to), None)?;
         self.index_stored(&keyed, &keyed_facts, &rows);
         Ok(step)
     }
@@ -373,19 +393,53 @@ impl Registry {
             .flatten())
     }
 
+    /// Tests: runs the hook set to run between a batch's matching and its storing.
+    #[cfg(test)]
+    pub(super) fn after_matching(&self) {
+        let hook = self
+            .after_matching_hook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook(self);
+        }
+    }
+
+    /// Tests: sets the hook [`Self::after_matching`] runs (once).
+    #[cfg(test)]
+    pub(crate) fn set_after_matching(&self, hook: impl FnOnce(&Registry) + Send + 'static) {
+        *self
+            .after_matching_hook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+    }
+
     /// [`Self::match_batch`], storing the rows of the records matched now in one
-    /// transaction.
+    /// transaction (matched again while rows were stored meanwhile).
     pub(super) fn hold_if_duplicates(
         &self,
         records: &[ToMatch<'_>],
         now: i64,
     ) -> Result<Vec<Option<Held>>, ServiceError> {
-        let batch = self.match_batch(records, now)?;
-        if !batch.matches.is_empty() {
-            let rows = self.store.add_matches(&batch.matches, None)?;
-            self.index_stored(&batch.matches, &batch.facts, &rows);
+        for _ in 0..MATCH_ATTEMPTS {
+            let batch = self.match_batch(records, now)?;
+            if batch.matches.is_empty() {
+                return Ok(batch.holds);
+            }
+            match self
+                .store
+                .add_matches(&batch.matches, None, Some(batch.seen))
+            {
+                Ok(rows) => {
+                    self.index_stored(&batch.matches, &batch.facts, &rows);
+                    return Ok(batch.holds);
+                }
+                Err(StoreError::MatchedBehind) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(batch.holds)
+        Err(matched_behind_too_often())
     }
 
     /// Adds rows just stored (`matches` with their `facts`, given `rows`) to the blocking
@@ -433,7 +487,7 @@ impl Registry {
         let secret = self.keys.data_key.match_secret();
         // The index is brought up to date once: the batch's own records are matched with
         // each other below, as if stored one by one.
-        self.with_match_index(|_| ())?;
+        let seen = self.with_match_index(|m| m.last_seq)?;
         let mut prepared = Vec::with_capacity(records.len());
         let mut counts = Vec::with_capacity(records.len());
         // The records matched now, with where they are in `records`.
@@ -575,6 +629,7 @@ impl Registry {
             holds,
             matches: matched.into_iter().map(|(m, _)| m).collect(),
             facts: matched_facts,
+            seen,
         })
     }
 
@@ -957,6 +1012,76 @@ mod tests {
     use birthright_core::fixtures::{reference_input, sample_inputs};
 
     use super::*;
+
+    struct NoProgress;
+    impl birthright_core::sync::SyncProgress for NoProgress {
+        fn on_progress(&self, _: &birthright_core::sync::SyncCounts) {}
+    }
+
+    /// A device enrolled with `registry` for `worker`.
+    fn device(registry: &Registry, worker: &str) -> birthright_core::device::Device {
+        let key = birthright_core::store::StorageKey::generate().unwrap();
+        let device = birthright_core::device::Device::open_in_memory(key).unwrap();
+        device.init(worker).unwrap();
+        let token = registry.create_token(worker, "UA-46", 3600).unwrap();
+        let origin = &registry.trust_bundle().origin;
+        let request = device.enrolment_request(&token, origin).unwrap();
+        let answer = registry.enrol(&request).unwrap();
+        device
+            .complete_enrolment(&answer, registry.trust_bundle())
+            .unwrap();
+        device
+    }
+
+    fn sync(registry: &std::sync::Arc<Registry>, device: &birthright_core::device::Device) {
+        let transport = crate::local::LocalTransport::new(registry.clone());
+        let config = birthright_core::sync::SyncConfig::default();
+        let report = device.sync(&transport, &NoProgress, config).unwrap();
+        assert_eq!(report.accepted, 1);
+    }
+
+    /// Two devices' batches of the same child arrive at once: the first is stored between
+    /// the second's matching and the storing of its rows. The second finds rows stored after
+    /// those its matching saw, stores nothing, matches again and is held with the first as
+    /// its candidate (without the check, both would be registered as two children).
+    #[test]
+    fn a_batch_matched_while_another_was_stored_is_matched_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = std::sync::Arc::new(
+            Registry::init(dir.path(), "registry.test/births")
+                .unwrap()
+                .0,
+        );
+        let (first, second) = (device(&registry, "w-1"), device(&registry, "w-2"));
+        let mut child = reference_input();
+        let born = time::OffsetDateTime::now_utc().date() - time::Duration::days(30);
+        child.child.date_of_birth = born.to_string();
+        let first_id = first.capture(&child).unwrap().summary.id;
+        let second_id = second.capture(&child).unwrap().summary.id;
+        let inner = registry.clone();
+        registry.set_after_matching(move |_| sync(&inner, &first));
+        sync(&registry, &second);
+        let pairs: Vec<(Uuid, Uuid)> = registry
+            .duplicates()
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.record_id, p.candidate_id))
+            .collect();
+        assert_eq!(pairs, vec![(second_id, first_id)]);
+        let status = |id: &Uuid| {
+            let owners = registry.record_owners(id).unwrap();
+            let [kid] = owners[..] else {
+                panic!("record {id} is stored {} times", owners.len());
+            };
+            registry
+                .store
+                .registration(&kid, id)
+                .unwrap()
+                .map(|r| r.status)
+        };
+        assert_eq!(status(&first_id).as_deref(), Some("registered"));
+        assert_eq!(status(&second_id).as_deref(), Some(AWAITING_REVIEW));
+    }
 
     fn candidate(form: &RegistrationForm) -> StoredCandidate {
         StoredCandidate::new(&Prepared::from_form(form), form, 1_780_000_000)

@@ -17,10 +17,11 @@ use uuid::Uuid;
 
 use crate::store::{
     Candidate, Decided, DeviceRow, MatchRows, NewDecision, RecordMatch, Sequenced, SequencedBatch,
+    StoreError,
 };
 
 use super::decisions::{DECLARED, review_reasons};
-use super::duplicates::ToMatch;
+use super::duplicates::{MATCH_ATTEMPTS, ToMatch, matched_behind_too_often};
 
 use super::{
     EXPIRED_SYNC_GRACE_SECS, EnrolledDevice, MAX_CLOCK_AHEAD_SECS, PRE_ENROLMENT_CAPTURE_SECS,
@@ -103,33 +104,52 @@ impl Registry {
                 first_sequenced: matches!(outcome, Sequenced::Accepted(_)),
             })
             .collect();
-        let matched = self.match_batch(&to_match, now)?;
-        let mut holds = matched.holds.into_iter();
-        let mut reviews = Vec::with_capacity(candidates.len());
-        let mut plan = ReviewPlan::default();
-        for ((candidate, record), outcome) in
-            candidates.iter().zip(&records).zip(&sequenced.results)
-        {
-            let review = match outcome {
-                Sequenced::Accepted(_) | Sequenced::Duplicate(_) => {
-                    let held = holds.next().flatten();
-                    let form = &record.enrolment;
-                    Some(self.review(&kid, candidate, form, held, now, &mut plan)?)
-                }
-                _ => None,
-            };
-            reviews.push(review);
-        }
-        let (size, checkpoint) = if plan.decisions.is_empty() {
-            if !matched.matches.is_empty() {
-                let rows = self.store.add_matches(&matched.matches, None)?;
-                self.index_stored(&matched.matches, &matched.facts, &rows);
+        // Matched again, from the start, while another request stored rows between the
+        // matching and its rows (so that two batches of the same child sent at once hold
+        // the one stored second).
+        let mut attempt = 0;
+        let (reviews, plan, registered) = loop {
+            attempt += 1;
+            let matched = self.match_batch(&to_match, now)?;
+            #[cfg(test)]
+            self.after_matching();
+            let mut holds = matched.holds.into_iter();
+            let mut reviews = Vec::with_capacity(candidates.len());
+            let mut plan = ReviewPlan::default();
+            for ((candidate, record), outcome) in
+                candidates.iter().zip(&records).zip(&sequenced.results)
+            {
+                let review = match outcome {
+                    Sequenced::Accepted(_) | Sequenced::Duplicate(_) => {
+                        let held = holds.next().flatten();
+                        let form = &record.enrolment;
+                        Some(self.review(&kid, candidate, form, held, now, &mut plan)?)
+                    }
+                    _ => None,
+                };
+                reviews.push(review);
             }
-            (sequenced.size, sequenced.checkpoint)
-        } else {
-            let rows = self.register_at_once(&plan.decisions, &matched.matches)?;
-            self.index_stored(&matched.matches, &matched.facts, &rows);
+            let seen = Some(matched.seen);
+            let stored = match (plan.decisions.is_empty(), matched.matches.is_empty()) {
+                (true, true) => Ok(Vec::new()),
+                (true, false) => self.store.add_matches(&matched.matches, None, seen),
+                (false, _) => self.register_at_once(&plan.decisions, &matched.matches, seen),
+            };
+            match stored {
+                Ok(rows) => {
+                    self.index_stored(&matched.matches, &matched.facts, &rows);
+                    let registered = !plan.decisions.is_empty();
+                    break (reviews, plan, registered);
+                }
+                Err(StoreError::MatchedBehind) if attempt < MATCH_ATTEMPTS => continue,
+                Err(StoreError::MatchedBehind) => return Err(matched_behind_too_often()),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let (size, checkpoint) = if registered {
             self.store.latest_checkpoint(&self.signer())?
+        } else {
+            (sequenced.size, sequenced.checkpoint)
         };
         // After the matches: a record killed in between is still `declared` with its pairs,
         // and its re-send sets its review.
@@ -272,14 +292,19 @@ impl Registry {
     /// Appends the policy's registrations in one transaction with the rows duplicate
     /// detection stores (`matches`); should another request have decided one of them
     /// meanwhile (a concurrent re-send), the rows are stored all the same and each of the
-    /// others is appended alone. Returns the row numbers the rows were given.
+    /// others is appended alone. Returns the row numbers the rows were given. With `seen`,
+    /// nothing is written if duplicate detection stored rows after it
+    /// ([`StoreError::MatchedBehind`]).
     fn register_at_once(
         &self,
         decisions: &[NewDecision],
         matches: &[RecordMatch],
-    ) -> Result<MatchRows, ServiceError> {
+        seen: Option<i64>,
+    ) -> Result<MatchRows, StoreError> {
         let signer = self.signer();
-        let (decided, rows) = self.store.decide_and_match(decisions, matches, &signer)?;
+        let (decided, rows) = self
+            .store
+            .decide_and_match(decisions, matches, seen, &signer)?;
         if let Decided::Stale { .. } = decided {
             for decision in decisions {
                 self.store.decide(std::slice::from_ref(decision), &signer)?;

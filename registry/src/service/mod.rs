@@ -137,6 +137,10 @@ pub struct Registry {
     witness_retry: std::sync::Mutex<Option<(u64, std::time::Instant)>>,
     /// The blocking index of duplicate detection, built at its first use.
     match_index: std::sync::Mutex<duplicates::MatchIndex>,
+    /// Tests: run once at ingest between matching a batch and storing its rows (another
+    /// request landing in between).
+    #[cfg(test)]
+    after_matching_hook: std::sync::Mutex<Option<Box<dyn FnOnce(&Registry) + Send>>>,
 }
 
 /// The signed status list as last built, and the state it was built from.
@@ -413,6 +417,8 @@ impl Registry {
             witness_lock: std::sync::Mutex::new(()),
             witness_retry: std::sync::Mutex::new(None),
             match_index: std::sync::Mutex::new(duplicates::MatchIndex::default()),
+            #[cfg(test)]
+            after_matching_hook: std::sync::Mutex::new(None),
         })
     }
 
