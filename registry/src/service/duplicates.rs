@@ -137,6 +137,25 @@ struct Candidate {
     judged: bool,
 }
 
+/// A record of a batch between finding its candidates and scoring them
+/// ([`Registry::match_batch`]).
+struct Planned {
+    prepared: Prepared,
+    /// Its child's-name block sizes ([`Blocks::child_name_counts`]).
+    counts: HashMap<String, u64>,
+    /// When it is matched now (not before).
+    fresh: Option<Fresh>,
+}
+
+/// A record matched now: its chosen blocks, keys and facts, and where its candidates are in
+/// the batch's list of them.
+struct Fresh {
+    chosen: Vec<[u8; 32]>,
+    keys: Vec<[u8; 32]>,
+    facts: BoundFacts,
+    survivors: std::ops::Range<usize>,
+}
+
 /// A matched record as a candidate, as `match_candidates` keeps it (sealed): its prepared
 /// profile (so scoring it needs neither its signed record nor its preparation) and what a
 /// hold shows of it.
@@ -488,142 +507,163 @@ impl Registry {
         // The index is brought up to date once: the batch's own records are matched with
         // each other below, as if stored one by one.
         let seen = self.with_match_index(|m| m.last_seq)?;
-        let mut prepared = Vec::with_capacity(records.len());
-        let mut counts = Vec::with_capacity(records.len());
-        // The records matched now, with where they are in `records`.
-        let mut matched: Vec<(RecordMatch, usize)> = Vec::new();
-        let mut matched_facts: Vec<BoundFacts> = Vec::new();
-        // For each record, its hold when it was matched now (`None` if it was not).
-        let mut fresh_holds: Vec<Option<Option<Held>>> = Vec::with_capacity(records.len());
-        for (at, record) in records.iter().enumerate() {
+        // First each record's blocks and the candidates the bound leaves (the records
+        // matched earlier in the batch counting as stored ones); then all their forms, read
+        // together; then each record scored against its candidates and the batch's earlier
+        // records.
+        let mut planned: Vec<Planned> = Vec::with_capacity(records.len());
+        let mut survivors: Vec<Candidate> = Vec::new();
+        for record in records {
             let this = Prepared::from_form(record.form);
             let mut blocks = self.blocks(&this, &secret);
-            let seen = matched
-                .iter()
-                .any(|(m, _)| m.kid == record.kid && m.id == record.id);
-            let unmatched = !seen
+            let earlier = || {
+                planned
+                    .iter()
+                    .zip(records)
+                    .filter_map(|(p, r)| p.fresh.as_ref().map(|f| (f, r)))
+            };
+            let seen_in_batch = earlier().any(|(_, r)| r.kid == record.kid && r.id == record.id);
+            let unmatched = !seen_in_batch
                 && (record.first_sequenced
                     || !self.store.has_match_keys(&record.kid, &record.id)?);
             if unmatched {
-                // The records matched earlier in this batch count as stored ones.
                 for (hash, n) in blocks.hashes.iter().zip(blocks.sizes.iter_mut()) {
-                    *n += matched
-                        .iter()
-                        .filter(|(m, _)| m.keys.binary_search(hash).is_ok())
+                    *n += earlier()
+                        .filter(|(f, _)| f.keys.binary_search(hash).is_ok())
                         .count() as u64;
                 }
             }
-            let these_counts = blocks.child_name_counts();
-            if unmatched {
+            let counts = blocks.child_name_counts();
+            let fresh = unmatched.then(|| {
                 let chosen = blocks.chosen();
-                let keys = blocks.sorted_hashes();
+                let facts = BoundFacts::of(&this, &secret);
                 let skip = |kid: &KeyId, id: &Uuid| {
                     (*kid == record.kid && *id == record.id) || Some(*id) == record.supersedes
                 };
-                let mut pairs = Vec::new();
-                let mut shown = Vec::new();
-                let mut pair = |candidate_kid: KeyId,
-                                candidate_id: Uuid,
-                                m: Match,
-                                child_name: String,
-                                date_of_birth: String,
-                                captured_at: i64| {
-                    if m.level != Level::None {
-                        pairs.push(DuplicatePair {
-                            record_kid: record.kid,
-                            record_id: record.id,
-                            candidate_kid,
-                            candidate_id,
-                            score: m.points,
-                            level: m.level.as_str().into(),
-                            opened_at: now,
-                            closed_at: None,
-                            decision: None,
-                        });
-                        shown.push(HeldCandidate {
-                            level: m.level.as_str().into(),
-                            score: m.points,
-                            child_name,
-                            date_of_birth,
-                            captured_at,
-                            reasons: m.reasons,
-                        });
-                    }
-                };
-                let facts = BoundFacts::of(&this, &secret);
+                let from = survivors.len();
                 // Ruled out by the facts in memory (docs/MATCHING.md §6.4): not read.
-                let survivors = self.survivors(&chosen, &facts, skip);
-                for (candidate, other) in self.stored_candidates(&survivors)? {
-                    if let Some(m) = candidate_match(&this, &these_counts, &candidate, &other) {
-                        pair(
-                            candidate.kid,
-                            candidate.id,
-                            m,
-                            other.child_name,
-                            other.date_of_birth,
-                            other.captured_at,
-                        );
-                    }
+                survivors.extend(self.survivors(&chosen, &facts, skip));
+                Fresh {
+                    keys: blocks.sorted_hashes(),
+                    chosen,
+                    facts,
+                    survivors: from..survivors.len(),
                 }
-                for (earlier, earlier_at) in &matched {
-                    let shares_a_key = earlier.keys.iter().any(|k| chosen.binary_search(k).is_ok());
-                    let (Some(other), Some(earlier_record)) =
-                        (prepared.get(*earlier_at), records.get(*earlier_at))
-                    else {
-                        continue;
-                    };
-                    if shares_a_key && !skip(&earlier.kid, &earlier.id) {
-                        let common = || commonness_with(|k| these_counts.get(k).copied(), other);
-                        let evidence = weigh(&this, other, common);
-                        if evidence.level == Level::None {
-                            continue;
-                        }
-                        pair(
-                            earlier.kid,
-                            earlier.id,
-                            evidence.into_match(),
-                            earlier_record.form.child.display_name(),
-                            earlier_record.form.child.date_of_birth.clone(),
-                            earlier_record.captured_at,
-                        );
-                    }
-                }
-                let sealed_facts = self.seal_facts(&record.kid, &record.id, &keys, &facts)?;
-                let stored = StoredCandidate::new(&this, record.form, record.captured_at);
-                let sealed_candidate = self.seal_candidate(&record.kid, &record.id, &stored)?;
-                // Best first (a stable sort: of equal scores, the first found first), as
-                // [`Self::held`] shows the stored pairs.
-                shown.sort_by_key(|c| std::cmp::Reverse(c.score));
-                shown.truncate(MAX_HELD_CANDIDATES);
-                fresh_holds.push(Some(
-                    (!shown.is_empty()).then_some(Held { candidates: shown }),
-                ));
-                matched_facts.push(facts);
-                matched.push((
-                    RecordMatch {
-                        kid: record.kid,
-                        id: record.id,
-                        keys,
-                        sealed_facts,
-                        sealed_candidate,
-                        pairs,
-                    },
-                    at,
-                ));
-            } else {
-                fresh_holds.push(None);
-            }
-            prepared.push(this);
-            counts.push(these_counts);
-        }
-        let mut holds = Vec::with_capacity(records.len());
-        for (((record, this), these_counts), fresh) in
-            records.iter().zip(&prepared).zip(&counts).zip(fresh_holds)
-        {
-            holds.push(match fresh {
-                Some(hold) => hold,
-                None => self.held(record, this, these_counts)?,
             });
+            planned.push(Planned {
+                prepared: this,
+                counts,
+                fresh,
+            });
+        }
+        let forms = self.stored_candidates(&survivors)?;
+        // The records matched now, with where they are in `records`.
+        let mut matched: Vec<(RecordMatch, usize)> = Vec::new();
+        let mut matched_facts: Vec<BoundFacts> = Vec::new();
+        let mut holds = Vec::with_capacity(records.len());
+        for (at, (record, plan)) in records.iter().zip(&planned).enumerate() {
+            let (this, these_counts) = (&plan.prepared, &plan.counts);
+            let Some(fresh) = &plan.fresh else {
+                holds.push(self.held(record, this, these_counts)?);
+                continue;
+            };
+            let mut pairs = Vec::new();
+            let mut shown = Vec::new();
+            let mut pair = |candidate_kid: KeyId,
+                            candidate_id: Uuid,
+                            m: Match,
+                            child_name: String,
+                            date_of_birth: String,
+                            captured_at: i64| {
+                if m.level != Level::None {
+                    pairs.push(DuplicatePair {
+                        record_kid: record.kid,
+                        record_id: record.id,
+                        candidate_kid,
+                        candidate_id,
+                        score: m.points,
+                        level: m.level.as_str().into(),
+                        opened_at: now,
+                        closed_at: None,
+                        decision: None,
+                    });
+                    shown.push(HeldCandidate {
+                        level: m.level.as_str().into(),
+                        score: m.points,
+                        child_name,
+                        date_of_birth,
+                        captured_at,
+                        reasons: m.reasons,
+                    });
+                }
+            };
+            let range = fresh.survivors.clone();
+            for (candidate, other) in survivors[range.clone()].iter().zip(&forms[range]) {
+                let Some(other) = other else {
+                    continue; // not stored
+                };
+                if let Some(m) = candidate_match(this, these_counts, candidate, other) {
+                    pair(
+                        candidate.kid,
+                        candidate.id,
+                        m,
+                        other.child_name.clone(),
+                        other.date_of_birth.clone(),
+                        other.captured_at,
+                    );
+                }
+            }
+            let skip = |kid: &KeyId, id: &Uuid| {
+                (*kid == record.kid && *id == record.id) || Some(*id) == record.supersedes
+            };
+            for (earlier, earlier_at) in &matched {
+                let shares_a_key = earlier
+                    .keys
+                    .iter()
+                    .any(|k| fresh.chosen.binary_search(k).is_ok());
+                let (Some(other), Some(earlier_record)) =
+                    (planned.get(*earlier_at), records.get(*earlier_at))
+                else {
+                    continue;
+                };
+                if shares_a_key && !skip(&earlier.kid, &earlier.id) {
+                    let other = &other.prepared;
+                    let common = || commonness_with(|k| these_counts.get(k).copied(), other);
+                    let evidence = weigh(this, other, common);
+                    if evidence.level == Level::None {
+                        continue;
+                    }
+                    pair(
+                        earlier.kid,
+                        earlier.id,
+                        evidence.into_match(),
+                        earlier_record.form.child.display_name(),
+                        earlier_record.form.child.date_of_birth.clone(),
+                        earlier_record.captured_at,
+                    );
+                }
+            }
+            let keys = fresh.keys.clone();
+            let sealed_facts = self.seal_facts(&record.kid, &record.id, &keys, &fresh.facts)?;
+            let stored = StoredCandidate::new(this, record.form, record.captured_at);
+            let sealed_candidate = self.seal_candidate(&record.kid, &record.id, &stored)?;
+            // Best first (a stable sort: of equal scores, the first found first), as
+            // [`Self::held`] shows the stored pairs.
+            shown.sort_by_key(|c| std::cmp::Reverse(c.score));
+            shown.truncate(MAX_HELD_CANDIDATES);
+            holds.push((!shown.is_empty()).then_some(Held { candidates: shown }));
+            matched_facts.push(fresh.facts.clone());
+            matched.push((
+                RecordMatch {
+                    kid: record.kid,
+                    id: record.id,
+                    keys,
+                    sealed_facts,
+                    sealed_candidate,
+                    pairs,
+                },
+                at,
+            ));
         }
         Ok(MatchedBatch {
             holds,
@@ -800,15 +840,15 @@ impl Registry {
         Ok(keys.into_iter().zip(sizes).collect())
     }
 
-    /// The stored records `at` as candidates, read together, in order, leaving out those not
-    /// stored: each from its row of `match_candidates` when it has one that opens and reads,
-    /// otherwise (a row stored before that table or dropped by an upgrade, or one changed or
-    /// damaged, said on standard error) from its sealed record, prepared, and its row is made
-    /// again from it.
+    /// The stored records `at` as candidates, read together, in order (`None` for one not
+    /// stored): each from its row of `match_candidates` when it has one that opens and
+    /// reads, otherwise (a row stored before that table or dropped by an upgrade, or one
+    /// changed or damaged, said on standard error) from its sealed record, prepared, and its
+    /// row is made again from it.
     fn stored_candidates(
         &self,
         at: &[Candidate],
-    ) -> Result<Vec<(Candidate, StoredCandidate)>, ServiceError> {
+    ) -> Result<Vec<Option<StoredCandidate>>, ServiceError> {
         if at.is_empty() {
             return Ok(Vec::new());
         }
@@ -816,9 +856,7 @@ impl Registry {
         let forms = self.store.match_candidates(&seqs)?;
         let mut out = Vec::with_capacity(at.len());
         for (candidate, sealed) in at.iter().zip(forms) {
-            if let Some(other) = self.stored_candidate(candidate, sealed)? {
-                out.push((*candidate, other));
-            }
+            out.push(self.stored_candidate(candidate, sealed)?);
         }
         Ok(out)
     }
