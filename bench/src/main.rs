@@ -101,7 +101,6 @@ fn main() -> Result<()> {
         return Ok(());
     }
     if args.matching_only {
-        ingest(&mut report, dir.path(), args.quick)?;
         matching::matching(&mut report, dir.path(), args.quick)?;
         return Ok(());
     }

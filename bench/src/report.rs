@@ -26,14 +26,6 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    /// The value of the first figure whose name starts with `prefix`, if measured.
-    pub(crate) fn value(&self, prefix: &str) -> Option<f64> {
-        self.figures
-            .iter()
-            .find(|f| f.name.starts_with(prefix))
-            .map(|f| f.value)
-    }
-
     pub(crate) fn add(
         &mut self,
         section: &'static str,

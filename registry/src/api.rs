@@ -115,7 +115,8 @@ impl From<ServiceError> for Answer {
         if e.status >= 500 {
             tracing::error!(code = e.code, message = %e.message, "request failed");
         }
-        let unavailable = e.code == "database_unavailable";
+        // Both say: nothing was committed, send it again shortly.
+        let unavailable = e.code == "database_unavailable" || e.code == "busy";
         let mut answer = Answer::error(e.status, e.code, e.message);
         if unavailable {
             answer.retry_after_secs = Some(DATABASE_RETRY_AFTER_SECS);

@@ -402,6 +402,85 @@ mod tests {
             )
     }
 
+    /// Facts drawn from few values, so that pairs often agree or nearly agree on each field
+    /// and land near the threshold.
+    fn close_facts() -> impl Strategy<Value = BoundFacts> {
+        let day = |d: u8| PartialDate::from_parts(2026, Some(3), Some(d));
+        let dob = prop_oneof![
+            Just(None),
+            Just(day(14)),
+            Just(day(16)),
+            Just(PartialDate::from_parts(2026, Some(3), None)),
+            Just(PartialDate::from_parts(2025, Some(1), Some(2))),
+        ];
+        let mother_dob = prop_oneof![
+            Just(None),
+            Just(PartialDate::from_parts(1990, Some(5), Some(1))),
+            Just(PartialDate::from_parts(1991, Some(7), Some(9))),
+        ];
+        let id = prop_oneof![Just(None), Just(Some([1u8; 8])), Just(Some([2u8; 8]))];
+        (dob, mother_dob, 0u8..=2, id, 1u8..=2, 1u8..=2, mother()).prop_map(
+            |(dob, mother_dob, sex, mother_id, plurality, birth_order, mother)| BoundFacts {
+                dob,
+                mother_dob,
+                sex,
+                mother_id,
+                plurality,
+                birth_order,
+                mother,
+            },
+        )
+    }
+
+    /// [`BoundFacts::rules_out`] as it was before its shortcuts: the mother's names compared
+    /// whenever both are kept.
+    fn rules_out_comparing_names(a: &BoundFacts, b: &BoundFacts) -> bool {
+        let mut points = MAX_NAME_AND_PLACE_POINTS;
+        let dob = dates(a.dob, b.dob);
+        points += date_points(dob, [25, 18, 18, 8, 14, 5, -45]);
+        points += date_points(dates(a.mother_dob, b.mother_dob), [8, 5, 5, 2, 2, 2, -4]);
+        if a.sex != 0 && b.sex != 0 {
+            points += if a.sex != b.sex { -12 } else { 2 };
+        }
+        let same_id = matches!((a.mother_id, b.mother_id), (Some(x), Some(y)) if x == y);
+        if let (Some(x), Some(y)) = (a.mother_id, b.mother_id) {
+            points += if x == y { 15 } else { -15 };
+        }
+        let (Some(m), Some(n)) = (&a.mother, &b.mother) else {
+            return points + MAX_MOTHER_NAME_POINTS < POSSIBLE;
+        };
+        let names = compare_names(m, n);
+        points += mother_name_points(&names);
+        let multiple = a.plurality >= 2 || b.plurality >= 2;
+        let twins = twins_if_same_mother(multiple, dob, a.birth_order != b.birth_order)
+            && (same_id || same_name(&names));
+        twins || points < POSSIBLE
+    }
+
+    #[test]
+    fn the_mothers_names_points_lie_between_the_bounds_used() {
+        let s = [
+            None,
+            Some(0.0),
+            Some(0.79),
+            Some(0.85),
+            Some(0.9),
+            Some(1.0),
+        ];
+        let mut seen = Vec::new();
+        for given in s {
+            for family in s {
+                seen.push(mother_name_points(&crate::matching::names::NameMatch {
+                    given,
+                    family,
+                    swapped: false,
+                }));
+            }
+        }
+        assert_eq!(seen.iter().min(), Some(&MIN_MOTHER_NAME_POINTS));
+        assert_eq!(seen.iter().max(), Some(&MAX_MOTHER_NAME_POINTS));
+    }
+
     proptest! {
         #[test]
         fn facts_survive_their_bytes(f in facts()) {
@@ -427,6 +506,15 @@ mod tests {
                 again[1] &= 0b111;
                 prop_assert_eq!(again, bytes);
             }
+        }
+
+        /// The shortcuts (deciding without the mother's names when at their best or worst
+        /// they cannot change the answer) give the answer of comparing them every time.
+        #[test]
+        fn the_shortcuts_answer_as_comparing_the_mothers_names_always(
+            a in close_facts(), b in close_facts()
+        ) {
+            prop_assert_eq!(a.rules_out(&b), rules_out_comparing_names(&a, &b));
         }
 
         #[test]

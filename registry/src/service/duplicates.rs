@@ -75,7 +75,7 @@ pub(super) const MATCH_ATTEMPTS: u32 = 16;
 pub(super) fn matched_behind_too_often() -> ServiceError {
     ServiceError::new(
         503,
-        "registry_busy",
+        "busy",
         "the registry is busy matching other records; try again shortly",
     )
 }

@@ -140,8 +140,12 @@ pub struct Registry {
     /// Tests: run once at ingest between matching a batch and storing its rows (another
     /// request landing in between).
     #[cfg(test)]
-    after_matching_hook: std::sync::Mutex<Option<Box<dyn FnOnce(&Registry) + Send>>>,
+    after_matching_hook: std::sync::Mutex<Option<AfterMatching>>,
 }
+
+/// Tests: what runs between a batch's matching and its storing.
+#[cfg(test)]
+type AfterMatching = Box<dyn FnOnce(&Registry) + Send>;
 
 /// The signed status list as last built, and the state it was built from.
 struct StatusCache {
