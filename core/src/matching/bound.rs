@@ -378,28 +378,12 @@ mod tests {
     }
 
     fn facts() -> impl Strategy<Value = BoundFacts> {
-        (
-            (
-                date(),
-                date(),
-                0u8..=2,
-                proptest::option::of(any::<[u8; 8]>()),
-            ),
-            (0u8..=3, 0u8..=3, mother()),
+        facts_with(
+            date(),
+            date(),
+            proptest::option::of(any::<[u8; 8]>()),
+            0..=3,
         )
-            .prop_map(
-                |((dob, mother_dob, sex, mother_id), (plurality, birth_order, mother))| {
-                    BoundFacts {
-                        dob,
-                        mother_dob,
-                        sex,
-                        mother_id,
-                        plurality,
-                        birth_order,
-                        mother,
-                    }
-                },
-            )
     }
 
     /// Facts drawn from few values, so that pairs often agree or nearly agree on each field
@@ -419,8 +403,20 @@ mod tests {
             Just(PartialDate::from_parts(1991, Some(7), Some(9))),
         ];
         let id = prop_oneof![Just(None), Just(Some([1u8; 8])), Just(Some([2u8; 8]))];
-        (dob, mother_dob, 0u8..=2, id, 1u8..=2, 1u8..=2, mother()).prop_map(
-            |(dob, mother_dob, sex, mother_id, plurality, birth_order, mother)| BoundFacts {
+        facts_with(dob, mother_dob, id, 1..=2)
+    }
+
+    /// Facts of those dates and mother's ids, any sex and mother, plurality and birth order
+    /// in `delivery`.
+    fn facts_with(
+        dob: impl Strategy<Value = Option<PartialDate>>,
+        mother_dob: impl Strategy<Value = Option<PartialDate>>,
+        mother_id: impl Strategy<Value = Option<[u8; 8]>>,
+        delivery: std::ops::RangeInclusive<u8>,
+    ) -> impl Strategy<Value = BoundFacts> {
+        let fields = (dob, mother_dob, 0u8..=2, mother_id);
+        (fields, delivery.clone(), delivery, mother()).prop_map(
+            |((dob, mother_dob, sex, mother_id), plurality, birth_order, mother)| BoundFacts {
                 dob,
                 mother_dob,
                 sex,
