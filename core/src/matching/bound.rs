@@ -299,16 +299,19 @@ impl BoundFacts {
     }
 }
 
-/// Whether the facts keep a mother's name: each part's skeletons fit in
-/// [`MAX_FACTS_NAME_BYTES`] and every word has a skeleton (so a name compared with itself
-/// scores its best, and a record is never ruled out against itself).
+/// Whether the facts keep a mother's name: one of its parts has a skeleton, each part's
+/// skeletons fit in [`MAX_FACTS_NAME_BYTES`] and every word has a skeleton (so a name
+/// compared with itself scores at least 6, and a record is never ruled out against itself:
+/// a name of no skeleton at all would score 0 where one not kept is taken at its best).
 fn kept(name: &PersonName) -> bool {
-    [&name.given, &name.family].into_iter().all(|part| {
-        part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES
-            && part
-                .words()
-                .all(|w| super::names::skeletons_of(w).next().is_some())
-    })
+    let something = !(name.given.is_empty() && name.family.is_empty());
+    something
+        && [&name.given, &name.family].into_iter().all(|part| {
+            part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES
+                && part
+                    .words()
+                    .all(|w| super::names::skeletons_of(w).next().is_some())
+        })
 }
 
 /// The associated data under which the registry seals a record's facts in its row of
@@ -373,7 +376,8 @@ mod tests {
         prop_oneof![
             Just(None),
             (0..names.len(), 0..families.len())
-                .prop_map(move |(g, f)| Some(PersonName::new(names[g], families[f]))),
+                // As `BoundFacts::of` keeps them: a name of no skeleton at all is not kept.
+                .prop_map(move |(g, f)| Some(PersonName::new(names[g], families[f])).filter(kept)),
         ]
     }
 
@@ -653,6 +657,30 @@ mod tests {
             Err(FactsError::Field("mother's name"))
         );
         assert!(kept(&PersonName::new("Ірина Марія", "Коваленко")));
+    }
+
+    /// A mother's name of no skeleton at all (found by the fuzz target `match_facts`: both
+    /// parts empty, no dates, no sex, no id) is not kept: it would score 0 against itself,
+    /// 43 in all, below `possible`, and the facts would rule themselves out.
+    #[test]
+    fn a_name_of_no_skeleton_at_all_is_not_kept() {
+        let empty = PersonName::new("", "");
+        assert!(!kept(&empty));
+        assert!(!kept(&PersonName::new(" - ", "'")));
+        assert!(kept(&PersonName::new("", "Коваленко")));
+        assert!(kept(&PersonName::new("Олена", "")));
+        let facts = BoundFacts {
+            mother: Some(empty),
+            ..BoundFacts::default()
+        };
+        let bytes = facts.to_bytes();
+        assert_eq!(bytes[1] & 8, 0, "written without the name");
+        assert!(!facts.rules_out(&BoundFacts::from_bytes(&bytes).unwrap()));
+        let crash = b"\x02\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        assert_eq!(
+            BoundFacts::from_bytes(crash),
+            Err(FactsError::Field("mother's name"))
+        );
     }
 
     #[test]
