@@ -168,11 +168,11 @@ fn device(report: &mut Report, dir: &Path, quick: bool) -> Result<()> {
 /// its blocks' sizes, the blocks chosen within the budget (docs/MATCHING.md §5.4); per
 /// candidate the bound over the facts in memory, and for those it does not rule out the
 /// sealed candidate form (`match_candidates`: the prepared profile) read by its row number
-/// (a batch's all in one read transaction), opened, decoded and scored (the name's commonness counted and the reasons written only
-/// where the registry needs them); the new records' rows of hashes, sealed facts and
-/// candidate forms written in the transaction that stores the batch's records (ingest's
-/// decisions' transaction at the registry; only the inserts are counted) and added to the
-/// index as they are, then any rows stored since read on. The registry holds the labelled
+/// (a batch's all in one read transaction), opened, decoded and scored (the name's
+/// commonness counted and the reasons written only where the registry needs them); the new
+/// records' rows of hashes, sealed facts and candidate forms written in the transaction
+/// that stores the batch's records (ingest's decisions' transaction at the registry; only
+/// the inserts are counted) and added to the index as they are, then any rows stored since read on. The registry holds the labelled
 /// set (1 000 000 records in the full run) but for 2 000 records held out of it, spread over
 /// the set, which arrive as new records: the true duplicates of each in the registry give
 /// precision and recall at that size too. The limit, ingest's cost per record, is measured

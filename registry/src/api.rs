@@ -116,9 +116,9 @@ impl From<ServiceError> for Answer {
             tracing::error!(code = e.code, message = %e.message, "request failed");
         }
         // Both say: nothing was committed, send it again shortly.
-        let unavailable = e.code == "database_unavailable" || e.code == "busy";
+        let retry_soon = e.code == "database_unavailable" || e.code == "busy";
         let mut answer = Answer::error(e.status, e.code, e.message);
-        if unavailable {
+        if retry_soon {
             answer.retry_after_secs = Some(DATABASE_RETRY_AFTER_SECS);
         }
         answer

@@ -304,8 +304,8 @@ impl BoundFacts {
 /// compared with itself scores at least 6, and a record is never ruled out against itself:
 /// a name of no skeleton at all would score 0 where one not kept is taken at its best).
 fn kept(name: &PersonName) -> bool {
-    let something = !(name.given.is_empty() && name.family.is_empty());
-    something
+    let has_a_skeleton = !(name.given.is_empty() && name.family.is_empty());
+    has_a_skeleton
         && [&name.given, &name.family].into_iter().all(|part| {
             part.skeleton_text().len() <= MAX_FACTS_NAME_BYTES
                 && part

@@ -51,6 +51,14 @@ pub(super) struct ToMatch<'a> {
     pub first_sequenced: bool,
 }
 
+impl ToMatch<'_> {
+    /// Whether `kid`'s record `id` is this record or the record it corrects (neither is ever
+    /// its candidate).
+    fn is_itself_or_corrected(&self, kid: &KeyId, id: &Uuid) -> bool {
+        (*kid == self.kid && *id == self.id) || Some(*id) == self.supersedes
+    }
+}
+
 /// What matching records found ([`Registry::match_batch`]): whether each is held, and the
 /// rows of those matched now, still to be stored.
 pub(super) struct MatchedBatch {
@@ -69,10 +77,10 @@ pub(super) struct MatchedBatch {
 
 /// Times a batch is matched again when rows were stored meanwhile (each time against the
 /// rows stored since, at once), before the request is answered as busy.
-pub(super) const MATCH_ATTEMPTS: u32 = 16;
+const MATCH_ATTEMPTS: u32 = 16;
 
 /// The answer when a batch found other rows stored meanwhile on every attempt.
-pub(super) fn matched_behind_too_often() -> ServiceError {
+fn matched_behind_too_often() -> ServiceError {
     ServiceError::new(
         503,
         "busy",
@@ -435,24 +443,47 @@ impl Registry {
     }
 
     /// [`Self::match_batch`], storing the rows of the records matched now in one
-    /// transaction (matched again while rows were stored meanwhile).
+    /// transaction.
     pub(super) fn hold_if_duplicates(
         &self,
         records: &[ToMatch<'_>],
         now: i64,
     ) -> Result<Vec<Option<Held>>, ServiceError> {
-        for _ in 0..MATCH_ATTEMPTS {
-            let batch = self.match_batch(records, now)?;
+        self.match_and_store(records, now, |batch| {
+            let holds = std::mem::take(&mut batch.holds);
             if batch.matches.is_empty() {
-                return Ok(batch.holds);
+                return Ok(Ok((Vec::new(), holds)));
             }
-            match self
+            let stored = self
                 .store
-                .add_matches(&batch.matches, None, Some(batch.seen))
-            {
-                Ok(rows) => {
+                .add_matches(&batch.matches, None, Some(batch.seen));
+            Ok(stored.map(|rows| (rows, holds)))
+        })
+    }
+
+    /// Matches `records` ([`Self::match_batch`]) and has `store` store the batch's rows
+    /// (with whatever else belongs in their transaction; it may take the holds), which
+    /// returns the row numbers given with its own result; the rows then join the index in
+    /// memory. While `store` finds rows stored after those the matching saw
+    /// ([`StoreError::MatchedBehind`]: another request stored them in between, and wrote
+    /// nothing), the batch is matched again from the start, at most [`MATCH_ATTEMPTS`]
+    /// times before the request is answered busy.
+    pub(super) fn match_and_store<T>(
+        &self,
+        records: &[ToMatch<'_>],
+        now: i64,
+        mut store: impl FnMut(
+            &mut MatchedBatch,
+        ) -> Result<Result<(MatchRows, T), StoreError>, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        for _ in 0..MATCH_ATTEMPTS {
+            let mut batch = self.match_batch(records, now)?;
+            #[cfg(test)]
+            self.after_matching();
+            match store(&mut batch)? {
+                Ok((rows, out)) => {
                     self.index_stored(&batch.matches, &batch.facts, &rows);
-                    return Ok(batch.holds);
+                    return Ok(out);
                 }
                 Err(StoreError::MatchedBehind) => continue,
                 Err(e) => return Err(e.into()),
@@ -537,11 +568,9 @@ impl Registry {
             let fresh = unmatched.then(|| {
                 let chosen = blocks.chosen();
                 let facts = BoundFacts::of(&this, &secret);
-                let skip = |kid: &KeyId, id: &Uuid| {
-                    (*kid == record.kid && *id == record.id) || Some(*id) == record.supersedes
-                };
                 let from = survivors.len();
                 // Ruled out by the facts in memory (docs/MATCHING.md §6.4): not read.
+                let skip = |kid: &KeyId, id: &Uuid| record.is_itself_or_corrected(kid, id);
                 survivors.extend(self.survivors(&chosen, &facts, skip));
                 Fresh {
                     keys: blocks.sorted_hashes(),
@@ -613,9 +642,6 @@ impl Registry {
                     );
                 }
             }
-            let skip = |kid: &KeyId, id: &Uuid| {
-                (*kid == record.kid && *id == record.id) || Some(*id) == record.supersedes
-            };
             for (earlier, earlier_at) in &matched {
                 let shares_a_key = earlier
                     .keys
@@ -626,7 +652,7 @@ impl Registry {
                 else {
                     continue;
                 };
-                if shares_a_key && !skip(&earlier.kid, &earlier.id) {
+                if shares_a_key && !record.is_itself_or_corrected(&earlier.kid, &earlier.id) {
                     let other = &other.prepared;
                     let common = || commonness_with(|k| these_counts.get(k).copied(), other);
                     let evidence = weigh(this, other, common);

@@ -21,7 +21,7 @@ use crate::store::{
 };
 
 use super::decisions::{DECLARED, review_reasons};
-use super::duplicates::{MATCH_ATTEMPTS, ToMatch, matched_behind_too_often};
+use super::duplicates::ToMatch;
 
 use super::{
     EXPIRED_SYNC_GRACE_SECS, EnrolledDevice, MAX_CLOCK_AHEAD_SECS, PRE_ENROLMENT_CAPTURE_SECS,
@@ -107,13 +107,8 @@ impl Registry {
         // Matched again, from the start, while another request stored rows between the
         // matching and its rows (so that two batches of the same child sent at once hold
         // the one stored second).
-        let mut attempt = 0;
-        let (reviews, plan, registered) = loop {
-            attempt += 1;
-            let matched = self.match_batch(&to_match, now)?;
-            #[cfg(test)]
-            self.after_matching();
-            let mut holds = matched.holds.into_iter();
+        let (plan, reviews) = self.match_and_store(&to_match, now, |matched| {
+            let mut holds = std::mem::take(&mut matched.holds).into_iter();
             let mut reviews = Vec::with_capacity(candidates.len());
             let mut plan = ReviewPlan::default();
             for ((candidate, record), outcome) in
@@ -135,21 +130,12 @@ impl Registry {
                 (true, false) => self.store.add_matches(&matched.matches, None, seen),
                 (false, _) => self.register_at_once(&plan.decisions, &matched.matches, seen),
             };
-            match stored {
-                Ok(rows) => {
-                    self.index_stored(&matched.matches, &matched.facts, &rows);
-                    let registered = !plan.decisions.is_empty();
-                    break (reviews, plan, registered);
-                }
-                Err(StoreError::MatchedBehind) if attempt < MATCH_ATTEMPTS => continue,
-                Err(StoreError::MatchedBehind) => return Err(matched_behind_too_often()),
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let (size, checkpoint) = if registered {
-            self.store.latest_checkpoint(&self.signer())?
-        } else {
+            Ok(stored.map(|rows| (rows, (plan, reviews))))
+        })?;
+        let (size, checkpoint) = if plan.decisions.is_empty() {
             (sequenced.size, sequenced.checkpoint)
+        } else {
+            self.store.latest_checkpoint(&self.signer())?
         };
         // After the matches: a record killed in between is still `declared` with its pairs,
         // and its re-send sets its review.
